@@ -1,0 +1,169 @@
+"""`fedjava train`: centralized LoRA fine-tuning with the HF Trainer or Unsloth, on the shared core."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fedjava.config import Config, to_yaml
+
+log = logging.getLogger("fedjava")
+
+
+class FrameworkUnavailableError(RuntimeError):
+    """The requested training framework cannot run on this machine."""
+
+
+def check_unsloth() -> None:
+    """Raise FrameworkUnavailableError unless unsloth is installed and a CUDA GPU is present."""
+    import torch
+
+    missing = []
+    if importlib.util.find_spec("unsloth") is None:
+        missing.append("the unsloth package is not installed (pip install 'fedjava[unsloth]')")
+    if not torch.cuda.is_available():
+        missing.append("no CUDA GPU is visible (Unsloth runs only on NVIDIA GPUs)")
+    if missing:
+        raise FrameworkUnavailableError(
+            "--framework unsloth cannot run here: " + "; ".join(missing) + ". Use --framework hf instead."
+        )
+
+
+def load_unsloth(cfg: Config):
+    """Base model + LoRA through Unsloth's FastLanguageModel. Returns (model, tokenizer)."""
+    from unsloth import FastLanguageModel  # noqa: I001  (unsloth must be imported before transformers)
+
+    from fedjava.models import resolve_model_dir
+
+    if cfg.model_name == "builtin:tiny-qwen3":
+        raise FrameworkUnavailableError("builtin:tiny-qwen3 is built in code; Unsloth needs a model directory or hub id")
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=resolve_model_dir(cfg),
+        max_seq_length=cfg.max_seq_length,
+        dtype=None,
+        load_in_4bit=cfg.use_4bit,
+    )
+    checkpointing: Any = {"false": False, "true": True, "unsloth": "unsloth"}[cfg.use_gradient_checkpointing]
+    model = FastLanguageModel.get_peft_model(
+        model,
+        r=cfg.lora_r,
+        target_modules=list(cfg.lora_target_modules),
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        bias="none",
+        use_gradient_checkpointing=checkpointing,
+        random_state=cfg.seed,
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def count_parameters(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def save_final_model(model, tokenizer, cfg: Config, directory: Path, extra: dict[str, Any] | None = None) -> Path:
+    """Adapter + tokenizer + resolved config: loads with ``PeftModel.from_pretrained``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    (directory / "fedjava_config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
+    if extra:
+        (directory / "fedjava_run.yaml").write_text(yaml.safe_dump(extra, sort_keys=False), encoding="utf-8")
+    return directory
+
+
+def configuration_block(title: str, rows: list[tuple[str, Any]]) -> str:
+    return "\n".join([f"{title}:"] + [f"  {k}: {v}" for k, v in rows])
+
+
+def run_centralized(
+    cfg: Config, framework: str = "hf", resume: bool = False, printer: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Train centrally and save ``final_model``. Returns the run summary."""
+    from fedjava.models import load_for_training
+    from fedjava.prompts import load_samples, tokenize_samples
+    from fedjava.tracking import RunTracker, close_file_logs, setup_logging
+    from fedjava.training import set_seed, train_adapter
+
+    method = f"centralized_{framework}"
+    if framework == "unsloth":
+        check_unsloth()
+    out = cfg.resolved_output_dir(method)
+    out.mkdir(parents=True, exist_ok=True)
+    setup_logging(out / "training.log")
+    log.debug("resolved config:\n%s", to_yaml(cfg))
+    # Read the data before loading any model: a malformed file fails in a second, not after a minute.
+    train_samples = load_samples(cfg.data_path(cfg.train_file))
+    valid_samples = load_samples(cfg.data_path(cfg.valid_file)) if cfg.valid_file else []
+    if cfg.max_train_samples:
+        train_samples = train_samples[: cfg.max_train_samples]
+    if cfg.max_eval_samples:
+        valid_samples = valid_samples[: cfg.max_eval_samples]
+    if cfg.num_threads:
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
+    set_seed(cfg.seed)
+    started = time.time()
+    printer(f"Loading {cfg.model_name} ...")
+    model, tokenizer = load_unsloth(cfg) if framework == "unsloth" else load_for_training(cfg)
+    load_seconds = time.time() - started
+    train_features, train_stats = tokenize_samples(tokenizer, train_samples, cfg.max_seq_length, cfg.truncation, "train")
+    eval_features = (
+        tokenize_samples(tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
+        if valid_samples else None
+    )
+    trainable, total = count_parameters(model)
+    printer(configuration_block("Training Configuration", [
+        ("Model", f"{cfg.model_name} (loaded in {load_seconds:.1f}s)"),
+        ("Framework", framework),
+        ("Training samples", f"{len(train_features)}"
+         + (f" ({train_stats.truncated} truncated, {train_stats.dropped} dropped)"
+            if train_stats.truncated or train_stats.dropped else "")),
+        ("Validation samples", len(eval_features or [])),
+        ("Epochs", cfg.num_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),
+        ("Batch size", cfg.batch_size),
+        ("Effective batch size", cfg.batch_size * cfg.gradient_accumulation_steps),
+        ("Learning rate", f"{cfg.learning_rate:g} ({cfg.lr_scheduler}, warmup {cfg.warmup_ratio:g}, "
+                          f"max_grad_norm {cfg.max_grad_norm:g})"),
+        ("LoRA", f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout:g}, "
+                 f"targets={','.join(cfg.lora_target_modules)}"),
+        ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
+        ("Max sequence length", cfg.max_seq_length),
+        ("Output", out),
+    ]))
+    tracker = RunTracker(out, method, cfg.to_dict(), cfg.tensorboard_dir(method), cfg.report_to, cfg.wandb_project,
+                         resume=resume)
+    printer("\nTraining Progress:")
+    result = train_adapter(model, tokenizer, cfg, train_features, eval_features, out / "checkpoints",
+                           tracker=tracker, printer=printer, resume=resume)
+    final = save_final_model(model, tokenizer, cfg, out / "final_model", {"method": method, "framework": framework})
+    summary = {
+        "method": method,
+        "train_loss": result.train_loss,
+        "eval_loss": result.eval_loss,
+        "steps": result.steps,
+        "train_samples": result.samples,
+        "train_tokens": result.tokens,
+        "train_seconds": result.seconds,
+        "samples_seen": result.samples_seen,
+        "samples_per_second": result.samples_seen / max(result.seconds, 1e-9),
+        "tokens_per_second": result.tokens / max(result.seconds, 1e-9),
+        "trainable_parameters": trainable,
+        "final_model": str(final),
+    }
+    tracker.finish(summary)
+    log.debug("finished %s: %s", method, summary)
+    printer(f"\nModel saved to: {final}")
+    close_file_logs()
+    return summary

@@ -1,0 +1,170 @@
+"""The ``fedjava`` command. Heavy imports (torch, transformers, flwr) live inside the commands so
+``--help`` is instant. Errors a user can cause end with one clear sentence and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+EXIT_USAGE = 2
+
+TRAIN_EPILOG = """examples:
+  fedjava train --framework hf --config demo_cpu
+  fedjava train --framework hf model_name=/models/Qwen3-8B-Base num_epochs=3 learning_rate=1e-4
+  fedjava train --framework unsloth --config centralized_qwen3_8b use_4bit=true
+"""
+
+CONFIG_EPILOG = """examples:
+  fedjava config show demo_cpu learning_rate=5e-5
+  fedjava config check centralized_qwen3_8b
+  fedjava config keys
+"""
+
+
+def _add_config_args(parser: argparse.ArgumentParser, positional_preset: bool = False) -> None:
+    if positional_preset:
+        parser.add_argument("preset", nargs="?", help="preset name in configs/ or a YAML path")
+    else:
+        parser.add_argument("--config", dest="preset", metavar="PRESET",
+                            help="preset name in configs/ (e.g. demo_cpu) or a YAML path")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="override any config key, e.g. learning_rate=5e-5 lora_r=8")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fedjava",
+        description="Fine-tune an LLM with LoRA into a Java code error evaluator, centrally or federated.",
+        epilog="Run 'fedjava COMMAND --help' for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser("train", help="centralized LoRA fine-tuning (HF Trainer or Unsloth)",
+                           description="Centralized LoRA fine-tuning on data/train.jsonl, evaluated on data/valid.jsonl.",
+                           epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--framework", choices=["hf", "unsloth"], default="hf",
+                       help="hf: transformers Trainer + PEFT (CPU or GPU); unsloth: Unsloth (NVIDIA GPU only)")
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output dir")
+    _add_config_args(train)
+    train.set_defaults(func=cmd_train)
+
+    config = sub.add_parser("config", help="show or check a configuration without loading a model",
+                            epilog=CONFIG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    show = config_sub.add_parser("show", help="print the resolved configuration as YAML")
+    _add_config_args(show, positional_preset=True)
+    show.set_defaults(func=cmd_config_show)
+    check = config_sub.add_parser("check", help="validate a configuration (exit 2 listing every problem)")
+    _add_config_args(check, positional_preset=True)
+    check.set_defaults(func=cmd_config_check)
+    keys = config_sub.add_parser("keys", help="list every key with its default and meaning")
+    keys.set_defaults(func=cmd_config_keys)
+    presets = config_sub.add_parser("presets", help="list the shipped presets")
+    presets.set_defaults(func=cmd_config_presets)
+    config.set_defaults(func=lambda args: (config.print_help(), 0)[1])
+    return parser
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean 'the user can fix this': printed as one message, exit code 2."""
+    from fedjava.config import ConfigError
+    from fedjava.prompts import SampleError
+
+    errors: list[type[BaseException]] = [ConfigError, SampleError]
+    try:
+        from fedjava.centralized import FrameworkUnavailableError
+        from fedjava.models import ModelLoadError
+
+        errors += [FrameworkUnavailableError, ModelLoadError]
+    except ImportError:  # pragma: no cover - optional heavy deps missing
+        pass
+    return tuple(errors)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from fedjava.config import load_config, warnings_for
+
+    cfg = load_config(args.preset, args.overrides)
+    for note in warnings_for(cfg):
+        print(f"warning: {note}", file=sys.stderr)
+    from fedjava.centralized import run_centralized
+    from fedjava.training import NonFiniteLossError
+
+    try:
+        run_centralized(cfg, framework=args.framework, resume=args.resume)
+    except NonFiniteLossError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from fedjava.config import ConfigError, load_config, to_yaml, validate
+
+    cfg = load_config(args.preset, args.overrides, check_files=False)
+    print(to_yaml(cfg), end="")
+    try:
+        file_problems = validate(cfg, check_files=True)
+    except ConfigError:
+        file_problems = []
+    for problem in file_problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from fedjava.config import load_config, warnings_for
+
+    cfg = load_config(args.preset, args.overrides)
+    for note in warnings_for(cfg):
+        print(f"warning: {note}", file=sys.stderr)
+    print(f"config OK{f' ({args.preset})' if args.preset else ''}: model {cfg.model_name}, "
+          f"train {cfg.data_path(cfg.train_file)}")
+    return 0
+
+
+def cmd_config_keys(args: argparse.Namespace) -> int:
+    from fedjava.config import field_docs
+
+    for name, default, doc in field_docs():
+        print(f"{name} = {default}" + (f"\n    {doc}" if doc else ""))
+    return 0
+
+
+def cmd_config_presets(args: argparse.Namespace) -> int:
+    from fedjava.config import list_presets
+
+    for path in list_presets():
+        header = next((line[1:].strip() for line in path.read_text().splitlines() if line.startswith("#")), "")
+        print(f"{path.stem:28s} {header}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    from fedjava.tracking import setup_logging
+
+    setup_logging(verbose=args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except _user_errors() as exc:
+        return _error(str(exc))
+    except KeyboardInterrupt:
+        return _error("interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

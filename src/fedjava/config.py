@@ -1,0 +1,353 @@
+"""The one typed configuration of fedjava: defaults, YAML presets, ``key=value`` overrides, validation.
+
+Precedence: field defaults < preset file (``--config NAME|PATH``) < ``key=value`` overrides.
+Keys are the training guide's names in lower case (``LEARNING_RATE`` and ``learning-rate`` are
+accepted too). Every problem is collected and reported at once, naming each key as the user typed
+it, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PRESET_DIRS = (Path("configs"), REPO_ROOT / "configs")
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+Scheduler = Literal[
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
+]
+
+
+@dataclass
+class Config:
+    """Every knob of a fedjava run. Field docstrings are shown by ``fedjava config show --help``."""
+
+    # --- model
+    model_name: str = "builtin:gemma-3-270m"
+    """hub id, local directory, path to a .gguf file, builtin:gemma-3-270m or builtin:tiny-qwen3"""
+    model_cache_dir: str = ""
+    """where converted models are kept (default: $FEDJAVA_CACHE or ~/.cache/fedjava)"""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """weights/compute dtype; auto = bf16 on a CUDA GPU that supports it, else fp32"""
+
+    # --- LoRA
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
+    """module names to wrap with LoRA (comma separated on the command line)"""
+
+    # --- optimisation
+    num_epochs: float = 3.0
+    max_steps: int = -1
+    """optimizer steps to run; > 0 overrides num_epochs"""
+    batch_size: int = 1
+    gradient_accumulation_steps: int = 8
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    max_grad_norm: float = 1.0
+    """gradient clipping norm; 0 disables clipping"""
+    lr_scheduler: Scheduler = "cosine"
+    optimizer: Literal["adamw_torch", "adamw_torch_fused", "sgd", "adafactor", "paged_adamw_8bit"] = "adamw_torch"
+    use_gradient_checkpointing: Literal["false", "true", "unsloth"] = "false"
+    """trade compute for memory; 'unsloth' selects Unsloth's offloaded variant (Unsloth only)"""
+    use_4bit: bool = False
+    """load the base model in 4-bit NF4 through bitsandbytes (QLoRA)"""
+    use_nested_quant: bool = False
+    """double quantization of the 4-bit constants (needs use_4bit)"""
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
+    seed: int = 42
+    num_threads: int = 0
+    """CPU threads for torch; 0 keeps torch's default"""
+
+    # --- data
+    data_dir: str = "data"
+    train_file: str = "train.jsonl"
+    """training samples, relative to data_dir unless absolute"""
+    valid_file: str = "valid.jsonl"
+    """validation samples, relative to data_dir unless absolute; empty disables evaluation"""
+    max_seq_length: int = 1536
+    truncation: Literal["prompt", "drop"] = "prompt"
+    """too-long samples: cut the prompt's start (never the answer) or drop the sample"""
+    group_by_length: bool = False
+    """batch samples of similar length together (less padding)"""
+    max_train_samples: int = 0
+    """use only the first N training samples (0 = all)"""
+    max_eval_samples: int = 0
+    """use only the first N validation samples (0 = all)"""
+
+    # --- outputs and monitoring
+    results_dir: str = "java_error_federated_results"
+    """root of every run's outputs; TensorBoard logs go to <results_dir>/logs/<method>"""
+    output_dir: str = ""
+    """this run's directory (default <results_dir>/<method>)"""
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
+    """tensorboard, wandb, or none (comma separated)"""
+    wandb_project: str = "fedjava"
+    logging_steps: int = 10
+    eval_strategy: Literal["epoch", "steps", "no"] = "epoch"
+    eval_steps: int = 50
+    save_strategy: Literal["epoch", "steps", "no"] = "epoch"
+    save_steps: int = 50
+    save_total_limit: int = 2
+
+    def resolved_output_dir(self, method: str) -> Path:
+        return Path(self.output_dir) if self.output_dir else Path(self.results_dir) / method
+
+    def tensorboard_dir(self, method: str) -> Path:
+        return Path(self.results_dir) / "logs" / method
+
+    def data_path(self, name: str) -> Path:
+        """``name`` as given when absolute or an existing path with a folder, else under data_dir."""
+        path = Path(name)
+        if path.is_absolute() or (path.parent != Path(".") and path.exists()):
+            return path
+        return Path(self.data_dir) / path
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class ConfigError(ValueError):
+    """The configuration has problems; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+_FIELDS = {f.name: f for f in fields(Config)}
+_HINTS = typing.get_type_hints(Config)
+
+
+def normalize_key(key: str) -> str:
+    return key.strip().lower().replace("-", "_")
+
+
+def find_preset(name: str) -> Path:
+    """A preset by path, or by name in ./configs or the repository's configs/."""
+    candidate = Path(name)
+    if candidate.is_file():
+        return candidate
+    for folder in PRESET_DIRS:
+        for path in (folder / name, folder / f"{name}.yaml", folder / f"{name}.yml"):
+            if path.is_file():
+                return path
+    known = sorted({p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.yaml")})
+    raise ConfigError([f"preset '{name}' not found (known presets: {', '.join(known) or 'none'})"])
+
+
+def list_presets() -> list[Path]:
+    seen: dict[str, Path] = {}
+    for folder in PRESET_DIRS:
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            seen.setdefault(path.stem, path)
+    return [seen[k] for k in sorted(seen)]
+
+
+def parse_overrides(items: list[str]) -> tuple[dict[str, tuple[str, Any]], list[str]]:
+    """``key=value`` strings to ``{normalized: (as_typed, value)}`` plus problems."""
+    parsed, problems = {}, []
+    for item in items:
+        if "=" not in item:
+            problems.append(f"'{item}': expected key=value")
+            continue
+        key, value = item.split("=", 1)
+        parsed[normalize_key(key)] = (key.strip(), value)
+    return parsed, problems
+
+
+def _convert(typed_key: str, hint: Any, value: Any) -> tuple[Any, str | None]:
+    """Convert a YAML or command-line value to the field's type; return (value, problem)."""
+    origin = typing.get_origin(hint)
+    shown = f"{typed_key}={value!r}" if not isinstance(value, str) else f"{typed_key}={value}"
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        text = str(value).lower() if isinstance(value, (bool, str)) else str(value)
+        if text in choices:
+            return text, None
+        return None, f"{shown}: must be one of {', '.join(choices)}"
+    if origin is list:
+        if isinstance(value, str):
+            items = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, list):
+            items = [str(v) for v in value]
+        else:
+            return None, f"{shown}: expected a list (comma separated)"
+        return items, None
+    if hint is bool:
+        if isinstance(value, bool):
+            return value, None
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True, None
+        if text in ("false", "0", "no", "off"):
+            return False, None
+        return None, f"{shown}: expected true or false"
+    if hint is int:
+        if isinstance(value, bool):
+            return None, f"{shown}: expected an integer"
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            return None, f"{shown}: expected an integer"
+        if not as_float.is_integer():
+            return None, f"{shown}: expected an integer"
+        return int(as_float), None
+    if hint is float:
+        if isinstance(value, bool):
+            return None, f"{shown}: expected a number"
+        try:
+            return float(value), None
+        except (TypeError, ValueError):
+            return None, f"{shown}: expected a number"
+    return ("" if value is None else str(value)), None
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, list(_FIELDS), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def load_config(
+    preset: str | None = None, overrides: list[str] | None = None, check_files: bool = True
+) -> Config:
+    """Build and validate a Config. Raises ConfigError listing every problem."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    typed: dict[str, str] = {}
+    if preset:
+        path = find_preset(preset)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
+        if not isinstance(raw, dict):
+            raise ConfigError([f"{path}: expected key: value pairs"])
+        for key, value in raw.items():
+            norm = normalize_key(str(key))
+            typed[norm] = f"{key} (in {path.name})"
+            if norm not in _FIELDS:
+                problems.append(f"unknown key '{key}' in {path}{_suggest(norm)}")
+                continue
+            values[norm] = value
+    parsed, override_problems = parse_overrides(overrides or [])
+    problems += override_problems
+    for norm, (as_typed, value) in parsed.items():
+        typed[norm] = as_typed
+        if norm not in _FIELDS:
+            problems.append(f"unknown key '{as_typed}'{_suggest(norm)}")
+            continue
+        values[norm] = value
+    converted: dict[str, Any] = {}
+    for norm, value in values.items():
+        result, problem = _convert(typed[norm], _HINTS[norm], value)
+        if problem:
+            problems.append(problem)
+        else:
+            converted[norm] = result
+    cfg = Config(**converted)
+    problems += validate(cfg, typed, check_files=check_files)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool = True) -> list[str]:
+    """Range and consistency checks; returns the problems (empty when valid)."""
+    typed = typed or {}
+
+    def name(key: str) -> str:
+        return typed.get(key, key)
+
+    problems = []
+    rules = [
+        ("learning_rate", cfg.learning_rate > 0, "must be > 0"),
+        ("lora_r", cfg.lora_r >= 1, "must be >= 1"),
+        ("lora_alpha", cfg.lora_alpha > 0, "must be > 0"),
+        ("lora_dropout", 0 <= cfg.lora_dropout < 1, "must be in [0, 1)"),
+        ("batch_size", cfg.batch_size >= 1, "must be >= 1"),
+        ("gradient_accumulation_steps", cfg.gradient_accumulation_steps >= 1, "must be >= 1"),
+        ("max_seq_length", cfg.max_seq_length >= 32, "must be >= 32"),
+        ("num_epochs", cfg.num_epochs > 0, "must be > 0"),
+        ("max_steps", cfg.max_steps == -1 or cfg.max_steps >= 1, "must be >= 1, or -1 to use num_epochs"),
+        ("warmup_ratio", 0 <= cfg.warmup_ratio < 1, "must be in [0, 1)"),
+        ("max_grad_norm", cfg.max_grad_norm >= 0, "must be >= 0 (0 disables clipping)"),
+        ("weight_decay", cfg.weight_decay >= 0, "must be >= 0"),
+        ("logging_steps", cfg.logging_steps >= 1, "must be >= 1"),
+        ("eval_steps", cfg.eval_steps >= 1, "must be >= 1"),
+        ("save_steps", cfg.save_steps >= 1, "must be >= 1"),
+        ("save_total_limit", cfg.save_total_limit >= 1, "must be >= 1"),
+        ("max_train_samples", cfg.max_train_samples >= 0, "must be >= 0"),
+        ("max_eval_samples", cfg.max_eval_samples >= 0, "must be >= 0"),
+        ("num_threads", cfg.num_threads >= 0, "must be >= 0"),
+        ("lora_target_modules", bool(cfg.lora_target_modules), "must name at least one module"),
+        ("model_name", bool(cfg.model_name.strip()), "must not be empty"),
+    ]
+    for key, ok, message in rules:
+        if not ok:
+            problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
+    bad_reports = [r for r in cfg.report_to if r not in ("tensorboard", "wandb", "none")]
+    if bad_reports:
+        problems.append(f"{name('report_to')}: unknown target(s) {', '.join(bad_reports)} (use tensorboard, wandb or none)")
+    if cfg.use_nested_quant and not cfg.use_4bit:
+        problems.append(f"{name('use_nested_quant')}=true needs use_4bit=true")
+    if cfg.model_name.startswith("builtin:"):
+        from fedjava.models import BUILTIN_MODELS
+
+        if cfg.model_name not in BUILTIN_MODELS:
+            problems.append(f"{name('model_name')}={cfg.model_name}: unknown built-in model (known: {', '.join(BUILTIN_MODELS)})")
+    elif cfg.model_name.endswith(".gguf") and check_files and not Path(cfg.model_name).is_file():
+        problems.append(f"{name('model_name')}={cfg.model_name}: GGUF file not found")
+    if check_files:
+        train = cfg.data_path(cfg.train_file)
+        if not train.is_file():
+            problems.append(f"{name('train_file')}: training data {train} not found (data_dir={cfg.data_dir})")
+        if cfg.valid_file:
+            valid = cfg.data_path(cfg.valid_file)
+            if not valid.is_file():
+                problems.append(
+                    f"{name('valid_file')}: validation data {valid} not found (set valid_file= to train without evaluation)"
+                )
+    return problems
+
+
+def warnings_for(cfg: Config) -> list[str]:
+    """Legal but odd settings worth a warning."""
+    notes = []
+    if cfg.learning_rate > 1e-3:
+        notes.append(f"learning_rate={cfg.learning_rate} is high for LoRA (the guide's range is 5e-5 to 2e-4)")
+    if cfg.lora_alpha < cfg.lora_r:
+        notes.append(f"lora_alpha={cfg.lora_alpha} < lora_r={cfg.lora_r}: the adapter's updates are scaled down")
+    if cfg.max_grad_norm == 0:
+        notes.append("max_grad_norm=0 disables gradient clipping (the guide recommends 1.0 against diverging loss)")
+    return notes
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def field_docs() -> list[tuple[str, Any, str]]:
+    """(key, default, doc) for every config key, docs taken from the attribute docstrings above."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(Config))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, after in zip(body, body[1:] + [None]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+                docs[node.target.id] = after.value.value
+    defaults = Config().to_dict()
+    return [(name, defaults[name], docs.get(name, "")) for name in _FIELDS]

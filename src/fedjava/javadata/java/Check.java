@@ -1,0 +1,147 @@
+import java.lang.reflect.Array;
+import java.util.Collection;
+import java.util.Iterator;
+import java.util.Map;
+
+/** Test harness shared by every generated TestDriver: compares values and prints one line a case. */
+final class Check {
+    private static int passed = 0;
+    private static int total = 0;
+
+    private Check() {}
+
+    static void pass(int index, String call) {
+        passed++;
+        total++;
+        System.out.println("@@CASE\t" + index + "\tPASS\t" + esc(call));
+    }
+
+    static void compare(int index, String call, Object expected, Object actual) {
+        if (same(expected, actual)) {
+            pass(index, call);
+        } else {
+            total++;
+            System.out.println("@@CASE\t" + index + "\tFAIL\t" + esc(call) + "\t" + esc(show(expected))
+                    + "\t" + esc(show(actual)));
+        }
+    }
+
+    static void error(int index, String call, Throwable t) {
+        total++;
+        int line = -1;
+        for (StackTraceElement frame : t.getStackTrace()) {
+            if ("Solution.java".equals(frame.getFileName())) {
+                line = frame.getLineNumber();
+                break;
+            }
+        }
+        String message = t.getMessage() == null ? "" : t.getMessage();
+        System.out.println("@@CASE\t" + index + "\tERROR\t" + esc(call) + "\t" + t.getClass().getName()
+                + "\t" + line + "\t" + esc(message));
+    }
+
+    static void done() {
+        System.out.println("@@DONE\t" + passed + "\t" + total);
+    }
+
+    static boolean same(Object a, Object b) {
+        if (a == null || b == null) {
+            return a == b;
+        }
+        if (a instanceof Number && b instanceof Number) {
+            Number x = (Number) a;
+            Number y = (Number) b;
+            if (isFloating(x) || isFloating(y)) {
+                double dx = x.doubleValue();
+                double dy = y.doubleValue();
+                return Math.abs(dx - dy) <= 1e-6 * Math.max(1.0, Math.abs(dx));
+            }
+            return x.longValue() == y.longValue();
+        }
+        if (a.getClass().isArray() && b.getClass().isArray()) {
+            int n = Array.getLength(a);
+            if (n != Array.getLength(b)) {
+                return false;
+            }
+            for (int i = 0; i < n; i++) {
+                if (!same(Array.get(a, i), Array.get(b, i))) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        if (a instanceof java.util.List && b instanceof java.util.List) {
+            return sameIter((Collection<?>) a, (Collection<?>) b);
+        }
+        return a.equals(b);
+    }
+
+    private static boolean sameIter(Collection<?> a, Collection<?> b) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        Iterator<?> i = a.iterator();
+        Iterator<?> j = b.iterator();
+        while (i.hasNext()) {
+            if (!same(i.next(), j.next())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean isFloating(Number n) {
+        return n instanceof Double || n instanceof Float;
+    }
+
+    static String show(Object v) {
+        if (v == null) {
+            return "null";
+        }
+        if (v instanceof String) {
+            return "\"" + v + "\"";
+        }
+        if (v instanceof Character) {
+            return "'" + v + "'";
+        }
+        if (v.getClass().isArray()) {
+            StringBuilder sb = new StringBuilder("[");
+            for (int i = 0; i < Array.getLength(v); i++) {
+                if (i > 0) {
+                    sb.append(", ");
+                }
+                sb.append(show(Array.get(v, i)));
+            }
+            return sb.append("]").toString();
+        }
+        if (v instanceof Collection) {
+            StringBuilder sb = new StringBuilder("[");
+            boolean first = true;
+            for (Object o : (Collection<?>) v) {
+                if (!first) {
+                    sb.append(", ");
+                }
+                first = false;
+                sb.append(show(o));
+            }
+            return sb.append("]").toString();
+        }
+        if (v instanceof Map) {
+            StringBuilder sb = new StringBuilder("{");
+            boolean first = true;
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) v).entrySet()) {
+                if (!first) {
+                    sb.append(", ");
+                }
+                first = false;
+                sb.append(show(e.getKey())).append("=").append(show(e.getValue()));
+            }
+            return sb.append("}").toString();
+        }
+        return String.valueOf(v);
+    }
+
+    private static String esc(String s) {
+        return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r");
+    }
+}

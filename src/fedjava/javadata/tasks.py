@@ -1,0 +1,172 @@
+"""Java programming tasks: one YAML file per task, loaded, validated and turned into a test driver.
+
+A task file (``src/fedjava/javadata/tasks/<id>.yaml``) holds::
+
+    id: arrays_sum_positive          # same as the file name
+    title: Sum of the positive numbers
+    topic: arrays                    # strings|arrays|loops|math|recursion|collections|classes
+    requirement: |                   # what a teacher would write on the assignment sheet
+      Write a method ...
+    solution: |                      # the reference solution: a class named Solution
+      class Solution { ... }
+    variants:                        # student-style correct programs (at least 2)
+      - name: while_loop
+        code: |
+          class Solution { ... }
+    tests:                           # at least 5 cases; each is a Java expression and its value
+      - call: Solution.sumPositive(new int[]{1, -2, 3})
+        expect: "4"
+      - setup: Counter c = new Counter(); c.add(2);   # optional statements run before call
+        call: c.total()
+        expect: "2"
+
+The generated ``TestDriver`` runs every case in its own ``try`` block and prints one
+``@@CASE`` line per case through ``Check`` (see ``java/Check.java``), so a runner can tell a
+passing case, a wrong value and an exception thrown from the student's code apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+TASKS_DIR = Path(__file__).parent / "tasks"
+TOPICS = ("strings", "arrays", "loops", "math", "recursion", "collections", "classes")
+MIN_TESTS = 5
+MIN_VARIANTS = 2
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class TaskError(ValueError):
+    """A task file is malformed."""
+
+
+@dataclass(frozen=True)
+class TestCase:
+    call: str
+    expect: str
+    setup: str = ""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    title: str
+    topic: str
+    requirement: str
+    solution: str
+    variants: tuple[Variant, ...]
+    tests: tuple[TestCase, ...]
+    path: Path | None = field(default=None, compare=False)
+
+
+def load_task(path: str | Path) -> Task:
+    """Read and validate one task file; raises TaskError naming the file and every problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise TaskError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise TaskError(f"{path}: expected a mapping at the top level")
+    problems: list[str] = []
+    known = {"id", "title", "topic", "requirement", "solution", "variants", "tests"}
+    for key in sorted(set(raw) - known):
+        problems.append(f"unknown key '{key}'")
+    for key in ("id", "title", "topic", "requirement", "solution"):
+        if not isinstance(raw.get(key), str) or not raw.get(key, "").strip():
+            problems.append(f"'{key}' must be a non-empty string")
+    task_id = str(raw.get("id", ""))
+    if task_id and not _ID_RE.match(task_id):
+        problems.append(f"id '{task_id}' must be lower_snake_case")
+    if task_id and task_id != path.stem:
+        problems.append(f"id '{task_id}' does not match the file name '{path.stem}'")
+    if raw.get("topic") not in TOPICS:
+        problems.append(f"topic must be one of {', '.join(TOPICS)}")
+    if "class Solution" not in str(raw.get("solution", "")):
+        problems.append("solution must declare class Solution")
+    variants = []
+    for i, v in enumerate(raw.get("variants") or []):
+        if not isinstance(v, dict) or not v.get("name") or not v.get("code"):
+            problems.append(f"variants[{i}] needs 'name' and 'code'")
+            continue
+        variants.append(Variant(str(v["name"]), str(v["code"])))
+    if len(variants) < MIN_VARIANTS:
+        problems.append(f"needs at least {MIN_VARIANTS} variants, has {len(variants)}")
+    tests = []
+    for i, t in enumerate(raw.get("tests") or []):
+        if not isinstance(t, dict) or "call" not in t or "expect" not in t:
+            problems.append(f"tests[{i}] needs 'call' and 'expect'")
+            continue
+        tests.append(TestCase(str(t["call"]), str(t["expect"]), str(t.get("setup") or "")))
+    if len(tests) < MIN_TESTS:
+        problems.append(f"needs at least {MIN_TESTS} tests, has {len(tests)}")
+    if problems:
+        raise TaskError(f"{path}: " + "; ".join(problems))
+    return Task(
+        id=task_id,
+        title=raw["title"].strip(),
+        topic=raw["topic"],
+        requirement=raw["requirement"].strip(),
+        solution=raw["solution"].rstrip() + "\n",
+        variants=tuple(Variant(v.name, v.code.rstrip() + "\n") for v in variants),
+        tests=tuple(tests),
+        path=path,
+    )
+
+
+def load_tasks(directory: str | Path = TASKS_DIR) -> list[Task]:
+    """Load every ``*.yaml`` task in a directory, sorted by id; errors list every bad file."""
+    tasks, errors = [], []
+    for path in sorted(Path(directory).glob("*.yaml")):
+        try:
+            tasks.append(load_task(path))
+        except TaskError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise TaskError("\n".join(errors))
+    return tasks
+
+
+def check_source() -> str:
+    """The Java source of the shared ``Check`` harness."""
+    return resources.files("fedjava.javadata").joinpath("java/Check.java").read_text(encoding="utf-8")
+
+
+def _java_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def render_driver(task: Task) -> str:
+    """The ``TestDriver.java`` source that runs every test case of ``task``."""
+    lines = [
+        "import java.util.*;",
+        "",
+        "class TestDriver {",
+        "    public static void main(String[] args) {",
+    ]
+    for i, case in enumerate(task.tests):
+        shown = (case.setup + " " if case.setup else "") + case.call
+        lines += [
+            "        try {",
+            f"            {case.setup}" if case.setup else "",
+            f"            Object actual = {case.call};",
+            f"            Object expected = {case.expect};",
+            f"            Check.compare({i}, {_java_string(shown)}, expected, actual);",
+            "        } catch (Throwable t) {",
+            f"            Check.error({i}, {_java_string(shown)}, t);",
+            "        }",
+        ]
+    lines += ["        Check.done();", "    }", "}", ""]
+    return "\n".join(line for line in lines if line != "")

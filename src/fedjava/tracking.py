@@ -1,0 +1,135 @@
+"""Where a run's numbers go: training.log, training_history.json, TensorBoard, and W&B when asked.
+
+Both the centralized and the federated paths record through one ``RunTracker``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("fedjava")
+
+
+def setup_logging(log_file: Path | None = None, verbose: bool = False) -> None:
+    """Console (INFO) plus ``log_file`` (everything) for the ``fedjava`` logger."""
+    log.setLevel(logging.DEBUG)
+    if not any(getattr(h, "_fedjava_console", False) for h in log.handlers):
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.DEBUG if verbose else logging.INFO)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        console._fedjava_console = True  # type: ignore[attr-defined]
+        log.addHandler(console)
+    if log_file is not None:
+        log_file = Path(log_file)
+        for h in list(log.handlers):
+            if getattr(h, "_fedjava_file", None) == str(log_file):
+                return
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler._fedjava_file = str(log_file)  # type: ignore[attr-defined]
+        log.addHandler(handler)
+
+
+def close_file_logs() -> None:
+    for h in list(log.handlers):
+        if getattr(h, "_fedjava_file", None):
+            h.close()
+            log.removeHandler(h)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunTracker:
+    """Records metrics of one run to ``training_history.json``, TensorBoard and W&B.
+
+    The history file holds ``{"method", "config", "steps": [...], "epochs": [...], "rounds": [...],
+    "summary": {...}}``; it is rewritten after every record so a killed run keeps what it logged.
+    """
+
+    def __init__(
+        self,
+        output_dir: Path,
+        method: str,
+        config: dict[str, Any],
+        tensorboard_dir: Path | None = None,
+        report_to: list[str] | None = None,
+        wandb_project: str = "fedjava",
+        resume: bool = False,
+    ):
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.output_dir / "training_history.json"
+        self.start = time.time()
+        self.history: dict[str, Any] = {
+            "method": method, "config": config, "steps": [], "epochs": [], "rounds": [], "summary": {},
+        }
+        if resume and self.path.is_file():
+            old = json.loads(self.path.read_text(encoding="utf-8"))
+            for key in ("steps", "epochs", "rounds"):
+                self.history[key] = old.get(key, [])
+        report_to = report_to or []
+        self.tb = None
+        if "tensorboard" in report_to and tensorboard_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(log_dir=str(tensorboard_dir))
+        self.wandb = None
+        if "wandb" in report_to:
+            try:
+                import wandb
+            except ImportError:
+                log.warning("report_to includes wandb but wandb is not installed: pip install 'fedjava[wandb]'")
+            else:
+                self.wandb = wandb.init(project=wandb_project, name=method, config=config, reinit=True)
+
+    def elapsed(self) -> float:
+        return time.time() - self.start
+
+    def record(self, kind: str, entry: dict[str, Any], step: int) -> None:
+        """Append ``entry`` to ``steps``, ``epochs`` or ``rounds`` and send its numbers to the loggers."""
+        entry = {k: v for k, v in entry.items() if v is not None}
+        self.history[kind].append(entry)
+        _write_json_atomic(self.path, self.history)
+        numbers = {k: v for k, v in entry.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        prefix = {"steps": "train", "epochs": "epoch", "rounds": "round"}[kind]
+        if self.tb is not None:
+            for key, value in numbers.items():
+                if key not in ("step", "epoch", "round"):
+                    self.tb.add_scalar(f"{prefix}/{key}", value, step)
+            self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.log({f"{prefix}/{k}": v for k, v in numbers.items()}, step=step)
+
+    def update_last(self, kind: str, values: dict[str, Any], step: int) -> None:
+        """Add values (such as an eval_loss computed later) to the latest entry of ``kind``."""
+        if not self.history[kind]:
+            return
+        self.history[kind][-1].update(values)
+        _write_json_atomic(self.path, self.history)
+        prefix = {"steps": "train", "epochs": "epoch", "rounds": "round"}[kind]
+        if self.tb is not None:
+            for key, value in values.items():
+                self.tb.add_scalar(f"{prefix}/{key}", value, step)
+            self.tb.flush()
+        if self.wandb is not None:
+            self.wandb.log({f"{prefix}/{k}": v for k, v in values.items()}, step=step)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        self.history["summary"] = summary
+        _write_json_atomic(self.path, self.history)
+        if self.tb is not None:
+            self.tb.close()
+        if self.wandb is not None:
+            self.wandb.finish()

@@ -1,0 +1,374 @@
+"""The local train/eval loop shared by every path (centralized HF/Unsloth, federated clients).
+
+Speed comes from two things the legacy scripts did not do: batches are padded only to their own
+longest sample, and vocabulary logits are computed only at the answer positions, where the loss is
+taken (on the built-in model the 262,144-wide output layer is most of the cost).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
+
+from fedjava.config import Config
+from fedjava.prompts import IGNORE_INDEX, AnswerOnlyCollator, load_samples, tokenize_samples
+from fedjava.tracking import RunTracker
+
+log = logging.getLogger("fedjava")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+    def __init__(self, step: int, value: float, checkpoint: str | None = None):
+        self.step, self.value, self.checkpoint = step, value, checkpoint
+        kept = f"The last good checkpoint is kept at {checkpoint}." if checkpoint else "No checkpoint was saved before it."
+        super().__init__(
+            f"the training loss became {value} at step {step}; training stopped. {kept} "
+            "Usual remedies: lower learning_rate (e.g. 5e-5), keep gradient clipping on (max_grad_norm=1.0), "
+            "raise warmup_ratio (e.g. 0.1), or use precision=fp32."
+        )
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:
+        pass
+
+
+def _inner(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def answer_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over answer tokens and their count, with logits only where labels are.
+
+    Falls back to the model's own forward for architectures without a separate decoder and head.
+    """
+    labels = batch["labels"]
+    base = _inner(model)
+    decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+    head = base.get_output_embeddings()
+    shift = labels[:, 1:]
+    mask = shift != IGNORE_INDEX
+    count = int(mask.sum())
+    if decoder is None or head is None:
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        logits = out.logits[:, :-1][mask].float()
+    else:
+        hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        logits = head(hidden[:, :-1][mask]).float()
+        cap = getattr(base.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+    return F.cross_entropy(logits, shift[mask], reduction="sum"), count
+
+
+@torch.no_grad()
+def evaluate_loss(model, features: list[dict[str, list[int]]], collator, batch_size: int = 4) -> dict[str, float]:
+    """Token-weighted mean answer loss and perplexity over ``features``."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    for start in range(0, len(order), batch_size):
+        batch = collator([features[i] for i in order[start:start + batch_size]])
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss_sum, n = answer_loss(model, batch)
+        total += float(loss_sum)
+        count += n
+    if was_training:
+        model.train()
+    loss = total / max(count, 1)
+    return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0)), "eval_tokens": count}
+
+
+@dataclass
+class Proximal:
+    """FedProx's ``mu/2 * ||w - w_global||^2`` over the trainable (adapter) weights."""
+
+    mu: float
+    reference: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, model, mu: float) -> Proximal:
+        ref = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        return cls(mu, ref)
+
+    def term(self, model) -> torch.Tensor:
+        total = None
+        for name, param in model.named_parameters():
+            if name in self.reference:
+                diff = (param - self.reference[name].to(param.device)).pow(2).sum()
+                total = diff if total is None else total + diff
+        return 0.5 * self.mu * total if total is not None else torch.zeros(())
+
+
+class AnswerOnlyTrainer(Trainer):
+    """HF Trainer with the answer-only loss, exact token averaging across gradient accumulation,
+    an optional FedProx term, a NaN/inf guard, and evaluation through :func:`evaluate_loss`."""
+
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args, proximal: Proximal | None = None, eval_features=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.proximal = proximal
+        self.eval_features = eval_features
+        self.model_accepts_loss_kwargs = True
+        self.epoch_loss_sum = 0.0
+        self.epoch_loss_tokens = 0
+        self.tokens_seen = 0
+        self.samples_seen = 0
+
+    def _get_num_items_in_batch(self, batch_samples, device):
+        n = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batch_samples)
+        return torch.tensor(n, device=device)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss_sum, count = answer_loss(model, inputs)
+        if num_items_in_batch is not None and model.training:
+            loss = loss_sum / max(float(num_items_in_batch), 1.0)
+        else:
+            loss = loss_sum / max(count, 1)
+            if model.training:
+                loss = loss / self.current_gradient_accumulation_steps
+        if model.training:
+            value = float(loss_sum.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(self.state.global_step + 1, value, _last_checkpoint(self.args.output_dir))
+            self.epoch_loss_sum += value
+            self.epoch_loss_tokens += count
+            self.tokens_seen += int(inputs["attention_mask"].sum())
+            self.samples_seen += int(inputs["input_ids"].shape[0])
+            if self.proximal is not None and self.proximal.mu > 0:
+                loss = loss + self.proximal.term(model) / self.current_gradient_accumulation_steps
+        return (loss, {"loss": loss}) if return_outputs else loss
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        if not self.eval_features:
+            return {}
+        metrics = evaluate_loss(self.model, self.eval_features, self.data_collator, self.args.per_device_eval_batch_size)
+        self.log({"eval_loss": metrics["eval_loss"]})
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics=metrics)
+        return metrics
+
+
+def _last_checkpoint(output_dir: str) -> str | None:
+    checkpoints = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+class QuietProgress(ProgressCallback):
+    """The progress bar without the raw metric dicts; :class:`HistoryCallback` prints the lines."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return
+
+
+class HistoryCallback(TrainerCallback):
+    """Feeds the RunTracker: every logging step and every epoch; prints one line per epoch."""
+
+    def __init__(self, trainer_ref: Callable[[], AnswerOnlyTrainer], tracker: RunTracker | None, num_epochs: int,
+                 step_offset: int = 0, printer: Callable[[str], None] | None = None):
+        self.trainer_ref = trainer_ref
+        self.tracker = tracker
+        self.num_epochs = num_epochs
+        self.step_offset = step_offset
+        self.printer = printer
+        self.last_time = time.time()
+        self.last_tokens = 0
+        self.pending_epoch: dict[str, Any] | None = None
+        self.epochs: list[dict[str, Any]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" not in logs:
+            return
+        trainer = self.trainer_ref()
+        now = time.time()
+        tokens = trainer.tokens_seen
+        entry = {
+            "step": state.global_step + self.step_offset,
+            "epoch": round(state.epoch or 0.0, 4),
+            "train_loss": logs.get("loss"),
+            "learning_rate": logs.get("learning_rate"),
+            "grad_norm": logs.get("grad_norm"),
+            "tokens_per_second": (tokens - self.last_tokens) / max(now - self.last_time, 1e-9),
+            "elapsed_seconds": self.tracker.elapsed() if self.tracker else None,
+        }
+        self.last_time, self.last_tokens = now, tokens
+        if self.tracker:
+            self.tracker.record("steps", entry, entry["step"])
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        trainer = self.trainer_ref()
+        loss = trainer.epoch_loss_sum / max(trainer.epoch_loss_tokens, 1)
+        trainer.epoch_loss_sum, trainer.epoch_loss_tokens = 0.0, 0
+        entry = {
+            "epoch": len(self.epochs) + 1,
+            "step": state.global_step + self.step_offset,
+            "train_loss": loss,
+            "elapsed_seconds": self.tracker.elapsed() if self.tracker else None,
+        }
+        self.epochs.append(entry)
+        if self.tracker:
+            self.tracker.record("epochs", entry, entry["step"])
+        if args.eval_strategy == "epoch" and trainer.eval_features:
+            self.pending_epoch = entry
+        else:
+            self._print(entry)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = metrics or {}
+        step = state.global_step + self.step_offset
+        if self.pending_epoch is not None:
+            self.pending_epoch["eval_loss"] = metrics.get("eval_loss")
+            if self.tracker:
+                self.tracker.update_last("epochs", {"eval_loss": metrics["eval_loss"]}, step)
+            self._print(self.pending_epoch)
+            self.pending_epoch = None
+        elif self.tracker:
+            self.tracker.record("steps", {"step": step, "eval_loss": metrics.get("eval_loss"),
+                                          "elapsed_seconds": self.tracker.elapsed()}, step)
+
+    def _print(self, entry):
+        if self.printer is None:
+            return
+        text = f"  Epoch {entry['epoch']}/{self.num_epochs}: train_loss: {entry['train_loss']:.4f}"
+        if entry.get("eval_loss") is not None:
+            text += f", eval_loss: {entry['eval_loss']:.4f}"
+        self.printer(text)
+
+
+@dataclass
+class TrainResult:
+    train_loss: float
+    eval_loss: float | None
+    steps: int
+    samples: int
+    samples_seen: int
+    tokens: int
+    seconds: float
+    epochs: list[dict[str, Any]]
+
+
+def load_features(cfg: Config, tokenizer, path: Path, limit: int, name: str):
+    samples = load_samples(path)
+    if limit:
+        samples = samples[:limit]
+    features, _ = tokenize_samples(tokenizer, samples, cfg.max_seq_length, cfg.truncation, name=name)
+    return features
+
+
+def training_arguments(cfg: Config, output_dir: Path, has_eval: bool, num_epochs: float | None = None) -> TrainingArguments:
+    """TrainingArguments for ``cfg``; logging to TensorBoard/W&B is done by RunTracker, not the Trainer."""
+    use_cuda = torch.cuda.is_available()
+    bf16 = use_cuda and cfg.precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
+    fp16 = use_cuda and cfg.precision == "fp16"
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=num_epochs if num_epochs is not None else cfg.num_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=max(cfg.batch_size, 4),
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps
+        max_grad_norm=cfg.max_grad_norm if cfg.max_grad_norm > 0 else None,
+        lr_scheduler_type=cfg.lr_scheduler,
+        optim=cfg.optimizer,
+        logging_steps=cfg.logging_steps,
+        eval_strategy=cfg.eval_strategy if has_eval else "no",
+        eval_steps=cfg.eval_steps,
+        save_strategy=cfg.save_strategy,
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=bf16,
+        fp16=fp16,
+        report_to="none",
+        remove_unused_columns=False,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        use_cpu=not use_cuda,
+    )
+
+
+def train_adapter(
+    model,
+    tokenizer,
+    cfg: Config,
+    train_features: list[dict[str, list[int]]],
+    eval_features: list[dict[str, list[int]]] | None,
+    output_dir: Path,
+    tracker: RunTracker | None = None,
+    proximal: Proximal | None = None,
+    num_epochs: float | None = None,
+    step_offset: int = 0,
+    printer: Callable[[str], None] | None = None,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train the LoRA adapter of ``model`` in place. The one training loop of fedjava."""
+    set_seed(cfg.seed)
+    collator = AnswerOnlyCollator(tokenizer.pad_token_id)
+    args = training_arguments(cfg, output_dir, bool(eval_features), num_epochs)
+    trainer_box: list[AnswerOnlyTrainer] = []
+    epochs = int(math.ceil(num_epochs if num_epochs is not None else cfg.num_epochs))
+    history = HistoryCallback(lambda: trainer_box[0], tracker, epochs, step_offset, printer)
+    trainer = AnswerOnlyTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_features,
+        eval_dataset=eval_features or None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        proximal=proximal,
+        eval_features=eval_features,
+        callbacks=[history],
+    )
+    trainer_box.append(trainer)
+    trainer.remove_callback(ProgressCallback)
+    if show_progress:
+        trainer.add_callback(QuietProgress())
+    start = time.time()
+    checkpoint = _last_checkpoint(str(output_dir)) if resume else None
+    output = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.time() - start
+    eval_loss = None
+    if eval_features:
+        evaluated = [e["eval_loss"] for e in history.epochs if e.get("eval_loss") is not None]
+        eval_loss = evaluated[-1] if evaluated and cfg.eval_strategy == "epoch" else None
+        if eval_loss is None:
+            eval_loss = evaluate_loss(model, eval_features, collator, args.per_device_eval_batch_size)["eval_loss"]
+    train_losses = [e["train_loss"] for e in history.epochs]
+    return TrainResult(
+        train_loss=train_losses[-1] if train_losses else float(output.training_loss),
+        eval_loss=eval_loss,
+        steps=trainer.state.global_step,
+        samples=len(train_features),
+        samples_seen=trainer.samples_seen,
+        tokens=trainer.tokens_seen,
+        seconds=seconds,
+        epochs=history.epochs,
+    )

@@ -1,0 +1,56 @@
+"""Shared fixtures: offline mode, tiny chat data written to real files, the tiny Qwen3 model."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REQUIREMENT = "Write a static method `int twice(int x)` in class `Solution` that returns two times x."
+GOOD = "class Solution {\n    static int twice(int x) {\n        return 2 * x;\n    }\n}\n"
+BAD = GOOD.replace("return 2 * x;", "return 2 * x")
+GOOD_ANSWER = {"verdict": "NO_ERROR", "errors": [], "score": 10}
+BAD_ANSWER = {
+    "verdict": "COMPILE_ERROR",
+    "errors": [{
+        "type": "Syntax Error", "code": "compiler.err.expected", "line": 3, "message": "';' expected",
+        "explanation": "The return statement on line 3 is missing its semicolon.", "fix": "        return 2 * x;",
+    }],
+    "score": 0,
+}
+
+
+def make_samples(n: int = 8) -> list[dict]:
+    from fedjava.prompts import build_messages
+
+    out = []
+    for i in range(n):
+        code, answer = (GOOD, GOOD_ANSWER) if i % 2 == 0 else (BAD, BAD_ANSWER)
+        out.append({"messages": build_messages(REQUIREMENT, code, answer)})
+    return out
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A data folder with train.jsonl (8 samples) and valid.jsonl (4 samples)."""
+    from fedjava.prompts import write_samples
+
+    folder = tmp_path / "data"
+    write_samples(make_samples(8), folder / "train.jsonl")
+    write_samples(make_samples(4), folder / "valid.jsonl")
+    return folder
+
+
+@pytest.fixture
+def tiny_overrides(data_dir, tmp_path):
+    """key=value overrides for a seconds-long run of the tiny model on the fixture data."""
+    return [
+        "model_name=builtin:tiny-qwen3", f"data_dir={data_dir}", f"results_dir={tmp_path / 'results'}",
+        "batch_size=4", "gradient_accumulation_steps=1", "learning_rate=1e-2", "warmup_ratio=0",
+        "lora_r=8", "lora_alpha=16", "lora_dropout=0", "logging_steps=1", "max_seq_length=1024",
+        "num_epochs=3", "save_strategy=no",
+    ]
