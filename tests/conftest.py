@@ -51,6 +51,7 @@ def tiny_overrides(data_dir, tmp_path):
     return [
         "model_name=builtin:tiny-qwen3", f"data_dir={data_dir}", f"results_dir={tmp_path / 'results'}",
         "batch_size=4", "gradient_accumulation_steps=1", "learning_rate=1e-2", "warmup_ratio=0",
+        "lr_scheduler=constant",
         "lora_r=8", "lora_alpha=16", "lora_dropout=0", "logging_steps=1", "max_seq_length=1024",
-        "num_epochs=3", "save_strategy=no",
+        "num_epochs=8", "save_strategy=no",
     ]

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from tests.conftest import BAD_ANSWER, make_samples
 
 from fedjava.models import tiny_tokenizer
 from fedjava.prompts import (
@@ -19,7 +20,6 @@ from fedjava.prompts import (
     tokenize_samples,
     write_samples,
 )
-from tests.conftest import BAD_ANSWER, make_samples
 
 
 def test_number_lines_aligns_numbers():

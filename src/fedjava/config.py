@@ -345,7 +345,7 @@ def field_docs() -> list[tuple[str, Any, str]]:
     tree = ast.parse(inspect.getsource(Config))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for node, after in zip(body, body[1:] + [None]):
+    for node, after in zip(body, body[1:] + [None], strict=True):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
                 docs[node.target.id] = after.value.value

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fedjava.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env():
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@pytest.mark.parametrize("argv", [[], ["train"], ["config"], ["config", "show"], ["config", "check"],
+                                  ["config", "keys"], ["config", "presets"]])
+def test_every_command_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: fedjava" in out
+    if argv == ["train"]:
+        assert "--framework {hf,unsloth}" in out and "examples:" in out
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from fedjava.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_config_keys_lists_documented_keys(capsys):
+    assert main(["config", "keys"]) == 0
+    out = capsys.readouterr().out
+    assert "learning_rate = 0.0001" in out and "use_nested_quant = False" in out
+    assert "double quantization" in out
+
+
+def test_unsloth_without_gpu_gives_the_clear_message(tiny_overrides, capsys):
+    assert main(["train", "--framework", "unsloth", *tiny_overrides]) == 2
+    err = capsys.readouterr().err
+    assert "--framework unsloth cannot run here" in err and "Use --framework hf instead" in err
+    assert "Traceback" not in err
+
+
+def test_malformed_data_fails_before_any_model_loads(tiny_overrides, data_dir, capsys):
+    (data_dir / "train.jsonl").write_text('{"messages": []}\nnot json\n')
+    assert main(["train", *tiny_overrides]) == 2
+    err = capsys.readouterr().err
+    assert "train.jsonl:1: 'messages' is empty" in err and "train.jsonl:2: not valid JSON" in err
+
+
+def test_unreachable_hub_model_names_the_model_and_the_fix(tiny_overrides, capsys):
+    args = [o for o in tiny_overrides if not o.startswith("model_name=")]
+    assert main(["train", *args, "model_name=fedjava-test/no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert "fedjava-test/no-such-model" in err and "model_name=DIR" in err
+
+
+def test_console_script_trains_end_to_end(tiny_overrides, tmp_path):
+    out = subprocess.run(["fedjava", "train", "--framework", "hf", *tiny_overrides, "num_epochs=1",
+                          f"output_dir={tmp_path / 'run'}"], capture_output=True, text=True, env=_env(), cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"Model saved to: {tmp_path / 'run' / 'final_model'}" in out.stdout
+    assert (tmp_path / "run" / "final_model" / "adapter_config.json").is_file()
+
+
+def test_guide_script_passes_framework_and_gpu(tiny_overrides):
+    script = REPO / "scripts" / "run_centralized.sh"
+    out = subprocess.run(["bash", str(script), "--framework", "unsloth", "--gpu", "0", *tiny_overrides],
+                         capture_output=True, text=True, env=_env())
+    assert out.returncode == 2 and "--framework unsloth cannot run here" in out.stderr

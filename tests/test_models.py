@@ -1,0 +1,54 @@
+"""The real model paths: the built-in Gemma 3 270M, and 4-bit QLoRA through bitsandbytes on the CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fedjava.config import load_config
+from fedjava.models import ModelLoadError, apply_lora, build_tiny_qwen3, load_base_model, load_for_training
+from fedjava.prompts import load_samples, tokenize_samples
+from fedjava.training import train_adapter
+
+
+def _one_step(cfg, tmp_path, steps=1):
+    model, tok = load_for_training(cfg)
+    features, _ = tokenize_samples(tok, load_samples(cfg.data_path(cfg.train_file))[:2], cfg.max_seq_length)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_B" in n}
+    result = train_adapter(model, tok, cfg, features, None, tmp_path / "ckpt", show_progress=False)
+    changed = [n for n, p in model.named_parameters() if n in before and not torch.equal(p, before[n])]
+    return model, tok, result, changed
+
+
+@pytest.mark.slow
+def test_builtin_gemma_loads_from_its_cache_and_trains_one_step(data_dir, tmp_path):
+    cfg = load_config(None, [f"data_dir={data_dir}", "max_steps=1", "batch_size=2", "gradient_accumulation_steps=1",
+                             "save_strategy=no", "eval_strategy=no", "learning_rate=1e-3", "warmup_ratio=0"])
+    model, tok, result, changed = _one_step(cfg, tmp_path)
+    assert model.get_base_model().config.model_type == "gemma3_text"
+    assert model.get_base_model().config.hidden_size == 640
+    assert "<start_of_turn>model" in tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False,
+                                                             add_generation_prompt=True)
+    assert result.steps == 1 and torch.isfinite(torch.tensor(result.train_loss)) and changed
+
+
+def test_4bit_nested_quantization_trains_on_cpu(data_dir, tmp_path):
+    model, tok = build_tiny_qwen3()
+    model.save_pretrained(tmp_path / "tiny")
+    tok.save_pretrained(tmp_path / "tiny")
+    cfg = load_config(None, [f"model_name={tmp_path / 'tiny'}", f"data_dir={data_dir}", "use_4bit=true",
+                             "use_nested_quant=true", "max_steps=2", "batch_size=2", "gradient_accumulation_steps=1",
+                             "save_strategy=no", "eval_strategy=no", "learning_rate=1e-2", "warmup_ratio=0",
+                             "max_seq_length=1024"])
+    model, _, result, changed = _one_step(cfg, tmp_path)
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert "Linear4bit" in kinds
+    assert result.steps == 2 and changed
+
+
+def test_lora_target_that_does_not_exist_is_named():
+    cfg = load_config(None, ["model_name=builtin:tiny-qwen3", "lora_target_modules=q_proj,query_key_value"],
+                      check_files=False)
+    model, _ = load_base_model(cfg)
+    with pytest.raises(ModelLoadError, match="query_key_value not found .* its linear layers are: .*q_proj"):
+        apply_lora(model, cfg)

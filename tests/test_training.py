@@ -1,0 +1,114 @@
+"""Learning on the tiny model: loss goes down, only LoRA moves, the saved adapter reproduces logits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fedjava.centralized import run_centralized, save_final_model
+from fedjava.config import load_config
+from fedjava.models import load_adapter, load_for_training
+from fedjava.prompts import AnswerOnlyCollator, load_samples, tokenize_samples
+from fedjava.training import NonFiniteLossError, answer_loss, evaluate_loss, train_adapter
+
+
+def _setup(overrides):
+    cfg = load_config(None, overrides)
+    model, tok = load_for_training(cfg)
+    train, _ = tokenize_samples(tok, load_samples(cfg.data_path(cfg.train_file)), cfg.max_seq_length)
+    valid, _ = tokenize_samples(tok, load_samples(cfg.data_path(cfg.valid_file)), cfg.max_seq_length)
+    return cfg, model, tok, train, valid
+
+
+def test_answer_only_loss_equals_the_full_model_loss(tiny_overrides):
+    cfg, model, tok, train, _ = _setup(tiny_overrides)
+    batch = AnswerOnlyCollator(tok.pad_token_id)(train[:3])
+    loss_sum, count = answer_loss(model, batch)
+    reference = model(**batch).loss  # HF computes logits everywhere and masks by labels
+    assert count == int((batch["labels"][:, 1:] != -100).sum())
+    torch.testing.assert_close(loss_sum / count, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_training_lowers_loss_moves_only_lora_and_reloads_exactly(tiny_overrides, tmp_path):
+    cfg, model, tok, train, valid = _setup(tiny_overrides)
+    collator = AnswerOnlyCollator(tok.pad_token_id)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    eval_before = evaluate_loss(model, valid, collator)["eval_loss"]
+    result = train_adapter(model, tok, cfg, train, valid, tmp_path / "ckpt", show_progress=False)
+    eval_after = evaluate_loss(model, valid, collator)["eval_loss"]
+    assert eval_after < eval_before - 0.5, (eval_before, eval_after)
+    assert result.epochs[-1]["train_loss"] < result.epochs[0]["train_loss"]
+    lora_changed = [n for n, p in model.named_parameters() if "lora_" in n and not torch.equal(p, before[n])]
+    base_changed = [n for n, p in model.named_parameters() if "lora_" not in n and not torch.equal(p, before[n])]
+    assert lora_changed and not base_changed
+    final = save_final_model(model, tok, cfg, tmp_path / "final_model")
+    reloaded, _ = load_adapter(final)
+    batch = collator(valid[:2])
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits, rtol=0, atol=0)
+
+
+def test_centralized_run_writes_every_output(tiny_overrides, tmp_path, capsys):
+    cfg = load_config(None, tiny_overrides + ["num_epochs=3"])
+    summary = run_centralized(cfg, "hf")
+    out = tmp_path / "results" / "centralized_hf"
+    printed = capsys.readouterr().out
+    assert "Training Configuration:" in printed and "Effective batch size: 4" in printed
+    assert "Epoch 3/3: train_loss:" in printed and f"Model saved to: {out / 'final_model'}" in printed
+    assert (out / "final_model" / "adapter_model.safetensors").is_file()
+    assert (out / "final_model" / "fedjava_config.yaml").is_file()
+    history = json.loads((out / "training_history.json").read_text())
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
+    assert all("eval_loss" in e and "train_loss" in e for e in history["epochs"])
+    steps = [e for e in history["steps"] if "train_loss" in e]
+    assert len(steps) == summary["steps"] == 6
+    assert all(e["learning_rate"] > 0 and e["tokens_per_second"] > 0 and "elapsed_seconds" in e for e in steps)
+    assert history["summary"]["eval_loss"] == pytest.approx(history["epochs"][-1]["eval_loss"])
+    log_text = (out / "training.log").read_text()
+    assert "resolved config" in log_text
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = list((tmp_path / "results" / "logs" / "centralized_hf").glob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    losses = [s.value for s in acc.Scalars("train/train_loss")]
+    assert losses == pytest.approx([e["train_loss"] for e in steps], rel=1e-5)
+    assert len(acc.Scalars("epoch/eval_loss")) == 3
+
+
+def test_non_finite_loss_stops_with_step_and_remedies(tiny_overrides, tmp_path, monkeypatch):
+    cfg, model, tok, train, valid = _setup(tiny_overrides + ["save_strategy=steps", "save_steps=2"])
+    import fedjava.training as training
+
+    real = training.answer_loss
+    calls = {"n": 0}
+
+    def poisoned(m, batch):
+        calls["n"] += 1
+        loss, count = real(m, batch)
+        return (loss * float("nan"), count) if calls["n"] == 4 else (loss, count)
+
+    monkeypatch.setattr(training, "answer_loss", poisoned)
+    with pytest.raises(NonFiniteLossError) as info:
+        train_adapter(model, tok, cfg, train, None, tmp_path / "ckpt", show_progress=False)
+    message = str(info.value)
+    assert "at step 4" in message and "lower learning_rate" in message and "max_grad_norm" in message
+    assert info.value.checkpoint == str(tmp_path / "ckpt" / "checkpoint-2")
+    assert Path(info.value.checkpoint, "adapter_model.safetensors").is_file()
+
+
+def test_fedprox_term_is_zero_at_the_reference_and_grows_with_distance(tiny_overrides):
+    from fedjava.training import Proximal
+
+    cfg, model, *_ = _setup(tiny_overrides)
+    prox = Proximal.from_model(model, mu=0.5)
+    assert float(prox.term(model).detach()) == 0.0
+    with torch.no_grad():
+        name, param = next((n, p) for n, p in model.named_parameters() if p.requires_grad)
+        param.add_(1.0)
+    assert float(prox.term(model).detach()) == pytest.approx(0.5 * 0.5 * param.numel())
