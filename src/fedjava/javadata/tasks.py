@@ -70,6 +70,13 @@ class Task:
     path: Path | None = field(default=None, compare=False)
 
 
+def _java_text(value) -> str:
+    """A YAML scalar as Java source: unquoted ``true`` arrives as a Python bool."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def load_task(path: str | Path) -> Task:
     """Read and validate one task file; raises TaskError naming the file and every problem."""
     path = Path(path)
@@ -108,7 +115,7 @@ def load_task(path: str | Path) -> Task:
         if not isinstance(t, dict) or "call" not in t or "expect" not in t:
             problems.append(f"tests[{i}] needs 'call' and 'expect'")
             continue
-        tests.append(TestCase(str(t["call"]), str(t["expect"]), str(t.get("setup") or "")))
+        tests.append(TestCase(_java_text(t["call"]), _java_text(t["expect"]), str(t.get("setup") or "")))
     if len(tests) < MIN_TESTS:
         problems.append(f"needs at least {MIN_TESTS} tests, has {len(tests)}")
     if problems:
