@@ -82,6 +82,15 @@ def save_final_model(model, tokenizer, cfg: Config, directory: Path, extra: dict
     return directory
 
 
+def _beside_progress_bar(printer: Callable[[str], None]) -> Callable[[str], None]:
+    """Print lines so they do not break the progress bar (tqdm.write when printing to the console)."""
+    if printer is not print:
+        return printer
+    from tqdm.auto import tqdm
+
+    return tqdm.write
+
+
 def configuration_block(title: str, rows: list[tuple[str, Any]]) -> str:
     return "\n".join([f"{title}:"] + [f"  {k}: {v}" for k, v in rows])
 
@@ -146,7 +155,7 @@ def run_centralized(
                          resume=resume)
     printer("\nTraining Progress:")
     result = train_adapter(model, tokenizer, cfg, train_features, eval_features, out / "checkpoints",
-                           tracker=tracker, printer=printer, resume=resume)
+                           tracker=tracker, printer=_beside_progress_bar(printer), resume=resume)
     final = save_final_model(model, tokenizer, cfg, out / "final_model", {"method": method, "framework": framework})
     summary = {
         "method": method,

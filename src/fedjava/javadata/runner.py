@@ -15,7 +15,7 @@ from pathlib import Path
 from fedjava.javadata.tasks import Task, check_source, render_driver
 
 JVM_FLAGS = ["-Xss1m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
-_DIAG_RE = re.compile(r"^(?P<file>[\w$]+\.java):(?P<line>\d+):(?P<col>\d+): (?P<kind>\w+)\.(?P<key>[\w.\-]+): ?(?P<args>.*)$")
+_DIAG_RE = re.compile(r"^(?P<file>[\w$]+\.java):(?P<line>\d+):(?P<col>\d+): (?P<kind>\w+)\.(?P<key>[\w.\-]+)(?::\s?(?P<args>.*))?$")
 
 
 class JdkMissingError(RuntimeError):
@@ -90,7 +90,7 @@ def parse_diagnostics(text: str) -> list[Diagnostic]:
     for line in text.splitlines():
         m = _DIAG_RE.match(line.strip())
         if m and m["kind"] == "compiler" and m["key"].startswith("err."):
-            found.append(Diagnostic(m["file"], int(m["line"]), int(m["col"]), "compiler." + m["key"], m["args"]))
+            found.append(Diagnostic(m["file"], int(m["line"]), int(m["col"]), "compiler." + m["key"], m["args"] or ""))
     return found
 
 

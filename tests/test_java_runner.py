@@ -1,0 +1,70 @@
+"""The JDK runner and the task format, with the real javac and java."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedjava.javadata.runner import parse_diagnostics, run_program
+from fedjava.javadata.tasks import TASKS_DIR, TaskError, load_task, load_tasks
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def task():
+    return load_task(TASKS_DIR / "arrays_sum_positive.yaml")
+
+
+def test_reference_and_variants_pass(task):
+    for code in [task.solution] + [v.code for v in task.variants]:
+        outcome = run_program(task, code)
+        assert outcome.all_passed and outcome.passed == len(task.tests) == 5
+
+
+def test_compile_error_key_and_line_come_from_javac(task):
+    outcome = run_program(task, task.solution.replace("return total;", "return total"))
+    assert not outcome.compiled
+    assert [(d.file, d.line, d.key) for d in outcome.diagnostics] == [("Solution.java", 9, "compiler.err.expected")]
+
+
+def test_errors_without_arguments_are_parsed():
+    text = "Solution.java:7:5: compiler.err.missing.ret.stmt\nSolution.java:9:2: compiler.err.premature.eof\n1 error"
+    assert [d.key for d in parse_diagnostics(text)] == ["compiler.err.missing.ret.stmt", "compiler.err.premature.eof"]
+
+
+def test_runtime_exception_names_class_and_student_line(task):
+    bad = task.solution.replace("for (int n : nums) {", "for (int i = 0; i <= nums.length; i++) { int n = nums[i];")
+    outcome = run_program(task, bad)
+    errors = [c for c in outcome.cases if c.status == "ERROR"]
+    assert errors and errors[0].exception == "java.lang.ArrayIndexOutOfBoundsException" and errors[0].line == 4
+    assert "out of bounds for length" in errors[0].message
+
+
+def test_wrong_values_are_reported_per_case(task):
+    outcome = run_program(task, task.solution.replace("n > 0", "n >= -1"))
+    failed = [c for c in outcome.cases if c.status == "FAIL"]
+    assert outcome.compiled and failed
+    assert failed[0].call == "Solution.sumPositive(new int[]{1, -2, 3})" and failed[0].expected == "4"
+
+
+def test_endless_loop_times_out(task):
+    outcome = run_program(task, task.solution.replace("total += n;", "while (n > 0) { total += 0; }"), timeout=3)
+    assert outcome.compiled and outcome.timed_out and not outcome.all_passed
+
+
+def test_every_shipped_task_file_is_well_formed():
+    tasks = load_tasks()
+    assert len(tasks) >= 150
+    assert len({t.id for t in tasks}) == len(tasks)
+    assert all(len(t.variants) >= 2 and len(t.tests) >= 5 for t in tasks)
+
+
+def test_malformed_task_lists_every_problem(tmp_path):
+    path = tmp_path / "broken_task.yaml"
+    path.write_text("id: other\ntopic: poetry\nsolution: class Foo {}\ntests: []\nextra: 1\n")
+    with pytest.raises(TaskError) as info:
+        load_task(path)
+    text = str(info.value)
+    for part in ("unknown key 'extra'", "'title' must be", "does not match the file name", "topic must be one of",
+                 "must declare class Solution", "at least 2 variants", "at least 5 tests"):
+        assert part in text
