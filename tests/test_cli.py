@@ -19,7 +19,8 @@ def _env():
 
 
 @pytest.mark.parametrize("argv", [[], ["train"], ["config"], ["config", "show"], ["config", "check"],
-                                  ["config", "keys"], ["config", "presets"]])
+                                  ["config", "keys"], ["config", "presets"], ["data"], ["data", "split"],
+                                  ["data", "import"]])
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main([*argv, "--help"])
@@ -77,3 +78,24 @@ def test_guide_script_passes_framework_and_gpu(tiny_overrides):
     out = subprocess.run(["bash", str(script), "--framework", "unsloth", "--gpu", "0", *tiny_overrides],
                          capture_output=True, text=True, env=_env())
     assert out.returncode == 2 and "--framework unsloth cannot run here" in out.stderr
+
+
+def test_data_split_writes_the_guides_layout(data_dir, capsys):
+    assert main(["data", "split", "--clients", "2", "--data-dir", str(data_dir)]) == 0
+    assert "client_0.json" in capsys.readouterr().out
+    from fedjava.prompts import load_samples
+
+    shards = [load_samples(data_dir / f"client_{i}.json") for i in range(2)]
+    assert [len(s) for s in shards] == [4, 4] and (data_dir / "valid.json").is_file()
+    assert main(["data", "split", "--clients", "9", "--data-dir", str(data_dir)]) == 2
+    assert "use at most 8 clients" in capsys.readouterr().err
+
+
+def test_data_import_reports_bad_rows(tmp_path, capsys):
+    src = tmp_path / "legacy.jsonl"
+    src.write_text('{"system_prompt": "s", "user_prompt": "Java code requirement: add. student code: class A {}", '
+                   '"feedback": "No errors found. Code is correct."}\nnot json\n')
+    assert main(["data", "import", str(src), "--out", str(tmp_path / "out.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert f"{src}:2" in out and (tmp_path / "out.jsonl").is_file()
+    assert main(["data", "import", str(src), "--on-error", "stop", "--out", str(tmp_path / "o2.jsonl")]) == 2
