@@ -44,7 +44,8 @@ def test_wrong_values_are_reported_per_case(task):
     outcome = run_program(task, task.solution.replace("n > 0", "n >= -1"))
     failed = [c for c in outcome.cases if c.status == "FAIL"]
     assert outcome.compiled and failed
-    assert failed[0].call == "Solution.sumPositive(new int[]{1, -2, 3})" and failed[0].expected == "4"
+    assert failed[0].call == "Solution.sumPositive(new int[]{-5, -1, 0})"
+    assert (failed[0].expected, failed[0].actual) == ("0", "-1")
 
 
 def test_endless_loop_times_out(task):
@@ -68,3 +69,21 @@ def test_malformed_task_lists_every_problem(tmp_path):
     for part in ("unknown key 'extra'", "'title' must be", "does not match the file name", "topic must be one of",
                  "must declare class Solution", "at least 2 variants", "at least 5 tests"):
         assert part in text
+
+
+def test_batch_compile_in_one_jvm_matches_javac(task, tmp_path):
+    from fedjava.javadata.runner import Program, compile_many
+
+    programs = [
+        Program("ok", task, task.solution),
+        Program("semicolon", task, task.solution.replace("return total;", "return total")),
+        Program("missing_return", task, task.solution.replace("        return total;\n", "")),
+    ]
+    results = compile_many(programs, tmp_path)
+    assert results["ok"] == (True, [])
+    ok, errors = results["semicolon"]
+    assert not ok and [(e.file, e.line, e.key) for e in errors] == [("Solution.java", 9, "compiler.err.expected")]
+    assert errors[0].message == "';' expected"
+    ok, errors = results["missing_return"]
+    assert not ok and errors[0].key == "compiler.err.missing.ret.stmt" and errors[0].message == "missing return statement"
+    assert (tmp_path / "0" / "out" / "Solution.class").is_file()

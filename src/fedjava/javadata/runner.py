@@ -29,6 +29,7 @@ class Diagnostic:
     column: int
     key: str
     args: str
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,3 +139,56 @@ def run_program(task: Task, code: str, timeout: float = 10.0) -> RunOutcome:
             out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
             return RunOutcome(True, cases=parse_cases(out), timed_out=True, stdout=out)
         return RunOutcome(True, cases=parse_cases(ran.stdout), stdout=ran.stdout, stderr=ran.stderr)
+
+
+@dataclass(frozen=True)
+class Program:
+    """One student program to check against one task."""
+
+    key: str
+    task: Task
+    code: str
+
+
+def _java_resource(name: str) -> Path:
+    return Path(__file__).parent / "java" / name
+
+
+def compile_many(programs: list[Program], work: Path) -> dict[str, tuple[bool, list[Diagnostic]]]:
+    """Compile every program in ONE JVM through ``javax.tools`` (BatchCompile.java).
+
+    Each program gets ``work/<index>/`` with Solution.java, TestDriver.java and ``out/``; the shared
+    ``Check`` class is compiled once into ``work/shared``. Returns ``{key: (compiled, errors)}``.
+    """
+    require_jdk()
+    shared = work / "shared"
+    shared.mkdir(parents=True, exist_ok=True)
+    (shared / "Check.java").write_text(check_source(), encoding="utf-8")
+    subprocess.run(["javac", "-g", "-d", str(shared), str(shared / "Check.java")], check=True,
+                   capture_output=True, text=True)
+    folders = {}
+    for index, program in enumerate(programs):
+        folder = work / str(index)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Solution.java").write_text(program.code, encoding="utf-8")
+        (folder / "TestDriver.java").write_text(render_driver(program.task), encoding="utf-8")
+        folders[str(folder)] = program.key
+    done = subprocess.run(
+        ["java", "-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", str(_java_resource("BatchCompile.java")),
+         str(shared)],
+        input="\n".join(folders) + "\n", capture_output=True, text=True, check=False,
+    )
+    results: dict[str, tuple[bool, list[Diagnostic]]] = {}
+    current = None
+    for line in done.stdout.splitlines():
+        parts = line.split("\t")
+        if parts[0] == "@@DIR":
+            current = folders[parts[1]]
+            results[current] = (parts[2] == "OK", [])
+        elif parts[0] == "@@DIAG" and current is not None:
+            key = parts[4]
+            results[current][1].append(Diagnostic(parts[1], int(parts[2]), int(parts[3]), key, "", _unescape(parts[5])))
+    missing = [k for k in folders.values() if k not in results]
+    if missing:
+        raise RuntimeError(f"batch compilation stopped early ({len(missing)} programs left): {done.stderr[-1000:]}")
+    return results

@@ -1,0 +1,60 @@
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import javax.tools.Diagnostic;
+import javax.tools.DiagnosticCollector;
+import javax.tools.JavaCompiler;
+import javax.tools.JavaFileObject;
+import javax.tools.StandardJavaFileManager;
+import javax.tools.ToolProvider;
+
+/**
+ * Compiles many programs in one JVM. Reads one folder per line on stdin; compiles the folder's
+ * Solution.java and TestDriver.java into folder/out, with the shared classes (Check) on the class
+ * path given as the first argument. Prints "@@DIR\tfolder\tOK|FAIL" and one "@@DIAG" line per error.
+ */
+final class BatchCompile {
+    public static void main(String[] args) throws Exception {
+        String shared = args[0];
+        JavaCompiler compiler = ToolProvider.getSystemJavaCompiler();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        try (StandardJavaFileManager files = compiler.getStandardFileManager(null, Locale.ENGLISH, StandardCharsets.UTF_8)) {
+            String folder;
+            while ((folder = in.readLine()) != null) {
+                if (folder.isBlank()) {
+                    continue;
+                }
+                File out = new File(folder, "out");
+                out.mkdirs();
+                Iterable<? extends JavaFileObject> units = files.getJavaFileObjects(
+                        new File(folder, "Solution.java"), new File(folder, "TestDriver.java"));
+                DiagnosticCollector<JavaFileObject> collector = new DiagnosticCollector<>();
+                List<String> options = new ArrayList<>(List.of("-g", "-nowarn", "-encoding", "UTF-8",
+                        "-d", out.getPath(), "-cp", shared, "-Xlint:none", "-proc:none"));
+                boolean ok = compiler.getTask(null, files, collector, options, null, units).call();
+                StringBuilder sb = new StringBuilder();
+                sb.append("@@DIR\t").append(folder).append('\t').append(ok ? "OK" : "FAIL").append('\n');
+                for (Diagnostic<? extends JavaFileObject> d : collector.getDiagnostics()) {
+                    if (d.getKind() != Diagnostic.Kind.ERROR) {
+                        continue;
+                    }
+                    String name = d.getSource() == null ? "" : new File(d.getSource().getName()).getName();
+                    String message = d.getMessage(Locale.ENGLISH);
+                    sb.append("@@DIAG\t").append(name).append('\t').append(d.getLineNumber()).append('\t')
+                            .append(d.getColumnNumber()).append('\t').append(d.getCode()).append('\t')
+                            .append(esc(message)).append('\n');
+                }
+                System.out.print(sb);
+                System.out.flush();
+            }
+        }
+    }
+
+    private static String esc(String s) {
+        return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r");
+    }
+}
