@@ -1,9 +1,11 @@
 """Turn the hand-written, tool-checked samples into the chat files training reads.
 
-    python scripts/make_handwritten_data.py [--source data/handwritten/samples.yaml] [--out data]
+    python scripts/make_handwritten_data.py [--source data/handwritten/samples.yaml] [--out data/handwritten]
 
-The first 48 records become data/train.jsonl, the rest data/valid.jsonl (the records are ordered so
-that the validation tasks do not appear in training).
+The first 48 records become data/handwritten/train.jsonl, the rest data/handwritten/valid.jsonl (the
+records are ordered so that the validation tasks do not appear in training). These 60 samples were
+written by hand and checked with javac and java; the main dataset is built by ``fedjava data build``.
+Train on them with ``data_dir=data/handwritten``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def convert(records: list[dict]) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="data/handwritten/samples.yaml")
-    parser.add_argument("--out", default="data")
+    parser.add_argument("--out", default="data/handwritten")
     args = parser.parse_args()
     records = yaml.safe_load(Path(args.source).read_text(encoding="utf-8"))
     samples = convert(records)

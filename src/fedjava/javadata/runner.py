@@ -9,12 +9,22 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedjava.javadata.tasks import Task, check_source, render_driver
 
-JVM_FLAGS = ["-Xss1m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+JVM_FLAGS = ["-Xss1m", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+TIMEOUT_SECONDS = 1.0
+"""CPU seconds one test case may use in a batch before the program counts as never ending.
+
+CPU time, not wall time, so that a busy machine does not turn slow programs into timeouts; a loop that
+allocates runs out of the small heap (OutOfMemoryError) long before. The wall-clock limit, for a
+program that blocks, is WALL_FACTOR times longer."""
+WALL_FACTOR = 20
+STACK_BYTES = 1 << 20
 _DIAG_RE = re.compile(r"^(?P<file>[\w$]+\.java):(?P<line>\d+):(?P<col>\d+): (?P<kind>\w+)\.(?P<key>[\w.\-]+)(?::\s?(?P<args>.*))?$")
 
 
@@ -192,3 +202,125 @@ def compile_many(programs: list[Program], work: Path) -> dict[str, tuple[bool, l
     if missing:
         raise RuntimeError(f"batch compilation stopped early ({len(missing)} programs left): {done.stderr[-1000:]}")
     return results
+
+
+def _batch_flags() -> list[str]:
+    return ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]
+
+
+def run_many(
+    programs: list[tuple[str, Path]], shared: Path, timeout: float = TIMEOUT_SECONDS, restarts: int = 50
+) -> dict[str, RunOutcome]:
+    """Run compiled programs (``(key, classes_dir)``) in one JVM through ``BatchRun.java``.
+
+    Every program gets a fresh class loader and thread; one that uses more than ``timeout`` CPU
+    seconds is stopped and reported as timed out. When the JVM has to be restarted (a thread that
+    cannot be stopped, or a program that ends the JVM), the batch goes on in a new JVM with the
+    programs that were not run; a program that ended the JVM itself is left out of the result, for
+    the caller to run on its own with :func:`run_program`.
+    """
+    require_jdk()
+    results: dict[str, RunOutcome] = {}
+    pending = list(programs)
+    heap = JVM_FLAGS[1]
+    while pending and restarts >= 0:
+        restarts -= 1
+        done = subprocess.run(
+            ["java", heap, *_batch_flags(), str(_java_resource("BatchRun.java")), str(shared),
+             str(int(timeout * 1000)), str(int(timeout * 1000 * WALL_FACTOR)), str(STACK_BYTES)],
+            input="".join(f"{key}\t{folder}\n" for key, folder in pending),
+            capture_output=True, text=True, check=False,
+        )
+        current, lines, finished = None, [], set()
+        for line in done.stdout.splitlines():
+            if line.startswith("@@PROG\t"):
+                current, lines = line.split("\t")[1], []
+            elif line.startswith("@@END\t") and current is not None:
+                status = line.split("\t")[2]
+                results[current] = _batch_outcome("\n".join(lines), status == "TIMEOUT")
+                finished.add(current)
+                current = None
+            elif current is not None:
+                lines.append(line)
+        ran_into = [key for key, _ in pending if key not in finished]
+        if not ran_into:
+            break
+        if done.returncode == 3 and "@@HALT" in done.stdout:
+            pending = [(k, f) for k, f in pending if k not in finished]
+            continue
+        if current is None and done.returncode != 0 and not finished:
+            raise RuntimeError(f"the batch JVM failed to start: {done.stderr[-1000:]}")
+        # The program being run ended the JVM: skip it, go on with the rest.
+        crashed = current or ran_into[0]
+        pending = [(k, f) for k, f in pending if k not in finished and k != crashed]
+    return results
+
+
+def _batch_outcome(stdout: str, timed_out: bool) -> RunOutcome:
+    cases = parse_cases(stdout)
+    if timed_out:
+        # Cases after the stop signal ran while the thread was being stopped: keep those before it.
+        stopped = next((i for i, c in enumerate(cases) if c.exception == "java.lang.ThreadDeath"), len(cases))
+        cases = cases[:stopped]
+    uncaught = "@@UNCAUGHT" in stdout
+    return RunOutcome(True, cases=cases, timed_out=timed_out, stdout=stdout, stderr="uncaught" if uncaught else "")
+
+
+def check_many(
+    programs: list[Program],
+    work: Path,
+    jobs: int = 2,
+    timeout: float = TIMEOUT_SECONDS,
+    chunk: int = 400,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, RunOutcome]:
+    """Compile and run many programs with ``jobs`` JVMs at a time; the labels of :func:`run_program`.
+
+    Programs are compiled in chunks (one JVM per chunk, :func:`compile_many`), and those that compile
+    are run in chunks (:func:`run_many`). A program the batch could not run is run on its own.
+    ``progress(stage, count, total)`` is called after each chunk.
+    """
+    require_jdk()
+    work.mkdir(parents=True, exist_ok=True)
+    by_key = {p.key: p for p in programs}
+    chunks = [programs[i:i + chunk] for i in range(0, len(programs), chunk)]
+    compiled: dict[str, tuple[bool, list[Diagnostic]]] = {}
+    folders: dict[str, Path] = {}
+
+    def compile_chunk(index: int) -> dict[str, tuple[bool, list[Diagnostic]]]:
+        folder = work / f"c{index}"
+        result = compile_many(chunks[index], folder)
+        for i, program in enumerate(chunks[index]):
+            folders[program.key] = folder / str(i)
+        if progress:
+            progress("compiled", len(chunks[index]), len(programs))
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for result in pool.map(compile_chunk, range(len(chunks))):
+            compiled.update(result)
+    outcomes: dict[str, RunOutcome] = {}
+    runnable = []
+    for program in programs:
+        ok, diagnostics = compiled[program.key]
+        if ok:
+            runnable.append((program.key, folders[program.key] / "out"))
+        else:
+            outcomes[program.key] = RunOutcome(False, diagnostics)
+    run_chunks = [runnable[i:i + chunk] for i in range(0, len(runnable), chunk)]
+
+    def run_chunk(items: list[tuple[str, Path]]) -> dict[str, RunOutcome]:
+        shared = items[0][1].parent.parent / "shared"
+        result = run_many(items, shared, timeout)
+        if progress:
+            progress("ran", len(items), len(runnable))
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for result in pool.map(run_chunk, run_chunks):
+            outcomes.update(result)
+    for key, _ in runnable:
+        if key not in outcomes or outcomes[key].stderr == "uncaught":
+            program = by_key[key]
+            outcomes[key] = run_program(program.task, program.code, timeout=5 * timeout)
+    return outcomes

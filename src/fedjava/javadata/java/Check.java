@@ -28,9 +28,9 @@ final class Check {
 
     static void error(int index, String call, Throwable t) {
         total++;
-        int line = -1;
+        int line = t instanceof StackOverflowError ? recursionLine(t) : -1;
         for (StackTraceElement frame : t.getStackTrace()) {
-            if ("Solution.java".equals(frame.getFileName())) {
+            if (line < 0 && "Solution.java".equals(frame.getFileName())) {
                 line = frame.getLineNumber();
                 break;
             }
@@ -38,6 +38,26 @@ final class Check {
         String message = t.getMessage() == null ? "" : t.getMessage();
         System.out.println("@@CASE\t" + index + "\tERROR\t" + esc(call) + "\t" + t.getClass().getName()
                 + "\t" + line + "\t" + esc(message));
+    }
+
+    /**
+     * The student's line that appears most often in an overflowing stack: the recursive call. The top
+     * frame alone depends on where the stack happened to run out.
+     */
+    private static int recursionLine(Throwable t) {
+        Map<Integer, Integer> counts = new java.util.HashMap<>();
+        int best = -1;
+        int bestCount = 0;
+        for (StackTraceElement frame : t.getStackTrace()) {
+            if ("Solution.java".equals(frame.getFileName())) {
+                int n = counts.merge(frame.getLineNumber(), 1, Integer::sum);
+                if (n > bestCount || (n == bestCount && frame.getLineNumber() < best)) {
+                    best = frame.getLineNumber();
+                    bestCount = n;
+                }
+            }
+        }
+        return best;
     }
 
     static void done() {

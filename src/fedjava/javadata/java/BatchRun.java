@@ -1,0 +1,128 @@
+import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Runs many compiled test drivers in one JVM, one after the other.
+ *
+ * <p>Usage: {@code java BatchRun.java SHARED_DIR CPU_LIMIT_MS WALL_LIMIT_MS STACK_BYTES} with one
+ * {@code KEY<TAB>CLASSES_DIR} line per program on standard input. Each program gets a fresh class
+ * loader over its own classes and the shared {@code Check} harness (so no static state survives from
+ * one program to the next) and runs {@code TestDriver.main} on a new thread with its own stack size.
+ * Its standard output is captured and echoed between {@code @@PROG} and {@code @@END} lines.
+ *
+ * <p>A program whose test case uses more than CPU_LIMIT_MS of CPU time (or WALL_LIMIT_MS of wall time,
+ * for one that sleeps or blocks) is reported with {@code @@END KEY TIMEOUT}. Its thread is stopped; where the
+ * JVM cannot stop it, the batch prints {@code @@HALT} and exits with status 3, and the caller starts
+ * a new batch with the programs that were not run.
+ */
+final class BatchRun {
+    private BatchRun() {}
+
+    public static void main(String[] args) throws Exception {
+        File shared = new File(args[0]);
+        long cpuLimitNs = Long.parseLong(args[1]) * 1_000_000L;
+        long wallLimitMs = Long.parseLong(args[2]);
+        long stackBytes = Long.parseLong(args[3]);
+        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, "UTF-8");
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.isEmpty()) {
+                continue;
+            }
+            String[] parts = line.split("\t", 2);
+            String key = parts[0];
+            File classes = new File(parts[1]);
+            ByteArrayOutputStream captured = new ByteArrayOutputStream();
+            PrintStream capture = new PrintStream(captured, true, "UTF-8");
+            Throwable[] uncaught = new Throwable[1];
+            URLClassLoader loader = new URLClassLoader(
+                    new URL[] {classes.toURI().toURL(), shared.toURI().toURL()},
+                    ClassLoader.getPlatformClassLoader());
+            Runnable body = () -> {
+                try {
+                    Class<?> driver = Class.forName("TestDriver", true, loader);
+                    Method main = driver.getDeclaredMethod("main", String[].class);
+                    main.setAccessible(true);
+                    main.invoke(null, (Object) new String[0]);
+                } catch (InvocationTargetException e) {
+                    uncaught[0] = e.getCause();
+                } catch (Throwable t) {
+                    uncaught[0] = t;
+                }
+            };
+            Thread worker = new Thread(null, body, "program", stackBytes);
+            worker.setDaemon(true);
+            System.setOut(capture);
+            System.setErr(capture);
+            long started = System.currentTimeMillis();
+            worker.start();
+            boolean timedOut = false;
+            // The limits apply to each test case: the budget restarts whenever the driver prints a line.
+            int printed = 0;
+            long caseCpu = 0;
+            long caseWall = started;
+            while (worker.isAlive()) {
+                worker.join(20);
+                long cpu = mx.getThreadCpuTime(worker.getId());
+                long now = System.currentTimeMillis();
+                if (captured.size() != printed) {
+                    printed = captured.size();
+                    caseCpu = cpu;
+                    caseWall = now;
+                } else if (worker.isAlive() && (cpu - caseCpu > cpuLimitNs || now - caseWall > wallLimitMs)) {
+                    timedOut = true;
+                    break;
+                }
+            }
+            long wall = System.currentTimeMillis() - started;
+            if (timedOut) {
+                stop(worker);
+            }
+            System.setOut(out);
+            System.setErr(out);
+            capture.flush();
+            out.println("@@PROG\t" + key + "\t" + wall);
+            out.print(captured.toString("UTF-8"));
+            if (!captured.toString("UTF-8").endsWith("\n") && captured.size() > 0) {
+                out.println();
+            }
+            if (uncaught[0] != null && !timedOut) {
+                out.println("@@UNCAUGHT\t" + uncaught[0].getClass().getName());
+            }
+            out.println("@@END\t" + key + "\t" + (timedOut ? "TIMEOUT" : "OK"));
+            out.flush();
+            if (timedOut && worker.isAlive()) {
+                out.println("@@HALT");
+                out.flush();
+                Runtime.getRuntime().halt(3);
+            }
+            loader.close();
+        }
+    }
+
+    /** Stops a runaway program's thread; gives up after one second (the caller then halts the JVM). */
+    @SuppressWarnings({"deprecation", "removal"})
+    private static void stop(Thread worker) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 1000;
+        while (worker.isAlive() && System.currentTimeMillis() < deadline) {
+            try {
+                worker.stop();
+            } catch (UnsupportedOperationException e) {
+                return;
+            }
+            worker.join(50);
+        }
+    }
+}
