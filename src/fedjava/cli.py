@@ -15,6 +15,14 @@ TRAIN_EPILOG = """examples:
   fedjava train --framework unsloth --config centralized_qwen3_8b use_4bit=true
 """
 
+FEDERATE_EPILOG = """examples:
+  fedjava data split --clients 2                      # first: data/client_0.json, client_1.json, valid.json
+  fedjava federate --algorithm fedavg --clients 2 --rounds 3
+  fedjava federate --algorithm fedprox --clients 4 --rounds 5 --local-epochs 2 fedprox_mu=0.1
+  fedjava federate --algorithm fedadam --config demo_cpu fedadam_eta=0.02
+  fedjava federate --algorithm fedadam --rounds 5 --resume   # continue after the last completed round
+"""
+
 CONFIG_EPILOG = """examples:
   fedjava config show demo_cpu learning_rate=5e-5
   fedjava config check centralized_qwen3_8b
@@ -51,6 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(train)
     train.set_defaults(func=cmd_train)
 
+    federate = sub.add_parser(
+        "federate", help="federated LoRA fine-tuning on Flower (simulation, clients in parallel)",
+        description="Federated LoRA fine-tuning: client i trains on data/client_i.json, the server aggregates "
+                    "with the chosen algorithm and evaluates on data/valid.json after every round. Outputs go to "
+                    "<results_dir>/<algorithm>/.",
+        epilog=FEDERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    federate.add_argument("--algorithm", choices=["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"],
+                          help="aggregation algorithm (default: the config's algorithm, fedavg)")
+    federate.add_argument("--clients", type=int, help="number of clients (config key num_clients, default 2)")
+    federate.add_argument("--rounds", type=int, help="federated rounds (config key num_rounds, default 3)")
+    federate.add_argument("--local-epochs", type=float, help="local epochs per round (config key local_epochs, default 3)")
+    federate.add_argument("--resume", action="store_true",
+                          help="continue from the last completed round's checkpoint in the output dir")
+    _add_config_args(federate)
+    federate.set_defaults(func=cmd_federate)
+
     config = sub.add_parser("config", help="show or check a configuration without loading a model",
                             epilog=CONFIG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
@@ -66,9 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=cmd_config_presets)
     config.set_defaults(func=lambda args: (config.print_help(), 0)[1])
 
-    data = sub.add_parser("data", help="split data into federated clients, import existing grading data",
+    data = sub.add_parser("data", help="build the Java error dataset, split it into clients, import grading data",
                           epilog=DATA_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    build = data_sub.add_parser(
+        "build", help="rebuild data/train|valid|test.jsonl and DATASET.md from the tasks with javac and java",
+        description="Make correct programs and mutants of every task, label each with what javac and the JVM "
+                    "report, split by task 80/10/10 and write data/train.jsonl, valid.jsonl, test.jsonl and "
+                    "DATASET.md. The same seed gives byte-identical files. Needs a JDK (17 or newer).")
+    build.add_argument("--seed", type=int, default=0, help="random seed (default 0, the shipped data)")
+    build.add_argument("--jobs", type=int, default=2, help="JVMs compiling and running at a time (default 2)")
+    build.add_argument("--out", default="data", help="output folder (default data)")
+    build.add_argument("--correct-per-task", type=int, default=8, help="NO_ERROR samples per task (default 8)")
+    build.add_argument("--errors-per-family", type=int, default=6,
+                       help="samples per task from each mutation family: syntax, compile, runtime, logic (default 6)")
+    build.add_argument("--max-tasks", type=int, default=0, help="use only the first N tasks (quick check)")
+    build.add_argument("--tasks-dir", default=None, help="folder of task YAML files (default: the shipped tasks)")
+    build.set_defaults(func=cmd_data_build)
     split = data_sub.add_parser("split", help="write data/client_0.json ... and data/valid.json for N clients")
     split.add_argument("--clients", type=int, default=2, help="number of clients, 1 to 64 (default 2)")
     split.add_argument("--partition", choices=["iid", "dirichlet", "task", "quantity"], default="iid",
@@ -92,10 +130,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DATA_EPILOG = """examples:
+  fedjava data build --seed 0 --jobs 2                # rebuild data/*.jsonl with javac and java (a few minutes)
   fedjava data split --clients 2                      # the guide's 50/50 split
   fedjava data split --clients 4 --partition dirichlet --alpha 0.3
   fedjava data import legacy_grading.jsonl --format legacy --out data/train.jsonl
 """
+
+
+def cmd_data_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fedjava.javadata.build import BuildOptions, build_dataset
+    from fedjava.javadata.tasks import TASKS_DIR
+
+    if args.jobs < 1 or args.correct_per_task < 0 or args.errors_per_family < 0 or args.max_tasks < 0:
+        return _error("--jobs must be at least 1; --correct-per-task, --errors-per-family, --max-tasks at least 0")
+    options = BuildOptions(
+        seed=args.seed, jobs=args.jobs, out_dir=Path(args.out), correct_per_task=args.correct_per_task,
+        errors_per_family=args.errors_per_family, max_tasks=args.max_tasks,
+        tasks_dir=Path(args.tasks_dir) if args.tasks_dir else TASKS_DIR,
+    )
+    report = build_dataset(options, progress=print)
+    counts = ", ".join(f"{split} {len(items)}" for split, items in report.samples.items())
+    print(f"Built {counts} samples from {report.programs} programs in {report.seconds:.0f}s")
+    for path in report.files:
+        print(f"  wrote {path}")
+    return 0
 
 
 def cmd_data_split(args: argparse.Namespace) -> int:
@@ -121,11 +181,15 @@ def _error(message: str) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'the user can fix this': printed as one message, exit code 2."""
     from fedjava.config import ConfigError
+    from fedjava.javadata.build import BuildError
     from fedjava.javadata.importers import ImportFormatError
+    from fedjava.javadata.runner import JdkMissingError
     from fedjava.javadata.split import SplitError
+    from fedjava.javadata.tasks import TaskError
     from fedjava.prompts import SampleError
 
-    errors: list[type[BaseException]] = [ConfigError, SampleError, SplitError, ImportFormatError]
+    errors: list[type[BaseException]] = [ConfigError, SampleError, SplitError, ImportFormatError, BuildError,
+                                         JdkMissingError, TaskError]
     try:
         from fedjava.centralized import FrameworkUnavailableError
         from fedjava.models import ModelLoadError
@@ -149,6 +213,39 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_centralized(cfg, framework=args.framework, resume=args.resume)
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_federate(args: argparse.Namespace) -> int:
+    from fedjava.config import load_config, warnings_for
+
+    overrides = list(args.overrides)
+    for key, value in (("algorithm", args.algorithm), ("num_clients", args.clients), ("num_rounds", args.rounds),
+                       ("local_epochs", args.local_epochs)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    cfg = load_config(args.preset, overrides, check_files=False)
+    for note in warnings_for(cfg):
+        print(f"warning: {note}", file=sys.stderr)
+    from fedjava.federated.common import FederatedSetupError, check_federated_data
+
+    try:
+        check_federated_data(cfg)  # before Flower and Ray start
+        from fedjava.federated.simulation import run_federated
+
+        summary = run_federated(cfg, resume=args.resume, verbose=args.verbose)
+    except FederatedSetupError as exc:
+        return _error(str(exc))
+    except KeyboardInterrupt:
+        from fedjava.federated.simulation import stop_process
+
+        print("\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume",
+              file=sys.stderr)
+        stop_process(130)
+    if summary["rounds_aggregated"] == 0 and summary["num_rounds"] > 0:
+        print("error: no round aggregated any client update (every client failed or was rejected; "
+              "see the reasons above and in training.log)", file=sys.stderr)
         return 1
     return 0
 

@@ -24,6 +24,8 @@ DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 Scheduler = Literal[
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
 ]
+Algorithm = Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"]
+ALGORITHMS: tuple[str, ...] = typing.get_args(Algorithm)
 
 
 @dataclass
@@ -99,6 +101,54 @@ class Config:
     save_strategy: Literal["epoch", "steps", "no"] = "epoch"
     save_steps: int = 50
     save_total_limit: int = 2
+
+    # --- federated learning (fedjava federate)
+    algorithm: Algorithm = "fedavg"
+    """fedavg, fedprox, fedadam, fedyogi, fedadagrad or fedavgm (every one runs on Flower)"""
+    num_clients: int = 2
+    """clients of the federation; client i trains on <data_dir>/client_i.json (fedjava data split)"""
+    num_rounds: int = 3
+    """federated rounds: clients train locally, the server aggregates, then evaluates on valid.json"""
+    local_epochs: float = 3.0
+    """local epochs per client per round (max_steps > 0 caps each round's local steps instead)"""
+    fedprox_mu: float = 0.01
+    """FedProx: weight of mu/2 * ||w - w_global||^2 over the adapter weights, added to each client's loss"""
+    fedadam_eta: float = 1e-2
+    """FedAdam: server learning rate"""
+    fedadam_beta1: float = 0.9
+    """FedAdam: decay of the server's first moment"""
+    fedadam_beta2: float = 0.99
+    """FedAdam: decay of the server's second moment"""
+    fedadam_tau: float = 1e-3
+    """FedAdam: adaptivity (added to the root of the second moment)"""
+    fedyogi_eta: float = 1e-2
+    """FedYogi: server learning rate"""
+    fedyogi_beta1: float = 0.9
+    """FedYogi: decay of the server's first moment"""
+    fedyogi_beta2: float = 0.99
+    """FedYogi: rate of the server's (sign-based) second-moment update"""
+    fedyogi_tau: float = 1e-3
+    """FedYogi: adaptivity (added to the root of the second moment)"""
+    fedadagrad_eta: float = 1e-2
+    """FedAdagrad: server learning rate"""
+    fedadagrad_tau: float = 1e-3
+    """FedAdagrad: adaptivity (added to the root of the summed squared updates)"""
+    fedavgm_server_learning_rate: float = 1.0
+    """FedAvgM: server learning rate applied to the averaged update"""
+    fedavgm_server_momentum: float = 0.9
+    """FedAvgM: server momentum (0 makes FedAvgM plain FedAvg)"""
+    fraction_fit: float = 1.0
+    """share of the clients asked to train each round"""
+    min_fit_clients: int = 1
+    """aggregate a round only when at least this many clients sent a good update, else keep the global model"""
+    round_timeout: float = 7200.0
+    """seconds the server waits for the clients' replies in a round; late clients are left out"""
+    client_num_cpus: float = 1.0
+    """simulation: CPU cores reserved per client (clients run in parallel as cores allow)"""
+    client_num_gpus: float = 0.0
+    """simulation: GPU share per client; 0 = derived from num_gpus (clients spread evenly over the GPUs)"""
+    num_gpus: int = -1
+    """simulation: GPUs the clients may use; -1 = every visible GPU, 0 = CPU only"""
 
     def resolved_output_dir(self, method: str) -> Path:
         return Path(self.output_dir) if self.output_dir else Path(self.results_dir) / method
@@ -292,10 +342,34 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("num_threads", cfg.num_threads >= 0, "must be >= 0"),
         ("lora_target_modules", bool(cfg.lora_target_modules), "must name at least one module"),
         ("model_name", bool(cfg.model_name.strip()), "must not be empty"),
+        ("num_clients", 1 <= cfg.num_clients <= 64, "must be in 1..64"),
+        ("num_rounds", cfg.num_rounds >= 1, "must be >= 1"),
+        ("local_epochs", cfg.local_epochs > 0, "must be > 0"),
+        ("fedprox_mu", cfg.fedprox_mu >= 0, "must be >= 0"),
+        ("fedadam_eta", cfg.fedadam_eta > 0, "must be > 0"),
+        ("fedadam_beta1", 0 <= cfg.fedadam_beta1 < 1, "must be in [0, 1)"),
+        ("fedadam_beta2", 0 <= cfg.fedadam_beta2 < 1, "must be in [0, 1)"),
+        ("fedadam_tau", cfg.fedadam_tau > 0, "must be > 0"),
+        ("fedyogi_eta", cfg.fedyogi_eta > 0, "must be > 0"),
+        ("fedyogi_beta1", 0 <= cfg.fedyogi_beta1 < 1, "must be in [0, 1)"),
+        ("fedyogi_beta2", 0 <= cfg.fedyogi_beta2 < 1, "must be in [0, 1)"),
+        ("fedyogi_tau", cfg.fedyogi_tau > 0, "must be > 0"),
+        ("fedadagrad_eta", cfg.fedadagrad_eta > 0, "must be > 0"),
+        ("fedadagrad_tau", cfg.fedadagrad_tau > 0, "must be > 0"),
+        ("fedavgm_server_learning_rate", cfg.fedavgm_server_learning_rate > 0, "must be > 0"),
+        ("fedavgm_server_momentum", 0 <= cfg.fedavgm_server_momentum < 1, "must be in [0, 1)"),
+        ("fraction_fit", 0 < cfg.fraction_fit <= 1, "must be in (0, 1]"),
+        ("min_fit_clients", 1 <= cfg.min_fit_clients, "must be >= 1"),
+        ("round_timeout", cfg.round_timeout > 0, "must be > 0 (seconds)"),
+        ("client_num_cpus", cfg.client_num_cpus > 0, "must be > 0"),
+        ("client_num_gpus", 0 <= cfg.client_num_gpus, "must be >= 0"),
+        ("num_gpus", cfg.num_gpus >= -1, "must be >= 0, or -1 for every visible GPU"),
     ]
     for key, ok, message in rules:
         if not ok:
             problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
+    if cfg.min_fit_clients > cfg.num_clients >= 1:
+        problems.append(f"{name('min_fit_clients')}={cfg.min_fit_clients}: must be <= num_clients={cfg.num_clients}")
     bad_reports = [r for r in cfg.report_to if r not in ("tensorboard", "wandb", "none")]
     if bad_reports:
         problems.append(f"{name('report_to')}: unknown target(s) {', '.join(bad_reports)} (use tensorboard, wandb or none)")

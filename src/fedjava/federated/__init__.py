@@ -1,0 +1,10 @@
+"""Federated LoRA fine-tuning on Flower (Message API): the ServerApp, the ClientApp and the simulation.
+
+Every client trains through :func:`fedjava.training.train_adapter`, the loop ``fedjava train`` uses;
+only the trainable adapter tensors travel between the server and the clients.
+
+Modules: ``adapter_io`` (adapter <-> Flower arrays), ``strategies`` (Flower strategies with fault
+screening, resumable round numbers and savable server state), ``checkpoints``, ``devices`` (client to
+GPU placement), ``faults`` (fault injection for tests), ``common`` (configuration, seeds, data
+checks), ``client_app``, ``server_app`` and ``simulation`` (``fedjava federate``).
+"""

@@ -1,0 +1,180 @@
+"""The ClientApp: client i trains the global adapter on ``<data_dir>/client_i.json`` with
+:func:`fedjava.training.train_adapter` (the loop of ``fedjava train``) and sends back only the adapter.
+
+The base model is loaded once per worker process and kept (``common.cached_model``); each round the
+adapter is reset from the global arrays. Local training is seeded from (seed, round, client) alone.
+A client that fails raises ``ClientTrainingError`` naming the client; Flower turns it into an error
+reply, which the server logs and leaves out of the round.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedjava.config import Config
+from fedjava.federated import faults
+from fedjava.federated.common import (
+    cached_model,
+    config_from_run_config,
+    local_config,
+    shard_path,
+)
+
+log = logging.getLogger("fedjava")
+
+# Tokenized shards of this process: {(path, mtime, size, settings): features}.
+_FEATURES: dict[tuple, list[dict[str, list[int]]]] = {}
+_WORKDIR: list[Path] = []
+
+
+class ClientTrainingError(RuntimeError):
+    """A client could not train; the message starts with ``client K:``."""
+
+
+def _config(context: Context, fixed: dict[str, Any] | None) -> Config:
+    if fixed is not None:
+        return Config(**fixed)
+    return config_from_run_config(context.run_config)[0]
+
+
+def client_identity(context: Context, cfg: Config) -> int:
+    """This node's client id (``partition-id`` of the node config), checked against num_clients."""
+    node = context.node_config
+    if "partition-id" not in node:
+        raise ClientTrainingError("client ?: the node config has no partition-id (start the SuperNode with "
+                                  "--node-config 'partition-id=K num-partitions=N')")
+    client_id = int(node["partition-id"])
+    partitions = int(node.get("num-partitions", cfg.num_clients))
+    if partitions != cfg.num_clients or not 0 <= client_id < cfg.num_clients:
+        raise ClientTrainingError(f"client {client_id}: the federation has {partitions} client(s) but "
+                                  f"num_clients={cfg.num_clients}; make them agree")
+    return client_id
+
+
+def _features(cfg: Config, tokenizer, client_id: int):
+    from fedjava.prompts import load_samples, tokenize_samples
+
+    path = shard_path(cfg, client_id)
+    stat = path.stat() if path.exists() else None
+    key = (str(path.resolve()), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0,
+           cfg.max_seq_length, cfg.truncation, cfg.max_train_samples, cfg.model_name)
+    if key not in _FEATURES:
+        samples = load_samples(path)
+        if cfg.max_train_samples:
+            samples = samples[: cfg.max_train_samples]
+        _FEATURES[key] = tokenize_samples(tokenizer, samples, cfg.max_seq_length, cfg.truncation,
+                                          f"client_{client_id}")[0]
+    return _FEATURES[key]
+
+
+def _workdir() -> Path:
+    if not _WORKDIR:
+        _WORKDIR.append(Path(tempfile.mkdtemp(prefix="fedjava-client-")))
+    return _WORKDIR[0]
+
+
+def _prepare_process(cfg: Config, client_id: int) -> None:
+    from fedjava.federated.devices import pin_process_to_gpu
+
+    if cfg.num_gpus > 0:
+        pin_process_to_gpu(client_id, cfg.num_clients, cfg.num_gpus)
+    import torch
+
+    torch.set_num_threads(cfg.num_threads or max(1, int(cfg.client_num_cpus)))
+
+
+def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = None) -> Message:
+    """Handle one training message: load the global adapter, train locally, reply with the new adapter."""
+    cfg = _config(context, fixed)
+    client_id = client_identity(context, cfg)
+    config = msg.content.config_records.get("config", ConfigRecord())
+    server_round = int(config.get("server-round", 0))
+    try:
+        if faults.wanted(f"client{client_id}", "raise", server_round):
+            raise faults.InjectedFault(f"injected failure (FEDJAVA_FAULTS) in round {server_round}")
+        from fedjava.federated.adapter_io import adapter_to_arrays, load_arrays_into
+        from fedjava.federated.devices import describe_device
+        from fedjava.training import Proximal, train_adapter
+
+        _prepare_process(cfg, client_id)
+        model, tokenizer, _, load_seconds = cached_model(cfg)
+        features = _features(cfg, tokenizer, client_id)
+        load_arrays_into(model, msg.content.array_records["arrays"])
+        mu = float(config.get("proximal-mu", 0.0))
+        proximal = Proximal.from_model(model, mu) if mu > 0 else None
+        epochs = float(config.get("local-epochs", cfg.local_epochs))
+        result = train_adapter(model, tokenizer, local_config(cfg, server_round, client_id), features, None,
+                               _workdir() / f"client_{client_id}", proximal=proximal, num_epochs=epochs,
+                               show_progress=False)
+        arrays = adapter_to_arrays(model)
+        if faults.wanted(f"client{client_id}", "nan", server_round):
+            arrays = _poisoned(arrays)
+    except Exception as exc:
+        raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
+    metrics = MetricRecord({
+        "num-examples": len(features),
+        "train_loss": float(result.train_loss),
+        "train_seconds": float(result.seconds),
+        "steps": int(result.steps),
+        "tokens": int(result.tokens),
+        "load_seconds": float(load_seconds),
+    })
+    info = ConfigRecord({"client-id": client_id, "device": describe_device(), "pid": os.getpid()})
+    return Message(RecordDict({"arrays": arrays, "metrics": metrics, "client": info}), reply_to=msg)
+
+
+def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None = None) -> Message:
+    """Evaluate the received adapter on this client's own shard (the run itself evaluates on the server)."""
+    from fedjava.federated.adapter_io import load_arrays_into
+    from fedjava.prompts import AnswerOnlyCollator
+    from fedjava.training import evaluate_loss
+
+    cfg = _config(context, fixed)
+    client_id = client_identity(context, cfg)
+    try:
+        model, tokenizer, _, _ = cached_model(cfg)
+        features = _features(cfg, tokenizer, client_id)
+        load_arrays_into(model, msg.content.array_records["arrays"])
+        metrics = evaluate_loss(model, features, AnswerOnlyCollator(tokenizer.pad_token_id), max(cfg.batch_size, 4))
+    except Exception as exc:
+        raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
+    return Message(RecordDict({"metrics": MetricRecord({"num-examples": len(features),
+                                                        "eval_loss": metrics["eval_loss"]})}), reply_to=msg)
+
+
+def _poisoned(arrays: ArrayRecord) -> ArrayRecord:
+    import numpy as np
+
+    from fedjava.federated.adapter_io import arrays_to_numpy, numpy_to_arrays
+
+    values = arrays_to_numpy(arrays)
+    first = next(iter(values))
+    values[first] = values[first].copy()
+    values[first].flat[0] = np.nan
+    return numpy_to_arrays(values)
+
+
+def make_client_app(cfg: Config | None = None) -> ClientApp:
+    """A ClientApp for ``cfg`` (None: read it from the Flower run config of each message's run)."""
+    fixed = cfg.to_dict() if cfg is not None else None
+    client = ClientApp()
+
+    @client.train()
+    def train(msg: Message, context: Context) -> Message:
+        return local_train(msg, context, fixed)
+
+    @client.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        return local_evaluate(msg, context, fixed)
+
+    return client
+
+
+app = make_client_app()

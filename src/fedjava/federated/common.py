@@ -1,0 +1,118 @@
+"""What the server and the clients share: the run's configuration, per-round seeds, data locations."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fedjava.config import Config, load_config
+
+# Keys of the Flower run config ([tool.flwr.app.config] in pyproject.toml, `flwr run --run-config`)
+# that are not fedjava config keys.
+RUN_CONFIG_PRESET = "preset"
+RUN_CONFIG_OVERRIDES = "overrides"
+RUN_CONFIG_RESUME = "resume"
+VALID_SHARD = "valid.json"
+ALGORITHM_NAMES = {
+    "fedavg": "FedAvg", "fedprox": "FedProx", "fedadam": "FedAdam", "fedyogi": "FedYogi",
+    "fedadagrad": "FedAdagrad", "fedavgm": "FedAvgM",
+}
+
+
+class FederatedSetupError(ValueError):
+    """The federated run cannot start as configured; the message says what to do."""
+
+
+def config_from_run_config(run_config: Mapping[str, Any]) -> tuple[Config, bool]:
+    """A Config and the resume flag from a Flower run config.
+
+    Precedence: defaults < ``preset`` < the other run-config keys (any fedjava key, dashes allowed)
+    < ``overrides`` (a string of ``key=value`` items).
+    """
+    preset = str(run_config.get(RUN_CONFIG_PRESET) or "") or None
+    items = []
+    for key, value in run_config.items():
+        if key in (RUN_CONFIG_PRESET, RUN_CONFIG_OVERRIDES, RUN_CONFIG_RESUME):
+            continue
+        items.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
+    items += shlex.split(str(run_config.get(RUN_CONFIG_OVERRIDES) or ""))
+    resume = str(run_config.get(RUN_CONFIG_RESUME, False)).lower() in ("true", "1", "yes")
+    return load_config(preset, items, check_files=False), resume
+
+
+def method_name(cfg: Config) -> str:
+    """The run's folder name under results_dir (and under results_dir/logs): the algorithm."""
+    return cfg.algorithm
+
+
+def round_seed(seed: int, server_round: int, client_id: int) -> int:
+    """The seed of one client's local training in one round: fixed by (seed, round, client) alone,
+    so a resumed run trains exactly as an uninterrupted one."""
+    digest = hashlib.sha256(f"fedjava:{seed}:{server_round}:{client_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % (2**31 - 1)
+
+
+def local_config(cfg: Config, server_round: int, client_id: int) -> Config:
+    """The config a client trains with in one round: its own seed, no Trainer checkpoints or eval."""
+    return dataclasses.replace(cfg, seed=round_seed(cfg.seed, server_round, client_id), save_strategy="no",
+                               eval_strategy="no", report_to=["none"])
+
+
+def shard_path(cfg: Config, client_id: int) -> Path:
+    return Path(cfg.data_dir) / f"client_{client_id}.json"
+
+
+def valid_path(cfg: Config) -> Path:
+    return Path(cfg.data_dir) / VALID_SHARD
+
+
+def split_command(cfg: Config) -> str:
+    return f"fedjava data split --clients {cfg.num_clients} --data-dir {cfg.data_dir}"
+
+
+def check_federated_data(cfg: Config) -> None:
+    """Raise FederatedSetupError unless data_dir holds the shards of num_clients clients and valid.json."""
+    from fedjava.javadata.split import shard_problem
+
+    problem = shard_problem(cfg.data_dir, cfg.num_clients)
+    if problem is None and not valid_path(cfg).is_file():
+        problem = f"{valid_path(cfg)} not found (the split writes it from valid.jsonl)"
+    if problem:
+        raise FederatedSetupError(f"{problem}.\nMake the client shards with:\n  {split_command(cfg)}")
+
+
+def model_key(cfg: Config) -> str:
+    """What decides the loaded model: runs that agree on these share one loaded copy per process."""
+    fields = ("model_name", "model_cache_dir", "precision", "lora_r", "lora_alpha", "lora_dropout",
+              "lora_target_modules", "use_gradient_checkpointing", "use_4bit", "use_nested_quant",
+              "bnb_4bit_quant_type", "seed")
+    return repr(tuple((f, getattr(cfg, f)) for f in fields))
+
+
+# One loaded model per process (a simulation worker serves many clients and rounds; the server keeps
+# its evaluation model across rounds): {model_key: (model, tokenizer, initial adapter tensors)}.
+_MODELS: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
+
+
+def cached_model(cfg: Config) -> tuple[Any, Any, dict[str, Any], float]:
+    """(peft model, tokenizer, the adapter as first initialized, seconds spent loading: 0 when cached)."""
+    import time
+
+    key = model_key(cfg)
+    if key in _MODELS:
+        model, tokenizer, initial = _MODELS[key]
+        return model, tokenizer, initial, 0.0
+    from fedjava.models import load_for_training
+    from fedjava.training import set_seed
+
+    _MODELS.clear()  # never two models in one process
+    start = time.time()
+    set_seed(cfg.seed)
+    model, tokenizer = load_for_training(cfg)
+    initial = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+    _MODELS[key] = (model, tokenizer, initial)
+    return model, tokenizer, initial, time.time() - start

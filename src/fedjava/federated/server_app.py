@@ -1,0 +1,327 @@
+"""The ServerApp: drives the rounds with a Flower strategy, evaluates the global adapter on valid.json
+after each aggregation, checkpoints every round, resumes, and saves ``final_model`` as ``fedjava train``.
+
+``app`` (declared in pyproject.toml for ``flwr run .``) reads its settings from the Flower run config;
+``fedjava federate`` builds its own with :func:`make_server_app` and a resolved Config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
+from flwr.serverapp import Grid, ServerApp
+
+from fedjava.config import Config, to_yaml
+from fedjava.federated import faults
+from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
+from fedjava.federated.checkpoints import latest_checkpoint, resume_problems, run_identity, save_checkpoint
+from fedjava.federated.common import (
+    ALGORITHM_NAMES,
+    FederatedSetupError,
+    cached_model,
+    check_federated_data,
+    config_from_run_config,
+    method_name,
+    round_seed,
+    shard_path,
+    valid_path,
+)
+from fedjava.federated.strategies import RoundReport, build_strategy, restore_server_state, server_state
+
+log = logging.getLogger("fedjava")
+_CLIENT_IN_REASON = re.compile(r"client (\d+): ")
+
+
+def format_seconds(seconds: float) -> str:
+    return f"{seconds:.1f}s" if seconds < 60 else f"{seconds / 60:.1f}min"
+
+
+def format_bytes(n: float) -> str:
+    """Decimal units: 1 MB = 10**6 bytes."""
+    for unit in ("B", "KB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.2f} GB"
+
+
+def algorithm_settings(cfg: Config) -> str:
+    name = ALGORITHM_NAMES[cfg.algorithm]
+    knobs = {
+        "fedavg": "weighted by client sample count",
+        "fedprox": f"mu={cfg.fedprox_mu:g}",
+        "fedadam": f"eta={cfg.fedadam_eta:g}, beta1={cfg.fedadam_beta1:g}, beta2={cfg.fedadam_beta2:g}, "
+                   f"tau={cfg.fedadam_tau:g}",
+        "fedyogi": f"eta={cfg.fedyogi_eta:g}, beta1={cfg.fedyogi_beta1:g}, beta2={cfg.fedyogi_beta2:g}, "
+                   f"tau={cfg.fedyogi_tau:g}",
+        "fedadagrad": f"eta={cfg.fedadagrad_eta:g}, tau={cfg.fedadagrad_tau:g}",
+        "fedavgm": f"server_learning_rate={cfg.fedavgm_server_learning_rate:g}, "
+                   f"server_momentum={cfg.fedavgm_server_momentum:g}",
+    }[cfg.algorithm]
+    return f"{name} ({knobs})"
+
+
+class FederatedServer:
+    """One federated run on the server side; also the strategy's round listener (console + history)."""
+
+    def __init__(self, cfg: Config, resume: bool = False, printer: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.resume = resume
+        self.printer = printer
+        self.method = method_name(cfg)
+        self.out = cfg.resolved_output_dir(self.method)
+        self.strategy: Any = None
+        self.tracker: Any = None
+        self.offset = 0
+        self.rounds: list[dict[str, Any]] = []
+        self.latest: ArrayRecord | None = None
+        self.eval_losses: dict[int, float] = {}
+
+    def say(self, text: str) -> None:
+        self.printer(text)
+        log.debug(text.lstrip("\n"))
+
+    # ------------------------------------------------------------------ setup
+
+    def run(self, grid: Grid) -> dict[str, Any]:
+        from fedjava.centralized import configuration_block, count_parameters
+        from fedjava.prompts import AnswerOnlyCollator, load_samples, tokenize_samples
+        from fedjava.tracking import RunTracker, close_file_logs, setup_logging
+
+        cfg = self.cfg
+        try:
+            check_federated_data(cfg)
+        except FederatedSetupError as exc:
+            if not valid_path(cfg).is_file():
+                raise  # the server evaluates on valid.json: it must be here
+            # The shards are the clients' business: they may live on other machines.
+            self.printer(f"note: {str(exc).splitlines()[0]} (fine if the clients run on other machines)")
+        self.out.mkdir(parents=True, exist_ok=True)
+        setup_logging(self.out / "training.log")
+        log.debug("resolved config:\n%s", to_yaml(cfg))
+        valid_samples = load_samples(valid_path(cfg))
+        if cfg.max_eval_samples:
+            valid_samples = valid_samples[: cfg.max_eval_samples]
+        checkpoint = latest_checkpoint(self.out) if self.resume else None
+        if checkpoint is not None:
+            problems = resume_problems(checkpoint, cfg)
+            if problems:
+                raise FederatedSetupError(
+                    f"--resume: {checkpoint.path} belongs to a different run: " + "; ".join(problems)
+                    + ". Use the same settings, or another output_dir/results_dir.")
+        if cfg.num_threads:
+            import torch
+
+            torch.set_num_threads(cfg.num_threads)
+        self.printer(f"Loading {cfg.model_name} ...")
+        self.model, self.tokenizer, initial, load_seconds = cached_model(cfg)
+        load_arrays_into(self.model, {n: t.numpy() for n, t in initial.items()})
+        self.order = list(initial)
+        self.valid = tokenize_samples(self.tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
+        self.collator = AnswerOnlyCollator(self.tokenizer.pad_token_id)
+        arrays = adapter_to_arrays(self.model)
+        if checkpoint is not None:
+            self.offset = checkpoint.round
+            load_arrays_into(self.model, checkpoint.adapter)
+            arrays = adapter_to_arrays(self.model)  # the model's names and order, whatever the file's order
+            self.rounds = list(checkpoint.state.get("rounds", []))
+            self.eval_losses = {int(r["round"]): r["eval_loss"] for r in self.rounds if "eval_loss" in r}
+        elif self.resume:
+            self.printer(f"--resume: no round checkpoint in {self.out / 'checkpoints'}; starting from round 1.")
+        self.latest = arrays
+        self.strategy = build_strategy(cfg, round_offset=self.offset, listener=self)
+        if checkpoint is not None and checkpoint.server_state:
+            restore_server_state(self.strategy, checkpoint.server_state, self.order)
+        trainable, total = count_parameters(self.model)
+        adapter_bytes = arrays_nbytes(arrays)
+        model_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        shards = [shard_path(cfg, i) for i in range(cfg.num_clients)]
+        self.say(configuration_block("Federated Learning Configuration", [
+            ("Algorithm", algorithm_settings(cfg)),
+            ("Clients", f"{cfg.num_clients} ({shards[0]}" + (f" ... {shards[-1]})" if len(shards) > 1 else ")")),
+            ("Rounds", cfg.num_rounds),
+            ("Local epochs", cfg.local_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),
+            ("Model", f"{cfg.model_name} (loaded in {load_seconds:.1f}s)"),
+            ("LoRA", f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, targets={','.join(cfg.lora_target_modules)}"),
+            ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
+            ("Sent per client per round", f"{format_bytes(adapter_bytes)} each way "
+                                          f"({100 * adapter_bytes / model_bytes:.2f}% of the model's "
+                                          f"{format_bytes(model_bytes)})"),
+            ("Batch size", f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
+                           f"learning rate {cfg.learning_rate:g}"),
+            ("Validation samples", f"{len(self.valid)} ({valid_path(cfg)})"),
+            ("Min good updates per round", cfg.min_fit_clients),
+            ("Output", self.out),
+        ]))
+        if checkpoint is not None:
+            self.say(f"\nResuming after round {checkpoint.round} ({checkpoint.path}).")
+        self.tracker = RunTracker(self.out, f"federated_{self.method}", cfg.to_dict(),
+                                  cfg.tensorboard_dir(self.method), cfg.report_to, cfg.wandb_project,
+                                  resume=self.resume)
+        self.tracker.history["rounds"] = list(self.rounds)
+        started = time.time()
+        remaining = cfg.num_rounds - self.offset
+        if remaining > 0:
+            self.strategy.start(
+                grid=grid,
+                initial_arrays=arrays,
+                num_rounds=remaining,
+                timeout=cfg.round_timeout,
+                train_config=ConfigRecord({"local-epochs": float(cfg.local_epochs)}),
+                evaluate_fn=self.evaluate,
+            )
+        else:
+            self.say(f"\nAll {cfg.num_rounds} rounds were already done; saving the final model again.")
+        load_arrays_into(self.model, self.latest)
+        from fedjava.centralized import save_final_model
+
+        final = save_final_model(self.model, self.tokenizer, cfg, self.out / "final_model",
+                                 {"method": f"federated_{self.method}", "algorithm": cfg.algorithm,
+                                  "num_clients": cfg.num_clients, "num_rounds": cfg.num_rounds})
+        done = [r for r in self.tracker.history["rounds"] if r.get("round", 0) > 0]
+        summary = {
+            "method": f"federated_{self.method}",
+            "algorithm": cfg.algorithm,
+            "num_clients": cfg.num_clients,
+            "num_rounds": cfg.num_rounds,
+            "rounds_aggregated": sum(1 for r in done if not r.get("kept_global")),
+            "initial_eval_loss": self.eval_losses.get(0),
+            "eval_loss": self.eval_losses.get(max(self.eval_losses)) if self.eval_losses else None,
+            "bytes_sent": sum(r.get("bytes_sent", 0) for r in done),
+            "bytes_received": sum(r.get("bytes_received", 0) for r in done),
+            "seconds": time.time() - started,
+            "trainable_parameters": trainable,
+            "adapter_bytes": adapter_bytes,
+            "model_bytes": model_bytes,
+            "final_model": str(final),
+        }
+        self.tracker.finish(summary)
+        self.say(f"\nModel saved: {final}")
+        close_file_logs()
+        return summary
+
+    # ------------------------------------------------------------------ the strategy's listener
+
+    def round_started(self, server_round: int, sampled: int) -> None:
+        self.say(f"\nRound {server_round}/{self.cfg.num_rounds}:")
+        log.debug("round %d: %d client(s) asked to train", server_round, sampled)
+
+    def round_aggregated(self, report: RoundReport) -> None:
+        for entry in report.clients:
+            who = f"Client {entry['client']}" if entry.get("client") is not None else f"Node {entry['node']}"
+            self.say(f"  {who}: train_loss={entry.get('train_loss', float('nan')):.4f}, "
+                     f"samples={entry.get('num_examples')}, time={format_seconds(entry.get('train_seconds', 0.0))}")
+        for entry in report.failed:
+            match = _CLIENT_IN_REASON.search(entry["reason"])
+            if match:
+                entry["client"] = int(match.group(1))
+            who = f"Client {entry['client']}" if "client" in entry else f"Node {entry['node']}"
+            self.say(f"  {who}: FAILED, left out of this round: {entry['reason']}")
+        for entry in report.rejected:
+            who = f"Client {entry['client']}" if entry.get("client") is not None else f"Node {entry['node']}"
+            self.say(f"  {who}: update REJECTED, left out of this round: {entry['reason']}")
+        missing = report.sampled - len(report.clients) - len(report.failed) - len(report.rejected)
+        if missing > 0:
+            self.say(f"  {missing} client(s) did not reply within round_timeout={self.cfg.round_timeout:g}s")
+        if report.kept_global:
+            self.say(f"  Only {len(report.clients)} good update(s), fewer than min_fit_clients="
+                     f"{self.cfg.min_fit_clients}: the global model is kept unchanged this round.")
+
+    # ------------------------------------------------------------------ evaluation and checkpoints
+
+    def _evaluate_arrays(self, arrays: ArrayRecord) -> dict[str, float]:
+        from fedjava.training import evaluate_loss
+
+        load_arrays_into(self.model, arrays)
+        return evaluate_loss(self.model, self.valid, self.collator, max(self.cfg.batch_size, 4))
+
+    def evaluate(self, flower_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        """Flower's evaluate_fn: after aggregation, evaluate, record, checkpoint (round 0: initial model)."""
+        server_round = flower_round + self.offset
+        if flower_round == 0:
+            if self.offset:
+                return None  # resumed: the initial evaluation is in the history already
+            start = time.time()
+            metrics = self._evaluate_arrays(arrays)
+            self.eval_losses[0] = metrics["eval_loss"]
+            self.say(f"\nInitial global eval_loss={metrics['eval_loss']:.4f}")
+            entry = {"round": 0, "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"],
+                     "eval_seconds": time.time() - start, "elapsed_seconds": self.tracker.elapsed()}
+            self.rounds.append(entry)
+            self.tracker.record("rounds", entry, 0)
+            return MetricRecord({"eval_loss": metrics["eval_loss"]})
+        report = self.strategy.reports.get(server_round, RoundReport(round=server_round))
+        self.latest = arrays
+        start = time.time()
+        previous = self.rounds[-1] if self.rounds else None
+        if report.kept_global and previous is not None and "eval_loss" in previous:
+            metrics = {"eval_loss": previous["eval_loss"], "eval_perplexity": previous.get("eval_perplexity")}
+        else:
+            metrics = self._evaluate_arrays(arrays)
+        self.eval_losses[server_round] = metrics["eval_loss"]
+        note = " (global model unchanged)" if report.kept_global else ""
+        self.say(f"  Global eval_loss={metrics['eval_loss']:.4f}{note}")
+        weights = sum(e.get("num_examples", 0) for e in report.clients)
+        train_loss = (sum(e.get("train_loss", 0.0) * e.get("num_examples", 0) for e in report.clients) / weights
+                      if weights else None)
+        entry = {
+            "round": server_round,
+            "eval_loss": metrics["eval_loss"],
+            "eval_perplexity": metrics["eval_perplexity"],
+            "train_loss": train_loss,
+            "clients": report.clients,
+            "failed": report.failed,
+            "rejected": report.rejected,
+            "sampled": report.sampled,
+            "aggregated": report.aggregated,
+            "kept_global": report.kept_global,
+            "bytes_sent": sum(e.get("bytes_sent", 0) for e in report.clients + report.rejected),
+            "bytes_received": sum(e.get("bytes_received", 0) for e in report.clients + report.rejected),
+            "train_phase_seconds": report.train_phase_seconds,
+            "eval_seconds": time.time() - start,
+            "seconds": time.time() - report.started,
+            "client_seeds": {str(e["client"]): round_seed(self.cfg.seed, server_round, e["client"])
+                             for e in report.clients if e.get("client") is not None},
+            "elapsed_seconds": self.tracker.elapsed(),
+        }
+        self.rounds.append({k: v for k, v in entry.items() if v is not None})
+        # The checkpoint first: the history and TensorBoard never hold a round the checkpoints lack.
+        save_checkpoint(self.out, server_round, arrays_to_numpy(arrays), server_state(self.strategy), {
+            "round": server_round,
+            "num_rounds": self.cfg.num_rounds,
+            "identity": run_identity(self.cfg),
+            "client_seed_rule": "sha256('fedjava:{seed}:{round}:{client}')[:4] little-endian mod 2**31-1",
+            "eval_loss": metrics["eval_loss"],
+            "rounds": self.rounds,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }, keep=self.cfg.save_total_limit)
+        self.tracker.record("rounds", entry, server_round)
+        if faults.wanted("server", "kill", server_round):
+            log.warning("FEDJAVA_FAULTS: killing the server after round %d", server_round)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return MetricRecord({"eval_loss": metrics["eval_loss"]})
+
+
+def make_server_app(cfg: Config | None = None, resume: bool | None = None, printer: Callable[[str], None] = print,
+                    result: dict[str, Any] | None = None) -> ServerApp:
+    """A ServerApp for ``cfg`` (None: read it from the Flower run config); the summary goes to ``result``."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_cfg, run_resume = (cfg, bool(resume)) if cfg is not None else config_from_run_config(context.run_config)
+        summary = FederatedServer(run_cfg, resume=run_resume, printer=printer).run(grid)
+        if result is not None:
+            result["summary"] = summary
+
+    return app
+
+
+app = make_server_app()

@@ -1,0 +1,261 @@
+"""Flower's strategies, each with the same three additions (the aggregation maths stay Flower's own):
+
+- **screening**: a reply that is an error (the client raised), that lacks its arrays or metrics, whose
+  tensors differ from those sent, or whose values are NaN/inf is logged with its reason and left out;
+  the round aggregates the rest when at least ``min_fit_clients`` good updates came back, else it keeps
+  the global model unchanged and says so;
+- **round numbers that survive a resume**: ``round_offset`` is added to the round Flower's loop counts,
+  so the clients' seeds and FedAdam's bias correction see the true round after ``--resume``;
+- **savable server state**: :func:`server_state` and :func:`restore_server_state` read and write the
+  optimizer state (FedAdam/FedYogi/FedAdagrad moments, FedAvgM momentum) for the round checkpoints.
+
+Aggregated arrays are cast back to the dtype they were sent in (Flower's FedOpt family returns float64).
+No client-side evaluation is configured: the server evaluates the global model itself on valid.json.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi
+
+from fedjava.config import Config
+from fedjava.federated.adapter_io import arrays_nbytes, cast_like, non_finite
+
+log = logging.getLogger("fedjava")
+
+WEIGHT_KEY = "num-examples"
+CLIENT_INFO_KEY = "client"
+
+
+@dataclass
+class RoundReport:
+    """What happened in one round's training phase, as the server saw it."""
+
+    round: int
+    sampled: int = 0
+    started: float = field(default_factory=time.time)
+    clients: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    aggregated: int = 0
+    kept_global: bool = False
+    train_phase_seconds: float = 0.0
+
+
+class RoundListener(Protocol):
+    def round_started(self, server_round: int, sampled: int) -> None: ...
+
+    def round_aggregated(self, report: RoundReport) -> None: ...
+
+
+def _client_label(entry: dict[str, Any]) -> str:
+    return f"Client {entry['client']}" if entry.get("client") is not None else f"Node {entry['node']}"
+
+
+class FedJavaMixin:
+    """Screening, round offset and dtype cast around a Flower strategy (put it first in the bases)."""
+
+    def __init__(self, *, min_fit_clients: int = 1, round_offset: int = 0, listener: RoundListener | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.min_fit_clients = min_fit_clients
+        self.round_offset = round_offset
+        self.listener = listener
+        self.reports: dict[int, RoundReport] = {}
+        self._sent: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._sent_bytes = 0
+        # With a listener (the server prints the round report) the details go to the log file only.
+        self._level = logging.DEBUG if listener is not None else logging.WARNING
+
+    # ------------------------------------------------------------------ training rounds
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
+                        grid: Grid) -> Iterable[Message]:
+        true_round = server_round + self.round_offset
+        self._sent = {name: (str(a.dtype), tuple(a.shape)) for name, a in arrays.items()}
+        self._sent_bytes = arrays_nbytes(arrays)
+        report = RoundReport(round=true_round)
+        self.reports[true_round] = report
+        messages = list(super().configure_train(true_round, arrays, config, grid))  # type: ignore[misc]
+        report.sampled = len(messages)
+        if self.listener:
+            self.listener.round_started(true_round, len(messages))
+        return messages
+
+    def screen(self, msg: Message) -> tuple[dict[str, Any], str | None]:
+        """The client's entry for the round report, and why its update must be left out (None if good)."""
+        content = msg.content
+        entry: dict[str, Any] = {"node": msg.metadata.src_node_id, "bytes_sent": self._sent_bytes}
+        if CLIENT_INFO_KEY in content.config_records:
+            info = content.config_records[CLIENT_INFO_KEY]
+            entry["client"] = int(info["client-id"]) if "client-id" in info else None
+            entry["device"] = str(info.get("device", ""))
+        metrics = list(content.metric_records.values())
+        if len(metrics) == 1:
+            for key, value in metrics[0].items():
+                entry[key.replace("-", "_")] = value
+        arrays = list(content.array_records.values())
+        if len(arrays) != 1 or len(metrics) != 1:
+            return entry, f"expected one ArrayRecord and one MetricRecord, got {len(arrays)} and {len(metrics)}"
+        entry["bytes_received"] = arrays_nbytes(arrays[0])
+        weight = metrics[0].get(WEIGHT_KEY)
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
+            return entry, f"'{WEIGHT_KEY}' missing or not > 0"
+        got = {name: (str(a.dtype), tuple(a.shape)) for name, a in arrays[0].items()}
+        if set(got) != set(self._sent):
+            return entry, f"its tensors differ from those sent ({len(got)} names, {len(self._sent)} expected)"
+        shapes = [n for n, (_, shape) in got.items() if shape != self._sent[n][1]]
+        if shapes:
+            return entry, f"{len(shapes)} tensor(s) with a wrong shape (e.g. {shapes[0]})"
+        bad = non_finite(arrays[0])
+        if bad:
+            return entry, f"non-finite values (NaN/inf) in {len(bad)} tensor(s), e.g. {bad[0]}"
+        loss = metrics[0].get("train_loss")
+        if isinstance(loss, float) and not math.isfinite(loss):
+            return entry, f"non-finite train_loss {loss}"
+        return entry, None
+
+    def aggregate_train(self, server_round: int,
+                        replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        true_round = server_round + self.round_offset
+        report = self.reports.setdefault(true_round, RoundReport(round=true_round))
+        good: list[Message] = []
+        metric_keys: set[str] | None = None
+        for msg in replies:
+            if msg.has_error():
+                reason = msg.error.reason or f"error code {msg.error.code}"
+                report.failed.append({"node": msg.metadata.src_node_id, "reason": reason})
+                log.log(self._level, "Round %d: node %d failed and is left out: %s", true_round,
+                        msg.metadata.src_node_id, reason)
+                continue
+            entry, problem = self.screen(msg)
+            if problem is None:
+                keys = set(next(iter(msg.content.metric_records.values())).keys())
+                if metric_keys is not None and keys != metric_keys:
+                    problem = "its metrics differ from the other clients'"
+                metric_keys = metric_keys or keys
+            if problem:
+                entry["reason"] = problem
+                report.rejected.append(entry)
+                log.log(self._level, "Round %d: %s's update rejected: %s", true_round, _client_label(entry), problem)
+                continue
+            report.clients.append(entry)
+            good.append(msg)
+        report.clients.sort(key=lambda e: (e.get("client") is None, e.get("client") or 0, e["node"]))
+        report.train_phase_seconds = time.time() - report.started
+        if len(good) < self.min_fit_clients:
+            report.kept_global = True
+            log.log(self._level, "Round %d: %d good update(s), fewer than min_fit_clients=%d: the global model is "
+                    "kept unchanged this round", true_round, len(good), self.min_fit_clients)
+            if self.listener:
+                self.listener.round_aggregated(report)
+            return None, None
+        arrays, metrics = super().aggregate_train(true_round, good)  # type: ignore[misc]
+        if arrays is not None:
+            arrays = cast_like(arrays, {name: dtype for name, (dtype, _) in self._sent.items()})
+        report.aggregated = len(good)
+        if self.listener:
+            self.listener.round_aggregated(report)
+        return arrays, metrics
+
+    # ------------------------------------------------------------------ evaluation is server-side
+
+    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
+                           grid: Grid) -> Iterable[Message]:
+        return []
+
+
+class FedJavaFedAvg(FedJavaMixin, FedAvg):
+    """FedAvg: the update-weighted average by client sample count."""
+
+
+class FedJavaFedProx(FedJavaMixin, FedProx):
+    """FedProx: FedAvg on the server; clients add mu/2 * ||w - w_global||^2 (mu travels as proximal-mu)."""
+
+
+class FedJavaFedAdam(FedJavaMixin, FedAdam):
+    """FedAdam: server-side Adam on the averaged update."""
+
+
+class FedJavaFedYogi(FedJavaMixin, FedYogi):
+    """FedYogi: server-side Yogi on the averaged update."""
+
+
+class FedJavaFedAdagrad(FedJavaMixin, FedAdagrad):
+    """FedAdagrad: server-side Adagrad on the averaged update."""
+
+
+class FedJavaFedAvgM(FedJavaMixin, FedAvgM):
+    """FedAvgM: FedAvg with server momentum."""
+
+
+STRATEGIES = {
+    "fedavg": FedJavaFedAvg, "fedprox": FedJavaFedProx, "fedadam": FedJavaFedAdam, "fedyogi": FedJavaFedYogi,
+    "fedadagrad": FedJavaFedAdagrad, "fedavgm": FedJavaFedAvgM,
+}
+
+
+def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener | None = None) -> FedJavaMixin:
+    """The strategy of ``cfg.algorithm`` with the knobs of ``cfg``."""
+    sampling: dict[str, Any] = {
+        "fraction_train": cfg.fraction_fit,
+        "min_train_nodes": min(cfg.min_fit_clients, cfg.num_clients),
+        "min_available_nodes": cfg.num_clients,
+        "min_evaluate_nodes": 0,
+        "weighted_by_key": WEIGHT_KEY,
+    }
+    knobs: dict[str, Any] = {
+        "fedavg": {},
+        "fedprox": {"proximal_mu": cfg.fedprox_mu},
+        "fedadam": {"eta": cfg.fedadam_eta, "eta_l": cfg.learning_rate, "beta_1": cfg.fedadam_beta1,
+                    "beta_2": cfg.fedadam_beta2, "tau": cfg.fedadam_tau},
+        "fedyogi": {"eta": cfg.fedyogi_eta, "eta_l": cfg.learning_rate, "beta_1": cfg.fedyogi_beta1,
+                    "beta_2": cfg.fedyogi_beta2, "tau": cfg.fedyogi_tau},
+        "fedadagrad": {"eta": cfg.fedadagrad_eta, "eta_l": cfg.learning_rate, "tau": cfg.fedadagrad_tau},
+        "fedavgm": {"server_learning_rate": cfg.fedavgm_server_learning_rate,
+                    "server_momentum": cfg.fedavgm_server_momentum},
+    }[cfg.algorithm]
+    cls = STRATEGIES[cfg.algorithm]
+    return cls(min_fit_clients=cfg.min_fit_clients, round_offset=round_offset, listener=listener,
+               **sampling, **knobs)
+
+
+# ---------------------------------------------------------------------- server optimizer state
+
+
+def server_state(strategy) -> dict[str, np.ndarray]:
+    """The server optimizer's state as named arrays: ``m_t/NAME``, ``v_t/NAME``, ``momentum/NAME``."""
+    out: dict[str, np.ndarray] = {}
+    for attr in ("m_t", "v_t"):
+        for name, value in (getattr(strategy, attr, None) or {}).items():
+            out[f"{attr}/{name}"] = np.asarray(value)
+    momentum = getattr(strategy, "momentum_vector", None)
+    if momentum is not None:
+        names = list(strategy.current_arrays.keys())
+        for name, value in zip(names, momentum, strict=True):
+            out[f"momentum/{name}"] = np.asarray(value)
+    return out
+
+
+def restore_server_state(strategy, state: dict[str, np.ndarray], order: list[str]) -> None:
+    """Put ``state`` (from :func:`server_state`) back, tensors in the model's ``order``."""
+    for attr in ("m_t", "v_t", "momentum"):
+        prefix = f"{attr}/"
+        entries = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not entries:
+            continue
+        if set(entries) != set(order):
+            raise ValueError(f"the checkpoint's server state '{attr}' does not match the adapter's tensors")
+        if attr == "momentum":
+            strategy.momentum_vector = [entries[name] for name in order]
+        else:
+            setattr(strategy, attr, {name: entries[name] for name in order})
