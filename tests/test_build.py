@@ -111,6 +111,18 @@ def test_logic_and_timeout_labels(task):
     assert got["score"] == score(2, len(task.tests)) and task.tests[2].call in got["errors"][0]["message"]
 
 
+def test_the_first_failing_case_decides_a_timeout_label(task):
+    m = _mutant(task, "n > 0", "n >= 0", "missing_increment", "runtime")
+    cases = [CaseResult(0, "PASS", "a"), CaseResult(1, "TIMEOUT", "Solution.sumPositive(new int[]{7})"),
+             CaseResult(2, "ERROR", "c", exception="java.lang.ArithmeticException", line=4, message="/ by zero")]
+    cases += [CaseResult(i, "PASS", "z") for i in range(3, len(task.tests))]
+    got = label(task, m.code, RunOutcome(True, cases=cases, timed_out=True), m, random.Random(0)).answer
+    error = got["errors"][0]
+    assert (got["verdict"], error["code"], error["line"]) == ("RUNTIME_ERROR", "timeout", m.line)
+    assert error["message"].startswith("Solution.sumPositive(new int[]{7}) did not finish")
+    assert got["score"] == score(len(task.tests) - 2, len(task.tests))
+
+
 def test_explanations_vary_and_name_real_values(task):
     m = _mutant(task, "n > 0", "n >= 0")
     cases = [CaseResult(0, "FAIL", "Solution.sumPositive(new int[]{0})", "0", "1")]
@@ -194,6 +206,8 @@ def test_batch_run_in_one_jvm_matches_separate_jvms(task, tmp_path):
                           tmp_path / "direct" / "shared")
     assert "exits" not in batch_only  # it ended its JVM: left for a run of its own
     assert batch_only["ok"].all_passed and batch_only["endless"].timed_out
+    # Its first case hangs: stopped after its CPU budget, and the run ends there.
+    assert [c.status for c in batch_only["endless"].cases] == ["TIMEOUT"]
     for key, code in programs.items():
         alone = run_program(task, code)
         mine = outcomes[key]

@@ -5,12 +5,13 @@ the mutation operator's intent:
 
 * it does not compile: ``COMPILE_ERROR`` ("Syntax Error"), ``code`` = javac's key, ``line`` = javac's
   line of the first error in the student's file, ``message`` = javac's message; score 0;
-* it runs out of time: ``RUNTIME_ERROR`` with code ``timeout``, at the changed line;
-* a test case throws from the student's code: ``RUNTIME_ERROR``, code = the exception class, line =
-  the student's line from the stack trace, message = the exception and its message;
+* a test case runs out of time or throws from the student's code: ``RUNTIME_ERROR`` for the first such
+  case; code ``timeout`` at the changed line, or the exception class, the student's line from the stack
+  trace and the exception's message;
 * a test case returns a wrong value: ``LOGIC_ERROR``, code ``wrong_output``, at the changed line,
   with the failing call, the expected and the actual value;
-* everything passes: ``NO_ERROR`` for a correct program; a mutant that passes is equivalent and dropped.
+* everything passes: ``NO_ERROR`` for a correct program; a mutant that passes is equivalent and dropped;
+* a program that runs out of memory is dropped (where the heap runs out is not reproducible).
 
 ``score`` is ``round(10 x passed / total)`` over the task's test cases (0 when it does not compile).
 The explanation is one sentence from several templates per kind of error, filled with the real
@@ -230,26 +231,33 @@ def label(
         error = _error("COMPILE_ERROR", first.key, first.line, message, rng, templates, values, mutant, lines)
         return Labelled({"verdict": "COMPILE_ERROR", "errors": [error], "score": 0}, raw)
 
-    raw = "\n".join(line for line in outcome.stdout.splitlines() if line.startswith("@@CASE"))
-    if outcome.timed_out:
+    raw = _LOADER_RE.sub("", "\n".join(line for line in outcome.stdout.splitlines() if line.startswith("@@CASE")))
+    if any(c.exception == "java.lang.OutOfMemoryError" for c in outcome.cases):
+        # Where the heap runs out, and what else a JVM short of memory still reports, is not reproducible.
+        raise Dropped("out_of_memory", "a test case ran out of memory")
+    stopped = [c for c in outcome.cases if c.status in ("ERROR", "TIMEOUT")]
+    halted = outcome.timed_out and not any(c.status == "TIMEOUT" for c in outcome.cases)
+    if (halted and not stopped) or (stopped and stopped[0].status == "TIMEOUT"):
         if mutant is None:
             raise Dropped("correct_failed", "a correct program timed out")
-        hung = task.tests[len(outcome.cases)] if len(outcome.cases) < total else task.tests[-1]
-        call = _shown_call(hung.setup, hung.call)
+        if halted:  # the run ended at the case that hung: the next one after those reported
+            hung = task.tests[min(len(outcome.cases), total - 1)]
+            call = _shown_call(hung.setup, hung.call)
+        else:
+            call = stopped[0].call
         message = f"{call} did not finish within {TIMEOUT_SECONDS:g} s of CPU time"
         values = {"line": mutant.line, "call": call, "seconds": TIMEOUT_SECONDS}
         error = _error("RUNTIME_ERROR", "timeout", mutant.line, message, rng, _TIMEOUT, values, mutant, lines,
                        cause=False)
         return Labelled({"verdict": "RUNTIME_ERROR", "errors": [error],
-                         "score": score(outcome.passed, total)}, raw + "\n@@TIMEOUT")
-    if len(outcome.cases) != total:
+                         "score": score(outcome.passed, total)}, raw)
+    if len(outcome.cases) != total and not outcome.timed_out:
         raise Dropped("incomplete_run", f"{len(outcome.cases)} of {total} cases reported")
 
-    failures = [c for c in outcome.cases if c.status == "ERROR"]
-    if failures:
+    if stopped:
         if mutant is None:
             raise Dropped("correct_failed", "a correct program throws")
-        case = failures[0]
+        case = stopped[0]
         if case.line < 1:
             raise Dropped("error_outside_student_code", case.exception)
         exception = case.exception

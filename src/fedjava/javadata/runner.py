@@ -45,7 +45,7 @@ class Diagnostic:
 @dataclass(frozen=True)
 class CaseResult:
     index: int
-    status: str  # PASS | FAIL | ERROR
+    status: str  # PASS | FAIL | ERROR | TIMEOUT
     call: str
     expected: str = ""
     actual: str = ""
@@ -115,6 +115,8 @@ def parse_cases(stdout: str) -> list[CaseResult]:
         index, status, call = int(parts[1]), parts[2], _unescape(parts[3])
         if status == "FAIL":
             cases.append(CaseResult(index, status, call, _unescape(parts[4]), _unescape(parts[5])))
+        elif status == "ERROR" and parts[4] == "java.lang.ThreadDeath":  # stopped by BatchRun: over budget
+            cases.append(CaseResult(index, "TIMEOUT", call))
         elif status == "ERROR":
             cases.append(
                 CaseResult(index, status, call, exception=parts[4], line=int(parts[5]), message=_unescape(parts[6]))
@@ -125,7 +127,12 @@ def parse_cases(stdout: str) -> list[CaseResult]:
 
 
 def run_program(task: Task, code: str, timeout: float = 10.0) -> RunOutcome:
-    """Compile ``code`` as ``Solution.java`` with the task's driver, then run the driver."""
+    """Compile ``code`` as ``Solution.java`` with the task's driver (javac on the command line), then run
+    the driver in a JVM of its own with the same per-case limits as a batch (:func:`run_many`).
+
+    A program that ends its JVM (``System.exit``) is run once more as a plain ``java TestDriver``
+    under a ``timeout``-second wall-clock limit.
+    """
     require_jdk()
     with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
         work = Path(tmp)
@@ -140,6 +147,9 @@ def run_program(task: Task, code: str, timeout: float = 10.0) -> RunOutcome:
         )
         if compiled.returncode != 0:
             return RunOutcome(False, parse_diagnostics(compiled.stderr), stderr=compiled.stderr)
+        batch = run_many([("program", work / "out")], work / "out")
+        if "program" in batch and batch["program"].stderr != "uncaught":
+            return batch["program"]
         try:
             ran = subprocess.run(
                 ["java", *JVM_FLAGS, "-cp", "out", "TestDriver"],
@@ -213,8 +223,9 @@ def run_many(
 ) -> dict[str, RunOutcome]:
     """Run compiled programs (``(key, classes_dir)``) in one JVM through ``BatchRun.java``.
 
-    Every program gets a fresh class loader and thread; one that uses more than ``timeout`` CPU
-    seconds is stopped and reported as timed out. When the JVM has to be restarted (a thread that
+    Every program gets a fresh class loader and thread; a test case that uses more than ``timeout``
+    CPU seconds is reported as a ``TIMEOUT`` case and ends the program's run (later cases count as
+    not passed). When the JVM has to be restarted (a thread that
     cannot be stopped, or a program that ends the JVM), the batch goes on in a new JVM with the
     programs that were not run; a program that ended the JVM itself is left out of the result, for
     the caller to run on its own with :func:`run_program`.
@@ -231,13 +242,15 @@ def run_many(
             input="".join(f"{key}\t{folder}\n" for key, folder in pending),
             capture_output=True, text=True, check=False,
         )
-        current, lines, finished = None, [], set()
+        current, lines, finished, started = None, [], set(), None
         for line in done.stdout.splitlines():
-            if line.startswith("@@PROG\t"):
+            if line.startswith("@@START\t"):
+                started = line.split("\t")[1]
+            elif line.startswith("@@PROG\t"):
                 current, lines = line.split("\t")[1], []
             elif line.startswith("@@END\t") and current is not None:
                 status = line.split("\t")[2]
-                results[current] = _batch_outcome("\n".join(lines), status == "TIMEOUT")
+                results[current] = _batch_outcome("\n".join(lines), status in ("TIMEOUT", "HALTED"))
                 finished.add(current)
                 current = None
             elif current is not None:
@@ -248,20 +261,22 @@ def run_many(
         if done.returncode == 3 and "@@HALT" in done.stdout:
             pending = [(k, f) for k, f in pending if k not in finished]
             continue
-        if current is None and done.returncode != 0 and not finished:
+        if started is None:
             raise RuntimeError(f"the batch JVM failed to start: {done.stderr[-1000:]}")
         # The program being run ended the JVM: skip it, go on with the rest.
-        crashed = current or ran_into[0]
+        crashed = started if started not in finished else ran_into[0]
         pending = [(k, f) for k, f in pending if k not in finished and k != crashed]
     return results
 
 
 def _batch_outcome(stdout: str, timed_out: bool) -> RunOutcome:
-    cases = parse_cases(stdout)
     if timed_out:
-        # Cases after the stop signal ran while the thread was being stopped: keep those before it.
-        stopped = next((i for i, c in enumerate(cases) if c.exception == "java.lang.ThreadDeath"), len(cases))
-        cases = cases[:stopped]
+        # The stopped case is reported as TIMEOUT; cases the driver began while being stopped are not real.
+        lines = stdout.split("\n")
+        cut = next((i for i, line in enumerate(lines)
+                    if line.startswith("@@CASE\t") and "\tjava.lang.ThreadDeath\t" in line), len(lines) - 1)
+        stdout = "\n".join(lines[: cut + 1])
+    cases = parse_cases(stdout)
     uncaught = "@@UNCAUGHT" in stdout
     return RunOutcome(True, cases=cases, timed_out=timed_out, stdout=stdout, stderr="uncaught" if uncaught else "")
 

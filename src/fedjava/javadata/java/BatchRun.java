@@ -20,10 +20,11 @@ import java.nio.charset.StandardCharsets;
  * one program to the next) and runs {@code TestDriver.main} on a new thread with its own stack size.
  * Its standard output is captured and echoed between {@code @@PROG} and {@code @@END} lines.
  *
- * <p>A program whose test case uses more than CPU_LIMIT_MS of CPU time (or WALL_LIMIT_MS of wall time,
- * for one that sleeps or blocks) is reported with {@code @@END KEY TIMEOUT}. Its thread is stopped; where the
- * JVM cannot stop it, the batch prints {@code @@HALT} and exits with status 3, and the caller starts
- * a new batch with the programs that were not run.
+ * <p>A test case that uses more than CPU_LIMIT_MS of CPU time (or WALL_LIMIT_MS of wall time, for one
+ * that sleeps or blocks) ends the program: {@code @@END KEY TIMEOUT}; the driver's output keeps the
+ * stopped case as a ThreadDeath error. Where the JVM cannot stop the thread, the batch prints
+ * {@code @@END KEY HALTED} and {@code @@HALT}, exits with status 3, and the caller starts a new batch
+ * with the programs that were not run.
  */
 final class BatchRun {
     private BatchRun() {}
@@ -64,12 +65,17 @@ final class BatchRun {
             };
             Thread worker = new Thread(null, body, "program", stackBytes);
             worker.setDaemon(true);
+            out.println("@@START\t" + key);
+            out.flush();
             System.setOut(capture);
             System.setErr(capture);
             long started = System.currentTimeMillis();
             worker.start();
+            boolean halted = false;
             boolean timedOut = false;
             // The limits apply to each test case: the budget restarts whenever the driver prints a line.
+            // A case over its budget stops the program (the driver reports the stopped case as a
+            // ThreadDeath error); a thread that does not stop makes the batch halt.
             int printed = 0;
             long caseCpu = 0;
             long caseWall = started;
@@ -83,27 +89,26 @@ final class BatchRun {
                     caseWall = now;
                 } else if (worker.isAlive() && (cpu - caseCpu > cpuLimitNs || now - caseWall > wallLimitMs)) {
                     timedOut = true;
+                    halted = !stopProgram(worker);
                     break;
                 }
             }
             long wall = System.currentTimeMillis() - started;
-            if (timedOut) {
-                stop(worker);
-            }
             System.setOut(out);
             System.setErr(out);
             capture.flush();
             out.println("@@PROG\t" + key + "\t" + wall);
-            out.print(captured.toString("UTF-8"));
-            if (!captured.toString("UTF-8").endsWith("\n") && captured.size() > 0) {
+            String text = captured.toString("UTF-8");
+            out.print(text);
+            if (!text.isEmpty() && !text.endsWith("\n")) {
                 out.println();
             }
-            if (uncaught[0] != null && !timedOut) {
+            if (uncaught[0] != null && !halted) {
                 out.println("@@UNCAUGHT\t" + uncaught[0].getClass().getName());
             }
-            out.println("@@END\t" + key + "\t" + (timedOut ? "TIMEOUT" : "OK"));
+            out.println("@@END\t" + key + "\t" + (halted ? "HALTED" : timedOut ? "TIMEOUT" : "OK"));
             out.flush();
-            if (timedOut && worker.isAlive()) {
+            if (halted) {
                 out.println("@@HALT");
                 out.flush();
                 Runtime.getRuntime().halt(3);
@@ -112,17 +117,22 @@ final class BatchRun {
         }
     }
 
-    /** Stops a runaway program's thread; gives up after one second (the caller then halts the JVM). */
+    /**
+     * Stops a runaway program: ThreadDeath until its thread ends (the driver catches the first one and
+     * would go on with the next case). False when it does not end within a second, or when the JVM
+     * refuses to stop threads (JDK 20 and later).
+     */
     @SuppressWarnings({"deprecation", "removal"})
-    private static void stop(Thread worker) throws InterruptedException {
+    private static boolean stopProgram(Thread worker) throws InterruptedException {
         long deadline = System.currentTimeMillis() + 1000;
         while (worker.isAlive() && System.currentTimeMillis() < deadline) {
             try {
                 worker.stop();
             } catch (UnsupportedOperationException e) {
-                return;
+                return false;
             }
-            worker.join(50);
+            worker.join(20);
         }
+        return !worker.isAlive();
     }
 }

@@ -137,7 +137,7 @@ final class Check {
         if (v instanceof Collection) {
             StringBuilder sb = new StringBuilder("[");
             boolean first = true;
-            for (Object o : (Collection<?>) v) {
+            for (Object o : inStableOrder((Collection<?>) v)) {
                 if (!first) {
                     sb.append(", ");
                 }
@@ -149,7 +149,7 @@ final class Check {
         if (v instanceof Map) {
             StringBuilder sb = new StringBuilder("{");
             boolean first = true;
-            for (Map.Entry<?, ?> e : ((Map<?, ?>) v).entrySet()) {
+            for (Map.Entry<?, ?> e : inStableOrder(((Map<?, ?>) v).entrySet(), v)) {
                 if (!first) {
                     sb.append(", ");
                 }
@@ -159,6 +159,31 @@ final class Check {
             return sb.append("}").toString();
         }
         return String.valueOf(v);
+    }
+
+    /**
+     * Elements in an order that is the same in every JVM: as iterated for lists and ordered sets, sorted
+     * by their shown text for other sets ({@code Set.of} iterates in a per-JVM random order).
+     */
+    private static Collection<?> inStableOrder(Collection<?> items) {
+        if (items instanceof java.util.List || items instanceof java.util.SortedSet
+                || items instanceof java.util.LinkedHashSet || !(items instanceof java.util.Set)) {
+            return items;
+        }
+        java.util.List<Object> sorted = new java.util.ArrayList<>(items);
+        sorted.sort(java.util.Comparator.comparing(Check::show));
+        return sorted;
+    }
+
+    /** Map entries in a stable order: as iterated for sorted and linked maps, else sorted by key text. */
+    private static Collection<? extends Map.Entry<?, ?>> inStableOrder(
+            java.util.Set<? extends Map.Entry<?, ?>> entries, Object map) {
+        if (map instanceof java.util.SortedMap || map instanceof java.util.LinkedHashMap) {
+            return entries;
+        }
+        java.util.List<Map.Entry<?, ?>> sorted = new java.util.ArrayList<>(entries);
+        sorted.sort(java.util.Comparator.comparing(e -> show(e.getKey())));
+        return sorted;
     }
 
     private static String esc(String s) {
