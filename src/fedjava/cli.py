@@ -75,6 +75,39 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(federate)
     federate.set_defaults(func=cmd_federate)
 
+    evaluate = sub.add_parser(
+        "evaluate", help="measure an adapter, the base model or a baseline on a split (exact metrics)",
+        description="Greedy, batched generation on a split (default test), then exact metrics from the JSON "
+                    "answers with bootstrap 95%% intervals: valid answers, error detection, verdict macro-F1, "
+                    "error type/code/line, fix check (needs a JDK), score MAE, a 0-10 grade, eval loss. Writes "
+                    "predictions.jsonl and metrics.json beside the adapter, or under <results_dir>/base, "
+                    "base_fewshotK or majority.",
+        epilog=EVALUATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = evaluate.add_mutually_exclusive_group(required=True)
+    what.add_argument("--adapter", metavar="PATH", help="a trained adapter folder (<results_dir>/<method>/final_model)")
+    what.add_argument("--base", action="store_true", help="the base model without an adapter")
+    what.add_argument("--majority", action="store_true", help="the majority-class baseline (no model)")
+    evaluate.add_argument("--few-shot", type=int, default=0, metavar="K",
+                          help="prepend K examples from the train split as chat turns (default 0)")
+    evaluate.add_argument("--split", default="test", help="split name in data_dir or a file path (default test)")
+    evaluate.add_argument("--max-samples", type=int, default=0, metavar="N",
+                          help="evaluate a seeded random subset of N samples (default 0: all)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
+    evaluate.add_argument("--batch-size", type=int, default=4, metavar="N", help="prompts per generation batch (4)")
+    evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
+    evaluate.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
+    _add_config_args(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    compare = sub.add_parser(
+        "compare", help="write report.md and report.html comparing every run in a results folder",
+        description="Find every run in RESULTS_DIR (sub-folders with metrics.json from 'fedjava evaluate' "
+                    "and/or training_history.json) and write report.md, a self-contained report.html and "
+                    "PNG plots (loss curves, metric bars) there; print the comparison table.")
+    compare.add_argument("results_dir", nargs="?", default=None,
+                         help="results folder (default: the config's results_dir, java_error_federated_results)")
+    compare.set_defaults(func=cmd_compare)
+
     config = sub.add_parser("config", help="show or check a configuration without loading a model",
                             epilog=CONFIG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
@@ -137,6 +170,51 @@ DATA_EPILOG = """examples:
 """
 
 
+EVALUATE_EPILOG = """examples:
+  fedjava evaluate --adapter java_error_federated_results/centralized_hf/final_model
+  fedjava evaluate --base --config demo_cpu --max-samples 40
+  fedjava evaluate --base --few-shot 3 --max-samples 40
+  fedjava evaluate --majority
+"""
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fedjava.config import load_config
+    from fedjava.evaluation.evaluate import EvalOptions, check_options, format_table, run_evaluation
+
+    opts = EvalOptions(
+        adapter=args.adapter, base=args.base, majority=args.majority, few_shot=args.few_shot, split=args.split,
+        max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        fix_check=not args.no_fix_check,
+    )
+    check_options(opts)
+    preset = args.preset
+    if preset is None and args.adapter and (Path(args.adapter) / "fedjava_config.yaml").is_file():
+        preset = str(Path(args.adapter) / "fedjava_config.yaml")  # the base model the adapter was trained on
+    cfg = load_config(preset, args.overrides, check_files=False)
+    metrics, pred_path, metrics_path = run_evaluation(cfg, opts, progress=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        import json
+
+        print(json.dumps(metrics, indent=1))
+    else:
+        print(format_table(metrics))
+        print(f"\nwrote {pred_path}\nwrote {metrics_path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fedjava.config import Config
+    from fedjava.evaluation.compare import write_report
+
+    table, md_path, html_path = write_report(args.results_dir or Config().results_dir)
+    print(table)
+    print(f"\nwrote {md_path}\nwrote {html_path}")
+    return 0
+
+
 def cmd_data_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -181,6 +259,8 @@ def _error(message: str) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'the user can fix this': printed as one message, exit code 2."""
     from fedjava.config import ConfigError
+    from fedjava.evaluation.compare import CompareError
+    from fedjava.evaluation.evaluate import EvaluationError
     from fedjava.javadata.build import BuildError
     from fedjava.javadata.importers import ImportFormatError
     from fedjava.javadata.runner import JdkMissingError
@@ -189,7 +269,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from fedjava.prompts import SampleError
 
     errors: list[type[BaseException]] = [ConfigError, SampleError, SplitError, ImportFormatError, BuildError,
-                                         JdkMissingError, TaskError]
+                                         JdkMissingError, TaskError, EvaluationError,
+                                         CompareError]
     try:
         from fedjava.centralized import FrameworkUnavailableError
         from fedjava.models import ModelLoadError

@@ -1,0 +1,233 @@
+"""``fedjava compare``: one report over every run in a results folder.
+
+A run is a sub-folder of the results folder with ``metrics.json`` (from ``fedjava evaluate`` on the
+test split) and/or ``training_history.json`` (from training). The report has one table (metrics as
+rows, runs as columns, each value with its bootstrap 95% interval, plus training time and bytes
+communicated), loss curves per epoch or round and metric bars, written as ``report.md`` with PNG plots
+beside it and a self-contained ``report.html`` (plots embedded).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedjava.evaluation.evaluate import LABELS
+from fedjava.evaluation.metrics import HEADLINE
+
+ORDER = ("majority", "base", "base_fewshot", "centralized", "fed")
+BAR_METRICS = ("valid_rate", "detection_f1", "verdict_macro_f1", "type_accuracy", "line_exact", "fix_pass_rate")
+
+
+class CompareError(ValueError):
+    """Nothing to compare (no such folder, or no run in it)."""
+
+
+@dataclass
+class Run:
+    name: str
+    folder: Path
+    metrics: dict[str, Any] | None = None
+    history: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def train_seconds(self) -> float | None:
+        summary = (self.history or {}).get("summary") or {}
+        value = summary.get("train_seconds", summary.get("seconds"))
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def bytes_communicated(self) -> int | None:
+        summary = (self.history or {}).get("summary") or {}
+        if "bytes_sent" not in summary:
+            return None
+        return int(summary.get("bytes_sent", 0)) + int(summary.get("bytes_received", 0))
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _rank(name: str) -> tuple[int, str]:
+    for i, prefix in enumerate(ORDER):
+        if name == prefix or name.startswith(prefix):
+            return i, name
+    return len(ORDER), name
+
+
+def find_runs(results_dir: str | Path) -> list[Run]:
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise CompareError(f"{root}: no such folder (train or evaluate first, or give the results folder)")
+    runs = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "logs"):
+        metrics = _read_json(folder / "metrics.json")
+        history = _read_json(folder / "training_history.json")
+        if metrics is None and history is None:
+            continue
+        runs.append(Run(folder.name, folder, metrics, history))
+    if not runs:
+        raise CompareError(f"{root}: no runs found (no sub-folder has metrics.json or training_history.json)")
+    return sorted(runs, key=lambda r: _rank(r.name))
+
+
+def _cell(run: Run, key: str) -> str:
+    m = run.metrics or {}
+    value = m.get(key)
+    if value is None:
+        return "n/a" if run.metrics else "-"
+    interval = (m.get("ci") or {}).get(key)
+    text = f"{value:.3f}"
+    return f"{text} [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else text
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def table_rows(runs: list[Run]) -> list[list[str]]:
+    """Header row then one row per metric; the first column is the metric's label."""
+    rows = [["metric", *[r.name for r in runs]]]
+    rows.append(["samples", *[str((r.metrics or {}).get("n", "-")) for r in runs]])
+    for key in HEADLINE:
+        rows.append([LABELS[key], *[_cell(r, key) for r in runs]])
+    for key, label in (("eval_loss", "eval loss"), ("eval_perplexity", "eval perplexity"),
+                       ("seconds_per_sample", "seconds per sample")):
+        rows.append([label, *[f"{(r.metrics or {})[key]:.3f}" if (r.metrics or {}).get(key) is not None else "-"
+                              for r in runs]])
+    rows.append(["training time", *[f"{r.train_seconds:.0f} s" if r.train_seconds is not None else "-" for r in runs]])
+    rows.append(["bytes communicated", *[_bytes(r.bytes_communicated) for r in runs]])
+    return rows
+
+
+def format_text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _markdown(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def _curves(run: Run) -> tuple[str, dict[str, tuple[list[float], list[float]]]]:
+    """(x label, {series: (xs, ys)}) of a run's per-epoch or per-round losses."""
+    history = run.history or {}
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    if history.get("rounds"):
+        entries, xkey, label = history["rounds"], "round", "round"
+    else:
+        entries, xkey, label = history.get("epochs") or [], "epoch", "epoch"
+    for loss in ("train_loss", "eval_loss"):
+        points = [(e[xkey], e[loss]) for e in entries if isinstance(e.get(loss), (int, float)) and xkey in e]
+        if points:
+            series[loss] = ([p[0] for p in points], [p[1] for p in points])
+    return label, series
+
+
+def plot_losses(runs: list[Run], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = [(r, *_curves(r)) for r in runs]
+    curves = [c for c in curves if c[2]]
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), squeeze=False)
+    for ax, (run, xlabel, series) in zip(axes[0], curves, strict=True):
+        for name, (xs, ys) in series.items():
+            ax.plot(xs, ys, marker="o", label=name.replace("_", " "))
+        ax.set_title(run.name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_metrics(runs: list[Run], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    measured = [r for r in runs if r.metrics and r.metrics.get("n")]
+    if not measured:
+        return None
+    keys = list(BAR_METRICS) + ["grade"]
+    x = np.arange(len(keys))
+    width = 0.8 / len(measured)
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(keys)), 3.6))
+    for i, run in enumerate(measured):
+        values, low, high = [], [], []
+        for key in keys:
+            scale = 10.0 if key == "grade" else 1.0
+            value = run.metrics.get(key)
+            interval = (run.metrics.get("ci") or {}).get(key)
+            v = value / scale if value is not None else 0.0
+            values.append(v)
+            low.append(v - interval[0] / scale if interval and value is not None else 0.0)
+            high.append(interval[1] / scale - v if interval and value is not None else 0.0)
+        ax.bar(x + i * width, values, width, yerr=[low, high], capsize=2, label=run.name)
+    ax.set_xticks(x + width * (len(measured) - 1) / 2)
+    ax.set_xticklabels([("grade / 10" if k == "grade" else LABELS[k]) for k in keys], rotation=20, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
+    """Write report.md, report.html and the PNG plots into ``results_dir``.
+
+    Returns (the table as text, report.md path, report.html path).
+    """
+    root = Path(results_dir)
+    runs = find_runs(root)
+    rows = table_rows(runs)
+    plots = [p for p in (plot_losses(runs, root / "loss_curves.png"),
+                         plot_metrics(runs, root / "metric_bars.png")) if p is not None]
+    intro = (f"{len(runs)} run(s) in `{root}`. Values on the test split with bootstrap 95% intervals; "
+             "'-' = not evaluated, 'n/a' = nothing to measure.")
+    md = ["# Java error evaluator: comparison", "", intro, "", _markdown(rows), ""]
+    md += [f"![{p.stem}]({p.name})\n" for p in plots]
+    md_path = root / "report.md"
+    md_path.write_text("\n".join(md), encoding="utf-8")
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
+    images = "".join(
+        f'<p><img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"></p>'
+        for p in plots)
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>fedjava comparison</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
+        "</style></head><body><h1>Java error evaluator: comparison</h1>"
+        f"<p>{html.escape(intro)}</p><table><tr>{head}</tr>{body}</table>{images}</body></html>\n"
+    )
+    html_path = root / "report.html"
+    html_path.write_text(page, encoding="utf-8")
+    return format_text_table(rows), md_path, html_path

@@ -1,0 +1,314 @@
+"""``fedjava evaluate``: run a model (or a baseline) on a split and measure it exactly.
+
+Runs:
+
+* ``--adapter PATH``: a trained LoRA adapter (``<results_dir>/<method>/final_model``) on its base model;
+  results go beside the adapter, in ``<results_dir>/<method>/``.
+* ``--base``: the base model zero-shot, or ``--few-shot K`` with K examples from the train split
+  (one per verdict in turn, seeded) given as earlier chat turns; results in
+  ``<results_dir>/base/`` or ``<results_dir>/base_fewshotK/``.
+* ``--majority``: always answer the train split's most common verdict (with its most common error
+  type and code); results in ``<results_dir>/majority/``.
+
+Decoding is greedy and batched. Files written: ``predictions.jsonl`` (one row per sample: gold,
+raw prediction, parsed prediction or null, fix check, grade) and ``metrics.json``; for a split other
+than ``test`` they are named ``predictions_<split>.jsonl`` and ``metrics_<split>.json``.
+The metrics and the 0-10 grading rubric are defined in :mod:`fedjava.evaluation.metrics`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from fedjava.config import Config
+from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
+from fedjava.evaluation.parse import parse_answer, split_user_prompt
+from fedjava.prompts import VERDICTS, SampleError, format_answer, load_samples
+
+log = logging.getLogger("fedjava")
+
+
+class EvaluationError(ValueError):
+    """A user-fixable problem with an evaluation request (bad option, missing adapter)."""
+
+
+@dataclass
+class EvalOptions:
+    adapter: str | None = None
+    base: bool = False
+    majority: bool = False
+    few_shot: int = 0
+    split: str = "test"
+    max_samples: int = 0
+    max_new_tokens: int = 384
+    batch_size: int = 4
+    n_boot: int = 1000
+    jobs: int = 2
+    fix_check: bool = True
+    eval_loss: bool = True
+
+
+def run_name(opts: EvalOptions) -> str:
+    if opts.majority:
+        return "majority"
+    if opts.adapter:
+        return Path(opts.adapter).resolve().parent.name
+    return f"base_fewshot{opts.few_shot}" if opts.few_shot else "base"
+
+
+def output_paths(cfg: Config, opts: EvalOptions) -> tuple[Path, Path]:
+    """(predictions file, metrics file) for this run."""
+    if opts.adapter:
+        folder = Path(opts.adapter).parent
+    else:
+        folder = Path(cfg.results_dir) / run_name(opts)
+    suffix = "" if opts.split == "test" else f"_{Path(opts.split).stem}"
+    if opts.adapter and opts.few_shot:
+        suffix += f"_fewshot{opts.few_shot}"
+    return folder / f"predictions{suffix}.jsonl", folder / f"metrics{suffix}.json"
+
+
+def check_options(opts: EvalOptions) -> None:
+    chosen = sum([bool(opts.adapter), opts.base, opts.majority])
+    if chosen != 1:
+        raise EvaluationError("choose exactly one of --adapter PATH, --base or --majority")
+    if opts.few_shot < 0 or opts.max_samples < 0:
+        raise EvaluationError("--few-shot and --max-samples must be at least 0")
+    if opts.few_shot and opts.majority:
+        raise EvaluationError("--few-shot does not apply to --majority")
+    if opts.max_new_tokens < 1 or opts.batch_size < 1:
+        raise EvaluationError("--max-new-tokens and --batch-size must be at least 1")
+    if opts.adapter and not (Path(opts.adapter) / "adapter_config.json").is_file():
+        raise EvaluationError(f"{opts.adapter}: no adapter there (expected adapter_config.json; "
+                              "trained runs save it in <results_dir>/<method>/final_model)")
+
+
+def split_path(cfg: Config, split: str) -> Path:
+    if split.endswith((".json", ".jsonl")) or "/" in split:
+        return cfg.data_path(split)
+    return cfg.data_path(f"{split}.jsonl")
+
+
+def subset(samples: list[dict], max_samples: int, seed: int) -> list[dict]:
+    """A seeded random subset of ``max_samples`` samples in file order (all when 0 or more than there are)."""
+    if not max_samples or max_samples >= len(samples):
+        return samples
+    keep = sorted(random.Random(seed).sample(range(len(samples)), max_samples))
+    return [samples[i] for i in keep]
+
+
+def majority_answer(train: list[dict]) -> dict[str, Any]:
+    """The train split's most common verdict, with its most common error type and code."""
+    answers = [a for a in (parse_answer(s["messages"][-1]["content"]) for s in train) if a is not None]
+    if not answers:
+        return {"verdict": "NO_ERROR", "errors": [], "score": 10}
+    verdicts = Counter(a["verdict"] for a in answers)
+    verdict = max(VERDICTS, key=lambda v: (verdicts[v], -VERDICTS.index(v)))
+    if verdict == "NO_ERROR":
+        return {"verdict": verdict, "errors": [], "score": 10}
+    kinds = Counter((a["errors"][0]["type"], a["errors"][0]["code"]) for a in answers
+                    if a["verdict"] == verdict and a["errors"])
+    kind, code = kinds.most_common(1)[0][0] if kinds else ("", "")
+    scores = Counter(a["score"] for a in answers if a["verdict"] == verdict)
+    error = {"type": kind, "code": code, "line": 0, "message": "", "explanation": "", "fix": ""}
+    return {"verdict": verdict, "errors": [error], "score": scores.most_common(1)[0][0]}
+
+
+def few_shot_examples(train: list[dict], k: int, seed: int) -> list[dict[str, str]]:
+    """K train samples as chat turns (user, assistant), one per verdict in turn, seeded."""
+    if k <= 0:
+        return []
+    rng = random.Random(seed)
+    by_verdict: dict[str, list[dict]] = {}
+    for s in train:
+        answer = parse_answer(s["messages"][-1]["content"])
+        by_verdict.setdefault(answer["verdict"] if answer else "legacy", []).append(s)
+    pools = [rng.sample(v, len(v)) for _, v in sorted(by_verdict.items())]
+    chosen: list[dict] = []
+    while len(chosen) < k and any(pools):
+        for pool in pools:
+            if pool and len(chosen) < k:
+                chosen.append(pool.pop())
+    turns = []
+    for s in chosen:
+        user = next(m for m in reversed(s["messages"][:-1]) if m["role"] == "user")
+        turns += [{"role": "user", "content": user["content"]}, s["messages"][-1]]
+    return turns
+
+
+def prompt_messages(sample: dict, shots: list[dict[str, str]]) -> list[dict[str, str]]:
+    messages = sample["messages"][:-1]
+    if not shots:
+        return messages
+    system = [m for m in messages if m["role"] == "system"][:1]
+    rest = [m for m in messages if m["role"] != "system"]
+    return system + shots + rest
+
+
+def _loss(model, tokenizer, samples: list[dict], cfg: Config, batch_size: int) -> dict[str, float] | None:
+    from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
+    from fedjava.training import evaluate_loss
+
+    try:
+        features, _ = tokenize_samples(tokenizer, samples, cfg.max_seq_length, name="evaluation split")
+    except SampleError as exc:
+        log.warning("eval loss not measured: %s", exc)
+        return None
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return evaluate_loss(model, features, AnswerOnlyCollator(pad), batch_size=batch_size)
+
+
+def run_evaluation(
+    cfg: Config, opts: EvalOptions, progress: Callable[[str], None] = print, model_and_tokenizer=None,
+) -> tuple[dict[str, Any], Path, Path]:
+    """Evaluate as ``opts`` says. Returns (metrics, predictions path, metrics path)."""
+    check_options(opts)
+    samples = subset(load_samples(split_path(cfg, opts.split)), opts.max_samples, cfg.seed)
+    needs_train = opts.majority or opts.few_shot
+    train = load_samples(cfg.data_path(cfg.train_file)) if needs_train else []
+    name = run_name(opts)
+    progress(f"Evaluating {name} on {len(samples)} {opts.split} sample(s)")
+
+    loss = None
+    start = time.perf_counter()
+    if opts.majority:
+        answer_text = format_answer(majority_answer(train))
+        texts = [answer_text] * len(samples)
+    else:
+        from fedjava.evaluation.generate import generate_answers
+        from fedjava.prompts import render_prompt
+
+        if model_and_tokenizer is not None:
+            model, tokenizer = model_and_tokenizer
+        elif opts.adapter:
+            from fedjava.models import load_adapter
+
+            model, tokenizer = load_adapter(opts.adapter, cfg)
+        else:
+            from fedjava.models import load_base_model
+
+            model, tokenizer = load_base_model(cfg)
+        shots = few_shot_examples(train, opts.few_shot, cfg.seed)
+        prompts = [render_prompt(tokenizer, prompt_messages(s, shots)) for s in samples]
+        start = time.perf_counter()
+        texts = generate_answers(
+            model, tokenizer, prompts, opts.max_new_tokens, opts.batch_size,
+            progress=lambda done, total: progress(f"  generated {done}/{total}"),
+        )
+    seconds = time.perf_counter() - start
+    if not opts.majority and opts.eval_loss:
+        loss = _loss(model, tokenizer, samples, cfg, opts.batch_size)
+
+    rows = []
+    for i, (sample, text) in enumerate(zip(samples, texts, strict=True)):
+        gold_text = sample["messages"][-1]["content"]
+        user = next(m for m in reversed(sample["messages"][:-1]) if m["role"] == "user")["content"]
+        rows.append({
+            "index": i, "task_id": (sample.get("meta") or {}).get("task_id", ""), "meta": sample.get("meta"),
+            "code": split_user_prompt(user)[1], "gold_text": gold_text, "gold": parse_answer(gold_text),
+            "prediction": text, "parsed": parse_answer(text),
+        })
+    structured = [r for r in rows if r["gold"] is not None]
+    legacy = [r for r in rows if r["gold"] is None]
+
+    fix_status = "off"
+    if opts.fix_check and structured:
+        from fedjava.evaluation.fixcheck import check_fixes, jdk_available
+
+        targets = [r for r in structured if r["gold"]["errors"]]
+        if jdk_available():
+            progress(f"  fix check: {len(targets)} program(s) with an error")
+            fix_status = "measured"
+        else:
+            fix_status = "not measured (no JDK)"
+        results = check_fixes([(r["task_id"], r["code"], r["parsed"]) for r in targets], jobs=opts.jobs)
+        for r, ok in zip(targets, results, strict=True):
+            r["fix_passed"] = ok
+    for r in structured:
+        r.setdefault("fix_passed", None)
+        r["grade"] = grade(r["gold"], r["parsed"], r["fix_passed"] if r["gold"]["errors"] else None)
+
+    metrics: dict[str, Any] = {
+        "run": name, "split": opts.split, "n_samples": len(samples), "model_name": cfg.model_name,
+        "adapter": str(opts.adapter) if opts.adapter else None, "options": asdict(opts),
+        "fix_check": fix_status,
+    }
+    metrics.update(compute_metrics(
+        [r["gold"] for r in structured], [r["parsed"] for r in structured],
+        [r["fix_passed"] for r in structured], n_boot=opts.n_boot, seed=cfg.seed,
+    ))
+    if legacy:
+        gold_types, pred_types = [], []
+        for r in legacy:
+            g = answer_types(r["gold_text"])
+            r["legacy_gold_types"] = g
+            r["legacy_pred_types"] = answer_types(r["prediction"], r["parsed"])
+            if g is not None:
+                gold_types.append(g)
+                pred_types.append(r["legacy_pred_types"])
+        metrics["legacy"] = legacy_metrics(gold_types, pred_types)
+        metrics["legacy"]["unparsed_gold"] = len(legacy) - len(gold_types)
+    else:
+        metrics["legacy"] = None
+    metrics["eval_loss"] = loss["eval_loss"] if loss else None
+    metrics["eval_perplexity"] = loss["eval_perplexity"] if loss else None
+    metrics["generation_seconds"] = round(seconds, 3)
+    metrics["seconds_per_sample"] = round(seconds / len(samples), 4) if samples else None
+
+    pred_path, metrics_path = output_paths(cfg, opts)
+    pred_path.parent.mkdir(parents=True, exist_ok=True)
+    with pred_path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            r = {k: v for k, v in r.items() if k != "code"}
+            r["valid"] = r["parsed"] is not None
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return metrics, pred_path, metrics_path
+
+
+LABELS = {
+    "valid_rate": "valid answers", "detection_accuracy": "detection accuracy",
+    "detection_precision": "detection precision", "detection_recall": "detection recall",
+    "detection_f1": "detection F1", "false_alarm_rate": "false-alarm rate", "verdict_macro_f1": "verdict macro-F1",
+    "type_accuracy": "error type accuracy", "code_accuracy": "error code accuracy", "line_exact": "line exact",
+    "line_within_one": "line within one", "fix_pass_rate": "fix check pass rate", "score_mae": "score MAE",
+    "grade": "grade (0-10)",
+}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """The metrics as an aligned text table with 95% intervals."""
+    lines = [f"{metrics['run']} on {metrics['split']} ({metrics['n_samples']} samples)", ""]
+    width = max(len(v) for v in LABELS.values()) + 2
+    ci = metrics.get("ci") or {}
+    if metrics.get("n"):
+        for key in HEADLINE:
+            value = metrics.get(key)
+            note = ""
+            if key == "fix_pass_rate" and value is None:
+                note = f"  ({metrics.get('fix_check')})"
+            interval = ci.get(key)
+            ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and value is not None else ""
+            lines.append(f"{LABELS[key]:<{width}}{_fmt(value):>8}{ci_text}{note}")
+    legacy = metrics.get("legacy")
+    if legacy:
+        lines.append(f"legacy samples: {legacy['n']}")
+        for key in ("error_count_accuracy", "error_type_precision", "error_type_recall"):
+            lines.append(f"{key.replace('_', ' '):<{width}}{_fmt(legacy[key]):>8}")
+    for key in ("eval_loss", "eval_perplexity", "seconds_per_sample"):
+        lines.append(f"{key.replace('_', ' '):<{width}}{_fmt(metrics.get(key)):>8}")
+    return "\n".join(lines)

@@ -1,0 +1,260 @@
+"""Exact metrics on structured answers, and the legacy free-text metrics.
+
+Every function here is pure: it takes gold answers, predicted answers (``None`` = invalid) and the
+samples' ``meta``, and returns numbers. An invalid answer is counted as invalid and as wrong on every
+metric, as follows.
+
+Error detection (positive = the program has an error, i.e. verdict is not ``NO_ERROR``)
+    accuracy, precision, recall, F1 and the false-alarm rate (share of correct programs reported as
+    having an error). An invalid answer counts as the wrong detection: a false negative on a program
+    with an error, a false alarm on a correct one.
+Verdict
+    macro-F1 over the verdicts that occur in the gold answers or the valid predictions, and a
+    confusion matrix (rows gold, columns predicted, with an ``INVALID`` column).
+Error type / code / line (over programs with an error)
+    the first predicted error against the first gold error: type accuracy, exact ``code`` accuracy,
+    line exact and within one line. Missing or invalid predictions are wrong.
+Fix check (over programs with an error, only when a JDK ran it)
+    share whose predicted fix makes every test pass (:mod:`fedjava.evaluation.fixcheck`); ``None``
+    ("not measured") when nothing was checked.
+Score MAE
+    mean absolute difference of the 0-10 scores; an invalid answer or a missing score counts as the
+    largest error, 10.
+Grade (0-10 per sample, the rubric)
+    * invalid answer: 0;
+    * correct program: 10 when the verdict is ``NO_ERROR``, else 0;
+    * program with an error and a predicted ``NO_ERROR`` (or no predicted error): 0;
+    * otherwise verdict right 4, first error's type right 2, line exact 2 (within one line 1), fix
+      check passed 2. When the fix check was not measured the first three parts are scaled to 10
+      (x 10/8), so grades stay on 0-10.
+
+Each headline metric carries a percentile bootstrap 95% interval (samples drawn with replacement,
+seeded, ``n_boot`` resamples); a metric with no samples to count is ``None``.
+
+Legacy samples (the gold answer is free text "1) Syntax Error: ...") get their own metrics
+(:func:`legacy_metrics`): error-count accuracy and micro error-type precision and recall, from the
+parsed types of both texts (a predicted JSON answer is read as its errors' types).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from fedjava.prompts import VERDICTS
+
+INVALID = "INVALID"
+HEADLINE = (
+    "valid_rate", "detection_accuracy", "detection_precision", "detection_recall", "detection_f1",
+    "false_alarm_rate", "verdict_macro_f1", "type_accuracy", "code_accuracy", "line_exact",
+    "line_within_one", "fix_pass_rate", "score_mae", "grade",
+)
+GRADE_WEIGHTS = {"verdict": 4.0, "type": 2.0, "line": 2.0, "line_near": 1.0, "fix": 2.0}
+
+
+def _first_error(answer: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not answer or not answer.get("errors"):
+        return None
+    return answer["errors"][0]
+
+
+def grade(gold: dict[str, Any], pred: dict[str, Any] | None, fix_passed: bool | None = None) -> float:
+    """The 0-10 grade of one prediction (the rubric in the module docstring)."""
+    if pred is None:
+        return 0.0
+    if gold["verdict"] == "NO_ERROR":
+        return 10.0 if pred["verdict"] == "NO_ERROR" else 0.0
+    g, p = _first_error(gold), _first_error(pred)
+    if pred["verdict"] == "NO_ERROR" or p is None:
+        return 0.0
+    w = GRADE_WEIGHTS
+    points = w["verdict"] * (pred["verdict"] == gold["verdict"])
+    if g is not None:
+        points += w["type"] * (p.get("type") == g.get("type"))
+        if p.get("line") is not None and g.get("line") is not None:
+            if p["line"] == g["line"]:
+                points += w["line"]
+            elif abs(p["line"] - g["line"]) <= 1:
+                points += w["line_near"]
+    if fix_passed is None:
+        return round(points * 10.0 / (w["verdict"] + w["type"] + w["line"]), 6)
+    return float(points + w["fix"] * bool(fix_passed))
+
+
+def _columns(gold: list[dict], pred: list[dict | None], fix: list[bool | None]) -> dict[str, np.ndarray]:
+    n = len(gold)
+    cols = {name: np.zeros(n, dtype=bool) for name in (
+        "valid", "gold_pos", "pred_pos", "has_err", "type_ok", "code_ok", "line_ok", "line1_ok",
+        "fix_measured", "fix_ok")}
+    cols["gold_v"] = np.zeros(n, dtype=int)
+    cols["pred_v"] = np.zeros(n, dtype=int)
+    cols["score_err"] = np.zeros(n, dtype=float)
+    cols["grade"] = np.zeros(n, dtype=float)
+    for i, (g, p, f) in enumerate(zip(gold, pred, fix, strict=True)):
+        gold_pos = g["verdict"] != "NO_ERROR"
+        cols["valid"][i] = p is not None
+        cols["gold_pos"][i] = gold_pos
+        cols["pred_pos"][i] = (p["verdict"] != "NO_ERROR") if p is not None else not gold_pos
+        cols["gold_v"][i] = VERDICTS.index(g["verdict"])
+        cols["pred_v"][i] = VERDICTS.index(p["verdict"]) if p is not None else len(VERDICTS)
+        ge, pe = _first_error(g), _first_error(p)
+        cols["has_err"][i] = ge is not None
+        if ge is not None and pe is not None:
+            cols["type_ok"][i] = pe.get("type") == ge.get("type")
+            cols["code_ok"][i] = bool(pe.get("code")) and pe.get("code") == ge.get("code")
+            if pe.get("line") is not None and ge.get("line") is not None:
+                cols["line_ok"][i] = pe["line"] == ge["line"]
+                cols["line1_ok"][i] = abs(pe["line"] - ge["line"]) <= 1
+        cols["fix_measured"][i] = ge is not None and f is not None
+        cols["fix_ok"][i] = bool(f)
+        gs, ps = g.get("score"), (p or {}).get("score")
+        cols["score_err"][i] = min(abs(float(ps) - float(gs)), 10.0) if p is not None and ps is not None else 10.0
+        cols["grade"][i] = grade(g, p, f if ge is not None else None)
+    return cols
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return float(num) / float(den) if den else None
+
+
+def _f1(tp: float, fp: float, fn: float) -> float | None:
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
+def _scalars(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | None]:
+    s = {k: v[idx] for k, v in c.items()}
+    n = len(idx)
+    gp, pp = s["gold_pos"], s["pred_pos"]
+    tp = float(np.sum(gp & pp))
+    fp = float(np.sum(~gp & pp))
+    fn = float(np.sum(gp & ~pp))
+    err = s["has_err"]
+    classes = sorted(set(s["gold_v"].tolist()) | (set(s["pred_v"].tolist()) - {len(VERDICTS)}))
+    f1s = []
+    for k in classes:
+        ktp = float(np.sum((s["gold_v"] == k) & (s["pred_v"] == k)))
+        kfp = float(np.sum((s["gold_v"] != k) & (s["pred_v"] == k)))
+        kfn = float(np.sum((s["gold_v"] == k) & (s["pred_v"] != k)))
+        f1s.append(_f1(ktp, kfp, kfn) or 0.0)
+    measured = s["fix_measured"]
+    return {
+        "valid_rate": _ratio(np.sum(s["valid"]), n),
+        "detection_accuracy": _ratio(np.sum(gp == pp), n),
+        "detection_precision": _ratio(tp, tp + fp),
+        "detection_recall": _ratio(tp, tp + fn),
+        "detection_f1": _f1(tp, fp, fn),
+        "false_alarm_rate": _ratio(fp, np.sum(~gp)),
+        "verdict_macro_f1": float(np.mean(f1s)) if f1s and n else None,
+        "type_accuracy": _ratio(np.sum(s["type_ok"] & err), np.sum(err)),
+        "code_accuracy": _ratio(np.sum(s["code_ok"] & err), np.sum(err)),
+        "line_exact": _ratio(np.sum(s["line_ok"] & err), np.sum(err)),
+        "line_within_one": _ratio(np.sum(s["line1_ok"] & err), np.sum(err)),
+        "fix_pass_rate": _ratio(np.sum(s["fix_ok"] & measured), np.sum(measured)),
+        "score_mae": float(np.mean(s["score_err"])) if n else None,
+        "grade": float(np.mean(s["grade"])) if n else None,
+    }
+
+
+def bootstrap_ci(cols: dict[str, np.ndarray], n: int, n_boot: int, seed: int) -> dict[str, list[float] | None]:
+    """Percentile 95% intervals of every headline metric over ``n_boot`` seeded resamples."""
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {k: [] for k in HEADLINE}
+    for _ in range(n_boot):
+        values = _scalars(cols, rng.integers(0, n, size=n))
+        for k in HEADLINE:
+            if values[k] is not None:
+                draws[k].append(values[k])
+    out: dict[str, list[float] | None] = {}
+    for k in HEADLINE:
+        out[k] = [float(np.percentile(draws[k], 2.5)), float(np.percentile(draws[k], 97.5))] if draws[k] else None
+    return out
+
+
+def confusion_matrix(gold: list[dict], pred: list[dict | None]) -> dict[str, dict[str, int]]:
+    """``{gold verdict: {predicted verdict or INVALID: count}}`` with every row and column present."""
+    matrix = {g: {p: 0 for p in (*VERDICTS, INVALID)} for g in VERDICTS}
+    for g, p in zip(gold, pred, strict=True):
+        matrix[g["verdict"]][p["verdict"] if p is not None else INVALID] += 1
+    return matrix
+
+
+def compute_metrics(
+    gold: list[dict[str, Any]],
+    pred: list[dict[str, Any] | None],
+    fix: list[bool | None] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every structured metric of ``pred`` against ``gold`` (parsed answers; None = invalid).
+
+    ``fix[i]`` is whether sample i's predicted fix passed the tests (None = not measured).
+    Returns ``{"n", <headline metric>: value, "ci": {metric: [low, high]}, "confusion": ...,
+    "counts": ...}``.
+    """
+    if len(gold) != len(pred):
+        raise ValueError("gold and pred differ in length")
+    fix = list(fix) if fix is not None else [None] * len(gold)
+    n = len(gold)
+    out: dict[str, Any] = {"n": n}
+    if n == 0:
+        out.update({k: None for k in HEADLINE})
+        out["ci"] = {k: None for k in HEADLINE}
+        return out
+    cols = _columns(gold, pred, fix)
+    out.update(_scalars(cols, np.arange(n)))
+    out["ci"] = bootstrap_ci(cols, n, n_boot, seed) if n_boot else {k: None for k in HEADLINE}
+    out["confusion"] = confusion_matrix(gold, pred)
+    out["counts"] = {
+        "invalid": int(np.sum(~cols["valid"])),
+        "with_error": int(np.sum(cols["has_err"])),
+        "correct_programs": int(np.sum(~cols["gold_pos"])),
+        "fix_measured": int(np.sum(cols["fix_measured"])),
+    }
+    return out
+
+
+# ---------------------------------------------------------------- legacy free-text answers
+
+
+def answer_types(text: str, parsed: dict[str, Any] | None = None) -> list[str] | None:
+    """The error types an answer lists: from its JSON form when it has one, else from legacy text.
+
+    None when the text is neither (an invalid answer).
+    """
+    from fedjava.javadata.importers import FeedbackError, parse_legacy_feedback
+
+    if parsed is not None:
+        return [e["type"] for e in parsed["errors"]]
+    try:
+        return [kind for kind, _ in parse_legacy_feedback(text)]
+    except FeedbackError:
+        return None
+
+
+def legacy_metrics(gold_types: list[list[str]], pred_types: list[list[str] | None]) -> dict[str, Any]:
+    """Error-count accuracy and micro error-type precision/recall (multiset matching per sample).
+
+    An invalid prediction (None) counts as a wrong count and as predicting no types.
+    """
+    n = len(gold_types)
+    count_ok = tp = n_pred = n_gold = invalid = 0
+    for g, p in zip(gold_types, pred_types, strict=True):
+        if p is None:
+            invalid += 1
+            p_list: list[str] = []
+        else:
+            p_list = p
+            count_ok += len(p) == len(g)
+        gc, pc = Counter(g), Counter(p_list)
+        tp += sum(min(gc[k], pc[k]) for k in gc)
+        n_pred += len(p_list)
+        n_gold += len(g)
+    return {
+        "n": n,
+        "invalid": invalid,
+        "error_count_accuracy": _ratio(count_ok, n),
+        "error_type_precision": _ratio(tp, n_pred),
+        "error_type_recall": _ratio(tp, n_gold),
+    }

@@ -1,0 +1,96 @@
+"""Reading a model's answer and the student code back out of a sample.
+
+:func:`parse_answer` finds the first JSON object in the text (code fences and chatter around it are
+tolerated) that has the answer's shape; anything else is an invalid answer (``None``), never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fedjava.prompts import ERROR_TYPES, VERDICTS
+
+_FENCE_RE = re.compile(r"```[a-zA-Z]*\s*")
+_NUMBERED_RE = re.compile(r"^\s*(\d+) \| ?(.*)$")
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def normalize_answer(obj: Any) -> dict[str, Any] | None:
+    """The answer in canonical form, or None when ``obj`` does not have the answer's shape.
+
+    Needs a known ``verdict`` and an ``errors`` list of objects; each error's ``type`` must be a known
+    type when present. ``line`` becomes an int (None when missing or not a number); ``score`` becomes
+    a number (None when missing or not a number).
+    """
+    if not isinstance(obj, dict) or obj.get("verdict") not in VERDICTS:
+        return None
+    errors = obj.get("errors", [])
+    if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
+        return None
+    out_errors = []
+    for e in errors:
+        kind = e.get("type", "")
+        if kind not in ERROR_TYPES and kind != "":
+            return None
+        out_errors.append({
+            "type": kind,
+            "code": str(e.get("code", "") or ""),
+            "line": _as_int(e.get("line")),
+            "message": str(e.get("message", "") or ""),
+            "explanation": str(e.get("explanation", "") or ""),
+            "fix": e.get("fix") if isinstance(e.get("fix"), str) else "",
+        })
+    score = obj.get("score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        score = None
+    return {"verdict": obj["verdict"], "errors": out_errors, "score": score}
+
+
+def parse_answer(text: Any) -> dict[str, Any] | None:
+    """The first well-formed answer object anywhere in ``text``, or None (invalid answer)."""
+    if not isinstance(text, str):
+        return None
+    cleaned = _FENCE_RE.sub("", text)
+    decoder = json.JSONDecoder()
+    pos = cleaned.find("{")
+    while pos != -1:
+        try:
+            obj, _ = decoder.raw_decode(cleaned, pos)
+        except json.JSONDecodeError:
+            obj = None
+        answer = normalize_answer(obj)
+        if answer is not None:
+            return answer
+        pos = cleaned.find("{", pos + 1)
+    return None
+
+
+def unnumber(numbered: str) -> str:
+    """Undo :func:`fedjava.prompts.number_lines`: ``' 3 | x'`` lines back to plain code."""
+    lines = []
+    for line in numbered.split("\n"):
+        match = _NUMBERED_RE.match(line)
+        lines.append(match.group(2) if match else line)
+    return "\n".join(lines) + "\n"
+
+
+def split_user_prompt(user: str) -> tuple[str, str]:
+    """(requirement, code) from a user prompt ``"Task:\\n...\\n\\nStudent code:\\n<numbered code>"``."""
+    head, sep, numbered = user.partition("\n\nStudent code:\n")
+    if not sep:
+        return user, ""
+    requirement = head[len("Task:\n"):] if head.startswith("Task:\n") else head
+    return requirement, unnumber(numbered)

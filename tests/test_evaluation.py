@@ -1,0 +1,319 @@
+"""Evaluation: answer parsing, every metric on hand-made predictions, the fix check with the JDK,
+legacy feedback metrics, and ``fedjava evaluate`` end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.conftest import BAD, BAD_ANSWER, GOOD, REQUIREMENT
+
+from fedjava.evaluation.metrics import HEADLINE, compute_metrics, grade, legacy_metrics
+from fedjava.evaluation.parse import parse_answer, split_user_prompt, unnumber
+from fedjava.prompts import build_user_prompt, format_answer, number_lines
+
+
+def err(verdict, kind, code, line, score, fix=""):
+    return {"verdict": verdict, "errors": [{"type": kind, "code": code, "line": line, "message": "m",
+                                            "explanation": "e", "fix": fix}], "score": score}
+
+
+OK = {"verdict": "NO_ERROR", "errors": [], "score": 10}
+GOLD = [
+    OK,
+    OK,
+    err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", 3, 0),
+    err("RUNTIME_ERROR", "Runtime Error", "java.lang.ArithmeticException", 5, 3),
+    err("LOGIC_ERROR", "Logical Error", "wrong_output", 7, 5),
+]
+PRED = [
+    OK,                                                                       # right
+    err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", 2, 0),      # false alarm
+    err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", 3, 0),      # perfect, fix passes
+    None,                                                                     # invalid answer
+    err("RUNTIME_ERROR", "Runtime Error", "java.lang.ArithmeticException", 8, 2),  # wrong verdict, line +1
+]
+FIX = [None, None, True, False, False]
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def test_parse_answer_tolerates_fences_and_chatter():
+    text = "Sure! Here it is:\n```json\n" + format_answer(BAD_ANSWER) + "\n```\nHope that helps."
+    assert parse_answer(text)["errors"][0]["line"] == 3
+    assert parse_answer(format_answer(OK)) == {"verdict": "NO_ERROR", "errors": [], "score": 10}
+
+
+def test_parse_answer_invalid_is_none():
+    for text in ("", "garbage <unk> tokens", '{"verdict": "MAYBE", "errors": [], "score": 3}',
+                 '{"verdict": "NO_ERROR", "errors": "none"}', '{"verdict": "NO_ERROR", "errors": [',
+                 '{"verdict": "COMPILE_ERROR", "errors": [{"type": "Typo"}], "score": 0}', None, 42):
+        assert parse_answer(text) is None
+
+
+def test_parse_answer_skips_bad_objects_and_coerces():
+    text = '{"note": 1} then {"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": "12"}], "score": "x"}'
+    answer = parse_answer(text)
+    assert answer["verdict"] == "LOGIC_ERROR"
+    assert answer["errors"][0]["line"] == 12
+    assert answer["errors"][0]["fix"] == ""
+    assert answer["score"] is None
+
+
+def test_unnumber_round_trips():
+    code = "class A {\n\n    int x = 1; // 3 | not a prefix\n}\n"
+    assert unnumber(number_lines(code)) == code
+    assert split_user_prompt(build_user_prompt(REQUIREMENT, BAD)) == (REQUIREMENT, BAD)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def test_metrics_hand_computed():
+    m = compute_metrics(GOLD, PRED, FIX, n_boot=200, seed=1)
+    expected = {
+        "valid_rate": 4 / 5,
+        "detection_accuracy": 3 / 5,
+        "detection_precision": 2 / 3,
+        "detection_recall": 2 / 3,
+        "detection_f1": 2 / 3,
+        "false_alarm_rate": 1 / 2,
+        "verdict_macro_f1": (2 / 3 + 2 / 3 + 0 + 0) / 4,
+        "type_accuracy": 1 / 3,
+        "code_accuracy": 1 / 3,
+        "line_exact": 1 / 3,
+        "line_within_one": 2 / 3,
+        "fix_pass_rate": 1 / 3,
+        "score_mae": (0 + 10 + 0 + 10 + 3) / 5,
+        "grade": (10 + 0 + 10 + 0 + 1) / 5,
+    }
+    for key, value in expected.items():
+        assert m[key] == pytest.approx(value), key
+    assert m["n"] == 5
+    assert m["counts"] == {"invalid": 1, "with_error": 3, "correct_programs": 2, "fix_measured": 3}
+    conf = m["confusion"]
+    assert conf["NO_ERROR"]["NO_ERROR"] == 1 and conf["NO_ERROR"]["COMPILE_ERROR"] == 1
+    assert conf["COMPILE_ERROR"]["COMPILE_ERROR"] == 1
+    assert conf["RUNTIME_ERROR"]["INVALID"] == 1
+    assert conf["LOGIC_ERROR"]["RUNTIME_ERROR"] == 1
+    assert sum(sum(row.values()) for row in conf.values()) == 5
+
+
+def test_bootstrap_intervals_are_seeded_and_bracket_the_value():
+    a = compute_metrics(GOLD, PRED, FIX, n_boot=200, seed=3)
+    b = compute_metrics(GOLD, PRED, FIX, n_boot=200, seed=3)
+    assert a["ci"] == b["ci"]
+    for key in HEADLINE:
+        low, high = a["ci"][key]
+        assert low <= a[key] + 1e-9 and a[key] - 1e-9 <= high, key
+
+
+def test_all_invalid_answers_count_as_wrong():
+    m = compute_metrics(GOLD, [None] * 5, n_boot=50)
+    assert m["valid_rate"] == 0
+    assert m["detection_accuracy"] == 0
+    assert m["detection_recall"] == 0
+    assert m["false_alarm_rate"] == 1
+    assert m["verdict_macro_f1"] == 0
+    assert m["type_accuracy"] == m["line_within_one"] == 0
+    assert m["fix_pass_rate"] is None  # nothing measured
+    assert m["score_mae"] == 10
+    assert m["grade"] == 0
+
+
+def test_grade_rubric():
+    gold = GOLD[2]
+    assert grade(OK, OK) == 10
+    assert grade(OK, gold) == 0
+    assert grade(gold, None) == 0
+    assert grade(gold, OK) == 0
+    assert grade(gold, gold, True) == 10
+    assert grade(gold, gold, False) == 8
+    assert grade(gold, gold, None) == 10  # fix not measured: 8 points scaled to 10
+    near = err("COMPILE_ERROR", "Syntax Error", "x", 4, 0)
+    assert grade(gold, near, False) == 4 + 2 + 1
+    wrong_type = err("COMPILE_ERROR", "Runtime Error", "x", 9, 0)
+    assert grade(gold, wrong_type, None) == pytest.approx(4 * 10 / 8)
+
+
+def test_metrics_empty():
+    m = compute_metrics([], [])
+    assert m["n"] == 0 and m["valid_rate"] is None
+
+
+# ---------------------------------------------------------------- legacy feedback
+
+
+def test_legacy_metrics_from_text():
+    from fedjava.evaluation.metrics import answer_types
+
+    rows = [
+        ("1) Syntax Error: missing semicolon.\n2) Logical Error: wrong loop bound.", "1) Syntax Error: missing ;"),
+        ("No errors found. Code is correct.", format_answer(OK)),
+        ("1) Runtime Error: division by zero.", "garbage"),
+        ("Logic error: the loop stops one early.", "1. Logical Error: x is wrong. 2. Runtime Error: crashes."),
+    ]
+    gold = [answer_types(g) for g, _ in rows]
+    pred = [answer_types(p, parse_answer(p)) for _, p in rows]
+    assert gold == [["Syntax Error", "Logical Error"], [], ["Runtime Error"], ["Logical Error"]]
+    assert pred == [["Syntax Error"], [], None, ["Logical Error", "Runtime Error"]]
+    m = legacy_metrics(gold, pred)
+    assert m["n"] == 4 and m["invalid"] == 1
+    assert m["error_count_accuracy"] == pytest.approx(1 / 4)
+    assert m["error_type_precision"] == pytest.approx(2 / 3)
+    assert m["error_type_recall"] == pytest.approx(2 / 4)
+
+
+# ---------------------------------------------------------------- fix check
+
+
+def test_apply_fix_picks_the_similar_neighbour():
+    from fedjava.evaluation.fixcheck import apply_fix
+
+    assert apply_fix(BAD, 3, "        return 2 * x;") == GOOD
+    assert apply_fix(BAD, 4, "        return 2 * x;") == GOOD  # reported one line off
+    assert apply_fix(BAD, 99, "x") is None
+    assert apply_fix(BAD, 3, "  ") is None
+
+
+def test_fix_check_with_the_jdk():
+    from fedjava.evaluation.fixcheck import check_fixes, jdk_available
+    from fedjava.javadata.tasks import load_tasks
+
+    if not jdk_available():
+        pytest.skip("no JDK")
+    task = load_tasks()[0]
+    lines = task.solution.split("\n")
+    i = next(k for k, line in enumerate(lines) if line.strip().startswith("return ") and line.rstrip().endswith(";"))
+    broken = lines[:]
+    broken[i] = broken[i].rstrip()[:-1]
+    code = "\n".join(broken)
+    right = err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", i + 1, 0, fix=lines[i])
+    wrong = err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", i + 1, 0, fix=broken[i] + " + 1")
+    assert check_fixes([(task.id, code, right), (task.id, code, wrong), (task.id, code, None),
+                        ("no_such_task", code, right)]) == [True, False, False, None]
+
+
+# ---------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def eval_data(data_dir):
+    from fedjava.prompts import build_messages, write_samples
+
+    samples = [
+        {"messages": build_messages(REQUIREMENT, GOOD, OK), "meta": {"task_id": "twice"}},
+        {"messages": build_messages(REQUIREMENT, BAD, BAD_ANSWER), "meta": {"task_id": "twice"}},
+        {"messages": build_messages(REQUIREMENT, BAD, BAD_ANSWER), "meta": {"task_id": "twice"}},
+        {"messages": build_messages(REQUIREMENT, BAD)
+         + [{"role": "assistant", "content": "1) Syntax Error: the return lacks its semicolon."}]},
+    ]
+    write_samples(samples, data_dir / "test.jsonl")
+    return data_dir
+
+
+def test_evaluate_base_tiny_model_end_to_end(eval_data, tiny_overrides, tmp_path, capsys):
+    from fedjava.cli import main
+
+    code = main(["evaluate", "--base", "--max-new-tokens", "8", "--batch-size", "2", *tiny_overrides])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "valid answers" in out and "grade (0-10)" in out and "error count accuracy" in out
+    folder = tmp_path / "results" / "base"
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 4
+    assert all(r["valid"] is False and r["parsed"] is None for r in rows)  # random weights: garbage
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["n"] == 3 and metrics["valid_rate"] == 0 and metrics["grade"] == 0
+    assert metrics["legacy"]["n"] == 1 and metrics["legacy"]["invalid"] == 1
+    assert metrics["eval_loss"] > 0 and metrics["eval_perplexity"] > 1
+    assert metrics["seconds_per_sample"] >= 0
+
+
+def test_evaluate_adapter_and_few_shot(eval_data, tiny_overrides, tmp_path):
+    from fedjava.cli import main
+    from fedjava.config import load_config
+    from fedjava.models import load_for_training
+
+    model, _ = load_for_training(load_config(None, tiny_overrides, check_files=False))
+    adapter = tmp_path / "results" / "fedavg" / "final_model"
+    model.save_pretrained(str(adapter))
+    assert main(["evaluate", "--adapter", str(adapter), "--few-shot", "2", "--max-samples", "2",
+                 "--max-new-tokens", "4", "--no-fix-check", *tiny_overrides]) == 0
+    metrics = json.loads((adapter.parent / "metrics_fewshot2.json").read_text())
+    assert metrics["run"] == "fedavg" and metrics["n_samples"] == 2
+
+
+def test_evaluate_majority(eval_data, tiny_overrides, tmp_path):
+    from fedjava.cli import main
+
+    assert main(["evaluate", "--majority", *tiny_overrides]) == 0
+    metrics = json.loads((tmp_path / "results" / "majority" / "metrics.json").read_text())
+    # train is half NO_ERROR, half COMPILE_ERROR: the tie goes to NO_ERROR
+    assert metrics["valid_rate"] == 1 and metrics["detection_accuracy"] == pytest.approx(1 / 3)
+    assert metrics["eval_loss"] is None
+
+
+def test_evaluate_user_errors(eval_data, tiny_overrides, tmp_path, capsys):
+    from fedjava.cli import main
+
+    assert main(["evaluate", "--adapter", str(tmp_path / "nothing"), *tiny_overrides]) == 2
+    assert "no adapter there" in capsys.readouterr().err
+    assert main(["evaluate", "--majority", "--few-shot", "2", *tiny_overrides]) == 2
+    assert main(["evaluate", "--base", "--split", "missing", *tiny_overrides]) == 2
+
+
+# ---------------------------------------------------------------- compare
+
+
+def test_compare_writes_table_and_plots(tmp_path, capsys):
+    from fedjava.cli import main
+
+    results = tmp_path / "results"
+    metrics = compute_metrics(GOLD, PRED, FIX, n_boot=50)
+    for name in ("base", "fedavg"):
+        (results / name).mkdir(parents=True)
+        (results / name / "metrics.json").write_text(json.dumps({"run": name, **metrics}))
+    (results / "fedavg" / "training_history.json").write_text(json.dumps({
+        "rounds": [{"round": 0, "eval_loss": 2.0}, {"round": 1, "eval_loss": 1.5, "train_loss": 1.8},
+                   {"round": 2, "eval_loss": 1.2, "train_loss": 1.3}],
+        "summary": {"seconds": 120.0, "bytes_sent": 2_000_000, "bytes_received": 2_000_000}}))
+    (results / "centralized_hf").mkdir()
+    (results / "centralized_hf" / "training_history.json").write_text(json.dumps({
+        "epochs": [{"epoch": 1, "train_loss": 2.0, "eval_loss": 1.9}, {"epoch": 2, "train_loss": 1.0}],
+        "summary": {"train_seconds": 60.0}}))
+    (results / "logs").mkdir()
+    assert main(["compare", str(results)]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header == ["metric", "base", "centralized_hf", "fedavg"]
+    assert "0.600 [" in out and "4.00 MB" in out and "120 s" in out
+    md = (results / "report.md").read_text()
+    assert "| detection accuracy | 0.600 [" in md and "loss_curves.png" in md and "metric_bars.png" in md
+    page = (results / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2 and "<table>" in page
+    for png in ("loss_curves.png", "metric_bars.png"):
+        assert (results / png).read_bytes().startswith(b"\x89PNG")
+
+
+def test_compare_without_runs_is_a_user_error(tmp_path, capsys):
+    from fedjava.cli import main
+
+    assert main(["compare", str(tmp_path / "none")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["compare", str(tmp_path / "empty")]) == 2
+    assert "no runs found" in capsys.readouterr().err
+
+
+def test_fix_candidates_follow_the_explanation():
+    from fedjava.evaluation.fixcheck import candidate_programs
+
+    code = "a\nb\nc\nd\ne\nf\ng\n"
+    insert = {"line": 2, "fix": "X", "explanation": "A line is missing before line 6: `X`."}
+    versions = candidate_programs(code, insert)
+    assert "a\nb\nc\nd\ne\nX\nf\ng\n" in versions  # inserted before the named line
+    assert "a\nX\nc\nd\ne\nf\ng\n" in versions  # the predicted line replaced
+    delete = {"line": 7, "fix": "", "explanation": "Line 3 (`c`) should not be there."}
+    assert candidate_programs(code, delete) == ["a\nb\nc\nd\ne\nf\n", "a\nb\nd\ne\nf\ng\n"]
+    assert candidate_programs(code, {"line": 99, "fix": "X", "explanation": ""}) == []
