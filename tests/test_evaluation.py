@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import BAD, BAD_ANSWER, GOOD, REQUIREMENT
 
 from fedjava.evaluation.metrics import HEADLINE, compute_metrics, grade, legacy_metrics
-from fedjava.evaluation.parse import parse_answer, split_user_prompt, unnumber
-from fedjava.prompts import build_user_prompt, format_answer, number_lines
+from fedjava.evaluation.parse import parse_answer
+from fedjava.prompts import build_user_prompt, format_answer, number_lines, split_user_prompt, unnumber
 
 
 def err(verdict, kind, code, line, score, fix=""):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,27 @@ def number_lines(code: str) -> str:
 
 def build_user_prompt(requirement: str, code: str) -> str:
     return f"Task:\n{requirement.strip()}\n\nStudent code:\n{number_lines(code)}"
+
+
+_NUMBERED_RE = re.compile(r"^\s*(\d+) \| ?(.*)$")
+
+
+def unnumber(numbered: str) -> str:
+    """Undo :func:`number_lines`: ``' 3 | x'`` lines back to plain code."""
+    lines = []
+    for line in numbered.split("\n"):
+        match = _NUMBERED_RE.match(line)
+        lines.append(match.group(2) if match else line)
+    return "\n".join(lines) + "\n"
+
+
+def split_user_prompt(user: str) -> tuple[str, str]:
+    """Undo :func:`build_user_prompt`: (requirement, code); ``(user, "")`` for a turn of another shape."""
+    head, sep, numbered = user.partition("\n\nStudent code:\n")
+    if not sep:
+        return user, ""
+    requirement = head[len("Task:\n"):] if head.startswith("Task:\n") else head
+    return requirement, unnumber(numbered)
 
 
 def format_answer(answer: dict[str, Any]) -> str:

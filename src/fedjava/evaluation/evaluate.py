@@ -30,8 +30,8 @@ from typing import Any
 
 from fedjava.config import Config
 from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
-from fedjava.evaluation.parse import parse_answer, split_user_prompt
-from fedjava.prompts import VERDICTS, SampleError, format_answer, load_samples
+from fedjava.evaluation.parse import parse_answer
+from fedjava.prompts import VERDICTS, SampleError, format_answer, load_samples, split_user_prompt
 
 log = logging.getLogger("fedjava")
 

@@ -13,7 +13,6 @@ from typing import Any
 from fedjava.prompts import ERROR_TYPES, VERDICTS
 
 _FENCE_RE = re.compile(r"```[a-zA-Z]*\s*")
-_NUMBERED_RE = re.compile(r"^\s*(\d+) \| ?(.*)$")
 
 
 def _as_int(value: Any) -> int | None:
@@ -76,21 +75,3 @@ def parse_answer(text: Any) -> dict[str, Any] | None:
             return answer
         pos = cleaned.find("{", pos + 1)
     return None
-
-
-def unnumber(numbered: str) -> str:
-    """Undo :func:`fedjava.prompts.number_lines`: ``' 3 | x'`` lines back to plain code."""
-    lines = []
-    for line in numbered.split("\n"):
-        match = _NUMBERED_RE.match(line)
-        lines.append(match.group(2) if match else line)
-    return "\n".join(lines) + "\n"
-
-
-def split_user_prompt(user: str) -> tuple[str, str]:
-    """(requirement, code) from a user prompt ``"Task:\\n...\\n\\nStudent code:\\n<numbered code>"``."""
-    head, sep, numbered = user.partition("\n\nStudent code:\n")
-    if not sep:
-        return user, ""
-    requirement = head[len("Task:\n"):] if head.startswith("Task:\n") else head
-    return requirement, unnumber(numbered)

@@ -17,6 +17,7 @@ from pathlib import Path
 from fedjava.javadata.tasks import Task, check_source, render_driver
 
 JVM_FLAGS = ["-Xss1m", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+BATCH_JVM_FLAGS = JVM_FLAGS[1:]  # BatchRun gives each program's thread its own STACK_BYTES stack
 TIMEOUT_SECONDS = 1.0
 """CPU seconds one test case may use in a batch before the program counts as never ending.
 
@@ -214,10 +215,6 @@ def compile_many(programs: list[Program], work: Path) -> dict[str, tuple[bool, l
     return results
 
 
-def _batch_flags() -> list[str]:
-    return ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]
-
-
 def run_many(
     programs: list[tuple[str, Path]], shared: Path, timeout: float = TIMEOUT_SECONDS, restarts: int = 50
 ) -> dict[str, RunOutcome]:
@@ -233,11 +230,10 @@ def run_many(
     require_jdk()
     results: dict[str, RunOutcome] = {}
     pending = list(programs)
-    heap = JVM_FLAGS[1]
     while pending and restarts >= 0:
         restarts -= 1
         done = subprocess.run(
-            ["java", heap, *_batch_flags(), str(_java_resource("BatchRun.java")), str(shared),
+            ["java", *BATCH_JVM_FLAGS, str(_java_resource("BatchRun.java")), str(shared),
              str(int(timeout * 1000)), str(int(timeout * 1000 * WALL_FACTOR)), str(STACK_BYTES)],
             input="".join(f"{key}\t{folder}\n" for key, folder in pending),
             capture_output=True, text=True, check=False,

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.javadata.importers import FeedbackError, legacy_answer, parse_legacy_feedback
-from fedjava.prompts import VERDICTS, load_samples, write_samples
+from fedjava.prompts import VERDICTS, load_samples, split_user_prompt, write_samples
 
 log = logging.getLogger("fedjava")
 
@@ -38,7 +38,6 @@ MAX_CLIENTS = 64
 MANIFEST = "clients.json"
 VALID_SHARD = "valid.json"
 _SHARD_RE = re.compile(r"^client_(\d+)\.json$")
-_TASK_RE = re.compile(r"Task:\s*\n(.*?)(?:\n\s*\nStudent code:|\Z)", re.DOTALL)
 
 
 class SplitError(ValueError):
@@ -261,8 +260,7 @@ def sample_task(sample: dict[str, Any]) -> str:
         return task_id
     user = next((m.get("content", "") for m in sample.get("messages") or []
                  if isinstance(m, dict) and m.get("role") == "user"), "")
-    match = _TASK_RE.search(user)
-    text = " ".join((match[1] if match else user).split())  # whitespace differences do not make a new task
+    text = " ".join(split_user_prompt(user)[0].split())  # whitespace differences do not make a new task
     return "task-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
