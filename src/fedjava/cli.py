@@ -259,6 +259,7 @@ def _error(message: str) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean 'the user can fix this': printed as one message, exit code 2."""
     from fedjava.config import ConfigError
+    from fedjava.errors import UserError
     from fedjava.evaluation.compare import CompareError
     from fedjava.evaluation.evaluate import EvaluationError
     from fedjava.javadata.build import BuildError
@@ -270,7 +271,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [ConfigError, SampleError, SplitError, ImportFormatError, BuildError,
                                          JdkMissingError, TaskError, EvaluationError,
-                                         CompareError]
+                                         CompareError, UserError]
     try:
         from fedjava.centralized import FrameworkUnavailableError
         from fedjava.models import ModelLoadError
