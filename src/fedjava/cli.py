@@ -96,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=4, metavar="N", help="prompts per generation batch (4)")
     evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
     evaluate.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
+    evaluate.add_argument("--judge-url", metavar="URL",
+                          help="optional LLM judge: an OpenAI-compatible API base (e.g. http://localhost:8000/v1) "
+                               "or its full /chat/completions URL; scores each answer's explanation 0-10")
+    evaluate.add_argument("--judge-model", metavar="NAME", help="the judge's model name (needed with --judge-url)")
+    evaluate.add_argument("--judge-key-env", metavar="VAR", default="OPENAI_API_KEY",
+                          help="environment variable holding the judge's API key, sent as Bearer when set "
+                               "(default OPENAI_API_KEY)")
+    evaluate.add_argument("--judge-timeout", type=float, default=60.0, metavar="S",
+                          help="seconds per judge request (60); failures are retried 3 times with backoff")
     _add_config_args(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -107,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("results_dir", nargs="?", default=None,
                          help="results folder (default: the config's results_dir, java_error_federated_results)")
     compare.set_defaults(func=cmd_compare)
+
+    from fedjava.review import add_review_parser
+
+    add_review_parser(sub)  # fedjava review FILE.java --adapter PATH (src/fedjava/review.py)
 
     config = sub.add_parser("config", help="show or check a configuration without loading a model",
                             epilog=CONFIG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,6 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip bad rows (each is reported) or stop at the first")
     imp.add_argument("--out", default="data/imported.jsonl", help="output file (.jsonl or .json)")
     imp.set_defaults(func=cmd_data_import)
+    experiment = sub.add_parser(
+        "experiment", help="the main job: data, centralized and federated training, evaluation, report",
+        description="Run an experiment preset (configs/experiments/NAME.yaml) end to end: seeded data subsets "
+                    "and client shards, centralized and federated training on the same samples, evaluation of "
+                    "every model and the baselines on the same test samples, then report.md/report.html. "
+                    "Stages already done with the same settings are skipped.",
+        epilog=EXPERIMENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    experiment.add_argument("--preset", help="experiment preset name or YAML path (see --list)")
+    experiment.add_argument("--list", action="store_true", help="list the experiment presets and exit")
+    experiment.add_argument("--force", action="store_true", help="redo stages that are already done")
+    experiment.add_argument("--only", metavar="STAGES",
+                            help="comma-separated stages to run: data,train,evaluate,report (default: all)")
+    experiment.add_argument("--data-dir", default="data", metavar="DIR",
+                            help="where train/valid/test.jsonl are read from (default data)")
+    experiment.add_argument("settings", nargs="*", metavar="key=value",
+                            help="experiment keys (test_samples=20, algorithms=fedavg,fedprox) or training-config "
+                                 "keys for every run (learning_rate=1e-4)")
+    experiment.set_defaults(func=cmd_experiment)
+
     data.set_defaults(func=lambda args: (data.print_help(), 0)[1])
     return parser
 
@@ -170,11 +202,40 @@ DATA_EPILOG = """examples:
 """
 
 
+EXPERIMENT_EPILOG = """examples:
+  fedjava experiment --preset demo_cpu                 # what make demo runs (about 15 minutes on 2 CPU cores)
+  fedjava experiment --preset demo_cpu test_samples=40 max_new_tokens=256
+  fedjava experiment --preset qwen3_8b_gpu model_name=/models/Qwen3-8B-Base
+  fedjava experiment --preset demo_cpu --only evaluate,report --force
+  fedjava experiment --list
+"""
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from fedjava.experiment import list_experiments, load_experiment, run_experiment
+
+    if args.list:
+        import yaml
+
+        for path in list_experiments():
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            print(f"{path.stem:20s} {data.get('description', '') if isinstance(data, dict) else ''}")
+        return 0
+    if not args.preset:
+        return _error("give --preset NAME (fedjava experiment --list shows them)")
+    exp = load_experiment(args.preset, args.settings)
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    run_experiment(exp, source_dir=args.data_dir, force=args.force, only=only)
+    return 0
+
+
 EVALUATE_EPILOG = """examples:
   fedjava evaluate --adapter java_error_federated_results/centralized_hf/final_model
   fedjava evaluate --base --config demo_cpu --max-samples 40
   fedjava evaluate --base --few-shot 3 --max-samples 40
   fedjava evaluate --majority
+  fedjava evaluate --adapter java_error_federated_results/fedavg/final_model \
+      --judge-url https://api.openai.com/v1 --judge-model gpt-4o-mini    # key from $OPENAI_API_KEY
 """
 
 
@@ -187,7 +248,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     opts = EvalOptions(
         adapter=args.adapter, base=args.base, majority=args.majority, few_shot=args.few_shot, split=args.split,
         max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        fix_check=not args.no_fix_check,
+        fix_check=not args.no_fix_check, judge_url=args.judge_url, judge_model=args.judge_model,
+        judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout,
     )
     check_options(opts)
     preset = args.preset

@@ -183,25 +183,35 @@ def normalize_key(key: str) -> str:
     return key.strip().lower().replace("-", "_")
 
 
-def find_preset(name: str) -> Path:
-    """A preset by path, or by name in ./configs or the repository's configs/."""
+def find_yaml(name: str, folders, kind: str = "preset") -> Path:
+    """A YAML file by path, or by name (with or without .yaml) in the first of ``folders`` that has it."""
     candidate = Path(name)
     if candidate.is_file():
         return candidate
-    for folder in PRESET_DIRS:
+    for folder in folders:
         for path in (folder / name, folder / f"{name}.yaml", folder / f"{name}.yml"):
             if path.is_file():
                 return path
-    known = sorted({p.stem for d in PRESET_DIRS if d.is_dir() for p in d.glob("*.yaml")})
-    raise ConfigError([f"preset '{name}' not found (known presets: {', '.join(known) or 'none'})"])
+    known = ", ".join(p.stem for p in list_yaml(folders)) or "none"
+    raise ConfigError([f"{kind} '{name}' not found (known {kind}s: {known})"])
 
 
-def list_presets() -> list[Path]:
+def list_yaml(folders) -> list[Path]:
+    """The YAML files of ``folders`` by name; an earlier folder's file hides a later one of the same name."""
     seen: dict[str, Path] = {}
-    for folder in PRESET_DIRS:
+    for folder in folders:
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
             seen.setdefault(path.stem, path)
     return [seen[k] for k in sorted(seen)]
+
+
+def find_preset(name: str) -> Path:
+    """A preset by path, or by name in ./configs or the repository's configs/."""
+    return find_yaml(name, PRESET_DIRS)
+
+
+def list_presets() -> list[Path]:
+    return list_yaml(PRESET_DIRS)
 
 
 def parse_overrides(items: list[str]) -> tuple[dict[str, tuple[str, Any]], list[str]]:

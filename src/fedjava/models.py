@@ -327,8 +327,12 @@ def load_for_training(cfg: Config):
     return apply_lora(model, cfg), tokenizer
 
 
-def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: bool = False):
-    """Load a saved adapter (``final_model/``) on top of its base model. Returns (model, tokenizer)."""
+def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: bool = False,
+                 merge: bool = False):
+    """Load a saved adapter (``final_model/``) on top of its base model. Returns (model, tokenizer).
+
+    ``merge=True`` (inference) folds the adapter into a full-precision base's weights.
+    """
     from peft import PeftModel
 
     from fedjava.config import Config as _Config
@@ -346,4 +350,9 @@ def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: 
             cfg = load_config(check_files=False)
     base, tokenizer = load_base_model(cfg)
     model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable)
+    if merge and not trainable and not cfg.use_4bit:
+        # Fold the LoRA weights into the base layers: generation then runs at the base model's speed
+        # (about 3x faster on CPU than with the separate LoRA matmuls). A 4-bit base cannot take the merge
+        # without rounding, so it keeps the adapter separate.
+        model = model.merge_and_unload()
     return model, tokenizer

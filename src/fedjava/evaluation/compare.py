@@ -2,8 +2,8 @@
 
 A run is a sub-folder of the results folder with ``metrics.json`` (from ``fedjava evaluate`` on the
 test split) and/or ``training_history.json`` (from training). The report has one table (metrics as
-rows, runs as columns, each value with its bootstrap 95% interval, plus training time and bytes
-communicated), loss curves per epoch or round and metric bars, written as ``report.md`` with PNG plots
+rows, runs as columns, each value with its bootstrap 95% interval, plus the LLM judge's score when a
+run was judged, training time and bytes communicated), loss curves per epoch or round and metric bars, written as ``report.md`` with PNG plots
 beside it and a self-contained ``report.html`` (plots embedded).
 """
 
@@ -105,6 +105,9 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
     rows.append(["samples", *[str((r.metrics or {}).get("n", "-")) for r in runs]])
     for key in HEADLINE:
         rows.append([LABELS[key], *[_cell(r, key) for r in runs]])
+    if any((r.metrics or {}).get("judge") for r in runs):  # the optional LLM judge: '-' where it did not run
+        rows.append([LABELS["judge_score"],
+                     *[_cell(r, "judge_score") if (r.metrics or {}).get("judge") else "-" for r in runs]])
     for key, label in (("eval_loss", "eval loss"), ("eval_perplexity", "eval perplexity"),
                        ("seconds_per_sample", "seconds per sample")):
         rows.append([label, *[f"{(r.metrics or {})[key]:.3f}" if (r.metrics or {}).get(key) is not None else "-"

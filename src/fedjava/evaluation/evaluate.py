@@ -14,6 +14,12 @@ Decoding is greedy and batched. Files written: ``predictions.jsonl`` (one row pe
 raw prediction, parsed prediction or null, fix check, grade) and ``metrics.json``; for a split other
 than ``test`` they are named ``predictions_<split>.jsonl`` and ``metrics_<split>.json``.
 The metrics and the 0-10 grading rubric are defined in :mod:`fedjava.evaluation.metrics`.
+
+With ``judge_url`` and ``judge_model`` an OpenAI-compatible LLM judge also scores every answer's
+explanation 0-10 (:mod:`fedjava.evaluation.judge`): it is checked once before the model loads, each
+row of ``predictions.jsonl`` gets ``"judge": {"score", "rationale"[, "error", "raw"]}`` and
+``metrics.json`` gets ``judge_score`` (the mean over the scored samples, interval in ``ci``) and
+``judge`` (model, endpoint, mean, interval, scored and not-scored counts).
 """
 
 from __future__ import annotations
@@ -54,6 +60,10 @@ class EvalOptions:
     jobs: int = 2
     fix_check: bool = True
     eval_loss: bool = True
+    judge_url: str | None = None
+    judge_model: str | None = None
+    judge_key_env: str = "OPENAI_API_KEY"
+    judge_timeout: float = 60.0
 
 
 def run_name(opts: EvalOptions) -> str:
@@ -86,6 +96,10 @@ def check_options(opts: EvalOptions) -> None:
         raise EvaluationError("--few-shot does not apply to --majority")
     if opts.max_new_tokens < 1 or opts.batch_size < 1:
         raise EvaluationError("--max-new-tokens and --batch-size must be at least 1")
+    if bool(opts.judge_url) != bool(opts.judge_model):
+        raise EvaluationError("--judge-url and --judge-model go together (the endpoint and the judge model's name)")
+    if opts.judge_url and opts.judge_timeout <= 0:
+        raise EvaluationError("--judge-timeout must be more than 0 seconds")
     if opts.adapter and not (Path(opts.adapter) / "adapter_config.json").is_file():
         raise EvaluationError(f"{opts.adapter}: no adapter there (expected adapter_config.json; "
                               "trained runs save it in <results_dir>/<method>/final_model)")
@@ -176,6 +190,7 @@ def run_evaluation(
     train = load_samples(cfg.data_path(cfg.train_file)) if needs_train else []
     name = run_name(opts)
     progress(f"Evaluating {name} on {len(samples)} {opts.split} sample(s)")
+    judge = _start_judge(opts, progress)  # before the expensive part: a judge that cannot work stops here
 
     loss = None
     start = time.perf_counter()
@@ -191,7 +206,7 @@ def run_evaluation(
         elif opts.adapter:
             from fedjava.models import load_adapter
 
-            model, tokenizer = load_adapter(opts.adapter, cfg)
+            model, tokenizer = load_adapter(opts.adapter, cfg, merge=True)
         else:
             from fedjava.models import load_base_model
 
@@ -213,7 +228,8 @@ def run_evaluation(
         user = next(m for m in reversed(sample["messages"][:-1]) if m["role"] == "user")["content"]
         rows.append({
             "index": i, "task_id": (sample.get("meta") or {}).get("task_id", ""), "meta": sample.get("meta"),
-            "code": split_user_prompt(user)[1], "gold_text": gold_text, "gold": parse_answer(gold_text),
+            "task": split_user_prompt(user)[0], "code": split_user_prompt(user)[1], "gold_text": gold_text,
+            "gold": parse_answer(gold_text),
             "prediction": text, "parsed": parse_answer(text),
         })
     structured = [r for r in rows if r["gold"] is not None]
@@ -258,6 +274,25 @@ def run_evaluation(
         metrics["legacy"]["unparsed_gold"] = len(legacy) - len(gold_types)
     else:
         metrics["legacy"] = None
+    metrics["judge_score"] = None
+    metrics["judge"] = None
+    if judge is not None:
+        from fedjava.evaluation.judge import judge_summary
+
+        progress(f"  judging {len(rows)} answer(s) with {opts.judge_model}")
+        results = judge.judge_all(
+            [(r["task"], r["code"], r["gold"], r["gold_text"], r["prediction"]) for r in rows],
+            progress=lambda done, total: progress(f"  judged {done}/{total}"))
+        for r, result in zip(rows, results, strict=True):
+            r["judge"] = result.as_dict()
+        summary = judge_summary(results, opts.n_boot, cfg.seed)
+        if summary["not_scored"]:
+            reasons = Counter(r.error for r in results if r.score is None)
+            log.warning("judge: %d of %d answer(s) not scored: %s", summary["not_scored"], len(results),
+                        "; ".join(f"{reason} (x{count})" for reason, count in reasons.most_common(3)))
+        metrics["judge_score"] = summary["mean"]
+        metrics.setdefault("ci", {})["judge_score"] = summary["ci"]
+        metrics["judge"] = {"model": opts.judge_model, "url": judge.url, **summary}
     metrics["eval_loss"] = loss["eval_loss"] if loss else None
     metrics["eval_perplexity"] = loss["eval_perplexity"] if loss else None
     metrics["generation_seconds"] = round(seconds, 3)
@@ -267,11 +302,27 @@ def run_evaluation(
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     with pred_path.open("w", encoding="utf-8") as fh:
         for r in rows:
-            r = {k: v for k, v in r.items() if k != "code"}
+            r = {k: v for k, v in r.items() if k not in ("code", "task")}
             r["valid"] = r["parsed"] is not None
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return metrics, pred_path, metrics_path
+
+
+def _start_judge(opts: EvalOptions, progress: Callable[[str], None]):
+    """The judge client, checked with one request (JudgeError when it cannot be used); None without a judge."""
+    if not opts.judge_url:
+        return None
+    import os
+
+    from fedjava.evaluation.judge import DEFAULT_KEY_ENV, JudgeClient, JudgeSettings
+
+    if opts.judge_key_env != DEFAULT_KEY_ENV and not os.environ.get(opts.judge_key_env):
+        log.warning("judge: $%s is not set; sending no API key", opts.judge_key_env)
+    client = JudgeClient(JudgeSettings(opts.judge_url, str(opts.judge_model), opts.judge_key_env, opts.judge_timeout))
+    progress(f"Checking the judge {opts.judge_model} at {client.url}")
+    client.check()
+    return client
 
 
 LABELS = {
@@ -280,7 +331,7 @@ LABELS = {
     "detection_f1": "detection F1", "false_alarm_rate": "false-alarm rate", "verdict_macro_f1": "verdict macro-F1",
     "type_accuracy": "error type accuracy", "code_accuracy": "error code accuracy", "line_exact": "line exact",
     "line_within_one": "line within one", "fix_pass_rate": "fix check pass rate", "score_mae": "score MAE",
-    "grade": "grade (0-10)",
+    "grade": "grade (0-10)", "judge_score": "judge score (0-10)",
 }
 
 
@@ -304,6 +355,12 @@ def format_table(metrics: dict[str, Any]) -> str:
             interval = ci.get(key)
             ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and value is not None else ""
             lines.append(f"{LABELS[key]:<{width}}{_fmt(value):>8}{ci_text}{note}")
+    judge = metrics.get("judge")
+    if judge:
+        interval = judge.get("ci")
+        ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and judge.get("mean") is not None else ""
+        lines.append(f"{LABELS['judge_score']:<{width}}{_fmt(judge.get('mean')):>8}{ci_text}  "
+                     f"({judge['scored']} scored, {judge['not_scored']} not scored; judge {judge['model']})")
     legacy = metrics.get("legacy")
     if legacy:
         lines.append(f"legacy samples: {legacy['n']}")

@@ -157,19 +157,35 @@ def _scalars(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | Non
     }
 
 
+def _resamples(n: int, n_boot: int, seed: int):
+    """``n_boot`` seeded bootstrap resamples of the indices 0..n-1 (drawn with replacement)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield rng.integers(0, n, size=n)
+
+
+def _percentile_interval(draws: list[float]) -> list[float] | None:
+    return [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] if draws else None
+
+
 def bootstrap_ci(cols: dict[str, np.ndarray], n: int, n_boot: int, seed: int) -> dict[str, list[float] | None]:
     """Percentile 95% intervals of every headline metric over ``n_boot`` seeded resamples."""
-    rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {k: [] for k in HEADLINE}
-    for _ in range(n_boot):
-        values = _scalars(cols, rng.integers(0, n, size=n))
+    for idx in _resamples(n, n_boot, seed):
+        values = _scalars(cols, idx)
         for k in HEADLINE:
             if values[k] is not None:
                 draws[k].append(values[k])
-    out: dict[str, list[float] | None] = {}
-    for k in HEADLINE:
-        out[k] = [float(np.percentile(draws[k], 2.5)), float(np.percentile(draws[k], 97.5))] if draws[k] else None
-    return out
+    return {k: _percentile_interval(draws[k]) for k in HEADLINE}
+
+
+def mean_ci(values: list[float], n_boot: int, seed: int) -> tuple[float | None, list[float] | None]:
+    """The mean of ``values`` and its percentile bootstrap 95% interval; (None, None) when empty."""
+    if not values:
+        return None, None
+    arr = np.asarray(values, dtype=float)
+    draws = [float(np.mean(arr[idx])) for idx in _resamples(len(arr), n_boot, seed)]
+    return float(np.mean(arr)), _percentile_interval(draws)
 
 
 def confusion_matrix(gold: list[dict], pred: list[dict | None]) -> dict[str, dict[str, int]]:

@@ -1,0 +1,481 @@
+"""``fedjava experiment``: the main job, from data to the comparison report, in one command.
+
+An experiment preset (``configs/experiments/<name>.yaml``, typed by :class:`Experiment`) names a
+training preset and a budget. The pipeline:
+
+1. **data**: seeded subsets of the train/valid/test splits written to ``<out>/data/``, and the train
+   subset split into client shards (``client_<i>.json`` + ``valid.json``), so every method trains on
+   the same samples and is measured on the same validation and test samples;
+2. **train**: centralized (``hf``, or ``unsloth`` on a GPU) and each federated algorithm on Flower's
+   simulation, all through the same training core; the centralized run gets ``num_epochs`` passes
+   over the subset and each client ``num_rounds x local_epochs`` passes over its shard, so with the
+   default settings every method sees the same number of samples;
+3. **evaluate**: each trained adapter and the baselines (``base``, ``base_fewshotK``, ``majority``)
+   on the test subset with the exact metrics of ``fedjava evaluate``;
+4. **report**: ``fedjava compare`` over ``<out>``: ``report.md``, ``report.html``, plots.
+
+A stage whose outputs exist with the same settings is skipped (``--force`` redoes it), so an
+interrupted experiment continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fedjava.config import PRESET_DIRS, Config, ConfigError, find_yaml, list_yaml, load_config, to_yaml
+from fedjava.errors import UserError
+
+log = logging.getLogger("fedjava")
+
+EXPERIMENT_DIRS = [folder / "experiments" for folder in PRESET_DIRS]
+ALGORITHMS = ("fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm")
+FRAMEWORKS = ("hf", "unsloth")
+BASELINES = ("base", "majority")
+STAGES = ("data", "train", "evaluate", "report")
+
+
+class ExperimentError(UserError):
+    """A bad experiment preset or option."""
+
+
+@dataclass
+class Experiment:
+    """One experiment: which runs, on how much data, measured how."""
+
+    name: str = ""
+    description: str = ""
+    config: str = "demo_cpu"
+    """Training preset (configs/<config>.yaml) every run starts from."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Config keys set for every run (e.g. lora_r: 8)."""
+    results_dir: str = ""
+    """Where everything goes (default: <config's results_dir>/experiment_<name>)."""
+    seed: int = 0
+    """Seed of the data subsets and the client split."""
+    train_samples: int = 0
+    """Training samples drawn from the train split (0: all)."""
+    valid_samples: int = 0
+    """Validation samples for the eval loss after each epoch/round (0: all)."""
+    test_samples: int = 0
+    """Test samples every model is measured on (0: all)."""
+    max_sample_chars: int = 0
+    """Draw the subsets only from samples whose messages total at most this many characters (0: any);
+    a CPU budget measure: generation and training time grow with the prompt."""
+    centralized: list[str] = field(default_factory=lambda: ["hf"])
+    """Centralized frameworks to train: hf, unsloth (none: [])."""
+    num_epochs: float = 2.0
+    """Centralized epochs over the training subset."""
+    algorithms: list[str] = field(default_factory=lambda: ["fedavg", "fedprox", "fedadam"])
+    num_clients: int = 2
+    num_rounds: int = 2
+    local_epochs: float = 1.0
+    partition: str = "iid"
+    """Client split: iid, task, topic, dirichlet or quantity (see fedjava data split)."""
+    alpha: float = 0.5
+    baselines: list[str] = field(default_factory=lambda: ["base", "majority"])
+    few_shot: int = 0
+    """Also evaluate the base model with K train examples (0: no few-shot run)."""
+    max_new_tokens: int = 384
+    eval_batch_size: int = 4
+    fix_check: bool = True
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
+
+
+def find_experiment(name: str) -> Path:
+    try:
+        return find_yaml(name, EXPERIMENT_DIRS, kind="experiment preset")
+    except ConfigError as exc:
+        raise ExperimentError(str(exc.problems[0])) from None
+
+
+def list_experiments() -> list[Path]:
+    return list_yaml(EXPERIMENT_DIRS)
+
+
+def _typed(name: str, value: Any, where: str) -> tuple[Any, str | None]:
+    default = getattr(Experiment(), name)
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value, None
+        text = str(value).strip().lower()
+        if text in ("true", "false"):
+            return text == "true", None
+        return None, f"{name}={value!r} ({where}): expected true or false"
+    if isinstance(default, int):
+        if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
+            return None, f"{name}={value!r} ({where}): expected an integer"
+        return int(value), None
+    if isinstance(default, float):
+        try:
+            return float(value), None
+        except (TypeError, ValueError):
+            return None, f"{name}={value!r} ({where}): expected a number"
+    if isinstance(default, list):
+        if value is None:
+            return [], None
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()], None
+        if isinstance(value, list):
+            return [str(v) for v in value], None
+        return None, f"{name}={value!r} ({where}): expected a list"
+    if isinstance(default, dict):
+        if value is None:
+            return {}, None
+        return (value, None) if isinstance(value, dict) else (None, f"{name} ({where}): expected key: value pairs")
+    return ("" if value is None else str(value)), None
+
+
+def load_experiment(preset: str, settings: list[str] | None = None) -> Experiment:
+    """An experiment from its preset plus ``key=value`` settings; every problem reported at once.
+
+    A setting whose key is not an experiment key but a training-config key goes into ``overrides``.
+    """
+    path = find_experiment(preset)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ExperimentError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{path}: expected key: value pairs")
+    problems: list[str] = []
+    values: dict[str, Any] = {"name": path.stem}
+    for key, value in raw.items():
+        key = str(key).strip().lower().replace("-", "_")
+        if key not in _FIELDS:
+            close = difflib.get_close_matches(key, list(_FIELDS), n=1, cutoff=0.6)
+            problems.append(f"unknown key '{key}' in {path}" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            continue
+        converted, problem = _typed(key, value, path.name)
+        if problem:
+            problems.append(problem)
+        else:
+            values[key] = converted
+    overrides = dict(values.get("overrides") or {})
+    for item in settings or []:
+        if "=" not in item:
+            problems.append(f"'{item}': expected key=value")
+            continue
+        key, value = item.split("=", 1)
+        norm = key.strip().lower().replace("-", "_")
+        if norm in _FIELDS and norm not in ("overrides", "name"):
+            converted, problem = _typed(norm, value, "command line")
+            if problem:
+                problems.append(problem)
+            else:
+                values[norm] = converted
+        else:
+            overrides[key.strip()] = value  # checked below, as a training-config key
+    values["overrides"] = overrides
+    if problems:
+        raise ExperimentError("; ".join(problems))
+    exp = Experiment(**values)
+    check_experiment(exp)
+    return exp
+
+
+def check_experiment(exp: Experiment) -> None:
+    problems = []
+    for name in ("train_samples", "valid_samples", "test_samples", "few_shot", "max_sample_chars"):
+        if getattr(exp, name) < 0:
+            problems.append(f"{name} must be at least 0")
+    bad = [a for a in exp.algorithms if a not in ALGORITHMS]
+    if bad:
+        problems.append(f"algorithms: unknown {', '.join(bad)} (choose from {', '.join(ALGORITHMS)})")
+    bad = [f for f in exp.centralized if f not in FRAMEWORKS]
+    if bad:
+        problems.append(f"centralized: unknown {', '.join(bad)} (choose from {', '.join(FRAMEWORKS)})")
+    bad = [b for b in exp.baselines if b not in BASELINES]
+    if bad:
+        problems.append(f"baselines: unknown {', '.join(bad)} (choose from {', '.join(BASELINES)})")
+    if exp.algorithms and exp.num_clients < 1:
+        problems.append("num_clients must be at least 1")
+    if exp.algorithms and exp.train_samples and exp.train_samples < exp.num_clients:
+        problems.append(f"train_samples={exp.train_samples} cannot give each of {exp.num_clients} clients a sample")
+    if exp.num_rounds < 1 or exp.num_epochs <= 0 or exp.local_epochs <= 0:
+        problems.append("num_rounds must be at least 1, num_epochs and local_epochs above 0")
+    if exp.max_new_tokens < 1 or exp.eval_batch_size < 1:
+        problems.append("max_new_tokens and eval_batch_size must be at least 1")
+    if problems:
+        raise ExperimentError("; ".join(problems))
+    # The training config must load (unknown keys, bad values) before anything runs.
+    base_config(exp)
+
+
+def base_config(exp: Experiment) -> Config:
+    """The training config every run starts from: the preset, the experiment's overrides, its folders."""
+    overrides = [f"{k}={_as_override(v)}" for k, v in exp.overrides.items()]
+    try:
+        cfg = load_config(exp.config, overrides, check_files=False)
+    except ConfigError as exc:
+        raise ExperimentError(f"experiment {exp.name}: config {exp.config}: {exc}") from None
+    out = Path(exp.results_dir) if exp.results_dir else Path(cfg.results_dir) / f"experiment_{exp.name}"
+    return dataclasses.replace(cfg, results_dir=str(out), data_dir=str(out / "data"), output_dir="",
+                               train_file="train.jsonl", valid_file="valid.jsonl",
+                               max_train_samples=0, max_eval_samples=0)
+
+
+def _as_override(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+@dataclass
+class Stage:
+    kind: str  # data | train | evaluate | report
+    name: str
+    detail: str
+    run: Callable[[], Any]
+    done: Callable[[], bool] = lambda: False
+
+
+def _newer(path: Path, than: Path) -> bool:
+    """``path`` was written after ``than`` (the data stamp): outputs of older data are stale."""
+    try:
+        return path.stat().st_mtime >= than.stat().st_mtime
+    except OSError:
+        return False
+
+
+def _same_config(folder: Path, cfg: Config) -> bool:
+    saved = folder / "final_model" / "fedjava_config.yaml"
+    return (folder / "final_model" / "adapter_config.json").is_file() and saved.is_file() \
+        and saved.read_text(encoding="utf-8") == to_yaml(cfg) and _newer(saved, _stamp(cfg))
+
+
+def _stamp(cfg: Config) -> Path:
+    return Path(cfg.data_dir) / "subsets.json"
+
+
+def training_configs(exp: Experiment) -> dict[str, tuple[str, Config]]:
+    """{run name: (framework or 'federated', its config)} for every training run."""
+    cfg = base_config(exp)
+    runs: dict[str, tuple[str, Config]] = {}
+    for framework in exp.centralized:
+        runs[f"centralized_{framework}"] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs))
+    for algorithm in exp.algorithms:
+        runs[algorithm] = ("federated", dataclasses.replace(
+            cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
+            local_epochs=exp.local_epochs))
+    return runs
+
+
+def sample_chars(sample: dict) -> int:
+    return sum(len(m.get("content") or "") for m in sample["messages"])
+
+
+def _subset_file(source: Path, target: Path, count: int, seed: int, max_chars: int = 0) -> int:
+    from fedjava.evaluation.evaluate import subset
+    from fedjava.prompts import load_samples, write_samples
+
+    samples = load_samples(source)
+    if max_chars:
+        samples = [s for s in samples if sample_chars(s) <= max_chars]
+        if count and len(samples) < count:
+            raise ExperimentError(f"{source}: only {len(samples)} samples have at most max_sample_chars="
+                                  f"{max_chars} characters; {count} are asked for")
+    samples = subset(samples, count, seed)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_samples(samples, target)
+    return len(samples)
+
+
+def prepare_data(exp: Experiment, source_dir: Path, printer: Callable[[str], None]) -> dict[str, int]:
+    """Write the experiment's train/valid/test subsets and client shards under ``<out>/data``."""
+    from fedjava.javadata.split import run_split
+
+    cfg = base_config(exp)
+    data = Path(cfg.data_dir)
+    counts = {}
+    for split, count in (("train", exp.train_samples), ("valid", exp.valid_samples), ("test", exp.test_samples)):
+        source = source_dir / f"{split}.jsonl"
+        if not source.is_file():
+            raise ExperimentError(f"{source} not found: the experiment draws its samples from the "
+                                  f"{source_dir} folder (build it with 'fedjava data build')")
+        counts[split] = _subset_file(source, data / f"{split}.jsonl", count, exp.seed, exp.max_sample_chars)
+    if exp.algorithms:
+        printer(run_split(data, exp.num_clients, exp.partition, exp.alpha, exp.seed))
+    _stamp(cfg).write_text(json.dumps(_data_key(exp, source_dir), indent=1) + "\n", encoding="utf-8")
+    return counts
+
+
+def _data_key(exp: Experiment, source_dir: Path) -> dict[str, Any]:
+    stamp = {}
+    for split in ("train", "valid", "test"):
+        path = source_dir / f"{split}.jsonl"
+        stamp[split] = path.stat().st_size if path.is_file() else None
+    return {"source": str(source_dir.resolve()), "sizes": stamp, "seed": exp.seed, "train": exp.train_samples,
+            "valid": exp.valid_samples, "test": exp.test_samples, "max_chars": exp.max_sample_chars,
+            "clients": exp.num_clients if exp.algorithms else 0, "partition": exp.partition, "alpha": exp.alpha}
+
+
+def _data_done(exp: Experiment, source_dir: Path) -> bool:
+    stamp = _stamp(base_config(exp))
+    try:
+        return json.loads(stamp.read_text(encoding="utf-8")) == _data_key(exp, source_dir)
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def eval_options(exp: Experiment, **what: Any):
+    from fedjava.evaluation.evaluate import EvalOptions
+
+    return EvalOptions(split="test", max_samples=0, max_new_tokens=exp.max_new_tokens,
+                       batch_size=exp.eval_batch_size, fix_check=exp.fix_check, **what)
+
+
+def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> bool:
+    """Measured with the same options, after the data was drawn and after the adapter was trained."""
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    if metrics.get("options") != dataclasses.asdict(opts) or not _newer(metrics_path, stamp):
+        return False
+    return adapter is None or _newer(metrics_path, adapter / "adapter_model.safetensors")
+
+
+def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = print) -> list[Stage]:
+    """Every stage of the experiment, in order."""
+    from fedjava.evaluation.evaluate import output_paths
+
+    cfg = base_config(exp)
+    results = Path(cfg.results_dir)
+    stages = [Stage("data", "data", f"subsets train {exp.train_samples or 'all'} / valid {exp.valid_samples or 'all'}"
+                    f" / test {exp.test_samples or 'all'} (seed {exp.seed})"
+                    + (f", {exp.num_clients} {exp.partition} client shards" if exp.algorithms else ""),
+                    lambda: prepare_data(exp, source_dir, printer), lambda: _data_done(exp, source_dir))]
+    runs = training_configs(exp)
+    for name, (kind, run_cfg) in runs.items():
+        folder = run_cfg.resolved_output_dir(name)
+        if kind == "federated":
+            detail = (f"{name}: {exp.num_clients} clients x {exp.num_rounds} rounds x {exp.local_epochs:g} "
+                      "local epoch(s) on Flower's simulation")
+            stages.append(Stage("train", name, detail, _federated(run_cfg, printer),
+                                lambda f=folder, c=run_cfg: _same_config(f, c)))
+        else:
+            detail = f"{name}: {exp.num_epochs:g} epoch(s) over the training subset"
+            stages.append(Stage("train", name, detail, _centralized(run_cfg, kind, printer),
+                                lambda f=folder, c=run_cfg: _same_config(f, c)))
+    evaluations: list[tuple[str, Any, Path | None]] = []
+    for baseline in exp.baselines:
+        evaluations.append((baseline, eval_options(exp, base=baseline == "base", majority=baseline == "majority"),
+                            None))
+    if exp.few_shot:
+        evaluations.append((f"base_fewshot{exp.few_shot}", eval_options(exp, base=True, few_shot=exp.few_shot), None))
+    for name, (_, run_cfg) in runs.items():
+        adapter = run_cfg.resolved_output_dir(name) / "final_model"
+        evaluations.append((name, eval_options(exp, adapter=str(adapter)), adapter))
+    for name, opts, adapter in evaluations:
+        metrics_path = output_paths(cfg, opts)[1]
+        stages.append(Stage("evaluate", name, f"{name} on {exp.test_samples or 'all'} test samples",
+                            _evaluate(cfg, opts, printer),
+                            lambda m=metrics_path, o=opts, a=adapter: _eval_done(m, o, _stamp(cfg), a)))
+    stages.append(Stage("report", "report", f"report.md and report.html in {results}",
+                        lambda: _report(results, printer)))
+    return stages
+
+
+def _centralized(cfg: Config, framework: str, printer: Callable[[str], None]) -> Callable[[], Any]:
+    def run() -> Any:
+        from fedjava.centralized import run_centralized
+
+        return run_centralized(cfg, framework=framework, printer=printer)
+    return run
+
+
+def _federated(cfg: Config, printer: Callable[[str], None]) -> Callable[[], Any]:
+    def run() -> Any:
+        from fedjava.federated.simulation import run_federated
+
+        summary = run_federated(cfg, printer=printer)
+        if summary["rounds_aggregated"] == 0:
+            raise ExperimentError(f"{cfg.algorithm}: no round aggregated any client update (see training.log)")
+        return summary
+    return run
+
+
+def _evaluate(cfg: Config, opts, printer: Callable[[str], None]) -> Callable[[], Any]:
+    def run() -> Any:
+        from fedjava.evaluation.evaluate import run_evaluation
+
+        run_cfg = cfg
+        if opts.adapter:  # the base model the adapter was trained on (same as cfg here, by construction)
+            run_cfg = load_config(str(Path(opts.adapter) / "fedjava_config.yaml"), check_files=False)
+            run_cfg = dataclasses.replace(run_cfg, data_dir=cfg.data_dir, results_dir=cfg.results_dir)
+        metrics, _, _ = run_evaluation(run_cfg, opts, progress=printer)
+        return metrics
+    return run
+
+
+def _report(results: Path, printer: Callable[[str], None]) -> tuple[str, Path, Path]:
+    from fedjava.evaluation.compare import write_report
+
+    return write_report(results)
+
+
+def run_experiment(exp: Experiment, source_dir: str | Path = "data", force: bool = False,
+                   only: list[str] | None = None, printer: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every stage (skipping those already done unless ``force``). Returns a summary with the
+    report's table and paths and each stage's seconds."""
+    source_dir = Path(source_dir)
+    only = only or list(STAGES)
+    unknown = [s for s in only if s not in STAGES]
+    if unknown:
+        raise ExperimentError(f"--only: unknown stage {', '.join(unknown)} (stages: {', '.join(STAGES)})")
+    stages = [s for s in plan(exp, source_dir, printer) if s.kind in only]
+    if "unsloth" in exp.centralized and "train" in only:
+        from fedjava.centralized import check_unsloth
+
+        check_unsloth()  # before hours of other runs, not after
+    cfg = base_config(exp)
+    printer(f"Experiment {exp.name}: {exp.description}".rstrip(": "))
+    printer(f"  model {cfg.model_name}; results in {cfg.results_dir}; {len(stages)} stages")
+    started = time.perf_counter()
+    timings: list[tuple[str, float, str]] = []
+    report = None
+    for i, stage in enumerate(stages, 1):
+        elapsed = time.perf_counter() - started
+        header = f"[{i}/{len(stages)}] {stage.kind} {stage.detail}  (elapsed {_clock(elapsed)})"
+        if not force and stage.kind != "report" and stage.done():
+            printer(f"\n{header}: done earlier with the same settings, skipped (--force redoes it)")
+            timings.append((f"{stage.kind} {stage.name}", 0.0, "skipped"))
+            continue
+        printer(f"\n{header}")
+        t0 = time.perf_counter()
+        result = stage.run()
+        seconds = time.perf_counter() - t0
+        timings.append((f"{stage.kind} {stage.name}", seconds, "ran"))
+        if stage.kind == "report":
+            report = result
+        printer(f"  {stage.kind} {stage.name} took {_clock(seconds)}")
+    total = time.perf_counter() - started
+    timing_lines = [f"  {name:<28s} {_clock(sec):>8s}  {state}" for name, sec, state in timings]
+    (Path(cfg.results_dir)).mkdir(parents=True, exist_ok=True)
+    (Path(cfg.results_dir) / "experiment.json").write_text(json.dumps({
+        "experiment": dataclasses.asdict(exp), "stages": [{"stage": n, "seconds": round(s, 1), "state": st}
+                                                           for n, s, st in timings],
+        "total_seconds": round(total, 1)}, indent=1) + "\n", encoding="utf-8")
+    printer("\nStage times:\n" + "\n".join(timing_lines) + f"\n  {'total':<28s} {_clock(total):>8s}")
+    summary: dict[str, Any] = {"results_dir": cfg.results_dir, "seconds": total, "stages": timings}
+    if report:
+        table, md_path, html_path = report
+        printer("\n" + table)
+        printer(f"\nReport: {md_path}\n        {html_path}")
+        summary.update(table=table, report_md=str(md_path), report_html=str(html_path))
+    return summary
+
+
+def _clock(seconds: float) -> str:
+    minutes, sec = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{sec:02d}s" if minutes else f"{sec}s"

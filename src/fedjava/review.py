@@ -1,0 +1,313 @@
+"""``fedjava review FILE.java``: one student's file through a trained adapter, printed for a person.
+
+The prompt is the one the model was trained on (:data:`fedjava.prompts.SYSTEM_PROMPT` and
+:func:`fedjava.prompts.build_user_prompt`: the task and the code with numbered lines); the answer is
+generated greedily (:func:`fedjava.evaluation.generate.generate_answers`) by the adapter on the base
+model named in the adapter's ``fedjava_config.yaml`` (``--config PRESET`` and ``key=value`` overrides
+change it, as for ``fedjava evaluate``). The output shows the verdict and score, then each error with
+its line in context (``CONTEXT_LINES`` numbered lines either side, the line marked ``>``), the
+explanation and the fix. ``--json`` prints the parsed answer as JSON instead.
+
+Inputs are checked (all but the length before the model loads), each failure being one line (exit code 2):
+
+* the file must exist, be a ``.java`` file, be UTF-8 text (no NUL bytes), not be empty or only
+  whitespace, and be at most ``MAX_FILE_BYTES`` (200 KB);
+* once the model is loaded, the rendered prompt plus ``--max-new-tokens`` must fit in the model's
+  context window (``max_position_embeddings``: 32768 tokens for Gemma 3 270M, 4096 for the tiny test
+  model); the message gives the token counts. A prompt that fits the window but, with the answer,
+  exceeds ``max_seq_length`` (the length the adapter was trained on; longer training prompts were cut)
+  is reviewed with a note that the answer may be less reliable. Refusing it instead would turn away
+  ordinary programs: with Gemma's tokenizer a numbered Java line is 11-15 tokens, so the default
+  ``max_seq_length`` 1536 leaves room for about 80 lines next to the 384 answer tokens (about 40 lines
+  with the CPU presets' 1024), while 10% of the shipped test programs are longer than 82 lines;
+* the task is ``--task TEXT`` or ``--task-file F`` (UTF-8 text, at most ``MAX_TASK_BYTES``, 20 KB).
+  Without either, a generic task text (:data:`GENERIC_TASK`) is used and a note says so: compile and
+  runtime errors are still found, but a logic error can only be judged against a real task;
+* the adapter must be a folder with ``adapter_config.json`` (``<results_dir>/<method>/final_model``).
+
+Exit codes: 0 the review was printed; 2 a bad input (above); 3 (:data:`EXIT_INVALID_ANSWER`) the
+model's answer is not valid JSON in the answer format: the reason and the raw answer are printed
+(with ``--json``: ``{"error": ..., "raw": ...}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fedjava.errors import UserError
+
+MAX_FILE_BYTES = 200_000
+MAX_TASK_BYTES = 20_000
+CONTEXT_LINES = 2
+EXIT_INVALID_ANSWER = 3
+GENERIC_TASK = (
+    "No task description was given. Check whether this Java program compiles, runs without an exception, "
+    "and does what its names and comments say it should."
+)
+
+REVIEW_EPILOG = """examples:
+  fedjava review Solution.java --task "Return the sum of the array." \\
+      --adapter java_error_federated_results/fedavg/final_model
+  fedjava review Solution.java --task-file task.txt --adapter results/centralized_hf/final_model --json
+  fedjava review --adapter results/fedavg/final_model --max-new-tokens 512 Solution.java max_seq_length=4096
+
+key=value overrides go right after FILE.java (before or after all the options, as one group).
+exit codes: 0 review printed; 2 bad input (file, task, adapter, config); 3 the model's answer is not
+valid JSON (its raw answer is printed)
+"""
+
+
+class ReviewError(UserError):
+    """A file, task or adapter that ``fedjava review`` cannot use; the message says which and why."""
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _read_text(path: Path, what: str, limit: int) -> str:
+    """The UTF-8 text of ``path`` with newlines normalised; ReviewError for a missing, huge or binary file."""
+    if not path.exists():
+        raise ReviewError(f"{path}: no such {what}")
+    if not path.is_file():
+        raise ReviewError(f"{path}: is a folder, not a {what}")
+    size = path.stat().st_size
+    if size > limit:
+        raise ReviewError(f"{path}: {size / 1000:.0f} KB is too large for a {what} (the limit is "
+                          f"{limit // 1000} KB)")
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise ReviewError(f"{path}: not a text file (it has binary content)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ReviewError(f"{path}: not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8") from exc
+    if not text.strip():
+        raise ReviewError(f"{path}: the {what} is empty" + (" (only whitespace)" if text else ""))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_java_file(path: str | Path) -> str:
+    """The student's code. ReviewError when it is missing, not .java, binary, empty or over 200 KB."""
+    path = Path(path)
+    if path.suffix.lower() != ".java" and not path.is_dir():
+        raise ReviewError(f"{path}: not a .java file (review reads one Java source file, e.g. Solution.java)")
+    return _read_text(path, "Java file", MAX_FILE_BYTES)
+
+
+def count_lines(code: str) -> int:
+    return code.rstrip("\n").count("\n") + 1
+
+
+def read_task(task: str | None, task_file: str | None) -> tuple[str, bool]:
+    """(task text, whether it is the generic text because none was given)."""
+    if task is not None and task_file is not None:
+        raise ReviewError("give the task either as --task TEXT or as --task-file F, not both")
+    if task_file is not None:
+        return _read_text(Path(task_file), "task file", MAX_TASK_BYTES).strip(), False
+    if task is not None:
+        if not task.strip():
+            raise ReviewError("--task is empty; describe the task, or leave --task out for a generic task")
+        if len(task.encode("utf-8")) > MAX_TASK_BYTES:
+            raise ReviewError(f"--task is longer than {MAX_TASK_BYTES // 1000} KB; shorten it")
+        return task.strip(), False
+    return GENERIC_TASK, True
+
+
+def check_adapter(path: str | Path) -> Path:
+    """The adapter folder. ReviewError when it is missing or is not a saved LoRA adapter."""
+    path = Path(path)
+    hint = "trained runs save the adapter in <results_dir>/<method>/final_model"
+    if not path.exists():
+        raise ReviewError(f"{path}: no such adapter folder ({hint})")
+    config = path / "adapter_config.json"
+    if not path.is_dir() or not config.is_file():
+        raise ReviewError(f"{path}: not an adapter folder (no adapter_config.json; {hint})")
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReviewError(f"{config}: not a readable adapter config ({exc})") from exc
+    return path
+
+
+def check_fits(path: str | Path, prompt_tokens: int, lines: int, max_new_tokens: int, max_seq_length: int,
+               context: int | None) -> str | None:
+    """ReviewError beyond the model's context window; a note (returned) beyond max_seq_length; else None."""
+    total = prompt_tokens + max_new_tokens
+    what = f"its prompt ({lines} lines of code with the task) is {prompt_tokens} tokens"
+    if context and total > context:
+        raise ReviewError(
+            f"{path}: too long for the model: {what}, and with up to {max_new_tokens} answer tokens that is "
+            f"{total}, over the {context} tokens the model can read (room for {max(0, context - max_new_tokens)} "
+            "prompt tokens); review a shorter file or lower --max-new-tokens")
+    if total > max_seq_length:
+        return (f"note: {path}: {what}; with up to {max_new_tokens} answer tokens that is over "
+                f"max_seq_length={max_seq_length}, the length the adapter was trained on, so the review may "
+                "be less reliable")
+    return None
+
+
+def context_window(model) -> int | None:
+    """The most tokens the model can read (its config's max_position_embeddings), when it says."""
+    value = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+# ---------------------------------------------------------------- output
+
+
+def code_context(code: str, line: int, context: int = CONTEXT_LINES) -> list[str]:
+    """Numbered lines ``line-context .. line+context`` with ``line`` marked ``>``; [] when out of range."""
+    lines = code.rstrip("\n").split("\n")
+    if not 1 <= line <= len(lines):
+        return []
+    width = len(str(len(lines)))
+    first, last = max(1, line - context), min(len(lines), line + context)
+    return [f"{'>' if i == line else ' '} {i:>{width}} | {lines[i - 1]}" for i in range(first, last + 1)]
+
+
+def format_review(answer: dict[str, Any], code: str, file_label: str, task: str, generic_task: bool) -> str:
+    """The parsed answer as text: verdict and score, then each error with its line in context."""
+    n_lines = count_lines(code)
+    task_line = task.strip().splitlines()[0] if task.strip() else ""
+    if len(task_line) > 100:
+        task_line = task_line[:97] + "..."
+    out = [f"Review of {file_label} ({n_lines} lines)",
+           f"Task: {'none given (generic review)' if generic_task else task_line}", ""]
+    score = answer.get("score")
+    score_text = f"   score {score:g}/10" if isinstance(score, (int, float)) else "   score not given"
+    verdict = answer["verdict"]
+    errors = answer["errors"]
+    out.append(f"Verdict: {verdict}{' (no errors found)' if verdict == 'NO_ERROR' and not errors else ''}"
+               f"{score_text}")
+    if verdict != "NO_ERROR" and not errors:
+        out += ["", "The answer gives no error details."]
+    for i, e in enumerate(errors, 1):
+        where = f"at line {e['line']}" if e.get("line") is not None else "(no line given)"
+        kind = e.get("type") or "Error"
+        code_key = f" ({e['code']})" if e.get("code") else ""
+        out += ["", f"Error {i} of {len(errors)}: {kind}{code_key} {where}"]
+        if e.get("message"):
+            out.append(f"  Message: {e['message']}")
+        if e.get("line") is not None:
+            context = code_context(code, e["line"])
+            if context:
+                out += [f"  {row}" for row in context]
+            else:
+                out.append(f"  (line {e['line']} is outside the file's {n_lines} lines)")
+        out.append(f"  Explanation: {e.get('explanation') or '(none given)'}")
+        fix = e.get("fix") or ""
+        if fix.strip():
+            target = f"line {e['line']} becomes" if e.get("line") is not None else "corrected line"
+            out += [f"  Fix ({target}):", f"      {fix}"]
+        else:
+            out.append("  Fix: (none given)")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def add_review_parser(sub) -> argparse.ArgumentParser:
+    """Add ``review`` to the ``fedjava`` sub-commands."""
+    review = sub.add_parser(
+        "review", help="evaluate one student's .java file with a trained adapter and print the errors",
+        description="Run a trained adapter on one student's Java file and print its evaluation: verdict and "
+                    "score, each error with its line in context, the explanation and the fix. The base model "
+                    "comes from the adapter's fedjava_config.yaml (change it with --config or key=value). "
+                    f"Files over {MAX_FILE_BYTES // 1000} KB, or too long for the model's context window with "
+                    "the prompt and answer, are refused (longer than max_seq_length: reviewed with a note). "
+                    "Without --task/--task-file a generic task text is used.",
+        usage="fedjava review FILE.java [--task TEXT | --task-file F] --adapter PATH [--json] "
+              "[--max-new-tokens N] [--config PRESET] [key=value ...]",
+        epilog=REVIEW_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # One positional list, so that key=value overrides may come before or after the options.
+    review.add_argument("inputs", nargs="+", metavar="FILE.java [key=value ...]",
+                        help="the student's Java source file (UTF-8), then any config overrides, "
+                             "e.g. max_seq_length=4096 precision=fp32")
+    task = review.add_mutually_exclusive_group()
+    task.add_argument("--task", metavar="TEXT", help="the programming task the code should solve")
+    task.add_argument("--task-file", metavar="F", help="a text file with the task")
+    review.add_argument("--adapter", metavar="PATH", required=True,
+                        help="a trained adapter folder (<results_dir>/<method>/final_model)")
+    review.add_argument("--json", action="store_true", help="print the parsed answer as JSON")
+    review.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
+    review.add_argument("--config", dest="preset", metavar="PRESET",
+                        help="preset or YAML path instead of the adapter's fedjava_config.yaml")
+    review.set_defaults(func=cmd_review)
+    return review
+
+
+def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
+    from fedjava.config import load_config
+
+    if preset is None and (adapter / "fedjava_config.yaml").is_file():
+        preset = str(adapter / "fedjava_config.yaml")  # the base model the adapter was trained on
+    elif preset is None:
+        print(f"note: {adapter} has no fedjava_config.yaml; using the default config's model", file=sys.stderr)
+    return load_config(preset, overrides, check_files=False)
+
+
+def split_inputs(inputs: list[str]) -> tuple[str, list[str]]:
+    """(the file, the key=value overrides) from the positional arguments, in any order."""
+    files = [a for a in inputs if "=" not in a or a.lower().endswith(".java")]
+    overrides = [a for a in inputs if a not in files]
+    if len(files) != 1:
+        got = f"got {len(files)}: {' '.join(files)}" if files else "got none"
+        raise ReviewError(f"give exactly one FILE.java to review ({got})")
+    return files[0], overrides
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    if args.max_new_tokens < 1:
+        raise ReviewError("--max-new-tokens must be at least 1")
+    args.file, args.overrides = split_inputs(args.inputs)
+    code = read_java_file(args.file)
+    task, generic = read_task(args.task, args.task_file)
+    adapter = check_adapter(args.adapter)
+    cfg = load_review_config(adapter, args.preset, list(args.overrides))
+    if generic:
+        print("note: no --task or --task-file given; using a generic task, so a logic error can only be "
+              "judged from the code itself", file=sys.stderr)
+
+    from fedjava.evaluation.generate import generate_answers
+    from fedjava.evaluation.parse import parse_answer
+    from fedjava.models import ModelLoadError, load_adapter
+    from fedjava.prompts import build_messages, render_prompt
+
+    if cfg.num_threads:
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
+    print(f"Loading {adapter} on {cfg.model_name} ...", file=sys.stderr)
+    try:
+        model, tokenizer = load_adapter(adapter, cfg, merge=True)
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ReviewError(f"{adapter}: cannot load this adapter on {cfg.model_name}: {first}") from exc
+    prompt = render_prompt(tokenizer, build_messages(task, code))
+    n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    note = check_fits(args.file, n_tokens, count_lines(code), args.max_new_tokens, cfg.max_seq_length,
+                      context_window(model))
+    if note:
+        print(note, file=sys.stderr)
+    raw = generate_answers(model, tokenizer, [prompt], args.max_new_tokens, batch_size=1)[0]
+    answer = parse_answer(raw)
+    if answer is None:
+        reason = ("the model's answer is not valid JSON in the answer format "
+                  "({\"verdict\", \"errors\", \"score\"}), so it cannot be shown as a review")
+        if args.json:
+            print(json.dumps({"error": reason, "raw": raw}, ensure_ascii=False, indent=1))
+        else:
+            print(f"{reason[0].upper()}{reason[1:]}. The raw answer:\n{raw}")
+        return EXIT_INVALID_ANSWER
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False, indent=1))
+    else:
+        print(format_review(answer, code, Path(args.file).name, task, generic))
+    return 0

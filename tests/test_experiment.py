@@ -1,0 +1,101 @@
+"""`fedjava experiment`: the whole pipeline on the tiny model, stage skipping, and preset errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_samples
+from fedjava.cli import main
+from fedjava.experiment import ExperimentError, load_experiment, plan, run_experiment
+from fedjava.prompts import load_samples, write_samples
+
+TINY = {
+    "model_name": "builtin:tiny-qwen3", "batch_size": 2, "gradient_accumulation_steps": 1, "learning_rate": 1e-2,
+    "lr_scheduler": "constant", "warmup_ratio": 0, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0,
+    "max_seq_length": 1024, "save_strategy": "no", "report_to": "none", "client_num_cpus": 1,
+}
+
+
+def _preset(tmp_path: Path, **keys) -> Path:
+    body = {"description": "tiny", "config": "tiny_smoke", "results_dir": str(tmp_path / "exp"), "seed": 3,
+            "train_samples": 6, "valid_samples": 2, "test_samples": 3, "centralized": ["hf"], "num_epochs": 1,
+            "algorithms": ["fedavg"], "num_clients": 2, "num_rounds": 2, "local_epochs": 1,
+            "baselines": ["base", "majority"], "max_new_tokens": 6, "eval_batch_size": 3, "fix_check": False,
+            "overrides": TINY, **keys}
+    path = tmp_path / "tiny_experiment.yaml"
+    path.write_text(yaml.safe_dump(body), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def source(tmp_path):
+    folder = tmp_path / "source"
+    write_samples(make_samples(10), folder / "train.jsonl")
+    write_samples(make_samples(4), folder / "valid.jsonl")
+    write_samples(make_samples(5), folder / "test.jsonl")
+    return folder
+
+
+def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tmp_path, source):
+    exp = load_experiment(str(_preset(tmp_path)))
+    printed: list[str] = []
+    summary = run_experiment(exp, source_dir=source, printer=printed.append)
+    out = tmp_path / "exp"
+    # data: seeded subsets; the client shards hold exactly the centralized run's training samples
+    train = load_samples(out / "data" / "train.jsonl")
+    shards = [load_samples(out / "data" / f"client_{i}.json") for i in range(2)]
+    assert len(train) == 6 and len(load_samples(out / "data" / "test.jsonl")) == 3
+    assert len(load_samples(out / "data" / "valid.jsonl")) == 2
+    key = lambda s: json.dumps(s["messages"])  # noqa: E731
+    assert sorted(map(key, train)) == sorted(key(s) for shard in shards for s in shard)
+    # train: both methods wrote an adapter; evaluate: every run measured on the same 3 test samples
+    for run in ("centralized_hf", "fedavg"):
+        assert (out / run / "final_model" / "adapter_config.json").is_file()
+    measured = {run: json.loads((out / run / "metrics.json").read_text())
+                for run in ("base", "majority", "centralized_hf", "fedavg")}
+    assert {m["n_samples"] for m in measured.values()} == {3}
+    history = json.loads((out / "fedavg" / "training_history.json").read_text())
+    assert history["summary"]["rounds_aggregated"] == 2
+    # report: one table with every run, printed, and the files
+    for run in measured:
+        assert run in summary["table"]
+    assert Path(summary["report_md"]).is_file() and Path(summary["report_html"]).is_file()
+    assert any(line.strip().startswith("[2/") and "train centralized_hf" in line for line in printed)
+    record = json.loads((out / "experiment.json").read_text())
+    assert [s["state"] for s in record["stages"]] == ["ran"] * 8  # data, 2 train, 4 evaluate, report
+
+    # Run again: everything but the report is skipped, nothing is rewritten.
+    before = {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
+    run_experiment(exp, source_dir=source, printer=printed.append)
+    record = json.loads((out / "experiment.json").read_text())
+    assert [s["state"] for s in record["stages"]] == ["skipped"] * 7 + ["ran"]
+    assert before == {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
+
+    # A changed training setting makes the training and its evaluation stale, not the data or baselines.
+    changed = load_experiment(str(_preset(tmp_path)), ["learning_rate=5e-3"])
+    done = {(s.kind, s.name): s.done() for s in plan(changed, source, printer=lambda _: None)}
+    assert done[("data", "data")] and done[("evaluate", "majority")] and done[("evaluate", "base")]
+    assert not done[("train", "centralized_hf")] and not done[("train", "fedavg")]
+
+
+def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, capsys):
+    with pytest.raises(ExperimentError, match="did you mean 'algorithms'"):
+        load_experiment(str(_preset(tmp_path, algorithmz=["fedavg"])))
+    with pytest.raises(ExperimentError, match="unknown fedx"):
+        load_experiment(str(_preset(tmp_path)), ["algorithms=fedavg,fedx"])
+    with pytest.raises(ExperimentError, match="unknown key 'lerning_rate'"):
+        load_experiment(str(_preset(tmp_path)), ["lerning_rate=1"])
+    with pytest.raises(ExperimentError, match="only 0 samples have at most max_sample_chars=10"):
+        run_experiment(load_experiment(str(_preset(tmp_path)), ["max_sample_chars=10"]), source_dir=source,
+                       printer=lambda _: None)
+    assert main(["experiment", "--preset", "no_such_experiment"]) == 2
+    assert "not found (known experiment presets: demo_cpu, qwen3_8b_gpu)" in capsys.readouterr().err
+    assert main(["experiment", "--list"]) == 0
+    assert "demo_cpu" in capsys.readouterr().out
+    # the shipped presets load, with their training configs
+    assert load_experiment("demo_cpu").algorithms == ["fedavg", "fedprox", "fedadam"]
+    assert load_experiment("qwen3_8b_gpu").num_clients == 4

@@ -1,0 +1,182 @@
+"""``fedjava review FILE.java``: the tiny model taught one answer prints every section; bad inputs give
+one clear message each (exit 2); an answer that is not JSON is shown raw (exit 3)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.conftest import BAD, BAD_ANSWER, REQUIREMENT
+
+from fedjava.cli import main
+from fedjava.review import EXIT_INVALID_ANSWER, MAX_FILE_BYTES, code_context
+
+TINY = ["model_name=builtin:tiny-qwen3", "lora_r=16", "lora_alpha=32", "lora_dropout=0", "max_seq_length=1024"]
+
+
+def _save(model, tokenizer, cfg, folder):
+    from fedjava.centralized import save_final_model
+
+    return save_final_model(model, tokenizer, cfg, folder)
+
+
+@pytest.fixture(scope="module")
+def adapters(tmp_path_factory):
+    """(taught, untrained): a tiny-model adapter that learned BAD -> BAD_ANSWER, and a fresh one."""
+    import torch
+
+    from fedjava.config import load_config
+    from fedjava.models import load_for_training
+    from fedjava.prompts import AnswerOnlyCollator, build_messages, tokenize_samples
+
+    root = tmp_path_factory.mktemp("review")
+    cfg = load_config(None, TINY, check_files=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains fastest on one thread
+    try:
+        torch.manual_seed(0)
+        model, tokenizer = load_for_training(cfg)
+        untrained = _save(model, tokenizer, cfg, root / "untrained" / "final_model")
+        features, _ = tokenize_samples(tokenizer, [{"messages": build_messages(REQUIREMENT, BAD, BAD_ANSWER)}],
+                                       cfg.max_seq_length)
+        batch = AnswerOnlyCollator(tokenizer.pad_token_id)(features)
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+        model.train()
+        for _ in range(150):
+            loss = model(**batch).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        taught = _save(model, tokenizer, cfg, root / "taught" / "final_model")
+    finally:
+        torch.set_num_threads(threads)
+    return taught, untrained
+
+
+@pytest.fixture
+def student(tmp_path):
+    java = tmp_path / "Solution.java"
+    java.write_text(BAD)
+    task = tmp_path / "task.txt"
+    task.write_text(REQUIREMENT + "\n")
+    return java, task
+
+
+def test_review_prints_every_section(adapters, student, capsys):
+    java, task = student
+    assert main(["review", str(java), "--task-file", str(task), "--adapter", str(adapters[0])]) == 0
+    out = capsys.readouterr().out
+    expected = [
+        "Review of Solution.java (5 lines)",
+        f"Task: {REQUIREMENT}",
+        "",
+        "Verdict: COMPILE_ERROR   score 0/10",
+        "",
+        "Error 1 of 1: Syntax Error (compiler.err.expected) at line 3",
+        "  Message: ';' expected",
+        "    1 | class Solution {",
+        "    2 |     static int twice(int x) {",
+        "  > 3 |         return 2 * x",
+        "    4 |     }",
+        "    5 | }",
+        "  Explanation: The return statement on line 3 is missing its semicolon.",
+        "  Fix (line 3 becomes):",
+        "              return 2 * x;",
+    ]
+    assert out.splitlines() == expected
+
+
+def test_review_json_and_overrides(adapters, student, capsys):
+    from fedjava.evaluation.parse import normalize_answer
+
+    java, _ = student
+    # the task as text, overrides before the options
+    assert main(["review", str(java), "max_new_tokens_is_not_a_key=1", "--task", REQUIREMENT,
+                 "--adapter", str(adapters[0])]) == 2
+    assert "unknown key" in capsys.readouterr().err
+    assert main(["review", str(java), "precision=fp32", "--task", REQUIREMENT, "--adapter", str(adapters[0]),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == normalize_answer(BAD_ANSWER)
+    # longer than the adapter was trained on (max_seq_length): reviewed, with a note giving the numbers
+    assert main(["review", str(java), "max_seq_length=400", "--task", REQUIREMENT,
+                 "--adapter", str(adapters[0])]) == 0
+    captured = capsys.readouterr()
+    assert "Verdict: COMPILE_ERROR" in captured.out
+    assert "(5 lines of code with the task) is " in captured.err and "over max_seq_length=400" in captured.err
+
+
+def test_review_invalid_answer_is_shown_raw(adapters, student, capsys):
+    java, _ = student
+    code = main(["review", str(java), "--adapter", str(adapters[1]), "--max-new-tokens", "6"])
+    captured = capsys.readouterr()
+    assert code == EXIT_INVALID_ANSWER
+    assert "no --task or --task-file given; using a generic task" in captured.err
+    head, raw = captured.out.split("The raw answer:\n")
+    assert "not valid JSON in the answer format" in head and raw.strip()
+    assert main(["review", str(java), "--adapter", str(adapters[1]), "--max-new-tokens", "6", "--json"]) == 3
+    data = json.loads(capsys.readouterr().out)
+    assert "not valid JSON" in data["error"] and data["raw"] == raw.rstrip("\n")
+
+
+def test_review_bad_inputs_give_one_clear_message(adapters, tmp_path, capsys):
+    adapter = str(adapters[1])
+
+    last_err = [""]
+
+    def fails(argv, message):
+        assert main(["review", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err, (argv, err)
+        last_err[0] = err.strip().splitlines()[-1]  # after the progress line on stderr, one error line
+        assert sum(line.startswith("error:") for line in err.splitlines()) == 1, err
+
+    good = tmp_path / "A.java"
+    good.write_text(BAD)
+    fails([str(tmp_path / "Missing.java"), "--adapter", adapter], "Missing.java: no such Java file")
+    (tmp_path / "notes.txt").write_text(BAD)
+    fails([str(tmp_path / "notes.txt"), "--adapter", adapter], "notes.txt: not a .java file")
+    (tmp_path / "Dir.java").mkdir()
+    fails([str(tmp_path / "Dir.java"), "--adapter", adapter], "Dir.java: is a folder, not a Java file")
+    (tmp_path / "Empty.java").write_text("")
+    fails([str(tmp_path / "Empty.java"), "--adapter", adapter], "Empty.java: the Java file is empty")
+    (tmp_path / "Blank.java").write_text("  \n\t\n")
+    fails([str(tmp_path / "Blank.java"), "--adapter", adapter], "the Java file is empty (only whitespace)")
+    (tmp_path / "Binary.java").write_bytes(b"\xca\xfe\xba\xbe\x00\x00\x00\x3d")
+    fails([str(tmp_path / "Binary.java"), "--adapter", adapter], "Binary.java: not a text file")
+    (tmp_path / "Latin.java").write_bytes('class A { String s = "caf\u00e9"; }\n'.encode("latin-1"))
+    fails([str(tmp_path / "Latin.java"), "--adapter", adapter], "Latin.java: not UTF-8 text")
+    (tmp_path / "Huge.java").write_text("// padding\n" * (MAX_FILE_BYTES // 11 + 10))
+    fails([str(tmp_path / "Huge.java"), "--adapter", adapter], "is too large for a Java file (the limit is 200 KB)")
+    (tmp_path / "Long.java").write_text("class A {\n" + "    int x;\n" * 1000 + "}\n")  # 12 KB
+    fails([str(tmp_path / "Long.java"), "--adapter", adapter], "Long.java: too long for the model: its prompt "
+          "(1002 lines of code with the task) is ")
+    assert "over the 4096 tokens the model can read (room for 3712 prompt tokens)" in last_err[0]
+
+    fails([str(good), "--task", "  ", "--adapter", adapter], "--task is empty")
+    fails([str(good), "--task-file", str(tmp_path / "none.txt"), "--adapter", adapter], "none.txt: no such task file")
+    fails([str(good), "--adapter", str(tmp_path / "nowhere")], "nowhere: no such adapter folder")
+    fails([str(good), "--adapter", str(tmp_path)], "not an adapter folder (no adapter_config.json")
+    fails([str(good), str(tmp_path / "B.java"), "--adapter", adapter], "give exactly one FILE.java to review (got 2")
+
+
+def test_code_context_marks_the_line_and_stays_in_the_file():
+    code = "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n"
+    assert code_context(code, 1) == [">  1 | a", "   2 | b", "   3 | c"]
+    assert code_context(code, 10) == ["   8 | h", "   9 | i", "> 10 | j"]
+    assert code_context(code, 11) == [] and code_context(code, 0) == []
+
+
+def test_format_review_no_error_missing_line_and_generic_task():
+    from fedjava.review import GENERIC_TASK, format_review
+
+    ok = format_review({"verdict": "NO_ERROR", "errors": [], "score": 10}, BAD, "A.java", REQUIREMENT, False)
+    assert ok.splitlines()[3] == "Verdict: NO_ERROR (no errors found)   score 10/10" and "Error" not in ok
+    answer = {"verdict": "LOGIC_ERROR", "score": None, "errors": [
+        {"type": "Logical Error", "code": "wrong_output", "line": 9, "message": "", "explanation": "", "fix": ""},
+        {"type": "", "code": "", "line": None, "message": "", "explanation": "Off by one.", "fix": "x"}]}
+    lines = format_review(answer, BAD, "A.java", GENERIC_TASK, True).splitlines()
+    assert lines[1] == "Task: none given (generic review)" and lines[3] == "Verdict: LOGIC_ERROR   score not given"
+    assert lines[4:] == ["", "Error 1 of 2: Logical Error (wrong_output) at line 9",
+                         "  (line 9 is outside the file's 5 lines)", "  Explanation: (none given)", "  Fix: (none given)",
+                         "", "Error 2 of 2: Error (no line given)", "  Explanation: Off by one.",
+                         "  Fix (corrected line):", "      x"]
