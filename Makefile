@@ -20,8 +20,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
+# The main job on the built-in CPU model: data subsets, centralized + FedAvg/FedProx/FedAdam training,
+# evaluation of each and the baselines, the comparison report (configs/experiments/demo_cpu.yaml).
 demo: $(VENV)/.installed
-	$(BIN)/fedjava train --framework hf --config demo_cpu
+	HF_HUB_OFFLINE=1 $(BIN)/fedjava experiment --preset demo_cpu
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests

@@ -317,3 +317,25 @@ def test_fix_candidates_follow_the_explanation():
     delete = {"line": 7, "fix": "", "explanation": "Line 3 (`c`) should not be there."}
     assert candidate_programs(code, delete) == ["a\nb\nc\nd\ne\nf\n", "a\nb\nd\ne\nf\ng\n"]
     assert candidate_programs(code, {"line": 99, "fix": "X", "explanation": ""}) == []
+
+
+def test_generation_stops_once_the_answer_object_is_closed(tiny_overrides):
+    import torch
+
+    from fedjava.config import load_config
+    from fedjava.evaluation.generate import AnswerClosed, json_object_closed
+    from fedjava.models import load_base_model
+
+    # braces inside JSON strings (Java code in "fix") and escaped quotes do not count
+    assert json_object_closed('{"verdict": "NO_ERROR", "errors": [], "score": 10} trailing chatter')
+    assert json_object_closed('```json\n{"fix": "int f() {", "note": "say \\"}\\""}')
+    assert not json_object_closed('{"fix": "}", "errors": [{"line": 3}]')
+    assert not json_object_closed('The answer is {"verdict": "NO_ERROR"}')  # not the answer format: no early stop
+    _, tok = load_base_model(load_config(None, tiny_overrides, check_files=False))
+    prompt = tok("Task: ...", add_special_tokens=False)["input_ids"]
+    rows = ['{"verdict": "COMPILE_ERROR", "errors": [{"fix": "  return x; }"}], "score": 0}',
+            '{"verdict": "COMPILE_ERROR", "errors": [{"fix": "  return x; }"}]']
+    encoded = [prompt + tok(r, add_special_tokens=False)["input_ids"] for r in rows]
+    width = max(map(len, encoded))
+    ids = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in encoded])
+    assert AnswerClosed(tok, len(prompt))(ids, None).tolist() == [True, False]

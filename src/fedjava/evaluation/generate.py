@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from transformers import StoppingCriteria  # this module is imported only where generation happens
+
 
 def generate_answers(
     model,
@@ -16,9 +18,12 @@ def generate_answers(
     """Greedy completions of ``prompts`` (already rendered with the chat template), in order.
 
     Prompts are batched by length (fewer pad tokens), left-padded so every row ends where its answer
-    starts; generation stops at the tokenizer's end-of-sequence token or ``max_new_tokens``.
+    starts; a row stops at the tokenizer's end-of-sequence or end-of-turn token, at ``max_new_tokens``,
+    or once an answer that opens with ``{`` has closed that JSON object (see :class:`AnswerClosed`):
+    a model that has not yet learned to end its turn does not spend the rest of the budget on chatter.
     """
     import torch
+    from transformers import StoppingCriteriaList
 
     if not prompts:
         return []
@@ -46,7 +51,7 @@ def generate_answers(
                 out = model.generate(
                     input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                     do_sample=False, num_beams=1, pad_token_id=pad_id, eos_token_id=stop_ids,
-                    use_cache=True,
+                    use_cache=True, stopping_criteria=StoppingCriteriaList([AnswerClosed(tokenizer, longest)]),
                 )
             for r, i in enumerate(rows):
                 outputs[i] = tokenizer.decode(out[r, longest:], skip_special_tokens=True)
@@ -68,3 +73,45 @@ def stop_token_ids(tokenizer) -> list[int]:
     vocab = tokenizer.get_vocab()
     ids += [vocab[t] for t in END_OF_TURN if t in vocab and vocab[t] not in ids]
     return ids
+
+
+def json_object_closed(text: str) -> bool:
+    """True when ``text`` (after blanks and an optional ```json fence) opens with ``{`` and that object is
+    closed: braces counted outside JSON strings, escapes honoured."""
+    body = text.lstrip()
+    if body.startswith("```"):
+        body = body[3:].lstrip("json").lstrip()
+    if not body.startswith("{"):
+        return False
+    depth, in_string, escaped = 0, False, False
+    for ch in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return True
+    return False
+
+
+class AnswerClosed(StoppingCriteria):
+    """Per-row stop once the generated answer's JSON object is complete (rows that are done wait as padding)."""
+
+    def __init__(self, tokenizer, prompt_length: int):
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
+        return torch.tensor([json_object_closed(t) for t in texts], dtype=torch.bool, device=input_ids.device)
