@@ -415,9 +415,13 @@ def test_federate_command_help_and_scripts_refuse_what_they_cannot_run(capsys):
     out = capsys.readouterr().out
     assert "--algorithm {fedavg,fedprox,fedadam,fedyogi,fedadagrad,fedavgm}" in out and "--resume" in out
     scripts = Path(__file__).resolve().parents[1] / "scripts"
-    server = subprocess.run(["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "server"],
-                            capture_output=True, text=True)
-    assert server.returncode == 2 and "not implemented yet; use --mode simulation" in server.stderr
+    # the distributed modes reach fedjava server / fedjava client (test_distributed.py runs them for real)
+    server = subprocess.run(["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "server",
+                             "data_dir=/nonexistent/fedjava-data"], capture_output=True, text=True)
+    assert server.returncode == 2 and "/nonexistent/fedjava-data/valid.json not found" in server.stderr
+    client = subprocess.run(["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "client", "--client-id", "0",
+                             "--data", "/nonexistent/client_0.json"], capture_output=True, text=True)
+    assert client.returncode == 2 and "client 0: data file /nonexistent/client_0.json not found" in client.stderr
     bogus = subprocess.run(["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "bogus"],
                            capture_output=True, text=True)
     assert bogus.returncode == 2 and "unknown --mode 'bogus'" in bogus.stderr

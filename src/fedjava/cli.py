@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.set_defaults(func=cmd_experiment)
 
     data.set_defaults(func=lambda args: (data.print_help(), 0)[1])
+    from fedjava.deploy_cli import register as register_deployment
+
+    register_deployment(sub)  # server, client, certs (distributed mode)
     return parser
 
 
@@ -361,7 +364,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_federate(args: argparse.Namespace) -> int:
+def federated_config(args: argparse.Namespace):
+    """The Config of a federated command (federate, server): preset, key=value, then the named options."""
     from fedjava.config import load_config, warnings_for
 
     overrides = list(args.overrides)
@@ -372,6 +376,11 @@ def cmd_federate(args: argparse.Namespace) -> int:
     cfg = load_config(args.preset, overrides, check_files=False)
     for note in warnings_for(cfg):
         print(f"warning: {note}", file=sys.stderr)
+    return cfg
+
+
+def cmd_federate(args: argparse.Namespace) -> int:
+    cfg = federated_config(args)
     from fedjava.federated.common import FederatedSetupError, check_federated_data
 
     try:

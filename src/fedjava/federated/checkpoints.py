@@ -94,3 +94,15 @@ def resume_problems(checkpoint: Checkpoint, cfg: Config) -> list[str]:
     now = run_identity(cfg)
     return [f"{key}: the checkpoint has {saved[key]!r}, this run {now[key]!r}"
             for key in MUST_MATCH if key in saved and saved[key] != now[key]]
+
+
+def check_resumable(cfg: Config) -> None:
+    """Raise FederatedSetupError when the output dir's last checkpoint belongs to a run with other settings
+    (``--resume`` would otherwise fail only after the model loaded)."""
+    from fedjava.federated.common import FederatedSetupError, method_name
+
+    checkpoint = latest_checkpoint(cfg.resolved_output_dir(method_name(cfg)))
+    problems = resume_problems(checkpoint, cfg) if checkpoint else []
+    if problems:
+        raise FederatedSetupError(f"--resume: {checkpoint.path} belongs to a different run: "
+                                  + "; ".join(problems) + ". Use the same settings, or another output_dir.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ log = logging.getLogger("fedjava")
 # Tokenized shards of this process: {(path, mtime, size, settings): features}.
 _FEATURES: dict[tuple, list[dict[str, list[int]]]] = {}
 _WORKDIR: list[Path] = []
+# The node config key naming the client's own data file (``fedjava client --data``); the simulation and
+# ``flwr run`` without it read ``<data_dir>/client_K.json``.
+DATA_FILE_KEY = "data-file"
 
 
 class ClientTrainingError(RuntimeError):
@@ -58,10 +62,20 @@ def client_identity(context: Context, cfg: Config) -> int:
     return client_id
 
 
-def _features(cfg: Config, tokenizer, client_id: int):
+def client_data_path(context: Context, cfg: Config, client_id: int) -> Path:
+    """The node's ``data-file`` when the SuperNode names one (distributed mode), else the shard in data_dir."""
+    named = context.node_config.get(DATA_FILE_KEY)
+    if named:
+        from fedjava.tracking import setup_logging
+
+        setup_logging()  # a SuperNode's own console shows what its client does (see fedjava client)
+        return Path(str(named))
+    return shard_path(cfg, client_id)
+
+
+def _features(cfg: Config, tokenizer, client_id: int, path: Path):
     from fedjava.prompts import load_samples, tokenize_samples
 
-    path = shard_path(cfg, client_id)
     stat = path.stat() if path.exists() else None
     key = (str(path.resolve()), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0,
            cfg.max_seq_length, cfg.truncation, cfg.max_train_samples, cfg.model_name)
@@ -96,6 +110,11 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
     client_id = client_identity(context, cfg)
     config = msg.content.config_records.get("config", ConfigRecord())
     server_round = int(config.get("server-round", 0))
+    data_path = client_data_path(context, cfg, client_id)
+    if faults.wanted(f"client{client_id}", "stall", server_round):
+        log.warning("FEDJAVA_FAULTS: client %d stalls in round %d (never replies)", client_id, server_round)
+        while True:  # as a client that hangs or is cut off mid-round: the round's timeout must end it
+            time.sleep(3600)
     try:
         if faults.wanted(f"client{client_id}", "raise", server_round):
             raise faults.InjectedFault(f"injected failure (FEDJAVA_FAULTS) in round {server_round}")
@@ -105,7 +124,7 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
 
         _prepare_process(cfg, client_id)
         model, tokenizer, _, load_seconds = cached_model(cfg)
-        features = _features(cfg, tokenizer, client_id)
+        features = _features(cfg, tokenizer, client_id, data_path)
         load_arrays_into(model, msg.content.array_records["arrays"])
         mu = float(config.get("proximal-mu", 0.0))
         proximal = Proximal.from_model(model, mu) if mu > 0 else None
@@ -118,6 +137,8 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
             arrays = _poisoned(arrays)
     except Exception as exc:
         raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
+    log.info("Client %d, round %d: trained on %d samples (%s), %d steps, train_loss=%.4f, %.1fs", client_id,
+             server_round, len(features), data_path, result.steps, result.train_loss, result.seconds)
     metrics = MetricRecord({
         "num-examples": len(features),
         "train_loss": float(result.train_loss),
@@ -140,7 +161,7 @@ def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None 
     client_id = client_identity(context, cfg)
     try:
         model, tokenizer, _, _ = cached_model(cfg)
-        features = _features(cfg, tokenizer, client_id)
+        features = _features(cfg, tokenizer, client_id, client_data_path(context, cfg, client_id))
         load_arrays_into(model, msg.content.array_records["arrays"])
         metrics = evaluate_loss(model, features, AnswerOnlyCollator(tokenizer.pad_token_id), max(cfg.batch_size, 4))
     except Exception as exc:

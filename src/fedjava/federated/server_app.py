@@ -227,9 +227,9 @@ class FederatedServer:
         for entry in report.rejected:
             who = f"Client {entry['client']}" if entry.get("client") is not None else f"Node {entry['node']}"
             self.say(f"  {who}: update REJECTED, left out of this round: {entry['reason']}")
-        missing = report.sampled - len(report.clients) - len(report.failed) - len(report.rejected)
-        if missing > 0:
-            self.say(f"  {missing} client(s) did not reply within round_timeout={self.cfg.round_timeout:g}s")
+        for entry in report.missing:
+            who = f"Client {entry['client']}" if "client" in entry else f"Node {entry['node']}"
+            self.say(f"  {who}: NO REPLY, left out of this round: {entry['reason']}")
         if report.kept_global:
             self.say(f"  Only {len(report.clients)} good update(s), fewer than min_fit_clients="
                      f"{self.cfg.min_fit_clients}: the global model is kept unchanged this round.")
@@ -279,6 +279,7 @@ class FederatedServer:
             "clients": report.clients,
             "failed": report.failed,
             "rejected": report.rejected,
+            "missing": report.missing,
             "sampled": report.sampled,
             "aggregated": report.aggregated,
             "kept_global": report.kept_global,

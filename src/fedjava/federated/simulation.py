@@ -54,14 +54,9 @@ def run_federated(cfg: Config, resume: bool = False, printer: Callable[[str], No
     except ValueError as exc:
         raise FederatedSetupError(str(exc)) from None
     if resume:  # fail before Ray starts, not after
-        from fedjava.federated.checkpoints import latest_checkpoint, resume_problems
-        from fedjava.federated.common import method_name
+        from fedjava.federated.checkpoints import check_resumable
 
-        checkpoint = latest_checkpoint(cfg.resolved_output_dir(method_name(cfg)))
-        problems = resume_problems(checkpoint, cfg) if checkpoint else []
-        if problems:
-            raise FederatedSetupError(f"--resume: {checkpoint.path} belongs to a different run: "
-                                      + "; ".join(problems) + ". Use the same settings, or another output_dir.")
+        check_resumable(cfg)
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     from flwr.simulation import run_simulation

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi
 
@@ -46,6 +47,7 @@ class RoundReport:
     clients: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)  # sampled, but no reply before round_timeout
     aggregated: int = 0
     kept_global: bool = False
     train_phase_seconds: float = 0.0
@@ -65,14 +67,17 @@ class FedJavaMixin:
     """Screening, round offset and dtype cast around a Flower strategy (put it first in the bases)."""
 
     def __init__(self, *, min_fit_clients: int = 1, round_offset: int = 0, listener: RoundListener | None = None,
-                 **kwargs):
+                 round_timeout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.min_fit_clients = min_fit_clients
+        self.round_timeout = round_timeout  # for the report only: Flower's start() enforces it
         self.round_offset = round_offset
         self.listener = listener
         self.reports: dict[int, RoundReport] = {}
         self._sent: dict[str, tuple[str, tuple[int, ...]]] = {}
         self._sent_bytes = 0
+        self._asked: list[Message] = []  # this round's messages (Flower stamps their ids when it sends them)
+        self._node_clients: dict[int, int] = {}  # node id -> client id, learned from the replies
         # With a listener (the server prints the round report) the details go to the log file only.
         self._level = logging.DEBUG if listener is not None else logging.WARNING
 
@@ -85,8 +90,22 @@ class FedJavaMixin:
         self._sent_bytes = arrays_nbytes(arrays)
         report = RoundReport(round=true_round)
         self.reports[true_round] = report
+        # Wait for the clients here: Flower sizes its sample from the nodes connected *before* it waits, so a
+        # client joining a moment late (distributed mode) would be left out of the round though connected.
+        wanted = self.min_available_nodes  # type: ignore[attr-defined]
+        waiting_since = time.time()
+        while len(list(grid.get_node_ids())) < wanted:
+            if time.time() - waiting_since > 10 and not getattr(self, "_said_waiting", False):
+                log.warning("Round %d: waiting for %d client(s) to connect (%d connected)", true_round, wanted,
+                            len(list(grid.get_node_ids())))
+                self._said_waiting = True
+            time.sleep(0.5)
         messages = list(super().configure_train(true_round, arrays, config, grid))  # type: ignore[misc]
+        # The first round waits until all num_clients clients are connected; later rounds go on with those
+        # still there (at least min_fit_clients), so a client lost for good cannot stall a distributed run.
+        self.min_available_nodes = self.min_train_nodes  # type: ignore[attr-defined]
         report.sampled = len(messages)
+        self._asked = messages
         if self.listener:
             self.listener.round_started(true_round, len(messages))
         return messages
@@ -130,14 +149,41 @@ class FedJavaMixin:
         report = self.reports.setdefault(true_round, RoundReport(round=true_round))
         good: list[Message] = []
         metric_keys: set[str] | None = None
+        replies = list(replies)
+        # An error reply the SuperLink writes itself (e.g. "Node Unavailable") comes from the SuperLink's
+        # node id: name the node it was meant for instead, found through the message it replies to.
+        asked = {m.metadata.message_id: m.metadata.dst_node_id for m in self._asked if m.metadata.message_id}
+
+        def sender(msg: Message) -> int:
+            return asked.get(msg.metadata.reply_to_message_id or "", msg.metadata.src_node_id)
+
+        replied = {sender(msg) for msg in replies}
+        for node in dict.fromkeys(m.metadata.dst_node_id for m in self._asked):
+            if node not in replied:
+                entry = {"node": node, "reason": f"no reply within round_timeout={self.round_timeout:g}s"}
+                if node in self._node_clients:
+                    entry["client"] = self._node_clients[node]
+                report.missing.append(entry)
+                log.log(self._level, "Round %d: %s did not reply within the round's timeout", true_round,
+                        _client_label(entry))
         for msg in replies:
             if msg.has_error():
                 reason = msg.error.reason or f"error code {msg.error.code}"
-                report.failed.append({"node": msg.metadata.src_node_id, "reason": reason})
-                log.log(self._level, "Round %d: node %d failed and is left out: %s", true_round,
-                        msg.metadata.src_node_id, reason)
+                failed = {"node": sender(msg), "reason": reason}
+                if failed["node"] in self._node_clients:
+                    failed["client"] = self._node_clients[failed["node"]]
+                if msg.error.code == ErrorCode.NODE_UNAVAILABLE:
+                    # The SuperLink's own reply for a node that stopped sending heartbeats: no reply came.
+                    failed["reason"] = "node unavailable: no heartbeat (stopped, killed or cut off)"
+                    report.missing.append(failed)
+                else:
+                    report.failed.append(failed)
+                log.log(self._level, "Round %d: %s left out: %s", true_round, _client_label(failed),
+                        failed["reason"])
                 continue
             entry, problem = self.screen(msg)
+            if entry.get("client") is not None:
+                self._node_clients[entry["node"]] = entry["client"]
             if problem is None:
                 keys = set(next(iter(msg.content.metric_records.values())).keys())
                 if metric_keys is not None and keys != metric_keys:
@@ -226,7 +272,7 @@ def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener |
     }[cfg.algorithm]
     cls = STRATEGIES[cfg.algorithm]
     return cls(min_fit_clients=cfg.min_fit_clients, round_offset=round_offset, listener=listener,
-               **sampling, **knobs)
+               round_timeout=cfg.round_timeout, **sampling, **knobs)
 
 
 # ---------------------------------------------------------------------- server optimizer state

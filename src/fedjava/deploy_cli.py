@@ -1,0 +1,165 @@
+"""The distributed-mode commands: ``fedjava server``, ``fedjava client`` and ``fedjava certs``.
+
+:func:`register` adds them to the ``fedjava`` parser; the work is in :mod:`fedjava.federated.deployment`, :mod:`fedjava.federated.deployment_client`
+and :mod:`fedjava.federated.certs` (imported inside the commands, so ``--help`` stays instant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+SERVER_EPILOG = """examples:
+  fedjava certs --hosts server.example.org,192.168.1.10 --out certs   # once, on the server machine
+  fedjava server --port 9092 --algorithm fedadam --clients 2 --rounds 3 --client-keys keys
+  fedjava server --algorithm fedadam --rounds 3 --resume              # after a crash: continue
+  fedjava server --insecure --port 9092 --config demo_cpu              # trusted network only
+"""
+
+CLIENT_EPILOG = """examples:
+  fedjava certs --client-key client0 --out keys      # once; send keys/client0.pub to the server operator
+  fedjava client --client-id 0 --server server.example.org:9092 --ca certs/ca.crt --key keys/client0.key
+  fedjava client --client-id 1 --server 192.168.1.10:9092 --data /data/hospital_b.json
+"""
+
+CERTS_EPILOG = """examples:
+  fedjava certs --hosts server.example.org,192.168.1.10 --out certs   # ca.crt, ca.key, server.pem, server.key
+  fedjava certs --client-key client0 --client-key client1 --out keys  # client0.key/.pub, client1.key/.pub
+"""
+
+ALGORITHMS = ["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``server``, ``client`` and ``certs`` to the ``fedjava`` subcommands."""
+    from fedjava.cli import _add_config_args
+
+    server = sub.add_parser(
+        "server", help="distributed mode: run the federated server (Flower SuperLink) and submit the job",
+        description="Start the coordinating side on this machine: a Flower SuperLink listening on --port, with TLS "
+                    "and client authentication unless --insecure. It registers the client public keys in "
+                    "--client-keys, submits the federated job (same algorithms, configuration and outputs as "
+                    "'fedjava federate') and waits for the clients ('fedjava client' on their machines). It "
+                    "evaluates on <data_dir>/valid.json and writes final_model, checkpoints, "
+                    "training_history.json and training.log to <results_dir>/<algorithm>/. See docs/DEPLOYMENT.md.",
+        epilog=SERVER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    server.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0: all)")
+    server.add_argument("--port", type=int, default=9092, help="the one TCP port the clients connect to (default 9092)")
+    server.add_argument("--algorithm", choices=ALGORITHMS, help="aggregation algorithm (default: the config's, fedavg)")
+    server.add_argument("--clients", type=int, help="number of clients to wait for (config key num_clients, default 2)")
+    server.add_argument("--rounds", type=int, help="federated rounds (config key num_rounds, default 3)")
+    server.add_argument("--local-epochs", type=float, help="local epochs per round (config key local_epochs)")
+    server.add_argument("--resume", action="store_true",
+                        help="continue from the last completed round's checkpoint in the output dir")
+    server.add_argument("--certs", type=Path, default=Path("certs"), metavar="DIR",
+                        help="folder with ca.crt, server.pem and server.key from 'fedjava certs' (default certs)")
+    server.add_argument("--client-keys", type=Path, default=Path("keys"), metavar="DIR",
+                        help="folder of the clients' public keys (*.pub); only these clients may join (default keys)")
+    server.add_argument("--insecure", action="store_true",
+                        help="no TLS and no client authentication (prints a warning; trusted networks only)")
+    _add_config_args(server)
+    server.set_defaults(func=cmd_server)
+
+    client = sub.add_parser(
+        "client", help="distributed mode: run one data owner (Flower SuperNode) that trains on its own data",
+        description="Join the federation at --server as client --client-id and train, each round, only on this "
+                    "machine's data file (default data/client_ID.json). The data file, the CA certificate and the "
+                    "key are checked before connecting. Runs until stopped (Ctrl-C). See docs/DEPLOYMENT.md.",
+        epilog=CLIENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    client.add_argument("--client-id", type=int, required=True, help="this client's number, 0 to num_clients-1")
+    client.add_argument("--server", required=True, metavar="HOST:PORT", help="the server's address, e.g. 10.0.0.5:9092")
+    client.add_argument("--data", type=Path, metavar="FILE", help="training data (default data/client_ID.json)")
+    client.add_argument("--ca", type=Path, default=Path("certs/ca.crt"), metavar="FILE",
+                        help="the CA certificate that signed the server's certificate (default certs/ca.crt)")
+    client.add_argument("--key", type=Path, metavar="FILE",
+                        help="this client's private key, its .pub registered with the server (default "
+                             "keys/clientID.key)")
+    client.add_argument("--insecure", action="store_true",
+                        help="no TLS, no client key (only with a server started with --insecure; prints a warning)")
+    client.add_argument("--node-port", type=int, default=0, metavar="PORT",
+                        help="local port between the SuperNode and its training process (default: a free one)")
+    client.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="give up when the server is not reachable for this long (default 0: keep waiting)")
+    client.set_defaults(func=cmd_client)
+
+    certs = sub.add_parser(
+        "certs", help="make a CA and server certificate, and client key pairs, for distributed mode",
+        description="--hosts: write ca.crt and ca.key (a private certificate authority) and server.pem and "
+                    "server.key (the server's certificate for those host names / IP addresses) to --out. Copy "
+                    "ca.crt to every client; keep ca.key and server.key secret. --client-key NAME: write NAME.key "
+                    "(stays on the client) and NAME.pub (goes in the server's --client-keys folder).",
+        epilog=CERTS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    certs.add_argument("--hosts", metavar="NAME[,NAME...]",
+                       help="the server's host names and/or IP addresses, as the clients will type them")
+    certs.add_argument("--client-key", action="append", default=[], metavar="NAME",
+                       help="also make a client key pair NAME.key / NAME.pub (repeatable)")
+    certs.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="output folder (default certs for --hosts, keys for --client-key alone)")
+    certs.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
+    certs.add_argument("--force", action="store_true", help="replace existing files")
+    certs.set_defaults(func=cmd_certs)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the command like Ctrl-C: the finally blocks stop the Flower processes it started."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def _printer(text: str) -> None:
+    print(text, flush=True)
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from fedjava.cli import federated_config
+    from fedjava.federated.deployment import ServerOptions, run_server
+
+    cfg = federated_config(args)
+    _stop_on_sigterm()
+    opts = ServerOptions(host=args.host, port=args.port, insecure=args.insecure, certs_dir=args.certs,
+                         client_keys=args.client_keys, resume=args.resume, verbose=args.verbose)
+    try:
+        code = run_server(cfg, opts, printer=_printer)
+    except KeyboardInterrupt:
+        print("\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume",
+              file=sys.stderr)
+        return 130
+    if code != 0:
+        print("error: the federated job did not finish (no final_model); see the messages above, training.log "
+              "and superlink.log in the output folder", file=sys.stderr)
+    return code
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    from fedjava.federated.deployment_client import ClientOptions, run_client
+
+    _stop_on_sigterm()
+    opts = ClientOptions(client_id=args.client_id, server=args.server, data=args.data, ca=args.ca, key=args.key,
+                         insecure=args.insecure, node_port=args.node_port, wait=args.wait, verbose=args.verbose)
+    if args.client_id < 0:
+        print("error: --client-id must be 0 or more", file=sys.stderr)
+        return 2
+    try:
+        return run_client(opts, printer=_printer)
+    except KeyboardInterrupt:
+        print(f"\nclient {args.client_id}: stopped", file=sys.stderr)
+        return 130
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    from fedjava.federated.certs import CertificateError, make_client_keys, make_server_certificates
+
+    if not args.hosts and not args.client_key:
+        raise CertificateError("give --hosts NAME[,NAME...] (server certificate) and/or --client-key NAME")
+    if args.days < 1:
+        raise CertificateError("--days must be at least 1")
+    out = args.out or Path("certs" if args.hosts else "keys")
+    if args.hosts:
+        for path in make_server_certificates(out, args.hosts.split(","), days=args.days, overwrite=args.force):
+            print(f"wrote {path}")
+        print(f"Copy {out / 'ca.crt'} to every client machine; keep ca.key and server.key on the server only.")
+    for name in args.client_key:
+        private, public = make_client_keys(out, name, overwrite=args.force)
+        print(f"wrote {private} (keep on the client)\nwrote {public} (put in the server's --client-keys folder)")
+    return 0

@@ -1,0 +1,294 @@
+"""``fedjava server``: distributed mode's coordinating side, fedjava's ServerApp on Flower's deployment runtime.
+
+:func:`run_server` registers the clients' public keys, starts a Flower SuperLink (TLS and client
+authentication unless ``insecure``), submits the federated job with ``flwr run`` and relays the ServerApp's
+report; it stops the SuperLink when the job ends. The clients side is :mod:`deployment_client`; the
+process handling is :mod:`flower_runtime`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from fedjava.config import Config
+from fedjava.federated import certs
+from fedjava.federated.common import RUN_CONFIG_OVERRIDES, RUN_CONFIG_PRESET, RUN_CONFIG_RESUME, method_name
+from fedjava.federated.flower_runtime import (
+    ANSI,
+    DEFAULT_PORT,
+    INSECURE_WARNING,
+    DeploymentError,
+    ManagedProcess,
+    flower_env,
+    free_port,
+    tool,
+    wait_for_port,
+)
+
+CONNECTION = "fedjava"  # the SuperLink connection's name in the private Flower configuration file
+_FLOWER_INFO = re.compile(r"^(INFO|DEBUG)\s*:")
+
+
+# ---------------------------------------------------------------------- the server side
+
+
+@dataclass
+class ServerOptions:
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    insecure: bool = False
+    certs_dir: Path = Path("certs")
+    client_keys: Path = Path("keys")
+    resume: bool = False
+    verbose: bool = False
+    public_keys: list[Path] = field(default_factory=list)
+
+
+def check_server_options(opts: ServerOptions) -> None:
+    """Fail before anything starts: certificates, client keys, a free port."""
+    if not opts.insecure:
+        for name in (certs.CA_CERT, certs.SERVER_CERT, certs.SERVER_KEY):
+            if not (opts.certs_dir / name).is_file():
+                raise DeploymentError(f"{opts.certs_dir / name} not found: make the certificates with 'fedjava certs "
+                                      f"--hosts SERVER_NAME --out {opts.certs_dir}' (or pass --certs DIR, or "
+                                      "--insecure on a trusted network)")
+        certs.check_certificate(opts.certs_dir / certs.CA_CERT, "CA certificate")
+        certs.check_certificate(opts.certs_dir / certs.SERVER_CERT, "server certificate")
+        keys = sorted(opts.client_keys.glob(f"*{certs.PUBLIC_KEY_SUFFIX}")) if opts.client_keys.is_dir() else []
+        if not keys:
+            raise DeploymentError(f"no client public keys (*.pub) in {opts.client_keys}: make one per client with "
+                                  f"'fedjava certs --client-key client0 --out {opts.client_keys}' and keep the .pub "
+                                  "files there (or pass --client-keys DIR)")
+        for key in keys:
+            certs.check_public_key(key)
+        opts.public_keys = keys
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the SuperLink binds: TIME_WAIT is fine
+        try:
+            probe.bind((opts.host, opts.port))
+        except OSError as exc:
+            raise DeploymentError(f"cannot listen on {opts.host}:{opts.port} ({exc.strerror}): is another server "
+                                  "running? Stop it or choose another --port") from None
+
+
+def run_config_overrides(cfg: Config) -> str:
+    """Every key of ``cfg`` that differs from the defaults, as the ``overrides`` string of the run config:
+    the ServerApp and every ClientApp rebuild exactly ``cfg`` from it (see common.config_from_run_config)."""
+    default = Config()
+    items = []
+    for f in fields(Config):
+        value = getattr(cfg, f.name)
+        if value == getattr(default, f.name):
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        items.append(f"{f.name}={value}")
+    return shlex.join(items)
+
+
+def absolute_paths(cfg: Config) -> Config:
+    """``cfg`` with its folders made absolute: the ServerApp runs in a process Flower starts elsewhere."""
+    import dataclasses
+
+    changes = {}
+    for key in ("data_dir", "results_dir", "output_dir", "model_cache_dir"):
+        value = getattr(cfg, key, "")
+        if value:
+            changes[key] = str(Path(value).expanduser().resolve())
+    return dataclasses.replace(cfg, **changes)
+
+
+def run_server(cfg: Config, opts: ServerOptions, printer: Callable[[str], None] = print) -> int:
+    """Start the SuperLink, submit the job, stream its report; 0 when final_model was written."""
+    from fedjava.federated.common import valid_path
+
+    cfg = absolute_paths(cfg)
+    if not valid_path(cfg).is_file():
+        raise DeploymentError(f"{valid_path(cfg)} not found: the server evaluates the global model on it. "
+                              f"Make it with 'fedjava data split --clients {cfg.num_clients} --data-dir "
+                              f"{cfg.data_dir}' (the clients' shards may stay on their machines)")
+    check_server_options(opts)
+    if opts.resume:
+        from fedjava.federated.checkpoints import check_resumable
+
+        try:
+            check_resumable(cfg)
+        except ValueError as exc:
+            raise DeploymentError(str(exc)) from None
+    if opts.insecure:
+        printer(f"warning: {INSECURE_WARNING}")
+    out = cfg.resolved_output_dir(method_name(cfg))
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="fedjava-server-"))
+    env = flower_env(work / "flwr_home")
+    near = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host  # where this machine reaches the SuperLink
+    local = f"{near}:{opts.port}"
+    write_connection(work / "flwr_home", local, None if opts.insecure else opts.certs_dir / certs.CA_CERT)
+    app_dir = write_app(work / "app")
+    run_config = work / "run_config.toml"
+    write_run_config(run_config, cfg, opts.resume)
+    database = work / "superlink.db"
+    names: dict[str, str] = {}
+    if opts.public_keys:
+        # Register the keys with a SuperLink only this machine can reach, in the database the real one then
+        # opens: no client is ever refused because it connected before its key was registered.
+        names = register_keys(opts, database, env, out / "superlink.log", printer)
+    command = superlink_command(opts, opts.host, opts.port, database)
+    watcher = _SuperLinkWatcher(printer, cfg.num_clients, opts.verbose, names)
+    started = time.time()
+    running: list[ManagedProcess] = []
+    try:
+        link = ManagedProcess("SuperLink", command, env, out / "superlink.log", watcher.line)
+        running.append(link)
+        wait_for_port(near, opts.port, link, timeout=120)
+        where = "every interface" if opts.host in ("0.0.0.0", "") else opts.host
+        printer(f"Server listening on {where}, port {opts.port} "
+                f"({'INSECURE: no TLS, no client authentication' if opts.insecure else 'TLS, client authentication'}"
+                f"); Flower's log: {out / 'superlink.log'}")
+        printer(f"Submitting the job: {cfg.algorithm}, {cfg.num_rounds} round(s); waiting for {cfg.num_clients} "
+                "client(s) to connect")
+        job = ManagedProcess("flwr run", [tool("flwr"), "run", str(app_dir), CONNECTION, "--stream",
+                                          "--run-config", str(run_config)], env, out / "flwr_run.log",
+                             _JobPrinter(printer, opts.verbose).line)
+        running.append(job)
+        job.wait()
+    finally:
+        for proc in reversed(running):
+            proc.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if _job_finished(out, started) else 1
+
+
+def _job_finished(out: Path, started: float) -> bool:
+    history = out / "training_history.json"
+    final = out / "final_model"
+    if not final.is_dir() or not history.is_file() or history.stat().st_mtime < started:
+        return False
+    return "summary" in json.loads(history.read_text(encoding="utf-8"))
+
+
+def write_app(folder: Path) -> Path:
+    """The Flower app that ``flwr run`` submits: fedjava's ServerApp and ClientApp (fedjava must be installed
+    where they run) and the three run-config keys the job uses."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(f"""[project]
+name = "fedjava-job"
+version = "0.1.0"
+description = "fedjava's federated LoRA job (written by fedjava server)"
+license = "Apache-2.0"
+
+[tool.flwr.app]
+publisher = "fedjava"
+
+[tool.flwr.app.components]
+serverapp = "fedjava.federated.server_app:app"
+clientapp = "fedjava.federated.client_app:app"
+
+[tool.flwr.app.config]
+{RUN_CONFIG_PRESET} = ""
+{RUN_CONFIG_RESUME} = false
+{RUN_CONFIG_OVERRIDES} = ""
+""", encoding="utf-8")
+    return folder
+
+
+def write_run_config(path: Path, cfg: Config, resume: bool) -> None:
+    path.write_text(f"{RUN_CONFIG_PRESET} = \"\"\n{RUN_CONFIG_RESUME} = {str(resume).lower()}\n"
+                    f"{RUN_CONFIG_OVERRIDES} = {json.dumps(run_config_overrides(cfg))}\n", encoding="utf-8")
+
+
+def write_connection(flwr_home: Path, address: str, ca: Path | None) -> None:
+    """Flower's configuration file (in a private FLWR_HOME) with one connection to the local SuperLink."""
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    security = "insecure = true" if ca is None else f"root-certificates = {json.dumps(str(ca.resolve()))}"
+    (flwr_home / "config.toml").write_text(f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+                                           f'address = "{address}"\n{security}\n', encoding="utf-8")
+
+
+def superlink_command(opts: ServerOptions, host: str, port: int, database: Path) -> list[str]:
+    command = [tool("flower-superlink"), "--disable-runtime-dependency-installation", "--host", host,
+               "--port", str(port), "--database", str(database)]
+    if opts.insecure:
+        return command + ["--insecure"]
+    return command + ["--ssl-ca-certfile", str((opts.certs_dir / certs.CA_CERT).resolve()),
+                      "--ssl-certfile", str((opts.certs_dir / certs.SERVER_CERT).resolve()),
+                      "--ssl-keyfile", str((opts.certs_dir / certs.SERVER_KEY).resolve()),
+                      "--enable-supernode-auth"]
+
+
+def register_keys(opts: ServerOptions, database: Path, env: dict[str, str], log_path: Path,
+                  printer: Callable[[str], None]) -> dict[str, str]:
+    """Register every public key in ``database`` through a SuperLink listening on 127.0.0.1 only;
+    returns {node id: key name}."""
+    names: dict[str, str] = {}
+    port = free_port()
+    home = Path(env["FLWR_HOME"]).parent / "register_home"
+    write_connection(home, f"127.0.0.1:{port}", opts.certs_dir / certs.CA_CERT)
+    env = dict(env, FLWR_HOME=str(home))
+    link = ManagedProcess("SuperLink (registration)", superlink_command(opts, "127.0.0.1", port, database), env,
+                          log_path, lambda text: None)
+    try:
+        wait_for_port("127.0.0.1", port, link, timeout=120)
+        for key in opts.public_keys:
+            node = register_key(key, env)
+            names[node] = key.stem
+            printer(f"Registered client key {key.name} (node {node})")
+    finally:
+        link.stop()
+    return names
+
+
+def register_key(key: Path, env: dict[str, str]) -> str:
+    """Register one public key; returns the node id Flower gives it."""
+    result = subprocess.run([tool("flwr"), "supernode", "register", str(key.resolve()), CONNECTION,
+                             "--name", key.stem], env=env, capture_output=True, text=True, timeout=120)
+    text = ANSI.sub("", result.stdout + result.stderr)
+    match = re.search(r"SuperNode (\d+) registered successfully", text)
+    if result.returncode != 0 or not match:
+        raise DeploymentError(f"could not register the client key {key}: {' '.join(text.split())[-400:]}")
+    return match.group(1)
+
+
+class _SuperLinkWatcher:
+    """Turns the SuperLink's log into what the operator needs to see: joins, refusals, departures."""
+
+    def __init__(self, printer: Callable[[str], None], expected: int, verbose: bool, names: dict[str, str]):
+        self.printer, self.expected, self.verbose, self.names = printer, expected, verbose, names
+        self.nodes: set[str] = set()
+
+    def line(self, text: str) -> None:
+        if self.verbose:
+            self.printer(f"[superlink] {text}")
+        if "No SuperNode found with the given public key" in text or "Failed to activate" in text:
+            self.printer("REFUSED a client: its public key is not registered with this server (register it by "
+                         "putting its .pub file in --client-keys and restarting the server)")
+        match = re.search(r"\b(Activated|Deactivated) node_id=(\d+)", text)
+        if match:
+            joined = match.group(1) == "Activated"
+            (self.nodes.add if joined else self.nodes.discard)(match.group(2))
+            key = f" (key {self.names[match.group(2)]})" if match.group(2) in self.names else ""
+            self.printer(f"Client node {match.group(2)}{key} {'connected' if joined else 'disconnected'} "
+                         f"({len(self.nodes)} of {self.expected} connected)")
+
+
+class _JobPrinter:
+    """The ServerApp's report as ``flwr run --stream`` relays it, without Flower's INFO chatter."""
+
+    def __init__(self, printer: Callable[[str], None], verbose: bool):
+        self.printer, self.verbose = printer, verbose
+
+    def line(self, text: str) -> None:
+        if self.verbose or not (_FLOWER_INFO.match(text) or text.startswith(("Successfully installed", "Using SuperLink"))):
+            self.printer(text)
