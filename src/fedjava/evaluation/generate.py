@@ -14,13 +14,14 @@ def generate_answers(
     max_new_tokens: int = 384,
     batch_size: int = 4,
     progress: Callable[[int, int], None] | None = None,
+    stop_at_answer_end: bool = True,
 ) -> list[str]:
     """Greedy completions of ``prompts`` (already rendered with the chat template), in order.
 
     Prompts are batched by length (fewer pad tokens), left-padded so every row ends where its answer
     starts; a row stops at the tokenizer's end-of-sequence or end-of-turn token, at ``max_new_tokens``,
-    or once an answer that opens with ``{`` has closed that JSON object (see :class:`AnswerClosed`):
-    a model that has not yet learned to end its turn does not spend the rest of the budget on chatter.
+    or (``stop_at_answer_end``) once an answer that opens with ``{`` has closed that JSON object (see
+    :class:`AnswerClosed`): chatter after the answer is not generated; a batch ends when all its rows have.
     """
     import torch
     from transformers import StoppingCriteriaList
@@ -51,7 +52,9 @@ def generate_answers(
                 out = model.generate(
                     input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                     do_sample=False, num_beams=1, pad_token_id=pad_id, eos_token_id=stop_ids,
-                    use_cache=True, stopping_criteria=StoppingCriteriaList([AnswerClosed(tokenizer, longest)]),
+                    use_cache=True,
+                    stopping_criteria=StoppingCriteriaList([AnswerClosed(tokenizer, longest)] if stop_at_answer_end
+                                                           else []),
                 )
             for r, i in enumerate(rows):
                 outputs[i] = tokenizer.decode(out[r, longest:], skip_special_tokens=True)
