@@ -52,6 +52,7 @@ from http.client import HTTPException
 from typing import Any
 
 from fedjava.errors import UserError
+from fedjava.evaluation.parse import json_objects
 from fedjava.prompts import number_lines
 
 SCORE_MIN, SCORE_MAX = 0, 10
@@ -159,18 +160,11 @@ def _score_value(value: Any) -> tuple[int | None, str | None]:
 
 
 def _from_json(text: str) -> JudgeResult | None:
-    decoder = json.JSONDecoder()
-    pos = text.find("{")
-    while pos != -1:
-        try:
-            obj, _ = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
-            obj = None
+    for obj in json_objects(text):
         if isinstance(obj, dict) and "score" in obj:
             score, error = _score_value(obj["score"])
             rationale = str(obj.get("rationale", obj.get("reason", "")) or "").strip()
             return JudgeResult(score, rationale, error, None if score is not None else text)
-        pos = text.find("{", pos + 1)
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from fedjava.prompts import ERROR_TYPES, VERDICTS
@@ -62,16 +63,20 @@ def parse_answer(text: Any) -> dict[str, Any] | None:
     """The first well-formed answer object anywhere in ``text``, or None (invalid answer)."""
     if not isinstance(text, str):
         return None
-    cleaned = _FENCE_RE.sub("", text)
-    decoder = json.JSONDecoder()
-    pos = cleaned.find("{")
-    while pos != -1:
-        try:
-            obj, _ = decoder.raw_decode(cleaned, pos)
-        except json.JSONDecodeError:
-            obj = None
+    for obj in json_objects(_FENCE_RE.sub("", text)):
         answer = normalize_answer(obj)
         if answer is not None:
             return answer
-        pos = cleaned.find("{", pos + 1)
     return None
+
+
+def json_objects(text: str) -> Iterator[Any]:
+    """Every JSON value that starts at a ``{`` in ``text``, in order (chatter between them is skipped)."""
+    decoder = json.JSONDecoder()
+    pos = text.find("{")
+    while pos != -1:
+        try:
+            yield decoder.raw_decode(text, pos)[0]
+        except json.JSONDecodeError:
+            pass
+        pos = text.find("{", pos + 1)
