@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedjava.javadata.label import Dropped, label
+from fedjava.javadata.evidence import evidence_block
+from fedjava.javadata.label import Dropped, hung_call, label
 from fedjava.javadata.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.javadata.restyle import restyle
-from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, check_many, require_jdk
+from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
 from fedjava.javadata.tasks import TASKS_DIR, Task, load_tasks
 from fedjava.prompts import build_messages, write_samples
 
@@ -151,7 +152,12 @@ def candidates_for(task: Task, options: BuildOptions) -> tuple[list[Candidate], 
     return correct, mutants
 
 
-def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str) -> dict[str, Any]:
+def _evidence(c: Candidate, outcome: RunOutcome) -> str:
+    hung = hung_call(c.task, outcome) if outcome.compiled and outcome.timed_out else ""
+    return evidence_block(outcome, len(c.task.tests), hung)
+
+
+def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str, evidence: str) -> dict[str, Any]:
     m = c.mutant
     meta: dict[str, Any] = {
         "task_id": c.task.id, "topic": c.task.topic, "split": split, "verdict": answer["verdict"],
@@ -162,6 +168,7 @@ def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str) -> dict[
         action = "delete" if not m.original_line else "insert" if not m.mutated_line else "replace"
         meta.update({"mutation": m.description, "fix_line": m.line, "fix_action": action})
     meta["tool_output"] = raw
+    meta["evidence"] = evidence
     return {"messages": build_messages(c.task.requirement, c.code, answer), "meta": meta}
 
 
@@ -199,7 +206,7 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
                     raise BuildError(f"task {task.id}: its {c.base} fails its own tests ({exc})") from exc
                 report.dropped[f"restyled_{exc.reason}"] += 1
                 continue
-            kept_ok.append(_sample(c, labelled.answer, labelled.raw, split))
+            kept_ok.append(_sample(c, labelled.answer, labelled.raw, split, _evidence(c, outcomes[c.key])))
         report.dropped["surplus_correct"] += max(0, len(kept_ok) - options.correct_per_task)
         chosen = kept_ok[: options.correct_per_task]
         by_family: dict[str, list[dict[str, Any]]] = {f: [] for f in FAMILIES}
@@ -209,7 +216,8 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
             except Dropped as exc:
                 report.dropped[exc.reason] += 1
                 continue
-            by_family[c.mutant.family].append(_sample(c, labelled.answer, labelled.raw, split))
+            by_family[c.mutant.family].append(
+                _sample(c, labelled.answer, labelled.raw, split, _evidence(c, outcomes[c.key])))
         extra = []
         for family in FAMILIES:
             chosen += by_family[family][: options.errors_per_family]
