@@ -77,6 +77,13 @@ class Config:
     """training samples, relative to data_dir unless absolute"""
     valid_file: str = "valid.jsonl"
     """validation samples, relative to data_dir unless absolute; empty disables evaluation"""
+    prompt_mode: Literal["code_only", "grounded"] = "code_only"
+    """what the model is shown: code_only = the task and the code; grounded = also what javac and the task's
+    tests reported (the samples' meta.evidence, written by fedjava data build)"""
+    tests_dropout: float = 0.0
+    """grounded training: share of training samples shown with the javac line only (as when no tests exist)"""
+    decision_weight: float = 1.0
+    """loss weight of the answer's decision tokens (verdict, error code, line) relative to the other answer tokens"""
     max_seq_length: int = 1536
     truncation: Literal["prompt", "drop"] = "prompt"
     """too-long samples: cut the prompt's start (never the answer) or drop the sample"""
@@ -338,6 +345,8 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("batch_size", cfg.batch_size >= 1, "must be >= 1"),
         ("gradient_accumulation_steps", cfg.gradient_accumulation_steps >= 1, "must be >= 1"),
         ("max_seq_length", cfg.max_seq_length >= 32, "must be >= 32"),
+        ("tests_dropout", 0 <= cfg.tests_dropout <= 1, "must be in [0, 1]"),
+        ("decision_weight", 1 <= cfg.decision_weight <= 100, "must be in [1, 100]"),
         ("num_epochs", cfg.num_epochs > 0, "must be > 0"),
         ("max_steps", cfg.max_steps == -1 or cfg.max_steps >= 1, "must be >= 1, or -1 to use num_epochs"),
         ("warmup_ratio", 0 <= cfg.warmup_ratio < 1, "must be in [0, 1)"),
