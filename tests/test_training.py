@@ -64,6 +64,10 @@ def test_centralized_run_writes_every_output(tiny_overrides, tmp_path, capsys):
     history = json.loads((out / "training_history.json").read_text())
     assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
     assert all("eval_loss" in e and "train_loss" in e for e in history["epochs"])
+    # The decisions are measured with the loss: a run that learns text but not verdicts shows it.
+    assert all(0 <= e["eval_verdict_macro_f1"] <= 1 and "eval_line_accuracy" in e for e in history["epochs"])
+    assert "verdict acc " in printed and "(majority 0.333)" in printed
+    assert summary["eval_verdict_accuracy"] == history["epochs"][-1]["eval_verdict_accuracy"]
     steps = [e for e in history["steps"] if "train_loss" in e]
     assert len(steps) == summary["steps"] == 6
     assert all(e["learning_rate"] > 0 and e["tokens_per_second"] > 0 and "elapsed_seconds" in e for e in steps)
@@ -76,6 +80,7 @@ def test_centralized_run_writes_every_output(tiny_overrides, tmp_path, capsys):
     assert events
     acc = EventAccumulator(str(events[0].parent))
     acc.Reload()
+    assert len(acc.Scalars("epoch/eval_verdict_macro_f1")) == 3
     losses = [s.value for s in acc.Scalars("train/train_loss")]
     assert losses == pytest.approx([e["train_loss"] for e in steps], rel=1e-5)
     assert len(acc.Scalars("epoch/eval_loss")) == 3

@@ -100,9 +100,9 @@ def run_centralized(
 ) -> dict[str, Any]:
     """Train centrally and save ``final_model``. Returns the run summary."""
     from fedjava.models import load_for_training
-    from fedjava.prompts import load_samples, tokenize_samples
+    from fedjava.prompts import tokenize_samples
     from fedjava.tracking import RunTracker, close_file_logs, setup_logging
-    from fedjava.training import set_seed, train_adapter
+    from fedjava.training import load_train_valid, set_seed, train_adapter
 
     method = f"centralized_{framework}"
     if framework == "unsloth":
@@ -112,12 +112,7 @@ def run_centralized(
     setup_logging(out / "training.log")
     log.debug("resolved config:\n%s", to_yaml(cfg))
     # Read the data before loading any model: a malformed file fails in a second, not after a minute.
-    train_samples = load_samples(cfg.data_path(cfg.train_file))
-    valid_samples = load_samples(cfg.data_path(cfg.valid_file)) if cfg.valid_file else []
-    if cfg.max_train_samples:
-        train_samples = train_samples[: cfg.max_train_samples]
-    if cfg.max_eval_samples:
-        valid_samples = valid_samples[: cfg.max_eval_samples]
+    train_samples, valid_samples = load_train_valid(cfg)
     if cfg.num_threads:
         import torch
 
@@ -149,6 +144,9 @@ def run_centralized(
                  f"targets={','.join(cfg.lora_target_modules)}"),
         ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
         ("Max sequence length", cfg.max_seq_length),
+        ("Prompt", cfg.prompt_mode + (f" (tests hidden from {cfg.tests_dropout:.0%} of training samples)"
+                                      if cfg.prompt_mode == "grounded" and cfg.tests_dropout else "")
+         + (f", decision tokens weighted x{cfg.decision_weight:g}" if cfg.decision_weight != 1 else "")),
         ("Output", out),
     ]))
     tracker = RunTracker(out, method, cfg.to_dict(), cfg.tensorboard_dir(method), cfg.report_to, cfg.wandb_project,
@@ -161,6 +159,7 @@ def run_centralized(
         "method": method,
         "train_loss": result.train_loss,
         "eval_loss": result.eval_loss,
+        **{k: v for k, v in result.eval_metrics.items() if k != "eval_loss"},
         "steps": result.steps,
         "train_samples": result.samples,
         "train_tokens": result.tokens,

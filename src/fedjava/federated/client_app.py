@@ -74,15 +74,15 @@ def client_data_path(context: Context, cfg: Config, client_id: int) -> Path:
 
 
 def _features(cfg: Config, tokenizer, client_id: int, path: Path):
-    from fedjava.prompts import load_samples, tokenize_samples
+    from fedjava.prompts import tokenize_samples
+    from fedjava.training import load_prompted
 
     stat = path.stat() if path.exists() else None
     key = (str(path.resolve()), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0,
-           cfg.max_seq_length, cfg.truncation, cfg.max_train_samples, cfg.model_name)
+           cfg.max_seq_length, cfg.truncation, cfg.max_train_samples, cfg.model_name, cfg.prompt_mode,
+           cfg.tests_dropout, cfg.seed)
     if key not in _FEATURES:
-        samples = load_samples(path)
-        if cfg.max_train_samples:
-            samples = samples[: cfg.max_train_samples]
+        samples = load_prompted(cfg, path, cfg.max_train_samples, f"client_{client_id}", training=True)
         _FEATURES[key] = tokenize_samples(tokenizer, samples, cfg.max_seq_length, cfg.truncation,
                                           f"client_{client_id}")[0]
     return _FEATURES[key]

@@ -19,6 +19,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 
 from fedjava.config import Config, to_yaml
+from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions
 from fedjava.federated import faults
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
 from fedjava.federated.checkpoints import latest_checkpoint, resume_problems, run_identity, save_checkpoint
@@ -92,8 +93,9 @@ class FederatedServer:
 
     def run(self, grid: Grid) -> dict[str, Any]:
         from fedjava.centralized import configuration_block, count_parameters
-        from fedjava.prompts import AnswerOnlyCollator, load_samples, tokenize_samples
+        from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
         from fedjava.tracking import RunTracker, close_file_logs, setup_logging
+        from fedjava.training import load_prompted
 
         cfg = self.cfg
         try:
@@ -106,9 +108,7 @@ class FederatedServer:
         self.out.mkdir(parents=True, exist_ok=True)
         setup_logging(self.out / "training.log")
         log.debug("resolved config:\n%s", to_yaml(cfg))
-        valid_samples = load_samples(valid_path(cfg))
-        if cfg.max_eval_samples:
-            valid_samples = valid_samples[: cfg.max_eval_samples]
+        valid_samples = load_prompted(cfg, valid_path(cfg), cfg.max_eval_samples, "valid")
         checkpoint = latest_checkpoint(self.out) if self.resume else None
         if checkpoint is not None:
             problems = resume_problems(checkpoint, cfg)
@@ -251,8 +251,9 @@ class FederatedServer:
             start = time.time()
             metrics = self._evaluate_arrays(arrays)
             self.eval_losses[0] = metrics["eval_loss"]
-            self.say(f"\nInitial global eval_loss={metrics['eval_loss']:.4f}")
+            self.say(f"\nInitial global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}")
             entry = {"round": 0, "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"],
+                     **_decision_values(metrics),
                      "eval_seconds": time.time() - start, "elapsed_seconds": self.tracker.elapsed()}
             self.rounds.append(entry)
             self.tracker.record("rounds", entry, 0)
@@ -262,12 +263,12 @@ class FederatedServer:
         start = time.time()
         previous = self.rounds[-1] if self.rounds else None
         if report.kept_global and previous is not None and "eval_loss" in previous:
-            metrics = {"eval_loss": previous["eval_loss"], "eval_perplexity": previous.get("eval_perplexity")}
+            metrics = {k: v for k, v in previous.items() if k in ("eval_loss", "eval_perplexity", *DECISION_KEYS)}
         else:
             metrics = self._evaluate_arrays(arrays)
         self.eval_losses[server_round] = metrics["eval_loss"]
         note = " (global model unchanged)" if report.kept_global else ""
-        self.say(f"  Global eval_loss={metrics['eval_loss']:.4f}{note}")
+        self.say(f"  Global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}{note}")
         weights = sum(e.get("num_examples", 0) for e in report.clients)
         train_loss = (sum(e.get("train_loss", 0.0) * e.get("num_examples", 0) for e in report.clients) / weights
                       if weights else None)
@@ -275,6 +276,7 @@ class FederatedServer:
             "round": server_round,
             "eval_loss": metrics["eval_loss"],
             "eval_perplexity": metrics["eval_perplexity"],
+            **_decision_values(metrics),
             "train_loss": train_loss,
             "clients": report.clients,
             "failed": report.failed,
@@ -308,6 +310,15 @@ class FederatedServer:
             log.warning("FEDJAVA_FAULTS: killing the server after round %d", server_round)
             os.kill(os.getpid(), signal.SIGKILL)
         return MetricRecord({"eval_loss": metrics["eval_loss"]})
+
+
+def _decision_values(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: metrics[k] for k in DECISION_KEYS if k in metrics}
+
+
+def _decisions(metrics: dict[str, Any]) -> str:
+    text = format_decisions(metrics)
+    return f"; {text}" if text else ""
 
 
 def make_server_app(cfg: Config | None = None, resume: bool | None = None, printer: Callable[[str], None] = print,
