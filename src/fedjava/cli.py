@@ -83,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "predictions.jsonl and metrics.json beside the adapter, or under <results_dir>/base, "
                     "base_fewshotK or majority.",
         epilog=EVALUATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    what = evaluate.add_mutually_exclusive_group(required=True)
-    what.add_argument("--adapter", metavar="PATH", help="a trained adapter folder (<results_dir>/<method>/final_model)")
+    what = evaluate.add_mutually_exclusive_group()
+    what.add_argument("--adapter", metavar="PATH",
+                      help="a trained adapter folder (<results_dir>/<method>/final_model), or 'builtin': the grader "
+                           "shipped with fedjava (the default when none of --adapter, --base, --majority is given)")
     what.add_argument("--base", action="store_true", help="the base model without an adapter")
     what.add_argument("--majority", action="store_true", help="the majority-class baseline (no model)")
     evaluate.add_argument("--few-shot", type=int, default=0, metavar="K",
@@ -243,11 +245,12 @@ EVALUATE_EPILOG = """examples:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from fedjava.config import load_config
-    from fedjava.evaluation.evaluate import EvalOptions, check_options, format_table, run_evaluation
+    from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, check_options, format_table, run_evaluation
 
+    if not (args.adapter or args.base or args.majority):
+        args.adapter = "builtin"
     opts = EvalOptions(
         adapter=args.adapter, base=args.base, majority=args.majority, few_shot=args.few_shot, split=args.split,
         max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
@@ -256,8 +259,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     check_options(opts)
     preset = args.preset
-    if preset is None and args.adapter and (Path(args.adapter) / "fedjava_config.yaml").is_file():
-        preset = str(Path(args.adapter) / "fedjava_config.yaml")  # the base model the adapter was trained on
+    folder = adapter_dir(opts)
+    if preset is None and folder and (folder / "fedjava_config.yaml").is_file():
+        preset = str(folder / "fedjava_config.yaml")  # the base model and prompt mode the adapter was trained with
     cfg = load_config(preset, args.overrides, check_files=False)
     metrics, pred_path, metrics_path = run_evaluation(cfg, opts, progress=lambda m: print(m, file=sys.stderr))
     if args.json:

@@ -55,6 +55,19 @@ CHATML_TEMPLATE = (
 )
 
 
+BUILTIN_ADAPTER = "builtin"
+"""``--adapter builtin``: the grader adapter shipped in the package (``fedjava/grader/``, see its GRADER.md)."""
+
+
+def builtin_adapter_dir() -> Path:
+    """The shipped grader's adapter folder; ModelLoadError when this installation has none."""
+    folder = Path(__file__).parent / "grader"
+    if not (folder / "adapter_config.json").is_file():
+        raise ModelLoadError(f"the shipped grader is not installed here ({folder} has no adapter_config.json); "
+                             "pass --adapter PATH to a trained adapter (<results_dir>/<method>/final_model)")
+    return folder
+
+
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message says what to do."""
 

@@ -162,6 +162,27 @@ def run_program(task: Task, code: str, timeout: float = 10.0) -> RunOutcome:
         return RunOutcome(True, cases=parse_cases(ran.stdout), stdout=ran.stdout, stderr=ran.stderr)
 
 
+_PUBLIC_CLASS_RE = re.compile(r"^\s*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)",
+                              re.MULTILINE)
+
+
+def compile_program(code: str) -> RunOutcome:
+    """javac alone on a student's file, named after its public class (``Solution.java`` when it has none).
+
+    Through the dataset's compiler (:func:`compile_many`: the same javac keys and English messages). Only
+    compiles: nothing of the student's code runs (annotation processing is off).
+    """
+    require_jdk()
+    match = _PUBLIC_CLASS_RE.search(code)
+    name = f"{match.group(1)}.java" if match else "Solution.java"
+    with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
+        folder = Path(tmp) / "0"
+        folder.mkdir()
+        (folder / name).write_text(code, encoding="utf-8")
+        ok, diagnostics = _batch_compile({str(folder): "program"}, Path(tmp) / "shared", [name])["program"]
+        return RunOutcome(ok, diagnostics)
+
+
 @dataclass(frozen=True)
 class Program:
     """One student program to check against one task."""
@@ -194,10 +215,18 @@ def compile_many(programs: list[Program], work: Path) -> dict[str, tuple[bool, l
         (folder / "Solution.java").write_text(program.code, encoding="utf-8")
         (folder / "TestDriver.java").write_text(render_driver(program.task), encoding="utf-8")
         folders[str(folder)] = program.key
+    return _batch_compile(folders, shared)
+
+
+def _batch_compile(folders: dict[str, str], shared: Path, files: list[str] | None = None,
+                   ) -> dict[str, tuple[bool, list[Diagnostic]]]:
+    """Run BatchCompile.java on ``{folder: key}`` (each folder's Solution.java and TestDriver.java, or ``files``)."""
+    shared.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(f"\t{name}" for name in files or [])
     done = subprocess.run(
         ["java", "-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", str(_java_resource("BatchCompile.java")),
          str(shared)],
-        input="\n".join(folders) + "\n", capture_output=True, text=True, check=False,
+        input="".join(f"{folder}{suffix}\n" for folder in folders), capture_output=True, text=True, check=False,
     )
     results: dict[str, tuple[bool, list[Diagnostic]]] = {}
     current = None
