@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default OPENAI_API_KEY)")
     evaluate.add_argument("--judge-timeout", type=float, default=60.0, metavar="S",
                           help="seconds per judge request (60); failures are retried 3 times with backoff")
+    evaluate.add_argument("--judge-allow-http", action="store_true",
+                          help="send the API key over plain http to another machine too (by default it goes only "
+                               "over https or to this machine: localhost, 127.0.0.0/8, ::1)")
     _add_config_args(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -255,7 +258,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         adapter=args.adapter, base=args.base, majority=args.majority, few_shot=args.few_shot, split=args.split,
         max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         fix_check=not args.no_fix_check, judge_url=args.judge_url, judge_model=args.judge_model,
-        judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout,
+        judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout, judge_allow_http=args.judge_allow_http,
     )
     check_options(opts)
     preset = args.preset

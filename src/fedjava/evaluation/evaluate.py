@@ -71,6 +71,7 @@ class EvalOptions:
     judge_model: str | None = None
     judge_key_env: str = "OPENAI_API_KEY"
     judge_timeout: float = 60.0
+    judge_allow_http: bool = False
 
 
 def adapter_dir(opts: EvalOptions) -> Path | None:
@@ -350,7 +351,8 @@ def _start_judge(opts: EvalOptions, progress: Callable[[str], None]):
 
     if opts.judge_key_env != DEFAULT_KEY_ENV and not os.environ.get(opts.judge_key_env):
         log.warning("judge: $%s is not set; sending no API key", opts.judge_key_env)
-    client = JudgeClient(JudgeSettings(opts.judge_url, str(opts.judge_model), opts.judge_key_env, opts.judge_timeout))
+    client = JudgeClient(JudgeSettings(opts.judge_url, str(opts.judge_model), opts.judge_key_env, opts.judge_timeout,
+                                       allow_http=opts.judge_allow_http))
     progress(f"Checking the judge {opts.judge_model} at {client.url}")
     client.check()
     return client
