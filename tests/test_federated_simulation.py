@@ -51,7 +51,9 @@ def federated_run(fed_data, tmp_path_factory):
     def get(algorithm: str):
         if algorithm not in runs:
             results = tmp_path_factory.mktemp(f"results_{algorithm}")
-            cfg = load_config(None, overrides(fed_data, results, algorithm), check_files=False)
+            # FedAdam runs on grounded prompts (the clients and the server read the tool results too).
+            extra = ["prompt_mode=grounded"] if algorithm == "fedadam" else []
+            cfg = load_config(None, overrides(fed_data, results, algorithm, *extra), check_files=False)
             lines: list[str] = []
             summary = run_federated(cfg, printer=lines.append)
             runs[algorithm] = (cfg, results / algorithm, summary, lines)
@@ -87,6 +89,9 @@ def test_two_clients_two_rounds_end_to_end(algorithm, federated_run):
             assert client["bytes_sent"] > 0 and client["bytes_received"] == client["bytes_sent"]
         assert entry["bytes_sent"] == 2 * entry["clients"][0]["bytes_sent"] and entry["seconds"] > 0
     assert history["summary"]["eval_loss"] == pytest.approx(rounds[2]["eval_loss"])
+    # the server measures the decisions with the loss, every round, and prints them
+    assert all(0 <= r["eval_verdict_macro_f1"] <= 1 and "eval_code_accuracy" in r for r in rounds)
+    assert "Global eval_loss=" in text and "verdict acc " in text and "(majority 0.333)" in text
     # checkpoints: global adapter, server state, round and seeds
     for r in (1, 2):
         ckpt = out / "checkpoints" / f"round_{r:03d}"

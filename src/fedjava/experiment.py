@@ -10,7 +10,7 @@ training preset and a budget. The pipeline:
    simulation, all through the same training core; the centralized run gets ``num_epochs`` passes
    over the subset and each client ``num_rounds x local_epochs`` passes over its shard, so with the
    default settings every method sees the same number of samples;
-3. **evaluate**: each trained adapter and the baselines (``base``, ``base_fewshotK``, ``majority``)
+3. **evaluate**: each trained adapter and the baselines (``base``, ``base_fewshotK``, ``majority``, ``grader``)
    on the test subset with the exact metrics of ``fedjava evaluate``;
 4. **report**: ``fedjava compare`` over ``<out>``: ``report.md``, ``report.html``, plots.
 
@@ -34,13 +34,16 @@ import yaml
 
 from fedjava.config import PRESET_DIRS, Config, ConfigError, find_yaml, list_yaml, load_config, to_yaml
 from fedjava.errors import UserError
+from fedjava.prompts import PROMPT_MODES
 
 log = logging.getLogger("fedjava")
 
 EXPERIMENT_DIRS = [folder / "experiments" for folder in PRESET_DIRS]
 ALGORITHMS = ("fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm")
 FRAMEWORKS = ("hf", "unsloth")
-BASELINES = ("base", "majority")
+BASELINES = ("base", "majority", "grader")
+"""base: the base model zero-shot; majority: the train split's most common answer; grader: the shipped grader
+(``--adapter builtin``), measured on the same test samples as the freshly trained adapters."""
 STAGES = ("data", "train", "evaluate", "report")
 
 
@@ -88,6 +91,9 @@ class Experiment:
     max_new_tokens: int = 384
     eval_batch_size: int = 4
     fix_check: bool = True
+    prompt_modes: list[str] = field(default_factory=list)
+    """Prompt modes to train and measure every run in (code_only, grounded; empty: the config's own). With two,
+    each run and the base baseline is done in both, named <run>_<mode>, side by side in the report."""
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
@@ -207,6 +213,10 @@ def check_experiment(exp: Experiment) -> None:
         problems.append("num_rounds must be at least 1, num_epochs and local_epochs above 0")
     if exp.max_new_tokens < 1 or exp.eval_batch_size < 1:
         problems.append("max_new_tokens and eval_batch_size must be at least 1")
+    bad = [m for m in exp.prompt_modes if m not in PROMPT_MODES]
+    if bad or len(set(exp.prompt_modes)) != len(exp.prompt_modes):
+        problems.append(f"prompt_modes: {', '.join(exp.prompt_modes)} (choose each of {', '.join(PROMPT_MODES)} "
+                        "at most once)")
     if problems:
         raise ExperimentError("; ".join(problems))
     # The training config must load (unknown keys, bad values) before anything runs.
@@ -257,16 +267,25 @@ def _stamp(cfg: Config) -> Path:
     return Path(cfg.data_dir) / "subsets.json"
 
 
+def mode_variants(exp: Experiment, cfg: Config) -> list[tuple[str, Config]]:
+    """(run-name suffix, config) per prompt mode: one unsuffixed run, or ``_<mode>`` for each of several modes."""
+    if not exp.prompt_modes:
+        return [("", cfg)]
+    if len(exp.prompt_modes) == 1:
+        return [("", dataclasses.replace(cfg, prompt_mode=exp.prompt_modes[0]))]
+    return [(f"_{mode}", dataclasses.replace(cfg, prompt_mode=mode)) for mode in exp.prompt_modes]
+
+
 def training_configs(exp: Experiment) -> dict[str, tuple[str, Config]]:
     """{run name: (framework or 'federated', its config)} for every training run."""
-    cfg = base_config(exp)
     runs: dict[str, tuple[str, Config]] = {}
-    for framework in exp.centralized:
-        runs[f"centralized_{framework}"] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs))
-    for algorithm in exp.algorithms:
-        runs[algorithm] = ("federated", dataclasses.replace(
-            cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
-            local_epochs=exp.local_epochs))
+    for suffix, cfg in mode_variants(exp, base_config(exp)):
+        for framework in exp.centralized:
+            runs[f"centralized_{framework}{suffix}"] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs))
+        for algorithm in exp.algorithms:
+            runs[f"{algorithm}{suffix}"] = ("federated", dataclasses.replace(
+                cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
+                local_epochs=exp.local_epochs))
     return runs
 
 
@@ -367,19 +386,29 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
             detail = f"{name}: {exp.num_epochs:g} epoch(s) over the training subset"
             stages.append(Stage("train", name, detail, _centralized(run_cfg, kind, printer),
                                 lambda f=folder, c=run_cfg: _same_config(f, c)))
-    evaluations: list[tuple[str, Any, Path | None]] = []
+    evaluations: list[tuple[str, Any, Path | None, Config]] = []
     for baseline in exp.baselines:
-        evaluations.append((baseline, eval_options(exp, base=baseline == "base", majority=baseline == "majority"),
-                            None))
+        if baseline == "grader":
+            from fedjava.models import BUILTIN_ADAPTER, builtin_adapter_dir
+
+            evaluations.append((baseline, eval_options(exp, adapter=BUILTIN_ADAPTER), builtin_adapter_dir(), cfg))
+        elif baseline == "majority":
+            evaluations.append((baseline, eval_options(exp, majority=True), None, cfg))
+        else:
+            for suffix, mode_cfg in mode_variants(exp, cfg):
+                evaluations.append((f"base{suffix}", eval_options(exp, base=True, run=f"base{suffix}"), None,
+                                    mode_cfg))
     if exp.few_shot:
-        evaluations.append((f"base_fewshot{exp.few_shot}", eval_options(exp, base=True, few_shot=exp.few_shot), None))
+        for suffix, mode_cfg in mode_variants(exp, cfg):
+            name = f"base_fewshot{exp.few_shot}{suffix}"
+            evaluations.append((name, eval_options(exp, base=True, few_shot=exp.few_shot, run=name), None, mode_cfg))
     for name, (_, run_cfg) in runs.items():
         adapter = run_cfg.resolved_output_dir(name) / "final_model"
-        evaluations.append((name, eval_options(exp, adapter=str(adapter)), adapter))
-    for name, opts, adapter in evaluations:
-        metrics_path = output_paths(cfg, opts)[1]
+        evaluations.append((name, eval_options(exp, adapter=str(adapter)), adapter, cfg))
+    for name, opts, adapter, eval_cfg in evaluations:
+        metrics_path = output_paths(eval_cfg, opts)[1]
         stages.append(Stage("evaluate", name, f"{name} on {exp.test_samples or 'all'} test samples",
-                            _evaluate(cfg, opts, printer),
+                            _evaluate(eval_cfg, opts, printer),
                             lambda m=metrics_path, o=opts, a=adapter: _eval_done(m, o, _stamp(cfg), a)))
     stages.append(Stage("report", "report", f"report.md and report.html in {results}",
                         lambda: _report(results, printer)))
@@ -407,11 +436,11 @@ def _federated(cfg: Config, printer: Callable[[str], None]) -> Callable[[], Any]
 
 def _evaluate(cfg: Config, opts, printer: Callable[[str], None]) -> Callable[[], Any]:
     def run() -> Any:
-        from fedjava.evaluation.evaluate import run_evaluation
+        from fedjava.evaluation.evaluate import adapter_dir, run_evaluation
 
         run_cfg = cfg
-        if opts.adapter:  # the base model the adapter was trained on (same as cfg here, by construction)
-            run_cfg = load_config(str(Path(opts.adapter) / "fedjava_config.yaml"), check_files=False)
+        if opts.adapter:  # the base model and prompt mode the adapter was trained with
+            run_cfg = load_config(str(adapter_dir(opts) / "fedjava_config.yaml"), check_files=False)
             run_cfg = dataclasses.replace(run_cfg, data_dir=cfg.data_dir, results_dir=cfg.results_dir)
         metrics, _, _ = run_evaluation(run_cfg, opts, progress=printer)
         return metrics

@@ -72,6 +72,8 @@ class EvalOptions:
     judge_key_env: str = "OPENAI_API_KEY"
     judge_timeout: float = 60.0
     judge_allow_http: bool = False
+    run: str = ""
+    """the run's name, i.e. its folder under results_dir (default: grader, base, base_fewshotK or majority)"""
 
 
 def adapter_dir(opts: EvalOptions) -> Path | None:
@@ -95,6 +97,8 @@ def _builtin(opts: EvalOptions) -> bool:
 
 
 def run_name(opts: EvalOptions) -> str:
+    if opts.run:
+        return opts.run
     if opts.majority:
         return "majority"
     if opts.adapter:
