@@ -98,6 +98,12 @@ def test_metrics_hand_computed():
     assert conf["RUNTIME_ERROR"]["INVALID"] == 1
     assert conf["LOGIC_ERROR"]["RUNTIME_ERROR"] == 1
     assert sum(sum(row.values()) for row in conf.values()) == 5
+    by = m["by_verdict"]
+    assert set(by) == {"COMPILE_ERROR", "RUNTIME_ERROR", "LOGIC_ERROR"}
+    assert by["COMPILE_ERROR"] == {"n": 1, "verdict_recall": 1.0, "type_accuracy": 1.0, "code_accuracy": 1.0,
+                                   "line_exact": 1.0, "line_within_one": 1.0, "fix_pass_rate": 1.0}
+    assert by["RUNTIME_ERROR"]["verdict_recall"] == 0.0 and by["RUNTIME_ERROR"]["fix_pass_rate"] == 0.0
+    assert by["LOGIC_ERROR"]["line_exact"] == 0.0 and by["LOGIC_ERROR"]["line_within_one"] == 1.0
 
 
 def test_bootstrap_intervals_are_seeded_and_bracket_the_value():

@@ -281,12 +281,19 @@ def training_configs(exp: Experiment) -> dict[str, tuple[str, Config]]:
     runs: dict[str, tuple[str, Config]] = {}
     for suffix, cfg in mode_variants(exp, base_config(exp)):
         for framework in exp.centralized:
-            runs[f"centralized_{framework}{suffix}"] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs))
+            name = f"centralized_{framework}{suffix}"
+            runs[name] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs,
+                                                         output_dir=_run_dir(cfg, name, suffix)))
         for algorithm in exp.algorithms:
             runs[f"{algorithm}{suffix}"] = ("federated", dataclasses.replace(
                 cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
-                local_epochs=exp.local_epochs))
+                local_epochs=exp.local_epochs, output_dir=_run_dir(cfg, f"{algorithm}{suffix}", suffix)))
     return runs
+
+
+def _run_dir(cfg: Config, name: str, suffix: str) -> str:
+    """A run's own folder when runs of several prompt modes share a method ("" keeps the default one)."""
+    return str(Path(cfg.results_dir) / name) if suffix else ""
 
 
 def sample_chars(sample: dict) -> int:

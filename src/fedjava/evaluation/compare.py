@@ -118,6 +118,11 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
                        ("seconds_per_sample", "seconds per sample")):
         rows.append([label, *[f"{(r.metrics or {})[key]:.3f}" if (r.metrics or {}).get(key) is not None else "-"
                               for r in runs]])
+    for verdicts, label in ((("COMPILE_ERROR", "RUNTIME_ERROR"), "line within one: compile + runtime"),
+                            (("LOGIC_ERROR",), "line within one: logic")):
+        values = [_pooled(r, verdicts, "line_within_one") for r in runs]
+        if any(v is not None for v in values):
+            rows.append([label, *[f"{v:.3f}" if v is not None else "-" for v in values]])
     for key, label in (("eval_verdict_macro_f1", "training: valid verdict macro-F1"),
                        ("eval_majority_macro_f1", "training: valid majority macro-F1"),
                        ("eval_code_accuracy", "training: valid code accuracy"),
@@ -129,6 +134,14 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
     rows.append(["training time", *[f"{r.train_seconds:.0f} s" if r.train_seconds is not None else "-" for r in runs]])
     rows.append(["bytes communicated", *[_bytes(r.bytes_communicated) for r in runs]])
     return rows
+
+
+def _pooled(run: Run, verdicts: tuple[str, ...], key: str) -> float | None:
+    """``key`` of ``metrics.by_verdict`` over the programs of several gold verdicts (weighted by their counts)."""
+    rows = [((run.metrics or {}).get("by_verdict") or {}).get(v) for v in verdicts]
+    rows = [r for r in rows if r and r.get(key) is not None]
+    total = sum(r["n"] for r in rows)
+    return sum(r[key] * r["n"] for r in rows) / total if total else None
 
 
 def _history_entries(run: Run) -> tuple[list[dict[str, Any]], str]:

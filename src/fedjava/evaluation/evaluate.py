@@ -392,6 +392,10 @@ def format_table(metrics: dict[str, Any]) -> str:
             interval = ci.get(key)
             ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and value is not None else ""
             lines.append(f"{LABELS[key]:<{width}}{_fmt(value):>8}{ci_text}{note}")
+    for verdict, row in (metrics.get("by_verdict") or {}).items():
+        fix = f", fix {row['fix_pass_rate']:.3f}" if row.get("fix_pass_rate") is not None else ""
+        lines.append(f"  {verdict} ({row['n']}): recall {row['verdict_recall']:.3f}, code {row['code_accuracy']:.3f}, "
+                     f"line {row['line_exact']:.3f} (within one {row['line_within_one']:.3f}){fix}")
     judge = metrics.get("judge")
     if judge:
         interval = judge.get("ci")

@@ -199,6 +199,31 @@ def mean_ci(values: list[float], n_boot: int, seed: int) -> tuple[float | None, 
     return float(np.mean(arr)), _percentile_interval(draws)
 
 
+def by_verdict(cols: dict[str, np.ndarray]) -> dict[str, dict[str, float | int | None]]:
+    """Per gold verdict with an error: how many, and the first error's type/code/line/fix rates on them.
+
+    The line of a compile or runtime error is where javac or the stack trace points; a logic error's line
+    must be found, so the two are worth reading apart.
+    """
+    out = {}
+    for k, verdict in enumerate(VERDICTS):
+        idx = np.nonzero((cols["gold_v"] == k) & cols["has_err"])[0]
+        if not len(idx):
+            continue
+        n = len(idx)
+        measured = cols["fix_measured"][idx]
+        out[verdict] = {
+            "n": int(n),
+            "verdict_recall": float(np.mean(cols["pred_v"][idx] == k)),
+            "type_accuracy": float(np.mean(cols["type_ok"][idx])),
+            "code_accuracy": float(np.mean(cols["code_ok"][idx])),
+            "line_exact": float(np.mean(cols["line_ok"][idx])),
+            "line_within_one": float(np.mean(cols["line1_ok"][idx])),
+            "fix_pass_rate": _ratio(np.sum(cols["fix_ok"][idx] & measured), np.sum(measured)),
+        }
+    return out
+
+
 def confusion_matrix(gold: list[dict], pred: list[dict | None]) -> dict[str, dict[str, int]]:
     """``{gold verdict: {predicted verdict or INVALID: count}}`` with every row and column present."""
     matrix = {g: {p: 0 for p in (*VERDICTS, INVALID)} for g in VERDICTS}
@@ -233,6 +258,7 @@ def compute_metrics(
     out.update(_scalars(cols, np.arange(n)))
     out["ci"] = bootstrap_ci(cols, n, n_boot, seed) if n_boot else {k: None for k in HEADLINE}
     out["confusion"] = confusion_matrix(gold, pred)
+    out["by_verdict"] = by_verdict(cols)
     out["counts"] = {
         "invalid": int(np.sum(~cols["valid"])),
         "with_error": int(np.sum(cols["has_err"])),
