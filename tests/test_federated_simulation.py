@@ -39,6 +39,8 @@ def overrides(data: Path, results: Path, algorithm: str, *extra: str) -> list[st
         "model_name=builtin:tiny-qwen3", f"data_dir={data}", f"results_dir={results}", "batch_size=4",
         "gradient_accumulation_steps=1", "learning_rate=1e-2", "warmup_ratio=0", "lr_scheduler=constant",
         "lora_r=8", "lora_alpha=16", "lora_dropout=0", "logging_steps=1", "max_seq_length=1024",
+        # FedAdam runs on grounded prompts (the clients and the server read the tool results too)
+        *(["prompt_mode=grounded"] if algorithm == "fedadam" else []),
         f"algorithm={algorithm}", "num_clients=2", "num_rounds=2", "local_epochs=2", "fedadam_eta=0.05", *extra,
     ]
 
@@ -51,9 +53,7 @@ def federated_run(fed_data, tmp_path_factory):
     def get(algorithm: str):
         if algorithm not in runs:
             results = tmp_path_factory.mktemp(f"results_{algorithm}")
-            # FedAdam runs on grounded prompts (the clients and the server read the tool results too).
-            extra = ["prompt_mode=grounded"] if algorithm == "fedadam" else []
-            cfg = load_config(None, overrides(fed_data, results, algorithm, *extra), check_files=False)
+            cfg = load_config(None, overrides(fed_data, results, algorithm), check_files=False)
             lines: list[str] = []
             summary = run_federated(cfg, printer=lines.append)
             runs[algorithm] = (cfg, results / algorithm, summary, lines)
