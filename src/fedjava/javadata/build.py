@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedjava.javadata.evidence import evidence_block
-from fedjava.javadata.label import Dropped, hung_call, label
+from fedjava.javadata.evidence import evidence_block, hung_call
+from fedjava.javadata.label import Dropped, label
 from fedjava.javadata.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.javadata.restyle import restyle
 from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
