@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 from tests.conftest import make_samples
 
+import fault_injection
 from fedjava.cli import main
 from fedjava.config import load_config
 from fedjava.federated.certs import make_client_keys, make_server_certificates
@@ -219,8 +220,8 @@ def test_a_client_killed_mid_round_is_left_out_and_the_job_finishes(site, proces
     processes(tmp_path, "client0", [*common, "--client-id", "0", "--data", str(site / "data" / "client_0.json")])
     doomed = processes(tmp_path, "client1", [*common, "--client-id", "1", "--data",
                                              str(site / "data" / "client_1.json")],
-                       env={"FEDJAVA_FAULTS": "client1:stall@2"})
-    doomed.wait_for("client 1 stalls in round 2")  # it holds round 2's task: now it dies
+                       env=fault_injection.environment("client1:stall@2"))
+    doomed.wait_for("Client 1, round 2: stalls")  # it holds round 2's task: now it dies
     doomed.kill()
 
     assert server.wait() == 0, server.text()[-4000:]
@@ -433,7 +434,7 @@ def test_the_server_needs_certificates_and_client_keys_unless_insecure(tmp_path,
 
 
 def test_stall_is_a_client_fault():
-    from fedjava.federated import faults
+    import fault_injection as faults
 
     assert faults.parse("client1:stall@2") == [("client1", "stall", "2")]
     assert faults.wanted("client1", "stall", 2, {faults.ENV: "client1:stall@2"})

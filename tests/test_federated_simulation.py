@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 from tests.conftest import make_samples
 
+import fault_injection
 from fedjava.config import load_config
 from fedjava.federated.simulation import run_federated
 
@@ -125,7 +126,7 @@ def test_resume_after_a_kill_between_rounds_matches_the_uninterrupted_run(fed_da
     _, reference_out, _, _ = federated_run("fedadam")
     results = tmp_path / "results"
     args = overrides(fed_data, results, "fedadam")
-    env = dict(os.environ, FEDJAVA_FAULTS="server:kill@1", HF_HUB_OFFLINE="1")
+    env = fault_injection.environment("server:kill@1", dict(os.environ, HF_HUB_OFFLINE="1"))
     proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "federate", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -156,7 +157,9 @@ def test_resume_after_a_kill_between_rounds_matches_the_uninterrupted_run(fed_da
 
 
 def test_failing_and_nan_clients_are_left_out_and_too_few_keep_the_model(fed_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("FEDJAVA_FAULTS", "client0:raise@1,client1:nan@2,client0:raise@3,client1:nan@3")
+    env = fault_injection.environment("client0:raise@1,client1:nan@2,client0:raise@3,client1:nan@3")
+    for key in (fault_injection.ENV, "PYTHONPATH"):
+        monkeypatch.setenv(key, env[key])  # the simulation's client processes (Ray workers) inherit them
     cfg = load_config(None, overrides(fed_data, tmp_path / "results", "fedavg", "num_rounds=3", "local_epochs=1"),
                       check_files=False)
     lines: list[str] = []

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 
+import fault_injection as faults
 import numpy as np
 import pytest
 import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
 
 from fedjava.config import ConfigError, load_config
-from fedjava.federated import faults
 from fedjava.federated.adapter_io import (
     AdapterMismatchError,
     adapter_to_arrays,

@@ -187,5 +187,5 @@ class _SuperNodeWatcher:
             self.retrying = True
         elif "Receiving: train message" in text:
             self.printer(f"{who}: received the global adapter, training ...")
-        elif text.startswith(f"{who}, round") or "FEDJAVA_FAULTS" in text or text.startswith(("ERROR", "error")):
+        elif text.startswith((f"{who}, round", "ERROR", "error")):
             self.printer(text)

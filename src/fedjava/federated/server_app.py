@@ -8,9 +8,7 @@ after each aggregation, checkpoints every round, resumes, and saves ``final_mode
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +18,6 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedjava.config import Config, to_yaml
 from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions
-from fedjava.federated import faults
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
 from fedjava.federated.checkpoints import latest_checkpoint, resume_problems, run_identity, save_checkpoint
 from fedjava.federated.common import (
@@ -306,9 +303,6 @@ class FederatedServer:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }, keep=self.cfg.save_total_limit)
         self.tracker.record("rounds", entry, server_round)
-        if faults.wanted("server", "kill", server_round):
-            log.warning("FEDJAVA_FAULTS: killing the server after round %d", server_round)
-            os.kill(os.getpid(), signal.SIGKILL)
         return MetricRecord({"eval_loss": metrics["eval_loss"]})
 
 

@@ -46,13 +46,6 @@ def run_federated(cfg: Config, resume: bool = False, printer: Callable[[str], No
     Returns the run summary. Raises FederatedSetupError (missing shards, incompatible checkpoint).
     """
     check_federated_data(cfg)
-    from fedjava.federated import faults
-    from fedjava.federated.common import FederatedSetupError
-
-    try:
-        faults.parse(os.environ.get(faults.ENV))
-    except ValueError as exc:
-        raise FederatedSetupError(str(exc)) from None
     if resume:  # fail before Ray starts, not after
         from fedjava.federated.checkpoints import check_resumable
 
