@@ -412,6 +412,39 @@ def test_a_client_with_a_bad_shard_fails_before_connecting(problem, tmp_path, ca
     assert {"missing": "not found", "malformed": "is malformed", "empty": "no samples"}[problem] in err
 
 
+def test_an_insecure_client_says_the_server_uses_tls_and_gives_up_after_wait(tmp_path, capsys):
+    import ssl
+
+    from fedjava.prompts import write_samples
+
+    shard = tmp_path / "client_0.json"
+    write_samples(make_samples(2), shard)
+    make_server_certificates(tmp_path / "certs", ["localhost"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tmp_path / "certs" / "server.pem"), str(tmp_path / "certs" / "server.key"))
+    with socket.socket() as listener:  # a TLS server, as fedjava server without --insecure
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            try:
+                with context.wrap_socket(connection, server_side=True):
+                    pass
+            except OSError:
+                pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        client = ["client", "--insecure", "--client-id", "0", "--data", str(shard), "--wait", "1"]
+        assert main([*client, "--server", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert f"the server at 127.0.0.1:{port} uses TLS, but this client was started with --insecure" in err
+    started = time.time()
+    assert main([*client, "--server", f"127.0.0.1:{free_port()}"]) == 2  # nobody there: gives up after --wait
+    assert time.time() - started < 15 and "is not reachable" in capsys.readouterr().err
+
+
 def test_the_server_needs_certificates_and_client_keys_unless_insecure(tmp_path, capsys):
     from fedjava.javadata.split import run_split
     from fedjava.prompts import write_samples
