@@ -278,13 +278,11 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
 
 
 def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
-    from fedjava.config import load_config
+    from fedjava.config import SAVED_CONFIG, load_adapter_config
 
-    if preset is None and (adapter / "fedjava_config.yaml").is_file():
-        preset = str(adapter / "fedjava_config.yaml")  # the base model the adapter was trained on
-    elif preset is None:
-        print(f"note: {adapter} has no fedjava_config.yaml; using the default config's model", file=sys.stderr)
-    return load_config(preset, overrides, check_files=False)
+    if preset is None and not (adapter / SAVED_CONFIG).is_file():
+        print(f"note: {adapter} has no {SAVED_CONFIG}; using the default config's model", file=sys.stderr)
+    return load_adapter_config(adapter, preset, overrides)  # the base model the adapter was trained on
 
 
 def split_inputs(inputs: list[str]) -> tuple[str, list[str]]:
@@ -317,7 +315,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     from fedjava.evaluation.generate import generate_answers
     from fedjava.evaluation.parse import parse_answer
-    from fedjava.models import ModelLoadError, load_adapter
+    from fedjava.models import load_adapter
     from fedjava.prompts import build_messages, render_prompt
 
     if cfg.num_threads:
@@ -325,13 +323,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(cfg.num_threads)
     print(f"Loading {adapter} on {cfg.model_name} ...", file=sys.stderr)
-    try:
-        model, tokenizer = load_adapter(adapter, cfg, merge=True)
-    except ModelLoadError:
-        raise
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ReviewError(f"{adapter}: cannot load this adapter on {cfg.model_name}: {first}") from exc
+    model, tokenizer = load_adapter(adapter, cfg, merge=True)  # ModelLoadError names the model it was trained on
     prompt = render_prompt(tokenizer, build_messages(task, code, evidence=evidence))
     n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     note = check_fits(args.file, n_tokens, count_lines(code), args.max_new_tokens, cfg.max_seq_length,
