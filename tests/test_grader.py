@@ -1,0 +1,58 @@
+"""The shipped grader (``--adapter builtin``) grades: on the 20 handwritten student programs (tasks that are not
+in the dataset, one error each or none) it finds the verdicts well above always answering the most common one,
+and ``fedjava review`` uses it when no adapter is named, tool results and all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fedjava.cli import main
+
+pytestmark = pytest.mark.slow
+
+HANDWRITTEN = Path(__file__).resolve().parents[1] / "data" / "handwritten"
+
+
+@pytest.fixture(scope="module")
+def grader_metrics(tmp_path_factory):
+    from fedjava.config import load_adapter_config
+    from fedjava.evaluation.evaluate import EvalOptions, run_evaluation
+    from fedjava.models import builtin_adapter_dir
+
+    results = tmp_path_factory.mktemp("results")
+    cfg = load_adapter_config(builtin_adapter_dir(), overrides=[f"results_dir={results}"])
+    opts = EvalOptions(adapter="builtin", split=str(HANDWRITTEN / "students.jsonl"), max_new_tokens=200,
+                       batch_size=8, fix_check=False, eval_loss=False, n_boot=200)
+    metrics, predictions, _ = run_evaluation(cfg, opts, progress=lambda _: None)
+    return metrics, [json.loads(line) for line in predictions.read_text().splitlines()]
+
+
+def test_the_shipped_grader_decides_on_programs_it_never_saw(grader_metrics):
+    metrics, predictions = grader_metrics
+    assert metrics["n_samples"] == 20 and metrics["valid_rate"] >= 0.9
+    # 4 verdicts over 20 programs (5 compile, 5 runtime, 6 logic, 4 correct): the majority answer scores 0.15
+    assert metrics["verdict_macro_f1"] >= 0.6, metrics["confusion"]
+    assert metrics["detection_f1"] >= 0.85
+    said = {p["parsed"]["verdict"] for p in predictions if p.get("parsed")}
+    assert len(said) >= 3, said  # not one answer for everything
+    compile_and_runtime = metrics["by_verdict"]
+    assert compile_and_runtime["COMPILE_ERROR"]["verdict_recall"] >= 0.8
+    assert compile_and_runtime["RUNTIME_ERROR"]["verdict_recall"] >= 0.8
+
+
+def test_review_uses_the_shipped_grader_by_default(tmp_path, capsys):
+    records = {r["id"]: r for r in yaml.safe_load((HANDWRITTEN / "students.yaml").read_text())}
+    record = next(r for r in records.values() if r["intended"]["verdict"] == "RUNTIME_ERROR")
+    java = tmp_path / "Solution.java"
+    java.write_text(record["code"])
+    task = tmp_path / "task.yaml"
+    task.write_text(yaml.safe_dump(record["task"]))
+    assert main(["review", str(java), "--task-file", str(task), "--json", "--max-new-tokens", "200"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["verdict"] == "RUNTIME_ERROR"
+    assert answer["errors"][0]["code"] == record["intended"]["code"]
+    assert "first exception:" in answer["tool_results"]
