@@ -327,11 +327,11 @@ def _data_done(exp: Experiment, source_dir: Path) -> bool:
         return False
 
 
-def eval_options(exp: Experiment, **what: Any):
+def eval_options(exp: Experiment, unsafe_run: bool = False, **what: Any):
     from fedjava.evaluation.evaluate import EvalOptions
 
     return EvalOptions(split="test", max_samples=0, max_new_tokens=exp.max_new_tokens,
-                       batch_size=exp.eval_batch_size, fix_check=exp.fix_check, **what)
+                       batch_size=exp.eval_batch_size, fix_check=exp.fix_check, unsafe_run=unsafe_run, **what)
 
 
 def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> bool:
@@ -340,13 +340,20 @@ def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> b
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    if metrics.get("options") != dataclasses.asdict(opts) or not _newer(metrics_path, stamp):
+    if not _same_options(metrics.get("options"), opts) or not _newer(metrics_path, stamp):
         return False
     return adapter is None or _newer(metrics_path, adapter / "adapter_model.safetensors")
 
 
-def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = print) -> list[Stage]:
-    """Every stage of the experiment, in order."""
+def _same_options(saved: Any, opts) -> bool:
+    """Whether a run was measured with ``opts``; unsafe_run says how the fix check ran, not what it measured."""
+    mine = {k: v for k, v in dataclasses.asdict(opts).items() if k != "unsafe_run"}
+    return isinstance(saved, dict) and {k: v for k, v in saved.items() if k != "unsafe_run"} == mine
+
+
+def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = print,
+         unsafe_run: bool = False) -> list[Stage]:
+    """Every stage of the experiment, in order (``unsafe_run``: the fix check without the sandbox)."""
     from fedjava.evaluation.evaluate import output_paths
 
     cfg = base_config(exp)
@@ -369,13 +376,14 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
                                 lambda f=folder, c=run_cfg: _same_config(f, c)))
     evaluations: list[tuple[str, Any, Path | None]] = []
     for baseline in exp.baselines:
-        evaluations.append((baseline, eval_options(exp, base=baseline == "base", majority=baseline == "majority"),
-                            None))
+        evaluations.append((baseline, eval_options(exp, unsafe_run, base=baseline == "base",
+                                                   majority=baseline == "majority"), None))
     if exp.few_shot:
-        evaluations.append((f"base_fewshot{exp.few_shot}", eval_options(exp, base=True, few_shot=exp.few_shot), None))
+        evaluations.append((f"base_fewshot{exp.few_shot}", eval_options(exp, unsafe_run, base=True,
+                                                                         few_shot=exp.few_shot), None))
     for name, (_, run_cfg) in runs.items():
         adapter = run_cfg.resolved_output_dir(name) / "final_model"
-        evaluations.append((name, eval_options(exp, adapter=str(adapter)), adapter))
+        evaluations.append((name, eval_options(exp, unsafe_run, adapter=str(adapter)), adapter))
     for name, opts, adapter in evaluations:
         metrics_path = output_paths(cfg, opts)[1]
         stages.append(Stage("evaluate", name, f"{name} on {exp.test_samples or 'all'} test samples",
@@ -425,19 +433,24 @@ def _report(results: Path, printer: Callable[[str], None]) -> tuple[str, Path, P
 
 
 def run_experiment(exp: Experiment, source_dir: str | Path = "data", force: bool = False,
-                   only: list[str] | None = None, printer: Callable[[str], None] = print) -> dict[str, Any]:
+                   only: list[str] | None = None, printer: Callable[[str], None] = print,
+                   unsafe_run: bool = False) -> dict[str, Any]:
     """Run every stage (skipping those already done unless ``force``). Returns a summary with the
-    report's table and paths and each stage's seconds."""
+    report's table and paths and each stage's seconds. ``unsafe_run``: the fix check without the sandbox."""
     source_dir = Path(source_dir)
     only = only or list(STAGES)
     unknown = [s for s in only if s not in STAGES]
     if unknown:
         raise ExperimentError(f"--only: unknown stage {', '.join(unknown)} (stages: {', '.join(STAGES)})")
-    stages = [s for s in plan(exp, source_dir, printer) if s.kind in only]
+    stages = [s for s in plan(exp, source_dir, printer, unsafe_run) if s.kind in only]
     if "unsloth" in exp.centralized and "train" in only:
         from fedjava.centralized import check_unsloth
 
         check_unsloth()  # before hours of other runs, not after
+    if exp.fix_check and not unsafe_run and "evaluate" in only:
+        from fedjava.evaluation.evaluate import require_fix_check_sandbox
+
+        require_fix_check_sandbox()  # likewise
     cfg = base_config(exp)
     printer(f"Experiment {exp.name}: {exp.description}".rstrip(": "))
     printer(f"  model {cfg.model_name}; results in {cfg.results_dir}; {len(stages)} stages")

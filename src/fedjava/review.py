@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.errors import UserError
+from fedjava.javadata.sandbox import add_unsafe_run_option
 
 MAX_FILE_BYTES = 200_000
 MAX_TASK_BYTES = 20_000
@@ -237,6 +238,7 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
     review.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
     review.add_argument("--config", dest="preset", metavar="PRESET",
                         help="preset or YAML path instead of the adapter's fedjava_config.yaml")
+    add_unsafe_run_option(review, "the student's code where the review runs it (the task's tests)")
     review.set_defaults(func=cmd_review)
     return review
 
