@@ -24,13 +24,19 @@ BAD_ANSWER = {
 }
 
 
+GOOD_EVIDENCE = "Tool results:\njavac: compiles\ntests: 5 of 5 passed"
+BAD_EVIDENCE = ("Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\n"
+                "tests: not run (the program does not compile)")
+
+
 def make_samples(n: int = 8) -> list[dict]:
+    """Alternating correct and broken programs, with tool results in ``meta`` (both prompt modes work)."""
     from fedjava.prompts import build_messages
 
     out = []
     for i in range(n):
-        code, answer = (GOOD, GOOD_ANSWER) if i % 2 == 0 else (BAD, BAD_ANSWER)
-        out.append({"messages": build_messages(REQUIREMENT, code, answer)})
+        code, answer, evidence = (GOOD, GOOD_ANSWER, GOOD_EVIDENCE) if i % 2 == 0 else (BAD, BAD_ANSWER, BAD_EVIDENCE)
+        out.append({"messages": build_messages(REQUIREMENT, code, answer), "meta": {"evidence": evidence}})
     return out
 
 

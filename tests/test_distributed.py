@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,10 +20,11 @@ import torch
 from safetensors.torch import load_file
 from tests.conftest import make_samples
 
+import fault_injection
 from fedjava.cli import main
 from fedjava.config import load_config
 from fedjava.federated.certs import make_client_keys, make_server_certificates
-from fedjava.federated.flower_runtime import descendants, free_port
+from fedjava.federated.flower_runtime import descendants, free_port, tool
 
 
 def overrides(data: Path, results: Path, algorithm: str, *extra: str) -> list[str]:
@@ -217,8 +220,8 @@ def test_a_client_killed_mid_round_is_left_out_and_the_job_finishes(site, proces
     processes(tmp_path, "client0", [*common, "--client-id", "0", "--data", str(site / "data" / "client_0.json")])
     doomed = processes(tmp_path, "client1", [*common, "--client-id", "1", "--data",
                                              str(site / "data" / "client_1.json")],
-                       env={"FEDJAVA_FAULTS": "client1:stall@2"})
-    doomed.wait_for("client 1 stalls in round 2")  # it holds round 2's task: now it dies
+                       env=fault_injection.environment("client1:stall@2"))
+    doomed.wait_for("Client 1, round 2: stalls")  # it holds round 2's task: now it dies
     doomed.kill()
 
     assert server.wait() == 0, server.text()[-4000:]
@@ -237,6 +240,117 @@ def test_a_client_killed_mid_round_is_left_out_and_the_job_finishes(site, proces
                                                  "node unavailable: no heartbeat (stopped, killed or cut off)")
     assert rounds[2]["eval_loss"] != rounds[1]["eval_loss"]
     assert (results / "fedavg" / "final_model" / "adapter_model.safetensors").is_file()
+
+
+EVIL_APP = """
+from pathlib import Path
+from flwr.app import Message, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.serverapp import ServerApp
+
+server = ServerApp()
+client = ClientApp()
+
+
+@server.main()
+def main(grid, context):
+    Path({marker!r}, "serverapp").write_text("ran on the server")
+    grid.send_and_receive([Message(RecordDict(), dst_node_id=node, message_type="train")
+                           for node in grid.get_node_ids()], timeout=60)
+
+
+@client.train()
+def train(msg, context):
+    Path({marker!r}, "clientapp").write_text(str(context.node_config))  # the client's data path, for one
+    return Message(RecordDict(), reply_to=msg)
+"""
+
+
+def evil_app(folder: Path, marker: Path) -> Path:
+    """Someone else's Flower app: its ServerApp asks every client to train, and each part leaves a file in
+    ``marker`` when it runs (submitted through the Control API on the server machine, both files appear)."""
+    (folder / "evil").mkdir(parents=True)
+    (folder / "evil" / "__init__.py").write_text("")
+    (folder / "evil" / "apps.py").write_text(EVIL_APP.format(marker=str(marker)))
+    (folder / "pyproject.toml").write_text(
+        '[project]\nname = "evilapp"\nversion = "1.0.0"\ndescription = "not fedjava"\nlicense = "Apache-2.0"\n'
+        '\n[tool.flwr.app]\npublisher = "mallory"\n\n[tool.flwr.app.components]\nserverapp = "evil.apps:server"\n'
+        'clientapp = "evil.apps:client"\n\n[tool.flwr.app.config]\n')
+    return folder
+
+
+def flwr(home: Path, address: str, ca: Path, *args: str) -> subprocess.CompletedProcess:
+    """Flower's own CLI with a connection named ``target`` to ``address``, trusting ``ca`` (all a client holds)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(f'[superlink]\ndefault = "target"\n\n[superlink.target]\naddress = "{address}"\n'
+                                      f'root-certificates = "{ca}"\n')
+    env = dict(os.environ, FLWR_HOME=str(home), FLWR_TELEMETRY_ENABLED="0")
+    return subprocess.run([tool("flwr"), *args], env=env, capture_output=True, text=True, timeout=180)
+
+
+def listening_hosts(port: int) -> set[str]:
+    """The local addresses something listens on at ``port`` (Linux /proc/net/tcp and tcp6)."""
+    hosts = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                hosts.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]) if len(address) == 8 else address)
+    return hosts
+
+
+@pytest.mark.slow
+def test_clients_reach_only_the_fleet_api_not_jobs_keys_or_runs(site, processes, tmp_path):
+    port = free_port()
+    processes.ports.append(port)
+    ca = site / "certs" / "ca.crt"
+    server = processes(tmp_path, "server", [
+        "server", "--port", str(port), "--certs", str(site / "certs"), "--client-keys", str(site / "registered"),
+        *overrides(site / "data", tmp_path / "results", "fedavg")])
+    client = processes(tmp_path, "client1", [
+        "client", "--client-id", "1", "--server", f"localhost:{port}", "--ca", str(ca),
+        "--key", str(site / "keys" / "client1.key"), "--data", str(site / "data" / "client_1.json")])
+    server.wait_for("reachable from this machine only")
+    control = int(re.search(r"Control API \(.*\): 127\.0\.0\.1:(\d+)", server.text()).group(1))
+    processes.ports.append(control)
+    assert listening_hosts(control) == {"127.0.0.1"}  # no other machine can reach the Control API
+    client.wait_for("joined the federation")
+    public = f"localhost:{port}"  # everything a client holds: the address and ca.crt
+
+    # Flower's CLI words a 403 in more than one way; the server's REFUSED lines below say what happened.
+    # 1. list the runs
+    listed = flwr(tmp_path / "attacker", public, ca, "ls", "target")
+    assert listed.returncode != 0 and "fedjava-job" not in listed.stdout, listed
+    # 2. register an extra key
+    registered = flwr(tmp_path / "attacker", public, ca, "supernode", "register",
+                      str(site / "keys" / "stranger.pub"), "target")
+    assert registered.returncode != 0 and "registered successfully" not in registered.stdout, registered
+    # 3. join with that key
+    stranger = processes(tmp_path, "stranger", [
+        "client", "--client-id", "0", "--server", public, "--ca", str(ca), "--key", str(site / "keys" / "stranger.key"),
+        "--data", str(site / "data" / "client_0.json")])
+    assert stranger.wait() == 2 and "stranger.key is not registered there" in stranger.text()
+    # 4. submit another app, whose ServerApp would run on the server and ClientApp on client 1
+    marker = tmp_path / "evil_ran"
+    marker.mkdir()
+    submitted = flwr(tmp_path / "attacker", public, ca, "run", str(evil_app(tmp_path / "evilapp", marker)), "target")
+    assert submitted.returncode != 0, submitted
+
+    text = server.text()
+    for path in ("/v1/control/list-runs", "/v1/control/register-node", "/v1/control/start-run"):
+        assert f"REFUSED POST {path} from 127.0.0.1: only the clients' Fleet API is served" in text, text
+    assert "REFUSED a client: its public key is not registered" in text
+    # the operator's view, from the server machine: fedjava's run alone, the two registered keys alone
+    operator = tmp_path / "operator"
+    runs = json.loads(flwr(operator, f"127.0.0.1:{control}", ca, "ls", "target", "--format", "json").stdout)
+    assert [run["fab-id"] for run in runs["runs"]] == ["fedjava/fedjava-job"], runs
+    nodes = json.loads(flwr(operator, f"127.0.0.1:{control}", ca, "supernode", "list", "target", "--format",
+                            "json").stdout)
+    assert len(nodes["nodes"]) == 2, nodes
+    time.sleep(2)
+    assert not list(marker.iterdir()), "the other app ran"
+    assert "joined the federation" in client.text() and "Traceback" not in client.text()
 
 
 # ---------------------------------------------------------------------- without Flower processes
@@ -298,6 +412,39 @@ def test_a_client_with_a_bad_shard_fails_before_connecting(problem, tmp_path, ca
     assert {"missing": "not found", "malformed": "is malformed", "empty": "no samples"}[problem] in err
 
 
+def test_an_insecure_client_says_the_server_uses_tls_and_gives_up_after_wait(tmp_path, capsys):
+    import ssl
+
+    from fedjava.prompts import write_samples
+
+    shard = tmp_path / "client_0.json"
+    write_samples(make_samples(2), shard)
+    make_server_certificates(tmp_path / "certs", ["localhost"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tmp_path / "certs" / "server.pem"), str(tmp_path / "certs" / "server.key"))
+    with socket.socket() as listener:  # a TLS server, as fedjava server without --insecure
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            try:
+                with context.wrap_socket(connection, server_side=True):
+                    pass
+            except OSError:
+                pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        client = ["client", "--insecure", "--client-id", "0", "--data", str(shard), "--wait", "1"]
+        assert main([*client, "--server", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert f"the server at 127.0.0.1:{port} uses TLS, but this client was started with --insecure" in err
+    started = time.time()
+    assert main([*client, "--server", f"127.0.0.1:{free_port()}"]) == 2  # nobody there: gives up after --wait
+    assert time.time() - started < 15 and "is not reachable" in capsys.readouterr().err
+
+
 def test_the_server_needs_certificates_and_client_keys_unless_insecure(tmp_path, capsys):
     from fedjava.javadata.split import run_split
     from fedjava.prompts import write_samples
@@ -320,7 +467,7 @@ def test_the_server_needs_certificates_and_client_keys_unless_insecure(tmp_path,
 
 
 def test_stall_is_a_client_fault():
-    from fedjava.federated import faults
+    import fault_injection as faults
 
     assert faults.parse("client1:stall@2") == [("client1", "stall", "2")]
     assert faults.wanted("client1", "stall", 2, {faults.ENV: "client1:stall@2"})
@@ -434,3 +581,75 @@ def test_a_round_asks_every_client_connected_once_enough_have_joined(monkeypatch
     weights = ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))})
     sent = list(strategy.configure_train(1, weights, ConfigRecord(), LateGrid()))
     assert sorted(m.metadata.dst_node_id for m in sent) == [1, 2, 3]
+
+
+class Backend:
+    """A stand-in SuperLink on 127.0.0.1 that records every request it gets and echoes the body's size."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                seen.append((self.path, dict(self.headers), body))
+                reply = f"{len(body)} bytes".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.port = self.httpd.server_address[1]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_the_gate_passes_the_fleet_api_and_nothing_else():
+    import http.client
+
+    from fedjava.federated.gate import FleetGate
+
+    backend, refused = Backend(), []
+    gate = FleetGate("127.0.0.1", 0, backend.port, None, None, lambda *args: refused.append(args))
+    gate.start()
+    port = gate.server.server_address[1]
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        big = os.urandom(3 * 1024 * 1024 + 7)  # streamed through in chunks, bit for bit
+        for body in (b"\x08\x01", big):  # two requests on one kept-alive connection
+            connection.request("POST", "/v1/fleet/push-object", body=body,
+                               headers={"X-Flwr-Node-Signature": "c2ln", "Content-Type": "application/protobuf"})
+            answer = connection.getresponse()
+            assert (answer.status, answer.read()) == (200, f"{len(body)} bytes".encode())
+        assert [(path, got) for path, _, got in backend.seen] == [("/v1/fleet/push-object", b"\x08\x01"),
+                                                                  ("/v1/fleet/push-object", big)]
+        assert backend.seen[0][1]["X-Flwr-Node-Signature"] == "c2ln"  # the node's signed headers pass unchanged
+
+        for method, path in [("POST", "/v1/control/list-runs"), ("POST", "/v1/control/start-run"),
+                             ("POST", "/v1/control/register-node"), ("POST", "/v1/runtime/acquire-task"),
+                             ("POST", "/v1/fleet/../control/list-runs"), ("POST", "/v1/fleet/%2e%2e/control/list-runs"),
+                             ("POST", "/v1/fleet//pull-messages"), ("POST", "/v1/fleet/pull-messages?x=1"),
+                             ("GET", "/v1/fleet/pull-messages"), ("GET", "/docs"), ("GET", "/health")]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request(method, path, body=b"x" if method == "POST" else None)
+            answer = connection.getresponse()
+            assert answer.status == 403 and b"only the clients' Fleet API" in answer.read(), path
+            connection.close()
+        assert len(backend.seen) == 2  # not one refused request reached the SuperLink
+        assert [(m, p) for _, m, p in refused][:2] == [("POST", "/v1/control/list-runs"),
+                                                        ("POST", "/v1/control/start-run")]
+    finally:
+        gate.stop()
+        backend.close()

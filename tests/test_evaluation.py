@@ -98,6 +98,12 @@ def test_metrics_hand_computed():
     assert conf["RUNTIME_ERROR"]["INVALID"] == 1
     assert conf["LOGIC_ERROR"]["RUNTIME_ERROR"] == 1
     assert sum(sum(row.values()) for row in conf.values()) == 5
+    by = m["by_verdict"]
+    assert set(by) == {"COMPILE_ERROR", "RUNTIME_ERROR", "LOGIC_ERROR"}
+    assert by["COMPILE_ERROR"] == {"n": 1, "verdict_recall": 1.0, "type_accuracy": 1.0, "code_accuracy": 1.0,
+                                   "line_exact": 1.0, "line_within_one": 1.0, "fix_pass_rate": 1.0}
+    assert by["RUNTIME_ERROR"]["verdict_recall"] == 0.0 and by["RUNTIME_ERROR"]["fix_pass_rate"] == 0.0
+    assert by["LOGIC_ERROR"]["line_exact"] == 0.0 and by["LOGIC_ERROR"]["line_within_one"] == 1.0
 
 
 def test_bootstrap_intervals_are_seeded_and_bracket_the_value():
@@ -339,3 +345,28 @@ def test_generation_stops_once_the_answer_object_is_closed(tiny_overrides):
     width = max(map(len, encoded))
     ids = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in encoded])
     assert AnswerClosed(tok, len(prompt))(ids, None).tolist() == [True, False]
+
+
+def test_greedy_rows_writes_what_generate_writes_and_drops_finished_rows(tiny_overrides):
+    """fedjava's decoder (finished rows leave the batch) writes what model.generate writes, row by row."""
+    import torch
+
+    from fedjava.config import load_config
+    from fedjava.evaluation.generate import _hf_generate, greedy_rows
+    from fedjava.models import load_base_model
+
+    model, tok = load_base_model(load_config(None, tiny_overrides, check_files=False))
+    model.eval()
+    texts = ["Task: sum of an array", "Student code: class Solution { int f() { return 1; } }", "x", "return total;"]
+    encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width = max(map(len, encoded))
+    ids = torch.tensor([[tok.pad_token_id] * (width - len(e)) + e for e in encoded])
+    mask = (torch.arange(width)[None, :] >= torch.tensor([width - len(e) for e in encoded])[:, None]).long()
+    with torch.no_grad():
+        free = _hf_generate(model, tok, ids, mask, 12, tok.pad_token_id, [tok.eos_token_id], False)
+        # Stop tokens that the rows reach at different steps, so rows leave the batch one by one.
+        stops = {free[0][3], free[1][7]} - {tok.pad_token_id}
+        reference = _hf_generate(model, tok, ids, mask, 12, tok.pad_token_id, sorted(stops), False)
+        ours = greedy_rows(model, tok, ids, mask, 12, stops)
+    assert ours == reference
+    assert len({len(r) for r in ours}) > 1  # the rows really stopped at different lengths

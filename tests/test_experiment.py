@@ -93,9 +93,26 @@ def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, c
         run_experiment(load_experiment(str(_preset(tmp_path)), ["max_sample_chars=10"]), source_dir=source,
                        printer=lambda _: None)
     assert main(["experiment", "--preset", "no_such_experiment"]) == 2
-    assert "not found (known experiment presets: demo_cpu, qwen3_8b_gpu)" in capsys.readouterr().err
+    assert "not found (known experiment presets: demo_cpu, grader, qwen3_8b_gpu)" in capsys.readouterr().err
     assert main(["experiment", "--list"]) == 0
     assert "demo_cpu" in capsys.readouterr().out
     # the shipped presets load, with their training configs
     assert load_experiment("demo_cpu").algorithms == ["fedavg", "fedprox", "fedadam"]
     assert load_experiment("qwen3_8b_gpu").num_clients == 4
+
+
+def test_experiment_in_both_prompt_modes_reports_them_side_by_side(tmp_path, source):
+    exp = load_experiment(str(_preset(tmp_path, algorithms=[], prompt_modes=["code_only", "grounded"])))
+    summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
+    out = tmp_path / "exp"
+    for mode in ("code_only", "grounded"):
+        saved = yaml.safe_load((out / f"centralized_hf_{mode}" / "final_model" / "fedjava_config.yaml").read_text())
+        assert saved["prompt_mode"] == mode
+        for run in (f"centralized_hf_{mode}", f"base_{mode}"):
+            metrics = json.loads((out / run / "metrics.json").read_text())
+            assert metrics["prompt_mode"] == mode and metrics["n_samples"] == 3
+    report = (out / "report.md").read_text()
+    assert "| prompt |" in report and "code_only" in report and "grounded" in report
+    assert "centralized_hf_code_only" in summary["table"] and "centralized_hf_grounded" in summary["table"]
+    with pytest.raises(ExperimentError, match="prompt_modes"):
+        load_experiment(str(_preset(tmp_path, prompt_modes=["grounded", "tools"])))

@@ -279,3 +279,132 @@ def eval_free_data(data_dir):
 
     write_samples([{"messages": build_messages(REQUIREMENT, BAD, BAD_ANSWER)}], data_dir / "test.jsonl")
     return data_dir
+
+
+# ---------------------------------------------------------------- where the key may go
+
+
+class Recorder:
+    """An HTTP server on 127.0.0.1 that records each request's Authorization header and answers with ``reply``:
+    (status, headers, body). ``url`` names it by ``host``, so 'localhost' makes another origin than '127.0.0.1'."""
+
+    def __init__(self, reply, host: str = "127.0.0.1"):
+        self.seen: list[tuple[str, str, str | None]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                recorder.seen.append((self.command, self.path, self.headers.get("Authorization")))
+                status, headers, body = reply(self.path)
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_POST = do_GET = _answer
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://{host}:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _chat_reply(path: str):
+    body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "SCORE: 10"}}]}).encode()
+    return 200, [("Content-Type", "application/json")], body
+
+
+@pytest.fixture
+def elsewhere(monkeypatch):
+    """A second server, reached as 'localhost' on its own port: another origin than the judge at 127.0.0.1."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("FEDJAVA_TEST_KEY", KEY)
+    server = Recorder(_chat_reply, host="localhost")
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_the_key_never_follows_a_redirect_to_another_host(status, elsewhere):
+    judge = Recorder(lambda path: (status, [("Location", elsewhere.url + "/chat/completions")], b""))
+    try:
+        client = JudgeClient(JudgeSettings(judge.url, MODEL, key_env="FEDJAVA_TEST_KEY"))
+        with pytest.raises(judge_module.JudgeError) as info:
+            client.check()
+    finally:
+        judge.close()
+    assert judge.seen == [("POST", "/v1/chat/completions", f"Bearer {KEY}")]  # 127.0.0.1 is this machine
+    assert elsewhere.seen == []  # the other origin got nothing, key or not
+    message = str(info.value)
+    assert f"HTTP {status}: it redirects to {elsewhere.url}/chat/completions" in message
+    assert "redirects are not followed" in message and "\n" not in message
+
+
+def test_a_redirect_stops_fedjava_evaluate_before_the_model_loads(elsewhere, eval_free_data, tiny_overrides,
+                                                                   monkeypatch, capsys):
+    import fedjava.models
+    from fedjava.cli import main
+
+    monkeypatch.setattr(fedjava.models, "load_base_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    judge = Recorder(lambda path: (302, [("Location", elsewhere.url + "/chat/completions")], b""))
+    try:
+        code = main(["evaluate", "--base", "--judge-url", judge.url, "--judge-model", MODEL,
+                     "--judge-key-env", "FEDJAVA_TEST_KEY", *tiny_overrides])
+    finally:
+        judge.close()
+    assert code == 2 and "redirects are not followed" in capsys.readouterr().err
+    assert elsewhere.seen == []
+
+
+def test_the_key_goes_over_plain_http_only_to_this_machine(monkeypatch, capsys, eval_free_data, tiny_overrides):
+    import fedjava.models
+    from fedjava.cli import main
+
+    monkeypatch.setenv("FEDJAVA_TEST_KEY", KEY)
+
+    def client(url: str, **kwargs) -> JudgeClient:
+        return JudgeClient(JudgeSettings(url, MODEL, key_env="FEDJAVA_TEST_KEY", **kwargs))
+
+    for url in ("http://judge.example.org/v1", "http://10.1.2.3:8000/v1", "http://[fe80::1]:8000/v1",
+                "http://127.0.0.1.example.org/v1", "http://localhost.example.org/v1"):
+        with pytest.raises(judge_module.JudgeError, match="--judge-allow-http") as info:
+            client(url)
+        assert "over plain http to another machine" in str(info.value) and "$FEDJAVA_TEST_KEY" in str(info.value)
+        assert client(url, allow_http=True).key == KEY  # the user's explicit choice
+    for url in ("http://127.0.0.1:8000/v1", "http://127.8.9.10/v1", "http://localhost:8000/v1",
+                "http://LOCALHOST/v1", "http://[::1]:8000/v1", "https://judge.example.org/v1"):
+        assert client(url).key == KEY
+    monkeypatch.delenv("FEDJAVA_TEST_KEY")
+    assert client("http://10.1.2.3:8000/v1").key == ""  # no key, nothing to protect: a LAN judge without a key works
+
+    # through the command line: one line, exit code 2, nothing sent, no model loaded
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-stays-home-42")
+    monkeypatch.setattr(fedjava.models, "load_base_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert main(["evaluate", "--base", "--judge-url", "http://10.1.2.3:8000/v1", "--judge-model", MODEL,
+                 *tiny_overrides]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--judge-allow-http" in errors[0] and "$OPENAI_API_KEY" in errors[0]
+    assert "sk-stays-home" not in errors[0]
+
+
+def test_a_loopback_judge_is_reached_directly_never_through_a_proxy(elsewhere, monkeypatch):
+    judge = Recorder(_chat_reply)
+    monkeypatch.setenv("http_proxy", elsewhere.url.rsplit("/", 1)[0])  # a proxy would see the key in clear
+    monkeypatch.setenv("HTTP_PROXY", elsewhere.url.rsplit("/", 1)[0])
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.delenv("no_proxy")
+    try:
+        JudgeClient(JudgeSettings(judge.url, MODEL, key_env="FEDJAVA_TEST_KEY")).check()
+    finally:
+        judge.close()
+    assert judge.seen == [("POST", "/v1/chat/completions", f"Bearer {KEY}")] and elsewhere.seen == []

@@ -180,3 +180,80 @@ def test_format_review_no_error_missing_line_and_generic_task():
                          "  (line 9 is outside the file's 5 lines)", "  Explanation: (none given)", "  Fix: (none given)",
                          "", "Error 2 of 2: Error (no line given)", "  Explanation: Off by one.",
                          "  Fix (corrected line):", "      x"]
+
+
+TASK_YAML = """requirement: |
+  Write a static method `int twice(int x)` in class `Solution` that returns two times x.
+tests:
+  - call: Solution.twice(2)
+    expect: 4
+  - call: Solution.twice(0)
+    expect: 0
+  - call: Solution.twice(-3)
+    expect: -6
+  - call: Solution.twice(100 / Solution.twice(0))
+    expect: 0
+  - call: Solution.twice(7)
+    expect: 14
+"""
+
+
+@pytest.fixture(scope="module")
+def grounded_adapter(tmp_path_factory):
+    """A tiny-model adapter saved with prompt_mode=grounded (untrained: the tools' part is what is tested)."""
+    from fedjava.config import load_config
+    from fedjava.models import load_for_training
+
+    cfg = load_config(None, TINY + ["prompt_mode=grounded"], check_files=False)
+    model, tokenizer = load_for_training(cfg)
+    return _save(model, tokenizer, cfg, tmp_path_factory.mktemp("grounded") / "final_model")
+
+
+def test_grounded_review_compiles_and_runs_the_task_yaml_tests(grounded_adapter, tmp_path, capsys):
+    from tests.conftest import GOOD
+
+    task = tmp_path / "twice.yaml"
+    task.write_text(TASK_YAML)
+    wrong = tmp_path / "Solution.java"
+    wrong.write_text(GOOD.replace("return 2 * x;", "return x + x + (x > 5 ? 1 : 0);"))
+    argv = ["review", str(wrong), "--task-file", str(task), "--adapter", str(grounded_adapter), "--max-new-tokens", "4"]
+    assert main(argv) == EXIT_INVALID_ANSWER  # an untrained adapter: the tool results are still shown
+    captured = capsys.readouterr()
+    tools = captured.out.split("Tool results:\n")[1].split("\n\n")[0].splitlines()
+    assert tools == ["  javac: compiles", "  tests: 3 of 5 passed",
+                     "  first exception: Solution.twice(100 / Solution.twice(0)) threw java.lang.ArithmeticException:"
+                     " / by zero outside the student's code",
+                     "  first wrong result: Solution.twice(7) returned 15, expected 14"]
+    assert "Tools: compiled and ran 5 test(s) in " in captured.err
+    with pytest.MonkeyPatch.context() as patch:  # no sandbox: refused before the model loads, unless asked
+        patch.setenv("FEDJAVA_BWRAP", str(tmp_path / "missing" / "bwrap"))
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "error: untrusted Java code" in err and "--unsafe-run" in err and "Loading" not in err
+        assert main(argv + ["--unsafe-run"]) == EXIT_INVALID_ANSWER
+        assert "  tests: 3 of 5 passed" in capsys.readouterr().out
+
+    assert main(argv + ["--json"]) == EXIT_INVALID_ANSWER
+    assert json.loads(capsys.readouterr().out)["tool_results"].endswith("returned 15, expected 14")
+    main(argv + ["--no-run"])  # compile only
+    assert "Tool results:\n  javac: compiles\n  tests: not run\n" in capsys.readouterr().out
+    broken = tmp_path / "Broken.java"
+    broken.write_text(BAD)
+    main(["review", str(broken), "--adapter", str(grounded_adapter), "--max-new-tokens", "4"])  # no task: javac only
+    assert ("Tool results:\n  javac: error at line 3: compiler.err.expected: ';' expected\n"
+            "  tests: not run (the program does not compile)\n") in capsys.readouterr().out
+
+
+def test_review_task_yaml_errors_and_builtin_grader_missing(grounded_adapter, tmp_path, capsys, monkeypatch):
+    java = tmp_path / "Solution.java"
+    java.write_text(BAD)
+    bad_yaml = tmp_path / "task.yaml"
+    bad_yaml.write_text("requirement: Double it.\ntests:\n  - call: Solution.twice(2)\nhints: none\n")
+    assert main(["review", str(java), "--task-file", str(bad_yaml), "--adapter", str(grounded_adapter)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'hints'" in err and "tests[0] needs 'call' and 'expect'" in err
+    import fedjava.models
+
+    monkeypatch.setattr(fedjava.models, "__file__", str(tmp_path / "models.py"))  # an installation without it
+    assert main(["review", str(java)]) == 2
+    assert "the shipped grader is not installed here" in capsys.readouterr().err

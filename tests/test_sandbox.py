@@ -288,6 +288,17 @@ def test_a_batch_with_hostile_programs_labels_the_others_as_alone(task, tmp_path
     assert not sandbox_processes()
 
 
+def test_review_tools_run_in_the_sandbox(task, tmp_path):
+    """fedjava review's javac and test runs (gather_evidence): the student's static initializer cannot write."""
+    from fedjava.javadata.evidence import gather_evidence
+
+    target = tmp_path / "written-by-review.txt"
+    code = hostile(static=f'        try {{ new FileOutputStream("{target}").close(); }} catch (IOException e) {{ }}')
+    block, outcome = gather_evidence(code, task)
+    assert outcome.status == "passed" and f"tests: {len(task.tests)} of {len(task.tests)} passed" in block
+    assert not target.exists()
+
+
 # ---------------------------------------------------------------- the sandbox's own limits
 
 
@@ -339,6 +350,16 @@ def test_without_bwrap_untrusted_code_is_refused_unless_unsafe(task, no_bwrap, t
     with pytest.raises(SandboxUnavailableError):
         check_many([Program("ok", task, task.solution)], tmp_path / "batch")
     assert run_program(task, task.solution, unsafe=True).all_passed
+
+
+def test_without_bwrap_review_tools_are_refused_unless_unsafe(task, no_bwrap):
+    from fedjava.javadata.evidence import gather_evidence
+
+    for args in [(task.solution,), (task.solution, task)]:  # compile only; compile and run the tests
+        with pytest.raises(SandboxUnavailableError):
+            gather_evidence(*args)
+        block, outcome = gather_evidence(*args, unsafe=True)
+        assert outcome.compiled and block.startswith("Tool results:\njavac: compiles")
 
 
 def test_a_bwrap_that_cannot_make_namespaces_is_refused(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ training preset and a budget. The pipeline:
    simulation, all through the same training core; the centralized run gets ``num_epochs`` passes
    over the subset and each client ``num_rounds x local_epochs`` passes over its shard, so with the
    default settings every method sees the same number of samples;
-3. **evaluate**: each trained adapter and the baselines (``base``, ``base_fewshotK``, ``majority``)
+3. **evaluate**: each trained adapter and the baselines (``base``, ``base_fewshotK``, ``majority``, ``grader``)
    on the test subset with the exact metrics of ``fedjava evaluate``;
 4. **report**: ``fedjava compare`` over ``<out>``: ``report.md``, ``report.html``, plots.
 
@@ -30,17 +30,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from fedjava.config import PRESET_DIRS, Config, ConfigError, find_yaml, list_yaml, load_config, to_yaml
+from fedjava.config import (
+    ALGORITHMS,
+    PRESET_DIRS,
+    SAVED_CONFIG,
+    Config,
+    ConfigError,
+    find_yaml,
+    list_yaml,
+    load_config,
+    load_saved_config,
+    read_yaml_mapping,
+    to_yaml,
+)
 from fedjava.errors import UserError
+from fedjava.prompts import PROMPT_MODES
 
 log = logging.getLogger("fedjava")
 
 EXPERIMENT_DIRS = [folder / "experiments" for folder in PRESET_DIRS]
-ALGORITHMS = ("fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm")
 FRAMEWORKS = ("hf", "unsloth")
-BASELINES = ("base", "majority")
+BASELINES = ("base", "majority", "grader")
+"""base: the base model zero-shot; majority: the train split's most common answer; grader: the shipped grader
+(``--adapter builtin``), measured on the same test samples as the freshly trained adapters."""
 STAGES = ("data", "train", "evaluate", "report")
 
 
@@ -88,6 +100,9 @@ class Experiment:
     max_new_tokens: int = 384
     eval_batch_size: int = 4
     fix_check: bool = True
+    prompt_modes: list[str] = field(default_factory=list)
+    """Prompt modes to train and measure every run in (code_only, grounded; empty: the config's own). With two,
+    each run and the base baseline is done in both, named <run>_<mode>, side by side in the report."""
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Experiment)}
@@ -144,11 +159,9 @@ def load_experiment(preset: str, settings: list[str] | None = None) -> Experimen
     """
     path = find_experiment(preset)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ExperimentError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ExperimentError(f"{path}: expected key: value pairs")
+        raw = read_yaml_mapping(path)
+    except ConfigError as exc:
+        raise ExperimentError(exc.problems[0]) from None
     problems: list[str] = []
     values: dict[str, Any] = {"name": path.stem}
     for key, value in raw.items():
@@ -207,6 +220,10 @@ def check_experiment(exp: Experiment) -> None:
         problems.append("num_rounds must be at least 1, num_epochs and local_epochs above 0")
     if exp.max_new_tokens < 1 or exp.eval_batch_size < 1:
         problems.append("max_new_tokens and eval_batch_size must be at least 1")
+    bad = [m for m in exp.prompt_modes if m not in PROMPT_MODES]
+    if bad or len(set(exp.prompt_modes)) != len(exp.prompt_modes):
+        problems.append(f"prompt_modes: {', '.join(exp.prompt_modes)} (choose each of {', '.join(PROMPT_MODES)} "
+                        "at most once)")
     if problems:
         raise ExperimentError("; ".join(problems))
     # The training config must load (unknown keys, bad values) before anything runs.
@@ -248,7 +265,7 @@ def _newer(path: Path, than: Path) -> bool:
 
 
 def _same_config(folder: Path, cfg: Config) -> bool:
-    saved = folder / "final_model" / "fedjava_config.yaml"
+    saved = folder / "final_model" / SAVED_CONFIG
     return (folder / "final_model" / "adapter_config.json").is_file() and saved.is_file() \
         and saved.read_text(encoding="utf-8") == to_yaml(cfg) and _newer(saved, _stamp(cfg))
 
@@ -257,17 +274,33 @@ def _stamp(cfg: Config) -> Path:
     return Path(cfg.data_dir) / "subsets.json"
 
 
+def mode_variants(exp: Experiment, cfg: Config) -> list[tuple[str, Config]]:
+    """(run-name suffix, config) per prompt mode: one unsuffixed run, or ``_<mode>`` for each of several modes."""
+    if not exp.prompt_modes:
+        return [("", cfg)]
+    if len(exp.prompt_modes) == 1:
+        return [("", dataclasses.replace(cfg, prompt_mode=exp.prompt_modes[0]))]
+    return [(f"_{mode}", dataclasses.replace(cfg, prompt_mode=mode)) for mode in exp.prompt_modes]
+
+
 def training_configs(exp: Experiment) -> dict[str, tuple[str, Config]]:
     """{run name: (framework or 'federated', its config)} for every training run."""
-    cfg = base_config(exp)
     runs: dict[str, tuple[str, Config]] = {}
-    for framework in exp.centralized:
-        runs[f"centralized_{framework}"] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs))
-    for algorithm in exp.algorithms:
-        runs[algorithm] = ("federated", dataclasses.replace(
-            cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
-            local_epochs=exp.local_epochs))
+    for suffix, cfg in mode_variants(exp, base_config(exp)):
+        for framework in exp.centralized:
+            name = f"centralized_{framework}{suffix}"
+            runs[name] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs,
+                                                         output_dir=_run_dir(cfg, name, suffix)))
+        for algorithm in exp.algorithms:
+            runs[f"{algorithm}{suffix}"] = ("federated", dataclasses.replace(
+                cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
+                local_epochs=exp.local_epochs, output_dir=_run_dir(cfg, f"{algorithm}{suffix}", suffix)))
     return runs
+
+
+def _run_dir(cfg: Config, name: str, suffix: str) -> str:
+    """A run's own folder when runs of several prompt modes share a method ("" keeps the default one)."""
+    return str(Path(cfg.results_dir) / name) if suffix else ""
 
 
 def sample_chars(sample: dict) -> int:
@@ -374,20 +407,31 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
             detail = f"{name}: {exp.num_epochs:g} epoch(s) over the training subset"
             stages.append(Stage("train", name, detail, _centralized(run_cfg, kind, printer),
                                 lambda f=folder, c=run_cfg: _same_config(f, c)))
-    evaluations: list[tuple[str, Any, Path | None]] = []
+    evaluations: list[tuple[str, Any, Path | None, Config]] = []
     for baseline in exp.baselines:
-        evaluations.append((baseline, eval_options(exp, unsafe_run, base=baseline == "base",
-                                                   majority=baseline == "majority"), None))
+        if baseline == "grader":
+            from fedjava.models import BUILTIN_ADAPTER, builtin_adapter_dir
+
+            evaluations.append((baseline, eval_options(exp, unsafe_run, adapter=BUILTIN_ADAPTER),
+                                builtin_adapter_dir(), cfg))
+        elif baseline == "majority":
+            evaluations.append((baseline, eval_options(exp, unsafe_run, majority=True), None, cfg))
+        else:
+            for suffix, mode_cfg in mode_variants(exp, cfg):
+                evaluations.append((f"base{suffix}", eval_options(exp, unsafe_run, base=True, run=f"base{suffix}"),
+                                    None, mode_cfg))
     if exp.few_shot:
-        evaluations.append((f"base_fewshot{exp.few_shot}", eval_options(exp, unsafe_run, base=True,
-                                                                         few_shot=exp.few_shot), None))
+        for suffix, mode_cfg in mode_variants(exp, cfg):
+            name = f"base_fewshot{exp.few_shot}{suffix}"
+            evaluations.append((name, eval_options(exp, unsafe_run, base=True, few_shot=exp.few_shot, run=name), None,
+                                mode_cfg))
     for name, (_, run_cfg) in runs.items():
         adapter = run_cfg.resolved_output_dir(name) / "final_model"
-        evaluations.append((name, eval_options(exp, unsafe_run, adapter=str(adapter)), adapter))
-    for name, opts, adapter in evaluations:
-        metrics_path = output_paths(cfg, opts)[1]
+        evaluations.append((name, eval_options(exp, unsafe_run, adapter=str(adapter)), adapter, cfg))
+    for name, opts, adapter, eval_cfg in evaluations:
+        metrics_path = output_paths(eval_cfg, opts)[1]
         stages.append(Stage("evaluate", name, f"{name} on {exp.test_samples or 'all'} test samples",
-                            _evaluate(cfg, opts, printer),
+                            _evaluate(eval_cfg, opts, printer),
                             lambda m=metrics_path, o=opts, a=adapter: _eval_done(m, o, _stamp(cfg), a)))
     stages.append(Stage("report", "report", f"report.md and report.html in {results}",
                         lambda: _report(results, printer)))
@@ -398,7 +442,8 @@ def _centralized(cfg: Config, framework: str, printer: Callable[[str], None]) ->
     def run() -> Any:
         from fedjava.centralized import run_centralized
 
-        return run_centralized(cfg, framework=framework, printer=printer)
+        # The stage runs only when its outputs are missing or stale (or --force): replace them.
+        return run_centralized(cfg, framework=framework, printer=printer, overwrite=True)
     return run
 
 
@@ -406,7 +451,7 @@ def _federated(cfg: Config, printer: Callable[[str], None]) -> Callable[[], Any]
     def run() -> Any:
         from fedjava.federated.simulation import run_federated
 
-        summary = run_federated(cfg, printer=printer)
+        summary = run_federated(cfg, printer=printer, overwrite=True)  # a stale or forced stage: replace it
         if summary["rounds_aggregated"] == 0:
             raise ExperimentError(f"{cfg.algorithm}: no round aggregated any client update (see training.log)")
         return summary
@@ -415,12 +460,11 @@ def _federated(cfg: Config, printer: Callable[[str], None]) -> Callable[[], Any]
 
 def _evaluate(cfg: Config, opts, printer: Callable[[str], None]) -> Callable[[], Any]:
     def run() -> Any:
-        from fedjava.evaluation.evaluate import run_evaluation
+        from fedjava.evaluation.evaluate import adapter_dir, run_evaluation
 
         run_cfg = cfg
-        if opts.adapter:  # the base model the adapter was trained on (same as cfg here, by construction)
-            run_cfg = load_config(str(Path(opts.adapter) / "fedjava_config.yaml"), check_files=False)
-            run_cfg = dataclasses.replace(run_cfg, data_dir=cfg.data_dir, results_dir=cfg.results_dir)
+        if opts.adapter:  # the base model and prompt mode the adapter was trained with
+            run_cfg = load_saved_config(adapter_dir(opts), [f"data_dir={cfg.data_dir}", f"results_dir={cfg.results_dir}"])
         metrics, _, _ = run_evaluation(run_cfg, opts, progress=printer)
         return metrics
     return run

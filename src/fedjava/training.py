@@ -7,6 +7,7 @@ taken (on the built-in model the 262,144-wide output layer is most of the cost).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -21,11 +22,18 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
-from fedjava.config import Config
-from fedjava.prompts import IGNORE_INDEX, AnswerOnlyCollator, load_samples, tokenize_samples
+from fedjava.config import SAVED_CONFIG, Config, load_saved_config, to_yaml
+from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions, macro_f1
+from fedjava.prompts import IGNORE_INDEX, AnswerOnlyCollator, apply_prompt_mode, load_samples
+from fedjava.runs import RunFolderError, refuse_other_run, settings_problems
 from fedjava.tracking import RunTracker
 
 log = logging.getLogger("fedjava")
+
+CHECKPOINT_STATE = "fedjava_state.json"
+"""What a Trainer checkpoint gets from fedjava beside the Trainer's own files (and the run's SAVED_CONFIG): the
+current epoch's loss so far, tokens and samples seen, seconds trained and the run's elapsed time, so a resumed
+run's history and summary go on from the interrupted run's."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -56,10 +64,11 @@ def _inner(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def answer_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over answer tokens and their count, with logits only where labels are.
+def answer_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits at the answer positions [N, vocab], their targets [N], the mask [batch, len-1] that chose them).
 
-    Falls back to the model's own forward for architectures without a separate decoder and head.
+    The vocabulary head runs only where a label is. Falls back to the model's own forward for
+    architectures without a separate decoder and head.
     """
     labels = batch["labels"]
     base = _inner(model)
@@ -67,7 +76,6 @@ def answer_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, in
     head = base.get_output_embeddings()
     shift = labels[:, 1:]
     mask = shift != IGNORE_INDEX
-    count = int(mask.sum())
     if decoder is None or head is None:
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         logits = out.logits[:, :-1][mask].float()
@@ -77,27 +85,104 @@ def answer_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, in
         cap = getattr(base.config, "final_logit_softcapping", None)
         if cap:
             logits = torch.tanh(logits / cap) * cap
-    return F.cross_entropy(logits, shift[mask], reduction="sum"), count
+    return logits, shift[mask], mask
+
+
+def answer_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, float]:
+    """Summed cross-entropy over answer tokens and their count, with logits only where labels are.
+
+    With ``batch["weights"]`` (decision tokens weighed more) the sum and the count are weighted.
+    """
+    logits, targets, mask = answer_logits(model, batch)
+    weights = batch.get("weights")
+    if weights is None:
+        return F.cross_entropy(logits, targets, reduction="sum"), int(mask.sum())
+    w = weights[:, 1:][mask].to(logits.device)
+    return (F.cross_entropy(logits, targets, reduction="none") * w).sum(), float(w.sum())
 
 
 @torch.no_grad()
-def evaluate_loss(model, features: list[dict[str, list[int]]], collator, batch_size: int = 4) -> dict[str, float]:
-    """Token-weighted mean answer loss and perplexity over ``features``."""
+def evaluate_loss(model, features: list[dict[str, Any]], collator, batch_size: int = 4) -> dict[str, float]:
+    """Token-weighted mean answer loss and perplexity over ``features``, and from the same teacher-forced
+    pass the decision metrics (:class:`DecisionTally`) where the features carry decision spans."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
+    tally = DecisionTally()
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     for start in range(0, len(order), batch_size):
-        batch = collator([features[i] for i in order[start:start + batch_size]])
-        batch = {k: v.to(device) for k, v in batch.items()}
-        loss_sum, n = answer_loss(model, batch)
-        total += float(loss_sum)
-        count += n
+        chunk = [features[i] for i in order[start:start + batch_size]]
+        batch = collator(chunk)
+        batch = {k: v.to(device) for k, v in batch.items() if k != "weights"}
+        logits, targets, mask = answer_logits(model, batch)
+        total += float(F.cross_entropy(logits, targets, reduction="sum"))
+        count += int(mask.sum())
+        tally.add_batch(chunk, logits, mask, batch["input_ids"])
     if was_training:
         model.train()
     loss = total / max(count, 1)
-    return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0)), "eval_tokens": count}
+    return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 50.0)), "eval_tokens": count, **tally.metrics()}
+
+
+@dataclass
+class DecisionTally:
+    """What the model decides at the verdict, code and line tokens, teacher-forced (one forward pass).
+
+    * verdict: the verdict whose first token has the highest logit where the verdict starts (verdicts that
+      share a first token are told apart by the rest of the gold verdict's tokens);
+    * code and line (programs with an error): every token of the gold value is the argmax.
+    Also the macro-F1 of always answering the most common gold verdict, for comparison.
+    """
+
+    gold: list[int] = field(default_factory=list)
+    pred: list[int] = field(default_factory=list)
+    code: list[bool] = field(default_factory=list)
+    line: list[bool] = field(default_factory=list)
+
+    def add_batch(self, features, logits: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor) -> None:
+        if not any(f.get("decision") for f in features):
+            return
+        # Row of ``logits`` that predicts token p of batch row b: the mask position (b, p - 1).
+        rows = (torch.cumsum(mask.flatten().long(), 0) - 1).view(mask.shape)
+        for b, feature in enumerate(features):
+            decision = feature.get("decision")
+            if not decision or decision["verdict"] < 0 or "verdict" not in decision["spans"]:
+                continue
+            spans = decision["spans"]
+
+            def argmax_ok(span, b=b):
+                start, end = span
+                picked = logits[rows[b, start - 1:end - 1]].argmax(-1)
+                return bool(torch.equal(picked, input_ids[b, start:end].to(picked.device)))
+
+            start = spans["verdict"][0]
+            scores = logits[rows[b, start - 1]][decision["candidates"]]
+            best = int(scores.argmax())
+            gold = decision["verdict"]
+            ties = [k for k, t in enumerate(decision["candidates"]) if t == decision["candidates"][best]]
+            if len(ties) > 1:
+                best = gold if gold in ties and argmax_ok(spans["verdict"]) else next(k for k in ties if k != gold)
+            self.gold.append(gold)
+            self.pred.append(best)
+            if gold != 0:  # VERDICTS[0] is NO_ERROR: code and line exist only for programs with an error
+                self.code.append("code" in spans and argmax_ok(spans["code"]))
+                self.line.append("line" in spans and argmax_ok(spans["line"]))
+
+    def metrics(self) -> dict[str, float]:
+        if not self.gold:
+            return {}
+        majority = max(set(self.gold), key=self.gold.count)
+        out = {
+            "eval_verdict_accuracy": sum(g == p for g, p in zip(self.gold, self.pred, strict=True)) / len(self.gold),
+            "eval_verdict_macro_f1": macro_f1(self.gold, self.pred),
+            "eval_majority_macro_f1": macro_f1(self.gold, [majority] * len(self.gold)),
+            "eval_decision_samples": len(self.gold),
+        }
+        if self.code:
+            out["eval_code_accuracy"] = sum(self.code) / len(self.code)
+            out["eval_line_accuracy"] = sum(self.line) / len(self.line)
+        return out
 
 
 @dataclass
@@ -138,7 +223,10 @@ class AnswerOnlyTrainer(Trainer):
         self.samples_seen = 0
 
     def _get_num_items_in_batch(self, batch_samples, device):
-        n = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in batch_samples)
+        n = 0.0
+        for b in batch_samples:
+            mask = b["labels"][:, 1:] != IGNORE_INDEX
+            n += float(b["weights"][:, 1:][mask].sum()) if "weights" in b else float(mask.sum())
         return torch.tensor(n, device=device)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -170,9 +258,52 @@ class AnswerOnlyTrainer(Trainer):
         return metrics
 
 
-def _last_checkpoint(output_dir: str) -> str | None:
-    checkpoints = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(checkpoints[-1]) if checkpoints else None
+def _last_checkpoint(output_dir: str | Path) -> str | None:
+    """The Trainer checkpoint of the highest step in ``output_dir`` (``checkpoint-N``), or None."""
+    steps = {int(p.name.removeprefix("checkpoint-")): p for p in Path(output_dir).glob("checkpoint-*")
+             if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()}
+    return str(steps[max(steps)]) if steps else None
+
+
+def resume_checkpoint(folder: Path, cfg: Config) -> Path:
+    """The newest Trainer checkpoint in ``folder`` for ``--resume``, checked before any model loads.
+
+    RunFolderError when there is none, when it is incomplete (a run killed while saving it leaves an empty or
+    partial folder), or when it was saved with other model or LoRA settings (every differing key named).
+    """
+    found = _last_checkpoint(folder)
+    if found is None:
+        raise RunFolderError(f"--resume: no checkpoint in {folder}, so there is nothing to continue; run without "
+                             "--resume (with --overwrite to replace what the output folder holds)")
+    path = Path(found)
+    problem = _incomplete(path)
+    if problem:
+        raise RunFolderError(f"--resume: the newest checkpoint {path} is incomplete ({problem}), as when a run is "
+                             "stopped while saving: delete that folder to resume from the one before, or start "
+                             "again with --overwrite")
+    saved = load_saved_config(path).to_dict() if (path / SAVED_CONFIG).is_file() else {}
+    refuse_other_run(path, settings_problems(saved, cfg))
+    return path
+
+
+def _incomplete(checkpoint: Path) -> str | None:
+    """What a Trainer checkpoint lacks for resuming, or None."""
+    for name in ("trainer_state.json", "adapter_model.safetensors"):
+        if not (checkpoint / name).is_file() or (checkpoint / name).stat().st_size == 0:
+            return f"{name} is missing or empty"
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except ValueError:
+        return "trainer_state.json is not valid JSON"
+    return None
+
+
+def checkpoint_state(path: Path) -> dict[str, Any]:
+    """What :data:`CHECKPOINT_STATE` holds in the checkpoint ``path`` ({} for a checkpoint without it)."""
+    try:
+        return json.loads((path / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 class QuietProgress(ProgressCallback):
@@ -183,19 +314,66 @@ class QuietProgress(ProgressCallback):
 
 
 class HistoryCallback(TrainerCallback):
-    """Feeds the RunTracker: every logging step and every epoch; prints one line per epoch."""
+    """Feeds the RunTracker: every logging step and every epoch; prints one line per epoch.
+
+    Epochs are numbered from the Trainer's own epoch counter and shown out of the epochs it will run, so a
+    resumed run goes on counting (and ``max_steps`` runs show their true epoch count). Each checkpoint gets
+    :data:`CHECKPOINT_STATE` and the run's config (``config_text``); :meth:`resume` reads them back.
+    """
 
     def __init__(self, trainer_ref: Callable[[], AnswerOnlyTrainer], tracker: RunTracker | None, num_epochs: int,
-                 step_offset: int = 0, printer: Callable[[str], None] | None = None):
+                 printer: Callable[[str], None] | None = None, config_text: str = ""):
         self.trainer_ref = trainer_ref
         self.tracker = tracker
         self.num_epochs = num_epochs
-        self.step_offset = step_offset
         self.printer = printer
+        self.config_text = config_text
         self.last_time = time.time()
         self.last_tokens = 0
+        self.seconds_before = 0.0  # seconds trained before this session (a resumed run)
+        self.session_start = time.time()
         self.pending_epoch: dict[str, Any] | None = None
         self.epochs: list[dict[str, Any]] = []
+
+    def seconds(self) -> float:
+        """Seconds trained so far, the interrupted part of a resumed run included."""
+        return self.seconds_before + time.time() - self.session_start
+
+    def resume(self, checkpoint: Path) -> None:
+        """Go on from ``checkpoint``: its counters, its time, and the history as it was when it was saved."""
+        saved = checkpoint_state(checkpoint)
+        trainer = self.trainer_ref()
+        trainer.tokens_seen = self.last_tokens = int(saved.get("tokens_seen", 0))
+        trainer.samples_seen = int(saved.get("samples_seen", 0))
+        trainer.epoch_loss_sum = float(saved.get("epoch_loss_sum", 0.0))
+        trainer.epoch_loss_tokens = int(saved.get("epoch_loss_tokens", 0))
+        self.seconds_before = float(saved.get("train_seconds", 0.0))
+        if self.tracker:
+            step = int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+            self.tracker.continue_from(saved.get("elapsed_seconds"), step)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.num_epochs = state.num_train_epochs or self.num_epochs
+        self.session_start = self.last_time = time.time()
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not folder.is_dir():
+            return
+        trainer = self.trainer_ref()
+        # Saved at an epoch's end (before on_epoch_end resets it), the epoch's loss belongs to no later epoch.
+        mid_epoch = abs((state.epoch or 0.0) - round(state.epoch or 0.0)) > 1e-6
+        saved = {
+            "epoch_loss_sum": trainer.epoch_loss_sum if mid_epoch else 0.0,
+            "epoch_loss_tokens": trainer.epoch_loss_tokens if mid_epoch else 0,
+            "tokens_seen": trainer.tokens_seen,
+            "samples_seen": trainer.samples_seen,
+            "train_seconds": self.seconds(),
+            "elapsed_seconds": self.tracker.elapsed() if self.tracker else None,
+        }
+        (folder / CHECKPOINT_STATE).write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+        if self.config_text:
+            (folder / SAVED_CONFIG).write_text(self.config_text, encoding="utf-8")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -205,7 +383,7 @@ class HistoryCallback(TrainerCallback):
         now = time.time()
         tokens = trainer.tokens_seen
         entry = {
-            "step": state.global_step + self.step_offset,
+            "step": state.global_step,
             "epoch": round(state.epoch or 0.0, 4),
             "train_loss": logs.get("loss"),
             "learning_rate": logs.get("learning_rate"),
@@ -222,8 +400,8 @@ class HistoryCallback(TrainerCallback):
         loss = trainer.epoch_loss_sum / max(trainer.epoch_loss_tokens, 1)
         trainer.epoch_loss_sum, trainer.epoch_loss_tokens = 0.0, 0
         entry = {
-            "epoch": len(self.epochs) + 1,
-            "step": state.global_step + self.step_offset,
+            "epoch": math.ceil(round(state.epoch or 0.0, 6)),  # the Trainer's count: it goes on after a resume
+            "step": state.global_step,
             "train_loss": loss,
             "elapsed_seconds": self.tracker.elapsed() if self.tracker else None,
         }
@@ -237,16 +415,21 @@ class HistoryCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = metrics or {}
-        step = state.global_step + self.step_offset
+        step = state.global_step
+        values = {k: v for k, v in metrics.items() if k == "eval_loss" or k in DECISION_KEYS}
         if self.pending_epoch is not None:
-            self.pending_epoch["eval_loss"] = metrics.get("eval_loss")
+            self.pending_epoch.update(values)
             if self.tracker:
-                self.tracker.update_last("epochs", {"eval_loss": metrics["eval_loss"]}, step)
+                self.tracker.update_last("epochs", values, step)
             self._print(self.pending_epoch)
             self.pending_epoch = None
-        elif self.tracker:
-            self.tracker.record("steps", {"step": step, "eval_loss": metrics.get("eval_loss"),
-                                          "elapsed_seconds": self.tracker.elapsed()}, step)
+        else:
+            if self.tracker:
+                self.tracker.record("steps", {"step": step, **values, "elapsed_seconds": self.tracker.elapsed()}, step)
+            if self.printer is not None:
+                decisions = format_decisions(values)
+                self.printer(f"  Step {step}: eval_loss: {values.get('eval_loss', float('nan')):.4f}"
+                             + (f", {decisions}" if decisions else ""))
 
     def _print(self, entry):
         if self.printer is None:
@@ -254,6 +437,9 @@ class HistoryCallback(TrainerCallback):
         text = f"  Epoch {entry['epoch']}/{self.num_epochs}: train_loss: {entry['train_loss']:.4f}"
         if entry.get("eval_loss") is not None:
             text += f", eval_loss: {entry['eval_loss']:.4f}"
+        decisions = format_decisions(entry)
+        if decisions:
+            text += f"; {decisions}"
         self.printer(text)
 
 
@@ -267,14 +453,27 @@ class TrainResult:
     tokens: int
     seconds: float
     epochs: list[dict[str, Any]]
+    eval_metrics: dict[str, Any] = field(default_factory=dict)
+    """the final evaluation: eval_loss and the decision metrics (DECISION_KEYS)"""
 
 
-def load_features(cfg: Config, tokenizer, path: Path, limit: int, name: str):
+def load_prompted(cfg: Config, path: Path, limit: int = 0, name: str = "data", training: bool = False):
+    """Samples from ``path`` (the first ``limit``), as ``cfg.prompt_mode`` shows them to the model.
+
+    ``training``: ``cfg.tests_dropout`` applies (only training samples hide their test results).
+    """
     samples = load_samples(path)
     if limit:
         samples = samples[:limit]
-    features, _ = tokenize_samples(tokenizer, samples, cfg.max_seq_length, cfg.truncation, name=name)
-    return features
+    dropout = cfg.tests_dropout if training else 0.0
+    return apply_prompt_mode(samples, cfg.prompt_mode, dropout, cfg.seed, name=str(path))
+
+
+def load_train_valid(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The training and validation samples of ``cfg`` (limits and prompt mode applied); [] without valid_file."""
+    train = load_prompted(cfg, cfg.data_path(cfg.train_file), cfg.max_train_samples, training=True)
+    valid = load_prompted(cfg, cfg.data_path(cfg.valid_file), cfg.max_eval_samples) if cfg.valid_file else []
+    return train, valid
 
 
 def training_arguments(cfg: Config, output_dir: Path, has_eval: bool, num_epochs: float | None = None) -> TrainingArguments:
@@ -324,18 +523,21 @@ def train_adapter(
     tracker: RunTracker | None = None,
     proximal: Proximal | None = None,
     num_epochs: float | None = None,
-    step_offset: int = 0,
     printer: Callable[[str], None] | None = None,
-    resume: bool = False,
+    resume_from: Path | None = None,
     show_progress: bool = True,
 ) -> TrainResult:
-    """Train the LoRA adapter of ``model`` in place. The one training loop of fedjava."""
+    """Train the LoRA adapter of ``model`` in place. The one training loop of fedjava.
+
+    ``resume_from``: a checkpoint from :func:`resume_checkpoint`; the run goes on from it as if never stopped
+    (steps, epochs, losses, seconds and the tracker's history continue).
+    """
     set_seed(cfg.seed)
-    collator = AnswerOnlyCollator(tokenizer.pad_token_id)
+    collator = AnswerOnlyCollator(tokenizer.pad_token_id, decision_weight=cfg.decision_weight)
     args = training_arguments(cfg, output_dir, bool(eval_features), num_epochs)
     trainer_box: list[AnswerOnlyTrainer] = []
     epochs = int(math.ceil(num_epochs if num_epochs is not None else cfg.num_epochs))
-    history = HistoryCallback(lambda: trainer_box[0], tracker, epochs, step_offset, printer)
+    history = HistoryCallback(lambda: trainer_box[0], tracker, epochs, printer, to_yaml(cfg))
     trainer = AnswerOnlyTrainer(
         model=model,
         args=args,
@@ -351,24 +553,26 @@ def train_adapter(
     trainer.remove_callback(ProgressCallback)
     if show_progress:
         trainer.add_callback(QuietProgress())
-    start = time.time()
-    checkpoint = _last_checkpoint(str(output_dir)) if resume else None
-    output = trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.time() - start
-    eval_loss = None
+    if resume_from is not None:
+        history.resume(resume_from)
+    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    final_eval: dict[str, Any] = {}
     if eval_features:
-        evaluated = [e["eval_loss"] for e in history.epochs if e.get("eval_loss") is not None]
-        eval_loss = evaluated[-1] if evaluated and cfg.eval_strategy == "epoch" else None
-        if eval_loss is None:
-            eval_loss = evaluate_loss(model, eval_features, collator, args.per_device_eval_batch_size)["eval_loss"]
+        evaluated = [e for e in history.epochs if e.get("eval_loss") is not None]
+        if evaluated and cfg.eval_strategy == "epoch":
+            final_eval = {k: v for k, v in evaluated[-1].items() if k == "eval_loss" or k in DECISION_KEYS}
+        else:
+            measured = evaluate_loss(model, eval_features, collator, args.per_device_eval_batch_size)
+            final_eval = {k: v for k, v in measured.items() if k == "eval_loss" or k in DECISION_KEYS}
     train_losses = [e["train_loss"] for e in history.epochs]
     return TrainResult(
         train_loss=train_losses[-1] if train_losses else float(output.training_loss),
-        eval_loss=eval_loss,
+        eval_loss=final_eval.get("eval_loss"),
+        eval_metrics=final_eval,
         steps=trainer.state.global_step,
         samples=len(train_features),
         samples_seen=trainer.samples_seen,
         tokens=trainer.tokens_seen,
-        seconds=seconds,
+        seconds=history.seconds(),
         epochs=history.epochs,
     )

@@ -1,15 +1,21 @@
-"""Evaluation-time generation speed, three ways, same model, prompts and token budget, in one run.
+"""Evaluation-time generation speed, several ways, same model, prompts and token budget, in one run.
 
-    python -m fedjava.bench.generation_speed [--model builtin:gemma-3-270m] [--samples 8] [--max-new-tokens 160]
-                                             [--batch-size 8] [--split data/test.jsonl]
+    python -m fedjava.bench.generation_speed [--adapter PATH|builtin] [--samples 16] [--max-new-tokens 200]
+                                             [--split data/test.jsonl] [--ways a,b,c,d,e]
 
-(a) the adapter kept separate (PEFT LoRA layers), generation runs to the end-of-turn token or the budget;
-(b) the adapter merged into the base weights (what ``fedjava evaluate`` and ``review`` do);
-(c) merged, and each row also stops once its answer's JSON object is closed (the default).
+Every way answers the same prompts greedily and stops a row at the end of its answer's JSON object:
 
-The adapter is ``--adapter PATH`` (a trained ``final_model``), or else a fresh LoRA adapter whose B matrices
-are filled with small random values (the merge then changes the weights as a trained adapter would, but such
-a model never writes a closed answer, so (c) equals (b)). Prints seconds, generated tokens and the ratios.
+(a) ``model.generate``, batch 8, adapter merged: the release before this bench (a finished row is computed
+    as padding until the batch's last row ends);
+(b) fedjava's decoder (:func:`fedjava.evaluation.generate.greedy_rows`), batch 8: a finished row leaves the
+    batch and its key/value cache;
+(c) fedjava's decoder, batch 16 (on a CPU one decoding step reads every weight once whatever the batch, so
+    more rows per step cost little until the arithmetic catches up);
+(d) fedjava's decoder, batch 32;
+(e) as (c) with int8 dynamic quantisation of every linear layer (``torch.ao``), which changes the numbers.
+
+For each it prints seconds, seconds per sample, the speed-up over (a) and how many answers are identical to
+(a)'s, character for character. The prompts are the split's own (``prompt_mode`` of the adapter's config).
 """
 
 from __future__ import annotations
@@ -17,58 +23,59 @@ from __future__ import annotations
 import argparse
 import time
 
+WAYS = {
+    "a": ("model.generate, batch 8", "hf", 8, False),
+    "b": ("fedjava decoder, batch 8", "fedjava", 8, False),
+    "c": ("fedjava decoder, batch 16", "fedjava", 16, False),
+    "d": ("fedjava decoder, batch 32", "fedjava", 32, False),
+    "e": ("fedjava decoder, batch 16, int8 linear", "fedjava", 16, True),
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="builtin:gemma-3-270m")
-    parser.add_argument("--samples", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=160)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--adapter", default="builtin", help="a trained adapter folder, or builtin (the shipped grader)")
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--split", default="data/test.jsonl")
-    parser.add_argument("--adapter", help="a trained adapter folder (default: a random LoRA adapter)")
+    parser.add_argument("--ways", default="a,b,c,d,e", help="which of a-e to run, in order (a is the reference)")
     args = parser.parse_args(argv)
 
     import torch
 
-    from fedjava.config import load_config
-    from fedjava.evaluation.evaluate import subset
+    from fedjava.config import load_adapter_config
+    from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, subset
     from fedjava.evaluation.generate import generate_answers
-    from fedjava.models import apply_lora, load_base_model
-    from fedjava.prompts import load_samples, render_prompt
+    from fedjava.models import load_adapter
+    from fedjava.prompts import apply_prompt_mode, load_samples, render_prompt
 
-    cfg = load_config(None, [f"model_name={args.model}"], check_files=False)
-    base, tokenizer = load_base_model(cfg)
-    samples = subset(load_samples(args.split), args.samples, 0)
+    folder = adapter_dir(EvalOptions(adapter=args.adapter))
+    cfg = load_adapter_config(folder)
+    model, tokenizer = load_adapter(folder, cfg, merge=True)
+    samples = apply_prompt_mode(subset(load_samples(args.split), args.samples, 0), cfg.prompt_mode)
     prompts = [render_prompt(tokenizer, s["messages"][:-1]) for s in samples]
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-    if args.adapter:
-        from peft import PeftModel
+    print(f"{cfg.model_name} + {folder}: {len(prompts)} {cfg.prompt_mode} prompts of {min(lengths)}-{max(lengths)} "
+          f"tokens, max_new_tokens {args.max_new_tokens}, {torch.get_num_threads()} threads")
 
-        model = PeftModel.from_pretrained(base, args.adapter)
-    else:
-        model = apply_lora(base, cfg)
-        torch.manual_seed(0)
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if "lora_B" in name:
-                    param.normal_(0, 1e-3)
-    print(f"{args.model} + {args.adapter or 'random adapter'}: {len(prompts)} prompts of {min(lengths)}-{max(lengths)} tokens, "
-          f"max_new_tokens {args.max_new_tokens}, batch {args.batch_size}, {torch.get_num_threads()} threads")
-
-    def timed(label: str, net, stop: bool) -> float:
+    reference: list[str] | None = None
+    first: float | None = None
+    quantized = None
+    for way in args.ways.split(","):
+        label, engine, batch, int8 = WAYS[way]
+        net = model
+        if int8:
+            if quantized is None:
+                quantized = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            net = quantized
         start = time.perf_counter()
-        texts = generate_answers(net, tokenizer, prompts, args.max_new_tokens, args.batch_size,
-                                 stop_at_answer_end=stop)
+        texts = generate_answers(net, tokenizer, prompts, args.max_new_tokens, batch, engine=engine)
         seconds = time.perf_counter() - start
-        tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
-        print(f"{label:<44s} {seconds:7.1f} s  {tokens:5d} tokens  {seconds / len(prompts):5.2f} s/sample")
-        return seconds
-
-    separate = timed("(a) adapter separate", model, stop=False)
-    merged_model = model.merge_and_unload()
-    merged = timed("(b) adapter merged", merged_model, stop=False)
-    stopped = timed("(c) merged + stop at the answer's end", merged_model, stop=True)
-    print(f"(a)/(b) = {separate / merged:.2f}x   (b)/(c) = {merged / stopped:.2f}x   (a)/(c) = {separate / stopped:.2f}x")
+        if reference is None:
+            reference, first = texts, seconds
+        same = sum(a == b for a, b in zip(texts, reference, strict=True))
+        print(f"({way}) {label:<40s} {seconds:7.1f} s  {seconds / len(prompts):5.2f} s/sample  "
+              f"{first / seconds:5.2f}x  identical answers {same}/{len(prompts)}", flush=True)
     return 0
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedjava.errors import UserError
 from fedjava.evaluation.evaluate import LABELS
 from fedjava.evaluation.metrics import HEADLINE
 
@@ -23,7 +24,7 @@ ORDER = ("majority", "base", "base_fewshot", "centralized", "fed")
 BAR_METRICS = ("valid_rate", "detection_f1", "verdict_macro_f1", "type_accuracy", "line_exact", "fix_pass_rate")
 
 
-class CompareError(ValueError):
+class CompareError(UserError, ValueError):
     """Nothing to compare (no such folder, or no run in it)."""
 
 
@@ -47,6 +48,12 @@ class Run:
         if "bytes_sent" not in summary:
             return None
         return int(summary.get("bytes_sent", 0)) + int(summary.get("bytes_received", 0))
+
+
+DECISION_CURVES = {
+    "eval_verdict_macro_f1": "verdict macro-F1", "eval_code_accuracy": "code acc", "eval_line_accuracy": "line acc",
+    "eval_majority_macro_f1": "majority macro-F1",
+}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -112,9 +119,44 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
                        ("seconds_per_sample", "seconds per sample")):
         rows.append([label, *[f"{(r.metrics or {})[key]:.3f}" if (r.metrics or {}).get(key) is not None else "-"
                               for r in runs]])
+    for verdicts, label in ((("COMPILE_ERROR", "RUNTIME_ERROR"), "line within one: compile + runtime"),
+                            (("LOGIC_ERROR",), "line within one: logic")):
+        values = [_pooled(r, verdicts, "line_within_one") for r in runs]
+        if any(v is not None for v in values):
+            rows.append([label, *[f"{v:.3f}" if v is not None else "-" for v in values]])
+    for key, label in (("eval_verdict_macro_f1", "training: valid verdict macro-F1"),
+                       ("eval_majority_macro_f1", "training: valid majority macro-F1"),
+                       ("eval_code_accuracy", "training: valid code accuracy"),
+                       ("eval_line_accuracy", "training: valid line accuracy")):
+        if any(_last_decision(r, key) is not None for r in runs):
+            rows.append([label, *[f"{v:.3f}" if (v := _last_decision(r, key)) is not None else "-" for r in runs]])
+    if any((r.metrics or {}).get("prompt_mode") for r in runs):
+        rows.append(["prompt", *[(r.metrics or {}).get("prompt_mode") or "-" for r in runs]])
     rows.append(["training time", *[f"{r.train_seconds:.0f} s" if r.train_seconds is not None else "-" for r in runs]])
     rows.append(["bytes communicated", *[_bytes(r.bytes_communicated) for r in runs]])
     return rows
+
+
+def _pooled(run: Run, verdicts: tuple[str, ...], key: str) -> float | None:
+    """``key`` of ``metrics.by_verdict`` over the programs of several gold verdicts (weighted by their counts)."""
+    rows = [((run.metrics or {}).get("by_verdict") or {}).get(v) for v in verdicts]
+    rows = [r for r in rows if r and r.get(key) is not None]
+    total = sum(r["n"] for r in rows)
+    return sum(r[key] * r["n"] for r in rows) / total if total else None
+
+
+def _history_entries(run: Run) -> tuple[list[dict[str, Any]], str]:
+    """A run's per-round (federated) or per-epoch (centralized) history entries and their x key."""
+    history = run.history or {}
+    if history.get("rounds"):
+        return history["rounds"], "round"
+    return history.get("epochs") or [], "epoch"
+
+
+def _last_decision(run: Run, key: str) -> float | None:
+    """The last value of a decision metric measured during training (teacher-forced, validation samples)."""
+    values = [e[key] for e in _history_entries(run)[0] if isinstance(e.get(key), (int, float))]
+    return values[-1] if values else None
 
 
 def format_text_table(rows: list[list[str]]) -> str:
@@ -129,14 +171,11 @@ def _markdown(rows: list[list[str]]) -> str:
 
 
 def _curves(run: Run) -> tuple[str, dict[str, tuple[list[float], list[float]]]]:
-    """(x label, {series: (xs, ys)}) of a run's per-epoch or per-round losses."""
-    history = run.history or {}
+    """(x label, {series: (xs, ys)}) of a run's per-epoch or per-round losses and decision metrics."""
     series: dict[str, tuple[list[float], list[float]]] = {}
-    if history.get("rounds"):
-        entries, xkey, label = history["rounds"], "round", "round"
-    else:
-        entries, xkey, label = history.get("epochs") or [], "epoch", "epoch"
-    for loss in ("train_loss", "eval_loss"):
+    entries, xkey = _history_entries(run)
+    label = xkey
+    for loss in ("train_loss", "eval_loss", *DECISION_CURVES):
         points = [(e[xkey], e[loss]) for e in entries if isinstance(e.get(loss), (int, float)) and xkey in e]
         if points:
             series[loss] = ([p[0] for p in points], [p[1] for p in points])
@@ -156,11 +195,21 @@ def plot_losses(runs: list[Run], path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2), squeeze=False)
     for ax, (run, xlabel, series) in zip(axes[0], curves, strict=True):
         for name, (xs, ys) in series.items():
-            ax.plot(xs, ys, marker="o", label=name.replace("_", " "))
+            if name not in DECISION_CURVES:
+                ax.plot(xs, ys, marker="o", label=name.replace("_", " "))
         ax.set_title(run.name)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("loss")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")
+        decisions = {k: v for k, v in series.items() if k in DECISION_CURVES}
+        if decisions:  # what the model decides, beside the loss: a falling loss with flat decisions shows here
+            right = ax.twinx()
+            for name, (xs, ys) in decisions.items():
+                style = {"linestyle": ":", "color": "grey"} if name == "eval_majority_macro_f1" else {"marker": "s"}
+                right.plot(xs, ys, label=DECISION_CURVES[name], **style)
+            right.set_ylim(0, 1.05)
+            right.set_ylabel("valid decision metrics")
+            right.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -35,14 +35,22 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.config import Config
+from fedjava.errors import UserError
 from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
 from fedjava.evaluation.parse import parse_answer
-from fedjava.prompts import VERDICTS, SampleError, format_answer, load_samples, split_user_prompt
+from fedjava.prompts import (
+    VERDICTS,
+    SampleError,
+    apply_prompt_mode,
+    format_answer,
+    load_samples,
+    split_user_prompt,
+)
 
 log = logging.getLogger("fedjava")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError, ValueError):
     """A user-fixable problem with an evaluation request (bad option, missing adapter)."""
 
 
@@ -66,21 +74,46 @@ class EvalOptions:
     judge_model: str | None = None
     judge_key_env: str = "OPENAI_API_KEY"
     judge_timeout: float = 60.0
+    judge_allow_http: bool = False
+    run: str = ""
+    """the run's name, i.e. its folder under results_dir (default: grader, base, base_fewshotK or majority)"""
+
+
+def adapter_dir(opts: EvalOptions) -> Path | None:
+    """The adapter folder to load: ``--adapter builtin`` is the grader shipped in the package."""
+    if not opts.adapter:
+        return None
+    from fedjava.models import BUILTIN_ADAPTER, ModelLoadError, builtin_adapter_dir
+
+    if opts.adapter == BUILTIN_ADAPTER:
+        try:
+            return builtin_adapter_dir()
+        except ModelLoadError as exc:
+            raise EvaluationError(str(exc)) from exc
+    return Path(opts.adapter)
+
+
+def _builtin(opts: EvalOptions) -> bool:
+    from fedjava.models import BUILTIN_ADAPTER
+
+    return opts.adapter == BUILTIN_ADAPTER
 
 
 def run_name(opts: EvalOptions) -> str:
+    if opts.run:
+        return opts.run
     if opts.majority:
         return "majority"
     if opts.adapter:
-        return Path(opts.adapter).resolve().parent.name
+        return "grader" if _builtin(opts) else Path(opts.adapter).resolve().parent.name
     return f"base_fewshot{opts.few_shot}" if opts.few_shot else "base"
 
 
 def output_paths(cfg: Config, opts: EvalOptions) -> tuple[Path, Path]:
     """(predictions file, metrics file) for this run."""
-    if opts.adapter:
+    if opts.adapter and not _builtin(opts):
         folder = Path(opts.adapter).parent
-    else:
+    else:  # the shipped grader's results go to <results_dir>/grader, never into the installed package
         folder = Path(cfg.results_dir) / run_name(opts)
     suffix = "" if opts.split == "test" else f"_{Path(opts.split).stem}"
     if opts.adapter and opts.few_shot:
@@ -102,7 +135,7 @@ def check_options(opts: EvalOptions) -> None:
         raise EvaluationError("--judge-url and --judge-model go together (the endpoint and the judge model's name)")
     if opts.judge_url and opts.judge_timeout <= 0:
         raise EvaluationError("--judge-timeout must be more than 0 seconds")
-    if opts.adapter and not (Path(opts.adapter) / "adapter_config.json").is_file():
+    if opts.adapter and not (adapter_dir(opts) / "adapter_config.json").is_file():
         raise EvaluationError(f"{opts.adapter}: no adapter there (expected adapter_config.json; "
                               "trained runs save it in <results_dir>/<method>/final_model)")
     if opts.fix_check and not opts.unsafe_run:
@@ -199,11 +232,14 @@ def run_evaluation(
 ) -> tuple[dict[str, Any], Path, Path]:
     """Evaluate as ``opts`` says. Returns (metrics, predictions path, metrics path)."""
     check_options(opts)
-    samples = subset(load_samples(split_path(cfg, opts.split)), opts.max_samples, cfg.seed)
+    path = split_path(cfg, opts.split)
+    samples = apply_prompt_mode(subset(load_samples(path), opts.max_samples, cfg.seed), cfg.prompt_mode, name=str(path))
     needs_train = opts.majority or opts.few_shot
     train = load_samples(cfg.data_path(cfg.train_file)) if needs_train else []
+    if opts.few_shot:
+        train = apply_prompt_mode(train, cfg.prompt_mode, name=str(cfg.data_path(cfg.train_file)))
     name = run_name(opts)
-    progress(f"Evaluating {name} on {len(samples)} {opts.split} sample(s)")
+    progress(f"Evaluating {name} on {len(samples)} {opts.split} sample(s) ({cfg.prompt_mode} prompts)")
     judge = _start_judge(opts, progress)  # before the expensive part: a judge that cannot work stops here
 
     loss = None
@@ -220,7 +256,7 @@ def run_evaluation(
         elif opts.adapter:
             from fedjava.models import load_adapter
 
-            model, tokenizer = load_adapter(opts.adapter, cfg, merge=True)
+            model, tokenizer = load_adapter(adapter_dir(opts), cfg, merge=True)
         else:
             from fedjava.models import load_base_model
 
@@ -269,6 +305,7 @@ def run_evaluation(
 
     metrics: dict[str, Any] = {
         "run": name, "split": opts.split, "n_samples": len(samples), "model_name": cfg.model_name,
+        "prompt_mode": cfg.prompt_mode,
         "adapter": str(opts.adapter) if opts.adapter else None, "options": asdict(opts),
         "fix_check": fix_status,
     }
@@ -334,7 +371,8 @@ def _start_judge(opts: EvalOptions, progress: Callable[[str], None]):
 
     if opts.judge_key_env != DEFAULT_KEY_ENV and not os.environ.get(opts.judge_key_env):
         log.warning("judge: $%s is not set; sending no API key", opts.judge_key_env)
-    client = JudgeClient(JudgeSettings(opts.judge_url, str(opts.judge_model), opts.judge_key_env, opts.judge_timeout))
+    client = JudgeClient(JudgeSettings(opts.judge_url, str(opts.judge_model), opts.judge_key_env, opts.judge_timeout,
+                                       allow_http=opts.judge_allow_http))
     progress(f"Checking the judge {opts.judge_model} at {client.url}")
     client.check()
     return client
@@ -370,6 +408,10 @@ def format_table(metrics: dict[str, Any]) -> str:
             interval = ci.get(key)
             ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and value is not None else ""
             lines.append(f"{LABELS[key]:<{width}}{_fmt(value):>8}{ci_text}{note}")
+    for verdict, row in (metrics.get("by_verdict") or {}).items():
+        fix = f", fix {row['fix_pass_rate']:.3f}" if row.get("fix_pass_rate") is not None else ""
+        lines.append(f"  {verdict} ({row['n']}): recall {row['verdict_recall']:.3f}, code {row['code_accuracy']:.3f}, "
+                     f"line {row['line_exact']:.3f} (within one {row['line_within_one']:.3f}){fix}")
     judge = metrics.get("judge")
     if judge:
         interval = judge.get("ci")

@@ -6,6 +6,11 @@ with ``temperature`` 0. The API key is read from an environment variable (``--ju
 default ``OPENAI_API_KEY``) and sent as ``Authorization: Bearer <key>`` only when that variable is set;
 the key is never written anywhere. Only the standard library is used (``urllib``).
 
+The key goes only where it cannot be read on the way (:func:`check_key_transport`): over https, or over
+plain http to this machine (127.0.0.0/8, ::1, localhost; never through a proxy); any other http URL is
+refused unless ``--judge-allow-http``. Redirects are never followed, so the key never reaches a host other
+than the one in ``--judge-url``.
+
 The judge sees the task, the student's code with numbered lines, the reference answer and the model's
 answer, and scores the **explanation only** (not the JSON format, not the score field) on this scale:
 
@@ -39,6 +44,7 @@ judge, a refused key or a wrong URL or model name stop the run with one clear me
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -50,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
+from urllib.parse import urlsplit
 
 from fedjava.errors import UserError
 from fedjava.evaluation.parse import json_objects
@@ -106,6 +113,7 @@ class JudgeSettings:
     retries: int = RETRIES
     backoff: float | None = None  # None: BACKOFF_SECONDS
     workers: int = 4
+    allow_http: bool = False  # send the key over plain http to another machine (--judge-allow-http)
 
 
 @dataclass
@@ -132,6 +140,43 @@ def endpoint(url: str) -> str:
                          "e.g. http://localhost:8000/v1 or https://api.openai.com/v1")
     url = url.rstrip("/")
     return url if url.endswith("/chat/completions") else url + "/chat/completions"
+
+
+def is_loopback(host: str) -> bool:
+    """True for a name or address of this machine only: localhost, 127.0.0.0/8, ::1 (also IPv4-mapped)."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def check_key_transport(url: str, key_env: str, allow_http: bool) -> None:
+    """Refuse to send an API key in clear text over the network: anyone on the way could read and reuse it."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or allow_http or is_loopback(parts.hostname or ""):
+        return
+    raise JudgeError(f"--judge-url {url}: refusing to send the API key in ${key_env} over plain http to "
+                     f"another machine ({parts.hostname}), where anyone on the way could read it; use an https:// "
+                     "URL, or pass --judge-allow-http to send it anyway (or --judge-key-env '' to send no key)")
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """No redirect is followed: the request, and the key in it, goes to --judge-url and nowhere else (urllib
+    would otherwise resend the Authorization header to whatever host the Location names)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError for the 3xx reply
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    handlers: list[urllib.request.BaseHandler] = [_RefuseRedirects()]
+    if is_loopback(urlsplit(url).hostname or ""):
+        handlers.append(urllib.request.ProxyHandler({}))  # an http_proxy would carry the key off this machine
+    return urllib.request.build_opener(*handlers)
 
 
 # ---------------------------------------------------------------- the reply
@@ -238,21 +283,20 @@ class JudgeClient:
         self.settings = settings
         self.url = endpoint(settings.url)
         self.key = os.environ.get(settings.key_env, "") if settings.key_env else ""
+        if self.key:
+            check_key_transport(self.url, settings.key_env, settings.allow_http)
         self._sleep = sleep
-        self._opener = urllib.request.build_opener()
+        self._opener = _opener(self.url)
 
     @property
     def backoff(self) -> float:
         return BACKOFF_SECONDS if self.settings.backoff is None else self.settings.backoff
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.key:
-            headers["Authorization"] = f"Bearer {self.key}"
-        return headers
-
     def _post_once(self, body: bytes) -> dict[str, Any]:
-        request = urllib.request.Request(self.url, data=body, headers=self._headers(), method="POST")
+        request = urllib.request.Request(self.url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+        if self.key:  # an unredirected header: urllib never copies it onto a redirected request
+            request.add_unredirected_header("Authorization", f"Bearer {self.key}")
         with self._opener.open(request, timeout=self.settings.timeout) as response:
             raw = response.read()
         try:
@@ -274,6 +318,8 @@ class JudgeClient:
                 data = self._post_once(body)
                 break
             except urllib.error.HTTPError as exc:
+                if 300 <= exc.code < 400:
+                    raise JudgeRequestError(_redirect_detail(exc), exc.code) from exc
                 detail = _error_detail(exc)
                 if exc.code not in RETRYABLE_STATUS or attempt >= self.settings.retries:
                     raise JudgeRequestError(f"HTTP {exc.code}{detail}", exc.code) from exc
@@ -350,6 +396,12 @@ def _error_detail(exc: urllib.error.HTTPError) -> str:
     except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
         message = body
     return f": {' '.join(str(message).split())[:300]}"
+
+
+def _redirect_detail(exc: urllib.error.HTTPError) -> str:
+    where = exc.headers.get("Location", "?") if exc.headers else "?"
+    return (f"HTTP {exc.code}: it redirects to {where}, and redirects are not followed (the API key goes to "
+            "--judge-url only); give the final URL as --judge-url")
 
 
 def _retry_after(exc: urllib.error.HTTPError) -> float | None:

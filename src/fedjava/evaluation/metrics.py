@@ -51,6 +51,10 @@ HEADLINE = (
     "false_alarm_rate", "verdict_macro_f1", "type_accuracy", "code_accuracy", "line_exact",
     "line_within_one", "fix_pass_rate", "score_mae", "grade",
 )
+# Decision metrics measured in one teacher-forced pass over validation samples during training
+# (fedjava.training.DecisionTally), printed with the loss and kept in training_history.json.
+DECISION_METRICS = ("eval_verdict_accuracy", "eval_verdict_macro_f1", "eval_code_accuracy", "eval_line_accuracy")
+DECISION_KEYS = (*DECISION_METRICS, "eval_majority_macro_f1", "eval_decision_samples")
 GRADE_WEIGHTS = {"verdict": 4.0, "type": 2.0, "line": 2.0, "line_near": 1.0, "fix": 2.0}
 
 
@@ -123,6 +127,20 @@ def _f1(tp: float, fp: float, fn: float) -> float | None:
     return _ratio(2 * tp, 2 * tp + fp + fn)
 
 
+def macro_f1(gold, pred, invalid: int | None = None) -> float:
+    """Mean F1 over the classes that occur in ``gold`` or ``pred`` (class ids; ``invalid`` in ``pred`` is
+    never a class of its own, only a wrong answer)."""
+    gold, pred = np.asarray(gold), np.asarray(pred)
+    classes = sorted(set(gold.tolist()) | (set(pred.tolist()) - {invalid}))
+    f1s = []
+    for k in classes:
+        tp = float(np.sum((gold == k) & (pred == k)))
+        fp = float(np.sum((gold != k) & (pred == k)))
+        fn = float(np.sum((gold == k) & (pred != k)))
+        f1s.append(_f1(tp, fp, fn) or 0.0)
+    return float(np.mean(f1s)) if f1s else 0.0
+
+
 def _scalars(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | None]:
     s = {k: v[idx] for k, v in c.items()}
     n = len(idx)
@@ -131,13 +149,6 @@ def _scalars(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | Non
     fp = float(np.sum(~gp & pp))
     fn = float(np.sum(gp & ~pp))
     err = s["has_err"]
-    classes = sorted(set(s["gold_v"].tolist()) | (set(s["pred_v"].tolist()) - {len(VERDICTS)}))
-    f1s = []
-    for k in classes:
-        ktp = float(np.sum((s["gold_v"] == k) & (s["pred_v"] == k)))
-        kfp = float(np.sum((s["gold_v"] != k) & (s["pred_v"] == k)))
-        kfn = float(np.sum((s["gold_v"] == k) & (s["pred_v"] != k)))
-        f1s.append(_f1(ktp, kfp, kfn) or 0.0)
     measured = s["fix_measured"]
     return {
         "valid_rate": _ratio(np.sum(s["valid"]), n),
@@ -146,7 +157,7 @@ def _scalars(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | Non
         "detection_recall": _ratio(tp, tp + fn),
         "detection_f1": _f1(tp, fp, fn),
         "false_alarm_rate": _ratio(fp, np.sum(~gp)),
-        "verdict_macro_f1": float(np.mean(f1s)) if f1s and n else None,
+        "verdict_macro_f1": macro_f1(s["gold_v"], s["pred_v"], invalid=len(VERDICTS)) if n else None,
         "type_accuracy": _ratio(np.sum(s["type_ok"] & err), np.sum(err)),
         "code_accuracy": _ratio(np.sum(s["code_ok"] & err), np.sum(err)),
         "line_exact": _ratio(np.sum(s["line_ok"] & err), np.sum(err)),
@@ -188,6 +199,31 @@ def mean_ci(values: list[float], n_boot: int, seed: int) -> tuple[float | None, 
     return float(np.mean(arr)), _percentile_interval(draws)
 
 
+def by_verdict(cols: dict[str, np.ndarray]) -> dict[str, dict[str, float | int | None]]:
+    """Per gold verdict with an error: how many, and the first error's type/code/line/fix rates on them.
+
+    The line of a compile or runtime error is where javac or the stack trace points; a logic error's line
+    must be found, so the two are worth reading apart.
+    """
+    out = {}
+    for k, verdict in enumerate(VERDICTS):
+        idx = np.nonzero((cols["gold_v"] == k) & cols["has_err"])[0]
+        if not len(idx):
+            continue
+        n = len(idx)
+        measured = cols["fix_measured"][idx]
+        out[verdict] = {
+            "n": int(n),
+            "verdict_recall": float(np.mean(cols["pred_v"][idx] == k)),
+            "type_accuracy": float(np.mean(cols["type_ok"][idx])),
+            "code_accuracy": float(np.mean(cols["code_ok"][idx])),
+            "line_exact": float(np.mean(cols["line_ok"][idx])),
+            "line_within_one": float(np.mean(cols["line1_ok"][idx])),
+            "fix_pass_rate": _ratio(np.sum(cols["fix_ok"][idx] & measured), np.sum(measured)),
+        }
+    return out
+
+
 def confusion_matrix(gold: list[dict], pred: list[dict | None]) -> dict[str, dict[str, int]]:
     """``{gold verdict: {predicted verdict or INVALID: count}}`` with every row and column present."""
     matrix = {g: {p: 0 for p in (*VERDICTS, INVALID)} for g in VERDICTS}
@@ -222,6 +258,7 @@ def compute_metrics(
     out.update(_scalars(cols, np.arange(n)))
     out["ci"] = bootstrap_ci(cols, n, n_boot, seed) if n_boot else {k: None for k in HEADLINE}
     out["confusion"] = confusion_matrix(gold, pred)
+    out["by_verdict"] = by_verdict(cols)
     out["counts"] = {
         "invalid": int(np.sum(~cols["valid"])),
         "with_error": int(np.sum(cols["has_err"])),
@@ -274,3 +311,14 @@ def legacy_metrics(gold_types: list[list[str]], pred_types: list[list[str] | Non
         "error_type_precision": _ratio(tp, n_pred),
         "error_type_recall": _ratio(tp, n_gold),
     }
+
+
+def format_decisions(metrics: dict[str, Any]) -> str:
+    """``verdict acc 0.62, macro-F1 0.48 (majority 0.13), code 0.40, line 0.21``, or "" without them."""
+    if metrics.get("eval_verdict_accuracy") is None:
+        return ""
+    text = (f"verdict acc {metrics['eval_verdict_accuracy']:.3f}, macro-F1 {metrics['eval_verdict_macro_f1']:.3f} "
+            f"(majority {metrics['eval_majority_macro_f1']:.3f})")
+    if metrics.get("eval_code_accuracy") is not None:
+        text += f", code {metrics['eval_code_accuracy']:.3f}, line {metrics['eval_line_accuracy']:.3f}"
+    return text

@@ -1,9 +1,10 @@
 """``fedjava server``: distributed mode's coordinating side, fedjava's ServerApp on Flower's deployment runtime.
 
-:func:`run_server` registers the clients' public keys, starts a Flower SuperLink (TLS and client
-authentication unless ``insecure``), submits the federated job with ``flwr run`` and relays the ServerApp's
-report; it stops the SuperLink when the job ends. The clients side is :mod:`deployment_client`; the
-process handling is :mod:`flower_runtime`.
+:func:`run_server` starts a Flower SuperLink on 127.0.0.1 (TLS and client authentication unless ``insecure``),
+registers the clients' public keys with it, opens the public port through :mod:`gate` (clients reach the Fleet API
+and nothing else: not job submission, key registration or run listing), submits the federated job with
+``flwr run`` and relays the ServerApp's report; it stops the SuperLink when the job ends. The clients side is
+:mod:`deployment_client`; the process handling is :mod:`flower_runtime`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from fedjava.config import Config
 from fedjava.federated import certs
+from fedjava.federated.checkpoints import prepare_output_dir
 from fedjava.federated.common import RUN_CONFIG_OVERRIDES, RUN_CONFIG_PRESET, RUN_CONFIG_RESUME, method_name
 from fedjava.federated.flower_runtime import (
     ANSI,
@@ -34,6 +36,7 @@ from fedjava.federated.flower_runtime import (
     tool,
     wait_for_port,
 )
+from fedjava.federated.gate import FleetGate, backend_tls, server_tls
 
 CONNECTION = "fedjava"  # the SuperLink connection's name in the private Flower configuration file
 _FLOWER_INFO = re.compile(r"^(INFO|DEBUG)\s*:")
@@ -50,6 +53,7 @@ class ServerOptions:
     certs_dir: Path = Path("certs")
     client_keys: Path = Path("keys")
     resume: bool = False
+    overwrite: bool = False
     verbose: bool = False
     public_keys: list[Path] = field(default_factory=list)
 
@@ -77,8 +81,12 @@ def check_server_options(opts: ServerOptions) -> None:
         try:
             probe.bind((opts.host, opts.port))
         except OSError as exc:
-            raise DeploymentError(f"cannot listen on {opts.host}:{opts.port} ({exc.strerror}): is another server "
-                                  "running? Stop it or choose another --port") from None
+            raise _port_taken(opts, exc) from None
+
+
+def _port_taken(opts: ServerOptions, exc: OSError) -> DeploymentError:
+    return DeploymentError(f"cannot listen on {opts.host}:{opts.port} ({exc.strerror}): is another server running? "
+                           "Stop it or choose another --port")
 
 
 def run_config_overrides(cfg: Config) -> str:
@@ -120,43 +128,32 @@ def run_server(cfg: Config, opts: ServerOptions, printer: Callable[[str], None] 
                               f"Make it with 'fedjava data split --clients {cfg.num_clients} --data-dir "
                               f"{cfg.data_dir}' (the clients' shards may stay on their machines)")
     check_server_options(opts)
-    if opts.resume:
-        from fedjava.federated.checkpoints import check_resumable
-
-        try:
-            check_resumable(cfg)
-        except ValueError as exc:
-            raise DeploymentError(str(exc)) from None
+    prepare_output_dir(cfg, opts.resume, opts.overwrite)
     if opts.insecure:
         printer(f"warning: {INSECURE_WARNING}")
     out = cfg.resolved_output_dir(method_name(cfg))
-    out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fedjava-server-"))
     env = flower_env(work / "flwr_home")
-    near = "127.0.0.1" if opts.host in ("0.0.0.0", "") else opts.host  # where this machine reaches the SuperLink
-    local = f"{near}:{opts.port}"
-    write_connection(work / "flwr_home", local, None if opts.insecure else opts.certs_dir / certs.CA_CERT)
+    # The SuperLink listens on 127.0.0.1 only: its Control API (jobs, keys, runs) has no login in open-source
+    # Flower, so only this machine may reach it. Clients reach the Fleet API through the gate on --port.
+    private_port = free_port()
+    write_connection(work / "flwr_home", f"127.0.0.1:{private_port}",
+                     None if opts.insecure else opts.certs_dir / certs.CA_CERT)
     app_dir = write_app(work / "app")
     run_config = work / "run_config.toml"
     write_run_config(run_config, cfg, opts.resume)
-    database = work / "superlink.db"
-    names: dict[str, str] = {}
-    if opts.public_keys:
-        # Register the keys with a SuperLink only this machine can reach, in the database the real one then
-        # opens: no client is ever refused because it connected before its key was registered.
-        names = register_keys(opts, database, env, out / "superlink.log", printer)
-    command = superlink_command(opts, opts.host, opts.port, database)
-    watcher = _SuperLinkWatcher(printer, cfg.num_clients, opts.verbose, names)
+    watcher = _SuperLinkWatcher(printer, cfg.num_clients, opts.verbose, {})
     started = time.time()
     running: list[ManagedProcess] = []
+    gate = None
     try:
-        link = ManagedProcess("SuperLink", command, env, out / "superlink.log", watcher.line)
+        link = ManagedProcess("SuperLink", superlink_command(opts, private_port, work / "superlink.db"), env,
+                              out / "superlink.log", watcher.line)
         running.append(link)
-        wait_for_port(near, opts.port, link, timeout=120)
-        where = "every interface" if opts.host in ("0.0.0.0", "") else opts.host
-        printer(f"Server listening on {where}, port {opts.port} "
-                f"({'INSECURE: no TLS, no client authentication' if opts.insecure else 'TLS, client authentication'}"
-                f"); Flower's log: {out / 'superlink.log'}")
+        wait_for_port("127.0.0.1", private_port, link, timeout=120)
+        watcher.names = register_keys(opts.public_keys, env, printer)
+        gate = open_gate(opts, private_port, printer)
+        printer(f"Flower's log: {out / 'superlink.log'}")
         printer(f"Submitting the job: {cfg.algorithm}, {cfg.num_rounds} round(s); waiting for {cfg.num_clients} "
                 "client(s) to connect")
         job = ManagedProcess("flwr run", [tool("flwr"), "run", str(app_dir), CONNECTION, "--stream",
@@ -165,6 +162,8 @@ def run_server(cfg: Config, opts: ServerOptions, printer: Callable[[str], None] 
         running.append(job)
         job.wait()
     finally:
+        if gate is not None:
+            gate.stop()
         for proc in reversed(running):
             proc.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -217,8 +216,9 @@ def write_connection(flwr_home: Path, address: str, ca: Path | None) -> None:
                                            f'address = "{address}"\n{security}\n', encoding="utf-8")
 
 
-def superlink_command(opts: ServerOptions, host: str, port: int, database: Path) -> list[str]:
-    command = [tool("flower-superlink"), "--disable-runtime-dependency-installation", "--host", host,
+def superlink_command(opts: ServerOptions, port: int, database: Path) -> list[str]:
+    """The SuperLink on 127.0.0.1:``port``: every one of its APIs is reachable from this machine only."""
+    command = [tool("flower-superlink"), "--disable-runtime-dependency-installation", "--host", "127.0.0.1",
                "--port", str(port), "--database", str(database)]
     if opts.insecure:
         return command + ["--insecure"]
@@ -228,26 +228,42 @@ def superlink_command(opts: ServerOptions, host: str, port: int, database: Path)
                       "--enable-supernode-auth"]
 
 
-def register_keys(opts: ServerOptions, database: Path, env: dict[str, str], log_path: Path,
-                  printer: Callable[[str], None]) -> dict[str, str]:
-    """Register every public key in ``database`` through a SuperLink listening on 127.0.0.1 only;
-    returns {node id: key name}."""
-    names: dict[str, str] = {}
-    port = free_port()
-    home = Path(env["FLWR_HOME"]).parent / "register_home"
-    write_connection(home, f"127.0.0.1:{port}", opts.certs_dir / certs.CA_CERT)
-    env = dict(env, FLWR_HOME=str(home))
-    link = ManagedProcess("SuperLink (registration)", superlink_command(opts, "127.0.0.1", port, database), env,
-                          log_path, lambda text: None)
-    try:
-        wait_for_port("127.0.0.1", port, link, timeout=120)
-        for key in opts.public_keys:
-            node = register_key(key, env)
-            names[node] = key.stem
-            printer(f"Registered client key {key.name} (node {node})")
-    finally:
-        link.stop()
+def register_keys(keys: list[Path], env: dict[str, str], printer: Callable[[str], None]) -> dict[str, str]:
+    """Register every client key with the SuperLink, before the gate opens (so no client is refused for
+    connecting too early); returns {node id: key name}."""
+    names = {}
+    for key in keys:
+        node = register_key(key, env)
+        names[node] = key.stem
+        printer(f"Registered client key {key.name} (node {node})")
     return names
+
+
+def open_gate(opts: ServerOptions, private_port: int, printer: Callable[[str], None]) -> FleetGate:
+    """Listen on ``--host:--port`` for the clients, passing only the Fleet API through to the SuperLink."""
+    tls = backend = None
+    if not opts.insecure:
+        tls = server_tls(opts.certs_dir / certs.SERVER_CERT, opts.certs_dir / certs.SERVER_KEY)
+        backend = backend_tls(opts.certs_dir / certs.CA_CERT)
+    seen: set[tuple[str, str]] = set()
+
+    def refused(peer: str, method: str, path: str) -> None:
+        if (peer, path) not in seen:  # once per address and path: a scanner must not flood the console
+            seen.add((peer, path))
+            printer(f"REFUSED {method} {path} from {peer}: only the clients' Fleet API is served on port "
+                    f"{opts.port}")
+
+    try:
+        gate = FleetGate(opts.host, opts.port, private_port, tls, backend, refused)
+    except OSError as exc:
+        raise _port_taken(opts, exc) from None
+    gate.start()
+    where = "every interface" if opts.host in ("0.0.0.0", "") else opts.host
+    security = "INSECURE: no TLS, no client authentication" if opts.insecure else "TLS, client authentication"
+    printer(f"Server listening on {where}, port {opts.port} ({security}; clients reach the Fleet API only)")
+    printer(f"Control API (job submission, key registration, run listing): 127.0.0.1:{private_port}, reachable "
+            "from this machine only")
+    return gate
 
 
 def register_key(key: Path, env: dict[str, str]) -> str:

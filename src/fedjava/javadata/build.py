@@ -28,10 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedjava.errors import UserError
+from fedjava.files import writable_dir
+from fedjava.javadata.evidence import evidence_block, hung_call
 from fedjava.javadata.label import Dropped, label
 from fedjava.javadata.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.javadata.restyle import restyle
-from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, check_many, require_jdk
+from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
 from fedjava.javadata.sandbox import require_sandbox
 from fedjava.javadata.tasks import TASKS_DIR, Task, load_tasks
 from fedjava.prompts import build_messages, write_samples
@@ -41,7 +44,7 @@ SPLITS = ("train", "valid", "test")
 OVERSAMPLE = {"syntax": 1.25, "compile": 1.5, "runtime": 2.0, "logic": 2.0}
 
 
-class BuildError(RuntimeError):
+class BuildError(UserError, RuntimeError):
     """The dataset cannot be built (a task's own correct program fails, no tasks, ...)."""
 
 
@@ -58,6 +61,8 @@ class BuildOptions:
     out_dir: Path = Path("data")
     max_tasks: int = 0
     """build from the first N tasks only (0 = all); for quick checks"""
+    force: bool = False
+    """replace a dataset that ``out_dir`` holds already (without it the build refuses to start)"""
     unsafe_run: bool = False
     """run the programs without the sandbox (--unsafe-run)"""
 
@@ -154,7 +159,12 @@ def candidates_for(task: Task, options: BuildOptions) -> tuple[list[Candidate], 
     return correct, mutants
 
 
-def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str) -> dict[str, Any]:
+def _evidence(c: Candidate, outcome: RunOutcome) -> str:
+    hung = hung_call(c.task, outcome) if outcome.compiled and outcome.timed_out else ""
+    return evidence_block(outcome, len(c.task.tests), hung)
+
+
+def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str, evidence: str) -> dict[str, Any]:
     m = c.mutant
     meta: dict[str, Any] = {
         "task_id": c.task.id, "topic": c.task.topic, "split": split, "verdict": answer["verdict"],
@@ -165,6 +175,7 @@ def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str) -> dict[
         action = "delete" if not m.original_line else "insert" if not m.mutated_line else "replace"
         meta.update({"mutation": m.description, "fix_line": m.line, "fix_action": action})
     meta["tool_output"] = raw
+    meta["evidence"] = evidence
     return {"messages": build_messages(c.task.requirement, c.code, answer), "meta": meta}
 
 
@@ -173,6 +184,7 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
     require_jdk()
     if not options.unsafe_run:
         require_sandbox()  # tasks from --tasks-dir are code this project did not write
+    check_output(Path(options.out_dir), options.force)
     started = time.time()
     tasks = load_tasks(options.tasks_dir)
     if options.max_tasks:
@@ -204,7 +216,7 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
                     raise BuildError(f"task {task.id}: its {c.base} fails its own tests ({exc})") from exc
                 report.dropped[f"restyled_{exc.reason}"] += 1
                 continue
-            kept_ok.append(_sample(c, labelled.answer, labelled.raw, split))
+            kept_ok.append(_sample(c, labelled.answer, labelled.raw, split, _evidence(c, outcomes[c.key])))
         report.dropped["surplus_correct"] += max(0, len(kept_ok) - options.correct_per_task)
         chosen = kept_ok[: options.correct_per_task]
         by_family: dict[str, list[dict[str, Any]]] = {f: [] for f in FAMILIES}
@@ -214,7 +226,8 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
             except Dropped as exc:
                 report.dropped[exc.reason] += 1
                 continue
-            by_family[c.mutant.family].append(_sample(c, labelled.answer, labelled.raw, split))
+            by_family[c.mutant.family].append(
+                _sample(c, labelled.answer, labelled.raw, split, _evidence(c, outcomes[c.key])))
         extra = []
         for family in FAMILIES:
             chosen += by_family[family][: options.errors_per_family]
@@ -226,7 +239,6 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
     for split in SPLITS:
         random.Random(f"order:{options.seed}:{split}").shuffle(report.samples[split])
     out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         path = out / f"{split}.jsonl"
         write_samples(report.samples[split], path)
@@ -236,6 +248,16 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
     report.files.append(dataset_md)
     report.seconds = time.time() - started
     return report
+
+
+def check_output(out: Path, force: bool) -> None:
+    """Before any work: ``out`` must be a writable folder, and hold no dataset unless ``force``, so a quick
+    ``--max-tasks`` build never silently replaces the shipped data."""
+    writable_dir(out, "--out", BuildError)
+    found = [name for name in (*(f"{split}.jsonl" for split in SPLITS), "DATASET.md") if (out / name).exists()]
+    if found and not force:
+        raise BuildError(f"{out} holds a dataset already ({', '.join(found)}): pass --force to replace it, or "
+                         "--out DIR to build elsewhere")
 
 
 # ------------------------------------------------------------------ DATASET.md

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from fedjava.javadata.evidence import hung_call, strip_loader_names
 from fedjava.javadata.mutate import Mutant
 from fedjava.javadata.runner import TIMEOUT_SECONDS, RunOutcome
 from fedjava.javadata.tasks import Task
@@ -183,7 +184,6 @@ _CAUSE = [
 _CAUSE_INSERTED = [" Line {fix_line} (`{code_line}`) should not be there."]
 _CAUSE_DELETED = [" A line is missing before line {fix_line}: `{fixed}`."]
 # "(X is in unnamed module of loader java.net.URLClassLoader @1b2c3d; ...)": differs from JVM to JVM.
-_LOADER_RE = re.compile(r" \([^()]*\bloader\b[^()]*\)")
 _SYMBOL_RE = re.compile(r"symbol:\s+(?:variable|method|class)\s+(\w+)")
 
 
@@ -231,7 +231,7 @@ def label(
         error = _error("COMPILE_ERROR", first.key, first.line, message, rng, templates, values, mutant, lines)
         return Labelled({"verdict": "COMPILE_ERROR", "errors": [error], "score": 0}, raw)
 
-    raw = _LOADER_RE.sub("", "\n".join(line for line in outcome.stdout.splitlines() if line.startswith("@@CASE")))
+    raw = strip_loader_names("\n".join(line for line in outcome.stdout.splitlines() if line.startswith("@@CASE")))
     if any(c.exception == "java.lang.OutOfMemoryError" for c in outcome.cases):
         # Where the heap runs out, and what else a JVM short of memory still reports, is not reproducible.
         raise Dropped("out_of_memory", "a test case ran out of memory")
@@ -240,9 +240,8 @@ def label(
     if (halted and not stopped) or (stopped and stopped[0].status == "TIMEOUT"):
         if mutant is None:
             raise Dropped("correct_failed", "a correct program timed out")
-        if halted:  # the run ended at the case that hung: the next one after those reported
-            hung = task.tests[min(len(outcome.cases), total - 1)]
-            call = _shown_call(hung.setup, hung.call)
+        if halted:
+            call = hung_call(task, outcome)
         else:
             call = stopped[0].call
         message = f"{call} did not finish within {TIMEOUT_SECONDS:g} s of CPU time"
@@ -261,7 +260,7 @@ def label(
         if case.line < 1:
             raise Dropped("error_outside_student_code", case.exception)
         exception = case.exception
-        detail = _LOADER_RE.sub("", case.message)
+        detail = strip_loader_names(case.message)
         message = f"{exception}: {detail}" if detail else exception
         values = {"line": case.line, "call": case.call, "exception": exception.rsplit(".", 1)[-1],
                   "detail": detail, "detail_sep": ": " if detail else ""}
@@ -284,10 +283,6 @@ def label(
     if mutant is not None:
         raise Dropped("equivalent", "the mutant passes every test")
     return Labelled({"verdict": "NO_ERROR", "errors": [], "score": 10}, raw)
-
-
-def _shown_call(setup: str, call: str) -> str:
-    return f"{setup} {call}" if setup else call
 
 
 def _error(

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fedjava.errors import UserError
 from fedjava.javadata.sandbox import Limits, Sandbox
 from fedjava.javadata.supervise import Finished
 from fedjava.javadata.tasks import Task, check_source, render_driver
@@ -36,7 +37,7 @@ STACK_BYTES = 1 << 20
 _DIAG_RE = re.compile(r"^(?P<file>[\w$]+\.java):(?P<line>\d+):(?P<col>\d+): (?P<kind>\w+)\.(?P<key>[\w.\-]+)(?::\s?(?P<args>.*))?$")
 
 
-class JdkMissingError(RuntimeError):
+class JdkMissingError(UserError, RuntimeError):
     """javac or java is not on PATH."""
 
 
@@ -192,6 +193,29 @@ def _alone_outcome(ran: Finished) -> RunOutcome:
                       stderr=ran.stderr, stopped=ran.stopped, exited=not ran.stopped and "@@DONE" not in ran.stdout)
 
 
+_PUBLIC_CLASS_RE = re.compile(r"^\s*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)",
+                              re.MULTILINE)
+
+
+def compile_program(code: str, *, unsafe: bool = False) -> RunOutcome:
+    """javac alone on a student's file, named after its public class (``Solution.java`` when it has none).
+
+    Through the dataset's compiler (:func:`compile_many`: the same javac keys and English messages), in the
+    sandbox like every javac (``unsafe``: without namespaces). Only compiles: nothing of the student's code
+    runs (annotation processing is off).
+    """
+    require_jdk()
+    match = _PUBLIC_CLASS_RE.search(code)
+    name = f"{match.group(1)}.java" if match else "Solution.java"
+    with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
+        folder = Path(tmp) / "0"
+        folder.mkdir()
+        (folder / name).write_text(code, encoding="utf-8")
+        box = Sandbox(Path(tmp), writable=True, unsafe=unsafe)
+        ok, diagnostics = _batch_compile(box, {folder: "program"}, Path(tmp) / "shared", [name])["program"]
+        return RunOutcome(ok, diagnostics)
+
+
 @dataclass(frozen=True)
 class Program:
     """One student program to check against one task."""
@@ -224,20 +248,29 @@ def compile_many(
     check = box.run(["javac", *JAVAC_FLAGS, "-d", box.path(shared), box.path(shared / "Check.java")], limits(60))
     if check.returncode != 0:
         raise RuntimeError(f"the test harness Check.java did not compile: {check.stderr[-1000:]}")
-    folders = {box.path(folder): key for folder, key in folders.items()}
+    return _batch_compile(box, folders, shared)
+
+
+def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path, files: list[str] | None = None,
+                   ) -> dict[str, tuple[bool, list[Diagnostic]]]:
+    """Run BatchCompile.java in ``box`` (writable) on ``{folder: key}`` (each folder's Solution.java and
+    TestDriver.java, or ``files``), with ``shared`` on the class path."""
+    shared.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(f"\t{name}" for name in files or [])
+    inside = {box.path(folder): key for folder, key in folders.items()}  # BatchCompile names them so
     done = box.run(["java", *BATCH_COMPILE_FLAGS, box.harness("BatchCompile.java"), box.path(shared)],
-                   limits(60 + len(programs)), stdin="\n".join(folders) + "\n")
+                   limits(60 + len(folders)), stdin="".join(f"{folder}{suffix}\n" for folder in inside))
     results: dict[str, tuple[bool, list[Diagnostic]]] = {}
     current = None
     for line in done.stdout.splitlines():
         parts = line.split("\t")
         if parts[0] == "@@DIR":
-            current = folders[parts[1]]
+            current = inside[parts[1]]
             results[current] = (parts[2] == "OK", [])
         elif parts[0] == "@@DIAG" and current is not None:
             key = parts[4]
             results[current][1].append(Diagnostic(parts[1], int(parts[2]), int(parts[3]), key, "", _unescape(parts[5])))
-    missing = [k for k in folders.values() if k not in results]
+    missing = [k for k in inside.values() if k not in results]
     if missing:
         raise RuntimeError(f"batch compilation stopped early ({len(missing)} programs left): {done.stderr[-1000:]}")
     return results

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import yaml
 
+from fedjava.errors import UserError
+
 TASKS_DIR = Path(__file__).parent / "tasks"
 TOPICS = ("strings", "arrays", "loops", "math", "recursion", "collections", "classes")
 MIN_TESTS = 5
@@ -41,7 +43,7 @@ MIN_VARIANTS = 2
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class TaskError(ValueError):
+class TaskError(UserError, ValueError):
     """A task file is malformed."""
 
 
@@ -77,55 +79,69 @@ def _java_text(value) -> str:
     return str(value)
 
 
-def load_task(path: str | Path) -> Task:
-    """Read and validate one task file; raises TaskError naming the file and every problem."""
+def load_task(path: str | Path, strict: bool = True) -> Task:
+    """Read and validate one task file; raises TaskError naming the file and every problem.
+
+    ``strict=False`` reads a teacher's task for ``fedjava review`` with the same schema, where only
+    ``requirement`` is needed: the tests (any number, none included), solution and variants are optional,
+    and id, title and topic default to the file's name.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise TaskError(f"{path}: not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"{path}: not UTF-8 text") from exc
     if not isinstance(raw, dict):
-        raise TaskError(f"{path}: expected a mapping at the top level")
+        raise TaskError(f"{path}: expected a mapping at the top level (requirement:, tests:, ...)")
+    if not strict:
+        raw = {"id": path.stem.lower(), "title": path.stem, "topic": "review", "solution": "", **raw}
     problems: list[str] = []
     known = {"id", "title", "topic", "requirement", "solution", "variants", "tests"}
     for key in sorted(set(raw) - known):
         problems.append(f"unknown key '{key}'")
-    for key in ("id", "title", "topic", "requirement", "solution"):
+    for key in ("id", "title", "topic", "requirement", "solution") if strict else ("requirement",):
         if not isinstance(raw.get(key), str) or not raw.get(key, "").strip():
             problems.append(f"'{key}' must be a non-empty string")
     task_id = str(raw.get("id", ""))
-    if task_id and not _ID_RE.match(task_id):
-        problems.append(f"id '{task_id}' must be lower_snake_case")
-    if task_id and task_id != path.stem:
-        problems.append(f"id '{task_id}' does not match the file name '{path.stem}'")
-    if raw.get("topic") not in TOPICS:
-        problems.append(f"topic must be one of {', '.join(TOPICS)}")
-    if "class Solution" not in str(raw.get("solution", "")):
-        problems.append("solution must declare class Solution")
+    if strict:
+        if task_id and not _ID_RE.match(task_id):
+            problems.append(f"id '{task_id}' must be lower_snake_case")
+        if task_id and task_id != path.stem:
+            problems.append(f"id '{task_id}' does not match the file name '{path.stem}'")
+        if raw.get("topic") not in TOPICS:
+            problems.append(f"topic must be one of {', '.join(TOPICS)}")
+        if "class Solution" not in str(raw.get("solution", "")):
+            problems.append("solution must declare class Solution")
     variants = []
     for i, v in enumerate(raw.get("variants") or []):
         if not isinstance(v, dict) or not v.get("name") or not v.get("code"):
             problems.append(f"variants[{i}] needs 'name' and 'code'")
             continue
         variants.append(Variant(str(v["name"]), str(v["code"])))
-    if len(variants) < MIN_VARIANTS:
+    if strict and len(variants) < MIN_VARIANTS:
         problems.append(f"needs at least {MIN_VARIANTS} variants, has {len(variants)}")
     tests = []
-    for i, t in enumerate(raw.get("tests") or []):
+    raw_tests = raw.get("tests") or []
+    if not isinstance(raw_tests, list):
+        problems.append("'tests' must be a list of {call, expect[, setup]}")
+        raw_tests = []
+    for i, t in enumerate(raw_tests):
         if not isinstance(t, dict) or "call" not in t or "expect" not in t:
             problems.append(f"tests[{i}] needs 'call' and 'expect'")
             continue
         tests.append(TestCase(_java_text(t["call"]), _java_text(t["expect"]), str(t.get("setup") or "")))
-    if len(tests) < MIN_TESTS:
+    if strict and len(tests) < MIN_TESTS:
         problems.append(f"needs at least {MIN_TESTS} tests, has {len(tests)}")
     if problems:
         raise TaskError(f"{path}: " + "; ".join(problems))
     return Task(
         id=task_id,
-        title=raw["title"].strip(),
-        topic=raw["topic"],
+        title=str(raw["title"]).strip(),
+        topic=str(raw["topic"]),
         requirement=raw["requirement"].strip(),
-        solution=raw["solution"].rstrip() + "\n",
+        solution=str(raw.get("solution") or "").rstrip() + "\n",
         variants=tuple(Variant(v.name, v.code.rstrip() + "\n") for v in variants),
         tests=tuple(tests),
         path=path,

@@ -15,7 +15,8 @@ import javax.tools.ToolProvider;
 /**
  * Compiles many programs in one JVM. Reads one folder per line on stdin; compiles the folder's
  * Solution.java and TestDriver.java into folder/out, with the shared classes (Check) on the class
- * path given as the first argument. Prints "@@DIR\tfolder\tOK|FAIL" and one "@@DIAG" line per error.
+ * path given as the first argument. A line "folder\tA.java\tB.java..." compiles those files instead.
+ * Prints "@@DIR\tfolder\tOK|FAIL" and one "@@DIAG" line per error.
  */
 final class BatchCompile {
     public static void main(String[] args) throws Exception {
@@ -23,15 +24,25 @@ final class BatchCompile {
         JavaCompiler compiler = ToolProvider.getSystemJavaCompiler();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         try (StandardJavaFileManager files = compiler.getStandardFileManager(null, Locale.ENGLISH, StandardCharsets.UTF_8)) {
-            String folder;
-            while ((folder = in.readLine()) != null) {
-                if (folder.isBlank()) {
+            String line;
+            while ((line = in.readLine()) != null) {
+                if (line.isBlank()) {
                     continue;
                 }
+                String[] parts = line.split("\t");
+                String folder = parts[0];
                 File out = new File(folder, "out");
                 out.mkdirs();
-                Iterable<? extends JavaFileObject> units = files.getJavaFileObjects(
-                        new File(folder, "Solution.java"), new File(folder, "TestDriver.java"));
+                List<File> sources = new ArrayList<>();
+                if (parts.length > 1) {
+                    for (int i = 1; i < parts.length; i++) {
+                        sources.add(new File(folder, parts[i]));
+                    }
+                } else {
+                    sources.add(new File(folder, "Solution.java"));
+                    sources.add(new File(folder, "TestDriver.java"));
+                }
+                Iterable<? extends JavaFileObject> units = files.getJavaFileObjects(sources.toArray(new File[0]));
                 DiagnosticCollector<JavaFileObject> collector = new DiagnosticCollector<>();
                 List<String> options = new ArrayList<>(List.of("-g", "-nowarn", "-encoding", "UTF-8",
                         "-d", out.getPath(), "-cp", shared, "-Xlint:none", "-proc:none"));

@@ -1,0 +1,128 @@
+"""Tool results for grounded prompts: the block's format, the shipped data's evidence, and prompt modes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import BAD_ANSWER, GOOD, REQUIREMENT
+from fedjava.javadata.evidence import compile_only, evidence_block
+from fedjava.javadata.runner import CaseResult, Diagnostic, RunOutcome
+from fedjava.prompts import (
+    GROUNDED_SYSTEM_PROMPT,
+    SYSTEM_PROMPT,
+    SampleError,
+    apply_prompt_mode,
+    build_messages,
+    split_user_prompt,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_block_for_a_compile_error_names_javacs_first_error_in_the_student_file():
+    outcome = RunOutcome(False, [Diagnostic("TestDriver.java", 2, 1, "compiler.err.cant.resolve", "x"),
+                                 Diagnostic("Solution.java", 7, 20, "compiler.err.expected", "';'", "';' expected")])
+    assert evidence_block(outcome, 5) == (
+        "Tool results:\njavac: error at line 7: compiler.err.expected: ';' expected\n"
+        "tests: not run (the program does not compile)")
+
+
+def test_block_for_test_runs_shows_the_first_exception_and_the_first_wrong_result():
+    cases = [
+        CaseResult(0, "PASS", "Solution.f(1)"),
+        CaseResult(1, "FAIL", "Solution.f(2)", expected="4", actual="5"),
+        CaseResult(2, "ERROR", "Solution.f(0)", exception="java.lang.ArithmeticException", line=9,
+                   message="/ by zero (in unnamed module of loader 'app' @1b2c3d)"),
+        CaseResult(3, "TIMEOUT", "Solution.f(-1)"),
+    ]
+    assert evidence_block(RunOutcome(True, cases=cases), 4).split("\n") == [
+        "Tool results:", "javac: compiles", "tests: 1 of 4 passed",
+        "first exception: Solution.f(0) threw java.lang.ArithmeticException: / by zero at line 9",
+        "first wrong result: Solution.f(2) returned 5, expected 4",
+    ]
+    timeout = RunOutcome(True, cases=cases[3:])
+    assert "first exception: Solution.f(-1) did not finish within 1 s of CPU time" in evidence_block(timeout, 4)
+    halted = RunOutcome(True, cases=cases[:1], timed_out=True)
+    assert "first exception: new Box().fill() did not finish" in evidence_block(halted, 4, "new Box().fill()")
+    passing = evidence_block(RunOutcome(True, cases=cases[:1]), 1)
+    assert passing == "Tool results:\njavac: compiles\ntests: 1 of 1 passed"
+    assert evidence_block(RunOutcome(True), 0).endswith("\ntests: not run")
+    assert evidence_block(RunOutcome(True), 5, ran_tests=False).endswith("\ntests: not run")
+    assert evidence_block(None, 5) == "Tool results:\njavac: not run\ntests: not run"
+    long_value = "x" * 500
+    block = evidence_block(RunOutcome(True, cases=[CaseResult(0, "FAIL", "f()", long_value, "y")]), 1)
+    assert max(len(line) for line in block.split("\n")) < 200
+
+
+def test_compile_only_keeps_the_javac_line_and_hides_the_tests():
+    block = "Tool results:\njavac: compiles\ntests: 1 of 4 passed\nfirst wrong result: f() returned 1, expected 2"
+    assert compile_only(block) == "Tool results:\njavac: compiles\ntests: not run"
+    failed = "Tool results:\njavac: error at line 3: compiler.err.expected\ntests: not run (the program does not compile)"
+    assert compile_only(failed) == failed
+
+
+@pytest.mark.parametrize("split", ["valid", "test"])
+def test_shipped_evidence_agrees_with_every_label(split):
+    """What the grounded prompt shows is what the label was read from: never a contradiction."""
+    for line in (DATA / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+        sample = json.loads(line)
+        evidence, answer = sample["meta"]["evidence"], json.loads(sample["messages"][-1]["content"])
+        assert evidence.startswith("Tool results:\njavac: ")
+        if answer["verdict"] == "NO_ERROR":
+            assert re.search(r"\ntests: (\d+) of \1 passed$", evidence), evidence
+            continue
+        error = answer["errors"][0]
+        if answer["verdict"] == "COMPILE_ERROR":
+            assert f"javac: error at line {error['line']}: {error['code']}" in evidence
+        elif error["code"] == "timeout":
+            assert "did not finish within" in evidence and "javac: compiles" in evidence
+        elif answer["verdict"] == "RUNTIME_ERROR":
+            assert f" threw {error['code']}" in evidence and f"at line {error['line']}" in evidence
+        else:
+            assert "first wrong result: " in evidence and "first exception" not in evidence
+
+
+def test_grounded_mode_adds_the_tool_results_after_the_code():
+    evidence = "Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\ntests: not run"
+    bad = GOOD.replace("return 2 * x;", "return 2 * x")
+    sample = {"messages": build_messages(REQUIREMENT, bad, BAD_ANSWER), "meta": {"evidence": evidence}}
+    (grounded,) = apply_prompt_mode([sample], "grounded")
+    system, user, answer = grounded["messages"]
+    assert system == {"role": "system", "content": GROUNDED_SYSTEM_PROMPT}
+    assert user["content"].endswith("\n\nTool results:\njavac: error at line 3: compiler.err.expected: ';' expected"
+                                    "\ntests: not run")
+    assert split_user_prompt(user["content"]) == (REQUIREMENT, bad)  # evaluation still finds task and code
+    assert answer == sample["messages"][-1]
+    assert sample["messages"][0]["content"] == SYSTEM_PROMPT  # the input is not changed
+    assert apply_prompt_mode([sample], "code_only") == [sample]
+    assert build_messages(REQUIREMENT, bad, BAD_ANSWER, evidence=evidence) == grounded["messages"]
+
+
+def test_grounded_mode_needs_evidence_and_tests_dropout_hides_test_results():
+    plain = {"messages": build_messages(REQUIREMENT, GOOD, {"verdict": "NO_ERROR", "errors": [], "score": 10})}
+    with pytest.raises(SampleError, match="1 of 2 sample.*meta.evidence"):
+        apply_prompt_mode([plain, {**plain, "meta": {"evidence": "Tool results:\njavac: compiles"}}], "grounded")
+    with pytest.raises(SampleError, match="unknown prompt_mode"):
+        apply_prompt_mode([plain], "tools")
+    tested = {**plain, "meta": {"evidence": "Tool results:\njavac: compiles\ntests: 5 of 5 passed"}}
+    users = [s["messages"][1]["content"] for s in apply_prompt_mode([tested] * 200, "grounded", tests_dropout=0.25)]
+    hidden = sum(u.endswith("javac: compiles\ntests: not run") for u in users)
+    assert 30 <= hidden <= 70 and hidden + sum(u.endswith("5 of 5 passed") for u in users) == 200
+    again = [s["messages"][1]["content"] for s in apply_prompt_mode([tested] * 200, "grounded", tests_dropout=0.25)]
+    assert again == users  # seeded
+
+
+def test_gather_evidence_compiles_a_public_class_under_its_own_name():
+    from fedjava.javadata.evidence import gather_evidence
+
+    code = "public class Greeter {\n    static String hi() {\n        return \"hi\"\n    }\n}\n"
+    block, outcome = gather_evidence(code)
+    assert not outcome.compiled and outcome.diagnostics[0].file == "Greeter.java"
+    assert block == ("Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\n"
+                     "tests: not run (the program does not compile)")
+    fixed, _ = gather_evidence(code.replace('"hi"\n', '"hi";\n'))
+    assert fixed == "Tool results:\njavac: compiles\ntests: not run"
