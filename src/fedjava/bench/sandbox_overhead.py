@@ -3,8 +3,9 @@
     python -m fedjava.bench.sandbox_overhead [--repeats 3] [--programs 50] [--jobs 2]
 
 (a) ``run_program`` on a small task (arrays_sum_positive's 12-line solution, 5 tests);
-(b) ``run_program`` on a 61-line program with 5 tests (classes_histogram's solution and its first 5 tests):
-    the tool time of a ``fedjava review`` that runs a task's tests (one javac, one JVM for every test);
+(b) ``gather_evidence`` on a 61-line program with 5 tests (classes_histogram's solution and its first 5 tests):
+    exactly the tool time of a ``fedjava review --task-file task.yaml`` with a grounded adapter (one JVM
+    compiles, one JVM runs every test);
 (c) ``check_many`` on ``--programs`` programs (the solutions and variants of the first tasks), ``--jobs``
     JVMs at a time: a fix check or a data build in small.
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
 
+    from fedjava.javadata.evidence import gather_evidence
     from fedjava.javadata.runner import Program, check_many, run_program
     from fedjava.javadata.sandbox import require_sandbox
     from fedjava.javadata.tasks import load_tasks
@@ -63,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = [
         (f"(a) run_program, {small.id} ({len(small.solution.splitlines())} lines, {len(small.tests)} tests)",
          lambda unsafe: run_program(small, small.solution, unsafe=unsafe).all_passed),
-        (f"(b) run_program, {histogram.id} ({len(review.solution.splitlines())} lines, {len(review.tests)} tests)",
-         lambda unsafe: run_program(review, review.solution, unsafe=unsafe).all_passed),
+        (f"(b) review's tools, {histogram.id} ({len(review.solution.splitlines())} lines, {len(review.tests)} tests)",
+         lambda unsafe: gather_evidence(review.solution, review, unsafe=unsafe)[1].all_passed),
         (f"(c) check_many, {len(programs)} programs, {args.jobs} JVMs at a time", batch),
     ]
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; median of {args.repeats}")
