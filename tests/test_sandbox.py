@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -84,17 +85,28 @@ def outside(tmp_path):
     shutil.rmtree(rooted, ignore_errors=True)
 
 
-def sandbox_processes() -> list[str]:
-    """Processes still running as a sandbox user (run as root, every sandboxed command has a uid of its own)."""
+@pytest.fixture(autouse=True)
+def own_tmp(tmp_path, monkeypatch):
+    """Every work folder of a test under its tmp_path (tempfile's folder too), for :func:`sandbox_processes`."""
+    folder = tmp_path / "tempfile"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+
+
+def sandbox_processes(tmp_path: Path) -> list[str]:
+    """Processes still inside a sandbox of this test: those whose mounts show a folder under its tmp_path.
+
+    A process cannot leave its mount namespace, so this finds any that outlived its command, whatever its
+    user or session, and not those of sandboxes that other tests or programs on this machine run meanwhile.
+    """
+    token = "/".join(tmp_path.parts[-2:])
     left = []
     for entry in Path("/proc").iterdir():
         try:
-            uid = int(next(line for line in (entry / "status").read_text().splitlines()
-                           if line.startswith("Uid:")).split()[1])
-        except (OSError, ValueError, StopIteration):
+            if entry.name.isdigit() and token in (entry / "mountinfo").read_text():
+                left.append(entry.name)
+        except OSError:
             continue
-        if sandbox.SANDBOX_UIDS[0] <= uid < sandbox.SANDBOX_UIDS[1]:
-            left.append(entry.name)
     return left
 
 
@@ -135,7 +147,7 @@ def test_files_in_home_and_elsewhere_survive(task, home, outside, tmp_path):
     for folder in (home, beside, rooted):
         assert not (folder / "evil.txt").exists()
     assert "refused evil.txt" in outcome.stdout and "refused out/evil.txt" in outcome.stdout  # work is read-only
-    assert not sandbox_processes()
+    assert not sandbox_processes(tmp_path)
 
 
 def test_ssh_key_and_environment_stay_secret(task, home):
@@ -176,7 +188,7 @@ def test_no_connection_reaches_a_listening_socket(task):
     assert outcome.all_passed and "socket-refused" in outcome.stdout and "socket-connected" not in outcome.stdout
 
 
-def test_a_child_process_that_lives_on_is_killed(task):
+def test_a_child_process_that_lives_on_is_killed(task, tmp_path):
     marker = f"fedjava-marker-{uuid.uuid4().hex}"
     attack = f"""
         try {{
@@ -192,10 +204,10 @@ def test_a_child_process_that_lives_on_is_killed(task):
     if os.geteuid() == 0:
         assert "uid=0" not in outcome.stdout  # the shell did not run as root
     assert not processes_with(marker)
-    assert not sandbox_processes()
+    assert not sandbox_processes(tmp_path)
 
 
-def test_endless_threads_hit_the_process_limit(task):
+def test_endless_threads_hit_the_process_limit(task, tmp_path):
     attack = """
         for (int i = 0; i < 1_000_000; i++) {
             new Thread(() -> {
@@ -213,10 +225,10 @@ def test_endless_threads_hit_the_process_limit(task):
     assert "unable to create native thread" in errors[0].message
     assert outcome.status == "failed" and not outcome.timed_out
     assert time.perf_counter() - started < 60
-    assert not sandbox_processes()
+    assert not sandbox_processes(tmp_path)
 
 
-def test_printing_gigabytes_is_cut_off(task):
+def test_printing_gigabytes_is_cut_off(task, tmp_path):
     attack = """
         String chunk = "x".repeat(1 << 20);
         for (long i = 0; i < (1L << 20); i++) {
@@ -226,7 +238,7 @@ def test_printing_gigabytes_is_cut_off(task):
     assert outcome.stopped == "output_limit" and outcome.status == "output_limit"
     assert not outcome.all_passed
     assert len(outcome.stdout) + len(outcome.stderr) <= sandbox.OUTPUT_BYTES + (1 << 16)
-    assert not sandbox_processes()
+    assert not sandbox_processes(tmp_path)
 
 
 def test_system_exit_is_labelled(task):
@@ -256,7 +268,7 @@ def test_sleeping_forever_times_out(task, tmp_path):
     assert time.perf_counter() - started < 60
     batch = check_many([Program("sleeper", task, hostile(method=sleep))], tmp_path, jobs=1, timeout=0.25)
     assert batch["sleeper"].timed_out and batch["sleeper"].status == "timeout"
-    assert not sandbox_processes()
+    assert not sandbox_processes(tmp_path)
 
 
 def test_a_batch_with_hostile_programs_labels_the_others_as_alone(task, tmp_path):
@@ -285,7 +297,7 @@ def test_a_batch_with_hostile_programs_labels_the_others_as_alone(task, tmp_path
     assert {k: outcomes[k].status for k in programs} == {
         "ok": "passed", "threads": "failed", "after_threads": "passed", "exits": "exited", "wrong": "failed",
         "endless": "timeout", "child": "passed", "last": "passed"}
-    assert not sandbox_processes()
+    assert not sandbox_processes(tmp_path)
 
 
 def test_review_tools_run_in_the_sandbox(task, tmp_path):
@@ -313,7 +325,7 @@ def test_wall_clock_cpu_and_memory_limits(tmp_path):
         big = box.run(["/usr/bin/python3", "-c", "b = bytearray(512 << 20); print('allocated')"],
                       Limits(cpu_seconds=10, wall_seconds=60, memory_bytes=256 << 20))
         assert big.returncode != 0 and "MemoryError" in big.stderr and "allocated" not in big.stdout
-    assert not sandbox_processes()
+    assert not sandbox_processes(tmp_path)
 
 
 def test_a_fork_bomb_is_capped_and_cleared(tmp_path):
@@ -324,7 +336,7 @@ def test_a_fork_bomb_is_capped_and_cleared(tmp_path):
                                  Limits(cpu_seconds=10, wall_seconds=5, processes=32))
     assert time.perf_counter() - started < 30
     assert bomb.stopped == "timeout" or "fork" in bomb.stderr.lower()  # sh was refused a new process
-    assert not processes_with(marker) and not sandbox_processes()
+    assert not processes_with(marker) and not sandbox_processes(tmp_path)
 
 
 def test_input_and_output_pass_through(tmp_path):
