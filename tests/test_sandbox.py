@@ -218,13 +218,12 @@ def test_endless_threads_hit_the_process_limit(task, tmp_path):
                 }
             }).start();
         }"""
-    started = time.perf_counter()
     outcome = run_program(task, hostile(method=attack))
     errors = [c for c in outcome.cases if c.status == "ERROR"]
     assert errors and errors[0].exception == "java.lang.OutOfMemoryError"
     assert "unable to create native thread" in errors[0].message
-    assert outcome.status == "failed" and not outcome.timed_out
-    assert time.perf_counter() - started < 60
+    # Stopped by the process limit, not by a clock (a time bound here failed on a machine with 6x its load).
+    assert outcome.status == "failed" and not outcome.timed_out and not outcome.stopped
     assert not sandbox_processes(tmp_path)
 
 
