@@ -225,6 +225,13 @@ def test_grounded_review_compiles_and_runs_the_task_yaml_tests(grounded_adapter,
                      " / by zero outside the student's code",
                      "  first wrong result: Solution.twice(7) returned 15, expected 14"]
     assert "Tools: compiled and ran 5 test(s) in " in captured.err
+    with pytest.MonkeyPatch.context() as patch:  # no sandbox: refused before the model loads, unless asked
+        patch.setenv("FEDJAVA_BWRAP", str(tmp_path / "missing" / "bwrap"))
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "error: untrusted Java code" in err and "--unsafe-run" in err and "Loading" not in err
+        assert main(argv + ["--unsafe-run"]) == EXIT_INVALID_ANSWER
+        assert "  tests: 3 of 5 passed" in capsys.readouterr().out
 
     assert main(argv + ["--json"]) == EXIT_INVALID_ANSWER
     assert json.loads(capsys.readouterr().out)["tool_results"].endswith("returned 15, expected 14")

@@ -41,6 +41,8 @@ CONFIG_EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from fedjava.javadata.sandbox import add_unsafe_run_option
+
     parser = argparse.ArgumentParser(
         prog="fedjava",
         description="Fine-tune an LLM with LoRA into a Java code error evaluator, centrally or federated.",
@@ -90,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
     evaluate.add_argument("--batch-size", type=int, default=4, metavar="N", help="prompts per generation batch (4)")
     evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
+    add_unsafe_run_option(evaluate, "the fix check's programs (model output)")
     evaluate.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
     evaluate.add_argument("--judge-url", metavar="URL",
                           help="optional LLM judge: an OpenAI-compatible API base (e.g. http://localhost:8000/v1) "
@@ -152,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="samples per task from each mutation family: syntax, compile, runtime, logic (default 6)")
     build.add_argument("--max-tasks", type=int, default=0, help="use only the first N tasks (quick check)")
     build.add_argument("--tasks-dir", default=None, help="folder of task YAML files (default: the shipped tasks)")
+    add_unsafe_run_option(build, "the tasks' programs and mutants")
     build.set_defaults(func=cmd_data_build)
     split = data_sub.add_parser("split", help="write data/client_0.json ... and data/valid.json for N clients")
     split.add_argument("--clients", type=int, default=2, help="number of clients, 1 to 64 (default 2)")
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="comma-separated stages to run: data,train,evaluate,report (default: all)")
     experiment.add_argument("--data-dir", default="data", metavar="DIR",
                             help="where train/valid/test.jsonl are read from (default data)")
+    add_unsafe_run_option(experiment, "the fix check's programs (model output)")
     experiment.add_argument("settings", nargs="*", metavar="key=value",
                             help="experiment keys (test_samples=20, algorithms=fedavg,fedprox) or training-config "
                                  "keys for every run (learning_rate=1e-4)")
@@ -231,7 +236,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return _error("give --preset NAME (fedjava experiment --list shows them)")
     exp = load_experiment(args.preset, args.settings)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
-    run_experiment(exp, source_dir=args.data_dir, force=args.force, only=only)
+    run_experiment(exp, source_dir=args.data_dir, force=args.force, only=only, unsafe_run=args.unsafe_run)
     return 0
 
 
@@ -255,8 +260,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     opts = EvalOptions(
         adapter=args.adapter, base=args.base, majority=args.majority, few_shot=args.few_shot, split=args.split,
         max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        fix_check=not args.no_fix_check, judge_url=args.judge_url, judge_model=args.judge_model,
-        judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout, judge_allow_http=args.judge_allow_http,
+        fix_check=not args.no_fix_check, unsafe_run=args.unsafe_run, judge_url=args.judge_url,
+        judge_model=args.judge_model, judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout,
+        judge_allow_http=args.judge_allow_http,
     )
     check_options(opts)
     # The base model and prompt mode the adapter was trained with, unless --config says otherwise.
@@ -294,6 +300,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
         seed=args.seed, jobs=args.jobs, out_dir=Path(args.out), correct_per_task=args.correct_per_task,
         errors_per_family=args.errors_per_family, max_tasks=args.max_tasks,
         tasks_dir=Path(args.tasks_dir) if args.tasks_dir else TASKS_DIR, force=args.force,
+        unsafe_run=args.unsafe_run,
     )
     report = build_dataset(options, progress=print)
     counts = ", ".join(f"{split} {len(items)}" for split, items in report.samples.items())

@@ -360,11 +360,11 @@ def _data_done(exp: Experiment, source_dir: Path) -> bool:
         return False
 
 
-def eval_options(exp: Experiment, **what: Any):
+def eval_options(exp: Experiment, unsafe_run: bool = False, **what: Any):
     from fedjava.evaluation.evaluate import EvalOptions
 
     return EvalOptions(split="test", max_samples=0, max_new_tokens=exp.max_new_tokens,
-                       batch_size=exp.eval_batch_size, fix_check=exp.fix_check, **what)
+                       batch_size=exp.eval_batch_size, fix_check=exp.fix_check, unsafe_run=unsafe_run, **what)
 
 
 def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> bool:
@@ -373,13 +373,20 @@ def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> b
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    if metrics.get("options") != dataclasses.asdict(opts) or not _newer(metrics_path, stamp):
+    if not _same_options(metrics.get("options"), opts) or not _newer(metrics_path, stamp):
         return False
     return adapter is None or _newer(metrics_path, adapter / "adapter_model.safetensors")
 
 
-def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = print) -> list[Stage]:
-    """Every stage of the experiment, in order."""
+def _same_options(saved: Any, opts) -> bool:
+    """Whether a run was measured with ``opts``; unsafe_run says how the fix check ran, not what it measured."""
+    mine = {k: v for k, v in dataclasses.asdict(opts).items() if k != "unsafe_run"}
+    return isinstance(saved, dict) and {k: v for k, v in saved.items() if k != "unsafe_run"} == mine
+
+
+def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = print,
+         unsafe_run: bool = False) -> list[Stage]:
+    """Every stage of the experiment, in order (``unsafe_run``: the fix check without the sandbox)."""
     from fedjava.evaluation.evaluate import output_paths
 
     cfg = base_config(exp)
@@ -405,20 +412,22 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
         if baseline == "grader":
             from fedjava.models import BUILTIN_ADAPTER, builtin_adapter_dir
 
-            evaluations.append((baseline, eval_options(exp, adapter=BUILTIN_ADAPTER), builtin_adapter_dir(), cfg))
+            evaluations.append((baseline, eval_options(exp, unsafe_run, adapter=BUILTIN_ADAPTER),
+                                builtin_adapter_dir(), cfg))
         elif baseline == "majority":
-            evaluations.append((baseline, eval_options(exp, majority=True), None, cfg))
+            evaluations.append((baseline, eval_options(exp, unsafe_run, majority=True), None, cfg))
         else:
             for suffix, mode_cfg in mode_variants(exp, cfg):
-                evaluations.append((f"base{suffix}", eval_options(exp, base=True, run=f"base{suffix}"), None,
-                                    mode_cfg))
+                evaluations.append((f"base{suffix}", eval_options(exp, unsafe_run, base=True, run=f"base{suffix}"),
+                                    None, mode_cfg))
     if exp.few_shot:
         for suffix, mode_cfg in mode_variants(exp, cfg):
             name = f"base_fewshot{exp.few_shot}{suffix}"
-            evaluations.append((name, eval_options(exp, base=True, few_shot=exp.few_shot, run=name), None, mode_cfg))
+            evaluations.append((name, eval_options(exp, unsafe_run, base=True, few_shot=exp.few_shot, run=name), None,
+                                mode_cfg))
     for name, (_, run_cfg) in runs.items():
         adapter = run_cfg.resolved_output_dir(name) / "final_model"
-        evaluations.append((name, eval_options(exp, adapter=str(adapter)), adapter, cfg))
+        evaluations.append((name, eval_options(exp, unsafe_run, adapter=str(adapter)), adapter, cfg))
     for name, opts, adapter, eval_cfg in evaluations:
         metrics_path = output_paths(eval_cfg, opts)[1]
         stages.append(Stage("evaluate", name, f"{name} on {exp.test_samples or 'all'} test samples",
@@ -468,19 +477,24 @@ def _report(results: Path, printer: Callable[[str], None]) -> tuple[str, Path, P
 
 
 def run_experiment(exp: Experiment, source_dir: str | Path = "data", force: bool = False,
-                   only: list[str] | None = None, printer: Callable[[str], None] = print) -> dict[str, Any]:
+                   only: list[str] | None = None, printer: Callable[[str], None] = print,
+                   unsafe_run: bool = False) -> dict[str, Any]:
     """Run every stage (skipping those already done unless ``force``). Returns a summary with the
-    report's table and paths and each stage's seconds."""
+    report's table and paths and each stage's seconds. ``unsafe_run``: the fix check without the sandbox."""
     source_dir = Path(source_dir)
     only = only or list(STAGES)
     unknown = [s for s in only if s not in STAGES]
     if unknown:
         raise ExperimentError(f"--only: unknown stage {', '.join(unknown)} (stages: {', '.join(STAGES)})")
-    stages = [s for s in plan(exp, source_dir, printer) if s.kind in only]
+    stages = [s for s in plan(exp, source_dir, printer, unsafe_run) if s.kind in only]
     if "unsloth" in exp.centralized and "train" in only:
         from fedjava.centralized import check_unsloth
 
         check_unsloth()  # before hours of other runs, not after
+    if exp.fix_check and not unsafe_run and "evaluate" in only:
+        from fedjava.evaluation.evaluate import require_fix_check_sandbox
+
+        require_fix_check_sandbox()  # likewise
     cfg = base_config(exp)
     printer(f"Experiment {exp.name}: {exp.description}".rstrip(": "))
     printer(f"  model {cfg.model_name}; results in {cfg.results_dir}; {len(stages)} stages")

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.errors import UserError
+from fedjava.javadata.sandbox import add_unsafe_run_option
 
 MAX_FILE_BYTES = 200_000
 MAX_TASK_BYTES = 20_000
@@ -273,6 +274,7 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
     review.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
     review.add_argument("--config", dest="preset", metavar="PRESET",
                         help="preset or YAML path instead of the adapter's fedjava_config.yaml")
+    add_unsafe_run_option(review, "javac and the task's tests on the student's code (grounded adapters)")
     review.set_defaults(func=cmd_review)
     return review
 
@@ -308,7 +310,7 @@ def cmd_review(args: argparse.Namespace) -> int:
               "judged from the code itself", file=sys.stderr)
     evidence = None
     if cfg.prompt_mode == "grounded":
-        evidence = run_tools(code, task_spec, not args.no_run)
+        evidence = run_tools(code, task_spec, not args.no_run, unsafe=args.unsafe_run)
     elif task_spec is not None and task_spec.tests:
         print(f"note: {adapter} was trained without tool results (prompt_mode=code_only): the task's tests "
               "are not run", file=sys.stderr)
@@ -351,8 +353,11 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_tools(code: str, task_spec, run_tests: bool) -> str:
-    """Compile (and test) the student's file for a grounded review; the evidence block, with its time on stderr."""
+def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> str:
+    """Compile (and test) the student's file for a grounded review; the evidence block, with its time on stderr.
+
+    Before the model loads: without a sandbox (and without ``unsafe``, ``--unsafe-run``) this refuses first.
+    """
     import time
 
     from fedjava.javadata.evidence import gather_evidence
@@ -360,7 +365,7 @@ def run_tools(code: str, task_spec, run_tests: bool) -> str:
 
     started = time.perf_counter()
     try:
-        evidence, _ = gather_evidence(code, task_spec, run_tests)
+        evidence, _ = gather_evidence(code, task_spec, run_tests, unsafe=unsafe)
     except JdkMissingError as exc:
         raise ReviewError(f"{exc} (grounded reviews compile the file; the adapter was trained on javac's output)") \
             from exc

@@ -67,6 +67,8 @@ class EvalOptions:
     n_boot: int = 1000
     jobs: int = 2
     fix_check: bool = True
+    unsafe_run: bool = False
+    """run the fix check's programs without the sandbox (--unsafe-run)"""
     eval_loss: bool = True
     judge_url: str | None = None
     judge_model: str | None = None
@@ -136,6 +138,18 @@ def check_options(opts: EvalOptions) -> None:
     if opts.adapter and not (adapter_dir(opts) / "adapter_config.json").is_file():
         raise EvaluationError(f"{opts.adapter}: no adapter there (expected adapter_config.json; "
                               "trained runs save it in <results_dir>/<method>/final_model)")
+    if opts.fix_check and not opts.unsafe_run:
+        require_fix_check_sandbox()
+
+
+def require_fix_check_sandbox() -> None:
+    """Refuse before the model loads when the fix check would run model-written code with no sandbox to
+    run it in (without a JDK the check is simply not measured)."""
+    from fedjava.evaluation.fixcheck import jdk_available
+    from fedjava.javadata.sandbox import require_sandbox
+
+    if jdk_available():
+        require_sandbox()
 
 
 def split_path(cfg: Config, split: str) -> Path:
@@ -281,7 +295,8 @@ def run_evaluation(
             fix_status = "measured"
         else:
             fix_status = "not measured (no JDK)"
-        results = check_fixes([(r["task_id"], r["code"], r["parsed"]) for r in targets], jobs=opts.jobs)
+        results = check_fixes([(r["task_id"], r["code"], r["parsed"]) for r in targets], jobs=opts.jobs,
+                              unsafe=opts.unsafe_run)
         for r, ok in zip(targets, results, strict=True):
             r["fix_passed"] = ok
     for r in structured:

@@ -11,7 +11,8 @@ and the check passes when any of them compiles and passes every test of the task
   replacing the anchor itself, and inserted before the anchor (a missing line);
 * an empty fix deletes the anchor line (a line that should not be there).
 
-Without a JDK the check is "not measured" (None).
+Without a JDK the check is "not measured" (None). The programs are model output run in the sandbox of
+:mod:`fedjava.javadata.sandbox` (``unsafe``: without namespaces, ``--unsafe-run``).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def jdk_available() -> bool:
     return True
 
 
-def check_fixes(items: list[tuple[str, str, dict[str, Any] | None]], jobs: int = 2) -> list[bool | None]:
+def check_fixes(items: list[tuple[str, str, dict[str, Any] | None]], jobs: int = 2,
+                unsafe: bool = False) -> list[bool | None]:
     """For each ``(task_id, code, predicted answer)``: does the first error's fix make every test pass?
 
     False for a prediction without an error or a usable fix; None for every item when no JDK is
@@ -117,7 +119,7 @@ def check_fixes(items: list[tuple[str, str, dict[str, Any] | None]], jobs: int =
                 programs.append(Program(f"{i}:{j}", task, version))
     if programs:
         with tempfile.TemporaryDirectory(prefix="fedjava-fixcheck-") as work:
-            outcomes = check_many(programs, Path(work), jobs=jobs)
+            outcomes = check_many(programs, Path(work), jobs=jobs, unsafe=unsafe)
         for program in programs:
             outcome = outcomes.get(program.key)
             if outcome is not None and outcome.all_passed:

@@ -35,6 +35,7 @@ from fedjava.javadata.label import Dropped, label
 from fedjava.javadata.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.javadata.restyle import restyle
 from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
+from fedjava.javadata.sandbox import require_sandbox
 from fedjava.javadata.tasks import TASKS_DIR, Task, load_tasks
 from fedjava.prompts import build_messages, write_samples
 
@@ -62,6 +63,8 @@ class BuildOptions:
     """build from the first N tasks only (0 = all); for quick checks"""
     force: bool = False
     """replace a dataset that ``out_dir`` holds already (without it the build refuses to start)"""
+    unsafe_run: bool = False
+    """run the programs without the sandbox (--unsafe-run)"""
 
 
 @dataclass
@@ -179,6 +182,8 @@ def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str, evidence
 def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambda _: None) -> BuildReport:
     """Build, label and write the dataset; see the module docstring."""
     require_jdk()
+    if not options.unsafe_run:
+        require_sandbox()  # tasks from --tasks-dir are code this project did not write
     check_output(Path(options.out_dir), options.force)
     started = time.time()
     tasks = load_tasks(options.tasks_dir)
@@ -197,7 +202,7 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
         progress(f"  {stage} {done[stage]}/{total} ({time.time() - started:.0f}s)")
 
     with tempfile.TemporaryDirectory(prefix="fedjava-build-") as tmp:
-        outcomes = check_many(programs, Path(tmp), jobs=options.jobs, progress=tick)
+        outcomes = check_many(programs, Path(tmp), jobs=options.jobs, progress=tick, unsafe=options.unsafe_run)
     report = BuildReport(samples={s: [] for s in SPLITS}, programs=len(programs))
     for task in tasks:
         split = assignment[task.id]

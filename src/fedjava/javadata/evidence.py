@@ -121,20 +121,21 @@ def compile_only(block: str) -> str:
     return "\n".join(kept)
 
 
-def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True) -> tuple[str, RunOutcome]:
+def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True, *,
+                    unsafe: bool = False) -> tuple[str, RunOutcome]:
     """Run the tools on one student's file, as ``fedjava review`` does: (the evidence block, the outcome).
 
     With a task that has test cases (and ``run_tests``), the file is compiled with the task's driver and
     every test runs in one JVM, exactly as the dataset's programs were (:func:`fedjava.javadata.runner.check_many`);
-    otherwise it is only compiled.
+    otherwise it is only compiled. Both in the sandbox (``unsafe``: without namespaces, ``--unsafe-run``).
     """
     if task is not None and task.tests and run_tests:
         import tempfile
         from pathlib import Path
 
         with tempfile.TemporaryDirectory(prefix="fedjava-review-") as tmp:  # the dataset's own path: same labels
-            outcome = check_many([Program("review", task, code)], Path(tmp), jobs=1)["review"]
+            outcome = check_many([Program("review", task, code)], Path(tmp), jobs=1, unsafe=unsafe)["review"]
         hung = hung_call(task, outcome) if outcome.compiled and outcome.timed_out else ""
         return evidence_block(outcome, len(task.tests), hung), outcome
-    outcome = compile_program(code)
+    outcome = compile_program(code, unsafe=unsafe)
     return evidence_block(outcome, 0, ran_tests=False), outcome

@@ -1,13 +1,15 @@
 """Compile and run a student's ``Solution`` against a task's test driver with the real JDK.
 
-This module is the only place that starts ``javac`` or ``java``.
+This module is the only place that starts ``javac`` or ``java``, always through
+:class:`fedjava.javadata.sandbox.Sandbox` (namespaces, a read-only file system, rlimits, a wall clock and an
+output cap). ``unsafe=True`` (``--unsafe-run``) runs without namespaces where bubblewrap is missing.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedjava.errors import UserError
+from fedjava.javadata.sandbox import Limits, Sandbox
+from fedjava.javadata.supervise import Finished
 from fedjava.javadata.tasks import Task, check_source, render_driver
 
 JVM_FLAGS = ["-Xss1m", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 BATCH_JVM_FLAGS = JVM_FLAGS[1:]  # BatchRun gives each program's thread its own STACK_BYTES stack
+# javac's heap, fixed because the sandbox caps the address space (the default, a quarter of the RAM, does not fit).
+JAVAC_FLAGS = ["-J-Xmx256m", "-g"]
+BATCH_COMPILE_FLAGS = ["-Xss4m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 TIMEOUT_SECONDS = 1.0
 """CPU seconds one test case may use in a batch before the program counts as never ending.
 
@@ -64,6 +71,11 @@ class RunOutcome:
     timed_out: bool = False
     stdout: str = ""
     stderr: str = ""
+    stopped: str = ""
+    """Why the sandbox ended the run: "timeout" (wall clock), "output_limit" (it printed more than
+    sandbox.OUTPUT_BYTES), "killed" (a signal: over the CPU-time, memory or file-size limit); "" if it did not."""
+    exited: bool = False
+    """The program's own JVM ended before the test driver's last line (System.exit, Runtime.halt)."""
 
     @property
     def passed(self) -> int:
@@ -71,7 +83,19 @@ class RunOutcome:
 
     @property
     def all_passed(self) -> bool:
-        return self.compiled and not self.timed_out and bool(self.cases) and self.passed == len(self.cases)
+        return (self.compiled and not self.timed_out and not self.stopped and not self.exited and bool(self.cases)
+                and self.passed == len(self.cases))
+
+    @property
+    def status(self) -> str:
+        """One word for how the run went: output_limit, killed, timeout, compile_error, exited, passed, failed."""
+        if self.stopped or self.timed_out:
+            return self.stopped or "timeout"
+        if not self.compiled:
+            return "compile_error"
+        if self.exited:
+            return "exited"
+        return "passed" if self.all_passed else "failed"
 
 
 def require_jdk() -> None:
@@ -128,12 +152,19 @@ def parse_cases(stdout: str) -> list[CaseResult]:
     return cases
 
 
-def run_program(task: Task, code: str, timeout: float = 10.0) -> RunOutcome:
+def limits(cpu_seconds: float, wall_seconds: float | None = None) -> Limits:
+    """Sandbox backstops for a command expected to need at most ``cpu_seconds`` of CPU; the wall clock is by
+    default twice that plus a minute, for a machine busy with other work."""
+    wall = 2 * cpu_seconds + 60 if wall_seconds is None else wall_seconds
+    return Limits(cpu_seconds=int(cpu_seconds + 1), wall_seconds=wall)
+
+
+def run_program(task: Task, code: str, timeout: float = 10.0, *, unsafe: bool = False) -> RunOutcome:
     """Compile ``code`` as ``Solution.java`` with the task's driver (javac on the command line), then run
     the driver in a JVM of its own with the same per-case limits as a batch (:func:`run_many`).
 
     A program that ends its JVM (``System.exit``) is run once more as a plain ``java TestDriver``
-    under a ``timeout``-second wall-clock limit.
+    under a ``timeout``-second wall-clock limit. Both run in the sandbox (``unsafe``: without namespaces).
     """
     require_jdk()
     with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
@@ -142,36 +173,36 @@ def run_program(task: Task, code: str, timeout: float = 10.0) -> RunOutcome:
         (work / "TestDriver.java").write_text(render_driver(task), encoding="utf-8")
         (work / "Check.java").write_text(check_source(), encoding="utf-8")
         (work / "out").mkdir()
-        compiled = subprocess.run(
-            ["javac", "-g", "-XDrawDiagnostics", "-encoding", "UTF-8", "-d", "out",
-             "Solution.java", "TestDriver.java", "Check.java"],
-            cwd=work, capture_output=True, text=True,
-        )
+        compiled = Sandbox(work, writable=True, unsafe=unsafe).run(
+            ["javac", *JAVAC_FLAGS, "-XDrawDiagnostics", "-encoding", "UTF-8", "-d", "out",
+             "Solution.java", "TestDriver.java", "Check.java"], limits(60))
         if compiled.returncode != 0:
-            return RunOutcome(False, parse_diagnostics(compiled.stderr), stderr=compiled.stderr)
-        batch = run_many([("program", work / "out")], work / "out")
+            return RunOutcome(False, parse_diagnostics(compiled.stderr), stderr=compiled.stderr,
+                              stopped=compiled.stopped)
+        batch = run_many([("program", work / "out")], work / "out", unsafe=unsafe)
         if "program" in batch and batch["program"].stderr != "uncaught":
             return batch["program"]
-        try:
-            ran = subprocess.run(
-                ["java", *JVM_FLAGS, "-cp", "out", "TestDriver"],
-                cwd=work, capture_output=True, text=True, timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            return RunOutcome(True, cases=parse_cases(out), timed_out=True, stdout=out)
-        return RunOutcome(True, cases=parse_cases(ran.stdout), stdout=ran.stdout, stderr=ran.stderr)
+        alone = Sandbox(work, unsafe=unsafe, reads=(work / "out",))
+        ran = alone.run(["java", *JVM_FLAGS, "-cp", "out", "TestDriver"], limits(2 * timeout + 10, timeout))
+        return _alone_outcome(ran)
+
+
+def _alone_outcome(ran: Finished) -> RunOutcome:
+    """The outcome of a plain ``java TestDriver`` run, cut short or not."""
+    return RunOutcome(True, cases=parse_cases(ran.stdout), timed_out=ran.stopped == "timeout", stdout=ran.stdout,
+                      stderr=ran.stderr, stopped=ran.stopped, exited=not ran.stopped and "@@DONE" not in ran.stdout)
 
 
 _PUBLIC_CLASS_RE = re.compile(r"^\s*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)",
                               re.MULTILINE)
 
 
-def compile_program(code: str) -> RunOutcome:
+def compile_program(code: str, *, unsafe: bool = False) -> RunOutcome:
     """javac alone on a student's file, named after its public class (``Solution.java`` when it has none).
 
-    Through the dataset's compiler (:func:`compile_many`: the same javac keys and English messages). Only
-    compiles: nothing of the student's code runs (annotation processing is off).
+    Through the dataset's compiler (:func:`compile_many`: the same javac keys and English messages), in the
+    sandbox like every javac (``unsafe``: without namespaces). Only compiles: nothing of the student's code
+    runs (annotation processing is off).
     """
     require_jdk()
     match = _PUBLIC_CLASS_RE.search(code)
@@ -180,7 +211,8 @@ def compile_program(code: str) -> RunOutcome:
         folder = Path(tmp) / "0"
         folder.mkdir()
         (folder / name).write_text(code, encoding="utf-8")
-        ok, diagnostics = _batch_compile({str(folder): "program"}, Path(tmp) / "shared", [name])["program"]
+        box = Sandbox(Path(tmp), writable=True, unsafe=unsafe)
+        ok, diagnostics = _batch_compile(box, {folder: "program"}, Path(tmp) / "shared", [name])["program"]
         return RunOutcome(ok, diagnostics)
 
 
@@ -193,12 +225,10 @@ class Program:
     code: str
 
 
-def _java_resource(name: str) -> Path:
-    return Path(__file__).parent / "java" / name
-
-
-def compile_many(programs: list[Program], work: Path) -> dict[str, tuple[bool, list[Diagnostic]]]:
-    """Compile every program in ONE JVM through ``javax.tools`` (BatchCompile.java).
+def compile_many(
+    programs: list[Program], work: Path, *, unsafe: bool = False
+) -> dict[str, tuple[bool, list[Diagnostic]]]:
+    """Compile every program in ONE JVM through ``javax.tools`` (BatchCompile.java), in the sandbox.
 
     Each program gets ``work/<index>/`` with Solution.java, TestDriver.java and ``out/``; the shared
     ``Check`` class is compiled once into ``work/shared``. Returns ``{key: (compiled, errors)}``.
@@ -207,66 +237,71 @@ def compile_many(programs: list[Program], work: Path) -> dict[str, tuple[bool, l
     shared = work / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     (shared / "Check.java").write_text(check_source(), encoding="utf-8")
-    subprocess.run(["javac", "-g", "-d", str(shared), str(shared / "Check.java")], check=True,
-                   capture_output=True, text=True)
     folders = {}
     for index, program in enumerate(programs):
         folder = work / str(index)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "Solution.java").write_text(program.code, encoding="utf-8")
         (folder / "TestDriver.java").write_text(render_driver(program.task), encoding="utf-8")
-        folders[str(folder)] = program.key
-    return _batch_compile(folders, shared)
+        folders[folder] = program.key
+    box = Sandbox(work, writable=True, unsafe=unsafe)
+    check = box.run(["javac", *JAVAC_FLAGS, "-d", box.path(shared), box.path(shared / "Check.java")], limits(60))
+    if check.returncode != 0:
+        raise RuntimeError(f"the test harness Check.java did not compile: {check.stderr[-1000:]}")
+    return _batch_compile(box, folders, shared)
 
 
-def _batch_compile(folders: dict[str, str], shared: Path, files: list[str] | None = None,
+def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path, files: list[str] | None = None,
                    ) -> dict[str, tuple[bool, list[Diagnostic]]]:
-    """Run BatchCompile.java on ``{folder: key}`` (each folder's Solution.java and TestDriver.java, or ``files``)."""
+    """Run BatchCompile.java in ``box`` (writable) on ``{folder: key}`` (each folder's Solution.java and
+    TestDriver.java, or ``files``), with ``shared`` on the class path."""
     shared.mkdir(parents=True, exist_ok=True)
     suffix = "".join(f"\t{name}" for name in files or [])
-    done = subprocess.run(
-        ["java", "-Xss4m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", str(_java_resource("BatchCompile.java")),
-         str(shared)],
-        input="".join(f"{folder}{suffix}\n" for folder in folders), capture_output=True, text=True, check=False,
-    )
+    inside = {box.path(folder): key for folder, key in folders.items()}  # BatchCompile names them so
+    done = box.run(["java", *BATCH_COMPILE_FLAGS, box.harness("BatchCompile.java"), box.path(shared)],
+                   limits(60 + len(folders)), stdin="".join(f"{folder}{suffix}\n" for folder in inside))
     results: dict[str, tuple[bool, list[Diagnostic]]] = {}
     current = None
     for line in done.stdout.splitlines():
         parts = line.split("\t")
         if parts[0] == "@@DIR":
-            current = folders[parts[1]]
+            current = inside[parts[1]]
             results[current] = (parts[2] == "OK", [])
         elif parts[0] == "@@DIAG" and current is not None:
             key = parts[4]
             results[current][1].append(Diagnostic(parts[1], int(parts[2]), int(parts[3]), key, "", _unescape(parts[5])))
-    missing = [k for k in folders.values() if k not in results]
+    missing = [k for k in inside.values() if k not in results]
     if missing:
         raise RuntimeError(f"batch compilation stopped early ({len(missing)} programs left): {done.stderr[-1000:]}")
     return results
 
 
 def run_many(
-    programs: list[tuple[str, Path]], shared: Path, timeout: float = TIMEOUT_SECONDS, restarts: int = 50
+    programs: list[tuple[str, Path]], shared: Path, timeout: float = TIMEOUT_SECONDS, restarts: int = 50,
+    *, unsafe: bool = False,
 ) -> dict[str, RunOutcome]:
-    """Run compiled programs (``(key, classes_dir)``) in one JVM through ``BatchRun.java``.
+    """Run compiled programs (``(key, classes_dir)``) in one JVM through ``BatchRun.java``, in the sandbox
+    (their common folder mounted read-only).
 
     Every program gets a fresh class loader and thread; a test case that uses more than ``timeout``
     CPU seconds is reported as a ``TIMEOUT`` case and ends the program's run (later cases count as
     not passed). When the JVM has to be restarted (a thread that
-    cannot be stopped, or a program that ends the JVM), the batch goes on in a new JVM with the
-    programs that were not run; a program that ended the JVM itself is left out of the result, for
-    the caller to run on its own with :func:`run_program`.
+    cannot be stopped, a program that ends the JVM, or one the sandbox stopped), the batch goes on in a new
+    JVM with the programs that were not run; a program that ended the JVM itself is left out of the result,
+    for the caller to run on its own with :func:`run_program`.
     """
     require_jdk()
     results: dict[str, RunOutcome] = {}
     pending = list(programs)
+    root = Path(os.path.commonpath([shared, *(folder for _, folder in programs)]))
+    box = Sandbox(root, unsafe=unsafe, reads=(shared, *(folder for _, folder in programs)))
     while pending and restarts >= 0:
         restarts -= 1
-        done = subprocess.run(
-            ["java", *BATCH_JVM_FLAGS, str(_java_resource("BatchRun.java")), str(shared),
+        done = box.run(
+            ["java", *BATCH_JVM_FLAGS, box.harness("BatchRun.java"), box.path(shared),
              str(int(timeout * 1000)), str(int(timeout * 1000 * WALL_FACTOR)), str(STACK_BYTES)],
-            input="".join(f"{key}\t{folder}\n" for key, folder in pending),
-            capture_output=True, text=True, check=False,
+            limits(60 + 10 * timeout * len(pending)),
+            stdin="".join(f"{key}\t{box.path(folder)}\n" for key, folder in pending),
         )
         current, lines, finished, started = None, [], set(), None
         for line in done.stdout.splitlines():
@@ -314,12 +349,15 @@ def check_many(
     timeout: float = TIMEOUT_SECONDS,
     chunk: int = 400,
     progress: Callable[[str, int, int], None] | None = None,
+    *,
+    unsafe: bool = False,
 ) -> dict[str, RunOutcome]:
     """Compile and run many programs with ``jobs`` JVMs at a time; the labels of :func:`run_program`.
 
     Programs are compiled in chunks (one JVM per chunk, :func:`compile_many`), and those that compile
     are run in chunks (:func:`run_many`). A program the batch could not run is run on its own.
-    ``progress(stage, count, total)`` is called after each chunk.
+    ``progress(stage, count, total)`` is called after each chunk. Everything runs in the sandbox
+    (``unsafe``: without namespaces).
     """
     require_jdk()
     work.mkdir(parents=True, exist_ok=True)
@@ -330,7 +368,7 @@ def check_many(
 
     def compile_chunk(index: int) -> dict[str, tuple[bool, list[Diagnostic]]]:
         folder = work / f"c{index}"
-        result = compile_many(chunks[index], folder)
+        result = compile_many(chunks[index], folder, unsafe=unsafe)
         for i, program in enumerate(chunks[index]):
             folders[program.key] = folder / str(i)
         if progress:
@@ -352,7 +390,7 @@ def check_many(
 
     def run_chunk(items: list[tuple[str, Path]]) -> dict[str, RunOutcome]:
         shared = items[0][1].parent.parent / "shared"
-        result = run_many(items, shared, timeout)
+        result = run_many(items, shared, timeout, unsafe=unsafe)
         if progress:
             progress("ran", len(items), len(runnable))
         return result
@@ -363,5 +401,5 @@ def check_many(
     for key, _ in runnable:
         if key not in outcomes or outcomes[key].stderr == "uncaught":
             program = by_key[key]
-            outcomes[key] = run_program(program.task, program.code, timeout=5 * timeout)
+            outcomes[key] = run_program(program.task, program.code, timeout=5 * timeout, unsafe=unsafe)
     return outcomes

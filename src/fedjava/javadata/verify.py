@@ -1,6 +1,7 @@
 """Check task files with the real JDK: every reference solution and variant passes every case.
 
-Usage: ``python -m fedjava.javadata.verify [TASK.yaml ...]`` (default: every shipped task).
+Usage: ``python -m fedjava.javadata.verify [--unsafe-run] [TASK.yaml ...]`` (default: every shipped task).
+The programs run in the sandbox like any other (``--unsafe-run``: without it, where bubblewrap is missing).
 """
 
 from __future__ import annotations
@@ -9,16 +10,17 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from fedjava.javadata.runner import RunOutcome, run_program
+from fedjava.errors import UserError
+from fedjava.javadata.runner import JdkMissingError, RunOutcome, run_program
 from fedjava.javadata.tasks import TASKS_DIR, Task, TaskError, load_task
 
 
-def verify_task(task: Task) -> list[str]:
+def verify_task(task: Task, unsafe: bool = False) -> list[str]:
     """Problems found when running the solution and each variant; empty when all pass."""
     problems = []
     programs = [("solution", task.solution)] + [(f"variant '{v.name}'", v.code) for v in task.variants]
     for name, code in programs:
-        outcome = run_program(task, code)
+        outcome = run_program(task, code, unsafe=unsafe)
         if not outcome.all_passed:
             problems.append(f"{task.id}: {name}: {describe(outcome)}")
     if len({task.solution.strip(), *(v.code.strip() for v in task.variants)}) != 1 + len(task.variants):
@@ -45,16 +47,21 @@ def describe(outcome: RunOutcome) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    paths = [Path(a) for a in args] or sorted(TASKS_DIR.glob("*.yaml"))
+    unsafe = "--unsafe-run" in args
+    paths = [Path(a) for a in args if a != "--unsafe-run"] or sorted(TASKS_DIR.glob("*.yaml"))
     tasks, problems = [], []
     for path in paths:
         try:
             tasks.append(load_task(path))
         except TaskError as exc:
             problems.append(str(exc))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for found in pool.map(verify_task, tasks):
-            problems.extend(found)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for found in pool.map(lambda task: verify_task(task, unsafe), tasks):
+                problems.extend(found)
+    except (UserError, JdkMissingError) as exc:  # no sandbox, no JDK
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for p in problems:
         print("FAIL", p)
     print(f"{len(tasks)} task(s) loaded, {len(problems)} problem(s)")
