@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fedjava.review import add_review_parser
 
     add_review_parser(sub)  # fedjava review FILE.java --adapter PATH (src/fedjava/review.py)
+    from fedjava.grading.command import add_grade_parser
+
+    add_grade_parser(sub)  # fedjava grade SUBMISSIONS --task TASK (src/fedjava/grading/)
 
     config = sub.add_parser("config", help="show or check a configuration without loading a model",
                             epilog=CONFIG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

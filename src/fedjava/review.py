@@ -229,6 +229,15 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
 # ---------------------------------------------------------------- the command
 
 
+def add_adapter_option(parser: argparse.ArgumentParser, answer_length: bool = True) -> None:
+    """``--adapter PATH|builtin`` (and ``--max-new-tokens``), the same for every command that reviews files."""
+    parser.add_argument("--adapter", metavar="PATH", default=BUILTIN_ADAPTER_NAME,
+                        help="a trained adapter folder (<results_dir>/<method>/final_model), or 'builtin' (default): "
+                             "the grader shipped with fedjava")
+    if answer_length:
+        parser.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
+
+
 def add_review_parser(sub) -> argparse.ArgumentParser:
     """Add ``review`` to the ``fedjava`` sub-commands."""
     review = sub.add_parser(
@@ -249,13 +258,10 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
     task = review.add_mutually_exclusive_group()
     task.add_argument("--task", metavar="TEXT", help="the programming task the code should solve")
     task.add_argument("--task-file", metavar="F", help="a text file with the task")
-    review.add_argument("--adapter", metavar="PATH", default=BUILTIN_ADAPTER_NAME,
-                        help="a trained adapter folder (<results_dir>/<method>/final_model); default 'builtin', "
-                             "the grader shipped with fedjava")
+    add_adapter_option(review)
     review.add_argument("--no-run", action="store_true",
                         help="grounded adapters: only compile the file, do not run the task's tests")
     review.add_argument("--json", action="store_true", help="print the parsed answer as JSON")
-    review.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
     review.add_argument("--config", dest="preset", metavar="PRESET",
                         help="preset or YAML path instead of the adapter's fedjava_config.yaml")
     review.set_defaults(func=cmd_review)
