@@ -224,3 +224,16 @@ def test_make_class_from_a_shipped_task(tmp_path):
     assert len(codes) == 8 and len(set(codes)) == 8 and not bases & set(codes)
     assert found["student08"].source == "student08/Solution.java"
 
+
+def test_teacher_commands_have_help_and_stay_light(capsys):
+    import subprocess
+    import sys
+
+    for command in ("grade", "serve", "export"):
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0 and "examples:" in capsys.readouterr().out
+    code = ("import sys; from fedjava.cli import main\ntry:\n main(['grade', '--help'])\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'jinja2', 'fastapi', 'uvicorn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
