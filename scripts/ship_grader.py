@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import yaml
 
-    from fedjava.config import Config, load_config, to_yaml
+    from fedjava.config import Config, load_saved_config, to_yaml
 
     run = Path(args.run)
     final = run / "final_model"
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     majority_path = Path(args.metrics or run / "metrics.json").parent.parent / "majority" / "metrics.json"
     majority = json.loads(majority_path.read_text(encoding="utf-8")) if majority_path.is_file() else None
     history = json.loads((run / "training_history.json").read_text(encoding="utf-8"))
-    cfg = load_config(str(final / "fedjava_config.yaml"), check_files=False)
+    cfg = load_saved_config(final)
     defaults = Config()
     shipped = dataclasses.replace(cfg, data_dir=defaults.data_dir, results_dir=defaults.results_dir, output_dir="",
                                   train_file=defaults.train_file, valid_file=defaults.valid_file,

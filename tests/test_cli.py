@@ -99,3 +99,76 @@ def test_data_import_reports_bad_rows(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{src}:2" in out and (tmp_path / "out.jsonl").is_file()
     assert main(["data", "import", str(src), "--on-error", "stop", "--out", str(tmp_path / "o2.jsonl")]) == 2
+
+
+def _user_mistakes(tmp_path: Path, data_dir: Path) -> dict[str, tuple[list[str], str]]:
+    """{case: (fedjava arguments, what the one error line says)}."""
+    (tmp_path / "binary.jsonl").write_bytes(b"\xff\xfe\x00\x01")
+    (tmp_path / "latin1.jsonl").write_bytes("caf\xe9\n".encode("latin-1"))
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder").mkdir()
+    train = ["train", "model_name=builtin:tiny-qwen3", f"data_dir={data_dir}", f"results_dir={tmp_path / 'results'}"]
+    return {
+        "binary data": ([*train, f"train_file={tmp_path / 'binary.jsonl'}"], "not a text file (it has binary content)"),
+        "non-UTF-8 data": ([*train, f"train_file={tmp_path / 'latin1.jsonl'}"], "not UTF-8 text (byte 3"),
+        "folder as data file": ([*train, f"train_file={tmp_path / 'a_folder'}"], "is a folder, not a file of training"),
+        "output_dir is a file": ([*train, f"output_dir={tmp_path / 'a_file'}"], "output_dir /"),
+        "output_dir cannot be made": ([*train, "output_dir=/proc/fedjava/run"], "cannot be created"),
+        "import --out is a folder": (["data", "import", str(data_dir / "train.jsonl"), "--out", str(tmp_path / "a_folder")],
+                                     "is a folder; give a file name"),
+        "import a folder": (["data", "import", str(tmp_path / "a_folder")], "is a folder, not a file"),
+        "split binary data": (["data", "split", "--data-dir", str(tmp_path), "--train-file", "binary.jsonl"],
+                              "not a text file"),
+        "certs --out is a file": (["certs", "--client-key", "c0", "--out", str(tmp_path / "a_file")],
+                                  "is a file, not a folder"),
+    }
+
+
+@pytest.mark.parametrize("case", ["binary data", "non-UTF-8 data", "folder as data file", "output_dir is a file",
+                                  "output_dir cannot be made", "import --out is a folder", "import a folder",
+                                  "split binary data", "certs --out is a file"])
+def test_a_users_mistake_is_one_line_and_exit_2(case, tmp_path, data_dir, capsys):
+    argv, expected = _user_mistakes(tmp_path, data_dir)[case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], err
+    assert "Traceback" not in err
+
+
+def test_a_bad_port_is_refused_by_the_option(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["server", "--port", "70000", "--insecure"])
+    assert info.value.code == 2
+    assert "argument --port: 70000 is not a port number (1 to 65535)" in capsys.readouterr().err
+
+
+def test_data_build_never_replaces_a_dataset_without_force(data_dir, capsys):
+    import shutil
+
+    if not shutil.which("javac"):
+        pytest.skip("no JDK")
+    before = (data_dir / "train.jsonl").read_bytes()
+    assert main(["data", "build", "--max-tasks", "2", "--out", str(data_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"{data_dir} holds a dataset already (train.jsonl, valid.jsonl): pass --force" in err
+    assert (data_dir / "train.jsonl").read_bytes() == before
+    from fedjava.javadata.build import check_output
+
+    check_output(data_dir, force=True)  # --force lets the build replace it
+
+
+def test_ctrl_c_exits_130(tiny_overrides, tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "train", *tiny_overrides, "num_epochs=200"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=REPO)
+    log = tmp_path / "results" / "centralized_hf" / "training_history.json"
+    deadline = time.time() + 240
+    while not log.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)  # the history appears with the first logged step: training is under way
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output[-2000:]
+    assert "error: interrupted" in output and "Traceback" not in output

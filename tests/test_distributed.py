@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 from tests.conftest import make_samples
 
+import fault_injection
 from fedjava.cli import main
 from fedjava.config import load_config
 from fedjava.federated.certs import make_client_keys, make_server_certificates
@@ -219,8 +220,8 @@ def test_a_client_killed_mid_round_is_left_out_and_the_job_finishes(site, proces
     processes(tmp_path, "client0", [*common, "--client-id", "0", "--data", str(site / "data" / "client_0.json")])
     doomed = processes(tmp_path, "client1", [*common, "--client-id", "1", "--data",
                                              str(site / "data" / "client_1.json")],
-                       env={"FEDJAVA_FAULTS": "client1:stall@2"})
-    doomed.wait_for("client 1 stalls in round 2")  # it holds round 2's task: now it dies
+                       env=fault_injection.environment("client1:stall@2"))
+    doomed.wait_for("Client 1, round 2: stalls")  # it holds round 2's task: now it dies
     doomed.kill()
 
     assert server.wait() == 0, server.text()[-4000:]
@@ -411,6 +412,39 @@ def test_a_client_with_a_bad_shard_fails_before_connecting(problem, tmp_path, ca
     assert {"missing": "not found", "malformed": "is malformed", "empty": "no samples"}[problem] in err
 
 
+def test_an_insecure_client_says_the_server_uses_tls_and_gives_up_after_wait(tmp_path, capsys):
+    import ssl
+
+    from fedjava.prompts import write_samples
+
+    shard = tmp_path / "client_0.json"
+    write_samples(make_samples(2), shard)
+    make_server_certificates(tmp_path / "certs", ["localhost"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tmp_path / "certs" / "server.pem"), str(tmp_path / "certs" / "server.key"))
+    with socket.socket() as listener:  # a TLS server, as fedjava server without --insecure
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            try:
+                with context.wrap_socket(connection, server_side=True):
+                    pass
+            except OSError:
+                pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        client = ["client", "--insecure", "--client-id", "0", "--data", str(shard), "--wait", "1"]
+        assert main([*client, "--server", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert f"the server at 127.0.0.1:{port} uses TLS, but this client was started with --insecure" in err
+    started = time.time()
+    assert main([*client, "--server", f"127.0.0.1:{free_port()}"]) == 2  # nobody there: gives up after --wait
+    assert time.time() - started < 15 and "is not reachable" in capsys.readouterr().err
+
+
 def test_the_server_needs_certificates_and_client_keys_unless_insecure(tmp_path, capsys):
     from fedjava.javadata.split import run_split
     from fedjava.prompts import write_samples
@@ -433,7 +467,7 @@ def test_the_server_needs_certificates_and_client_keys_unless_insecure(tmp_path,
 
 
 def test_stall_is_a_client_fault():
-    from fedjava.federated import faults
+    import fault_injection as faults
 
     assert faults.parse("client1:stall@2") == [("client1", "stall", "2")]
     assert faults.wanted("client1", "stall", 2, {faults.ENV: "client1:stall@2"})

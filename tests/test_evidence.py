@@ -114,3 +114,15 @@ def test_grounded_mode_needs_evidence_and_tests_dropout_hides_test_results():
     assert 30 <= hidden <= 70 and hidden + sum(u.endswith("5 of 5 passed") for u in users) == 200
     again = [s["messages"][1]["content"] for s in apply_prompt_mode([tested] * 200, "grounded", tests_dropout=0.25)]
     assert again == users  # seeded
+
+
+def test_gather_evidence_compiles_a_public_class_under_its_own_name():
+    from fedjava.javadata.evidence import gather_evidence
+
+    code = "public class Greeter {\n    static String hi() {\n        return \"hi\"\n    }\n}\n"
+    block, outcome = gather_evidence(code)
+    assert not outcome.compiled and outcome.diagnostics[0].file == "Greeter.java"
+    assert block == ("Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\n"
+                     "tests: not run (the program does not compile)")
+    fixed, _ = gather_evidence(code.replace('"hi"\n', '"hi";\n'))
+    assert fixed == "Tool results:\njavac: compiles\ntests: not run"

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 from tests.conftest import make_samples
 
+import fault_injection
 from fedjava.config import load_config
 from fedjava.federated.simulation import run_federated
 
@@ -39,6 +40,8 @@ def overrides(data: Path, results: Path, algorithm: str, *extra: str) -> list[st
         "model_name=builtin:tiny-qwen3", f"data_dir={data}", f"results_dir={results}", "batch_size=4",
         "gradient_accumulation_steps=1", "learning_rate=1e-2", "warmup_ratio=0", "lr_scheduler=constant",
         "lora_r=8", "lora_alpha=16", "lora_dropout=0", "logging_steps=1", "max_seq_length=1024",
+        # FedAdam runs on grounded prompts (the clients and the server read the tool results too)
+        *(["prompt_mode=grounded"] if algorithm == "fedadam" else []),
         f"algorithm={algorithm}", "num_clients=2", "num_rounds=2", "local_epochs=2", "fedadam_eta=0.05", *extra,
     ]
 
@@ -51,9 +54,7 @@ def federated_run(fed_data, tmp_path_factory):
     def get(algorithm: str):
         if algorithm not in runs:
             results = tmp_path_factory.mktemp(f"results_{algorithm}")
-            # FedAdam runs on grounded prompts (the clients and the server read the tool results too).
-            extra = ["prompt_mode=grounded"] if algorithm == "fedadam" else []
-            cfg = load_config(None, overrides(fed_data, results, algorithm, *extra), check_files=False)
+            cfg = load_config(None, overrides(fed_data, results, algorithm), check_files=False)
             lines: list[str] = []
             summary = run_federated(cfg, printer=lines.append)
             runs[algorithm] = (cfg, results / algorithm, summary, lines)
@@ -130,7 +131,7 @@ def test_resume_after_a_kill_between_rounds_matches_the_uninterrupted_run(fed_da
     _, reference_out, _, _ = federated_run("fedadam")
     results = tmp_path / "results"
     args = overrides(fed_data, results, "fedadam")
-    env = dict(os.environ, FEDJAVA_FAULTS="server:kill@1", HF_HUB_OFFLINE="1")
+    env = fault_injection.environment("server:kill@1", dict(os.environ, HF_HUB_OFFLINE="1"))
     proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "federate", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -158,10 +159,15 @@ def test_resume_after_a_kill_between_rounds_matches_the_uninterrupted_run(fed_da
     assert [r["round"] for r in history["rounds"]] == [0, 1, 2]
     ref_history = json.loads((reference_out / "training_history.json").read_text())
     assert history["rounds"][2]["eval_loss"] == pytest.approx(ref_history["rounds"][2]["eval_loss"], rel=1e-5)
+    # time counts on from the killed run's: the rounds' elapsed times grow, the summary covers both parts
+    elapsed = [r["elapsed_seconds"] for r in history["rounds"]]
+    assert elapsed == sorted(elapsed) and history["summary"]["seconds"] >= elapsed[-1]
 
 
 def test_failing_and_nan_clients_are_left_out_and_too_few_keep_the_model(fed_data, tmp_path, monkeypatch):
-    monkeypatch.setenv("FEDJAVA_FAULTS", "client0:raise@1,client1:nan@2,client0:raise@3,client1:nan@3")
+    env = fault_injection.environment("client0:raise@1,client1:nan@2,client0:raise@3,client1:nan@3")
+    for key in (fault_injection.ENV, "PYTHONPATH"):
+        monkeypatch.setenv(key, env[key])  # the simulation's client processes (Ray workers) inherit them
     cfg = load_config(None, overrides(fed_data, tmp_path / "results", "fedavg", "num_rounds=3", "local_epochs=1"),
                       check_files=False)
     lines: list[str] = []
@@ -202,8 +208,13 @@ def test_ctrl_c_ends_the_run_at_once_and_keeps_the_checkpoints(fed_data, tmp_pat
         while not first.is_dir() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
         assert first.is_dir(), "no round completed"
+        assert any("ray" in p for p in _in_session(proc.pid)), "Ray's processes run in the command's session"
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=120)  # before the fix the server thread kept the process alive
+        deadline = time.time() + 30
+        while _in_session(proc.pid) and time.time() < deadline:
+            time.sleep(0.5)
+        left = _in_session(proc.pid)
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -211,4 +222,19 @@ def test_ctrl_c_ends_the_run_at_once_and_keeps_the_checkpoints(fed_data, tmp_pat
             pass
     assert proc.returncode == 130, output[-3000:]
     assert "interrupted; the completed rounds' checkpoints are kept: continue with --resume" in output
+    assert not left, f"processes left behind: {left}"  # no Ray or Flower process outlives the command
     assert (first / "adapter.safetensors").is_file()
+
+
+def _in_session(session: int) -> list[str]:
+    """The live processes of a session (the command was started in its own), as 'pid command'."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:100]
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(f"{proc.name} {command}")
+    return found

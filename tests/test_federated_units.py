@@ -10,8 +10,8 @@ import pytest
 import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Error, Message, MessageType, MetricRecord, RecordDict
 
+import fault_injection as faults
 from fedjava.config import ConfigError, load_config
-from fedjava.federated import faults
 from fedjava.federated.adapter_io import (
     AdapterMismatchError,
     adapter_to_arrays,
@@ -428,3 +428,56 @@ def test_federate_command_help_and_scripts_refuse_what_they_cannot_run(capsys):
     other = subprocess.run(["bash", str(scripts / "run_federated_fedavg.sh"), "--algorithm", "fedyogi"],
                            capture_output=True, text=True)
     assert other.returncode == 2 and "runs fedavg or fedprox" in other.stderr
+
+
+def test_pruning_never_removes_the_checkpoint_just_saved(tmp_path):
+    # An old 5-round run's newest checkpoints are there; a new run saves its round 1 (keep 2), then round 2.
+    for r in (4, 5):
+        save_checkpoint(tmp_path, r, {"w": np.zeros(2, dtype=np.float32)}, {}, {"round": r}, keep=2)
+    save_checkpoint(tmp_path, 1, {"w": np.ones(2, dtype=np.float32)}, {}, {"round": 1}, keep=2)
+    # the old run's later rounds go (a --resume would continue them), this run's round 1 stays
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["round_001"]
+    save_checkpoint(tmp_path, 2, {"w": np.ones(2, dtype=np.float32)}, {}, {"round": 2}, keep=1)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["round_002"]
+    assert latest_checkpoint(tmp_path).round == 2
+
+
+def test_resume_needs_a_checkpoint_and_a_whole_one(tiny_overrides, tmp_path):
+    from fedjava.federated.checkpoints import resume_checkpoint
+    from fedjava.runs import RunFolderError
+
+    cfg = load_config(None, [*tiny_overrides, "algorithm=fedadam"], check_files=False)
+    out = tmp_path / "results" / "fedadam"
+    with pytest.raises(FederatedSetupError, match="--resume: no round checkpoint in .*nothing to continue"):
+        resume_checkpoint(cfg)
+    save_checkpoint(out, 1, {"w": np.ones(2, dtype=np.float32)}, {}, {"round": 1, "identity": run_identity(cfg)},
+                    keep=2)
+    assert resume_checkpoint(cfg).round == 1
+    other = load_config(None, [*tiny_overrides, "algorithm=fedadam", "lora_alpha=8"], check_files=False)
+    with pytest.raises(RunFolderError, match="lora_alpha: the checkpoint has 16, this run 8"):
+        resume_checkpoint(other)
+    (out / "checkpoints" / "round_002").mkdir()
+    (out / "checkpoints" / "round_002" / "state.json").write_text("")
+    with pytest.raises(FederatedSetupError, match="the newest checkpoint .*round_002 is damaged or empty"):
+        resume_checkpoint(cfg)
+
+
+def test_federate_keeps_a_folder_holding_another_run_unless_asked(tiny_overrides, data_dir, tmp_path, capsys):
+    from fedjava.cli import main
+    from fedjava.javadata.split import run_split
+
+    run_split(data_dir, 2)
+    out = tmp_path / "results" / "fedavg"
+    assert main(["federate", "--resume", *tiny_overrides]) == 2  # nothing to continue: said before Ray starts
+    assert "--resume: no round checkpoint in" in capsys.readouterr().err
+    save_checkpoint(out, 5, {"w": np.ones(2, dtype=np.float32)}, {}, {"round": 5}, keep=2)
+    (out / "final_model").mkdir()
+    assert main(["federate", "--rounds", "1", *tiny_overrides]) == 2  # refused before Ray starts
+    err = capsys.readouterr().err
+    assert f"{out} holds another run (final_model, checkpoints)" in err and "Traceback" not in err
+    assert (out / "checkpoints" / "round_005").is_dir() and (out / "final_model").is_dir()
+    from fedjava.federated.checkpoints import prepare_output_dir
+
+    cfg = load_config(None, tiny_overrides, check_files=False)
+    prepare_output_dir(cfg, resume=False, overwrite=True)  # what fedjava federate --overwrite does first
+    assert list(out.iterdir()) == []

@@ -52,3 +52,30 @@ def test_lora_target_that_does_not_exist_is_named():
     model, _ = load_base_model(cfg)
     with pytest.raises(ModelLoadError, match="query_key_value not found .* its linear layers are: .*q_proj"):
         apply_lora(model, cfg)
+
+
+def test_an_adapter_on_another_base_model_names_the_model_it_was_trained_on(tmp_path, data_dir, capsys):
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from fedjava.cli import main
+    from fedjava.models import load_adapter
+    from fedjava.prompts import write_samples
+    from fedjava.runs import save_final_model
+
+    cfg = load_config(None, ["model_name=builtin:tiny-qwen3", "lora_r=4", "lora_alpha=8"], check_files=False)
+    model, tok = load_for_training(cfg)
+    adapter = save_final_model(model, tok, cfg, tmp_path / "run" / "final_model")
+    narrow = Qwen3ForCausalLM(Qwen3Config(  # a different base model: hidden size 32, not 64
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, tie_word_embeddings=False, pad_token_id=tok.pad_token_id))
+    narrow.save_pretrained(tmp_path / "narrow")
+    tok.save_pretrained(tmp_path / "narrow")
+    other = load_config(None, [f"model_name={tmp_path / 'narrow'}"], check_files=False)
+    with pytest.raises(ModelLoadError, match=f"{adapter}: the adapter does not fit {tmp_path / 'narrow'}: it was "
+                                             "trained on builtin:tiny-qwen3 \\(fedjava_config.yaml\\)"):
+        load_adapter(adapter, other)
+    write_samples(load_samples(data_dir / "valid.jsonl"), data_dir / "test.jsonl")
+    assert main(["evaluate", "--adapter", str(adapter), "--no-fix-check", "--max-new-tokens", "2",
+                 f"model_name={tmp_path / 'narrow'}", f"data_dir={data_dir}"]) == 2
+    err = capsys.readouterr().err
+    assert "trained on builtin:tiny-qwen3" in err and "Traceback" not in err

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from fedjava.centralized import run_centralized, save_final_model
+from fedjava.centralized import run_centralized
 from fedjava.config import load_config
 from fedjava.models import load_adapter, load_for_training
 from fedjava.prompts import AnswerOnlyCollator, load_samples, tokenize_samples
+from fedjava.runs import save_final_model
 from fedjava.training import NonFiniteLossError, answer_loss, evaluate_loss, train_adapter
 
 
@@ -117,3 +119,100 @@ def test_fedprox_term_is_zero_at_the_reference_and_grows_with_distance(tiny_over
         name, param = next((n, p) for n, p in model.named_parameters() if p.requires_grad)
         param.add_(1.0)
     assert float(prox.term(model).detach()) == pytest.approx(0.5 * 0.5 * param.numel())
+
+
+# ---------------------------------------------------------------------- resume, and the output folder
+
+
+def _stop_after_logging_step(monkeypatch, step: int) -> None:
+    """Interrupt the next run right after it logged ``step``, as Ctrl-C or a kill would (the history holds steps
+    the checkpoint does not)."""
+    import fedjava.training as training
+
+    real = training.HistoryCallback.on_log
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        real(self, args, state, control, logs=logs, **kwargs)
+        if state.global_step == step:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.HistoryCallback, "on_log", on_log)
+
+
+def test_a_resumed_run_has_the_history_of_an_uninterrupted_one(tiny_overrides, tmp_path, monkeypatch):
+    # 8 samples in batches of 4: 2 steps an epoch; a checkpoint after every step, the first one mid-epoch.
+    args = [*tiny_overrides, "num_epochs=2", "save_strategy=steps", "save_steps=1"]
+    straight = run_centralized(load_config(None, [*args, f"output_dir={tmp_path / 'straight'}"]), printer=lambda _: None)
+    cfg = load_config(None, [*args, f"output_dir={tmp_path / 'resumed'}", "save_total_limit=1"])
+    with monkeypatch.context() as patch:
+        _stop_after_logging_step(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            run_centralized(cfg, printer=lambda _: None)
+    out = tmp_path / "resumed"
+    # the checkpoint of step 2 was not written yet: the run goes on from step 1, and logs step 2 again
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-1"]
+    before = json.loads((out / "checkpoints" / "checkpoint-1" / "fedjava_state.json").read_text())
+    printed: list[str] = []
+    started = time.time()
+    resumed = run_centralized(cfg, resume=True, printer=printed.append)
+    session = time.time() - started
+    want = json.loads((tmp_path / "straight" / "training_history.json").read_text())
+    got = json.loads((out / "training_history.json").read_text())
+    assert [e["step"] for e in got["steps"]] == [e["step"] for e in want["steps"]] == [1, 2, 3, 4]
+    assert [e["train_loss"] for e in got["steps"]] == pytest.approx([e["train_loss"] for e in want["steps"]], rel=1e-5)
+    assert [e["epoch"] for e in got["epochs"]] == [e["epoch"] for e in want["epochs"]] == [1, 2]
+    for key in ("train_loss", "eval_loss", "eval_verdict_accuracy"):
+        assert [e[key] for e in got["epochs"]] == pytest.approx([e[key] for e in want["epochs"]], rel=1e-5), key
+    elapsed = [e["elapsed_seconds"] for e in got["steps"]]
+    assert elapsed == sorted(elapsed)  # time counts on after the resume
+    # the summary counts the whole run: steps, tokens, and the seconds before and after the interruption
+    assert (resumed["steps"], resumed["train_tokens"]) == (straight["steps"], straight["train_tokens"])
+    assert before["train_seconds"] < resumed["train_seconds"] <= before["train_seconds"] + session
+    assert got["summary"]["train_seconds"] == resumed["train_seconds"]
+    text = "\n".join(printed)
+    assert "Epoch 1/2" in text and "Epoch 2/2" in text and "Epoch 3" not in text
+
+
+def test_an_output_folder_holding_a_run_is_kept_unless_asked(tiny_overrides, tmp_path, capsys):
+    from fedjava.cli import main
+
+    args = ["train", *tiny_overrides, "num_epochs=1", "save_strategy=epoch"]
+    assert main(args) == 0
+    out = tmp_path / "results" / "centralized_hf"
+    final = (out / "final_model" / "adapter_model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2  # again, without --resume or --overwrite
+    err = capsys.readouterr().err
+    assert f"{out} holds another run (final_model, checkpoints, training_history.json)" in err
+    assert "--resume" in err and "--overwrite" in err and "Traceback" not in err
+    assert (out / "final_model" / "adapter_model.safetensors").read_bytes() == final
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-2"]
+    # --overwrite: the old run's outputs go first (its evaluation results too), then the run starts afresh
+    (out / "metrics.json").write_text("{}")
+    assert main(["train", "--overwrite", *args[1:], "max_steps=1"]) == 0
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-1"]
+    assert not (out / "metrics.json").exists()
+    history = json.loads((out / "training_history.json").read_text())
+    assert [e["step"] for e in history["steps"]] == [1]
+
+
+def test_resume_needs_a_whole_checkpoint_of_the_same_run(tiny_overrides, tmp_path, capsys):
+    from fedjava.cli import main
+
+    args = [*tiny_overrides, "num_epochs=1", "save_strategy=epoch"]
+    assert main(["train", "--resume", *args]) == 2  # nothing to continue: said, and nothing trained
+    out = tmp_path / "results" / "centralized_hf"
+    assert f"--resume: no checkpoint in {out / 'checkpoints'}, so there is nothing to continue" in capsys.readouterr().err
+    assert not (out / "final_model").exists()
+    assert main(["train", *args]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", *args, "lora_r=4", "lora_target_modules=q_proj"]) == 2
+    err = capsys.readouterr().err
+    assert "belongs to a run with other settings" in err and "lora_r: the checkpoint has 8, this run 4" in err
+    assert "lora_target_modules: the checkpoint has" in err and "Traceback" not in err
+    (out / "checkpoints" / "checkpoint-9").mkdir()  # as a run killed while saving leaves it
+    assert main(["train", "--resume", *args]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"the newest checkpoint {out / 'checkpoints' / 'checkpoint-9'} is incomplete" in errors[0]
+    assert "Traceback" not in err

@@ -6,17 +6,16 @@ import importlib.util
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fedjava.config import Config, to_yaml
+from fedjava.errors import UserError
+from fedjava.runs import claim_output_dir, configuration_block, count_parameters, save_final_model
 
 log = logging.getLogger("fedjava")
 
 
-class FrameworkUnavailableError(RuntimeError):
+class FrameworkUnavailableError(UserError, RuntimeError):
     """The requested training framework cannot run on this machine."""
 
 
@@ -65,23 +64,6 @@ def load_unsloth(cfg: Config):
     return model, tokenizer
 
 
-def count_parameters(model) -> tuple[int, int]:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total
-
-
-def save_final_model(model, tokenizer, cfg: Config, directory: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Adapter + tokenizer + resolved config: loads with ``PeftModel.from_pretrained``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(directory))
-    tokenizer.save_pretrained(str(directory))
-    (directory / "fedjava_config.yaml").write_text(to_yaml(cfg), encoding="utf-8")
-    if extra:
-        (directory / "fedjava_run.yaml").write_text(yaml.safe_dump(extra, sort_keys=False), encoding="utf-8")
-    return directory
-
-
 def _beside_progress_bar(printer: Callable[[str], None]) -> Callable[[str], None]:
     """Print lines so they do not break the progress bar (tqdm.write when printing to the console)."""
     if printer is not print:
@@ -91,24 +73,26 @@ def _beside_progress_bar(printer: Callable[[str], None]) -> Callable[[str], None
     return tqdm.write
 
 
-def configuration_block(title: str, rows: list[tuple[str, Any]]) -> str:
-    return "\n".join([f"{title}:"] + [f"  {k}: {v}" for k, v in rows])
-
-
 def run_centralized(
-    cfg: Config, framework: str = "hf", resume: bool = False, printer: Callable[[str], None] = print
+    cfg: Config, framework: str = "hf", resume: bool = False, printer: Callable[[str], None] = print,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train centrally and save ``final_model``. Returns the run summary."""
+    """Train centrally and save ``final_model``. Returns the run summary.
+
+    An output folder holding another run is refused unless ``resume`` (continue from its newest checkpoint,
+    which must have the same model and LoRA settings) or ``overwrite`` (remove that run's outputs first).
+    """
     from fedjava.models import load_for_training
     from fedjava.prompts import tokenize_samples
     from fedjava.tracking import RunTracker, close_file_logs, setup_logging
-    from fedjava.training import load_train_valid, set_seed, train_adapter
+    from fedjava.training import load_train_valid, resume_checkpoint, set_seed, train_adapter
 
     method = f"centralized_{framework}"
     if framework == "unsloth":
         check_unsloth()
     out = cfg.resolved_output_dir(method)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_output_dir(out, resume, overwrite)
+    checkpoint = resume_checkpoint(out / "checkpoints", cfg) if resume else None
     setup_logging(out / "training.log")
     log.debug("resolved config:\n%s", to_yaml(cfg))
     # Read the data before loading any model: a malformed file fails in a second, not after a minute.
@@ -152,8 +136,10 @@ def run_centralized(
     tracker = RunTracker(out, method, cfg.to_dict(), cfg.tensorboard_dir(method), cfg.report_to, cfg.wandb_project,
                          resume=resume)
     printer("\nTraining Progress:")
+    if checkpoint is not None:
+        printer(f"Resuming from {checkpoint}")
     result = train_adapter(model, tokenizer, cfg, train_features, eval_features, out / "checkpoints",
-                           tracker=tracker, printer=_beside_progress_bar(printer), resume=resume)
+                           tracker=tracker, printer=_beside_progress_bar(printer), resume_from=checkpoint)
     final = save_final_model(model, tokenizer, cfg, out / "final_model", {"method": method, "framework": framework})
     summary = {
         "method": method,

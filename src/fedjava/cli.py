@@ -7,12 +7,22 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from fedjava.cli_args import (
+    add_config_args,
+    add_federation_args,
+    add_run_folder_args,
+    federated_config,
+    preset_and_overrides,
+)
+
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 TRAIN_EPILOG = """examples:
   fedjava train --framework hf --config demo_cpu
   fedjava train --framework hf model_name=/models/Qwen3-8B-Base num_epochs=3 learning_rate=1e-4
   fedjava train --framework unsloth --config centralized_qwen3_8b use_4bit=true
+  fedjava train --config demo_cpu --resume          # continue from the last checkpoint in the output folder
 """
 
 FEDERATE_EPILOG = """examples:
@@ -30,16 +40,6 @@ CONFIG_EPILOG = """examples:
 """
 
 
-def _add_config_args(parser: argparse.ArgumentParser, positional_preset: bool = False) -> None:
-    if positional_preset:
-        parser.add_argument("preset", nargs="?", help="preset name in configs/ or a YAML path")
-    else:
-        parser.add_argument("--config", dest="preset", metavar="PRESET",
-                            help="preset name in configs/ (e.g. demo_cpu) or a YAML path")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="override any config key, e.g. learning_rate=5e-5 lora_r=8")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedjava",
@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--framework", choices=["hf", "unsloth"], default="hf",
                        help="hf: transformers Trainer + PEFT (CPU or GPU); unsloth: Unsloth (NVIDIA GPU only)")
-    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output dir")
-    _add_config_args(train)
+    add_run_folder_args(train, "last checkpoint")
+    add_config_args(train)
     train.set_defaults(func=cmd_train)
 
     federate = sub.add_parser(
@@ -65,14 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "with the chosen algorithm and evaluates on data/valid.json after every round. Outputs go to "
                     "<results_dir>/<algorithm>/.",
         epilog=FEDERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    federate.add_argument("--algorithm", choices=["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"],
-                          help="aggregation algorithm (default: the config's algorithm, fedavg)")
-    federate.add_argument("--clients", type=int, help="number of clients (config key num_clients, default 2)")
-    federate.add_argument("--rounds", type=int, help="federated rounds (config key num_rounds, default 3)")
-    federate.add_argument("--local-epochs", type=float, help="local epochs per round (config key local_epochs, default 3)")
-    federate.add_argument("--resume", action="store_true",
-                          help="continue from the last completed round's checkpoint in the output dir")
-    _add_config_args(federate)
+    add_federation_args(federate)
     federate.set_defaults(func=cmd_federate)
 
     evaluate = sub.add_parser(
@@ -110,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--judge-allow-http", action="store_true",
                           help="send the API key over plain http to another machine too (by default it goes only "
                                "over https or to this machine: localhost, 127.0.0.0/8, ::1)")
-    _add_config_args(evaluate)
+    add_config_args(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     compare = sub.add_parser(
@@ -139,10 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                             epilog=CONFIG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     show = config_sub.add_parser("show", help="print the resolved configuration as YAML")
-    _add_config_args(show, positional_preset=True)
+    add_config_args(show, positional_preset=True)
     show.set_defaults(func=cmd_config_show)
     check = config_sub.add_parser("check", help="validate a configuration (exit 2 listing every problem)")
-    _add_config_args(check, positional_preset=True)
+    add_config_args(check, positional_preset=True)
     check.set_defaults(func=cmd_config_check)
     keys = config_sub.add_parser("keys", help="list every key with its default and meaning")
     keys.set_defaults(func=cmd_config_keys)
@@ -161,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0, help="random seed (default 0, the shipped data)")
     build.add_argument("--jobs", type=int, default=2, help="JVMs compiling and running at a time (default 2)")
     build.add_argument("--out", default="data", help="output folder (default data)")
+    build.add_argument("--force", action="store_true",
+                       help="replace the dataset the output folder holds (train/valid/test.jsonl, DATASET.md)")
     build.add_argument("--correct-per-task", type=int, default=8, help="NO_ERROR samples per task (default 8)")
     build.add_argument("--errors-per-family", type=int, default=6,
                        help="samples per task from each mutation family: syntax, compile, runtime, logic (default 6)")
@@ -232,11 +227,14 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     from fedjava.experiment import list_experiments, load_experiment, run_experiment
 
     if args.list:
-        import yaml
+        from fedjava.config import ConfigError, read_yaml_mapping
 
         for path in list_experiments():
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            print(f"{path.stem:20s} {data.get('description', '') if isinstance(data, dict) else ''}")
+            try:
+                description = read_yaml_mapping(path).get("description", "")
+            except ConfigError as exc:
+                description = f"(cannot be read: {exc.problems[0]})"
+            print(f"{path.stem:20s} {description}")
         return 0
     if not args.preset:
         return _error("give --preset NAME (fedjava experiment --list shows them)")
@@ -258,7 +256,7 @@ EVALUATE_EPILOG = """examples:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
 
-    from fedjava.config import load_config
+    from fedjava.config import load_adapter_config
     from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, check_options, format_table, run_evaluation
 
     if not (args.adapter or args.base or args.majority):
@@ -270,11 +268,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout, judge_allow_http=args.judge_allow_http,
     )
     check_options(opts)
-    preset = args.preset
-    folder = adapter_dir(opts)
-    if preset is None and folder and (folder / "fedjava_config.yaml").is_file():
-        preset = str(folder / "fedjava_config.yaml")  # the base model and prompt mode the adapter was trained with
-    cfg = load_config(preset, args.overrides, check_files=False)
+    # The base model and prompt mode the adapter was trained with, unless --config says otherwise.
+    cfg = load_adapter_config(adapter_dir(opts), args.preset, args.overrides)
     metrics, pred_path, metrics_path = run_evaluation(cfg, opts, progress=lambda m: print(m, file=sys.stderr))
     if args.json:
         import json
@@ -307,7 +302,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         seed=args.seed, jobs=args.jobs, out_dir=Path(args.out), correct_per_task=args.correct_per_task,
         errors_per_family=args.errors_per_family, max_tasks=args.max_tasks,
-        tasks_dir=Path(args.tasks_dir) if args.tasks_dir else TASKS_DIR,
+        tasks_dir=Path(args.tasks_dir) if args.tasks_dir else TASKS_DIR, force=args.force,
     )
     report = build_dataset(options, progress=print)
     counts = ", ".join(f"{split} {len(items)}" for split, items in report.samples.items())
@@ -337,32 +332,6 @@ def _error(message: str) -> int:
     return EXIT_USAGE
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean 'the user can fix this': printed as one message, exit code 2."""
-    from fedjava.config import ConfigError
-    from fedjava.errors import UserError
-    from fedjava.evaluation.compare import CompareError
-    from fedjava.evaluation.evaluate import EvaluationError
-    from fedjava.javadata.build import BuildError
-    from fedjava.javadata.importers import ImportFormatError
-    from fedjava.javadata.runner import JdkMissingError
-    from fedjava.javadata.split import SplitError
-    from fedjava.javadata.tasks import TaskError
-    from fedjava.prompts import SampleError
-
-    errors: list[type[BaseException]] = [ConfigError, SampleError, SplitError, ImportFormatError, BuildError,
-                                         JdkMissingError, TaskError, EvaluationError,
-                                         CompareError, UserError]
-    try:
-        from fedjava.centralized import FrameworkUnavailableError
-        from fedjava.models import ModelLoadError
-
-        errors += [FrameworkUnavailableError, ModelLoadError]
-    except ImportError:  # pragma: no cover - optional heavy deps missing
-        pass
-    return tuple(errors)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from fedjava.config import load_config, warnings_for
 
@@ -373,26 +342,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fedjava.training import NonFiniteLossError
 
     try:
-        run_centralized(cfg, framework=args.framework, resume=args.resume)
+        run_centralized(cfg, framework=args.framework, resume=args.resume, overwrite=args.overwrite)
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def federated_config(args: argparse.Namespace):
-    """The Config of a federated command (federate, server): preset, key=value, then the named options."""
-    from fedjava.config import load_config, warnings_for
-
-    overrides = list(args.overrides)
-    for key, value in (("algorithm", args.algorithm), ("num_clients", args.clients), ("num_rounds", args.rounds),
-                       ("local_epochs", args.local_epochs)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    cfg = load_config(args.preset, overrides, check_files=False)
-    for note in warnings_for(cfg):
-        print(f"warning: {note}", file=sys.stderr)
-    return cfg
 
 
 def cmd_federate(args: argparse.Namespace) -> int:
@@ -403,7 +357,7 @@ def cmd_federate(args: argparse.Namespace) -> int:
         check_federated_data(cfg)  # before Flower and Ray start
         from fedjava.federated.simulation import run_federated
 
-        summary = run_federated(cfg, resume=args.resume, verbose=args.verbose)
+        summary = run_federated(cfg, resume=args.resume, verbose=args.verbose, overwrite=args.overwrite)
     except FederatedSetupError as exc:
         return _error(str(exc))
     except KeyboardInterrupt:
@@ -411,7 +365,7 @@ def cmd_federate(args: argparse.Namespace) -> int:
 
         print("\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume",
               file=sys.stderr)
-        stop_process(130)
+        stop_process(EXIT_INTERRUPTED)
     if summary["rounds_aggregated"] == 0 and summary["num_rounds"] > 0:
         print("error: no round aggregated any client update (every client failed or was rejected; "
               "see the reasons above and in training.log)", file=sys.stderr)
@@ -422,7 +376,8 @@ def cmd_federate(args: argparse.Namespace) -> int:
 def cmd_config_show(args: argparse.Namespace) -> int:
     from fedjava.config import ConfigError, load_config, to_yaml, validate
 
-    cfg = load_config(args.preset, args.overrides, check_files=False)
+    preset, overrides = preset_and_overrides(args)
+    cfg = load_config(preset, overrides, check_files=False)
     print(to_yaml(cfg), end="")
     try:
         file_problems = validate(cfg, check_files=True)
@@ -436,10 +391,11 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     from fedjava.config import load_config, warnings_for
 
-    cfg = load_config(args.preset, args.overrides)
+    preset, overrides = preset_and_overrides(args)
+    cfg = load_config(preset, overrides)
     for note in warnings_for(cfg):
         print(f"warning: {note}", file=sys.stderr)
-    print(f"config OK{f' ({args.preset})' if args.preset else ''}: model {cfg.model_name}, "
+    print(f"config OK{f' ({preset})' if preset else ''}: model {cfg.model_name}, "
           f"train {cfg.data_path(cfg.train_file)}")
     return 0
 
@@ -467,16 +423,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    from fedjava.errors import UserError
     from fedjava.tracking import setup_logging
 
     setup_logging(verbose=args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except _user_errors() as exc:
+    except UserError as exc:
         return _error(str(exc))
+    except OSError as exc:
+        if exc.filename is None or args.verbose:
+            raise  # not about a file the user named: a bug to see in full
+        return _error(f"{exc.filename}: {exc.strerror or exc}")
     except KeyboardInterrupt:
-        return _error("interrupted")
+        print("\nerror: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

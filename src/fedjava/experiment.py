@@ -30,16 +30,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from fedjava.config import PRESET_DIRS, Config, ConfigError, find_yaml, list_yaml, load_config, to_yaml
+from fedjava.config import (
+    ALGORITHMS,
+    PRESET_DIRS,
+    SAVED_CONFIG,
+    Config,
+    ConfigError,
+    find_yaml,
+    list_yaml,
+    load_config,
+    load_saved_config,
+    read_yaml_mapping,
+    to_yaml,
+)
 from fedjava.errors import UserError
 from fedjava.prompts import PROMPT_MODES
 
 log = logging.getLogger("fedjava")
 
 EXPERIMENT_DIRS = [folder / "experiments" for folder in PRESET_DIRS]
-ALGORITHMS = ("fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm")
 FRAMEWORKS = ("hf", "unsloth")
 BASELINES = ("base", "majority", "grader")
 """base: the base model zero-shot; majority: the train split's most common answer; grader: the shipped grader
@@ -150,11 +159,9 @@ def load_experiment(preset: str, settings: list[str] | None = None) -> Experimen
     """
     path = find_experiment(preset)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ExperimentError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ExperimentError(f"{path}: expected key: value pairs")
+        raw = read_yaml_mapping(path)
+    except ConfigError as exc:
+        raise ExperimentError(exc.problems[0]) from None
     problems: list[str] = []
     values: dict[str, Any] = {"name": path.stem}
     for key, value in raw.items():
@@ -258,7 +265,7 @@ def _newer(path: Path, than: Path) -> bool:
 
 
 def _same_config(folder: Path, cfg: Config) -> bool:
-    saved = folder / "final_model" / "fedjava_config.yaml"
+    saved = folder / "final_model" / SAVED_CONFIG
     return (folder / "final_model" / "adapter_config.json").is_file() and saved.is_file() \
         and saved.read_text(encoding="utf-8") == to_yaml(cfg) and _newer(saved, _stamp(cfg))
 
@@ -426,7 +433,8 @@ def _centralized(cfg: Config, framework: str, printer: Callable[[str], None]) ->
     def run() -> Any:
         from fedjava.centralized import run_centralized
 
-        return run_centralized(cfg, framework=framework, printer=printer)
+        # The stage runs only when its outputs are missing or stale (or --force): replace them.
+        return run_centralized(cfg, framework=framework, printer=printer, overwrite=True)
     return run
 
 
@@ -434,7 +442,7 @@ def _federated(cfg: Config, printer: Callable[[str], None]) -> Callable[[], Any]
     def run() -> Any:
         from fedjava.federated.simulation import run_federated
 
-        summary = run_federated(cfg, printer=printer)
+        summary = run_federated(cfg, printer=printer, overwrite=True)  # a stale or forced stage: replace it
         if summary["rounds_aggregated"] == 0:
             raise ExperimentError(f"{cfg.algorithm}: no round aggregated any client update (see training.log)")
         return summary
@@ -447,8 +455,7 @@ def _evaluate(cfg: Config, opts, printer: Callable[[str], None]) -> Callable[[],
 
         run_cfg = cfg
         if opts.adapter:  # the base model and prompt mode the adapter was trained with
-            run_cfg = load_config(str(adapter_dir(opts) / "fedjava_config.yaml"), check_files=False)
-            run_cfg = dataclasses.replace(run_cfg, data_dir=cfg.data_dir, results_dir=cfg.results_dir)
+            run_cfg = load_saved_config(adapter_dir(opts), [f"data_dir={cfg.data_dir}", f"results_dir={cfg.results_dir}"])
         metrics, _, _ = run_evaluation(run_cfg, opts, progress=printer)
         return metrics
     return run

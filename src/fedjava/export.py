@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from fedjava.errors import UserError
+from fedjava.files import writable_dir
 from fedjava.review import add_adapter_option
 
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
@@ -90,6 +91,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from fedjava.export_gguf import converter_dir
 
         converter_dir()  # a missing converter is said before minutes of merging
+    writable_dir(out, "--out", ExportError)
     folder = export_merged(args.adapter, out)
     size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
     print(f"Wrote the merged model to {folder} ({size / 1e6:.1f} MB); load it with "

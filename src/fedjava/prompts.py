@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fedjava.errors import UserError
+from fedjava.files import read_text
+
 log = logging.getLogger("fedjava")
 
 SYSTEM_PROMPT = (
@@ -53,7 +56,7 @@ ANSWER_KEYS = ("type", "code", "line", "message", "explanation", "fix")
 IGNORE_INDEX = -100
 
 
-class SampleError(ValueError):
+class SampleError(UserError, ValueError):
     """Malformed sample file; the message lists ``file:line: reason`` for each bad sample."""
 
 
@@ -201,10 +204,7 @@ def check_sample(sample: Any) -> str | None:
 def load_samples(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSON array or JSONL file of chat samples; SampleError lists every bad one."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise SampleError(f"{path}: file not found") from exc
+    text = read_text(path, "data file", SampleError)
     items: list[tuple[int, Any]] = []
     if text.lstrip().startswith("["):
         items = list(_iter_json_array(text))

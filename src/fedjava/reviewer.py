@@ -75,20 +75,14 @@ class Reviewer:
         """Load the adapter in ``folder`` (checked by :func:`open_adapter`) on ``cfg``'s base model, merged."""
         if max_new_tokens < 1:
             raise ReviewError("--max-new-tokens must be at least 1")
-        from fedjava.models import ModelLoadError, load_adapter
+        from fedjava.models import load_adapter
 
         if cfg.num_threads:
             import torch
 
             torch.set_num_threads(cfg.num_threads)
         print(f"Loading {folder} on {cfg.model_name} ...", file=sys.stderr)
-        try:
-            model, tokenizer = load_adapter(folder, cfg, merge=True)
-        except ModelLoadError:
-            raise
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ReviewError(f"{folder}: cannot load this adapter on {cfg.model_name}: {first}") from exc
+        model, tokenizer = load_adapter(folder, cfg, merge=True)  # ModelLoadError names the model it was trained on
         return cls(folder, cfg, model, tokenizer, max_new_tokens)
 
     def prepare(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True) -> Prepared:
@@ -145,13 +139,11 @@ def adapter_label(folder: Path) -> str:
 
 def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
     """The adapter's own ``fedjava_config.yaml`` (its base model and prompt mode) unless a preset is given."""
-    from fedjava.config import load_config
+    from fedjava.config import SAVED_CONFIG, load_adapter_config
 
-    if preset is None and (adapter / "fedjava_config.yaml").is_file():
-        preset = str(adapter / "fedjava_config.yaml")  # the base model the adapter was trained on
-    elif preset is None:
-        print(f"note: {adapter} has no fedjava_config.yaml; using the default config's model", file=sys.stderr)
-    return load_config(preset, overrides, check_files=False)
+    if preset is None and not (adapter / SAVED_CONFIG).is_file():
+        print(f"note: {adapter} has no {SAVED_CONFIG}; using the default config's model", file=sys.stderr)
+    return load_adapter_config(adapter, preset, overrides)  # the base model the adapter was trained on
 
 
 def check_fits(path: str | Path, prompt_tokens: int, lines: int, max_new_tokens: int, max_seq_length: int,

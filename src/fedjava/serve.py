@@ -24,6 +24,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from fedjava.cli_args import port
 from fedjava.review import GENERIC_TASK, MAX_TASK_BYTES, ReviewError, add_adapter_option, decode_text
 
 DEFAULT_PORT = 8765
@@ -50,7 +51,7 @@ def add_serve_parser(sub) -> argparse.ArgumentParser:
                     "of fedjava grade can be browsed. Binds to 127.0.0.1 unless --host says otherwise.",
         epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"port, 1 to 65535 (default {DEFAULT_PORT})")
     serve.add_argument("--results", metavar="DIR", help="a fedjava grade output folder to browse at /results")
     add_adapter_option(serve)
     serve.add_argument("--rubric", metavar="R", help="rubric YAML for the scores shown (default: the default rubric)")
@@ -65,8 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from fedjava.grading.rubric import load_rubric
     from fedjava.reviewer import Reviewer, open_adapter
 
-    if not 0 <= args.port <= 65535 or args.max_upload_kb < 1:
-        raise ReviewError("--port must be 0-65535 and --max-upload-kb at least 1")
+    if args.max_upload_kb < 1:
+        raise ReviewError("--max-upload-kb must be at least 1")
     results = Path(args.results) if args.results else None
     if results is not None and not (results / "grades_detail.csv").is_file():
         raise ReviewError(f"{results}: not a fedjava grade output folder (no grades_detail.csv)")

@@ -76,15 +76,16 @@ class RunTracker:
             "method": method, "config": config, "steps": [], "epochs": [], "rounds": [], "summary": {},
         }
         if resume and self.path.is_file():
-            old = json.loads(self.path.read_text(encoding="utf-8"))
+            try:
+                old = json.loads(self.path.read_text(encoding="utf-8"))
+            except ValueError:
+                log.warning("%s is damaged: the resumed run's history starts afresh", self.path)
+                old = {}
             for key in ("steps", "epochs", "rounds"):
                 self.history[key] = old.get(key, [])
         report_to = report_to or []
-        self.tb = None
-        if "tensorboard" in report_to and tensorboard_dir is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(log_dir=str(tensorboard_dir))
+        self.tensorboard_dir = tensorboard_dir if "tensorboard" in report_to else None
+        self.tb = self._tensorboard()
         self.wandb = None
         if "wandb" in report_to:
             try:
@@ -94,8 +95,28 @@ class RunTracker:
             else:
                 self.wandb = wandb.init(project=wandb_project, name=method, config=config, reinit=True)
 
+    def _tensorboard(self, purge_step: int | None = None):
+        if self.tensorboard_dir is None:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(log_dir=str(self.tensorboard_dir), purge_step=purge_step)
+
     def elapsed(self) -> float:
         return time.time() - self.start
+
+    def continue_from(self, elapsed: float | None, step: int) -> None:
+        """Go on with a resumed run whose checkpoint was saved at ``step`` (a step, or a federated round) after
+        ``elapsed`` seconds: what was logged after it is dropped (the run logs it again, here and in
+        TensorBoard), and elapsed times count on from the checkpoint's."""
+        for kind, key in (("steps", "step"), ("epochs", "step"), ("rounds", "round")):
+            self.history[kind] = [e for e in self.history[kind] if e.get(key, 0) <= step]
+        if elapsed is not None:
+            self.start = time.time() - float(elapsed)
+        _write_json_atomic(self.path, self.history)
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = self._tensorboard(purge_step=step + 1)
 
     def record(self, kind: str, entry: dict[str, Any], step: int) -> None:
         """Append ``entry`` to ``steps``, ``epochs`` or ``rounds`` and send its numbers to the loggers."""

@@ -7,6 +7,7 @@ taken (on the built-in model the 262,144-wide output layer is most of the cost).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -21,12 +22,18 @@ import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
-from fedjava.config import Config
+from fedjava.config import SAVED_CONFIG, Config, load_saved_config, to_yaml
 from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions, macro_f1
 from fedjava.prompts import IGNORE_INDEX, AnswerOnlyCollator, apply_prompt_mode, load_samples
+from fedjava.runs import RunFolderError, refuse_other_run, settings_problems
 from fedjava.tracking import RunTracker
 
 log = logging.getLogger("fedjava")
+
+CHECKPOINT_STATE = "fedjava_state.json"
+"""What a Trainer checkpoint gets from fedjava beside the Trainer's own files (and the run's SAVED_CONFIG): the
+current epoch's loss so far, tokens and samples seen, seconds trained and the run's elapsed time, so a resumed
+run's history and summary go on from the interrupted run's."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -251,9 +258,52 @@ class AnswerOnlyTrainer(Trainer):
         return metrics
 
 
-def _last_checkpoint(output_dir: str) -> str | None:
-    checkpoints = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(checkpoints[-1]) if checkpoints else None
+def _last_checkpoint(output_dir: str | Path) -> str | None:
+    """The Trainer checkpoint of the highest step in ``output_dir`` (``checkpoint-N``), or None."""
+    steps = {int(p.name.removeprefix("checkpoint-")): p for p in Path(output_dir).glob("checkpoint-*")
+             if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()}
+    return str(steps[max(steps)]) if steps else None
+
+
+def resume_checkpoint(folder: Path, cfg: Config) -> Path:
+    """The newest Trainer checkpoint in ``folder`` for ``--resume``, checked before any model loads.
+
+    RunFolderError when there is none, when it is incomplete (a run killed while saving it leaves an empty or
+    partial folder), or when it was saved with other model or LoRA settings (every differing key named).
+    """
+    found = _last_checkpoint(folder)
+    if found is None:
+        raise RunFolderError(f"--resume: no checkpoint in {folder}, so there is nothing to continue; run without "
+                             "--resume (with --overwrite to replace what the output folder holds)")
+    path = Path(found)
+    problem = _incomplete(path)
+    if problem:
+        raise RunFolderError(f"--resume: the newest checkpoint {path} is incomplete ({problem}), as when a run is "
+                             "stopped while saving: delete that folder to resume from the one before, or start "
+                             "again with --overwrite")
+    saved = load_saved_config(path).to_dict() if (path / SAVED_CONFIG).is_file() else {}
+    refuse_other_run(path, settings_problems(saved, cfg))
+    return path
+
+
+def _incomplete(checkpoint: Path) -> str | None:
+    """What a Trainer checkpoint lacks for resuming, or None."""
+    for name in ("trainer_state.json", "adapter_model.safetensors"):
+        if not (checkpoint / name).is_file() or (checkpoint / name).stat().st_size == 0:
+            return f"{name} is missing or empty"
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except ValueError:
+        return "trainer_state.json is not valid JSON"
+    return None
+
+
+def checkpoint_state(path: Path) -> dict[str, Any]:
+    """What :data:`CHECKPOINT_STATE` holds in the checkpoint ``path`` ({} for a checkpoint without it)."""
+    try:
+        return json.loads((path / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 class QuietProgress(ProgressCallback):
@@ -264,19 +314,66 @@ class QuietProgress(ProgressCallback):
 
 
 class HistoryCallback(TrainerCallback):
-    """Feeds the RunTracker: every logging step and every epoch; prints one line per epoch."""
+    """Feeds the RunTracker: every logging step and every epoch; prints one line per epoch.
+
+    Epochs are numbered from the Trainer's own epoch counter and shown out of the epochs it will run, so a
+    resumed run goes on counting (and ``max_steps`` runs show their true epoch count). Each checkpoint gets
+    :data:`CHECKPOINT_STATE` and the run's config (``config_text``); :meth:`resume` reads them back.
+    """
 
     def __init__(self, trainer_ref: Callable[[], AnswerOnlyTrainer], tracker: RunTracker | None, num_epochs: int,
-                 step_offset: int = 0, printer: Callable[[str], None] | None = None):
+                 printer: Callable[[str], None] | None = None, config_text: str = ""):
         self.trainer_ref = trainer_ref
         self.tracker = tracker
         self.num_epochs = num_epochs
-        self.step_offset = step_offset
         self.printer = printer
+        self.config_text = config_text
         self.last_time = time.time()
         self.last_tokens = 0
+        self.seconds_before = 0.0  # seconds trained before this session (a resumed run)
+        self.session_start = time.time()
         self.pending_epoch: dict[str, Any] | None = None
         self.epochs: list[dict[str, Any]] = []
+
+    def seconds(self) -> float:
+        """Seconds trained so far, the interrupted part of a resumed run included."""
+        return self.seconds_before + time.time() - self.session_start
+
+    def resume(self, checkpoint: Path) -> None:
+        """Go on from ``checkpoint``: its counters, its time, and the history as it was when it was saved."""
+        saved = checkpoint_state(checkpoint)
+        trainer = self.trainer_ref()
+        trainer.tokens_seen = self.last_tokens = int(saved.get("tokens_seen", 0))
+        trainer.samples_seen = int(saved.get("samples_seen", 0))
+        trainer.epoch_loss_sum = float(saved.get("epoch_loss_sum", 0.0))
+        trainer.epoch_loss_tokens = int(saved.get("epoch_loss_tokens", 0))
+        self.seconds_before = float(saved.get("train_seconds", 0.0))
+        if self.tracker:
+            step = int(json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+            self.tracker.continue_from(saved.get("elapsed_seconds"), step)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.num_epochs = state.num_train_epochs or self.num_epochs
+        self.session_start = self.last_time = time.time()
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not folder.is_dir():
+            return
+        trainer = self.trainer_ref()
+        # Saved at an epoch's end (before on_epoch_end resets it), the epoch's loss belongs to no later epoch.
+        mid_epoch = abs((state.epoch or 0.0) - round(state.epoch or 0.0)) > 1e-6
+        saved = {
+            "epoch_loss_sum": trainer.epoch_loss_sum if mid_epoch else 0.0,
+            "epoch_loss_tokens": trainer.epoch_loss_tokens if mid_epoch else 0,
+            "tokens_seen": trainer.tokens_seen,
+            "samples_seen": trainer.samples_seen,
+            "train_seconds": self.seconds(),
+            "elapsed_seconds": self.tracker.elapsed() if self.tracker else None,
+        }
+        (folder / CHECKPOINT_STATE).write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+        if self.config_text:
+            (folder / SAVED_CONFIG).write_text(self.config_text, encoding="utf-8")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -286,7 +383,7 @@ class HistoryCallback(TrainerCallback):
         now = time.time()
         tokens = trainer.tokens_seen
         entry = {
-            "step": state.global_step + self.step_offset,
+            "step": state.global_step,
             "epoch": round(state.epoch or 0.0, 4),
             "train_loss": logs.get("loss"),
             "learning_rate": logs.get("learning_rate"),
@@ -303,8 +400,8 @@ class HistoryCallback(TrainerCallback):
         loss = trainer.epoch_loss_sum / max(trainer.epoch_loss_tokens, 1)
         trainer.epoch_loss_sum, trainer.epoch_loss_tokens = 0.0, 0
         entry = {
-            "epoch": len(self.epochs) + 1,
-            "step": state.global_step + self.step_offset,
+            "epoch": math.ceil(round(state.epoch or 0.0, 6)),  # the Trainer's count: it goes on after a resume
+            "step": state.global_step,
             "train_loss": loss,
             "elapsed_seconds": self.tracker.elapsed() if self.tracker else None,
         }
@@ -318,7 +415,7 @@ class HistoryCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = metrics or {}
-        step = state.global_step + self.step_offset
+        step = state.global_step
         values = {k: v for k, v in metrics.items() if k == "eval_loss" or k in DECISION_KEYS}
         if self.pending_epoch is not None:
             self.pending_epoch.update(values)
@@ -426,18 +523,21 @@ def train_adapter(
     tracker: RunTracker | None = None,
     proximal: Proximal | None = None,
     num_epochs: float | None = None,
-    step_offset: int = 0,
     printer: Callable[[str], None] | None = None,
-    resume: bool = False,
+    resume_from: Path | None = None,
     show_progress: bool = True,
 ) -> TrainResult:
-    """Train the LoRA adapter of ``model`` in place. The one training loop of fedjava."""
+    """Train the LoRA adapter of ``model`` in place. The one training loop of fedjava.
+
+    ``resume_from``: a checkpoint from :func:`resume_checkpoint`; the run goes on from it as if never stopped
+    (steps, epochs, losses, seconds and the tracker's history continue).
+    """
     set_seed(cfg.seed)
     collator = AnswerOnlyCollator(tokenizer.pad_token_id, decision_weight=cfg.decision_weight)
     args = training_arguments(cfg, output_dir, bool(eval_features), num_epochs)
     trainer_box: list[AnswerOnlyTrainer] = []
     epochs = int(math.ceil(num_epochs if num_epochs is not None else cfg.num_epochs))
-    history = HistoryCallback(lambda: trainer_box[0], tracker, epochs, step_offset, printer)
+    history = HistoryCallback(lambda: trainer_box[0], tracker, epochs, printer, to_yaml(cfg))
     trainer = AnswerOnlyTrainer(
         model=model,
         args=args,
@@ -453,10 +553,9 @@ def train_adapter(
     trainer.remove_callback(ProgressCallback)
     if show_progress:
         trainer.add_callback(QuietProgress())
-    start = time.time()
-    checkpoint = _last_checkpoint(str(output_dir)) if resume else None
-    output = trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.time() - start
+    if resume_from is not None:
+        history.resume(resume_from)
+    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     final_eval: dict[str, Any] = {}
     if eval_features:
         evaluated = [e for e in history.epochs if e.get("eval_loss") is not None]
@@ -474,6 +573,6 @@ def train_adapter(
         samples=len(train_features),
         samples_seen=trainer.samples_seen,
         tokens=trainer.tokens_seen,
-        seconds=seconds,
+        seconds=history.seconds(),
         epochs=history.epochs,
     )

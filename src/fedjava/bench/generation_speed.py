@@ -43,15 +43,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from fedjava.config import load_config
+    from fedjava.config import load_adapter_config
     from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, subset
     from fedjava.evaluation.generate import generate_answers
     from fedjava.models import load_adapter
     from fedjava.prompts import apply_prompt_mode, load_samples, render_prompt
 
     folder = adapter_dir(EvalOptions(adapter=args.adapter))
-    saved = folder / "fedjava_config.yaml"
-    cfg = load_config(str(saved) if saved.is_file() else None, check_files=False)
+    cfg = load_adapter_config(folder)
     model, tokenizer = load_adapter(folder, cfg, merge=True)
     samples = apply_prompt_mode(subset(load_samples(args.split), args.samples, 0), cfg.prompt_mode)
     prompts = [render_prompt(tokenizer, s["messages"][:-1]) for s in samples]

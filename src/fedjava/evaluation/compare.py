@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedjava.errors import UserError
 from fedjava.evaluation.evaluate import LABELS
 from fedjava.evaluation.metrics import HEADLINE
 
@@ -23,7 +24,7 @@ ORDER = ("majority", "base", "base_fewshot", "centralized", "fed")
 BAR_METRICS = ("valid_rate", "detection_f1", "verdict_macro_f1", "type_accuracy", "line_exact", "fix_pass_rate")
 
 
-class CompareError(ValueError):
+class CompareError(UserError, ValueError):
     """Nothing to compare (no such folder, or no run in it)."""
 
 

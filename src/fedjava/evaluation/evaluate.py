@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.config import Config
+from fedjava.errors import UserError
 from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
 from fedjava.evaluation.parse import parse_answer
 from fedjava.prompts import (
@@ -49,7 +50,7 @@ from fedjava.prompts import (
 log = logging.getLogger("fedjava")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError, ValueError):
     """A user-fixable problem with an evaluation request (bad option, missing adapter)."""
 
 

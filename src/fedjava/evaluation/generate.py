@@ -83,9 +83,9 @@ def greedy_rows(model, tokenizer, ids, mask, max_new_tokens: int, stop_ids: set[
     new_tokens: list[list[int]] = [[] for _ in range(batch)]
     active = list(range(batch))
     cache = DynamicCache(config=model.config)
+    with_cache = {_cache_argument(model): cache, "use_cache": True}
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
-                logits_to_keep=1)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **with_cache)
     next_pos = positions[:, -1:] + 1
     for _ in range(max_new_tokens):
         picked = out.logits[:, -1].argmax(-1)
@@ -107,10 +107,16 @@ def greedy_rows(model, tokenizer, ids, mask, max_new_tokens: int, stop_ids: set[
             mask, next_pos, picked = mask[index], next_pos[index], picked[index]
             active = [active[k] for k in keep]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out = model(input_ids=picked[:, None], attention_mask=mask, position_ids=next_pos, past_key_values=cache,
-                    use_cache=True)
+        out = model(input_ids=picked[:, None], attention_mask=mask, position_ids=next_pos, **with_cache)
         next_pos = next_pos + 1
     return new_tokens
+
+
+def _cache_argument(model) -> str:
+    """The forward argument that takes the key/value cache: ``cache`` (transformers 5.2x), ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _hf_generate(model, tokenizer, ids, mask, max_new_tokens, pad_id, stop_ids, stop_at_answer_end) -> list[list[int]]:

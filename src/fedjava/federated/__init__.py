@@ -5,9 +5,8 @@ only the trainable adapter tensors travel between the server and the clients.
 
 Modules: ``adapter_io`` (adapter <-> Flower arrays), ``strategies`` (Flower strategies with fault
 screening, resumable round numbers and savable server state), ``checkpoints``, ``devices`` (client to
-GPU placement), ``faults`` (fault injection for tests), ``common`` (configuration, seeds, data
-checks), ``client_app``, ``server_app`` and ``simulation`` (``fedjava federate``); ``deployment``,
-``deployment_client`` and ``flower_runtime`` (``fedjava server`` / ``fedjava client``: the same apps on
-Flower's deployment runtime) and ``certs``
+GPU placement), ``common`` (configuration, seeds, data checks), ``client_app``, ``server_app`` and
+``simulation`` (``fedjava federate``); ``deployment``, ``deployment_client`` and ``flower_runtime``
+(``fedjava server`` / ``fedjava client``: the same apps on Flower's deployment runtime) and ``certs``
 (``fedjava certs``: the CA, server certificate and client keys for it).
 """

@@ -12,15 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedjava.config import Config
-from fedjava.federated import faults
 from fedjava.federated.common import (
     cached_model,
     config_from_run_config,
@@ -111,13 +109,7 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
     config = msg.content.config_records.get("config", ConfigRecord())
     server_round = int(config.get("server-round", 0))
     data_path = client_data_path(context, cfg, client_id)
-    if faults.wanted(f"client{client_id}", "stall", server_round):
-        log.warning("FEDJAVA_FAULTS: client %d stalls in round %d (never replies)", client_id, server_round)
-        while True:  # as a client that hangs or is cut off mid-round: the round's timeout must end it
-            time.sleep(3600)
     try:
-        if faults.wanted(f"client{client_id}", "raise", server_round):
-            raise faults.InjectedFault(f"injected failure (FEDJAVA_FAULTS) in round {server_round}")
         from fedjava.federated.adapter_io import adapter_to_arrays, load_arrays_into
         from fedjava.federated.devices import describe_device
         from fedjava.training import Proximal, train_adapter
@@ -133,8 +125,6 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
                                _workdir() / f"client_{client_id}", proximal=proximal, num_epochs=epochs,
                                show_progress=False)
         arrays = adapter_to_arrays(model)
-        if faults.wanted(f"client{client_id}", "nan", server_round):
-            arrays = _poisoned(arrays)
     except Exception as exc:
         raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
     log.info("Client %d, round %d: trained on %d samples (%s), %d steps, train_loss=%.4f, %.1fs", client_id,
@@ -168,18 +158,6 @@ def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None 
         raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
     return Message(RecordDict({"metrics": MetricRecord({"num-examples": len(features),
                                                         "eval_loss": metrics["eval_loss"]})}), reply_to=msg)
-
-
-def _poisoned(arrays: ArrayRecord) -> ArrayRecord:
-    import numpy as np
-
-    from fedjava.federated.adapter_io import arrays_to_numpy, numpy_to_arrays
-
-    values = arrays_to_numpy(arrays)
-    first = next(iter(values))
-    values[first] = values[first].copy()
-    values[first].flat[0] = np.nan
-    return numpy_to_arrays(values)
 
 
 def make_client_app(cfg: Config | None = None) -> ClientApp:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.config import Config, load_config
+from fedjava.errors import UserError
 
 # Keys of the Flower run config ([tool.flwr.app.config] in pyproject.toml, `flwr run --run-config`)
 # that are not fedjava config keys.
@@ -23,7 +24,7 @@ ALGORITHM_NAMES = {
 }
 
 
-class FederatedSetupError(ValueError):
+class FederatedSetupError(UserError, ValueError):
     """The federated run cannot start as configured; the message says what to do."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fedjava.config import Config
 from fedjava.federated import certs
+from fedjava.federated.checkpoints import prepare_output_dir
 from fedjava.federated.common import RUN_CONFIG_OVERRIDES, RUN_CONFIG_PRESET, RUN_CONFIG_RESUME, method_name
 from fedjava.federated.flower_runtime import (
     ANSI,
@@ -52,6 +53,7 @@ class ServerOptions:
     certs_dir: Path = Path("certs")
     client_keys: Path = Path("keys")
     resume: bool = False
+    overwrite: bool = False
     verbose: bool = False
     public_keys: list[Path] = field(default_factory=list)
 
@@ -126,17 +128,10 @@ def run_server(cfg: Config, opts: ServerOptions, printer: Callable[[str], None] 
                               f"Make it with 'fedjava data split --clients {cfg.num_clients} --data-dir "
                               f"{cfg.data_dir}' (the clients' shards may stay on their machines)")
     check_server_options(opts)
-    if opts.resume:
-        from fedjava.federated.checkpoints import check_resumable
-
-        try:
-            check_resumable(cfg)
-        except ValueError as exc:
-            raise DeploymentError(str(exc)) from None
+    prepare_output_dir(cfg, opts.resume, opts.overwrite)
     if opts.insecure:
         printer(f"warning: {INSECURE_WARNING}")
     out = cfg.resolved_output_dir(method_name(cfg))
-    out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fedjava-server-"))
     env = flower_env(work / "flwr_home")
     # The SuperLink listens on 127.0.0.1 only: its Control API (jobs, keys, runs) has no login in open-source

@@ -72,26 +72,52 @@ def check_server_certificate(host: str, port: int, ca: Path, wait: float, printe
     """Connect once over TLS and verify the server's certificate with ``ca`` before the SuperNode starts, so
     a wrong CA or host name fails with a clear message instead of endless retries."""
     context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with _connect(host, port, wait, printer) as raw, context.wrap_socket(raw, server_hostname=host):
+            return
+    except ssl.SSLCertVerificationError as exc:
+        if exc.verify_code in (18, 19, 20, 21):  # self-signed / unknown issuer / chain not verifiable
+            why = f"its certificate is not signed by the CA in {ca} ({exc.verify_message}). Use the ca.crt " \
+                  "made with the server's certificate (fedjava certs on the server) as --ca"
+        elif exc.verify_code == 62:  # hostname mismatch
+            why = f"its certificate is not valid for the name '{host}' ({exc.verify_message}). Connect with a " \
+                  "name or address given to 'fedjava certs --hosts' on the server"
+        else:
+            why = f"{exc.verify_message}; check --ca {ca} and the server's certificate"
+        raise DeploymentError(f"the server at {host}:{port} cannot be trusted: {why}") from None
+    except ssl.SSLError as exc:
+        raise DeploymentError(f"TLS with the server at {host}:{port} failed ({exc.reason or exc}): was the server "
+                              "started with --insecure? Then the clients need --insecure too") from None
+    except OSError as exc:  # the connection broke during the handshake
+        raise DeploymentError(f"TLS with the server at {host}:{port} failed ({exc.strerror or exc}); is the port "
+                              "the server's --port?") from None
+
+
+def check_server_is_plain(host: str, port: int, wait: float, printer: Callable[[str], None]) -> None:
+    """With ``--insecure``: DeploymentError when the server speaks TLS, which the SuperNode would retry forever
+    without saying why."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only asking whether it speaks TLS at all; nothing is sent
+    try:
+        with _connect(host, port, wait, printer) as raw:
+            raw.settimeout(5.0)
+            with context.wrap_socket(raw, server_hostname=host):
+                pass
+    except OSError:  # no TLS handshake (ssl.SSLError and time-outs are OSErrors): a plain server, as expected
+        return
+    raise DeploymentError(f"the server at {host}:{port} uses TLS, but this client was started with --insecure: "
+                          "leave out --insecure (the client then needs the server's ca.crt as --ca and its key as "
+                          "--key)")
+
+
+def _connect(host: str, port: int, wait: float, printer: Callable[[str], None]) -> socket.socket:
+    """A TCP connection to the server, waiting up to ``wait`` seconds (0: forever) for it to be reachable."""
     deadline = time.time() + wait if wait > 0 else None
     said = False
     while True:
         try:
-            with socket.create_connection((host, port), timeout=10) as raw:
-                with context.wrap_socket(raw, server_hostname=host):
-                    return
-        except ssl.SSLCertVerificationError as exc:
-            if exc.verify_code in (18, 19, 20, 21):  # self-signed / unknown issuer / chain not verifiable
-                why = f"its certificate is not signed by the CA in {ca} ({exc.verify_message}). Use the ca.crt " \
-                      "made with the server's certificate (fedjava certs on the server) as --ca"
-            elif exc.verify_code == 62:  # hostname mismatch
-                why = f"its certificate is not valid for the name '{host}' ({exc.verify_message}). Connect with a " \
-                      "name or address given to 'fedjava certs --hosts' on the server"
-            else:
-                why = f"{exc.verify_message}; check --ca {ca} and the server's certificate"
-            raise DeploymentError(f"the server at {host}:{port} cannot be trusted: {why}") from None
-        except ssl.SSLError as exc:
-            raise DeploymentError(f"TLS with the server at {host}:{port} failed ({exc.reason or exc}): was the server "
-                                  "started with --insecure? Then the clients need --insecure too") from None
+            return socket.create_connection((host, port), timeout=10)
         except OSError as exc:
             if deadline is not None and time.time() > deadline:
                 raise DeploymentError(f"the server at {host}:{port} is not reachable ({exc}); is it running, and is "
@@ -111,6 +137,7 @@ def run_client(opts: ClientOptions, printer: Callable[[str], None] = print) -> i
     key = opts.key or Path("keys") / f"client{opts.client_id}{certs.PRIVATE_KEY_SUFFIX}"
     if opts.insecure:
         printer(f"warning: {INSECURE_WARNING}")
+        check_server_is_plain(host, port, opts.wait, printer)
     else:
         if not opts.ca.is_file():
             raise DeploymentError(f"CA certificate {opts.ca} not found: copy the server's ca.crt here (or pass "
@@ -153,7 +180,9 @@ def run_client(opts: ClientOptions, printer: Callable[[str], None] = print) -> i
         # start a new one, which joins the new server once it is reachable.
         printer(f"Client {opts.client_id}: the server went away (restarted?); reconnecting ...")
         time.sleep(2.0)
-        if not opts.insecure:
+        if opts.insecure:
+            check_server_is_plain(host, port, opts.wait, printer)
+        else:
             check_server_certificate(host, port, opts.ca, opts.wait, printer)
 
 
@@ -187,5 +216,5 @@ class _SuperNodeWatcher:
             self.retrying = True
         elif "Receiving: train message" in text:
             self.printer(f"{who}: received the global adapter, training ...")
-        elif text.startswith(f"{who}, round") or "FEDJAVA_FAULTS" in text or text.startswith(("ERROR", "error")):
+        elif text.startswith((f"{who}, round", "ERROR", "error")):
             self.printer(text)

@@ -8,9 +8,7 @@ after each aggregation, checkpoints every round, resumes, and saves ``final_mode
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,9 +18,8 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedjava.config import Config, to_yaml
 from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions
-from fedjava.federated import faults
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
-from fedjava.federated.checkpoints import latest_checkpoint, resume_problems, run_identity, save_checkpoint
+from fedjava.federated.checkpoints import resume_checkpoint, run_identity, save_checkpoint
 from fedjava.federated.common import (
     ALGORITHM_NAMES,
     FederatedSetupError,
@@ -35,6 +32,7 @@ from fedjava.federated.common import (
     valid_path,
 )
 from fedjava.federated.strategies import RoundReport, build_strategy, restore_server_state, server_state
+from fedjava.runs import claim_output_dir, configuration_block, count_parameters, save_final_model
 
 log = logging.getLogger("fedjava")
 _CLIENT_IN_REASON = re.compile(r"client (\d+): ")
@@ -92,7 +90,6 @@ class FederatedServer:
     # ------------------------------------------------------------------ setup
 
     def run(self, grid: Grid) -> dict[str, Any]:
-        from fedjava.centralized import configuration_block, count_parameters
         from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
         from fedjava.tracking import RunTracker, close_file_logs, setup_logging
         from fedjava.training import load_prompted
@@ -105,17 +102,12 @@ class FederatedServer:
                 raise  # the server evaluates on valid.json: it must be here
             # The shards are the clients' business: they may live on other machines.
             self.printer(f"note: {str(exc).splitlines()[0]} (fine if the clients run on other machines)")
-        self.out.mkdir(parents=True, exist_ok=True)
+        # The command (fedjava federate / server) removed an old run when asked (--overwrite); `flwr run .` cannot.
+        claim_output_dir(self.out, self.resume)
+        checkpoint = resume_checkpoint(cfg) if self.resume else None
         setup_logging(self.out / "training.log")
         log.debug("resolved config:\n%s", to_yaml(cfg))
         valid_samples = load_prompted(cfg, valid_path(cfg), cfg.max_eval_samples, "valid")
-        checkpoint = latest_checkpoint(self.out) if self.resume else None
-        if checkpoint is not None:
-            problems = resume_problems(checkpoint, cfg)
-            if problems:
-                raise FederatedSetupError(
-                    f"--resume: {checkpoint.path} belongs to a different run: " + "; ".join(problems)
-                    + ". Use the same settings, or another output_dir/results_dir.")
         if cfg.num_threads:
             import torch
 
@@ -133,8 +125,6 @@ class FederatedServer:
             arrays = adapter_to_arrays(self.model)  # the model's names and order, whatever the file's order
             self.rounds = list(checkpoint.state.get("rounds", []))
             self.eval_losses = {int(r["round"]): r["eval_loss"] for r in self.rounds if "eval_loss" in r}
-        elif self.resume:
-            self.printer(f"--resume: no round checkpoint in {self.out / 'checkpoints'}; starting from round 1.")
         self.latest = arrays
         self.strategy = build_strategy(cfg, round_offset=self.offset, listener=self)
         if checkpoint is not None and checkpoint.server_state:
@@ -166,7 +156,8 @@ class FederatedServer:
                                   cfg.tensorboard_dir(self.method), cfg.report_to, cfg.wandb_project,
                                   resume=self.resume)
         self.tracker.history["rounds"] = list(self.rounds)
-        started = time.time()
+        if checkpoint is not None:
+            self.tracker.continue_from(_elapsed_at(checkpoint.state), checkpoint.round)
         remaining = cfg.num_rounds - self.offset
         if remaining > 0:
             self.strategy.start(
@@ -180,8 +171,6 @@ class FederatedServer:
         else:
             self.say(f"\nAll {cfg.num_rounds} rounds were already done; saving the final model again.")
         load_arrays_into(self.model, self.latest)
-        from fedjava.centralized import save_final_model
-
         final = save_final_model(self.model, self.tokenizer, cfg, self.out / "final_model",
                                  {"method": f"federated_{self.method}", "algorithm": cfg.algorithm,
                                   "num_clients": cfg.num_clients, "num_rounds": cfg.num_rounds})
@@ -196,7 +185,7 @@ class FederatedServer:
             "eval_loss": self.eval_losses.get(max(self.eval_losses)) if self.eval_losses else None,
             "bytes_sent": sum(r.get("bytes_sent", 0) for r in done),
             "bytes_received": sum(r.get("bytes_received", 0) for r in done),
-            "seconds": time.time() - started,
+            "seconds": self.tracker.elapsed(),  # a resumed run's included
             "trainable_parameters": trainable,
             "adapter_bytes": adapter_bytes,
             "model_bytes": model_bytes,
@@ -303,13 +292,17 @@ class FederatedServer:
             "client_seed_rule": "sha256('fedjava:{seed}:{round}:{client}')[:4] little-endian mod 2**31-1",
             "eval_loss": metrics["eval_loss"],
             "rounds": self.rounds,
+            "elapsed_seconds": self.tracker.elapsed(),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }, keep=self.cfg.save_total_limit)
         self.tracker.record("rounds", entry, server_round)
-        if faults.wanted("server", "kill", server_round):
-            log.warning("FEDJAVA_FAULTS: killing the server after round %d", server_round)
-            os.kill(os.getpid(), signal.SIGKILL)
         return MetricRecord({"eval_loss": metrics["eval_loss"]})
+
+
+def _elapsed_at(state: dict[str, Any]) -> float | None:
+    """The run's elapsed seconds when a round checkpoint was saved (older checkpoints: its last round's)."""
+    rounds = state.get("rounds") or [{}]
+    return state.get("elapsed_seconds", rounds[-1].get("elapsed_seconds"))
 
 
 def _decision_values(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fedjava.config import Config
+from fedjava.federated.checkpoints import prepare_output_dir
 from fedjava.federated.common import check_federated_data
 
 log = logging.getLogger("fedjava")
@@ -40,23 +41,15 @@ def backend_config(cfg: Config, cpus: int | None = None, gpus: int | None = None
 
 
 def run_federated(cfg: Config, resume: bool = False, printer: Callable[[str], None] = print,
-                  verbose: bool = False) -> dict[str, Any]:
+                  verbose: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Run ``cfg.num_rounds`` rounds of ``cfg.algorithm`` over ``cfg.num_clients`` simulated clients.
 
-    Returns the run summary. Raises FederatedSetupError (missing shards, incompatible checkpoint).
+    Returns the run summary. Raises FederatedSetupError (missing shards, no or damaged checkpoint) or
+    RunFolderError (an output folder holding another run without ``resume``/``overwrite``, a checkpoint of a
+    run with other settings), before Ray starts.
     """
     check_federated_data(cfg)
-    from fedjava.federated import faults
-    from fedjava.federated.common import FederatedSetupError
-
-    try:
-        faults.parse(os.environ.get(faults.ENV))
-    except ValueError as exc:
-        raise FederatedSetupError(str(exc)) from None
-    if resume:  # fail before Ray starts, not after
-        from fedjava.federated.checkpoints import check_resumable
-
-        check_resumable(cfg)
+    prepare_output_dir(cfg, resume, overwrite)
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     from flwr.simulation import run_simulation

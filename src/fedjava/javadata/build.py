@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedjava.javadata.evidence import evidence_block
-from fedjava.javadata.label import Dropped, hung_call, label
+from fedjava.errors import UserError
+from fedjava.files import writable_dir
+from fedjava.javadata.evidence import evidence_block, hung_call
+from fedjava.javadata.label import Dropped, label
 from fedjava.javadata.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.javadata.restyle import restyle
 from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
@@ -41,7 +43,7 @@ SPLITS = ("train", "valid", "test")
 OVERSAMPLE = {"syntax": 1.25, "compile": 1.5, "runtime": 2.0, "logic": 2.0}
 
 
-class BuildError(RuntimeError):
+class BuildError(UserError, RuntimeError):
     """The dataset cannot be built (a task's own correct program fails, no tasks, ...)."""
 
 
@@ -58,6 +60,8 @@ class BuildOptions:
     out_dir: Path = Path("data")
     max_tasks: int = 0
     """build from the first N tasks only (0 = all); for quick checks"""
+    force: bool = False
+    """replace a dataset that ``out_dir`` holds already (without it the build refuses to start)"""
 
 
 @dataclass
@@ -175,6 +179,7 @@ def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str, evidence
 def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambda _: None) -> BuildReport:
     """Build, label and write the dataset; see the module docstring."""
     require_jdk()
+    check_output(Path(options.out_dir), options.force)
     started = time.time()
     tasks = load_tasks(options.tasks_dir)
     if options.max_tasks:
@@ -229,7 +234,6 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
     for split in SPLITS:
         random.Random(f"order:{options.seed}:{split}").shuffle(report.samples[split])
     out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         path = out / f"{split}.jsonl"
         write_samples(report.samples[split], path)
@@ -239,6 +243,16 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
     report.files.append(dataset_md)
     report.seconds = time.time() - started
     return report
+
+
+def check_output(out: Path, force: bool) -> None:
+    """Before any work: ``out`` must be a writable folder, and hold no dataset unless ``force``, so a quick
+    ``--max-tasks`` build never silently replaces the shipped data."""
+    writable_dir(out, "--out", BuildError)
+    found = [name for name in (*(f"{split}.jsonl" for split in SPLITS), "DATASET.md") if (out / name).exists()]
+    if found and not force:
+        raise BuildError(f"{out} holds a dataset already ({', '.join(found)}): pass --force to replace it, or "
+                         "--out DIR to build elsewhere")
 
 
 # ------------------------------------------------------------------ DATASET.md

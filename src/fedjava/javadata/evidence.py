@@ -40,6 +40,12 @@ def strip_loader_names(text: str) -> str:
     return _LOADER_RE.sub("", text)
 
 
+def hung_call(task: Task, outcome: RunOutcome) -> str:
+    """The call a run stopped as a whole was on: the next case after those that reported."""
+    hung = task.tests[min(len(outcome.cases), len(task.tests) - 1)]
+    return f"{hung.setup} {hung.call}" if hung.setup else hung.call
+
+
 def _short(text: str, limit: int = MAX_VALUE) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -125,8 +131,6 @@ def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True)
     if task is not None and task.tests and run_tests:
         import tempfile
         from pathlib import Path
-
-        from fedjava.javadata.label import hung_call
 
         with tempfile.TemporaryDirectory(prefix="fedjava-review-") as tmp:  # the dataset's own path: same labels
             outcome = check_many([Program("review", task, code)], Path(tmp), jobs=1)["review"]

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedjava.errors import UserError
+from fedjava.files import read_text, writable_file
 from fedjava.prompts import SYSTEM_PROMPT, build_messages, check_sample, write_samples
 
 FORMATS = ("auto", "legacy", "chat", "alpaca")
@@ -30,7 +32,7 @@ TYPE_TO_VERDICT = {"Syntax Error": "COMPILE_ERROR", "Runtime Error": "RUNTIME_ER
 MAX_LISTED_PROBLEMS = 20
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(UserError, ValueError):
     """An input file cannot be imported (or, with ``on_error="stop"``, one of its rows cannot)."""
 
 
@@ -130,6 +132,7 @@ def run_import(path: str | Path, out_path: str | Path, fmt: str = "auto", on_err
     Raises:
         ImportFormatError: as ``import_file``, or when no row could be converted (nothing is written then).
     """
+    writable_file(out_path, "--out", ImportFormatError)  # before the work, not after
     result = import_file(path, fmt=fmt, on_error=on_error)
     if not result.samples:
         raise ImportFormatError(f"no row of {path} could be converted, nothing written\n{result.summary()}")
@@ -332,14 +335,7 @@ _CONVERTERS = {"legacy": _convert_legacy, "chat": _convert_chat, "alpaca": _conv
 
 def _read_rows(path: Path) -> list[tuple[int, Any]]:
     """``(line_number, value)`` for each JSONL line or JSON array element; bad JSON as ``_BadJSON``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ImportFormatError(f"{path}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ImportFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = read_text(path, "file", ImportFormatError)
     if text.lstrip().startswith("["):
         return _array_rows(text)
     rows: list[tuple[int, Any]] = []

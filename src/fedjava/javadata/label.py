@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fedjava.javadata.evidence import strip_loader_names
+from fedjava.javadata.evidence import hung_call, strip_loader_names
 from fedjava.javadata.mutate import Mutant
 from fedjava.javadata.runner import TIMEOUT_SECONDS, RunOutcome
 from fedjava.javadata.tasks import Task
@@ -283,16 +283,6 @@ def label(
     if mutant is not None:
         raise Dropped("equivalent", "the mutant passes every test")
     return Labelled({"verdict": "NO_ERROR", "errors": [], "score": 10}, raw)
-
-
-def hung_call(task: Task, outcome: RunOutcome) -> str:
-    """The call a run stopped as a whole was on: the next case after those that reported."""
-    hung = task.tests[min(len(outcome.cases), len(task.tests) - 1)]
-    return _shown_call(hung.setup, hung.call)
-
-
-def _shown_call(setup: str, call: str) -> str:
-    return f"{setup} {call}" if setup else call
 
 
 def _error(

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fedjava.errors import UserError
 from fedjava.javadata.tasks import Task, check_source, render_driver
 
 JVM_FLAGS = ["-Xss1m", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
@@ -29,7 +30,7 @@ STACK_BYTES = 1 << 20
 _DIAG_RE = re.compile(r"^(?P<file>[\w$]+\.java):(?P<line>\d+):(?P<col>\d+): (?P<kind>\w+)\.(?P<key>[\w.\-]+)(?::\s?(?P<args>.*))?$")
 
 
-class JdkMissingError(RuntimeError):
+class JdkMissingError(UserError, RuntimeError):
     """javac or java is not on PATH."""
 
 

@@ -28,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from fedjava.errors import UserError
 from fedjava.javadata.importers import FeedbackError, legacy_answer, parse_legacy_feedback
 from fedjava.prompts import VERDICTS, load_samples, split_user_prompt, write_samples
 
@@ -40,7 +41,7 @@ VALID_SHARD = "valid.json"
 _SHARD_RE = re.compile(r"^client_(\d+)\.json$")
 
 
-class SplitError(ValueError):
+class SplitError(UserError, ValueError):
     """The samples cannot be split as asked; the message says why and what to change."""
 
 

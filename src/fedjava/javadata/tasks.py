@@ -34,6 +34,8 @@ from pathlib import Path
 
 import yaml
 
+from fedjava.errors import UserError
+
 TASKS_DIR = Path(__file__).parent / "tasks"
 TOPICS = ("strings", "arrays", "loops", "math", "recursion", "collections", "classes")
 MIN_TESTS = 5
@@ -41,7 +43,7 @@ MIN_VARIANTS = 2
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class TaskError(ValueError):
+class TaskError(UserError, ValueError):
     """A task file is malformed."""
 
 
