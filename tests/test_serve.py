@@ -76,7 +76,7 @@ def test_refusals_say_why(client, form, files, status, message):
     assert response.status_code == status and message in html.unescape(response.text), response.text[-600:]
 
 
-def test_browse_a_grade_folder(client, reviewer):
+def test_browse_a_grade_folder(client, reviewer, results):
     from starlette.testclient import TestClient
 
     from fedjava.grading.rubric import load_rubric
