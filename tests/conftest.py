@@ -61,3 +61,45 @@ def tiny_overrides(data_dir, tmp_path):
         "lora_r=8", "lora_alpha=16", "lora_dropout=0", "logging_steps=1", "max_seq_length=1024",
         "num_epochs=8", "save_strategy=no",
     ]
+
+
+TINY_ADAPTER = ["model_name=builtin:tiny-qwen3", "lora_r=16", "lora_alpha=32", "lora_dropout=0", "max_seq_length=1024"]
+
+
+def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
+    """Save a tiny-model LoRA adapter in ``folder``: fresh, or taught the ``teach`` (code, answer) pairs by
+    ``steps`` full-batch Adam steps (seconds: the model has two layers). Returns the folder."""
+    import torch
+
+    from fedjava.centralized import save_final_model
+    from fedjava.config import load_config
+    from fedjava.models import load_for_training
+    from fedjava.prompts import AnswerOnlyCollator, build_messages, tokenize_samples
+
+    cfg = load_config(None, [*TINY_ADAPTER, *overrides], check_files=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains fastest on one thread
+    try:
+        torch.manual_seed(0)
+        model, tokenizer = load_for_training(cfg)
+        if teach:
+            samples = [{"messages": build_messages(REQUIREMENT, code, answer)} for code, answer in teach]
+            features, _ = tokenize_samples(tokenizer, samples, cfg.max_seq_length)
+            batch = AnswerOnlyCollator(tokenizer.pad_token_id)(features)
+            optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+            model.train()
+            for _ in range(steps):
+                loss = model(**batch).loss
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        return save_final_model(model, tokenizer, cfg, folder)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def taught_adapter(tmp_path_factory):
+    """A tiny-model adapter (code_only) that answers BAD with BAD_ANSWER and GOOD with GOOD_ANSWER."""
+    return save_tiny_adapter(tmp_path_factory.mktemp("taught") / "final_model",
+                             teach=[(BAD, BAD_ANSWER), (GOOD, GOOD_ANSWER)])

@@ -6,51 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.conftest import BAD, BAD_ANSWER, REQUIREMENT
+from tests.conftest import BAD, BAD_ANSWER, REQUIREMENT, save_tiny_adapter
 
 from fedjava.cli import main
 from fedjava.review import EXIT_INVALID_ANSWER, MAX_FILE_BYTES, code_context
 
-TINY = ["model_name=builtin:tiny-qwen3", "lora_r=16", "lora_alpha=32", "lora_dropout=0", "max_seq_length=1024"]
-
-
-def _save(model, tokenizer, cfg, folder):
-    from fedjava.centralized import save_final_model
-
-    return save_final_model(model, tokenizer, cfg, folder)
-
 
 @pytest.fixture(scope="module")
-def adapters(tmp_path_factory):
-    """(taught, untrained): a tiny-model adapter that learned BAD -> BAD_ANSWER, and a fresh one."""
-    import torch
-
-    from fedjava.config import load_config
-    from fedjava.models import load_for_training
-    from fedjava.prompts import AnswerOnlyCollator, build_messages, tokenize_samples
-
-    root = tmp_path_factory.mktemp("review")
-    cfg = load_config(None, TINY, check_files=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a model this small trains fastest on one thread
-    try:
-        torch.manual_seed(0)
-        model, tokenizer = load_for_training(cfg)
-        untrained = _save(model, tokenizer, cfg, root / "untrained" / "final_model")
-        features, _ = tokenize_samples(tokenizer, [{"messages": build_messages(REQUIREMENT, BAD, BAD_ANSWER)}],
-                                       cfg.max_seq_length)
-        batch = AnswerOnlyCollator(tokenizer.pad_token_id)(features)
-        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-        model.train()
-        for _ in range(150):
-            loss = model(**batch).loss
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        taught = _save(model, tokenizer, cfg, root / "taught" / "final_model")
-    finally:
-        torch.set_num_threads(threads)
-    return taught, untrained
+def adapters(taught_adapter, tmp_path_factory):
+    """(taught, untrained): the shared tiny-model adapter that learned BAD -> BAD_ANSWER, and a fresh one."""
+    return taught_adapter, save_tiny_adapter(tmp_path_factory.mktemp("review") / "untrained" / "final_model")
 
 
 @pytest.fixture
@@ -201,12 +166,7 @@ tests:
 @pytest.fixture(scope="module")
 def grounded_adapter(tmp_path_factory):
     """A tiny-model adapter saved with prompt_mode=grounded (untrained: the tools' part is what is tested)."""
-    from fedjava.config import load_config
-    from fedjava.models import load_for_training
-
-    cfg = load_config(None, TINY + ["prompt_mode=grounded"], check_files=False)
-    model, tokenizer = load_for_training(cfg)
-    return _save(model, tokenizer, cfg, tmp_path_factory.mktemp("grounded") / "final_model")
+    return save_tiny_adapter(tmp_path_factory.mktemp("grounded") / "final_model", ["prompt_mode=grounded"])
 
 
 def test_grounded_review_compiles_and_runs_the_task_yaml_tests(grounded_adapter, tmp_path, capsys):

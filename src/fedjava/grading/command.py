@@ -1,0 +1,129 @@
+"""``fedjava grade``: the command line of a teacher's workflow (grade a class, approve pages, print the rubric)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fedjava.javadata.sandbox import add_unsafe_run_option
+from fedjava.review import add_adapter_option
+
+MAX_LISTED = 12
+GRADE_EPILOG = """examples:
+  fedjava grade submissions/ --task task.yaml                      # writes submissions_graded/
+  fedjava grade class.zip --task task.yaml --out hw3 --rubric rubric.yaml --assignment "Homework 3 (1234)"
+  fedjava grade --approve alice,bob --out hw3                      # release two checked pages
+  fedjava grade --approve all --out hw3 --released-only            # release all; grades.csv of released rows
+  fedjava grade --print-rubric > rubric.yaml                       # the default rubric, to edit
+
+SUBMISSIONS: a folder or zip with one .java file per student (alice.java) or one folder per student
+(bob/Solution.java); the file or folder name is the student id. A rerun regrades only changed files.
+Outputs in --out: grades.csv (Canvas/Moodle import), grades_detail.csv, results.jsonl, feedback/*.html
+(drafts until approved; a page you edit is never overwritten), summary.html.
+"""
+
+
+def add_grade_parser(sub) -> argparse.ArgumentParser:
+    """Add ``grade`` to the ``fedjava`` sub-commands."""
+    grade = sub.add_parser(
+        "grade", help="grade a class's Java submissions: gradebook CSV, feedback pages, summary",
+        description="Review every student's Java file with the grader (the adapter's prompt mode decides whether "
+                    "javac and the task's tests run first), score each review with a rubric, and write a gradebook "
+                    "CSV for Canvas and Moodle, one feedback page per student (draft until --approve) and a class "
+                    "summary. Students whose file did not change since the last run are skipped.",
+        usage="fedjava grade SUBMISSIONS --task TASK [--out DIR] [--rubric R] [--adapter PATH|builtin] [--no-run] "
+              "[--assignment NAME] [--batch-size N] [--released-only]\n"
+              "       fedjava grade --approve ID[,ID...]|all --out DIR [--released-only]\n"
+              "       fedjava grade --print-rubric",
+        epilog=GRADE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    grade.add_argument("submissions", nargs="?", metavar="SUBMISSIONS",
+                       help="a folder or .zip: one .java file or one folder per student")
+    grade.add_argument("--task", metavar="TASK",
+                       help="the task: a YAML file (requirement, optional tests) or a text file with the requirement")
+    grade.add_argument("--out", metavar="DIR", help="output folder (default: SUBMISSIONS_graded beside the input)")
+    grade.add_argument("--rubric", metavar="R",
+                       help="rubric YAML (default: the one saved in --out by an earlier run, else the default "
+                            "rubric; 'default' to go back to it)")
+    add_adapter_option(grade)
+    grade.add_argument("--no-run", action="store_true",
+                       help="grounded adapters: only compile each file, do not run the task's tests")
+    add_unsafe_run_option(grade, "javac and the task's tests on the students' code (grounded adapters)")
+    grade.add_argument("--assignment", metavar="NAME",
+                       help="the gradebook column's name (default: the name of the last run in --out, else the task's "
+                            "title); Canvas also takes 'Name (id)'")
+    grade.add_argument("--batch-size", type=int, default=8, metavar="N", help="students per generation batch (8)")
+    grade.add_argument("--released-only", action="store_true",
+                       help="grades.csv holds only the students whose pages are released")
+    grade.add_argument("--approve", metavar="IDS",
+                       help="release the feedback pages of these students (comma-separated) or 'all', in --out")
+    grade.add_argument("--print-rubric", action="store_true", help="print the default rubric (YAML) and exit")
+    grade.set_defaults(func=cmd_grade)
+    return grade
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from fedjava.grading.grade import GradeError
+
+    if args.print_rubric:
+        from fedjava.grading.rubric import DEFAULT_RUBRIC
+
+        print(DEFAULT_RUBRIC.read_text(encoding="utf-8"), end="")
+        return 0
+    if args.approve is not None:
+        if args.submissions or not args.out:
+            raise GradeError("--approve works on the results of an earlier run: give --out DIR and no SUBMISSIONS")
+        return _approve(args)
+    if not args.submissions or not args.task:
+        raise GradeError("give SUBMISSIONS (a folder or .zip) and --task TASK (a YAML or text file)")
+    from fedjava.grading.grade import GradeOptions, run_grade
+
+    out = args.out or str(default_out(args.submissions))
+    opts = GradeOptions(args.submissions, args.task, out, args.rubric, args.adapter, not args.no_run,
+                        args.assignment, args.batch_size, args.max_new_tokens, args.released_only, args.unsafe_run)
+    report = run_grade(opts)
+    if report.graded:
+        n = report.graded
+        print(f"Graded {n} of {report.students} students in {report.seconds:.1f} s, {report.seconds / n:.1f} s per "
+              f"student (loading the model {report.load_seconds:.1f} s once; then per student: tools "
+              f"{report.tool_seconds / n:.1f} s, model {report.model_seconds / n:.1f} s); {report.skipped} unchanged, "
+              "skipped")
+    else:
+        print(f"Nothing to grade: {report.skipped} of {report.students} students unchanged since the last run "
+              f"({report.seconds:.1f} s)")
+    _print_outcome(report, out, args.released_only)
+    return 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    from fedjava.grading.grade import approve
+
+    released, report = approve(args.out, args.approve, args.released_only)
+    print(f"Released {len(released)} feedback page(s) in {args.out}")
+    _print_outcome(report, args.out, args.released_only)
+    return 0
+
+
+def _print_outcome(report, out: str, released_only: bool) -> None:
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    not_graded = [r for r in report.rows if r.status != "graded"]
+    for row in not_graded[:MAX_LISTED]:
+        print(f"  {row.student}: {'not graded' if row.status == 'ungradable' else 'grade by hand'}: {row.reason}")
+    if len(not_graded) > MAX_LISTED:
+        print(f"  ... and {len(not_graded) - MAX_LISTED} more not graded or to grade by hand (grades_detail.csv)")
+    drafts = sum(r.state == "draft" for r in report.rows)
+    in_csv = sum(r.state == "released" for r in report.rows) if released_only else len(report.rows)
+    print(f"Wrote {out}/grades.csv ({in_csv} rows{', released only' if released_only else ''}), grades_detail.csv, "
+          f"results.jsonl, summary.html, feedback/ ({drafts} draft, {len(report.rows) - drafts} released, "
+          f"{sum(r.edited for r in report.rows)} edited by you)")
+    if drafts:
+        print(f"Next: read the drafts in {out}/feedback/ (edit any you like), then fedjava grade --approve all "
+              f"--out {out}")
+
+
+def default_out(submissions: str) -> Path:
+    """``class/`` -> ``class_graded/``; ``class.zip`` -> ``class_graded/`` beside it."""
+    path = Path(submissions)
+    name = path.stem if path.suffix.lower() == ".zip" else path.name
+    return path.resolve().parent / f"{name}_graded"

@@ -1,0 +1,233 @@
+"""Grade a class: every student's file reviewed through the one review path, scored, and written out.
+
+:func:`run_grade` reads the submissions (:mod:`fedjava.grading.submissions`), skips the students whose file and
+grading setup are unchanged since the last run (sha256 of the file; the run's fingerprint: task file, adapter
+weights, prompt mode, tests run or not, answer length), reviews the rest with a :class:`fedjava.reviewer.Reviewer`
+(tools per student for grounded adapters, then generation in batches of similar length), appends each batch's
+rows to ``results.jsonl``, and writes the outputs (:func:`write_outputs`): the feedback pages, ``grades.csv``,
+``grades_detail.csv`` and ``summary.html``. :func:`approve` releases pages and writes the outputs again.
+The model is loaded only when some student needs grading, so a rerun of an unchanged class takes seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fedjava.errors import UserError
+from fedjava.grading.feedback import read_score, render_feedback
+from fedjava.grading.gradebook import GradeRow, detail_text, gradebook_text
+from fedjava.grading.rubric import DEFAULT_RUBRIC, Rubric, load_rubric, parse_rubric
+from fedjava.grading.store import GradeFolder, write_atomic
+from fedjava.grading.submissions import Submission, collect
+from fedjava.review import BUILTIN_ADAPTER_NAME, ReviewError, read_task
+
+INVALID_REASON = ("the grader's answer is not valid JSON in the answer format, so this submission needs grading by "
+                  "hand (the raw answer is on the page)")
+
+
+class GradeError(UserError):
+    """A grade request that cannot run (missing options, an --out folder with no results to approve, ...)."""
+
+
+@dataclass
+class GradeOptions:
+    submissions: str
+    task: str
+    out: str
+    rubric: str | None = None
+    adapter: str = BUILTIN_ADAPTER_NAME
+    run_tests: bool = True
+    assignment: str | None = None
+    batch_size: int = 8
+    max_new_tokens: int = 384
+    released_only: bool = False
+    unsafe_run: bool = False
+    """run the students' code without the sandbox (``--unsafe-run``)"""
+
+
+@dataclass
+class GradeReport:
+    students: int
+    graded: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    tool_seconds: float = 0.0
+    model_seconds: float = 0.0
+    load_seconds: float = 0.0
+    rows: list[GradeRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
+    """Grade ``opts.submissions`` into ``opts.out`` (see the module's docstring)."""
+    from fedjava.reviewer import adapter_label, open_adapter
+
+    started = time.perf_counter()
+    if opts.batch_size < 1 or opts.max_new_tokens < 1:
+        raise GradeError("--batch-size and --max-new-tokens must be at least 1")
+    task_text, _, task_spec = read_task(None, opts.task)
+    folder = GradeFolder(opts.out)
+    assignment = opts.assignment or folder.meta.get("assignment") or (
+        task_spec.title if task_spec else Path(opts.task).stem)  # a rerun keeps the column's name
+    rubric = current_rubric(folder, opts.rubric)
+    adapter, cfg = open_adapter(opts.adapter)
+    submissions = collect(opts.submissions)
+    run_tests = cfg.prompt_mode == "grounded" and opts.run_tests and task_spec is not None and bool(task_spec.tests)
+    run = fingerprint(Path(opts.task).read_bytes(), adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens)
+    label = adapter_label(adapter)
+    old = folder.load_records()
+    records: dict[str, dict[str, Any]] = {}
+    todo: list[Submission] = []
+    for sub in submissions:
+        previous = old.get(sub.student)
+        if sub.code is None:
+            records[sub.student] = _row(sub, "ungradable", run, label, reason=sub.problem)
+        elif previous and previous.get("sha256") == sub.sha256 and previous.get("run") == run:
+            records[sub.student] = previous
+        else:
+            todo.append(sub)
+    report = GradeReport(students=len(submissions), skipped=len(submissions) - len(todo) - sum(
+        s.code is None for s in submissions))
+    if todo:
+        loaded = time.perf_counter()
+        from fedjava.reviewer import Reviewer
+
+        reviewer = Reviewer.load(adapter, cfg, opts.max_new_tokens, unsafe=opts.unsafe_run)
+        report.load_seconds = time.perf_counter() - loaded
+        graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for row in _review_all(reviewer, todo, task_text, task_spec, run_tests, opts.batch_size, folder, run, label,
+                               graded_at, progress):
+            records[row["student"]] = row
+            report.tool_seconds += row.get("tool_seconds", 0.0)
+            report.model_seconds += row.get("model_seconds", 0.0)
+        report.graded = len(todo)
+    folder.save_records([records[s.student] for s in submissions])
+    report.seconds = time.perf_counter() - started
+    folder.meta["assignment"] = assignment
+    if report.graded:  # a rerun that skips everyone keeps the timing of the run that did the work
+        folder.meta["timing"] = (f"last grading run: {report.graded} students in {report.seconds:.0f} s, "
+                                 f"{report.seconds / report.graded:.1f} s per student")
+    report.rows, report.warnings = write_outputs(folder, assignment, rubric, records, {s.student for s in todo},
+                                                 opts.released_only)
+    return report
+
+
+def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run_tests: bool, batch_size: int,
+                folder: GradeFolder, run: str, label: str, graded_at: str, progress: bool):
+    """Rows for ``todo``: tools and prompts per student, then generation in batches of similar prompt length."""
+    from tqdm import tqdm
+
+    from fedjava.reviewer import ToolsUnavailableError
+
+    prepared, rows = [], []
+    steps = tqdm(todo, desc="tools", unit="student", file=sys.stderr, disable=not (progress and reviewer.grounded))
+    for sub in steps:
+        try:
+            prepared.append((sub, reviewer.prepare(sub.code, sub.source, task_text, task_spec, run_tests)))
+        except ToolsUnavailableError:
+            raise
+        except ReviewError as exc:  # too long for the model, or the tools failed on this one file
+            rows.append(_row(sub, "ungradable", run, label, reason=str(exc).removeprefix(f"{sub.source}: ")))
+    folder.append_records(rows)
+    yield from rows
+    prepared.sort(key=lambda item: item[1].prompt_tokens)
+    with tqdm(total=len(prepared), desc="grading", unit="student", file=sys.stderr, disable=not progress) as bar:
+        for start in range(0, len(prepared), batch_size):
+            batch = prepared[start:start + batch_size]
+            reviews = reviewer.generate([p for _, p in batch], batch_size)
+            done = []
+            for (sub, _), review in zip(batch, reviews, strict=True):
+                status = "graded" if review.answer is not None else "invalid_answer"
+                done.append(_row(sub, status, run, label, reason=None if review.answer else INVALID_REASON,
+                                 answer=review.answer, raw=review.raw, evidence=review.evidence, note=review.note,
+                                 tool_seconds=round(review.tool_seconds, 3),
+                                 model_seconds=round(review.model_seconds, 3), graded_at=graded_at))
+            folder.append_records(done)  # an interrupted run keeps every finished batch
+            yield from done
+            bar.update(len(batch))
+
+
+def _row(sub: Submission, status: str, run: str, adapter: str, reason: str | None = None, **fields) -> dict:
+    return {"student": sub.student, "source": sub.source, "sha256": sub.sha256, "status": status, "reason": reason,
+            "code": sub.code, "run": run, "adapter": adapter, **fields}
+
+
+def fingerprint(task: bytes, adapter: Path, prompt_mode: str, run_tests: bool, max_new_tokens: int) -> str:
+    """What made a student's review, short: a change to any of it regrades everyone."""
+    digest = hashlib.sha256(task)
+    for name in ("adapter_config.json", "adapter_model.safetensors", "fedjava_config.yaml"):
+        if (adapter / name).is_file():
+            digest.update(name.encode() + hashlib.sha256((adapter / name).read_bytes()).digest())
+    digest.update(f"{prompt_mode}:{run_tests}:{max_new_tokens}".encode())
+    return digest.hexdigest()[:16]
+
+
+def current_rubric(folder: GradeFolder, path: str | None) -> Rubric:
+    """``--rubric`` when given (and saved into the folder), else the folder's saved rubric, else the default."""
+    if path is None and folder.rubric.is_file():
+        return parse_rubric(folder.rubric.read_text(encoding="utf-8"), str(folder.rubric))
+    rubric = load_rubric(path)
+    folder.root.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder.rubric, rubric.text)
+    return rubric
+
+
+def approve(out: str | Path, which: str, released_only: bool = False) -> tuple[list[str], GradeReport]:
+    """Release the pages of ``which`` (comma-separated student ids, or ``all``); the outputs are written again."""
+    folder = GradeFolder(out)
+    if not folder.exists():
+        raise GradeError(f"{out}: no grading results here (results.jsonl); run fedjava grade SUBMISSIONS --task "
+                         f"TASK --out {out} first")
+    records = folder.load_records()
+    wanted = list(records) if which.strip() == "all" else [s.strip() for s in which.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in records]
+    if unknown or not wanted:
+        known = ", ".join(sorted(records)[:8]) + (" ..." if len(records) > 8 else "")
+        raise GradeError(f"--approve: no student {', '.join(unknown) or '(none given)'} in {out} (students: {known}; "
+                         "or 'all')")
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for student in wanted:
+        folder.release(student, when)
+    report = GradeReport(students=len(records))
+    report.rows, report.warnings = write_outputs(folder, folder.meta.get("assignment", "Assignment"),
+                                                 current_rubric(folder, None), records, set(), released_only)
+    return wanted, report
+
+
+def write_outputs(folder: GradeFolder, assignment: str, rubric: Rubric, records: dict[str, dict[str, Any]],
+                  regraded: set[str], released_only: bool) -> tuple[list[GradeRow], list[str]]:
+    """Every student's page (edited pages kept), ``grades.csv``, ``grades_detail.csv``, ``summary.html``."""
+    from fedjava.grading.summary import render_summary
+
+    note = (f"Scored with {'the default rubric' if rubric.text == DEFAULT_RUBRIC.read_text(encoding='utf-8') else 'the course rubric'}"
+            f" ({folder.rubric.name} beside the class results): the verdict's points, minus the points of each error.")
+    rows, warnings = [], []
+    for student, record in sorted(records.items()):
+        score = rubric.score(record["answer"]) if record["status"] == "graded" else None
+        html = render_feedback(record, score, assignment, state="draft", cap=rubric.cap, rubric_note=note)
+        if folder.write_page(student, html, regraded=student in regraded) == "kept" and student in regraded:
+            warnings.append(f"{student}: the feedback page was edited by hand, so it was kept; the new review of the "
+                            f"changed file is in feedback/{folder.page_path(student).stem}.new.html")
+        points, source = (score.points, "rubric") if score else (None, "")
+        if folder.is_edited(student):
+            typed = read_score(folder.page_path(student).read_text(encoding="utf-8"))
+            if typed is not None and typed != points:
+                points, source = typed, "teacher"
+        entry = folder.state[student]
+        errors = "; ".join(f"{e.get('code') or e.get('type') or 'error'}@{e.get('line')}"
+                           for e in (record.get("answer") or {}).get("errors") or [])
+        rows.append(GradeRow(student, points, rubric.cap, source, (record.get("answer") or {}).get("verdict", ""),
+                             errors, record["status"], record.get("reason") or "", entry["state"], entry["edited"],
+                             entry["page"], record.get("source", "")))
+    write_atomic(folder.root / "grades.csv", gradebook_text(assignment, rows, released_only))
+    write_atomic(folder.root / "grades_detail.csv", detail_text(rows))
+    write_atomic(folder.root / "summary.html",
+                 render_summary(assignment, rows, records, rubric.cap, folder.meta.get("timing", "")))
+    folder.save_state()
+    return rows, warnings

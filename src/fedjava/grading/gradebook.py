@@ -1,0 +1,118 @@
+"""``grades.csv`` in the layout Canvas and Moodle import, ``grades_detail.csv`` for people, and the layout's check.
+
+The gradebook layout (README, "Grading a class")::
+
+    Student,ID,SIS User ID,SIS Login ID,Section,<assignment>
+    alice,,,alice,,6
+    bob,,,bob,,
+
+* UTF-8 without a byte-order mark, comma-separated, RFC 4180 quoting, one header row, then one row per student
+  sorted by student id; no "Points Possible" row (Moodle would read it as a student).
+* The first five columns are Canvas's identity columns. ``Student`` and ``SIS Login ID`` hold the student id
+  (the submission's file or folder name); ``ID``, ``SIS User ID`` and ``Section`` stay empty, since Canvas
+  matches a row by any one of them. Moodle's import maps ``SIS Login ID`` to the user's username (or email).
+* The last column is the score, headed by the assignment's name exactly as the gradebook shows it (Canvas
+  matches "Name (id)" headers too): a number (``.`` as the decimal point, at most two decimals), or empty
+  for a student with no score (not gradable, or the grader's answer could not be read), so that importing
+  never overwrites a grade with a blank guess. Canvas creates a new assignment for any column it does not
+  know, so the file has no other columns: the reasons and states are in ``grades_detail.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedjava.grading.feedback import format_points
+
+IDENTITY_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+DETAIL_COLUMNS = ("student", "score", "points_possible", "score_from", "verdict", "errors", "status", "reason",
+                  "state", "edited", "page", "source")
+_NUMBER_RE = re.compile(r"^\d+(\.\d{1,2})?$")
+
+
+@dataclass(frozen=True)
+class GradeRow:
+    student: str
+    score: float | None
+    points_possible: float
+    score_from: str
+    """rubric, teacher (a number typed into an edited page) or "" (no score)"""
+    verdict: str
+    errors: str
+    status: str
+    reason: str
+    state: str
+    edited: bool
+    page: str
+    source: str
+
+
+def gradebook_text(assignment: str, rows: list[GradeRow], released_only: bool = False) -> str:
+    """The gradebook CSV (see the module's docstring); ``released_only`` leaves out pages not yet released."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*IDENTITY_COLUMNS, assignment])
+    for row in sorted(rows, key=lambda r: r.student):
+        if released_only and row.state != "released":
+            continue
+        writer.writerow([row.student, "", "", row.student, "", format_points(row.score)])
+    return out.getvalue()
+
+
+def detail_text(rows: list[GradeRow]) -> str:
+    """Everything a teacher wants beside the score: verdict, errors, status and why, review state, page."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(DETAIL_COLUMNS)
+    for r in sorted(rows, key=lambda r: r.student):
+        writer.writerow([r.student, format_points(r.score), format_points(r.points_possible), r.score_from,
+                         r.verdict, r.errors, r.status, r.reason, r.state, "yes" if r.edited else "no", r.page,
+                         r.source])
+    return out.getvalue()
+
+
+def check_gradebook(path: str | Path, assignment: str | None = None) -> list[str]:
+    """Every way ``path`` departs from the gradebook layout ([] when it follows it)."""
+    data = Path(path).read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        return ["starts with a byte-order mark"]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return ["not UTF-8"]
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if not rows:
+        return ["empty file"]
+    problems = []
+    header = rows[0]
+    if tuple(header[:5]) != IDENTITY_COLUMNS or len(header) != 6:
+        problems.append(f"header must be {', '.join(IDENTITY_COLUMNS)}, <assignment>; got {', '.join(header)}")
+    elif not header[5].strip() or header[5] in IDENTITY_COLUMNS:
+        problems.append("the score column must be named after the assignment")
+    elif assignment is not None and header[5] != assignment:
+        problems.append(f"the score column is '{header[5]}', not the assignment '{assignment}'")
+    seen = set()
+    for number, row in enumerate(rows[1:], 2):
+        if len(row) != 6:
+            problems.append(f"row {number}: {len(row)} fields instead of 6")
+            continue
+        student, canvas_id, sis_user, login, section, score = row
+        if not student or login != student:
+            problems.append(f"row {number}: Student and SIS Login ID must both hold the student id")
+        if canvas_id or sis_user or section:
+            problems.append(f"row {number}: ID, SIS User ID and Section must be empty")
+        if student.strip().lower() == "points possible":
+            problems.append(f"row {number}: a Points Possible row (Moodle would read it as a student)")
+        if student in seen:
+            problems.append(f"row {number}: {student} appears twice")
+        seen.add(student)
+        if score and not _NUMBER_RE.match(score):
+            problems.append(f"row {number}: score '{score}' is not a plain number with at most two decimals")
+    students = [r[0] for r in rows[1:] if r]
+    if students != sorted(students):
+        problems.append("rows are not sorted by student id")
+    return problems

@@ -1,0 +1,143 @@
+"""The grade output folder: the full answers, the review state of each feedback page, and the teacher's edits.
+
+Layout of ``--out DIR``:
+
+* ``results.jsonl``: one row per student (the last row of a student wins): the code and its sha256, the
+  status (graded, invalid_answer, ungradable) and why, the parsed answer, the raw answer, the tool results,
+  timings, and ``run``, a fingerprint of what produced it (task, adapter, prompt mode, tests run or not).
+  Rows are appended after every generation batch, so an interrupted run loses at most one batch;
+* ``state.json``: the assignment's name and the last run's timing, and per student the page's file name, its state (``draft`` until approved, then ``released``),
+  the sha256 of the page as fedjava last wrote it, and ``edited``;
+* ``feedback/<student>.html``, ``rubric.yaml`` (the rubric in use), ``grades.csv``, ``grades_detail.csv``,
+  ``summary.html``.
+
+A page whose bytes no longer match the recorded sha256 was edited by the teacher: it is marked ``edited``
+(for good) and never overwritten; a new review of that student goes to ``feedback/<student>.new.html``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from fedjava.grading.feedback import page_name, set_state
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    os.replace(tmp, path)
+
+
+class GradeFolder:
+    """The files of one ``fedjava grade --out DIR`` (see the module's docstring)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.results = self.root / "results.jsonl"
+        self.state_file = self.root / "state.json"
+        self.pages = self.root / "feedback"
+        self.rubric = self.root / "rubric.yaml"
+        saved = json.loads(self.state_file.read_text(encoding="utf-8")) if self.state_file.is_file() else {}
+        self.state: dict[str, dict[str, Any]] = saved.get("students", {})
+        self.meta: dict[str, Any] = saved.get("meta", {})
+        """the assignment's name and the last run's timing, for the commands that run without the task"""
+
+    def exists(self) -> bool:
+        return self.results.is_file()
+
+    # ------------------------------------------------------------ results.jsonl
+
+    def load_records(self) -> dict[str, dict[str, Any]]:
+        """The latest row of every student; a row cut short by a crash is skipped."""
+        records: dict[str, dict[str, Any]] = {}
+        if not self.results.is_file():
+            return records
+        for line in self.results.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "student" in row:
+                records[row["student"]] = row
+        return records
+
+    def append_records(self, rows: list[dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.results.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def save_records(self, rows: list[dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.results, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+    # ------------------------------------------------------------ pages and their state
+
+    def page_path(self, student: str) -> Path:
+        entry = self.state.get(student)
+        if entry is None:
+            used = {e["page"] for e in self.state.values()}
+            name = page_name(student)
+            if name in used:  # two ids that differ only in characters a file name cannot hold
+                name = f"{name[:-5]}-{hashlib.sha1(student.encode()).hexdigest()[:6]}.html"
+            entry = self.state[student] = {"page": name, "state": "draft", "page_sha256": "", "edited": False}
+        return self.pages / entry["page"]
+
+    def is_edited(self, student: str) -> bool:
+        """Whether the teacher changed the page since fedjava wrote it (remembered once seen)."""
+        entry = self.state.get(student)
+        if entry is None:
+            return False
+        path = self.pages / entry["page"]
+        if not entry["edited"] and path.is_file() and entry["page_sha256"]:
+            current = hashlib.sha256(path.read_bytes()).hexdigest()
+            entry["edited"] = current != entry["page_sha256"]
+        return entry["edited"]
+
+    def write_page(self, student: str, html: str, regraded: bool) -> str:
+        """Write a student's page unless the teacher edited it; what happened: written, unchanged, kept.
+
+        ``regraded`` (a new review of a changed file) puts the page back to ``draft``.
+        """
+        path = self.page_path(student)
+        entry = self.state[student]
+        if regraded:
+            entry["state"] = "draft"
+        html = set_state(html, entry["state"])
+        if path.is_file() and self.is_edited(student):
+            if regraded:
+                path.with_name(path.name[:-5] + ".new.html").write_text(html, encoding="utf-8")
+            return "kept"
+        if path.is_file() and entry["page_sha256"] == sha256_text(html):
+            return "unchanged"
+        self.pages.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8", newline="")
+        entry["page_sha256"] = sha256_text(html)
+        return "written"
+
+    def release(self, student: str, when: str) -> None:
+        """Mark a student's page released, changing only its state field (an edited page keeps its edits)."""
+        path = self.page_path(student)
+        entry = self.state[student]
+        edited = self.is_edited(student)
+        if path.is_file():
+            html = set_state(path.read_text(encoding="utf-8"), "released")
+            path.write_text(html, encoding="utf-8", newline="")
+            entry["page_sha256"] = sha256_text(html)
+        entry.update(state="released", released_at=when, edited=edited)
+
+    def save_state(self) -> None:
+        """Write state.json, with every page's edits looked at first."""
+        for student in self.state:
+            self.is_edited(student)
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.state_file, json.dumps({"meta": self.meta, "students": self.state}, indent=1, sort_keys=True) + "\n")

@@ -1,0 +1,160 @@
+"""Find the students in a folder or a zip of submissions, and read each one's Java file.
+
+Layouts (both in one folder or zip are fine):
+
+* one ``.java`` file per student: ``alice.java`` -> student ``alice``;
+* one folder per student holding one ``.java`` file anywhere below it: ``bob/src/Solution.java`` -> ``bob``
+  (what Moodle's "download all submissions" and most LMS exports give).
+
+A zip whose only top-level entry is a folder (a zipped class folder) is read from inside that folder.
+Hidden files (``.DS_Store``), ``__MACOSX/`` and ``__pycache__/`` are ignored. Every other entry is a student:
+one that cannot be graded (not a ``.java`` file, empty, binary, not UTF-8, over 200 KB, a folder with no or
+several ``.java`` files, a second submission with the same id) gets a :class:`Submission` with ``problem`` set,
+so the teacher sees a row saying why, and the run goes on. A zip is read in memory, never unpacked to disk,
+and each entry is read only up to the size limit (a zip bomb costs nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from fedjava.errors import UserError
+from fedjava.review import MAX_FILE_BYTES, ReviewError, decode_text
+
+MAX_ENTRIES = 20_000
+IGNORED = ("__MACOSX", "__pycache__")
+
+
+class SubmissionsError(UserError):
+    """The SUBMISSIONS argument is not a folder or zip of submissions."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's submission: the code, or why it cannot be graded."""
+
+    student: str
+    source: str
+    """where the file came from, relative to SUBMISSIONS (e.g. ``bob/src/Solution.java``)"""
+    code: str | None = None
+    problem: str | None = None
+    sha256: str = ""
+    """of the file's bytes: a rerun regrades a student only when it changed"""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    parts: tuple[str, ...]
+    read: Callable[[], bytes]
+    size: int
+
+
+def collect(path: str | Path) -> list[Submission]:
+    """Every student in ``path`` (a folder or a .zip), sorted by student id."""
+    path = Path(path)
+    if not path.exists():
+        raise SubmissionsError(f"{path}: no such folder or zip file")
+    if path.is_dir():
+        entries = _folder_entries(path)
+    elif zipfile.is_zipfile(path):
+        entries = _zip_entries(path)
+    else:
+        raise SubmissionsError(f"{path}: not a folder or a zip file; give the folder (or zip) that holds one .java "
+                               "file or one folder per student")
+    entries = _unwrap(entries)
+    students: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        students.setdefault(entry.parts[0] if len(entry.parts) > 1 else _stem(entry.parts[0]), []).append(entry)
+    if not students:
+        raise SubmissionsError(f"{path}: no submissions found (expected one .java file or one folder per student)")
+    found = [_read_student(student, files) for student, files in students.items()]
+    return sorted(found, key=lambda s: s.student)
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name.strip(".") else name
+
+
+def _visible(parts: tuple[str, ...]) -> bool:
+    return not any(p.startswith(".") or p in IGNORED for p in parts)
+
+
+def _folder_entries(root: Path) -> list[_Entry]:
+    entries = []
+    for file in sorted(root.rglob("*")):
+        parts = file.relative_to(root).parts
+        if file.is_file() and _visible(parts):
+            entries.append(_Entry(parts, file.read_bytes, file.stat().st_size))
+            if len(entries) > MAX_ENTRIES:
+                raise SubmissionsError(f"{root}: more than {MAX_ENTRIES} files; is this the right folder?")
+    return entries
+
+
+def _zip_entries(path: Path) -> list[_Entry]:
+    try:
+        archive = zipfile.ZipFile(path)
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionsError(f"{path}: cannot read the zip file ({exc})") from exc
+    if len(infos) > MAX_ENTRIES:
+        raise SubmissionsError(f"{path}: more than {MAX_ENTRIES} entries; is this the right zip?")
+    entries = []
+    for info in infos:
+        parts = tuple(p for p in PurePosixPath(info.filename.replace("\\", "/")).parts if p not in ("", ".", "..", "/"))
+        if info.is_dir() or not parts or not _visible(parts):
+            continue
+
+        def read(info=info) -> bytes:
+            with archive.open(info) as handle:
+                return handle.read(MAX_FILE_BYTES + 1)  # never more than the limit, whatever the header says
+
+        entries.append(_Entry(parts, read, info.file_size))
+    return entries
+
+
+def _unwrap(entries: list[_Entry]) -> list[_Entry]:
+    """Entries relative to the class folder when everything sits in one top folder that is not one student's."""
+    while entries and all(len(e.parts) > 1 for e in entries):
+        top = {e.parts[0] for e in entries}
+        children = {e.parts[1] for e in entries}
+        only_folders = all(len(e.parts) > 2 for e in entries)
+        if len(top) != 1 or (len(children) < 2 and not only_folders):
+            break
+        entries = [_Entry(e.parts[1:], e.read, e.size) for e in entries]
+    return entries
+
+
+def _read_student(student: str, files: list[_Entry]) -> Submission:
+    folder = len(files[0].parts) > 1
+    if len({len(f.parts) > 1 for f in files}) == 2:
+        return Submission(student, student, problem=f"both a file and a folder are named {student}; keep one")
+    java = [f for f in files if f.parts[-1].lower().endswith(".java")]
+    source = "/".join(java[0].parts) if len(java) == 1 else (student + "/" if folder else "/".join(files[0].parts))
+    if not folder and len(files) > 1:
+        return Submission(student, source, problem="several files with this name (" +
+                          ", ".join(f.parts[-1] for f in files) + "); keep one .java file per student")
+    if not java:
+        what = "no .java file in the folder" if folder else f"not a Java file ({files[0].parts[-1]})"
+        return Submission(student, source, problem=f"{what}; each student needs one .java file")
+    if len(java) > 1:
+        names = ", ".join("/".join(f.parts[1:]) for f in java[:5]) + (" ..." if len(java) > 5 else "")
+        return Submission(student, source, problem=f"{len(java)} .java files ({names}); grading reviews one file "
+                                                   "per student")
+    entry = java[0]
+    if entry.size > MAX_FILE_BYTES:
+        return Submission(student, source, problem=f"{entry.size / 1000:.0f} KB is too large for a Java file "
+                                                   f"(the limit is {MAX_FILE_BYTES // 1000} KB)")
+    try:
+        data = entry.read()
+    except (OSError, zipfile.BadZipFile, RuntimeError) as exc:  # RuntimeError: an encrypted zip entry
+        return Submission(student, source, problem=f"cannot be read ({exc})")
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        code = decode_text(data, source)
+    except ReviewError as exc:
+        return Submission(student, source, problem=str(exc).removeprefix(f"{source}: "), sha256=digest)
+    return Submission(student, source, code=code, sha256=digest)

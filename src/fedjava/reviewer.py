@@ -1,0 +1,195 @@
+"""The one path that reviews student files with a trained adapter: ``fedjava review``, ``grade`` and ``serve``.
+
+A :class:`Reviewer` holds a loaded adapter (merged into its base model for speed), its config and the
+answer length. Reviewing is two steps, so that a batch of students shares one generation:
+
+1. :meth:`Reviewer.prepare` checks one file against the model and builds its prompt: for a grounded adapter
+   (``prompt_mode: grounded`` in its ``fedjava_config.yaml``) it first runs javac and the task's tests through
+   :func:`fedjava.javadata.evidence.gather_evidence`; it refuses (:class:`fedjava.review.ReviewError`) a
+   prompt that does not fit the model's context window, and notes one longer than ``max_seq_length``;
+2. :meth:`Reviewer.generate` answers many prepared files at once (greedy, batched by length), and parses
+   each answer (:func:`fedjava.evaluation.parse.parse_answer`; ``None`` when it is not valid JSON).
+
+:meth:`Reviewer.review` does both for one file. Why this split: a class of 30 students reviewed one at a time
+spends most of the time on batch-of-one generation; the tools and the checks are per file, the model is not.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fedjava.review import ReviewError, check_adapter, count_lines
+
+
+class ToolsUnavailableError(ReviewError):
+    """javac or java is missing: no grounded review can run on this machine (unlike a problem with one file)."""
+
+
+@dataclass
+class Prepared:
+    """One file ready for the model: its prompt, and what the tools said (grounded adapters)."""
+
+    label: str
+    code: str
+    prompt: str
+    prompt_tokens: int
+    evidence: str | None = None
+    tools: str = ""
+    """what the tools did, e.g. "compiled and ran 5 test(s)"; "" when they did not run"""
+    tool_seconds: float = 0.0
+    note: str | None = None
+
+
+@dataclass
+class Review:
+    """The model's review of one file: the parsed answer (None: not valid JSON) and the raw text."""
+
+    label: str
+    code: str
+    answer: dict[str, Any] | None
+    raw: str
+    evidence: str | None = None
+    note: str | None = None
+    tool_seconds: float = 0.0
+    model_seconds: float = 0.0
+    """this file's share of its batch's generation time"""
+
+
+class Reviewer:
+    """A trained adapter loaded for reviewing (see the module's docstring)."""
+
+    def __init__(self, adapter: Path, cfg, model, tokenizer, max_new_tokens: int = 384, unsafe: bool = False):
+        self.adapter, self.cfg, self.model, self.tokenizer = adapter, cfg, model, tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.unsafe = unsafe
+        """run the student's code without the sandbox (``--unsafe-run``)"""
+
+    @property
+    def grounded(self) -> bool:
+        return self.cfg.prompt_mode == "grounded"
+
+    @classmethod
+    def load(cls, folder: Path, cfg, max_new_tokens: int = 384, unsafe: bool = False) -> Reviewer:
+        """Load the adapter in ``folder`` (checked by :func:`open_adapter`) on ``cfg``'s base model, merged.
+
+        A grounded adapter runs the student's code, in the sandbox: without one (and without ``unsafe``) this
+        refuses before the model loads (SandboxUnavailableError names how to install it)."""
+        if max_new_tokens < 1:
+            raise ReviewError("--max-new-tokens must be at least 1")
+        if cfg.prompt_mode == "grounded" and not unsafe:
+            from fedjava.javadata.sandbox import require_sandbox
+
+            require_sandbox()
+        from fedjava.models import load_adapter
+
+        if cfg.num_threads:
+            import torch
+
+            torch.set_num_threads(cfg.num_threads)
+        print(f"Loading {folder} on {cfg.model_name} ...", file=sys.stderr)
+        model, tokenizer = load_adapter(folder, cfg, merge=True)  # ModelLoadError names the model it was trained on
+        return cls(folder, cfg, model, tokenizer, max_new_tokens, unsafe)
+
+    def prepare(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True) -> Prepared:
+        """The prompt for one file (tools run first for a grounded adapter); ReviewError when it cannot fit."""
+        from fedjava.prompts import build_messages, render_prompt
+
+        evidence, tools, seconds = None, "", 0.0
+        if self.grounded:
+            started = time.perf_counter()
+            evidence, tools = run_tools(code, task_spec, run_tests, self.unsafe)
+            seconds = time.perf_counter() - started
+        prompt = render_prompt(self.tokenizer, build_messages(task, code, evidence=evidence))
+        n_tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        note = check_fits(label, n_tokens, count_lines(code), self.max_new_tokens, self.cfg.max_seq_length,
+                          context_window(self.model))
+        return Prepared(label, code, prompt, n_tokens, evidence, tools, seconds, note)
+
+    def generate(self, prepared: list[Prepared], batch_size: int = 8) -> list[Review]:
+        """Answer every prepared file (batched greedy generation) and parse each answer, in order."""
+        from fedjava.evaluation.generate import generate_answers
+        from fedjava.evaluation.parse import parse_answer
+
+        if not prepared:
+            return []
+        started = time.perf_counter()
+        raws = generate_answers(self.model, self.tokenizer, [p.prompt for p in prepared], self.max_new_tokens,
+                                batch_size=max(1, batch_size))
+        share = (time.perf_counter() - started) / len(prepared)
+        return [Review(p.label, p.code, parse_answer(raw), raw, p.evidence, p.note, p.tool_seconds, share)
+                for p, raw in zip(prepared, raws, strict=True)]
+
+    def review(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True) -> Review:
+        """One file, start to end (what ``fedjava review`` and the web page do)."""
+        prepared = self.prepare(code, label, task, task_spec, run_tests)
+        return self.generate([prepared], batch_size=1)[0]
+
+
+def open_adapter(adapter: str | Path, preset: str | None = None, overrides: list[str] | tuple = ()):
+    """(the adapter folder, its config), both checked before any model loads; ``builtin`` is the shipped grader."""
+    folder = check_adapter(adapter)
+    return folder, load_review_config(folder, preset, list(overrides))
+
+
+def adapter_label(folder: Path) -> str:
+    """How pages name the adapter: "the shipped grader" for ``--adapter builtin``, else its folder."""
+    from fedjava.models import ModelLoadError, builtin_adapter_dir
+
+    try:
+        builtin = builtin_adapter_dir().resolve()
+    except ModelLoadError:
+        builtin = None
+    return "the shipped grader" if folder.resolve() == builtin else str(folder)
+
+
+def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
+    """The adapter's own ``fedjava_config.yaml`` (its base model and prompt mode) unless a preset is given."""
+    from fedjava.config import SAVED_CONFIG, load_adapter_config
+
+    if preset is None and not (adapter / SAVED_CONFIG).is_file():
+        print(f"note: {adapter} has no {SAVED_CONFIG}; using the default config's model", file=sys.stderr)
+    return load_adapter_config(adapter, preset, overrides)  # the base model the adapter was trained on
+
+
+def check_fits(path: str | Path, prompt_tokens: int, lines: int, max_new_tokens: int, max_seq_length: int,
+               context: int | None) -> str | None:
+    """ReviewError beyond the model's context window; a note (returned) beyond max_seq_length; else None."""
+    total = prompt_tokens + max_new_tokens
+    what = f"its prompt ({lines} lines of code with the task) is {prompt_tokens} tokens"
+    if context and total > context:
+        raise ReviewError(
+            f"{path}: too long for the model: {what}, and with up to {max_new_tokens} answer tokens that is "
+            f"{total}, over the {context} tokens the model can read (room for {max(0, context - max_new_tokens)} "
+            "prompt tokens); review a shorter file or lower --max-new-tokens")
+    if total > max_seq_length:
+        return (f"note: {path}: {what}; with up to {max_new_tokens} answer tokens that is over "
+                f"max_seq_length={max_seq_length}, the length the adapter was trained on, so the review may "
+                "be less reliable")
+    return None
+
+
+def context_window(model) -> int | None:
+    """The most tokens the model can read (its config's max_position_embeddings), when it says."""
+    value = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tuple[str, str]:
+    """Compile (and test) the student's file for a grounded review: (the evidence block, what was done)."""
+    from fedjava.javadata.evidence import gather_evidence
+    from fedjava.javadata.runner import JdkMissingError
+
+    try:
+        evidence, _ = gather_evidence(code, task_spec, run_tests, unsafe=unsafe)
+    except JdkMissingError as exc:
+        raise ToolsUnavailableError(f"{exc} (grounded reviews compile the file; the adapter was trained on javac's "
+                                    "output)") from exc
+    except RuntimeError as exc:  # the runner could not finish this one program (e.g. its JVM failed to start)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ReviewError(f"the tools failed on this file: {first}") from exc
+    tested = task_spec is not None and bool(task_spec.tests) and run_tests
+    return evidence, (f"compiled and ran {len(task_spec.tests)} test(s)" if tested else "compiled")

@@ -1,0 +1,245 @@
+"""``fedjava serve``: a local web page to review one file, and to browse a ``fedjava grade`` output folder.
+
+Paste or upload a Java file and the task (text, or a task YAML whose tests a grounded adapter runs), and get
+the same feedback page ``fedjava grade`` writes for a student, with the error lines marked: the review goes
+through the one shared path (:class:`fedjava.reviewer.Reviewer`), loaded once when the server starts, so a
+broken adapter stops the command before anything listens. ``--results DIR`` also serves a grade folder
+(``/results``: the students, their pages, the summary and the CSV files).
+
+It binds to 127.0.0.1 by default: there is no login, so anyone who can reach the port can use the model and
+read the results. Bound to a loopback address, it also answers only requests whose ``Host`` is a loopback
+name, so a web page in the teacher's browser cannot reach it through DNS rebinding. Requests are refused with a page saying why when the body is over ``--max-upload-kb``
+(checked from Content-Length before anything is read; a POST without one is refused), when the file is not a
+``.java`` file, not UTF-8 text, empty, or does not look like Java source. Reviews run one at a time.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the route functions' annotations (Request) at
+# definition time, inside create_app, where fastapi is imported (so that `fedjava --help` never imports it).
+import argparse
+import csv
+import ipaddress
+import re
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from fedjava.cli_args import port
+from fedjava.javadata.sandbox import add_unsafe_run_option
+from fedjava.review import GENERIC_TASK, MAX_TASK_BYTES, ReviewError, add_adapter_option, decode_text
+
+DEFAULT_PORT = 8765
+DEFAULT_UPLOAD_KB = 256
+# A Java file declares a type or at least has braces and a Java keyword; prose, Python or JSON does not.
+_JAVA_WORDS = re.compile(r"\b(class|interface|enum|record|void|static|public|private|return|import|package)\b")
+
+SERVE_EPILOG = """examples:
+  fedjava serve                                        # http://127.0.0.1:8765 with the shipped grader
+  fedjava serve --adapter results/fedavg/final_model --results hw3 --port 9000
+"""
+
+
+def looks_like_java(text: str) -> bool:
+    """True for text with a ``{`` and a Java keyword: a lenient check that still refuses prose and other languages."""
+    return "{" in text and bool(_JAVA_WORDS.search(text))
+
+
+def add_serve_parser(sub) -> argparse.ArgumentParser:
+    serve = sub.add_parser(
+        "serve", help="a local web page: review a pasted or uploaded Java file, browse a grade folder",
+        description="Serve a web page on this machine where a Java file and its task can be pasted or uploaded "
+                    "and reviewed (the feedback page with the error lines marked), and where the output folder "
+                    "of fedjava grade can be browsed. Binds to 127.0.0.1 unless --host says otherwise.",
+        epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    serve.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"port, 1 to 65535 (default {DEFAULT_PORT})")
+    serve.add_argument("--results", metavar="DIR", help="a fedjava grade output folder to browse at /results")
+    add_adapter_option(serve)
+    serve.add_argument("--rubric", metavar="R", help="rubric YAML for the scores shown (default: the default rubric)")
+    serve.add_argument("--no-run", action="store_true", help="grounded adapters: compile only, never run tests")
+    add_unsafe_run_option(serve, "javac and the task's tests on the uploaded code (grounded adapters)")
+    serve.add_argument("--max-upload-kb", type=int, default=DEFAULT_UPLOAD_KB, metavar="KB",
+                       help=f"largest request accepted (default {DEFAULT_UPLOAD_KB} KB)")
+    serve.set_defaults(func=cmd_serve)
+    return serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fedjava.grading.rubric import load_rubric
+    from fedjava.reviewer import Reviewer, open_adapter
+
+    if args.max_upload_kb < 1:
+        raise ReviewError("--max-upload-kb must be at least 1")
+    results = Path(args.results) if args.results else None
+    if results is not None and not (results / "grades_detail.csv").is_file():
+        raise ReviewError(f"{results}: not a fedjava grade output folder (no grades_detail.csv)")
+    rubric = load_rubric(args.rubric)
+    adapter, cfg = open_adapter(args.adapter)
+    reviewer = Reviewer.load(adapter, cfg, args.max_new_tokens, unsafe=args.unsafe_run)
+    loopback = _is_loopback(args.host)
+    app = create_app(reviewer, rubric, results, args.max_upload_kb * 1000, not args.no_run,
+                     allowed_hosts=LOOPBACK_NAMES if loopback else None)
+    if not loopback:
+        print(f"warning: listening on {args.host}: anyone who can reach this port can use the page (there is no "
+              "login); use the default 127.0.0.1 unless you mean it", file=sys.stderr)
+    import uvicorn
+
+    print(f"Serving on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: int = DEFAULT_UPLOAD_KB * 1000,
+               run_tests: bool = True, allowed_hosts: tuple[str, ...] | None = None):
+    """The FastAPI application around a loaded :class:`fedjava.reviewer.Reviewer`; ``allowed_hosts`` (None: any)
+    are the names a request's ``Host`` header may give (without the port)."""
+    from fastapi import FastAPI, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from fedjava.grading.feedback import render_feedback, templates
+    from fedjava.grading.summary import STATUS_NAMES
+    from fedjava.reviewer import adapter_label
+
+    app = FastAPI(title="fedjava", docs_url=None, redoc_url=None, openapi_url=None)
+    lock = threading.Lock()
+    adapter = adapter_label(reviewer.adapter)
+
+    def page(name: str, status: int = 200, **context) -> HTMLResponse:
+        return HTMLResponse(templates().get_template(name).render(**context), status_code=status)
+
+    def refuse(message: str, status: int = 400, heading: str = "Not reviewed") -> HTMLResponse:
+        return page("message.html", status, heading=heading, message=message)
+
+    @app.middleware("http")
+    async def check_request(request: Request, call_next):
+        if allowed_hosts is not None and _host_name(request.headers.get("host", "")) not in allowed_hosts:
+            return refuse("this page answers only on this machine (http://127.0.0.1 or http://localhost)", 400,
+                          "Wrong host")
+        if request.method == "POST":
+            length = request.headers.get("content-length")
+            if length is None or not length.isdigit():
+                return refuse("the request gave no Content-Length; send the form from the page", 411)
+            if int(length) > max_upload_bytes:
+                return refuse(f"the upload is {int(length) / 1000:.0f} KB; the limit is {max_upload_bytes // 1000} KB "
+                              "(one Java file and its task)", 413, "Too large")
+        return await call_next(request)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return page("index.html", adapter=adapter, mode=reviewer.cfg.prompt_mode, results=results,
+                    limit_kb=max_upload_bytes // 1000)
+
+    @app.post("/review", response_class=HTMLResponse)
+    async def review(request: Request):
+        form = await request.form(max_files=2, max_fields=8)
+        try:
+            label, code = await _code_from(form)
+            task, spec = await _task_from(form)
+        except ReviewError as exc:
+            return refuse(str(exc))
+
+        def run():
+            with lock:  # one generation at a time: the model is shared
+                return reviewer.review(code, label, task, spec, run_tests)
+
+        try:
+            done = await run_in_threadpool(run)
+        except ReviewError as exc:
+            return refuse(str(exc))
+        record = {"source": label, "code": code, "status": "graded" if done.answer else "invalid_answer",
+                  "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",
+                  "answer": done.answer, "raw": done.raw, "evidence": done.evidence, "note": done.note,
+                  "adapter": adapter}
+        score = rubric.score(done.answer) if done.answer else None
+        title = task.strip().splitlines()[0][:100] if spec is None and task != GENERIC_TASK else (
+            spec.title if spec else "Review (no task given)")
+        return HTMLResponse(render_feedback(record, score, title, cap=rubric.cap, back="/",
+                                            rubric_note="Scored with the server's rubric: the verdict's points, "
+                                                        "minus the points of each error."))
+
+    @app.get("/results", response_class=HTMLResponse)
+    def browse():
+        if results is None:
+            return refuse("start the server with --results DIR (a fedjava grade --out folder) to browse one",
+                          404, "No results folder")
+        with (results / "grades_detail.csv").open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        meta = _meta(results)
+        return page("results.html", assignment=meta.get("assignment", results.name), folder=results, rows=rows,
+                    status_names=STATUS_NAMES)
+
+    if results is not None:
+        app.mount("/results/files", StaticFiles(directory=results), name="results")
+    return app
+
+
+def _host_name(header: str) -> str:
+    """The name in a ``Host`` header, without its port: "127.0.0.1:8765" -> "127.0.0.1", "[::1]:80" -> "::1"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _meta(results: Path) -> dict:
+    import json
+
+    state = results / "state.json"
+    return json.loads(state.read_text(encoding="utf-8")).get("meta", {}) if state.is_file() else {}
+
+
+async def _code_from(form) -> tuple[str, str]:
+    """(label, code) from the uploaded .java file, else the text box; ReviewError saying what is wrong."""
+    upload = form.get("code_file")
+    if upload is not None and getattr(upload, "filename", ""):
+        name = Path(upload.filename).name
+        if not name.lower().endswith(".java"):
+            raise ReviewError(f"{name}: not a .java file; upload the Java source file (e.g. Solution.java)")
+        code = decode_text(await upload.read(), name)
+    else:
+        text = str(form.get("code") or "")
+        if not text.strip():
+            raise ReviewError("no code: paste the Java program or choose a .java file")
+        name, code = "pasted code", decode_text(text.encode("utf-8"), "pasted code")
+    if not looks_like_java(code):
+        raise ReviewError(f"{name}: this does not look like Java source (no braces with a Java keyword such as "
+                          "class, static or return)")
+    return name, code
+
+
+async def _task_from(form):
+    """(task text, the Task of an uploaded YAML or None); the generic task when none is given."""
+    upload = form.get("task_file")
+    if upload is not None and getattr(upload, "filename", ""):
+        name = Path(upload.filename).name
+        text = decode_text(await upload.read(), name, "task file", MAX_TASK_BYTES)
+        if name.lower().endswith((".yaml", ".yml")):
+            from fedjava.javadata.tasks import TaskError, load_task
+
+            with tempfile.TemporaryDirectory(prefix="fedjava-task-") as tmp:
+                path = Path(tmp) / Path(name).name
+                path.write_text(text, encoding="utf-8")
+                try:
+                    spec = load_task(path, strict=False)
+                except TaskError as exc:
+                    raise ReviewError(str(exc).replace(str(path), name)) from exc
+            return spec.requirement, spec
+        return text.strip(), None
+    text = str(form.get("task") or "").strip()
+    if len(text.encode("utf-8")) > MAX_TASK_BYTES:
+        raise ReviewError(f"the task is longer than {MAX_TASK_BYTES // 1000} KB; shorten it")
+    return (text or GENERIC_TASK), None
