@@ -45,6 +45,11 @@ def test_parse_answer_tolerates_fences_and_chatter():
     assert parse_answer(format_answer(OK)) == {"verdict": "NO_ERROR", "errors": [], "score": 10}
 
 
+def test_parse_answer_keeps_a_raw_tab_in_a_fix_line():
+    text = format_answer(BAD_ANSWER).replace('"fix": "', '"fix": "\t\t', 1)
+    assert "\t" in text and parse_answer(text)["errors"][0]["fix"].startswith("\t\t")
+
+
 def test_parse_answer_invalid_is_none():
     for text in ("", "garbage <unk> tokens", '{"verdict": "MAYBE", "errors": [], "score": 3}',
                  '{"verdict": "NO_ERROR", "errors": "none"}', '{"verdict": "NO_ERROR", "errors": [',
@@ -235,6 +240,29 @@ def test_evaluate_base_tiny_model_end_to_end(eval_data, tiny_overrides, tmp_path
     assert metrics["legacy"]["n"] == 1 and metrics["legacy"]["invalid"] == 1
     assert metrics["eval_loss"] > 0 and metrics["eval_perplexity"] > 1
     assert metrics["seconds_per_sample"] >= 0
+
+
+def test_rescore_scores_the_earlier_answers_again_without_a_model(eval_data, tiny_overrides, tmp_path, capsys,
+                                                                  monkeypatch):
+    from fedjava.cli import main
+
+    assert main(["evaluate", "--base", "--rescore", *tiny_overrides]) == 2  # nothing to score again yet
+    assert "--rescore: no earlier run" in capsys.readouterr().err
+    assert main(["evaluate", "--base", "--max-new-tokens", "4", "--no-fix-check", *tiny_overrides]) == 0
+    folder = tmp_path / "results" / "base"
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    before = json.loads((folder / "metrics.json").read_text())
+    rows[0]["prediction"] = rows[0]["gold_text"]  # as if a newer parser now read this answer
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import fedjava.models
+
+    monkeypatch.setattr(fedjava.models, "load_base_model", lambda *a, **k: pytest.fail("--rescore loaded a model"))
+    assert main(["evaluate", "--base", "--rescore", "--no-fix-check", *tiny_overrides]) == 0
+    after = json.loads((folder / "metrics.json").read_text())
+    assert before["valid_rate"] == 0 and after["valid_rate"] > 0
+    assert after["eval_loss"] == before["eval_loss"] and after["generation_seconds"] == before["generation_seconds"]
+    assert main(["evaluate", "--base", "--rescore", "--max-samples", "2", *tiny_overrides]) == 2  # other samples
+    assert "answers to other samples" in capsys.readouterr().err
 
 
 def test_evaluate_adapter_and_few_shot(eval_data, tiny_overrides, tmp_path):

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
     evaluate.add_argument("--batch-size", type=int, default=4, metavar="N", help="prompts per generation batch (4)")
     evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
+    evaluate.add_argument("--rescore", action="store_true",
+                          help="score the answers of the earlier run with these options again (after a fedjava "
+                               "update changed the parser or the metrics): no model loads, nothing is generated")
     add_unsafe_run_option(evaluate, "the fix check's programs (model output)")
     evaluate.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
     evaluate.add_argument("--judge-url", metavar="URL",
@@ -271,7 +274,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         fix_check=not args.no_fix_check, unsafe_run=args.unsafe_run, judge_url=args.judge_url,
         judge_model=args.judge_model, judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout,
-        judge_allow_http=args.judge_allow_http,
+        judge_allow_http=args.judge_allow_http, rescore=args.rescore,
     )
     check_options(opts)
     # The base model and prompt mode the adapter was trained with, unless --config says otherwise.

@@ -75,6 +75,8 @@ class EvalOptions:
     judge_key_env: str = "OPENAI_API_KEY"
     judge_timeout: float = 60.0
     judge_allow_http: bool = False
+    rescore: bool = False
+    """score the answers an earlier run of the same name wrote (its predictions.jsonl) again, without a model"""
     run: str = ""
     """the run's name, i.e. its folder under results_dir (default: grader, base, base_fewshotK or majority)"""
 
@@ -244,7 +246,9 @@ def run_evaluation(
 
     loss = None
     start = time.perf_counter()
-    if opts.majority:
+    if opts.rescore:
+        texts, seconds, loss = _earlier_answers(cfg, opts, samples)
+    elif opts.majority:
         answer_text = format_answer(majority_answer(train))
         texts = [answer_text] * len(samples)
     else:
@@ -268,8 +272,9 @@ def run_evaluation(
             model, tokenizer, prompts, opts.max_new_tokens, opts.batch_size,
             progress=lambda done, total: progress(f"  generated {done}/{total}"),
         )
-    seconds = time.perf_counter() - start
-    if not opts.majority and opts.eval_loss:
+    if not opts.rescore:
+        seconds = time.perf_counter() - start
+    if not opts.majority and not opts.rescore and opts.eval_loss:
         loss = _loss(model, tokenizer, samples, cfg, opts.batch_size)
 
     rows = []
@@ -359,6 +364,23 @@ def run_evaluation(
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return metrics, pred_path, metrics_path
+
+
+def _earlier_answers(cfg: Config, opts: EvalOptions, samples: list[dict]) -> tuple[list[str], float, dict | None]:
+    """(the answers, generation seconds, loss) of the earlier run ``--rescore`` scores again; EvaluationError when
+    there is none or it was made on other samples."""
+    pred_path, metrics_path = output_paths(cfg, opts)
+    if not pred_path.is_file() or not metrics_path.is_file():
+        raise EvaluationError(f"--rescore: no earlier run to score again ({pred_path} and {metrics_path.name})")
+    rows = [json.loads(line) for line in pred_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    ids = [(s.get("meta") or {}).get("task_id", "") for s in samples]
+    if len(rows) != len(samples) or [r.get("task_id", "") for r in rows] != ids:
+        raise EvaluationError(f"--rescore: {pred_path} holds {len(rows)} answers to other samples than these "
+                              f"{len(samples)} (same --split, --max-samples and seed are needed)")
+    old = json.loads(metrics_path.read_text(encoding="utf-8"))
+    loss = {"eval_loss": old["eval_loss"], "eval_perplexity": old.get("eval_perplexity")} \
+        if old.get("eval_loss") is not None else None
+    return [r["prediction"] for r in rows], float(old.get("generation_seconds") or 0.0), loss
 
 
 def _start_judge(opts: EvalOptions, progress: Callable[[str], None]):

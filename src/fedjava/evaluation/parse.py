@@ -72,7 +72,7 @@ def parse_answer(text: Any) -> dict[str, Any] | None:
 
 def json_objects(text: str) -> Iterator[Any]:
     """Every JSON value that starts at a ``{`` in ``text``, in order (chatter between them is skipped)."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)  # a raw tab or newline inside a string (as in a fix line) is kept
     pos = text.find("{")
     while pos != -1:
         try:
