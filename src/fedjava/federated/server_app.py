@@ -21,7 +21,6 @@ from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
 from fedjava.federated.checkpoints import resume_checkpoint, run_identity, save_checkpoint
 from fedjava.federated.common import (
-    ALGORITHM_NAMES,
     FederatedSetupError,
     cached_model,
     check_federated_data,
@@ -31,6 +30,7 @@ from fedjava.federated.common import (
     shard_path,
     valid_path,
 )
+from fedjava.federated.methods import describe_method
 from fedjava.federated.strategies import RoundReport, build_strategy, restore_server_state, server_state
 from fedjava.runs import claim_output_dir, configuration_block, count_parameters, save_final_model
 
@@ -49,22 +49,6 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.2f} GB"
-
-
-def algorithm_settings(cfg: Config) -> str:
-    name = ALGORITHM_NAMES[cfg.algorithm]
-    knobs = {
-        "fedavg": "weighted by client sample count",
-        "fedprox": f"mu={cfg.fedprox_mu:g}",
-        "fedadam": f"eta={cfg.fedadam_eta:g}, beta1={cfg.fedadam_beta1:g}, beta2={cfg.fedadam_beta2:g}, "
-                   f"tau={cfg.fedadam_tau:g}",
-        "fedyogi": f"eta={cfg.fedyogi_eta:g}, beta1={cfg.fedyogi_beta1:g}, beta2={cfg.fedyogi_beta2:g}, "
-                   f"tau={cfg.fedyogi_tau:g}",
-        "fedadagrad": f"eta={cfg.fedadagrad_eta:g}, tau={cfg.fedadagrad_tau:g}",
-        "fedavgm": f"server_learning_rate={cfg.fedavgm_server_learning_rate:g}, "
-                   f"server_momentum={cfg.fedavgm_server_momentum:g}",
-    }[cfg.algorithm]
-    return f"{name} ({knobs})"
 
 
 class FederatedServer:
@@ -134,7 +118,7 @@ class FederatedServer:
         model_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
         shards = [shard_path(cfg, i) for i in range(cfg.num_clients)]
         self.say(configuration_block("Federated Learning Configuration", [
-            ("Algorithm", algorithm_settings(cfg)),
+            ("Algorithm", describe_method(cfg)),
             ("Clients", f"{cfg.num_clients} ({shards[0]}" + (f" ... {shards[-1]})" if len(shards) > 1 else ")")),
             ("Rounds", cfg.num_rounds),
             ("Local epochs", cfg.local_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),

@@ -1,4 +1,5 @@
-"""Flower's strategies, each with the same three additions (the aggregation maths stay Flower's own):
+"""Flower's strategies (named in the table of :mod:`fedjava.federated.methods`), each with the same additions
+(the aggregation maths stay Flower's own):
 
 - **screening**: a reply that is an error (the client raised), that lacks its arrays or metrics, whose
   tensors differ from those sent, or whose values are NaN/inf is logged with its reason and left out;
@@ -26,10 +27,10 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi
 
 from fedjava.config import Config
 from fedjava.federated.adapter_io import arrays_nbytes, cast_like, non_finite
+from fedjava.federated.methods import METHODS
 
 log = logging.getLogger("fedjava")
 
@@ -206,8 +207,14 @@ class FedJavaMixin:
                 self.listener.round_aggregated(report)
             return None, None
         arrays, metrics = super().aggregate_train(true_round, good)  # type: ignore[misc]
-        if arrays is not None:
-            arrays = cast_like(arrays, {name: dtype for name, (dtype, _) in self._sent.items()})
+        if arrays is None:  # the method itself declined (Bulyan with fewer than 4f+3 updates)
+            report.kept_global = True
+            log.log(self._level, "Round %d: %s did not aggregate the %d good update(s): the global model is kept "
+                    "unchanged this round", true_round, type(self).__name__, len(good))
+            if self.listener:
+                self.listener.round_aggregated(report)
+            return None, None
+        arrays = cast_like(arrays, {name: dtype for name, (dtype, _) in self._sent.items()})
         report.aggregated = len(good)
         if self.listener:
             self.listener.round_aggregated(report)
@@ -220,38 +227,21 @@ class FedJavaMixin:
         return []
 
 
-class FedJavaFedAvg(FedJavaMixin, FedAvg):
-    """FedAvg: the update-weighted average by client sample count."""
+_SCREENED: dict[type, type] = {}
 
 
-class FedJavaFedProx(FedJavaMixin, FedProx):
-    """FedProx: FedAvg on the server; clients add mu/2 * ||w - w_global||^2 (mu travels as proximal-mu)."""
-
-
-class FedJavaFedAdam(FedJavaMixin, FedAdam):
-    """FedAdam: server-side Adam on the averaged update."""
-
-
-class FedJavaFedYogi(FedJavaMixin, FedYogi):
-    """FedYogi: server-side Yogi on the averaged update."""
-
-
-class FedJavaFedAdagrad(FedJavaMixin, FedAdagrad):
-    """FedAdagrad: server-side Adagrad on the averaged update."""
-
-
-class FedJavaFedAvgM(FedJavaMixin, FedAvgM):
-    """FedAvgM: FedAvg with server momentum."""
-
-
-STRATEGIES = {
-    "fedavg": FedJavaFedAvg, "fedprox": FedJavaFedProx, "fedadam": FedJavaFedAdam, "fedyogi": FedJavaFedYogi,
-    "fedadagrad": FedJavaFedAdagrad, "fedavgm": FedJavaFedAvgM,
-}
+def screened(flower_class: type) -> type:
+    """``flower_class`` with :class:`FedJavaMixin` in front: the same maths, behind the reply screening."""
+    if flower_class not in _SCREENED:
+        _SCREENED[flower_class] = type(f"FedJava{flower_class.__name__}", (FedJavaMixin, flower_class),
+                                       {"__doc__": f"Flower's {flower_class.__name__} behind fedjava's screening.",
+                                        "__module__": __name__})
+    return _SCREENED[flower_class]
 
 
 def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener | None = None) -> FedJavaMixin:
-    """The strategy of ``cfg.algorithm`` with the knobs of ``cfg``."""
+    """The strategy of ``cfg.algorithm`` (the table in :mod:`fedjava.federated.methods`) with the knobs of ``cfg``."""
+    method = METHODS[cfg.algorithm]
     sampling: dict[str, Any] = {
         "fraction_train": cfg.fraction_fit,
         "min_train_nodes": min(cfg.min_fit_clients, cfg.num_clients),
@@ -259,20 +249,9 @@ def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener |
         "min_evaluate_nodes": 0,
         "weighted_by_key": WEIGHT_KEY,
     }
-    knobs: dict[str, Any] = {
-        "fedavg": {},
-        "fedprox": {"proximal_mu": cfg.fedprox_mu},
-        "fedadam": {"eta": cfg.fedadam_eta, "eta_l": cfg.learning_rate, "beta_1": cfg.fedadam_beta1,
-                    "beta_2": cfg.fedadam_beta2, "tau": cfg.fedadam_tau},
-        "fedyogi": {"eta": cfg.fedyogi_eta, "eta_l": cfg.learning_rate, "beta_1": cfg.fedyogi_beta1,
-                    "beta_2": cfg.fedyogi_beta2, "tau": cfg.fedyogi_tau},
-        "fedadagrad": {"eta": cfg.fedadagrad_eta, "eta_l": cfg.learning_rate, "tau": cfg.fedadagrad_tau},
-        "fedavgm": {"server_learning_rate": cfg.fedavgm_server_learning_rate,
-                    "server_momentum": cfg.fedavgm_server_momentum},
-    }[cfg.algorithm]
-    cls = STRATEGIES[cfg.algorithm]
-    return cls(min_fit_clients=cfg.min_fit_clients, round_offset=round_offset, listener=listener,
-               round_timeout=cfg.round_timeout, **sampling, **knobs)
+    ours = {"min_fit_clients": cfg.min_fit_clients, "round_offset": round_offset, "listener": listener,
+            "round_timeout": cfg.round_timeout}
+    return screened(method.strategy_class())(**ours, **sampling, **method.arguments(cfg))
 
 
 # ---------------------------------------------------------------------- server optimizer state
