@@ -160,6 +160,11 @@ class Config:
     """MultiKrum: how many of the best-scored updates are averaged"""
     trimmed_avg_beta: float = 0.2
     """FedTrimmedAvg: share of the highest and of the lowest values cut per coordinate, in [0, 0.5)"""
+    update_compression: Literal["none", "fp16", "int8", "topk"] = "none"
+    """how clients send their update: none (fp32 weights), fp16, int8 (a scale per rank row) or topk (the
+    topk_fraction largest values, the rest carried into the next round by the client)"""
+    topk_fraction: float = 0.1
+    """update_compression=topk: share of each tensor's values sent per round, in (0, 1]"""
     fraction_fit: float = 1.0
     """share of the clients asked to train each round"""
     min_fit_clients: int = 1
@@ -467,6 +472,7 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("num_malicious_clients", cfg.num_malicious_clients >= 0, "must be >= 0"),
         ("multikrum_selected", cfg.multikrum_selected >= 1, "must be >= 1"),
         ("trimmed_avg_beta", 0 <= cfg.trimmed_avg_beta < 0.5, "must be in [0, 0.5)"),
+        ("topk_fraction", 0 < cfg.topk_fraction <= 1, "must be in (0, 1]"),
         ("fraction_fit", 0 < cfg.fraction_fit <= 1, "must be in (0, 1]"),
         ("min_fit_clients", 1 <= cfg.min_fit_clients, "must be >= 1"),
         ("round_timeout", cfg.round_timeout > 0, "must be > 0 (seconds)"),

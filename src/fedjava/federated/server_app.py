@@ -128,6 +128,8 @@ class FederatedServer:
             ("Sent per client per round", f"{format_bytes(adapter_bytes)} each way "
                                           f"({100 * adapter_bytes / model_bytes:.2f}% of the model's "
                                           f"{format_bytes(model_bytes)})"),
+            ("Updates on the wire", cfg.update_compression if cfg.update_compression != "topk"
+                                    else f"topk (fraction {cfg.topk_fraction:g}, error feedback)"),
             ("Batch size", f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
                            f"learning rate {cfg.learning_rate:g}"),
             ("Validation samples", f"{len(self.valid)} ({valid_path(cfg)})"),
@@ -169,6 +171,7 @@ class FederatedServer:
             "eval_loss": self.eval_losses.get(max(self.eval_losses)) if self.eval_losses else None,
             "bytes_sent": sum(r.get("bytes_sent", 0) for r in done),
             "bytes_received": sum(r.get("bytes_received", 0) for r in done),
+            "update_compression": cfg.update_compression,
             "seconds": self.tracker.elapsed(),  # a resumed run's included
             "trainable_parameters": trainable,
             "adapter_bytes": adapter_bytes,

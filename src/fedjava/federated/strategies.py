@@ -10,6 +10,9 @@
 - **savable server state**: :func:`server_state` and :func:`restore_server_state` read and write the
   optimizer state (FedAdam/FedYogi/FedAdagrad moments, FedAvgM momentum) for the round checkpoints.
 
+With ``update_compression`` the replies carry encoded updates, decoded (:mod:`fedjava.federated.compression`)
+before the screening.
+
 Aggregated arrays are cast back to the dtype they were sent in (Flower's FedOpt family returns float64).
 No client-side evaluation is configured: the server evaluates the global model itself on valid.json.
 """
@@ -29,13 +32,16 @@ from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
 
 from fedjava.config import Config
-from fedjava.federated.adapter_io import arrays_nbytes, cast_like, non_finite
+from fedjava.federated.adapter_io import arrays_nbytes, arrays_to_numpy, cast_like, non_finite, numpy_to_arrays
+from fedjava.federated.compression import CompressionError, server_decode
 from fedjava.federated.methods import METHODS
 
 log = logging.getLogger("fedjava")
 
 WEIGHT_KEY = "num-examples"
 CLIENT_INFO_KEY = "client"
+COMPRESSION_KEY = "update-compression"  # in the train config (asked) and the client's info (done)
+TOPK_KEY = "topk-fraction"
 
 
 @dataclass
@@ -68,8 +74,11 @@ class FedJavaMixin:
     """Screening, round offset and dtype cast around a Flower strategy (put it first in the bases)."""
 
     def __init__(self, *, min_fit_clients: int = 1, round_offset: int = 0, listener: RoundListener | None = None,
-                 round_timeout: float = 0.0, **kwargs):
+                 round_timeout: float = 0.0, update_compression: str = "none", topk_fraction: float = 0.1, **kwargs):
         super().__init__(**kwargs)
+        self.update_compression = update_compression
+        self.topk_fraction = topk_fraction
+        self._global: dict[str, Any] = {}
         self.min_fit_clients = min_fit_clients
         self.round_timeout = round_timeout  # for the report only: Flower's start() enforces it
         self.round_offset = round_offset
@@ -89,6 +98,10 @@ class FedJavaMixin:
         true_round = server_round + self.round_offset
         self._sent = {name: (str(a.dtype), tuple(a.shape)) for name, a in arrays.items()}
         self._sent_bytes = arrays_nbytes(arrays)
+        self._global = arrays_to_numpy(arrays) if self.update_compression != "none" else {}
+        if self.update_compression != "none":
+            config[COMPRESSION_KEY] = self.update_compression
+            config[TOPK_KEY] = float(self.topk_fraction)
         report = RoundReport(round=true_round)
         self.reports[true_round] = report
         # Wait for the clients here: Flower sizes its sample from the nodes connected *before* it waits, so a
@@ -127,6 +140,17 @@ class FedJavaMixin:
         if len(arrays) != 1 or len(metrics) != 1:
             return entry, f"expected one ArrayRecord and one MetricRecord, got {len(arrays)} and {len(metrics)}"
         entry["bytes_received"] = arrays_nbytes(arrays[0])
+        mode = str(content.config_records[CLIENT_INFO_KEY].get(COMPRESSION_KEY, "none")) \
+            if CLIENT_INFO_KEY in content.config_records else "none"
+        if mode != "none":
+            if not self._global:
+                return entry, f"a {mode}-compressed update, but this run asked for none"
+            try:
+                dense = server_decode(arrays_to_numpy(arrays[0]), self._global, mode)
+            except CompressionError as exc:
+                return entry, f"its {mode} update cannot be decoded: {exc}"
+            arrays[0] = numpy_to_arrays(dense)
+            content[next(iter(content.array_records))] = arrays[0]
         weight = metrics[0].get(WEIGHT_KEY)
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
             return entry, f"'{WEIGHT_KEY}' missing or not > 0"
@@ -250,7 +274,8 @@ def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener |
         "weighted_by_key": WEIGHT_KEY,
     }
     ours = {"min_fit_clients": cfg.min_fit_clients, "round_offset": round_offset, "listener": listener,
-            "round_timeout": cfg.round_timeout}
+            "round_timeout": cfg.round_timeout, "update_compression": cfg.update_compression,
+            "topk_fraction": cfg.topk_fraction}
     return screened(method.strategy_class())(**ours, **sampling, **method.arguments(cfg))
 
 
