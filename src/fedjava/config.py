@@ -165,6 +165,15 @@ class Config:
     topk_fraction largest values, the rest carried into the next round by the client)"""
     topk_fraction: float = 0.1
     """update_compression=topk: share of each tensor's values sent per round, in (0, 1]"""
+    dp_mode: Literal["off", "client", "server", "adaptive"] = "off"
+    """differential privacy through Flower's wrappers: client (clients clip, the server adds noise), server (the
+    server clips and adds noise) or adaptive (as server, the clipping norm follows the updates' median norm)"""
+    dp_noise_multiplier: float = 1.0
+    """DP: noise standard deviation over the clipping norm (noise on the mean: x clipping norm / clients)"""
+    dp_clipping_norm: float = 1.0
+    """DP: L2 bound on each client's update (adaptive: the starting bound)"""
+    dp_delta: float = 1e-5
+    """DP: the delta at which the epsilon spent is reported"""
     fraction_fit: float = 1.0
     """share of the clients asked to train each round"""
     min_fit_clients: int = 1
@@ -473,6 +482,9 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("multikrum_selected", cfg.multikrum_selected >= 1, "must be >= 1"),
         ("trimmed_avg_beta", 0 <= cfg.trimmed_avg_beta < 0.5, "must be in [0, 0.5)"),
         ("topk_fraction", 0 < cfg.topk_fraction <= 1, "must be in (0, 1]"),
+        ("dp_noise_multiplier", cfg.dp_noise_multiplier > 0, "must be > 0"),
+        ("dp_clipping_norm", cfg.dp_clipping_norm > 0, "must be > 0"),
+        ("dp_delta", 0 < cfg.dp_delta < 1, "must be in (0, 1)"),
         ("fraction_fit", 0 < cfg.fraction_fit <= 1, "must be in (0, 1]"),
         ("min_fit_clients", 1 <= cfg.min_fit_clients, "must be >= 1"),
         ("round_timeout", cfg.round_timeout > 0, "must be > 0 (seconds)"),
@@ -490,6 +502,16 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
 
     problems += [f"{name(key)}={getattr(cfg, key)}: {problem}" for key, problem in method_problems(cfg)
                  if key not in not_finite]
+    if cfg.dp_mode != "off":
+        from fedjava.federated.methods import METHODS
+
+        averaging = [m.name for m in METHODS.values() if m.averages]
+        if cfg.algorithm in METHODS and not METHODS[cfg.algorithm].averages:
+            problems.append(f"{name('dp_mode')}={cfg.dp_mode} needs an averaging algorithm ({', '.join(averaging)}): "
+                            f"the noise is calibrated to a mean of clipped updates, not to {cfg.algorithm}")
+        if cfg.update_compression != "none":
+            problems.append(f"{name('dp_mode')}={cfg.dp_mode} cannot be combined with "
+                            f"update_compression={cfg.update_compression} (clipping needs the dense update)")
     if cfg.min_fit_clients > cfg.num_clients >= 1:
         problems.append(f"{name('min_fit_clients')}={cfg.min_fit_clients}: must be <= num_clients={cfg.num_clients}")
     bad_reports = [r for r in cfg.report_to if r not in ("tensorboard", "wandb", "none")]

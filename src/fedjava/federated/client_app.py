@@ -172,7 +172,9 @@ def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None 
 def make_client_app(cfg: Config | None = None) -> ClientApp:
     """A ClientApp for ``cfg`` (None: read it from the Flower run config of each message's run)."""
     fixed = cfg.to_dict() if cfg is not None else None
-    client = ClientApp()
+    from fedjava.federated.privacy import dp_clipping_mod
+
+    client = ClientApp(mods=[dp_clipping_mod])  # clips only when the server asks (dp_mode=client)
 
     @client.train()
     def train(msg: Message, context: Context) -> Message:

@@ -113,6 +113,9 @@ class FederatedServer:
         self.strategy = build_strategy(cfg, round_offset=self.offset, listener=self)
         if checkpoint is not None and checkpoint.server_state:
             restore_server_state(self.strategy, checkpoint.server_state, self.order)
+        if self.strategy.privacy is not None:  # the rounds released before a resume count too
+            self.strategy.privacy.compose(sum(1 for r in self.rounds if r.get("round", 0) > 0 and r.get("aggregated")
+                                              and not r.get("kept_global")))
         trainable, total = count_parameters(self.model)
         adapter_bytes = arrays_nbytes(arrays)
         model_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
@@ -130,6 +133,9 @@ class FederatedServer:
                                           f"{format_bytes(model_bytes)})"),
             ("Updates on the wire", cfg.update_compression if cfg.update_compression != "topk"
                                     else f"topk (fraction {cfg.topk_fraction:g}, error feedback)"),
+            ("Differential privacy", "off" if cfg.dp_mode == "off" else
+             f"{cfg.dp_mode} (noise multiplier {cfg.dp_noise_multiplier:g}, clipping norm {cfg.dp_clipping_norm:g}, "
+             f"delta {cfg.dp_delta:g}; Flower's wrappers, epsilon from dp-accounting)"),
             ("Batch size", f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
                            f"learning rate {cfg.learning_rate:g}"),
             ("Validation samples", f"{len(self.valid)} ({valid_path(cfg)})"),
@@ -172,6 +178,9 @@ class FederatedServer:
             "bytes_sent": sum(r.get("bytes_sent", 0) for r in done),
             "bytes_received": sum(r.get("bytes_received", 0) for r in done),
             "update_compression": cfg.update_compression,
+            "dp_mode": cfg.dp_mode,
+            **({"dp_epsilon": self.strategy.privacy.epsilon(), "dp_delta": cfg.dp_delta}
+               if self.strategy.privacy is not None else {}),
             "seconds": self.tracker.elapsed(),  # a resumed run's included
             "trainable_parameters": trainable,
             "adapter_bytes": adapter_bytes,
@@ -245,6 +254,10 @@ class FederatedServer:
         self.eval_losses[server_round] = metrics["eval_loss"]
         note = " (global model unchanged)" if report.kept_global else ""
         self.say(f"  Global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}{note}")
+        privacy = self.strategy.privacy
+        if privacy is not None:
+            self.say(f"  Privacy spent so far: epsilon={privacy.epsilon():.3f} at delta={self.cfg.dp_delta:g} "
+                     f"({privacy.releases} noised round(s))")
         weights = sum(e.get("num_examples", 0) for e in report.clients)
         train_loss = (sum(e.get("train_loss", 0.0) * e.get("num_examples", 0) for e in report.clients) / weights
                       if weights else None)
@@ -264,6 +277,8 @@ class FederatedServer:
             "bytes_sent": sum(e.get("bytes_sent", 0) for e in report.clients + report.rejected),
             "bytes_received": sum(e.get("bytes_received", 0) for e in report.clients + report.rejected),
             "train_phase_seconds": report.train_phase_seconds,
+            "dp_epsilon": privacy.epsilon() if privacy is not None else None,
+            "dp_delta": self.cfg.dp_delta if privacy is not None else None,
             "eval_seconds": time.time() - start,
             "seconds": time.time() - report.started,
             "client_seeds": {str(e["client"]): round_seed(self.cfg.seed, server_round, e["client"])

@@ -11,7 +11,8 @@
   optimizer state (FedAdam/FedYogi/FedAdagrad moments, FedAvgM momentum) for the round checkpoints.
 
 With ``update_compression`` the replies carry encoded updates, decoded (:mod:`fedjava.federated.compression`)
-before the screening.
+before the screening; with ``dp_mode`` the screened strategy is Flower's DP wrapper around the method's strategy, so
+only screened updates are clipped, averaged and noised, and ``privacy`` keeps the (ε, δ) spent.
 
 Aggregated arrays are cast back to the dtype they were sent in (Flower's FedOpt family returns float64).
 No client-side evaluation is configured: the server evaluates the global model itself on valid.json.
@@ -35,6 +36,7 @@ from fedjava.config import Config
 from fedjava.federated.adapter_io import arrays_nbytes, arrays_to_numpy, cast_like, non_finite, numpy_to_arrays
 from fedjava.federated.compression import CompressionError, server_decode
 from fedjava.federated.methods import METHODS
+from fedjava.federated.privacy import PrivacyLedger, dp_wrapper_arguments, dp_wrapper_class
 
 log = logging.getLogger("fedjava")
 
@@ -58,6 +60,7 @@ class RoundReport:
     aggregated: int = 0
     kept_global: bool = False
     train_phase_seconds: float = 0.0
+    dp_epsilon: float | None = None  # the privacy spent after this round (dp_mode other than off)
 
 
 class RoundListener(Protocol):
@@ -90,6 +93,11 @@ class FedJavaMixin:
         self._node_clients: dict[int, int] = {}  # node id -> client id, learned from the replies
         # With a listener (the server prints the round report) the details go to the log file only.
         self._level = logging.DEBUG if listener is not None else logging.WARNING
+        self.privacy: PrivacyLedger | None = None  # set when a DP wrapper adds noise (build_strategy)
+
+    def sampler(self) -> Any:
+        """The Flower strategy that samples the clients: this one, or the one a DP wrapper wraps."""
+        return getattr(self, "strategy", self)
 
     # ------------------------------------------------------------------ training rounds
 
@@ -106,7 +114,8 @@ class FedJavaMixin:
         self.reports[true_round] = report
         # Wait for the clients here: Flower sizes its sample from the nodes connected *before* it waits, so a
         # client joining a moment late (distributed mode) would be left out of the round though connected.
-        wanted = self.min_available_nodes  # type: ignore[attr-defined]
+        sampler = self.sampler()
+        wanted = sampler.min_available_nodes
         waiting_since = time.time()
         while len(list(grid.get_node_ids())) < wanted:
             if time.time() - waiting_since > 10 and not getattr(self, "_said_waiting", False):
@@ -117,7 +126,7 @@ class FedJavaMixin:
         messages = list(super().configure_train(true_round, arrays, config, grid))  # type: ignore[misc]
         # The first round waits until all num_clients clients are connected; later rounds go on with those
         # still there (at least min_fit_clients), so a client lost for good cannot stall a distributed run.
-        self.min_available_nodes = self.min_train_nodes  # type: ignore[attr-defined]
+        sampler.min_available_nodes = sampler.min_train_nodes
         report.sampled = len(messages)
         self._asked = messages
         if self.listener:
@@ -230,7 +239,14 @@ class FedJavaMixin:
             if self.listener:
                 self.listener.round_aggregated(report)
             return None, None
+        if self.privacy is not None:
+            # DP's noise is calibrated to an unweighted mean of clipped updates: every client weighs the same.
+            for msg in good:
+                next(iter(msg.content.metric_records.values()))[WEIGHT_KEY] = 1
         arrays, metrics = super().aggregate_train(true_round, good)  # type: ignore[misc]
+        if arrays is not None and self.privacy is not None:
+            self.privacy.compose()
+            report.dp_epsilon = self.privacy.epsilon()
         if arrays is None:  # the method itself declined (Bulyan with fewer than 4f+3 updates)
             report.kept_global = True
             log.log(self._level, "Round %d: %s did not aggregate the %d good update(s): the global model is kept "
@@ -264,7 +280,8 @@ def screened(flower_class: type) -> type:
 
 
 def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener | None = None) -> FedJavaMixin:
-    """The strategy of ``cfg.algorithm`` (the table in :mod:`fedjava.federated.methods`) with the knobs of ``cfg``."""
+    """The strategy of ``cfg.algorithm`` (the table in :mod:`fedjava.federated.methods`) with the knobs of ``cfg``;
+    with ``dp_mode`` set, Flower's DP wrapper around it, the screening in front of both."""
     method = METHODS[cfg.algorithm]
     sampling: dict[str, Any] = {
         "fraction_train": cfg.fraction_fit,
@@ -276,7 +293,13 @@ def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener |
     ours = {"min_fit_clients": cfg.min_fit_clients, "round_offset": round_offset, "listener": listener,
             "round_timeout": cfg.round_timeout, "update_compression": cfg.update_compression,
             "topk_fraction": cfg.topk_fraction}
-    return screened(method.strategy_class())(**ours, **sampling, **method.arguments(cfg))
+    if cfg.dp_mode == "off":
+        return screened(method.strategy_class())(**ours, **sampling, **method.arguments(cfg))
+    inner = method.strategy_class()(**sampling, **method.arguments(cfg))
+    sampled = max(int(cfg.num_clients * cfg.fraction_fit), sampling["min_train_nodes"])  # Flower's sample size
+    strategy = screened(dp_wrapper_class(cfg.dp_mode))(**ours, **dp_wrapper_arguments(cfg, inner, sampled))
+    strategy.privacy = PrivacyLedger(cfg.dp_noise_multiplier, cfg.dp_delta)
+    return strategy
 
 
 # ---------------------------------------------------------------------- server optimizer state
