@@ -111,3 +111,18 @@ def test_dp_keys_are_validated():
     assert "dp_noise_multiplier=0.0: must be > 0" in text and "dp_delta=1.0: must be in (0, 1)" in text
     with pytest.raises(ConfigError, match="cannot be combined with update_compression=int8"):
         load_config(None, ["dp_mode=client", "update_compression=int8"], check_files=False)
+
+
+def test_flower_has_secagg_plus_only_for_the_legacy_api():
+    """What README's SecAgg+ paragraph says: if Flower adds it to the Message API, this fails and it can be wired."""
+    import flwr.clientapp as clientapp
+    import flwr.clientapp.mod as client_mods
+    import flwr.serverapp as serverapp
+    import flwr.serverapp.strategy as strategies
+    from flwr.server.workflow import SecAggPlusWorkflow
+
+    names = dir(clientapp) + dir(client_mods) + dir(serverapp) + dir(strategies)
+    assert not [n for n in names if "secagg" in n.lower()]
+    context = Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={})
+    with pytest.raises(TypeError, match="LegacyContext"):
+        SecAggPlusWorkflow(num_shares=3, reconstruction_threshold=2)(None, context)
