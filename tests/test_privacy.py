@@ -126,3 +126,17 @@ def test_flower_has_secagg_plus_only_for_the_legacy_api():
     context = Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={})
     with pytest.raises(TypeError, match="LegacyContext"):
         SecAggPlusWorkflow(num_shares=3, reconstruction_threshold=2)(None, context)
+
+
+def test_the_report_states_the_privacy_spent(tmp_path):
+    import json
+
+    from fedjava.evaluation.compare import find_runs, table_rows
+
+    for name, summary in (("fedavg", {"bytes_sent": 10, "bytes_received": 10}),
+                          ("fedavg_dp", {"bytes_sent": 10, "bytes_received": 10, "dp_mode": "server",
+                                         "dp_epsilon": 5.583, "dp_delta": 1e-5})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "training_history.json").write_text(json.dumps({"rounds": [], "summary": summary}))
+    rows = {row[0]: row[1:] for row in table_rows(find_runs(tmp_path))}
+    assert rows["privacy spent (epsilon at delta)"] == ["-", "5.58 at 1e-05"]
