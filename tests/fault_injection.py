@@ -12,6 +12,9 @@ A comma-separated list of ``WHO:WHAT@ROUND`` entries (``ROUND`` may be ``*`` for
 
 - ``clientK:raise@R``: client K raises in round R (as an out-of-memory error or a bad shard would);
 - ``clientK:nan@R``: client K trains, then sends an update holding NaN values;
+- ``clientK:scaled@R``: client K trains, then sends a random update (Gaussian noise, in place of its own
+  update) scaled to :data:`SCALED_NORM_FACTOR` times the norm of its honest update, as a broken or malicious
+  client would;
 - ``clientK:stall@R``: client K never answers round R (it sleeps until killed), as a machine that hangs
   or is cut off mid-round; the round ends at ``round_timeout``;
 - ``server:kill@R``: the server process kills itself (SIGKILL) right after round R's checkpoint,
@@ -31,8 +34,9 @@ from pathlib import Path
 from types import ModuleType
 
 ENV = "FEDJAVA_FAULTS"
+SCALED_NORM_FACTOR = 50.0
 HOOK_DIR = Path(__file__).parent / "fault_hook"
-_ENTRY = re.compile(r"^(server|client(\d+)):(raise|nan|stall|kill)@(\d+|\*)$")
+_ENTRY = re.compile(r"^(server|client(\d+)):(raise|nan|scaled|stall|kill)@(\d+|\*)$")
 
 
 class InjectedFault(RuntimeError):
@@ -48,7 +52,7 @@ def parse(text: str | None) -> list[tuple[str, str, str]]:
             continue
         match = _ENTRY.match(item)
         if not match or (match.group(1) == "server") != (match.group(3) == "kill"):
-            raise ValueError(f"{ENV}: cannot read '{item}' (expected clientK:raise@R, clientK:nan@R, clientK:stall@R or server:kill@R)")
+            raise ValueError(f"{ENV}: cannot read '{item}' (expected clientK:raise@R, clientK:nan@R, clientK:scaled@R, clientK:stall@R or server:kill@R)")
         entries.append((match.group(1), match.group(3), match.group(4)))
     return entries
 
@@ -89,6 +93,8 @@ def _wrap_client(module: ModuleType) -> None:
             error = InjectedFault(f"injected failure ({ENV}) in round {server_round}")
             raise module.ClientTrainingError(f"client {client_id}: {type(error).__name__}: {error}") from error
         reply = train(msg, context, fixed)
+        if wanted(who, "scaled", server_round):
+            return _scaled_random(reply, msg, seed=server_round * 1000 + client_id)
         return _poisoned(reply, msg) if wanted(who, "nan", server_round) else reply
 
     module.local_train = local_train
@@ -105,6 +111,26 @@ def _poisoned(reply, msg):
     first = next(iter(values))
     values[first] = values[first].copy()
     values[first].flat[0] = np.nan
+    content = {name: record for name, record in reply.content.items()}
+    content["arrays"] = numpy_to_arrays(values)
+    return Message(RecordDict(content), reply_to=msg)
+
+
+def _scaled_random(reply, msg, seed: int):
+    """``reply`` with its update (reply - global) swapped for Gaussian noise of SCALED_NORM_FACTOR x its norm."""
+    import numpy as np
+    from flwr.app import Message, RecordDict
+
+    from fedjava.federated.adapter_io import arrays_to_numpy, numpy_to_arrays
+
+    sent = arrays_to_numpy(msg.content.array_records["arrays"])
+    trained = arrays_to_numpy(reply.content.array_records["arrays"])
+    honest = float(np.sqrt(sum(float(((trained[k] - sent[k]) ** 2).sum()) for k in sent))) or 1.0
+    rng = np.random.default_rng(seed)
+    noise = {k: rng.standard_normal(v.shape) for k, v in sent.items()}
+    norm = float(np.sqrt(sum(float((n ** 2).sum()) for n in noise.values())))
+    factor = SCALED_NORM_FACTOR * honest / norm
+    values = {k: (sent[k] + factor * noise[k]).astype(sent[k].dtype) for k in sent}
     content = {name: record for name, record in reply.content.items()}
     content["arrays"] = numpy_to_arrays(values)
     return Message(RecordDict(content), reply_to=msg)

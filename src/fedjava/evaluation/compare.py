@@ -134,6 +134,11 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
         rows.append(["prompt", *[(r.metrics or {}).get("prompt_mode") or "-" for r in runs]])
     rows.append(["training time", *[f"{r.train_seconds:.0f} s" if r.train_seconds is not None else "-" for r in runs]])
     rows.append(["bytes communicated", *[_bytes(r.bytes_communicated) for r in runs]])
+    spent = [((r.history or {}).get("summary") or {}) for r in runs]
+    if any(s.get("dp_epsilon") is not None for s in spent):  # federated runs with dp_mode other than off
+        rows.append(["privacy spent (epsilon at delta)",
+                     *[f"{s['dp_epsilon']:.2f} at {s['dp_delta']:g}" if s.get("dp_epsilon") is not None else "-"
+                       for s in spent]])
     return rows
 
 

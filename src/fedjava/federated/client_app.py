@@ -125,6 +125,14 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
                                _workdir() / f"client_{client_id}", proximal=proximal, num_epochs=epochs,
                                show_progress=False)
         arrays = adapter_to_arrays(model)
+        compression = str(config.get("update-compression", "none"))
+        if compression != "none":
+            from fedjava.federated.adapter_io import arrays_to_numpy, numpy_to_arrays
+            from fedjava.federated.compression import client_encode
+
+            arrays = numpy_to_arrays(client_encode(arrays_to_numpy(msg.content.array_records["arrays"]),
+                                                   arrays_to_numpy(arrays), compression,
+                                                   float(config.get("topk-fraction", 0.1)), context.state))
     except Exception as exc:
         raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
     log.info("Client %d, round %d: trained on %d samples (%s), %d steps, train_loss=%.4f, %.1fs", client_id,
@@ -137,7 +145,8 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
         "tokens": int(result.tokens),
         "load_seconds": float(load_seconds),
     })
-    info = ConfigRecord({"client-id": client_id, "device": describe_device(), "pid": os.getpid()})
+    info = ConfigRecord({"client-id": client_id, "device": describe_device(), "pid": os.getpid(),
+                         "update-compression": compression})
     return Message(RecordDict({"arrays": arrays, "metrics": metrics, "client": info}), reply_to=msg)
 
 
@@ -163,7 +172,9 @@ def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None 
 def make_client_app(cfg: Config | None = None) -> ClientApp:
     """A ClientApp for ``cfg`` (None: read it from the Flower run config of each message's run)."""
     fixed = cfg.to_dict() if cfg is not None else None
-    client = ClientApp()
+    from fedjava.federated.privacy import dp_clipping_mod
+
+    client = ClientApp(mods=[dp_clipping_mod])  # clips only when the server asks (dp_mode=client)
 
     @client.train()
     def train(msg: Message, context: Context) -> Message:

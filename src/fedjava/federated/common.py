@@ -18,10 +18,6 @@ RUN_CONFIG_PRESET = "preset"
 RUN_CONFIG_OVERRIDES = "overrides"
 RUN_CONFIG_RESUME = "resume"
 VALID_SHARD = "valid.json"
-ALGORITHM_NAMES = {
-    "fedavg": "FedAvg", "fedprox": "FedProx", "fedadam": "FedAdam", "fedyogi": "FedYogi",
-    "fedadagrad": "FedAdagrad", "fedavgm": "FedAvgM",
-}
 
 
 class FederatedSetupError(UserError, ValueError):

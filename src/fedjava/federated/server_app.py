@@ -21,7 +21,6 @@ from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
 from fedjava.federated.checkpoints import resume_checkpoint, run_identity, save_checkpoint
 from fedjava.federated.common import (
-    ALGORITHM_NAMES,
     FederatedSetupError,
     cached_model,
     check_federated_data,
@@ -31,6 +30,7 @@ from fedjava.federated.common import (
     shard_path,
     valid_path,
 )
+from fedjava.federated.methods import describe_method
 from fedjava.federated.strategies import RoundReport, build_strategy, restore_server_state, server_state
 from fedjava.runs import claim_output_dir, configuration_block, count_parameters, save_final_model
 
@@ -49,22 +49,6 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.2f} GB"
-
-
-def algorithm_settings(cfg: Config) -> str:
-    name = ALGORITHM_NAMES[cfg.algorithm]
-    knobs = {
-        "fedavg": "weighted by client sample count",
-        "fedprox": f"mu={cfg.fedprox_mu:g}",
-        "fedadam": f"eta={cfg.fedadam_eta:g}, beta1={cfg.fedadam_beta1:g}, beta2={cfg.fedadam_beta2:g}, "
-                   f"tau={cfg.fedadam_tau:g}",
-        "fedyogi": f"eta={cfg.fedyogi_eta:g}, beta1={cfg.fedyogi_beta1:g}, beta2={cfg.fedyogi_beta2:g}, "
-                   f"tau={cfg.fedyogi_tau:g}",
-        "fedadagrad": f"eta={cfg.fedadagrad_eta:g}, tau={cfg.fedadagrad_tau:g}",
-        "fedavgm": f"server_learning_rate={cfg.fedavgm_server_learning_rate:g}, "
-                   f"server_momentum={cfg.fedavgm_server_momentum:g}",
-    }[cfg.algorithm]
-    return f"{name} ({knobs})"
 
 
 class FederatedServer:
@@ -129,12 +113,15 @@ class FederatedServer:
         self.strategy = build_strategy(cfg, round_offset=self.offset, listener=self)
         if checkpoint is not None and checkpoint.server_state:
             restore_server_state(self.strategy, checkpoint.server_state, self.order)
+        if self.strategy.privacy is not None:  # the rounds released before a resume count too
+            self.strategy.privacy.compose(sum(1 for r in self.rounds if r.get("round", 0) > 0 and r.get("aggregated")
+                                              and not r.get("kept_global")))
         trainable, total = count_parameters(self.model)
         adapter_bytes = arrays_nbytes(arrays)
         model_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
         shards = [shard_path(cfg, i) for i in range(cfg.num_clients)]
         self.say(configuration_block("Federated Learning Configuration", [
-            ("Algorithm", algorithm_settings(cfg)),
+            ("Algorithm", describe_method(cfg)),
             ("Clients", f"{cfg.num_clients} ({shards[0]}" + (f" ... {shards[-1]})" if len(shards) > 1 else ")")),
             ("Rounds", cfg.num_rounds),
             ("Local epochs", cfg.local_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),
@@ -144,6 +131,11 @@ class FederatedServer:
             ("Sent per client per round", f"{format_bytes(adapter_bytes)} each way "
                                           f"({100 * adapter_bytes / model_bytes:.2f}% of the model's "
                                           f"{format_bytes(model_bytes)})"),
+            ("Updates on the wire", cfg.update_compression if cfg.update_compression != "topk"
+                                    else f"topk (fraction {cfg.topk_fraction:g}, error feedback)"),
+            ("Differential privacy", "off" if cfg.dp_mode == "off" else
+             f"{cfg.dp_mode} (noise multiplier {cfg.dp_noise_multiplier:g}, clipping norm {cfg.dp_clipping_norm:g}, "
+             f"delta {cfg.dp_delta:g}; Flower's wrappers, epsilon from dp-accounting)"),
             ("Batch size", f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
                            f"learning rate {cfg.learning_rate:g}"),
             ("Validation samples", f"{len(self.valid)} ({valid_path(cfg)})"),
@@ -185,6 +177,10 @@ class FederatedServer:
             "eval_loss": self.eval_losses.get(max(self.eval_losses)) if self.eval_losses else None,
             "bytes_sent": sum(r.get("bytes_sent", 0) for r in done),
             "bytes_received": sum(r.get("bytes_received", 0) for r in done),
+            "update_compression": cfg.update_compression,
+            "dp_mode": cfg.dp_mode,
+            **({"dp_epsilon": self.strategy.privacy.epsilon(), "dp_delta": cfg.dp_delta}
+               if self.strategy.privacy is not None else {}),
             "seconds": self.tracker.elapsed(),  # a resumed run's included
             "trainable_parameters": trainable,
             "adapter_bytes": adapter_bytes,
@@ -258,6 +254,10 @@ class FederatedServer:
         self.eval_losses[server_round] = metrics["eval_loss"]
         note = " (global model unchanged)" if report.kept_global else ""
         self.say(f"  Global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}{note}")
+        privacy = self.strategy.privacy
+        if privacy is not None:
+            self.say(f"  Privacy spent so far: epsilon={privacy.epsilon():.3f} at delta={self.cfg.dp_delta:g} "
+                     f"({privacy.releases} noised round(s))")
         weights = sum(e.get("num_examples", 0) for e in report.clients)
         train_loss = (sum(e.get("train_loss", 0.0) * e.get("num_examples", 0) for e in report.clients) / weights
                       if weights else None)
@@ -277,6 +277,8 @@ class FederatedServer:
             "bytes_sent": sum(e.get("bytes_sent", 0) for e in report.clients + report.rejected),
             "bytes_received": sum(e.get("bytes_received", 0) for e in report.clients + report.rejected),
             "train_phase_seconds": report.train_phase_seconds,
+            "dp_epsilon": privacy.epsilon() if privacy is not None else None,
+            "dp_delta": self.cfg.dp_delta if privacy is not None else None,
             "eval_seconds": time.time() - start,
             "seconds": time.time() - report.started,
             "client_seeds": {str(e["client"]): round_seed(self.cfg.seed, server_round, e["client"])

@@ -1,4 +1,5 @@
-"""Flower's strategies, each with the same three additions (the aggregation maths stay Flower's own):
+"""Flower's strategies (named in the table of :mod:`fedjava.federated.methods`), each with the same additions
+(the aggregation maths stay Flower's own):
 
 - **screening**: a reply that is an error (the client raised), that lacks its arrays or metrics, whose
   tensors differ from those sent, or whose values are NaN/inf is logged with its reason and left out;
@@ -8,6 +9,10 @@
   so the clients' seeds and FedAdam's bias correction see the true round after ``--resume``;
 - **savable server state**: :func:`server_state` and :func:`restore_server_state` read and write the
   optimizer state (FedAdam/FedYogi/FedAdagrad moments, FedAvgM momentum) for the round checkpoints.
+
+With ``update_compression`` the replies carry encoded updates, decoded (:mod:`fedjava.federated.compression`)
+before the screening; with ``dp_mode`` the screened strategy is Flower's DP wrapper around the method's strategy, so
+only screened updates are clipped, averaged and noised, and ``privacy`` keeps the (ε, δ) spent.
 
 Aggregated arrays are cast back to the dtype they were sent in (Flower's FedOpt family returns float64).
 No client-side evaluation is configured: the server evaluates the global model itself on valid.json.
@@ -26,15 +31,19 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi
 
 from fedjava.config import Config
-from fedjava.federated.adapter_io import arrays_nbytes, cast_like, non_finite
+from fedjava.federated.adapter_io import arrays_nbytes, arrays_to_numpy, cast_like, non_finite, numpy_to_arrays
+from fedjava.federated.compression import CompressionError, server_decode
+from fedjava.federated.methods import METHODS
+from fedjava.federated.privacy import PrivacyLedger, dp_wrapper_arguments, dp_wrapper_class
 
 log = logging.getLogger("fedjava")
 
 WEIGHT_KEY = "num-examples"
 CLIENT_INFO_KEY = "client"
+COMPRESSION_KEY = "update-compression"  # in the train config (asked) and the client's info (done)
+TOPK_KEY = "topk-fraction"
 
 
 @dataclass
@@ -51,6 +60,7 @@ class RoundReport:
     aggregated: int = 0
     kept_global: bool = False
     train_phase_seconds: float = 0.0
+    dp_epsilon: float | None = None  # the privacy spent after this round (dp_mode other than off)
 
 
 class RoundListener(Protocol):
@@ -67,8 +77,11 @@ class FedJavaMixin:
     """Screening, round offset and dtype cast around a Flower strategy (put it first in the bases)."""
 
     def __init__(self, *, min_fit_clients: int = 1, round_offset: int = 0, listener: RoundListener | None = None,
-                 round_timeout: float = 0.0, **kwargs):
+                 round_timeout: float = 0.0, update_compression: str = "none", topk_fraction: float = 0.1, **kwargs):
         super().__init__(**kwargs)
+        self.update_compression = update_compression
+        self.topk_fraction = topk_fraction
+        self._global: dict[str, Any] = {}
         self.min_fit_clients = min_fit_clients
         self.round_timeout = round_timeout  # for the report only: Flower's start() enforces it
         self.round_offset = round_offset
@@ -80,6 +93,11 @@ class FedJavaMixin:
         self._node_clients: dict[int, int] = {}  # node id -> client id, learned from the replies
         # With a listener (the server prints the round report) the details go to the log file only.
         self._level = logging.DEBUG if listener is not None else logging.WARNING
+        self.privacy: PrivacyLedger | None = None  # set when a DP wrapper adds noise (build_strategy)
+
+    def sampler(self) -> Any:
+        """The Flower strategy that samples the clients: this one, or the one a DP wrapper wraps."""
+        return getattr(self, "strategy", self)
 
     # ------------------------------------------------------------------ training rounds
 
@@ -88,11 +106,16 @@ class FedJavaMixin:
         true_round = server_round + self.round_offset
         self._sent = {name: (str(a.dtype), tuple(a.shape)) for name, a in arrays.items()}
         self._sent_bytes = arrays_nbytes(arrays)
+        self._global = arrays_to_numpy(arrays) if self.update_compression != "none" else {}
+        if self.update_compression != "none":
+            config[COMPRESSION_KEY] = self.update_compression
+            config[TOPK_KEY] = float(self.topk_fraction)
         report = RoundReport(round=true_round)
         self.reports[true_round] = report
         # Wait for the clients here: Flower sizes its sample from the nodes connected *before* it waits, so a
         # client joining a moment late (distributed mode) would be left out of the round though connected.
-        wanted = self.min_available_nodes  # type: ignore[attr-defined]
+        sampler = self.sampler()
+        wanted = sampler.min_available_nodes
         waiting_since = time.time()
         while len(list(grid.get_node_ids())) < wanted:
             if time.time() - waiting_since > 10 and not getattr(self, "_said_waiting", False):
@@ -103,7 +126,7 @@ class FedJavaMixin:
         messages = list(super().configure_train(true_round, arrays, config, grid))  # type: ignore[misc]
         # The first round waits until all num_clients clients are connected; later rounds go on with those
         # still there (at least min_fit_clients), so a client lost for good cannot stall a distributed run.
-        self.min_available_nodes = self.min_train_nodes  # type: ignore[attr-defined]
+        sampler.min_available_nodes = sampler.min_train_nodes
         report.sampled = len(messages)
         self._asked = messages
         if self.listener:
@@ -126,6 +149,17 @@ class FedJavaMixin:
         if len(arrays) != 1 or len(metrics) != 1:
             return entry, f"expected one ArrayRecord and one MetricRecord, got {len(arrays)} and {len(metrics)}"
         entry["bytes_received"] = arrays_nbytes(arrays[0])
+        mode = str(content.config_records[CLIENT_INFO_KEY].get(COMPRESSION_KEY, "none")) \
+            if CLIENT_INFO_KEY in content.config_records else "none"
+        if mode != "none":
+            if not self._global:
+                return entry, f"a {mode}-compressed update, but this run asked for none"
+            try:
+                dense = server_decode(arrays_to_numpy(arrays[0]), self._global, mode)
+            except CompressionError as exc:
+                return entry, f"its {mode} update cannot be decoded: {exc}"
+            arrays[0] = numpy_to_arrays(dense)
+            content[next(iter(content.array_records))] = arrays[0]
         weight = metrics[0].get(WEIGHT_KEY)
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not weight > 0:
             return entry, f"'{WEIGHT_KEY}' missing or not > 0"
@@ -205,9 +239,22 @@ class FedJavaMixin:
             if self.listener:
                 self.listener.round_aggregated(report)
             return None, None
+        if self.privacy is not None:
+            # DP's noise is calibrated to an unweighted mean of clipped updates: every client weighs the same.
+            for msg in good:
+                next(iter(msg.content.metric_records.values()))[WEIGHT_KEY] = 1
         arrays, metrics = super().aggregate_train(true_round, good)  # type: ignore[misc]
-        if arrays is not None:
-            arrays = cast_like(arrays, {name: dtype for name, (dtype, _) in self._sent.items()})
+        if arrays is not None and self.privacy is not None:
+            self.privacy.compose()
+            report.dp_epsilon = self.privacy.epsilon()
+        if arrays is None:  # the method itself declined (Bulyan with fewer than 4f+3 updates)
+            report.kept_global = True
+            log.log(self._level, "Round %d: %s did not aggregate the %d good update(s): the global model is kept "
+                    "unchanged this round", true_round, type(self).__name__, len(good))
+            if self.listener:
+                self.listener.round_aggregated(report)
+            return None, None
+        arrays = cast_like(arrays, {name: dtype for name, (dtype, _) in self._sent.items()})
         report.aggregated = len(good)
         if self.listener:
             self.listener.round_aggregated(report)
@@ -220,38 +267,22 @@ class FedJavaMixin:
         return []
 
 
-class FedJavaFedAvg(FedJavaMixin, FedAvg):
-    """FedAvg: the update-weighted average by client sample count."""
+_SCREENED: dict[type, type] = {}
 
 
-class FedJavaFedProx(FedJavaMixin, FedProx):
-    """FedProx: FedAvg on the server; clients add mu/2 * ||w - w_global||^2 (mu travels as proximal-mu)."""
-
-
-class FedJavaFedAdam(FedJavaMixin, FedAdam):
-    """FedAdam: server-side Adam on the averaged update."""
-
-
-class FedJavaFedYogi(FedJavaMixin, FedYogi):
-    """FedYogi: server-side Yogi on the averaged update."""
-
-
-class FedJavaFedAdagrad(FedJavaMixin, FedAdagrad):
-    """FedAdagrad: server-side Adagrad on the averaged update."""
-
-
-class FedJavaFedAvgM(FedJavaMixin, FedAvgM):
-    """FedAvgM: FedAvg with server momentum."""
-
-
-STRATEGIES = {
-    "fedavg": FedJavaFedAvg, "fedprox": FedJavaFedProx, "fedadam": FedJavaFedAdam, "fedyogi": FedJavaFedYogi,
-    "fedadagrad": FedJavaFedAdagrad, "fedavgm": FedJavaFedAvgM,
-}
+def screened(flower_class: type) -> type:
+    """``flower_class`` with :class:`FedJavaMixin` in front: the same maths, behind the reply screening."""
+    if flower_class not in _SCREENED:
+        _SCREENED[flower_class] = type(f"FedJava{flower_class.__name__}", (FedJavaMixin, flower_class),
+                                       {"__doc__": f"Flower's {flower_class.__name__} behind fedjava's screening.",
+                                        "__module__": __name__})
+    return _SCREENED[flower_class]
 
 
 def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener | None = None) -> FedJavaMixin:
-    """The strategy of ``cfg.algorithm`` with the knobs of ``cfg``."""
+    """The strategy of ``cfg.algorithm`` (the table in :mod:`fedjava.federated.methods`) with the knobs of ``cfg``;
+    with ``dp_mode`` set, Flower's DP wrapper around it, the screening in front of both."""
+    method = METHODS[cfg.algorithm]
     sampling: dict[str, Any] = {
         "fraction_train": cfg.fraction_fit,
         "min_train_nodes": min(cfg.min_fit_clients, cfg.num_clients),
@@ -259,20 +290,16 @@ def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener |
         "min_evaluate_nodes": 0,
         "weighted_by_key": WEIGHT_KEY,
     }
-    knobs: dict[str, Any] = {
-        "fedavg": {},
-        "fedprox": {"proximal_mu": cfg.fedprox_mu},
-        "fedadam": {"eta": cfg.fedadam_eta, "eta_l": cfg.learning_rate, "beta_1": cfg.fedadam_beta1,
-                    "beta_2": cfg.fedadam_beta2, "tau": cfg.fedadam_tau},
-        "fedyogi": {"eta": cfg.fedyogi_eta, "eta_l": cfg.learning_rate, "beta_1": cfg.fedyogi_beta1,
-                    "beta_2": cfg.fedyogi_beta2, "tau": cfg.fedyogi_tau},
-        "fedadagrad": {"eta": cfg.fedadagrad_eta, "eta_l": cfg.learning_rate, "tau": cfg.fedadagrad_tau},
-        "fedavgm": {"server_learning_rate": cfg.fedavgm_server_learning_rate,
-                    "server_momentum": cfg.fedavgm_server_momentum},
-    }[cfg.algorithm]
-    cls = STRATEGIES[cfg.algorithm]
-    return cls(min_fit_clients=cfg.min_fit_clients, round_offset=round_offset, listener=listener,
-               round_timeout=cfg.round_timeout, **sampling, **knobs)
+    ours = {"min_fit_clients": cfg.min_fit_clients, "round_offset": round_offset, "listener": listener,
+            "round_timeout": cfg.round_timeout, "update_compression": cfg.update_compression,
+            "topk_fraction": cfg.topk_fraction}
+    if cfg.dp_mode == "off":
+        return screened(method.strategy_class())(**ours, **sampling, **method.arguments(cfg))
+    inner = method.strategy_class()(**sampling, **method.arguments(cfg))
+    sampled = max(int(cfg.num_clients * cfg.fraction_fit), sampling["min_train_nodes"])  # Flower's sample size
+    strategy = screened(dp_wrapper_class(cfg.dp_mode))(**ours, **dp_wrapper_arguments(cfg, inner, sampled))
+    strategy.privacy = PrivacyLedger(cfg.dp_noise_multiplier, cfg.dp_delta)
+    return strategy
 
 
 # ---------------------------------------------------------------------- server optimizer state
