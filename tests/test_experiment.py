@@ -97,7 +97,7 @@ def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, c
     assert main(["experiment", "--list"]) == 0
     assert "demo_cpu" in capsys.readouterr().out
     # the shipped presets load, with their training configs
-    assert load_experiment("demo_cpu").algorithms == ["fedavg", "fedprox", "fedadam"]
+    assert load_experiment("demo_cpu").algorithms == ["fedavg", "fedadam"]
     assert load_experiment("qwen3_8b_gpu").num_clients == 4
 
 
