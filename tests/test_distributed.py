@@ -44,7 +44,7 @@ class Fedjava:
         self.handle = open(self.out, "w")  # noqa: SIM115 - closed in end()
         self.proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", *args], stdout=self.handle,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     env=dict(os.environ, HF_HUB_OFFLINE="1", **(env or {})))
+                                     env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
         self.tree: set[int] = {self.proc.pid}
 
     def text(self) -> str:
