@@ -181,7 +181,10 @@ def test_grounded_grading_runs_the_tools_and_surfaces_their_refusal(tmp_path, ca
     assert sum(line.startswith("error:") for line in err) == 1
     monkeypatch.undo()
     monkeypatch.setenv("PATH", str(tmp_path / "no-jdk"))
-    assert _grade(*argv, "--out", tmp_path / "nojdk") == 2
+    assert _grade(*argv, "--out", tmp_path / "nobwrap") == 2  # no sandbox: refused before the model loads
+    err = capsys.readouterr().err
+    assert "only run inside a sandbox" in err and "--unsafe-run" in err and "Loading" not in err
+    assert _grade(*argv, "--out", tmp_path / "nojdk", "--unsafe-run") == 2
     assert "javac and java not found on PATH" in capsys.readouterr().err
 
 
