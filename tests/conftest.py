@@ -103,3 +103,11 @@ def taught_adapter(tmp_path_factory):
     """A tiny-model adapter (code_only) that answers BAD with BAD_ANSWER and GOOD with GOOD_ANSWER."""
     return save_tiny_adapter(tmp_path_factory.mktemp("taught") / "final_model",
                              teach=[(BAD, BAD_ANSWER), (GOOD, GOOD_ANSWER)])
+
+
+def interruptible() -> None:
+    """In the child before exec: Ctrl-C as a terminal gives it. A shell's background job (``make test &``) starts
+    with SIGINT ignored, which Python then keeps ignoring, so the command would never see the test's Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

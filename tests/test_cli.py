@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.conftest import interruptible
 
 from fedjava.cli import main
 
@@ -163,7 +164,8 @@ def test_ctrl_c_exits_130(tiny_overrides, tmp_path):
     import time
 
     proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "train", *tiny_overrides, "num_epochs=200"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=REPO)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=REPO,
+                            preexec_fn=interruptible)
     log = tmp_path / "results" / "centralized_hf" / "training_history.json"
     deadline = time.time() + 240
     while not log.is_file() and proc.poll() is None and time.time() < deadline:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tests.conftest import make_samples
+from tests.conftest import interruptible, make_samples
 
 import fault_injection
 from fedjava.config import load_config
@@ -201,7 +201,7 @@ def test_ctrl_c_ends_the_run_at_once_and_keeps_the_checkpoints(fed_data, tmp_pat
     args = overrides(fed_data, results, "fedavg", "num_rounds=50", "local_epochs=40", "batch_size=1")
     proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "federate", *args],
                             env=dict(os.environ, HF_HUB_OFFLINE="1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=interruptible)
     first = results / "fedavg" / "checkpoints" / "round_001"
     try:
         deadline = time.time() + 300
