@@ -26,7 +26,7 @@ def grader_metrics(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     cfg = load_adapter_config(builtin_adapter_dir(), overrides=[f"results_dir={results}"])
     opts = EvalOptions(adapter="builtin", split=str(HANDWRITTEN / "students.jsonl"), max_new_tokens=200,
-                       batch_size=8, fix_check=False, eval_loss=False, n_boot=200)
+                       batch_size=20, fix_check=False, eval_loss=False, n_boot=200)
     metrics, predictions, _ = run_evaluation(cfg, opts, progress=lambda _: None)
     return metrics, [json.loads(line) for line in predictions.read_text().splitlines()]
 
