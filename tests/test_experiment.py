@@ -116,3 +116,16 @@ def test_experiment_in_both_prompt_modes_reports_them_side_by_side(tmp_path, sou
     assert "centralized_hf_code_only" in summary["table"] and "centralized_hf_grounded" in summary["table"]
     with pytest.raises(ExperimentError, match="prompt_modes"):
         load_experiment(str(_preset(tmp_path, prompt_modes=["grounded", "tools"])))
+
+
+def test_how_answers_were_run_or_scored_does_not_make_an_evaluation_stale():
+    import dataclasses
+
+    from fedjava.evaluation.evaluate import EvalOptions
+    from fedjava.experiment import _same_options
+
+    opts = EvalOptions(adapter="x", max_new_tokens=200)
+    older = {k: v for k, v in dataclasses.asdict(opts).items() if k != "rescore"}  # saved before --rescore existed
+    assert _same_options(older, opts)
+    assert _same_options({**older, "rescore": True, "unsafe_run": True}, opts)
+    assert not _same_options({**older, "max_new_tokens": 100}, opts)

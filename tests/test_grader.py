@@ -39,9 +39,8 @@ def test_the_shipped_grader_decides_on_programs_it_never_saw(grader_metrics):
     assert metrics["detection_f1"] >= 0.85
     said = {p["parsed"]["verdict"] for p in predictions if p.get("parsed")}
     assert len(said) >= 3, said  # not one answer for everything
-    compile_and_runtime = metrics["by_verdict"]
-    assert compile_and_runtime["COMPILE_ERROR"]["verdict_recall"] >= 0.8
-    assert compile_and_runtime["RUNTIME_ERROR"]["verdict_recall"] >= 0.6
+    by_verdict = metrics["by_verdict"]
+    assert by_verdict["COMPILE_ERROR"]["verdict_recall"] >= 0.8 and by_verdict["RUNTIME_ERROR"]["verdict_recall"] >= 0.6
 
 
 def test_review_uses_the_shipped_grader_by_default(tmp_path, capsys):

@@ -121,6 +121,18 @@ def processes_with(marker: str) -> list[str]:
     return found
 
 
+ENDLESS_THREADS = """
+        for (int i = 0; i < 1_000_000; i++) {
+            new Thread(() -> {
+                try {
+                    Thread.sleep(Long.MAX_VALUE);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }).start();
+        }"""
+
+
 def test_files_in_home_and_elsewhere_survive(task, home, outside, tmp_path):
     beside, rooted = outside
     attack = f"""
@@ -208,16 +220,7 @@ def test_a_child_process_that_lives_on_is_killed(task, tmp_path):
 
 
 def test_endless_threads_hit_the_process_limit(task, tmp_path):
-    attack = """
-        for (int i = 0; i < 1_000_000; i++) {
-            new Thread(() -> {
-                try {
-                    Thread.sleep(Long.MAX_VALUE);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }).start();
-        }"""
+    attack = ENDLESS_THREADS
     outcome = run_program(task, hostile(method=attack))
     errors = [c for c in outcome.cases if c.status == "ERROR"]
     assert errors and errors[0].exception == "java.lang.OutOfMemoryError"
@@ -272,16 +275,7 @@ def test_sleeping_forever_times_out(task, tmp_path):
 
 def test_a_batch_with_hostile_programs_labels_the_others_as_alone(task, tmp_path):
     """Many programs per JVM: hostile ones do not change the labels of those run after them."""
-    threads = """
-        for (int i = 0; i < 1_000_000; i++) {
-            new Thread(() -> {
-                try {
-                    Thread.sleep(Long.MAX_VALUE);
-                } catch (InterruptedException e) {
-                    return;
-                }
-            }).start();
-        }"""
+    threads = ENDLESS_THREADS
     programs = {
         "ok": task.solution,
         "threads": hostile(method=threads),

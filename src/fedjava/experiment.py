@@ -379,9 +379,11 @@ def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> b
 
 
 def _same_options(saved: Any, opts) -> bool:
-    """Whether a run was measured with ``opts``; unsafe_run says how the fix check ran, not what it measured."""
-    mine = {k: v for k, v in dataclasses.asdict(opts).items() if k != "unsafe_run"}
-    return isinstance(saved, dict) and {k: v for k, v in saved.items() if k != "unsafe_run"} == mine
+    """Whether a run was measured with ``opts``. unsafe_run says how the fix check ran and rescore how the answers
+    were scored (again, without generating them), not what was measured."""
+    how = ("unsafe_run", "rescore")
+    mine = {k: v for k, v in dataclasses.asdict(opts).items() if k not in how}
+    return isinstance(saved, dict) and {k: v for k, v in saved.items() if k not in how} == mine
 
 
 def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = print,
