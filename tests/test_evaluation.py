@@ -375,26 +375,81 @@ def test_generation_stops_once_the_answer_object_is_closed(tiny_overrides):
     assert AnswerClosed(tok, len(prompt))(ids, None).tolist() == [True, False]
 
 
-def test_greedy_rows_writes_what_generate_writes_and_drops_finished_rows(tiny_overrides):
-    """fedjava's decoder (finished rows leave the batch) writes what model.generate writes, row by row."""
+def _tiny_gemma3(tokenizer, sliding_window: int):
+    """A two-layer Gemma 3 (one sliding-window layer, one full) with random weights and soft-capped logits."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=sliding_window,
+        layer_types=["sliding_attention", "full_attention"], final_logit_softcapping=30.0,
+        max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(3)
+    with torch.no_grad():
+        model = Gemma3ForCausalLM(config).float().eval()
+        for p in model.parameters():
+            p.normal_(0, 0.05)  # larger than the init, so greedy text varies from token to token
+    return model
+
+
+@pytest.mark.parametrize("family", ["qwen3", "gemma3"])
+def test_greedy_stream_writes_what_generate_writes_for_each_prompt_alone(family):
+    """Continuous batching (rows leave when done, new prompts join a running batch of another length, a
+    sliding-window cache among them) and the exact bfloat16 head write, token for token, what model.generate
+    writes for each prompt on its own."""
     import torch
 
-    from fedjava.config import load_config
-    from fedjava.evaluation.generate import _hf_generate, greedy_rows
-    from fedjava.models import load_base_model
+    from fedjava.evaluation.generate import GreedyHead, _hf_generate, greedy_stream
+    from fedjava.models import build_tiny_qwen3
 
-    model, tok = load_base_model(load_config(None, tiny_overrides, check_files=False))
+    model, tok = build_tiny_qwen3()
+    if family == "gemma3":
+        model = _tiny_gemma3(tok, sliding_window=6)  # shorter than most prompts: the window slides while decoding
     model.eval()
-    texts = ["Task: sum of an array", "Student code: class Solution { int f() { return 1; } }", "x", "return total;"]
+    assert GreedyHead.for_model(model) is not None
+    texts = ["Task: sum of an array", "Student code: class Solution { int f() { return 1; } }", "x",
+             "return total;", "public static String reverse(String s) { StringBuilder sb = new StringBuilder();",
+             "if else", '{"verdict": "NO_ERROR", "errors": []}']
     encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width = max(map(len, encoded))
-    ids = torch.tensor([[tok.pad_token_id] * (width - len(e)) + e for e in encoded])
-    mask = (torch.arange(width)[None, :] >= torch.tensor([width - len(e) for e in encoded])[:, None]).long()
+
+    def alone(stops):
+        return [_hf_generate(model, tok, torch.tensor([e]), torch.ones(1, len(e), dtype=torch.long), 10,
+                             tok.pad_token_id, stops, False)[0] for e in encoded]
+
     with torch.no_grad():
-        free = _hf_generate(model, tok, ids, mask, 12, tok.pad_token_id, [tok.eos_token_id], False)
-        # Stop tokens that the rows reach at different steps, so rows leave the batch one by one.
-        stops = {free[0][3], free[1][7]} - {tok.pad_token_id}
-        reference = _hf_generate(model, tok, ids, mask, 12, tok.pad_token_id, sorted(stops), False)
-        ours = greedy_rows(model, tok, ids, mask, 12, stops)
-    assert ours == reference
-    assert len({len(r) for r in ours}) > 1  # the rows really stopped at different lengths
+        free = alone([tok.eos_token_id])
+        # Stop tokens that rows first reach at different steps, so rows leave one by one and others join.
+        stops = {next((t for k, t in enumerate(row) if k >= at and t not in row[:k]), None)
+                 for row, at in zip(free[:4], (2, 4, 1, 6), strict=True)} - {None, tok.pad_token_id}
+        reference = alone(sorted(stops))
+        for width, prefill in ((3, 1), (4, 2), (16, 4)):
+            for exact_head in (True, False):
+                ours = greedy_stream(model, tok, encoded, 10, stops, width=width, prefill_rows=prefill,
+                                     pad_id=tok.pad_token_id, exact_head=exact_head)
+                assert ours == reference, (width, prefill, exact_head)
+    assert len({len(r) for r in reference}) > 2  # the rows really stopped at different lengths
+
+
+def test_greedy_head_finds_the_float32_argmax_where_bfloat16_rounding_picks_another_token():
+    """The bfloat16 projection only shortlists: two tokens closer than bfloat16 can tell apart are scored in
+    float32, and the head returns the exact argmax of every row."""
+    import torch
+
+    from fedjava.evaluation.generate import GreedyHead
+
+    torch.manual_seed(0)
+    weight = torch.randn(5000, 64) / 8
+    hidden = torch.randn(6, 64) * 20
+    best = int((hidden[0] @ weight.T).argmax())
+    # A later token beats row 0's best by 0.001: their bfloat16 rows are the same, and a tie goes to the first.
+    rival = len(weight) - 1 if best < len(weight) - 1 else 0
+    weight[rival] = weight[best] + hidden[0] / hidden[0].norm() ** 2 * 1e-3
+    exact = hidden @ weight.T
+    low = (hidden.bfloat16() @ weight.bfloat16().T).float()
+    assert exact[0].argmax() == rival and low[0].argmax() != rival  # bfloat16 alone picks another token
+
+    head = GreedyHead(decoder=None, weight=weight)
+    assert head(hidden).tolist() == exact.argmax(1).tolist()

@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-samples", type=int, default=0, metavar="N",
                           help="evaluate a seeded random subset of N samples (default 0: all)")
     evaluate.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
-    evaluate.add_argument("--batch-size", type=int, default=4, metavar="N", help="prompts per generation batch (4)")
+    evaluate.add_argument("--batch-size", type=int, default=16, metavar="N",
+                          help="rows decoded together (16); the eval loss takes at most 8 at a time")
     evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
     evaluate.add_argument("--rescore", action="store_true",
                           help="score the answers of the earlier run with these options again (after a fedjava "

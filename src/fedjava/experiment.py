@@ -98,7 +98,7 @@ class Experiment:
     few_shot: int = 0
     """Also evaluate the base model with K train examples (0: no few-shot run)."""
     max_new_tokens: int = 384
-    eval_batch_size: int = 4
+    eval_batch_size: int = 16
     fix_check: bool = True
     prompt_modes: list[str] = field(default_factory=list)
     """Prompt modes to train and measure every run in (code_only, grounded; empty: the config's own). With two,

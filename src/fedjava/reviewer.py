@@ -109,7 +109,7 @@ class Reviewer:
                           context_window(self.model))
         return Prepared(label, code, prompt, n_tokens, evidence, tools, seconds, note)
 
-    def generate(self, prepared: list[Prepared], batch_size: int = 8) -> list[Review]:
+    def generate(self, prepared: list[Prepared], batch_size: int = 16) -> list[Review]:
         """Answer every prepared file (batched greedy generation) and parse each answer, in order."""
         from fedjava.evaluation.generate import generate_answers
         from fedjava.evaluation.parse import parse_answer

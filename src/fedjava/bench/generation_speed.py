@@ -1,18 +1,21 @@
 """Evaluation-time generation speed, several ways, same model, prompts and token budget, in one run.
 
     python -m fedjava.bench.generation_speed [--adapter PATH|builtin] [--samples 16] [--max-new-tokens 200]
-                                             [--split data/test.jsonl] [--ways a,b,c,d,e]
+                                             [--split data/test.jsonl] [--ways a,b,c,d,e,f]
 
 Every way answers the same prompts greedily and stops a row at the end of its answer's JSON object:
 
 (a) ``model.generate``, batch 8, adapter merged: the release before this bench (a finished row is computed
     as padding until the batch's last row ends);
-(b) fedjava's decoder (:func:`fedjava.evaluation.generate.greedy_rows`), batch 8: a finished row leaves the
-    batch and its key/value cache;
-(c) fedjava's decoder, batch 16 (on a CPU one decoding step reads every weight once whatever the batch, so
-    more rows per step cost little until the arithmetic catches up);
-(d) fedjava's decoder, batch 32;
-(e) as (c) with int8 dynamic quantisation of every linear layer (``torch.ao``), which changes the numbers.
+(b) fedjava's decoder (:func:`fedjava.evaluation.generate.greedy_stream`), 8 rows, float32 vocabulary
+    projection: a finished row leaves the batch and its key/value cache at once and the next prompt takes its
+    place (continuous batching);
+(c) as (b) with the exact bfloat16-shortlist head (:class:`fedjava.evaluation.generate.GreedyHead`): the
+    default engine;
+(d) the default engine, 16 rows (on a CPU one decoding step reads every weight once whatever the number of
+    rows, so more rows per step cost little until the arithmetic catches up);
+(e) the default engine, 32 rows;
+(f) as (d) with int8 dynamic quantisation of every linear layer (``torch.ao``), which changes the numbers.
 
 For each it prints seconds, seconds per sample, the speed-up over (a) and how many answers are identical to
 (a)'s, character for character. The prompts are the split's own (``prompt_mode`` of the adapter's config).
@@ -25,10 +28,11 @@ import time
 
 WAYS = {
     "a": ("model.generate, batch 8", "hf", 8, False),
-    "b": ("fedjava decoder, batch 8", "fedjava", 8, False),
-    "c": ("fedjava decoder, batch 16", "fedjava", 16, False),
-    "d": ("fedjava decoder, batch 32", "fedjava", 32, False),
-    "e": ("fedjava decoder, batch 16, int8 linear", "fedjava", 16, True),
+    "b": ("fedjava decoder, 8 rows, float32 head", "fedjava-plain", 8, False),
+    "c": ("fedjava decoder, 8 rows", "fedjava", 8, False),
+    "d": ("fedjava decoder, 16 rows", "fedjava", 16, False),
+    "e": ("fedjava decoder, 32 rows", "fedjava", 32, False),
+    "f": ("fedjava decoder, 16 rows, int8 linear", "fedjava", 16, True),
 }
 
 
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--split", default="data/test.jsonl")
-    parser.add_argument("--ways", default="a,b,c,d,e", help="which of a-e to run, in order (a is the reference)")
+    parser.add_argument("--ways", default="a,b,c,d,e,f", help="which of a-f to run, in order (a is the reference)")
     args = parser.parse_args(argv)
 
     import torch

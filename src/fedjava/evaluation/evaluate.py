@@ -63,7 +63,7 @@ class EvalOptions:
     split: str = "test"
     max_samples: int = 0
     max_new_tokens: int = 384
-    batch_size: int = 4
+    batch_size: int = 16
     n_boot: int = 1000
     jobs: int = 2
     fix_check: bool = True
@@ -275,7 +275,7 @@ def run_evaluation(
     if not opts.rescore:
         seconds = time.perf_counter() - start
     if not opts.majority and not opts.rescore and opts.eval_loss:
-        loss = _loss(model, tokenizer, samples, cfg, opts.batch_size)
+        loss = _loss(model, tokenizer, samples, cfg, min(opts.batch_size, 8))
 
     rows = []
     for i, (sample, text) in enumerate(zip(samples, texts, strict=True)):

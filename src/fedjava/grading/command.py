@@ -52,7 +52,7 @@ def add_grade_parser(sub) -> argparse.ArgumentParser:
     grade.add_argument("--assignment", metavar="NAME",
                        help="the gradebook column's name (default: the name of the last run in --out, else the task's "
                             "title); Canvas also takes 'Name (id)'")
-    grade.add_argument("--batch-size", type=int, default=8, metavar="N", help="students per generation batch (8)")
+    grade.add_argument("--batch-size", type=int, default=16, metavar="N", help="students per generation batch (16)")
     grade.add_argument("--released-only", action="store_true",
                        help="grades.csv holds only the students whose pages are released")
     grade.add_argument("--approve", metavar="IDS",

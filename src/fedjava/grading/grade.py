@@ -44,7 +44,7 @@ class GradeOptions:
     adapter: str = BUILTIN_ADAPTER_NAME
     run_tests: bool = True
     assignment: str | None = None
-    batch_size: int = 8
+    batch_size: int = 16
     max_new_tokens: int = 384
     released_only: bool = False
     unsafe_run: bool = False
