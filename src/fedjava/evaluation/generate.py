@@ -67,22 +67,13 @@ ENGINES = ("fedjava", "fedjava-plain", "hf")
 def _hf_batches(model, tokenizer, encoded, max_new_tokens, batch_size, pad_id, stop_ids, stop_at_answer_end,
                 progress) -> list[list[int]]:
     """``model.generate`` on left-padded batches of prompts sorted by length."""
-    import torch
-
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     new_tokens: list[list[int]] = [[] for _ in encoded]
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        longest = max(len(encoded[i]) for i in rows)
-        ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), longest), dtype=torch.long)
-        for r, i in enumerate(rows):
-            n = len(encoded[i])
-            ids[r, longest - n:] = torch.tensor(encoded[i])
-            mask[r, longest - n:] = 1
-        out = _hf_generate(model, tokenizer, ids.to(device), mask.to(device), max_new_tokens, pad_id, stop_ids,
-                           stop_at_answer_end)
+        ids, mask = _left_padded([encoded[i] for i in rows], pad_id, device)
+        out = _hf_generate(model, tokenizer, ids, mask, max_new_tokens, pad_id, stop_ids, stop_at_answer_end)
         for r, i in enumerate(rows):
             new_tokens[i] = out[r]
         if progress:
@@ -199,19 +190,23 @@ def _left_pad(tensor, length: int, dim: int = 2):
     return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
-def _prefill(model, head, encoded, group: list[int], pad_id: int) -> _Rows:
+def _left_padded(rows: list[list[int]], pad_id: int, device):
+    """Token ids and attention mask of ``rows``, left-padded to the longest."""
     import torch
+
+    longest = max(map(len, rows))
+    ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, longest - len(row):] = torch.tensor(row)
+        mask[r, longest - len(row):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _prefill(model, head, encoded, group: list[int], pad_id: int) -> _Rows:
     from transformers import DynamicCache
 
-    device = next(model.parameters()).device
-    longest = max(len(encoded[i]) for i in group)
-    ids = torch.full((len(group), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(group), longest), dtype=torch.long)
-    for r, i in enumerate(group):
-        n = len(encoded[i])
-        ids[r, longest - n:] = torch.tensor(encoded[i])
-        mask[r, longest - n:] = 1
-    ids, mask = ids.to(device), mask.to(device)
+    ids, mask = _left_padded([encoded[i] for i in group], pad_id, next(model.parameters()).device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as model.generate does with left padding
     cache = DynamicCache(config=model.config)
     picked = _next_tokens(model, head, ids, mask, positions, cache)
