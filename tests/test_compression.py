@@ -12,7 +12,9 @@ from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, array
 from fedjava.federated.compression import (
     RESIDUAL_KEY,
     client_encode,
+    decode_global,
     decode_update,
+    encode_global,
     encode_update,
     int8_decode,
     int8_encode,
@@ -80,28 +82,42 @@ def test_topk_error_feedback_carries_what_was_left_out_into_the_next_round():
 @pytest.mark.parametrize("mode", ["fp16", "int8", "topk"])
 def test_the_server_decodes_compressed_updates_before_screening_and_aggregating(mode):
     strategy = strategy_for("fedavg", f"update_compression={mode}", "topk_fraction=1.0", clients=3)
-    glob = _lora(5, {"a": (8, 64), "b": (64, 8)})
+    glob = _lora(5)  # the built-in model's LoRA shapes: bytes as on the wire
     sent = list(strategy.configure_train(1, numpy_to_arrays(glob), ConfigRecord(), FakeGrid([1, 2, 3])))
     assert sent[0].content["config"]["update-compression"] == mode
-    trained = [_lora(10 + i, {"a": (8, 64), "b": (64, 8)}) for i in range(2)]
+    # fp16 and int8: the global adapter goes down encoded too, and the clients start from the decoded copy
+    down = arrays_to_numpy(sent[0].content["arrays"])
+    shapes = {k: v.shape for k, v in glob.items()}
+    start = decode_global(down, shapes, mode) if mode != "topk" else glob
+    assert sent[0].content["config"].get("global-compression", "none") == ("none" if mode == "topk" else mode)
+    fp32 = arrays_nbytes(numpy_to_arrays(glob))
+    assert arrays_nbytes(sent[0].content["arrays"]) <= {"fp16": 0.51, "int8": 0.26, "topk": 1.0}[mode] * fp32
+    trained = [_lora(10 + i) for i in range(2)]
     replies = []
     for i, values in enumerate(trained):
-        encoded = client_encode(glob, values, mode, 1.0, RecordDict())
+        encoded = client_encode(start, values, mode, 1.0, RecordDict())
         msg = reply(sent[i], numpy_to_arrays(encoded), 1, i)
         msg.content["client"]["update-compression"] = mode
         replies.append(msg)
-    bad = reply(sent[2], ArrayRecord({"a": Array(np.zeros(3, np.uint8)), "b": Array(np.zeros(3, np.uint8))}), 1, 2)
+    bad = reply(sent[2], ArrayRecord({k: Array(np.zeros(3, np.uint8)) for k in glob}), 1, 2)
     bad.content["client"]["update-compression"] = mode
     out, _ = strategy.aggregate_train(1, [*replies, bad])
-    expected = {k: (trained[0][k] + trained[1][k]) / 2 for k in glob}
-    tolerance = {"fp16": 1e-4, "int8": 2e-3, "topk": 1e-6}[mode]
+    # the clients' updates are added to the server's own float32 adapter, not to the rounded copy they started from
+    expected = {k: glob[k] + (trained[0][k] + trained[1][k]) / 2 - start[k] for k in glob}
+    tolerance = {"fp16": 5e-4, "int8": 2e-3, "topk": 1e-6}[mode]
     for k, v in arrays_to_numpy(out).items():
         assert v.dtype == np.float32
         np.testing.assert_allclose(v, expected[k], atol=tolerance)
+    if mode == "int8":  # closer to the float32 global + updates than to the rounded copy + updates
+        got = arrays_to_numpy(out)
+        on_copy = {k: (trained[0][k] + trained[1][k]) / 2 for k in glob}
+        assert sum(np.abs(got[k] - expected[k]).sum() for k in glob) \
+            < sum(np.abs(got[k] - on_copy[k]).sum() for k in glob)
     report = strategy.reports[1]
     assert report.aggregated == 2 and "cannot be decoded" in report.rejected[0]["reason"]
+    assert report.clients[0]["bytes_sent"] == arrays_nbytes(sent[0].content["arrays"])
     if mode != "topk":  # topk_fraction=1 here (exact aggregate): index + value pairs are twice the bytes
-        assert report.clients[0]["bytes_received"] < report.clients[0]["bytes_sent"]
+        assert report.clients[0]["bytes_received"] <= {"fp16": 0.51, "int8": 0.26}[mode] * fp32
 
 
 def test_compression_keys_are_validated():
@@ -137,3 +153,36 @@ def test_a_real_client_sends_its_topk_update_and_keeps_the_residual_in_its_conte
     # sent + kept back = the whole update the client trained
     trained = {k: start[k] + update[k] + residual[k] for k in start}
     assert max(np.abs(trained[k] - start[k]).max() for k in start) > 0
+
+
+def test_a_real_client_trains_from_an_int8_global_adapter_and_sends_an_int8_update(tiny_overrides, data_dir):
+    """Both ways int8: the client decodes what came down, trains from it, and its update decodes against the
+    same copy; a global adapter that does not fit the client's tensors is one clear error."""
+    from fedjava.federated.client_app import ClientTrainingError, local_train
+    from fedjava.javadata.split import run_split
+    from fedjava.models import load_for_training
+
+    run_split(data_dir, 2)
+    cfg = load_config(None, [*tiny_overrides, "num_clients=2"], check_files=False)
+    start = arrays_to_numpy(adapter_to_arrays(load_for_training(cfg)[0]))
+    start = {k: v + np.float32(0.01) * np.sign(v + 1e-9) for k, v in start.items()}  # lora_B is zero at init
+    down = numpy_to_arrays(encode_global(start, "int8"))
+    context = Context(run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2},
+                      state=RecordDict(), run_config={})
+    config = ConfigRecord({"server-round": 1, "local-epochs": 1.0, "update-compression": "int8",
+                           "global-compression": "int8"})
+    out = local_train(Message(RecordDict({"arrays": down, "config": config}), dst_node_id=5,
+                              message_type=MessageType.TRAIN), context, cfg.to_dict())
+    shapes = {k: v.shape for k, v in start.items()}
+    copy = decode_global(arrays_to_numpy(down), shapes, "int8")
+    update = decode_update(arrays_to_numpy(out.content["arrays"]), shapes, "int8")
+    fp32 = arrays_nbytes(numpy_to_arrays(start))
+    # (the tiny model's tensors are small enough for the npy headers to count: 0.26x is shown on real shapes above)
+    assert arrays_nbytes(down) <= 0.35 * fp32 and arrays_nbytes(out.content["arrays"]) <= 0.35 * fp32
+    assert max(np.abs(u).max() for u in update.values()) > 0  # it trained
+    assert max(np.abs(copy[k] - start[k]).max() for k in start) > 0  # and it started from the rounded copy
+
+    wrong = numpy_to_arrays({k: v[:-1] for k, v in encode_global(start, "int8").items()})
+    with pytest.raises(ClientTrainingError, match="int8 payload of"):
+        local_train(Message(RecordDict({"arrays": wrong, "config": config}), dst_node_id=5,
+                            message_type=MessageType.TRAIN), context, cfg.to_dict())

@@ -117,7 +117,8 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
         _prepare_process(cfg, client_id)
         model, tokenizer, _, load_seconds = cached_model(cfg)
         features = _features(cfg, tokenizer, client_id, data_path)
-        load_arrays_into(model, msg.content.array_records["arrays"])
+        received = _received_global(model, msg.content.array_records["arrays"], config)
+        load_arrays_into(model, received)
         mu = float(config.get("proximal-mu", 0.0))
         proximal = Proximal.from_model(model, mu) if mu > 0 else None
         epochs = float(config.get("local-epochs", cfg.local_epochs))
@@ -130,8 +131,7 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
             from fedjava.federated.adapter_io import arrays_to_numpy, numpy_to_arrays
             from fedjava.federated.compression import client_encode
 
-            arrays = numpy_to_arrays(client_encode(arrays_to_numpy(msg.content.array_records["arrays"]),
-                                                   arrays_to_numpy(arrays), compression,
+            arrays = numpy_to_arrays(client_encode(arrays_to_numpy(received), arrays_to_numpy(arrays), compression,
                                                    float(config.get("topk-fraction", 0.1)), context.state))
     except Exception as exc:
         raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
@@ -148,6 +148,19 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
     info = ConfigRecord({"client-id": client_id, "device": describe_device(), "pid": os.getpid(),
                          "update-compression": compression})
     return Message(RecordDict({"arrays": arrays, "metrics": metrics, "client": info}), reply_to=msg)
+
+
+def _received_global(model, arrays, config):
+    """The global adapter as the server meant it: decoded to float32 when it came down encoded (fp16/int8
+    ``update_compression``), against this client's own adapter tensors."""
+    mode = str(config.get("global-compression", "none"))
+    if mode == "none":
+        return arrays
+    from fedjava.federated.adapter_io import adapter_to_arrays, arrays_to_numpy, numpy_to_arrays
+    from fedjava.federated.compression import decode_global
+
+    shapes = {name: tuple(a.shape) for name, a in adapter_to_arrays(model).items()}
+    return numpy_to_arrays(decode_global(arrays_to_numpy(arrays), shapes, mode))
 
 
 def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None = None) -> Message:

@@ -11,7 +11,7 @@
   optimizer state (FedAdam/FedYogi/FedAdagrad moments, FedAvgM momentum) for the round checkpoints.
 
 With ``update_compression`` the replies carry encoded updates, decoded (:mod:`fedjava.federated.compression`)
-before the screening; with ``dp_mode`` the screened strategy is Flower's DP wrapper around the method's strategy, so
+before the screening, and with fp16 and int8 the global adapter goes down encoded too; with ``dp_mode`` the screened strategy is Flower's DP wrapper around the method's strategy, so
 only screened updates are clipped, averaged and noised, and ``privacy`` keeps the (ε, δ) spent.
 
 Aggregated arrays are cast back to the dtype they were sent in (Flower's FedOpt family returns float64).
@@ -34,7 +34,7 @@ from flwr.serverapp import Grid
 
 from fedjava.config import Config
 from fedjava.federated.adapter_io import arrays_nbytes, arrays_to_numpy, cast_like, non_finite, numpy_to_arrays
-from fedjava.federated.compression import CompressionError, server_decode
+from fedjava.federated.compression import DOWNLINK, CompressionError, encode_global, server_decode
 from fedjava.federated.methods import METHODS
 from fedjava.federated.privacy import PrivacyLedger, dp_wrapper_arguments, dp_wrapper_class
 
@@ -44,6 +44,7 @@ WEIGHT_KEY = "num-examples"
 CLIENT_INFO_KEY = "client"
 COMPRESSION_KEY = "update-compression"  # in the train config (asked) and the client's info (done)
 TOPK_KEY = "topk-fraction"
+GLOBAL_COMPRESSION_KEY = "global-compression"  # in the train config: how the global adapter came down
 
 
 @dataclass
@@ -110,6 +111,8 @@ class FedJavaMixin:
         if self.update_compression != "none":
             config[COMPRESSION_KEY] = self.update_compression
             config[TOPK_KEY] = float(self.topk_fraction)
+            if self.update_compression in DOWNLINK:
+                config[GLOBAL_COMPRESSION_KEY] = self.update_compression
         report = RoundReport(round=true_round)
         self.reports[true_round] = report
         # Wait for the clients here: Flower sizes its sample from the nodes connected *before* it waits, so a
@@ -124,6 +127,13 @@ class FedJavaMixin:
                 self._said_waiting = True
             time.sleep(0.5)
         messages = list(super().configure_train(true_round, arrays, config, grid))  # type: ignore[misc]
+        if self.update_compression in DOWNLINK:
+            # Flower's strategies keep the full-precision arrays (FedOpt's current_arrays); the wire gets the
+            # encoded copy, the same record in every message.
+            down = numpy_to_arrays(encode_global(self._global, self.update_compression))
+            self._sent_bytes = arrays_nbytes(down)
+            for message in messages:
+                message.content[self.arrayrecord_key] = down
         # The first round waits until all num_clients clients are connected; later rounds go on with those
         # still there (at least min_fit_clients), so a client lost for good cannot stall a distributed run.
         sampler.min_available_nodes = sampler.min_train_nodes
