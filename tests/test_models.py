@@ -79,3 +79,33 @@ def test_an_adapter_on_another_base_model_names_the_model_it_was_trained_on(tmp_
                  f"model_name={tmp_path / 'narrow'}", f"data_dir={data_dir}"]) == 2
     err = capsys.readouterr().err
     assert "trained on builtin:tiny-qwen3" in err and "Traceback" not in err
+
+
+def test_init_adapter_starts_training_from_a_saved_adapter_and_refuses_one_of_another_shape(taught_adapter, tmp_path):
+    """init_adapter: the LoRA starts at the saved weights (not a fresh init); an adapter of another rank, or a
+    folder without one, is one clear error."""
+    from safetensors.torch import load_file
+    from tests.conftest import TINY_ADAPTER
+
+    from fedjava.config import ConfigError
+
+    saved = load_file(str(taught_adapter / "adapter_model.safetensors"))
+    model, _ = load_for_training(load_config(None, [*TINY_ADAPTER, f"init_adapter={taught_adapter}"],
+                                             check_files=False))
+    lora = {n.replace(".default", ""): p for n, p in model.named_parameters() if p.requires_grad}
+    assert set(lora) == set(saved) and all(torch.equal(lora[n], saved[n]) for n in saved)
+    # the federated server's first global adapter (what round 1 sends) is the saved one too
+    from fedjava.federated.common import cached_model
+
+    initial = cached_model(load_config(None, [*TINY_ADAPTER, f"init_adapter={taught_adapter}"],
+                                       check_files=False))[2]
+    assert all(torch.equal(t, saved[n.replace(".default", "")]) for n, t in initial.items())
+    fresh, _ = load_for_training(load_config(None, TINY_ADAPTER, check_files=False))
+    assert any(not torch.equal(p, lora[n.replace(".default", "")])
+               for n, p in fresh.named_parameters() if p.requires_grad)
+
+    with pytest.raises(ModelLoadError, match=r"was trained with lora_r=16, lora_alpha=32: set the same"):
+        load_for_training(load_config(None, [*TINY_ADAPTER, "lora_r=8", "lora_alpha=16",
+                                             f"init_adapter={taught_adapter}"], check_files=False))
+    with pytest.raises(ConfigError, match="init_adapter=.*no adapter_model.safetensors there"):
+        load_config(None, [f"init_adapter={tmp_path}", f"data_dir={tmp_path}"], check_files=True)

@@ -55,6 +55,9 @@ class Config:
     lora_dropout: float = 0.05
     lora_target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_TARGETS))
     """module names to wrap with LoRA (comma separated on the command line)"""
+    init_adapter: str = ""
+    """start training from this adapter's weights instead of a fresh LoRA: a saved adapter folder, or builtin
+    (the shipped grader); its base model and LoRA shape must be the run's"""
 
     # --- optimisation
     num_epochs: float = 3.0
@@ -526,6 +529,10 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         problems.append(f"{name('model_name')}={cfg.model_name}: GGUF file not found")
     if check_files:
         problems += _file_problems(cfg, name)
+        if cfg.init_adapter and cfg.init_adapter != "builtin" \
+                and not (Path(cfg.init_adapter) / "adapter_model.safetensors").is_file():
+            problems.append(f"{name('init_adapter')}={cfg.init_adapter}: no adapter_model.safetensors there "
+                            "(a saved adapter folder, such as <results_dir>/<method>/final_model, or builtin)")
     return problems
 
 

@@ -290,9 +290,57 @@ def apply_lora(model, cfg: Config):
 
 
 def load_for_training(cfg: Config):
-    """Base model + fresh LoRA adapter + tokenizer, as every training path starts."""
+    """Base model + LoRA adapter (fresh, or ``init_adapter``'s weights) + tokenizer, as every training path
+    starts."""
     model, tokenizer = load_base_model(cfg)
-    return apply_lora(model, cfg), tokenizer
+    model = apply_lora(model, cfg)
+    if cfg.init_adapter:
+        load_init_adapter(model, cfg)
+    return model, tokenizer
+
+
+def load_init_adapter(model, cfg: Config) -> Path:
+    """Put ``cfg.init_adapter``'s LoRA weights into ``model`` (fresh LoRA of the same shape): every LoRA tensor
+    must be there with its shape. ModelLoadError names what differs (base model, rank, alpha, modules)."""
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from fedjava.config import SAVED_CONFIG, ConfigError, load_saved_config
+
+    folder = builtin_adapter_dir() if cfg.init_adapter == "builtin" else Path(cfg.init_adapter)
+    weights = folder / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise ModelLoadError(f"init_adapter={cfg.init_adapter}: no adapter_model.safetensors in {folder}")
+    if (folder / SAVED_CONFIG).is_file():
+        try:
+            saved = load_saved_config(folder)
+        except ConfigError as exc:
+            raise ModelLoadError(f"init_adapter={cfg.init_adapter}: {exc}") from exc
+        differ = [f"{key}={getattr(saved, key)}" for key in ("model_name", "lora_r", "lora_alpha")
+                  if getattr(saved, key) != getattr(cfg, key)]
+        if sorted(saved.lora_target_modules) != sorted(cfg.lora_target_modules):
+            differ.append(f"lora_target_modules={','.join(saved.lora_target_modules)}")
+        if differ:
+            raise ModelLoadError(f"init_adapter={cfg.init_adapter} was trained with {', '.join(differ)}: set the "
+                                 "same for this run, or start from a fresh adapter (init_adapter='')")
+    state = load_file(str(weights))
+    mine = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    try:
+        result = set_peft_model_state_dict(model, state)
+    except RuntimeError as exc:  # a tensor of another shape
+        first = next((line for line in str(exc).splitlines() if "size mismatch" in line), str(exc)[:200])
+        raise ModelLoadError(f"init_adapter={cfg.init_adapter} does not fit this run's LoRA: {first.strip()}") from exc
+    missing = [n for n in getattr(result, "missing_keys", []) if n in mine]
+    loaded = sum(1 for n in mine if n.replace(".default", "") in state or n in state)
+    if missing or loaded != len(mine):
+        raise ModelLoadError(f"init_adapter={cfg.init_adapter}: {len(mine) - loaded} of the run's {len(mine)} LoRA "
+                             f"tensors are not in {weights} (it was made for another model or LoRA shape)")
+    with torch.no_grad():
+        for name, param in mine.items():
+            if not torch.isfinite(param).all():
+                raise ModelLoadError(f"init_adapter={cfg.init_adapter}: {name} holds NaN or inf values")
+    return folder
 
 
 def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: bool = False,

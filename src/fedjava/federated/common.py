@@ -86,7 +86,7 @@ def model_key(cfg: Config) -> str:
     """What decides the loaded model: runs that agree on these share one loaded copy per process."""
     fields = ("model_name", "model_cache_dir", "precision", "lora_r", "lora_alpha", "lora_dropout",
               "lora_target_modules", "use_gradient_checkpointing", "use_4bit", "use_nested_quant",
-              "bnb_4bit_quant_type", "seed")
+              "bnb_4bit_quant_type", "seed", "init_adapter")
     return repr(tuple((f, getattr(cfg, f)) for f in fields))
 
 
