@@ -41,7 +41,7 @@ def source(tmp_path):
 
 
 def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tmp_path, source):
-    exp = load_experiment(str(_preset(tmp_path)))
+    exp = load_experiment(str(_preset(tmp_path, variants={"fedavg_int8": {"update_compression": "int8"}})))
     printed: list[str] = []
     summary = run_experiment(exp, source_dir=source, printer=printed.append)
     out = tmp_path / "exp"
@@ -53,26 +53,30 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
     key = lambda s: json.dumps(s["messages"])  # noqa: E731
     assert sorted(map(key, train)) == sorted(key(s) for shard in shards for s in shard)
     # train: both methods wrote an adapter; evaluate: every run measured on the same 3 test samples
-    for run in ("centralized_hf", "fedavg"):
+    for run in ("centralized_hf", "fedavg", "fedavg_int8"):
         assert (out / run / "final_model" / "adapter_config.json").is_file()
     measured = {run: json.loads((out / run / "metrics.json").read_text())
-                for run in ("base", "majority", "centralized_hf", "fedavg")}
+                for run in ("base", "majority", "centralized_hf", "fedavg", "fedavg_int8")}
     assert {m["n_samples"] for m in measured.values()} == {3}
     history = json.loads((out / "fedavg" / "training_history.json").read_text())
     assert history["summary"]["rounds_aggregated"] == 2
+    # a variant: the same clients and rounds with its own keys (int8 both ways: far fewer bytes)
+    variant = json.loads((out / "fedavg_int8" / "training_history.json").read_text())["summary"]
+    assert variant["rounds_aggregated"] == 2 and variant["update_compression"] == "int8"
+    assert variant["bytes_sent"] < 0.5 * history["summary"]["bytes_sent"]
     # report: one table with every run, printed, and the files
     for run in measured:
         assert run in summary["table"]
     assert Path(summary["report_md"]).is_file() and Path(summary["report_html"]).is_file()
     assert any(line.strip().startswith("[2/") and "train centralized_hf" in line for line in printed)
     record = json.loads((out / "experiment.json").read_text())
-    assert [s["state"] for s in record["stages"]] == ["ran"] * 8  # data, 2 train, 4 evaluate, report
+    assert [s["state"] for s in record["stages"]] == ["ran"] * 10  # data, 3 train, 5 evaluate, report
 
     # Run again: everything but the report is skipped, nothing is rewritten.
     before = {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
     run_experiment(exp, source_dir=source, printer=printed.append)
     record = json.loads((out / "experiment.json").read_text())
-    assert [s["state"] for s in record["stages"]] == ["skipped"] * 7 + ["ran"]
+    assert [s["state"] for s in record["stages"]] == ["skipped"] * 9 + ["ran"]
     assert before == {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
 
     # A changed training setting makes the training and its evaluation stale, not the data or baselines.
@@ -80,6 +84,23 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
     done = {(s.kind, s.name): s.done() for s in plan(changed, source, printer=lambda _: None)}
     assert done[("data", "data")] and done[("evaluate", "majority")] and done[("evaluate", "base")]
     assert not done[("train", "centralized_hf")] and not done[("train", "fedavg")]
+
+
+def test_experiment_variants_are_checked_and_each_gets_its_own_run(tmp_path):
+    from fedjava.experiment import training_configs
+
+    exp = load_experiment(str(_preset(tmp_path, algorithms=["fedavg"], num_clients=4, variants={
+        "krum_poisoned": {"algorithm": "krum"}, "fedavg_dp": {"dp_mode": "server", "dp_noise_multiplier": 0.5}})))
+    runs = training_configs(exp)
+    assert set(runs) == {"centralized_hf", "fedavg", "krum_poisoned", "fedavg_dp"}
+    kind, krum = runs["krum_poisoned"]
+    assert kind == "federated" and krum.algorithm == "krum" and krum.num_clients == 4 and krum.num_rounds == 2
+    assert runs["fedavg_dp"][1].dp_noise_multiplier == 0.5 and runs["fedavg"][1].dp_mode == "off"
+    assert Path(krum.output_dir) == tmp_path / "exp" / "krum_poisoned"
+    with pytest.raises(ExperimentError, match="variant fedavg_x: config tiny_smoke: .*update_compresion"):
+        load_experiment(str(_preset(tmp_path, variants={"fedavg_x": {"update_compresion": "int8"}})))
+    with pytest.raises(ExperimentError, match="variants: fedavg: expected a new run name"):
+        load_experiment(str(_preset(tmp_path, variants={"fedavg": {"update_compression": "int8"}})))
 
 
 def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, capsys):

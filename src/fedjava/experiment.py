@@ -88,6 +88,9 @@ class Experiment:
     num_epochs: float = 2.0
     """Centralized epochs over the training subset."""
     algorithms: list[str] = field(default_factory=lambda: ["fedavg", "fedprox", "fedadam"])
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """More federated runs, each {run name: training-config keys} on the same clients and rounds, e.g.
+    fedavg_int8: {algorithm: fedavg, update_compression: int8}; measured and reported beside the others."""
     num_clients: int = 2
     num_rounds: int = 2
     local_epochs: float = 1.0
@@ -212,9 +215,9 @@ def check_experiment(exp: Experiment) -> None:
     bad = [b for b in exp.baselines if b not in BASELINES]
     if bad:
         problems.append(f"baselines: unknown {', '.join(bad)} (choose from {', '.join(BASELINES)})")
-    if exp.algorithms and exp.num_clients < 1:
+    if federates(exp) and exp.num_clients < 1:
         problems.append("num_clients must be at least 1")
-    if exp.algorithms and exp.train_samples and exp.train_samples < exp.num_clients:
+    if federates(exp) and exp.train_samples and exp.train_samples < exp.num_clients:
         problems.append(f"train_samples={exp.train_samples} cannot give each of {exp.num_clients} clients a sample")
     if exp.num_rounds < 1 or exp.num_epochs <= 0 or exp.local_epochs <= 0:
         problems.append("num_rounds must be at least 1, num_epochs and local_epochs above 0")
@@ -224,23 +227,42 @@ def check_experiment(exp: Experiment) -> None:
     if bad or len(set(exp.prompt_modes)) != len(exp.prompt_modes):
         problems.append(f"prompt_modes: {', '.join(exp.prompt_modes)} (choose each of {', '.join(PROMPT_MODES)} "
                         "at most once)")
+    taken = {*exp.algorithms, *(f"centralized_{f}" for f in exp.centralized), *exp.baselines}
+    for name, keys in exp.variants.items():
+        if not isinstance(keys, dict) or not str(name).replace("_", "").isalnum() or name in taken:
+            problems.append(f"variants: {name}: expected a new run name (letters, digits, _) with key: value pairs")
     if problems:
         raise ExperimentError("; ".join(problems))
-    # The training config must load (unknown keys, bad values) before anything runs.
+    # The training configs must load (unknown keys, bad values) before anything runs.
     base_config(exp)
+    for name, keys in exp.variants.items():
+        variant_config(exp, name, keys)
 
 
-def base_config(exp: Experiment) -> Config:
-    """The training config every run starts from: the preset, the experiment's overrides, its folders."""
-    overrides = [f"{k}={_as_override(v)}" for k, v in exp.overrides.items()]
+def federates(exp: Experiment) -> bool:
+    """Whether the experiment has federated runs (and so client shards)."""
+    return bool(exp.algorithms or exp.variants)
+
+
+def base_config(exp: Experiment, extra: dict[str, Any] | None = None, what: str = "") -> Config:
+    """The training config every run starts from: the preset, the experiment's overrides (then ``extra``, a
+    variant's keys), its folders."""
+    overrides = [f"{k}={_as_override(v)}" for k, v in {**exp.overrides, **(extra or {})}.items()]
     try:
         cfg = load_config(exp.config, overrides, check_files=False)
     except ConfigError as exc:
-        raise ExperimentError(f"experiment {exp.name}: config {exp.config}: {exc}") from None
+        raise ExperimentError(f"experiment {exp.name}: {what + ': ' if what else ''}config {exp.config}: {exc}") \
+            from None
     out = Path(exp.results_dir) if exp.results_dir else Path(cfg.results_dir) / f"experiment_{exp.name}"
     return dataclasses.replace(cfg, results_dir=str(out), data_dir=str(out / "data"), output_dir="",
                                train_file="train.jsonl", valid_file="valid.jsonl",
                                max_train_samples=0, max_eval_samples=0)
+
+
+def variant_config(exp: Experiment, name: str, keys: dict[str, Any]) -> Config:
+    """A variant's training config: the base one on the experiment's clients and rounds, then its own keys."""
+    shared = {"num_clients": exp.num_clients, "num_rounds": exp.num_rounds, "local_epochs": exp.local_epochs}
+    return base_config(exp, {**shared, **keys}, f"variant {name}")
 
 
 def _as_override(value: Any) -> str:
@@ -295,6 +317,13 @@ def training_configs(exp: Experiment) -> dict[str, tuple[str, Config]]:
             runs[f"{algorithm}{suffix}"] = ("federated", dataclasses.replace(
                 cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
                 local_epochs=exp.local_epochs, output_dir=_run_dir(cfg, f"{algorithm}{suffix}", suffix)))
+        for variant, keys in exp.variants.items():
+            own = variant_config(exp, variant, keys)
+            if exp.prompt_modes:
+                own = dataclasses.replace(own, prompt_mode=cfg.prompt_mode)
+            runs[f"{variant}{suffix}"] = ("federated", dataclasses.replace(
+                own, num_clients=exp.num_clients, num_rounds=exp.num_rounds, local_epochs=exp.local_epochs,
+                output_dir=str(Path(cfg.results_dir) / f"{variant}{suffix}")))
     return runs
 
 
@@ -336,7 +365,7 @@ def prepare_data(exp: Experiment, source_dir: Path, printer: Callable[[str], Non
             raise ExperimentError(f"{source} not found: the experiment draws its samples from the "
                                   f"{source_dir} folder (build it with 'fedjava data build')")
         counts[split] = _subset_file(source, data / f"{split}.jsonl", count, exp.seed, exp.max_sample_chars)
-    if exp.algorithms:
+    if federates(exp):
         printer(run_split(data, exp.num_clients, exp.partition, exp.alpha, exp.seed))
     _stamp(cfg).write_text(json.dumps(_data_key(exp, source_dir), indent=1) + "\n", encoding="utf-8")
     return counts
@@ -349,7 +378,7 @@ def _data_key(exp: Experiment, source_dir: Path) -> dict[str, Any]:
         stamp[split] = path.stat().st_size if path.is_file() else None
     return {"source": str(source_dir.resolve()), "sizes": stamp, "seed": exp.seed, "train": exp.train_samples,
             "valid": exp.valid_samples, "test": exp.test_samples, "max_chars": exp.max_sample_chars,
-            "clients": exp.num_clients if exp.algorithms else 0, "partition": exp.partition, "alpha": exp.alpha}
+            "clients": exp.num_clients if federates(exp) else 0, "partition": exp.partition, "alpha": exp.alpha}
 
 
 def _data_done(exp: Experiment, source_dir: Path) -> bool:
@@ -395,7 +424,7 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
     results = Path(cfg.results_dir)
     stages = [Stage("data", "data", f"subsets train {exp.train_samples or 'all'} / valid {exp.valid_samples or 'all'}"
                     f" / test {exp.test_samples or 'all'} (seed {exp.seed})"
-                    + (f", {exp.num_clients} {exp.partition} client shards" if exp.algorithms else ""),
+                    + (f", {exp.num_clients} {exp.partition} client shards" if federates(exp) else ""),
                     lambda: prepare_data(exp, source_dir, printer), lambda: _data_done(exp, source_dir))]
     runs = training_configs(exp)
     for name, (kind, run_cfg) in runs.items():
