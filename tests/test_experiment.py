@@ -114,12 +114,17 @@ def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, c
         run_experiment(load_experiment(str(_preset(tmp_path)), ["max_sample_chars=10"]), source_dir=source,
                        printer=lambda _: None)
     assert main(["experiment", "--preset", "no_such_experiment"]) == 2
-    assert "not found (known experiment presets: demo_cpu, grader, qwen3_8b_gpu)" in capsys.readouterr().err
+    assert "not found (known experiment presets: demo_cpu, grader, qwen3_8b_gpu, tradeoffs, tradeoffs_poisoned)" \
+        in capsys.readouterr().err
     assert main(["experiment", "--list"]) == 0
     assert "demo_cpu" in capsys.readouterr().out
     # the shipped presets load, with their training configs
     assert load_experiment("demo_cpu").algorithms == ["fedavg", "fedadam"]
     assert load_experiment("qwen3_8b_gpu").num_clients == 4
+    tradeoffs = load_experiment("tradeoffs")
+    assert set(tradeoffs.variants) == {"fedavg_int8", "fedavg_topk10", "fedavg_dp_eps7", "fedavg_dp_eps2"}
+    assert tradeoffs.overrides["init_adapter"] == "builtin"
+    assert load_experiment("tradeoffs_poisoned").variants["krum"]["num_malicious_clients"] == 1
 
 
 def test_experiment_in_both_prompt_modes_reports_them_side_by_side(tmp_path, source):
