@@ -322,8 +322,7 @@ def training_configs(exp: Experiment) -> dict[str, tuple[str, Config]]:
             if exp.prompt_modes:
                 own = dataclasses.replace(own, prompt_mode=cfg.prompt_mode)
             runs[f"{variant}{suffix}"] = ("federated", dataclasses.replace(
-                own, num_clients=exp.num_clients, num_rounds=exp.num_rounds, local_epochs=exp.local_epochs,
-                output_dir=str(Path(cfg.results_dir) / f"{variant}{suffix}")))
+                own, output_dir=str(Path(cfg.results_dir) / f"{variant}{suffix}")))
     return runs
 
 

@@ -11,8 +11,9 @@
   optimizer state (FedAdam/FedYogi/FedAdagrad moments, FedAvgM momentum) for the round checkpoints.
 
 With ``update_compression`` the replies carry encoded updates, decoded (:mod:`fedjava.federated.compression`)
-before the screening, and with fp16 and int8 the global adapter goes down encoded too; with ``dp_mode`` the screened strategy is Flower's DP wrapper around the method's strategy, so
-only screened updates are clipped, averaged and noised, and ``privacy`` keeps the (ε, δ) spent.
+before the screening, and with fp16 and int8 the global adapter goes down encoded too; with ``dp_mode`` the
+screened strategy is Flower's DP wrapper around the method's strategy, so only screened updates are clipped,
+averaged and noised, and ``privacy`` keeps the (ε, δ) spent.
 
 Aggregated arrays are cast back to the dtype they were sent in (Flower's FedOpt family returns float64).
 No client-side evaluation is configured: the server evaluates the global model itself on valid.json.
