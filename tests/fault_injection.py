@@ -15,6 +15,9 @@ A comma-separated list of ``WHO:WHAT@ROUND`` entries (``ROUND`` may be ``*`` for
 - ``clientK:scaled@R``: client K trains, then sends a random update (Gaussian noise, in place of its own
   update) scaled to :data:`SCALED_NORM_FACTOR` times the norm of its honest update, as a broken or malicious
   client would;
+- ``clientK:flipped@R``: client K trains, then sends its honest update with the sign flipped and scaled by
+  :data:`SCALED_NORM_FACTOR` (global - 50 x update), a directed attack: it pushes the average back up the
+  loss it was trained to go down, where random noise mostly cancels out;
 - ``clientK:stall@R``: client K never answers round R (it sleeps until killed), as a machine that hangs
   or is cut off mid-round; the round ends at ``round_timeout``;
 - ``server:kill@R``: the server process kills itself (SIGKILL) right after round R's checkpoint,
@@ -36,7 +39,7 @@ from types import ModuleType
 ENV = "FEDJAVA_FAULTS"
 SCALED_NORM_FACTOR = 50.0
 HOOK_DIR = Path(__file__).parent / "fault_hook"
-_ENTRY = re.compile(r"^(server|client(\d+)):(raise|nan|scaled|stall|kill)@(\d+|\*)$")
+_ENTRY = re.compile(r"^(server|client(\d+)):(raise|nan|scaled|flipped|stall|kill)@(\d+|\*)$")
 
 
 class InjectedFault(RuntimeError):
@@ -52,7 +55,7 @@ def parse(text: str | None) -> list[tuple[str, str, str]]:
             continue
         match = _ENTRY.match(item)
         if not match or (match.group(1) == "server") != (match.group(3) == "kill"):
-            raise ValueError(f"{ENV}: cannot read '{item}' (expected clientK:raise@R, clientK:nan@R, clientK:scaled@R, clientK:stall@R or server:kill@R)")
+            raise ValueError(f"{ENV}: cannot read '{item}' (expected clientK:raise@R, clientK:nan@R, clientK:scaled@R, clientK:flipped@R, clientK:stall@R or server:kill@R)")
         entries.append((match.group(1), match.group(3), match.group(4)))
     return entries
 
@@ -95,6 +98,8 @@ def _wrap_client(module: ModuleType) -> None:
         reply = train(msg, context, fixed)
         if wanted(who, "scaled", server_round):
             return _scaled_random(reply, msg, seed=server_round * 1000 + client_id)
+        if wanted(who, "flipped", server_round):
+            return _flipped(reply, msg)
         return _poisoned(reply, msg) if wanted(who, "nan", server_round) else reply
 
     module.local_train = local_train
@@ -131,6 +136,20 @@ def _scaled_random(reply, msg, seed: int):
     norm = float(np.sqrt(sum(float((n ** 2).sum()) for n in noise.values())))
     factor = SCALED_NORM_FACTOR * honest / norm
     values = {k: (sent[k] + factor * noise[k]).astype(sent[k].dtype) for k in sent}
+    content = {name: record for name, record in reply.content.items()}
+    content["arrays"] = numpy_to_arrays(values)
+    return Message(RecordDict(content), reply_to=msg)
+
+
+def _flipped(reply, msg):
+    """``reply`` with its update (reply - global) swapped for -SCALED_NORM_FACTOR x that update."""
+    from flwr.app import Message, RecordDict
+
+    from fedjava.federated.adapter_io import arrays_to_numpy, numpy_to_arrays
+
+    sent = arrays_to_numpy(msg.content.array_records["arrays"])
+    trained = arrays_to_numpy(reply.content.array_records["arrays"])
+    values = {k: (sent[k] - SCALED_NORM_FACTOR * (trained[k] - sent[k])).astype(sent[k].dtype) for k in sent}
     content = {name: record for name, record in reply.content.items()}
     content["arrays"] = numpy_to_arrays(values)
     return Message(RecordDict(content), reply_to=msg)

@@ -92,9 +92,10 @@ def test_robust_methods_screen_non_finite_updates_like_the_others(algorithm):
     assert "non-finite" in strategy.reports[1].rejected[0]["reason"]
 
 
-def test_fault_spec_knows_the_scaled_random_client():
-    env = {faults.ENV: "client3:scaled@*"}
+def test_fault_spec_knows_the_scaled_random_and_the_flipped_client():
+    env = {faults.ENV: "client3:scaled@*,client1:flipped@2"}
     assert faults.wanted("client3", "scaled", 5, env) and not faults.wanted("client2", "scaled", 5, env)
+    assert faults.wanted("client1", "flipped", 2, env) and not faults.wanted("client1", "flipped", 1, env)
 
 
 def _distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
@@ -102,7 +103,8 @@ def _distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
 
 
 def test_one_poisoned_client_of_four_moves_fedavg_far_but_not_median_or_krum(tiny_overrides, data_dir, monkeypatch):
-    """Four real tiny-model clients train one round; client 3 sends a random update 50x its honest norm."""
+    """Four real tiny-model clients train one round; client 3 sends a random update 50x its honest norm, or
+    its own update sign-flipped and scaled 50x (a directed attack)."""
     from fedjava.federated import client_app
     from fedjava.javadata.split import run_split
     from fedjava.models import load_for_training
@@ -128,6 +130,7 @@ def test_one_poisoned_client_of_four_moves_fedavg_far_but_not_median_or_krum(tin
 
     clean_replies = train(range(4), "")
     poisoned_replies = clean_replies[:3] + train([3], "client3:scaled@1")  # same seeds: the same honest updates
+    flipped_replies = clean_replies[:3] + train([3], "client3:flipped@1")
 
     def aggregate(algorithm: str, replies: list[Message]) -> dict[str, np.ndarray]:
         strategy = build_strategy(load_config(None, [*overrides, f"algorithm={algorithm}"], check_files=False))
@@ -148,3 +151,12 @@ def test_one_poisoned_client_of_four_moves_fedavg_far_but_not_median_or_krum(tin
     print("distance to the clean FedAvg model, in clean steps:", far)
     assert step > 0 and far["fedavg"] > 5, far  # a quarter of a 50x update: the model is thrown far off
     assert far["fedmedian"] < 1 and far["krum"] < 1.5, far  # within about one clean round of the clean model
+
+    flipped = arrays_to_numpy(flipped_replies[3].content["arrays"])
+    for name in start:  # exactly the honest update, turned around and made 50x longer
+        np.testing.assert_allclose(flipped[name] - start[name], -50 * (honest[name] - start[name]), rtol=1e-4,
+                                   atol=1e-6)
+    far = {a: _distance(aggregate(a, flipped_replies), clean) / step for a in ("fedavg", "fedmedian", "krum")}
+    print("flipped client: distance to the clean FedAvg model, in clean steps:", far)
+    assert far["fedavg"] > 5, far
+    assert far["fedmedian"] < 1 and far["krum"] < 1.5, far
