@@ -16,6 +16,7 @@ from fedjava.prompts import (
     SYSTEM_PROMPT,
     SampleError,
     apply_prompt_mode,
+    quote_source_lines,
     build_messages,
     split_user_prompt,
 )
@@ -94,12 +95,26 @@ def test_grounded_mode_adds_the_tool_results_after_the_code():
     system, user, answer = grounded["messages"]
     assert system == {"role": "system", "content": GROUNDED_SYSTEM_PROMPT}
     assert user["content"].endswith("\n\nTool results:\njavac: error at line 3: compiler.err.expected: ';' expected"
-                                    "\ntests: not run")
+                                    "\nline 3 reads: return 2 * x\ntests: not run")  # the named line, quoted
     assert split_user_prompt(user["content"]) == (REQUIREMENT, bad)  # evaluation still finds task and code
     assert answer == sample["messages"][-1]
     assert sample["messages"][0]["content"] == SYSTEM_PROMPT  # the input is not changed
     assert apply_prompt_mode([sample], "code_only") == [sample]
     assert build_messages(REQUIREMENT, bad, BAD_ANSWER, evidence=evidence) == grounded["messages"]
+
+
+def test_the_line_a_tool_names_is_quoted_when_it_is_in_the_code():
+    code = "class A {\n    int f(int[] a) {\n        return a[3];\n    }\n}\n"
+    thrown = ("javac: compiles\ntests: 0 of 2 passed\nfirst exception: A.f(new int[0]) threw "
+              "java.lang.ArrayIndexOutOfBoundsException: Index 3 out of bounds for length 0 at line 3\n"
+              "first wrong result: A.f(x) returned 1, expected 2")
+    assert quote_source_lines(thrown, code).split("\n")[3] == "line 3 reads: return a[3];"
+    assert quote_source_lines(thrown, code).count("reads:") == 1  # a wrong result names no line
+    assert quote_source_lines("javac: error at line 9: compiler.err.premature.eof", code) == \
+        "javac: error at line 9: compiler.err.premature.eof"  # past the end of the code: nothing to quote
+    outside = "javac: compiles\nfirst exception: A.f(x) threw java.lang.Error outside the student's code"
+    assert quote_source_lines(outside, code) == outside
+    assert quote_source_lines("javac: compiles\ntests: not run", "") == "javac: compiles\ntests: not run"
 
 
 def test_grounded_mode_needs_evidence_and_tests_dropout_hides_test_results():

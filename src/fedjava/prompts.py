@@ -115,14 +115,41 @@ def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = 
     return messages
 
 
+_TOOL_LINE_RES = (re.compile(r"^javac: error at line (\d+):"), re.compile(r"^first exception: .* at line (\d+)$"))
+
+
+def quote_source_lines(block: str, code: str) -> str:
+    """``block`` with the student's line that javac or the stack trace names quoted under its tool line::
+
+        javac: error at line 12: compiler.err.expected: ';' expected
+        line 12 reads: int total = 0
+
+    The answer's ``fix`` is that line corrected, more often than not; quoted next to the error, the model
+    edits it instead of writing a plausible line from nothing. A line number outside ``code`` is not quoted.
+    """
+    lines = code.rstrip("\n").split("\n") if code else []
+    out = []
+    for line in block.split("\n"):
+        out.append(line)
+        for pattern in _TOOL_LINE_RES:
+            match = pattern.match(line)
+            if match and 1 <= int(match.group(1)) <= len(lines):
+                n = int(match.group(1))
+                out.append(f"line {n} reads: {lines[n - 1].strip()}")
+                break
+    return "\n".join(out)
+
+
 def ground_messages(messages: list[dict[str, str]], evidence: str) -> list[dict[str, str]]:
     """``messages`` in grounded form: the grounded system prompt, and ``evidence`` after the last user turn's
-    code (where the model reads it last, and where truncation of a long prompt's start never reaches)."""
+    code (where the model reads it last, and where truncation of a long prompt's start never reaches), with
+    the code line it names quoted (:func:`quote_source_lines`)."""
     block = evidence.strip()
     if block.startswith("Tool results:"):
         block = block[len("Tool results:"):].lstrip("\n")
     out = [m for m in messages if m["role"] != "system"]
     last_user = max(i for i, m in enumerate(out) if m["role"] == "user")
+    block = quote_source_lines(block, split_user_prompt(out[last_user]["content"])[1])
     out[last_user] = {"role": "user", "content": out[last_user]["content"] + EVIDENCE_SEPARATOR + block}
     return [{"role": "system", "content": GROUNDED_SYSTEM_PROMPT}] + out
 

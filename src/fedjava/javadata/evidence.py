@@ -16,6 +16,9 @@ does) and ``fedjava review`` (from its own run of the student's file), so both s
     first exception: Solution.f(0) threw java.lang.ArithmeticException: / by zero at line 9
     first wrong result: Solution.g(3) returned 4, expected 6
 
+In the prompt, the line of the student's code that javac or the stack trace names is quoted under its tool line
+(``line 12 reads: ...``, :func:`fedjava.prompts.quote_source_lines`); the block stored here does not hold it.
+
 Of the failing tests, the first that throws or runs out of time and the first that returns a wrong value
 are shown (the label takes an exception over a wrong value: ``fedjava.javadata.label``). Long values are
 cut to :data:`MAX_VALUE` characters so that the block stays short.
