@@ -8,6 +8,7 @@ import json
 import pytest
 from tests.conftest import BAD, BAD_ANSWER, GOOD, REQUIREMENT
 
+from fedjava.evaluation.fixcheck import candidate_programs
 from fedjava.evaluation.metrics import HEADLINE, compute_metrics, grade, legacy_metrics
 from fedjava.evaluation.parse import parse_answer
 from fedjava.prompts import build_user_prompt, format_answer, number_lines, split_user_prompt, unnumber
@@ -52,9 +53,45 @@ def test_parse_answer_keeps_a_raw_tab_in_a_fix_line():
 
 def test_parse_answer_invalid_is_none():
     for text in ("", "garbage <unk> tokens", '{"verdict": "MAYBE", "errors": [], "score": 3}',
-                 '{"verdict": "NO_ERROR", "errors": "none"}', '{"verdict": "NO_ERROR", "errors": [',
+                 '{"verdict": "NO_ERROR", "errors": "none"}', '{"verd', '{"verdict": "LOGIC_',
                  '{"verdict": "COMPILE_ERROR", "errors": [{"type": "Typo"}], "score": 0}', None, 42):
         assert parse_answer(text) is None
+
+
+CUT = ('{"verdict": "COMPILE_ERROR", "errors": [{"type": "Syntax Error", "code": "compiler.err.expected", "line": 19, '
+       '"message": "\';\' expected", "explanation": "Line 19 is missing \';\'.", "fix": "\\t\\t\\t\\t\\t\\t\\t\\t')
+
+
+def test_an_answer_cut_off_in_a_loop_keeps_its_decision_but_not_its_cut_fix():
+    answer = parse_answer(CUT)  # what a greedy loop of tabs looks like at max_new_tokens
+    assert answer["verdict"] == "COMPILE_ERROR" and answer["repaired"] is True
+    error = answer["errors"][0]
+    assert (error["code"], error["line"], error["explanation"]) == ("compiler.err.expected", 19, "Line 19 is missing ';'.")
+    assert error["fix"] is None and answer["score"] is None  # never written whole: not tried by the fix check
+    assert candidate_programs("class A {}\n", error) == []
+    # a number at the very end may be missing digits: dropped, with its key
+    assert parse_answer('{"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": 4')["errors"][0][
+        "line"] is None
+    # an error object cut before its first key is dropped, the complete one before it is kept
+    two = parse_answer('{"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": 4, "fix": "x = 1;"}, {"ty')
+    assert [(e["line"], e["fix"]) for e in two["errors"]] == [(4, "x = 1;")]
+    assert parse_answer('{"verdict": "NO_ERROR", "errors": [')["errors"] == []
+    assert "repaired" not in parse_answer(format_answer(BAD_ANSWER))  # a whole answer is not marked
+
+
+def test_an_answer_that_stops_being_json_is_closed_where_it_broke():
+    stray = ('{"verdict": "RUNTIME_ERROR", "errors": [{"type": "Runtime Error", "code": "java.lang.Error", "line": 17, '
+             '"fix": "            }"]}], "score": 1}')  # one bracket too many after the fix
+    answer = parse_answer(stray)
+    assert answer["repaired"] and answer["errors"][0]["fix"] == "            }" and answer["errors"][0]["line"] == 17
+    assert answer["score"] is None  # after the break: not read
+
+
+def test_repaired_answers_are_valid_and_counted():
+    gold = parse_answer(format_answer(BAD_ANSWER))
+    preds = [parse_answer(format_answer(BAD_ANSWER)), parse_answer(CUT), None]
+    m = compute_metrics([gold] * 3, preds, [None] * 3, n_boot=10)
+    assert m["valid_rate"] == pytest.approx(2 / 3) and m["repaired_rate"] == pytest.approx(1 / 3)
 
 
 def test_parse_answer_skips_bad_objects_and_coerces():

@@ -16,8 +16,8 @@ from fedjava.prompts import (
     SYSTEM_PROMPT,
     SampleError,
     apply_prompt_mode,
-    quote_source_lines,
     build_messages,
+    quote_source_lines,
     split_user_prompt,
 )
 

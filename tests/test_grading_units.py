@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import BAD, BAD_ANSWER, GOOD
 
 from fedjava.grading.feedback import read_score, render_feedback, set_state
+from fedjava.grading.grade import REPAIRED_REASON
 from fedjava.grading.gradebook import GradeRow, check_gradebook, gradebook_text
 from fedjava.grading.rubric import RubricError, load_rubric, parse_rubric
 from fedjava.grading.submissions import SubmissionsError, collect
@@ -154,6 +155,12 @@ def test_feedback_page_escapes_marks_lines_and_reads_the_teachers_fields():
     unreadable = render_feedback({**record, "status": "ungradable", "reason": "the Java file is empty", "code": None},
                                  None, "Twice", state="draft", cap=10)
     assert "Not graded" in unreadable and "the Java file is empty" in unreadable and read_score(unreadable) is None
+    assert 'data-field="repaired"' not in html
+    cut = {**BAD_ANSWER, "repaired": True}
+    repaired = render_feedback({**record, "answer": cut, "reason": REPAIRED_REASON, "raw": '{"verdict": "COMPILE_ERR...'},
+                               load_rubric().score(cut), "Twice", state="draft")
+    assert 'data-field="repaired">the grader&#39;s answer broke off' in repaired and "COMPILE_ERR..." in repaired
+    assert read_score(repaired) == 3.0  # graded all the same: its verdict and error stand
 
 
 def test_score_histogram_bins():

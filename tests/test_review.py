@@ -145,6 +145,10 @@ def test_format_review_no_error_missing_line_and_generic_task():
                          "  (line 9 is outside the file's 5 lines)", "  Explanation: (none given)", "  Fix: (none given)",
                          "", "Error 2 of 2: Error (no line given)", "  Explanation: Off by one.",
                          "  Fix (corrected line):", "      x"]
+    assert "broke off" not in "\n".join(lines)
+    cut = format_review({**answer, "repaired": True, "errors": [{**answer["errors"][0], "fix": None}]}, BAD, "A.java",
+                        GENERIC_TASK, True).splitlines()
+    assert cut[4].startswith("(The model's answer broke off before it ended") and cut[-1] == "  Fix: (none given)"
 
 
 TASK_YAML = """requirement: |

@@ -202,6 +202,9 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
     errors = answer["errors"]
     out.append(f"Verdict: {verdict}{' (no errors found)' if verdict == 'NO_ERROR' and not errors else ''}"
                f"{score_text}")
+    if answer.get("repaired"):
+        out += ["(The model's answer broke off before it ended, cut off or not valid JSON from some point on; "
+                "what it held up to there is shown, the part being written is not.)"]
     if verdict != "NO_ERROR" and not errors:
         out += ["", "The answer gives no error details."]
     for i, e in enumerate(errors, 1):

@@ -401,7 +401,7 @@ def _start_judge(opts: EvalOptions, progress: Callable[[str], None]):
 
 
 LABELS = {
-    "valid_rate": "valid answers", "detection_accuracy": "detection accuracy",
+    "valid_rate": "valid answers", "repaired_rate": "  of them repaired", "detection_accuracy": "detection accuracy",
     "detection_precision": "detection precision", "detection_recall": "detection recall",
     "detection_f1": "detection F1", "false_alarm_rate": "false-alarm rate", "verdict_macro_f1": "verdict macro-F1",
     "type_accuracy": "error type accuracy", "code_accuracy": "error code accuracy", "line_exact": "line exact",

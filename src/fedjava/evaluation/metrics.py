@@ -2,7 +2,9 @@
 
 Every function here is pure: it takes gold answers, predicted answers (``None`` = invalid) and the
 samples' ``meta``, and returns numbers. An invalid answer is counted as invalid and as wrong on every
-metric, as follows.
+metric, as follows. An answer that broke off and was closed at its last complete value
+(:func:`fedjava.evaluation.parse.parse_answer`, ``"repaired"``) is valid, scored on what it holds; its share is
+``repaired_rate``.
 
 Error detection (positive = the program has an error, i.e. verdict is not ``NO_ERROR``)
     accuracy, precision, recall, F1 and the false-alarm rate (share of correct programs reported as
@@ -47,7 +49,7 @@ from fedjava.prompts import VERDICTS
 
 INVALID = "INVALID"
 HEADLINE = (
-    "valid_rate", "detection_accuracy", "detection_precision", "detection_recall", "detection_f1",
+    "valid_rate", "repaired_rate", "detection_accuracy", "detection_precision", "detection_recall", "detection_f1",
     "false_alarm_rate", "verdict_macro_f1", "type_accuracy", "code_accuracy", "line_exact",
     "line_within_one", "fix_pass_rate", "score_mae", "grade",
 )
@@ -90,7 +92,7 @@ def grade(gold: dict[str, Any], pred: dict[str, Any] | None, fix_passed: bool | 
 def _columns(gold: list[dict], pred: list[dict | None], fix: list[bool | None]) -> dict[str, np.ndarray]:
     n = len(gold)
     cols = {name: np.zeros(n, dtype=bool) for name in (
-        "valid", "gold_pos", "pred_pos", "has_err", "type_ok", "code_ok", "line_ok", "line1_ok",
+        "valid", "repaired", "gold_pos", "pred_pos", "has_err", "type_ok", "code_ok", "line_ok", "line1_ok",
         "fix_measured", "fix_ok")}
     cols["gold_v"] = np.zeros(n, dtype=int)
     cols["pred_v"] = np.zeros(n, dtype=int)
@@ -99,6 +101,7 @@ def _columns(gold: list[dict], pred: list[dict | None], fix: list[bool | None]) 
     for i, (g, p, f) in enumerate(zip(gold, pred, fix, strict=True)):
         gold_pos = g["verdict"] != "NO_ERROR"
         cols["valid"][i] = p is not None
+        cols["repaired"][i] = p is not None and bool(p.get("repaired"))
         cols["gold_pos"][i] = gold_pos
         cols["pred_pos"][i] = (p["verdict"] != "NO_ERROR") if p is not None else not gold_pos
         cols["gold_v"][i] = VERDICTS.index(g["verdict"])
@@ -152,6 +155,7 @@ def _scalars(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | Non
     measured = s["fix_measured"]
     return {
         "valid_rate": _ratio(np.sum(s["valid"]), n),
+        "repaired_rate": _ratio(np.sum(s["repaired"]), n),
         "detection_accuracy": _ratio(np.sum(gp == pp), n),
         "detection_precision": _ratio(tp, tp + fp),
         "detection_recall": _ratio(tp, tp + fn),

@@ -30,6 +30,9 @@ from fedjava.review import BUILTIN_ADAPTER_NAME, ReviewError, read_task
 INVALID_REASON = ("the grader's answer is not valid JSON in the answer format, so this submission needs grading by "
                   "hand (the raw answer is on the page)")
 
+REPAIRED_REASON = ("the grader's answer broke off before it ended and was closed at its last complete value: "
+                   "its verdict stands, check its explanation and fix (the raw answer is on the page)")
+
 
 class GradeError(UserError):
     """A grade request that cannot run (missing options, an --out folder with no results to approve, ...)."""
@@ -144,7 +147,9 @@ def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run
             done = []
             for (sub, _), review in zip(batch, reviews, strict=True):
                 status = "graded" if review.answer is not None else "invalid_answer"
-                done.append(_row(sub, status, run, label, reason=None if review.answer else INVALID_REASON,
+                reason = INVALID_REASON if review.answer is None else (
+                    REPAIRED_REASON if review.answer.get("repaired") else None)
+                done.append(_row(sub, status, run, label, reason=reason,
                                  answer=review.answer, raw=review.raw, evidence=review.evidence, note=review.note,
                                  tool_seconds=round(review.tool_seconds, 3),
                                  model_seconds=round(review.model_seconds, 3), graded_at=graded_at))
