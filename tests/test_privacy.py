@@ -95,6 +95,25 @@ def test_epsilon_grows_with_the_rounds_as_the_accountant_says():
     assert strategy.privacy.releases == 3 and strategy.privacy.epsilon() == pytest.approx(expected[-1])
 
 
+def test_a_round_that_averages_fewer_updates_than_sampled_spends_more():
+    """Noise sized for 4 updates on a mean of 2 (two were rejected): the round's multiplier is z x 2/4."""
+    z, delta = 1.5, 1e-5
+    strategy = strategy_for("fedavg", "dp_mode=server", f"dp_noise_multiplier={z}", f"dp_delta={delta}", clients=4)
+    glob = {"w": np.zeros(16, np.float32)}
+    _round(strategy, glob, [{"w": np.full(16, 0.01, np.float32)}] * 4, 1)
+    assert strategy.reports[1].dp_noise_multiplier == z
+    sent = list(strategy.configure_train(2, numpy_to_arrays(glob), ConfigRecord(), FakeGrid(range(4))))
+    good = [reply(m, {"w": [0.01] * 16}, 1, i) for i, m in enumerate(sent[:2])]
+    bad = [reply(m, {"w": [float("nan")] * 16}, 1, i + 2) for i, m in enumerate(sent[2:])]
+    strategy.aggregate_train(2, good + bad)
+    assert strategy.reports[2].aggregated == 2 and strategy.reports[2].dp_noise_multiplier == pytest.approx(z / 2)
+    by_hand = RdpAccountant()
+    by_hand.compose(dp_accounting.GaussianDpEvent(z), 1)
+    by_hand.compose(dp_accounting.GaussianDpEvent(z / 2), 1)
+    assert strategy.reports[2].dp_epsilon == pytest.approx(by_hand.get_epsilon(delta), rel=1e-9)
+    assert strategy.reports[2].dp_epsilon > _epsilon_by_hand(z, 2, delta)  # more than two full rounds
+
+
 def test_dp_updates_are_averaged_with_equal_weights():
     strategy = strategy_for("fedavg", "dp_mode=server", "dp_noise_multiplier=1e-9", "dp_clipping_norm=10", clients=2)
     glob = {"w": np.zeros(2, np.float32)}

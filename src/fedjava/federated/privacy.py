@@ -14,6 +14,10 @@ unweighted mean of clipped updates, so under DP the updates are averaged with eq
 client (one school's whole data), per aggregated round; ε is computed for ``dp_delta`` by composing one Gaussian
 mechanism per aggregated round in the Rényi-DP accountant of ``dp-accounting``, without any amplification by
 sampling (conservative: Flower samples a fixed number of clients, not Poisson).
+
+A round that aggregates only k of the n sampled updates (the others failed or were rejected by the screening)
+averages over k, so one client moves the mean by up to clip / k, while the noise is still sized for n: that round
+is composed with the smaller multiplier ``dp_noise_multiplier * k / n``, and costs more ε.
 """
 
 from __future__ import annotations
@@ -52,12 +56,15 @@ def dp_wrapper_arguments(cfg, inner, sampled: int) -> dict[str, Any]:
 
 
 class PrivacyLedger:
-    """(ε, δ) spent so far: one Gaussian mechanism of ``noise_multiplier`` per aggregated round."""
+    """(ε, δ) spent so far: one Gaussian mechanism per aggregated round, of ``noise_multiplier`` when all
+    ``sampled`` updates were averaged and of ``noise_multiplier * aggregated / sampled`` when fewer were."""
 
-    def __init__(self, noise_multiplier: float, delta: float):
+    def __init__(self, noise_multiplier: float, delta: float, sampled: int = 0):
         self.noise_multiplier = noise_multiplier
         self.delta = delta
+        self.sampled = sampled
         self.releases = 0
+        self.multipliers: list[float] = []  # the effective multiplier of each release, in order
         self._accountant = self._new()
 
     def _new(self):
@@ -65,13 +72,21 @@ class PrivacyLedger:
 
         return RdpAccountant()
 
-    def compose(self, count: int = 1) -> None:
-        """Account for ``count`` more aggregated (noised) rounds."""
+    def effective_multiplier(self, aggregated: int | None) -> float:
+        """The noise multiplier relative to the sensitivity of a mean of ``aggregated`` clipped updates."""
+        if not self.sampled or not aggregated or aggregated >= self.sampled:
+            return self.noise_multiplier
+        return self.noise_multiplier * aggregated / self.sampled
+
+    def compose(self, count: int = 1, aggregated: int | None = None) -> None:
+        """Account for ``count`` more noised rounds, each the mean of ``aggregated`` updates (None: all sampled)."""
         import dp_accounting
 
         if count > 0:
-            self._accountant.compose(dp_accounting.GaussianDpEvent(self.noise_multiplier), count)
+            multiplier = self.effective_multiplier(aggregated)
+            self._accountant.compose(dp_accounting.GaussianDpEvent(multiplier), count)
             self.releases += count
+            self.multipliers += [multiplier] * count
 
     def epsilon(self) -> float:
         """ε at ``delta`` after the rounds composed so far (0 before any)."""

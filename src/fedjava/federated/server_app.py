@@ -113,9 +113,10 @@ class FederatedServer:
         self.strategy = build_strategy(cfg, round_offset=self.offset, listener=self)
         if checkpoint is not None and checkpoint.server_state:
             restore_server_state(self.strategy, checkpoint.server_state, self.order)
-        if self.strategy.privacy is not None:  # the rounds released before a resume count too
-            self.strategy.privacy.compose(sum(1 for r in self.rounds if r.get("round", 0) > 0 and r.get("aggregated")
-                                              and not r.get("kept_global")))
+        if self.strategy.privacy is not None:  # the rounds released before a resume count too, each with its count
+            for r in self.rounds:
+                if r.get("round", 0) > 0 and r.get("aggregated") and not r.get("kept_global"):
+                    self.strategy.privacy.compose(aggregated=int(r["aggregated"]))
         trainable, total = count_parameters(self.model)
         adapter_bytes = arrays_nbytes(arrays)
         model_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
@@ -278,6 +279,7 @@ class FederatedServer:
             "bytes_received": sum(e.get("bytes_received", 0) for e in report.clients + report.rejected),
             "train_phase_seconds": report.train_phase_seconds,
             "dp_epsilon": privacy.epsilon() if privacy is not None else None,
+            "dp_noise_multiplier": report.dp_noise_multiplier,
             "dp_delta": self.cfg.dp_delta if privacy is not None else None,
             "eval_seconds": time.time() - start,
             "seconds": time.time() - report.started,

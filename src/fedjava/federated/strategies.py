@@ -63,6 +63,7 @@ class RoundReport:
     kept_global: bool = False
     train_phase_seconds: float = 0.0
     dp_epsilon: float | None = None  # the privacy spent after this round (dp_mode other than off)
+    dp_noise_multiplier: float | None = None  # this round's, relative to a mean of the updates it aggregated
 
 
 class RoundListener(Protocol):
@@ -256,8 +257,9 @@ class FedJavaMixin:
                 next(iter(msg.content.metric_records.values()))[WEIGHT_KEY] = 1
         arrays, metrics = super().aggregate_train(true_round, good)  # type: ignore[misc]
         if arrays is not None and self.privacy is not None:
-            self.privacy.compose()
+            self.privacy.compose(aggregated=len(good))  # fewer than sampled: a larger share each, more ε
             report.dp_epsilon = self.privacy.epsilon()
+            report.dp_noise_multiplier = self.privacy.multipliers[-1]
         if arrays is None:  # the method itself declined (Bulyan with fewer than 4f+3 updates)
             report.kept_global = True
             log.log(self._level, "Round %d: %s did not aggregate the %d good update(s): the global model is kept "
@@ -309,7 +311,7 @@ def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener |
     inner = method.strategy_class()(**sampling, **method.arguments(cfg))
     sampled = max(int(cfg.num_clients * cfg.fraction_fit), sampling["min_train_nodes"])  # Flower's sample size
     strategy = screened(dp_wrapper_class(cfg.dp_mode))(**ours, **dp_wrapper_arguments(cfg, inner, sampled))
-    strategy.privacy = PrivacyLedger(cfg.dp_noise_multiplier, cfg.dp_delta)
+    strategy.privacy = PrivacyLedger(cfg.dp_noise_multiplier, cfg.dp_delta, sampled)
     return strategy
 
 
