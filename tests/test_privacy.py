@@ -12,6 +12,7 @@ from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from fedjava.config import ConfigError, load_config
 from fedjava.federated.adapter_io import arrays_to_numpy, numpy_to_arrays
 from fedjava.federated.privacy import dp_clipping_mod
+from fedjava.federated.strategies import restore_server_state, server_state
 from test_federated_units import FakeGrid, reply, strategy_for, task_identity  # noqa: F401
 
 
@@ -112,6 +113,23 @@ def test_a_round_that_averages_fewer_updates_than_sampled_spends_more():
     by_hand.compose(dp_accounting.GaussianDpEvent(z / 2), 1)
     assert strategy.reports[2].dp_epsilon == pytest.approx(by_hand.get_epsilon(delta), rel=1e-9)
     assert strategy.reports[2].dp_epsilon > _epsilon_by_hand(z, 2, delta)  # more than two full rounds
+
+
+def test_the_adaptive_clipping_norm_is_checkpointed_and_restored():
+    args = ("dp_mode=adaptive", "dp_noise_multiplier=0.5", "dp_clipping_norm=1.0")
+    strategy = strategy_for("fedavg", *args, clients=3)
+    glob = {"w": np.zeros(16, np.float32)}
+    for server_round in (1, 2):  # the norm follows a noisy count of the clipped updates: it moves
+        _round(strategy, glob, [{"w": np.full(16, 1e-3, np.float32)}] * 3, server_round)
+    moved = strategy.clipping_norm
+    assert moved != 1.0
+    state = server_state(strategy)
+    assert state["dp/clipping_norm"].tolist() == [moved]
+    resumed = strategy_for("fedavg", *args, clients=3)
+    assert resumed.clipping_norm == 1.0
+    restore_server_state(resumed, state, ["w"])
+    assert resumed.clipping_norm == moved  # the resumed run clips where the interrupted one had got to
+    assert "dp/clipping_norm" not in server_state(strategy_for("fedavg", "dp_mode=server", clients=3))
 
 
 def test_dp_updates_are_averaged_with_equal_weights():

@@ -318,9 +318,21 @@ def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener |
 # ---------------------------------------------------------------------- server optimizer state
 
 
+ADAPTIVE_CLIP_KEY = "dp/clipping_norm"
+
+
+def _adapts_clipping(strategy) -> bool:
+    from flwr.serverapp.strategy.dp_adaptive_clipping import DifferentialPrivacyAdaptiveBase
+
+    return isinstance(strategy, DifferentialPrivacyAdaptiveBase)
+
+
 def server_state(strategy) -> dict[str, np.ndarray]:
-    """The server optimizer's state as named arrays: ``m_t/NAME``, ``v_t/NAME``, ``momentum/NAME``."""
+    """The server optimizer's state as named arrays: ``m_t/NAME``, ``v_t/NAME``, ``momentum/NAME``, and the
+    clipping norm that ``dp_mode=adaptive`` has moved to (``dp/clipping_norm``)."""
     out: dict[str, np.ndarray] = {}
+    if _adapts_clipping(strategy):
+        out[ADAPTIVE_CLIP_KEY] = np.asarray([strategy.clipping_norm], dtype=np.float64)
     for attr in ("m_t", "v_t"):
         for name, value in (getattr(strategy, attr, None) or {}).items():
             out[f"{attr}/{name}"] = np.asarray(value)
@@ -334,6 +346,8 @@ def server_state(strategy) -> dict[str, np.ndarray]:
 
 def restore_server_state(strategy, state: dict[str, np.ndarray], order: list[str]) -> None:
     """Put ``state`` (from :func:`server_state`) back, tensors in the model's ``order``."""
+    if ADAPTIVE_CLIP_KEY in state and _adapts_clipping(strategy):
+        strategy.clipping_norm = float(np.asarray(state[ADAPTIVE_CLIP_KEY]).reshape(-1)[0])
     for attr in ("m_t", "v_t", "momentum"):
         prefix = f"{attr}/"
         entries = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
