@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -36,6 +37,7 @@ import yaml
 from fedjava.javadata.evidence import evidence_block
 from fedjava.javadata.label import score
 from fedjava.javadata.runner import CaseResult, Program, RunOutcome, check_many, parse_diagnostics
+from fedjava.javadata.sandbox import SandboxUnavailableError, add_unsafe_run_option
 from fedjava.javadata.tasks import Task
 from fedjava.prompts import build_messages, write_samples
 
@@ -116,14 +118,14 @@ def is_compile_record(record: dict) -> bool:
     return "-XDrawDiagnostics" in record.get("evidence", "")
 
 
-def recompile(records: list[dict]) -> dict[str, RunOutcome]:
+def recompile(records: list[dict], unsafe: bool = False) -> dict[str, RunOutcome]:
     """javac's diagnostics for the compile-error records, through the dataset's compiler (one JVM for all)."""
     programs = []
     for r in records:
         task = Task(r["id"], r["id"], "review", r["requirement"], "", (), ())  # no tests: only javac matters
         programs.append(Program(r["id"], task, r["code"]))
     with tempfile.TemporaryDirectory(prefix="fedjava-handwritten-") as tmp:
-        return check_many(programs, Path(tmp), jobs=1)
+        return check_many(programs, Path(tmp), jobs=1, unsafe=unsafe)
 
 
 def compile_evidence(record: dict, outcome: RunOutcome) -> str:
@@ -166,9 +168,9 @@ def check_answer(answer: dict, outcome: RunOutcome, total: int) -> None:
         raise EvidenceError(f"answer {answer['verdict']}: " + "; ".join(problems))
 
 
-def evidence_blocks(records: list[dict]) -> dict[str, str]:
+def evidence_blocks(records: list[dict], unsafe: bool = False) -> dict[str, str]:
     """``{id: block}`` for every record; raises EvidenceError naming every record it could not convert."""
-    compiled = recompile([r for r in records if is_compile_record(r)])
+    compiled = recompile([r for r in records if is_compile_record(r)], unsafe)
     blocks, problems = {}, []
     for r in records:
         try:
@@ -188,8 +190,8 @@ def evidence_blocks(records: list[dict]) -> dict[str, str]:
     return blocks
 
 
-def convert(records: list[dict]) -> list[dict]:
-    blocks = evidence_blocks(records)
+def convert(records: list[dict], unsafe: bool = False) -> list[dict]:
+    blocks = evidence_blocks(records, unsafe)
     return [
         {
             "messages": build_messages(r["requirement"], r["code"], r["answer"]),
@@ -204,9 +206,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="data/handwritten/samples.yaml")
     parser.add_argument("--out", default="data/handwritten")
+    add_unsafe_run_option(parser, "javac on the handwritten programs")
     args = parser.parse_args()
     records = yaml.safe_load(Path(args.source).read_text(encoding="utf-8"))
-    samples = convert(records)
+    try:
+        samples = convert(records, args.unsafe_run)
+    except SandboxUnavailableError as exc:
+        sys.exit(f"make_handwritten_data: nothing written: {exc}")
     write_samples(samples[:TRAIN_COUNT], Path(args.out) / "train.jsonl")
     write_samples(samples[TRAIN_COUNT:], Path(args.out) / "valid.jsonl")
     verdicts = Counter(s["meta"]["verdict"] for s in samples)

@@ -30,6 +30,7 @@ from fedjava.javadata.evidence import evidence_block
 from fedjava.javadata.label import Dropped, hung_call, label
 from fedjava.javadata.mutate import Mutant
 from fedjava.javadata.runner import Program, RunOutcome, check_many
+from fedjava.javadata.sandbox import SandboxUnavailableError, add_unsafe_run_option
 from fedjava.javadata.tasks import MIN_TESTS, TASKS_DIR, Task, load_task
 from fedjava.prompts import build_messages, write_samples
 
@@ -139,7 +140,7 @@ def sample(record: dict[str, Any], task: Task, answer: dict[str, Any], raw: str,
     return {"messages": build_messages(task.requirement, record["code"], answer), "meta": meta}
 
 
-def make_samples(records: list[dict[str, Any]], jobs: int = 1) -> list[dict[str, Any]]:
+def make_samples(records: list[dict[str, Any]], jobs: int = 1, unsafe: bool = False) -> list[dict[str, Any]]:
     """Run, label and check every record; raises StudentDataError listing every problem."""
     shipped = shipped_names()
     with tempfile.TemporaryDirectory(prefix="fedjava-students-") as tmp:
@@ -151,7 +152,7 @@ def make_samples(records: list[dict[str, Any]], jobs: int = 1) -> list[dict[str,
         mutants = {r["id"]: stand_in_mutant(r) for r in records}
         programs = [Program(r["id"], tasks[r["id"]], r["code"]) for r in records]
         programs += [Program(f"{r['id']}/fixed", tasks[r["id"]], fixed_code(r)) for r in records]
-        outcomes = check_many(programs, Path(tmp) / "runs", jobs=jobs)
+        outcomes = check_many(programs, Path(tmp) / "runs", jobs=jobs, unsafe=unsafe)
     samples = []
     for r in records:
         task, outcome = tasks[r["id"]], outcomes[r["id"]]
@@ -172,10 +173,11 @@ def main() -> None:
     parser.add_argument("--source", default="data/handwritten/students.yaml")
     parser.add_argument("--out", default="data/handwritten/students.jsonl")
     parser.add_argument("--jobs", type=int, default=1, help="JVMs at a time")
+    add_unsafe_run_option(parser, "the student programs")
     args = parser.parse_args()
     try:
-        samples = make_samples(load_records(Path(args.source)), args.jobs)
-    except StudentDataError as exc:
+        samples = make_samples(load_records(Path(args.source)), args.jobs, args.unsafe_run)
+    except (StudentDataError, SandboxUnavailableError) as exc:
         sys.exit(f"make_student_data: nothing written:\n{exc}")
     write_samples(samples, Path(args.out))
     counts: dict[str, int] = {}

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +136,20 @@ def test_old_evidence_lines_of_every_form_become_the_runners_case_results():
         convert.parse_run("case 0 PASS f(1)\nsomething else\npassed 1/1 -> score 10")
     with pytest.raises(convert.EvidenceError, match="do not add up"):
         convert.parse_run("case 0 PASS f(1)\npassed 1/2 -> score 5")
+
+
+@pytest.mark.parametrize("name, source", [("make_handwritten_data", "samples.yaml"),
+                                          ("make_student_data", "students.yaml")])
+def test_the_data_scripts_refuse_without_bubblewrap_unless_unsafe_run(name, source, tmp_path):
+    from fedjava.javadata import sandbox
+
+    out = tmp_path / "out"
+    command = [sys.executable, str(SCRIPTS / f"{name}.py"), "--source", str(HANDWRITTEN / source),
+               "--out", str(out if name == "make_handwritten_data" else out / "students.jsonl")]
+    env = {**os.environ, sandbox.BWRAP_ENV: str(tmp_path / "missing" / "bwrap")}
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "nothing written" in refused.stderr and "--unsafe-run" in refused.stderr
+    assert "Traceback" not in refused.stderr and not out.exists()
+    if name == "make_handwritten_data":  # javac only: the quick one (the other runs 40 programs' tests)
+        ran = subprocess.run([*command, "--unsafe-run"], env=env, capture_output=True, text=True, timeout=600)
+        assert ran.returncode == 0 and ran.stdout.startswith("wrote "), ran.stderr[-2000:]
