@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "src" / "fedjava" / "grader"
 SHOWN = ("verdict_macro_f1", "detection_f1", "false_alarm_rate", "detection_recall", "detection_precision",
          "type_accuracy", "code_accuracy", "line_exact", "line_within_one", "fix_pass_rate", "score_mae", "grade",
-         "valid_rate")
+         "valid_rate", "repaired_rate")
 
 
 def _cell(metrics: dict | None, key: str) -> str:
@@ -32,8 +32,18 @@ def _cell(metrics: dict | None, key: str) -> str:
     return f"{metrics[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
+def _by_verdict(metrics: dict) -> str:
+    rows = [f"| {verdict} | {v['n']} | {v['code_accuracy']:.3f} | {v['line_within_one']:.3f} | "
+            + (f"{v['fix_pass_rate']:.3f} |" if v.get("fix_pass_rate") is not None else "- |")
+            for verdict, v in (metrics.get("by_verdict") or {}).items()]
+    if not rows:
+        return ""
+    return ("By kind of error:\n\n| gold verdict | samples | error code | line within one | fix check |\n"
+            "|---|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
+
+
 def card(cfg, run: dict, history: dict, metrics: dict, majority: dict | None, command: str, hardware: str,
-         by_length: str) -> str:
+         by_length: str, eval_hardware: str = "") -> str:
     from fedjava.evaluation.evaluate import LABELS
 
     summary = history.get("summary") or {}
@@ -67,7 +77,11 @@ of the README.
 |---|---|---|
 {rows}
 
-Evaluation took {metrics.get("seconds_per_sample", 0):.2f} s per sample (generation) on {hardware}.
+{_by_verdict(metrics)}
+"Repaired" answers broke off (cut off at max_new_tokens, or not valid JSON from some point on) and were closed at
+their last complete value: their decisions count, a fix that was cut does not.
+
+Evaluation took {metrics.get("seconds_per_sample", 0):.2f} s per sample (generation) on {eval_hardware or hardware}.
 
 Verdicts (rows: gold, columns: predicted):
 
@@ -81,7 +95,7 @@ Verdicts (rows: gold, columns: predicted):
 - The grader is as good as the tool results it is shown: without a task's tests (`tests: not run`) it must judge
   logic errors from the code alone, which a 270M model does poorly.
 - The explanation is one sentence in the style of the dataset's templates; the line of a logic error and the fix
-  are the model's own guesses (see line and fix-check rates above).
+  are the model's own guesses (see the table by kind of error above).
 """
 
 
@@ -90,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", help="the training run's folder (with final_model/ and training_history.json)")
     parser.add_argument("--metrics", help="metrics.json of the full test split (default: RUN/metrics.json)")
     parser.add_argument("--command", default="fedjava experiment --preset grader")
-    parser.add_argument("--hardware", default="2 CPU cores (no GPU)")
+    parser.add_argument("--hardware", default="2 CPU cores (no GPU)", help="where it was trained")
+    parser.add_argument("--eval-hardware", default="", help="where it was evaluated (default: --hardware)")
     args = parser.parse_args(argv)
 
     import yaml
@@ -116,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(final / name, TARGET / name)
     (TARGET / "fedjava_config.yaml").write_text(to_yaml(shipped), encoding="utf-8")
     (TARGET / "GRADER.md").write_text(card(shipped, exp.get("experiment", exp), history, metrics, majority,
-                                           args.command, args.hardware, by_length), encoding="utf-8")
+                                           args.command, args.hardware, by_length, args.eval_hardware),
+                                      encoding="utf-8")
     print(f"shipped {final} -> {TARGET} ({(TARGET / 'adapter_model.safetensors').stat().st_size / 1e6:.1f} MB)")
     print(yaml.safe_dump({k: metrics.get(k) for k in SHOWN}, sort_keys=False))
     return 0
