@@ -60,7 +60,7 @@ demo: $(VENV)/.installed sandbox
 
 test: $(VENV)/.installed-dev sandbox browser
 	$(BIN)/ruff check src tests
-	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests

@@ -212,6 +212,8 @@ def test_batch_run_in_one_jvm_matches_separate_jvms(task, tmp_path):
         alone = run_program(task, code)
         mine = outcomes[key]
         assert (mine.compiled, mine.timed_out) == (alone.compiled, alone.timed_out), key
+        if key == "endless" and not alone.cases:
+            continue  # on a busy machine the alone run's 10 s wall clock can stop it before its CPU budget does
         if key != "exits":
             assert [(c.status, c.exception, c.line, c.actual) for c in mine.cases] == \
                 [(c.status, c.exception, c.line, c.actual) for c in alone.cases], key

@@ -16,7 +16,14 @@ import yaml
 
 from fedjava.javadata.label import score
 from fedjava.javadata.tasks import TASKS_DIR
-from fedjava.prompts import EVIDENCE_SEPARATOR, VERDICTS, apply_prompt_mode, load_samples
+from fedjava.prompts import (
+    EVIDENCE_SEPARATOR,
+    VERDICTS,
+    apply_prompt_mode,
+    load_samples,
+    quote_source_lines,
+    split_user_prompt,
+)
 
 HANDWRITTEN = Path(__file__).resolve().parents[1] / "data" / "handwritten"
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -81,7 +88,7 @@ def test_grounded_prompt_mode_shows_each_samples_block(path):
     grounded = apply_prompt_mode(samples, "grounded", name=path.name)
     for before, after in zip(samples, grounded, strict=True):
         user = [m for m in after["messages"] if m["role"] == "user"][-1]["content"]
-        block = before["meta"]["evidence"].split("\n", 1)[1]
+        block = quote_source_lines(before["meta"]["evidence"].split("\n", 1)[1], split_user_prompt(user)[1])
         assert user.endswith(EVIDENCE_SEPARATOR + block)
         assert after["messages"][-1] == before["messages"][-1]
 
