@@ -4,6 +4,7 @@ legacy feedback metrics, and ``fedjava evaluate`` end to end on the tiny model."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from tests.conftest import BAD, BAD_ANSWER, GOOD, REQUIREMENT
@@ -324,6 +325,19 @@ def test_evaluate_majority(eval_data, tiny_overrides, tmp_path):
     # train is half NO_ERROR, half COMPILE_ERROR: the tie goes to NO_ERROR
     assert metrics["valid_rate"] == 1 and metrics["detection_accuracy"] == pytest.approx(1 / 3)
     assert metrics["eval_loss"] is None
+
+
+def test_a_split_of_tasks_outside_the_catalogue_says_why_its_fixes_are_not_measured(eval_data, tiny_overrides,
+                                                                                     tmp_path, capsys):
+    from fedjava.cli import main
+    from fedjava.evaluation.fixcheck import jdk_available
+
+    if not jdk_available():
+        pytest.fail("the fix check needs a JDK (make test installs one)")
+    students = Path(__file__).resolve().parents[1] / "data" / "handwritten" / "students.jsonl"
+    assert main(["evaluate", "--majority", "--split", str(students), *tiny_overrides]) == 0
+    assert "fix check pass rate       n/a  (not measured (the samples' tasks are not in the task catalogue" in \
+        capsys.readouterr().out
 
 
 def test_evaluate_user_errors(eval_data, tiny_overrides, tmp_path, capsys):

@@ -304,6 +304,8 @@ def run_evaluation(
                               unsafe=opts.unsafe_run)
         for r, ok in zip(targets, results, strict=True):
             r["fix_passed"] = ok
+        if fix_status == "measured" and targets and all(ok is None for ok in results):
+            fix_status = "not measured (the samples' tasks are not in the task catalogue, so there are no tests)"
     for r in structured:
         r.setdefault("fix_passed", None)
         r["grade"] = grade(r["gold"], r["parsed"], r["fix_passed"] if r["gold"]["errors"] else None)
