@@ -9,6 +9,8 @@ from typing import Any
 
 from transformers import StoppingCriteria  # this module is imported only where generation happens
 
+from fedjava.evaluation.parse import json_structure
+
 
 def generate_answers(
     model,
@@ -345,18 +347,9 @@ def json_object_closed(text: str) -> bool:
         body = body[3:].lstrip("json").lstrip()
     if not body.startswith("{"):
         return False
-    depth, in_string, escaped = 0, False, False
-    for ch in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
+    depth = 0
+    for _, ch in json_structure(body):
+        if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1

@@ -109,7 +109,7 @@ def close_broken(head: str, cut_off: bool = False) -> Any | None:
     ended there) a number or word at the end is dropped too, since it may be missing digits. The containers
     still open are closed. None when that does not parse or ``head`` closed its object already.
     """
-    stack, string_start = _open_containers(head)
+    _, string_start = _open_containers(head)
     if string_start is not None:
         head = head[:string_start]
     elif cut_off:
@@ -130,21 +130,32 @@ def close_broken(head: str, cut_off: bool = False) -> Any | None:
         return None
 
 
-def _open_containers(text: str) -> tuple[list[str], int | None]:
-    """(the closers of the containers open at the end of ``text``, where a string open at its end starts)."""
-    stack: list[str] = []
-    string_start = None
-    escaped = False
+def json_structure(text: str) -> Iterator[tuple[int, str]]:
+    """(position, character) of every character of ``text`` outside JSON strings, and of each quote that opens or
+    closes one (escapes inside strings honoured): what brackets and strings a JSON prefix has open."""
+    in_string = escaped = False
     for i, ch in enumerate(text):
-        if string_start is not None:
+        if in_string:
             if escaped:
                 escaped = False
             elif ch == "\\":
                 escaped = True
             elif ch == '"':
-                string_start = None
-        elif ch == '"':
-            string_start = i
+                in_string = False
+                yield i, ch
+        else:
+            if ch == '"':
+                in_string = True
+            yield i, ch
+
+
+def _open_containers(text: str) -> tuple[list[str], int | None]:
+    """(the closers of the containers open at the end of ``text``, where a string open at its end starts)."""
+    stack: list[str] = []
+    string_start = None
+    for i, ch in json_structure(text):
+        if ch == '"':
+            string_start = i if string_start is None else None
         elif ch in "{[":
             stack.append("}" if ch == "{" else "]")
         elif ch in "}]" and stack:
