@@ -303,6 +303,33 @@ def test_rescore_scores_the_earlier_answers_again_without_a_model(eval_data, tin
     assert "answers to other samples" in capsys.readouterr().err
 
 
+def test_evaluate_verify_fixes_reports_first_and_checked_answers(taught_adapter, eval_data, tiny_overrides, tmp_path,
+                                                                 capsys):
+    """The taught adapter answers BAD with its right fix: checked at once (the fixture's task is not in the
+    catalogue, so javac alone decides); the metrics keep the first answers' line and fix check beside them."""
+    from fedjava.cli import main
+    from fedjava.evaluation.fixcheck import jdk_available
+
+    if not jdk_available():
+        pytest.skip("no JDK")
+    argv = ["evaluate", "--adapter", str(taught_adapter), "--verify-fixes", "2", "--max-new-tokens", "160",
+            *tiny_overrides]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "checked fixes: 3 first fix passed, 0 passed with a sampled fix" in out  # the legacy row's too
+    metrics = json.loads((taught_adapter.parent / "metrics.json").read_text())
+    assert metrics["verification"]["statuses"] == {"first": 3, "sampled": 0, "failed": 0, "no_fix": 1}
+    assert metrics["verification"]["first_answer"]["line_exact"] == metrics["line_exact"] == 1.0
+    rows = [json.loads(line) for line in (taught_adapter.parent / "predictions.jsonl").read_text().splitlines()]
+    bad = [r for r in rows if r["verification"]["status"] == "first"]
+    assert all(r["parsed"]["errors"][0]["fix_line"] == 3 and r["parsed_first"] == BAD_ANSWER for r in bad)
+    # again from the stored answers: the model loads only to sample, and the result is the same
+    assert main(argv + ["--rescore"]) == 0
+    assert json.loads((taught_adapter.parent / "metrics.json").read_text())["verification"]["statuses"]["first"] == 3
+    assert main(["evaluate", "--majority", "--verify-fixes", "2", *tiny_overrides]) == 2
+    assert "--verify-fixes needs a model" in capsys.readouterr().err
+
+
 def test_evaluate_adapter_and_few_shot(eval_data, tiny_overrides, tmp_path):
     from fedjava.cli import main
     from fedjava.config import load_config

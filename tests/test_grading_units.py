@@ -161,6 +161,19 @@ def test_feedback_page_escapes_marks_lines_and_reads_the_teachers_fields():
                                load_rubric().score(cut), "Twice", state="draft")
     assert 'data-field="repaired">the grader&#39;s answer broke off' in repaired and "COMPILE_ERR..." in repaired
     assert read_score(repaired) == 3.0  # graded all the same: its verdict and error stand
+    assert 'data-field="fix-check"' not in html and "Fix</b> (line 3 becomes)" in html  # not checked: no note
+    placed = {**BAD_ANSWER, "errors": [{**BAD_ANSWER["errors"][0], "fix_line": 2, "fix_action": "insert"}]}
+    checked = render_feedback({**record, "answer": placed, "fix_check": {"status": "sampled", "tests": 5,
+                                                                        "fixes_tried": 3, "programs": 8}},
+                              load_rubric().score(placed), "Twice", state="draft")
+    assert "Fix</b> (insert before line 2)" in checked
+    assert ('data-field="fix-check">Checked: the model&#39;s first fix did not work; with this one (one of 3 the '
+            "model proposed) the file compiles and passes all 5 test(s).") in checked
+    deleted = {**BAD_ANSWER, "errors": [{**BAD_ANSWER["errors"][0], "fix": "", "fix_line": 4, "fix_action": "delete"}]}
+    failed = render_feedback({**record, "answer": deleted, "fix_check": {"status": "failed", "tests": 5,
+                                                                        "fixes_tried": 1, "programs": 1}},
+                             load_rubric().score(deleted), "Twice", state="draft")
+    assert "<b>Fix:</b> delete line 4" in failed and "Not confirmed: with this fix the file does not compile" in failed
 
 
 def test_score_histogram_bins():

@@ -95,7 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
     evaluate.add_argument("--rescore", action="store_true",
                           help="score the answers of the earlier run with these options again (after a fedjava "
-                               "update changed the parser or the metrics): no model loads, nothing is generated")
+                               "update changed the parser or the metrics): nothing is generated, and no model loads "
+                               "unless --verify-fixes samples fixes")
+    evaluate.add_argument("--verify-fixes", type=int, default=0, metavar="N",
+                          help="check each answer's fix with javac and the task's tests and, where it fails, sample N "
+                               "more fixes from the model and keep the first that passes; the table shows the first "
+                               "answers' line and fix check beside the checked ones (default 0: off)")
     add_unsafe_run_option(evaluate, "the fix check's programs (model output)")
     evaluate.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
     evaluate.add_argument("--judge-url", metavar="URL",
@@ -275,7 +280,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         fix_check=not args.no_fix_check, unsafe_run=args.unsafe_run, judge_url=args.judge_url,
         judge_model=args.judge_model, judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout,
-        judge_allow_http=args.judge_allow_http, rescore=args.rescore,
+        judge_allow_http=args.judge_allow_http, rescore=args.rescore, verify_fixes=args.verify_fixes,
     )
     check_options(opts)
     # The base model and prompt mode the adapter was trained with, unless --config says otherwise.

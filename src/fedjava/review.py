@@ -25,6 +25,11 @@ Inputs are checked (all but the length before the model loads), each failure bei
   runtime errors are still found, but a logic error can only be judged against a real task;
 * the adapter must be a folder with ``adapter_config.json`` (``<results_dir>/<method>/final_model``).
 
+A grounded adapter's fix is checked after the answer (``--no-fix-check``: not): the file with the fix applied is
+compiled and, when the task's tests ran, tested, in the sandbox (:mod:`fedjava.evaluation.verify`); the review
+says whether it passed. ``--verify-fixes N`` also samples N more fixes from the model where the first fails, and
+shows the first that passes, with the line it goes on.
+
 Exit codes: 0 the review was printed; 2 a bad input (above); 3 (:data:`EXIT_INVALID_ANSWER`) the
 model's answer is not valid JSON in the answer format: the reason and the raw answer are printed
 (with ``--json``: ``{"error": ..., "raw": ...}``).
@@ -182,11 +187,27 @@ def format_evidence(evidence: str) -> str:
     return "\n".join([head] + [f"  {line}" for line in lines])
 
 
+def fix_check_text(check: dict[str, Any]) -> str:
+    """One sentence on what checking the first error's fix found (``Review.fix_check``)."""
+    tests = check.get("tests") or 0
+    outcome = f"compiles and passes all {tests} test(s)" if tests else "compiles (no tests were run)"
+    tried = check.get("fixes_tried") or 0
+    if check["status"] == "first":
+        return f"Checked: with this fix the file {outcome}."
+    if check["status"] == "sampled":
+        return (f"Checked: the model's first fix did not work; with this one (one of {tried} the model proposed) "
+                f"the file {outcome}.")
+    others = f" (or any of the {tried - 1} other(s) the model proposed)" if tried > 1 else ""
+    needed = "compile and pass every test" if tests else "compile"
+    return f"Not confirmed: with this fix{others} the file does not {needed}; treat it as a hint."
+
+
 def format_review(answer: dict[str, Any], code: str, file_label: str, task: str, generic_task: bool,
-                  evidence: str | None = None) -> str:
+                  evidence: str | None = None, fix_check: dict[str, Any] | None = None) -> str:
     """The parsed answer as text: verdict and score, then each error with its line in context.
 
     ``evidence`` (grounded reviews): the tool results the model was shown, printed before the verdict.
+    ``fix_check``: what checking the first error's fix found (:meth:`fedjava.reviewer.Reviewer.check_fixes`).
     """
     n_lines = count_lines(code)
     task_line = task.strip().splitlines()[0] if task.strip() else ""
@@ -222,11 +243,19 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
                 out.append(f"  (line {e['line']} is outside the file's {n_lines} lines)")
         out.append(f"  Explanation: {e.get('explanation') or '(none given)'}")
         fix = e.get("fix") or ""
-        if fix.strip():
-            target = f"line {e['line']} becomes" if e.get("line") is not None else "corrected line"
+        placed, action = e.get("fix_line"), e.get("fix_action")
+        if placed is not None and action == "delete":
+            out.append(f"  Fix: delete line {placed}")
+        elif fix.strip():
+            if placed is not None:
+                target = f"insert before line {placed}" if action == "insert" else f"line {placed} becomes"
+            else:
+                target = f"line {e['line']} becomes" if e.get("line") is not None else "corrected line"
             out += [f"  Fix ({target}):", f"      {fix}"]
         else:
             out.append("  Fix: (none given)")
+        if i == 1 and fix_check:
+            out.append(f"  {fix_check_text(fix_check)}")
     return "\n".join(out)
 
 
@@ -253,6 +282,7 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
                     "the prompt and answer, are refused (longer than max_seq_length: reviewed with a note). "
                     "Without --task/--task-file a generic task text is used.",
         usage="fedjava review FILE.java [--task TEXT | --task-file F] [--adapter PATH|builtin] [--no-run] [--json] "
+              "[--verify-fixes N | --no-fix-check] "
               "[--max-new-tokens N] [--config PRESET] [key=value ...]",
         epilog=REVIEW_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     # One positional list, so that key=value overrides may come before or after the options.
@@ -266,6 +296,11 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
     review.add_argument("--no-run", action="store_true",
                         help="grounded adapters: only compile the file, do not run the task's tests")
     review.add_argument("--json", action="store_true", help="print the parsed answer as JSON")
+    review.add_argument("--verify-fixes", type=int, default=0, metavar="N",
+                        help="grounded adapters check the fix shown with the tools (the task's tests, or javac); "
+                             "where it fails, sample N more fixes from the model and show the first that passes "
+                             "(default 0: only check)")
+    review.add_argument("--no-fix-check", action="store_true", help="do not check the fix with the tools")
     review.add_argument("--config", dest="preset", metavar="PRESET",
                         help="preset or YAML path instead of the adapter's fedjava_config.yaml")
     add_unsafe_run_option(review, "javac and the task's tests on the student's code (grounded adapters)")
@@ -288,6 +323,8 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     if args.max_new_tokens < 1:
         raise ReviewError("--max-new-tokens must be at least 1")
+    if args.verify_fixes < 0:
+        raise ReviewError("--verify-fixes must be at least 0")
     args.file, args.overrides = split_inputs(args.inputs)
     code = read_java_file(args.file)
     task, generic, task_spec = read_task(args.task, args.task_file)
@@ -305,6 +342,11 @@ def cmd_review(args: argparse.Namespace) -> int:
     if prepared.note:
         print(prepared.note, file=sys.stderr)
     result = reviewer.generate([prepared], batch_size=1)[0]
+    if not args.no_fix_check and result.answer is not None:
+        result = reviewer.check_fixes([prepared], [result], samples=args.verify_fixes)[0]
+        if result.fix_check:
+            print(f"Fix check: {result.fix_check['programs']} program(s) in {result.fix_check['seconds']:.1f}s",
+                  file=sys.stderr)
     answer, raw, evidence = result.answer, result.raw, result.evidence
     if answer is None:
         reason = ("the model's answer is not valid JSON in the answer format "
@@ -318,8 +360,9 @@ def cmd_review(args: argparse.Namespace) -> int:
             print(f"{reason[0].upper()}{reason[1:]}. The raw answer:\n{raw}")
         return EXIT_INVALID_ANSWER
     if args.json:
-        print(json.dumps({**answer, **({"tool_results": evidence} if evidence else {})}, ensure_ascii=False,
+        print(json.dumps({**answer, **({"tool_results": evidence} if evidence else {}),
+                          **({"fix_check": result.fix_check} if result.fix_check else {})}, ensure_ascii=False,
                          indent=1))
     else:
-        print(format_review(answer, code, Path(args.file).name, task, generic, evidence))
+        print(format_review(answer, code, Path(args.file).name, task, generic, evidence, result.fix_check))
     return 0

@@ -42,6 +42,8 @@ class Prepared:
     """what the tools did, e.g. "compiled and ran 5 test(s)"; "" when they did not run"""
     tool_seconds: float = 0.0
     note: str | None = None
+    task: Any = None
+    """the task whose tests ran (None: compiled only, or not grounded): what a checked fix must pass"""
 
 
 @dataclass
@@ -56,6 +58,9 @@ class Review:
     note: str | None = None
     tool_seconds: float = 0.0
     model_seconds: float = 0.0
+    fix_check: dict[str, Any] | None = None
+    """what checking the fix found (:meth:`Verification.as_dict <fedjava.evaluation.verify.Verification.as_dict>`);
+    None when it was not checked"""
     """this file's share of its batch's generation time"""
 
 
@@ -107,7 +112,8 @@ class Reviewer:
         n_tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         note = check_fits(label, n_tokens, count_lines(code), self.max_new_tokens, self.cfg.max_seq_length,
                           context_window(self.model))
-        return Prepared(label, code, prompt, n_tokens, evidence, tools, seconds, note)
+        tested = self.grounded and run_tests and task_spec is not None and bool(task_spec.tests)
+        return Prepared(label, code, prompt, n_tokens, evidence, tools, seconds, note, task_spec if tested else None)
 
     def generate(self, prepared: list[Prepared], batch_size: int = 16) -> list[Review]:
         """Answer every prepared file (batched greedy generation) and parse each answer, in order."""
@@ -122,6 +128,27 @@ class Reviewer:
         share = (time.perf_counter() - started) / len(prepared)
         return [Review(p.label, p.code, parse_answer(raw), raw, p.evidence, p.note, p.tool_seconds, share)
                 for p, raw in zip(prepared, raws, strict=True)]
+
+    def check_fixes(self, prepared: list[Prepared], reviews: list[Review], samples: int = 0,
+                    temperature: float = 0.8) -> list[Review]:
+        """Check each review's fix with the tools (the task's tests where they ran, else javac alone) and, where it
+        fails, sample ``samples`` more fixes from the model (:func:`fedjava.evaluation.verify.verify_answers`).
+        The reviews get the checked answer and ``fix_check``; only grounded adapters (which run the tools
+        anyway) check."""
+        if not self.grounded:
+            return reviews
+        from fedjava.evaluation.verify import VerifyItem, verify_answers
+
+        items = [VerifyItem(p.task, p.code, p.prompt, r.raw, r.answer) for p, r in zip(prepared, reviews, strict=True)]
+        started = time.perf_counter()
+        results = verify_answers(self.model, self.tokenizer, items, samples=samples, temperature=temperature,
+                                 jobs=1, unsafe=self.unsafe)
+        share = (time.perf_counter() - started) / max(1, len(reviews))
+        for review, result in zip(reviews, results, strict=True):
+            if review.answer is not None and result.status != "no_fix":
+                review.answer = result.answer
+                review.fix_check = {**result.as_dict(), "seconds": round(share, 3)}
+        return reviews
 
     def review(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True) -> Review:
         """One file, start to end (what ``fedjava review`` and the web page do)."""

@@ -69,6 +69,9 @@ class EvalOptions:
     fix_check: bool = True
     unsafe_run: bool = False
     """run the fix check's programs without the sandbox (--unsafe-run)"""
+    verify_fixes: int = 0
+    """check each answer's fix with the tools and, where it fails, sample this many more fixes from the model and
+    keep the first that passes (:mod:`fedjava.evaluation.verify`); 0: off"""
     eval_loss: bool = True
     judge_url: str | None = None
     judge_model: str | None = None
@@ -140,7 +143,18 @@ def check_options(opts: EvalOptions) -> None:
     if opts.adapter and not (adapter_dir(opts) / "adapter_config.json").is_file():
         raise EvaluationError(f"{opts.adapter}: no adapter there (expected adapter_config.json; "
                               "trained runs save it in <results_dir>/<method>/final_model)")
-    if opts.fix_check and not opts.unsafe_run:
+    if opts.verify_fixes < 0:
+        raise EvaluationError("--verify-fixes must be at least 0")
+    if opts.verify_fixes and opts.majority:
+        raise EvaluationError("--verify-fixes needs a model to sample fixes from; --majority has none")
+    if opts.verify_fixes:
+        from fedjava.evaluation.fixcheck import jdk_available
+
+        if not jdk_available():
+            from fedjava.javadata.runner import require_jdk
+
+            require_jdk()  # JdkMissingError: the fixes cannot be checked without javac and java
+    if (opts.fix_check or opts.verify_fixes) and not opts.unsafe_run:
         require_fix_check_sandbox()
 
 
@@ -246,26 +260,19 @@ def run_evaluation(
 
     loss = None
     start = time.perf_counter()
+    model = tokenizer = None
     if opts.rescore:
-        texts, seconds, loss = _earlier_answers(cfg, opts, samples)
-    elif opts.majority:
+        texts, seconds, loss = _earlier_answers(cfg, opts, samples)  # checked before any model loads
+    if not opts.majority and (not opts.rescore or opts.verify_fixes):
+        model, tokenizer = _load_model(cfg, opts, model_and_tokenizer)
+    shots = few_shot_examples(train, opts.few_shot, cfg.seed) if model is not None else []
+    if opts.majority and not opts.rescore:
         answer_text = format_answer(majority_answer(train))
         texts = [answer_text] * len(samples)
-    else:
+    elif not opts.rescore:
         from fedjava.evaluation.generate import generate_answers
         from fedjava.prompts import render_prompt
 
-        if model_and_tokenizer is not None:
-            model, tokenizer = model_and_tokenizer
-        elif opts.adapter:
-            from fedjava.models import load_adapter
-
-            model, tokenizer = load_adapter(adapter_dir(opts), cfg, merge=True)
-        else:
-            from fedjava.models import load_base_model
-
-            model, tokenizer = load_base_model(cfg)
-        shots = few_shot_examples(train, opts.few_shot, cfg.seed)
         prompts = [render_prompt(tokenizer, prompt_messages(s, shots)) for s in samples]
         start = time.perf_counter()
         texts = generate_answers(
@@ -290,6 +297,10 @@ def run_evaluation(
     structured = [r for r in rows if r["gold"] is not None]
     legacy = [r for r in rows if r["gold"] is None]
 
+    verification = None
+    if opts.verify_fixes:
+        verification = _verify(model, tokenizer, samples, shots, rows, opts, cfg, progress)
+
     fix_status = "off"
     if opts.fix_check and structured:
         from fedjava.evaluation.fixcheck import check_fixes, jdk_available
@@ -304,6 +315,11 @@ def run_evaluation(
                               unsafe=opts.unsafe_run)
         for r, ok in zip(targets, results, strict=True):
             r["fix_passed"] = ok
+        if verification is not None:
+            first = check_fixes([(r["task_id"], r["code"], r["parsed_first"]) for r in targets], jobs=opts.jobs,
+                                unsafe=opts.unsafe_run)
+            for r, ok in zip(targets, first, strict=True):
+                r["fix_passed_first"] = ok
         if fix_status == "measured" and targets and all(ok is None for ok in results):
             fix_status = "not measured (the samples' tasks are not in the task catalogue, so there are no tests)"
     for r in structured:
@@ -320,6 +336,13 @@ def run_evaluation(
         [r["gold"] for r in structured], [r["parsed"] for r in structured],
         [r["fix_passed"] for r in structured], n_boot=opts.n_boot, seed=cfg.seed,
     ))
+    if verification is not None:
+        first = compute_metrics([r["gold"] for r in structured], [r["parsed_first"] for r in structured],
+                                [r.get("fix_passed_first") for r in structured], n_boot=opts.n_boot, seed=cfg.seed)
+        verification["first_answer"] = {k: first[k] for k in FIRST_ANSWER_KEYS}
+        verification["first_answer"]["ci"] = {k: (first.get("ci") or {}).get(k) for k in FIRST_ANSWER_KEYS}
+        verification["first_answer"]["by_verdict"] = first.get("by_verdict")
+    metrics["verification"] = verification
     if legacy:
         gold_types, pred_types = [], []
         for r in legacy:
@@ -368,6 +391,49 @@ def run_evaluation(
     return metrics, pred_path, metrics_path
 
 
+FIRST_ANSWER_KEYS = ("line_exact", "line_within_one", "fix_pass_rate", "grade")
+
+
+def _load_model(cfg: Config, opts: EvalOptions, model_and_tokenizer=None):
+    if model_and_tokenizer is not None:
+        return model_and_tokenizer
+    if opts.adapter:
+        from fedjava.models import load_adapter
+
+        return load_adapter(adapter_dir(opts), cfg, merge=True)
+    from fedjava.models import load_base_model
+
+    return load_base_model(cfg)
+
+
+def _verify(model, tokenizer, samples: list[dict], shots: list[dict[str, str]], rows: list[dict], opts: EvalOptions,
+            cfg: Config, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Check every answer's fix and sample others where it fails (:mod:`fedjava.evaluation.verify`): each row's
+    ``parsed`` becomes the checked answer, ``parsed_first`` keeps the model's first one, and ``verification`` says
+    what happened. Returns the summary for metrics.json (``first_answer`` is added once the fix check ran)."""
+    from fedjava.evaluation.verify import STATUSES, VerifyItem, verify_answers
+    from fedjava.javadata.tasks import load_tasks
+    from fedjava.prompts import render_prompt
+
+    tasks = {t.id: t for t in load_tasks()}
+    items = [VerifyItem(tasks.get(r["task_id"]), r["code"], render_prompt(tokenizer, prompt_messages(s, shots)),
+                        r["prediction"], r["parsed"]) for s, r in zip(samples, rows, strict=True)]
+    progress(f"  checking fixes: {sum(bool((i.answer or {}).get('errors')) for i in items)} answer(s) with an "
+             f"error; up to {opts.verify_fixes} more fixes sampled where the first fails")
+    started = time.perf_counter()
+    results = verify_answers(model, tokenizer, items, samples=opts.verify_fixes, seed=cfg.seed, jobs=opts.jobs,
+                             unsafe=opts.unsafe_run,
+                             progress=lambda done, total: progress(f"  sampled fixes {done}/{total}")
+                             if done % 10 == 0 or done == total else None)
+    for r, v in zip(rows, results, strict=True):
+        r["parsed_first"] = r["parsed"]
+        r["parsed"] = v.answer
+        r["verification"] = v.as_dict()
+    counts = Counter(v.status for v in results)
+    return {"samples": opts.verify_fixes, "statuses": {k: counts[k] for k in STATUSES},
+            "programs": sum(v.programs for v in results), "seconds": round(time.perf_counter() - started, 3)}
+
+
 def _earlier_answers(cfg: Config, opts: EvalOptions, samples: list[dict]) -> tuple[list[str], float, dict | None]:
     """(the answers, generation seconds, loss) of the earlier run ``--rescore`` scores again; EvaluationError when
     there is none or it was made on other samples."""
@@ -410,6 +476,7 @@ LABELS = {
     "line_within_one": "line within one", "fix_pass_rate": "fix check pass rate", "score_mae": "score MAE",
     "grade": "grade (0-10)", "judge_score": "judge score (0-10)",
 }
+FIRST_ANSWER_NOTE = {"line_exact", "line_within_one", "fix_pass_rate", "grade"}
 
 
 def _fmt(value: Any) -> str:
@@ -431,6 +498,9 @@ def format_table(metrics: dict[str, Any]) -> str:
                 note = f"  ({metrics.get('fix_check')})"
             interval = ci.get(key)
             ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and value is not None else ""
+            first = (metrics.get("verification") or {}).get("first_answer") or {}
+            if key in FIRST_ANSWER_NOTE and key in first:
+                note += f"  (first answers: {_fmt(first[key])})"
             lines.append(f"{LABELS[key]:<{width}}{_fmt(value):>8}{ci_text}{note}")
     for verdict, row in (metrics.get("by_verdict") or {}).items():
         fix = f", fix {row['fix_pass_rate']:.3f}" if row.get("fix_pass_rate") is not None else ""
@@ -442,6 +512,13 @@ def format_table(metrics: dict[str, Any]) -> str:
         ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and judge.get("mean") is not None else ""
         lines.append(f"{LABELS['judge_score']:<{width}}{_fmt(judge.get('mean')):>8}{ci_text}  "
                      f"({judge['scored']} scored, {judge['not_scored']} not scored; judge {judge['model']})")
+    verification = metrics.get("verification")
+    if verification:
+        st = verification["statuses"]
+        lines.append(f"checked fixes: {st['first']} first fix passed, {st['sampled']} passed with a sampled fix "
+                     f"({verification['samples']} sampled per failed fix), {st['failed']} failed, "
+                     f"{st['no_fix']} without a fix; {verification['programs']} programs, "
+                     f"{verification['seconds']:.0f} s")
     legacy = metrics.get("legacy")
     if legacy:
         lines.append(f"legacy samples: {legacy['n']}")

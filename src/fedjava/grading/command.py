@@ -49,6 +49,10 @@ def add_grade_parser(sub) -> argparse.ArgumentParser:
     grade.add_argument("--no-run", action="store_true",
                        help="grounded adapters: only compile each file, do not run the task's tests")
     add_unsafe_run_option(grade, "javac and the task's tests on the students' code (grounded adapters)")
+    grade.add_argument("--verify-fixes", type=int, default=0, metavar="N",
+                       help="grounded adapters check each fix with the tools; where it fails, sample N more fixes "
+                            "from the model and keep the first that passes (default 0: only check)")
+    grade.add_argument("--no-fix-check", action="store_true", help="do not check the fixes with the tools")
     grade.add_argument("--assignment", metavar="NAME",
                        help="the gradebook column's name (default: the name of the last run in --out, else the task's "
                             "title); Canvas also takes 'Name (id)'")
@@ -80,7 +84,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     out = args.out or str(default_out(args.submissions))
     opts = GradeOptions(args.submissions, args.task, out, args.rubric, args.adapter, not args.no_run,
-                        args.assignment, args.batch_size, args.max_new_tokens, args.released_only, args.unsafe_run)
+                        args.assignment, args.batch_size, args.max_new_tokens, args.released_only, args.unsafe_run,
+                        not args.no_fix_check, args.verify_fixes)
     report = run_grade(opts)
     if report.graded:
         n = report.graded

@@ -67,7 +67,16 @@ def render_feedback(record: dict[str, Any], score: Score | None, assignment: str
         raw=record.get("raw") or "", evidence=record.get("evidence"), note=record.get("note"),
         lines=marked_lines(record.get("code") or "", record.get("answer")), score=score,
         cap=cap if cap is not None else (score.cap if score else None), state=state, rubric_note=rubric_note,
-        adapter=record.get("adapter", "the grader"), back=back)
+        adapter=record.get("adapter", "the grader"), back=back, fix_note=_fix_note(record))
+
+
+def _fix_note(record: dict[str, Any]) -> str:
+    """What checking the first error's fix found, as the review prints it; "" when it was not checked."""
+    if not record.get("fix_check"):
+        return ""
+    from fedjava.review import fix_check_text
+
+    return fix_check_text(record["fix_check"])
 
 
 def set_state(html: str, state: str) -> str:

@@ -52,6 +52,10 @@ class GradeOptions:
     released_only: bool = False
     unsafe_run: bool = False
     """run the students' code without the sandbox (``--unsafe-run``)"""
+    fix_check: bool = True
+    """grounded adapters: check each review's fix with the tools (:meth:`fedjava.reviewer.Reviewer.check_fixes`)"""
+    verify_fixes: int = 0
+    """where the fix fails the check, sample this many more from the model and keep the first that passes"""
 
 
 @dataclass
@@ -74,6 +78,8 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
     started = time.perf_counter()
     if opts.batch_size < 1 or opts.max_new_tokens < 1:
         raise GradeError("--batch-size and --max-new-tokens must be at least 1")
+    if opts.verify_fixes < 0:
+        raise GradeError("--verify-fixes must be at least 0")
     task_text, _, task_spec = read_task(None, opts.task)
     folder = GradeFolder(opts.out)
     assignment = opts.assignment or folder.meta.get("assignment") or (
@@ -82,7 +88,8 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
     adapter, cfg = open_adapter(opts.adapter)
     submissions = collect(opts.submissions)
     run_tests = cfg.prompt_mode == "grounded" and opts.run_tests and task_spec is not None and bool(task_spec.tests)
-    run = fingerprint(Path(opts.task).read_bytes(), adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens)
+    checks = opts.verify_fixes if opts.fix_check and cfg.prompt_mode == "grounded" else None
+    run = fingerprint(Path(opts.task).read_bytes(), adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens, checks)
     label = adapter_label(adapter)
     old = folder.load_records()
     records: dict[str, dict[str, Any]] = {}
@@ -105,7 +112,7 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
         report.load_seconds = time.perf_counter() - loaded
         graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for row in _review_all(reviewer, todo, task_text, task_spec, run_tests, opts.batch_size, folder, run, label,
-                               graded_at, progress):
+                               graded_at, progress, checks):
             records[row["student"]] = row
             report.tool_seconds += row.get("tool_seconds", 0.0)
             report.model_seconds += row.get("model_seconds", 0.0)
@@ -122,8 +129,9 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
 
 
 def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run_tests: bool, batch_size: int,
-                folder: GradeFolder, run: str, label: str, graded_at: str, progress: bool):
-    """Rows for ``todo``: tools and prompts per student, then generation in batches of similar prompt length."""
+                folder: GradeFolder, run: str, label: str, graded_at: str, progress: bool, checks: int | None = None):
+    """Rows for ``todo``: tools and prompts per student, then generation in batches of similar prompt length, then
+    (``checks`` not None) each fix checked, with ``checks`` more fixes sampled where it fails."""
     from tqdm import tqdm
 
     from fedjava.reviewer import ToolsUnavailableError
@@ -144,6 +152,8 @@ def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run
         for start in range(0, len(prepared), batch_size):
             batch = prepared[start:start + batch_size]
             reviews = reviewer.generate([p for _, p in batch], batch_size)
+            if checks is not None:
+                reviews = reviewer.check_fixes([p for _, p in batch], reviews, samples=checks)
             done = []
             for (sub, _), review in zip(batch, reviews, strict=True):
                 status = "graded" if review.answer is not None else "invalid_answer"
@@ -152,7 +162,8 @@ def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run
                 done.append(_row(sub, status, run, label, reason=reason,
                                  answer=review.answer, raw=review.raw, evidence=review.evidence, note=review.note,
                                  tool_seconds=round(review.tool_seconds, 3),
-                                 model_seconds=round(review.model_seconds, 3), graded_at=graded_at))
+                                 model_seconds=round(review.model_seconds, 3), graded_at=graded_at,
+                                 fix_check=review.fix_check))
             folder.append_records(done)  # an interrupted run keeps every finished batch
             yield from done
             bar.update(len(batch))
@@ -163,13 +174,17 @@ def _row(sub: Submission, status: str, run: str, adapter: str, reason: str | Non
             "code": sub.code, "run": run, "adapter": adapter, **fields}
 
 
-def fingerprint(task: bytes, adapter: Path, prompt_mode: str, run_tests: bool, max_new_tokens: int) -> str:
-    """What made a student's review, short: a change to any of it regrades everyone."""
+def fingerprint(task: bytes, adapter: Path, prompt_mode: str, run_tests: bool, max_new_tokens: int,
+                checks: int | None = None) -> str:
+    """What made a student's review, short: a change to any of it regrades everyone (``checks``: fixes checked, with
+    that many sampled where the first fails)."""
     digest = hashlib.sha256(task)
     for name in ("adapter_config.json", "adapter_model.safetensors", "fedjava_config.yaml"):
         if (adapter / name).is_file():
             digest.update(name.encode() + hashlib.sha256((adapter / name).read_bytes()).digest())
     digest.update(f"{prompt_mode}:{run_tests}:{max_new_tokens}".encode())
+    if checks is not None:
+        digest.update(f":fixcheck{checks}".encode())
     return digest.hexdigest()[:16]
 
 

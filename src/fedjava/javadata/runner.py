@@ -216,6 +216,29 @@ def compile_program(code: str, *, unsafe: bool = False) -> RunOutcome:
         return RunOutcome(ok, diagnostics)
 
 
+def compile_sources(codes: dict[str, str], *, unsafe: bool = False) -> dict[str, bool]:
+    """Whether each of many students' files compiles on its own (javac alone, as :func:`compile_program`), in one
+    JVM per file name, in the sandbox: ``{key: compiled}``."""
+    require_jdk()
+    by_name: dict[str, list[str]] = {}
+    for key, code in codes.items():
+        match = _PUBLIC_CLASS_RE.search(code)
+        by_name.setdefault(f"{match.group(1)}.java" if match else "Solution.java", []).append(key)
+    results: dict[str, bool] = {}
+    with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
+        for n, (name, keys) in enumerate(by_name.items()):
+            folders = {}
+            for i, key in enumerate(keys):
+                folder = Path(tmp) / f"{n}-{i}"
+                folder.mkdir()
+                (folder / name).write_text(codes[key], encoding="utf-8")
+                folders[folder] = key
+            box = Sandbox(Path(tmp), writable=True, unsafe=unsafe)
+            for key, (ok, _) in _batch_compile(box, folders, Path(tmp) / "shared", [name]).items():
+                results[key] = ok
+    return results
+
+
 @dataclass(frozen=True)
 class Program:
     """One student program to check against one task."""

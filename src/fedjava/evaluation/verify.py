@@ -1,0 +1,266 @@
+"""Checked fixes: the tools try the model's fix, and when it fails, other fixes the model proposes.
+
+A grounded grader has the task's tests at hand, so the fix it shows a student need not be a guess. For an answer
+that reports an error, :func:`verify_answers`
+
+1. tries the answer's own fix where the fix check puts it (:func:`fedjava.evaluation.fixcheck.placements`);
+2. if no placement compiles and passes every test, samples ``samples`` more fixes from the model: the answer is
+   kept as written up to its first error's ``"fix": "``, and only the fix line is sampled (temperature, top-p,
+   seeded), from one prefill whose key/value cache the samples share;
+3. tries each distinct sampled fix, most often sampled first, at the same places and also replacing any line
+   within ``window`` of an anchor that it resembles (:func:`fedjava.evaluation.fixcheck.placements`);
+4. keeps the first fix that passes, and says where it goes: the error gets ``fix_line`` and ``fix_action``
+   (replace, insert before, delete). A logic error's ``line`` becomes that line (for a logic error the line is
+   where the bug is, and no tool names it; for compile and runtime errors the line stays the one javac or the
+   JVM reported).
+
+Every fix shown then comes from the model; the tools only choose among the model's own proposals and place
+them. "Passes" means every test of the task passes (a task without tests: the file compiles), run in the
+sandbox like all student code. The result of each answer is a :class:`Verification`, whose ``status`` is
+
+* ``first``: the answer's own fix passes;
+* ``sampled``: another fix the model proposed passes (the answer now carries it);
+* ``failed``: no fix tried passes (the answer is unchanged);
+* ``no_fix``: the answer reports no error, or its error has no line to anchor a fix.
+
+``fedjava evaluate --verify-fixes N`` reports the fix check and line of both the first answers and the checked
+ones; ``fedjava review``, ``grade`` and ``serve`` show whether the fix shown passed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fedjava.evaluation.fixcheck import Placement, anchors, first_passing, placements
+
+FIX_KEY = '"fix": "'
+WINDOW = 3
+STATUSES = ("first", "sampled", "failed", "no_fix")
+
+
+@dataclass
+class VerifyItem:
+    """One answered program: its task (``None`` or a task without tests: compile only), code, prompt and answer."""
+
+    task: Any
+    code: str
+    prompt: str
+    raw: str
+    answer: dict[str, Any] | None
+
+
+@dataclass
+class Verification:
+    status: str
+    answer: dict[str, Any] | None
+    """the answer to show: the checked fix and where it goes, or the first answer unchanged"""
+    tests: int = 0
+    """how many tests a passing fix passed (0: the task has none, so passing means compiling)"""
+    fixes_tried: int = 0
+    programs: int = 0
+    sampled: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status in ("first", "sampled")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "tests": self.tests, "fixes_tried": self.fixes_tried,
+                "programs": self.programs}
+
+
+def fix_prefix(raw: str) -> str | None:
+    """The answer text up to and including the opening quote of its first error's fix; None without one."""
+    at = raw.find(FIX_KEY)
+    return raw[:at + len(FIX_KEY)] if at >= 0 else None
+
+
+def string_end(text: str) -> int:
+    """The index of the quote that closes the JSON string ``text`` continues, or -1 while it is open."""
+    escaped = False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            return i
+    return -1
+
+
+def decode_fix(text: str) -> str | None:
+    """The fix line a sample wrote (the JSON string up to its closing quote), or None when it never closed or is
+    not a valid JSON string."""
+    end = string_end(text)
+    if end < 0:
+        return None
+    try:
+        return json.loads('"' + text[:end] + '"')
+    except json.JSONDecodeError:
+        return None
+
+
+def sample_fixes(model, tokenizer, prompt: str, prefix: str, samples: int, temperature: float = 0.8,
+                 top_p: float = 0.95, max_new_tokens: int = 64, seed: int = 0) -> list[str]:
+    """``samples`` fix lines sampled after ``prompt`` + ``prefix`` (which ends inside the fix string); those that
+    close their string, in sampling order."""
+    ids = tokenizer(prompt + prefix, add_special_tokens=False)["input_ids"]
+    rows = sample_rows(model, tokenizer, ids, samples, max_new_tokens, temperature, top_p, seed,
+                       done=lambda text: string_end(text) >= 0)
+    fixes = [decode_fix(tokenizer.decode(row, skip_special_tokens=True)) for row in rows]
+    return [f for f in fixes if f is not None]
+
+
+def sample_rows(model, tokenizer, ids: list[int], n: int, max_new_tokens: int, temperature: float = 0.8,
+                top_p: float = 0.95, seed: int = 0, done: Callable[[str], bool] | None = None) -> list[list[int]]:
+    """``n`` continuations of the token ids ``ids``, sampled (temperature 0: greedy), each until a stop token,
+    ``done(its text)`` or ``max_new_tokens``. The prompt is prefilled once and the rows share its key/value cache
+    (repeated ``n`` times), so a sample costs only its own tokens. Seeded: the same seed gives the same rows."""
+    import torch
+    from transformers import DynamicCache
+
+    from fedjava.evaluation.generate import _cache_argument, stop_token_ids
+
+    device = next(model.parameters()).device
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    stops = set(stop_token_ids(tokenizer))
+    arg = _cache_argument(model)
+    was_training = model.training
+    model.eval()
+    rows: list[list[int]] = [[] for _ in range(n)]
+    finished = [False] * n
+    try:
+        with torch.no_grad():
+            cache = DynamicCache(config=model.config)
+            out = model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1,
+                        **{arg: cache})
+            cache.batch_repeat_interleave(n)
+            logits = out.logits[:, -1].float().expand(n, -1)
+            position = len(ids)
+            for _ in range(max_new_tokens):
+                picked = _sample(logits, temperature, top_p, generator)
+                for r, token in enumerate(picked.tolist()):
+                    if finished[r]:
+                        continue
+                    if token in stops:
+                        finished[r] = True
+                        continue
+                    rows[r].append(token)
+                    if len(rows[r]) >= max_new_tokens or (done is not None and done(tokenizer.decode(rows[r]))):
+                        finished[r] = True
+                if all(finished):
+                    break
+                positions = torch.full((n, 1), position, device=device)
+                out = model(input_ids=picked[:, None].to(device), position_ids=positions, use_cache=True,
+                            logits_to_keep=1, **{arg: cache})
+                logits = out.logits[:, -1].float()
+                position += 1
+    finally:
+        if was_training:
+            model.train()
+    return rows
+
+
+def _sample(logits, temperature: float, top_p: float, generator):
+    """One token per row: softmax(logits / temperature) cut to the smallest set with mass ``top_p``."""
+    import torch
+
+    if temperature <= 0:
+        return logits.argmax(-1).cpu()
+    probs = torch.softmax(logits.cpu() / temperature, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    keep = sorted_probs.cumsum(-1) - sorted_probs < top_p
+    sorted_probs = sorted_probs * keep
+    choice = torch.multinomial(sorted_probs / sorted_probs.sum(-1, keepdim=True), 1, generator=generator)
+    return order.gather(-1, choice).squeeze(-1)
+
+
+def ranked_fixes(first: str | None, sampled: list[str]) -> list[str]:
+    """The first answer's fix, then the distinct sampled fixes, most often sampled first (ties: first sampled);
+    fixes that differ only in surrounding blanks count as one."""
+    counts = Counter(f.strip() for f in sampled)
+    out, seen = [], set()
+    if isinstance(first, str):
+        out.append(first)
+        seen.add(first.strip())
+    for fix in sorted(sampled, key=lambda f: -counts[f.strip()]):
+        if fix.strip() not in seen:
+            seen.add(fix.strip())
+            out.append(fix)
+    return out
+
+
+def checked_answer(answer: dict[str, Any], placement: Placement) -> dict[str, Any]:
+    """``answer`` with its first error's fix replaced by the one that passed, and where it goes."""
+    out = copy.deepcopy(answer)
+    error = out["errors"][0]
+    error["fix"] = placement.fix
+    error["fix_line"] = placement.line
+    error["fix_action"] = placement.action
+    if out.get("verdict") == "LOGIC_ERROR":
+        error["line"] = placement.line
+    return out
+
+
+def verify_answers(model, tokenizer, items: list[VerifyItem], samples: int = 8, temperature: float = 0.8,
+                   top_p: float = 0.95, seed: int = 0, window: int = WINDOW, jobs: int = 2, unsafe: bool = False,
+                   progress=None, sampler: Callable[[VerifyItem, int], list[str]] | None = None,
+                   ) -> list[Verification]:
+    """Check every answer's fix and, where it fails, the model's other fixes (see the module docstring).
+
+    ``sampler(item, seed)`` gives the other fixes of one item; by default :func:`sample_fixes` from ``model``."""
+    if sampler is None:
+        def sampler(item: VerifyItem, item_seed: int) -> list[str]:
+            return sample_fixes(model, tokenizer, item.prompt, fix_prefix(item.raw), samples, temperature, top_p,
+                                seed=item_seed)
+
+    results: list[Verification | None] = [None] * len(items)
+    first_groups, owners = [], []
+    for i, item in enumerate(items):
+        errors = (item.answer or {}).get("errors") or []
+        if not errors or not anchors(item.code, errors[0]):
+            results[i] = Verification("no_fix", item.answer)
+            continue
+        first_groups.append((item.task, placements(item.code, errors[0])))
+        owners.append(i)
+    found = first_passing(first_groups, jobs=jobs, unsafe=unsafe) if first_groups else []
+    retry, tried = [], {}
+    for i, (_, group), hit in zip(owners, first_groups, found, strict=True):
+        tried[i] = {p.code for p in group}
+        tests = len(items[i].task.tests) if items[i].task is not None else 0
+        if hit is not None:
+            results[i] = Verification("first", checked_answer(items[i].answer, hit), tests, 1, len(group))
+        else:
+            results[i] = Verification("failed", items[i].answer, tests, 1 if group else 0, len(group))
+            if samples > 0 and fix_prefix(items[i].raw) is not None:
+                retry.append(i)
+    groups, owners = [], []
+    for n, i in enumerate(retry):
+        item = items[i]
+        error = item.answer["errors"][0]
+        sampled = sampler(item, seed + i)
+        fixes = ranked_fixes(error.get("fix"), sampled)
+        group: list[Placement] = []
+        seen = set(tried[i])
+        for fix in fixes:
+            for p in placements(item.code, error, fix=fix, window=window):
+                if p.code not in seen:
+                    seen.add(p.code)
+                    group.append(p)
+        results[i].sampled = sampled
+        results[i].fixes_tried = len(fixes)
+        results[i].programs += len(group)
+        groups.append((item.task, group))
+        owners.append(i)
+        if progress:
+            progress(n + 1, len(retry))
+    for i, hit in zip(owners, first_passing(groups, jobs=jobs, unsafe=unsafe) if groups else [], strict=True):
+        if hit is not None:
+            results[i].status = "sampled"
+            results[i].answer = checked_answer(items[i].answer, hit)
+    return results  # type: ignore[return-value]

@@ -1,0 +1,178 @@
+"""Checked fixes (:mod:`fedjava.evaluation.verify`): the answer's fix is run through javac and the task's tests, other
+fixes the model samples are tried where it fails, and the one that passes is kept with where it goes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.conftest import BAD, BAD_ANSWER, GOOD
+
+from fedjava.evaluation.fixcheck import jdk_available, placements
+from fedjava.evaluation.verify import (
+    VerifyItem,
+    decode_fix,
+    fix_prefix,
+    ranked_fixes,
+    sample_rows,
+    string_end,
+    verify_answers,
+)
+
+needs_jdk = pytest.mark.skipif(not jdk_available(), reason="needs javac and java")
+
+CODE = "class A {\n  int f(int x) {\n    int y = x * 3;\n    int z = 0;\n    z = z + 1;\n    return y + z;\n  }\n}\n"
+
+
+def test_placements_try_a_checked_fix_line_first_and_similar_lines_in_the_window():
+    error = {"line": 6, "explanation": "", "fix": "    int y = x * 2;"}
+    plain = placements(CODE, error)
+    # line 3 is 3 lines from the anchor: beyond the plain check's ±2 neighbourhood, inside a window of 3
+    assert not any(p.line == 3 and p.action == "replace" for p in plain)
+    wide = placements(CODE, error, window=3)
+    assert [p for p in wide if p.line == 3][0].code == CODE.replace("x * 3", "x * 2")
+    placed = placements(CODE, {**error, "fix_line": 3, "fix_action": "replace"})
+    assert (placed[0].line, placed[0].action) == (3, "replace")
+    deleted = placements(CODE, {"line": 5, "explanation": "", "fix": ""})
+    assert [(p.line, p.action) for p in deleted] == [(5, "delete")]
+    assert "z = z + 1" not in deleted[0].code
+    # another fix for the same error: the error's own checked place is not used for it
+    other = placements(CODE, {**error, "fix_line": 3, "fix_action": "replace"}, fix="    return y;")
+    assert other[0].line == 6
+
+
+def test_fix_strings_end_at_their_closing_quote():
+    assert string_end('return \\"a\\";", "next": 1') == 13
+    assert string_end("int x = 1") == -1
+    assert decode_fix('    s += \\"\\\\n\\";"}]') == '    s += "\\n";'
+    assert decode_fix("never closed") is None
+    assert fix_prefix('{"errors": [{"line": 3, "fix": "  ret') == '{"errors": [{"line": 3, "fix": "'
+    assert fix_prefix('{"verdict": "NO_ERROR", "errors": []}') is None
+    # the first answer's fix, then the sampled ones most often sampled first; blanks do not make a new fix
+    assert ranked_fixes("a;", ["b;", "c;", "  c;", " a;", "b;", "c;"]) == ["a;", "c;", "b;"]
+    assert ranked_fixes(None, ["x"]) == ["x"]
+
+
+@pytest.mark.parametrize("family", ["qwen3", "gemma3"])
+def test_sampled_rows_share_one_prefill_and_at_temperature_zero_are_greedy(family):
+    import torch
+    from tests.test_evaluation import _tiny_gemma3
+
+    from fedjava.evaluation.generate import _hf_generate
+    from fedjava.models import build_tiny_qwen3
+
+    model, tok = build_tiny_qwen3()
+    if family == "gemma3":
+        model = _tiny_gemma3(tok, sliding_window=6)  # the prompt is longer than the window
+    model.eval()
+    ids = tok("public static int sum(int[] a) { int total = 0; for", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        greedy = _hf_generate(model, tok, torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), 12,
+                              tok.pad_token_id, [tok.eos_token_id], False)[0]
+    rows = sample_rows(model, tok, ids, 3, 12, temperature=0)
+    assert rows == [greedy] * 3
+    hot = sample_rows(model, tok, ids, 6, 12, temperature=1.5, top_p=1.0, seed=7)
+    assert hot == sample_rows(model, tok, ids, 6, 12, temperature=1.5, top_p=1.0, seed=7)  # seeded
+    assert len({tuple(r) for r in hot}) > 1  # the rows are sampled independently
+    stopped = sample_rows(model, tok, ids, 2, 12, temperature=0, done=lambda text: len(text) > 0)
+    assert [len(r) for r in stopped] == [1, 1]
+
+
+def _catalogue_task_and_bug():
+    """A shipped task, its solution with one return line's value changed (a logic error), and that line."""
+    from fedjava.javadata.tasks import load_tasks
+
+    for task in load_tasks():
+        lines = task.solution.split("\n")
+        for i, line in enumerate(lines):
+            if line.strip().startswith("return ") and line.rstrip().endswith(";") and "(" not in line:
+                wrong = lines[:]
+                wrong[i] = line.rstrip()[:-1] + " + 1;"
+                return task, "\n".join(wrong) + "\n", i + 1, line
+    raise AssertionError("no task with a plain return line")
+
+
+@needs_jdk
+def test_verify_answers_keeps_the_first_fix_that_passes_and_says_where_it_goes():
+    task, buggy, line, right = _catalogue_task_and_bug()
+    wrong = right.replace(";", " - 2;")
+
+    def logic(at, fix):
+        return {"verdict": "LOGIC_ERROR", "score": 4, "errors": [{
+            "type": "Logical Error", "code": "wrong_output", "line": at, "message": "m", "explanation": "e",
+            "fix": fix}]}
+
+    raw = '{"verdict": "LOGIC_ERROR", "errors": [{"line": 1, "fix": "'
+    items = [
+        VerifyItem(task, buggy, "p", raw, logic(line, right)),  # right at once
+        VerifyItem(task, buggy, "p", raw, logic(line + 3, wrong)),  # wrong fix, 3 lines off: a sample fixes it
+        VerifyItem(task, buggy, "p", raw, logic(line, wrong)),  # the samples are wrong too
+        VerifyItem(task, buggy, "p", '{"verdict": "NO_ERROR"', {"verdict": "NO_ERROR", "errors": [], "score": 10}),
+        VerifyItem(None, BAD, "p", raw, BAD_ANSWER),  # no task: javac alone decides
+    ]
+    asked = []
+
+    def sampler(item, seed):
+        asked.append(item.answer["errors"][0]["line"])
+        return [wrong, "    return 0;", right] if item.answer["errors"][0]["line"] == line + 3 else [wrong, "  x"]
+
+    got = verify_answers(None, None, items, samples=3, sampler=sampler)
+    assert [v.status for v in got] == ["first", "sampled", "failed", "no_fix", "first"]
+    assert asked == [line + 3, line]  # only the answers whose first fix failed are sampled
+    found = got[1].answer["errors"][0]
+    # a logic error's line becomes where its fix goes; the fix is the sampled one that passed
+    assert (found["line"], found["fix_line"], found["fix_action"], found["fix"]) == (line, line, "replace", right)
+    assert got[1].tests == len(task.tests) and got[1].fixes_tried == 3 and got[1].passed
+    assert got[2].answer == items[2].answer and not got[2].passed  # nothing passed: the answer is unchanged
+    assert got[4].tests == 0 and got[4].answer["errors"][0]["line"] == 3  # a compile error keeps javac's line
+    # the checked answer passes the plain fix check too, at the place it names
+    from fedjava.evaluation.fixcheck import check_fixes
+
+    assert check_fixes([(task.id, buggy, got[1].answer), (task.id, buggy, items[1].answer)]) == [True, False]
+
+
+def test_review_says_whether_the_fix_was_checked():
+    from fedjava.review import format_review
+
+    answer = json.loads(json.dumps(BAD_ANSWER))
+    answer["errors"][0].update(fix_line=3, fix_action="replace")
+    first = format_review(answer, BAD, "Solution.java", "t", False,
+                          fix_check={"status": "first", "tests": 5, "fixes_tried": 1, "programs": 3})
+    assert "  Fix (line 3 becomes):" in first and "Checked: with this fix the file compiles and passes all 5 test(s)." in first
+    answer["errors"][0].update(fix_line=2, fix_action="insert")
+    sampled = format_review(answer, BAD, "Solution.java", "t", False,
+                            fix_check={"status": "sampled", "tests": 0, "fixes_tried": 4, "programs": 9})
+    assert "  Fix (insert before line 2):" in sampled
+    assert "the model's first fix did not work; with this one (one of 4 the model proposed) the file compiles " \
+           "(no tests were run)." in sampled
+    failed = format_review(BAD_ANSWER, GOOD, "Solution.java", "t", False,
+                           fix_check={"status": "failed", "tests": 5, "fixes_tried": 3, "programs": 9})
+    assert "Not confirmed: with this fix (or any of the 2 other(s) the model proposed) the file does not compile " \
+           "and pass every test; treat it as a hint." in failed
+
+
+@needs_jdk
+def test_the_reviewer_checks_the_fix_of_grounded_reviews_only():
+    from pathlib import Path
+
+    from tests.conftest import TINY_ADAPTER
+
+    from fedjava.config import load_config
+    from fedjava.models import build_tiny_qwen3
+    from fedjava.reviewer import Prepared, Review, Reviewer
+
+    model, tok = build_tiny_qwen3()
+    wrong = json.loads(json.dumps(BAD_ANSWER))
+    wrong["errors"][0]["fix"] = "        return 2 * x +;"
+
+    def reviews():
+        return [Review("a", BAD, json.loads(json.dumps(BAD_ANSWER)), "{}"),
+                Review("b", BAD, wrong, "{}"),  # no fix prefix in the raw text: nothing to sample after
+                Review("c", GOOD, None, "not json")]
+
+    prepared = [Prepared(r.label, r.code, "p", 1) for r in reviews()]
+    for mode, expected in (("grounded", ["first", "failed", None]), ("code_only", [None, None, None])):
+        cfg = load_config(None, [*TINY_ADAPTER, f"prompt_mode={mode}"], check_files=False)
+        checked = Reviewer(Path("x"), cfg, model, tok).check_fixes(prepared, reviews(), samples=2)
+        assert [(r.fix_check or {}).get("status") for r in checked] == expected
+    assert checked[0].answer == BAD_ANSWER  # unchecked answers are left as they were
