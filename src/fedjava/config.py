@@ -92,6 +92,10 @@ class Config:
     prompt_mode: Literal["code_only", "grounded"] = "code_only"
     """what the model is shown: code_only = the task and the code; grounded = also what javac and the task's
     tests reported (the samples' meta.evidence, written by fedjava data build)"""
+    quote_lines: Literal["error", "related"] = "error"
+    """grounded prompts quote the student's line javac or the stack trace names ("error"), and also ("related")
+    the lines the error likely comes from (the declaration, the loop, the array's creation, the block without a
+    brace: fedjava.javadata.cause); an adapter is used with the setting it was trained with"""
     tests_dropout: float = 0.0
     """grounded training: share of training samples shown with the javac line only (as when no tests exist)"""
     decision_weight: float = 1.0

@@ -102,14 +102,14 @@ def format_answer(answer: dict[str, Any]) -> str:
 
 
 def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = None,
-                   evidence: str | None = None) -> list[dict[str, str]]:
+                   evidence: str | None = None, quote_lines: str = "error") -> list[dict[str, str]]:
     """The chat turns for one program; with ``evidence`` (a tool-results block) the grounded form."""
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": build_user_prompt(requirement, code)},
     ]
     if evidence is not None:
-        messages = ground_messages(messages, evidence)
+        messages = ground_messages(messages, evidence, quote_lines)
     if answer is not None:
         messages.append({"role": "assistant", "content": format_answer(answer)})
     return messages
@@ -118,7 +118,10 @@ def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = 
 _TOOL_LINE_RES = (re.compile(r"^javac: error at line (\d+):"), re.compile(r"^first exception: .* at line (\d+)$"))
 
 
-def quote_source_lines(block: str, code: str) -> str:
+QUOTE_LINES = ("error", "related")
+
+
+def quote_source_lines(block: str, code: str, quote_lines: str = "error") -> str:
     """``block`` with the student's line that javac or the stack trace names quoted under its tool line::
 
         javac: error at line 12: compiler.err.expected: ';' expected
@@ -126,7 +129,13 @@ def quote_source_lines(block: str, code: str) -> str:
 
     The answer's ``fix`` is that line corrected, more often than not; quoted next to the error, the model
     edits it instead of writing a plausible line from nothing. A line number outside ``code`` is not quoted.
+    ``quote_lines="related"`` also quotes, at the end, the lines the error likely comes from
+    (:func:`fedjava.javadata.cause.cause_lines`), where the fix goes when it is not the named line::
+
+        line 7 (the loop line 8 is in) reads: for (int i = 0; i <= n; i++) {
     """
+    if quote_lines not in QUOTE_LINES:
+        raise ValueError(f"quote_lines must be one of {', '.join(QUOTE_LINES)}, not {quote_lines!r}")
     lines = code.rstrip("\n").split("\n") if code else []
     out = []
     for line in block.split("\n"):
@@ -137,10 +146,15 @@ def quote_source_lines(block: str, code: str) -> str:
                 n = int(match.group(1))
                 out.append(f"line {n} reads: {lines[n - 1].strip()}")
                 break
+    if quote_lines == "related":
+        from fedjava.javadata.cause import cause_lines
+
+        out += [f"line {n} ({what}) reads: {lines[n - 1].strip()}" for n, what in cause_lines(block, code)]
     return "\n".join(out)
 
 
-def ground_messages(messages: list[dict[str, str]], evidence: str) -> list[dict[str, str]]:
+def ground_messages(messages: list[dict[str, str]], evidence: str, quote_lines: str = "error",
+                    ) -> list[dict[str, str]]:
     """``messages`` in grounded form: the grounded system prompt, and ``evidence`` after the last user turn's
     code (where the model reads it last, and where truncation of a long prompt's start never reaches), with
     the code line it names quoted (:func:`quote_source_lines`)."""
@@ -149,19 +163,21 @@ def ground_messages(messages: list[dict[str, str]], evidence: str) -> list[dict[
         block = block[len("Tool results:"):].lstrip("\n")
     out = [m for m in messages if m["role"] != "system"]
     last_user = max(i for i, m in enumerate(out) if m["role"] == "user")
-    block = quote_source_lines(block, split_user_prompt(out[last_user]["content"])[1])
+    block = quote_source_lines(block, split_user_prompt(out[last_user]["content"])[1], quote_lines)
     out[last_user] = {"role": "user", "content": out[last_user]["content"] + EVIDENCE_SEPARATOR + block}
     return [{"role": "system", "content": GROUNDED_SYSTEM_PROMPT}] + out
 
 
 def apply_prompt_mode(
     samples: list[dict[str, Any]], mode: str, tests_dropout: float = 0.0, seed: int = 0, name: str = "data",
+    quote_lines: str = "error",
 ) -> list[dict[str, Any]]:
     """The samples as ``mode`` shows them to the model (new dicts; the input is not changed).
 
     ``grounded`` needs each sample's ``meta.evidence`` (written by ``fedjava data build``); a share
     ``tests_dropout`` of them (seeded, per sample) is shown with the javac line only, as when a task has no
-    tests, so that a grader trained on them also answers from javac alone.
+    tests, so that a grader trained on them also answers from javac alone. ``quote_lines``: see
+    :func:`quote_source_lines`.
     """
     if mode not in PROMPT_MODES:
         raise SampleError(f"unknown prompt_mode '{mode}' (choose {' or '.join(PROMPT_MODES)})")
@@ -184,7 +200,7 @@ def apply_prompt_mode(
         if tests_dropout > 0 and rng.random() < tests_dropout:
             evidence = compile_only(evidence)
         messages = sample["messages"]
-        out.append({**sample, "messages": ground_messages(messages[:-1], evidence) + messages[-1:]})
+        out.append({**sample, "messages": ground_messages(messages[:-1], evidence, quote_lines) + messages[-1:]})
     return out
 
 
