@@ -76,6 +76,16 @@ def test_sampled_rows_share_one_prefill_and_at_temperature_zero_are_greedy(famil
     assert len({tuple(r) for r in hot}) > 1  # the rows are sampled independently
     stopped = sample_rows(model, tok, ids, 2, 12, temperature=0, done=lambda text: len(text) > 0)
     assert [len(r) for r in stopped] == [1, 1]
+    # rows that finish at different steps leave the batch: each remaining row still reads its own cache, so every
+    # token it samples is in the nucleus of its own sequence's next-token distribution (checked without a cache)
+    mixed = sample_rows(model, tok, ids, 6, 12, temperature=1.0, top_p=0.3, seed=1, done=lambda text: len(text) >= 12)
+    assert len({len(r) for r in mixed}) > 1
+    with torch.no_grad():
+        for row in mixed:
+            probs = model(input_ids=torch.tensor([ids + row])).logits[0, len(ids) - 1:-1].float().softmax(-1)
+            for k, token in enumerate(row):
+                ahead = probs[k][probs[k] > probs[k][token]].sum()
+                assert ahead < 0.3 + 1e-4, (row, k)  # the tokens more likely than it hold less than top_p
 
 
 def _catalogue_task_and_bug():

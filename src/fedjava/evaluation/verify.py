@@ -120,7 +120,8 @@ def sample_rows(model, tokenizer, ids: list[int], n: int, max_new_tokens: int, t
                 top_p: float = 0.95, seed: int = 0, done: Callable[[str], bool] | None = None) -> list[list[int]]:
     """``n`` continuations of the token ids ``ids``, sampled (temperature 0: greedy), each until a stop token,
     ``done(its text)`` or ``max_new_tokens``. The prompt is prefilled once and the rows share its key/value cache
-    (repeated ``n`` times), so a sample costs only its own tokens. Seeded: the same seed gives the same rows."""
+    (repeated ``n`` times), so a sample costs only its own tokens, and a finished row leaves the batch. Seeded: the
+    same seed gives the same rows."""
     import torch
     from transformers import DynamicCache
 
@@ -133,7 +134,6 @@ def sample_rows(model, tokenizer, ids: list[int], n: int, max_new_tokens: int, t
     was_training = model.training
     model.eval()
     rows: list[list[int]] = [[] for _ in range(n)]
-    finished = [False] * n
     try:
         with torch.no_grad():
             cache = DynamicCache(config=model.config)
@@ -141,21 +141,25 @@ def sample_rows(model, tokenizer, ids: list[int], n: int, max_new_tokens: int, t
                         **{arg: cache})
             cache.batch_repeat_interleave(n)
             logits = out.logits[:, -1].float().expand(n, -1)
+            alive = list(range(n))  # the rows still being written, in cache order
             position = len(ids)
-            for _ in range(max_new_tokens):
+            while alive:
                 picked = _sample(logits, temperature, top_p, generator)
-                for r, token in enumerate(picked.tolist()):
-                    if finished[r]:
-                        continue
+                keep = []
+                for slot, (r, token) in enumerate(zip(alive, picked.tolist(), strict=True)):
                     if token in stops:
-                        finished[r] = True
                         continue
                     rows[r].append(token)
-                    if len(rows[r]) >= max_new_tokens or (done is not None and done(tokenizer.decode(rows[r]))):
-                        finished[r] = True
-                if all(finished):
+                    if len(rows[r]) < max_new_tokens and not (done is not None and done(tokenizer.decode(rows[r]))):
+                        keep.append(slot)
+                if not keep:
                     break
-                positions = torch.full((n, 1), position, device=device)
+                if len(keep) < len(alive):  # finished rows leave the batch with their cache rows
+                    index = torch.tensor(keep, device=device)
+                    cache.batch_select_indices(index)
+                    picked = picked[keep]
+                    alive = [alive[k] for k in keep]
+                positions = torch.full((len(alive), 1), position, device=device)
                 out = model(input_ids=picked[:, None].to(device), position_ids=positions, use_cache=True,
                             logits_to_keep=1, **{arg: cache})
                 logits = out.logits[:, -1].float()
