@@ -151,10 +151,15 @@ class Reviewer:
                 review.fix_check = {**result.as_dict(), "seconds": round(share, 3)}
         return reviews
 
-    def review(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True) -> Review:
-        """One file, start to end (what ``fedjava review`` and the web page do)."""
+    def review(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True,
+               check: int | None = None) -> Review:
+        """One file, start to end (what the web page does); ``check`` not None: the fix is checked, with that many
+        more sampled where it fails (:meth:`check_fixes`)."""
         prepared = self.prepare(code, label, task, task_spec, run_tests)
-        return self.generate([prepared], batch_size=1)[0]
+        review = self.generate([prepared], batch_size=1)[0]
+        if check is not None and review.answer is not None:
+            review = self.check_fixes([prepared], [review], samples=check)[0]
+        return review
 
 
 def open_adapter(adapter: str | Path, preset: str | None = None, overrides: list[str] | tuple = ()):

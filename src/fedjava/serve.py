@@ -154,7 +154,7 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
 
         def run():
             with lock:  # one generation at a time: the model is shared
-                return reviewer.review(code, label, task, spec, run_tests)
+                return reviewer.review(code, label, task, spec, run_tests, check=0)
 
         try:
             done = await run_in_threadpool(run)
@@ -163,7 +163,7 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
         record = {"source": label, "code": code, "status": "graded" if done.answer else "invalid_answer",
                   "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",
                   "answer": done.answer, "raw": done.raw, "evidence": done.evidence, "note": done.note,
-                  "adapter": adapter}
+                  "adapter": adapter, "fix_check": done.fix_check}
         score = rubric.score(done.answer) if done.answer else None
         title = task.strip().splitlines()[0][:100] if spec is None and task != GENERIC_TASK else (
             spec.title if spec else "Review (no task given)")
