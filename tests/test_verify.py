@@ -10,10 +10,13 @@ from tests.conftest import BAD, BAD_ANSWER, GOOD
 
 from fedjava.evaluation.fixcheck import jdk_available, placements
 from fedjava.evaluation.verify import (
+    Proposal,
     VerifyItem,
     decode_fix,
     fix_prefix,
+    lead,
     ranked_fixes,
+    sample_branches,
     sample_rows,
     string_end,
     verify_answers,
@@ -51,6 +54,8 @@ def test_fix_strings_end_at_their_closing_quote():
     # the first answer's fix, then the sampled ones most often sampled first; blanks do not make a new fix
     assert ranked_fixes("a;", ["b;", "c;", "  c;", " a;", "b;", "c;"]) == ["a;", "c;", "b;"]
     assert ranked_fixes(None, ["x"]) == ["x"]
+    assert [lead(t) for t in ("\t\tfor (int i = 0; i <= n; i--) {", "    int[] sums = null;", "  int bottom;",
+                              "    } else if (x) {")] == ["\t\tfor (", "    int[] sums =", "  int bottom", "    } else if ("]
 
 
 @pytest.mark.parametrize("family", ["qwen3", "gemma3"])
@@ -76,6 +81,12 @@ def test_sampled_rows_share_one_prefill_and_at_temperature_zero_are_greedy(famil
     assert len({tuple(r) for r in hot}) > 1  # the rows are sampled independently
     stopped = sample_rows(model, tok, ids, 2, 12, temperature=0, done=lambda text: len(text) > 0)
     assert [len(r) for r in stopped] == [1, 1]
+    # branches that share a prefix: prefilled once, each branch's rows are its own greedy continuation
+    branches = [ids, ids + tok(" (int i", add_special_tokens=False)["input_ids"], ids[:-3]]
+    with torch.no_grad():
+        alone = [_hf_generate(model, tok, torch.tensor([b]), torch.ones(1, len(b), dtype=torch.long), 8,
+                              tok.pad_token_id, [tok.eos_token_id], False)[0] for b in branches]
+    assert sample_branches(model, tok, branches, 2, 8, temperature=0) == [[a, a] for a in alone]
     # rows that finish at different steps leave the batch: each remaining row still reads its own cache, so every
     # token it samples is in the nucleus of its own sequence's next-token distribution (checked without a cache)
     mixed = sample_rows(model, tok, ids, 6, 12, temperature=1.0, top_p=0.3, seed=1, done=lambda text: len(text) >= 12)
@@ -119,16 +130,22 @@ def test_verify_answers_keeps_the_first_fix_that_passes_and_says_where_it_goes()
         VerifyItem(task, buggy, "p", raw, logic(line, wrong)),  # the samples are wrong too
         VerifyItem(task, buggy, "p", '{"verdict": "NO_ERROR"', {"verdict": "NO_ERROR", "errors": [], "score": 10}),
         VerifyItem(None, BAD, "p", raw, BAD_ANSWER),  # no task: javac alone decides
+        VerifyItem(task, buggy, "p", raw, logic(line + 1, "    x++;")),  # right only as a rewrite of a cause line
     ]
     asked = []
 
     def sampler(item, seed):
         asked.append(item.answer["errors"][0]["line"])
-        return [wrong, "    return 0;", right] if item.answer["errors"][0]["line"] == line + 3 else [wrong, "  x"]
+        if item.answer["errors"][0]["fix"] == "    x++;":
+            return [Proposal(wrong), Proposal(wrong, line), Proposal(right, line)]
+        fixes = [wrong, "    return 0;", right] if item.answer["errors"][0]["line"] == line + 3 else [wrong, "  x"]
+        return [Proposal(f) for f in fixes]
 
     got = verify_answers(None, None, items, samples=3, sampler=sampler)
-    assert [v.status for v in got] == ["first", "sampled", "failed", "no_fix", "first"]
-    assert asked == [line + 3, line]  # only the answers whose first fix failed are sampled
+    assert [v.status for v in got] == ["first", "sampled", "failed", "no_fix", "first", "sampled"]
+    assert asked == [line + 3, line, line + 1]  # only the answers whose first fix failed are sampled
+    rewrite = got[5].answer["errors"][0]
+    assert (rewrite["line"], rewrite["fix_line"], rewrite["fix"]) == (line, line, right) and got[5].fixes_tried == 4
     found = got[1].answer["errors"][0]
     # a logic error's line becomes where its fix goes; the fix is the sampled one that passed
     assert (found["line"], found["fix_line"], found["fix_action"], found["fix"]) == (line, line, "replace", right)

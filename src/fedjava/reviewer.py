@@ -140,7 +140,8 @@ class Reviewer:
             return reviews
         from fedjava.evaluation.verify import VerifyItem, verify_answers
 
-        items = [VerifyItem(p.task, p.code, p.prompt, r.raw, r.answer) for p, r in zip(prepared, reviews, strict=True)]
+        items = [VerifyItem(p.task, p.code, p.prompt, r.raw, r.answer, p.evidence)
+                 for p, r in zip(prepared, reviews, strict=True)]
         started = time.perf_counter()
         results = verify_answers(self.model, self.tokenizer, items, samples=samples, temperature=temperature,
                                  jobs=1, unsafe=self.unsafe)

@@ -419,7 +419,8 @@ def _verify(model, tokenizer, samples: list[dict], shots: list[dict[str, str]], 
 
     tasks = {t.id: t for t in load_tasks()}
     items = [VerifyItem(tasks.get(r["task_id"]), r["code"], render_prompt(tokenizer, prompt_messages(s, shots)),
-                        r["prediction"], r["parsed"]) for s, r in zip(samples, rows, strict=True)]
+                        r["prediction"], r["parsed"], (r["meta"] or {}).get("evidence"))
+             for s, r in zip(samples, rows, strict=True)]
     progress(f"  checking fixes: {sum(bool((i.answer or {}).get('errors')) for i in items)} answer(s) with an "
              f"error; up to {opts.verify_fixes} more fixes sampled where the first fails")
     started = time.perf_counter()

@@ -6,9 +6,13 @@ that reports an error, :func:`verify_answers`
 1. tries the answer's own fix where the fix check puts it (:func:`fedjava.evaluation.fixcheck.placements`);
 2. if no placement compiles and passes every test, samples ``samples`` more fixes from the model: the answer is
    kept as written up to its first error's ``"fix": "``, and only the fix line is sampled (temperature, top-p,
-   seeded), from one prefill whose key/value cache the samples share;
+   seeded); and for each line the error likely comes from (:func:`fedjava.javadata.cause.cause_lines`: the loop
+   of an index error, where a null variable was set, ...), ``samples`` rewrites of that line, the fix string
+   started with the line's own beginning (:func:`lead`, e.g. ``for (``) and written on by the model. What the
+   branches share is prefilled once, and each branch's rows share its key/value cache;
 3. tries each distinct sampled fix, most often sampled first, at the same places and also replacing any line
-   within ``window`` of an anchor that it resembles (:func:`fedjava.evaluation.fixcheck.placements`);
+   within ``window`` of an anchor that it resembles (:func:`fedjava.evaluation.fixcheck.placements`), then each
+   rewrite in place of its line;
 4. keeps the first fix that passes, and says where it goes: the error gets ``fix_line`` and ``fix_action``
    (replace, insert before, delete). A logic error's ``line`` becomes that line (for a logic error the line is
    where the bug is, and no tool names it; for compile and runtime errors the line stays the one javac or the
@@ -36,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fedjava.evaluation.fixcheck import Placement, anchors, first_passing, placements
+from fedjava.evaluation.fixcheck import Placement, anchors, first_passing, place, placements
 
 FIX_KEY = '"fix": "'
 WINDOW = 3
@@ -52,6 +56,8 @@ class VerifyItem:
     prompt: str
     raw: str
     answer: dict[str, Any] | None
+    evidence: str | None = None
+    """the tool results of the student's program (where the cause lines come from); None: none are tried"""
 
 
 @dataclass
@@ -105,23 +111,67 @@ def decode_fix(text: str) -> str | None:
         return None
 
 
-def sample_fixes(model, tokenizer, prompt: str, prefix: str, samples: int, temperature: float = 0.8,
-                 top_p: float = 0.95, max_new_tokens: int = 64, seed: int = 0) -> list[str]:
-    """``samples`` fix lines sampled after ``prompt`` + ``prefix`` (which ends inside the fix string); those that
-    close their string, in sampling order."""
-    ids = tokenizer(prompt + prefix, add_special_tokens=False)["input_ids"]
-    rows = sample_rows(model, tokenizer, ids, samples, max_new_tokens, temperature, top_p, seed,
-                       done=lambda text: string_end(text) >= 0)
-    fixes = [decode_fix(tokenizer.decode(row, skip_special_tokens=True)) for row in rows]
-    return [f for f in fixes if f is not None]
+@dataclass(frozen=True)
+class Proposal:
+    """A fix the model wrote, and the line it was asked to rewrite (None: placed as the answer's fix is)."""
+
+    fix: str
+    line: int | None = None
+
+
+def lead(text: str) -> str:
+    """How a cause line's rewrite starts: its indentation and its text up to the first ``(`` or ``=`` (included),
+    else up to ``;`` (``for (``, ``int[] sums =``, ``int bottom``, ``} else if (``)."""
+    body = text.strip()
+    cuts = [i for i in (body.find("("), body.find("=")) if i >= 0]
+    head = body[:min(cuts) + 1] if cuts else body.split(";")[0]
+    return text[:len(text) - len(text.lstrip())] + head
+
+
+def propose_fixes(model, tokenizer, item: VerifyItem, samples: int, temperature: float = 0.8, top_p: float = 0.95,
+                  max_new_tokens: int = 64, seed: int = 0) -> list[Proposal]:
+    """``samples`` fixes after the answer's own ``"fix": "`` and, for each line the error likely comes from
+    (:func:`fedjava.javadata.cause.cause_lines` on ``item.evidence``), ``samples`` rewrites of that line: the fix
+    string is started with the line's :func:`lead` and the model writes the rest. Only fixes whose string closes;
+    all branches share one prefill of what they have in common."""
+    from fedjava.javadata.cause import cause_lines
+
+    prefix = fix_prefix(item.raw)
+    if prefix is None:
+        return []
+    lines = item.code.rstrip("\n").split("\n")
+    branches: list[tuple[str, int | None]] = [("", None)]
+    for n, _ in cause_lines(item.evidence or "", item.code):
+        branches.append((json.dumps(lead(lines[n - 1]))[1:-1], n))
+    ids = [tokenizer(item.prompt + prefix + forced, add_special_tokens=False)["input_ids"] for forced, _ in branches]
+    rows = sample_branches(model, tokenizer, ids, samples, max_new_tokens, temperature, top_p, seed,
+                           done=lambda text: string_end(text) >= 0)
+    out = []
+    for (forced, line), branch in zip(branches, rows, strict=True):
+        for row in branch:
+            fix = decode_fix(forced + tokenizer.decode(row, skip_special_tokens=True))
+            if fix is not None:
+                out.append(Proposal(fix, line))
+    return out
 
 
 def sample_rows(model, tokenizer, ids: list[int], n: int, max_new_tokens: int, temperature: float = 0.8,
                 top_p: float = 0.95, seed: int = 0, done: Callable[[str], bool] | None = None) -> list[list[int]]:
-    """``n`` continuations of the token ids ``ids``, sampled (temperature 0: greedy), each until a stop token,
-    ``done(its text)`` or ``max_new_tokens``. The prompt is prefilled once and the rows share its key/value cache
-    (repeated ``n`` times), so a sample costs only its own tokens, and a finished row leaves the batch. Seeded: the
-    same seed gives the same rows."""
+    """``n`` continuations of the token ids ``ids``: :func:`sample_branches` with one branch."""
+    return sample_branches(model, tokenizer, [ids], n, max_new_tokens, temperature, top_p, seed, done)[0]
+
+
+def sample_branches(model, tokenizer, branches: list[list[int]], n: int, max_new_tokens: int,
+                    temperature: float = 0.8, top_p: float = 0.95, seed: int = 0,
+                    done: Callable[[str], bool] | None = None) -> list[list[list[int]]]:
+    """``n`` continuations of each of the token-id lists ``branches``, sampled (temperature 0: greedy), each until a
+    stop token, ``done(its text)`` or ``max_new_tokens``.
+
+    What the branches have in common is prefilled once; each branch feeds only its own tokens on a copy of that
+    cache, which its ``n`` rows then share (repeated ``n`` times), so a sample costs only its own tokens, and a
+    finished row leaves the batch. Seeded: the same seed gives the same rows."""
+    import copy
+
     import torch
     from transformers import DynamicCache
 
@@ -131,42 +181,61 @@ def sample_rows(model, tokenizer, ids: list[int], n: int, max_new_tokens: int, t
     generator = torch.Generator(device="cpu").manual_seed(seed)
     stops = set(stop_token_ids(tokenizer))
     arg = _cache_argument(model)
+    common = 0
+    while all(len(b) > common + 1 and b[common] == branches[0][common] for b in branches):
+        common += 1  # every branch keeps at least its last token, whose logits start its rows
     was_training = model.training
     model.eval()
-    rows: list[list[int]] = [[] for _ in range(n)]
+    out: list[list[list[int]]] = []
     try:
         with torch.no_grad():
-            cache = DynamicCache(config=model.config)
-            out = model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1,
-                        **{arg: cache})
-            cache.batch_repeat_interleave(n)
-            logits = out.logits[:, -1].float().expand(n, -1)
-            alive = list(range(n))  # the rows still being written, in cache order
-            position = len(ids)
-            while alive:
-                picked = _sample(logits, temperature, top_p, generator)
-                keep = []
-                for slot, (r, token) in enumerate(zip(alive, picked.tolist(), strict=True)):
-                    if token in stops:
-                        continue
-                    rows[r].append(token)
-                    if len(rows[r]) < max_new_tokens and not (done is not None and done(tokenizer.decode(rows[r]))):
-                        keep.append(slot)
-                if not keep:
-                    break
-                if len(keep) < len(alive):  # finished rows leave the batch with their cache rows
-                    index = torch.tensor(keep, device=device)
-                    cache.batch_select_indices(index)
-                    picked = picked[keep]
-                    alive = [alive[k] for k in keep]
-                positions = torch.full((len(alive), 1), position, device=device)
-                out = model(input_ids=picked[:, None].to(device), position_ids=positions, use_cache=True,
-                            logits_to_keep=1, **{arg: cache})
-                logits = out.logits[:, -1].float()
-                position += 1
+            shared = DynamicCache(config=model.config)
+            if common:
+                model(input_ids=torch.tensor([branches[0][:common]], device=device), use_cache=True,
+                      logits_to_keep=1, **{arg: shared})
+            for k, ids in enumerate(branches):
+                cache = shared if k == len(branches) - 1 else copy.deepcopy(shared)
+                first = model(input_ids=torch.tensor([ids[common:]], device=device),
+                              position_ids=torch.arange(common, len(ids), device=device)[None],
+                              use_cache=True, logits_to_keep=1, **{arg: cache})
+                out.append(_sample_rows(model, tokenizer, cache, first.logits[:, -1].float(), len(ids), n,
+                                        max_new_tokens, temperature, top_p, generator, stops, done, arg))
     finally:
         if was_training:
             model.train()
+    return out
+
+
+def _sample_rows(model, tokenizer, cache, logits, position: int, n: int, max_new_tokens: int, temperature: float,
+                 top_p: float, generator, stops: set[int], done, arg: str) -> list[list[int]]:
+    """The ``n`` rows of one branch, from its cache and the logits after its last token."""
+    import torch
+
+    device = logits.device
+    rows: list[list[int]] = [[] for _ in range(n)]
+    cache.batch_repeat_interleave(n)
+    logits = logits.expand(n, -1)
+    alive = list(range(n))  # the rows still being written, in cache order
+    while alive:
+        picked = _sample(logits, temperature, top_p, generator)
+        keep = []
+        for slot, (r, token) in enumerate(zip(alive, picked.tolist(), strict=True)):
+            if token in stops:
+                continue
+            rows[r].append(token)
+            if len(rows[r]) < max_new_tokens and not (done is not None and done(tokenizer.decode(rows[r]))):
+                keep.append(slot)
+        if not keep:
+            break
+        if len(keep) < len(alive):  # finished rows leave the batch with their cache rows
+            cache.batch_select_indices(torch.tensor(keep, device=device))
+            picked = picked[keep]
+            alive = [alive[k] for k in keep]
+        positions = torch.full((len(alive), 1), position, device=device)
+        out = model(input_ids=picked[:, None].to(device), position_ids=positions, use_cache=True,
+                    logits_to_keep=1, **{arg: cache})
+        logits = out.logits[:, -1].float()
+        position += 1
     return rows
 
 
@@ -213,15 +282,14 @@ def checked_answer(answer: dict[str, Any], placement: Placement) -> dict[str, An
 
 def verify_answers(model, tokenizer, items: list[VerifyItem], samples: int = 8, temperature: float = 0.8,
                    top_p: float = 0.95, seed: int = 0, window: int = WINDOW, jobs: int = 2, unsafe: bool = False,
-                   progress=None, sampler: Callable[[VerifyItem, int], list[str]] | None = None,
+                   progress=None, sampler: Callable[[VerifyItem, int], list[Proposal]] | None = None,
                    ) -> list[Verification]:
     """Check every answer's fix and, where it fails, the model's other fixes (see the module docstring).
 
-    ``sampler(item, seed)`` gives the other fixes of one item; by default :func:`sample_fixes` from ``model``."""
+    ``sampler(item, seed)`` gives the other fixes of one item; by default :func:`propose_fixes` from ``model``."""
     if sampler is None:
-        def sampler(item: VerifyItem, item_seed: int) -> list[str]:
-            return sample_fixes(model, tokenizer, item.prompt, fix_prefix(item.raw), samples, temperature, top_p,
-                                seed=item_seed)
+        def sampler(item: VerifyItem, item_seed: int) -> list[Proposal]:
+            return propose_fixes(model, tokenizer, item, samples, temperature, top_p, seed=item_seed)
 
     results: list[Verification | None] = [None] * len(items)
     first_groups, owners = [], []
@@ -247,16 +315,22 @@ def verify_answers(model, tokenizer, items: list[VerifyItem], samples: int = 8, 
     for n, i in enumerate(retry):
         item = items[i]
         error = item.answer["errors"][0]
-        sampled = sampler(item, seed + i)
-        fixes = ranked_fixes(error.get("fix"), sampled)
+        proposals = sampler(item, seed + i)
+        candidates: list[Placement | None] = []
+        fixes = ranked_fixes(error.get("fix"), [p.fix for p in proposals if p.line is None])
+        for fix in fixes:
+            candidates += placements(item.code, error, fix=fix, window=window)
+        for line in dict.fromkeys(p.line for p in proposals if p.line is not None):
+            rewrites = ranked_fixes(None, [p.fix for p in proposals if p.line == line])
+            fixes += rewrites
+            candidates += [place(item.code, line, "replace", fix) for fix in rewrites]
         group: list[Placement] = []
         seen = set(tried[i])
-        for fix in fixes:
-            for p in placements(item.code, error, fix=fix, window=window):
-                if p.code not in seen:
-                    seen.add(p.code)
-                    group.append(p)
-        results[i].sampled = sampled
+        for p in candidates:
+            if p is not None and p.code not in seen:
+                seen.add(p.code)
+                group.append(p)
+        results[i].sampled = [p.fix for p in proposals]
         results[i].fixes_tried = len(fixes)
         results[i].programs += len(group)
         groups.append((item.task, group))
