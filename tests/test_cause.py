@@ -91,7 +91,7 @@ def test_the_real_runners_evidence_gets_the_cause_quoted(tmp_path):
         "line 4 (the loop line 5 is in) reads: for (int i = 0; i <= values.length; i++) {")
 
 
-def test_prompt_mode_and_the_reviewer_config_pass_the_setting_through():
+def test_prompt_mode_passes_the_setting_through_and_it_defaults_to_error():
     from fedjava.config import load_config
     from fedjava.prompts import apply_prompt_mode, build_messages
 

@@ -115,9 +115,6 @@ def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = 
     return messages
 
 
-_TOOL_LINE_RES = (re.compile(r"^javac: error at line (\d+):"), re.compile(r"^first exception: .* at line (\d+)$"))
-
-
 QUOTE_LINES = ("error", "related")
 
 
@@ -136,16 +133,15 @@ def quote_source_lines(block: str, code: str, quote_lines: str = "error") -> str
     """
     if quote_lines not in QUOTE_LINES:
         raise ValueError(f"quote_lines must be one of {', '.join(QUOTE_LINES)}, not {quote_lines!r}")
+    from fedjava.javadata.evidence import reported_line
+
     lines = code.rstrip("\n").split("\n") if code else []
     out = []
     for line in block.split("\n"):
         out.append(line)
-        for pattern in _TOOL_LINE_RES:
-            match = pattern.match(line)
-            if match and 1 <= int(match.group(1)) <= len(lines):
-                n = int(match.group(1))
-                out.append(f"line {n} reads: {lines[n - 1].strip()}")
-                break
+        n = reported_line(line)
+        if n is not None and 1 <= n <= len(lines):
+            out.append(f"line {n} reads: {lines[n - 1].strip()}")
     if quote_lines == "related":
         from fedjava.javadata.cause import cause_lines
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedjava.evaluation.fixcheck import Placement, anchors, first_passing, place, placements
+from fedjava.evaluation.parse import json_structure
 
 FIX_KEY = '"fix": "'
 WINDOW = 3
@@ -88,15 +89,9 @@ def fix_prefix(raw: str) -> str | None:
 
 def string_end(text: str) -> int:
     """The index of the quote that closes the JSON string ``text`` continues, or -1 while it is open."""
-    escaped = False
-    for i, ch in enumerate(text):
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == '"':
-            return i
-    return -1
+    quotes = (i for i, ch in json_structure('"' + text) if ch == '"')
+    next(quotes)  # the opening quote put in front
+    return next(quotes, 0) - 1
 
 
 def decode_fix(text: str) -> str | None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import re
 
+from fedjava.javadata.evidence import reported_line
+
 MAX_CAUSES = 3
 _INIT_RE = re.compile(r"variable (\w+) might not have been initialized")
 _NULL_RE = re.compile(r'because "([A-Za-z_]\w*)" is null')
@@ -32,8 +34,6 @@ _BRACE_KEYS = ("compiler.err.else.without.if", "compiler.err.illegal.start.of.",
 _CONTROL_RE = re.compile(r"^\s*(?:\}\s*)?(?:for|while|if|else\s+if|else|do|switch|try|catch|finally)\b")
 _LOOP_RE = re.compile(r"^\s*(?:for|while|do)\b")
 _JAVAC_RE = re.compile(r"^javac: error at line (\d+): (\S+): (.*)$")
-_EXCEPTION_RE = re.compile(r"^first exception: .* threw (\S+?):? (.*) at line (\d+)$|^first exception: .* threw (\S+) at "
-                           r"line (\d+)$")
 
 
 def _indent(line: str) -> int:
@@ -148,8 +148,8 @@ def cause_lines(block: str, code: str) -> list[tuple[int, str]]:
                 if found:
                     add(*found)
             continue
-        if raw.startswith("first exception:") and raw.rsplit(" at line ", 1)[-1].isdigit():
-            at = int(raw.rsplit(" at line ", 1)[-1])
+        at = reported_line(raw)
+        if at is not None and raw.startswith("first exception:"):
             named.add(at)
             null = _NULL_RE.search(raw)
             if null:

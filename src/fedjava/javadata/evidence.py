@@ -35,6 +35,16 @@ HEADER = "Tool results:"
 STUDENT_FILE = "Solution.java"
 MAX_VALUE = 120
 NOT_RUN = "tests: not run"
+_REPORTED_LINE_RES = (re.compile(r"^javac: error at line (\d+):"), re.compile(r"^first exception: .* at line (\d+)$"))
+
+
+def reported_line(tool_line: str) -> int | None:
+    """The student's line a block's javac or first-exception line names (``... at line 9``), else None."""
+    for pattern in _REPORTED_LINE_RES:
+        match = pattern.match(tool_line.strip())
+        if match:
+            return int(match.group(1))
+    return None
 _LOADER_RE = re.compile(r" \([^()]*\bloader\b[^()]*\)")
 
 

@@ -204,27 +204,25 @@ def compile_program(code: str, *, unsafe: bool = False) -> RunOutcome:
     sandbox like every javac (``unsafe``: without namespaces). Only compiles: nothing of the student's code
     runs (annotation processing is off).
     """
-    require_jdk()
-    match = _PUBLIC_CLASS_RE.search(code)
-    name = f"{match.group(1)}.java" if match else "Solution.java"
-    with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
-        folder = Path(tmp) / "0"
-        folder.mkdir()
-        (folder / name).write_text(code, encoding="utf-8")
-        box = Sandbox(Path(tmp), writable=True, unsafe=unsafe)
-        ok, diagnostics = _batch_compile(box, {folder: "program"}, Path(tmp) / "shared", [name])["program"]
-        return RunOutcome(ok, diagnostics)
+    ok, diagnostics = _compile_alone({"program": code}, unsafe=unsafe)["program"]
+    return RunOutcome(ok, diagnostics)
 
 
 def compile_sources(codes: dict[str, str], *, unsafe: bool = False) -> dict[str, bool]:
     """Whether each of many students' files compiles on its own (javac alone, as :func:`compile_program`), in one
     JVM per file name, in the sandbox: ``{key: compiled}``."""
+    return {key: ok for key, (ok, _) in _compile_alone(codes, unsafe=unsafe).items()}
+
+
+def _compile_alone(codes: dict[str, str], *, unsafe: bool = False) -> dict[str, tuple[bool, list[Diagnostic]]]:
+    """javac alone on each file, named after its public class (``Solution.java`` when it has none), through
+    BatchCompile.java: one JVM per file name."""
     require_jdk()
     by_name: dict[str, list[str]] = {}
     for key, code in codes.items():
         match = _PUBLIC_CLASS_RE.search(code)
         by_name.setdefault(f"{match.group(1)}.java" if match else "Solution.java", []).append(key)
-    results: dict[str, bool] = {}
+    results: dict[str, tuple[bool, list[Diagnostic]]] = {}
     with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
         for n, (name, keys) in enumerate(by_name.items()):
             folders = {}
@@ -234,8 +232,7 @@ def compile_sources(codes: dict[str, str], *, unsafe: bool = False) -> dict[str,
                 (folder / name).write_text(codes[key], encoding="utf-8")
                 folders[folder] = key
             box = Sandbox(Path(tmp), writable=True, unsafe=unsafe)
-            for key, (ok, _) in _batch_compile(box, folders, Path(tmp) / "shared", [name]).items():
-                results[key] = ok
+            results.update(_batch_compile(box, folders, Path(tmp) / "shared", [name]))
     return results
 
 
