@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedjava.javadata.cause import block_opener, brace_cause, cause_lines, enclosing_loop
+from fedjava.javadata.cause import block_opener, brace_cause, cause_lines, enclosing_loop, insertions
 from fedjava.prompts import quote_source_lines
 
 LOOP = """class Solution {
@@ -103,3 +103,17 @@ def test_prompt_mode_passes_the_setting_through_and_it_defaults_to_error():
     assert quoted not in apply_prompt_mode([sample], "grounded")[0]["messages"][1]["content"]
     assert quoted in apply_prompt_mode([sample], "grounded", quote_lines="related")[0]["messages"][1]["content"]
     assert load_config(None, [], check_files=False).quote_lines == "error"  # adapters saved before the key
+
+
+def test_a_class_javac_cannot_find_gets_an_import_before_the_first_line():
+    code = "class Solution {\n    static List<Integer> xs = new ArrayList<>();\n}\n"
+    block = ("javac: error at line 2: compiler.err.cant.resolve.location: cannot find symbol symbol: class List "
+             "location: class Solution\ntests: not run (the program does not compile)")
+    assert insertions(block, code) == [(1, "import ")]
+    assert insertions(block, "package p;\n\n" + code) == [(2, "import ")]  # after the package line
+    # a class the file declares itself, a variable, and a program that compiles: nothing is missing
+    assert insertions(block, code + "class List {}\n") == []
+    assert insertions(block.replace("class List", "variable total"), code) == []
+    assert insertions("javac: compiles\ntests: 5 of 5 passed", code) == []
+    # the quoted cause lines are unchanged: an insertion has no line of its own to quote
+    assert cause_lines(block, code) == []

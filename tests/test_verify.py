@@ -15,7 +15,9 @@ from fedjava.evaluation.verify import (
     decode_fix,
     fix_prefix,
     lead,
+    propose_fixes,
     ranked_fixes,
+    runaway_indent,
     sample_branches,
     sample_rows,
     string_end,
@@ -203,3 +205,52 @@ def test_the_reviewer_checks_the_fix_of_grounded_reviews_only():
         checked = Reviewer(Path("x"), cfg, model, tok).check_fixes(prepared, reviews(), samples=2)
         assert [(r.fix_check or {}).get("status") for r in checked] == expected
     assert checked[0].answer == BAD_ANSWER  # unchecked answers are left as they were
+
+
+def test_a_fix_that_runs_away_in_its_indentation_is_sampled_from_the_reported_lines_indentation():
+    code = "class A {\n\tint f() {\n\t\treturn 1\n\t}\n}\n"
+    answer = {"verdict": "COMPILE_ERROR", "errors": [{"line": 3, "fix": None}]}
+    head = '{"verdict": "COMPILE_ERROR", "errors": [{"line": 3, "fix": "'
+    assert runaway_indent(VerifyItem(None, code, "p", head + "\\t" * 40, answer)) == "\t\t"
+    assert runaway_indent(VerifyItem(None, code, "p", head + "\\t\\tint x", answer)) == "\t\t"  # never closed
+    assert runaway_indent(VerifyItem(None, code, "p", head + '\\t\\treturn 1;"}]}', answer)) == ""
+    assert runaway_indent(VerifyItem(None, code, "p", '{"verdict": "NO_ERROR"', answer)) == ""
+
+
+def test_proposals_start_where_they_are_forced_and_an_import_is_inserted(monkeypatch):
+    from fedjava.evaluation import verify
+    from fedjava.models import build_tiny_qwen3
+
+    _, tok = build_tiny_qwen3()
+    code = "class Solution {\n\tstatic List<Integer> xs() {\n\t\treturn null;\n\t}\n}\n"
+    block = ("javac: error at line 2: compiler.err.cant.resolve.location: cannot find symbol symbol: class List "
+             "location: class Solution")
+    raw = '{"verdict": "COMPILE_ERROR", "errors": [{"line": 2, "fix": "' + "\\t" * 30
+    item = VerifyItem(None, code, "PROMPT ", raw, {"errors": [{"line": 2, "fix": None}]}, block)
+    seen = []
+
+    def fake_branches(model, tokenizer, branches, n, *args, **kwargs):
+        seen.extend(tokenizer.decode(ids) for ids in branches)
+        return [[tokenizer('java.util.List;"}]', add_special_tokens=False)["input_ids"]] * n for _ in branches]
+
+    monkeypatch.setattr(verify, "sample_branches", fake_branches)
+    got = propose_fixes(None, tok, item, samples=2)
+    prefix = '{"verdict": "COMPILE_ERROR", "errors": [{"line": 2, "fix": "'
+    assert seen == ["PROMPT " + prefix + "\\t", "PROMPT " + prefix + "import "]
+    assert got == [Proposal("\tjava.util.List;")] * 2 + [Proposal("import java.util.List;", 1, "insert")] * 2
+
+
+@needs_jdk
+def test_an_inserted_import_is_placed_before_the_line_it_names():
+    code = "class Solution {\n    static int n() {\n        return new ArrayList<Integer>().size();\n    }\n}\n"
+    answer = {"verdict": "COMPILE_ERROR", "score": 0, "errors": [{
+        "type": "Syntax Error", "code": "compiler.err.cant.resolve.location", "line": 3, "message": "m",
+        "explanation": "e", "fix": "        return new ArrayList<>().size();"}]}
+    raw = '{"verdict": "COMPILE_ERROR", "errors": [{"line": 3, "fix": "'
+    item = VerifyItem(None, code, "p", raw, answer)
+    got = verify_answers(None, None, [item], samples=1, sampler=lambda item, seed: [
+        Proposal("import java.util.Lisst;", 1, "insert"), Proposal("import java.util.ArrayList;", 1, "insert")])
+    error = got[0].answer["errors"][0]
+    assert got[0].status == "sampled"
+    assert (error["fix"], error["fix_line"], error["fix_action"], error["line"]) == \
+        ("import java.util.ArrayList;", 1, "insert", 3)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,10 +109,12 @@ def decode_fix(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A fix the model wrote, and the line it was asked to rewrite (None: placed as the answer's fix is)."""
+    """A fix the model wrote, and the line it was asked to write it at (None: placed as the answer's fix is):
+    ``action`` replace rewrites that line, insert puts a new line before it."""
 
     fix: str
     line: int | None = None
+    action: str = "replace"
 
 
 def lead(text: str) -> str:
@@ -129,25 +132,53 @@ def propose_fixes(model, tokenizer, item: VerifyItem, samples: int, temperature:
     (:func:`fedjava.javadata.cause.cause_lines` on ``item.evidence``), ``samples`` rewrites of that line: the fix
     string is started with the line's :func:`lead` and the model writes the rest. Only fixes whose string closes;
     all branches share one prefill of what they have in common."""
-    from fedjava.javadata.cause import cause_lines
+    from fedjava.javadata.cause import cause_lines, insertions
 
     prefix = fix_prefix(item.raw)
     if prefix is None:
         return []
     lines = item.code.rstrip("\n").split("\n")
-    branches: list[tuple[str, int | None]] = [("", None)]
+    branches: list[tuple[str, int | None, str]] = [(_escaped(runaway_indent(item)), None, "replace")]
     for n, _ in cause_lines(item.evidence or "", item.code):
-        branches.append((json.dumps(lead(lines[n - 1]))[1:-1], n))
-    ids = [tokenizer(item.prompt + prefix + forced, add_special_tokens=False)["input_ids"] for forced, _ in branches]
+        branches.append((_escaped(lead(lines[n - 1])), n, "replace"))
+    for n, start in insertions(item.evidence or "", item.code):
+        branches.append((_escaped(start), n, "insert"))
+    ids = [tokenizer(item.prompt + prefix + forced, add_special_tokens=False)["input_ids"]
+           for forced, _, _ in branches]
     rows = sample_branches(model, tokenizer, ids, samples, max_new_tokens, temperature, top_p, seed,
                            done=lambda text: string_end(text) >= 0)
     out = []
-    for (forced, line), branch in zip(branches, rows, strict=True):
+    for (forced, line, action), branch in zip(branches, rows, strict=True):
         for row in branch:
             fix = decode_fix(forced + tokenizer.decode(row, skip_special_tokens=True))
             if fix is not None:
-                out.append(Proposal(fix, line))
+                out.append(Proposal(fix, line, action))
     return out
+
+
+def _escaped(text: str) -> str:
+    """``text`` as it reads inside a JSON string."""
+    return json.dumps(text)[1:-1]
+
+
+def runaway_indent(item: VerifyItem) -> str:
+    """The indentation of the line the answer's error names when the answer's fix ran away in its indentation
+    (more blanks than any line of the program has, e.g. ``\\t`` written until the token limit), so that the samples
+    start past it; "" otherwise (the samples start where the answer's fix started)."""
+    prefix = fix_prefix(item.raw)
+    if prefix is None:
+        return ""
+    tail = item.raw[len(prefix):]
+    blanks = re.match(r"(?:\\t|\\n| )*", tail).group(0)
+    lines = item.code.rstrip("\n").split("\n")
+    deepest = max((len(t) - len(t.lstrip()) for t in lines), default=0)
+    if len(blanks.replace("\\t", "\t")) <= deepest and string_end(tail) >= 0:
+        return ""
+    errors = (item.answer or {}).get("errors") or []
+    at = errors[0].get("line") if errors and isinstance(errors[0], dict) else None
+    if isinstance(at, int) and 1 <= at <= len(lines):
+        return lines[at - 1][:len(lines[at - 1]) - len(lines[at - 1].lstrip())]
+    return ""
 
 
 def sample_rows(model, tokenizer, ids: list[int], n: int, max_new_tokens: int, temperature: float = 0.8,
@@ -315,10 +346,10 @@ def verify_answers(model, tokenizer, items: list[VerifyItem], samples: int = 8, 
         fixes = ranked_fixes(error.get("fix"), [p.fix for p in proposals if p.line is None])
         for fix in fixes:
             candidates += placements(item.code, error, fix=fix, window=window)
-        for line in dict.fromkeys(p.line for p in proposals if p.line is not None):
-            rewrites = ranked_fixes(None, [p.fix for p in proposals if p.line == line])
+        for line, action in dict.fromkeys((p.line, p.action) for p in proposals if p.line is not None):
+            rewrites = ranked_fixes(None, [p.fix for p in proposals if (p.line, p.action) == (line, action)])
             fixes += rewrites
-            candidates += [place(item.code, line, "replace", fix) for fix in rewrites]
+            candidates += [place(item.code, line, action, fix) for fix in rewrites]
         group: list[Placement] = []
         seen = set(tried[i])
         for p in candidates:

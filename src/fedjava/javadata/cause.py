@@ -13,6 +13,10 @@ the ``if`` that lost its ``{``. Those lines follow from the message and the code
   missing): a control line whose block, by its indentation, opens without ``{``, or a block that, by its
   indentation, ends without ``}``.
 
+A missing line has no line to point at: :func:`insertions` gives where one goes, and how it starts, for the one
+case the message settles, ``cannot find symbol ... class X`` for a class the file does not declare (an
+``import`` before the first line that is not a ``package``).
+
 :func:`cause_lines` gives them as ``(line, what it is)``; :func:`fedjava.prompts.quote_source_lines` quotes them
 in a grounded prompt when the config asks (``quote_lines: related``). Lines the tools already name are not
 repeated, and none is given when nothing fits: a heuristic that guesses would teach the model to trust noise.
@@ -34,6 +38,7 @@ _BRACE_KEYS = ("compiler.err.else.without.if", "compiler.err.illegal.start.of.",
 _CONTROL_RE = re.compile(r"^\s*(?:\}\s*)?(?:for|while|if|else\s+if|else|do|switch|try|catch|finally)\b")
 _LOOP_RE = re.compile(r"^\s*(?:for|while|do)\b")
 _JAVAC_RE = re.compile(r"^javac: error at line (\d+): (\S+): (.*)$")
+_CLASS_RE = re.compile(r"cannot find symbol\s+symbol:\s+class ([A-Z]\w*)")
 
 
 def _indent(line: str) -> int:
@@ -162,3 +167,19 @@ def cause_lines(block: str, code: str) -> list[tuple[int, str]]:
                                  if re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*new\b", lines[n - 1])), None)
                     add(made, f"creates {name}")
     return out[:MAX_CAUSES]
+
+
+def insertions(block: str, code: str) -> list[tuple[int, str]]:
+    """``(line, lead)`` for each line the error in ``block`` says is missing: the new line goes before ``line``
+    and starts with ``lead``. Only an ``import`` for now: javac cannot find a class the file does not declare."""
+    lines = code.rstrip("\n").split("\n") if code else []
+    out: list[tuple[int, str]] = []
+    for raw in block.split("\n"):
+        javac = _JAVAC_RE.match(raw.strip())
+        found = _CLASS_RE.search(javac.group(3)) if javac else None
+        if not found or re.search(rf"\b(?:class|interface|enum|record)\s+{found.group(1)}\b", code):
+            continue
+        at = next((n + 1 for n, t in enumerate(lines) if t.strip().startswith("package ")), 0) + 1
+        if 1 <= at <= len(lines) and (at, "import ") not in out:
+            out.append((at, "import "))
+    return out
