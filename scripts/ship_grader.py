@@ -2,12 +2,15 @@
 
     python scripts/ship_grader.py RESULTS/centralized_hf [--metrics RESULTS/centralized_hf/metrics.json]
                                   [--command "fedjava experiment --preset grader"] [--hardware "2 CPU cores"]
+                                  [--checked CHECKED/grader/metrics.json]
 
 Writes ``src/fedjava/grader/``: ``adapter_config.json`` and ``adapter_model.safetensors`` as trained,
 ``fedjava_config.yaml`` (the training config with this machine's folders reset to the defaults, so that
 ``fedjava evaluate`` and ``review`` read ``data/`` and write under ``java_error_federated_results/``), and
 ``GRADER.md``: base model, data, recipe, command, training seconds and the full test-split metrics with
-their 95% intervals beside the majority baseline's (``<results>/../majority/metrics.json`` when present).
+their 95% intervals beside the majority baseline's (``<results>/../majority/metrics.json`` when present), and
+with ``--checked``, the same answers' checked fixes (``fedjava evaluate --rescore --verify-fixes N``) beside the
+first answers'.
 """
 
 from __future__ import annotations
@@ -42,8 +45,48 @@ def _by_verdict(metrics: dict) -> str:
             "|---|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
 
 
+def _checked(checked: dict | None) -> str:
+    """The checked-fixes section: first answers and checked ones, overall and by kind of error."""
+    ver = (checked or {}).get("verification")
+    if not ver:
+        return ""
+    first = ver["first_answer"]
+    rows = [f"| all errors | {first['line_within_one']:.3f} | {checked['line_within_one']:.3f} | "
+            f"{first['fix_pass_rate']:.3f}{_ci(first, 'fix_pass_rate')} | "
+            f"{checked['fix_pass_rate']:.3f}{_ci(checked, 'fix_pass_rate')} |"]
+    for verdict, v in (checked.get("by_verdict") or {}).items():
+        f = first["by_verdict"].get(verdict) or {}
+        if v.get("fix_pass_rate") is not None and f:
+            rows.append(f"| {verdict} | {f['line_within_one']:.3f} | {v['line_within_one']:.3f} | "
+                        f"{f['fix_pass_rate']:.3f} | {v['fix_pass_rate']:.3f} |")
+    st = ver["statuses"]
+    sampled = st.get("sampled", 0) + st.get("failed", 0)
+    return f"""## Checked fixes (`fedjava evaluate --rescore --verify-fixes {ver['samples']}`)
+
+The same answers, each fix run through javac and the task's tests in the sandbox; where it fails, {ver['samples']}
+more fixes sampled from the model after the answer's own `"fix": "` and {ver['samples']} rewrites of each line the
+error likely comes from (`fedjava.javadata.cause`; an `import` where javac cannot find a class), and the first
+that passes kept with where it goes. A logic
+error's line becomes its passing fix's line. The tests that choose the fix also measure it: compare models on the
+first answers.
+
+| errors | line within one, first | checked | fix check, first | checked |
+|---|---:|---:|---:|---:|
+{chr(10).join(rows)}
+
+{st.get("first", 0)} first fixes passed, {st.get("sampled", 0)} sampled ones, {st.get("failed", 0)} answers had none;
+{ver['programs']} programs compiled and tested, {ver['seconds']:.0f} s ({ver['seconds'] / max(1, sampled):.1f} s per
+answer whose first fix failed) on {checked.get("hardware") or "2 CPU cores (shared)"}.
+"""
+
+
+def _ci(metrics: dict, key: str) -> str:
+    ci = (metrics.get("ci") or {}).get(key)
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
 def card(cfg, run: dict, history: dict, metrics: dict, majority: dict | None, command: str, hardware: str,
-         by_length: str, eval_hardware: str = "") -> str:
+         by_length: str, eval_hardware: str = "", checked: dict | None = None) -> str:
     from fedjava.evaluation.evaluate import LABELS
 
     summary = history.get("summary") or {}
@@ -90,7 +133,7 @@ Verdicts (rows: gold, columns: predicted):
 {matrix}
 
 {by_length}
-
+{_checked(checked)}
 ## Limits
 - The grader is as good as the tool results it is shown: without a task's tests (`tests: not run`) it must judge
   logic errors from the code alone, which a 270M model does poorly.
@@ -106,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", default="fedjava experiment --preset grader")
     parser.add_argument("--hardware", default="2 CPU cores (no GPU)", help="where it was trained")
     parser.add_argument("--eval-hardware", default="", help="where it was evaluated (default: --hardware)")
+    parser.add_argument("--checked", help="metrics.json of `fedjava evaluate --rescore --verify-fixes N` on the same "
+                                          "answers: adds the checked fixes beside the first answers'")
     args = parser.parse_args(argv)
 
     import yaml
@@ -118,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     majority_path = Path(args.metrics or run / "metrics.json").parent.parent / "majority" / "metrics.json"
     majority = json.loads(majority_path.read_text(encoding="utf-8")) if majority_path.is_file() else None
     history = json.loads((run / "training_history.json").read_text(encoding="utf-8"))
+    checked = json.loads(Path(args.checked).read_text(encoding="utf-8")) if args.checked else None
     cfg = load_saved_config(final)
     defaults = Config()
     shipped = dataclasses.replace(cfg, data_dir=defaults.data_dir, results_dir=defaults.results_dir, output_dir="",
@@ -131,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(final / name, TARGET / name)
     (TARGET / "fedjava_config.yaml").write_text(to_yaml(shipped), encoding="utf-8")
     (TARGET / "GRADER.md").write_text(card(shipped, exp.get("experiment", exp), history, metrics, majority,
-                                           args.command, args.hardware, by_length, args.eval_hardware),
+                                           args.command, args.hardware, by_length, args.eval_hardware,
+                                           checked),
                                       encoding="utf-8")
     print(f"shipped {final} -> {TARGET} ({(TARGET / 'adapter_model.safetensors').stat().st_size / 1e6:.1f} MB)")
     print(yaml.safe_dump({k: metrics.get(k) for k in SHOWN}, sort_keys=False))

@@ -55,3 +55,24 @@ def test_review_uses_the_shipped_grader_by_default(tmp_path, capsys):
     assert answer["verdict"] == "RUNTIME_ERROR"
     assert answer["errors"][0]["code"] == record["intended"]["code"]
     assert "first exception:" in answer["tool_results"]
+
+
+def test_the_grader_card_shows_checked_fixes_beside_the_first_answers():
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ship_grader.py"
+    spec = importlib.util.spec_from_file_location("ship_grader", script)
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    by = {"LOGIC_ERROR": {"n": 4, "line_within_one": 0.25, "fix_pass_rate": 0.25}}
+    checked = {"line_within_one": 0.75, "fix_pass_rate": 0.5, "ci": {"fix_pass_rate": [0.1, 0.9]},
+               "by_verdict": {"LOGIC_ERROR": {"n": 4, "line_within_one": 0.5, "fix_pass_rate": 0.5}},
+               "verification": {"samples": 8, "statuses": {"first": 1, "sampled": 1, "failed": 2, "no_fix": 3},
+                                "programs": 40, "seconds": 30.0,
+                                "first_answer": {"line_within_one": 0.5, "fix_pass_rate": 0.25, "by_verdict": by}}}
+    section = ship._checked(checked)
+    assert "`fedjava evaluate --rescore --verify-fixes 8`" in section
+    assert "| all errors | 0.500 | 0.750 | 0.250 | 0.500 [0.100, 0.900] |" in section
+    assert "| LOGIC_ERROR | 0.250 | 0.500 | 0.250 | 0.500 |" in section
+    assert "30 s (10.0 s per\nanswer whose first fix failed)" in section
+    assert ship._checked({"line_within_one": 0.5}) == ""  # a run without checking has no such section
