@@ -109,8 +109,8 @@ def test_a_class_javac_cannot_find_gets_an_import_before_the_first_line():
     code = "class Solution {\n    static List<Integer> xs = new ArrayList<>();\n}\n"
     block = ("javac: error at line 2: compiler.err.cant.resolve.location: cannot find symbol symbol: class List "
              "location: class Solution\ntests: not run (the program does not compile)")
-    assert insertions(block, code) == [(1, "import ")]
-    assert insertions(block, "package p;\n\n" + code) == [(2, "import ")]  # after the package line
+    assert insertions(block, code) == [(1, "import")]  # no trailing blank: the model's next token carries it
+    assert insertions(block, "package p;\n\n" + code) == [(2, "import")]  # after the package line
     # a class the file declares itself, a variable, and a program that compiles: nothing is missing
     assert insertions(block, code + "class List {}\n") == []
     assert insertions(block.replace("class List", "variable total"), code) == []

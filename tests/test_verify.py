@@ -38,6 +38,10 @@ def test_placements_try_a_checked_fix_line_first_and_similar_lines_in_the_window
     assert [p for p in wide if p.line == 3][0].code == CODE.replace("x * 3", "x * 2")
     placed = placements(CODE, {**error, "fix_line": 3, "fix_action": "replace"})
     assert (placed[0].line, placed[0].action) == (3, "replace")
+    # an import goes at the top of the file (after a package line), wherever the error is
+    top = placements("package p;\n" + CODE, {"line": 4, "explanation": "", "fix": "    import java.util.List;"})
+    assert (top[0].line, top[0].action) == (2, "insert")
+    assert top[0].code == "package p;\nimport java.util.List;\n" + CODE
     deleted = placements(CODE, {"line": 5, "explanation": "", "fix": ""})
     assert [(p.line, p.action) for p in deleted] == [(5, "delete")]
     assert "z = z + 1" not in deleted[0].code
@@ -231,13 +235,13 @@ def test_proposals_start_where_they_are_forced_and_an_import_is_inserted(monkeyp
 
     def fake_branches(model, tokenizer, branches, n, *args, **kwargs):
         seen.extend(tokenizer.decode(ids) for ids in branches)
-        return [[tokenizer('java.util.List;"}]', add_special_tokens=False)["input_ids"]] * n for _ in branches]
+        return [[tokenizer(' java.util.List;"}]', add_special_tokens=False)["input_ids"]] * n for _ in branches]
 
     monkeypatch.setattr(verify, "sample_branches", fake_branches)
     got = propose_fixes(None, tok, item, samples=2)
     prefix = '{"verdict": "COMPILE_ERROR", "errors": [{"line": 2, "fix": "'
-    assert seen == ["PROMPT " + prefix + "\\t", "PROMPT " + prefix + "import "]
-    assert got == [Proposal("\tjava.util.List;")] * 2 + [Proposal("import java.util.List;", 1, "insert")] * 2
+    assert seen == ["PROMPT " + prefix + "\\t", "PROMPT " + prefix + "import"]
+    assert got == [Proposal("\t java.util.List;")] * 2 + [Proposal("import java.util.List;", 1, "insert")] * 2
 
 
 @needs_jdk

@@ -11,7 +11,8 @@ and the check passes when any of them compiles and passes every test of the task
 * a non-empty fix replaces, near each anchor, the line most similar to it among the anchor ±2
   (:class:`difflib.SequenceMatcher` ratio on stripped lines; ties keep the anchor); it is also tried
   replacing the anchor itself, and inserted before the anchor (a missing line);
-* an empty fix deletes the anchor line (a line that should not be there).
+* an empty fix deletes the anchor line (a line that should not be there);
+* an ``import`` is also inserted at the top of the file (after a ``package`` line), the one place it can go.
 
 Without a JDK the check is "not measured" (None). The programs are model output run in the sandbox of
 :mod:`fedjava.javadata.sandbox` (``unsafe``: without namespaces, ``--unsafe-run``).
@@ -26,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fedjava.javadata.cause import import_site
+
 NEAR = 2
 _LINE_RE = re.compile(r"\blines?\s+(\d{1,5})\b", re.IGNORECASE)
+_IMPORT_RE = re.compile(r"\s*import\s+(?:static\s+)?[\w.]+(?:\.\*)?\s*;\s*$")
 ACTIONS = ("replace", "insert", "delete")
 
 
@@ -126,6 +130,8 @@ def placements(code: str, error: dict[str, Any], fix: str | None = None, window:
         add(place(code, error["fix_line"], error["fix_action"], fix))
     n = len(_lines(code))
     lines = _lines(code)
+    if _IMPORT_RE.match(fix):  # an import has one place: the top of the file
+        add(place(code, import_site(lines), "insert", fix.strip()))
     for a in anchors(code, error):
         if fix.strip():
             add(place(code, most_similar_line(code, a, fix), "replace", fix))

@@ -171,7 +171,9 @@ def cause_lines(block: str, code: str) -> list[tuple[int, str]]:
 
 def insertions(block: str, code: str) -> list[tuple[int, str]]:
     """``(line, lead)`` for each line the error in ``block`` says is missing: the new line goes before ``line``
-    and starts with ``lead``. Only an ``import`` for now: javac cannot find a class the file does not declare."""
+    and starts with ``lead``. Only an ``import`` for now: javac cannot find a class the file does not declare.
+    A lead never ends in a blank: the model's tokens carry their leading space (``▁java``), so a forced blank
+    would leave it to continue mid-token."""
     lines = code.rstrip("\n").split("\n") if code else []
     out: list[tuple[int, str]] = []
     for raw in block.split("\n"):
@@ -179,7 +181,13 @@ def insertions(block: str, code: str) -> list[tuple[int, str]]:
         found = _CLASS_RE.search(javac.group(3)) if javac else None
         if not found or re.search(rf"\b(?:class|interface|enum|record)\s+{found.group(1)}\b", code):
             continue
-        at = next((n + 1 for n, t in enumerate(lines) if t.strip().startswith("package ")), 0) + 1
-        if 1 <= at <= len(lines) and (at, "import ") not in out:
-            out.append((at, "import "))
+        at = import_site(lines)
+        if (at, "import") not in out:
+            out.append((at, "import"))
     return out
+
+
+def import_site(lines: list[str]) -> int:
+    """The line an ``import`` is inserted before: the first after a ``package`` declaration, else line 1."""
+    package = next((n for n, t in enumerate(lines, 1) if t.strip().startswith("package ")), 0)
+    return min(package + 1, max(1, len(lines)))
