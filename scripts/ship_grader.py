@@ -63,20 +63,19 @@ def _checked(checked: dict | None) -> str:
     sampled = st.get("sampled", 0) + st.get("failed", 0)
     return f"""## Checked fixes (`fedjava evaluate --rescore --verify-fixes {ver['samples']}`)
 
-The same answers, each fix run through javac and the task's tests in the sandbox; where it fails, {ver['samples']}
-more fixes sampled from the model after the answer's own `"fix": "` and {ver['samples']} rewrites of each line the
-error likely comes from (`fedjava.javadata.cause`; an `import` where javac cannot find a class), and the first
-that passes kept with where it goes. A logic
-error's line becomes its passing fix's line. The tests that choose the fix also measure it: compare models on the
-first answers.
+The same answers, each fix run through javac and the task's tests in the sandbox. Where it fails, the model
+samples {ver['samples']} more fixes after the answer's own `"fix": "`, {ver['samples']} rewrites of each line the
+error likely comes from (`fedjava.javadata.cause`), and {ver['samples']} `import` lines where javac cannot find a
+class; the first that passes is kept with where it goes. A logic error's line becomes its passing fix's line. The
+tests that choose the fix also measure it: compare models on the first answers.
 
 | errors | line within one, first | checked | fix check, first | checked |
 |---|---:|---:|---:|---:|
 {chr(10).join(rows)}
 
 {st.get("first", 0)} first fixes passed, {st.get("sampled", 0)} sampled ones, {st.get("failed", 0)} answers had none;
-{ver['programs']} programs compiled and tested, {ver['seconds']:.0f} s ({ver['seconds'] / max(1, sampled):.1f} s per
-answer whose first fix failed) on {checked.get("hardware") or "2 CPU cores (shared)"}.
+{ver['programs']} programs compiled and tested in {ver['seconds']:.0f} s ({ver['seconds'] / max(1, sampled):.1f} s \
+per answer whose first fix failed) on {checked.get("hardware") or "2 CPU cores (shared)"}.
 """
 
 

@@ -74,5 +74,5 @@ def test_the_grader_card_shows_checked_fixes_beside_the_first_answers():
     assert "`fedjava evaluate --rescore --verify-fixes 8`" in section
     assert "| all errors | 0.500 | 0.750 | 0.250 | 0.500 [0.100, 0.900] |" in section
     assert "| LOGIC_ERROR | 0.250 | 0.500 | 0.250 | 0.500 |" in section
-    assert "30 s (10.0 s per\nanswer whose first fix failed)" in section
+    assert "in 30 s (10.0 s per answer whose first fix failed)" in section
     assert ship._checked({"line_within_one": 0.5}) == ""  # a run without checking has no such section
