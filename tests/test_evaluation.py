@@ -409,6 +409,25 @@ def test_compare_writes_table_and_plots(tmp_path, capsys):
         assert (results / png).read_bytes().startswith(b"\x89PNG")
 
 
+def test_compare_shows_the_first_answers_beside_checked_fixes(tmp_path):
+    from fedjava.evaluation.compare import find_runs, table_rows
+
+    results = tmp_path / "results"
+    metrics = compute_metrics(GOLD, PRED, FIX, n_boot=50)
+    checked = {**metrics, "fix_pass_rate": 0.9, "verification": {"first_answer": {
+        "line_within_one": 0.25, "fix_pass_rate": 0.5, "ci": {"fix_pass_rate": [0.2, 0.8]}}}}
+    for name, m in (("fedavg", checked), ("majority", metrics)):
+        (results / name).mkdir(parents=True)
+        (results / name / "metrics.json").write_text(json.dumps({"run": name, **m}))
+    rows = {r[0]: r[1:] for r in table_rows(find_runs(results))}
+    assert rows["metric"] == ["majority", "fedavg"]
+    assert rows["fix check pass rate"][1].startswith("0.900")  # the checked fix
+    assert rows["fix check: first answers"] == [rows["fix check pass rate"][0], "0.500 [0.200, 0.800]"]
+    assert rows["line within one: first answers"][1] == "0.250"
+    (results / "fedavg" / "metrics.json").write_text(json.dumps({"run": "fedavg", **metrics}))
+    assert "fix check: first answers" not in {r[0] for r in table_rows(find_runs(results))}  # nothing was checked
+
+
 def test_compare_without_runs_is_a_user_error(tmp_path, capsys):
     from fedjava.cli import main
 

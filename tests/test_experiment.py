@@ -155,3 +155,29 @@ def test_how_answers_were_run_or_scored_does_not_make_an_evaluation_stale():
     assert _same_options(older, opts)
     assert _same_options({**older, "rescore": True, "unsafe_run": True}, opts)
     assert not _same_options({**older, "max_new_tokens": 100}, opts)
+
+
+def test_checked_fixes_reach_every_evaluation_but_the_majority_baseline(tmp_path):
+    from fedjava.experiment import eval_options
+
+    exp = load_experiment(str(_preset(tmp_path)), ["verify_fixes=4"])
+    assert exp.verify_fixes == 4
+    assert eval_options(exp, adapter="x").verify_fixes == 4
+    assert eval_options(exp, base=True).verify_fixes == 4
+    assert eval_options(exp, majority=True).verify_fixes == 0  # no model to sample from
+    assert eval_options(load_experiment(str(_preset(tmp_path))), adapter="x").verify_fixes == 0  # off by default
+    with pytest.raises(ExperimentError, match="verify_fixes must be at least 0"):
+        load_experiment(str(_preset(tmp_path)), ["verify_fixes=-1"])
+
+
+def test_checked_fixes_without_a_sandbox_stop_before_any_stage_runs(tmp_path, source, monkeypatch):
+    from fedjava.evaluation.fixcheck import jdk_available
+    from fedjava.javadata import sandbox
+
+    if not jdk_available():
+        pytest.skip("without a JDK the fix check is not measured, so nothing needs the sandbox")
+    monkeypatch.setenv(sandbox.BWRAP_ENV, str(tmp_path / "missing" / "bwrap"))
+    exp = load_experiment(str(_preset(tmp_path)), ["verify_fixes=2"])  # fix_check is false in the preset
+    with pytest.raises(sandbox.SandboxUnavailableError, match="bubblewrap"):
+        run_experiment(exp, source_dir=source, printer=lambda _: None)
+    assert not (tmp_path / "exp").exists()  # nothing drawn, trained or measured

@@ -103,6 +103,10 @@ class Experiment:
     max_new_tokens: int = 384
     eval_batch_size: int = 16
     fix_check: bool = True
+    verify_fixes: int = 0
+    """Checked fixes in every evaluation but the majority baseline (``fedjava evaluate --verify-fixes N``): where an
+    answer's fix fails, N more sampled from the model; the report shows the first answers' line and fix check
+    beside the checked ones (0: the first answers only)."""
     prompt_modes: list[str] = field(default_factory=list)
     """Prompt modes to train and measure every run in (code_only, grounded; empty: the config's own). With two,
     each run and the base baseline is done in both, named <run>_<mode>, side by side in the report."""
@@ -203,7 +207,7 @@ def load_experiment(preset: str, settings: list[str] | None = None) -> Experimen
 
 def check_experiment(exp: Experiment) -> None:
     problems = []
-    for name in ("train_samples", "valid_samples", "test_samples", "few_shot", "max_sample_chars"):
+    for name in ("train_samples", "valid_samples", "test_samples", "few_shot", "max_sample_chars", "verify_fixes"):
         if getattr(exp, name) < 0:
             problems.append(f"{name} must be at least 0")
     bad = [a for a in exp.algorithms if a not in method_names()]
@@ -391,8 +395,10 @@ def _data_done(exp: Experiment, source_dir: Path) -> bool:
 def eval_options(exp: Experiment, unsafe_run: bool = False, **what: Any):
     from fedjava.evaluation.evaluate import EvalOptions
 
+    verify = 0 if what.get("majority") else exp.verify_fixes  # the majority answer has no model to sample from
     return EvalOptions(split="test", max_samples=0, max_new_tokens=exp.max_new_tokens,
-                       batch_size=exp.eval_batch_size, fix_check=exp.fix_check, unsafe_run=unsafe_run, **what)
+                       batch_size=exp.eval_batch_size, fix_check=exp.fix_check, unsafe_run=unsafe_run,
+                       verify_fixes=verify, **what)
 
 
 def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> bool:
@@ -521,7 +527,7 @@ def run_experiment(exp: Experiment, source_dir: str | Path = "data", force: bool
         from fedjava.centralized import check_unsloth
 
         check_unsloth()  # before hours of other runs, not after
-    if exp.fix_check and not unsafe_run and "evaluate" in only:
+    if (exp.fix_check or exp.verify_fixes) and not unsafe_run and "evaluate" in only:
         from fedjava.evaluation.evaluate import require_fix_check_sandbox
 
         require_fix_check_sandbox()  # likewise

@@ -124,6 +124,10 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
         values = [_pooled(r, verdicts, "line_within_one") for r in runs]
         if any(v is not None for v in values):
             rows.append([label, *[f"{v:.3f}" if v is not None else "-" for v in values]])
+    if any((r.metrics or {}).get("verification") for r in runs):  # checked fixes: what the model itself wrote
+        for key, label in (("line_within_one", "line within one: first answers"),
+                           ("fix_pass_rate", "fix check: first answers")):
+            rows.append([label, *[_first_answer(r, key) for r in runs]])
     for key, label in (("eval_verdict_macro_f1", "training: valid verdict macro-F1"),
                        ("eval_majority_macro_f1", "training: valid majority macro-F1"),
                        ("eval_code_accuracy", "training: valid code accuracy"),
@@ -140,6 +144,15 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
                      *[f"{s['dp_epsilon']:.2f} at {s['dp_delta']:g}" if s.get("dp_epsilon") is not None else "-"
                        for s in spent]])
     return rows
+
+
+def _first_answer(run: Run, key: str) -> str:
+    """``key`` of a run's first answers when its fixes were checked (the table's own row is the checked value)."""
+    first = ((run.metrics or {}).get("verification") or {}).get("first_answer") or {}
+    if first.get(key) is None:
+        return _cell(run, key) if run.metrics and not run.metrics.get("verification") else "-"
+    interval = (first.get("ci") or {}).get(key)
+    return f"{first[key]:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
 
 
 def _pooled(run: Run, verdicts: tuple[str, ...], key: str) -> float | None:
