@@ -8,7 +8,10 @@ that reports an error, :func:`verify_answers`
    kept as written up to its first error's ``"fix": "``, and only the fix line is sampled (temperature, top-p,
    seeded); and for each line the error likely comes from (:func:`fedjava.javadata.cause.cause_lines`: the loop
    of an index error, where a null variable was set, ...), ``samples`` rewrites of that line, the fix string
-   started with the line's own beginning (:func:`lead`, e.g. ``for (``) and written on by the model. What the
+   started with the line's own beginning (:func:`lead`, e.g. ``for (``) and written on by the model; and where javac
+   cannot find a class the file does not declare (:func:`fedjava.javadata.cause.insertions`), ``samples`` lines
+   started with ``import`` and inserted at the top of the file. When the answer's own fix ran away in its
+   indentation (:func:`runaway_indent`), its samples start from the reported line's indentation. What the
    branches share is prefilled once, and each branch's rows share its key/value cache;
 3. tries each distinct sampled fix, most often sampled first, at the same places and also replacing any line
    within ``window`` of an anchor that it resembles (:func:`fedjava.evaluation.fixcheck.placements`), then each
@@ -130,8 +133,9 @@ def propose_fixes(model, tokenizer, item: VerifyItem, samples: int, temperature:
                   max_new_tokens: int = 64, seed: int = 0) -> list[Proposal]:
     """``samples`` fixes after the answer's own ``"fix": "`` and, for each line the error likely comes from
     (:func:`fedjava.javadata.cause.cause_lines` on ``item.evidence``), ``samples`` rewrites of that line: the fix
-    string is started with the line's :func:`lead` and the model writes the rest. Only fixes whose string closes;
-    all branches share one prefill of what they have in common."""
+    string is started with the line's :func:`lead` and the model writes the rest; and ``samples`` import lines
+    (:func:`fedjava.javadata.cause.insertions`) to insert. Only fixes whose string closes; all branches share one
+    prefill of what they have in common."""
     from fedjava.javadata.cause import cause_lines, insertions
 
     prefix = fix_prefix(item.raw)

@@ -15,7 +15,7 @@ the ``if`` that lost its ``{``. Those lines follow from the message and the code
 
 A missing line has no line to point at: :func:`insertions` gives where one goes, and how it starts, for the one
 case the message settles, ``cannot find symbol ... class X`` for a class the file does not declare (an
-``import`` before the first line that is not a ``package``).
+``import`` inserted after a ``package`` line, or else before line 1).
 
 :func:`cause_lines` gives them as ``(line, what it is)``; :func:`fedjava.prompts.quote_source_lines` quotes them
 in a grounded prompt when the config asks (``quote_lines: related``). Lines the tools already name are not
