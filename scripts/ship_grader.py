@@ -52,8 +52,7 @@ def _checked(checked: dict | None) -> str:
         return ""
     first = ver["first_answer"]
     rows = [f"| all errors | {first['line_within_one']:.3f} | {checked['line_within_one']:.3f} | "
-            f"{first['fix_pass_rate']:.3f}{_ci(first, 'fix_pass_rate')} | "
-            f"{checked['fix_pass_rate']:.3f}{_ci(checked, 'fix_pass_rate')} |"]
+            f"{_cell(first, 'fix_pass_rate')} | {_cell(checked, 'fix_pass_rate')} |"]
     for verdict, v in (checked.get("by_verdict") or {}).items():
         f = first["by_verdict"].get(verdict) or {}
         if v.get("fix_pass_rate") is not None and f:
@@ -77,11 +76,6 @@ tests that choose the fix also measure it: compare models on the first answers.
 {ver['programs']} programs compiled and tested in {ver['seconds']:.0f} s ({ver['seconds'] / max(1, sampled):.1f} s \
 per answer whose first fix failed) on {checked.get("hardware") or "2 CPU cores (shared)"}.
 """
-
-
-def _ci(metrics: dict, key: str) -> str:
-    ci = (metrics.get("ci") or {}).get(key)
-    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
 
 
 def card(cfg, run: dict, history: dict, metrics: dict, majority: dict | None, command: str, hardware: str,

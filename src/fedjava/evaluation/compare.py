@@ -88,12 +88,16 @@ def find_runs(results_dir: str | Path) -> list[Run]:
 
 
 def _cell(run: Run, key: str) -> str:
-    m = run.metrics or {}
-    value = m.get(key)
+    value = (run.metrics or {}).get(key)
     if value is None:
         return "n/a" if run.metrics else "-"
-    interval = (m.get("ci") or {}).get(key)
-    text = f"{value:.3f}"
+    return _with_interval(run.metrics, key)
+
+
+def _with_interval(metrics: dict[str, Any], key: str) -> str:
+    """``metrics[key]`` to 3 places, with its bootstrap interval from ``metrics["ci"]`` when there is one."""
+    interval = (metrics.get("ci") or {}).get(key)
+    text = f"{metrics[key]:.3f}"
     return f"{text} [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else text
 
 
@@ -151,8 +155,7 @@ def _first_answer(run: Run, key: str) -> str:
     first = ((run.metrics or {}).get("verification") or {}).get("first_answer") or {}
     if first.get(key) is None:
         return _cell(run, key) if run.metrics and not run.metrics.get("verification") else "-"
-    interval = (first.get("ci") or {}).get(key)
-    return f"{first[key]:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+    return _with_interval(first, key)
 
 
 def _pooled(run: Run, verdicts: tuple[str, ...], key: str) -> float | None:
