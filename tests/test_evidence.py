@@ -141,3 +141,72 @@ def test_gather_evidence_compiles_a_public_class_under_its_own_name():
                      "tests: not run (the program does not compile)")
     fixed, _ = gather_evidence(code.replace('"hi"\n', '"hi";\n'))
     assert fixed == "Tool results:\njavac: compiles\ntests: not run"
+
+
+def test_every_kind_of_fact_renders_one_line_that_parses_back_to_it():
+    from fedjava.javadata.evidence import (
+        Evidence,
+        FirstException,
+        FirstTimeout,
+        FirstWrongResult,
+        JavacResult,
+        TestsNotRun,
+        TestSummary,
+        parse_fact,
+    )
+
+    facts = [
+        JavacResult("compiles"), JavacResult("failed"), JavacResult("not_run"),
+        JavacResult("error", 12, "compiler.err.expected", "';' expected"),
+        JavacResult("error", 3, "compiler.err.premature.eof"),
+        TestsNotRun(), TestsNotRun("the program does not compile"), TestSummary(7, 10),
+        FirstException("Solution.f(0)", "java.lang.ArithmeticException", "/ by zero", 9),
+        FirstException("new Box().get(3)", "java.lang.IllegalStateException", "", -1),
+        FirstTimeout("Solution.loop(5)"), FirstWrongResult("Solution.g(3)", "4", "6"),
+    ]
+    for fact in facts:
+        assert parse_fact(fact.render()) == fact, fact
+    block = Evidence(tuple(facts[3:4] + facts[6:7]))
+    assert Evidence.parse(block.render()) == block
+    assert block.render() == ("Tool results:\njavac: error at line 12: compiler.err.expected: ';' expected\n"
+                              "tests: not run (the program does not compile)")
+    assert [f.named_line for f in facts[3:5] + facts[8:10]] == [12, 3, 9, None]
+
+
+@pytest.mark.parametrize("split", ["train", "valid", "test"])
+def test_the_shipped_blocks_parse_into_known_facts_and_render_unchanged(split):
+    from fedjava.javadata.evidence import Evidence, OtherLine
+
+    for line in (DATA / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+        block = json.loads(line)["meta"]["evidence"]
+        evidence = Evidence.parse(block)
+        assert not evidence.all(OtherLine), block
+        assert evidence.render() == block
+
+
+def test_a_new_kind_of_evidence_is_one_registered_class():
+    from dataclasses import dataclass
+
+    from fedjava.javadata import evidence as ev
+
+    @dataclass(frozen=True)
+    class Coverage(ev.Fact):
+        lines: tuple[int, ...]
+
+        def render(self) -> str:
+            return "covered by the failing test: " + ", ".join(map(str, self.lines))
+
+        @classmethod
+        def parse(cls, line):
+            head = "covered by the failing test: "
+            return cls(tuple(int(n) for n in line[len(head):].split(", "))) if line.startswith(head) else None
+
+    block = "Tool results:\njavac: compiles\ntests: 1 of 2 passed\ncovered by the failing test: 4, 7"
+    assert ev.Evidence.parse(block).all(ev.OtherLine)  # unknown before it is registered, but kept
+    ev.register(Coverage)
+    try:
+        parsed = ev.Evidence.parse(block)
+        assert parsed.first(Coverage) == Coverage((4, 7)) and parsed.render() == block
+        assert parsed.compile_only().render() == "Tool results:\njavac: compiles\ntests: not run"
+    finally:
+        ev.FACT_KINDS.remove(Coverage)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from fedjava.javadata.evidence import reported_line
+from fedjava.javadata.evidence import Evidence, FirstException, JavacResult
 
 MAX_CAUSES = 3
 _INIT_RE = re.compile(r"variable (\w+) might not have been initialized")
@@ -37,7 +37,6 @@ _BRACE_KEYS = ("compiler.err.else.without.if", "compiler.err.illegal.start.of.",
                "compiler.err.orphaned")
 _CONTROL_RE = re.compile(r"^\s*(?:\}\s*)?(?:for|while|if|else\s+if|else|do|switch|try|catch|finally)\b")
 _LOOP_RE = re.compile(r"^\s*(?:for|while|do)\b")
-_JAVAC_RE = re.compile(r"^javac: error at line (\d+): (\S+): (.*)$")
 _CLASS_RE = re.compile(r"cannot find symbol\s+symbol:\s+class ([A-Z]\w*)")
 
 
@@ -137,11 +136,9 @@ def cause_lines(block: str, code: str) -> list[tuple[int, str]]:
         if n is not None and 1 <= n <= len(lines) and n not in named and all(n != m for m, _ in out):
             out.append((n, what))
 
-    for raw in block.split("\n"):
-        raw = raw.strip()
-        javac = _JAVAC_RE.match(raw)
-        if javac:
-            at, key, message = int(javac.group(1)), javac.group(2), javac.group(3)
+    for fact in Evidence.parse(block).facts:
+        if isinstance(fact, JavacResult) and fact.status == "error":
+            at, key, message = fact.line, fact.key, fact.message
             named.add(at)
             init = _INIT_RE.search(message)
             if init:
@@ -152,15 +149,14 @@ def cause_lines(block: str, code: str) -> list[tuple[int, str]]:
                 found = brace_cause(lines)
                 if found:
                     add(*found)
-            continue
-        at = reported_line(raw)
-        if at is not None and raw.startswith("first exception:"):
+        elif isinstance(fact, FirstException) and fact.named_line is not None:
+            at = fact.line
             named.add(at)
-            null = _NULL_RE.search(raw)
+            null = _NULL_RE.search(fact.message)
             if null:
                 add(assignment(lines, null.group(1), at) or declaration(lines, null.group(1), at),
                     f"sets {null.group(1)}")
-            if _INDEX_RE.search(raw) and 1 <= at <= len(lines):
+            if _INDEX_RE.search(fact.exception) and 1 <= at <= len(lines):
                 add(enclosing_loop(lines, at), f"the loop line {at} is in")
                 for name in dict.fromkeys(re.findall(r"(\w+)\s*\[", _code_part(lines[at - 1]))):
                     made = next((n for n in range(at - 1, 0, -1)
@@ -176,9 +172,8 @@ def insertions(block: str, code: str) -> list[tuple[int, str]]:
     would leave it to continue mid-token."""
     lines = code.rstrip("\n").split("\n") if code else []
     out: list[tuple[int, str]] = []
-    for raw in block.split("\n"):
-        javac = _JAVAC_RE.match(raw.strip())
-        found = _CLASS_RE.search(javac.group(3)) if javac else None
+    for javac in Evidence.parse(block).all(JavacResult):
+        found = _CLASS_RE.search(javac.message) if javac.status == "error" else None
         if not found or re.search(rf"\b(?:class|interface|enum|record)\s+{found.group(1)}\b", code):
             continue
         at = import_site(lines)
