@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "answers with bootstrap 95%% intervals: valid answers, error detection, verdict macro-F1, "
                     "error type/code/line, fix check (needs a JDK), score MAE, a 0-10 grade, eval loss. Writes "
                     "predictions.jsonl and metrics.json beside the adapter, or under <results_dir>/base, "
-                    "base_fewshotK or majority.",
+                    "base_fewshotK, majority or tools_only.",
         epilog=EVALUATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = evaluate.add_mutually_exclusive_group()
     what.add_argument("--adapter", metavar="PATH",
@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "shipped with fedjava (the default when none of --adapter, --base, --majority is given)")
     what.add_argument("--base", action="store_true", help="the base model without an adapter")
     what.add_argument("--majority", action="store_true", help="the majority-class baseline (no model)")
+    what.add_argument("--tools-only", action="store_true",
+                      help="the tools-only baseline (no model): the answer a rule reads from javac's and the tests' "
+                           "output alone")
     evaluate.add_argument("--few-shot", type=int, default=0, metavar="K",
                           help="prepend K examples from the train split as chat turns (default 0)")
     evaluate.add_argument("--split", default="test", help="split name in data_dir or a file path (default test)")
@@ -263,6 +266,7 @@ EVALUATE_EPILOG = """examples:
   fedjava evaluate --base --config demo_cpu --max-samples 40
   fedjava evaluate --base --few-shot 3 --max-samples 40
   fedjava evaluate --majority
+  fedjava evaluate --tools-only                        # what javac and the tests say alone, no model
   fedjava evaluate --adapter java_error_federated_results/fedavg/final_model \
       --judge-url https://api.openai.com/v1 --judge-model gpt-4o-mini    # key from $OPENAI_API_KEY
 """
@@ -273,10 +277,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fedjava.config import load_adapter_config
     from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, check_options, format_table, run_evaluation
 
-    if not (args.adapter or args.base or args.majority):
+    if not (args.adapter or args.base or args.majority or args.tools_only):
         args.adapter = "builtin"
     opts = EvalOptions(
-        adapter=args.adapter, base=args.base, majority=args.majority, few_shot=args.few_shot, split=args.split,
+        adapter=args.adapter, base=args.base, majority=args.majority, tools_only="tools" if args.tools_only else "",
+        few_shot=args.few_shot, split=args.split,
         max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         fix_check=not args.no_fix_check, unsafe_run=args.unsafe_run, judge_url=args.judge_url,
         judge_model=args.judge_model, judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout,

@@ -9,6 +9,9 @@ Runs:
   ``<results_dir>/base/`` or ``<results_dir>/base_fewshotK/``.
 * ``--majority``: always answer the train split's most common verdict (with its most common error
   type and code); results in ``<results_dir>/majority/``.
+* ``--tools-only``: the answer a rule reads from each sample's tool results alone, no model
+  (:mod:`fedjava.evaluation.tools_only`): the floor a model is measured against; results in
+  ``<results_dir>/tools_only/``.
 
 Decoding is greedy and batched. Files written: ``predictions.jsonl`` (one row per sample: gold,
 raw prediction, parsed prediction or null, fix check, grade) and ``metrics.json``; for a split other
@@ -59,6 +62,9 @@ class EvalOptions:
     adapter: str | None = None
     base: bool = False
     majority: bool = False
+    tools_only: str = ""
+    """answer with the tools-only rule: "tools" (javac's and the tests' output); "" for a model or the majority
+    baseline"""
     few_shot: int = 0
     split: str = "test"
     max_samples: int = 0
@@ -109,6 +115,8 @@ def run_name(opts: EvalOptions) -> str:
         return opts.run
     if opts.majority:
         return "majority"
+    if opts.tools_only:
+        return "tools_only" if opts.tools_only == "tools" else f"tools_only_{opts.tools_only}"
     if opts.adapter:
         return "grader" if _builtin(opts) else Path(opts.adapter).resolve().parent.name
     return f"base_fewshot{opts.few_shot}" if opts.few_shot else "base"
@@ -127,13 +135,15 @@ def output_paths(cfg: Config, opts: EvalOptions) -> tuple[Path, Path]:
 
 
 def check_options(opts: EvalOptions) -> None:
-    chosen = sum([bool(opts.adapter), opts.base, opts.majority])
+    chosen = sum([bool(opts.adapter), opts.base, opts.majority, bool(opts.tools_only)])
     if chosen != 1:
-        raise EvaluationError("choose exactly one of --adapter PATH, --base or --majority")
+        raise EvaluationError("choose exactly one of --adapter PATH, --base, --majority or --tools-only")
+    if opts.tools_only and opts.tools_only not in TOOLS_ONLY:
+        raise EvaluationError(f"--tools-only takes one of {', '.join(TOOLS_ONLY)}, not {opts.tools_only!r}")
     if opts.few_shot < 0 or opts.max_samples < 0:
         raise EvaluationError("--few-shot and --max-samples must be at least 0")
-    if opts.few_shot and opts.majority:
-        raise EvaluationError("--few-shot does not apply to --majority")
+    if opts.few_shot and not model_run(opts):
+        raise EvaluationError("--few-shot needs a model; --majority and --tools-only have none")
     if opts.max_new_tokens < 1 or opts.batch_size < 1:
         raise EvaluationError("--max-new-tokens and --batch-size must be at least 1")
     if bool(opts.judge_url) != bool(opts.judge_model):
@@ -145,8 +155,9 @@ def check_options(opts: EvalOptions) -> None:
                               "trained runs save it in <results_dir>/<method>/final_model)")
     if opts.verify_fixes < 0:
         raise EvaluationError("--verify-fixes must be at least 0")
-    if opts.verify_fixes and opts.majority:
-        raise EvaluationError("--verify-fixes needs a model to sample fixes from; --majority has none")
+    if opts.verify_fixes and not model_run(opts):
+        raise EvaluationError("--verify-fixes needs a model to sample fixes from; --majority and --tools-only have "
+                              "none")
     if opts.verify_fixes:
         from fedjava.evaluation.fixcheck import jdk_available
 
@@ -156,6 +167,14 @@ def check_options(opts: EvalOptions) -> None:
             require_jdk()  # JdkMissingError: the fixes cannot be checked without javac and java
     if (opts.fix_check or opts.verify_fixes) and not opts.unsafe_run:
         require_fix_check_sandbox()
+
+
+TOOLS_ONLY = ("tools",)
+
+
+def model_run(opts: EvalOptions) -> bool:
+    """Whether this evaluation runs a model (not a rule: the majority answer or the tools-only rule)."""
+    return not (opts.majority or opts.tools_only)
 
 
 def require_fix_check_sandbox() -> None:
@@ -265,12 +284,14 @@ def run_evaluation(
     model = tokenizer = None
     if opts.rescore:
         texts, seconds, loss = _earlier_answers(cfg, opts, samples)  # checked before any model loads
-    if not opts.majority and (not opts.rescore or opts.verify_fixes):
+    if model_run(opts) and (not opts.rescore or opts.verify_fixes):
         model, tokenizer = _load_model(cfg, opts, model_and_tokenizer)
     shots = few_shot_examples(train, opts.few_shot, cfg.seed) if model is not None else []
     if opts.majority and not opts.rescore:
         answer_text = format_answer(majority_answer(train))
         texts = [answer_text] * len(samples)
+    elif opts.tools_only and not opts.rescore:
+        texts = [format_answer(_tools_answer(sample, path)) for sample in samples]
     elif not opts.rescore:
         from fedjava.evaluation.generate import generate_answers
         from fedjava.prompts import render_prompt
@@ -283,7 +304,7 @@ def run_evaluation(
         )
     if not opts.rescore:
         seconds = time.perf_counter() - start
-    if not opts.majority and not opts.rescore and opts.eval_loss:
+    if model_run(opts) and not opts.rescore and opts.eval_loss:
         loss = _loss(model, tokenizer, samples, cfg, min(opts.batch_size, 8))
 
     rows = []
@@ -391,6 +412,19 @@ def run_evaluation(
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return metrics, pred_path, metrics_path
+
+
+def _tools_answer(sample: dict, path: Path) -> dict[str, Any]:
+    """The tools-only rule's answer for one sample, from its ``meta.evidence``."""
+    from fedjava.evaluation.tools_only import tools_answer
+    from fedjava.javadata.evidence import Evidence
+
+    block = (sample.get("meta") or {}).get("evidence")
+    if not isinstance(block, str):
+        raise EvaluationError(f"{path}: --tools-only reads each sample's tool results (meta.evidence, written by "
+                              "fedjava data build), and a sample has none")
+    user = next(m for m in reversed(sample["messages"][:-1]) if m["role"] == "user")["content"]
+    return tools_answer(Evidence.parse(block), split_user_prompt(user)[1])
 
 
 FIRST_ANSWER_KEYS = ("line_exact", "line_within_one", "fix_pass_rate", "grade")

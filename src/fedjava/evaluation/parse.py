@@ -57,7 +57,8 @@ def normalize_answer(obj: Any) -> dict[str, Any] | None:
             "line": _as_int(e.get("line")),
             "message": str(e.get("message", "") or ""),
             "explanation": str(e.get("explanation", "") or ""),
-            "fix": e.get("fix") if isinstance(e.get("fix"), str) else "",
+            # null: no fix given (the fix check tries nothing); "" is one, meaning "delete the line"
+            "fix": e["fix"] if isinstance(e.get("fix"), str) else None if "fix" in e and e["fix"] is None else "",
         })
     score = obj.get("score")
     if isinstance(score, bool) or not isinstance(score, (int, float)):
