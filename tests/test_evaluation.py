@@ -550,3 +550,59 @@ def test_greedy_head_finds_the_float32_argmax_where_bfloat16_rounding_picks_anot
 
     head = GreedyHead(decoder=None, weight=weight)
     assert head(hidden).tolist() == exact.argmax(1).tolist()
+
+
+def _logic(line: int, fix: str | None = "x") -> dict:
+    return {"verdict": "LOGIC_ERROR", "score": 5, "errors": [
+        {"type": "Logical Error", "code": "wrong_output", "line": line, "message": "", "explanation": "", "fix": fix}]}
+
+
+def _runtime(line: int) -> dict:
+    return {"verdict": "RUNTIME_ERROR", "score": 5, "errors": [
+        {"type": "Runtime Error", "code": "java.lang.ArithmeticException", "line": line, "message": "",
+         "explanation": "", "fix": "y"}]}
+
+
+def test_model_only_metrics_and_the_paired_gain_are_counted_by_hand():
+    from fedjava.evaluation.metrics import paired_gain
+
+    gold = [_logic(10), _logic(20), _logic(30), _runtime(5), {"verdict": "NO_ERROR", "errors": [], "score": 10}]
+    tools = [_logic(40, None), _logic(21, None), _logic(99, None), _runtime(5), gold[4]]
+    model = [_logic(11), _logic(20), _logic(50), _runtime(9), gold[4]]
+    tools_fix, model_fix = [False, False, False, False, None], [True, False, True, False, None]
+    measured = compute_metrics(gold, model, model_fix, n_boot=200)["model_only"]
+    assert measured["logic_line_within_one"] == 2 / 3 and measured["runtime_line_within_one"] == 0.0
+    assert measured["fix_pass_rate"] == 2 / 4 and measured["logic_fix_pass_rate"] == 2 / 3
+    assert measured["ci"]["logic_line_within_one"][0] <= 2 / 3 <= measured["ci"]["logic_line_within_one"][1]
+    gain = paired_gain(gold, model, model_fix, tools, tools_fix, n_boot=200)
+    assert gain["logic_line_within_one"] == 2 / 3 - 1 / 3 and gain["runtime_line_within_one"] == -1.0
+    assert gain["fix_pass_rate"] == 0.5 and gain["runtime_fix_pass_rate"] == 0.0
+    low, high = gain["ci"]["logic_line_within_one"]
+    assert -1.0 <= low <= 1 / 3 <= high <= 1.0
+    with pytest.raises(ValueError, match="same samples"):
+        paired_gain(gold, model[:2], model_fix, tools, tools_fix)
+
+
+def test_compare_shows_what_each_model_adds_over_the_tools_alone(tmp_path):
+    from fedjava.evaluation.compare import GAINS_TITLE, find_runs, gain_rows, table_rows, write_report
+
+    gold = [_logic(10), _logic(20), _runtime(5), {"verdict": "NO_ERROR", "errors": [], "score": 10}]
+    answers = {"tools_only": ([_logic(40, None), _logic(30, None), _runtime(5), gold[3]], [False, False, False, None]),
+               "fedavg": ([_logic(10), _logic(20), _runtime(5), gold[3]], [True, False, True, None]),
+               "majority": ([gold[3]] * 4, [False, False, False, None])}
+    results = tmp_path / "results"
+    for name, (pred, fix) in answers.items():
+        (results / name).mkdir(parents=True)
+        (results / name / "metrics.json").write_text(json.dumps({"run": name, **compute_metrics(gold, pred, fix)}))
+        (results / name / "predictions.jsonl").write_text("".join(
+            json.dumps({"index": i, "gold": g, "parsed": p, "fix_passed": f}) + "\n"
+            for i, (g, p, f) in enumerate(zip(gold, pred, fix, strict=True))))
+    table = {r[0]: r[1:] for r in gain_rows(find_runs(results), n_boot=100)}
+    assert table["gain over tools-only"] == ["fedavg"]  # the majority answer is no model
+    assert table["logic line within one"][0].startswith("+1.000")
+    assert table["fix check"][0].startswith("+0.667") and table["runtime line within one"][0].startswith("+0.000")
+    rows = {r[0]: r[1:] for r in table_rows(find_runs(results))}
+    assert rows["only a model: logic line within one"][1].startswith("0.000") and rows["metric"][1] == "tools_only"
+    write_report(results)
+    assert f"## {GAINS_TITLE}" in (results / "report.md").read_text()
+    assert GAINS_TITLE in (results / "report.html").read_text()

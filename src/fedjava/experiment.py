@@ -10,7 +10,7 @@ training preset and a budget. The pipeline:
    simulation, all through the same training core; the centralized run gets ``num_epochs`` passes
    over the subset and each client ``num_rounds x local_epochs`` passes over its shard, so with the
    default settings every method sees the same number of samples;
-3. **evaluate**: each trained adapter and the baselines (``base``, ``base_fewshotK``, ``majority``, ``grader``)
+3. **evaluate**: each trained adapter and the baselines (``base``, ``base_fewshotK``, ``majority``, ``tools_only``, ``grader``)
    on the test subset with the exact metrics of ``fedjava evaluate``;
 4. **report**: ``fedjava compare`` over ``<out>``: ``report.md``, ``report.html``, plots.
 
@@ -50,9 +50,11 @@ log = logging.getLogger("fedjava")
 
 EXPERIMENT_DIRS = [folder / "experiments" for folder in PRESET_DIRS]
 FRAMEWORKS = ("hf", "unsloth")
-BASELINES = ("base", "majority", "grader")
-"""base: the base model zero-shot; majority: the train split's most common answer; grader: the shipped grader
-(``--adapter builtin``), measured on the same test samples as the freshly trained adapters."""
+BASELINES = ("base", "majority", "tools_only", "grader")
+"""base: the base model zero-shot; majority: the train split's most common answer; tools_only: the answer a rule
+reads from javac's and the tests' output alone (``fedjava evaluate --tools-only``), the floor a model must beat;
+grader: the shipped grader (``--adapter builtin``), measured on the same test samples as the freshly trained
+adapters."""
 STAGES = ("data", "train", "evaluate", "report")
 
 
@@ -97,14 +99,14 @@ class Experiment:
     partition: str = "iid"
     """Client split: iid, task, topic, dirichlet or quantity (see fedjava data split)."""
     alpha: float = 0.5
-    baselines: list[str] = field(default_factory=lambda: ["base", "majority"])
+    baselines: list[str] = field(default_factory=lambda: ["base", "majority", "tools_only"])
     few_shot: int = 0
     """Also evaluate the base model with K train examples (0: no few-shot run)."""
     max_new_tokens: int = 384
     eval_batch_size: int = 16
     fix_check: bool = True
     verify_fixes: int = 0
-    """Checked fixes in every evaluation but the majority baseline (``fedjava evaluate --verify-fixes N``): where an
+    """Checked fixes in every evaluation but the majority and tools-only baselines (``fedjava evaluate --verify-fixes N``): where an
     answer's fix fails, N more sampled from the model; the report shows the first answers' line and fix check
     beside the checked ones (0: the first answers only)."""
     prompt_modes: list[str] = field(default_factory=list)
@@ -395,7 +397,8 @@ def _data_done(exp: Experiment, source_dir: Path) -> bool:
 def eval_options(exp: Experiment, unsafe_run: bool = False, **what: Any):
     from fedjava.evaluation.evaluate import EvalOptions
 
-    verify = 0 if what.get("majority") else exp.verify_fixes  # the majority answer has no model to sample from
+    # the majority answer and the tools-only rule have no model to sample fixes from
+    verify = 0 if what.get("majority") or what.get("tools_only") else exp.verify_fixes
     return EvalOptions(split="test", max_samples=0, max_new_tokens=exp.max_new_tokens,
                        batch_size=exp.eval_batch_size, fix_check=exp.fix_check, unsafe_run=unsafe_run,
                        verify_fixes=verify, **what)
@@ -452,6 +455,8 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
                                 builtin_adapter_dir(), cfg))
         elif baseline == "majority":
             evaluations.append((baseline, eval_options(exp, unsafe_run, majority=True), None, cfg))
+        elif baseline == "tools_only":
+            evaluations.append((baseline, eval_options(exp, unsafe_run, tools_only="tools"), None, cfg))
         else:
             for suffix, mode_cfg in mode_variants(exp, cfg):
                 evaluations.append((f"base{suffix}", eval_options(exp, unsafe_run, base=True, run=f"base{suffix}"),

@@ -18,9 +18,16 @@ from typing import Any
 
 from fedjava.errors import UserError
 from fedjava.evaluation.evaluate import LABELS
-from fedjava.evaluation.metrics import HEADLINE
+from fedjava.evaluation.metrics import HEADLINE, paired_gain
 
-ORDER = ("majority", "base", "base_fewshot", "centralized", "fed")
+ORDER = ("majority", "tools_only", "base", "base_fewshot", "centralized", "fed")
+MODEL_ONLY_LABELS = {
+    "runtime_line_within_one": "runtime line within one", "logic_line_within_one": "logic line within one",
+    "fix_pass_rate": "fix check", "runtime_fix_pass_rate": "runtime fix check",
+    "logic_fix_pass_rate": "logic fix check",
+}
+TOOLS_ONLY_RUN = "tools_only"
+GAINS_TITLE = "What each model adds over the tools alone"
 BAR_METRICS = ("valid_rate", "detection_f1", "verdict_macro_f1", "type_accuracy", "line_exact", "fix_pass_rate")
 
 
@@ -128,6 +135,9 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
         values = [_pooled(r, verdicts, "line_within_one") for r in runs]
         if any(v is not None for v in values):
             rows.append([label, *[f"{v:.3f}" if v is not None else "-" for v in values]])
+    if any((r.metrics or {}).get("model_only") for r in runs):  # what only a model adds over the tools
+        for key, label in MODEL_ONLY_LABELS.items():
+            rows.append([f"only a model: {label}", *[_model_only(r, key) for r in runs]])
     if any((r.metrics or {}).get("verification") for r in runs):  # checked fixes: what the model itself wrote
         for key, label in (("line_within_one", "line within one: first answers"),
                            ("fix_pass_rate", "fix check: first answers")):
@@ -148,6 +158,56 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
                      *[f"{s['dp_epsilon']:.2f} at {s['dp_delta']:g}" if s.get("dp_epsilon") is not None else "-"
                        for s in spent]])
     return rows
+
+
+def _model_only(run: Run, key: str) -> str:
+    """A run's :data:`~fedjava.evaluation.metrics.MODEL_ONLY` metric with its interval ('-' when not measured)."""
+    measured = (run.metrics or {}).get("model_only") or {}
+    return _with_interval(measured, key) if measured.get(key) is not None else "-"
+
+
+def gain_rows(runs: list[Run], n_boot: int = 1000) -> list[list[str]]:
+    """What each model adds over the tools-only rule, on the metrics only a model gives: the paired difference
+    (same samples, resampled together) with its 95% interval. Empty without a ``tools_only`` run, or when no
+    other run has its predictions on the same samples."""
+    base = next((r for r in runs if r.name == TOOLS_ONLY_RUN), None)
+    base_rows = _predictions(base) if base is not None else None
+    if not base_rows:
+        return []
+    gold = [r["gold"] for r in base_rows]
+    header, columns = ["gain over tools-only"], []
+    for run in runs:
+        rows = _predictions(run) if run is not base and run.name != "majority" else None
+        if not rows or [r["gold"] for r in rows] != gold:
+            continue
+        gain = paired_gain(gold, [r["parsed"] for r in rows], [r.get("fix_passed") for r in rows],
+                           [r["parsed"] for r in base_rows], [r.get("fix_passed") for r in base_rows], n_boot=n_boot)
+        header.append(run.name)
+        columns.append(gain)
+    if not columns:
+        return []
+    table = [header]
+    for key, label in MODEL_ONLY_LABELS.items():
+        table.append([label, *[_signed(gain, key) for gain in columns]])
+    return table
+
+
+def _signed(gain: dict[str, Any], key: str) -> str:
+    if gain.get(key) is None:
+        return "-"
+    interval = (gain.get("ci") or {}).get(key)
+    text = f"{gain[key]:+.3f}"
+    return f"{text} [{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else text
+
+
+def _predictions(run: Run) -> list[dict[str, Any]] | None:
+    """A run's structured test-split predictions (predictions.jsonl rows with a gold answer), or None."""
+    path = run.folder / "predictions.jsonl"
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError):
+        return None
+    return [r for r in rows if r.get("gold") is not None] or None
 
 
 def _first_answer(run: Run, key: str) -> str:
@@ -272,10 +332,19 @@ def plot_metrics(runs: list[Run], path: Path) -> Path | None:
     return path
 
 
+def _html_table(rows: list[list[str]], title: str = "") -> str:
+    """``rows`` (header first) as an HTML table, under an ``<h2>`` title when given; "" for no rows."""
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
+    return (f"<h2>{html.escape(title)}</h2>" if title else "") + f"<table><tr>{head}</tr>{body}</table>"
+
+
 def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
     """Write report.md, report.html and the PNG plots into ``results_dir``.
 
-    Returns (the table as text, report.md path, report.html path).
+    Returns (the tables as text, report.md path, report.html path).
     """
     root = Path(results_dir)
     runs = find_runs(root)
@@ -285,12 +354,16 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
     intro = (f"{len(runs)} run(s) in `{root}`. Values on the test split with bootstrap 95% intervals; "
              "'-' = not evaluated, 'n/a' = nothing to measure.")
     md = ["# Java error evaluator: comparison", "", intro, "", _markdown(rows), ""]
+    gains = gain_rows(runs)
+    if gains:
+        md += [f"## {GAINS_TITLE}", "",
+               "The tools-only rule (`fedjava evaluate --tools-only`) reads javac's and the tests' output: it already "
+               "gives the verdict, the error code and a compile or runtime error's line. The gains below are on what "
+               "only a model gives, paired on the same samples, with 95% intervals.", "", _markdown(gains), ""]
     md += [f"![{p.stem}]({p.name})\n" for p in plots]
     md_path = root / "report.md"
     md_path.write_text("\n".join(md), encoding="utf-8")
 
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
     images = "".join(
         f'<p><img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"></p>'
         for p in plots)
@@ -299,8 +372,11 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
         "</style></head><body><h1>Java error evaluator: comparison</h1>"
-        f"<p>{html.escape(intro)}</p><table><tr>{head}</tr>{body}</table>{images}</body></html>\n"
+        f"<p>{html.escape(intro)}</p>{_html_table(rows)}{_html_table(gains, GAINS_TITLE)}{images}</body></html>\n"
     )
     html_path = root / "report.html"
     html_path.write_text(page, encoding="utf-8")
-    return format_text_table(rows), md_path, html_path
+    text = format_text_table(rows)
+    if gains:
+        text += f"\n\n{GAINS_TITLE} (paired, 95% intervals):\n{format_text_table(gains)}"
+    return text, md_path, html_path

@@ -30,6 +30,11 @@ Grade (0-10 per sample, the rubric)
       check passed 2. When the fix check was not measured the first three parts are scaled to 10
       (x 10/8), so grades stay on 0-10.
 
+What only a model gives (``model_only``: the tools alone already decide the verdict, the error code and a compile
+or runtime error's line): the line within one of runtime and logic errors, and the fix check overall and on
+runtime and logic errors, each with its interval; :func:`paired_gain` gives one run's gain over another on them
+(the tools-only rule, ``fedjava evaluate --tools-only``), paired sample by sample.
+
 Each headline metric carries a percentile bootstrap 95% interval (samples drawn with replacement,
 seeded, ``n_boot`` resamples); a metric with no samples to count is ``None``.
 
@@ -57,6 +62,12 @@ HEADLINE = (
 # (fedjava.training.DecisionTally), printed with the loss and kept in training_history.json.
 DECISION_METRICS = ("eval_verdict_accuracy", "eval_verdict_macro_f1", "eval_code_accuracy", "eval_line_accuracy")
 DECISION_KEYS = (*DECISION_METRICS, "eval_majority_macro_f1", "eval_decision_samples")
+MODEL_ONLY = {
+    "runtime_line_within_one": ("RUNTIME_ERROR", "line1_ok"), "logic_line_within_one": ("LOGIC_ERROR", "line1_ok"),
+    "fix_pass_rate": (None, "fix_ok"), "runtime_fix_pass_rate": ("RUNTIME_ERROR", "fix_ok"),
+    "logic_fix_pass_rate": ("LOGIC_ERROR", "fix_ok"),
+}
+"""The metrics only a model adds over the tools: (gold verdict or None for every error, column)."""
 GRADE_WEIGHTS = {"verdict": 4.0, "type": 2.0, "line": 2.0, "line_near": 1.0, "fix": 2.0}
 
 
@@ -203,6 +214,52 @@ def mean_ci(values: list[float], n_boot: int, seed: int) -> tuple[float | None, 
     return float(np.mean(arr)), _percentile_interval(draws)
 
 
+def _model_only(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | None]:
+    out = {}
+    for key, (verdict, column) in MODEL_ONLY.items():
+        chosen = c["has_err"][idx] if verdict is None else (c["gold_v"][idx] == VERDICTS.index(verdict))
+        if column == "fix_ok":
+            chosen = chosen & c["fix_measured"][idx]
+        out[key] = _ratio(np.sum(c[column][idx] & chosen), np.sum(chosen))
+    return out
+
+
+def model_only_metrics(cols: dict[str, np.ndarray], n_boot: int, seed: int) -> dict[str, Any]:
+    """The :data:`MODEL_ONLY` metrics and their percentile bootstrap 95% intervals (in ``ci``)."""
+    n = len(cols["gold_v"])
+    out: dict[str, Any] = dict(_model_only(cols, np.arange(n)))
+    draws: dict[str, list[float]] = {k: [] for k in MODEL_ONLY}
+    for idx in _resamples(n, n_boot, seed) if n_boot and n else ():
+        for k, v in _model_only(cols, idx).items():
+            if v is not None:
+                draws[k].append(v)
+    out["ci"] = {k: _percentile_interval(draws[k]) for k in MODEL_ONLY}
+    return out
+
+
+def paired_gain(gold: list[dict], pred: list[dict | None], fix: list[bool | None], base_pred: list[dict | None],
+                base_fix: list[bool | None], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """``pred``'s gain over ``base_pred`` (the same samples) on each :data:`MODEL_ONLY` metric: the difference and
+    its 95% interval from paired resamples (both runs drawn on the same indices), in ``ci``."""
+    if not (len(gold) == len(pred) == len(base_pred)):
+        raise ValueError("a paired gain needs both runs on the same samples")
+    mine, theirs = _columns(gold, pred, fix), _columns(gold, base_pred, base_fix)
+    n = len(gold)
+
+    def gain(idx: np.ndarray) -> dict[str, float | None]:
+        a, b = _model_only(mine, idx), _model_only(theirs, idx)
+        return {k: a[k] - b[k] if a[k] is not None and b[k] is not None else None for k in MODEL_ONLY}
+
+    out: dict[str, Any] = dict(gain(np.arange(n)))
+    draws: dict[str, list[float]] = {k: [] for k in MODEL_ONLY}
+    for idx in _resamples(n, n_boot, seed) if n_boot and n else ():
+        for k, v in gain(idx).items():
+            if v is not None:
+                draws[k].append(v)
+    out["ci"] = {k: _percentile_interval(draws[k]) for k in MODEL_ONLY}
+    return out
+
+
 def by_verdict(cols: dict[str, np.ndarray]) -> dict[str, dict[str, float | int | None]]:
     """Per gold verdict with an error: how many, and the first error's type/code/line/fix rates on them.
 
@@ -263,6 +320,7 @@ def compute_metrics(
     out["ci"] = bootstrap_ci(cols, n, n_boot, seed) if n_boot else {k: None for k in HEADLINE}
     out["confusion"] = confusion_matrix(gold, pred)
     out["by_verdict"] = by_verdict(cols)
+    out["model_only"] = model_only_metrics(cols, n_boot, seed)
     out["counts"] = {
         "invalid": int(np.sum(~cols["valid"])),
         "with_error": int(np.sum(cols["has_err"])),
