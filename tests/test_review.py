@@ -35,9 +35,11 @@ def test_review_prints_every_section(adapters, student, capsys):
         "Review of Solution.java (5 lines)",
         f"Task: {REQUIREMENT}",
         "",
-        "Verdict: COMPILE_ERROR   score 0/10",
+        "Verdict: possible COMPILE_ERROR   score 0/10",  # a code-only adapter: no tool ran
+        "Unconfirmed: no tool ran, so nothing confirms this error: it is the model's reading of the code. Check it "
+        "by hand: it is not a finding.",
         "",
-        "Error 1 of 1: Syntax Error (compiler.err.expected) at line 3",
+        "Possible error 1 of 1: Syntax Error (compiler.err.expected) at line 3",
         "  Message: ';' expected",
         "    1 | class Solution {",
         "    2 |     static int twice(int x) {",
@@ -61,12 +63,13 @@ def test_review_json_and_overrides(adapters, student, capsys):
     assert "unknown key" in capsys.readouterr().err
     assert main(["review", str(java), "precision=fp32", "--task", REQUIREMENT, "--adapter", str(adapters[0]),
                  "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == normalize_answer(BAD_ANSWER)
+    shown = json.loads(capsys.readouterr().out)
+    assert shown.pop("support")["status"] == "unconfirmed" and shown == normalize_answer(BAD_ANSWER)
     # longer than the adapter was trained on (max_seq_length): reviewed, with a note giving the numbers
     assert main(["review", str(java), "max_seq_length=400", "--task", REQUIREMENT,
                  "--adapter", str(adapters[0])]) == 0
     captured = capsys.readouterr()
-    assert "Verdict: COMPILE_ERROR" in captured.out
+    assert "Verdict: possible COMPILE_ERROR" in captured.out
     assert "(5 lines of code with the task) is " in captured.err and "over max_seq_length=400" in captured.err
 
 
@@ -135,20 +138,23 @@ def test_format_review_no_error_missing_line_and_generic_task():
     from fedjava.review import GENERIC_TASK, format_review
 
     ok = format_review({"verdict": "NO_ERROR", "errors": [], "score": 10}, BAD, "A.java", REQUIREMENT, False)
-    assert ok.splitlines()[3] == "Verdict: NO_ERROR (no errors found)   score 10/10" and "Error" not in ok
+    assert ok.splitlines()[3:5] == ["Verdict: NO_ERROR (no errors found)   score 10/10",
+                                    "Unconfirmed: no tool ran: the program was neither compiled nor tested."]
+    assert "Error" not in ok
     answer = {"verdict": "LOGIC_ERROR", "score": None, "errors": [
         {"type": "Logical Error", "code": "wrong_output", "line": 9, "message": "", "explanation": "", "fix": ""},
         {"type": "", "code": "", "line": None, "message": "", "explanation": "Off by one.", "fix": "x"}]}
     lines = format_review(answer, BAD, "A.java", GENERIC_TASK, True).splitlines()
-    assert lines[1] == "Task: none given (generic review)" and lines[3] == "Verdict: LOGIC_ERROR   score not given"
-    assert lines[4:] == ["", "Error 1 of 2: Logical Error (wrong_output) at line 9",
+    assert lines[1] == "Task: none given (generic review)"
+    assert lines[3] == "Verdict: possible LOGIC_ERROR   score not given" and lines[4].startswith("Unconfirmed: ")
+    assert lines[5:] == ["", "Possible error 1 of 2: Logical Error (wrong_output) at line 9",
                          "  (line 9 is outside the file's 5 lines)", "  Explanation: (none given)", "  Fix: (none given)",
-                         "", "Error 2 of 2: Error (no line given)", "  Explanation: Off by one.",
+                         "", "Possible error 2 of 2: Error (no line given)", "  Explanation: Off by one.",
                          "  Fix (corrected line):", "      x"]
     assert "broke off" not in "\n".join(lines)
     cut = format_review({**answer, "repaired": True, "errors": [{**answer["errors"][0], "fix": None}]}, BAD, "A.java",
                         GENERIC_TASK, True).splitlines()
-    assert cut[4].startswith("(The model's answer broke off before it ended") and cut[-1] == "  Fix: (none given)"
+    assert cut[5].startswith("(The model's answer broke off before it ended") and cut[-1] == "  Fix: (none given)"
 
 
 TASK_YAML = """requirement: |

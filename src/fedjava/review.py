@@ -208,7 +208,11 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
 
     ``evidence`` (grounded reviews): the tool results the model was shown, printed before the verdict.
     ``fix_check``: what checking the first error's fix found (:meth:`fedjava.reviewer.Reviewer.check_fixes`).
+    A verdict the tools do not back (:func:`fedjava.findings.support`) is shown as possible, with the reason.
     """
+    from fedjava.findings import support as tools_support
+
+    backed = tools_support(answer, evidence)
     n_lines = count_lines(code)
     task_line = task.strip().splitlines()[0] if task.strip() else ""
     if len(task_line) > 100:
@@ -221,8 +225,12 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
     score_text = f"   score {score:g}/10" if isinstance(score, (int, float)) else "   score not given"
     verdict = answer["verdict"]
     errors = answer["errors"]
-    out.append(f"Verdict: {verdict}{' (no errors found)' if verdict == 'NO_ERROR' and not errors else ''}"
-               f"{score_text}")
+    found = " (no errors found)" if verdict == "NO_ERROR" and not errors else ""
+    possible = "" if backed.finding or verdict == "NO_ERROR" else "possible "
+    out.append(f"Verdict: {possible}{verdict}{found}{score_text}")
+    if not backed.finding:
+        out.append(f"{backed.status.capitalize()}: {backed.reason}."
+                   + (" Check it by hand: it is not a finding." if possible else ""))
     if answer.get("repaired"):
         out += ["(The model's answer broke off before it ended, cut off or not valid JSON from some point on; "
                 "what it held up to there is shown, the part being written is not.)"]
@@ -232,7 +240,7 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
         where = f"at line {e['line']}" if e.get("line") is not None else "(no line given)"
         kind = e.get("type") or "Error"
         code_key = f" ({e['code']})" if e.get("code") else ""
-        out += ["", f"Error {i} of {len(errors)}: {kind}{code_key} {where}"]
+        out += ["", f"{'Possible error' if possible else 'Error'} {i} of {len(errors)}: {kind}{code_key} {where}"]
         if e.get("message"):
             out.append(f"  Message: {e['message']}")
         if e.get("line") is not None:
@@ -360,7 +368,11 @@ def cmd_review(args: argparse.Namespace) -> int:
             print(f"{reason[0].upper()}{reason[1:]}. The raw answer:\n{raw}")
         return EXIT_INVALID_ANSWER
     if args.json:
-        print(json.dumps({**answer, **({"tool_results": evidence} if evidence else {}),
+        from fedjava.findings import support
+
+        backed = support(answer, evidence)
+        print(json.dumps({**answer, "support": {"status": backed.status, "reason": backed.reason},
+                          **({"tool_results": evidence} if evidence else {}),
                           **({"fix_check": result.fix_check} if result.fix_check else {})}, ensure_ascii=False,
                          indent=1))
     else:
