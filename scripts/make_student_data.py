@@ -65,7 +65,7 @@ def load_records(path: Path) -> list[dict[str, Any]]:
         if "explanation" in r and not (isinstance(r["explanation"], str) and r["explanation"].strip()):
             problems.append(f"{r['id']}: explanation must be a non-empty string")
         if "fix" in r:
-            problems += [f"{r['id']}: {p}" for p in _fix_problems(r["fix"], len(r["code"].split("\n")))]
+            problems += [f"{r['id']}: {p}" for p in _fix_problems(r["fix"], len(r["code"].rstrip("\n").split("\n")))]
     ids = [r.get("id") for r in records]
     problems += [f"id {i} is used twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
     if problems:

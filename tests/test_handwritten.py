@@ -195,7 +195,7 @@ def test_the_student_script_refuses_a_malformed_fix_or_explanation(tmp_path):
         script.load_records(path)
     assert str(refused.value).split("\n") == [
         "a: fix action must be one of replace, insert, delete",
-        "b: fix line must be a line of the code (1 to 16)",
+        "b: fix line must be a line of the code (1 to 15)",
         "c: a deleting fix has no text",
         "d: a fix that does insert needs a non-empty text",
         "e: explanation must be a non-empty string",
