@@ -1,13 +1,20 @@
-"""Label the hand-written student programs of data/handwritten/students.yaml with the real javac and JVM.
+"""Label the hand-written student programs of data/handwritten/ with the real javac and JVM.
 
     python scripts/make_student_data.py [--source data/handwritten/students.yaml]
                                         [--out data/handwritten/students.jsonl] [--jobs 1]
+    python scripts/make_student_data.py --source data/handwritten/novices.yaml --out data/handwritten/novices.jsonl
 
 Every program goes the dataset's own way: compiled and run against its task's tests by
 ``fedjava.javadata.runner.check_many`` (one JVM compiles them all, one runs them), labelled by
 ``fedjava.javadata.label.label`` from what the tools reported, with the tool-results block of the grounded
 prompt built as ``fedjava data build`` builds it. The YAML's hand-written intent only supplies what the
-tools cannot know: the line to fix and its corrected text (through a stand-in ``Mutant``).
+tools cannot know: where the fix goes and its text (through a stand-in ``Mutant``), and, where a record has
+one, a teacher's ``explanation`` of the mistake, kept as ``meta.reference_explanation``.
+
+A record's ``fix`` replaces a line (``{line, text}``), or with ``action`` inserts a line before ``line``
+(``{line, action: insert, text}``, for a missing statement) or deletes it (``{line, action: delete}``), the
+three placements the dataset's mutants and the evaluation's fix check know. ``meta.source`` names the file
+(``handwritten-students``, ``handwritten-novices``).
 
 The script stops with every problem listed, and writes nothing, when a program's observed verdict, code
 or line differs from the intended one written in the YAML, when a fixed program (the fix applied) does
@@ -34,8 +41,8 @@ from fedjava.javadata.sandbox import SandboxUnavailableError, add_unsafe_run_opt
 from fedjava.javadata.tasks import MIN_TESTS, TASKS_DIR, Task, load_task
 from fedjava.prompts import build_messages, write_samples
 
-SOURCE = "handwritten-students"
 FAMILIES = ("syntax", "compile", "runtime", "logic", "correct")
+FIX_ACTIONS = ("replace", "insert", "delete")
 
 
 class StudentDataError(RuntimeError):
@@ -52,13 +59,35 @@ def load_records(path: Path) -> list[dict[str, Any]]:
             missing.append("fix")
         if missing:
             problems.append(f"record {i} ({r.get('id', '?')}): missing {', '.join(missing)}")
-        elif r["family"] not in FAMILIES:
+            continue
+        if r["family"] not in FAMILIES:
             problems.append(f"{r['id']}: family must be one of {', '.join(FAMILIES)}")
+        if "explanation" in r and not (isinstance(r["explanation"], str) and r["explanation"].strip()):
+            problems.append(f"{r['id']}: explanation must be a non-empty string")
+        if "fix" in r:
+            problems += [f"{r['id']}: {p}" for p in _fix_problems(r["fix"], len(r["code"].rstrip("\n").split("\n")))]
     ids = [r.get("id") for r in records]
     problems += [f"id {i} is used twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
     if problems:
         raise StudentDataError("\n".join(problems))
     return records
+
+
+def _fix_problems(fix: Any, lines: int) -> list[str]:
+    """What is wrong with a record's ``fix``: an unknown action, a line outside the code, text missing or extra."""
+    if not isinstance(fix, dict):
+        return ["fix must be a mapping {line, text[, action]}"]
+    action = fix.get("action", "replace")
+    if action not in FIX_ACTIONS:
+        return [f"fix action must be one of {', '.join(FIX_ACTIONS)}"]
+    problems = []
+    if not isinstance(fix.get("line"), int) or not 1 <= fix["line"] <= lines:
+        problems.append(f"fix line must be a line of the code (1 to {lines})")
+    if action == "delete" and "text" in fix:
+        problems.append("a deleting fix has no text")
+    if action != "delete" and not (isinstance(fix.get("text"), str) and fix["text"].strip()):
+        problems.append(f"a fix that does {action} needs a non-empty text")
+    return problems
 
 
 def load_student_task(record: dict[str, Any], folder: Path) -> Task:
@@ -81,27 +110,39 @@ def shipped_names(tasks_dir: Path = TASKS_DIR) -> set[str]:
     return names
 
 
+def fix_action(record: dict[str, Any]) -> str:
+    """How the record's fix is placed: replace (the default), insert before its line, or delete its line."""
+    return record["fix"].get("action", "replace")
+
+
 def fixed_code(record: dict[str, Any]) -> str:
     """The program with the intended fix applied: it must pass every test, which checks fix and tests at once."""
     lines = record["code"].split("\n")
     if "fix" in record:
-        lines[record["fix"]["line"] - 1] = record["fix"]["text"]
+        at, action = record["fix"]["line"] - 1, fix_action(record)
+        if action == "delete":
+            del lines[at]
+        else:
+            lines[at:at + (action == "replace")] = [record["fix"]["text"]]
     return "\n".join(lines)
 
 
 def stand_in_mutant(record: dict[str, Any]) -> Mutant | None:
-    """What ``label`` reads from a mutant: the line to fix and its corrected text (None for a correct program).
+    """What ``label`` reads from a mutant: where the fix goes and its text (None for a correct program).
 
     The verdict, code and reported line come from the tools; ``line`` here is used only where the tools
-    cannot point (a wrong value, a timeout) and for the fix.
+    cannot point (a wrong value, a timeout) and for the fix. Like a mutant that inserted a line, a deleting
+    fix has no original line; like one that deleted a line, an inserting fix has no mutated line.
     """
     if record["intended"]["verdict"] == "NO_ERROR":
         return None
-    fix = record["fix"]
+    fix, action = record["fix"], fix_action(record)
     written = record["code"].split("\n")[fix["line"] - 1]
-    if written == fix["text"]:
+    if action == "replace" and written == fix["text"]:
         raise StudentDataError(f"{record['id']}: the fix does not change line {fix['line']}")
-    return Mutant("handwritten", record["family"], record["code"], fix["line"], fix["text"], written, record["error"])
+    original = "" if action == "delete" else fix["text"]
+    mutated = "" if action == "insert" else written
+    return Mutant("handwritten", record["family"], record["code"], fix["line"], original, mutated, record["error"])
 
 
 def evidence_for(task: Task, outcome: RunOutcome) -> str:
@@ -127,21 +168,28 @@ def disagreements(record: dict[str, Any], answer: dict[str, Any], fixed: RunOutc
     return [f"{record['id']}: {p}" for p in problems]
 
 
-def sample(record: dict[str, Any], task: Task, answer: dict[str, Any], raw: str, evidence: str) -> dict[str, Any]:
+def sample(record: dict[str, Any], task: Task, answer: dict[str, Any], raw: str, evidence: str,
+           source: str) -> dict[str, Any]:
     """One chat sample in the shipped files' form (code-only turns; the evidence in ``meta``)."""
     meta: dict[str, Any] = {
-        "id": record["id"], "source": SOURCE, "task_id": task.id, "topic": task.topic,
+        "id": record["id"], "source": source, "task_id": task.id, "topic": task.topic,
         "verdict": answer["verdict"], "family": record["family"], "error": record["error"],
     }
     if "fix" in record:
-        meta.update({"fix_line": record["fix"]["line"], "fix_action": "replace"})
+        meta.update({"fix_line": record["fix"]["line"], "fix_action": fix_action(record)})
+    if "explanation" in record:
+        meta["reference_explanation"] = " ".join(record["explanation"].split())
     meta["tool_output"] = raw
     meta["evidence"] = evidence
     return {"messages": build_messages(task.requirement, record["code"], answer), "meta": meta}
 
 
-def make_samples(records: list[dict[str, Any]], jobs: int = 1, unsafe: bool = False) -> list[dict[str, Any]]:
-    """Run, label and check every record; raises StudentDataError listing every problem."""
+def make_samples(records: list[dict[str, Any]], jobs: int = 1, unsafe: bool = False,
+                 source: str = "handwritten-students") -> list[dict[str, Any]]:
+    """Run, label and check every record; raises StudentDataError listing every problem.
+
+    ``source`` is each sample's ``meta.source``: ``handwritten-`` and the YAML file's name.
+    """
     shipped = shipped_names()
     with tempfile.TemporaryDirectory(prefix="fedjava-students-") as tmp:
         folder = Path(tmp) / "tasks"
@@ -162,7 +210,7 @@ def make_samples(records: list[dict[str, Any]], jobs: int = 1, unsafe: bool = Fa
             problems.append(f"{r['id']}: no label ({exc}), intended {r['intended']['verdict']}")
             continue
         problems += disagreements(r, labelled.answer, outcomes[f"{r['id']}/fixed"])
-        samples.append(sample(r, task, labelled.answer, labelled.raw, evidence_for(task, outcome)))
+        samples.append(sample(r, task, labelled.answer, labelled.raw, evidence_for(task, outcome), source))
     if problems:
         raise StudentDataError("\n".join(problems))
     return samples
@@ -175,8 +223,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="JVMs at a time")
     add_unsafe_run_option(parser, "the student programs")
     args = parser.parse_args()
+    source = Path(args.source)
     try:
-        samples = make_samples(load_records(Path(args.source)), args.jobs, args.unsafe_run)
+        samples = make_samples(load_records(source), args.jobs, args.unsafe_run, f"handwritten-{source.stem}")
     except (StudentDataError, SandboxUnavailableError) as exc:
         sys.exit(f"make_student_data: nothing written:\n{exc}")
     write_samples(samples, Path(args.out))

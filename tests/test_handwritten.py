@@ -1,5 +1,6 @@
 """The hand-written samples in data/handwritten/: their tool results are the grounded prompt's block and say
-what their answers say; the student programs cover every verdict on tasks the dataset does not have."""
+what their answers say; the student and novice programs cover their verdicts on tasks the dataset does not
+have, and the novices' fixes and teachers' explanations are carried into the samples as written."""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def _disagreement(evidence: str, answer: dict) -> str | None:
     return None if tests[1] == tests[2] and not (wrong or exception) else "not every test passed"
 
 
-def test_there_are_the_old_samples_and_the_students():
-    assert [f.name for f in FILES] == ["students.jsonl", "train.jsonl", "valid.jsonl"]
+def test_there_are_the_old_samples_the_students_and_the_novices():
+    assert [f.name for f in FILES] == ["novices.jsonl", "students.jsonl", "train.jsonl", "valid.jsonl"]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -93,13 +94,26 @@ def test_grounded_prompt_mode_shows_each_samples_block(path):
         assert after["messages"][-1] == before["messages"][-1]
 
 
-def test_the_student_programs_cover_every_verdict_on_tasks_the_dataset_does_not_have():
-    samples = load_samples(HANDWRITTEN / "students.jsonl")
-    records = yaml.safe_load((HANDWRITTEN / "students.yaml").read_text(encoding="utf-8"))
+STUDENT_FILES = {  # name: (verdict counts, shortest program in lines)
+    "students": ({"NO_ERROR": 4, "COMPILE_ERROR": 5, "RUNTIME_ERROR": 5, "LOGIC_ERROR": 6}, 10),
+    "novices": ({"NO_ERROR": 6, "COMPILE_ERROR": 0, "RUNTIME_ERROR": 10, "LOGIC_ERROR": 24}, 15),
+}
+
+
+def _records(name: str) -> list[dict]:
+    return yaml.safe_load((HANDWRITTEN / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", STUDENT_FILES)
+def test_the_student_programs_cover_their_verdicts_on_tasks_the_dataset_does_not_have(name):
+    samples = load_samples(HANDWRITTEN / f"{name}.jsonl")
+    records = _records(name)
     counts = {v: sum(s["meta"]["verdict"] == v for s in samples) for v in VERDICTS}
-    assert len(samples) == len(records) == 20
-    assert counts == {"NO_ERROR": 4, "COMPILE_ERROR": 5, "RUNTIME_ERROR": 5, "LOGIC_ERROR": 6}
+    expected, shortest = STUDENT_FILES[name]
+    assert len(samples) == len(records) == sum(expected.values())
+    assert counts == expected
     assert [s["meta"]["verdict"] for s in samples] == [r["intended"]["verdict"] for r in records]
+    assert {s["meta"]["source"] for s in samples} == {f"handwritten-{name}"}
     shipped_ids = {p.stem for p in TASKS_DIR.glob("*.yaml")}
     shipped_titles = {m.group(1).strip().lower() for p in TASKS_DIR.glob("*.yaml")
                       for m in re.finditer(r"^title: (.+)$", p.read_text(encoding="utf-8"), re.MULTILINE)}
@@ -109,7 +123,35 @@ def test_the_student_programs_cover_every_verdict_on_tasks_the_dataset_does_not_
         assert sample["meta"]["task_id"] == task["id"] not in shipped_ids
         assert task["title"].strip().lower() not in shipped_titles
         assert len(task["tests"]) >= 5 and "class Solution" in record["code"]
-        assert 10 <= len(record["code"].strip().split("\n")) <= 40, record["id"]
+        assert shortest <= len(record["code"].strip().split("\n")) <= 40, record["id"]
+
+
+def test_no_two_student_programs_share_a_task():
+    tasks = [r["task"]["id"] for name in STUDENT_FILES for r in _records(name)]
+    titles = [r["task"]["title"].strip().lower() for name in STUDENT_FILES for r in _records(name)]
+    assert len(set(tasks)) == len(tasks) and len(set(titles)) == len(titles)
+
+
+def test_the_novices_are_24_logic_errors_of_eight_kinds_10_runtime_errors_and_6_correct_programs():
+    records = _records("novices")
+    assert [r["id"] for r in records] == [f"nv_{i:02d}" for i in range(1, 41)]
+    logic = [r["error"].split(":")[0] for r in records if r["family"] == "logic"]
+    assert {kind: logic.count(kind) for kind in logic} == {
+        "missing case": 3, "early return": 3, "wrong variable": 3, "missing update": 3, "off by one": 3,
+        "wrong method": 3, "too strict": 3, "misplaced statement": 3}
+    assert [r["family"] for r in records[24:]] == ["runtime"] * 10 + ["correct"] * 6
+    timeouts = [r["id"] for r in records if r["intended"].get("code") == "timeout"]
+    assert len(timeouts) == 1
+
+
+def test_every_novice_sample_keeps_its_teachers_explanation_and_the_reference_is_not_the_label():
+    samples = load_samples(HANDWRITTEN / "novices.jsonl")
+    for record, sample in zip(_records("novices"), samples, strict=True):
+        reference = sample["meta"]["reference_explanation"]
+        assert reference == " ".join(record["explanation"].split()), record["id"]
+        assert all(reference != e["explanation"] for e in _answer(sample)["errors"])
+    students = load_samples(HANDWRITTEN / "students.jsonl")
+    assert not any("reference_explanation" in s["meta"] for s in students)  # students.yaml has none
 
 
 def _script(name: str):
@@ -117,6 +159,61 @@ def _script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.mark.parametrize("name", STUDENT_FILES)
+def test_each_samples_fix_placed_as_the_evaluation_places_it_is_the_fix_the_script_ran(name):
+    """meta's fix_line and fix_action, with the answer's fix, rebuild the program the script saw pass."""
+    from fedjava.evaluation.fixcheck import place
+
+    script = _script("make_student_data")
+    actions = set()
+    for record, sample in zip(_records(name), load_samples(HANDWRITTEN / f"{name}.jsonl"), strict=True):
+        if "fix" not in record:
+            assert "fix_line" not in sample["meta"] and not _answer(sample)["errors"]
+            continue
+        meta, fix = sample["meta"], _answer(sample)["errors"][0]["fix"]
+        placed = place(record["code"], meta["fix_line"], meta["fix_action"], fix)
+        assert placed is not None and placed.code.rstrip("\n") == script.fixed_code(record).rstrip("\n"), meta["id"]
+        actions.add(meta["fix_action"])
+    assert actions == ({"replace"} if name == "students" else {"replace", "insert", "delete"})
+
+
+def test_the_student_script_refuses_a_malformed_fix_or_explanation(tmp_path):
+    script = _script("make_student_data")
+    good = _records("novices")[0]
+    bad = [
+        {**good, "id": "a", "fix": {"line": 9, "action": "move", "text": "x"}},
+        {**good, "id": "b", "fix": {"line": 99, "text": "x"}},
+        {**good, "id": "c", "fix": {"line": 9, "action": "delete", "text": "x"}},
+        {**good, "id": "d", "fix": {"line": 9, "action": "insert"}},
+        {**good, "id": "e", "explanation": "  "},
+    ]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump([good, *bad]), encoding="utf-8")
+    with pytest.raises(script.StudentDataError) as refused:
+        script.load_records(path)
+    assert str(refused.value).split("\n") == [
+        "a: fix action must be one of replace, insert, delete",
+        "b: fix line must be a line of the code (1 to 15)",
+        "c: a deleting fix has no text",
+        "d: a fix that does insert needs a non-empty text",
+        "e: explanation must be a non-empty string",
+    ]
+    inserted = script.fixed_code(good).split("\n")
+    assert inserted[8:10] == ["        if (n == 0) return 1;", "        while (n > 0) {"]
+    deleted = script.fixed_code({**good, "fix": {"line": 9, "action": "delete"}}).split("\n")
+    assert len(deleted) == len(good["code"].split("\n")) - 1 and "while" not in deleted[8]
+
+
+@pytest.mark.slow
+def test_the_novices_file_is_what_the_script_makes_from_the_yaml(tmp_path):
+    out = tmp_path / "novices.jsonl"
+    command = [sys.executable, str(SCRIPTS / "make_student_data.py"), "--source", str(HANDWRITTEN / "novices.yaml"),
+               "--out", str(out)]
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert out.read_bytes() == (HANDWRITTEN / "novices.jsonl").read_bytes()
 
 
 def test_old_evidence_lines_of_every_form_become_the_runners_case_results():
