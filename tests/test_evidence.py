@@ -150,8 +150,10 @@ def test_every_kind_of_fact_renders_one_line_that_parses_back_to_it():
         FirstTimeout,
         FirstWrongResult,
         JavacResult,
+        SuspiciousLines,
         TestsNotRun,
         TestSummary,
+        VerifiedChange,
         parse_fact,
     )
 
@@ -163,6 +165,8 @@ def test_every_kind_of_fact_renders_one_line_that_parses_back_to_it():
         FirstException("Solution.f(0)", "java.lang.ArithmeticException", "/ by zero", 9),
         FirstException("new Box().get(3)", "java.lang.IllegalStateException", "", -1),
         FirstTimeout("Solution.loop(5)"), FirstWrongResult("Solution.g(3)", "4", "6"),
+        SuspiciousLines("coverage", (10, 9, 4)), SuspiciousLines("mutants", (7,)),
+        VerifiedChange(7, "if (v >= limit) {"),
     ]
     for fact in facts:
         assert parse_fact(fact.render()) == fact, fact
@@ -170,7 +174,7 @@ def test_every_kind_of_fact_renders_one_line_that_parses_back_to_it():
     assert Evidence.parse(block.render()) == block
     assert block.render() == ("Tool results:\njavac: error at line 12: compiler.err.expected: ';' expected\n"
                               "tests: not run (the program does not compile)")
-    assert [f.named_line for f in facts[3:5] + facts[8:10]] == [12, 3, 9, None]
+    assert [f.named_line for f in facts[3:5] + facts[8:10] + facts[12:]] == [12, 3, 9, None, 10, 7, 7]
 
 
 @pytest.mark.parametrize("split", ["train", "valid", "test"])

@@ -203,6 +203,52 @@ class FirstWrongResult(Fact):
 
 
 @dataclass(frozen=True)
+class SuspiciousLines(Fact):
+    """``suspicious lines (coverage): 10, 9, 4`` / ``suspicious lines (mutants): 10``: the student's lines a
+    localisation method ranks highest, most suspicious first (:mod:`fedjava.javadata.localise`)."""
+
+    method: str  # coverage | mutants
+    lines: tuple[int, ...]
+
+    _RE: ClassVar[re.Pattern] = re.compile(r"^suspicious lines \((coverage|mutants)\): (\d+(?:, \d+)*)$")
+
+    @property
+    def named_line(self) -> int | None:  # type: ignore[override]
+        return self.lines[0] if self.lines else None
+
+    def render(self) -> str:
+        return f"suspicious lines ({self.method}): " + ", ".join(map(str, self.lines))
+
+    @classmethod
+    def parse(cls, line: str) -> SuspiciousLines | None:
+        found = cls._RE.match(line)
+        return cls(found.group(1), tuple(int(n) for n in found.group(2).split(", "))) if found else None
+
+
+@dataclass(frozen=True)
+class VerifiedChange(Fact):
+    """``a change that passes every test: line 10: TEXT``: one line rewritten (a mutant of the student's program)
+    with which every test passes (:mod:`fedjava.javadata.localise`)."""
+
+    line: int
+    text: str
+
+    _RE: ClassVar[re.Pattern] = re.compile(r"^a change that passes every test: line (\d+): (.*)$")
+
+    @property
+    def named_line(self) -> int | None:  # type: ignore[override]
+        return self.line
+
+    def render(self) -> str:
+        return f"a change that passes every test: line {self.line}: {self.text}"
+
+    @classmethod
+    def parse(cls, line: str) -> VerifiedChange | None:
+        found = cls._RE.match(line)
+        return cls(int(found.group(1)), found.group(2)) if found else None
+
+
+@dataclass(frozen=True)
 class OtherLine(Fact):
     """A line of a stored block that no kind here reads (kept as it is, so nothing is lost on a round trip)."""
 
@@ -217,7 +263,7 @@ class OtherLine(Fact):
 
 
 FACT_KINDS: list[type[Fact]] = [JavacResult, TestsNotRun, TestSummary, FirstTimeout, FirstException,
-                                FirstWrongResult]
+                                FirstWrongResult, SuspiciousLines, VerifiedChange]
 """The kinds :meth:`Evidence.parse` tries, in order (a timeout line before the exception line it resembles).
 :func:`register` adds one."""
 

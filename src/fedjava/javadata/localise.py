@@ -1,0 +1,237 @@
+"""Where an error is, for a program that compiles and fails a test: two localisation methods, run in the sandbox.
+
+javac names a compile error's line and a stack trace a runtime error's, but a wrong result names no line: the
+tools say *that* a value is wrong, not where it comes from. Two kinds of evidence say where:
+
+* **coverage** (spectrum-based): which lines each test runs (:file:`java/LineCoverage.java` inserts a probe at every
+  line of the student's bytecode, in one JVM), ranked by Ochiai: a line run by every failing test and few passing
+  ones comes first, ``ef / sqrt(nf * (ef + ep))``. Ties are broken towards the later line, where a method's result
+  is usually made.
+* **mutants** (mutation-based, Metallaxis): the project's own logic and runtime mutation operators
+  (:mod:`fedjava.javadata.mutate`) applied to the student's lines that failing tests run; each mutant is compiled
+  and run against the tests. A mutant that changes what failing tests give points at its line (scored as
+  Ochiai over the tests whose outcome it changes: ``f / sqrt(nf * (f + p))``), and one that passes every test is a
+  **verified change**: a one-line edit with which the program passes.
+
+:func:`localise` returns both rankings and the verified change, and :func:`facts` their lines of the evidence
+block (``suspicious lines (coverage): ...``, ``suspicious lines (mutants): ...``, ``a change that passes every test:
+...``). Budgets bound the work: at most ``max_mutants`` mutants (from the lines coverage ranks highest), and each test
+case the CPU budget of the runner.
+
+The test split's logic errors were made by the same operators, so mutation-based localisation is flattered there;
+:mod:`data/handwritten` holds programs no operator made.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fedjava.javadata.evidence import Evidence, Fact, SuspiciousLines, VerifiedChange
+from fedjava.javadata.runner import JAVAC_FLAGS, TIMEOUT_SECONDS, Program, RunOutcome, check_many, limits
+from fedjava.javadata.sandbox import JAVA_RESOURCES, Sandbox
+from fedjava.javadata.tasks import Task
+
+TOP = 3
+"""How many suspicious lines a fact shows."""
+MAX_MUTANTS = 40
+MUTANT_FAMILIES = ("logic", "runtime")
+ASM_EXPORT = "--add-exports=java.base/jdk.internal.org.objectweb.asm=ALL-UNNAMED"
+TOOL_SOURCES = ("Cov.java", "LineCoverage.java")
+
+
+@dataclass
+class Localisation:
+    """What both methods found for one program."""
+
+    coverage: dict[int, frozenset[int]] = field(default_factory=dict)
+    """test case index -> the student's lines it ran"""
+    failing: frozenset[int] = frozenset()
+    """the indices of the test cases that fail"""
+    coverage_ranking: list[tuple[int, float]] = field(default_factory=list)
+    mutant_ranking: list[tuple[int, float]] = field(default_factory=list)
+    verified: tuple[int, str] | None = None
+    """(line, new text) of a mutant that passes every test"""
+    mutants_run: int = 0
+    seconds: float = 0.0
+
+    def facts(self, top: int = TOP) -> list[Fact]:
+        """The evidence lines: each ranking's top lines, then the verified change."""
+        out: list[Fact] = []
+        if self.coverage_ranking:
+            out.append(SuspiciousLines("coverage", tuple(n for n, _ in self.coverage_ranking[:top])))
+        if self.mutant_ranking:
+            out.append(SuspiciousLines("mutants", tuple(n for n, _ in self.mutant_ranking[:top])))
+        if self.verified is not None:
+            out.append(VerifiedChange(self.verified[0], " ".join(self.verified[1].split())))
+        return out
+
+
+def failing_cases(task: Task, outcome: RunOutcome) -> frozenset[int]:
+    """The cases that did not pass: reported as failing, or never reported because the run stopped before them."""
+    passed = {c.index for c in outcome.cases if c.status == "PASS"}
+    return frozenset(i for i in range(len(task.tests)) if i not in passed)
+
+
+def needs_localisation(outcome: RunOutcome | None) -> bool:
+    """Whether a run calls for localisation: the program compiled and a test did not pass."""
+    return outcome is not None and outcome.compiled and bool(outcome.cases or outcome.timed_out) \
+        and not outcome.all_passed
+
+
+def localise(task: Task, code: str, outcome: RunOutcome, *, max_mutants: int = MAX_MUTANTS, jobs: int = 1,
+             unsafe: bool = False) -> Localisation:
+    """Both localisation methods on ``code``, whose test run was ``outcome`` (it compiled and a test failed)."""
+    started = time.perf_counter()
+    failing = failing_cases(task, outcome)
+    found = Localisation(failing=failing)
+    with tempfile.TemporaryDirectory(prefix="fedjava-localise-") as tmp:
+        found.coverage = line_coverage(task, code, Path(tmp), unsafe=unsafe)
+    found.coverage_ranking = ochiai(found.coverage, failing, len(task.tests))
+    rank_mutants(task, code, outcome, found, max_mutants, jobs, unsafe)
+    found.seconds = time.perf_counter() - started
+    return found
+
+
+# ---------------------------------------------------------------- coverage
+
+
+def coverage_driver(task: Task) -> str:
+    """``CoverageDriver.java``: every test case's setup and call in order, ``Cov.begin(i)`` before case i; nothing
+    is compared (the test run says which cases fail)."""
+    lines = ["import java.util.*;", "", "class CoverageDriver {", "    public static void main(String[] args) {"]
+    for i, case in enumerate(task.tests):
+        lines += [f"        Cov.begin({i});", "        try {"]
+        if case.setup:
+            lines.append(f"            {case.setup}")
+        lines += [f"            Object actual = {case.call};", "        } catch (Throwable t) {", "        }"]
+    lines += ["    }", "}", ""]
+    return "\n".join(lines)
+
+
+_TOOL: dict[bool, tuple[tempfile.TemporaryDirectory, dict[str, bytes]]] = {}
+
+
+def _tool_classes(unsafe: bool) -> dict[str, bytes]:
+    """The coverage tool's class files (Cov, LineCoverage), compiled once per process (in the sandbox, as every
+    javac), by file name."""
+    if unsafe not in _TOOL:
+        folder = tempfile.TemporaryDirectory(prefix="fedjava-coverage-tool-")
+        work = Path(folder.name)
+        (work / "classes").mkdir()
+        for name in TOOL_SOURCES:
+            (work / name).write_text((JAVA_RESOURCES / name).read_text(encoding="utf-8"), encoding="utf-8")
+        box = Sandbox(work, writable=True, unsafe=unsafe)
+        compiled = box.run(["javac", *JAVAC_FLAGS, ASM_EXPORT, "-encoding", "UTF-8", "-d", box.path(work / "classes"),
+                            *(box.path(work / n) for n in TOOL_SOURCES)], limits(60))
+        if compiled.returncode != 0:
+            raise RuntimeError(f"the coverage tool did not compile: {compiled.stderr[-1000:]}")
+        _TOOL[unsafe] = (folder, {p.name: p.read_bytes() for p in (work / "classes").glob("*.class")})
+    return _TOOL[unsafe][1]
+
+
+def line_coverage(task: Task, code: str, work: Path, *, unsafe: bool = False) -> dict[int, frozenset[int]]:
+    """Test case index -> the lines of ``code`` it ran (cases after one that ran out of time are not run)."""
+    tool, out = work / "tool", work / "out"
+    tool.mkdir()
+    out.mkdir()
+    for name, data in _tool_classes(unsafe).items():
+        (tool / name).write_bytes(data)
+    (work / "Solution.java").write_text(code, encoding="utf-8")
+    (work / "CoverageDriver.java").write_text(coverage_driver(task), encoding="utf-8")
+    box = Sandbox(work, writable=True, unsafe=unsafe)
+    compiled = box.run(["javac", *JAVAC_FLAGS, "-encoding", "UTF-8", "-cp", box.path(tool), "-d", box.path(out),
+                        box.path(work / "Solution.java"), box.path(work / "CoverageDriver.java")], limits(60))
+    if compiled.returncode != 0:
+        return {}
+    tag = f"@@{secrets.token_hex(8)}"
+    cpu_ms = int(TIMEOUT_SECONDS * 1000)
+    ran = Sandbox(work, unsafe=unsafe, reads=(tool, out)).run(
+        ["java", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", ASM_EXPORT, "-cp", box.path(tool),
+         "LineCoverage", box.path(out), str(cpu_ms), tag],
+        limits(5 + TIMEOUT_SECONDS * (len(task.tests) + 1), 60 + 20 * TIMEOUT_SECONDS * len(task.tests)))
+    return parse_coverage(ran.stdout, tag)
+
+
+def parse_coverage(stdout: str, tag: str) -> dict[int, frozenset[int]]:
+    """The ``TAG COV i lines`` lines of LineCoverage's output."""
+    found: dict[int, frozenset[int]] = {}
+    for line in stdout.splitlines():
+        match = re.fullmatch(rf"{re.escape(tag)} COV (\d+) ?([\d,]*)", line.strip())
+        if match:
+            found[int(match.group(1))] = frozenset(int(n) for n in match.group(2).split(",") if n)
+    return found
+
+
+def ochiai(coverage: dict[int, frozenset[int]], failing: frozenset[int], total: int) -> list[tuple[int, float]]:
+    """Lines run by a failing test, by Ochiai score (highest first; ties: the later line first)."""
+    nf = len(failing)
+    if not nf:
+        return []
+    lines = {n for case in failing for n in coverage.get(case, ())}
+    scores = []
+    for n in lines:
+        ef = sum(n in coverage.get(case, ()) for case in failing)
+        ep = sum(n in lines_run for case, lines_run in coverage.items() if case not in failing)
+        scores.append((n, ef / math.sqrt(nf * (ef + ep))))
+    return sorted(scores, key=lambda item: (-item[1], -item[0]))
+
+
+# ---------------------------------------------------------------- mutants
+
+
+def rank_mutants(task: Task, code: str, outcome: RunOutcome, found: Localisation, max_mutants: int, jobs: int,
+                 unsafe: bool) -> None:
+    """Run the mutants of the lines coverage ranks highest; fill ``found``'s mutant ranking and verified change."""
+    from fedjava.javadata.mutate import all_mutants
+
+    order = {n: i for i, (n, _) in enumerate(found.coverage_ranking)}
+    mutants = [m for m in all_mutants(code, MUTANT_FAMILIES) if m.line in order and m.mutated_line.strip()]
+    mutants.sort(key=lambda m: (order[m.line], m.operator))
+    mutants = mutants[:max_mutants]
+    found.mutants_run = len(mutants)
+    if not mutants:
+        return
+    with tempfile.TemporaryDirectory(prefix="fedjava-mutants-") as tmp:
+        outcomes = check_many([Program(str(i), task, m.code) for i, m in enumerate(mutants)], Path(tmp), jobs=jobs,
+                              unsafe=unsafe)
+    before = _case_states(task, outcome)
+    nf = len(found.failing)
+    best: dict[int, float] = {}
+    for i, mutant in enumerate(mutants):
+        ran = outcomes.get(str(i))
+        if ran is None or not ran.compiled:
+            continue
+        if ran.all_passed and found.verified is None:
+            found.verified = (mutant.line, mutant.mutated_line)
+        after = _case_states(task, ran)
+        changed = [case for case in range(len(task.tests)) if after[case] != before[case]]
+        f = sum(case in found.failing for case in changed)
+        p = len(changed) - f
+        if f:
+            best[mutant.line] = max(best.get(mutant.line, 0.0), f / math.sqrt(nf * (f + p)))
+    found.mutant_ranking = sorted(best.items(), key=lambda item: (-item[1], order[item[0]]))
+
+
+def _case_states(task: Task, outcome: RunOutcome) -> list[str]:
+    """What each test case gave: PASS, the wrong value, the exception, or "not run"."""
+    states = ["not run"] * len(task.tests)
+    for case in outcome.cases:
+        if 0 <= case.index < len(states):
+            states[case.index] = {"PASS": "PASS", "FAIL": f"FAIL {case.actual}",
+                                  "ERROR": f"ERROR {case.exception}"}.get(case.status, case.status)
+    return states
+
+
+def with_localisation(evidence: Evidence, task: Task, code: str, outcome: RunOutcome, *, unsafe: bool = False,
+                      max_mutants: int = MAX_MUTANTS) -> tuple[Evidence, Localisation | None]:
+    """``evidence`` with the localisation facts added when the run calls for them (else unchanged, None)."""
+    if not needs_localisation(outcome):
+        return evidence, None
+    found = localise(task, code, outcome, max_mutants=max_mutants, unsafe=unsafe)
+    return evidence.with_facts(*found.facts()), found
