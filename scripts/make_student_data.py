@@ -38,7 +38,7 @@ from fedjava.javadata.label import Dropped, hung_call, label
 from fedjava.javadata.mutate import Mutant
 from fedjava.javadata.runner import Program, RunOutcome, check_many
 from fedjava.javadata.sandbox import SandboxUnavailableError, add_unsafe_run_option
-from fedjava.javadata.tasks import MIN_TESTS, TASKS_DIR, Task, load_task
+from fedjava.javadata.tasks import MIN_TESTS, TASKS_DIR, Task, load_task, task_tests
 from fedjava.prompts import build_messages, write_samples
 
 FAMILIES = ("syntax", "compile", "runtime", "logic", "correct")
@@ -179,6 +179,7 @@ def sample(record: dict[str, Any], task: Task, answer: dict[str, Any], raw: str,
         meta.update({"fix_line": record["fix"]["line"], "fix_action": fix_action(record)})
     if "explanation" in record:
         meta["reference_explanation"] = " ".join(record["explanation"].split())
+    meta["tests"] = task_tests(task)  # the evaluation's fix check runs them: the task is not a shipped one
     meta["tool_output"] = raw
     meta["evidence"] = evidence
     return {"messages": build_messages(task.requirement, record["code"], answer), "meta": meta}

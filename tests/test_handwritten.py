@@ -179,6 +179,27 @@ def test_each_samples_fix_placed_as_the_evaluation_places_it_is_the_fix_the_scri
     assert actions == ({"replace"} if name == "students" else {"replace", "insert", "delete"})
 
 
+@pytest.mark.slow
+def test_the_evaluation_checks_a_handwritten_fix_with_the_samples_own_tests():
+    """Their tasks are not shipped: each sample carries its tests (meta.tests), and the fix check runs them."""
+    from fedjava.evaluation.fixcheck import check_fixes
+    from fedjava.javadata.tasks import task_for_sample
+
+    samples = [s for s in load_samples(HANDWRITTEN / "novices.jsonl") if _answer(s)["errors"]][:3]
+    items = []
+    for sample in samples:
+        task = task_for_sample(sample["meta"], "", catalogue={})
+        assert task is not None and len(task.tests) == len(sample["meta"]["tests"]) >= 5
+        code = split_user_prompt(sample["messages"][1]["content"])[1]
+        answer = _answer(sample)
+        error = {**answer["errors"][0], "fix_line": sample["meta"]["fix_line"],
+                 "fix_action": sample["meta"]["fix_action"]}
+        items += [(task, code, {**answer, "errors": [error]}), (task, code, answer | {"errors": [
+            {**error, "fix": "        int broken = ;", "fix_action": "replace"}]})]
+    assert check_fixes(items, jobs=1) == [True, False] * len(samples)
+    assert task_for_sample({"task_id": "nowhere"}, "", catalogue={}) is None
+
+
 def test_the_student_script_refuses_a_malformed_fix_or_explanation(tmp_path):
     script = _script("make_student_data")
     good = _records("novices")[0]

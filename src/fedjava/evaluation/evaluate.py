@@ -307,11 +307,15 @@ def run_evaluation(
     if model_run(opts) and not opts.rescore and opts.eval_loss:
         loss = _loss(model, tokenizer, samples, cfg, min(opts.batch_size, 8))
 
+    from fedjava.javadata.tasks import load_tasks, task_for_sample
+
+    catalogue = {t.id: t for t in load_tasks()}
     rows = []
     for i, (sample, text) in enumerate(zip(samples, texts, strict=True)):
         gold_text = sample["messages"][-1]["content"]
         user = next(m for m in reversed(sample["messages"][:-1]) if m["role"] == "user")["content"]
         rows.append({
+            "task_spec": task_for_sample(sample.get("meta"), split_user_prompt(user)[0], catalogue),
             "index": i, "task_id": (sample.get("meta") or {}).get("task_id", ""), "meta": sample.get("meta"),
             "task": split_user_prompt(user)[0], "code": split_user_prompt(user)[1], "gold_text": gold_text,
             "gold": parse_answer(gold_text),
@@ -334,17 +338,18 @@ def run_evaluation(
             fix_status = "measured"
         else:
             fix_status = "not measured (no JDK)"
-        results = check_fixes([(r["task_id"], r["code"], r["parsed"]) for r in targets], jobs=opts.jobs,
+        results = check_fixes([(r["task_spec"], r["code"], r["parsed"]) for r in targets], jobs=opts.jobs,
                               unsafe=opts.unsafe_run)
         for r, ok in zip(targets, results, strict=True):
             r["fix_passed"] = ok
         if verification is not None:
-            first = check_fixes([(r["task_id"], r["code"], r["parsed_first"]) for r in targets], jobs=opts.jobs,
+            first = check_fixes([(r["task_spec"], r["code"], r["parsed_first"]) for r in targets], jobs=opts.jobs,
                                 unsafe=opts.unsafe_run)
             for r, ok in zip(targets, first, strict=True):
                 r["fix_passed_first"] = ok
         if fix_status == "measured" and targets and all(ok is None for ok in results):
-            fix_status = "not measured (the samples' tasks are not in the task catalogue, so there are no tests)"
+            fix_status = ("not measured (the samples' tasks are not in the task catalogue and carry no tests of "
+                          "their own, meta.tests)")
     for r in structured:
         r.setdefault("fix_passed", None)
         r["grade"] = grade(r["gold"], r["parsed"], r["fix_passed"] if r["gold"]["errors"] else None)
@@ -407,7 +412,7 @@ def run_evaluation(
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     with pred_path.open("w", encoding="utf-8") as fh:
         for r in rows:
-            r = {k: v for k, v in r.items() if k not in ("code", "task")}
+            r = {k: v for k, v in r.items() if k not in ("code", "task", "task_spec")}
             r["valid"] = r["parsed"] is not None
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -448,11 +453,9 @@ def _verify(model, tokenizer, samples: list[dict], shots: list[dict[str, str]], 
     ``parsed`` becomes the checked answer, ``parsed_first`` keeps the model's first one, and ``verification`` says
     what happened. Returns the summary for metrics.json (``first_answer`` is added once the fix check ran)."""
     from fedjava.evaluation.verify import STATUSES, VerifyItem, verify_answers
-    from fedjava.javadata.tasks import load_tasks
     from fedjava.prompts import render_prompt
 
-    tasks = {t.id: t for t in load_tasks()}
-    items = [VerifyItem(tasks.get(r["task_id"]), r["code"], render_prompt(tokenizer, prompt_messages(s, shots)),
+    items = [VerifyItem(r["task_spec"], r["code"], render_prompt(tokenizer, prompt_messages(s, shots)),
                         r["prediction"], r["parsed"], (r["meta"] or {}).get("evidence"))
              for s, r in zip(samples, rows, strict=True)]
     progress(f"  checking fixes: {sum(bool((i.answer or {}).get('errors')) for i in items)} answer(s) with an "

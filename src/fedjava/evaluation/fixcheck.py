@@ -185,12 +185,12 @@ def first_passing(groups: list[tuple[Any, list[Placement]]], jobs: int = 2, unsa
             for g, (_, group) in enumerate(groups)]
 
 
-def check_fixes(items: list[tuple[str, str, dict[str, Any] | None]], jobs: int = 2,
+def check_fixes(items: list[tuple[Any, str, dict[str, Any] | None]], jobs: int = 2,
                 unsafe: bool = False) -> list[bool | None]:
-    """For each ``(task_id, code, predicted answer)``: does the first error's fix make every test pass?
+    """For each ``(task, code, predicted answer)``: does the first error's fix make every test pass?
 
-    False for a prediction without an error or a usable fix; None for every item when no JDK is
-    installed, and for an unknown task (not measured).
+    ``task`` is a :class:`~fedjava.javadata.tasks.Task` or a shipped task's id. False for a prediction without an
+    error or a usable fix; None for every item when no JDK is installed, and for an unknown task (not measured).
     """
     if not items:
         return []
@@ -198,11 +198,11 @@ def check_fixes(items: list[tuple[str, str, dict[str, Any] | None]], jobs: int =
         return [None] * len(items)
     from fedjava.javadata.tasks import load_tasks
 
-    tasks = {t.id: t for t in load_tasks()}
+    tasks = {t.id: t for t in load_tasks()} if any(isinstance(t, str) for t, _, _ in items) else {}
     results: list[bool | None] = [None] * len(items)
     groups, owners = [], []
-    for i, (task_id, code, pred) in enumerate(items):
-        task = tasks.get(task_id)
+    for i, (task_or_id, code, pred) in enumerate(items):
+        task = tasks.get(task_or_id) if isinstance(task_or_id, str) else task_or_id
         if task is None:
             continue
         errors = (pred or {}).get("errors") or []

@@ -161,6 +161,27 @@ def load_tasks(directory: str | Path = TASKS_DIR) -> list[Task]:
     return tasks
 
 
+def task_tests(task: Task) -> list[dict[str, str]]:
+    """``task``'s tests as a sample's ``meta.tests`` holds them (a task that is not shipped travels with its samples)."""
+    return [{"call": t.call, "expect": t.expect, **({"setup": t.setup} if t.setup else {})} for t in task.tests]
+
+
+def task_for_sample(meta: dict | None, requirement: str = "", catalogue: dict[str, Task] | None = None) -> Task | None:
+    """The task a sample was made for: the shipped task named by ``meta.task_id``, else one built from the
+    sample's own ``meta.tests`` (hand-written programs on tasks of their own), else None."""
+    meta = meta or {}
+    catalogue = catalogue if catalogue is not None else {t.id: t for t in load_tasks()}
+    task_id = str(meta.get("task_id") or "")
+    if task_id in catalogue:
+        return catalogue[task_id]
+    tests = meta.get("tests")
+    if not isinstance(tests, list) or not tests:
+        return None
+    cases = tuple(TestCase(str(t["call"]), str(t["expect"]), str(t.get("setup") or "")) for t in tests
+                  if isinstance(t, dict) and "call" in t and "expect" in t)
+    return Task(task_id or "sample", task_id or "sample", "review", requirement, "", (), cases)
+
+
 def check_source() -> str:
     """The Java source of the shared ``Check`` harness."""
     return resources.files("fedjava.javadata").joinpath("java/Check.java").read_text(encoding="utf-8")
