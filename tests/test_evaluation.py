@@ -354,8 +354,8 @@ def test_evaluate_majority(eval_data, tiny_overrides, tmp_path):
     assert metrics["eval_loss"] is None
 
 
-def test_a_split_of_tasks_outside_the_catalogue_says_why_its_fixes_are_not_measured(eval_data, tiny_overrides,
-                                                                                     tmp_path, capsys):
+def test_a_split_of_tasks_outside_the_catalogue_is_checked_with_its_own_tests_or_says_why_not(
+        eval_data, tiny_overrides, tmp_path, capsys):
     from fedjava.cli import main
     from fedjava.evaluation.fixcheck import jdk_available
 
@@ -363,6 +363,13 @@ def test_a_split_of_tasks_outside_the_catalogue_says_why_its_fixes_are_not_measu
         pytest.fail("the fix check needs a JDK (make test installs one)")
     students = Path(__file__).resolve().parents[1] / "data" / "handwritten" / "students.jsonl"
     assert main(["evaluate", "--majority", "--split", str(students), *tiny_overrides]) == 0
+    metrics = json.loads((tmp_path / "results" / "majority" / "metrics_students.json").read_text())
+    assert metrics["fix_check"] == "measured" and metrics["counts"]["fix_measured"] == 16
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text("".join(json.dumps({**s, "meta": {k: v for k, v in s["meta"].items() if k != "tests"}}) + "\n"
+                            for s in map(json.loads, students.read_text().splitlines())))
+    capsys.readouterr()
+    assert main(["evaluate", "--majority", "--split", str(bare), *tiny_overrides]) == 0
     assert "fix check pass rate       n/a  (not measured (the samples' tasks are not in the task catalogue" in \
         capsys.readouterr().out
 
