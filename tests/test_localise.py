@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fedjava.javadata.evidence import Evidence, SuspiciousLines, VerifiedChange
-from fedjava.javadata.localise import failing_cases, localise, ochiai, with_localisation
+from fedjava.javadata.localise import failing_cases, localise, localise_many, ochiai, with_localisation
 from fedjava.javadata.runner import Program, check_many
 from fedjava.javadata.tasks import Task
 from fedjava.javadata.tasks import TestCase as Case
@@ -85,3 +85,16 @@ def test_evidence_gains_localisation_only_when_a_test_fails(tmp_path):
     richer, found = with_localisation(Evidence.parse(block), TASK, COUNT, _run(TASK, COUNT, tmp_path / "b"))
     assert richer.first(VerifiedChange) == VerifiedChange(6, "if (v >= limit) {")
     assert Evidence.parse(richer.render()) == richer
+
+
+def test_many_programs_are_localised_in_one_batch_each_with_its_own_coverage(tmp_path):
+    spin_task = Task("spin", "Spin", "loops", "Return n after counting it down.", "", (), (
+        Case("Solution.spin(0)", "0"), Case("Solution.spin(3)", "0")))
+    broken = COUNT.replace("v > limit", "v >= limit").replace("count++;", "count += 2;")
+    items = [("a key with spaces\tand a tab", TASK, COUNT, _run(TASK, COUNT, tmp_path / "a")),
+             ("endless", spin_task, COUNT, _run(spin_task, COUNT, tmp_path / "b")),
+             ("twice", TASK, broken, _run(TASK, broken, tmp_path / "c"))]
+    found = localise_many(items, max_mutants=12, jobs=1)
+    assert found["a key with spaces\tand a tab"].verified == (6, "            if (v >= limit) {")
+    assert found["endless"].coverage == {0: frozenset({14, 17}), 1: frozenset({14, 15})}
+    assert found["twice"].coverage[0] == {4, 5, 6, 7, 10} and found["twice"].mutant_ranking[0][0] == 7

@@ -25,7 +25,6 @@ The test split's logic errors were made by the same operators, so mutation-based
 from __future__ import annotations
 
 import math
-import re
 import secrets
 import tempfile
 import time
@@ -33,7 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedjava.javadata.evidence import Evidence, Fact, SuspiciousLines, VerifiedChange
-from fedjava.javadata.runner import JAVAC_FLAGS, TIMEOUT_SECONDS, Program, RunOutcome, check_many, limits
+from fedjava.javadata.runner import (
+    JAVAC_FLAGS,
+    TIMEOUT_SECONDS,
+    Program,
+    RunOutcome,
+    check_many,
+    compile_folders,
+    limits,
+)
 from fedjava.javadata.sandbox import JAVA_RESOURCES, Sandbox
 from fedjava.javadata.tasks import Task
 
@@ -87,14 +94,25 @@ def needs_localisation(outcome: RunOutcome | None) -> bool:
 def localise(task: Task, code: str, outcome: RunOutcome, *, max_mutants: int = MAX_MUTANTS, jobs: int = 1,
              unsafe: bool = False) -> Localisation:
     """Both localisation methods on ``code``, whose test run was ``outcome`` (it compiled and a test failed)."""
+    return localise_many([("program", task, code, outcome)], max_mutants=max_mutants, jobs=jobs,
+                         unsafe=unsafe)["program"]
+
+
+def localise_many(items: list[tuple[str, Task, str, RunOutcome]], *, max_mutants: int = MAX_MUTANTS, jobs: int = 2,
+                  unsafe: bool = False) -> dict[str, Localisation]:
+    """:func:`localise` for many programs ``(key, task, code, outcome)`` at once: their coverage in one batch
+    (one javac JVM, one coverage JVM) and all their mutants in one :func:`~fedjava.javadata.runner.check_many`."""
     started = time.perf_counter()
-    failing = failing_cases(task, outcome)
-    found = Localisation(failing=failing)
+    found = {key: Localisation(failing=failing_cases(task, outcome)) for key, task, _, outcome in items}
     with tempfile.TemporaryDirectory(prefix="fedjava-localise-") as tmp:
-        found.coverage = line_coverage(task, code, Path(tmp), unsafe=unsafe)
-    found.coverage_ranking = ochiai(found.coverage, failing, len(task.tests))
-    rank_mutants(task, code, outcome, found, max_mutants, jobs, unsafe)
-    found.seconds = time.perf_counter() - started
+        coverage = coverage_many([(key, task, code) for key, task, code, _ in items], Path(tmp), unsafe=unsafe)
+    for key, task, _, _ in items:
+        found[key].coverage = coverage.get(key, {})
+        found[key].coverage_ranking = ochiai(found[key].coverage, found[key].failing, len(task.tests))
+    rank_mutants(items, found, max_mutants, jobs, unsafe)
+    seconds = (time.perf_counter() - started) / max(1, len(items))
+    for result in found.values():
+        result.seconds = seconds
     return found
 
 
@@ -135,37 +153,55 @@ def _tool_classes(unsafe: bool) -> dict[str, bytes]:
     return _TOOL[unsafe][1]
 
 
-def line_coverage(task: Task, code: str, work: Path, *, unsafe: bool = False) -> dict[int, frozenset[int]]:
-    """Test case index -> the lines of ``code`` it ran (cases after one that ran out of time are not run)."""
-    tool, out = work / "tool", work / "out"
+def coverage_many(items: list[tuple[str, Task, str]], work: Path, *, unsafe: bool = False,
+                  ) -> dict[str, dict[int, frozenset[int]]]:
+    """For each ``(key, task, code)``: test case index -> the lines of ``code`` it ran (cases after one that ran out
+    of time are not run). A program whose CoverageDriver does not compile gets ``{}``."""
+    tool = work / "tool"
     tool.mkdir()
-    out.mkdir()
     for name, data in _tool_classes(unsafe).items():
         (tool / name).write_bytes(data)
-    (work / "Solution.java").write_text(code, encoding="utf-8")
-    (work / "CoverageDriver.java").write_text(coverage_driver(task), encoding="utf-8")
+    folders: dict[Path, str] = {}  # the Java side sees each program by its index: keys may hold any character
+    for i, (_, task, code) in enumerate(items):
+        folder = work / str(i)
+        folder.mkdir()
+        (folder / "Solution.java").write_text(code, encoding="utf-8")
+        (folder / "CoverageDriver.java").write_text(coverage_driver(task), encoding="utf-8")
+        folders[folder] = str(i)
     box = Sandbox(work, writable=True, unsafe=unsafe)
-    compiled = box.run(["javac", *JAVAC_FLAGS, "-encoding", "UTF-8", "-cp", box.path(tool), "-d", box.path(out),
-                        box.path(work / "Solution.java"), box.path(work / "CoverageDriver.java")], limits(60))
-    if compiled.returncode != 0:
-        return {}
+    compiled = compile_folders(box, folders, tool, ["Solution.java", "CoverageDriver.java"])
+    pending = [(key, folder / "out") for folder, key in folders.items() if compiled[key][0]]
     tag = f"@@{secrets.token_hex(8)}"
     cpu_ms = int(TIMEOUT_SECONDS * 1000)
-    ran = Sandbox(work, unsafe=unsafe, reads=(tool, out)).run(
-        ["java", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", ASM_EXPORT, "-cp", box.path(tool),
-         "LineCoverage", box.path(out), str(cpu_ms), tag],
-        limits(5 + TIMEOUT_SECONDS * (len(task.tests) + 1), 60 + 20 * TIMEOUT_SECONDS * len(task.tests)))
-    return parse_coverage(ran.stdout, tag)
+    found: dict[str, dict[int, frozenset[int]]] = {index: {} for index in folders.values()}
+    reader = Sandbox(work, unsafe=unsafe, reads=(tool, *(out for _, out in pending)))
+    cases = max((len(task.tests) for _, task, _ in items), default=1)
+    while pending:
+        ran = reader.run(["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", ASM_EXPORT, "-cp",
+                          reader.path(tool), "LineCoverage", str(cpu_ms), tag],
+                         limits(10 + TIMEOUT_SECONDS * (cases + 2) * len(pending)),
+                         stdin="".join(f"{key}\t{reader.path(out)}\n" for key, out in pending))
+        ended = parse_coverage(ran.stdout, tag, found)
+        left = [(key, out) for key, out in pending if key not in ended]
+        if len(left) == len(pending):  # nothing moved: the JVM failed before the first program ended
+            break
+        pending = left
+    return {key: found[str(i)] for i, (key, _, _) in enumerate(items)}
 
 
-def parse_coverage(stdout: str, tag: str) -> dict[int, frozenset[int]]:
-    """The ``TAG COV i lines`` lines of LineCoverage's output."""
-    found: dict[int, frozenset[int]] = {}
+def parse_coverage(stdout: str, tag: str, into: dict[str, dict[int, frozenset[int]]]) -> set[str]:
+    """Read LineCoverage's ``TAG COV KEY i lines`` lines into ``into``; the keys whose program ended."""
+    ended = set()
     for line in stdout.splitlines():
-        match = re.fullmatch(rf"{re.escape(tag)} COV (\d+) ?([\d,]*)", line.strip())
-        if match:
-            found[int(match.group(1))] = frozenset(int(n) for n in match.group(2).split(",") if n)
-    return found
+        parts = line.strip().split(" ")
+        if parts[0] != tag or len(parts) < 3:
+            continue
+        if parts[1] == "COV" and len(parts) >= 4:
+            into.setdefault(parts[2], {})[int(parts[3])] = frozenset(
+                int(n) for n in (parts[4] if len(parts) > 4 else "").split(",") if n)
+        elif parts[1] in ("END", "HALT"):
+            ended.add(parts[2])
+    return ended
 
 
 def ochiai(coverage: dict[int, frozenset[int]], failing: frozenset[int], total: int) -> list[tuple[int, float]]:
@@ -185,26 +221,37 @@ def ochiai(coverage: dict[int, frozenset[int]], failing: frozenset[int], total: 
 # ---------------------------------------------------------------- mutants
 
 
-def rank_mutants(task: Task, code: str, outcome: RunOutcome, found: Localisation, max_mutants: int, jobs: int,
-                 unsafe: bool) -> None:
-    """Run the mutants of the lines coverage ranks highest; fill ``found``'s mutant ranking and verified change."""
+def rank_mutants(items: list[tuple[str, Task, str, RunOutcome]], found: dict[str, Localisation], max_mutants: int,
+                 jobs: int, unsafe: bool) -> None:
+    """Run the mutants of the lines coverage ranks highest, for every program at once; fill each program's mutant
+    ranking and verified change."""
     from fedjava.javadata.mutate import all_mutants
 
-    order = {n: i for i, (n, _) in enumerate(found.coverage_ranking)}
-    mutants = [m for m in all_mutants(code, MUTANT_FAMILIES) if m.line in order and m.mutated_line.strip()]
-    mutants.sort(key=lambda m: (order[m.line], m.operator))
-    mutants = mutants[:max_mutants]
-    found.mutants_run = len(mutants)
-    if not mutants:
+    chosen: dict[str, list] = {}
+    programs = []
+    for n, (key, task, code, _) in enumerate(items):
+        order = {n: i for i, (n, _) in enumerate(found[key].coverage_ranking)}
+        mutants = [m for m in all_mutants(code, MUTANT_FAMILIES) if m.line in order and m.mutated_line.strip()]
+        mutants.sort(key=lambda m, order=order: (order[m.line], m.operator))
+        chosen[key] = mutants[:max_mutants]
+        found[key].mutants_run = len(chosen[key])
+        programs += [Program(f"{n}-{i}", task, m.code) for i, m in enumerate(chosen[key])]
+    if not programs:
         return
     with tempfile.TemporaryDirectory(prefix="fedjava-mutants-") as tmp:
-        outcomes = check_many([Program(str(i), task, m.code) for i, m in enumerate(mutants)], Path(tmp), jobs=jobs,
-                              unsafe=unsafe)
+        outcomes = check_many(programs, Path(tmp), jobs=jobs, unsafe=unsafe)
+    for n, (key, task, _, outcome) in enumerate(items):
+        _rank(found[key], task, outcome, chosen[key], {i: outcomes.get(f"{n}-{i}") for i in range(len(chosen[key]))})
+
+
+def _rank(found: Localisation, task: Task, outcome: RunOutcome, mutants: list, outcomes: dict) -> None:
+    """One program's mutant ranking (Metallaxis-Ochiai, the line's best mutant) and its first verified change."""
+    order = {n: i for i, (n, _) in enumerate(found.coverage_ranking)}
     before = _case_states(task, outcome)
     nf = len(found.failing)
     best: dict[int, float] = {}
     for i, mutant in enumerate(mutants):
-        ran = outcomes.get(str(i))
+        ran = outcomes.get(i)
         if ran is None or not ran.compiled:
             continue
         if ran.all_passed and found.verified is None:

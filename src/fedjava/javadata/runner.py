@@ -274,6 +274,13 @@ def compile_many(
     return _batch_compile(box, folders, shared)
 
 
+def compile_folders(box: Sandbox, folders: dict[Path, str], classpath: Path, files: list[str],
+                    ) -> dict[str, tuple[bool, list[Diagnostic]]]:
+    """Compile ``files`` of each folder (``{folder: key}``, inside ``box``'s writable work folder) into
+    ``folder/out`` in ONE javac JVM, with ``classpath`` on the class path: ``{key: (compiled, errors)}``."""
+    return _batch_compile(box, folders, classpath, files)
+
+
 def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path, files: list[str] | None = None,
                    ) -> dict[str, tuple[bool, list[Diagnostic]]]:
     """Run BatchCompile.java in ``box`` (writable) on ``{folder: key}`` (each folder's Solution.java and

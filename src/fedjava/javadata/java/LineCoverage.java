@@ -17,35 +17,51 @@ import jdk.internal.org.objectweb.asm.Opcodes;
  * localisation ranks lines with.
  *
  * <p>Usage: {@code java --add-exports java.base/jdk.internal.org.objectweb.asm=ALL-UNNAMED -cp TOOL LineCoverage
- * CLASSES CPU_LIMIT_MS TAG}. The classes in CLASSES (the student's, compiled with -g, and CoverageDriver) are
- * loaded through a class loader that inserts {@code Cov.hit(line)} at every line-number entry of a class whose
- * source file is Solution.java (the JDK's own copy of ASM rewrites the bytecode: no instrumenting of the source,
- * so any program javac compiles is measured). CoverageDriver runs case i after calling {@code Cov.begin(i)}; at the
- * end the lines of each case are printed as {@code TAG COV i l1,l2,...}, then {@code TAG DONE}. A case that uses more than CPU_LIMIT_MS of CPU
- * time ends the run after its lines so far are printed ({@code TAG STOPPED i}): an endless loop's lines are the
- * ones that matter. Whatever the program prints goes to stderr, so it cannot be taken for a result line.
+ * CPU_LIMIT_MS TAG}, with one {@code KEY<TAB>CLASSES} line per program on standard input. Each program's classes
+ * (the student's, compiled with -g, and its CoverageDriver) are loaded through a class loader of their own that
+ * inserts {@code Cov.hit(line)} at every line-number entry of a class whose source file is Solution.java (the JDK's
+ * own copy of ASM rewrites the bytecode: the source is not instrumented, so any program javac compiles is
+ * measured), with a Cov of their own. CoverageDriver runs case i after calling {@code Cov.begin(i)}; then the lines
+ * of each case are printed as {@code TAG COV KEY i l1,l2,...} and {@code TAG END KEY OK|STOPPED}. A case that uses
+ * more than CPU_LIMIT_MS of CPU time stops its program after its lines so far are kept (an endless loop's lines are
+ * the ones that matter); a thread that cannot be stopped makes the batch print {@code TAG HALT KEY} and exit with
+ * status 3, for the caller to go on with the programs not yet run. What programs print goes to stderr, so it
+ * cannot be taken for a result line.
  */
 final class LineCoverage {
     private LineCoverage() {}
 
     public static void main(String[] args) throws Exception {
-        File classes = new File(args[0]);
-        long cpuLimitNs = Long.parseLong(args[1]) * 1_000_000L;
-        String tag = args[2];
+        long cpuLimitNs = Long.parseLong(args[0]) * 1_000_000L;
+        String tag = args[1];
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, "UTF-8");
         System.setOut(System.err);
+        java.io.BufferedReader in = new java.io.BufferedReader(
+                new java.io.InputStreamReader(System.in, java.nio.charset.StandardCharsets.UTF_8));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (!line.isBlank()) {
+                String[] parts = line.split("\t", 2);
+                cover(parts[0], new File(parts[1]), cpuLimitNs, tag, out);
+            }
+        }
+        out.flush();
+        Runtime.getRuntime().halt(0);
+    }
+
+    private static void cover(String key, File classes, long cpuLimitNs, String tag, PrintStream out)
+            throws Exception {
         Instrumenting loader = new Instrumenting(classes, LineCoverage.class.getClassLoader());
         Class<?> cov = loader.loadClass("Cov");
         Method finish = cov.getMethod("finish");
         Method current = cov.getMethod("current");
-        Class<?> driver = loader.loadClass("CoverageDriver");
-        Method main = driver.getDeclaredMethod("main", String[].class);
+        Method main = loader.loadClass("CoverageDriver").getDeclaredMethod("main", String[].class);
         main.setAccessible(true);
         Thread worker = new Thread(null, () -> {
             try {
                 main.invoke(null, (Object) new String[0]);
             } catch (Throwable t) {
-                // the driver catches each case's exceptions; anything else ends the run like a stopped case
+                // the driver catches each case's exceptions; anything else ends the program like a stopped case
             }
         }, "program", 1 << 24);
         worker.setDaemon(true);
@@ -53,6 +69,7 @@ final class LineCoverage {
         worker.start();
         int seen = -1;
         long caseCpu = 0;
+        boolean stopped = false;
         while (worker.isAlive()) {
             worker.join(10);
             int now = (Integer) current.invoke(null);
@@ -61,23 +78,41 @@ final class LineCoverage {
                 seen = now;
                 caseCpu = cpu;
             } else if (worker.isAlive() && cpu - caseCpu > cpuLimitNs) {
-                print(out, tag, finish.invoke(null));
-                out.println(tag + " STOPPED " + seen);
-                out.flush();
-                Runtime.getRuntime().halt(0);
+                stopped = true;
+                break;
             }
         }
-        print(out, tag, finish.invoke(null));
-        out.println(tag + " DONE");
+        print(out, tag, key, finish.invoke(null));
+        out.println(tag + " END " + key + (stopped ? " STOPPED" : " OK"));
         out.flush();
-        Runtime.getRuntime().halt(0);
+        if (stopped && !stop(worker)) {
+            out.println(tag + " HALT " + key);
+            out.flush();
+            Runtime.getRuntime().halt(3);
+        }
     }
 
-    /** One {@code TAG COV i l1,l2,...} line per case that ran. */
+    /** Stops a runaway program's thread: false when it does not end within a second (or the JVM refuses). */
+    @SuppressWarnings({"deprecation", "removal"})
+    private static boolean stop(Thread worker) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + 1000;
+        while (worker.isAlive() && System.currentTimeMillis() < deadline) {
+            try {
+                worker.stop();
+            } catch (UnsupportedOperationException e) {
+                return false;
+            }
+            worker.join(20);
+        }
+        return !worker.isAlive();
+    }
+
+    /** One {@code TAG COV KEY i l1,l2,...} line per case that ran. */
     @SuppressWarnings("unchecked")
-    static void print(PrintStream out, String tag, Object byCase) {
+    static void print(PrintStream out, String tag, String key, Object byCase) {
         for (java.util.Map.Entry<Integer, boolean[]> e : ((java.util.Map<Integer, boolean[]>) byCase).entrySet()) {
-            StringBuilder sb = new StringBuilder(tag).append(" COV ").append(e.getKey()).append(' ');
+            StringBuilder sb = new StringBuilder(tag).append(" COV ").append(key).append(' ').append(e.getKey())
+                    .append(' ');
             boolean first = true;
             for (int line = 1; line < e.getValue().length; line++) {
                 if (e.getValue()[line]) {
