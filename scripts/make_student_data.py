@@ -35,6 +35,7 @@ import yaml
 
 from fedjava.javadata.evidence import evidence_block
 from fedjava.javadata.label import Dropped, hung_call, label
+from fedjava.javadata.localise import localise_samples
 from fedjava.javadata.mutate import Mutant
 from fedjava.javadata.runner import Program, RunOutcome, check_many
 from fedjava.javadata.sandbox import SandboxUnavailableError, add_unsafe_run_option
@@ -214,6 +215,7 @@ def make_samples(records: list[dict[str, Any]], jobs: int = 1, unsafe: bool = Fa
         samples.append(sample(r, task, labelled.answer, labelled.raw, evidence_for(task, outcome), source))
     if problems:
         raise StudentDataError("\n".join(problems))
+    localise_samples(samples, {}, jobs=jobs, unsafe=unsafe)  # as fedjava data build does: the tasks travel in meta
     return samples
 
 

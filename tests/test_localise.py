@@ -98,3 +98,29 @@ def test_many_programs_are_localised_in_one_batch_each_with_its_own_coverage(tmp
     assert found["a key with spaces\tand a tab"].verified == (6, "            if (v >= limit) {")
     assert found["endless"].coverage == {0: frozenset({14, 17}), 1: frozenset({14, 15})}
     assert found["twice"].coverage[0] == {4, 5, 6, 7, 10} and found["twice"].mutant_ranking[0][0] == 7
+
+
+def test_data_localise_adds_the_facts_to_sample_files_and_running_it_again_changes_nothing(tmp_path, capsys):
+    import json
+
+    from fedjava.cli import main
+    from fedjava.javadata.evidence import evidence_block
+    from fedjava.javadata.tasks import task_tests
+    from fedjava.prompts import build_messages, write_samples
+
+    outcome = _run(TASK, COUNT, tmp_path)
+    failing = {"messages": build_messages(TASK.requirement, COUNT, {"verdict": "LOGIC_ERROR", "errors": [], "score": 6}),
+               "meta": {"task_id": "not_shipped", "tests": task_tests(TASK), "tool_output": outcome.stdout,
+                        "evidence": evidence_block(outcome, len(TASK.tests))}}
+    compiles = {**failing, "meta": {**failing["meta"], "evidence": "Tool results:\njavac: compiles\ntests: 5 of 5 passed"}}
+    path = tmp_path / "samples.jsonl"
+    write_samples([failing, compiles], path)
+    assert main(["data", "localise", str(path), "--jobs", "1", "--max-mutants", "20"]) == 0
+    assert "1 of 2 sample(s) localised" in capsys.readouterr().out
+    first = path.read_text()
+    rows = [json.loads(line) for line in first.splitlines()]
+    evidence = Evidence.parse(rows[0]["meta"]["evidence"])
+    assert evidence.first(VerifiedChange) == VerifiedChange(6, "if (v >= limit) {")
+    assert rows[1]["meta"]["evidence"] == compiles["meta"]["evidence"]
+    assert main(["data", "localise", str(path), "--jobs", "1", "--max-mutants", "20"]) == 0
+    assert path.read_text() == first

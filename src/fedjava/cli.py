@@ -196,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip bad rows (each is reported) or stop at the first")
     imp.add_argument("--out", default="data/imported.jsonl", help="output file (.jsonl or .json)")
     imp.set_defaults(func=cmd_data_import)
+    loc = data_sub.add_parser(
+        "localise", help="add localisation evidence (suspicious lines, a verified change) to sample files",
+        description="For every sample whose program compiles and fails a test, run the localisation tools "
+                    "(per-test line coverage and mutants, in the sandbox) and add their lines to meta.evidence; the "
+                    "files are rewritten in place. fedjava data build already does this.")
+    loc.add_argument("files", nargs="+", metavar="FILE", help="sample files (.jsonl or .json)")
+    loc.add_argument("--jobs", type=int, default=2, help="JVMs at a time (default 2)")
+    loc.add_argument("--max-mutants", type=int, default=40, metavar="N", help="mutants per program (default 40)")
+    add_unsafe_run_option(loc, "the samples' programs and their mutants")
+    loc.set_defaults(func=cmd_data_localise)
     experiment = sub.add_parser(
         "experiment", help="the main job: data, centralized and federated training, evaluation, report",
         description="Run an experiment preset (configs/experiments/NAME.yaml) end to end: seeded data subsets "
@@ -228,6 +238,7 @@ DATA_EPILOG = """examples:
   fedjava data split --clients 2                      # the guide's 50/50 split
   fedjava data split --clients 4 --partition dirichlet --alpha 0.3
   fedjava data import legacy_grading.jsonl --format legacy --out data/train.jsonl
+  fedjava data localise data/handwritten/novices.jsonl   # add suspicious lines and verified changes
 """
 
 
@@ -345,6 +356,28 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     from fedjava.javadata.importers import run_import
 
     print(run_import(args.file, args.out, args.fmt, args.on_error))
+    return 0
+
+
+def cmd_data_localise(args: argparse.Namespace) -> int:
+    from fedjava.javadata.localise import localise_samples
+    from fedjava.javadata.runner import require_jdk
+    from fedjava.javadata.sandbox import require_sandbox
+    from fedjava.javadata.tasks import load_tasks
+    from fedjava.prompts import load_samples, write_samples
+
+    if args.jobs < 1 or args.max_mutants < 0:
+        return _error("--jobs must be at least 1 and --max-mutants at least 0")
+    require_jdk()
+    if not args.unsafe_run:
+        require_sandbox()
+    samples = {path: load_samples(path) for path in args.files}  # every file read before any is rewritten
+    tasks = {t.id: t for t in load_tasks()}
+    for path, rows in samples.items():
+        done = localise_samples(rows, tasks, max_mutants=args.max_mutants, jobs=args.jobs, unsafe=args.unsafe_run,
+                                progress=print)
+        write_samples(rows, path)
+        print(f"{path}: {done} of {len(rows)} sample(s) localised")
     return 0
 
 

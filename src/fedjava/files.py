@@ -59,3 +59,11 @@ def writable_file(path: str | Path, what: str = "output file", error: type[UserE
     if path.exists() and not os.access(path, os.W_OK):
         raise error(f"{what} {path} is not writable")
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` through a temporary file beside ``path`` and a rename: a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    os.replace(tmp, path)

@@ -273,13 +273,16 @@ def load_samples(path: str | Path) -> list[dict[str, Any]]:
 
 
 def write_samples(samples: list[dict[str, Any]], path: str | Path) -> None:
-    """Write samples as JSONL (``.jsonl``) or a JSON array (any other suffix)."""
+    """Write samples as JSONL (``.jsonl``) or a JSON array (any other suffix), atomically (a crash leaves the old
+    file whole)."""
+    from fedjava.files import write_text_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8")
+        write_text_atomic(path, "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples))
     else:
-        path.write_text(json.dumps(samples, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(samples, ensure_ascii=False, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------- tokens

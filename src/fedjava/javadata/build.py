@@ -12,8 +12,11 @@
    and errors outside the student's file; a correct program that fails is dropped (restyled copies)
    or stops the build (the task's own solution and variants).
 5. Keep per task ``correct_per_task`` correct programs and ``errors_per_family`` mutants of each
-   family (filling a short family from the others), and write ``train.jsonl``, ``valid.jsonl``,
-   ``test.jsonl`` and ``DATASET.md``. The same seed gives byte-identical files.
+   family (filling a short family from the others).
+6. Localise the kept programs that compile and fail a test (:mod:`fedjava.javadata.localise`: the suspicious
+   lines by coverage and by mutants, and a change that passes every test where one exists), and write
+   ``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` and ``DATASET.md``. The same seed gives the same files (a
+   mutant that runs close to the time limit may rank differently on a very busy machine).
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ class BuildOptions:
     """replace a dataset that ``out_dir`` holds already (without it the build refuses to start)"""
     unsafe_run: bool = False
     """run the programs without the sandbox (--unsafe-run)"""
+    localise: bool = True
+    """add the localisation facts (:mod:`fedjava.javadata.localise`) to the evidence of the programs that compile
+    and fail a test"""
 
 
 @dataclass
@@ -238,6 +244,11 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
         report.samples[split] += chosen
     for split in SPLITS:
         random.Random(f"order:{options.seed}:{split}").shuffle(report.samples[split])
+    if options.localise:
+        from fedjava.javadata.localise import localise_samples
+
+        localise_samples([s for split in SPLITS for s in report.samples[split]], {t.id: t for t in tasks},
+                         jobs=options.jobs, unsafe=options.unsafe_run, progress=progress)
     out = Path(options.out_dir)
     for split in SPLITS:
         path = out / f"{split}.jsonl"

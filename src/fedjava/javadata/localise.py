@@ -282,3 +282,36 @@ def with_localisation(evidence: Evidence, task: Task, code: str, outcome: RunOut
         return evidence, None
     found = localise(task, code, outcome, max_mutants=max_mutants, unsafe=unsafe)
     return evidence.with_facts(*found.facts()), found
+
+
+def localise_samples(samples: list[dict], tasks: dict[str, Task], *, max_mutants: int = MAX_MUTANTS, jobs: int = 2,
+                     unsafe: bool = False, progress=lambda _: None) -> int:
+    """Add the localisation facts to the evidence (``meta.evidence``) of every sample whose program compiled and
+    failed a test, in place, reading its run back from ``meta.tool_output`` (the ``@@CASE`` lines). The task is
+    ``tasks[meta.task_id]`` or the sample's own ``meta.tests``. Returns how many samples were localised."""
+    from fedjava.javadata.runner import parse_cases
+    from fedjava.javadata.tasks import task_for_sample
+    from fedjava.prompts import split_user_prompt
+
+    items, owners = [], {}
+    for n, sample in enumerate(samples):
+        meta = sample.get("meta") or {}
+        evidence = Evidence.parse(meta.get("evidence") or "")
+        if not evidence.compiled or evidence.tests is None or evidence.tests.passed == evidence.tests.total:
+            continue
+        if evidence.all(SuspiciousLines) or evidence.all(VerifiedChange):  # localised before: run again afresh
+            evidence = Evidence(tuple(f for f in evidence.facts if not isinstance(f, (SuspiciousLines,
+                                                                                      VerifiedChange))))
+        requirement, code = split_user_prompt(sample["messages"][1]["content"])
+        task = task_for_sample(meta, requirement, tasks)
+        if task is None:
+            continue
+        cases = parse_cases(meta.get("tool_output") or "")
+        outcome = RunOutcome(True, cases=cases, timed_out=len(cases) < len(task.tests))
+        items.append((str(n), task, code, outcome))
+        owners[str(n)] = (sample, evidence)
+    progress(f"localising {len(items)} program(s) that compile and fail a test")
+    found = localise_many(items, max_mutants=max_mutants, jobs=jobs, unsafe=unsafe)
+    for key, (sample, evidence) in owners.items():
+        sample["meta"]["evidence"] = evidence.with_facts(*found[key].facts()).render()
+    return len(items)
