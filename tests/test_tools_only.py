@@ -61,7 +61,7 @@ def test_each_kind_of_evidence_gives_the_verdict_code_line_and_score_the_labels_
     compile_error = _answer("javac: error at line 6: compiler.err.expected: ';' expected\n"
                             "tests: not run (the program does not compile)")
     assert (compile_error["verdict"], compile_error["score"]) == ("COMPILE_ERROR", 0)
-    assert compile_error["errors"][0] | {} == {"type": "Syntax Error", "code": "compiler.err.expected", "line": 6,
+    assert compile_error["errors"][0] == {"type": "Syntax Error", "code": "compiler.err.expected", "line": 6,
                                               "message": "';' expected", "explanation": "", "fix": None}
     thrown = _answer("javac: compiles\ntests: 3 of 5 passed\nfirst exception: Solution.mean(new int[]{}) threw "
                      "java.lang.ArithmeticException: / by zero at line 11")
@@ -110,3 +110,23 @@ def test_evaluate_tools_only_runs_no_model_and_writes_its_own_run(data_dir, tmp_
     assert {r["parsed"]["verdict"] for r in rows} == {"NO_ERROR", "COMPILE_ERROR"}
     assert main(["evaluate", "--tools-only", "--verify-fixes", "2", f"data_dir={data_dir}"]) == 2
     assert "--verify-fixes needs a model" in capsys.readouterr().err
+
+
+def test_the_localisation_rows_take_their_methods_top_line_and_the_mutants_verified_change():
+    block = ("javac: compiles\ntests: 1 of 4 passed\n"
+             "first wrong result: Solution.mean(new int[]{1, 2}) returned 1.0, expected 1.5\n"
+             "suspicious lines (coverage): 6, 4\nsuspicious lines (mutants): 5\n"
+             "a change that passes every test: line 11: return (double) total / xs.length;")
+    evidence = Evidence.parse(block)
+    assert tools_answer(evidence, CODE)["errors"][0]["line"] == 11  # the last return of mean
+    coverage = tools_answer(evidence, CODE, "coverage")["errors"][0]
+    assert (coverage["line"], coverage["fix"]) == (6, None)
+    verified = tools_answer(evidence, CODE, "mutants")["errors"][0]
+    assert (verified["line"], verified["fix"]) == (11, "return (double) total / xs.length;")
+    unverified = Evidence.parse(block.rsplit("\n", 1)[0])
+    assert tools_answer(unverified, CODE, "mutants")["errors"][0]["line"] == 5
+    thrown = Evidence.parse("javac: compiles\ntests: 3 of 5 passed\nfirst exception: Solution.mean(new int[]{}) threw "
+                            "java.lang.ArithmeticException: / by zero at line 11\n"
+                            "a change that passes every test: line 9: return 0.0;")
+    error = tools_answer(thrown, CODE, "mutants")["errors"][0]
+    assert (error["line"], error["fix"]) == (11, None)  # the change is not on the line the stack trace names

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--tools-only", action="store_true",
                       help="the tools-only baseline (no model): the answer a rule reads from javac's and the tests' "
                            "output alone")
+    evaluate.add_argument("--localisation", choices=["coverage", "mutants"],
+                          help="with --tools-only: also read that localisation evidence (its top suspicious line for a "
+                               "logic error; for mutants a change that passes every test, as the fix); run named "
+                               "coverage_only or mutants_only")
     evaluate.add_argument("--few-shot", type=int, default=0, metavar="K",
                           help="prepend K examples from the train split as chat turns (default 0)")
     evaluate.add_argument("--split", default="test", help="split name in data_dir or a file path (default test)")
@@ -278,6 +282,7 @@ EVALUATE_EPILOG = """examples:
   fedjava evaluate --base --few-shot 3 --max-samples 40
   fedjava evaluate --majority
   fedjava evaluate --tools-only                        # what javac and the tests say alone, no model
+  fedjava evaluate --tools-only --localisation mutants # ... and the mutants' top line and verified change
   fedjava evaluate --adapter java_error_federated_results/fedavg/final_model \
       --judge-url https://api.openai.com/v1 --judge-model gpt-4o-mini    # key from $OPENAI_API_KEY
 """
@@ -288,10 +293,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fedjava.config import load_adapter_config
     from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, check_options, format_table, run_evaluation
 
+    if args.localisation and not args.tools_only:
+        return _error("--localisation goes with --tools-only (a grounded model reads the localisation in its prompt)")
     if not (args.adapter or args.base or args.majority or args.tools_only):
         args.adapter = "builtin"
     opts = EvalOptions(
-        adapter=args.adapter, base=args.base, majority=args.majority, tools_only="tools" if args.tools_only else "",
+        adapter=args.adapter, base=args.base, majority=args.majority, tools_only=(args.localisation or "tools") if args.tools_only else "",
         few_shot=args.few_shot, split=args.split,
         max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         fix_check=not args.no_fix_check, unsafe_run=args.unsafe_run, judge_url=args.judge_url,

@@ -20,7 +20,7 @@ from fedjava.errors import UserError
 from fedjava.evaluation.evaluate import LABELS
 from fedjava.evaluation.metrics import HEADLINE, paired_gain
 
-ORDER = ("majority", "tools_only", "base", "base_fewshot", "centralized", "fed")
+ORDER = ("majority", "tools_only", "coverage_only", "mutants_only", "base", "base_fewshot", "centralized", "fed")
 MODEL_ONLY_LABELS = {
     "runtime_line_within_one": "runtime line within one", "logic_line_within_one": "logic line within one",
     "fix_pass_rate": "fix check", "runtime_fix_pass_rate": "runtime fix check",

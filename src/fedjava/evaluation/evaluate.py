@@ -11,7 +11,8 @@ Runs:
   type and code); results in ``<results_dir>/majority/``.
 * ``--tools-only``: the answer a rule reads from each sample's tool results alone, no model
   (:mod:`fedjava.evaluation.tools_only`): the floor a model is measured against; results in
-  ``<results_dir>/tools_only/``.
+  ``<results_dir>/tools_only/`` (``--localisation coverage|mutants``: also from that localisation evidence, in
+  ``coverage_only/`` or ``mutants_only/``).
 
 Decoding is greedy and batched. Files written: ``predictions.jsonl`` (one row per sample: gold,
 raw prediction, parsed prediction or null, fix check, grade) and ``metrics.json``; for a split other
@@ -63,8 +64,8 @@ class EvalOptions:
     base: bool = False
     majority: bool = False
     tools_only: str = ""
-    """answer with the tools-only rule: "tools" (javac's and the tests' output); "" for a model or the majority
-    baseline"""
+    """answer with the tools-only rule: "tools" (javac's and the tests' output), "coverage" or "mutants" (also that
+    localisation evidence); "" for a model or the majority baseline"""
     few_shot: int = 0
     split: str = "test"
     max_samples: int = 0
@@ -116,7 +117,7 @@ def run_name(opts: EvalOptions) -> str:
     if opts.majority:
         return "majority"
     if opts.tools_only:
-        return "tools_only" if opts.tools_only == "tools" else f"tools_only_{opts.tools_only}"
+        return "tools_only" if opts.tools_only == "tools" else f"{opts.tools_only}_only"
     if opts.adapter:
         return "grader" if _builtin(opts) else Path(opts.adapter).resolve().parent.name
     return f"base_fewshot{opts.few_shot}" if opts.few_shot else "base"
@@ -169,7 +170,7 @@ def check_options(opts: EvalOptions) -> None:
         require_fix_check_sandbox()
 
 
-TOOLS_ONLY = ("tools",)
+TOOLS_ONLY = ("tools", "coverage", "mutants")
 
 
 def model_run(opts: EvalOptions) -> bool:
@@ -291,7 +292,7 @@ def run_evaluation(
         answer_text = format_answer(majority_answer(train))
         texts = [answer_text] * len(samples)
     elif opts.tools_only and not opts.rescore:
-        texts = [format_answer(_tools_answer(sample, path)) for sample in samples]
+        texts = [format_answer(_tools_answer(sample, path, opts.tools_only)) for sample in samples]
     elif not opts.rescore:
         from fedjava.evaluation.generate import generate_answers
         from fedjava.prompts import render_prompt
@@ -419,7 +420,7 @@ def run_evaluation(
     return metrics, pred_path, metrics_path
 
 
-def _tools_answer(sample: dict, path: Path) -> dict[str, Any]:
+def _tools_answer(sample: dict, path: Path, localisation: str) -> dict[str, Any]:
     """The tools-only rule's answer for one sample, from its ``meta.evidence``."""
     from fedjava.evaluation.tools_only import tools_answer
     from fedjava.javadata.evidence import Evidence
@@ -429,7 +430,8 @@ def _tools_answer(sample: dict, path: Path) -> dict[str, Any]:
         raise EvaluationError(f"{path}: --tools-only reads each sample's tool results (meta.evidence, written by "
                               "fedjava data build), and a sample has none")
     user = next(m for m in reversed(sample["messages"][:-1]) if m["role"] == "user")["content"]
-    return tools_answer(Evidence.parse(block), split_user_prompt(user)[1])
+    return tools_answer(Evidence.parse(block), split_user_prompt(user)[1], "" if localisation == "tools" else
+                        localisation)
 
 
 FIRST_ANSWER_KEYS = ("line_exact", "line_within_one", "fix_pass_rate", "grade")

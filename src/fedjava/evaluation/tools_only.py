@@ -13,7 +13,12 @@ tools say by themselves. This rule reads a sample's :class:`~fedjava.javadata.ev
 * every test passed, or the program compiles and no test ran -> ``NO_ERROR``;
 * score ``round(10 x passed / total)`` as the labels give it (10 when no test ran).
 
-It writes no explanation and no fix: the tools do not say why, nor how to mend it. The rule is the floor every
+The localisation facts (:mod:`fedjava.javadata.localise`) are tools' output too. With ``localisation`` (``coverage``
+or ``mutants``) the rule takes that method's top suspicious line for a logic error or a timeout, and with
+``mutants`` a change that passes every test as the fix (its line then becomes the error's line): the
+*coverage-only* and *mutation-only* rows of a comparison.
+
+It writes no explanation, and no fix but a verified change: the tools do not say why. The rule is the floor every
 trained model is compared with (``fedjava evaluate --tools-only``).
 """
 
@@ -29,7 +34,9 @@ from fedjava.javadata.evidence import (
     FirstTimeout,
     FirstWrongResult,
     JavacResult,
+    SuspiciousLines,
     TestSummary,
+    VerifiedChange,
 )
 from fedjava.javadata.label import ERROR_TYPE
 
@@ -123,13 +130,29 @@ def guessed_line(code: str, call: str, pattern: re.Pattern = _RETURN) -> int:
     return hits[-1] if hits else span[0]
 
 
+def _localised(evidence: Evidence, localisation: str) -> tuple[int, str]:
+    """(line, fix) from the localisation facts: the method's top suspicious line, or for ``mutants`` the line of a
+    change that passes every test, with that change as the fix; (0, "") without them."""
+    if not localisation:
+        return 0, ""
+    if localisation == "mutants":
+        change = evidence.first(VerifiedChange)
+        if change is not None:
+            return change.line, change.text
+    ranked = next((f for f in evidence.all(SuspiciousLines) if f.method == localisation and f.lines), None)
+    return (ranked.lines[0], "") if ranked else (0, "")
+
+
 def score(passed: int, total: int) -> int:
     """10 x the share of passed tests, rounded half up (the labels' rule); 10 when none ran."""
     return int(math.floor(10 * passed / total + 0.5)) if total else 10
 
 
-def tools_answer(evidence: Evidence, code: str) -> dict[str, Any]:
-    """The answer the rule gives (see the module docstring)."""
+LOCALISATION = ("coverage", "mutants")
+
+
+def tools_answer(evidence: Evidence, code: str, localisation: str = "") -> dict[str, Any]:
+    """The answer the rule gives (see the module docstring); ``localisation``: ``""``, ``coverage`` or ``mutants``."""
     javac = evidence.first(JavacResult)
     if javac is not None and javac.status in ("error", "failed"):
         error = _error("COMPILE_ERROR", javac.key or "compiler.err", javac.line, javac.message)
@@ -141,11 +164,11 @@ def tools_answer(evidence: Evidence, code: str) -> dict[str, Any]:
     first = stopped if stopped is not None else wrong  # the labels take an exception over a wrong value
     if first is None:
         return {"verdict": "NO_ERROR", "errors": [], "score": points}
-    located, fix = 0, ""
+    located, fix = _localised(evidence, localisation)
     if isinstance(first, FirstException):
         line = first.line if first.line > 0 else (located or guessed_line(code, first.call))
         message = f"{first.exception}: {first.message}" if first.message else first.exception
-        error = _error("RUNTIME_ERROR", first.exception, line, message, fix if first.line <= 0 else "")
+        error = _error("RUNTIME_ERROR", first.exception, line, message, fix if located == line else "")
         return {"verdict": "RUNTIME_ERROR", "errors": [error], "score": points}
     if isinstance(first, FirstTimeout):
         line = located or guessed_line(code, first.call, _LOOP)
