@@ -258,3 +258,30 @@ def test_an_inserted_import_is_placed_before_the_line_it_names():
     assert got[0].status == "sampled"
     assert (error["fix"], error["fix_line"], error["fix_action"], error["line"]) == \
         ("import java.util.ArrayList;", 1, "insert", 3)
+
+
+def test_the_lines_the_localisation_singles_out_are_rewritten_too(monkeypatch):
+    from fedjava.evaluation import verify
+    from fedjava.evaluation.verify import suspicious_lines
+    from fedjava.models import build_tiny_qwen3
+
+    _, tok = build_tiny_qwen3()
+    code = ("class Solution {\n    static int f(int[] xs) {\n        int t = 0;\n        for (int x : xs) {\n"
+            "            t = t - x;\n        }\n        return t;\n    }\n}\n")
+    block = ("Tool results:\njavac: compiles\ntests: 1 of 3 passed\nfirst wrong result: Solution.f(...) returned -3, "
+             "expected 3\nsuspicious lines (coverage): 7, 5, 4\nsuspicious lines (mutants): 5, 3\n"
+             "a change that passes every test: line 5: t = t + x;")
+    assert suspicious_lines(block) == [5, 7, 3]
+    assert suspicious_lines("Tool results:\njavac: compiles\ntests: 3 of 3 passed") == []
+    raw = '{"verdict": "LOGIC_ERROR", "errors": [{"line": 7, "fix": "'
+    item = VerifyItem(None, code, "P ", raw, {"errors": [{"line": 7, "fix": None}]}, block)
+    seen = []
+
+    def fake_branches(model, tokenizer, branches, n, *args, **kwargs):
+        seen.extend(tokenizer.decode(ids)[len("P ") + len(raw):] for ids in branches)
+        return [[tokenizer(' x;"}]', add_special_tokens=False)["input_ids"]] * n for _ in branches]
+
+    monkeypatch.setattr(verify, "sample_branches", fake_branches)
+    got = propose_fixes(None, tok, item, samples=1)
+    assert seen == ["        ", "            t =", "        return t", "        int t ="]
+    assert [(p.line, p.action) for p in got] == [(None, "replace"), (5, "replace"), (7, "replace"), (3, "replace")]

@@ -10,7 +10,9 @@ that reports an error, :func:`verify_answers`
    of an index error, where a null variable was set, ...), ``samples`` rewrites of that line, the fix string
    started with the line's own beginning (:func:`lead`, e.g. ``for (``) and written on by the model; and where javac
    cannot find a class the file does not declare (:func:`fedjava.javadata.cause.insertions`), ``samples`` lines
-   started with ``import`` and inserted at the top of the file. When the answer's own fix ran away in its
+   started with ``import`` and inserted at the top of the file; and likewise for the lines the localisation evidence
+   singles out (:func:`suspicious_lines`: a verified change's line, the top suspicious lines by coverage and by
+   mutants), so a logic error's fix is also tried where the tools point. When the answer's own fix ran away in its
    indentation (:func:`runaway_indent`), its samples start from the reported line's indentation. What the
    branches share is prefilled once, and each branch's rows share its key/value cache;
 3. tries each distinct sampled fix, most often sampled first, at the same places and also replacing any line
@@ -143,7 +145,9 @@ def propose_fixes(model, tokenizer, item: VerifyItem, samples: int, temperature:
         return []
     lines = item.code.rstrip("\n").split("\n")
     branches: list[tuple[str, int | None, str]] = [(_escaped(runaway_indent(item)), None, "replace")]
-    for n, _ in cause_lines(item.evidence or "", item.code):
+    rewritten = [n for n, _ in cause_lines(item.evidence or "", item.code)]
+    rewritten += [n for n in suspicious_lines(item.evidence) if n not in rewritten and 1 <= n <= len(lines)]
+    for n in rewritten:
         branches.append((_escaped(lead(lines[n - 1])), n, "replace"))
     for n, start in insertions(item.evidence or "", item.code):
         branches.append((_escaped(start), n, "insert"))
@@ -158,6 +162,22 @@ def propose_fixes(model, tokenizer, item: VerifyItem, samples: int, temperature:
             if fix is not None:
                 out.append(Proposal(fix, line, action))
     return out
+
+
+SUSPICIOUS_PER_METHOD = 2
+
+
+def suspicious_lines(evidence: str | None, per_method: int = SUSPICIOUS_PER_METHOD) -> list[int]:
+    """The lines the localisation evidence singles out, in order, each once: the line of a change that passes every
+    test, then each method's top ``per_method`` suspicious lines (:mod:`fedjava.javadata.localise`)."""
+    from fedjava.javadata.evidence import Evidence, SuspiciousLines, VerifiedChange
+
+    facts = Evidence.parse(evidence or "")
+    change = facts.first(VerifiedChange)
+    found = [change.line] if change else []
+    for ranked in facts.all(SuspiciousLines):
+        found += [n for n in ranked.lines[:per_method] if n not in found]
+    return found
 
 
 def _escaped(text: str) -> str:
