@@ -113,3 +113,25 @@ def test_malformed_samples_are_reported_with_file_and_line(tmp_path):
     array.write_text("[\n" + good + ",\n" + no_answer + "\n]\n")
     with pytest.raises(SampleError, match=f"{array}:3: no assistant answer"):
         load_samples(array)
+
+
+def test_a_grader_trained_without_localisation_is_not_shown_it(tmp_path):
+    import yaml
+
+    from fedjava.config import load_config, load_saved_config, to_yaml
+    from fedjava.prompts import build_messages
+
+    block = ("Tool results:\njavac: compiles\ntests: 1 of 3 passed\nfirst wrong result: Solution.f(1) returned 2, "
+             "expected 3\nsuspicious lines (coverage): 2\na change that passes every test: line 2: return x + 2;")
+    code = "class Solution {\n    static int f(int x) { return x + 1; }\n}\n"
+    shown = build_messages("Add two.", code, evidence=block)[1]["content"]
+    assert "suspicious lines (coverage): 2\nline 2 reads: static int f(int x) { return x + 1; }" in shown
+    assert "a change that passes every test: line 2: return x + 2;" in shown
+    hidden = build_messages("Add two.", code, evidence=block, localisation=False)[1]["content"]
+    assert "suspicious" not in hidden and "a change that" not in hidden and "first wrong result" in hidden
+    saved = yaml.safe_load(to_yaml(load_config(None, [], check_files=False)))
+    del saved["localisation"]  # an adapter saved before the key existed was trained without localisation
+    (tmp_path / "fedjava_config.yaml").write_text(yaml.safe_dump(saved))
+    assert load_saved_config(tmp_path).localisation is False
+    assert load_saved_config(tmp_path, ["localisation=true"]).localisation is True
+    assert load_config(None, [], check_files=False).localisation is True

@@ -193,7 +193,8 @@ def test_grounded_review_compiles_and_runs_the_task_yaml_tests(grounded_adapter,
     assert tools == ["  javac: compiles", "  tests: 3 of 5 passed",
                      "  first exception: Solution.twice(100 / Solution.twice(0)) threw java.lang.ArithmeticException:"
                      " / by zero outside the student's code",
-                     "  first wrong result: Solution.twice(7) returned 15, expected 14"]
+                     "  first wrong result: Solution.twice(7) returned 15, expected 14",
+                     "  suspicious lines (coverage): 3", "  suspicious lines (mutants): 3"]  # the one line there is
     assert "Tools: compiled and ran 5 test(s) in " in captured.err
     with pytest.MonkeyPatch.context() as patch:  # no sandbox: refused before the model loads, unless asked
         patch.setenv("FEDJAVA_BWRAP", str(tmp_path / "missing" / "bwrap"))
@@ -204,7 +205,8 @@ def test_grounded_review_compiles_and_runs_the_task_yaml_tests(grounded_adapter,
         assert "  tests: 3 of 5 passed" in capsys.readouterr().out
 
     assert main(argv + ["--json"]) == EXIT_INVALID_ANSWER
-    assert json.loads(capsys.readouterr().out)["tool_results"].endswith("returned 15, expected 14")
+    assert json.loads(capsys.readouterr().out)["tool_results"].endswith(
+        "returned 15, expected 14\nsuspicious lines (coverage): 3\nsuspicious lines (mutants): 3")
     main(argv + ["--no-run"])  # compile only
     assert "Tool results:\n  javac: compiles\n  tests: not run\n" in capsys.readouterr().out
     broken = tmp_path / "Broken.java"

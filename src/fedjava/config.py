@@ -96,6 +96,10 @@ class Config:
     """grounded prompts quote the student's line javac or the stack trace names ("error"), and also ("related")
     the lines the error likely comes from (the declaration, the loop, the array's creation, the block without a
     brace: fedjava.javadata.cause); an adapter is used with the setting it was trained with"""
+    localisation: bool = True
+    """grounded prompts also show the localisation evidence the samples carry (suspicious lines by coverage and by
+    mutants, a change that passes every test: fedjava.javadata.localise); an adapter is used with the setting it was
+    trained with (one saved before the key existed: false)"""
     tests_dropout: float = 0.0
     """grounded training: share of training samples shown with the javac line only (as when no tests exist)"""
     decision_weight: float = 1.0
@@ -393,7 +397,11 @@ def load_saved_config(folder: str | Path, overrides: list[str] | None = None, ch
     path = Path(folder) / SAVED_CONFIG
     if not path.is_file():
         raise ConfigError([f"{folder}: no {SAVED_CONFIG} (the settings a run saves beside its adapter)"])
-    return _build_config(path, overrides, check_files, unknown_ok=True)
+    cfg = _build_config(path, overrides, check_files, unknown_ok=True)
+    if "localisation" not in read_yaml_mapping(path) and not any(
+            normalize_key(o.split("=", 1)[0]) == "localisation" for o in overrides or []):
+        cfg = dataclasses.replace(cfg, localisation=False)  # saved before localisation existed: trained without it
+    return cfg
 
 
 def load_adapter_config(folder: str | Path | None, preset: str | None = None,

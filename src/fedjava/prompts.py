@@ -102,14 +102,15 @@ def format_answer(answer: dict[str, Any]) -> str:
 
 
 def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = None,
-                   evidence: str | None = None, quote_lines: str = "error") -> list[dict[str, str]]:
+                   evidence: str | None = None, quote_lines: str = "error", localisation: bool = True,
+                   ) -> list[dict[str, str]]:
     """The chat turns for one program; with ``evidence`` (a tool-results block) the grounded form."""
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": build_user_prompt(requirement, code)},
     ]
     if evidence is not None:
-        messages = ground_messages(messages, evidence, quote_lines)
+        messages = ground_messages(messages, evidence, quote_lines, localisation)
     if answer is not None:
         messages.append({"role": "assistant", "content": format_answer(answer)})
     return messages
@@ -150,10 +151,15 @@ def quote_source_lines(block: str, code: str, quote_lines: str = "error") -> str
 
 
 def ground_messages(messages: list[dict[str, str]], evidence: str, quote_lines: str = "error",
-                    ) -> list[dict[str, str]]:
+                    localisation: bool = True) -> list[dict[str, str]]:
     """``messages`` in grounded form: the grounded system prompt, and ``evidence`` after the last user turn's
     code (where the model reads it last, and where truncation of a long prompt's start never reaches), with
-    the code line it names quoted (:func:`quote_source_lines`)."""
+    the code line it names quoted (:func:`quote_source_lines`); without ``localisation``, its localisation facts
+    left out (a grader trained without them)."""
+    if not localisation:
+        from fedjava.javadata.evidence import Evidence
+
+        evidence = Evidence.parse(evidence).without_localisation().render()
     block = evidence.strip()
     if block.startswith("Tool results:"):
         block = block[len("Tool results:"):].lstrip("\n")
@@ -166,7 +172,7 @@ def ground_messages(messages: list[dict[str, str]], evidence: str, quote_lines: 
 
 def apply_prompt_mode(
     samples: list[dict[str, Any]], mode: str, tests_dropout: float = 0.0, seed: int = 0, name: str = "data",
-    quote_lines: str = "error",
+    quote_lines: str = "error", localisation: bool = True,
 ) -> list[dict[str, Any]]:
     """The samples as ``mode`` shows them to the model (new dicts; the input is not changed).
 
@@ -196,7 +202,8 @@ def apply_prompt_mode(
         if tests_dropout > 0 and rng.random() < tests_dropout:
             evidence = compile_only(evidence)
         messages = sample["messages"]
-        out.append({**sample, "messages": ground_messages(messages[:-1], evidence, quote_lines) + messages[-1:]})
+        out.append({**sample, "messages": ground_messages(messages[:-1], evidence, quote_lines, localisation)
+                    + messages[-1:]})
     return out
 
 

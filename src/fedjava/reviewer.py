@@ -109,7 +109,8 @@ class Reviewer:
             evidence, tools = run_tools(code, task_spec, run_tests, self.unsafe)
             seconds = time.perf_counter() - started
         prompt = render_prompt(self.tokenizer, build_messages(task, code, evidence=evidence,
-                                                                      quote_lines=self.cfg.quote_lines))
+                                                                      quote_lines=self.cfg.quote_lines,
+                                                                      localisation=self.cfg.localisation))
         n_tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         note = check_fits(label, n_tokens, count_lines(code), self.max_new_tokens, self.cfg.max_seq_length,
                           context_window(self.model))

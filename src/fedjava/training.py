@@ -466,7 +466,8 @@ def load_prompted(cfg: Config, path: Path, limit: int = 0, name: str = "data", t
     if limit:
         samples = samples[:limit]
     dropout = cfg.tests_dropout if training else 0.0
-    return apply_prompt_mode(samples, cfg.prompt_mode, dropout, cfg.seed, name=str(path), quote_lines=cfg.quote_lines)
+    return apply_prompt_mode(samples, cfg.prompt_mode, dropout, cfg.seed, name=str(path), quote_lines=cfg.quote_lines,
+                             localisation=cfg.localisation)
 
 
 def load_train_valid(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

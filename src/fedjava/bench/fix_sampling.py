@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_adapter_config(folder)
     model, tokenizer = load_adapter(folder, cfg, merge=True)
     samples = [s for s in load_samples(args.split) if FIX_KEY in s["messages"][-1]["content"]]
-    samples = apply_prompt_mode(subset(samples, args.samples, 0), cfg.prompt_mode, quote_lines=cfg.quote_lines)
+    samples = apply_prompt_mode(subset(samples, args.samples, 0), cfg.prompt_mode, quote_lines=cfg.quote_lines,
+                                localisation=cfg.localisation)
     prefixes = []
     for s in samples:  # the reference answer up to its fix stands in for the model's first answer
         answer = s["messages"][-1]["content"]

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_adapter_config(folder)
     model, tokenizer = load_adapter(folder, cfg, merge=True)
     samples = apply_prompt_mode(subset(load_samples(args.split), args.samples, 0), cfg.prompt_mode,
-                                quote_lines=cfg.quote_lines)
+                                quote_lines=cfg.quote_lines, localisation=cfg.localisation)
     prompts = [render_prompt(tokenizer, s["messages"][:-1]) for s in samples]
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     print(f"{cfg.model_name} + {folder}: {len(prompts)} {cfg.prompt_mode} prompts of {min(lengths)}-{max(lengths)} "

@@ -101,8 +101,9 @@ def run_arm(name: str, overrides: dict[str, Any], train: list[dict], test: list[
     cfg = load_config(None, [f"{k}={v}" for k, v in settings.items()] + extra, check_files=False)
     set_seed(cfg.seed)
     model, tok = load_for_training(cfg)
-    shown_train = apply_prompt_mode(train, cfg.prompt_mode, cfg.tests_dropout, cfg.seed, quote_lines=cfg.quote_lines)
-    shown_test = apply_prompt_mode(test, cfg.prompt_mode, quote_lines=cfg.quote_lines)
+    shown_train = apply_prompt_mode(train, cfg.prompt_mode, cfg.tests_dropout, cfg.seed, quote_lines=cfg.quote_lines,
+                                    localisation=cfg.localisation)
+    shown_test = apply_prompt_mode(test, cfg.prompt_mode, quote_lines=cfg.quote_lines, localisation=cfg.localisation)
     train_f, _ = tokenize_samples(tok, shown_train, cfg.max_seq_length, cfg.truncation, "train")
     test_f, _ = tokenize_samples(tok, shown_test, cfg.max_seq_length, cfg.truncation, "test")
     started = time.time()

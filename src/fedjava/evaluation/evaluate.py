@@ -270,12 +270,12 @@ def run_evaluation(
     check_options(opts)
     path = split_path(cfg, opts.split)
     samples = apply_prompt_mode(subset(load_samples(path), opts.max_samples, cfg.seed), cfg.prompt_mode, name=str(path),
-                                quote_lines=cfg.quote_lines)
+                                quote_lines=cfg.quote_lines, localisation=cfg.localisation)
     needs_train = opts.majority or opts.few_shot
     train = load_samples(cfg.data_path(cfg.train_file)) if needs_train else []
     if opts.few_shot:
         train = apply_prompt_mode(train, cfg.prompt_mode, name=str(cfg.data_path(cfg.train_file)),
-                                  quote_lines=cfg.quote_lines)
+                                  quote_lines=cfg.quote_lines, localisation=cfg.localisation)
     name = run_name(opts)
     progress(f"Evaluating {name} on {len(samples)} {opts.split} sample(s) ({cfg.prompt_mode} prompts)")
     judge = _start_judge(opts, progress)  # before the expensive part: a judge that cannot work stops here

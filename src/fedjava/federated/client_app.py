@@ -78,7 +78,7 @@ def _features(cfg: Config, tokenizer, client_id: int, path: Path):
     stat = path.stat() if path.exists() else None
     key = (str(path.resolve()), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0,
            cfg.max_seq_length, cfg.truncation, cfg.max_train_samples, cfg.model_name, cfg.prompt_mode,
-           cfg.tests_dropout, cfg.quote_lines, cfg.seed)
+           cfg.tests_dropout, cfg.quote_lines, cfg.localisation, cfg.seed)
     if key not in _FEATURES:
         samples = load_prompted(cfg, path, cfg.max_train_samples, f"client_{client_id}", training=True)
         _FEATURES[key] = tokenize_samples(tokenizer, samples, cfg.max_seq_length, cfg.truncation,

@@ -299,9 +299,7 @@ def localise_samples(samples: list[dict], tasks: dict[str, Task], *, max_mutants
         evidence = Evidence.parse(meta.get("evidence") or "")
         if not evidence.compiled or evidence.tests is None or evidence.tests.passed == evidence.tests.total:
             continue
-        if evidence.all(SuspiciousLines) or evidence.all(VerifiedChange):  # localised before: run again afresh
-            evidence = Evidence(tuple(f for f in evidence.facts if not isinstance(f, (SuspiciousLines,
-                                                                                      VerifiedChange))))
+        evidence = evidence.without_localisation()  # localised before: run again afresh
         requirement, code = split_user_prompt(sample["messages"][1]["content"])
         task = task_for_sample(meta, requirement, tasks)
         if task is None:
