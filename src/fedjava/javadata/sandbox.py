@@ -111,7 +111,7 @@ class Sandbox:
     """Folders in ``work`` a read-only command reads (given to its user when fedjava runs as root)."""
     tools: tuple[str, ...] = ()
     """Programs on the host, other than the command's own, that it may start (``sleep`` for a shell
-    command); ``java`` may always start ``java``."""
+    command); a ``java`` command may start ``java`` again without naming it here."""
 
     def path(self, host: Path | str) -> str:
         """Where the command sees ``host`` (a path inside ``work``)."""
