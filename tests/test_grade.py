@@ -188,6 +188,41 @@ def test_grounded_grading_runs_the_tools_and_surfaces_their_refusal(tmp_path, ca
     assert "javac and java not found on PATH" in capsys.readouterr().err
 
 
+def test_symlinks_that_leave_the_class_are_refused_and_the_rest_graded(taught_adapter, tmp_path, capsys):
+    """Issue 22 item 5: ``linky.java -> a teacher-only file`` is not read, in a folder or in a zip (whose entries
+    can be links too); the student's row says why, the others are graded, and nothing shows the file's text."""
+    import stat
+    import uuid
+    import zipfile
+
+    secret_text = f"TEACHER-ONLY-{uuid.uuid4().hex}"
+    secret = tmp_path / "teacher" / "answers.txt"
+    secret.parent.mkdir()
+    secret.write_text(secret_text)
+    task = tmp_path / "twice.yaml"
+    task.write_text(TASK_YAML)
+    klass = tmp_path / "class"
+    klass.mkdir()
+    (klass / "alice.java").write_text(GOOD)
+    (klass / "linky.java").symlink_to(secret)
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("alice.java", GOOD)
+        link = zipfile.ZipInfo("linky.java")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16  # as zip --symlinks stores a link: its target as content
+        zipped.writestr(link, str(secret))
+    for submissions, outside in ((klass, "outside the class folder"), (archive, "outside the zip")):
+        out = tmp_path / f"graded-{submissions.name}"
+        assert _grade(submissions, "--task", task, "--adapter", taught_adapter, "--out", out) == 0
+        printed = capsys.readouterr().out
+        detail = _rows(out / "grades_detail.csv")
+        assert detail["alice"]["status"] == "graded" and detail["alice"]["verdict"] == "NO_ERROR"
+        assert detail["linky"]["status"] == "ungradable"
+        assert detail["linky"]["reason"].startswith(f"linky.java is a symbolic link to {secret}, {outside}")
+        assert "  linky: not graded: linky.java is a symbolic link to " in printed
+        assert not [f for f in out.rglob("*") if f.is_file() and secret_text in f.read_text(errors="replace")]
+
+
 def test_grade_user_errors_are_one_line(tmp_path, capsys):
     def fails(argv, message):
         assert _grade(*argv) == 2, argv

@@ -12,11 +12,18 @@ one that cannot be graded (not a ``.java`` file, empty, binary, not UTF-8, over 
 several ``.java`` files, a second submission with the same id) gets a :class:`Submission` with ``problem`` set,
 so the teacher sees a row saying why, and the run goes on. A zip is read in memory, never unpacked to disk,
 and each entry is read only up to the size limit (a zip bomb costs nothing).
+
+Symbolic links (on disk, or zip entries whose Unix mode says link) are resolved: one to a file inside the
+class folder (or zip) reads that file; one that leaves it (``linky.java -> /root/.bashrc``), points to a
+folder or to nothing makes its student's row say so, and nothing behind it is read.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
+import stat
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +34,8 @@ from fedjava.review import MAX_FILE_BYTES, ReviewError, decode_text
 
 MAX_ENTRIES = 20_000
 IGNORED = ("__MACOSX", "__pycache__")
+MAX_LINKS = 8
+"""Links followed in a row inside a zip (a link to a link ...) before the chain counts as a loop."""
 
 
 class SubmissionsError(UserError):
@@ -51,6 +60,8 @@ class _Entry:
     parts: tuple[str, ...]
     read: Callable[[], bytes]
     size: int
+    problem: str | None = None
+    """why the entry is not read (a symbolic link leaving the class folder)"""
 
 
 def collect(path: str | Path) -> list[Submission]:
@@ -84,14 +95,45 @@ def _visible(parts: tuple[str, ...]) -> bool:
 
 
 def _folder_entries(root: Path) -> list[_Entry]:
+    real_root = root.resolve()
     entries = []
-    for file in sorted(root.rglob("*")):
-        parts = file.relative_to(root).parts
-        if file.is_file() and _visible(parts):
-            entries.append(_Entry(parts, file.read_bytes, file.stat().st_size))
+    for folder, dirs, files in os.walk(root):  # a link to a folder is listed in dirs, never entered
+        dirs[:] = [d for d in dirs if _visible((d,))]
+        for name in dirs + files:
+            path = Path(folder) / name
+            parts = path.relative_to(root).parts
+            if path.is_symlink() and _visible(parts):
+                entries.append(_linked_entry(path, parts, real_root))
+            elif name in files and path.is_file() and _visible(parts):
+                entries.append(_Entry(parts, functools.partial(_read_file, path), path.stat().st_size))
             if len(entries) > MAX_ENTRIES:
                 raise SubmissionsError(f"{root}: more than {MAX_ENTRIES} files; is this the right folder?")
-    return entries
+    return sorted(entries, key=lambda e: e.parts)
+
+
+def _linked_entry(link: Path, parts: tuple[str, ...], real_root: Path) -> _Entry:
+    """A symbolic link in the class folder: the file it leads to when that is inside the class folder."""
+    shown = os.readlink(link)
+    try:
+        target = link.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links
+        return _Entry(parts, bytes, 0, f"{'/'.join(parts)} is a symbolic link that cannot be followed ({shown}); "
+                                       "give the .java file itself")
+    if not target.is_relative_to(real_root):
+        return _Entry(parts, bytes, 0, f"{'/'.join(parts)} is a symbolic link to {shown}, outside the class "
+                                       "folder; it was not read (copy the file in instead)")
+    if not target.is_file():
+        what = "a folder" if target.is_dir() else "a missing file"
+        return _Entry(parts, bytes, 0, f"{'/'.join(parts)} is a symbolic link to {what} ({shown}); give the "
+                                       ".java file itself")
+    return _Entry(parts, functools.partial(_read_file, target), target.stat().st_size)
+
+
+def _read_file(path: Path) -> bytes:
+    """At most one byte over the size limit of ``path``, refusing a symlink put there since it was listed."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read(MAX_FILE_BYTES + 1)
 
 
 def _zip_entries(path: Path) -> list[_Entry]:
@@ -102,18 +144,69 @@ def _zip_entries(path: Path) -> list[_Entry]:
         raise SubmissionsError(f"{path}: cannot read the zip file ({exc})") from exc
     if len(infos) > MAX_ENTRIES:
         raise SubmissionsError(f"{path}: more than {MAX_ENTRIES} entries; is this the right zip?")
+    by_parts = {_zip_parts(info): info for info in infos if not info.is_dir()}
     entries = []
     for info in infos:
-        parts = tuple(p for p in PurePosixPath(info.filename.replace("\\", "/")).parts if p not in ("", ".", "..", "/"))
+        parts = _zip_parts(info)
         if info.is_dir() or not parts or not _visible(parts):
             continue
-
-        def read(info=info) -> bytes:
-            with archive.open(info) as handle:
-                return handle.read(MAX_FILE_BYTES + 1)  # never more than the limit, whatever the header says
-
-        entries.append(_Entry(parts, read, info.file_size))
+        if _is_zip_link(info):
+            entries.append(_zip_linked_entry(archive, info, parts, by_parts))
+            continue
+        entries.append(_Entry(parts, functools.partial(_read_zip_entry, archive, info), info.file_size))
     return entries
+
+
+def _zip_parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
+    return tuple(p for p in PurePosixPath(info.filename.replace("\\", "/")).parts if p not in ("", ".", "..", "/"))
+
+
+def _is_zip_link(info: zipfile.ZipInfo) -> bool:
+    """Whether the entry is a symbolic link: the Unix mode in the high bits of its external attributes says so
+    (``zip --symlinks``, Info-ZIP and Python store links so; its content is the link's target)."""
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _zip_linked_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, parts: tuple[str, ...],
+                      by_parts: dict[tuple[str, ...], zipfile.ZipInfo]) -> _Entry:
+    """A link in the zip: the entry it leads to when that is in the zip, else why not."""
+    name, current = "/".join(parts), info
+    for _ in range(MAX_LINKS):
+        with archive.open(current) as handle:
+            target = handle.read(4096).decode("utf-8", "replace")
+        where = _inside(_zip_parts(current)[:-1], target)
+        if where is None:
+            return _Entry(parts, bytes, 0, f"{name} is a symbolic link to {target}, outside the zip; it was not "
+                                           "read (put the file itself in the zip)")
+        if where not in by_parts:
+            return _Entry(parts, bytes, 0, f"{name} is a symbolic link to {target}, which is not in the zip; give "
+                                           "the .java file itself")
+        current = by_parts[where]
+        if not _is_zip_link(current):
+            return _Entry(parts, functools.partial(_read_zip_entry, archive, current), current.file_size)
+    return _Entry(parts, bytes, 0, f"{name} is a chain of more than {MAX_LINKS} symbolic links; give the .java "
+                                   "file itself")
+
+
+def _inside(folder: tuple[str, ...], target: str) -> tuple[str, ...] | None:
+    """Where the link ``target``, written in ``folder``, leads in the zip; None when it leaves the zip."""
+    target = target.replace("\\", "/")
+    if target.startswith("/") or (len(target) > 1 and target[1] == ":"):
+        return None
+    parts = list(folder)
+    for part in target.split("/"):
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return tuple(parts)
+
+
+def _read_zip_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    with archive.open(info) as handle:
+        return handle.read(MAX_FILE_BYTES + 1)  # never more than the limit, whatever the header says
 
 
 def _unwrap(entries: list[_Entry]) -> list[_Entry]:
@@ -124,12 +217,15 @@ def _unwrap(entries: list[_Entry]) -> list[_Entry]:
         only_folders = all(len(e.parts) > 2 for e in entries)
         if len(top) != 1 or (len(children) < 2 and not only_folders):
             break
-        entries = [_Entry(e.parts[1:], e.read, e.size) for e in entries]
+        entries = [_Entry(e.parts[1:], e.read, e.size, e.problem) for e in entries]
     return entries
 
 
 def _read_student(student: str, files: list[_Entry]) -> Submission:
     folder = len(files[0].parts) > 1
+    refused = [f for f in files if f.problem]
+    if refused:
+        return Submission(student, "/".join(refused[0].parts), problem=refused[0].problem)
     if len({len(f.parts) > 1 for f in files}) == 2:
         return Submission(student, student, problem=f"both a file and a folder are named {student}; keep one")
     java = [f for f in files if f.parts[-1].lower().endswith(".java")]

@@ -1,29 +1,34 @@
 """Run ``javac`` and ``java`` on code the project did not write, inside a bubblewrap sandbox.
 
 Why: the fix check of ``fedjava evaluate`` compiles and runs model-predicted programs, ``fedjava data
-build --tasks-dir`` runs whatever tasks it is given, and ``fedjava review`` runs a student's file. Such
-code can delete files, open sockets or start processes with ``Runtime.exec`` that outlive the JVM and
-every limit the JVM sets (heap, the batch harness's per-case CPU budget). So every command gets:
+build --tasks-dir`` runs whatever tasks it is given, and ``fedjava review`` and ``fedjava grade`` run students'
+files. Such code can read or delete files, open sockets or start processes with ``Runtime.exec`` that outlive
+the JVM and every limit the JVM sets (heap, the batch harness's per-case CPU budget). So every command gets:
 
 * **namespaces** (bwrap): a network namespace with only its own loopback (no network), a PID namespace
   whose processes all die when the command ends or when fedjava dies (``--die-with-parent``), its own
   IPC, UTS and cgroup namespaces;
-* **a read-only file system**: the host's root bound read-only; empty tmpfs over ``/tmp`` and ``/dev/shm``
-  (size-capped), ``/run`` and the home folders (``$HOME``, ``/root``, ``/home``); the work folder mounted
-  at :data:`WORK_INSIDE`, writable only while compiling; the harness sources read-only at :data:`JAVA_INSIDE`;
+* **an allow-list of files** (:mod:`fedjava.javadata.mounts`): an empty, read-only root with only what the
+  command's programs need bound read-only (the JDK, the libraries it links, ``setpriv`` and ``prlimit``), so
+  nothing else of the host (class folders, home folders, ``/srv``, ``/etc/passwd``) is there to read; fresh
+  ``/dev`` and ``/proc``; empty tmpfs over ``/tmp`` and ``/dev/shm`` (size-capped); the work folder mounted at
+  :data:`WORK_INSIDE`, writable only while compiling; the harness sources read-only at :data:`JAVA_INSIDE`;
 * **an unprivileged user without capabilities**: run as root, fedjava has ``setpriv`` switch to a uid of
   the command's own (:data:`SANDBOX_UIDS`) with no capabilities and ``no_new_privs`` (set-uid programs
   cannot give root back); run as another user, bwrap maps that user in a user namespace of its own
   (nested user namespaces disabled);
 * **rlimits** (``prlimit`` inside the sandbox, so that the process limit counts only the command's own
   processes and threads): CPU seconds, address space, processes/threads, file size, no core files;
+* **a cgroup** (:mod:`fedjava.javadata.cgroups`, where one can be made: as root): one cap on the memory and
+  the processes of everything the command starts, together; going over the memory cap ends the whole run
+  (``stopped`` is ``"memory_limit"``);
 * **a wall clock and an output cap** (:mod:`fedjava.javadata.supervise`): the command is killed when either
   is exceeded and the result says which (``stopped``);
 * **a clean environment**: only PATH and the locale pass, with ``HOME=/tmp``.
 
 When bwrap is missing or cannot create its namespaces, :func:`require_sandbox` refuses with
 :class:`SandboxUnavailableError`; ``unsafe=True`` (the ``--unsafe-run`` options) runs the same command
-without namespaces, keeping the rlimits, the wall clock and the output cap.
+without namespaces, keeping the rlimits, the cgroup, the wall clock and the output cap.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedjava.errors import UserError
+from fedjava.javadata import cgroups
+from fedjava.javadata.mounts import JDK_PROGRAMS, prefetch, view_for
 from fedjava.javadata.supervise import Finished, supervise
 
 BWRAP_ENV = "FEDJAVA_BWRAP"
@@ -51,7 +58,6 @@ JAVA_INSIDE = "/tmp/fedjava/java"
 JAVA_RESOURCES = Path(__file__).parent / "java"
 TMP_BYTES = 64 << 20
 OUTPUT_BYTES = 8 << 20
-HIDDEN = ("/root", "/home", "/run")
 KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
 UNSAFE_HINT = "or pass --unsafe-run to run the code without isolation"
 INSTALL_HINT = ("install bubblewrap ('apt-get install bubblewrap' on Debian/Ubuntu, 'dnf install bubblewrap' on "
@@ -79,7 +85,13 @@ class Limits:
     """Address space per process: a JVM with a 96 MB heap reserves about 1.5 GB of it (its class space, code
     cache and malloc arenas are reserved, not used)."""
     processes: int = 256
-    """Processes and threads together (a JVM runs about 20 threads of its own)."""
+    """Processes and threads together (a JVM runs about 20 threads of its own): per user as an rlimit, and for
+    the whole command in its cgroup."""
+    total_memory_bytes: int = 1 << 30
+    """Memory of all the command's processes together (resident, and the files they write to /tmp), where it
+    gets a cgroup. Room for the largest heap fedjava gives a JVM (BatchCompile's -Xmx512m) with the JVM's own
+    memory around it; measured peaks: 170 MB for BatchCompile on a chunk of 400 programs, 85 MB for the batch
+    JVM (-Xmx96m) running them, 44 MB for javac (-J-Xmx256m) on one program."""
     file_bytes: int = 64 << 20
     output_bytes: int = OUTPUT_BYTES
     """stdout and stderr together, as read here."""
@@ -97,6 +109,9 @@ class Sandbox:
     unsafe: bool = False
     reads: tuple[Path, ...] = ()
     """Folders in ``work`` a read-only command reads (given to its user when fedjava runs as root)."""
+    tools: tuple[str, ...] = ()
+    """Programs on the host, other than the command's own, that it may start (``sleep`` for a shell
+    command); a ``java`` command may start ``java`` again without naming it here."""
 
     def path(self, host: Path | str) -> str:
         """Where the command sees ``host`` (a path inside ``work``)."""
@@ -145,6 +160,7 @@ def _probe(bwrap: str) -> str | None:
         except OSError as exc:
             done = Finished(-1, "", str(exc))
     if done.returncode == 0:
+        prefetch(list(JDK_PROGRAMS))  # javac and java run next: find what they need beside the model's loading
         return None
     reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
     return (f"bubblewrap ({bwrap}) cannot create the sandbox's namespaces here ({reason}); allow unprivileged "
@@ -156,22 +172,39 @@ def _probe(bwrap: str) -> str | None:
 
 def _run(box: Sandbox, argv: list[str], limits: Limits, stdin: str = "") -> Finished:
     """Start ``argv`` as the module docstring says, feed it ``stdin``, read it, and stop it at a limit."""
+    group = cgroups.create(limits.total_memory_bytes, limits.processes)
+    if group is None:
+        return _start(box, argv, limits, stdin, None)
+    try:
+        with group.watch():
+            done = _start(box, argv, limits, stdin, group)
+    finally:
+        group.remove()
+    if group.hit_memory_cap:
+        done.stopped = "memory_limit"
+    return done
+
+
+def _start(box: Sandbox, argv: list[str], limits: Limits, stdin: str, group: cgroups.Cgroup | None) -> Finished:
+    """Run the command, in ``group`` when there is one."""
     command = [*_prlimit(limits), _tool(argv[0]), *argv[1:]]
     caps = {"stdin": stdin, "wall_seconds": limits.wall_seconds, "output_bytes": limits.output_bytes}
+    join = group.join_command if group else list
     if box.unsafe:
         if shutil.which("prlimit") is None:  # no isolation asked for: the limits where they can be set
             command = command[command.index("--") + 1:]
-        return supervise(command, cwd=box.work, **caps)
+        return supervise(join(command), cwd=box.work, **caps)
     info_read, info_write = os.pipe()  # bwrap writes the pid of the sandbox's first process there
     try:
-        command = _bwrap_command(box, _as_sandbox_user(box, command), info_write)
-        return supervise(command, info=(info_read, info_write), **caps)
+        command = _bwrap_command(box, _as_sandbox_user(box, command), info_write, [argv[0], *box.tools])
+        return supervise(join(command), info=(info_read, info_write), **caps)
     finally:
         os.close(info_read)
 
 
 def _tool(name: str) -> str:
-    """The real path of a tool on PATH, so that a JDK reached through a symlink under a hidden folder works."""
+    """The real path of a tool on PATH: the sandbox binds the real file (:mod:`fedjava.javadata.mounts`), and the
+    symlinks on the way to it only where it also binds their targets."""
     found = shutil.which(name)
     return os.path.realpath(found) if found else name
 
@@ -179,12 +212,12 @@ def _tool(name: str) -> str:
 def _prlimit(limits: Limits) -> list[str]:
     """``prlimit`` with every rlimit, run inside the sandbox: a process limit set outside would also count the
     processes of the same user outside the sandbox."""
-    return ["prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
-            f"--fsize={limits.file_bytes}", "--core=0", "--"]
+    return [_tool("prlimit"), f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
+            f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", "--core=0", "--"]
 
 
-def _bwrap_command(box: Sandbox, command: list[str], info_fd: int) -> list[str]:
-    """The bwrap command line around ``command``: see the module docstring.
+def _bwrap_command(box: Sandbox, command: list[str], info_fd: int, programs: list[str]) -> list[str]:
+    """The bwrap command line around ``command``, which starts ``programs``: see the module docstring.
 
     ``command`` is the PID namespace's first process (``--as-pid-1``): when it ends, the kernel kills every
     other process in the namespace before bwrap sees it end, so nothing is left when the run returns.
@@ -195,35 +228,19 @@ def _bwrap_command(box: Sandbox, command: list[str], info_fd: int) -> list[str]:
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     else:
         args += ["--unshare-user", "--disable-userns"]
-    args += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    args += ["--dev", "/dev", "--proc", "/proc"]
     for scratch in ("/tmp", "/dev/shm"):  # writable by everyone, as on the host
         args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", scratch]
-    hidden = _hidden_folders()
-    for folder in hidden:
-        args += ["--tmpfs", folder]
-    for jdk in _jdk_folders(command):
-        if any(_is_under(jdk, folder) for folder in hidden):
-            args += ["--ro-bind", jdk, jdk]
+    wrappers = ["prlimit", "setpriv"] if os.geteuid() == 0 else ["prlimit"]
+    args += view_for([*wrappers, *programs]).bwrap_args()
     args += ["--perms", "0755", "--dir", os.path.dirname(WORK_INSIDE),
              "--bind" if box.writable else "--ro-bind", str(box.work), WORK_INSIDE,
-             "--ro-bind", str(JAVA_RESOURCES), JAVA_INSIDE]
+             "--ro-bind", str(JAVA_RESOURCES), JAVA_INSIDE, "--remount-ro", "/"]
     args += ["--chdir", WORK_INSIDE, "--clearenv", "--setenv", "HOME", "/tmp"]
     for name in KEPT_ENV:
         if name in os.environ:
             args += ["--setenv", name, os.environ[name]]
     return [*args, "--", *command]
-
-
-def _hidden_folders() -> list[str]:
-    home = os.environ.get("HOME", "")
-    folders = [*HIDDEN, home] if home and os.path.abspath(home) != "/" else list(HIDDEN)
-    return sorted({os.path.abspath(f) for f in folders if os.path.isdir(f)})
-
-
-def _jdk_folders(command: list[str]) -> list[str]:
-    """The JDK folders of the java/javac in ``command`` (``.../bin/java`` -> ``...``)."""
-    return [str(Path(part).parent.parent) for part in command if Path(part).name in ("java", "javac")
-            and os.path.isabs(part)]
 
 
 def _is_under(path: str, folder: str) -> bool:
@@ -243,7 +260,7 @@ def _as_sandbox_user(box: Sandbox, command: list[str]) -> list[str]:
     for path in _handed_over(box):
         _share_with_sandbox_group(path, box.writable)
     uid = SANDBOX_UIDS[0] + 1 + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0] - 1)
-    return ["setpriv", f"--reuid={uid}", f"--regid={SANDBOX_GID}", "--clear-groups", "--no-new-privs",
+    return [_tool("setpriv"), f"--reuid={uid}", f"--regid={SANDBOX_GID}", "--clear-groups", "--no-new-privs",
             "--inh-caps=-all", "--bounding-set=-all", "--", *command]
 
 
