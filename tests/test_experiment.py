@@ -114,8 +114,8 @@ def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, c
         run_experiment(load_experiment(str(_preset(tmp_path)), ["max_sample_chars=10"]), source_dir=source,
                        printer=lambda _: None)
     assert main(["experiment", "--preset", "no_such_experiment"]) == 2
-    assert "not found (known experiment presets: demo_cpu, grader, qwen3_8b_gpu, tradeoffs, tradeoffs_poisoned)" \
-        in capsys.readouterr().err
+    assert ("not found (known experiment presets: demo_cpu, grader, grader_update_cpu, qwen3_8b_gpu, tradeoffs, "
+            "tradeoffs_poisoned)") in capsys.readouterr().err
     assert main(["experiment", "--list"]) == 0
     assert "demo_cpu" in capsys.readouterr().out
     # the shipped presets load, with their training configs
