@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import random
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +17,11 @@ from fedjava.javadata.label import label
 from fedjava.javadata.mutate import OPERATORS, Mutant, all_mutants
 from fedjava.javadata.runner import Program, check_many
 from fedjava.javadata.tasks import TASKS_DIR, load_task, load_tasks
+from fedjava.prompts import unnumber
 
 HAS_JDK = shutil.which("javac") is not None and shutil.which("java") is not None
 needs_jdk = pytest.mark.skipif(not HAS_JDK, reason="needs a JDK")
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 # The shapes of the old explanations, which restated the tool output ("X gives A but should give B, because of
 # line N") instead of saying what is wrong on the line.
@@ -225,3 +230,71 @@ def test_a_logic_change_that_throws_is_explained_by_what_happened(labelled):
     assert "`==`" in text and "`!=`" in text and "line 5" in text.lower()
     assert "ArithmeticException" in text and f"line {error['line']}" in text
     assert " gives " not in text  # no wrong-value claim: nothing returned a wrong value
+
+
+# ------------------------------------------------------------------ the shipped data
+
+
+def _samples(split: str) -> list[dict]:
+    return [json.loads(line) for line in (REPO_DATA / f"{split}.jsonl").read_text().splitlines()]
+
+
+_TOKEN = re.compile(r"'(?:\\.|[^'])'|\"(?:\\.|[^\"])*\"|[A-Za-z_$][\w$]*|\d+(?:\.\d+)?|<=|>=|==|!=|&&|\|\||\+\+|--"
+                    r"|[-+*/%]=|->|[^\s\w]")
+
+
+def _tokens(line: str) -> list[str]:
+    """Java tokens of a line, without the brackets and separators that carry no meaning of their own."""
+    return [t for t in _TOKEN.findall(line) if t not in set("()[]{};,.")]
+
+
+def changed_lines(sample: dict) -> tuple[str, str]:
+    """(the line as the student wrote it, the line as it should be) of a shipped sample ("" for none)."""
+    code = unnumber(sample["messages"][1]["content"].split("Student code:\n", 1)[1]).split("\n")
+    error = json.loads(sample["messages"][-1]["content"])["errors"][0]
+    meta = sample["meta"]
+    # fix_action says what the fix does: "insert" puts back a line the mutant lost, "delete" removes one it added.
+    written = code[meta["fix_line"] - 1] if meta["fix_action"] != "insert" else ""
+    return written, error["fix"] if meta["fix_action"] != "delete" else ""
+
+
+def explanation_checks(samples: list[dict]) -> dict[str, float]:
+    """Rule-based checks of the explanations of mutated samples (shares, 0..1, and a count).
+
+    * ``old_shape``: how many explanations have the shape of an old template that restated the tool output;
+    * ``names_fix_line``: the explanation names the changed line ("line N");
+    * ``quotes_changed_code``: it quotes (in backticks) code from the line as written or as it should be;
+    * ``logic_names_both``: for logic samples labelled LOGIC_ERROR, it names the tokens written and the tokens
+      meant (the token-level difference of the two versions of the line).
+    """
+    errors = [s for s in samples if s["meta"]["operator"]]
+    counts = {"old_shape": 0, "names_fix_line": 0, "quotes_changed_code": 0, "logic": 0, "logic_names_both": 0}
+    for s in errors:
+        text = json.loads(s["messages"][-1]["content"])["errors"][0]["explanation"]
+        written, meant = changed_lines(s)
+        counts["old_shape"] += any(p.match(text) for p in OLD_SHAPES)
+        counts["names_fix_line"] += f"line {s['meta']['fix_line']}" in text.lower()
+        lines = (" ".join(written.split()), " ".join(meant.split()))
+        quoted = [q.replace("...", "") for q in re.findall(r"`([^`]+)`", text)]
+        counts["quotes_changed_code"] += any(q.strip() and any(q.strip() in x for x in lines) for q in quoted)
+        if s["meta"]["family"] == "logic" and s["meta"]["verdict"] == "LOGIC_ERROR":
+            a, b = _tokens(written), _tokens(meant)
+            ops = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+            wrote = [t for tag, i1, i2, _j1, _j2 in ops if tag != "equal" for t in a[i1:i2]]
+            want = [t for tag, _i1, _i2, j1, j2 in ops if tag != "equal" for t in b[j1:j2]]
+            counts["logic"] += 1
+            counts["logic_names_both"] += all(t in text for t in wrote + want)
+    n = max(len(errors), 1)
+    return {"samples": len(errors), "old_shape": counts["old_shape"],
+            "names_fix_line": counts["names_fix_line"] / n, "quotes_changed_code": counts["quotes_changed_code"] / n,
+            "logic_names_both": counts["logic_names_both"] / max(counts["logic"], 1)}
+
+
+@pytest.mark.parametrize("split", ["train", "valid", "test"])
+def test_shipped_explanations_say_what_is_wrong_not_what_the_tools_said(split):
+    checks = explanation_checks(_samples(split))
+    assert checks["samples"] > 300
+    assert checks["old_shape"] == 0
+    assert checks["names_fix_line"] == 1.0
+    assert checks["quotes_changed_code"] >= 0.97, checks
+    assert checks["logic_names_both"] >= 0.9, checks
