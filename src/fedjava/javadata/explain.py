@@ -1,9 +1,9 @@
 """The explanation of a labelled error: what is wrong on the line and why, in a teacher's words.
 
 Each mutation operator records what it changed (:attr:`~fedjava.javadata.mutate.Mutant.facts`: the
-variable, the operator written and the one meant, the bound, ...). :data:`~fedjava.javadata.explain_templates.
-REASONS` holds, per operator (and sub-case), sentences for each kind of observed failure that fill in those
-facts. The sentence is chosen by what javac and the JVM actually reported (:class:`Observed`), tried from the
+variable, the operator written and the one meant, the bound, ...).
+:data:`~fedjava.javadata.explain_templates.REASONS` holds, per operator (and sub-case), sentences for each
+kind of observed failure that fill in those facts. The sentence is chosen by what javac and the JVM actually reported (:class:`Observed`), tried from the
 most specific key to the least:
 
 1. ``"<kind>:<code>"`` (``compile:compiler.err.expected``, ``exception:java.lang.NullPointerException``);
