@@ -172,6 +172,68 @@ EXPECTED = [
 ]
 
 
+# What each operator records about its change at the EXPECTED site (Mutant.facts, for the explanations).
+FACTS = {
+    "missing_semicolon": {"statement": "return total"},
+    "missing_closing_brace": {"header": "if (nums[i] > 0)", "header_line": "7"},
+    "missing_opening_brace": {"header": "while (k < n)", "keyword": "while"},
+    "missing_close_paren": {"case": "condition", "keyword": "if", "code": "if (nums[i] > 0)"},
+    "extra_close_paren": {"case": "call", "code": "out.add(k)"},
+    "unclosed_string": {"literal": '"none"'},
+    "misspelled_keyword": {"wrote": "whlie", "meant": "while"},
+    "else_without_if": {"condition": 'if (s.equals("a") && s.length() > 0)', "else_line": "19"},
+    "assign_for_equals": {"keyword": "if", "left": "s.charAt(i)", "right": "' '"},
+    "for_header_comma": {"init": "int i = 0"},
+    "misspelled_variable": {"wrote": "totla", "meant": "total"},
+    "misspelled_method": {"wrote": "lenght", "meant": "length", "case": "library"},
+    "length_confusion": {"case": "array", "target": "nums", "wrote": "nums.length()", "meant": "nums.length"},
+    "type_mismatch": {"case": "number", "type": "int", "name": "total", "value": "0"},
+    "lossy_conversion": {"case": "declared", "name": "avg", "type": "double"},
+    "missing_return": {"statement": "return total;", "method": "sumPositive", "type": "int"},
+    "missing_return_value": {"value": "out", "method": "evens", "type": "List<Integer>"},
+    "uninitialized_variable": {"name": "total", "value": "0"},
+    "unreachable_statement": {"added": "System.out.println(total);", "after": "return total;", "exit": "return"},
+    "wrong_arg_count": {"method": "fact", "dropped": "n - 1", "given": "0", "needed": "1", "case": "method"},
+    "static_context": {"case": "this", "name": "k", "method": "evens"},
+    "missing_import": {"imported": "java.util.*", "package": "java.util"},
+    "duplicate_variable": {"name": "width", "type": "int", "first_line": "35", "case": "statement"},
+    "misspelled_type": {"wrote": "Int", "meant": "int"},
+    "undeclared_variable": {"name": "k", "type": "int"},
+    "off_by_one_bound": {"case": "size", "keyword": "for", "left": "i", "right": "nums.length", "wrote": "<=",
+        "meant": "<", "container": "nums", "kind": "array"},
+    "index_plus_one": {"name": "i", "container": "nums", "kind": "array", "wrote": "nums[i + 1]"},
+    "division_by_zero": {"divisor": "7", "op": "%", "case": "remainder"},
+    "null_dereference": {"name": "out", "value": "new ArrayList<>()"},
+    "bad_cast": {"case": "sort", "type": "Box", "array": "copy"},
+    "parse_non_number": {"wrote": "dash", "meant": "dash + 1", "case": "start", "parser": "Integer.parseInt",
+        "text": "text"},
+    "removed_base_case": {"case": "block", "statement": "return 1;", "condition": "if (n <= 1)", "method": "fact"},
+    "missing_increment": {"statement": "k += 2;", "loop": "while (k < n)", "name": "k"},
+    "wrong_step_direction": {"wrote": "i--", "meant": "i++", "name": "i", "direction": "down"},
+    "array_too_small": {"wrote": "width - 1", "meant": "width"},
+    "immutable_collection": {"name": "out", "wrote": "List.of()", "meant": "new ArrayList<>()", "kind": "List"},
+    "relational_swap": {"wrote": ">=", "meant": ">", "case": "includes", "left": "nums[i]", "right": "0"},
+    "arithmetic_swap": {"wrote": "-=", "meant": "+=", "op": "+", "new_op": "-", "case": "compound", "left": "total",
+        "right": "nums[i]"},
+    "loop_start_off_by_one": {"name": "i", "condition": "i < nums.length"},
+    "loop_bound_minus_one": {"name": "i", "op": "<", "wrote": "nums.length - 1", "meant": "nums.length",
+        "last": "nums.length - 1", "case": "unit"},
+    "wrong_initial_value": {"name": "total", "wrote": "1", "meant": "0", "case": "sum", "by": "one too large"},
+    "negated_condition": {"case": "added", "condition": "nums[i] > 0", "wrote": "!(nums[i] > 0)"},
+    "swapped_arguments": {"method": "Integer.compare", "first": "x.size", "second": "y.size"},
+    "wrong_return_variable": {"wrote": "base", "meant": "value", "method": "digits"},
+    "string_identity_compare": {"case": "same", "op": "==", "wrote": 's == "a"', "meant": 's.equals("a")',
+        "left": "s", "right": '"a"', "type": "String"},
+    "integer_division": {"case": "cast", "division": "sum / a.length"},
+    "and_or_swap": {"wrote": "||", "meant": "&&", "case": "or", "left": 's.equals("a")', "right": "s.length() > 0"},
+    "removed_break": {"statement": "break;", "case": "loop"},
+    "accumulate_overwrite": {"name": "total", "op": "+", "value": "nums[i]"},
+    "char_digit_value": {"char": "s.charAt(i)"},
+    "min_max_swap": {"wrote": "Math.min", "meant": "Math.max", "case": "max"},
+    "ignored_string_result": {"name": "s", "method": "trim"},
+}
+
+
 def check_one_change(code: str, m: Mutant) -> None:
     """``m.code`` differs from ``code`` in exactly one replaced, deleted or inserted line, as described."""
     old, new = code.split("\n"), m.code.split("\n")
@@ -208,6 +270,16 @@ def test_operator_makes_the_expected_edit(name, code, line, original, mutated):
     for m in OPERATORS[name].sites(code):
         assert m.operator == name and m.family == OPERATORS[name].family and m.description
         check_one_change(code, m)
+
+
+def test_each_operator_records_what_it_changed():
+    assert set(FACTS) == set(OPERATORS)
+    for name, code, line, original, mutated in EXPECTED:
+        m = next(m for m in OPERATORS[name].sites(code)
+                 if (m.line, m.original_line.strip(), m.mutated_line.strip()) == (line, original, mutated))
+        assert m.facts == FACTS[name], name
+    for m in all_mutants(SNIPPET) + all_mutants(SNIPPET2):
+        assert m.facts and all(isinstance(k, str) and isinstance(v, str) for k, v in m.facts.items()), m
 
 
 def test_every_mutant_is_one_line_change_over_shipped_programs():

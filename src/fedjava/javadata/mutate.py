@@ -59,6 +59,9 @@ class Mutant:
             line the deleted line; for an inserted line ``""``.
         mutated_line: The line after the change; ``""`` when the line was deleted.
         description: Short human text, e.g. ``"removed ';' after 'return total'"``.
+        facts: What the operator changed, in the program's own words, for the explanation templates of
+            :mod:`fedjava.javadata.explain` (e.g. ``{"wrote": "<=", "meant": "<", "left": "i", ...}``);
+            empty for a hand-made mutant.
     """
 
     operator: str
@@ -68,6 +71,7 @@ class Mutant:
     original_line: str
     mutated_line: str
     description: str
+    facts: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class Operator:
 def _apply(src: Source, edit: Edit, op: Operator) -> Mutant:
     lines = list(src.lines)
     if edit.kind == "replace" and not edit.text.strip():
-        edit = Edit(edit.line, "delete", "", edit.description)
+        edit = Edit(edit.line, "delete", "", edit.description, edit.facts)
     if edit.kind == "replace":
         original, mutated = lines[edit.line], edit.text
         lines[edit.line] = edit.text
@@ -120,7 +124,8 @@ def _apply(src: Source, edit: Edit, op: Operator) -> Mutant:
         lines.insert(edit.line, edit.text)
     else:
         raise ValueError(f"unknown edit kind {edit.kind!r}")
-    return Mutant(op.name, op.family, "\n".join(lines), edit.line + 1, original, mutated, edit.description)
+    return Mutant(op.name, op.family, "\n".join(lines), edit.line + 1, original, mutated, edit.description,
+                  dict(edit.facts))
 
 
 def _build() -> dict[str, Operator]:

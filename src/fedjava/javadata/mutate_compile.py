@@ -12,6 +12,9 @@ from fedjava.javadata.mutate_source import (
     Source,
     Var,
     calls,
+    controls,
+    expr_start,
+    operand_after,
     registrar,
     split_args,
 )
@@ -79,7 +82,7 @@ def misspelled_variable(src: Source) -> Iterator[Edit]:
     taken = src.identifiers()
     for m, _var in _uses(src):
         typo = misspell(m[1], taken)
-        yield src.splice(m.start(1), m.end(1), typo, f"misspelled '{m[1]}' as '{typo}'")
+        yield src.splice(m.start(1), m.end(1), typo, f"misspelled '{m[1]}' as '{typo}'", wrote=typo, meant=m[1])
 
 
 @operator("misspelled_method", "a method call is misspelled (s.lenght(), Math.mx, a typo of a own method)")
@@ -94,18 +97,23 @@ def misspelled_method(src: Source) -> Iterator[Edit]:
             typo = _METHOD_TYPOS[name]
         else:
             continue
-        yield src.splice(off, off + len(name), typo, f"misspelled the method '{name}' as '{typo}'")
+        yield src.splice(off, off + len(name), typo, f"misspelled the method '{name}' as '{typo}'", wrote=typo,
+                         meant=name, case="own" if name in src.declared else "library")
 
 
 @operator("length_confusion", "array .length, String .length() and List .size() mixed up")
 def length_confusion(src: Source) -> Iterator[Edit]:
     for m in src.matches(r"\.(length|size)(\s*\(\s*\))?(?![\w$])", group=1):
+        target = src.text[expr_start(src.blank, m.start()):m.start()].strip()
         if m[1] == "length" and not m[2]:
-            yield src.splice(m.start(1), m.end(0), "length()", "wrote '.length()' for the array field '.length'")
+            yield src.splice(m.start(1), m.end(0), "length()", "wrote '.length()' for the array field '.length'",
+                             case="array", target=target, wrote=f"{target}.length()", meant=f"{target}.length")
         elif m[1] == "length":
-            yield src.splice(m.start(1), m.end(0), "length", "wrote '.length' for the String method '.length()'")
+            yield src.splice(m.start(1), m.end(0), "length", "wrote '.length' for the String method '.length()'",
+                             case="string", target=target, wrote=f"{target}.length", meant=f"{target}.length()")
         else:
-            yield src.splice(m.start(1), m.end(0), "length", "wrote '.length' for '.size()'")
+            yield src.splice(m.start(1), m.end(0), "length", "wrote '.length' for '.size()'",
+                             case="collection", target=target, wrote=f"{target}.length", meant=f"{target}.size()")
 
 
 def _char_as_string(literal: str) -> str:
@@ -124,7 +132,8 @@ def type_mismatch(src: Source) -> Iterator[Edit]:
             a, b = var.init
             if re.fullmatch(r"-?\d+(\.\d+)?", src.text[a:b]) and src.in_body(a, b):
                 value = src.text[a:b]
-                yield src.splice(a, b, f'"{value}"', f"initialised the {var.type} '{var.name}' with the String \"{value}\"")
+                yield src.splice(a, b, f'"{value}"', f"initialised the {var.type} '{var.name}' with the String \"{value}\"",
+                                 case="number", type=var.type, name=var.name, value=value)
     for start, end, kind in src.literals:
         if kind != "char" or not src.in_body(start, end):
             continue
@@ -133,7 +142,8 @@ def type_mismatch(src: Source) -> Iterator[Edit]:
         if before.endswith(("==", "!=")) or after.startswith(("==", "!=")) or var_decl:
             literal = src.text[start:end]
             new = _char_as_string(literal)
-            yield src.splice(start, end, new, f"wrote the char {literal} as the String {new}")
+            yield src.splice(start, end, new, f"wrote the char {literal} as the String {new}", case="char",
+                             wrote=new, meant=literal)
 
 
 def _plain_assign_before(src: Source, off: int) -> bool:
@@ -147,7 +157,9 @@ def _plain_assign_before(src: Source, off: int) -> bool:
 def lossy_conversion(src: Source) -> Iterator[Edit]:
     for m in src.matches(r"(?<![\w$)\]])\(\s*(int|char|short|byte|float)\s*\)\s*"):
         if _plain_assign_before(src, m.start()):
-            yield src.splice(m.start(), m.end(), "", f"removed the cast '({m[1]})'")
+            value = src.text[m.end():operand_after(src.blank, m.end())].strip()
+            yield src.splice(m.start(), m.end(), "", f"removed the cast '({m[1]})'", case="cast", cast=m[1],
+                             value=value)
     for var in src.locals:
         if var.kind != "local" or not var.init or var.type not in ("double", "long"):
             continue
@@ -160,7 +172,8 @@ def lossy_conversion(src: Source) -> Iterator[Edit]:
         type_off = src.blank.find(var.type, var.decl_start, var.offset)
         if type_off >= 0 and src.in_body(type_off):
             yield src.splice(type_off, type_off + len(var.type), "int",
-                             f"declared '{var.name}' as int but gave it a {var.type} value")
+                             f"declared '{var.name}' as int but gave it a {var.type} value", case="declared",
+                             name=var.name, type=var.type)
 
 
 def _last_statement(src: Source, method) -> tuple[int, int] | None:
@@ -173,7 +186,7 @@ def _last_statement(src: Source, method) -> tuple[int, int] | None:
     return start, end
 
 
-def _remove_statement(src: Source, start: int, end: int, description: str) -> Edit | None:
+def _remove_statement(src: Source, start: int, end: int, description: str, **facts: str) -> Edit | None:
     """Delete a statement: its whole line when it is alone there, else just its text."""
     a = start
     while a < end and src.blank[a].isspace():
@@ -183,11 +196,11 @@ def _remove_statement(src: Source, start: int, end: int, description: str) -> Ed
         return None
     line_a, line_b = src.line_span(li)
     if not src.blank[line_a:a].strip() and not src.blank[end + 1:line_b].strip():
-        return src.delete(li, description)
+        return src.delete(li, description, **facts)
     b = end + 1
     while b < line_b and src.blank[b] == " ":
         b += 1
-    return src.splice(a, b, "", description)
+    return src.splice(a, b, "", description, **facts)
 
 
 @operator("missing_return", "the final return of a non-void method is deleted")
@@ -197,7 +210,9 @@ def missing_return(src: Source) -> Iterator[Edit]:
             continue
         last = _last_statement(src, method)
         if last and re.match(r"\s*return\b", src.blank[last[0]:last[1]]):
-            edit = _remove_statement(src, last[0], last[1], f"deleted '{src.snippet(last[0], last[1] + 1)}' ending {method.name}")
+            statement = src.snippet(last[0], last[1] + 1)
+            edit = _remove_statement(src, last[0], last[1], f"deleted '{statement}' ending {method.name}",
+                                     statement=src.code(last[0], last[1] + 1), method=method.name, type=method.return_type or "")
             if edit:
                 yield edit
 
@@ -216,7 +231,10 @@ def missing_return_value(src: Source) -> Iterator[Edit]:
     for m in src.matches(r"(?<![\w$])return\s+([^;]+?)\s*;"):
         method = src.method_at(m.start())
         if method and method.returns_value and not _in_lambda(src, m.start()):
-            yield src.splice(m.start(), m.end(), "return;", f"returned nothing instead of '{src.snippet(m.start(1), m.end(1))}'")
+            value = src.snippet(m.start(1), m.end(1))
+            yield src.splice(m.start(), m.end(), "return;", f"returned nothing instead of '{value}'",
+                             value=src.code(m.start(1), m.end(1)),
+                             method=method.name, type=method.return_type or "")
 
 
 def _read_later(src: Source, var: Var) -> bool:
@@ -233,7 +251,8 @@ def uninitialized_variable(src: Source) -> Iterator[Edit]:
         if src.line_of(var.offset) != src.line_of(var.init[1]) or not _read_later(src, var):
             continue
         a = var.offset + len(var.name)
-        yield src.splice(a, var.init[1], "", f"removed the initializer of '{var.name}'")
+        yield src.splice(a, var.init[1], "", f"removed the initializer of '{var.name}'", name=var.name,
+                         value=src.code(*var.init))
 
 
 @operator("unreachable_statement", "a statement after return, break or continue in the same block")
@@ -261,7 +280,8 @@ def unreachable_statement(src: Source) -> Iterator[Edit]:
             if re.match(rf"{IDENT}(\s*<[^;]*>)?(\[\])*\s+{IDENT}\s*(=|;)", ptext):
                 continue
             new = indent + ptext
-        yield src.insert(li + 1, new, f"added '{new.strip()}' after '{text};'")
+        yield src.insert(li + 1, new, f"added '{new.strip()}' after '{text};'", added=new.strip(), after=f"{text};",
+                         exit=m[1])
 
 
 @operator("wrong_arg_count", "a call of a method or constructor defined in the file drops its last argument")
@@ -274,7 +294,10 @@ def wrong_arg_count(src: Source) -> Iterator[Edit]:
         if not args or len(args) - 1 in src.declared[target] or src.line_of(open_off) != src.line_of(close):
             continue
         cut = args[-2][1] if len(args) >= 2 else open_off + 1
-        yield src.splice(cut, args[-1][1], "", f"called {target} without its last argument '{src.snippet(*args[-1])}'")
+        dropped = src.snippet(*args[-1])
+        yield src.splice(cut, args[-1][1], "", f"called {target} without its last argument '{dropped}'",
+                         method=target, dropped=src.code(*args[-1]), given=str(len(args) - 1), needed=str(len(args)),
+                         case="constructor" if name.startswith("new ") else "method")
 
 
 @operator("static_context", "an instance member used from a static method")
@@ -289,12 +312,14 @@ def static_context(src: Source) -> Iterator[Edit]:
             m = re.compile(r"\bstatic\s+").search(src.blank, method.header_start, method.open)
             if m:
                 yield src.splice(m.start(), m.end(), "",
-                                 f"made {method.name} an instance method but {static_calls[method.name].name} is static")
+                                 f"made {method.name} an instance method but {static_calls[method.name].name} is static",
+                                 case="method", method=method.name, caller=static_calls[method.name].name)
     for m in src.matches(rf"^[ \t]*({IDENT})\s*(=(?!=)|\+=|-=|\*=|\+\+|--)", re.M, group=1):
         method = src.method_at(m.start(1))
         var = src.visible(m[1], m.start(1))
         if method and method.is_static and var is not None and var.kind in ("local", "param"):
-            yield src.splice(m.start(1), m.start(1), "this.", f"wrote 'this.{m[1]}' in the static method {method.name}")
+            yield src.splice(m.start(1), m.start(1), "this.", f"wrote 'this.{m[1]}' in the static method {method.name}",
+                             case="this", name=m[1], method=method.name)
 
 
 @operator("missing_import", "an import the program needs is deleted")
@@ -309,7 +334,8 @@ def missing_import(src: Source) -> Iterator[Edit]:
         else:
             names = [m[2].rsplit(".", 1)[-1]]
         if any(re.search(rf"(?<![\w$.]){re.escape(n)}(?![\w$])", rest) for n in names):
-            yield src.delete(li, f"deleted '{line.strip()}'")
+            package = m[2] if m[3] else m[2].rsplit(".", 1)[0]
+            yield src.delete(li, f"deleted '{line.strip()}'", imported=m[2] + (m[3] or ""), package=package)
 
 
 @operator("duplicate_variable", "a variable is declared again where it was only assigned")
@@ -317,7 +343,10 @@ def duplicate_variable(src: Source) -> Iterator[Edit]:
     for m in src.matches(rf"(?:^|[;{{}}])[ \t]*({IDENT})\s*=(?!=)", re.M, group=1):
         var = src.visible(m[1], m.start(1))
         if var is not None and var.kind in ("local", "param", "for") and var.offset < m.start(1):
-            yield src.splice(m.start(1), m.start(1), var.type + " ", f"declared '{m[1]}' again as {var.type}")
+            in_header = any(a < m.start(1) < b for _kw, _k, a, b in controls(src, ("for",)))
+            yield src.splice(m.start(1), m.start(1), var.type + " ", f"declared '{m[1]}' again as {var.type}",
+                             name=m[1], type=var.type, first_line=str(src.line_of(var.offset) + 1),
+                             case="for_header" if in_header else "statement")
 
 
 @operator("misspelled_type", "a type name is misspelled or wrongly capitalised (Int, string, bool, ...)")
@@ -327,9 +356,11 @@ def misspelled_type(src: Source) -> Iterator[Edit]:
     for a, b in spans:
         for m in pattern.finditer(src.blank, a, b):
             if src.in_body(m.start()):
-                yield src.splice(m.start(), m.end(), _TYPE_TYPOS[m[1]], f"wrote the type '{m[1]}' as '{_TYPE_TYPOS[m[1]]}'")
+                yield src.splice(m.start(), m.end(), _TYPE_TYPOS[m[1]], f"wrote the type '{m[1]}' as '{_TYPE_TYPOS[m[1]]}'",
+                                 wrote=_TYPE_TYPOS[m[1]], meant=m[1])
     for m in src.matches(r"\bnew\s+(StringBuilder|ArrayList|HashMap|HashSet)\b", group=1):
-        yield src.splice(m.start(1), m.end(1), _TYPE_TYPOS[m[1]], f"wrote 'new {m[1]}' as 'new {_TYPE_TYPOS[m[1]]}'")
+        yield src.splice(m.start(1), m.end(1), _TYPE_TYPOS[m[1]], f"wrote 'new {m[1]}' as 'new {_TYPE_TYPOS[m[1]]}'",
+                         wrote=_TYPE_TYPOS[m[1]], meant=m[1])
 
 
 @operator("undeclared_variable", "a local variable is used without its declaration ('total = 0;')")
@@ -338,4 +369,5 @@ def undeclared_variable(src: Source) -> Iterator[Edit]:
         if var.kind == "local" and var.init and var.decl_start >= 0 and src.in_body(var.decl_start):
             if src.line_of(var.decl_start) == src.line_of(var.offset) and src.blank[var.init[1]:].lstrip().startswith(";"):
                 declared = src.snippet(var.decl_start, var.offset)
-                yield src.splice(var.decl_start, var.offset, "", f"dropped the declaration '{declared}' of '{var.name}'")
+                yield src.splice(var.decl_start, var.offset, "", f"dropped the declaration '{declared}' of '{var.name}'",
+                                 name=var.name, type=src.code(var.decl_start, var.offset))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from fedjava.javadata.mutate_runtime import shift_int
 from fedjava.javadata.mutate_source import (
     IDENT,
     KEYWORDS,
@@ -14,6 +15,8 @@ from fedjava.javadata.mutate_source import (
     controls,
     expr_start,
     match_close,
+    operand_after,
+    operand_before,
     registrar,
     split_args,
 )
@@ -46,7 +49,15 @@ def relational_swap(src: Source) -> Iterator[Edit]:
     for m in src.matches(r"(?<=\s)(<=|>=|==|!=|<|>)(?=\s)"):
         if m.start() not in skip:
             new = _REL_SWAP[m[0]]
-            yield src.splice(m.start(), m.end(), new, f"wrote '{new}' for '{m[0]}'")
+            case = "opposite" if m[0] in ("==", "!=") else "includes" if new.endswith("=") else "excludes"
+            yield src.splice(m.start(), m.end(), new, f"wrote '{new}' for '{m[0]}'", wrote=new, meant=m[0], case=case,
+                             **_sides(src, m.start(), m.end()))
+
+
+def _sides(src: Source, start: int, end: int) -> dict[str, str]:
+    """The operands around the operator at [start, end): ``left`` and ``right``, as written."""
+    return {"left": src.text[operand_before(src.blank, start):start].strip(),
+            "right": src.text[end:operand_after(src.blank, end)].strip()}
 
 
 def _is_binary(src: Source, off: int) -> bool:
@@ -79,7 +90,13 @@ def arithmetic_swap(src: Source) -> Iterator[Edit]:
         if op == "+" and _stringy(src, m.start()):
             continue
         new = _ARITH_SWAP[op] + m[2]
-        yield src.splice(m.start(), m.end(), new, f"wrote '{new}' for '{m[0]}'")
+        facts = {"wrote": new, "meant": m[0], "op": op, "new_op": _ARITH_SWAP[op]}
+        if m[2]:
+            facts.update(case="compound", **_sides(src, m.start(), m.end()))
+        else:
+            facts.update(case="binary", left=src.text[expr_start(src.blank, m.start()):m.start()].strip(),
+                         right=src.text[m.end():_operand_after(src.blank, m.end())].strip())
+        yield src.splice(m.start(), m.end(), new, f"wrote '{new}' for '{m[0]}'", **facts)
 
 
 def _for_parts(src: Source) -> Iterator[tuple[int, int, int, int]]:
@@ -93,21 +110,27 @@ def _for_parts(src: Source) -> Iterator[tuple[int, int, int, int]]:
 
 @operator("loop_start_off_by_one", "a for loop starts at 1 instead of 0")
 def loop_start_off_by_one(src: Source) -> Iterator[Edit]:
-    for open_off, first, _second, _close in _for_parts(src):
+    for open_off, first, second, _close in _for_parts(src):
         m = re.compile(r"=\s*(0)\s*$").search(src.blank, open_off, first)
         if m and src.in_body(m.start(1)):
-            yield src.splice(m.start(1), m.end(1), "1", "started the loop at 1 instead of 0")
+            name = re.search(rf"({IDENT})\s*$", src.blank[open_off + 1:m.start()])
+            yield src.splice(m.start(1), m.end(1), "1", "started the loop at 1 instead of 0",
+                             name=name[1] if name else "", condition=src.code(first + 1, second))
 
 
 @operator("loop_bound_minus_one", "a for loop stops one step early ('i < n - 1')")
 def loop_bound_minus_one(src: Source) -> Iterator[Edit]:
-    for _open, first, second, _close in _for_parts(src):
-        m = re.compile(rf"\s*{IDENT}\s*(<=?)\s*([^;]+?)\s*$").match(src.blank, first + 1, second)
-        if not m or re.search(r"&&|\|\||\?", m[2]) or not src.in_body(m.start(2)):
+    for _open, first, second, close in _for_parts(src):
+        m = re.compile(rf"\s*({IDENT})\s*(<=?)\s*([^;]+?)\s*$").match(src.blank, first + 1, second)
+        if not m or re.search(r"&&|\|\||\?", m[3]) or not src.in_body(m.start(3)):
             continue
-        bound = src.text[m.start(2):m.end(2)]
+        bound = src.text[m.start(3):m.end(3)]
         new = str(int(bound) - 1) if bound.isdigit() else f"{bound} - 1"
-        yield src.splice(m.start(2), m.end(2), new, f"loop bound '{new}' instead of '{bound}'")
+        last = bound if m[2] == "<=" else shift_int(bound, -1)
+        update = src.blank[second + 1:close].strip()
+        unit = re.fullmatch(rf"{re.escape(m[1])}\s*\+\+|\+\+\s*{re.escape(m[1])}|{re.escape(m[1])}\s*\+=\s*1", update)
+        yield src.splice(m.start(3), m.end(3), new, f"loop bound '{new}' instead of '{bound}'", name=m[1], op=m[2],
+                         wrote=new, meant=bound, last=last, case="unit" if unit else "step")
 
 
 @operator("wrong_initial_value", "a variable starts with the wrong value (count = 1, max = 0, found = true)")
@@ -121,13 +144,57 @@ def wrong_initial_value(src: Source) -> Iterator[Edit]:
         if new is None and (re.fullmatch(rf"{IDENT}\[0\]", text) or re.fullmatch(r"(Integer|Long|Double)\.(MIN|MAX)_VALUE", text)):
             new = "0"
         if new is not None:
-            yield src.splice(*var.init, new, f"initialised '{var.name}' to {new} instead of {text}")
+            yield src.splice(*var.init, new, f"initialised '{var.name}' to {new} instead of {text}", name=var.name,
+                             wrote=new, meant=text, **_role(src, var, text, new))
+
+
+def _steers(src: Source, var, updates: list[re.Match]) -> bool:
+    """Whether the variable may change the program's path: read in a condition, a ternary or an index.
+
+    Only a value that no test depends on stays off by exactly the amount it started off by."""
+    spans = [(m.start(), m.end()) for m in updates]
+    headers = [(a, b) for _kw, _k, a, b in controls(src)]
+    for m in re.compile(rf"(?<![\w$.]){re.escape(var.name)}(?![\w$])").finditer(src.blank, var.init[1], var.scope[1]):
+        if any(a <= m.start() < b for a, b in spans):
+            continue
+        statement_start = max(src.blank.rfind(ch, 0, m.start()) for ch in ";{}") + 1
+        statement_end = min((k for k in (src.blank.find(ch, m.end()) for ch in ";{}") if k >= 0), default=len(src.blank))
+        statement = src.blank[statement_start:statement_end]
+        inside_index = src.blank.rfind("[", statement_start, m.start()) > src.blank.rfind("]", statement_start, m.start())
+        if any(a < m.start() < b for a, b in headers) or "?" in statement or inside_index:
+            return True
+    return False
+
+
+def _role(src: Source, var, old: str, new: str) -> dict[str, str]:
+    """How the variable is used: ``case`` sum (only +=, -=, ++, --), product (only *=), flag (a boolean),
+    extreme (a running max or min's start) or other; ``by`` how far off a sum or count starts."""
+    if old in ("true", "false"):
+        return {"case": "flag"}
+    if new == "0" and old not in ("1", "1L"):
+        return {"case": "extreme"}
+    name = re.escape(var.name)
+    update = re.compile(rf"(?<![\w$.]){name}\s*(\+\+|--|[-+*/%&|^]?=(?!=))([^;]*)|(?:\+\+|--)\s*{name}(?![\w$])")
+    found = list(update.finditer(src.blank, var.init[1], var.scope[1]))
+    kinds = {m[1] or "++" for m in found}
+    # A value added to itself (total += total) or scaled would not stay off by the same amount.
+    self_ref = any(re.search(rf"(?<![\w$.]){name}(?![\w$])", m[2] or "") for m in found)
+    if kinds and kinds <= {"++", "--", "+=", "-="} and not self_ref and not _steers(src, var, found):
+        return {"case": "sum", "by": "one too large" if float(new.rstrip("L")) > float(old.rstrip("L"))
+                else "one too small"}
+    if kinds == {"*="} and new in ("0", "0L", "0.0"):
+        return {"case": "product"}
+    return {"case": "other"}
 
 
 @operator("negated_condition", "a condition negated: a '!' dropped or added")
 def negated_condition(src: Source) -> Iterator[Edit]:
+    headers = controls(src, ("if", "while", "for"))
     for m in src.matches(r"!(?!=)"):
-        yield src.splice(m.start(), m.end(), "", f"dropped the '!' in '{src.snippet(m.start(), m.start() + 30)}'")
+        keyword = next((kw for kw, _k, a, b in headers if a < m.start() < b), "")
+        yield src.splice(m.start(), m.end(), "", f"dropped the '!' in '{src.snippet(m.start(), m.start() + 30)}'",
+                         case="dropped", keyword=keyword,
+                         operand=src.code(m.end(), _postfix_after(src.blank, m.end())))
     for _kw, _k, open_off, close in controls(src, ("if",)):
         cond = src.blank[open_off + 1:close].strip()
         if not cond or cond.startswith("!") or not src.in_body(open_off + 1, close):
@@ -136,7 +203,26 @@ def negated_condition(src: Source) -> Iterator[Edit]:
         original = src.text[a:b].strip()
         simple = re.fullmatch(r"[\w$.]+(\([^()]*\))?", cond)
         new = f"!{original}" if simple else f"!({original})"
-        yield src.splice(a, b, new, f"negated the if condition '{src.snippet(a, b)}'")
+        yield src.splice(a, b, new, f"negated the if condition '{src.snippet(a, b)}'", case="added",
+                         condition=src.code(a, b), wrote=new)
+
+
+def _postfix_after(blank: str, off: int) -> int:
+    """End of the operand of a unary operator at ``off``: a parenthesised group or a chain like ``a.b(c)[d]``."""
+    while off < len(blank) and blank[off] == " ":
+        off += 1
+    end = off
+    while end < len(blank):
+        if blank[end] in "([":
+            close = match_close(blank, end)
+            if close < 0:
+                break
+            end = close + 1
+        elif re.match(r"[\w$.]", blank[end]):
+            end += 1
+        else:
+            break
+    return end
 
 
 def _param_types(src: Source, name: str, count: int) -> list[str] | None:
@@ -169,7 +255,11 @@ def swapped_arguments(src: Source) -> Iterator[Edit]:
             line = src.lines[src.line_of(a[0])]
             col_a, col_b = src.pos(a[0])[1], src.pos(b[0])[1]
             new_line = line[:col_a] + right + line[col_a + len(left):col_b] + left + line[col_b + len(right):]
-            yield Edit(src.line_of(a[0]), "replace", new_line, f"swapped the arguments '{left}' and '{right}' of {name}")
+            receiver = src.blank[:off].rstrip()
+            start = expr_start(src.blank, len(receiver) - 1) if receiver.endswith(".") else off
+            callee = src.code(start, off + len(name))
+            yield Edit(src.line_of(a[0]), "replace", new_line, f"swapped the arguments '{left}' and '{right}' of {name}",
+                       {"method": callee, "first": left, "second": right})
 
 
 @operator("wrong_return_variable", "returns another variable of the same type")
@@ -185,8 +275,10 @@ def wrong_return_variable(src: Source) -> Iterator[Edit]:
             if src.visible(cand.name, m.start(1)) is cand:
                 others.append(cand)
         others.sort(key=lambda v: (v.kind == "field", -v.offset))
+        method = src.method_at(m.start(1))
         for cand in others[:3]:
-            yield src.splice(m.start(1), m.end(1), cand.name, f"returned '{cand.name}' instead of '{var.name}'")
+            yield src.splice(m.start(1), m.end(1), cand.name, f"returned '{cand.name}' instead of '{var.name}'",
+                             wrote=cand.name, meant=var.name, method=method.name if method else "")
 
 
 @operator("string_identity_compare", "'==' instead of .equals() to compare objects")
@@ -201,11 +293,14 @@ def string_identity_compare(src: Source) -> Iterator[Edit]:
             continue
         receiver, arg = src.text[start:dot].strip(), src.text[args[0][0]:args[0][1]]
         bang = src.blank[:start].rstrip()
+        facts = {"left": receiver, "right": arg, "type": src.type_at(receiver, start) or ""}
         if bang.endswith("!") and not bang.endswith("!="):
             a = len(bang) - 1
-            yield src.splice(a, close + 1, f"{receiver} != {arg}", f"compared with '!=' instead of !{receiver}.equals")
+            yield src.splice(a, close + 1, f"{receiver} != {arg}", f"compared with '!=' instead of !{receiver}.equals",
+                             case="different", op="!=", wrote=f"{receiver} != {arg}", meant=f"!{receiver}.equals({arg})", **facts)
         else:
-            yield src.splice(start, close + 1, f"{receiver} == {arg}", f"compared with '==' instead of {receiver}.equals")
+            yield src.splice(start, close + 1, f"{receiver} == {arg}", f"compared with '==' instead of {receiver}.equals",
+                             case="same", op="==", wrote=f"{receiver} == {arg}", meant=f"{receiver}.equals({arg})", **facts)
 
 
 _INT_TYPES = ("int", "long", "short", "byte", "char", "Integer", "Long")
@@ -253,7 +348,12 @@ def integer_division(src: Source) -> Iterator[Edit]:
         else:
             ok = False
         if ok:
-            yield src.splice(m.start(), m.end(), "", "dropped the (double) cast so the division is an int division")
+            if slash:
+                division = src.text[m.end():_operand_after(blank, slash.end())]
+            else:
+                division = src.text[expr_start(blank, len(before) - 1):end]
+            yield src.splice(m.start(), m.end(), "", "dropped the (double) cast so the division is an int division",
+                             case="cast", division=" ".join(division.replace("(double)", "").split()))
     for m in src.matches(r"(?<=/\s)(\d+)\.0\b|\b(\d+)\.0(?=\s*/)"):
         if m[1]:
             cut = blank.rfind("/", 0, m.start())
@@ -263,14 +363,20 @@ def integer_division(src: Source) -> Iterator[Edit]:
             ok = _all_int(src, slash.end(), _operand_after(blank, slash.end()))
         if ok:
             digits = m[1] or m[2]
-            yield src.splice(m.start(), m.end(), digits, f"wrote '{digits}' for '{digits}.0' so the division is an int division")
+            if m[1]:
+                division = src.text[expr_start(blank, cut):m.start()] + digits
+            else:
+                division = digits + src.text[m.end():_operand_after(blank, slash.end())]
+            yield src.splice(m.start(), m.end(), digits, f"wrote '{digits}' for '{digits}.0' so the division is an int division",
+                             case="literal", division=" ".join(division.split()), digits=digits)
 
 
 @operator("and_or_swap", "'&&' and '||' swapped")
 def and_or_swap(src: Source) -> Iterator[Edit]:
     for m in src.matches(r"&&|\|\|"):
         new = "||" if m[0] == "&&" else "&&"
-        yield src.splice(m.start(), m.end(), new, f"wrote '{new}' for '{m[0]}'")
+        yield src.splice(m.start(), m.end(), new, f"wrote '{new}' for '{m[0]}'", wrote=new, meant=m[0],
+                         case="or" if new == "||" else "and", **_sides(src, m.start(), m.end()))
 
 
 @operator("removed_break", "a 'break' is deleted")
@@ -281,7 +387,19 @@ def removed_break(src: Source) -> Iterator[Edit]:
             continue
         li = src.line_of(end)
         if src.blines[li].strip() == text + ";":
-            yield src.delete(li, f"deleted '{text};'")
+            yield src.delete(li, f"deleted '{text};'", statement=f"{text};", case=_broken_out_of(src, end))
+
+
+def _broken_out_of(src: Source, off: int) -> str:
+    """What a ``break`` at ``off`` leaves: ``loop`` or ``switch`` (the innermost of them around it)."""
+    frame = src.frame_at(off)
+    while frame is not None and frame.kind == "block":
+        if frame.keyword in ("for", "while", "do"):
+            return "loop"
+        if frame.keyword == "switch":
+            return "switch"
+        frame = src.frames[frame.parent] if frame.parent is not None else None
+    return "loop"
 
 
 @operator("accumulate_overwrite", "'total = x' instead of 'total += x'")
@@ -289,7 +407,9 @@ def accumulate_overwrite(src: Source) -> Iterator[Edit]:
     for m in src.matches(rf"({IDENT})(\s*)([-+*])=(?=\s)"):
         if src.type_at(m[1], m.start()) in ("String", None) or m[1] in KEYWORDS:
             continue
-        yield src.splice(m.start(3), m.end(), "=", f"wrote '{m[1]} =' for '{m[1]} {m[3]}='")
+        value = src.text[m.end():operand_after(src.blank, m.end())].strip()
+        yield src.splice(m.start(3), m.end(), "=", f"wrote '{m[1]} =' for '{m[1]} {m[3]}='", name=m[1], op=m[3],
+                         value=value)
 
 
 @operator("char_digit_value", "a digit char used as a number: the \"- '0'\" dropped")
@@ -298,18 +418,21 @@ def char_digit_value(src: Source) -> Iterator[Edit]:
         if kind == "char" and src.text[start:end] == "'0'" and src.in_body(start, end):
             m = re.search(r"\s*-\s*$", src.blank[:start])
             if m:
-                yield src.splice(m.start(), end, "", "used the char code instead of \"c - '0'\"")
+                char = src.text[expr_start(src.blank, m.start()):m.start()].strip()
+                yield src.splice(m.start(), end, "", "used the char code instead of \"c - '0'\"", char=char)
 
 
 @operator("min_max_swap", "Math.max and Math.min (or floor and ceil) swapped")
 def min_max_swap(src: Source) -> Iterator[Edit]:
     swaps = {"max": "min", "min": "max", "floor": "ceil", "ceil": "floor"}
     for m in src.matches(r"\bMath\s*\.\s*(max|min|floor|ceil)\b", group=1):
-        yield src.splice(m.start(1), m.end(1), swaps[m[1]], f"wrote Math.{swaps[m[1]]} for Math.{m[1]}")
+        yield src.splice(m.start(1), m.end(1), swaps[m[1]], f"wrote Math.{swaps[m[1]]} for Math.{m[1]}",
+                         wrote=f"Math.{swaps[m[1]]}", meant=f"Math.{m[1]}", case=m[1])
 
 
 @operator("ignored_string_result", "a String method's result ignored ('s.trim();' for 's = s.trim();')")
 def ignored_string_result(src: Source) -> Iterator[Edit]:
-    for m in src.matches(rf"(?:^|[;{{}}])\s*(({IDENT})\s*=\s*)\2\s*\.\s*(?:{_STRING_RESULT})\s*\(", re.M, group=1):
+    for m in src.matches(rf"(?:^|[;{{}}])\s*(({IDENT})\s*=\s*)\2\s*\.\s*({_STRING_RESULT})\s*\(", re.M, group=1):
         if src.type_at(m[2], m.start(1)) == "String":
-            yield src.splice(m.start(1), m.end(1), "", f"dropped '{m[2]} =' so the new String is thrown away")
+            yield src.splice(m.start(1), m.end(1), "", f"dropped '{m[2]} =' so the new String is thrown away",
+                             name=m[2], method=m[3])

@@ -13,7 +13,10 @@ from fedjava.javadata.mutate_source import (
     Source,
     calls,
     controls,
+    expr_start,
     match_close,
+    operand_after,
+    operand_before,
     registrar,
     split_args,
 )
@@ -33,7 +36,24 @@ def off_by_one_bound(src: Source) -> Iterator[Edit]:
     for keyword, _kw, open_off, close in controls(src, ("for", "while")):
         for m in re.compile(rf"(?<=\s)<(?=\s+{_SIZE})").finditer(src.blank, open_off, close):
             if src.in_body(m.start()):
-                yield src.splice(m.start(), m.end(), "<=", f"wrote '<=' for '<' in the {keyword} bound")
+                yield src.splice(m.start(), m.end(), "<=", f"wrote '<=' for '<' in the {keyword} bound",
+                                 **_bound_facts(src, m.start(), m.end(), keyword))
+
+
+def _bound_facts(src: Source, start: int, end: int, keyword: str) -> dict[str, str]:
+    """What ``left < right`` is: the counter, the bound, and whether the bound is exactly a size (``case``)."""
+    left = src.text[operand_before(src.blank, start):start].strip()
+    right = src.text[end:operand_after(src.blank, end)].strip()
+    size = re.fullmatch(r"(.+?)\.(length|length\(\)|size\(\))", right, re.S)
+    kind = {"length": "array", "length()": "string", "size()": "list"}[size[2]] if size else ""
+    return {"case": "size" if size else "offset", "keyword": keyword, "left": left, "right": right,
+            "wrote": "<=", "meant": "<", "container": size[1] if size else "", "kind": kind}
+
+
+def _whole(code: str) -> str:
+    """``code`` when its brackets pair up, else ``""``: a declarator cut at a comma inside ``<...>`` is not code."""
+    pairs = ("()", "[]", "{}", "<>")
+    return code if all(code.count(a) == code.count(b) for a, b in pairs) else ""
 
 
 def _loop_counters(src: Source, off: int) -> set[str]:
@@ -54,7 +74,12 @@ def index_plus_one(src: Source) -> Iterator[Edit]:
         name = m[2]
         if name in KEYWORDS or src.type_at(name, m.start(2)) != "int" or name not in _loop_counters(src, m.start(2)):
             continue
-        yield src.splice(m.start(2), m.end(2), f"{name} + 1", f"indexed with '{name} + 1' instead of '{name}'")
+        access = m[1].strip()
+        container = src.text[expr_start(src.blank, m.start(1)):m.start(1)].strip()
+        kind = {"[": "array", ".charAt(": "string", ".get(": "list"}[access]
+        wrote = f"{container}[{name} + 1]" if kind == "array" else f"{container}{access}{name} + 1)"
+        yield src.splice(m.start(2), m.end(2), f"{name} + 1", f"indexed with '{name} + 1' instead of '{name}'",
+                         name=name, container=container, kind=kind, wrote=wrote)
 
 
 def _double_context(src: Source, line: int) -> bool:
@@ -75,7 +100,8 @@ def division_by_zero(src: Source) -> Iterator[Edit]:
         first = re.match(IDENT, text)
         if first and not text.endswith(("length", ")")) and src.type_at(first[0], m.start(2)) not in ("int", "long"):
             continue
-        yield src.splice(m.start(2), m.end(2), "0", f"divided by 0 instead of '{text}'")
+        yield src.splice(m.start(2), m.end(2), "0", f"divided by 0 instead of '{text}'", divisor=text, op=m[1],
+                         case="remainder" if m[1].startswith("%") else "division")
 
 
 @operator("null_dereference", "an object variable is initialised to null and then used")
@@ -89,7 +115,9 @@ def null_dereference(src: Source) -> Iterator[Edit]:
         name = re.escape(var.name)
         deref = re.compile(rf"(?<![\w$.]){name}\s*[.\[]|:\s*{name}\s*\)")
         if deref.search(src.blank, var.init[1], var.scope[1]):
-            yield src.splice(*var.init, "null", f"initialised '{var.name}' to null instead of '{src.snippet(*var.init)}'")
+            value = src.snippet(*var.init)
+            yield src.splice(*var.init, "null", f"initialised '{var.name}' to null instead of '{value}'", name=var.name,
+                             value=_whole(src.code(*var.init)))
 
 
 def _not_comparable(src: Source, cls: str) -> bool:
@@ -105,14 +133,16 @@ def bad_cast(src: Source) -> Iterator[Edit]:
         args = split_args(src.blank, open_off, close)
         elem = (src.type_at(src.blank[args[0][0]:args[0][1]], open_off) or "") if args else ""
         if len(args) == 2 and elem.endswith("[]") and _not_comparable(src, elem[:-2]):
-            yield src.splice(args[0][1], args[1][1], "", "sorted objects that are not Comparable without the comparator")
+            yield src.splice(args[0][1], args[1][1], "", "sorted objects that are not Comparable without the comparator",
+                             case="sort", type=elem[:-2], array=src.text[args[0][0]:args[0][1]])
     for var in src.locals + src.fields:
         m = re.match(rf"(?:Map|Set|Collection)<({IDENT})", var.type)
         if not m or not var.init or not _not_comparable(src, m[1]) or not src.in_body(*var.init):
             continue
         new = re.compile(r"\bnew\s+Hash(Map|Set)\b").search(src.blank, *var.init)
         if new:
-            yield src.splice(new.start(), new.end(), f"new Tree{new[1]}", f"used a Tree{new[1]} keyed by {m[1]}")
+            yield src.splice(new.start(), new.end(), f"new Tree{new[1]}", f"used a Tree{new[1]} keyed by {m[1]}",
+                             case="tree", type=m[1], wrote=f"Tree{new[1]}", meant=f"Hash{new[1]}", name=var.name)
     subclasses: dict[str, list[str]] = {}
     for cls, frame in src.classes.items():
         ext = re.search(rf"\bextends\s+({IDENT})", frame.header)
@@ -121,7 +151,8 @@ def bad_cast(src: Source) -> Iterator[Edit]:
     for m in src.matches(rf"\(\s*({IDENT})\s*\)\s*(?=[\w$(])", group=1):
         siblings = [c for group in subclasses.values() if m[1] in group for c in group if c != m[1]]
         if siblings:
-            yield src.splice(m.start(1), m.end(1), siblings[0], f"cast to {siblings[0]} instead of {m[1]}")
+            yield src.splice(m.start(1), m.end(1), siblings[0], f"cast to {siblings[0]} instead of {m[1]}", case="cast",
+                             wrote=siblings[0], meant=m[1])
 
 
 def shift_int(text: str, delta: int) -> str:
@@ -137,8 +168,10 @@ def shift_int(text: str, delta: int) -> str:
     return f"{text} {'+' if delta > 0 else '-'} 1"
 
 
-def _shift(src: Source, span: tuple[int, int], delta: int, description: str) -> Edit:
-    return src.splice(span[0], span[1], shift_int(src.text[span[0]:span[1]], delta), description)
+def _shift(src: Source, span: tuple[int, int], delta: int, description: str, **facts: str) -> Edit:
+    old = src.text[span[0]:span[1]]
+    new = shift_int(old, delta)
+    return src.splice(span[0], span[1], new, description, wrote=new, meant=old, **facts)
 
 
 @operator("parse_non_number", "Integer.parseInt on text that is not a number (a separator left in)")
@@ -149,17 +182,23 @@ def parse_non_number(src: Source) -> Iterator[Edit]:
         if not re.search(r"\b(Integer|Long|Double)\.$", src.blank[:off].rstrip()):
             continue
         inner = src.blank[open_off:close]
+        parser = src.code(expr_start(src.blank, off), off + len(name))
         sub = re.compile(r"\.substring\s*\(").search(src.blank, open_off, close)
         if sub:
             s_close = match_close(src.blank, sub.end() - 1)
             args = split_args(src.blank, sub.end() - 1, s_close)
+            text = src.text[expr_start(src.blank, sub.start()):sub.start()].strip()
             if len(args) == 2:
-                yield _shift(src, args[1], +1, "parsed one character too many (the separator)")
+                yield _shift(src, args[1], +1, "parsed one character too many (the separator)", case="end",
+                             parser=parser, text=text)
             elif len(args) == 1:
-                yield _shift(src, args[0], -1, "parsed from one character too early (the separator)")
+                yield _shift(src, args[0], -1, "parsed from one character too early (the separator)", case="start",
+                             parser=parser, text=text)
         elif re.search(r"\.trim\(\)\s*$", inner):
             trim = src.blank.rfind(".trim", open_off, close)
-            yield src.splice(trim, trim + len(".trim()"), "", "parsed the text without trimming the spaces")
+            text = src.text[expr_start(src.blank, trim):trim].strip()
+            yield src.splice(trim, trim + len(".trim()"), "", "parsed the text without trimming the spaces",
+                             case="trim", parser=parser, text=text)
 
 
 @operator("removed_base_case", "the return of a recursion's base case is deleted (endless recursion)")
@@ -179,9 +218,14 @@ def removed_base_case(src: Source) -> Iterator[Edit]:
             if src.blines[li].strip() != text + ";":
                 continue
             if frame.keyword == "if" and text.startswith("return") and frame.method == method.index:
-                yield src.delete(li, f"deleted '{text};' from the base case '{src.snippet(frame.header_start, frame.open)}'")
+                condition = src.snippet(frame.header_start, frame.open)
+                yield src.delete(li, f"deleted '{text};' from the base case '{condition}'", case="block",
+                                 statement=src.code(start, end + 1), condition=src.code(frame.header_start, frame.open),
+                                 method=method.name)
             elif re.match(r"if\s*\(.*\)\s*return\b", text, re.S):
-                yield src.delete(li, f"deleted the base case '{src.snippet(start, end + 1, 60)}'")
+                statement = src.snippet(start, end + 1, 60)
+                yield src.delete(li, f"deleted the base case '{statement}'", case="inline", statement=src.code(start, end + 1),
+                                 method=method.name)
 
 
 def _updates(text: str, names: set[str]) -> bool:
@@ -199,11 +243,15 @@ def missing_increment(src: Source) -> Iterator[Edit]:
     for frame in src.frames:
         if frame.kind != "block" or frame.keyword not in ("while", "do") or frame.close < 0 or not src.body[frame.open]:
             continue
+        header = src.snippet(frame.header_start, frame.open)
+        loop = src.code(frame.header_start, frame.open)
         if frame.keyword == "while":
             cond = frame.header
         else:
             m = re.match(r"\s*while\s*\((.*?)\)\s*;", src.blank[frame.close + 1:], re.S)
             cond = m[1] if m else ""
+            if m:
+                loop = f"do ... while ({src.code(frame.close + 1 + m.start(1), frame.close + 1 + m.end(1))})"
         names = set(re.findall(rf"(?<![\w$.])({IDENT})", cond)) - KEYWORDS
         for start, end, fid in src.statements:
             if fid != frame.id:
@@ -211,7 +259,8 @@ def missing_increment(src: Source) -> Iterator[Edit]:
             text = src.blank[start:end].strip()
             li = src.line_of(end)
             if src.blines[li].strip() == text + ";" and _updates(text, names):
-                yield src.delete(li, f"deleted '{text};' from the loop '{src.snippet(frame.header_start, frame.open)}'")
+                yield src.delete(li, f"deleted '{text};' from the loop '{header}'", statement=f"{text};", loop=loop,
+                                 name=re.search(IDENT, text)[0])
 
 
 @operator("wrong_step_direction", "a for loop steps the wrong way ('i--' for 'i++')")
@@ -222,9 +271,15 @@ def wrong_step_direction(src: Source) -> Iterator[Edit]:
         second = src.blank.find(";", first + 1, close) if first >= 0 else -1
         if second < 0:
             continue
+        update = " ".join(src.text[second + 1:close].split())
         for m in re.compile(r"\+\+|--|\+=|-=").finditer(src.blank, second, close):
             if src.in_body(m.start()):
-                yield src.splice(m.start(), m.end(), swaps[m[0]], f"wrote '{swaps[m[0]]}' for '{m[0]}' in the for update")
+                wrong = " ".join((src.text[second + 1:m.start()] + swaps[m[0]] + src.text[m.end():close]).split())
+                name = re.search(rf"({IDENT})\s*$", src.blank[second + 1:m.start()]) or re.match(
+                    rf"\s*({IDENT})", src.blank[m.end():close])
+                yield src.splice(m.start(), m.end(), swaps[m[0]], f"wrote '{swaps[m[0]]}' for '{m[0]}' in the for update",
+                                 wrote=wrong, meant=update, name=name[1] if name else "",
+                                 direction="down" if swaps[m[0]] in ("--", "-=") else "up")
 
 
 @operator("array_too_small", "an array is created one element too small")
@@ -235,7 +290,8 @@ def array_too_small(src: Source) -> Iterator[Edit]:
             if not size or size == "0":
                 continue
             new = shift_int(src.text[dim.start(1):dim.end(1)].strip(), -1)
-            yield src.splice(dim.start(1), dim.end(1), new, f"created the array with size '{new}' instead of '{size}'")
+            yield src.splice(dim.start(1), dim.end(1), new, f"created the array with size '{new}' instead of '{size}'",
+                             wrote=new, meant=src.text[dim.start(1):dim.end(1)].strip())
 
 
 @operator("immutable_collection", "an empty immutable List.of()/Map.of()/Set.of() that is then modified")
@@ -249,4 +305,6 @@ def immutable_collection(src: Source) -> Iterator[Edit]:
         scope_a, scope_b = (0, len(src.blank)) if var.kind == "field" else var.scope
         later = re.compile(rf"(?<![\w$]){re.escape(m[1])}\s*\.\s*{_MUTATORS}\s*\(")
         if later.search(src.blank, scope_a, scope_b):
-            yield src.splice(m.start(2), m.end(2), _EMPTY_OF[kind], f"initialised '{m[1]}' with {_EMPTY_OF[kind]}")
+            yield src.splice(m.start(2), m.end(2), _EMPTY_OF[kind], f"initialised '{m[1]}' with {_EMPTY_OF[kind]}",
+                             name=m[1], wrote=_EMPTY_OF[kind], meant=src.code(m.start(2), m.end(2)),
+                             kind=_EMPTY_OF[kind].split(".")[0])

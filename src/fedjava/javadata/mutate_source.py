@@ -16,7 +16,7 @@ import bisect
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 IDENT = r"[A-Za-z_$][\w$]*"
 TYPE = rf"(?:{IDENT}(?:\s*\.\s*{IDENT})*(?:\s*<[^;(){{}}=]*>)?(?:\s*\[\s*\])*)"
@@ -99,12 +99,17 @@ class Var:
 
 @dataclass(frozen=True)
 class Edit:
-    """One change to one line: replace it, delete it, or insert a new line before it (0-based index)."""
+    """One change to one line: replace it, delete it, or insert a new line before it (0-based index).
+
+    ``facts`` are what the operator knows about its change, in the program's own words, for the labeller's
+    explanation: e.g. ``{"wrote": "<=", "meant": "<", "left": "i", "right": "values.length"}``.
+    """
 
     line: int
     kind: str  # replace | delete | insert
     text: str
     description: str
+    facts: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 def _lex(text: str) -> tuple[str, list[tuple[int, int, str]]]:
@@ -526,21 +531,30 @@ class Source:
     def identifiers(self) -> set[str]:
         return set(re.findall(IDENT, self.blank))
 
-    def splice(self, start: int, end: int, new: str, description: str) -> Edit:
-        """Replace text[start:end] (on one line) with ``new``."""
+    def splice(self, start: int, end: int, new: str, description: str, **facts: str) -> Edit:
+        """Replace text[start:end] (on one line) with ``new``; ``facts`` go with the edit (see :class:`Edit`)."""
         li, col = self.pos(start)
         line = self.lines[li]
-        return Edit(li, "replace", line[:col] + new + line[col + end - start:], description)
+        return Edit(li, "replace", line[:col] + new + line[col + end - start:], description, facts)
 
-    def delete(self, line: int, description: str) -> Edit:
-        return Edit(line, "delete", "", description)
+    def delete(self, line: int, description: str, **facts: str) -> Edit:
+        return Edit(line, "delete", "", description, facts)
 
-    def insert(self, line: int, text: str, description: str) -> Edit:
-        return Edit(line, "insert", text, description)
+    def insert(self, line: int, text: str, description: str, **facts: str) -> Edit:
+        return Edit(line, "insert", text, description, facts)
 
     def indent(self, line: int) -> str:
         text = self.lines[line]
         return text[: len(text) - len(text.lstrip())]
+
+    def code(self, start: int, end: int) -> str:
+        """The original text of a span, whole, without comments around it and with its whitespace collapsed
+        (for the facts of an edit)."""
+        while start < end and self.blank[start].isspace():
+            start += 1
+        while end > start and self.blank[end - 1].isspace():
+            end -= 1
+        return " ".join(self.text[start:end].split())
 
     def snippet(self, start: int, end: int, limit: int = 40) -> str:
         """The original text of a span, whitespace collapsed and shortened for descriptions."""
@@ -598,3 +612,53 @@ def registrar(specs: list[tuple[str, str, str, Finder]], family: str) -> Callabl
         return wrap
 
     return operator
+
+
+def _assignment_at(blank: str, k: int) -> bool:
+    """Whether the '=' at ``k`` assigns (``=``, ``+=``, ...), rather than being part of ==, !=, <= or >=."""
+    before, after = blank[k - 1:k], blank[k + 1:k + 2]
+    return blank[k] == "=" and after != "=" and before not in ("=", "!", "<", ">")
+
+
+def _operand_bound(blank: str, first: int, step: int) -> int:
+    """Offset of the first character that ends an operand, scanning from ``first`` by ``step`` (+1 or -1).
+
+    The operand ends at an unmatched bracket, at ``&&``, ``||``, ``->``, ``,``, ``;``, a brace, ``?``, ``:`` or an
+    assignment; brackets it opens are skipped whole. -1 or ``len(blank)`` when it runs to the text's edge.
+    """
+    entering, leaving = ("([", ")]") if step > 0 else (")]", "([")
+    k, depth = first, 0
+    while 0 <= k < len(blank):
+        ch = blank[k]
+        pair = blank[k:k + 2] if step > 0 else blank[max(k - 1, 0):k + 1]
+        if ch in entering:
+            depth += 1
+        elif ch in leaving:
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and (ch in ",;{}?:" or pair in ("&&", "||", "->") or _assignment_at(blank, k)):
+            break
+        k += step
+    return k
+
+
+def operand_before(blank: str, end: int) -> int:
+    """Start of the operand of a comparison or logical operator that ends at ``end`` (whitespace trimmed).
+
+    It stops where :func:`_operand_bound` does, and after a leading ``return``; arithmetic inside the operand
+    is kept (``a + 1`` in ``a + 1 < b``).
+    """
+    k = _operand_bound(blank, end - 1, -1) + 1
+    while k < end and blank[k].isspace():
+        k += 1
+    m = re.compile(r"(?:return|case|yield|throw|assert)\s+").match(blank, k)
+    return m.end() if m and m.end() <= end else k
+
+
+def operand_after(blank: str, start: int) -> int:
+    """End of the operand that starts at ``start`` (the mirror of :func:`operand_before`)."""
+    k = _operand_bound(blank, start, 1)
+    while k > start and blank[k - 1].isspace():
+        k -= 1
+    return k
