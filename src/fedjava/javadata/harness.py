@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
-import functools
 import os
 import select
 import shutil
@@ -40,14 +39,19 @@ REPORT = "report.sock"
 _LOCK = threading.Lock()
 
 
+_COMPILED: dict[bool, Path] = {}
+
+
 def module_path(javac_flags: list[str], unsafe: bool = False) -> Path:
-    """The compiled harness module (a folder), compiled by javac in the sandbox on first use in this process."""
+    """The compiled harness module (a folder), compiled by javac (with ``javac_flags``) in the sandbox on first
+    use in this process."""
     with _LOCK:
-        return _compiled(tuple(javac_flags), unsafe)
+        if unsafe not in _COMPILED:
+            _COMPILED[unsafe] = _compile(javac_flags, unsafe)
+        return _COMPILED[unsafe]
 
 
-@functools.lru_cache(maxsize=2)
-def _compiled(javac_flags: tuple[str, ...], unsafe: bool) -> Path:
+def _compile(javac_flags: list[str], unsafe: bool) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="fedjava-harness-"))
     atexit.register(shutil.rmtree, folder, True)
     box = Sandbox(folder, writable=True, unsafe=unsafe)
@@ -104,25 +108,29 @@ class _Report:
         self._thread.start()
 
     def _serve(self) -> None:
-        connection = None
         try:
-            while connection is None and not self._stop.is_set():
-                if select.select([self._listener], [], [], 0.05)[0]:
-                    connection, _ = self._listener.accept()  # the first in the queue: the harness's own
+            connection, _ = self._listener.accept()  # the first in the queue: the harness's own
+        except OSError:  # close() shut the listener down: the harness never connected
+            return
         finally:
             self._listener.close()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-        if connection is None:
-            return
         with connection:
+            try:
+                connection.sendall(b"\n")  # the go-ahead: nothing else can connect now
+            except OSError:  # the JVM has already ended
+                return
             while len(self.data) <= OUTPUT_BYTES:
                 # Once the command has ended its JVM is gone and the rest is already here: wait no longer.
                 if not select.select([connection], [], [], 0.2 if self._stop.is_set() else 1.0)[0]:
                     if self._stop.is_set():
                         return
                     continue
-                chunk = connection.recv(1 << 16)
+                try:
+                    chunk = connection.recv(1 << 16)
+                except OSError:
+                    return
                 if not chunk:
                     return
                 self.data += chunk
@@ -131,6 +139,8 @@ class _Report:
     def close(self) -> str:
         """Everything reported, once the command has ended."""
         self._stop.set()
+        with contextlib.suppress(OSError):  # wakes an accept() still waiting (Linux); closed already otherwise
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._thread.join()
         return self.data.decode("utf-8", "replace")
 

@@ -19,8 +19,8 @@ import java.util.List;
  * -m fedjava.harness/fedjava.harness.Isolated SOCKET CPU_MS CASE_WALL_MS PROGRAM_WALL_MS STACK_BYTES}.
  *
  * <p>The socket is connected before any class of the program is loaded; the supervisor accepts that one
- * connection and removes the socket's path, so nothing can connect again, and a socket cannot be reopened
- * through /proc/self/fd. The harness's objects are out of the program's reach (this package is not opened,
+ * connection, closes the listening socket and removes its path, and only then sends the byte this harness
+ * waits for: nothing can connect again, and a socket cannot be reopened through /proc/self/fd. The harness's objects are out of the program's reach (this package is not opened,
  * and sun.misc.Unsafe is not in the JVM). What the program prints is only its output.
  *
  * <p>Sent: {@code @@READY}, one {@code @@CASE} line per case in order ({@link Cases}), then
@@ -37,6 +37,10 @@ public final class Isolated {
     public static void main(String[] args) throws Exception {
         Clock.check();
         SocketChannel channel = SocketChannel.open(UnixDomainSocketAddress.of(args[0]));
+        // The supervisor's go-ahead: it has closed the listening socket and removed its path.
+        if (channel.read(ByteBuffer.allocate(1)) != 1) {
+            throw new IOException("the supervisor did not accept the report's connection");
+        }
         send(channel, "@@READY");
         Clock clock = new Clock(Long.parseLong(args[1]), Long.parseLong(args[2]), Long.parseLong(args[3]));
         // Unbuffered, so that the program's output is all there when the harness halts the JVM.
