@@ -28,7 +28,15 @@ from __future__ import annotations
 
 import re
 
-from fedjava.javadata.runner import TIMEOUT_SECONDS, CaseResult, Program, RunOutcome, check_many, compile_program
+from fedjava.javadata.runner import (
+    TIMEOUT_SECONDS,
+    CaseResult,
+    Program,
+    RunOutcome,
+    check_many,
+    compile_program,
+    timeout_budget,
+)
 from fedjava.javadata.tasks import Task
 
 HEADER = "Tool results:"
@@ -66,7 +74,7 @@ def _short(text: str, limit: int = MAX_VALUE) -> str:
 
 def _case_line(case: CaseResult) -> str:
     if case.status == "TIMEOUT":
-        return f"first exception: {_short(case.call)} did not finish within {TIMEOUT_SECONDS:g} s of CPU time"
+        return f"first exception: {_short(case.call)} did not finish within {timeout_budget(case)}"
     if case.status == "ERROR":
         message = strip_loader_names(case.message)
         detail = f": {_short(message)}" if message else ""
