@@ -30,9 +30,11 @@ from fedjava.javadata.sandbox import JAVA_RESOURCES, OUTPUT_BYTES, Limits, Sandb
 from fedjava.javadata.supervise import Finished
 
 MODULE = "fedjava.harness"
-STUDENT_MODULES = ("java.base",)
-"""The JDK modules a program fedjava did not write can use: its JVM has only these and the harness (the shipped
-tasks and the handwritten programs use java.util, java.lang and java.io, all in java.base)."""
+STUDENT_MODULES = ("java.base", "jdk.localedata", "jdk.charsets")
+"""The JDK modules a program fedjava did not write can use: its JVM has only these and the harness. The shipped
+tasks and the handwritten programs use java.util, java.lang and java.io, all in java.base; the locale data and
+charsets (no API of their own) keep ``String.format`` as in a full JDK, where the default locale is not
+English ("3,14" in German)."""
 SEALED_FLAGS = ["-XX:-UsePerfData", "-XX:+DisableAttachMechanism"]
 """/tmp is read-only in a sealed sandbox (no hsperfdata file), and no tool may attach to the JVM."""
 REPORT = "report.sock"
