@@ -95,3 +95,15 @@ def test_a_program_run_alone_formats_numbers_as_a_full_jdk_does(task):
     code = task.solution.replace("class Solution {\n", "class Solution {\n    static {\n" + shown + "    }\n", 1)
     outcome = run_program(task, code)
     assert outcome.all_passed and "formatted 3,14" in outcome.stdout
+
+
+def test_a_program_runs_alone_from_a_folder_too_deep_for_a_socket_path(task, tmp_path, monkeypatch):
+    """The harness's report socket is bound through /proc/self/fd when its path is over the 108-byte limit."""
+    import tempfile
+
+    deep = tmp_path / ("deep-" * 25)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    assert len(str(deep / "fedjava-x" / "report.sock")) > 108
+    outcome = run_program(task, task.solution)
+    assert outcome.all_passed and outcome.passed == 5
