@@ -394,3 +394,24 @@ def test_printing_cannot_keep_a_case_alive(task, tmp_path):
     assert outcome.cases[0].message == "5 s of wall-clock time"
     assert outcome.stdout.startswith("..")
     assert "did not finish within 5 s of wall-clock time" in "\n".join(test_lines(outcome, 5))
+
+
+def test_a_class_named_like_the_jdk_s_cannot_make_the_expected_values(tmp_path):
+    """``class Integer`` of the student's would be the driver's Integer: Integer.MIN_VALUE, a test's expected
+    value, becomes what the wrong program returns. Such a program is not run."""
+    task = load_task(TASKS_DIR / "arrays_second_largest.yaml")
+    cheat = """class Solution {
+    static int secondLargest(int[] values) {
+        return 42;
+    }
+}
+
+class Integer {
+    static final int MIN_VALUE = 42;
+}
+"""
+    outcome = review(task, cheat, tmp_path)
+    assert outcome.compiled and outcome.cases == [] and outcome.status == "failed"
+    assert "class Integer hides java.lang.Integer" in outcome.stderr
+    honest = task.solution + "\nclass Pair {\n    int first;\n}\n"  # a class of its own that hides nothing
+    assert review(task, honest, tmp_path / "honest").status == "passed"

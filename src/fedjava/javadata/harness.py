@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import dataclasses
 import os
+import re
 import select
 import shutil
 import socket
@@ -38,6 +39,8 @@ English ("3,14" in German)."""
 SEALED_FLAGS = ["-XX:-UsePerfData", "-XX:+DisableAttachMechanism"]
 """/tmp is read-only in a sealed sandbox (no hsperfdata file), and no tool may attach to the JVM."""
 REPORT = "report.sock"
+_NAME_RE = re.compile(r"[A-Za-z_$][\w$]*")
+_DECLARED_RE = re.compile(r"\b(?:class|interface|enum|record)\s+([\w$]+)")
 _LOCK = threading.Lock()
 
 
@@ -73,12 +76,13 @@ def place(module: Path, folder: Path) -> Path:
 
 
 def run_isolated(folder: Path, module: Path, java_flags: list[str], budgets: tuple[float, float, float],
-                 stack_bytes: int, *, unsafe: bool = False) -> tuple[str, Finished]:
+                 stack_bytes: int, suspects: tuple[str, ...] = (), *, unsafe: bool = False) -> tuple[str, Finished]:
     """Run the program compiled into ``folder/out`` (TestDriver and Solution) alone in a JVM, in a sealed
     sandbox that sees only ``folder``: (what the harness reported, the command's result).
 
     ``budgets``: CPU seconds per case, wall seconds per case, wall seconds for the whole program (kept by the
-    harness; the sandbox's wall clock is a backstop 30 s later).
+    harness; the sandbox's wall clock is a backstop 30 s later). ``suspects``: the program's classes a test's
+    expected value names (:func:`suspects`); the harness refuses to run one that hides a JDK name.
     """
     cpu, case_wall, program_wall = budgets
     place(module, folder)
@@ -88,12 +92,23 @@ def run_isolated(folder: Path, module: Path, java_flags: list[str], budgets: tup
         argv = ["java", *java_flags, *SEALED_FLAGS, "--limit-modules", ",".join((*STUDENT_MODULES, MODULE)),
                 "--module-path", "harness", "-cp", "out", "-m", f"{MODULE}/{MODULE}.Isolated", REPORT,
                 *(str(int(seconds * 1000)) for seconds in budgets), str(stack_bytes)]
+        if suspects:
+            argv.append(",".join(suspects))
         ran = box.run(argv, Limits(cpu_seconds=int(program_wall + cpu + 30), wall_seconds=program_wall + 30))
     finally:
         text = report.close()
     if report.overflow and not ran.stopped:
         ran = dataclasses.replace(ran, stopped="output_limit")
     return text, ran
+
+
+def suspects(expected: list[str], declared: str, classes: Path) -> tuple[str, ...]:
+    """The program's own top-level classes (compiled into ``classes``) that the tests' ``expected`` values name,
+    except those the task's solution (``declared``) declares too: in the driver such a class takes the place
+    of what the test meant, the JDK's (the harness checks which JDK name each hides)."""
+    mine = {p.stem for p in classes.glob("*.class") if "$" not in p.stem} - {"TestDriver"}
+    named = {name for text in expected for name in _NAME_RE.findall(text)}
+    return tuple(sorted((mine & named) - set(_DECLARED_RE.findall(declared))))
 
 
 class _Report:

@@ -209,20 +209,23 @@ def run_program(task: Task, code: str, timeout: float = 10.0, *, unsafe: bool = 
         if compiled.returncode != 0:
             return RunOutcome(False, parse_diagnostics(compiled.stderr), stderr=compiled.stderr,
                               stopped=compiled.stopped)
-        return run_alone(work, program_wall=timeout, unsafe=unsafe)
+        return run_alone(work, task, program_wall=timeout, unsafe=unsafe)
 
 
-def run_alone(folder: Path, timeout: float = TIMEOUT_SECONDS, program_wall: float = PROGRAM_WALL_SECONDS, *,
-              unsafe: bool = False) -> RunOutcome:
-    """Run the program compiled into ``folder/out`` alone: a JVM of its own, in a sealed sandbox that sees
-    only ``folder``, its results reported by the harness over a socket (:mod:`fedjava.javadata.harness`).
+def run_alone(folder: Path, task: Task, timeout: float = TIMEOUT_SECONDS,
+              program_wall: float = PROGRAM_WALL_SECONDS, *, unsafe: bool = False) -> RunOutcome:
+    """Run the program compiled into ``folder/out`` against ``task`` alone: a JVM of its own, in a sealed
+    sandbox that sees only ``folder``, its results reported by the harness over a socket
+    (:mod:`fedjava.javadata.harness`).
 
     A case over ``timeout`` CPU seconds, or WALL_FACTOR times that of wall-clock time, is a ``TIMEOUT`` case
-    and ends the run; so does running past ``program_wall`` seconds in all (``stopped`` "timeout").
+    and ends the run; so does running past ``program_wall`` seconds in all (``stopped`` "timeout"). A program
+    with a class that would take a JDK name's place in a test's expected value is not run (no case).
     """
     module = harness.module_path(JAVAC_FLAGS, unsafe)
     budgets = (timeout, min(timeout * WALL_FACTOR, program_wall), program_wall)
-    report, ran = harness.run_isolated(folder, module, JVM_FLAGS, budgets, STACK_BYTES, unsafe=unsafe)
+    suspects = harness.suspects([case.expect for case in task.tests], task.solution, folder / "out")
+    report, ran = harness.run_isolated(folder, module, JVM_FLAGS, budgets, STACK_BYTES, suspects, unsafe=unsafe)
     lines = report.split("\n")[:-1]  # a last line without its newline was cut off
     if not lines or lines[0] != "@@READY":
         if not ran.stopped:
@@ -230,6 +233,10 @@ def run_alone(folder: Path, timeout: float = TIMEOUT_SECONDS, program_wall: floa
         return RunOutcome(True, timed_out=ran.stopped == "timeout", stdout=ran.stdout, stderr=ran.stderr,
                           stopped=ran.stopped)
     end = lines[-1].split("\t")[1] if lines[-1].startswith("@@END\t") else ""
+    if end == "HIDES":
+        name, hidden = lines[-1].split("\t")[2:4]
+        return RunOutcome(True, stdout=ran.stdout, stopped=ran.stopped, stderr=(
+            f"not run: the program's class {name} hides {hidden} from the tests' expected values"))
     stopped = ran.stopped
     if end == "TIMEOUT" and lines[-2].split("\t")[4] == "program":
         stopped = stopped or "timeout"
@@ -459,7 +466,7 @@ def check_many(
             outcomes[program.key] = RunOutcome(False, diagnostics)
     if not trusted:
         def run_one(key: str) -> RunOutcome:
-            outcome = run_alone(folders[key], timeout, unsafe=unsafe)
+            outcome = run_alone(folders[key], by_key[key].task, timeout, unsafe=unsafe)
             if progress:
                 progress("ran", 1, len(runnable))
             return outcome

@@ -16,7 +16,11 @@ import java.util.List;
  * and sends each case's line to the supervisor over a Unix-domain socket.
  *
  * <p>Usage: {@code java --limit-modules java.base,fedjava.harness --module-path HARNESS -cp CLASSES
- * -m fedjava.harness/fedjava.harness.Isolated SOCKET CPU_MS CASE_WALL_MS PROGRAM_WALL_MS STACK_BYTES}.
+ * -m fedjava.harness/fedjava.harness.Isolated SOCKET CPU_MS CASE_WALL_MS PROGRAM_WALL_MS STACK_BYTES
+ * [NAMES]}. NAMES (comma-separated) are the program's classes that a test's expected value names though
+ * the task does not declare them: one that hides a JDK class or package from the driver would compute
+ * the expected value itself ({@code class List} with an {@code of} of its own), so such a program is
+ * not run: {@code @@END HIDES NAME JDK-NAME}.
  *
  * <p>The socket is connected before any class of the program is loaded; the supervisor accepts that one
  * connection, closes the listening socket and removes its path, and only then sends the byte this harness
@@ -42,6 +46,13 @@ public final class Isolated {
             throw new IOException("the supervisor did not accept the report's connection");
         }
         send(channel, "@@READY");
+        for (String name : args.length > 5 ? args[5].split(",") : new String[0]) {
+            String hidden = hiddenJdkName(name);
+            if (hidden != null) {
+                send(channel, "@@END\tHIDES\t" + name + "\t" + hidden);
+                Runtime.getRuntime().halt(0);
+            }
+        }
         Clock clock = new Clock(Long.parseLong(args[1]), Long.parseLong(args[2]), Long.parseLong(args[3]));
         // Unbuffered, so that the program's output is all there when the harness halts the JVM.
         System.setOut(new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8));
@@ -58,6 +69,30 @@ public final class Isolated {
         } catch (Throwable t) {  // the program stopped or interrupted this thread: no result
             Runtime.getRuntime().halt(4);
         }
+    }
+
+    /**
+     * What a class of the program named {@code name} hides from the driver, which imports java.util.* (and
+     * java.lang.*): a JDK class of that name, or a package starting with it (a class {@code java} takes
+     * over {@code java.util.List.of}). Null when it hides nothing of the JDK.
+     */
+    private static String hiddenJdkName(String name) {
+        for (String type : new String[] {"java.lang." + name, "java.util." + name}) {
+            try {
+                Class.forName(type, false, ClassLoader.getPlatformClassLoader());
+                return type;
+            } catch (ClassNotFoundException e) {
+                continue;
+            }
+        }
+        for (Module module : ModuleLayer.boot().modules()) {
+            for (String found : module.getPackages()) {
+                if (found.equals(name) || found.startsWith(name + ".")) {
+                    return found;
+                }
+            }
+        }
+        return null;
     }
 
     /** The case thread: every case in order, each line handed to {@link #watch}. */
