@@ -87,3 +87,23 @@ def test_batch_compile_in_one_jvm_matches_javac(task, tmp_path):
     ok, errors = results["missing_return"]
     assert not ok and errors[0].key == "compiler.err.missing.ret.stmt" and errors[0].message == "missing return statement"
     assert (tmp_path / "0" / "out" / "Solution.class").is_file()
+
+
+def test_a_program_run_alone_formats_numbers_as_a_full_jdk_does(task):
+    """Its JVM has java.base and the harness only, plus the JDK's locale data: German decimals keep their comma."""
+    shown = '        System.out.println("formatted " + String.format(java.util.Locale.GERMANY, "%.2f", 3.14159));\n'
+    code = task.solution.replace("class Solution {\n", "class Solution {\n    static {\n" + shown + "    }\n", 1)
+    outcome = run_program(task, code)
+    assert outcome.all_passed and "formatted 3,14" in outcome.stdout
+
+
+def test_a_program_runs_alone_from_a_folder_too_deep_for_a_socket_path(task, tmp_path, monkeypatch):
+    """The harness's report socket is bound through /proc/self/fd when its path is over the 108-byte limit."""
+    import tempfile
+
+    deep = tmp_path / ("deep-" * 25)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    assert len(str(deep / "fedjava-x" / "report.sock")) > 108
+    outcome = run_program(task, task.solution)
+    assert outcome.all_passed and outcome.passed == 5

@@ -433,3 +433,13 @@ def _help(main, command: str) -> str:
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         main([command, "--help"])
     return out.getvalue()
+
+
+def test_a_sealed_sandbox_has_no_place_to_write(tmp_path):
+    """Sandbox(sealed=True), as a program fedjava did not write runs: its scratch folders are read-only too."""
+    script = 'for d in /tmp /dev/shm "$HOME" /run .; do (: > "$d/x") 2>/dev/null && echo "wrote $d"; done; echo end'
+    usual = Sandbox(tmp_path).run(["sh", "-c", script], Limits(10, 30))
+    sealed = Sandbox(tmp_path, sealed=True).run(["sh", "-c", script], Limits(10, 30))
+    assert "wrote /tmp" in usual.stdout and "wrote /dev/shm" in usual.stdout
+    assert sealed.returncode == 0 and sealed.stdout == "end\n"
+    assert not sandbox_processes(tmp_path)

@@ -172,7 +172,7 @@ def tools_answer(evidence: Evidence, code: str, localisation: str = "") -> dict[
         return {"verdict": "RUNTIME_ERROR", "errors": [error], "score": points}
     if isinstance(first, FirstTimeout):
         line = located or guessed_line(code, first.call, _LOOP)
-        message = f"{first.call} did not finish within {first.seconds:g} s of CPU time"
+        message = f"{first.call} did not finish within {first.budget}"
         return {"verdict": "RUNTIME_ERROR", "errors": [_error("RUNTIME_ERROR", "timeout", line, message, fix)],
                 "score": points}
     line = located or guessed_line(code, first.call)

@@ -37,7 +37,15 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
-from fedjava.javadata.runner import TIMEOUT_SECONDS, CaseResult, Program, RunOutcome, check_many, compile_program
+from fedjava.javadata.runner import (
+    TIMEOUT_SECONDS,
+    CaseResult,
+    Program,
+    RunOutcome,
+    check_many,
+    compile_program,
+    timeout_budget,
+)
 from fedjava.javadata.tasks import Task
 
 HEADER = "Tool results:"
@@ -171,18 +179,19 @@ class FirstException(Fact):
 
 @dataclass(frozen=True)
 class FirstTimeout(Fact):
-    """``first exception: CALL did not finish within S s of CPU time``."""
+    """``first exception: CALL did not finish within BUDGET``: "1 s of CPU time", or "20 s of wall-clock time" for a
+    case that slept, blocked or kept printing."""
 
     call: str
-    seconds: float = TIMEOUT_SECONDS
+    budget: str = f"{TIMEOUT_SECONDS:g} s of CPU time"
 
     def render(self) -> str:
-        return f"first exception: {self.call} did not finish within {self.seconds:g} s of CPU time"
+        return f"first exception: {self.call} did not finish within {self.budget}"
 
     @classmethod
     def parse(cls, line: str) -> FirstTimeout | None:
-        found = re.match(r"^first exception: (.*) did not finish within ([\d.]+) s of CPU time$", line)
-        return cls(found.group(1), float(found.group(2))) if found else None
+        found = re.match(r"^first exception: (.*) did not finish within ([\d.]+ s of (?:CPU|wall-clock) time)$", line)
+        return cls(found.group(1), found.group(2)) if found else None
 
 
 @dataclass(frozen=True)
@@ -359,7 +368,7 @@ def hung_call(task: Task, outcome: RunOutcome) -> str:
 def case_fact(case: CaseResult) -> Fact:
     """The first-exception or first-wrong-result fact of a failing case."""
     if case.status == "TIMEOUT":
-        return FirstTimeout(short(case.call))
+        return FirstTimeout(short(case.call), timeout_budget(case))
     if case.status == "ERROR":
         message = strip_loader_names(case.message)
         return FirstException(short(case.call), case.exception, short(message) if message else "", case.line)

@@ -3,6 +3,16 @@
 This module is the only place that starts ``javac`` or ``java``, always through
 :class:`fedjava.javadata.sandbox.Sandbox` (namespaces, a read-only file system, rlimits, a wall clock and an
 output cap). ``unsafe=True`` (``--unsafe-run``) runs without namespaces where bubblewrap is missing.
+
+Two ways to run programs, for two kinds of code:
+
+* a program fedjava did not write (a student's, a model's fix; :func:`run_program`, and :func:`check_many` by
+  default) runs **alone**, in a JVM of its own in a sealed sandbox that sees only its own folder, and its
+  results come only from the harness, over a socket the program cannot reach (:mod:`fedjava.javadata.harness`);
+* the data build's own mutants of its tasks' solutions (``check_many(trusted=True)``) run **in batches**, many
+  programs one after the other in one JVM (``Batch.java``), their results read from its stdout: 2.6 to 4.3
+  times faster for 40 programs (``python -m fedjava.bench.sandbox_overhead``, (e)), and only safe for code
+  fedjava generated itself.
 """
 
 from __future__ import annotations
@@ -17,25 +27,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedjava.errors import UserError
+from fedjava.javadata import harness
 from fedjava.javadata.sandbox import Limits, Sandbox
-from fedjava.javadata.supervise import Finished
-from fedjava.javadata.tasks import Task, check_source, render_driver
+from fedjava.javadata.tasks import Task, render_driver
 
-JVM_FLAGS = ["-Xss1m", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
-BATCH_JVM_FLAGS = JVM_FLAGS[1:]  # BatchRun gives each program's thread its own STACK_BYTES stack
+JVM_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+"""The JVM a program's tests run in (the harness gives the cases' thread its own STACK_BYTES stack)."""
 # javac's heap, fixed because the sandbox caps the address space (the default, a quarter of the RAM, does not fit);
 # its JVM compiles only with C1 and collects with the serial GC: a one-file javac took 1.0 s instead of 1.5 s on a
 # loaded machine, the review's tools 0.95x (idle) to 0.84x (loaded) (python -m fedjava.bench.sandbox_overhead, d).
 JAVAC_PLAIN_FLAGS = ["-J-Xmx256m", "-g"]
 JAVAC_FLAGS = ["-J-Xmx256m", "-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "-g"]
-BATCH_COMPILE_FLAGS = ["-Xss4m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+BATCH_COMPILE_FLAGS = ["-Xss4m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "--add-modules",
+                       "jdk.compiler"]
 TIMEOUT_SECONDS = 1.0
 """CPU seconds one test case may use in a batch before the program counts as never ending.
 
 CPU time, not wall time, so that a busy machine does not turn slow programs into timeouts; a loop that
-allocates runs out of the small heap (OutOfMemoryError) long before. The wall-clock limit, for a
-program that blocks, is WALL_FACTOR times longer."""
+allocates runs out of the small heap (OutOfMemoryError) long before. The wall-clock limit of a case, for a
+program that sleeps or blocks, is WALL_FACTOR times longer. Both count from the case's start: nothing the
+program does (printing included) resets them."""
 WALL_FACTOR = 20
+PROGRAM_WALL_SECONDS = 60.0
+"""Wall-clock seconds for all of one program's cases together (check_many); run_program takes its own."""
 STACK_BYTES = 1 << 20
 _DIAG_RE = re.compile(r"^(?P<file>[\w$]+\.java):(?P<line>\d+):(?P<col>\d+): (?P<kind>\w+)\.(?P<key>[\w.\-]+)(?::\s?(?P<args>.*))?$")
 
@@ -134,25 +148,42 @@ def parse_diagnostics(text: str) -> list[Diagnostic]:
     return found
 
 
-def parse_cases(stdout: str) -> list[CaseResult]:
-    """The ``@@CASE`` lines printed by ``Check``."""
+def parse_cases(text: str, batch: bool = True) -> list[CaseResult]:
+    """The ``@@CASE`` lines of the harness (``java/Cases.java``): a batch's stdout (``batch``), where a case
+    stopped over its budget shows as a ThreadDeath error, or the report of a program run alone."""
     cases = []
-    for line in stdout.splitlines():
+    for line in text.splitlines():
         if not line.startswith("@@CASE\t"):
             continue
         parts = line.split("\t")
         index, status, call = int(parts[1]), parts[2], _unescape(parts[3])
         if status == "FAIL":
             cases.append(CaseResult(index, status, call, _unescape(parts[4]), _unescape(parts[5])))
-        elif status == "ERROR" and parts[4] == "java.lang.ThreadDeath":  # stopped by BatchRun: over budget
+        elif status == "ERROR" and batch and parts[4] == "java.lang.ThreadDeath":  # stopped by Batch.java
             cases.append(CaseResult(index, "TIMEOUT", call))
         elif status == "ERROR":
             cases.append(
                 CaseResult(index, status, call, exception=parts[4], line=int(parts[5]), message=_unescape(parts[6]))
             )
+        elif status == "TIMEOUT":
+            cases.append(CaseResult(index, status, call, message=_budget(parts[4], int(parts[5]))))
         else:
             cases.append(CaseResult(index, status, call))
     return cases
+
+
+def _budget(reason: str, millis: int) -> str:
+    """A TIMEOUT case's ``message``: the budget it ran out of ("" for the usual TIMEOUT_SECONDS of CPU time)."""
+    seconds = millis / 1000
+    if reason == "cpu":
+        return "" if seconds == TIMEOUT_SECONDS else f"{seconds:g} s of CPU time"
+    return f"{seconds:g} s of wall-clock time" + (" for all its tests" if reason == "program" else "")
+
+
+def timeout_budget(case: CaseResult) -> str:
+    """What a TIMEOUT case did not finish within: "1 s of CPU time", or "20 s of wall-clock time" for a case
+    that slept, blocked or left the work to other threads (and so used little CPU time)."""
+    return case.message or f"{TIMEOUT_SECONDS:g} s of CPU time"
 
 
 def limits(cpu_seconds: float, wall_seconds: float | None = None) -> Limits:
@@ -163,37 +194,56 @@ def limits(cpu_seconds: float, wall_seconds: float | None = None) -> Limits:
 
 
 def run_program(task: Task, code: str, timeout: float = 10.0, *, unsafe: bool = False) -> RunOutcome:
-    """Compile ``code`` as ``Solution.java`` with the task's driver (javac on the command line), then run
-    the driver in a JVM of its own with the same per-case limits as a batch (:func:`run_many`).
-
-    A program that ends its JVM (``System.exit``) is run once more as a plain ``java TestDriver``
-    under a ``timeout``-second wall-clock limit. Both run in the sandbox (``unsafe``: without namespaces).
+    """Compile ``code`` as ``Solution.java`` with the task's driver (javac on the command line), then run its
+    tests alone (:func:`run_alone`): TIMEOUT_SECONDS of CPU time per case, and ``timeout`` wall-clock seconds
+    for all of them. Both in the sandbox (``unsafe``: without namespaces).
     """
     require_jdk()
     with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
         work = Path(tmp)
         (work / "Solution.java").write_text(code, encoding="utf-8")
         (work / "TestDriver.java").write_text(render_driver(task), encoding="utf-8")
-        (work / "Check.java").write_text(check_source(), encoding="utf-8")
         (work / "out").mkdir()
         compiled = Sandbox(work, writable=True, unsafe=unsafe).run(
             ["javac", *JAVAC_FLAGS, "-XDrawDiagnostics", "-encoding", "UTF-8", "-d", "out",
-             "Solution.java", "TestDriver.java", "Check.java"], limits(60))
+             "Solution.java", "TestDriver.java"], limits(60))
         if compiled.returncode != 0:
             return RunOutcome(False, parse_diagnostics(compiled.stderr), stderr=compiled.stderr,
                               stopped=compiled.stopped)
-        batch = run_many([("program", work / "out")], work / "out", unsafe=unsafe)
-        if "program" in batch and batch["program"].stderr != "uncaught":
-            return batch["program"]
-        alone = Sandbox(work, unsafe=unsafe, reads=(work / "out",))
-        ran = alone.run(["java", *JVM_FLAGS, "-cp", "out", "TestDriver"], limits(2 * timeout + 10, timeout))
-        return _alone_outcome(ran)
+        return run_alone(work, task, program_wall=timeout, unsafe=unsafe)
 
 
-def _alone_outcome(ran: Finished) -> RunOutcome:
-    """The outcome of a plain ``java TestDriver`` run, cut short or not."""
-    return RunOutcome(True, cases=parse_cases(ran.stdout), timed_out=ran.stopped == "timeout", stdout=ran.stdout,
-                      stderr=ran.stderr, stopped=ran.stopped, exited=not ran.stopped and "@@DONE" not in ran.stdout)
+def run_alone(folder: Path, task: Task, timeout: float = TIMEOUT_SECONDS,
+              program_wall: float = PROGRAM_WALL_SECONDS, *, unsafe: bool = False) -> RunOutcome:
+    """Run the program compiled into ``folder/out`` against ``task`` alone: a JVM of its own, in a sealed
+    sandbox that sees only ``folder``, its results reported by the harness over a socket
+    (:mod:`fedjava.javadata.harness`).
+
+    A case over ``timeout`` CPU seconds, or WALL_FACTOR times that of wall-clock time, is a ``TIMEOUT`` case
+    and ends the run; so does running past ``program_wall`` seconds in all (``stopped`` "timeout"). A program
+    with a class that would take a JDK name's place in a test's expected value is not run (no case).
+    """
+    module = harness.module_path(JAVAC_FLAGS, unsafe)
+    budgets = (timeout, min(timeout * WALL_FACTOR, program_wall), program_wall)
+    suspects = harness.suspects([case.expect for case in task.tests], task.solution, folder / "out")
+    report, ran = harness.run_isolated(folder, module, JVM_FLAGS, budgets, STACK_BYTES, suspects, unsafe=unsafe)
+    lines = report.split("\n")[:-1]  # a last line without its newline was cut off
+    if not lines or lines[0] != "@@READY":
+        if not ran.stopped:
+            raise RuntimeError(f"the test harness did not start: {ran.stderr[-1000:]}")
+        return RunOutcome(True, timed_out=ran.stopped == "timeout", stdout=ran.stdout, stderr=ran.stderr,
+                          stopped=ran.stopped)
+    end = lines[-1].split("\t")[1] if lines[-1].startswith("@@END\t") else ""
+    if end == "HIDES":
+        name, hidden = lines[-1].split("\t")[2:4]
+        return RunOutcome(True, stdout=ran.stdout, stopped=ran.stopped, stderr=(
+            f"not run: the program's class {name} hides {hidden} from the tests' expected values"))
+    stopped = ran.stopped
+    if end == "TIMEOUT" and lines[-2].split("\t")[4] == "program":
+        stopped = stopped or "timeout"
+    return RunOutcome(True, cases=parse_cases("\n".join(lines), batch=False),
+                      timed_out=end == "TIMEOUT" or stopped == "timeout", stdout=ran.stdout, stderr=ran.stderr,
+                      stopped=stopped, exited=not stopped and end not in ("OK", "TIMEOUT"))
 
 
 _PUBLIC_CLASS_RE = re.compile(r"^\s*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)",
@@ -219,7 +269,7 @@ def compile_sources(codes: dict[str, str], *, unsafe: bool = False) -> dict[str,
 
 def _compile_alone(codes: dict[str, str], *, unsafe: bool = False) -> dict[str, tuple[bool, list[Diagnostic]]]:
     """javac alone on each file, named after its public class (``Solution.java`` when it has none), through
-    BatchCompile.java: one JVM per file name."""
+    Compile.java: one JVM per file name."""
     require_jdk()
     by_name: dict[str, list[str]] = {}
     for key, code in codes.items():
@@ -251,15 +301,13 @@ class Program:
 def compile_many(
     programs: list[Program], work: Path, *, unsafe: bool = False
 ) -> dict[str, tuple[bool, list[Diagnostic]]]:
-    """Compile every program in ONE JVM through ``javax.tools`` (BatchCompile.java), in the sandbox.
+    """Compile every program in ONE JVM through ``javax.tools`` (Compile.java), in the sandbox: javac runs
+    nothing of the programs (annotation processing is off), so one JVM for many is safe.
 
-    Each program gets ``work/<index>/`` with Solution.java, TestDriver.java and ``out/``; the shared
-    ``Check`` class is compiled once into ``work/shared``. Returns ``{key: (compiled, errors)}``.
+    Each program gets ``work/<index>/`` with Solution.java, TestDriver.java and ``out/``; the class path is
+    the empty ``work/shared``. Returns ``{key: (compiled, errors)}``.
     """
     require_jdk()
-    shared = work / "shared"
-    shared.mkdir(parents=True, exist_ok=True)
-    (shared / "Check.java").write_text(check_source(), encoding="utf-8")
     folders = {}
     for index, program in enumerate(programs):
         folder = work / str(index)
@@ -267,11 +315,7 @@ def compile_many(
         (folder / "Solution.java").write_text(program.code, encoding="utf-8")
         (folder / "TestDriver.java").write_text(render_driver(program.task), encoding="utf-8")
         folders[folder] = program.key
-    box = Sandbox(work, writable=True, unsafe=unsafe)
-    check = box.run(["javac", *JAVAC_FLAGS, "-d", box.path(shared), box.path(shared / "Check.java")], limits(60))
-    if check.returncode != 0:
-        raise RuntimeError(f"the test harness Check.java did not compile: {check.stderr[-1000:]}")
-    return _batch_compile(box, folders, shared)
+    return _batch_compile(Sandbox(work, writable=True, unsafe=unsafe), folders, work / "shared")
 
 
 def compile_folders(box: Sandbox, folders: dict[Path, str], classpath: Path, files: list[str],
@@ -283,12 +327,14 @@ def compile_folders(box: Sandbox, folders: dict[Path, str], classpath: Path, fil
 
 def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path, files: list[str] | None = None,
                    ) -> dict[str, tuple[bool, list[Diagnostic]]]:
-    """Run BatchCompile.java in ``box`` (writable) on ``{folder: key}`` (each folder's Solution.java and
-    TestDriver.java, or ``files``), with ``shared`` on the class path."""
+    """Run Compile.java in ``box`` (writable) on ``{folder: key}`` (each folder's Solution.java and
+    TestDriver.java, or ``files``), with ``shared`` (made empty here) as the class path."""
     shared.mkdir(parents=True, exist_ok=True)
+    module = harness.place(harness.module_path(JAVAC_FLAGS, box.unsafe), box.work)
     suffix = "".join(f"\t{name}" for name in files or [])
-    inside = {box.path(folder): key for folder, key in folders.items()}  # BatchCompile names them so
-    done = box.run(["java", *BATCH_COMPILE_FLAGS, box.harness("BatchCompile.java"), box.path(shared)],
+    inside = {box.path(folder): key for folder, key in folders.items()}  # Compile names them so
+    done = box.run(["java", *BATCH_COMPILE_FLAGS, "--module-path", box.path(module), "-m",
+                    f"{harness.MODULE}/{harness.MODULE}.Compile", box.path(shared)],
                    limits(60 + len(folders)), stdin="".join(f"{folder}{suffix}\n" for folder in inside))
     results: dict[str, tuple[bool, list[Diagnostic]]] = {}
     current = None
@@ -310,26 +356,30 @@ def run_many(
     programs: list[tuple[str, Path]], shared: Path, timeout: float = TIMEOUT_SECONDS, restarts: int = 50,
     *, unsafe: bool = False,
 ) -> dict[str, RunOutcome]:
-    """Run compiled programs (``(key, classes_dir)``) in one JVM through ``BatchRun.java``, in the sandbox
-    (their common folder mounted read-only).
+    """Run compiled programs (``(key, classes_dir)``) that FEDJAVA GENERATED ITSELF in one JVM through
+    ``Batch.java``, in the sandbox (their common folder mounted read-only; the harness is put in ``shared``).
 
-    Every program gets a fresh class loader and thread; a test case that uses more than ``timeout``
-    CPU seconds is reported as a ``TIMEOUT`` case and ends the program's run (later cases count as
-    not passed). When the JVM has to be restarted (a thread that
-    cannot be stopped, a program that ends the JVM, or one the sandbox stopped), the batch goes on in a new
-    JVM with the programs that were not run; a program that ended the JVM itself is left out of the result,
-    for the caller to run on its own with :func:`run_program`.
+    Programs in one JVM can reach each other (threads, files, what the JVM holds): never give this code
+    fedjava did not write (:func:`run_alone` runs such a program). Every program gets a fresh class loader
+    and thread; a test case over its budget (as in :func:`run_alone`) is reported as a ``TIMEOUT`` case and
+    ends the program's run (later cases count as not passed). When the JVM has to be restarted (a thread
+    that cannot be stopped, a program that ends the JVM, or one the sandbox stopped), the batch goes on in
+    a new JVM with the programs that were not run; a program that ended the JVM itself is left out of the
+    result, for the caller to run on its own with :func:`run_program`.
     """
     require_jdk()
+    shared.mkdir(parents=True, exist_ok=True)
+    module = harness.place(harness.module_path(JAVAC_FLAGS, unsafe), shared)
     results: dict[str, RunOutcome] = {}
     pending = list(programs)
     root = Path(os.path.commonpath([shared, *(folder for _, folder in programs)]))
     box = Sandbox(root, unsafe=unsafe, reads=(shared, *(folder for _, folder in programs)))
+    budgets = (timeout, timeout * WALL_FACTOR, PROGRAM_WALL_SECONDS)
     while pending and restarts >= 0:
         restarts -= 1
         done = box.run(
-            ["java", *BATCH_JVM_FLAGS, box.harness("BatchRun.java"), box.path(shared),
-             str(int(timeout * 1000)), str(int(timeout * 1000 * WALL_FACTOR)), str(STACK_BYTES)],
+            ["java", *JVM_FLAGS, "--module-path", box.path(module), "-m", f"{harness.MODULE}/{harness.MODULE}.Batch",
+             *(str(int(seconds * 1000)) for seconds in budgets), str(STACK_BYTES)],
             limits(60 + 10 * timeout * len(pending)),
             stdin="".join(f"{key}\t{box.path(folder)}\n" for key, folder in pending),
         )
@@ -340,8 +390,7 @@ def run_many(
             elif line.startswith("@@PROG\t"):
                 current, lines = line.split("\t")[1], []
             elif line.startswith("@@END\t") and current is not None:
-                status = line.split("\t")[2]
-                results[current] = _batch_outcome("\n".join(lines), status in ("TIMEOUT", "HALTED"))
+                results[current] = _batch_outcome("\n".join(lines), line.split("\t")[2:])
                 finished.add(current)
                 current = None
             elif current is not None:
@@ -360,7 +409,10 @@ def run_many(
     return results
 
 
-def _batch_outcome(stdout: str, timed_out: bool) -> RunOutcome:
+def _batch_outcome(stdout: str, end: list[str]) -> RunOutcome:
+    """One program's part of a batch's stdout, and its ``@@END`` fields (``OK``, ``HALTED`` or ``TIMEOUT``,
+    reason, milliseconds)."""
+    timed_out = end[0] in ("TIMEOUT", "HALTED")
     if timed_out:
         # The stopped case is reported as TIMEOUT; cases the driver began while being stopped are not real.
         lines = stdout.split("\n")
@@ -368,6 +420,8 @@ def _batch_outcome(stdout: str, timed_out: bool) -> RunOutcome:
                     if line.startswith("@@CASE\t") and "\tjava.lang.ThreadDeath\t" in line), len(lines) - 1)
         stdout = "\n".join(lines[: cut + 1])
     cases = parse_cases(stdout)
+    if end[0] == "TIMEOUT" and cases and cases[-1].status == "TIMEOUT":
+        cases[-1] = CaseResult(cases[-1].index, "TIMEOUT", cases[-1].call, message=_budget(end[1], int(end[2])))
     uncaught = "@@UNCAUGHT" in stdout
     return RunOutcome(True, cases=cases, timed_out=timed_out, stdout=stdout, stderr="uncaught" if uncaught else "")
 
@@ -381,12 +435,14 @@ def check_many(
     progress: Callable[[str, int, int], None] | None = None,
     *,
     unsafe: bool = False,
+    trusted: bool = False,
 ) -> dict[str, RunOutcome]:
     """Compile and run many programs with ``jobs`` JVMs at a time; the labels of :func:`run_program`.
 
-    Programs are compiled in chunks (one JVM per chunk, :func:`compile_many`), and those that compile
-    are run in chunks (:func:`run_many`). A program the batch could not run is run on its own.
-    ``progress(stage, count, total)`` is called after each chunk. Everything runs in the sandbox
+    Programs are compiled in chunks (one JVM per chunk, :func:`compile_many`). Those that compile run each
+    alone (:func:`run_alone`); ``trusted``, only for programs fedjava generated itself (the data build's), in
+    chunks of many per JVM (:func:`run_many`), and a program the batch could not run on its own.
+    ``progress(stage, count, total)`` is called after each chunk or program. Everything runs in the sandbox
     (``unsafe``: without namespaces).
     """
     require_jdk()
@@ -413,14 +469,23 @@ def check_many(
     for program in programs:
         ok, diagnostics = compiled[program.key]
         if ok:
-            runnable.append((program.key, folders[program.key] / "out"))
+            runnable.append(program.key)
         else:
             outcomes[program.key] = RunOutcome(False, diagnostics)
-    run_chunks = [runnable[i:i + chunk] for i in range(0, len(runnable), chunk)]
+    if not trusted:
+        def run_one(key: str) -> RunOutcome:
+            outcome = run_alone(folders[key], by_key[key].task, timeout, unsafe=unsafe)
+            if progress:
+                progress("ran", 1, len(runnable))
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            outcomes.update(zip(runnable, pool.map(run_one, runnable), strict=True))
+        return outcomes
+    run_chunks = [[(key, folders[key] / "out") for key in runnable[i:i + chunk]] for i in range(0, len(runnable), chunk)]
 
     def run_chunk(items: list[tuple[str, Path]]) -> dict[str, RunOutcome]:
-        shared = items[0][1].parent.parent / "shared"
-        result = run_many(items, shared, timeout, unsafe=unsafe)
+        result = run_many(items, items[0][1].parent.parent / "shared", timeout, unsafe=unsafe)
         if progress:
             progress("ran", len(items), len(runnable))
         return result
@@ -428,7 +493,7 @@ def check_many(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for result in pool.map(run_chunk, run_chunks):
             outcomes.update(result)
-    for key, _ in runnable:
+    for key in runnable:
         if key not in outcomes or outcomes[key].stderr == "uncaught":
             program = by_key[key]
             outcomes[key] = run_program(program.task, program.code, timeout=5 * timeout, unsafe=unsafe)

@@ -24,7 +24,12 @@ the JVM and every limit the JVM sets (heap, the batch harness's per-case CPU bud
   (``stopped`` is ``"memory_limit"``);
 * **a wall clock and an output cap** (:mod:`fedjava.javadata.supervise`): the command is killed when either
   is exceeded and the result says which (``stopped``);
-* **a clean environment**: only PATH and the locale pass, with ``HOME=/tmp``.
+* **a clean environment**: only PATH and the locale pass, with ``HOME=/tmp``;
+* **sealed** (``Sandbox(sealed=True)``, for running a program fedjava did not write): every tmpfs above and
+  ``/dev`` are read-only too, so there is no place to write a file, and none to load a native library from;
+  and ``java`` is bound over by a copy only executable, not readable: the kernel makes a process started
+  from a file it cannot read non-dumpable, so ``/proc/self/mem`` and ``/proc/self/fd`` belong to root and
+  no process of the same user can ptrace the JVM, read or write its memory.
 
 When bwrap is missing or cannot create its namespaces, :func:`require_sandbox` refuses with
 :class:`SandboxUnavailableError`; ``unsafe=True`` (the ``--unsafe-run`` options) runs the same command
@@ -33,6 +38,7 @@ without namespaces, keeping the rlimits, the cgroup, the wall clock and the outp
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import secrets
@@ -112,6 +118,8 @@ class Sandbox:
     tools: tuple[str, ...] = ()
     """Programs on the host, other than the command's own, that it may start (``sleep`` for a shell
     command); a ``java`` command may start ``java`` again without naming it here."""
+    sealed: bool = False
+    """No writable place at all, and a JVM whose memory no process can read or write (module docstring)."""
 
     def path(self, host: Path | str) -> str:
         """Where the command sees ``host`` (a path inside ``work``)."""
@@ -236,11 +244,28 @@ def _bwrap_command(box: Sandbox, command: list[str], info_fd: int, programs: lis
     args += ["--perms", "0755", "--dir", os.path.dirname(WORK_INSIDE),
              "--bind" if box.writable else "--ro-bind", str(box.work), WORK_INSIDE,
              "--ro-bind", str(JAVA_RESOURCES), JAVA_INSIDE, "--remount-ro", "/"]
+    if box.sealed and not box.writable:
+        args += [arg for folder in ("/tmp", "/dev/shm", "/dev") for arg in ("--remount-ro", folder)]
+        for java in (part for part in command if Path(part).name == "java" and os.path.isabs(part)):
+            args += ["--ro-bind", _execute_only_copy(java), java]
     args += ["--chdir", WORK_INSIDE, "--clearenv", "--setenv", "HOME", "/tmp"]
     for name in KEPT_ENV:
         if name in os.environ:
             args += ["--setenv", name, os.environ[name]]
     return [*args, "--", *command]
+
+
+@functools.lru_cache(maxsize=4)
+def _execute_only_copy(binary: str) -> str:
+    """A copy of ``binary`` (the java launcher, a few kB) that can be executed but not read, made once per
+    process and removed when it ends."""
+    folder = tempfile.mkdtemp(prefix="fedjava-launcher-")
+    atexit.register(shutil.rmtree, folder, True)
+    os.chmod(folder, 0o755)
+    copy = os.path.join(folder, os.path.basename(binary))
+    shutil.copyfile(binary, copy)
+    os.chmod(copy, 0o111)
+    return copy
 
 
 def _is_under(path: str, folder: str) -> bool:

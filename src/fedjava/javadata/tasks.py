@@ -20,16 +20,15 @@ A task file (``src/fedjava/javadata/tasks/<id>.yaml``) holds::
         call: c.total()
         expect: "2"
 
-The generated ``TestDriver`` runs every case in its own ``try`` block and prints one
-``@@CASE`` line per case through ``Check`` (see ``java/Check.java``), so a runner can tell a
-passing case, a wrong value and an exception thrown from the student's code apart.
+The generated ``TestDriver`` only evaluates a case (``run(i)`` returns its expected and actual values);
+the test harness (``java/Cases.java``, a Java module the student's code cannot reach) calls it, compares the
+values and reports a passing case, a wrong value or an exception thrown from the student's code.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -182,35 +181,36 @@ def task_for_sample(meta: dict | None, requirement: str = "", catalogue: dict[st
     return Task(task_id or "sample", task_id or "sample", "review", requirement, "", (), cases)
 
 
-def check_source() -> str:
-    """The Java source of the shared ``Check`` harness."""
-    return resources.files("fedjava.javadata").joinpath("java/Check.java").read_text(encoding="utf-8")
-
-
 def _java_string(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 
 def render_driver(task: Task) -> str:
-    """The ``TestDriver.java`` source that runs every test case of ``task``."""
-    lines = [
-        "import java.util.*;",
-        "",
-        "class TestDriver {",
-        "    public static void main(String[] args) {",
-    ]
+    """The ``TestDriver.java`` source that evaluates each test case of ``task`` for the harness.
+
+    ``cases()`` is their number, ``call(i)`` the call shown for case ``i`` and ``run(i)`` its ``{expected,
+    actual}`` (whatever the case throws is thrown on). Each case is a method of its own, so that a setup's
+    variables stay in their case, and its lines are where the harness's earlier driver (one ``try`` block a
+    case) had them, so that javac's messages about the driver name the same lines as in datasets built
+    before. JDK names the driver chooses are fully qualified: a class of the student's named ``Object``
+    does not change them.
+    """
+    n = len(task.tests)
+    lines = ["import java.util.*;", "class TestDriver {", f"    static int cases() {{ return {n}; }}"]
+    for i, case in enumerate(task.tests):
+        lines.append(f"    private static java.lang.Object[] c{i}() throws java.lang.Throwable {{")
+        if case.setup:
+            lines.append(f"        {case.setup}")
+        lines += [f"        java.lang.Object actual = {case.call};", f"        java.lang.Object expected = {case.expect};",
+                  "        return new java.lang.Object[] {expected, actual};", "    }", "", ""]
+    lines += ["    static java.lang.String call(int i) {", "        switch (i) {"]
     for i, case in enumerate(task.tests):
         shown = (case.setup + " " if case.setup else "") + case.call
-        lines += [
-            "        try {",
-            f"            {case.setup}" if case.setup else "",
-            f"            Object actual = {case.call};",
-            f"            Object expected = {case.expect};",
-            f"            Check.compare({i}, {_java_string(shown)}, expected, actual);",
-            "        } catch (Throwable t) {",
-            f"            Check.error({i}, {_java_string(shown)}, t);",
-            "        }",
-        ]
-    lines += ["        Check.done();", "    }", "}", ""]
-    return "\n".join(line for line in lines if line != "")
+        lines.append(f"            case {i}: return {_java_string(shown)};")
+    lines += ["            default: return \"\";", "        }", "    }", "",
+              "    static java.lang.Object[] run(int i) throws java.lang.Throwable {", "        switch (i) {"]
+    lines += [f"            case {i}: return c{i}();" for i in range(n)]
+    lines += ["            default: throw new java.lang.IllegalArgumentException(\"no test case \" + i);",
+              "        }", "    }", "}", ""]
+    return "\n".join(lines)

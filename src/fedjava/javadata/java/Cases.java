@@ -1,33 +1,77 @@
+package fedjava.harness;
+
 import java.lang.reflect.Array;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
 import java.util.Collection;
 import java.util.Iterator;
 import java.util.Map;
 
-/** Test harness shared by every generated TestDriver: compares values and prints one line a case. */
-final class Check {
-    private static int passed = 0;
-    private static int total = 0;
+/**
+ * The test cases of one generated TestDriver, run one at a time and described in one line each.
+ *
+ * <p>The driver (tasks.render_driver) only evaluates a case: {@code TestDriver.run(i)} returns
+ * {@code {expected, actual}}. Comparing them and writing the line is done here, so nothing the student's
+ * code prints or calls can produce a result line:
+ * <pre>
+ * @@CASE  i  PASS   call
+ * @@CASE  i  FAIL   call  expected  actual
+ * @@CASE  i  ERROR  call  exception-class  student-line  message
+ * </pre>
+ * (tab-separated, with tabs, newlines and backslashes escaped).
+ */
+final class Cases {
+    private final Method run;
+    private final String[] calls;
 
-    private Check() {}
-
-    static void pass(int index, String call) {
-        passed++;
-        total++;
-        System.out.println("@@CASE\t" + index + "\tPASS\t" + esc(call));
-    }
-
-    static void compare(int index, String call, Object expected, Object actual) {
-        if (same(expected, actual)) {
-            pass(index, call);
-        } else {
-            total++;
-            System.out.println("@@CASE\t" + index + "\tFAIL\t" + esc(call) + "\t" + esc(show(expected))
-                    + "\t" + esc(show(actual)));
+    /** The cases of {@code driver}; its static methods {@code cases()}, {@code call(i)} and {@code run(i)}. */
+    Cases(Class<?> driver) throws ReflectiveOperationException {
+        run = driver.getDeclaredMethod("run", int.class);
+        run.setAccessible(true);
+        Method count = driver.getDeclaredMethod("cases");
+        Method call = driver.getDeclaredMethod("call", int.class);
+        count.setAccessible(true);
+        call.setAccessible(true);
+        calls = new String[(Integer) count.invoke(null)];
+        for (int i = 0; i < calls.length; i++) {
+            calls[i] = (String) call.invoke(null, i);
         }
     }
 
-    static void error(int index, String call, Throwable t) {
-        total++;
+    int count() {
+        return calls.length;
+    }
+
+    String call(int index) {
+        return calls[index];
+    }
+
+    /** Runs case {@code index} and describes it; whatever it throws (a ThreadDeath included) is an ERROR. */
+    String run(int index) {
+        try {
+            Object[] pair = (Object[]) run.invoke(null, index);
+            return compare(index, pair[0], pair[1]);
+        } catch (InvocationTargetException e) {
+            return error(index, e.getCause());
+        } catch (Throwable t) {  // from the student's equals or toString, called while comparing
+            return error(index, t);
+        }
+    }
+
+    /** The line of a case stopped over its budget: {@code reason} is "cpu" or "wall", after {@code millis}. */
+    String timeout(int index, String reason, long millis) {
+        return "@@CASE\t" + index + "\tTIMEOUT\t" + esc(calls[index]) + "\t" + reason + "\t" + millis;
+    }
+
+    private String compare(int index, Object expected, Object actual) {
+        if (same(expected, actual)) {
+            return "@@CASE\t" + index + "\tPASS\t" + esc(calls[index]);
+        }
+        return "@@CASE\t" + index + "\tFAIL\t" + esc(calls[index]) + "\t" + esc(show(expected)) + "\t"
+                + esc(show(actual));
+    }
+
+    String error(int index, Throwable t) {
         int line = t instanceof StackOverflowError ? recursionLine(t) : -1;
         for (StackTraceElement frame : t.getStackTrace()) {
             if (line < 0 && "Solution.java".equals(frame.getFileName())) {
@@ -36,8 +80,8 @@ final class Check {
             }
         }
         String message = t.getMessage() == null ? "" : t.getMessage();
-        System.out.println("@@CASE\t" + index + "\tERROR\t" + esc(call) + "\t" + t.getClass().getName()
-                + "\t" + line + "\t" + esc(message));
+        return "@@CASE\t" + index + "\tERROR\t" + esc(calls[index]) + "\t" + t.getClass().getName() + "\t" + line
+                + "\t" + esc(message);
     }
 
     /**
@@ -58,10 +102,6 @@ final class Check {
             }
         }
         return best;
-    }
-
-    static void done() {
-        System.out.println("@@DONE\t" + passed + "\t" + total);
     }
 
     static boolean same(Object a, Object b) {
@@ -171,7 +211,7 @@ final class Check {
             return items;
         }
         java.util.List<Object> sorted = new java.util.ArrayList<>(items);
-        sorted.sort(java.util.Comparator.comparing(Check::show));
+        sorted.sort(java.util.Comparator.comparing(Cases::show));
         return sorted;
     }
 
@@ -186,7 +226,7 @@ final class Check {
         return sorted;
     }
 
-    private static String esc(String s) {
+    static String esc(String s) {
         return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r");
     }
 }

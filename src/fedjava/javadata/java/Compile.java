@@ -1,3 +1,5 @@
+package fedjava.harness;
+
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.InputStreamReader;
@@ -14,11 +16,16 @@ import javax.tools.ToolProvider;
 
 /**
  * Compiles many programs in one JVM. Reads one folder per line on stdin; compiles the folder's
- * Solution.java and TestDriver.java into folder/out, with the shared classes (Check) on the class
- * path given as the first argument. A line "folder\tA.java\tB.java..." compiles those files instead.
+ * Solution.java and TestDriver.java into folder/out, with the class path (an empty folder) given as the
+ * first argument. A line "folder\tA.java\tB.java..." compiles those files instead.
  * Prints "@@DIR\tfolder\tOK|FAIL" and one "@@DIAG" line per error.
+ *
+ * <p>Usage: {@code java --add-modules jdk.compiler --module-path HARNESS -m fedjava.harness/fedjava.harness.Compile
+ * CLASS_PATH}. Nothing of the programs runs: annotation processing is off.
  */
-final class BatchCompile {
+public final class Compile {
+    private Compile() {}
+
     public static void main(String[] args) throws Exception {
         String shared = args[0];
         JavaCompiler compiler = ToolProvider.getSystemJavaCompiler();
@@ -57,15 +64,11 @@ final class BatchCompile {
                     String message = d.getMessage(Locale.ENGLISH);
                     sb.append("@@DIAG\t").append(name).append('\t').append(d.getLineNumber()).append('\t')
                             .append(d.getColumnNumber()).append('\t').append(d.getCode()).append('\t')
-                            .append(esc(message)).append('\n');
+                            .append(Cases.esc(message)).append('\n');
                 }
                 System.out.print(sb);
                 System.out.flush();
             }
         }
-    }
-
-    private static String esc(String s) {
-        return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r");
     }
 }
