@@ -3,7 +3,7 @@
 javac names a compile error's line and a stack trace a runtime error's, but a wrong result names no line: the
 tools say *that* a value is wrong, not where it comes from. Two kinds of evidence say where:
 
-* **coverage** (spectrum-based): which lines each test runs (:file:`java/LineCoverage.java` inserts a probe at every
+* **coverage** (spectrum-based): which lines each test runs (:file:`java/coverage/LineCoverage.java` inserts a probe at every
   line of the student's bytecode, in one JVM), ranked by Ochiai: a line run by every failing test and few passing
   ones comes first, ``ef / sqrt(nf * (ef + ep))``. Ties are broken towards the later line, where a method's result
   is usually made.
@@ -50,6 +50,9 @@ MAX_MUTANTS = 40
 MUTANT_FAMILIES = ("logic", "runtime")
 ASM_EXPORT = "--add-exports=java.base/jdk.internal.org.objectweb.asm=ALL-UNNAMED"
 TOOL_SOURCES = ("Cov.java", "LineCoverage.java")
+COVERAGE_SOURCES = JAVA_RESOURCES / "coverage"
+"""The coverage tool's sources: beside the harness module's, not in it (it is fedjava's own tool, run in a JVM of
+its own with the JDK's ASM exported to it)."""
 
 
 @dataclass
@@ -99,9 +102,14 @@ def localise(task: Task, code: str, outcome: RunOutcome, *, max_mutants: int = M
 
 
 def localise_many(items: list[tuple[str, Task, str, RunOutcome]], *, max_mutants: int = MAX_MUTANTS, jobs: int = 2,
-                  unsafe: bool = False) -> dict[str, Localisation]:
+                  unsafe: bool = False, trusted: bool = False) -> dict[str, Localisation]:
     """:func:`localise` for many programs ``(key, task, code, outcome)`` at once: their coverage in one batch
-    (one javac JVM, one coverage JVM) and all their mutants in one :func:`~fedjava.javadata.runner.check_many`."""
+    (one javac JVM, one coverage JVM: coverage only reads each program's own lines) and their mutants many per JVM.
+
+    The programs of one batch JVM can reach each other, so unless ``trusted`` (fedjava's own programs: the data
+    build, the project's hand-written files) each program's mutants get batches of their own: a program can then
+    only mislead its own localisation. A verified change of a program that is not trusted is run once more
+    alone (:func:`fedjava.javadata.runner.run_alone`), the way every student program runs, before it is kept."""
     started = time.perf_counter()
     found = {key: Localisation(failing=failing_cases(task, outcome)) for key, task, _, outcome in items}
     with tempfile.TemporaryDirectory(prefix="fedjava-localise-") as tmp:
@@ -109,7 +117,7 @@ def localise_many(items: list[tuple[str, Task, str, RunOutcome]], *, max_mutants
     for key, task, _, _ in items:
         found[key].coverage = coverage.get(key, {})
         found[key].coverage_ranking = ochiai(found[key].coverage, found[key].failing, len(task.tests))
-    rank_mutants(items, found, max_mutants, jobs, unsafe)
+    rank_mutants(items, found, max_mutants, jobs, unsafe, trusted)
     seconds = (time.perf_counter() - started) / max(1, len(items))
     for result in found.values():
         result.seconds = seconds
@@ -143,7 +151,7 @@ def _tool_classes(unsafe: bool) -> dict[str, bytes]:
         work = Path(folder.name)
         (work / "classes").mkdir()
         for name in TOOL_SOURCES:
-            (work / name).write_text((JAVA_RESOURCES / name).read_text(encoding="utf-8"), encoding="utf-8")
+            (work / name).write_text((COVERAGE_SOURCES / name).read_text(encoding="utf-8"), encoding="utf-8")
         box = Sandbox(work, writable=True, unsafe=unsafe)
         compiled = box.run(["javac", *JAVAC_FLAGS, ASM_EXPORT, "-encoding", "UTF-8", "-d", box.path(work / "classes"),
                             *(box.path(work / n) for n in TOOL_SOURCES)], limits(60))
@@ -222,26 +230,38 @@ def ochiai(coverage: dict[int, frozenset[int]], failing: frozenset[int], total: 
 
 
 def rank_mutants(items: list[tuple[str, Task, str, RunOutcome]], found: dict[str, Localisation], max_mutants: int,
-                 jobs: int, unsafe: bool) -> None:
-    """Run the mutants of the lines coverage ranks highest, for every program at once; fill each program's mutant
-    ranking and verified change."""
+                 jobs: int, unsafe: bool, trusted: bool = False) -> None:
+    """Run the mutants of the lines coverage ranks highest; fill each program's mutant ranking and verified change
+    (see :func:`localise_many` for which programs share a JVM)."""
     from fedjava.javadata.mutate import all_mutants
 
     chosen: dict[str, list] = {}
-    programs = []
+    batches: list[list[Program]] = [[]]
     for n, (key, task, code, _) in enumerate(items):
         order = {n: i for i, (n, _) in enumerate(found[key].coverage_ranking)}
         mutants = [m for m in all_mutants(code, MUTANT_FAMILIES) if m.line in order and m.mutated_line.strip()]
         mutants.sort(key=lambda m, order=order: (order[m.line], m.operator))
         chosen[key] = mutants[:max_mutants]
         found[key].mutants_run = len(chosen[key])
-        programs += [Program(f"{n}-{i}", task, m.code) for i, m in enumerate(chosen[key])]
-    if not programs:
-        return
-    with tempfile.TemporaryDirectory(prefix="fedjava-mutants-") as tmp:
-        outcomes = check_many(programs, Path(tmp), jobs=jobs, unsafe=unsafe)
+        if not trusted and batches[-1]:
+            batches.append([])
+        batches[-1] += [Program(f"{n}-{i}", task, m.code) for i, m in enumerate(chosen[key])]
+    outcomes: dict[str, RunOutcome] = {}
+    for batch in (b for b in batches if b):
+        with tempfile.TemporaryDirectory(prefix="fedjava-mutants-") as tmp:
+            outcomes.update(check_many(batch, Path(tmp), jobs=jobs, unsafe=unsafe, trusted=True))
     for n, (key, task, _, outcome) in enumerate(items):
         _rank(found[key], task, outcome, chosen[key], {i: outcomes.get(f"{n}-{i}") for i in range(len(chosen[key]))})
+        verified = found[key].verified
+        if verified is not None and not trusted and not _passes_alone(task, chosen[key], verified, unsafe):
+            found[key].verified = None
+
+
+def _passes_alone(task: Task, mutants: list, verified: tuple[int, str], unsafe: bool) -> bool:
+    """Whether the mutant behind ``verified`` passes every test run alone, as a student's program runs."""
+    code = next(m.code for m in mutants if (m.line, m.mutated_line) == verified)
+    with tempfile.TemporaryDirectory(prefix="fedjava-verified-") as tmp:
+        return check_many([Program("verified", task, code)], Path(tmp), jobs=1, unsafe=unsafe)["verified"].all_passed
 
 
 def _rank(found: Localisation, task: Task, outcome: RunOutcome, mutants: list, outcomes: dict) -> None:
@@ -288,7 +308,9 @@ def localise_samples(samples: list[dict], tasks: dict[str, Task], *, max_mutants
                      unsafe: bool = False, progress=lambda _: None) -> int:
     """Add the localisation facts to the evidence (``meta.evidence``) of every sample whose program compiled and
     failed a test, in place, reading its run back from ``meta.tool_output`` (the ``@@CASE`` lines). The task is
-    ``tasks[meta.task_id]`` or the sample's own ``meta.tests``. Returns how many samples were localised."""
+    ``tasks[meta.task_id]`` or the sample's own ``meta.tests``. Sample files are the project's data, fedjava's own
+    programs or ones its authors wrote: their mutants run in shared batches (:func:`localise_many`, ``trusted``).
+    Returns how many samples were localised."""
     from fedjava.javadata.runner import parse_cases
     from fedjava.javadata.tasks import task_for_sample
     from fedjava.prompts import split_user_prompt
@@ -309,7 +331,7 @@ def localise_samples(samples: list[dict], tasks: dict[str, Task], *, max_mutants
         items.append((str(n), task, code, outcome))
         owners[str(n)] = (sample, evidence)
     progress(f"localising {len(items)} program(s) that compile and fail a test")
-    found = localise_many(items, max_mutants=max_mutants, jobs=jobs, unsafe=unsafe)
+    found = localise_many(items, max_mutants=max_mutants, jobs=jobs, unsafe=unsafe, trusted=True)
     for key, (sample, evidence) in owners.items():
         sample["meta"]["evidence"] = evidence.with_facts(*found[key].facts()).render()
     return len(items)
