@@ -19,6 +19,10 @@ javac's defaults (``runner.JAVAC_PLAIN_FLAGS``), alternately.
 with all in one batch JVM (``trusted=True``, the data build's path), alternately: what isolation costs a fix
 check or a class's grading.
 
+(g) is (b) on a copy of the 61-line program with a logic error (its first logic mutant that fails one of the 5
+tests), with and without the localisation (``gather_evidence(localise=...)``: per-test coverage, the mutants of
+the covered lines, a verified change run again alone), alternately: what localising costs a review.
+
 (f), with ``--baseline REV`` (a git revision of this checkout, e.g. ``main``): (b) as a ``fedjava review``
 runs it, in a fresh Python process (so the harness is compiled once, as in every review), with this tree's
 fedjava and with REV's, alternately; their difference is what this tree adds to a review.
@@ -77,6 +81,18 @@ def _baseline_tree(revision: str, folder: Path) -> Path:
     archive = subprocess.run(["git", "archive", revision, "src"], cwd=top, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     return folder / "src"
+
+
+def _failing_mutant(task) -> str:
+    """The first logic mutant of ``task``'s solution that fails one of its tests (a review that localises)."""
+    from fedjava.javadata.mutate import all_mutants
+    from fedjava.javadata.runner import Program, check_many
+
+    mutants = [m.code for m in all_mutants(task.solution, "logic")][:40]
+    with tempfile.TemporaryDirectory(prefix="fedjava-bench-") as work:
+        outcomes = check_many([Program(str(i), task, c) for i, c in enumerate(mutants)], Path(work), trusted=True)
+    return next(mutants[i] for i in range(len(mutants)) if not outcomes[str(i)].all_passed and
+                outcomes[str(i)].compiled)
 
 
 def _side_by_side(label: str, names: tuple[str, str], seconds: dict[bool, list[float]]) -> None:
@@ -141,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     _side_by_side("(d) (b) sandboxed, javac flags", ("shipped", "defaults"), seconds)
     _side_by_side(f"(e) (c) sandboxed, {len(programs)} programs", ("alone", "batch"),
                   timed(lambda trusted: batch(False, trusted), args.repeats))
+    wrong = _failing_mutant(review)
+    seconds = timed(lambda plain: bool(gather_evidence(wrong, review, localise=not plain)[0]), args.repeats)
+    _side_by_side("(g) (b) with a logic error, localisation", ("with", "without"), seconds)
     if args.baseline:
         with tempfile.TemporaryDirectory(prefix="fedjava-baseline-") as folder:
             trees = {False: Path(__file__).parents[2], True: _baseline_tree(args.baseline, Path(folder))}
