@@ -76,7 +76,7 @@ def test_two_clients_two_rounds_end_to_end(algorithm, federated_run):
     for r in (1, 2):
         block = text.split(f"Round {r}/2:")[1].split("Round")[0]
         assert "Client 0: train_loss=" in block and "Client 1: train_loss=" in block and "samples=4" in block
-        assert "time=" in block and "Global eval_loss=" in block
+        assert "time=" in block and "Global eval_loss=" in block and "update cosine to the mean" in block
     assert f"Model saved: {out / 'final_model'}" in text
     # history: per round, per client metrics, bytes, seconds
     history = json.loads((out / "training_history.json").read_text())
@@ -88,6 +88,8 @@ def test_two_clients_two_rounds_end_to_end(algorithm, federated_run):
         for client in entry["clients"]:
             assert client["num_examples"] == 4 and client["train_loss"] > 0 and client["train_seconds"] > 0
             assert client["bytes_sent"] > 0 and client["bytes_received"] == client["bytes_sent"]
+            # client drift: the update's cosine to the round's mean update, and its length
+            assert -1 <= client["update_cosine"] <= 1 and client["update_norm"] > 0
         assert entry["bytes_sent"] == 2 * entry["clients"][0]["bytes_sent"] and entry["seconds"] > 0
     assert history["summary"]["eval_loss"] == pytest.approx(rounds[2]["eval_loss"])
     # the server measures the decisions with the loss, every round, and prints them

@@ -117,7 +117,7 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
         _prepare_process(cfg, client_id)
         model, tokenizer, _, load_seconds = cached_model(cfg)
         features = _features(cfg, tokenizer, client_id, data_path)
-        received = _received_global(model, msg.content.array_records["arrays"], config)
+        received = _received_global(model, msg.content.array_records["arrays"], config, context)
         load_arrays_into(model, received)
         mu = float(config.get("proximal-mu", 0.0))
         proximal = Proximal.from_model(model, mu) if mu > 0 else None
@@ -150,17 +150,25 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
     return Message(RecordDict({"arrays": arrays, "metrics": metrics, "client": info}), reply_to=msg)
 
 
-def _received_global(model, arrays, config):
-    """The global adapter as the server meant it: decoded to float32 when it came down encoded (fp16/int8
-    ``update_compression``), against this client's own adapter tensors."""
+def _received_global(model, arrays, config, context: Context):
+    """The global adapter as the server meant it. When it came down encoded (fp16/int8 ``update_compression``), it
+    is a delta against this client's copy (kept in its Flower ``Context.state``), checked against the server's
+    digests, and the new float32 copy replaces the old one (:mod:`fedjava.federated.downlink`)."""
     mode = str(config.get("global-compression", "none"))
     if mode == "none":
         return arrays
+    from flwr.app import ArrayRecord
+
     from fedjava.federated.adapter_io import adapter_to_arrays, arrays_to_numpy, numpy_to_arrays
-    from fedjava.federated.compression import decode_global
+    from fedjava.federated.downlink import BASE_KEY, DIGEST_KEY, HELD_KEY, client_copy
 
     shapes = {name: tuple(a.shape) for name, a in adapter_to_arrays(model).items()}
-    return numpy_to_arrays(decode_global(arrays_to_numpy(arrays), shapes, mode))
+    held = arrays_to_numpy(context.state[HELD_KEY]) if HELD_KEY in context.state.array_records else None
+    copy = client_copy(arrays_to_numpy(arrays), shapes, mode, str(config.get(BASE_KEY, "")),
+                       str(config.get(DIGEST_KEY, "")), held)
+    record: ArrayRecord = numpy_to_arrays(copy)
+    context.state[HELD_KEY] = record
+    return record
 
 
 def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None = None) -> Message:

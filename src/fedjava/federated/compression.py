@@ -4,10 +4,11 @@ A client that is asked to compress sends its *update* (trained adapter minus the
 encoded, one array per tensor under the tensor's own name; the server decodes it and adds it back to the global
 adapter, so every strategy aggregates dense weights as before.
 
-With ``fp16`` and ``int8`` the global adapter also travels down encoded the same way (:data:`DOWNLINK`): the
-client trains from the decoded copy and sends its update against that copy, and the server adds the update to
-its own full-precision global adapter. The rounding of the way down is therefore never aggregated into the
-model (it only moves each client's starting point by at most half an int8 step), and an int8 round costs about a
+With ``fp16`` and ``int8`` the global adapter also travels down encoded the same way (:data:`DOWNLINK`), as a
+delta against the copy the client already holds, with error feedback on the server
+(:mod:`fedjava.federated.downlink`): the client trains from its copy and sends its update against that copy, and
+the server adds the update to its own full-precision global adapter. The rounding of the way down is therefore
+never aggregated into the model (it only moves each client's starting point), and an int8 round costs about a
 quarter of float32 bytes both ways. With ``topk`` the global adapter travels down dense (float32): it is the
 sum of every update so far, and a sparse copy of it would lose most of the model.
 
@@ -149,19 +150,6 @@ def client_encode(sent: dict[str, np.ndarray], trained: dict[str, np.ndarray], m
     if mode == "topk":
         state[RESIDUAL_KEY] = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in left.items()})
     return encoded
-
-
-def encode_global(arrays: dict[str, np.ndarray], mode: str) -> dict[str, np.ndarray]:
-    """The global adapter as it travels down in ``mode`` (one of :data:`DOWNLINK`)."""
-    if mode not in DOWNLINK:
-        raise ValueError(f"the global adapter travels down encoded only with {' or '.join(DOWNLINK)}, not {mode}")
-    return encode_update(arrays, mode)[0]
-
-
-def decode_global(encoded: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], mode: str) -> dict[str, np.ndarray]:
-    """The client's copy of the global adapter (float32) from what came down; CompressionError if it does not fit
-    the client's own adapter tensors."""
-    return decode_update(encoded, shapes, mode)
 
 
 def server_decode(encoded: dict[str, np.ndarray], sent: dict[str, np.ndarray], mode: str) -> dict[str, np.ndarray]:

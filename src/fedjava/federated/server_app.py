@@ -202,8 +202,10 @@ class FederatedServer:
     def round_aggregated(self, report: RoundReport) -> None:
         for entry in report.clients:
             who = f"Client {entry['client']}" if entry.get("client") is not None else f"Node {entry['node']}"
+            drift = entry.get("update_cosine")
             self.say(f"  {who}: train_loss={entry.get('train_loss', float('nan')):.4f}, "
-                     f"samples={entry.get('num_examples')}, time={format_seconds(entry.get('train_seconds', 0.0))}")
+                     f"samples={entry.get('num_examples')}, time={format_seconds(entry.get('train_seconds', 0.0))}"
+                     + (f", update cosine to the mean {drift:.3f}" if drift is not None else ""))
         for entry in report.failed:
             match = _CLIENT_IN_REASON.search(entry["reason"])
             if match:

@@ -11,9 +11,13 @@
   optimizer state (FedAdam/FedYogi/FedAdagrad moments, FedAvgM momentum) for the round checkpoints.
 
 With ``update_compression`` the replies carry encoded updates, decoded (:mod:`fedjava.federated.compression`)
-before the screening, and with fp16 and int8 the global adapter goes down encoded too; with ``dp_mode`` the
-screened strategy is Flower's DP wrapper around the method's strategy, so only screened updates are clipped,
-averaged and noised, and ``privacy`` keeps the (ε, δ) spent.
+before the screening, and with fp16 and int8 the global adapter goes down encoded too, as a delta against the copy
+each node holds (:mod:`fedjava.federated.downlink`); with ``dp_mode`` the screened strategy is Flower's DP wrapper
+around the method's strategy, so only screened updates are clipped, averaged and noised, and ``privacy`` keeps the
+(ε, δ) spent.
+
+**Client drift**: every round, each good update's cosine similarity to the sample-weighted mean of the round's good
+updates, and its norm (:mod:`fedjava.federated.drift`), go into the client's entry of the round report.
 
 Aggregated arrays are cast back to the dtype they were sent in (Flower's FedOpt family returns float64).
 No client-side evaluation is configured: the server evaluates the global model itself on valid.json.
@@ -29,13 +33,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
 
 from fedjava.config import Config
 from fedjava.federated.adapter_io import arrays_nbytes, arrays_to_numpy, cast_like, non_finite, numpy_to_arrays
-from fedjava.federated.compression import DOWNLINK, CompressionError, encode_global, server_decode
+from fedjava.federated.compression import DOWNLINK, CompressionError, server_decode
+from fedjava.federated.downlink import BASE_KEY, DIGEST_KEY, DownlinkCopies
+from fedjava.federated.drift import client_drift
 from fedjava.federated.methods import METHODS
 from fedjava.federated.privacy import PrivacyLedger, dp_wrapper_arguments, dp_wrapper_class
 
@@ -84,7 +90,9 @@ class FedJavaMixin:
         super().__init__(**kwargs)
         self.update_compression = update_compression
         self.topk_fraction = topk_fraction
-        self._global: dict[str, Any] = {}
+        self._global: dict[str, Any] = {}  # this round's global adapter as sent (full precision)
+        self.downlink = DownlinkCopies(update_compression) if update_compression in DOWNLINK else None
+        self._sent_bytes_to: dict[int, int] = {}  # node -> bytes of its message's arrays
         self.min_fit_clients = min_fit_clients
         self.round_timeout = round_timeout  # for the report only: Flower's start() enforces it
         self.round_offset = round_offset
@@ -109,7 +117,8 @@ class FedJavaMixin:
         true_round = server_round + self.round_offset
         self._sent = {name: (str(a.dtype), tuple(a.shape)) for name, a in arrays.items()}
         self._sent_bytes = arrays_nbytes(arrays)
-        self._global = arrays_to_numpy(arrays) if self.update_compression != "none" else {}
+        self._sent_bytes_to = {}
+        self._global = arrays_to_numpy(arrays)
         if self.update_compression != "none":
             config[COMPRESSION_KEY] = self.update_compression
             config[TOPK_KEY] = float(self.topk_fraction)
@@ -129,13 +138,18 @@ class FedJavaMixin:
                 self._said_waiting = True
             time.sleep(0.5)
         messages = list(super().configure_train(true_round, arrays, config, grid))  # type: ignore[misc]
-        if self.update_compression in DOWNLINK:
-            # Flower's strategies keep the full-precision arrays (FedOpt's current_arrays); the wire gets the
-            # encoded copy, the same record in every message.
-            down = numpy_to_arrays(encode_global(self._global, self.update_compression))
-            self._sent_bytes = arrays_nbytes(down)
+        if self.downlink is not None:
+            # Flower's strategies keep the full-precision arrays (FedOpt's current_arrays); each node gets the
+            # encoded delta to its own copy, in a record of its own (Flower's messages share one).
+            shared: dict[str, Any] = {}
             for message in messages:
-                message.content[self.arrayrecord_key] = down
+                node = message.metadata.dst_node_id
+                encoded, base, digest = self.downlink.message_for(node, self._global, shared)
+                down = numpy_to_arrays(encoded)
+                node_config = ConfigRecord(dict(message.content[self.configrecord_key].items()))
+                node_config[BASE_KEY], node_config[DIGEST_KEY] = base, digest
+                message.content = RecordDict({self.arrayrecord_key: down, self.configrecord_key: node_config})
+                self._sent_bytes_to[node] = arrays_nbytes(down)
         # The first round waits until all num_clients clients are connected; later rounds go on with those
         # still there (at least min_fit_clients), so a client lost for good cannot stall a distributed run.
         sampler.min_available_nodes = sampler.min_train_nodes
@@ -148,7 +162,8 @@ class FedJavaMixin:
     def screen(self, msg: Message) -> tuple[dict[str, Any], str | None]:
         """The client's entry for the round report, and why its update must be left out (None if good)."""
         content = msg.content
-        entry: dict[str, Any] = {"node": msg.metadata.src_node_id, "bytes_sent": self._sent_bytes}
+        node = msg.metadata.src_node_id
+        entry: dict[str, Any] = {"node": node, "bytes_sent": self._sent_bytes_to.get(node, self._sent_bytes)}
         if CLIENT_INFO_KEY in content.config_records:
             info = content.config_records[CLIENT_INFO_KEY]
             entry["client"] = int(info["client-id"]) if "client-id" in info else None
@@ -164,7 +179,7 @@ class FedJavaMixin:
         mode = str(content.config_records[CLIENT_INFO_KEY].get(COMPRESSION_KEY, "none")) \
             if CLIENT_INFO_KEY in content.config_records else "none"
         if mode != "none":
-            if not self._global:
+            if self.update_compression == "none":
                 return entry, f"a {mode}-compressed update, but this run asked for none"
             try:
                 dense = server_decode(arrays_to_numpy(arrays[0]), self._global, mode)
@@ -242,6 +257,11 @@ class FedJavaMixin:
                 continue
             report.clients.append(entry)
             good.append(msg)
+        if self.downlink is not None:  # a node whose reply was good holds this round's copy; of the others, who knows
+            good_nodes = {sender(msg) for msg in good}
+            for node in {m.metadata.dst_node_id for m in self._asked}:
+                (self.downlink.confirm if node in good_nodes else self.downlink.forget)(node)
+        self._measure_drift(good, report)
         report.clients.sort(key=lambda e: (e.get("client") is None, e.get("client") or 0, e["node"]))
         report.train_phase_seconds = time.time() - report.started
         if len(good) < self.min_fit_clients:
@@ -272,6 +292,21 @@ class FedJavaMixin:
         if self.listener:
             self.listener.round_aggregated(report)
         return arrays, metrics
+
+    def _measure_drift(self, good: list[Message], report: RoundReport) -> None:
+        """Each good update's cosine to the round's sample-weighted mean update, and its norm, in its report entry
+        (the updates as the method receives them: decoded, and clipped under client-side DP)."""
+        if not good or not self._global:
+            return
+        updates, weights = [], []
+        for msg in good:
+            values = arrays_to_numpy(next(iter(msg.content.array_records.values())))
+            updates.append({k: values[k] - self._global[k] for k in self._global})
+            weights.append(float(next(iter(msg.content.metric_records.values()))[WEIGHT_KEY]))
+        by_node = {msg.metadata.src_node_id: drift for msg, drift in zip(good, client_drift(updates, weights),
+                                                                          strict=True)}
+        for entry in report.clients:
+            entry.update(by_node.get(entry["node"], {}))
 
     # ------------------------------------------------------------------ evaluation is server-side
 
