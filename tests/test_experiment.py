@@ -114,12 +114,13 @@ def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, c
         run_experiment(load_experiment(str(_preset(tmp_path)), ["max_sample_chars=10"]), source_dir=source,
                        printer=lambda _: None)
     assert main(["experiment", "--preset", "no_such_experiment"]) == 2
-    assert ("not found (known experiment presets: demo_cpu, grader, grader_update_cpu, qwen3_8b_gpu, tradeoffs, "
-            "tradeoffs_poisoned)") in capsys.readouterr().err
+    assert ("not found (known experiment presets: demo_cpu, federated_table, federated_table_gpu, grader, "
+            "grader_update_cpu, qwen3_8b_gpu, tradeoffs, tradeoffs_poisoned)") in capsys.readouterr().err
     assert main(["experiment", "--list"]) == 0
     assert "demo_cpu" in capsys.readouterr().out
     # the shipped presets load, with their training configs
-    assert load_experiment("demo_cpu").algorithms == ["fedavg", "fedadam"]
+    demo = load_experiment("demo_cpu")
+    assert demo.algorithms == ["fedavg", "fedadam"] and demo.overrides["init_adapter"] == "builtin"
     assert load_experiment("qwen3_8b_gpu").num_clients == 4
     tradeoffs = load_experiment("tradeoffs")
     assert set(tradeoffs.variants) == {"fedavg_int8", "fedavg_topk10", "fedavg_dp_eps7", "fedavg_dp_eps2"}
@@ -181,3 +182,144 @@ def test_checked_fixes_without_a_sandbox_stop_before_any_stage_runs(tmp_path, so
     with pytest.raises(sandbox.SandboxUnavailableError, match="bubblewrap"):
         run_experiment(exp, source_dir=source, printer=lambda _: None)
     assert not (tmp_path / "exp").exists()  # nothing drawn, trained or measured
+
+
+@pytest.mark.parametrize("name", ["federated_table", "federated_table_gpu"])
+def test_the_table_presets_train_every_row_from_the_base_model_on_the_same_budget(name):
+    """Issue 25's table: the real validator loads the preset and every run's config; every row starts from the base
+    model with the grader's recipe, on 4 schools by task, with the same sample passes, and DP is client-side."""
+    from fedjava.experiment import base_config, training_configs
+
+    exp = load_experiment(name)
+    runs = training_configs(exp)
+    assert set(runs) == {"centralized_hf", "fedavg", "fedprox", "fedadam", "fedmedian", "fedavg_dp", "fedavg_int8"}
+    assert exp.baselines == ["base", "majority", "tools_only"] and exp.partition == "task_dirichlet"
+    assert exp.num_clients == 4 and exp.num_epochs == exp.num_rounds * exp.local_epochs  # the same sample passes
+    assert exp.test_samples == 0 or (exp.test_samples >= 240 and exp.stratified_test)
+    recipe = base_config(exp)
+    assert recipe.prompt_mode == "grounded" and recipe.decision_weight == 5
+    for run, (_, cfg) in runs.items():
+        assert cfg.init_adapter == "" and cfg.prompt_mode == "grounded", run  # from the base model
+    assert runs["fedavg_dp"][1].dp_mode == "client" and runs["fedavg_dp"][1].dp_delta == 1e-5
+    assert runs["fedavg_int8"][1].update_compression == "int8"
+    # the header states the epsilon the accountant gives for these rounds
+    from fedjava.federated.privacy import PrivacyLedger
+
+    ledger = PrivacyLedger(runs["fedavg_dp"][1].dp_noise_multiplier, 1e-5, exp.num_clients)
+    ledger.compose(exp.num_rounds)
+    header = (Path(__file__).resolve().parents[1] / "configs" / "experiments" / f"{name}.yaml").read_text()
+    assert f"epsilon {ledger.epsilon():.2f} at delta 1e-5" in header and f"--preset {name}" in header
+
+
+def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(tmp_path, source):
+    exp = load_experiment(str(_preset(tmp_path, centralized=[], algorithms=["fedprox"], baselines=["majority"],
+                                      tuning={"fedprox": {"fedprox_mu": [0.0, 50.0]}})))
+    out = tmp_path / "exp"
+    printed: list[str] = []
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
+    grid = {mu: out / "tuning" / "fedprox" / f"fedprox_mu={mu}" for mu in (0.0, 50.0)}
+    losses = {}
+    for mu, folder in grid.items():
+        history = json.loads((folder / "training_history.json").read_text())
+        assert history["config"]["fedprox_mu"] == mu
+        losses[f"fedprox_mu={mu}"] = history["rounds"][-1]["eval_loss"]  # the last round's validation loss
+    record = json.loads((out / "fedprox" / "tuning.json").read_text())
+    assert record["split"] == "validation" and record["metric"] == "eval_loss"
+    assert record["results"] == pytest.approx(losses) and record["chosen"] == min(losses, key=losses.get)
+    chosen = grid[float(record["chosen"].split("=")[1])]
+    assert (out / "fedprox" / "final_model" / "adapter_model.safetensors").read_bytes() == \
+        (chosen / "final_model" / "adapter_model.safetensors").read_bytes()
+    assert not list(out.rglob("metrics.json"))  # chosen before any evaluation read the test samples
+    assert any("<- chosen" in line for line in printed)
+    # done: run again, nothing is trained or chosen again; then the row is measured and the grid is in the report
+    again = run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
+    assert [state for *_, state in again["stages"]] == ["skipped"] * 4
+    summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
+    assert "Tuning on the validation samples" in summary["table"] and "fedprox_mu=50.0" in summary["table"]
+    with pytest.raises(ExperimentError, match="tuning: no run named fedavgx"):
+        load_experiment(str(_preset(tmp_path, tuning={"fedavgx": {"fedprox_mu": [0.1]}})))
+    with pytest.raises(ExperimentError, match="fedprox_muu"):
+        load_experiment(str(_preset(tmp_path, algorithms=["fedprox"], tuning={"fedprox": {"fedprox_muu": [0.1]}})))
+    with pytest.raises(ExperimentError, match="tune_metric: unknown test_f1"):
+        load_experiment(str(_preset(tmp_path)), ["tune_metric=test_f1"])
+    grid_from_cli = load_experiment(str(_preset(tmp_path, algorithms=["fedprox"])),
+                                    ["tuning={fedprox: {fedprox_mu: [0.001, 0.1]}}"])
+    assert grid_from_cli.tuning == {"fedprox": {"fedprox_mu": [0.001, 0.1]}}
+
+
+def test_an_interrupted_federated_stage_continues_from_its_last_round(tmp_path, source):
+    """A run killed after round 1 (its round 2 checkpoint and final model never written) continues from round 1 when
+    the experiment is run again with the same settings, and ends with the adapter of an uninterrupted run."""
+    import shutil
+
+    exp = load_experiment(str(_preset(tmp_path, centralized=[], baselines=[])))
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
+    folder = tmp_path / "exp" / "fedavg"
+    whole = (folder / "final_model" / "adapter_model.safetensors").read_bytes()
+    shutil.rmtree(folder / "final_model")
+    shutil.rmtree(folder / "checkpoints" / "round_002")
+    printed: list[str] = []
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
+    text = "\n".join(printed)
+    assert "continuing fedavg from its last checkpoint" in text and "Resuming after round 1" in text
+    assert "Round 1/2" not in text and "Round 2/2" in text
+    assert (folder / "final_model" / "adapter_model.safetensors").read_bytes() == whole
+    # --force starts over instead
+    shutil.rmtree(folder / "final_model")
+    printed.clear()
+    run_experiment(exp, source_dir=source, only=["train"], force=True, printer=printed.append)
+    assert "continuing" not in "\n".join(printed) and "Round 1/2" in "\n".join(printed)
+
+
+def test_the_test_subset_is_stratified_on_request_and_schools_hold_whole_tasks(tmp_path):
+    from collections import Counter
+
+    from conftest import BAD_ANSWER, GOOD, GOOD_ANSWER, REQUIREMENT
+    from fedjava.javadata.split import sample_label
+    from fedjava.prompts import build_messages
+
+    folder = tmp_path / "source"
+    samples = []
+    for i in range(40):  # 10 tasks of 4; a quarter compile errors, the rest correct
+        answer = BAD_ANSWER if i % 4 == 0 else GOOD_ANSWER
+        samples.append({"messages": build_messages(f"{REQUIREMENT} ({i % 10})", f"{GOOD}// {i}\n", answer),
+                        "meta": {"task_id": f"t{i % 10}", "family": "compile" if i % 4 == 0 else "none"}})
+    for split in ("train", "valid", "test"):
+        write_samples(samples, folder / f"{split}.jsonl")
+    exp = load_experiment(str(_preset(tmp_path, train_samples=0, test_samples=8, stratified_test=True,
+                                      num_clients=3, partition="task_dirichlet", alpha=1.0)))
+    run_experiment(exp, source_dir=folder, only=["data"], printer=lambda _: None)
+    data = tmp_path / "exp" / "data"
+    assert Counter(map(sample_label, load_samples(data / "test.jsonl"))) == {"none": 6, "compile": 2}
+    shards = [load_samples(data / f"client_{i}.json") for i in range(3)]
+    tasks = [{s["meta"]["task_id"] for s in shard} for shard in shards]
+    assert sum(map(len, shards)) == 40 and not (tasks[0] & tasks[1] or tasks[0] & tasks[2] or tasks[1] & tasks[2])
+    assert json.loads((data / "clients.json").read_text())["partition"] == "task_dirichlet"
+    with pytest.raises(ExperimentError, match="partition: unknown topic"):
+        load_experiment(str(_preset(tmp_path)), ["partition=topic"])
+
+
+def test_an_interrupted_centralized_stage_continues_from_its_last_trainer_checkpoint(tmp_path, source):
+    import shutil
+
+    exp = load_experiment(str(_preset(tmp_path, algorithms=[], baselines=[], num_epochs=2,
+                                      overrides={**TINY, "save_strategy": "steps", "save_steps": 2,
+                                                 "save_total_limit": 5})))
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
+    folder = tmp_path / "exp" / "centralized_hf"
+    steps = sorted(int(p.name.split("-")[1]) for p in (folder / "checkpoints").glob("checkpoint-*"))
+    assert steps[-1] == 6  # 6 samples, batches of 2, 2 epochs
+    shutil.rmtree(folder / "final_model")  # as if killed after the checkpoint of step 4
+    shutil.rmtree(folder / "checkpoints" / "checkpoint-6")
+    printed: list[str] = []
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
+    assert "continuing centralized_hf from its last checkpoint" in "\n".join(printed)
+    history = json.loads((folder / "training_history.json").read_text())
+    assert history["summary"]["steps"] == 6 and (folder / "final_model" / "adapter_model.safetensors").is_file()
+    # a changed setting is another run: it starts over instead of continuing the old one
+    shutil.rmtree(folder / "final_model")
+    printed.clear()
+    run_experiment(load_experiment(str(_preset(tmp_path, algorithms=[], baselines=[], num_epochs=2, overrides={
+        **TINY, "save_strategy": "steps", "save_steps": 2, "learning_rate": 5e-3}))),
+        source_dir=source, only=["train"], printer=printed.append)
+    assert "continuing" not in "\n".join(printed)

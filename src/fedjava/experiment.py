@@ -3,19 +3,24 @@
 An experiment preset (``configs/experiments/<name>.yaml``, typed by :class:`Experiment`) names a
 training preset and a budget. The pipeline:
 
-1. **data**: seeded subsets of the train/valid/test splits written to ``<out>/data/``, and the train
-   subset split into client shards (``client_<i>.json`` + ``valid.json``), so every method trains on
-   the same samples and is measured on the same validation and test samples;
+1. **data**: seeded subsets of the train/valid/test splits written to ``<out>/data/`` (the test subset
+   stratified by error family on request), and the train subset split into client shards (``client_<i>.json`` +
+   ``valid.json``; any partition of ``fedjava data split``, or ``task_dirichlet``: whole tasks per school, school
+   sizes drawn from Dirichlet), so every method trains on the same samples and is measured on the same validation
+   and test samples;
 2. **train**: centralized (``hf``, or ``unsloth`` on a GPU) and each federated algorithm on Flower's
    simulation, all through the same training core; the centralized run gets ``num_epochs`` passes
-   over the subset and each client ``num_rounds x local_epochs`` passes over its shard, so with the
-   default settings every method sees the same number of samples;
+   over the subset and each client ``num_rounds x local_epochs`` passes over its shard, so with
+   ``num_epochs = num_rounds x local_epochs`` every method sees the same number of samples; a run with a
+   ``tuning`` grid is trained once per grid point and the best on the validation samples is kept
+   (:mod:`fedjava.experiment_tuning`);
 3. **evaluate**: each trained adapter and the baselines (``base``, ``base_fewshotK``, ``majority``, ``tools_only``, ``grader``)
    on the test subset with the exact metrics of ``fedjava evaluate``;
 4. **report**: ``fedjava compare`` over ``<out>``: ``report.md``, ``report.html``, plots.
 
 A stage whose outputs exist with the same settings is skipped (``--force`` redoes it), so an
-interrupted experiment continues where it stopped.
+interrupted experiment continues where it stopped; a training stage interrupted after a checkpoint (a federated
+round, a Trainer checkpoint) continues from it, when it was started with the same settings.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from fedjava.config import (
     to_yaml,
 )
 from fedjava.errors import UserError
+from fedjava.experiment_tuning import FOLDER as TUNING_FOLDER
+from fedjava.experiment_tuning import TUNE_METRICS, TuningError, grid_points, point_label, select, selection_done
 from fedjava.federated.methods import method_names
 from fedjava.prompts import PROMPT_MODES
 
@@ -97,8 +104,18 @@ class Experiment:
     num_rounds: int = 2
     local_epochs: float = 1.0
     partition: str = "iid"
-    """Client split: iid, task, topic, dirichlet or quantity (see fedjava data split)."""
+    """Client split: iid, task, dirichlet or quantity (see fedjava data split), or task_dirichlet (whole tasks per
+    school, school sizes drawn from Dirichlet(alpha): fedjava.federated.partition)."""
     alpha: float = 0.5
+    stratified_test: bool = False
+    """Draw the test subset stratified by error family (each keeps its share of the test split)."""
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Grids to choose a run's keys from on the validation samples, never the test samples: {run: {key: [values]}},
+    e.g. fedprox: {fedprox_mu: [0.001, 0.01, 0.1]}; each point is trained as its own run (<results>/tuning/), the
+    best by tune_metric becomes the run's row (see fedjava.experiment_tuning)."""
+    tune_metric: str = "eval_loss"
+    """What a tuning grid is chosen by: the last validation eval_loss (lower is better), eval_verdict_macro_f1,
+    eval_code_accuracy or eval_line_accuracy (higher is better)."""
     baselines: list[str] = field(default_factory=lambda: ["base", "majority", "tools_only"])
     few_shot: int = 0
     """Also evaluate the base model with K train examples (0: no few-shot run)."""
@@ -109,6 +126,9 @@ class Experiment:
     """Checked fixes in every evaluation but the majority and tools-only baselines (``fedjava evaluate --verify-fixes N``): where an
     answer's fix fails, N more sampled from the model; the report shows the first answers' line and fix check
     beside the checked ones (0: the first answers only)."""
+    rescore: bool = False
+    """Score the answers of an earlier evaluate stage again instead of generating them (``fedjava evaluate
+    --rescore``): e.g. with fix_check=true on the CPU after a GPU machine without a JDK generated them."""
     prompt_modes: list[str] = field(default_factory=list)
     """Prompt modes to train and measure every run in (code_only, grounded; empty: the config's own). With two,
     each run and the base baseline is done in both, named <run>_<mode>, side by side in the report."""
@@ -157,6 +177,13 @@ def _typed(name: str, value: Any, where: str) -> tuple[Any, str | None]:
     if isinstance(default, dict):
         if value is None:
             return {}, None
+        if isinstance(value, str):  # from the command line: 'tuning={fedprox: {fedprox_mu: [0.001, 0.1]}}'
+            import yaml
+
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return None, f"{name}={value!r} ({where}): expected {{key: value, ...}} in YAML"
         return (value, None) if isinstance(value, dict) else (None, f"{name} ({where}): expected key: value pairs")
     return ("" if value is None else str(value)), None
 
@@ -233,6 +260,14 @@ def check_experiment(exp: Experiment) -> None:
     if bad or len(set(exp.prompt_modes)) != len(exp.prompt_modes):
         problems.append(f"prompt_modes: {', '.join(exp.prompt_modes)} (choose each of {', '.join(PROMPT_MODES)} "
                         "at most once)")
+    from fedjava.experiment_data import partitions
+
+    if federates(exp) and exp.partition not in partitions():
+        problems.append(f"partition: unknown {exp.partition} (choose from {', '.join(partitions())})")
+    if federates(exp) and exp.partition in ("dirichlet", "quantity", "task_dirichlet") and not exp.alpha > 0:
+        problems.append(f"alpha must be above 0 for the {exp.partition} partition")
+    if exp.tune_metric not in TUNE_METRICS:
+        problems.append(f"tune_metric: unknown {exp.tune_metric} (choose from {', '.join(TUNE_METRICS)})")
     taken = {*exp.algorithms, *(f"centralized_{f}" for f in exp.centralized), *exp.baselines}
     for name, keys in exp.variants.items():
         if not isinstance(keys, dict) or not str(name).replace("_", "").isalnum() or name in taken:
@@ -243,6 +278,7 @@ def check_experiment(exp: Experiment) -> None:
     base_config(exp)
     for name, keys in exp.variants.items():
         variant_config(exp, name, keys)
+    tuning_grids(exp)
 
 
 def federates(exp: Experiment) -> bool:
@@ -311,10 +347,11 @@ def mode_variants(exp: Experiment, cfg: Config) -> list[tuple[str, Config]]:
     return [(f"_{mode}", dataclasses.replace(cfg, prompt_mode=mode)) for mode in exp.prompt_modes]
 
 
-def training_configs(exp: Experiment) -> dict[str, tuple[str, Config]]:
-    """{run name: (framework or 'federated', its config)} for every training run."""
+def training_configs(exp: Experiment, extra: dict[str, Any] | None = None) -> dict[str, tuple[str, Config]]:
+    """{run name: (framework or 'federated', its config)} for every training run (``extra``: training keys set on
+    every run after its own, a tuning grid's point)."""
     runs: dict[str, tuple[str, Config]] = {}
-    for suffix, cfg in mode_variants(exp, base_config(exp)):
+    for suffix, cfg in mode_variants(exp, base_config(exp, extra)):
         for framework in exp.centralized:
             name = f"centralized_{framework}{suffix}"
             runs[name] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs,
@@ -324,12 +361,34 @@ def training_configs(exp: Experiment) -> dict[str, tuple[str, Config]]:
                 cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
                 local_epochs=exp.local_epochs, output_dir=_run_dir(cfg, f"{algorithm}{suffix}", suffix)))
         for variant, keys in exp.variants.items():
-            own = variant_config(exp, variant, keys)
+            own = variant_config(exp, variant, {**keys, **(extra or {})})
             if exp.prompt_modes:
                 own = dataclasses.replace(own, prompt_mode=cfg.prompt_mode)
             runs[f"{variant}{suffix}"] = ("federated", dataclasses.replace(
                 own, output_dir=str(Path(cfg.results_dir) / f"{variant}{suffix}")))
     return runs
+
+
+def tuning_grids(exp: Experiment) -> dict[str, dict[str, Config]]:
+    """{tuned run: {grid label: its config}}, each point's run in ``<results>/tuning/<run>/<label>/``."""
+    runs = training_configs(exp) if exp.tuning else {}
+    grids: dict[str, dict[str, Config]] = {}
+    for name, keys in exp.tuning.items():
+        if name not in runs:
+            raise ExperimentError(f"tuning: no run named {name} (runs: {', '.join(runs)})")
+        if not isinstance(keys, dict):
+            raise ExperimentError(f"tuning: {name}: expected key: [values] pairs")
+        try:
+            points = grid_points(keys)
+        except TuningError as exc:
+            raise ExperimentError(f"{exc} for {name}") from None
+        grids[name] = {}
+        for point in points:
+            label = point_label(point)
+            folder = Path(runs[name][1].results_dir) / TUNING_FOLDER / name / label
+            cfg = training_configs(exp, point)[name][1]
+            grids[name][label] = dataclasses.replace(cfg, results_dir=str(folder), output_dir=str(folder))
+    return grids
 
 
 def _run_dir(cfg: Config, name: str, suffix: str) -> str:
@@ -341,8 +400,9 @@ def sample_chars(sample: dict) -> int:
     return sum(len(m.get("content") or "") for m in sample["messages"])
 
 
-def _subset_file(source: Path, target: Path, count: int, seed: int, max_chars: int = 0) -> int:
+def _subset_file(source: Path, target: Path, count: int, seed: int, max_chars: int = 0, stratified: bool = False) -> int:
     from fedjava.evaluation.evaluate import subset
+    from fedjava.experiment_data import stratified_subset
     from fedjava.prompts import load_samples, write_samples
 
     samples = load_samples(source)
@@ -351,7 +411,7 @@ def _subset_file(source: Path, target: Path, count: int, seed: int, max_chars: i
         if count and len(samples) < count:
             raise ExperimentError(f"{source}: only {len(samples)} samples have at most max_sample_chars="
                                   f"{max_chars} characters; {count} are asked for")
-    samples = subset(samples, count, seed)
+    samples = stratified_subset(samples, count, seed) if stratified else subset(samples, count, seed)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_samples(samples, target)
     return len(samples)
@@ -359,7 +419,7 @@ def _subset_file(source: Path, target: Path, count: int, seed: int, max_chars: i
 
 def prepare_data(exp: Experiment, source_dir: Path, printer: Callable[[str], None]) -> dict[str, int]:
     """Write the experiment's train/valid/test subsets and client shards under ``<out>/data``."""
-    from fedjava.javadata.split import run_split
+    from fedjava.experiment_data import write_client_shards
 
     cfg = base_config(exp)
     data = Path(cfg.data_dir)
@@ -369,9 +429,10 @@ def prepare_data(exp: Experiment, source_dir: Path, printer: Callable[[str], Non
         if not source.is_file():
             raise ExperimentError(f"{source} not found: the experiment draws its samples from the "
                                   f"{source_dir} folder (build it with 'fedjava data build')")
-        counts[split] = _subset_file(source, data / f"{split}.jsonl", count, exp.seed, exp.max_sample_chars)
+        counts[split] = _subset_file(source, data / f"{split}.jsonl", count, exp.seed, exp.max_sample_chars,
+                                     stratified=split == "test" and exp.stratified_test)
     if federates(exp):
-        printer(run_split(data, exp.num_clients, exp.partition, exp.alpha, exp.seed))
+        printer(write_client_shards(data, exp.num_clients, exp.partition, exp.alpha, exp.seed))
     _stamp(cfg).write_text(json.dumps(_data_key(exp, source_dir), indent=1) + "\n", encoding="utf-8")
     return counts
 
@@ -381,9 +442,12 @@ def _data_key(exp: Experiment, source_dir: Path) -> dict[str, Any]:
     for split in ("train", "valid", "test"):
         path = source_dir / f"{split}.jsonl"
         stamp[split] = path.stat().st_size if path.is_file() else None
-    return {"source": str(source_dir.resolve()), "sizes": stamp, "seed": exp.seed, "train": exp.train_samples,
-            "valid": exp.valid_samples, "test": exp.test_samples, "max_chars": exp.max_sample_chars,
-            "clients": exp.num_clients if federates(exp) else 0, "partition": exp.partition, "alpha": exp.alpha}
+    key = {"source": str(source_dir.resolve()), "sizes": stamp, "seed": exp.seed, "train": exp.train_samples,
+           "valid": exp.valid_samples, "test": exp.test_samples, "max_chars": exp.max_sample_chars,
+           "clients": exp.num_clients if federates(exp) else 0, "partition": exp.partition, "alpha": exp.alpha}
+    if exp.stratified_test:  # only when asked: the data of experiments drawn before the key existed stays done
+        key["stratified_test"] = True
+    return key
 
 
 def _data_done(exp: Experiment, source_dir: Path) -> bool:
@@ -401,7 +465,7 @@ def eval_options(exp: Experiment, unsafe_run: bool = False, **what: Any):
     verify = 0 if what.get("majority") or what.get("tools_only") else exp.verify_fixes
     return EvalOptions(split="test", max_samples=0, max_new_tokens=exp.max_new_tokens,
                        batch_size=exp.eval_batch_size, fix_check=exp.fix_check, unsafe_run=unsafe_run,
-                       verify_fixes=verify, **what)
+                       verify_fixes=verify, rescore=exp.rescore, **what)
 
 
 def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> bool:
@@ -424,8 +488,9 @@ def _same_options(saved: Any, opts) -> bool:
 
 
 def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = print,
-         unsafe_run: bool = False) -> list[Stage]:
-    """Every stage of the experiment, in order (``unsafe_run``: the fix check without the sandbox)."""
+         unsafe_run: bool = False, force: bool = False) -> list[Stage]:
+    """Every stage of the experiment, in order (``unsafe_run``: the fix check without the sandbox; ``force``: a
+    training stage starts afresh instead of continuing from its checkpoint)."""
     from fedjava.evaluation.evaluate import output_paths
 
     cfg = base_config(exp)
@@ -435,17 +500,29 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
                     + (f", {exp.num_clients} {exp.partition} client shards" if federates(exp) else ""),
                     lambda: prepare_data(exp, source_dir, printer), lambda: _data_done(exp, source_dir))]
     runs = training_configs(exp)
+    grids = tuning_grids(exp)
     for name, (kind, run_cfg) in runs.items():
         folder = run_cfg.resolved_output_dir(name)
         if kind == "federated":
             detail = (f"{name}: {exp.num_clients} clients x {exp.num_rounds} rounds x {exp.local_epochs:g} "
                       "local epoch(s) on Flower's simulation")
-            stages.append(Stage("train", name, detail, _federated(run_cfg, printer),
-                                lambda f=folder, c=run_cfg: _same_config(f, c)))
         else:
             detail = f"{name}: {exp.num_epochs:g} epoch(s) over the training subset"
-            stages.append(Stage("train", name, detail, _centralized(run_cfg, kind, printer),
+        if name not in grids:
+            stages.append(Stage("train", name, detail, _train(kind, run_cfg, name, results, printer, force),
                                 lambda f=folder, c=run_cfg: _same_config(f, c)))
+            continue
+        grid = grids[name]
+        for label, point_cfg in grid.items():
+            point_folder = point_cfg.resolved_output_dir(name)
+            stages.append(Stage("train", f"{name} {label}", f"{detail}, tuning {label}",
+                                _train(kind, point_cfg, f"{name}@{label}", results, printer, force),
+                                lambda f=point_folder, c=point_cfg: _same_config(f, c)))
+        folders = {label: c.resolved_output_dir(name) for label, c in grid.items()}
+        configs = {label: to_yaml(c) for label, c in grid.items()}
+        stages.append(Stage("train", name, f"{name}: the best of {len(grid)} on the validation samples by "
+                            f"{exp.tune_metric}", lambda f=folder, g=folders, c=configs: _choose(f, g, c, exp, printer),
+                            lambda f=folder, g=folders, c=configs: selection_done(f, g, c)))
     evaluations: list[tuple[str, Any, Path | None, Config]] = []
     for baseline in exp.baselines:
         if baseline == "grader":
@@ -479,24 +556,58 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
     return stages
 
 
-def _centralized(cfg: Config, framework: str, printer: Callable[[str], None]) -> Callable[[], Any]:
+def _train(kind: str, cfg: Config, name: str, results: Path, printer: Callable[[str], None],
+           force: bool) -> Callable[[], Any]:
+    """A training stage: it runs only when its outputs are missing or stale (or --force), so it replaces them, unless
+    the same run was started before and left a checkpoint (then it continues from it)."""
     def run() -> Any:
-        from fedjava.centralized import run_centralized
+        folder = cfg.resolved_output_dir(name)
+        marker = results / STARTED_FOLDER / f"{name}.yaml"
+        resume = not force and _resumable(kind, folder, marker, cfg)
+        if resume:
+            printer(f"  continuing {name} from its last checkpoint (started earlier with the same settings)")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(to_yaml(cfg), encoding="utf-8")
+        if kind != "federated":
+            from fedjava.centralized import run_centralized
 
-        # The stage runs only when its outputs are missing or stale (or --force): replace them.
-        return run_centralized(cfg, framework=framework, printer=printer, overwrite=True)
-    return run
-
-
-def _federated(cfg: Config, printer: Callable[[str], None]) -> Callable[[], Any]:
-    def run() -> Any:
+            return run_centralized(cfg, framework=kind, printer=printer, resume=resume, overwrite=not resume)
         from fedjava.federated.simulation import run_federated
 
-        summary = run_federated(cfg, printer=printer, overwrite=True)  # a stale or forced stage: replace it
+        summary = run_federated(cfg, printer=printer, resume=resume, overwrite=not resume)
         if summary["rounds_aggregated"] == 0:
             raise ExperimentError(f"{cfg.algorithm}: no round aggregated any client update (see training.log)")
         return summary
     return run
+
+
+STARTED_FOLDER = ".started"
+"""Under the results folder: the config each training stage was last started with (``<run>.yaml``)."""
+
+
+def _resumable(kind: str, folder: Path, marker: Path, cfg: Config) -> bool:
+    """The run in ``folder`` was started with exactly ``cfg`` after the data was drawn, and left a checkpoint."""
+    try:
+        same = marker.read_text(encoding="utf-8") == to_yaml(cfg) and _newer(marker, _stamp(cfg))
+    except OSError:
+        return False
+    if kind == "federated":
+        from fedjava.federated.checkpoints import saved_rounds
+
+        return same and bool(saved_rounds(folder))
+    return same and any(p.is_dir() for p in (folder / "checkpoints").glob("checkpoint-*"))
+
+
+def _choose(folder: Path, grid: dict[str, Path], configs: dict[str, str], exp: Experiment,
+            printer: Callable[[str], None]) -> dict[str, Any]:
+    try:
+        record = select(folder, grid, configs, exp.tune_metric)
+    except TuningError as exc:
+        raise ExperimentError(str(exc)) from None
+    for label, value in record["results"].items():
+        mark = "  <- chosen" if label == record["chosen"] else ""
+        printer(f"  {label}: validation {exp.tune_metric} " + (f"{value:.4f}" if value is not None else "n/a") + mark)
+    return record
 
 
 def _evaluate(cfg: Config, opts, printer: Callable[[str], None]) -> Callable[[], Any]:
@@ -527,7 +638,7 @@ def run_experiment(exp: Experiment, source_dir: str | Path = "data", force: bool
     unknown = [s for s in only if s not in STAGES]
     if unknown:
         raise ExperimentError(f"--only: unknown stage {', '.join(unknown)} (stages: {', '.join(STAGES)})")
-    stages = [s for s in plan(exp, source_dir, printer, unsafe_run) if s.kind in only]
+    stages = [s for s in plan(exp, source_dir, printer, unsafe_run, force) if s.kind in only]
     if "unsloth" in exp.centralized and "train" in only:
         from fedjava.centralized import check_unsloth
 
