@@ -411,8 +411,8 @@ def test_compare_writes_table_and_plots(tmp_path, capsys):
     md = (results / "report.md").read_text()
     assert "| detection accuracy | 0.600 [" in md and "loss_curves.png" in md and "metric_bars.png" in md
     page = (results / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 2 and "<table>" in page
-    for png in ("loss_curves.png", "metric_bars.png"):
+    assert page.count("data:image/png;base64,") == 3 and "<table>" in page  # + every run's validation curves
+    for png in ("loss_curves.png", "validation_curves.png", "metric_bars.png"):
         assert (results / png).read_bytes().startswith(b"\x89PNG")
 
 

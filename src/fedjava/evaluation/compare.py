@@ -3,8 +3,11 @@
 A run is a sub-folder of the results folder with ``metrics.json`` (from ``fedjava evaluate`` on the
 test split) and/or ``training_history.json`` (from training). The report has one table (metrics as
 rows, runs as columns, each value with its bootstrap 95% interval, plus the LLM judge's score when a
-run was judged, training time and bytes communicated), loss curves per epoch or round and metric bars, written as ``report.md`` with PNG plots
-beside it and a self-contained ``report.html`` (plots embedded).
+run was judged, training time and bytes communicated), loss curves per epoch or round, the validation decision
+metrics of every run on one plot (against sample passes, so centralized and federated runs share the axis), metric
+bars, each federated round's client drift (the cosine of each client's update to the round's mean update) and the
+tuning grids a run was chosen from (validation only), written as ``report.md`` with PNG plots beside it and a
+self-contained ``report.html`` (plots embedded).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ MODEL_ONLY_LABELS = {
 }
 TOOLS_ONLY_RUN = "tools_only"
 GAINS_TITLE = "What each model adds over the tools alone"
+DRIFT_TITLE = "Client drift"
+TUNING_TITLE = "Tuning on the validation samples"
 BAR_METRICS = ("valid_rate", "detection_f1", "verdict_macro_f1", "type_accuracy", "line_exact", "fix_pass_rate")
 
 
@@ -152,12 +157,26 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
         rows.append(["prompt", *[(r.metrics or {}).get("prompt_mode") or "-" for r in runs]])
     rows.append(["training time", *[f"{r.train_seconds:.0f} s" if r.train_seconds is not None else "-" for r in runs]])
     rows.append(["bytes communicated", *[_bytes(r.bytes_communicated) for r in runs]])
+    per_round = [_bytes_per_client_round(r) for r in runs]
+    if any(v is not None for v in per_round):
+        rows.append(["bytes per client per round, down / up",
+                     *[f"{_bytes(round(v[0]))} / {_bytes(round(v[1]))}" if v else "-" for v in per_round]])
     spent = [((r.history or {}).get("summary") or {}) for r in runs]
     if any(s.get("dp_epsilon") is not None for s in spent):  # federated runs with dp_mode other than off
         rows.append(["privacy spent (epsilon at delta)",
                      *[f"{s['dp_epsilon']:.2f} at {s['dp_delta']:g}" if s.get("dp_epsilon") is not None else "-"
                        for s in spent]])
     return rows
+
+
+def _bytes_per_client_round(run: Run) -> tuple[float, float] | None:
+    """(bytes down, bytes up) per client per round, averaged over every client entry of a federated run."""
+    clients = [c for e in (run.history or {}).get("rounds") or [] for c in e.get("clients") or []
+               if "bytes_sent" in c]
+    if not clients:
+        return None
+    return (sum(c["bytes_sent"] for c in clients) / len(clients),
+            sum(c.get("bytes_received", 0) for c in clients) / len(clients))
 
 
 def _model_only(run: Run, key: str) -> str:
@@ -297,6 +316,97 @@ def plot_losses(runs: list[Run], path: Path) -> Path | None:
     return path
 
 
+def sample_passes_curve(run: Run, key: str) -> tuple[list[float], list[float]]:
+    """(sample passes so far, ``key``) at each validation measurement of a run: a federated round adds its clients'
+    samples x local epochs; a centralized evaluation step is at step x batch size x gradient accumulation."""
+    history = run.history or {}
+    config = history.get("config") or {}
+    xs: list[float] = []
+    ys: list[float] = []
+    if history.get("rounds"):
+        passes = 0.0
+        for entry in sorted(history["rounds"], key=lambda e: e.get("round", 0)):
+            passes += sum(c.get("num_examples", 0) for c in entry.get("clients") or []) * \
+                float(config.get("local_epochs", 1.0))
+            if isinstance(entry.get(key), (int, float)):
+                xs.append(passes)
+                ys.append(entry[key])
+        return xs, ys
+    batch = int(config.get("batch_size", 1)) * int(config.get("gradient_accumulation_steps", 1))
+    points = {e["step"]: e[key] for e in [*(history.get("steps") or []), *(history.get("epochs") or [])]
+              if isinstance(e.get(key), (int, float)) and isinstance(e.get("step"), int)}
+    for step in sorted(points):
+        xs.append(float(step * batch))
+        ys.append(points[step])
+    return xs, ys
+
+
+VALIDATION_CURVES = {"eval_loss": "eval loss", "eval_verdict_macro_f1": "verdict macro-F1",
+                     "eval_code_accuracy": "error code accuracy", "eval_line_accuracy": "line accuracy"}
+
+
+def plot_decision_curves(runs: list[Run], path: Path) -> Path | None:
+    """One plot, every trained run: the validation loss and decision metrics (teacher-forced) against sample passes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {key: [(r.name, *sample_passes_curve(r, key)) for r in runs] for key in VALIDATION_CURVES}
+    curves = {key: [c for c in found if c[1]] for key, found in curves.items()}
+    curves = {key: found for key, found in curves.items() if found}
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+    for ax, (key, found) in zip(axes[0], curves.items(), strict=True):
+        for name, xs, ys in found:
+            ax.plot(xs, ys, marker="o", markersize=3, label=name)
+        ax.set_title(f"validation {VALIDATION_CURVES[key]}", fontsize=9)
+        ax.set_xlabel("sample passes")
+        if key != "eval_loss":
+            ax.set_ylim(0, 1.05)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def drift_rows(runs: list[Run]) -> list[list[str]]:
+    """Per federated run and round: each client's update cosine to the round's mean update, and their mean ([] when
+    no run logged drift)."""
+    rows: list[list[str]] = []
+    clients = sorted({c["client"] for r in runs for e in (r.history or {}).get("rounds") or []
+                      for c in e.get("clients") or [] if c.get("client") is not None and "update_cosine" in c})
+    for run in runs:
+        for entry in (run.history or {}).get("rounds") or []:
+            cosines = {c.get("client"): c.get("update_cosine") for c in entry.get("clients") or []
+                       if "update_cosine" in c}
+            if not cosines:
+                continue
+            known = [v for v in cosines.values() if v is not None]
+            rows.append([run.name, str(entry.get("round")),
+                         *[f"{cosines[c]:.3f}" if cosines.get(c) is not None else "-" for c in clients],
+                         f"{sum(known) / len(known):.3f}" if known else "-"])
+    return [["run", "round", *[f"client {c}" for c in clients], "mean"], *rows] if rows else []
+
+
+def tuning_rows(runs: list[Run]) -> list[list[str]]:
+    """Per run chosen from a grid (``tuning.json``): each grid point's last validation value and the choice."""
+    from fedjava.experiment_tuning import RECORD
+
+    rows: list[list[str]] = []
+    for run in runs:
+        record = _read_json(run.folder / RECORD)
+        if not record:
+            continue
+        for label, value in (record.get("results") or {}).items():
+            rows.append([run.name, label, f"{record.get('metric')} ({record.get('better')} is better)",
+                         f"{value:.4f}" if isinstance(value, (int, float)) else "n/a",
+                         "chosen" if label == record.get("chosen") else ""])
+    return [["run", "grid point", "validation metric", "value", ""], *rows] if rows else []
+
+
 def plot_metrics(runs: list[Run], path: Path) -> Path | None:
     import matplotlib
 
@@ -350,16 +460,27 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
     runs = find_runs(root)
     rows = table_rows(runs)
     plots = [p for p in (plot_losses(runs, root / "loss_curves.png"),
+                         plot_decision_curves(runs, root / "validation_curves.png"),
                          plot_metrics(runs, root / "metric_bars.png")) if p is not None]
     intro = (f"{len(runs)} run(s) in `{root}`. Values on the test split with bootstrap 95% intervals; "
              "'-' = not evaluated, 'n/a' = nothing to measure.")
     md = ["# Java error evaluator: comparison", "", intro, "", _markdown(rows), ""]
-    gains = gain_rows(runs)
-    if gains:
-        md += [f"## {GAINS_TITLE}", "",
-               "The tools-only rule (`fedjava evaluate --tools-only`) reads javac's and the tests' output: it already "
-               "gives the verdict, the error code and a compile or runtime error's line. The gains below are on what "
-               "only a model gives, paired on the same samples, with 95% intervals.", "", _markdown(gains), ""]
+    # (title, what it shows, table, the console's note): each shown only when it has rows
+    sections = [
+        (GAINS_TITLE, "The tools-only rule (`fedjava evaluate --tools-only`) reads javac's and the tests' output: it "
+         "already gives the verdict, the error code and a compile or runtime error's line. The gains below are on "
+         "what only a model gives, paired on the same samples, with 95% intervals.", gain_rows(runs),
+         " (paired, 95% intervals)"),
+        (DRIFT_TITLE, "How far each school's update points from the round's average: the cosine similarity of its "
+         "update (its returned adapter minus the one it was sent) to the sample-weighted mean of the round's updates. "
+         "1 = the same direction; near 0 = unrelated; below 0 = against the others.", drift_rows(runs),
+         " (update cosine to the round's mean update)"),
+        (TUNING_TITLE, "Each grid point trained as its own run on the same data; the row is the point whose last "
+         "validation value was best. The test samples were not read before the choice.", tuning_rows(runs), ""),
+    ]
+    for title, what, table, _ in sections:
+        if table:
+            md += [f"## {title}", "", what, "", _markdown(table), ""]
     md += [f"![{p.stem}]({p.name})\n" for p in plots]
     md_path = root / "report.md"
     md_path.write_text("\n".join(md), encoding="utf-8")
@@ -372,11 +493,13 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
         "</style></head><body><h1>Java error evaluator: comparison</h1>"
-        f"<p>{html.escape(intro)}</p>{_html_table(rows)}{_html_table(gains, GAINS_TITLE)}{images}</body></html>\n"
+        f"<p>{html.escape(intro)}</p>{_html_table(rows)}"
+        + "".join(_html_table(table, title) for title, _, table, _ in sections) + f"{images}</body></html>\n"
     )
     html_path = root / "report.html"
     html_path.write_text(page, encoding="utf-8")
     text = format_text_table(rows)
-    if gains:
-        text += f"\n\n{GAINS_TITLE} (paired, 95% intervals):\n{format_text_table(gains)}"
+    for title, _, table, note in sections:
+        if table:
+            text += f"\n\n{title}{note}:\n{format_text_table(table)}"
     return text, md_path, html_path
