@@ -533,6 +533,74 @@ def one_error_line(capsys) -> str:
     return errors[0]
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["--hosts", "localhost", "--days", "99999999"], "--days 99999999: give a validity from 1 to 36500 days"),
+    (["--hosts", "localhost", "--days", "0"], "--days 0: give a validity from 1 to 36500 days"),
+    (["--hosts", "bad host name!"], "'bad host name!' is neither an IP address nor a valid host name"),
+    (["--hosts", "fl.example.org,under_score.example.org"], "'under_score.example.org' is neither"),
+    (["--hosts", "10.0.0.300"], "'10.0.0.300' is neither"),
+    (["--hosts=-lead.example.org"], "'-lead.example.org' is neither"),
+    (["--hosts", "a..b"], "'a..b' is neither"),
+    (["--hosts", "localhost", "--client-key", "../escape"], "'../escape' is not a usable file name"),
+])
+def test_certs_refuses_a_bad_validity_or_name_before_writing_anything(args, expected, tmp_path, capsys):
+    out = tmp_path / "certs"
+    assert main(["certs", *args, "--out", str(out)]) == 2
+    assert expected in one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_certs_accepts_every_kind_of_valid_name(tmp_path):
+    from cryptography import x509
+
+    hosts = "fl-server.example.org.,xn--bcher-kva.example,10.0.0.5,2001:db8::5,server-1"
+    assert main(["certs", "--hosts", hosts, "--days", "36500", "--out", str(tmp_path)]) == 0
+    server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {"fl-server.example.org.", "xn--bcher-kva.example", "server-1"} <= set(names.get_values_for_type(x509.DNSName))
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("localhost:70000", "'70000' is not a port number (1 to 65535)"),
+    ("localhost:0", "'0' is not a port number"),
+    ("localhost:-1", "'-1' is not a port number"),
+    ("localhost", "expected HOST:PORT"),
+    (":9092", "expected HOST:PORT"),
+    ("http://localhost:9092", "without a scheme"),
+    ("::1:9092", "write an IPv6 address in brackets"),
+    ("[fl-server]:9092", "'fl-server' in brackets is not an IPv6 address"),
+    ("bad host!:9092", "'bad host!' is neither an IP address nor a valid host name"),
+])
+def test_a_malformed_server_address_is_refused_at_once(address, expected, tmp_path, capsys):
+    code = main(["client", "--client-id", "0", "--server", address, "--data", str(tmp_path / "missing.json")])
+    assert code == 2 and f"--server {address}: " in (line := one_error_line(capsys)) and expected in line
+
+
+def test_a_tls_client_says_the_server_is_insecure(tmp_path, capsys):
+    from fedjava.prompts import write_samples
+
+    shard = tmp_path / "client_0.json"
+    write_samples(make_samples(2), shard)
+    make_server_certificates(tmp_path / "certs", ["localhost"])
+    make_client_keys(tmp_path / "keys", "client0")
+    with socket.socket() as listener:  # a plain server, as fedjava server --insecure: it answers in HTTP
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        code = main(["client", "--client-id", "0", "--data", str(shard), "--server", f"localhost:{port}", "--ca",
+                     str(tmp_path / "certs" / "ca.crt"), "--key", str(tmp_path / "keys" / "client0.key"), "--wait", "5"])
+    assert code == 2
+    assert "was the server started with --insecure? Then the clients need --insecure too" in one_error_line(capsys)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is for root; tests elsewhere run as root")
 def test_the_server_refuses_to_run_as_root_unless_allowed(tmp_path, capsys):
     from fedjava.javadata.split import run_split

@@ -145,13 +145,23 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def cmd_certs(args: argparse.Namespace) -> int:
-    from fedjava.federated.certs import CertificateError, make_client_keys, make_server_certificates
+    from fedjava.federated.certs import (
+        CertificateError,
+        check_days,
+        check_hosts,
+        check_key_name,
+        make_client_keys,
+        make_server_certificates,
+    )
     from fedjava.files import writable_dir
 
     if not args.hosts and not args.client_key:
         raise CertificateError("give --hosts NAME[,NAME...] (server certificate) and/or --client-key NAME")
-    if args.days < 1:
-        raise CertificateError("--days must be at least 1")
+    check_days(args.days)  # every mistake is refused before a file or folder is written
+    if args.hosts:
+        check_hosts(args.hosts.split(","))
+    for name in args.client_key:
+        check_key_name(name)
     out = writable_dir(args.out or Path("certs" if args.hosts else "keys"), "--out", CertificateError)
     if args.hosts:
         for path in make_server_certificates(out, args.hosts.split(","), days=args.days, overwrite=args.force):
