@@ -422,8 +422,9 @@ def cmd_federate(args: argparse.Namespace) -> int:
     except FederatedSetupError as exc:
         return _error(str(exc))
     except KeyboardInterrupt:
-        from fedjava.federated.simulation import stop_process
+        from fedjava.federated.simulation import mute_flower, stop_process
 
+        mute_flower()  # Flower's threads would report each Ray actor that Ctrl-C ended, with a traceback
         print("\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume",
               file=sys.stderr)
         stop_process(EXIT_INTERRUPTED)
