@@ -7,7 +7,6 @@ the label it got. The attacks are real: run without the sandbox they succeed (se
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
