@@ -371,7 +371,7 @@ def prepare_data(exp: Experiment, source_dir: Path, printer: Callable[[str], Non
                                   f"{source_dir} folder (build it with 'fedjava data build')")
         counts[split] = _subset_file(source, data / f"{split}.jsonl", count, exp.seed, exp.max_sample_chars)
     if federates(exp):
-        printer(run_split(data, exp.num_clients, exp.partition, exp.alpha, exp.seed))
+        printer(run_split(data, exp.num_clients, exp.partition, exp.alpha, exp.seed, force=True))  # its own folder
     _stamp(cfg).write_text(json.dumps(_data_key(exp, source_dir), indent=1) + "\n", encoding="utf-8")
     return counts
 

@@ -85,7 +85,9 @@ def add_export_parser(sub) -> argparse.ArgumentParser:
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
+    if out.exists() and not out.is_dir():  # --force writes into a folder; it cannot make a file one
+        raise ExportError(f"{out}: is a file, not a folder; choose a new folder for --out")
+    if out.exists() and any(out.iterdir()) and not args.force:
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new --out or add --force")
     if args.gguf:
         from fedjava.export_gguf import converter_dir
