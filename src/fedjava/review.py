@@ -257,6 +257,19 @@ def fix_check_text(check: dict[str, Any]) -> str:
     return f"Not confirmed: with this fix{others} the file does not {needed}; treat it as a hint."
 
 
+def guessed_line_text(answer: dict[str, Any], fix_check: dict[str, Any], evidence: str | None) -> str:
+    """For a logic error whose fix did not pass: that its line is the model's guess, and where the tools' localisation
+    points (the tools name no line for a wrong result); "" otherwise."""
+    errors = answer.get("errors") or []
+    if answer.get("verdict") != "LOGIC_ERROR" or fix_check.get("status") != "failed" or not errors:
+        return ""
+    from fedjava.evaluation.verify import suspicious_lines
+
+    pointed = suspicious_lines(evidence)
+    where = f" The tools' localisation points at line {', '.join(map(str, pointed[:3]))}." if pointed else ""
+    return f"Line {errors[0].get('line')} is the model's guess: no fix tried there passes the tests.{where}"
+
+
 def format_review(answer: dict[str, Any], code: str, file_label: str, task: str, generic_task: bool,
                   evidence: str | None = None, fix_check: dict[str, Any] | None = None) -> str:
     """The parsed answer as text: verdict and score, then each error with its line in context.
@@ -319,6 +332,9 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
             out.append("  Fix: (none given)")
         if i == 1 and fix_check:
             out.append(f"  {fix_check_text(fix_check)}")
+            guess = guessed_line_text(answer, fix_check, evidence)
+            if guess:
+                out.append(f"  {guess}")
     return "\n".join(out)
 
 
