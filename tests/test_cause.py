@@ -84,7 +84,7 @@ def test_the_real_runners_evidence_gets_the_cause_quoted(tmp_path):
             "        return total;\n    }\n}\n")
     (tmp_path / "total.yaml").write_text("requirement: Sum the array.\ntests:\n  - call: Solution.total(new int[]{1, 2})"
                                          "\n    expect: 3\n")
-    evidence, _ = gather_evidence(code, load_task(tmp_path / "total.yaml", strict=False), localise=False)
+    evidence, _ = gather_evidence(code, load_task(tmp_path / "total.yaml", strict=False))
     assert "ArrayIndexOutOfBoundsException: Index 2 out of bounds for length 2 at line 5" in evidence
     assert quote_source_lines(evidence, code, "related").endswith(
         "line 5 reads: total += values[i];\n"
