@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from fedjava.errors import UserError
+from fedjava.export_gguf import ExportError
 from fedjava.files import writable_dir
 from fedjava.review import add_adapter_option
 
@@ -58,10 +58,6 @@ GROUNDED_NOTE = """
 This model was trained with tool results after the code (`prompt_mode: grounded`): append `spec["evidence_format"]`
 filled with what javac and the task's tests reported, as `fedjava review` does.
 """
-
-
-class ExportError(UserError):
-    """An export that cannot be written (an --out folder that is not empty, a converter that is missing)."""
 
 
 def add_export_parser(sub) -> argparse.ArgumentParser:
