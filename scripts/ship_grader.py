@@ -8,7 +8,8 @@ Writes ``src/fedjava/grader/``: ``adapter_config.json`` and ``adapter_model.safe
 ``fedjava_config.yaml`` (the training config with this machine's folders reset to the defaults, so that
 ``fedjava evaluate`` and ``review`` read ``data/`` and write under ``java_error_federated_results/``), and
 ``GRADER.md``: base model, data, recipe, command, training seconds and the full test-split metrics with
-their 95% intervals beside the majority baseline's (``<results>/../majority/metrics.json`` when present), and
+their 95% intervals beside the tools-only rule's and the majority baseline's (``<results>/../tools_only/metrics.json``
+and ``<results>/../majority/metrics.json`` when present), what only a model gives beside the tools-only rule, and
 with ``--checked``, the same answers' checked fixes (``fedjava evaluate --rescore --verify-fixes N``) beside the
 first answers'.
 """
@@ -78,12 +79,26 @@ per answer whose first fix failed) on {checked.get("hardware") or "2 CPU cores (
 """
 
 
+def _model_only(metrics: dict, tools: dict | None) -> str:
+    """What only a model gives (metrics.json's ``model_only``), the grader beside the tools-only rule."""
+    from fedjava.evaluation.compare import MODEL_ONLY_LABELS
+
+    mine, theirs = metrics.get("model_only") or {}, (tools or {}).get("model_only") or {}
+    if not mine:
+        return ""
+    rows = "\n".join(f"| {label} | {_cell(mine, key)} | {_cell(theirs, key)} |" for key, label in MODEL_ONLY_LABELS.items())
+    return ("What only a model gives (the tools-only rule reads javac's and the tests' output and already gives the "
+            "verdict, the error code and a compile or runtime error's line):\n\n| metric | grader | tools-only rule |\n"
+            "|---|---|---|\n" + rows + "\n")
+
+
 def card(cfg, run: dict, history: dict, metrics: dict, majority: dict | None, command: str, hardware: str,
-         by_length: str, eval_hardware: str = "", checked: dict | None = None) -> str:
+         by_length: str, eval_hardware: str = "", checked: dict | None = None, tools: dict | None = None) -> str:
     from fedjava.evaluation.evaluate import LABELS
 
     summary = history.get("summary") or {}
-    rows = "\n".join(f"| {LABELS.get(k, k)} | {_cell(metrics, k)} | {_cell(majority, k)} |" for k in SHOWN)
+    rows = "\n".join(f"| {LABELS.get(k, k)} | {_cell(metrics, k)} | {_cell(tools, k)} | {_cell(majority, k)} |"
+                     for k in SHOWN)
     confusion = metrics.get("confusion") or {}
     columns = list(next(iter(confusion.values()), {}).keys())
     matrix = "\n".join(f"| {gold} | " + " | ".join(str(row.get(c, 0)) for c in columns) + " |"
@@ -109,10 +124,11 @@ of the README.
 
 ## Test split ({metrics.get("n_samples")} samples, greedy answers, 95% bootstrap intervals)
 
-| metric | grader | majority baseline |
-|---|---|---|
+| metric | grader | tools-only rule | majority baseline |
+|---|---|---|---|
 {rows}
 
+{_model_only(metrics, tools)}
 {_by_verdict(metrics)}
 "Repaired" answers broke off (cut off at max_new_tokens, or not valid JSON from some point on) and were closed at
 their last complete value: their decisions count, a fix that was cut does not.
@@ -155,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics = json.loads(Path(args.metrics or run / "metrics.json").read_text(encoding="utf-8"))
     majority_path = Path(args.metrics or run / "metrics.json").parent.parent / "majority" / "metrics.json"
     majority = json.loads(majority_path.read_text(encoding="utf-8")) if majority_path.is_file() else None
+    tools_path = majority_path.parent.parent / "tools_only" / "metrics.json"
+    tools = json.loads(tools_path.read_text(encoding="utf-8")) if tools_path.is_file() else None
     history = json.loads((run / "training_history.json").read_text(encoding="utf-8"))
     checked = json.loads(Path(args.checked).read_text(encoding="utf-8")) if args.checked else None
     cfg = load_saved_config(final)
@@ -171,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     (TARGET / "fedjava_config.yaml").write_text(to_yaml(shipped), encoding="utf-8")
     (TARGET / "GRADER.md").write_text(card(shipped, exp.get("experiment", exp), history, metrics, majority,
                                            args.command, args.hardware, by_length, args.eval_hardware,
-                                           checked),
+                                           checked, tools),
                                       encoding="utf-8")
     print(f"shipped {final} -> {TARGET} ({(TARGET / 'adapter_model.safetensors').stat().st_size / 1e6:.1f} MB)")
     print(yaml.safe_dump({k: metrics.get(k) for k in SHOWN}, sort_keys=False))

@@ -111,3 +111,24 @@ def interruptible() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class CountingReviewer:
+    """The real reviewer, counting its reviews: a refused request to ``fedjava serve`` must never reach it."""
+
+    def __init__(self, inner):
+        self.inner, self.reviews = inner, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def review(self, *args, **kwargs):
+        self.reviews += 1
+        return self.inner.review(*args, **kwargs)
+
+
+def form_token(client) -> str:
+    """The token in the hidden field of ``fedjava serve``'s form (from a test client), as a browser sends it back."""
+    import re
+
+    return re.search(r'name="form_token" value="([^"]+)"', client.get("/").text)[1]

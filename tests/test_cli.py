@@ -88,7 +88,7 @@ def test_data_split_writes_the_guides_layout(data_dir, capsys):
 
     shards = [load_samples(data_dir / f"client_{i}.json") for i in range(2)]
     assert [len(s) for s in shards] == [4, 4] and (data_dir / "valid.json").is_file()
-    assert main(["data", "split", "--clients", "9", "--data-dir", str(data_dir)]) == 2
+    assert main(["data", "split", "--clients", "9", "--data-dir", str(data_dir), "--force"]) == 2
     assert "use at most 8 clients" in capsys.readouterr().err
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from fedjava.cli import main
 from fedjava.config import load_config
 from fedjava.federated.certs import make_client_keys, make_server_certificates
 from fedjava.federated.flower_runtime import descendants, free_port, tool
+from other_user import NOBODY, require_other_user, run_as_nobody, shared_folder
 
 
 def overrides(data: Path, results: Path, algorithm: str, *extra: str) -> list[str]:
@@ -143,7 +145,7 @@ def test_tls_run_with_client_auth_survives_a_server_crash_and_matches_the_simula
     port = free_port()
     processes.ports.append(port)
     results = tmp_path / "distributed"
-    server_args = ["server", "--port", str(port), "--certs", str(site / "certs"), "--client-keys",
+    server_args = ["server", "--allow-root", "--port", str(port), "--certs", str(site / "certs"), "--client-keys",
                    str(site / "registered"), *overrides(site / "data", results, "fedadam")]
     crashed = processes(tmp_path, "server", server_args)
     address = f"localhost:{port}"
@@ -214,7 +216,7 @@ def test_a_client_killed_mid_round_is_left_out_and_the_job_finishes(site, proces
     processes.ports.append(port)
     results = tmp_path / "results"
     server = processes(tmp_path, "server", [
-        "server", "--insecure", "--port", str(port),
+        "server", "--allow-root", "--insecure", "--port", str(port),
         *overrides(site / "data", results, "fedavg", "round_timeout=45", "min_fit_clients=1")])
     common = ["client", "--insecure", "--server", f"127.0.0.1:{port}"]
     processes(tmp_path, "client0", [*common, "--client-id", "0", "--data", str(site / "data" / "client_0.json")])
@@ -266,26 +268,60 @@ def train(msg, context):
 """
 
 
+OPERATOR_APP = """
+from flwr.clientapp import ClientApp
+from flwr.serverapp import ServerApp
+
+server = ServerApp()
+client = ClientApp()
+
+
+@server.main()
+def main(grid, context):
+    pass
+"""
+
+
+def flower_app(folder: Path, publisher: str, name: str, source: str) -> Path:
+    """A Flower app that is not fedjava's, in ``folder`` (readable by every user)."""
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text("")
+    (folder / name / "apps.py").write_text(source)
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "1.0.0"\ndescription = "not fedjava"\nlicense = "Apache-2.0"\n'
+        f'\n[tool.flwr.app]\npublisher = "{publisher}"\n\n[tool.flwr.app.components]\n'
+        f'serverapp = "{name}.apps:server"\nclientapp = "{name}.apps:client"\n\n[tool.flwr.app.config]\n')
+    for path in (folder, *folder.rglob("*")):
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    return folder
+
+
 def evil_app(folder: Path, marker: Path) -> Path:
     """Someone else's Flower app: its ServerApp asks every client to train, and each part leaves a file in
     ``marker`` when it runs (submitted through the Control API on the server machine, both files appear)."""
-    (folder / "evil").mkdir(parents=True)
-    (folder / "evil" / "__init__.py").write_text("")
-    (folder / "evil" / "apps.py").write_text(EVIL_APP.format(marker=str(marker)))
-    (folder / "pyproject.toml").write_text(
-        '[project]\nname = "evilapp"\nversion = "1.0.0"\ndescription = "not fedjava"\nlicense = "Apache-2.0"\n'
-        '\n[tool.flwr.app]\npublisher = "mallory"\n\n[tool.flwr.app.components]\nserverapp = "evil.apps:server"\n'
-        'clientapp = "evil.apps:client"\n\n[tool.flwr.app.config]\n')
-    return folder
+    return flower_app(folder, "mallory", "evilapp", EVIL_APP.format(marker=str(marker)))
+
+
+def connection(home: Path, address: str, ca: Path) -> dict[str, str]:
+    """A Flower configuration in ``home`` with one connection, ``target``, to ``address`` trusting ``ca``."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(f'[superlink]\ndefault = "target"\n\n[superlink.target]\naddress = "{address}"\n'
+                                      f'root-certificates = "{ca}"\n')
+    return dict(os.environ, FLWR_HOME=str(home), FLWR_TELEMETRY_ENABLED="0")
 
 
 def flwr(home: Path, address: str, ca: Path, *args: str) -> subprocess.CompletedProcess:
     """Flower's own CLI with a connection named ``target`` to ``address``, trusting ``ca`` (all a client holds)."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text(f'[superlink]\ndefault = "target"\n\n[superlink.target]\naddress = "{address}"\n'
-                                      f'root-certificates = "{ca}"\n')
-    env = dict(os.environ, FLWR_HOME=str(home), FLWR_TELEMETRY_ENABLED="0")
+    env = connection(home, address, ca)
     return subprocess.run([tool("flwr"), *args], env=env, capture_output=True, text=True, timeout=180)
+
+
+def flwr_as_nobody(home: Path, address: str, ca: Path, *args: str) -> subprocess.CompletedProcess:
+    """The same CLI run by another local user of the server machine (uid 65534), with a copy of ca.crt."""
+    connection(home / "flwr", address, ca)
+    for path in (home, *home.rglob("*")):
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    return run_as_nobody(["-c", "from flwr.cli.app import app; app()", *args], home)
 
 
 def listening_hosts(port: int) -> set[str]:
@@ -300,57 +336,155 @@ def listening_hosts(port: int) -> set[str]:
     return hosts
 
 
+def process_of(root: int, program: str) -> int:
+    """The descendant of ``root`` that runs ``program`` (a script started by its interpreter, or itself)."""
+    for pid in descendants(root):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        except OSError:
+            continue
+        if any(arg.endswith(program) for arg in args[:3]):
+            return pid
+    raise AssertionError(f"no {program} under process {root}")
+
+
+def rss_bytes(pid: int) -> int:
+    line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def post_oversized(port: int, ca: Path, announced: int, most: int) -> tuple[bytes, int]:
+    """POST /v1/fleet/push-object announcing ``announced`` bytes over TLS, sending up to ``most`` of them;
+    (the status line, the bytes the server let through before it ended the connection)."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca))
+    sent, status = 0, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as sock:
+        sock.sendall(f"POST /v1/fleet/push-object HTTP/1.1\r\nHost: localhost\r\nContent-Length: {announced}\r\n"
+                     "Content-Type: application/protobuf\r\n\r\n".encode())
+        chunk = os.urandom(1 << 20)
+        try:
+            while sent < most:
+                sock.sendall(chunk)
+                sent += len(chunk)
+            status = sock.recv(100).split(b"\r\n")[0]
+        except OSError:
+            pass
+        if not status:
+            try:
+                status = sock.recv(100).split(b"\r\n")[0]
+            except OSError:
+                pass
+    return status, sent
+
+
 @pytest.mark.slow
-def test_clients_reach_only_the_fleet_api_not_jobs_keys_or_runs(site, processes, tmp_path):
+def test_only_the_operator_controls_the_federation_and_the_job_still_finishes(site, processes, tmp_path):
+    """The probe of issue 22 as real processes: another local user (uid 65534, holding ca.crt) tries to list
+    runs, register a key and submit an app through every way in; a client tries the same on the public port; an
+    oversized body is sent; meanwhile fedjava's own job runs to its end and the operator's own use is reported."""
+    require_other_user()
     port = free_port()
     processes.ports.append(port)
     ca = site / "certs" / "ca.crt"
+    results = tmp_path / "results"
     server = processes(tmp_path, "server", [
-        "server", "--port", str(port), "--certs", str(site / "certs"), "--client-keys", str(site / "registered"),
-        *overrides(site / "data", tmp_path / "results", "fedavg")])
-    client = processes(tmp_path, "client1", [
+        "server", "--allow-root", "--port", str(port), "--certs", str(site / "certs"), "--client-keys",
+        str(site / "registered"), *overrides(site / "data", results, "fedavg")])
+    client1 = processes(tmp_path, "client1", [
         "client", "--client-id", "1", "--server", f"localhost:{port}", "--ca", str(ca),
         "--key", str(site / "keys" / "client1.key"), "--data", str(site / "data" / "client_1.json")])
-    server.wait_for("reachable from this machine only")
-    control = int(re.search(r"Control API \(.*\): 127\.0\.0\.1:(\d+)", server.text()).group(1))
-    processes.ports.append(control)
+    server.wait_for("clients reach the Fleet API only")  # the gate is open: keys registered, job being submitted
+    control = int(re.search(r"Control API \(.*\): 127\.0\.0\.1:(\d+), for user root \(uid 0\) only",
+                            server.text()).group(1))
     assert listening_hosts(control) == {"127.0.0.1"}  # no other machine can reach the Control API
-    client.wait_for("joined the federation")
+    client1.wait_for("joined the federation")  # the job waits for client 0, which comes last
     public = f"localhost:{port}"  # everything a client holds: the address and ca.crt
 
-    # Flower's CLI words a 403 in more than one way; the server's REFUSED lines below say what happened.
-    # 1. list the runs
-    listed = flwr(tmp_path / "attacker", public, ca, "ls", "target")
+    # 1. A client, on the public port (Flower's CLI words a 403 in more than one way; the REFUSED lines say it)
+    attacker = tmp_path / "attacker"
+    listed = flwr(attacker, public, ca, "ls", "target")
     assert listed.returncode != 0 and "fedjava-job" not in listed.stdout, listed
-    # 2. register an extra key
-    registered = flwr(tmp_path / "attacker", public, ca, "supernode", "register",
-                      str(site / "keys" / "stranger.pub"), "target")
+    registered = flwr(attacker, public, ca, "supernode", "register", str(site / "keys" / "stranger.pub"), "target")
     assert registered.returncode != 0 and "registered successfully" not in registered.stdout, registered
-    # 3. join with that key
     stranger = processes(tmp_path, "stranger", [
         "client", "--client-id", "0", "--server", public, "--ca", str(ca), "--key", str(site / "keys" / "stranger.key"),
         "--data", str(site / "data" / "client_0.json")])
     assert stranger.wait() == 2 and "stranger.key is not registered there" in stranger.text()
-    # 4. submit another app, whose ServerApp would run on the server and ClientApp on client 1
-    marker = tmp_path / "evil_ran"
-    marker.mkdir()
-    submitted = flwr(tmp_path / "attacker", public, ca, "run", str(evil_app(tmp_path / "evilapp", marker)), "target")
-    assert submitted.returncode != 0, submitted
 
+    # 2. Another local user of the server machine, on the operator's port, with ca.crt and an app of its own
+    local = shared_folder()
+    try:
+        shutil.copy(ca, local / "ca.crt")
+        shutil.copy(site / "keys" / "stranger.pub", local / "stranger.pub")
+        marker = local / "evil_ran"
+        marker.mkdir(mode=0o777)
+        operator_port = f"127.0.0.1:{control}"
+        runs = flwr_as_nobody(local, operator_port, local / "ca.crt", "ls", "target")
+        assert runs.returncode != 0 and "fedjava-job" not in runs.stdout, runs
+        key = flwr_as_nobody(local, operator_port, local / "ca.crt", "supernode", "register", str(local / "stranger.pub"),
+                             "target")
+        assert key.returncode != 0 and "registered successfully" not in key.stdout, key
+        app = evil_app(local / "evilapp", marker)
+        for address in (operator_port, public):
+            submitted = flwr_as_nobody(local, address, local / "ca.crt", "run", str(app), "target")
+            assert submitted.returncode != 0 and "Successfully started run" not in submitted.stdout, submitted
+        assert not list(marker.iterdir())  # neither part of the other user's app ran
+        # the SuperLink's own socket is the operator's alone, and its port exists in its own namespace only
+        launcher = Path(f"/proc/{process_of(server.proc.pid, 'fedjava.federated.private_link')}/cmdline")
+        socket_path = launcher.read_text().split("\0")[3]
+        direct = run_as_nobody(["-c", "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])",
+                                socket_path], local)
+        assert direct.returncode != 0 and "PermissionError" in direct.stderr, direct
+        link = process_of(server.proc.pid, "flower-superlink")
+        assert os.readlink(f"/proc/{link}/ns/net") != os.readlink("/proc/self/ns/net")
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+
+    # 3. Anyone on the public port: a body far over the limit is refused before the SuperLink reads it
+    before = rss_bytes(link)
+    status, sent = post_oversized(port, ca, announced=1_500_000_000, most=200 << 20)
+    assert status.startswith(b"HTTP/1.1 413"), status
+    assert sent < 200 << 20 and rss_bytes(link) - before < 20 << 20
+
+    # 4. The operator (the user running fedjava server) keeps Flower's CLI; what it adds is reported
+    operator = tmp_path / "operator"
+    added = flwr(operator, f"127.0.0.1:{control}", ca, "supernode", "register", str(site / "keys" / "stranger.pub"),
+                 "target")
+    assert "registered successfully" in added.stdout, added
+    extra = flwr(operator, f"127.0.0.1:{control}", ca, "run",
+                 str(flower_app(tmp_path / "operator_app", "operator", "noopapp", OPERATOR_APP)), "target")
+    assert "Successfully started run" in extra.stdout, extra
+    server.wait_for("WARNING: a client key that fedjava did not register is registered: node ")
+    server.wait_for("WARNING: a run that fedjava did not submit: run ")
+
+    # fedjava's own job runs to its end once client 0 joins
+    processes(tmp_path, "client0", [
+        "client", "--client-id", "0", "--server", public, "--ca", str(ca), "--key", str(site / "keys" / "client0.key"),
+        "--data", str(site / "data" / "client_0.json")])
+    assert server.wait() == 0, server.text()[-4000:]
     text = server.text()
+    assert "Model saved:" in text and "Round 2/2:" in text and "Traceback" not in text
     for path in ("/v1/control/list-runs", "/v1/control/register-node", "/v1/control/start-run"):
         assert f"REFUSED POST {path} from 127.0.0.1: only the clients' Fleet API is served" in text, text
+    assert f"REFUSED a connection to the Control API from user nobody (uid {NOBODY}): only root (uid 0)" in text
+    assert "REFUSED POST /v1/fleet/push-object from 127.0.0.1: a body of 1500000000 bytes is over the limit" in text
     assert "REFUSED a client: its public key is not registered" in text
-    # the operator's view, from the server machine: fedjava's run alone, the two registered keys alone
-    operator = tmp_path / "operator"
-    runs = json.loads(flwr(operator, f"127.0.0.1:{control}", ca, "ls", "target", "--format", "json").stdout)
-    assert [run["fab-id"] for run in runs["runs"]] == ["fedjava/fedjava-job"], runs
-    nodes = json.loads(flwr(operator, f"127.0.0.1:{control}", ca, "supernode", "list", "target", "--format",
-                            "json").stdout)
-    assert len(nodes["nodes"]) == 2, nodes
-    time.sleep(2)
-    assert not list(marker.iterdir()), "the other app ran"
-    assert "joined the federation" in client.text() and "Traceback" not in client.text()
+    # each foreign run and key is reported once; the other user's app never became a run (it would be reported)
+    assert text.count("WARNING: a run that fedjava did not submit") == 1 and "(operator/noopapp 1.0.0)" in text
+    assert text.count("WARNING: a client key that fedjava did not register") == 1 and "mallory" not in text
+    # the largest request of the job is the one computed with Flower's serializer for this adapter
+    largest = int(re.search(r"Largest client request: (\d+) bytes", text).group(1))
+    cfg = load_config(None, overrides(site / "data", results, "fedavg"), check_files=False)
+    from fedjava.federated.adapter_io import adapter_to_arrays
+    from fedjava.models import load_for_training
+    from wire_size import distinct, largest_request, reply_like_fedjavas
+
+    trained = distinct(adapter_to_arrays(load_for_training(cfg)[0]))  # after training, no two arrays are equal
+    predicted, _ = largest_request(reply_like_fedjavas(trained))
+    assert abs(largest - predicted) <= 64, (largest, predicted)
 
 
 # ---------------------------------------------------------------------- without Flower processes
@@ -389,6 +523,98 @@ def test_certs_makes_a_ca_a_server_certificate_and_client_keys_flower_accepts(tm
     capsys.readouterr()
     assert main(["certs", "--client-key", "client0", "--out", str(tmp_path / "keys")]) == 2
     assert "already exist" in capsys.readouterr().err
+
+
+def one_error_line(capsys) -> str:
+    """The one ``error: ...`` line a refused command printed (and no traceback)."""
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--hosts", "localhost", "--days", "99999999"], "--days 99999999: give a validity from 1 to 36500 days"),
+    (["--hosts", "localhost", "--days", "0"], "--days 0: give a validity from 1 to 36500 days"),
+    (["--hosts", "bad host name!"], "'bad host name!' is neither an IP address nor a valid host name"),
+    (["--hosts", "fl.example.org,under_score.example.org"], "'under_score.example.org' is neither"),
+    (["--hosts", "10.0.0.300"], "'10.0.0.300' is neither"),
+    (["--hosts=-lead.example.org"], "'-lead.example.org' is neither"),
+    (["--hosts", "a..b"], "'a..b' is neither"),
+    (["--hosts", "localhost", "--client-key", "../escape"], "'../escape' is not a usable file name"),
+])
+def test_certs_refuses_a_bad_validity_or_name_before_writing_anything(args, expected, tmp_path, capsys):
+    out = tmp_path / "certs"
+    assert main(["certs", *args, "--out", str(out)]) == 2
+    assert expected in one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_certs_accepts_every_kind_of_valid_name(tmp_path):
+    from cryptography import x509
+
+    hosts = "fl-server.example.org.,xn--bcher-kva.example,10.0.0.5,2001:db8::5,server-1"
+    assert main(["certs", "--hosts", hosts, "--days", "36500", "--out", str(tmp_path)]) == 0
+    server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {"fl-server.example.org.", "xn--bcher-kva.example", "server-1"} <= set(names.get_values_for_type(x509.DNSName))
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("localhost:70000", "'70000' is not a port number (1 to 65535)"),
+    ("localhost:0", "'0' is not a port number"),
+    ("localhost:-1", "'-1' is not a port number"),
+    ("localhost", "expected HOST:PORT"),
+    (":9092", "expected HOST:PORT"),
+    ("http://localhost:9092", "without a scheme"),
+    ("::1:9092", "write an IPv6 address in brackets"),
+    ("[fl-server]:9092", "'fl-server' in brackets is not an IPv6 address"),
+    ("bad host!:9092", "'bad host!' is neither an IP address nor a valid host name"),
+])
+def test_a_malformed_server_address_is_refused_at_once(address, expected, tmp_path, capsys):
+    code = main(["client", "--client-id", "0", "--server", address, "--data", str(tmp_path / "missing.json")])
+    assert code == 2 and f"--server {address}: " in (line := one_error_line(capsys)) and expected in line
+
+
+def test_a_tls_client_says_the_server_is_insecure(tmp_path, capsys):
+    from fedjava.prompts import write_samples
+
+    shard = tmp_path / "client_0.json"
+    write_samples(make_samples(2), shard)
+    make_server_certificates(tmp_path / "certs", ["localhost"])
+    make_client_keys(tmp_path / "keys", "client0")
+    with socket.socket() as listener:  # a plain server, as fedjava server --insecure: it answers in HTTP
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        code = main(["client", "--client-id", "0", "--data", str(shard), "--server", f"localhost:{port}", "--ca",
+                     str(tmp_path / "certs" / "ca.crt"), "--key", str(tmp_path / "keys" / "client0.key"), "--wait", "5"])
+    assert code == 2
+    assert "was the server started with --insecure? Then the clients need --insecure too" in one_error_line(capsys)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is for root; tests elsewhere run as root")
+def test_the_server_refuses_to_run_as_root_unless_allowed(tmp_path, capsys):
+    from fedjava.javadata.split import run_split
+    from fedjava.prompts import write_samples
+
+    data = tmp_path / "data"
+    write_samples(make_samples(4), data / "train.jsonl")
+    write_samples(make_samples(2), data / "valid.jsonl")
+    run_split(data, 2)
+    assert main(["server", "--insecure", "--port", str(free_port()), f"data_dir={data}",
+                 f"results_dir={tmp_path / 'res'}"]) == 2
+    line = one_error_line(capsys)
+    assert "fedjava server is running as root" in line and "--allow-root" in line
+    assert not (tmp_path / "res").exists()  # nothing started, nothing written
 
 
 @pytest.mark.parametrize("problem", ["missing", "malformed", "empty"])
@@ -453,7 +679,7 @@ def test_the_server_needs_certificates_and_client_keys_unless_insecure(tmp_path,
     write_samples(make_samples(4), data / "train.jsonl")
     write_samples(make_samples(2), data / "valid.jsonl")
     run_split(data, 2)
-    base = ["server", "--port", str(free_port()), f"data_dir={data}", f"results_dir={tmp_path / 'res'}"]
+    base = ["server", "--allow-root", "--port", str(free_port()), f"data_dir={data}", f"results_dir={tmp_path / 'res'}"]
     assert main([*base, "--certs", str(tmp_path / "nothing")]) == 2
     assert "make the certificates with 'fedjava certs --hosts" in capsys.readouterr().err
     make_server_certificates(tmp_path / "certs", ["localhost"])
@@ -581,75 +807,3 @@ def test_a_round_asks_every_client_connected_once_enough_have_joined(monkeypatch
     weights = ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))})
     sent = list(strategy.configure_train(1, weights, ConfigRecord(), LateGrid()))
     assert sorted(m.metadata.dst_node_id for m in sent) == [1, 2, 3]
-
-
-class Backend:
-    """A stand-in SuperLink on 127.0.0.1 that records every request it gets and echoes the body's size."""
-
-    def __init__(self):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        seen = self.seen = []
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                seen.append((self.path, dict(self.headers), body))
-                reply = f"{len(body)} bytes".encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/protobuf")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.port = self.httpd.server_address[1]
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def test_the_gate_passes_the_fleet_api_and_nothing_else():
-    import http.client
-
-    from fedjava.federated.gate import FleetGate
-
-    backend, refused = Backend(), []
-    gate = FleetGate("127.0.0.1", 0, backend.port, None, None, lambda *args: refused.append(args))
-    gate.start()
-    port = gate.server.server_address[1]
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        big = os.urandom(3 * 1024 * 1024 + 7)  # streamed through in chunks, bit for bit
-        for body in (b"\x08\x01", big):  # two requests on one kept-alive connection
-            connection.request("POST", "/v1/fleet/push-object", body=body,
-                               headers={"X-Flwr-Node-Signature": "c2ln", "Content-Type": "application/protobuf"})
-            answer = connection.getresponse()
-            assert (answer.status, answer.read()) == (200, f"{len(body)} bytes".encode())
-        assert [(path, got) for path, _, got in backend.seen] == [("/v1/fleet/push-object", b"\x08\x01"),
-                                                                  ("/v1/fleet/push-object", big)]
-        assert backend.seen[0][1]["X-Flwr-Node-Signature"] == "c2ln"  # the node's signed headers pass unchanged
-
-        for method, path in [("POST", "/v1/control/list-runs"), ("POST", "/v1/control/start-run"),
-                             ("POST", "/v1/control/register-node"), ("POST", "/v1/runtime/acquire-task"),
-                             ("POST", "/v1/fleet/../control/list-runs"), ("POST", "/v1/fleet/%2e%2e/control/list-runs"),
-                             ("POST", "/v1/fleet//pull-messages"), ("POST", "/v1/fleet/pull-messages?x=1"),
-                             ("GET", "/v1/fleet/pull-messages"), ("GET", "/docs"), ("GET", "/health")]:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            connection.request(method, path, body=b"x" if method == "POST" else None)
-            answer = connection.getresponse()
-            assert answer.status == 403 and b"only the clients' Fleet API" in answer.read(), path
-            connection.close()
-        assert len(backend.seen) == 2  # not one refused request reached the SuperLink
-        assert [(m, p) for _, m, p in refused][:2] == [("POST", "/v1/control/list-runs"),
-                                                        ("POST", "/v1/control/start-run")]
-    finally:
-        gate.stop()
-        backend.close()

@@ -45,3 +45,19 @@ def test_a_guess_without_tests_is_shown_as_possible_in_the_review():
     assert "Unconfirmed: no test ran" in text and "it is not a finding" in text
     shown = format_review(guess, GOOD, "A.java", "task", False, THROWS)
     assert "Verdict: RUNTIME_ERROR" in shown and "Possible" not in shown and "Unconfirmed" not in shown
+
+
+def test_a_logic_errors_line_whose_fix_fails_is_called_a_guess_beside_the_tools_localisation():
+    from conftest import GOOD
+    from fedjava.review import format_review
+
+    guess = {"verdict": "LOGIC_ERROR", "score": 4, "errors": [
+        {"type": "Logical Error", "code": "wrong_output", "line": 3, "message": "", "explanation": "x",
+         "fix": "return 3 * x;"}]}
+    localised = WRONG + "\nsuspicious lines (mutants): 3, 2\na change that passes every test: line 3: return x + x;"
+    failed = {"status": "failed", "tests": 5, "fixes_tried": 1}
+    text = format_review(guess, GOOD, "A.java", "task", False, localised, failed)
+    assert "Line 3 is the model's guess: no fix tried there passes the tests. The tools' localisation points at " \
+           "line 3, 2." in text
+    assert "model's guess" not in format_review(guess, GOOD, "A.java", "task", False, localised,
+                                                 {**failed, "status": "first"})

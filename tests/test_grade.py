@@ -160,7 +160,8 @@ def test_grounded_grading_runs_the_tools_and_surfaces_their_refusal(tmp_path, ca
     assert _grade(*argv, "--out", tmp_path / "out") == 0
     records = {r["student"]: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())}
     assert records["ok"]["evidence"] == "Tool results:\njavac: compiles\ntests: 5 of 5 passed"
-    assert records["off"]["evidence"].endswith("first wrong result: Solution.twice(7) returned 15, expected 14")
+    assert "\nfirst wrong result: Solution.twice(7) returned 15, expected 14\nsuspicious lines (coverage): " in \
+        records["off"]["evidence"]
     assert records["off"]["status"] == "invalid_answer"  # untrained: its few tokens are no answer
     assert "What javac and the tests reported" in (tmp_path / "out" / "feedback" / "off.html").read_text()
     assert _grade(*argv, "--out", tmp_path / "compiled", "--no-run") == 0
@@ -168,13 +169,13 @@ def test_grounded_grading_runs_the_tools_and_surfaces_their_refusal(tmp_path, ca
         "Tool results:\njavac: compiles\ntests: not run"
 
     capsys.readouterr()
-    import fedjava.javadata.evidence
+    import fedjava.javadata.localise
     from fedjava.errors import UserError
 
     def refuse(*args, **kwargs):
         raise UserError("cannot isolate the student's code here (no bubblewrap); install it, or pass --unsafe-run")
 
-    monkeypatch.setattr(fedjava.javadata.evidence, "gather_evidence", refuse)
+    monkeypatch.setattr(fedjava.javadata.localise, "review_evidence", refuse)
     assert _grade(*argv, "--out", tmp_path / "refused") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: cannot isolate the student's code here (no bubblewrap); install it, or pass --unsafe-run"

@@ -76,3 +76,19 @@ def test_the_grader_card_shows_checked_fixes_beside_the_first_answers():
     assert "| LOGIC_ERROR | 0.250 | 0.500 | 0.250 | 0.500 |" in section
     assert "in 30 s (10.0 s per answer whose first fix failed)" in section
     assert ship._checked({"line_within_one": 0.5}) == ""  # a run without checking has no such section
+
+
+def test_the_grader_card_shows_what_only_a_model_gives_beside_the_tools_only_rule():
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ship_grader.py"
+    spec = importlib.util.spec_from_file_location("ship_grader", script)
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    grader = {"model_only": {"logic_line_within_one": 0.5, "fix_pass_rate": 0.4,
+                             "ci": {"logic_line_within_one": [0.3, 0.7]}}}
+    tools = {"model_only": {"logic_line_within_one": 0.15, "fix_pass_rate": 0.0}}
+    section = ship._model_only(grader, tools)
+    assert "| logic line within one | 0.500 [0.300, 0.700] | 0.150 |" in section
+    assert "| fix check | 0.400 | 0.000 |" in section and "| runtime line within one | - | - |" in section
+    assert ship._model_only({"verdict_macro_f1": 1.0}, tools) == ""  # metrics from before model_only existed

@@ -377,7 +377,7 @@ def test_a_program_cannot_read_a_classmate_s_file(task, tmp_path):
 
 def test_printing_cannot_keep_a_case_alive(task, tmp_path):
     """A byte every half second: the case's wall clock (20 times its CPU budget) still stops it, and says so."""
-    from fedjava.javadata.evidence import test_lines
+    from fedjava.javadata.evidence import evidence_block
 
     keepalive = r"""
         while (nums != null) {
@@ -393,7 +393,7 @@ def test_printing_cannot_keep_a_case_alive(task, tmp_path):
     assert [c.status for c in outcome.cases] == ["TIMEOUT"] and outcome.status == "timeout"
     assert outcome.cases[0].message == "5 s of wall-clock time"
     assert outcome.stdout.startswith("..")
-    assert "did not finish within 5 s of wall-clock time" in "\n".join(test_lines(outcome, 5))
+    assert "did not finish within 5 s of wall-clock time" in evidence_block(outcome, 5)
 
 
 def test_a_class_named_like_the_jdk_s_cannot_make_the_expected_values(tmp_path):

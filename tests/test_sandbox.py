@@ -7,7 +7,6 @@ the label it got. The attacks are real: run without the sandbox they succeed (se
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -202,22 +201,24 @@ def test_no_connection_reaches_a_listening_socket(task):
 
 
 def test_a_child_process_that_lives_on_is_killed(task, tmp_path):
-    # The JDK is the one program in the sandbox (no sh): the child is a JVM that says its uid and sleeps.
+    # The JDK is the one program in the sandbox (no sh), and a sealed sandbox has no place to write a file: the
+    # child is a JVM started on a class of the student's own file, that says its uid and sleeps.
     marker = f"fedjava-marker-{uuid.uuid4().hex}"
-    sleeper = json.dumps('class Sleeper { public static void main(String[] a) throws Exception { '
-                         'System.out.println("started"); for (String line : java.nio.file.Files.readAllLines('
-                         'java.nio.file.Paths.get("/proc/self/status"))) { if (line.startsWith("Uid:")) '
-                         '{ System.out.println(line); } } System.out.flush(); Thread.sleep(300_000); } }')
+    sleeper = ('\nclass Sleeper { public static void main(String[] a) throws Exception { '
+               'System.out.println("started"); for (String line : java.nio.file.Files.readAllLines('
+               'java.nio.file.Paths.get("/proc/self/status"))) { if (line.startsWith("Uid:")) '
+               '{ System.out.println(line); } } System.out.flush(); Thread.sleep(300_000); } }\n')
     attack = f"""
         try {{
-            Files.write(Paths.get("/tmp/Sleeper.java"), {sleeper}.getBytes());
-            Process p = new ProcessBuilder("java", "-Xmx32m", "/tmp/Sleeper.java", "{marker}").start();
+            String classes = Paths.get(Sleeper.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+                .toString();
+            Process p = new ProcessBuilder("java", "-Xmx32m", "-cp", classes, "Sleeper", "{marker}").start();
             BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()));
             System.out.println("child-said=" + r.readLine() + " uid=" + r.readLine());
-        }} catch (IOException e) {{
+        }} catch (Exception e) {{
             System.out.println("exec-failed " + e);
         }}"""
-    outcome = run_program(task, hostile(static=attack))
+    outcome = run_program(task, hostile(static=attack) + sleeper)
     assert outcome.all_passed and "child-said=started" in outcome.stdout
     if os.geteuid() == 0:
         assert "uid=Uid:\t0\t" not in outcome.stdout and "uid=Uid:\t" in outcome.stdout  # not as root

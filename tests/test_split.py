@@ -178,7 +178,8 @@ def test_more_clients_than_samples_is_a_clear_error():
     ({"partition": "shards"}, "unknown partition 'shards'"),
     ({"num_clients": 0}, "from 1 to 64"),
     ({"num_clients": 65}, "from 1 to 64"),
-    ({"partition": "dirichlet", "alpha": 0}, "alpha must be > 0"),
+    ({"partition": "dirichlet", "alpha": 0}, "alpha must be a finite number > 0"),
+    ({"partition": "quantity", "alpha": float("inf")}, "alpha must be a finite number > 0"),  # once a hang
 ])
 def test_bad_arguments_are_split_errors(kwargs, message):
     args = {"num_clients": 2, **kwargs}
@@ -273,7 +274,9 @@ def test_run_split_end_to_end_on_hand_written_style_data(tmp_path):
     write_samples(make_samples(1, 4, with_meta=False), data / "valid.jsonl")
     for k in range(4):
         (data / f"client_{k}.json").write_text("[]")
-    text = run_split(data, num_clients=2, partition="task", seed=3)
+    with pytest.raises(SplitError, match="holds an earlier split .client_0.json, client_1.json, client_2.json ...."):
+        run_split(data, num_clients=2, partition="task", seed=3)  # never replaced unasked
+    text = run_split(data, num_clients=2, partition="task", seed=3, force=True)
     assert "24 sample(s)" in text and "partition=task seed=3" in text
     assert "NO_ERROR" in text and "total" in text
     assert f"wrote {data / 'client_0.json'} ... {data / 'client_1.json'}" in text

@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--data-dir", default="data", help="folder with train.jsonl and valid.jsonl")
     split.add_argument("--train-file", default="train.jsonl")
     split.add_argument("--valid-file", default="valid.jsonl")
+    split.add_argument("--force", action="store_true",
+                       help="replace an earlier split in --data-dir (client_*.json, valid.json, clients.json)")
     split.set_defaults(func=cmd_data_split)
     imp = data_sub.add_parser("import", help="convert legacy, chat or alpaca data into the training form")
     imp.add_argument("file", help="JSON or JSONL file to convert")
@@ -199,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--on-error", choices=["skip", "stop"], default="skip",
                      help="skip bad rows (each is reported) or stop at the first")
     imp.add_argument("--out", default="data/imported.jsonl", help="output file (.jsonl or .json)")
+    imp.add_argument("--force", action="store_true", help="replace --out when it exists")
     imp.set_defaults(func=cmd_data_import)
     loc = data_sub.add_parser(
         "localise", help="add localisation evidence (suspicious lines, a verified change) to sample files",
@@ -241,7 +244,8 @@ DATA_EPILOG = """examples:
   fedjava data build --seed 0 --jobs 2                # rebuild data/*.jsonl with javac and java (a few minutes)
   fedjava data split --clients 2                      # the guide's 50/50 split
   fedjava data split --clients 4 --partition dirichlet --alpha 0.3
-  fedjava data import legacy_grading.jsonl --format legacy --out data/train.jsonl
+  fedjava data import legacy_grading.jsonl --format legacy --out data/legacy.jsonl
+  fedjava data split --clients 4 --force              # replace an earlier split
   fedjava data localise data/handwritten/novices.jsonl   # add suspicious lines and verified changes
 """
 
@@ -355,14 +359,14 @@ def cmd_data_split(args: argparse.Namespace) -> int:
     from fedjava.javadata.split import run_split
 
     print(run_split(args.data_dir, args.clients, args.partition, args.alpha, args.seed,
-                    args.train_file, args.valid_file))
+                    args.train_file, args.valid_file, force=args.force))
     return 0
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
     from fedjava.javadata.importers import run_import
 
-    print(run_import(args.file, args.out, args.fmt, args.on_error))
+    print(run_import(args.file, args.out, args.fmt, args.on_error, force=args.force))
     return 0
 
 
@@ -422,8 +426,9 @@ def cmd_federate(args: argparse.Namespace) -> int:
     except FederatedSetupError as exc:
         return _error(str(exc))
     except KeyboardInterrupt:
-        from fedjava.federated.simulation import stop_process
+        from fedjava.federated.simulation import mute_flower, stop_process
 
+        mute_flower()  # Flower's threads would report each Ray actor that Ctrl-C ended, with a traceback
         print("\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume",
               file=sys.stderr)
         stop_process(EXIT_INTERRUPTED)

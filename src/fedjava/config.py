@@ -215,6 +215,34 @@ class Config:
         return dataclasses.asdict(self)
 
 
+INT_LIMITS = {
+    # key: the largest value that makes sense, far above any real run and far below what would overflow or
+    # allocate without end downstream (a sequence length of 10^20 tokens passes a ">= 32" check)
+    "lora_r": 4096,                       # a rank above the hidden size of any model fedjava names is no low rank
+    "lora_alpha": 65536,
+    "max_steps": 100_000_000,
+    "batch_size": 4096,
+    "gradient_accumulation_steps": 65536,
+    "seed": 2**32 - 1,                    # numpy's seeds are 32-bit
+    "num_threads": 4096,
+    "max_seq_length": 1_048_576,          # 2^20 tokens: beyond every context window of today's models
+    "max_train_samples": 1_000_000_000,
+    "max_eval_samples": 1_000_000_000,
+    "logging_steps": 100_000_000,
+    "eval_steps": 100_000_000,
+    "save_steps": 100_000_000,
+    "save_total_limit": 10_000,
+    "num_clients": 64,                    # fedjava data split's limit
+    "num_rounds": 1_000_000,
+    "num_malicious_clients": 64,
+    "multikrum_selected": 64,
+    "min_fit_clients": 64,
+    "num_gpus": 4096,
+}
+"""The upper bound of every integer key (each also has a lower bound in :func:`validate`); a test checks that no
+integer key is missing here."""
+
+
 class ConfigError(UserError, ValueError):
     """The configuration has problems; ``problems`` lists each one."""
 
@@ -307,6 +335,12 @@ def _convert(typed_key: str, hint: Any, value: Any) -> tuple[Any, str | None]:
     if hint is int:
         if isinstance(value, bool):
             return None, f"{shown}: expected an integer"
+        if isinstance(value, int):
+            return value, None
+        try:
+            return int(str(value).strip()), None  # exact: 99999999999999999999 stays itself, for the range check
+        except ValueError:
+            pass
         try:
             as_float = float(value)
         except (TypeError, ValueError):
@@ -362,6 +396,8 @@ def read_yaml_mapping(path: Path) -> dict[Any, Any]:
         raise ConfigError([f"{path}: {exc}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {' '.join(str(exc).split())}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not key: value pairs (its YAML is nested too deeply)"]) from None
     if raw is None:
         raise ConfigError([f"{path}: the file is empty (it sets no key); write key: value lines, or leave the "
                            "file out to use the defaults"])
@@ -507,16 +543,20 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("client_num_gpus", 0 <= cfg.client_num_gpus, "must be >= 0"),
         ("num_gpus", cfg.num_gpus >= -1, "must be >= 0, or -1 for every visible GPU"),
     ]
+    too_large = [key for key, limit in INT_LIMITS.items() if getattr(cfg, key) > limit]
+    for key in too_large:
+        problems.append(f"{name(key)}={getattr(cfg, key)}: must be at most {INT_LIMITS[key]}")
     not_finite = [key for key, hint in _HINTS.items() if hint is float and not math.isfinite(getattr(cfg, key))]
     for key in not_finite:
         problems.append(f"{name(key)}={getattr(cfg, key)}: must be a finite number")
+    said = set(too_large) | set(not_finite)  # the rules below would only say it again, less clearly
     for key, ok, message in rules:
-        if not ok and key not in not_finite:
+        if not ok and key not in said:
             problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
     from fedjava.federated.methods import method_problems
 
     problems += [f"{name(key)}={getattr(cfg, key)}: {problem}" for key, problem in method_problems(cfg)
-                 if key not in not_finite]
+                 if key not in said]
     if cfg.dp_mode != "off":
         from fedjava.federated.methods import METHODS
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from fedjava.cli_args import add_federation_args, federated_config, port, port_or_zero
+from fedjava.federated.gate_limits import DEFAULT_MAX_BODY_MB
 
 SERVER_EPILOG = """examples:
   fedjava certs --hosts server.example.org,192.168.1.10 --out certs   # once, on the server machine
@@ -50,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="folder of the clients' public keys (*.pub); only these clients may join (default keys)")
     server.add_argument("--insecure", action="store_true",
                         help="no TLS and no client authentication (prints a warning; trusted networks only)")
+    server.add_argument("--max-request-mb", type=float, default=float(DEFAULT_MAX_BODY_MB), metavar="MIB",
+                        help="largest request body a client may send, in MiB; larger ones are refused with 413 "
+                             "before they are read (default %(default)g: any adapter fits, Flower sends arrays in 5 MiB chunks)")
+    server.add_argument("--allow-root", action="store_true",
+                        help="run as root anyway (the ServerApp then runs as root; e.g. in a container)")
     add_federation_args(server)
     server.set_defaults(func=cmd_server)
 
@@ -109,7 +115,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     opts = ServerOptions(host=args.host, port=args.port, insecure=args.insecure, certs_dir=args.certs,
                          client_keys=args.client_keys, resume=args.resume, overwrite=args.overwrite,
-                         verbose=args.verbose)
+                         verbose=args.verbose, allow_root=args.allow_root, max_request_mb=args.max_request_mb)
     try:
         code = run_server(cfg, opts, printer=_printer)
     except KeyboardInterrupt:
@@ -139,13 +145,23 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def cmd_certs(args: argparse.Namespace) -> int:
-    from fedjava.federated.certs import CertificateError, make_client_keys, make_server_certificates
+    from fedjava.federated.certs import (
+        CertificateError,
+        check_days,
+        check_hosts,
+        check_key_name,
+        make_client_keys,
+        make_server_certificates,
+    )
     from fedjava.files import writable_dir
 
     if not args.hosts and not args.client_key:
         raise CertificateError("give --hosts NAME[,NAME...] (server certificate) and/or --client-key NAME")
-    if args.days < 1:
-        raise CertificateError("--days must be at least 1")
+    check_days(args.days)  # every mistake is refused before a file or folder is written
+    if args.hosts:
+        check_hosts(args.hosts.split(","))
+    for name in args.client_key:
+        check_key_name(name)
     out = writable_dir(args.out or Path("certs" if args.hosts else "keys"), "--out", CertificateError)
     if args.hosts:
         for path in make_server_certificates(out, args.hosts.split(","), days=args.days, overwrite=args.force):

@@ -42,12 +42,13 @@ def stratified_subset(samples: list[dict[str, Any]], count: int, seed: int) -> l
 
 def write_client_shards(data_dir: Path, num_clients: int, partition: str, alpha: float, seed: int) -> str:
     """Split ``data_dir/train.jsonl`` into ``client_<i>.json`` (and ``valid.jsonl`` into ``valid.json``) with the
-    manifest, as ``fedjava data split`` does; returns the text to print (the per-client table)."""
+    manifest, as ``fedjava data split`` does, replacing an earlier split (the folder is the experiment's own);
+    returns the text to print (the per-client table)."""
     from fedjava.javadata.split import client_table, run_split, write_client_files
     from fedjava.prompts import load_samples
 
     if partition != TASK_DIRICHLET:
-        return run_split(data_dir, num_clients, partition, alpha, seed)
+        return run_split(data_dir, num_clients, partition, alpha, seed, force=True)
     train, valid = data_dir / "train.jsonl", data_dir / "valid.jsonl"
     samples = load_samples(train)
     clients, shares = split_tasks_unequal(samples, num_clients, alpha, seed)

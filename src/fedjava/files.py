@@ -20,6 +20,8 @@ def read_text(path: str | Path, what: str = "file", error: type[UserError] = Use
     path = Path(path)
     if path.is_dir():
         raise error(f"{path}: is a folder, not a {what}")
+    if path.exists() and not path.is_file():  # reading a pipe or a device would wait, or never end
+        raise error(f"{path}: not a regular file (a device, pipe or socket), so it cannot be read as a {what}")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

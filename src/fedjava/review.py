@@ -20,7 +20,8 @@ Inputs are checked (all but the length before the model loads), each failure bei
   ordinary programs: with Gemma's tokenizer a numbered Java line is 11-15 tokens, so the default
   ``max_seq_length`` 1536 leaves room for about 80 lines next to the 384 answer tokens (about 40 lines
   with the CPU presets' 1024), while 10% of the shipped test programs are longer than 82 lines;
-* the task is ``--task TEXT`` or ``--task-file F`` (UTF-8 text, at most ``MAX_TASK_BYTES``, 20 KB).
+* the task is ``--task TEXT`` or ``--task-file F`` (a regular file of UTF-8 text, at most ``MAX_TASK_BYTES``,
+  20 KB: a YAML task with ``requirement:``, or a ``.txt`` file holding the requirement).
   Without either, a generic task text (:data:`GENERIC_TASK`) is used and a note says so: compile and
   runtime errors are still found, but a logic error can only be judged against a real task;
 * the adapter must be a folder with ``adapter_config.json`` (``<results_dir>/<method>/final_model``).
@@ -76,16 +77,24 @@ class ReviewError(UserError):
 
 
 def _read_text(path: Path, what: str, limit: int) -> str:
-    """The UTF-8 text of ``path`` with newlines normalised; ReviewError for a missing, huge or binary file."""
+    """The UTF-8 text of ``path`` with newlines normalised; ReviewError for a missing, huge, binary or unreadable
+    file, a folder, or anything that is not a regular file (a device or a pipe would never end or never start)."""
     if not path.exists():
         raise ReviewError(f"{path}: no such {what}")
-    if not path.is_file():
+    if path.is_dir():
         raise ReviewError(f"{path}: is a folder, not a {what}")
+    if not path.is_file():
+        raise ReviewError(f"{path}: not a regular file (a device, pipe or socket); give a {what}")
     size = path.stat().st_size
     if size > limit:
         raise ReviewError(f"{path}: {size / 1000:.0f} KB is too large for a {what} (the limit is "
                           f"{limit // 1000} KB)")
-    return decode_text(path.read_bytes(), str(path), what, limit)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)  # a file that grows, or lies about its size (/proc), stops at the limit
+    except OSError as exc:
+        raise ReviewError(f"{path}: cannot read this {what} ({exc.strerror or exc})") from None
+    return decode_text(data, str(path), what, limit)
 
 
 def decode_text(data: bytes, label: str, what: str = "Java file", limit: int = MAX_FILE_BYTES) -> str:
@@ -117,25 +126,71 @@ def count_lines(code: str) -> int:
     return code.rstrip("\n").count("\n") + 1
 
 
+def is_text_task(name: str) -> bool:
+    """A ``.txt`` task file is the requirement as plain text; any other is a YAML task."""
+    return name.lower().endswith(".txt")
+
+
+def check_task_yaml(text: str, label: str) -> None:
+    """ReviewError unless ``text`` is a YAML mapping with a ``requirement`` (the rest is for ``load_task``).
+
+    The messages never quote the file: a secret file given by mistake (``--task-file /etc/shadow``) is named, not
+    shown, whereas PyYAML's own errors print the line they stopped on. Aliases (``*name``) are refused: a few
+    hundred bytes of them expand to billions of items once the tests are read.
+    """
+    import yaml
+
+    try:
+        events = list(yaml.parse(text, Loader=yaml.SafeLoader))
+        raw = yaml.safe_load(text)
+    except RecursionError:
+        raise ReviewError(f"{label}: not a task file: its YAML is nested too deeply") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ReviewError(f"{label}: not a YAML task file{where}; a task file is YAML with 'requirement:' "
+                          "(or a .txt file holding the requirement)") from None
+    if any(isinstance(event, yaml.AliasEvent) for event in events):
+        raise ReviewError(f"{label}: YAML aliases (*name) are not allowed in a task file; write the values out")
+    if not isinstance(raw, dict) or "requirement" not in raw:
+        got = "a mapping without 'requirement'" if isinstance(raw, dict) else _yaml_kind(raw)
+        raise ReviewError(f"{label}: not a task file: a task file is a YAML mapping with 'requirement:' (and "
+                          f"optional tests:); this one is {got}")
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "plain text (a task written as text goes in a .txt file)"
+    return {type(None): "an empty document", list: "a list"}.get(type(value), f"a {type(value).__name__}")
+
+
+def parse_task_file(path: Path, text: str, label: str):
+    """(requirement, the Task or None) of a task file's ``text`` read from ``path``; ``label`` names it in errors."""
+    if is_text_task(path.name):
+        return text.strip(), None
+    check_task_yaml(text, label)
+    from fedjava.javadata.tasks import TaskError, load_task
+
+    try:
+        parsed = load_task(path, strict=False)
+    except TaskError as exc:
+        raise ReviewError(str(exc).replace(str(path), label)) from exc
+    return parsed.requirement, parsed
+
+
 def read_task(task: str | None, task_file: str | None):
     """(task text, whether it is the generic text because none was given, the Task of a YAML task file or None).
 
-    A ``.yaml``/``.yml`` task file uses the shipped tasks' schema (``requirement``, ``tests``: see
-    :mod:`fedjava.javadata.tasks`); only ``requirement`` is needed. Any other file is the task's text.
+    A task file is a regular file of at most ``MAX_TASK_BYTES``. A ``.txt`` file is the task's text; any other
+    is a YAML task in the shipped tasks' schema (``requirement``, ``tests``: see :mod:`fedjava.javadata.tasks`),
+    where only ``requirement`` is needed (:func:`check_task_yaml`).
     """
     if task is not None and task_file is not None:
         raise ReviewError("give the task either as --task TEXT or as --task-file F, not both")
     if task_file is not None:
         text = _read_text(Path(task_file), "task file", MAX_TASK_BYTES)
-        if Path(task_file).suffix.lower() in (".yaml", ".yml"):
-            from fedjava.javadata.tasks import TaskError, load_task
-
-            try:
-                parsed = load_task(task_file, strict=False)
-            except TaskError as exc:
-                raise ReviewError(str(exc)) from exc
-            return parsed.requirement, False, parsed
-        return text.strip(), False, None
+        requirement, parsed = parse_task_file(Path(task_file), text, task_file)
+        return requirement, False, parsed
     if task is not None:
         if not task.strip():
             raise ReviewError("--task is empty; describe the task, or leave --task out for a generic task")
@@ -202,6 +257,19 @@ def fix_check_text(check: dict[str, Any]) -> str:
     return f"Not confirmed: with this fix{others} the file does not {needed}; treat it as a hint."
 
 
+def guessed_line_text(answer: dict[str, Any], fix_check: dict[str, Any], evidence: str | None) -> str:
+    """For a logic error whose fix did not pass: that its line is the model's guess, and where the tools' localisation
+    points (the tools name no line for a wrong result); "" otherwise."""
+    errors = answer.get("errors") or []
+    if answer.get("verdict") != "LOGIC_ERROR" or fix_check.get("status") != "failed" or not errors:
+        return ""
+    from fedjava.evaluation.verify import suspicious_lines
+
+    pointed = suspicious_lines(evidence)
+    where = f" The tools' localisation points at line {', '.join(map(str, pointed[:3]))}." if pointed else ""
+    return f"Line {errors[0].get('line')} is the model's guess: no fix tried there passes the tests.{where}"
+
+
 def format_review(answer: dict[str, Any], code: str, file_label: str, task: str, generic_task: bool,
                   evidence: str | None = None, fix_check: dict[str, Any] | None = None) -> str:
     """The parsed answer as text: verdict and score, then each error with its line in context.
@@ -264,6 +332,9 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
             out.append("  Fix: (none given)")
         if i == 1 and fix_check:
             out.append(f"  {fix_check_text(fix_check)}")
+            guess = guessed_line_text(answer, fix_check, evidence)
+            if guess:
+                out.append(f"  {guess}")
     return "\n".join(out)
 
 
@@ -299,7 +370,8 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
                              "e.g. max_seq_length=4096 precision=fp32")
     task = review.add_mutually_exclusive_group()
     task.add_argument("--task", metavar="TEXT", help="the programming task the code should solve")
-    task.add_argument("--task-file", metavar="F", help="a text file with the task")
+    task.add_argument("--task-file", metavar="F",
+                      help="a task YAML (requirement:, optional tests:) or a .txt file with the requirement")
     add_adapter_option(review)
     review.add_argument("--no-run", action="store_true",
                         help="grounded adapters: only compile the file, do not run the task's tests")

@@ -5,7 +5,7 @@ answer length. Reviewing is two steps, so that a batch of students shares one ge
 
 1. :meth:`Reviewer.prepare` checks one file against the model and builds its prompt: for a grounded adapter
    (``prompt_mode: grounded`` in its ``fedjava_config.yaml``) it first runs javac and the task's tests through
-   :func:`fedjava.javadata.evidence.gather_evidence`; it refuses (:class:`fedjava.review.ReviewError`) a
+   :func:`fedjava.javadata.localise.review_evidence` (javac, the tests, the localisation); it refuses (:class:`fedjava.review.ReviewError`) a
    prompt that does not fit the model's context window, and notes one longer than ``max_seq_length``;
 2. :meth:`Reviewer.generate` answers many prepared files at once (greedy, batched by length), and parses
    each answer (:func:`fedjava.evaluation.parse.parse_answer`; ``None`` when it is not valid JSON).
@@ -215,11 +215,11 @@ def context_window(model) -> int | None:
 
 def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tuple[str, str]:
     """Compile (and test) the student's file for a grounded review: (the evidence block, what was done)."""
-    from fedjava.javadata.evidence import gather_evidence
+    from fedjava.javadata.localise import review_evidence
     from fedjava.javadata.runner import JdkMissingError
 
     try:
-        evidence, _ = gather_evidence(code, task_spec, run_tests, unsafe=unsafe)
+        evidence, _ = review_evidence(code, task_spec, run_tests, unsafe=unsafe)
     except JdkMissingError as exc:
         raise ToolsUnavailableError(f"{exc} (grounded reviews compile the file; the adapter was trained on javac's "
                                     "output)") from exc

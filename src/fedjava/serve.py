@@ -8,15 +8,19 @@ broken adapter stops the command before anything listens. ``--results DIR`` also
 
 It binds to 127.0.0.1 by default: there is no login, so anyone who can reach the port can use the model and
 read the results. Bound to a loopback address, it also answers only requests whose ``Host`` is a loopback
-name, so a web page in the teacher's browser cannot reach it through DNS rebinding. Requests are refused with a page saying why when the body is over ``--max-upload-kb``
+name, so a web page in the teacher's browser cannot reach it through DNS rebinding; a form sent by another web
+page (cross-site request forgery) is refused by its ``Origin``/``Sec-Fetch-Site`` and by the page's token
+(:mod:`fedjava.serve_guard`). ``--unsafe-run`` is refused unless bound to a loopback address, and warned about.
+Requests are refused with a page saying why when the body is over ``--max-upload-kb``
 (checked from Content-Length before anything is read; a POST without one is refused), when the file is not a
 ``.java`` file, not UTF-8 text, empty, or does not look like Java source. Reviews run one at a time.
+Before anything loads, it checks that fastapi, uvicorn and python-multipart are installed and that it can listen
+where asked.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the route functions' annotations (Request) at
 # definition time, inside create_app, where fastapi is imported (so that `fedjava --help` never imports it).
 import argparse
-import csv
 import ipaddress
 import re
 import sys
@@ -26,7 +30,23 @@ from pathlib import Path
 
 from fedjava.cli_args import port
 from fedjava.javadata.sandbox import add_unsafe_run_option
-from fedjava.review import GENERIC_TASK, MAX_TASK_BYTES, ReviewError, add_adapter_option, decode_text
+from fedjava.review import (
+    GENERIC_TASK,
+    MAX_TASK_BYTES,
+    ReviewError,
+    add_adapter_option,
+    decode_text,
+    is_text_task,
+    parse_task_file,
+)
+from fedjava.serve_guard import (
+    TOKEN_FIELD,
+    FormTokens,
+    check_listen,
+    check_packages,
+    check_unsafe_run,
+    cross_site_reason,
+)
 
 DEFAULT_PORT = 8765
 DEFAULT_UPLOAD_KB = 256
@@ -68,15 +88,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from fedjava.grading.rubric import load_rubric
     from fedjava.reviewer import Reviewer, open_adapter
 
+    check_packages()  # before anything else: without them every upload would end in a 500
     if args.max_upload_kb < 1:
         raise ReviewError("--max-upload-kb must be at least 1")
+    loopback = _is_loopback(args.host)
+    check_unsafe_run(args.host, loopback, args.unsafe_run)
     results = Path(args.results) if args.results else None
     if results is not None and not (results / "grades_detail.csv").is_file():
         raise ReviewError(f"{results}: not a fedjava grade output folder (no grades_detail.csv)")
+    check_listen(args.host, args.port)
     rubric = load_rubric(args.rubric)
     adapter, cfg = open_adapter(args.adapter)
     reviewer = Reviewer.load(adapter, cfg, args.max_new_tokens, unsafe=args.unsafe_run)
-    loopback = _is_loopback(args.host)
     app = create_app(reviewer, rubric, results, args.max_upload_kb * 1000, not args.no_run,
                      allowed_hosts=LOOPBACK_NAMES if loopback else None)
     if not loopback:
@@ -116,6 +139,7 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
 
     app = FastAPI(title="fedjava", docs_url=None, redoc_url=None, openapi_url=None)
     lock = threading.Lock()
+    tokens = FormTokens()  # a new key with every server: a page from before a restart must be reloaded
     adapter = adapter_label(reviewer.adapter)
 
     def page(name: str, status: int = 200, **context) -> HTMLResponse:
@@ -130,6 +154,10 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
             return refuse("this page answers only on this machine (http://127.0.0.1 or http://localhost)", 400,
                           "Wrong host")
         if request.method == "POST":
+            reason = cross_site_reason(request.headers)
+            if reason is not None:  # before the body is read: another site's form gets nothing done
+                return refuse(f"{reason}. This page takes forms only from itself: open it and send the form there",
+                              403, "Refused")
             length = request.headers.get("content-length")
             if length is None or not length.isdigit():
                 return refuse("the request gave no Content-Length; send the form from the page", 411)
@@ -141,11 +169,14 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
     @app.get("/", response_class=HTMLResponse)
     def index():
         return page("index.html", adapter=adapter, mode=reviewer.cfg.prompt_mode, results=results,
-                    limit_kb=max_upload_bytes // 1000)
+                    limit_kb=max_upload_bytes // 1000, token_field=TOKEN_FIELD, token=tokens.issue())
 
     @app.post("/review", response_class=HTMLResponse)
     async def review(request: Request):
         form = await request.form(max_files=2, max_fields=8)
+        if not tokens.valid(str(form.get(TOKEN_FIELD) or "")):
+            return refuse("the form's token is missing or out of date (was the server restarted?); reload the page "
+                          "and send the form again", 403, "Refused")
         try:
             label, code = await _code_from(form)
             task, spec = await _task_from(form)
@@ -176,8 +207,9 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
         if results is None:
             return refuse("start the server with --results DIR (a fedjava grade --out folder) to browse one",
                           404, "No results folder")
-        with (results / "grades_detail.csv").open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        from fedjava.grading.gradebook import read_detail
+
+        rows = read_detail(results / "grades_detail.csv")
         meta = _meta(results)
         return page("results.html", assignment=meta.get("assignment", results.name), folder=results, rows=rows,
                     status_names=STATUS_NAMES)
@@ -222,23 +254,19 @@ async def _code_from(form) -> tuple[str, str]:
 
 
 async def _task_from(form):
-    """(task text, the Task of an uploaded YAML or None); the generic task when none is given."""
+    """(task text, the Task of an uploaded YAML or None); the generic task when none is given. An uploaded task
+    file is read as ``--task-file`` reads one: a ``.txt`` file is the text, any other a YAML task."""
     upload = form.get("task_file")
     if upload is not None and getattr(upload, "filename", ""):
         name = Path(upload.filename).name
-        text = decode_text(await upload.read(), name, "task file", MAX_TASK_BYTES)
-        if name.lower().endswith((".yaml", ".yml")):
-            from fedjava.javadata.tasks import TaskError, load_task
-
-            with tempfile.TemporaryDirectory(prefix="fedjava-task-") as tmp:
-                path = Path(tmp) / Path(name).name
-                path.write_text(text, encoding="utf-8")
-                try:
-                    spec = load_task(path, strict=False)
-                except TaskError as exc:
-                    raise ReviewError(str(exc).replace(str(path), name)) from exc
-            return spec.requirement, spec
-        return text.strip(), None
+        text = decode_text(await upload.read(MAX_TASK_BYTES + 1), name, "task file", MAX_TASK_BYTES)
+        if is_text_task(name):
+            return text.strip(), None
+        with tempfile.TemporaryDirectory(prefix="fedjava-task-") as tmp:
+            # the uploaded name's stem (a task's default title), made safe: it may be too long or odd for the disk
+            path = Path(tmp) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', Path(name).stem)[:80] or 'task'}.yaml"
+            path.write_text(text, encoding="utf-8")
+            return parse_task_file(path, text, name)
     text = str(form.get("task") or "").strip()
     if len(text.encode("utf-8")) > MAX_TASK_BYTES:
         raise ReviewError(f"the task is longer than {MAX_TASK_BYTES // 1000} KB; shorten it")

@@ -20,7 +20,7 @@ with all in one batch JVM (``trusted=True``, the data build's path), alternately
 check or a class's grading.
 
 (g) is (b) on a copy of the 61-line program with a logic error (its first logic mutant that fails one of the 5
-tests), with and without the localisation (``gather_evidence(localise=...)``: per-test coverage, the mutants of
+tests), with and without the localisation (``localise.review_evidence(localise=...)``: per-test coverage, the mutants of
 the covered lines, a verified change run again alone), alternately: what localising costs a review.
 
 (f), with ``--baseline REV`` (a git revision of this checkout, e.g. ``main``): (b) as a ``fedjava review``
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from fedjava.javadata.evidence import gather_evidence
+    from fedjava.javadata.localise import review_evidence
     from fedjava.javadata.runner import Program, check_many, run_program
     from fedjava.javadata.sandbox import require_sandbox
     from fedjava.javadata.tasks import load_tasks
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     _side_by_side(f"(e) (c) sandboxed, {len(programs)} programs", ("alone", "batch"),
                   timed(lambda trusted: batch(False, trusted), args.repeats))
     wrong = _failing_mutant(review)
-    seconds = timed(lambda plain: bool(gather_evidence(wrong, review, localise=not plain)[0]), args.repeats)
+    seconds = timed(lambda plain: bool(review_evidence(wrong, review, localise=not plain)[0]), args.repeats)
     _side_by_side("(g) (b) with a logic error, localisation", ("with", "without"), seconds)
     if args.baseline:
         with tempfile.TemporaryDirectory(prefix="fedjava-baseline-") as folder:

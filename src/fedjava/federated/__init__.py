@@ -7,6 +7,8 @@ Modules: ``adapter_io`` (adapter <-> Flower arrays), ``strategies`` (Flower stra
 screening, resumable round numbers and savable server state), ``checkpoints``, ``devices`` (client to
 GPU placement), ``common`` (configuration, seeds, data checks), ``client_app``, ``server_app`` and
 ``simulation`` (``fedjava federate``); ``deployment``, ``deployment_client`` and ``flower_runtime``
-(``fedjava server`` / ``fedjava client``: the same apps on Flower's deployment runtime) and ``certs``
-(``fedjava certs``: the CA, server certificate and client keys for it).
+(``fedjava server`` / ``fedjava client``: the same apps on Flower's deployment runtime), with ``gate`` and
+``gate_limits`` (the public port: the Fleet API only, bounded), ``private_link`` and ``relay`` (the SuperLink in a
+network namespace of its own, its control for the operator alone) and ``server_watch`` (what the server
+prints); and ``certs`` (``fedjava certs``: the CA, server certificate and client keys for it).
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
 from pathlib import Path
 
 from fedjava.errors import UserError
@@ -24,6 +25,8 @@ SERVER_KEY = "server.key"
 PUBLIC_KEY_SUFFIX = ".pub"
 PRIVATE_KEY_SUFFIX = ".key"
 DEFAULT_DAYS = 365
+MAX_DAYS = 36500  # 100 years: far past any use, and well before X.509's last date (9999-12-31)
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 class CertificateError(UserError):
@@ -38,9 +41,8 @@ def make_server_certificates(out: Path, hosts: list[str], days: int = DEFAULT_DA
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    names = [h.strip() for h in hosts if h.strip()]
-    if not names:
-        raise CertificateError("--hosts: give at least one host name or IP address of the server machine")
+    check_days(days)
+    names = check_hosts(hosts)
     out = Path(out)
     files = [out / CA_CERT, out / CA_KEY, out / SERVER_CERT, out / SERVER_KEY]
     _refuse_overwrite(files, overwrite)
@@ -91,8 +93,7 @@ def make_client_keys(out: Path, name: str, overwrite: bool = False) -> tuple[Pat
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    if not name or "/" in name or name.startswith("."):
-        raise CertificateError(f"--client-key: '{name}' is not a usable file name (e.g. client0)")
+    check_key_name(name)
     out = Path(out)
     private, public = out / f"{name}{PRIVATE_KEY_SUFFIX}", out / f"{name}{PUBLIC_KEY_SUFFIX}"
     _refuse_overwrite([private, public], overwrite)
@@ -103,6 +104,38 @@ def make_client_keys(out: Path, name: str, overwrite: bool = False) -> tuple[Pat
     _write(public, key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                                  serialization.PublicFormat.OpenSSH) + f" {name}\n".encode())
     return private, public
+
+
+def check_days(days: int) -> None:
+    """Raise CertificateError unless ``days`` is a validity from 1 to MAX_DAYS."""
+    if not 1 <= days <= MAX_DAYS:
+        raise CertificateError(f"--days {days}: give a validity from 1 to {MAX_DAYS} days (default {DEFAULT_DAYS})")
+
+
+def check_hosts(hosts: list[str]) -> list[str]:
+    """The host names and IP addresses of ``hosts``, stripped; CertificateError naming the first that is neither
+    an IP address nor a valid DNS name (letters, digits and hyphens in dot-separated labels)."""
+    names = [h.strip() for h in hosts if h.strip()]
+    if not names:
+        raise CertificateError("--hosts: give at least one host name or IP address of the server machine")
+    for name in names:
+        try:
+            ipaddress.ip_address(name)
+            continue
+        except ValueError:
+            pass
+        labels = name.removesuffix(".").split(".")
+        if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+            raise CertificateError(f"--hosts: '{name}' is neither an IP address nor a valid host name (letters, "
+                                   "digits and hyphens in dot-separated labels, e.g. fl-server.example.org; a "
+                                   "non-ASCII name in its xn-- form)")
+    return names
+
+
+def check_key_name(name: str) -> None:
+    """Raise CertificateError unless ``name`` can name a key's files (NAME.key, NAME.pub) in the output folder."""
+    if not name or "/" in name or "\\" in name or name.startswith(".") or not name.isprintable():
+        raise CertificateError(f"--client-key: '{name}' is not a usable file name (e.g. client0)")
 
 
 def check_public_key(path: Path) -> None:

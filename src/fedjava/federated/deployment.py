@@ -1,15 +1,19 @@
 """``fedjava server``: distributed mode's coordinating side, fedjava's ServerApp on Flower's deployment runtime.
 
-:func:`run_server` starts a Flower SuperLink on 127.0.0.1 (TLS and client authentication unless ``insecure``),
-registers the clients' public keys with it, opens the public port through :mod:`gate` (clients reach the Fleet API
-and nothing else: not job submission, key registration or run listing), submits the federated job with
-``flwr run`` and relays the ServerApp's report; it stops the SuperLink when the job ends. The clients side is
+:func:`run_server` starts a Flower SuperLink (TLS and client authentication unless ``insecure``) in a network
+namespace of its own (:mod:`private_link`), so that its Control API is the operator's alone: it is reached through
+:class:`~fedjava.federated.relay.OperatorRelay` on 127.0.0.1, for the user running fedjava server only. It registers
+the clients' public keys, opens the public port through :mod:`gate` (clients reach the Fleet API and nothing else,
+within bounds), submits the federated job with ``flwr run``, relays the ServerApp's report and prints every run or
+key it did not make (:mod:`server_watch`); it stops the SuperLink when the job ends. The clients' side is
 :mod:`deployment_client`; the process handling is :mod:`flower_runtime`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import re
 import shlex
 import shutil
@@ -32,14 +36,15 @@ from fedjava.federated.flower_runtime import (
     DeploymentError,
     ManagedProcess,
     flower_env,
-    free_port,
     tool,
-    wait_for_port,
 )
 from fedjava.federated.gate import FleetGate, backend_tls, server_tls
+from fedjava.federated.gate_limits import MIB, GateLimits, RefusalLog
+from fedjava.federated.private_link import INNER_PORT, SOCKET_NAME, check_isolation, isolated_command, wait_until_ready
+from fedjava.federated.relay import OperatorRelay
+from fedjava.federated.server_watch import ForeignActivity, JobPrinter, SuperLinkWatcher
 
 CONNECTION = "fedjava"  # the SuperLink connection's name in the private Flower configuration file
-_FLOWER_INFO = re.compile(r"^(INFO|DEBUG)\s*:")
 
 
 # ---------------------------------------------------------------------- the server side
@@ -55,11 +60,24 @@ class ServerOptions:
     resume: bool = False
     overwrite: bool = False
     verbose: bool = False
+    allow_root: bool = False
+    max_request_mb: float = GateLimits.max_body / MIB
     public_keys: list[Path] = field(default_factory=list)
 
 
+ROOT_REFUSAL = ("fedjava server is running as root: the ServerApp of its job, and of any app submitted to it, would run "
+                "as root. Run it as an ordinary user, or pass --allow-root where root is the only user (e.g. a "
+                "container)")
+
+
 def check_server_options(opts: ServerOptions) -> None:
-    """Fail before anything starts: certificates, client keys, a free port."""
+    """Fail before anything starts: root, bubblewrap, certificates, client keys, the body limit, a free port."""
+    if os.geteuid() == 0 and not opts.allow_root:
+        raise DeploymentError(ROOT_REFUSAL)
+    if not 0.001 <= opts.max_request_mb <= 4096:
+        raise DeploymentError(f"--max-request-mb {opts.max_request_mb:g}: give a size in MiB from 0.001 to 4096 "
+                              f"(default {GateLimits.max_body // MIB})")
+    check_isolation()
     if not opts.insecure:
         for name in (certs.CA_CERT, certs.SERVER_CERT, certs.SERVER_KEY):
             if not (opts.certs_dir / name).is_file():
@@ -132,38 +150,49 @@ def run_server(cfg: Config, opts: ServerOptions, printer: Callable[[str], None] 
     if opts.insecure:
         printer(f"warning: {INSECURE_WARNING}")
     out = cfg.resolved_output_dir(method_name(cfg))
-    work = Path(tempfile.mkdtemp(prefix="fedjava-server-"))
+    work = Path(tempfile.mkdtemp(prefix="fedjava-server-"))  # mode 0700: the SuperLink's socket is in there
     env = flower_env(work / "flwr_home")
-    # The SuperLink listens on 127.0.0.1 only: its Control API (jobs, keys, runs) has no login in open-source
-    # Flower, so only this machine may reach it. Clients reach the Fleet API through the gate on --port.
-    private_port = free_port()
-    write_connection(work / "flwr_home", f"127.0.0.1:{private_port}",
-                     None if opts.insecure else opts.certs_dir / certs.CA_CERT)
+    socket_path = work / SOCKET_NAME
+    ca = None if opts.insecure else (opts.certs_dir / certs.CA_CERT).resolve()
     app_dir = write_app(work / "app")
     run_config = work / "run_config.toml"
     write_run_config(run_config, cfg, opts.resume)
-    watcher = _SuperLinkWatcher(printer, cfg.num_clients, opts.verbose, {})
+    watcher = SuperLinkWatcher(printer, cfg.num_clients, opts.verbose, {})
+    job_printer = JobPrinter(printer, opts.verbose)
+    refusals = RefusalLog(printer)
     started = time.time()
     running: list[ManagedProcess] = []
+    stops: list[Callable[[], None]] = []
     gate = None
     try:
-        link = ManagedProcess("SuperLink", superlink_command(opts, private_port, work / "superlink.db"), env,
-                              out / "superlink.log", watcher.line)
+        # The SuperLink, the SuperExec and the ServerApp in a network namespace of their own: the Control API has
+        # no login in open-source Flower, so no port of theirs may exist where another user could connect.
+        link = ManagedProcess("SuperLink", isolated_command(superlink_command(opts, INNER_PORT, work / "superlink.db"),
+                                                            socket_path), env, out / "superlink.log", watcher.line)
         running.append(link)
-        wait_for_port("127.0.0.1", private_port, link, timeout=120)
+        wait_until_ready(socket_path, link, timeout=120)
+        operator = open_operator_relay(socket_path, refusals, printer)
+        stops.append(operator.stop)
+        write_connection(work / "flwr_home", f"127.0.0.1:{operator.port}", ca)
         watcher.names = register_keys(opts.public_keys, env, printer)
-        gate = open_gate(opts, private_port, printer)
+        foreign = ForeignActivity(f"127.0.0.1:{operator.port}", ca, {int(node) for node in watcher.names},
+                                  lambda: job_printer.run_id, printer)
+        foreign.start()
+        stops.append(foreign.stop)
+        gate = open_gate(opts, socket_path, refusals, printer)
+        stops.append(gate.stop)
         printer(f"Flower's log: {out / 'superlink.log'}")
         printer(f"Submitting the job: {cfg.algorithm}, {cfg.num_rounds} round(s); waiting for {cfg.num_clients} "
                 "client(s) to connect")
         job = ManagedProcess("flwr run", [tool("flwr"), "run", str(app_dir), CONNECTION, "--stream",
-                                          "--run-config", str(run_config)], env, out / "flwr_run.log",
-                             _JobPrinter(printer, opts.verbose).line)
+                                          "--run-config", str(run_config)], env, out / "flwr_run.log", job_printer.line)
         running.append(job)
         job.wait()
+        printer(f"Largest client request: {gate.largest_body} bytes (limit {gate.server.limits.max_body}, "
+                "--max-request-mb)")
     finally:
-        if gate is not None:
-            gate.stop()
+        for stop in reversed(stops):
+            stop()
         for proc in reversed(running):
             proc.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -217,7 +246,7 @@ def write_connection(flwr_home: Path, address: str, ca: Path | None) -> None:
 
 
 def superlink_command(opts: ServerOptions, port: int, database: Path) -> list[str]:
-    """The SuperLink on 127.0.0.1:``port``: every one of its APIs is reachable from this machine only."""
+    """The SuperLink on 127.0.0.1:``port`` of its own network namespace (see :func:`isolated_command`)."""
     command = [tool("flower-superlink"), "--disable-runtime-dependency-installation", "--host", "127.0.0.1",
                "--port", str(port), "--database", str(database)]
     if opts.insecure:
@@ -239,30 +268,48 @@ def register_keys(keys: list[Path], env: dict[str, str], printer: Callable[[str]
     return names
 
 
-def open_gate(opts: ServerOptions, private_port: int, printer: Callable[[str], None]) -> FleetGate:
+def open_operator_relay(socket_path: Path, refusals: RefusalLog, printer: Callable[[str], None]) -> OperatorRelay:
+    """The Control API for Flower's CLI on 127.0.0.1, for this user id only."""
+    uid = os.getuid()
+    user = _user_name(uid)
+
+    def refused(owner: int | None) -> None:
+        who = f"user {_user_name(owner)} (uid {owner})" if owner is not None else "a process of unknown owner"
+        refusals.note(f"uid {owner}", f"REFUSED a connection to the Control API from {who}: only {user} (uid {uid}), "
+                                      "who runs fedjava server, may use it")
+
+    relay = OperatorRelay(socket_path, uid, refused)
+    relay.start()
+    printer(f"Control API (job submission, key registration, run listing): 127.0.0.1:{relay.port}, for user {user} "
+            f"(uid {uid}) only; the SuperLink itself runs in a network namespace of its own")
+    return relay
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def open_gate(opts: ServerOptions, socket_path: Path, refusals: RefusalLog,
+              printer: Callable[[str], None]) -> FleetGate:
     """Listen on ``--host:--port`` for the clients, passing only the Fleet API through to the SuperLink."""
     tls = backend = None
     if not opts.insecure:
         tls = server_tls(opts.certs_dir / certs.SERVER_CERT, opts.certs_dir / certs.SERVER_KEY)
         backend = backend_tls(opts.certs_dir / certs.CA_CERT)
-    seen: set[tuple[str, str]] = set()
-
-    def refused(peer: str, method: str, path: str) -> None:
-        if (peer, path) not in seen:  # once per address and path: a scanner must not flood the console
-            seen.add((peer, path))
-            printer(f"REFUSED {method} {path} from {peer}: only the clients' Fleet API is served on port "
-                    f"{opts.port}")
-
+    max_body = int(opts.max_request_mb * MIB)
+    limits = GateLimits(max_body=max_body, in_flight=max(GateLimits.in_flight, max_body))  # one body always fits
     try:
-        gate = FleetGate(opts.host, opts.port, private_port, tls, backend, refused)
+        gate = FleetGate(opts.host, opts.port, socket_path, f"127.0.0.1:{INNER_PORT}", tls, backend, refusals, limits)
     except OSError as exc:
         raise _port_taken(opts, exc) from None
     gate.start()
     where = "every interface" if opts.host in ("0.0.0.0", "") else opts.host
     security = "INSECURE: no TLS, no client authentication" if opts.insecure else "TLS, client authentication"
-    printer(f"Server listening on {where}, port {opts.port} ({security}; clients reach the Fleet API only)")
-    printer(f"Control API (job submission, key registration, run listing): 127.0.0.1:{private_port}, reachable "
-            "from this machine only")
+    printer(f"Server listening on {where}, port {opts.port} ({security}; clients reach the Fleet API only, requests "
+            f"up to {limits.max_body} bytes, at most {limits.max_connections} connections)")
     return gate
 
 
@@ -275,36 +322,3 @@ def register_key(key: Path, env: dict[str, str]) -> str:
     if result.returncode != 0 or not match:
         raise DeploymentError(f"could not register the client key {key}: {' '.join(text.split())[-400:]}")
     return match.group(1)
-
-
-class _SuperLinkWatcher:
-    """Turns the SuperLink's log into what the operator needs to see: joins, refusals, departures."""
-
-    def __init__(self, printer: Callable[[str], None], expected: int, verbose: bool, names: dict[str, str]):
-        self.printer, self.expected, self.verbose, self.names = printer, expected, verbose, names
-        self.nodes: set[str] = set()
-
-    def line(self, text: str) -> None:
-        if self.verbose:
-            self.printer(f"[superlink] {text}")
-        if "No SuperNode found with the given public key" in text or "Failed to activate" in text:
-            self.printer("REFUSED a client: its public key is not registered with this server (register it by "
-                         "putting its .pub file in --client-keys and restarting the server)")
-        match = re.search(r"\b(Activated|Deactivated) node_id=(\d+)", text)
-        if match:
-            joined = match.group(1) == "Activated"
-            (self.nodes.add if joined else self.nodes.discard)(match.group(2))
-            key = f" (key {self.names[match.group(2)]})" if match.group(2) in self.names else ""
-            self.printer(f"Client node {match.group(2)}{key} {'connected' if joined else 'disconnected'} "
-                         f"({len(self.nodes)} of {self.expected} connected)")
-
-
-class _JobPrinter:
-    """The ServerApp's report as ``flwr run --stream`` relays it, without Flower's INFO chatter."""
-
-    def __init__(self, printer: Callable[[str], None], verbose: bool):
-        self.printer, self.verbose = printer, verbose
-
-    def line(self, text: str) -> None:
-        if self.verbose or not (_FLOWER_INFO.match(text) or text.startswith(("Successfully installed", "Using SuperLink"))):
-            self.printer(text)

@@ -8,6 +8,7 @@ restarts; the client then starts a new one, which joins the restarted server.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import ssl
@@ -45,10 +46,31 @@ class ClientOptions:
 
 
 def split_address(server: str) -> tuple[str, int]:
-    host, sep, port = server.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise DeploymentError(f"--server {server}: expected HOST:PORT, e.g. 192.168.1.10:{DEFAULT_PORT}")
-    return host.strip("[]"), int(port)
+    """``HOST:PORT`` (an IPv6 address in brackets: ``[::1]:9092``) as (host, port); DeploymentError naming what
+    is wrong otherwise, before anything connects."""
+    example = f"e.g. fl-server.example.org:{DEFAULT_PORT}, 10.0.0.5:{DEFAULT_PORT} or [2001:db8::5]:{DEFAULT_PORT}"
+    host, sep, port = server.strip().rpartition(":")
+    if "://" in server:
+        raise DeploymentError(f"--server {server}: give HOST:PORT without a scheme ({example})")
+    if not sep or not host or not port:
+        raise DeploymentError(f"--server {server}: expected HOST:PORT ({example})")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise DeploymentError(f"--server {server}: '{port}' is not a port number (1 to 65535)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise DeploymentError(f"--server {server}: '{host}' in brackets is not an IPv6 address") from None
+        return host, int(port)
+    if ":" in host:
+        raise DeploymentError(f"--server {server}: write an IPv6 address in brackets ({example})")
+    try:
+        certs.check_hosts([host])
+    except certs.CertificateError:
+        raise DeploymentError(f"--server {server}: '{host}' is neither an IP address nor a valid host name "
+                              f"({example})") from None
+    return host, int(port)
 
 
 def check_client_data(path: Path, client_id: int) -> int:

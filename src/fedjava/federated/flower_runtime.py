@@ -56,20 +56,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(host: str, port: int, proc: ManagedProcess, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise DeploymentError(f"{proc.name} stopped at start (exit code {proc.poll()}): "
-                                  f"{' | '.join(proc.tail[-5:])}")
-        try:
-            with socket.create_connection((host, port), timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise DeploymentError(f"{proc.name} did not open port {port} within {timeout:.0f}s")
-
-
 class ManagedProcess:
     """A Flower process in its own session; each output line goes to ``log_path`` and ``on_line``.
     :meth:`stop` ends it with every descendant (the SuperExec and the app processes it starts)."""
@@ -80,7 +66,7 @@ class ManagedProcess:
         self.tail: list[str] = []
         self.log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115 - closed in stop
         self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     errors="replace", start_new_session=True, preexec_fn=_die_with_parent)
+                                     errors="replace", start_new_session=True, preexec_fn=die_with_parent)
         self.on_line = on_line
         self.reader = threading.Thread(target=self._read, name=f"{name} output", daemon=True)
         self.reader.start()
@@ -140,10 +126,20 @@ def descendants(pid: int) -> list[int]:
 
 def stop_tree(pid: int, grace: float = 5.0) -> None:
     """SIGTERM ``pid``, its process group and every descendant's group; SIGKILL what is left after ``grace``."""
-    victims = [pid, *descendants(pid)]
+    _end([pid, *descendants(pid)], grace)
+
+
+def stop_descendants(grace: float = 5.0) -> None:
+    """End every process this one started, and theirs (e.g. Ray's, after an interrupted simulation)."""
+    _end(descendants(os.getpid()), grace, groups=False)
+
+
+def _end(victims: list[int], grace: float, groups: bool = True) -> None:
+    """SIGTERM, then after ``grace`` SIGKILL, each of ``victims`` (and the process group it leads)."""
+    kills = (os.killpg, os.kill) if groups else (os.kill,)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for target in victims:
-            for kill in (os.killpg, os.kill):
+            for kill in kills:
                 try:
                     kill(target, sig)
                 except (ProcessLookupError, PermissionError):
@@ -166,7 +162,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the child gets SIGTERM when fedjava dies, even by SIGKILL (no orphaned SuperLink on the port)."""
     if sys.platform.startswith("linux"):
         try:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -69,6 +71,7 @@ def run_federated(cfg: Config, resume: bool = False, printer: Callable[[str], No
     if saved_warnings is None and not verbose:
         os.environ["PYTHONWARNINGS"] = "ignore::DeprecationWarning,ignore::FutureWarning"
     result: dict[str, Any] = {}
+    previous = _interrupt_quietly()
     try:
         with warnings.catch_warnings():
             if not verbose:
@@ -81,6 +84,8 @@ def run_federated(cfg: Config, resume: bool = False, printer: Callable[[str], No
                 verbose_logging=verbose,
             )
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         flwr_log.setLevel(level)
         flwr_log.removeFilter(quiet)
         if saved_warnings is None:
@@ -90,16 +95,52 @@ def run_federated(cfg: Config, resume: bool = False, printer: Callable[[str], No
     return result["summary"]
 
 
+def _interrupt_quietly():
+    """Ctrl-C during the simulation: silence Flower's and Ray's loggers first, then raise KeyboardInterrupt.
+
+    Ctrl-C reaches Ray's worker processes too (the terminal signals the whole process group); their actors die,
+    and Flower's worker threads would log each ActorDiedError with its traceback while the main thread unwinds.
+    Muting before raising keeps the interrupt to the one line the command prints. Returns the previous
+    handler (None when not in the main thread, where no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupted(signum, frame):
+        mute_flower()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, interrupted)
+
+
+def mute_flower() -> None:
+    """No more log records from Flower or Ray in this process (they would only report the shutdown)."""
+    for name in ("flwr", "ray"):
+        logging.getLogger(name).disabled = True
+
+
 def stop_process(code: int) -> None:
     """Leave at once (after Ctrl-C): the ServerApp runs in a non-daemon thread that would otherwise keep
-    the process alive, waiting for clients that are gone. Round checkpoints already written stay."""
-    try:
-        import ray
+    the process alive, waiting for clients that are gone. Ray is shut down and every process it started is
+    ended before leaving (its agents otherwise linger). Round checkpoints already written stay."""
+    from fedjava.federated.flower_runtime import stop_descendants
 
-        if ray.is_initialized():
-            ray.shutdown()
-    except Exception:  # noqa: BLE001 - best effort on the way out
-        pass
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break off the cleanup
+    mute_flower()
+
+    def shutdown_ray() -> None:
+        try:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+    closing = threading.Thread(target=shutdown_ray, daemon=True)
+    closing.start()
+    closing.join(timeout=15)  # Ray's own shutdown can hang when its workers died first
+    stop_descendants(grace=3.0)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

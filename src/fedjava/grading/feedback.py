@@ -13,6 +13,7 @@ replaces the rubric's score in the gradebook; see :func:`read_score`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import Any
@@ -91,7 +92,19 @@ def read_score(html: str) -> float | None:
     return float(match.group(1).replace(",", ".")) if match else None
 
 
+MAX_PAGE_STEM = 80
+"""Longest page name before ``.html``: far below the 255 bytes a file name may have, with room for ``.new.html``."""
+
+
 def page_name(student: str) -> str:
-    """A safe file name for a student's page: letters, digits, ``-``, ``_`` and ``.`` kept, the rest ``_``."""
+    """A safe file name for a student's page: ASCII letters, digits, ``-``, ``_`` and ``.`` kept, the rest ``_``.
+
+    A student id comes from a file name in the submissions (a zip entry's name may be longer than the disk allows):
+    a long one keeps its start and gets a short hash of the whole id, so the page is still recognisable and two
+    long ids that start alike get different pages.
+    """
     safe = re.sub(r"[^\w.-]", "_", student, flags=re.ASCII).strip(".") or "student"
+    if len(safe) > MAX_PAGE_STEM:
+        digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        safe = f"{safe[:MAX_PAGE_STEM - 13]}-{digest}"
     return f"{safe}.html"

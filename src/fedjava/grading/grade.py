@@ -23,7 +23,7 @@ from fedjava.errors import UserError
 from fedjava.grading.feedback import read_score, render_feedback
 from fedjava.grading.gradebook import GradeRow, detail_text, gradebook_text
 from fedjava.grading.rubric import DEFAULT_RUBRIC, Rubric, load_rubric, parse_rubric
-from fedjava.grading.store import GradeFolder, write_atomic
+from fedjava.grading.store import GradeFolder, write_atomic, written_by_grade
 from fedjava.grading.submissions import Submission, collect
 from fedjava.review import BUILTIN_ADAPTER_NAME, ReviewError, read_task
 
@@ -81,12 +81,14 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
     if opts.verify_fixes < 0:
         raise GradeError("--verify-fixes must be at least 0")
     task_text, _, task_spec = read_task(None, opts.task)
+    adapter, cfg = open_adapter(opts.adapter)
+    # Before anything is written (the rubric below): a bad SUBMISSIONS leaves no output folder behind.
+    out_inside = _inside(Path(opts.out), Path(opts.submissions))
+    submissions = collect(opts.submissions, lambda paths: written_by_grade(paths, out_inside))
     folder = GradeFolder(opts.out)
     assignment = opts.assignment or folder.meta.get("assignment") or (
         task_spec.title if task_spec else Path(opts.task).stem)  # a rerun keeps the column's name
     rubric = current_rubric(folder, opts.rubric)
-    adapter, cfg = open_adapter(opts.adapter)
-    submissions = collect(opts.submissions)
     run_tests = cfg.prompt_mode == "grounded" and opts.run_tests and task_spec is not None and bool(task_spec.tests)
     checks = opts.verify_fixes if opts.fix_check and cfg.prompt_mode == "grounded" else None
     run = fingerprint(Path(opts.task).read_bytes(), adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens, checks)
@@ -126,6 +128,16 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
     report.rows, report.warnings = write_outputs(folder, assignment, rubric, records, {s.student for s in todo},
                                                  opts.released_only)
     return report
+
+
+def _inside(out: Path, submissions: Path) -> tuple[str, ...] | None:
+    """``out`` relative to the class folder ``submissions`` (``()``: the same folder); None when it is not inside."""
+    if not submissions.is_dir():
+        return None
+    try:
+        return out.resolve().relative_to(submissions.resolve()).parts
+    except ValueError:
+        return None
 
 
 def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run_tests: bool, batch_size: int,

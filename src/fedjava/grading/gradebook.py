@@ -16,6 +16,10 @@ The gradebook layout (README, "Grading a class")::
   for a student with no score (not gradable, or the grader's answer could not be read), so that importing
   never overwrites a grade with a blank guess. Canvas creates a new assignment for any column it does not
   know, so the file has no other columns: the reasons and states are in ``grades_detail.csv``.
+* A text cell that a spreadsheet would read as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+  carriage return: a student id such as ``=HYPERLINK(...)`` or ``=cmd|' /C calc'!A0``, taken from a file name)
+  is written with a single quote in front and in double quotes, as OWASP recommends against CSV injection, in
+  both CSV files; a plain number (a score) is written as it is. :func:`cell_value` reads such a cell back.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +37,9 @@ IDENTITY_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 DETAIL_COLUMNS = ("student", "score", "points_possible", "score_from", "verdict", "errors", "status", "reason",
                   "state", "edited", "page", "source")
 _NUMBER_RE = re.compile(r"^\d+(\.\d{1,2})?$")
+# What a spreadsheet takes as the start of a formula (OWASP, "CSV Injection"); a plain number is only a number.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER_RE = re.compile(r"^[-+]?\d+(\.\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -53,26 +61,49 @@ class GradeRow:
 
 def gradebook_text(assignment: str, rows: list[GradeRow], released_only: bool = False) -> str:
     """The gradebook CSV (see the module's docstring); ``released_only`` leaves out pages not yet released."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*IDENTITY_COLUMNS, assignment])
+    lines = [[*IDENTITY_COLUMNS, assignment]]
     for row in sorted(rows, key=lambda r: r.student):
         if released_only and row.state != "released":
             continue
-        writer.writerow([row.student, "", "", row.student, "", format_points(row.score)])
-    return out.getvalue()
+        lines.append([row.student, "", "", row.student, "", format_points(row.score)])
+    return csv_text(lines)
 
 
 def detail_text(rows: list[GradeRow]) -> str:
     """Everything a teacher wants beside the score: verdict, errors, status and why, review state, page."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(DETAIL_COLUMNS)
+    lines = [list(DETAIL_COLUMNS)]
     for r in sorted(rows, key=lambda r: r.student):
-        writer.writerow([r.student, format_points(r.score), format_points(r.points_possible), r.score_from,
-                         r.verdict, r.errors, r.status, r.reason, r.state, "yes" if r.edited else "no", r.page,
-                         r.source])
-    return out.getvalue()
+        lines.append([r.student, format_points(r.score), format_points(r.points_possible), r.score_from,
+                      r.verdict, r.errors, r.status, r.reason, r.state, "yes" if r.edited else "no", r.page,
+                      r.source])
+    return csv_text(lines)
+
+
+def csv_text(rows: Iterable[list[str]]) -> str:
+    """RFC 4180 CSV (CRLF line ends, quotes only where needed) with every formula-like text cell neutralised.
+
+    Written by hand because the csv module cannot quote one cell and not the next (QUOTE_STRINGS is Python 3.12).
+    """
+    return "".join(",".join(_cell(value) for value in row) + "\r\n" for row in rows)
+
+
+def _cell(value: str) -> str:
+    if value.startswith(FORMULA_START) and not _PLAIN_NUMBER_RE.match(value):
+        return '"' + ("'" + value).replace('"', '""') + '"'
+    if any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def cell_value(cell: str) -> str:
+    """The text a neutralised cell stands for: ``'=1+2`` -> ``=1+2``; any other cell as it is."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
+def read_detail(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a ``grades_detail.csv``, with neutralised cells read back as the text they stand for."""
+    with Path(path).open(encoding="utf-8", newline="") as handle:
+        return [{key: cell_value(value or "") for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
 def check_gradebook(path: str | Path, assignment: str | None = None) -> list[str]:
@@ -87,7 +118,11 @@ def check_gradebook(path: str | Path, assignment: str | None = None) -> list[str
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         return ["empty file"]
-    problems = []
+    formulas = [f"row {number}: the cell {cell[:20]!r} starts like a formula; a spreadsheet would run it"
+                for number, row in enumerate(rows, 1) for cell in row
+                if cell.startswith(FORMULA_START) and not _PLAIN_NUMBER_RE.match(cell)]
+    problems = formulas[:5]
+    rows = [[cell_value(cell) for cell in row] for row in rows]
     header = rows[0]
     if tuple(header[:5]) != IDENTITY_COLUMNS or len(header) != 6:
         problems.append(f"header must be {', '.join(IDENTITY_COLUMNS)}, <assignment>; got {', '.join(header)}")

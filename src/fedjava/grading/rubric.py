@@ -16,6 +16,7 @@ returns each step, so that every feedback page can show how its score was made.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ def parse_rubric(text: str, where: str = "rubric") -> Rubric:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RubricError(f"{where}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    except RecursionError:
+        raise RubricError(f"{where}: not a rubric: its YAML is nested too deeply") from None
     if not isinstance(raw, dict):
         raise RubricError(f"{where}: expected a mapping with {', '.join(KEYS)}")
     problems = [f"unknown key '{k}' (known: {', '.join(KEYS)})" for k in raw if k not in KEYS]
@@ -126,4 +129,5 @@ def parse_rubric(text: str, where: str = "rubric") -> Rubric:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float: YAML's ``.nan`` and ``.inf`` would pass every comparison with the cap or fail all."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

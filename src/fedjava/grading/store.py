@@ -13,6 +13,9 @@ Layout of ``--out DIR``:
 
 A page whose bytes no longer match the recorded sha256 was edited by the teacher: it is marked ``edited``
 (for good) and never overwritten; a new review of that student goes to ``feedback/<student>.new.html``.
+
+The folder may sit inside the class folder it grades (or be that folder): :func:`written_by_grade` names the files
+of a grade output folder among the submissions, so that they are never collected as students.
 """
 
 from __future__ import annotations
@@ -24,6 +27,37 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.grading.feedback import page_name, set_state
+
+OUTPUT_NAMES = frozenset({"results.jsonl", "state.json", "rubric.yaml", "grades.csv", "grades_detail.csv",
+                          "summary.html", "feedback"})
+"""What ``fedjava grade`` writes at the top of its output folder (``feedback`` is a folder)."""
+MARKERS = ("results.jsonl", "state.json")
+"""A folder holding both is a grade output folder: no student submits these two."""
+
+
+def written_by_grade(paths: list[tuple[str, ...]], out: tuple[str, ...] | None = None) -> set[tuple[str, ...]]:
+    """The ``paths`` (parts relative to the submissions' root) that ``fedjava grade`` wrote.
+
+    ``out`` is the ``--out`` folder relative to the root (``()``: the root itself), None when it is elsewhere.
+    Everything below ``out`` is left out; in ``out`` when it is the root, and in any folder holding
+    :data:`MARKERS` (an earlier run's output, maybe the class folder itself inside a zip), the names in
+    :data:`OUTPUT_NAMES` and their ``.tmp`` files: a student's file beside them is still a submission.
+    """
+    files = set(paths)
+    folders = {path[:-1] for path in files if path[-1] == MARKERS[0] and (*path[:-1], MARKERS[1]) in files}
+    if out == ():
+        folders.add(())
+    found = set()
+    for path in files:
+        if out and path[:len(out)] == out:
+            found.add(path)
+        elif any(len(path) > len(f) and path[:len(f)] == f and _is_output(path[len(f)]) for f in folders):
+            found.add(path)
+    return found
+
+
+def _is_output(name: str) -> bool:
+    return name in OUTPUT_NAMES or name.removesuffix(".tmp") in OUTPUT_NAMES
 
 
 def sha256_text(text: str) -> str:

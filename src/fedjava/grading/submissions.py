@@ -64,18 +64,23 @@ class _Entry:
     """why the entry is not read (a symbolic link leaving the class folder)"""
 
 
-def collect(path: str | Path) -> list[Submission]:
-    """Every student in ``path`` (a folder or a .zip), sorted by student id."""
+def collect(path: str | Path,
+            leave_out: Callable[[list[tuple[str, ...]]], set[tuple[str, ...]]] | None = None) -> list[Submission]:
+    """Every student in ``path`` (a folder or a .zip), sorted by student id. ``leave_out`` names, among the
+    entries' paths (parts relative to ``path``), those that are no submission (a grade output folder inside)."""
     path = Path(path)
     if not path.exists():
         raise SubmissionsError(f"{path}: no such folder or zip file")
     if path.is_dir():
         entries = _folder_entries(path)
-    elif zipfile.is_zipfile(path):
+    elif path.is_file() and zipfile.is_zipfile(path):  # not a pipe: opening one waits for a writer
         entries = _zip_entries(path)
     else:
         raise SubmissionsError(f"{path}: not a folder or a zip file; give the folder (or zip) that holds one .java "
                                "file or one folder per student")
+    if leave_out is not None:
+        skipped = leave_out([e.parts for e in entries])
+        entries = [e for e in entries if e.parts not in skipped]
     entries = _unwrap(entries)
     students: dict[str, list[_Entry]] = {}
     for entry in entries:

@@ -430,13 +430,13 @@ def compile_only(block: str) -> str:
 
 
 def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True, *,
-                    unsafe: bool = False, localise: bool = True) -> tuple[str, RunOutcome]:
-    """Run the tools on one student's file, as ``fedjava review`` does: (the evidence block, the outcome).
+                    unsafe: bool = False) -> tuple[str, RunOutcome]:
+    """Run javac and the tests on one student's file: (the evidence block, the outcome).
 
     With a task that has test cases (and ``run_tests``), the file is compiled with the task's driver and
-    every test runs, exactly as the dataset's programs were (:func:`fedjava.javadata.runner.check_many`), and
-    a program that compiles and fails a test is localised (``localise``: :mod:`fedjava.javadata.localise`);
-    otherwise it is only compiled. All in the sandbox (``unsafe``: without namespaces, ``--unsafe-run``).
+    every test runs, exactly as the dataset's programs were (:func:`fedjava.javadata.runner.check_many`);
+    otherwise it is only compiled. Both in the sandbox (``unsafe``: without namespaces, ``--unsafe-run``).
+    ``fedjava review`` also localises (:func:`fedjava.javadata.localise.review_evidence`).
     """
     if task is not None and task.tests and run_tests:
         import tempfile
@@ -445,11 +445,6 @@ def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True,
         with tempfile.TemporaryDirectory(prefix="fedjava-review-") as tmp:  # the dataset's own path: same labels
             outcome = check_many([Program("review", task, code)], Path(tmp), jobs=1, unsafe=unsafe)["review"]
         hung = hung_call(task, outcome) if outcome.compiled and outcome.timed_out else ""
-        evidence = evidence_of(outcome, len(task.tests), hung)
-        if localise:
-            from fedjava.javadata.localise import with_localisation
-
-            evidence, _ = with_localisation(evidence, task, code, outcome, unsafe=unsafe)
-        return evidence.render(), outcome
+        return evidence_block(outcome, len(task.tests), hung), outcome
     outcome = compile_program(code, unsafe=unsafe)
     return evidence_block(outcome, 0, ran_tests=False), outcome

@@ -123,16 +123,23 @@ def import_file(path: str | Path, fmt: str = "auto", on_error: str = "skip") -> 
     return result
 
 
-def run_import(path: str | Path, out_path: str | Path, fmt: str = "auto", on_error: str = "skip") -> str:
+def run_import(path: str | Path, out_path: str | Path, fmt: str = "auto", on_error: str = "skip",
+               force: bool = False) -> str:
     """Import ``path`` and write the samples to ``out_path`` (JSONL for ``.jsonl``, else a JSON array).
+
+    An existing ``out_path`` is replaced only with ``force``: ``--out data/train.jsonl`` would otherwise swap the
+    shipped training set for the few imported rows without a word.
 
     Returns:
         The text to print: the summary and where the samples went.
 
     Raises:
-        ImportFormatError: as ``import_file``, or when no row could be converted (nothing is written then).
+        ImportFormatError: as ``import_file``; when ``out_path`` exists and ``force`` is not given; or when no row
+            could be converted (nothing is written then).
     """
     writable_file(out_path, "--out", ImportFormatError)  # before the work, not after
+    if Path(out_path).exists() and not force:
+        raise ImportFormatError(f"{out_path} exists already: pass --force to replace it, or choose another --out")
     result = import_file(path, fmt=fmt, on_error=on_error)
     if not result.samples:
         raise ImportFormatError(f"no row of {path} could be converted, nothing written\n{result.summary()}")

@@ -304,6 +304,20 @@ def with_localisation(evidence: Evidence, task: Task, code: str, outcome: RunOut
     return evidence.with_facts(*found.facts()), found
 
 
+def review_evidence(code: str, task: Task | None = None, run_tests: bool = True, *, unsafe: bool = False,
+                    localise: bool = True, max_mutants: int = MAX_MUTANTS) -> tuple[str, RunOutcome]:
+    """The tools of one review: javac and the tests (:func:`fedjava.javadata.evidence.gather_evidence`) and, for a
+    program that compiles and fails a test, the localisation (``localise``): (the evidence block, the outcome)."""
+    from fedjava.javadata.evidence import gather_evidence
+
+    block, outcome = gather_evidence(code, task, run_tests, unsafe=unsafe)
+    if localise and task is not None and task.tests and run_tests:
+        evidence, _ = with_localisation(Evidence.parse(block), task, code, outcome, unsafe=unsafe,
+                                        max_mutants=max_mutants)
+        block = evidence.render()
+    return block, outcome
+
+
 def localise_samples(samples: list[dict], tasks: dict[str, Task], *, max_mutants: int = MAX_MUTANTS, jobs: int = 2,
                      unsafe: bool = False, progress=lambda _: None) -> int:
     """Add the localisation facts to the evidence (``meta.evidence``) of every sample whose program compiled and

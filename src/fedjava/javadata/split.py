@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import re
 from collections import Counter
@@ -78,8 +79,8 @@ def split_clients(
         raise SplitError(f"num_clients must be an integer from 1 to {MAX_CLIENTS}, got {num_clients!r}")
     if min_per_client < 1:
         raise SplitError(f"min_per_client must be at least 1, got {min_per_client}")
-    if partition in ("dirichlet", "quantity") and not alpha > 0:
-        raise SplitError(f"alpha must be > 0 for the {partition} partition, got {alpha}")
+    if partition in ("dirichlet", "quantity") and not 0 < alpha < math.inf:  # Gamma(inf) draws never return
+        raise SplitError(f"alpha must be a finite number > 0 for the {partition} partition, got {alpha}")
     n = len(samples)
     if n < num_clients * min_per_client:
         each = f" with at least {min_per_client} each" if min_per_client > 1 else ""
@@ -154,21 +155,24 @@ def run_split(
     seed: int = 42,
     train_file: str = "train.jsonl",
     valid_file: str = "valid.jsonl",
+    force: bool = False,
 ) -> str:
     """Load the training (and validation) samples, split them, write the files.
 
     ``train_file``/``valid_file`` are taken as given when absolute or an existing path with a folder,
     else under ``data_dir`` (as ``Config.data_path`` does). An empty ``valid_file`` writes no
-    ``valid.json``.
+    ``valid.json``. An earlier split in ``data_dir`` is replaced only with ``force`` (:func:`check_no_split`).
 
     Returns:
         The text to print: the per-client table and the files written (and removed).
 
     Raises:
-        SplitError: as ``split_clients``.
+        SplitError: as ``split_clients``, or an earlier split is there and ``force`` is not given.
         SampleError: a sample file is missing or malformed.
     """
     data_dir = Path(data_dir)
+    if not force:
+        check_no_split(data_dir)
     train_path = _data_path(data_dir, train_file)
     samples = load_samples(train_path)
     valid_path = _data_path(data_dir, valid_file) if valid_file else None
@@ -187,6 +191,17 @@ def run_split(
     if removed:
         lines.append("removed stale " + ", ".join(str(p) for p in removed))
     return "\n".join(lines)
+
+
+def check_no_split(data_dir: str | Path) -> None:
+    """SplitError when ``data_dir`` holds the files of an earlier split (shards, ``valid.json``, the manifest),
+    before anything is read: a second ``data split`` must not replace the shards a federation trains on unasked."""
+    data_dir = Path(data_dir)
+    found = sorted(p.name for p in data_dir.glob("*.json") if _SHARD_RE.match(p.name) or p.name in (
+        MANIFEST, VALID_SHARD)) if data_dir.is_dir() else []
+    if found:
+        shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")
+        raise SplitError(f"{data_dir} holds an earlier split ({shown}): pass --force to replace it")
 
 
 def read_manifest(data_dir: str | Path) -> dict[str, Any] | None:
