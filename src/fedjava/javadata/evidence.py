@@ -286,6 +286,44 @@ def register(kind: type[F]) -> type[F]:
     return kind
 
 
+@register
+@dataclass(frozen=True)
+class ReferenceComparison(Fact):
+    """``reference: 3 of 40 generated inputs differ; first: Solution.f(0) returned 1, the reference returns 0``, or
+    ``reference: all 40 generated inputs agree``: the tests generated from a model solution
+    (:mod:`fedjava.javadata.generate`), how many give another outcome than the reference, and the first.
+
+    ``student``: ``returned VALUE``, ``threw EXCEPTION``, ``did not finish within BUDGET`` or ``was not run``;
+    ``reference``: ``returns VALUE`` or ``throws EXCEPTION``."""
+
+    differ: int
+    total: int
+    call: str = ""
+    student: str = ""
+    reference: str = ""
+
+    _RE: ClassVar[re.Pattern] = re.compile(
+        r"^reference: (\d+) of (\d+) generated inputs differ; first: (.*) (returned .*|threw .*|did not finish .*|"
+        r"was not run.*), the reference (returns .*|throws .*)$")
+    _AGREE: ClassVar[re.Pattern] = re.compile(r"^reference: all (\d+) generated inputs agree$")
+
+    def render(self) -> str:
+        if not self.differ:
+            return f"reference: all {self.total} generated inputs agree"
+        return (f"reference: {self.differ} of {self.total} generated inputs differ; first: {self.call} {self.student}, "
+                f"the reference {self.reference}")
+
+    @classmethod
+    def parse(cls, line: str) -> ReferenceComparison | None:
+        found = cls._AGREE.match(line)
+        if found:
+            return cls(0, int(found.group(1)))
+        found = cls._RE.match(line)
+        if not found:
+            return None
+        return cls(int(found.group(1)), int(found.group(2)), found.group(3), found.group(4), found.group(5))
+
+
 def parse_fact(line: str) -> Fact:
     """The fact one line of a block renders (:class:`OtherLine` when no kind reads it)."""
     line = line.strip()
@@ -446,6 +484,9 @@ def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True,
             outcome = check_many([Program("review", task, code)], Path(tmp), jobs=1, unsafe=unsafe)["review"]
         hung = hung_call(task, outcome) if outcome.compiled and outcome.timed_out else ""
         evidence = evidence_of(outcome, len(task.tests), hung)
+        from fedjava.javadata.generate import comparison_facts
+
+        evidence = evidence.with_facts(*comparison_facts(task, outcome))
         if localise:
             from fedjava.javadata.localise import with_localisation
 
