@@ -140,8 +140,10 @@ def _arguments(params, requirement: str, rng: random.Random, count: int, extreme
     out: list[list[str]] = []
     seen: set[str] = set()
     for i in range(max(1, min(count // 2, 16)) if values else 1):
-        # a third of the edge lists aligned (0, 0), (1, 1) ...; the others pair each parameter's edges differently
-        _add(out, seen, _with_members([v.edge(i + j * (i % 3)) for j, v in enumerate(values)], values, rng))
+        # a third of the edge lists aligned (0, 0), (1, 1) ...; the others pair the scalars' edges differently, while
+        # arrays and collections keep one length (two matrices of a product stay the same size)
+        _add(out, seen, _with_members([v.edge(i if v.type.kind in ("array", "list", "set", "map") else i + j * (i % 3))
+                                       for j, v in enumerate(values)], values, rng))
     for _ in range(count * 4):
         if len(out) >= count:
             break
@@ -204,33 +206,55 @@ def _static_cases(method: Member, requirement: str, rng: random.Random, inputs: 
 
 def _object_cases(owner: str, ctor: Member, methods: list[Member], queries: list[Member], requirement: str,
                   rng: random.Random, inputs: int, objects: dict) -> list[TestCase]:
-    """Sequences of calls on a new object, each ending in a query (a method that returns a value): mostly the
-    methods that change the object first (void ones), with arguments drawn from a few small values, so that what
-    was added is what is looked up."""
+    """Sequences of calls on a new object, each ending in a query (a method that returns a value): mostly calls that
+    change the object (void or boolean methods: add, remove, vote), with arguments drawn from a few small values and,
+    half the time, from what the object was already given, so that what was added is what is looked up."""
     made = _arguments(ctor.params, requirement, rng, inputs, extremes=False, narrow=True)
     calls = {m: _arguments(m.params, requirement, rng, 12, extremes=False, narrow=True, objects=objects) for m in methods}
-    changers = [m for m in methods if m.returns == "void"] or methods
+    changers = [m for m in methods if m.returns in ("void", "boolean")] or methods
     wanted = inputs * min(len(queries), 3)
     cases, seen = [], set()
     for n in range(wanted * 3):
         if len(cases) >= wanted:
             break
         steps = n % (MAX_STEPS + 1) if n < 2 * (MAX_STEPS + 1) else rng.randint(0, MAX_STEPS)
-        setup = [f"var obj = new {owner}({', '.join(made[n % len(made)])});"]
-        given: dict[str, list[str]] = {}  # the scalar arguments so far, by type: what a query may look up
+        built = made[n % len(made)]
+        given: dict[str, list[str]] = {}  # the plain values the object was given so far, by type
+        _remember(given, ctor.params, built, objects)
+        setup = [f"var obj = new {owner}({', '.join(built)});"]
         for _ in range(steps):
             step = rng.choice(changers if rng.random() < 0.7 else methods)
-            args = rng.choice(calls[step])
-            for (kind, _), arg in zip(step.params, args, strict=True):
-                given.setdefault(kind, []).append(arg)
+            args = _reuse(given, step.params, rng.choice(calls[step]), requirement, rng, objects)
+            _remember(given, step.params, args, objects)
             setup.append(f"obj.{step.name}({', '.join(args)});")
         query = queries[n % len(queries)]
-        args = [rng.choice(given[kind]) if given.get(kind) and not hints_for(name, requirement).index
-                and rng.random() < 0.5 else arg for (kind, name), arg in zip(query.params, rng.choice(calls[query]),
-                                                                             strict=True)]
-        call = f"obj.{query.name}({', '.join(args)})"
+        call = f"obj.{query.name}({', '.join(_reuse(given, query.params, rng.choice(calls[query]), requirement, rng, objects))})"
         key = " ".join(setup) + call
         if key not in seen:
             seen.add(key)
             cases.append(TestCase(call, "null", " ".join(setup), generated=True))
     return cases
+
+
+def _remember(given: dict[str, list[str]], params, args: list[str], objects: dict) -> None:
+    """Add the plain values among ``args`` (and the elements of its arrays and collections) to ``given``."""
+    for (kind, _), arg in zip(params, args, strict=True):
+        jtype = parse_type(kind, objects)
+        if jtype is None or jtype.kind == "object":
+            continue
+        if jtype.kind in ("prim", "box", "string"):
+            given.setdefault(jtype.boxed, []).append(arg)
+        elif jtype.kind in ("array", "list", "set") and jtype.items[0].kind in ("prim", "box", "string"):
+            given.setdefault(jtype.items[0].boxed, []).extend(elements(arg))
+
+
+def _reuse(given: dict[str, list[str]], params, args: list[str], requirement: str, rng: random.Random,
+           objects: dict) -> list[str]:
+    """``args``, each plain one (not a position) replaced half the time by a value of its type given before."""
+    out = []
+    for (kind, name), arg in zip(params, args, strict=True):
+        jtype = parse_type(kind, objects)
+        pool = given.get(jtype.boxed, []) if jtype is not None and jtype.kind in ("prim", "box", "string") else []
+        out.append(rng.choice(pool) if pool and not hints_for(name, requirement).index and rng.random() < 0.5
+                   else arg)
+    return out

@@ -153,6 +153,8 @@ class Hints:
 
     items: tuple[int, int] | None = None
     """the range of an array's elements (``every element is between 0 and 9``)"""
+    no_leading_zero: bool = False
+    """an array of digits has no leading zeros (the requirement says so)"""
 
 
 def hints_for(name: str, requirement: str) -> Hints:
@@ -182,7 +184,8 @@ def hints_for(name: str, requirement: str) -> Hints:
         ruled_out=tuple(f"{box}.{end}_VALUE" for end in ("MIN", "MAX") for box in ("java.lang.Integer", "java.lang.Long")
                         if re.search(rf"\b(?:not|never|neither|nor|no)\b[^.]{{0,50}}?\b(?:(?:Integer|Long)\.)?"
                                      rf"{end}_VALUE", text)),
-        items=(int(items.group(1)), int(items.group(2))) if items else None)
+        items=(int(items.group(1)), int(items.group(2))) if items else None,
+        no_leading_zero=re.search(r"\bno leading zero", text, re.I) is not None)
 
 
 def _bounds(word: str, text: str) -> tuple[int | None, int | None]:
@@ -370,6 +373,8 @@ class Values:
         elif shape == 5:
             numbers = [rng.randint(max(base, 0), 9) for _ in range(n)]
         numbers = [element._clamp(x) for x in numbers]
+        if self.hints.no_leading_zero and len(numbers) > 1 and numbers[0] == 0:
+            numbers[0] = element._clamp(1)
         if self.hints.sorted:
             numbers = sorted(set(numbers)) if self.hints.strict else sorted(numbers)
         elif shape == 6:
