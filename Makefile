@@ -1,14 +1,15 @@
 # make demo: set up .venv and run the main job on the built-in CPU model.
 # make test: install the test tools (and Debian's chromium for the browser test) into the same .venv, lint, and run
 # the test suite.
-# Both install bubblewrap when it is missing (as root): untrusted Java code runs inside it.
+# Both install bubblewrap when it is missing (as root): untrusted Java code runs inside it; make test also installs
+# Debian's junit5 (a task's JUnit tests run against its API).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU wheel; on a GPU machine: make demo TORCH_SPEC="torch>=2.4"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint bench clean sandbox browser
+.PHONY: demo test lint bench clean sandbox browser junit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,20 @@ sandbox:
 	    exit 1; \
 	  fi; }
 
+# A task file's junit: tests compile and run against Debian's JUnit 5 API jars (/usr/share/java/junit-jupiter-api.jar
+# and what it needs), installed here when missing, as bubblewrap is.
+junit:
+	@test -f /usr/share/java/junit-jupiter-api.jar || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's junit5, the JUnit 5 API a task's JUnit tests run against"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq --no-install-recommends junit5 >/dev/null 2>&1 || { apt-get update -qq && \
+	      apt-get install -y -qq --no-install-recommends junit5; }; \
+	  else \
+	    echo "a task's JUnit tests need Debian's junit5 package: run, as root, 'apt-get install junit5'" >&2; \
+	    exit 1; \
+	  fi; }
+
 # tests/test_serve.py drives a real headless Chromium: Debian's chromium and chromium-driver, installed here when
 # missing (as root, as CI runs); elsewhere it says what to install.
 browser:
@@ -59,7 +74,7 @@ browser:
 demo: $(VENV)/.installed sandbox
 	HF_HUB_OFFLINE=1 $(BIN)/fedjava experiment --preset demo_cpu
 
-test: $(VENV)/.installed-dev sandbox browser
+test: $(VENV)/.installed-dev sandbox browser junit
 	$(BIN)/ruff check src tests
 	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 2 --dist loadfile
 

@@ -67,8 +67,9 @@ TINY_ADAPTER = ["model_name=builtin:tiny-qwen3", "lora_r=16", "lora_alpha=32", "
 
 
 def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
-    """Save a tiny-model LoRA adapter in ``folder``: fresh, or taught the ``teach`` (code, answer) pairs by
-    ``steps`` full-batch Adam steps (seconds: the model has two layers). Returns the folder."""
+    """Save a tiny-model LoRA adapter in ``folder``: fresh, or taught the ``teach`` (code, answer) pairs, or (code,
+    answer, tool results) triples for a grounded adapter, by ``steps`` full-batch Adam steps (seconds: the model has
+    two layers). Returns the folder."""
     import torch
 
     from fedjava.centralized import save_final_model
@@ -83,7 +84,8 @@ def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
         torch.manual_seed(0)
         model, tokenizer = load_for_training(cfg)
         if teach:
-            samples = [{"messages": build_messages(REQUIREMENT, code, answer)} for code, answer in teach]
+            samples = [{"messages": build_messages(REQUIREMENT, code, answer, *evidence)}
+                       for code, answer, *evidence in teach]
             features, _ = tokenize_samples(tokenizer, samples, cfg.max_seq_length)
             batch = AnswerOnlyCollator(tokenizer.pad_token_id)(features)
             optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)

@@ -257,8 +257,9 @@ def test_make_class_from_a_shipped_task(tmp_path):
     assert files == make_class(task, 8, seed=1, broken=True)  # seeded
     write_class(files, tmp_path / "class.zip")
     found = {s.student: s for s in collect(tmp_path / "class.zip")}
-    assert len(found) == 12 and sum(s.problem is not None for s in found.values()) == 4
-    codes = [s.code for s in found.values() if s.code]
+    assert len(found) == 12 and sum(s.problem is not None for s in found.values()) == 3
+    assert found["two_files"].code.startswith("// ---- file: Solution.java ----\n")  # one submission of two files
+    codes = [s.code for name, s in found.items() if s.code and name != "two_files"]
     bases = {task.solution, *(v.code for v in task.variants)}
     assert len(codes) == 8 and len(set(codes)) == 8 and not bases & set(codes)
     assert found["student08"].source == "student08/Solution.java"

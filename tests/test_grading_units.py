@@ -14,6 +14,7 @@ from fedjava.grading.gradebook import GradeRow, check_gradebook, gradebook_text
 from fedjava.grading.rubric import RubricError, load_rubric, parse_rubric
 from fedjava.grading.submissions import SubmissionsError, collect
 from fedjava.grading.summary import score_histogram
+from fedjava.javadata.sources import combine_files
 
 
 def _write(root, files):
@@ -39,7 +40,6 @@ CLASS = {
 PROBLEMS = {
     "carol": "the Java file is empty", "dave": "not a text file (it has binary content)",
     "erin": "not a Java file (erin.txt); each student needs one .java file",
-    "frank": "2 .java files (A.java, B.java); grading reviews one file per student",
     "gina": "no .java file in the folder; each student needs one .java file",
     "hal": "not UTF-8 text (byte 25 cannot be read); save it as UTF-8",
     "ivy": "220 KB is too large for a Java file (the limit is 200 KB)",
@@ -52,6 +52,8 @@ def test_collect_reads_files_and_folders_and_says_why_others_cannot_be_graded(tm
     assert sorted(found) == ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hal", "ivy"]
     assert found["alice"].code == GOOD and found["alice"].problem is None and len(found["alice"].sha256) == 64
     assert found["bob"].code == BAD and found["bob"].source == "bob/src/Solution.java"
+    assert found["frank"].code == combine_files([("A.java", GOOD), ("B.java", GOOD)]) and found["frank"].source == \
+        "frank/"  # several files: one submission, compiled together
     assert {k: s.problem for k, s in found.items() if s.problem} == PROBLEMS
 
     # the same class zipped inside its folder (as "compress folder" makes it): the same students

@@ -124,7 +124,9 @@ def test_review_bad_inputs_give_one_clear_message(adapters, tmp_path, capsys):
     fails([str(good), "--task-file", str(tmp_path / "none.txt"), "--adapter", adapter], "none.txt: no such task file")
     fails([str(good), "--adapter", str(tmp_path / "nowhere")], "nowhere: no such adapter folder")
     fails([str(good), "--adapter", str(tmp_path)], "not an adapter folder (no adapter_config.json")
-    fails([str(good), str(tmp_path / "B.java"), "--adapter", adapter], "give exactly one FILE.java to review (got 2")
+    fails([str(good), str(tmp_path / "B.java"), "--adapter", adapter], "B.java: no such Java file")  # one submission
+    fails(["max_seq_length=4096", "--adapter", adapter], "give the FILE.java to review")
+    fails([str(good), str(good), "--adapter", adapter], "two files are named A.java; give each file once")
 
 
 def test_code_context_marks_the_line_and_stays_in_the_file():

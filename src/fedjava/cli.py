@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fedjava.serve import add_serve_parser
 
     add_serve_parser(sub)  # fedjava serve: the local web page (src/fedjava/serve.py)
+    from fedjava.javadata.taskcheck import add_task_parser
+
+    add_task_parser(sub)  # fedjava task check TASK: the task's tests against its model solution (src/fedjava/javadata/)
     from fedjava.export import add_export_parser
 
     add_export_parser(sub)  # fedjava export: the merged model for plain transformers (src/fedjava/export.py)

@@ -122,6 +122,18 @@ def read_java_file(path: str | Path) -> str:
     return _read_text(path, "Java file", MAX_FILE_BYTES)
 
 
+def read_java_files(paths: list[str]) -> tuple[str, str]:
+    """(label, code) of a submission of one or more .java files: several are reviewed as one text, each file under
+    a header comment, and compiled together (:mod:`fedjava.javadata.sources`)."""
+    from fedjava.javadata.sources import combine_files
+
+    codes = [(Path(p).name, read_java_file(p)) for p in paths]
+    names = [name for name, _ in codes]
+    if len(set(names)) < len(names):
+        raise ReviewError(f"two files are named {next(n for n in names if names.count(n) > 1)}; give each file once")
+    return (paths[0] if len(paths) == 1 else " + ".join(names)), combine_files(codes)
+
+
 def count_lines(code: str) -> int:
     return code.rstrip("\n").count("\n") + 1
 
@@ -360,19 +372,23 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
                     f"Files over {MAX_FILE_BYTES // 1000} KB, or too long for the model's context window with "
                     "the prompt and answer, are refused (longer than max_seq_length: reviewed with a note). "
                     "Without --task/--task-file a generic task text is used.",
-        usage="fedjava review FILE.java [--task TEXT | --task-file F] [--adapter PATH|builtin] [--no-run] [--json] "
+        usage="fedjava review FILE.java [MORE.java ...] [--task TEXT | --task-file F] [--reference MODEL.java] "
+              "[--adapter PATH|builtin] [--no-run] [--json] "
               "[--verify-fixes N | --no-fix-check] "
               "[--max-new-tokens N] [--config PRESET] [key=value ...]",
         epilog=REVIEW_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     # One positional list, so that key=value overrides may come before or after the options.
     review.add_argument("inputs", nargs="+", metavar="FILE.java [key=value ...]",
-                        help="the student's Java source file (UTF-8), then any config overrides, "
-                             "e.g. max_seq_length=4096 precision=fp32")
+                        help="the student's Java source file (UTF-8; several files of one submission are compiled "
+                             "together), then any config overrides, e.g. max_seq_length=4096 precision=fp32")
     task = review.add_mutually_exclusive_group()
     task.add_argument("--task", metavar="TEXT", help="the programming task the code should solve")
     task.add_argument("--task-file", metavar="F",
                       help="a task YAML (requirement:, optional tests:) or a .txt file with the requirement")
     add_adapter_option(review)
+    review.add_argument("--reference", metavar="MODEL.java",
+                        help="a model solution: the task's tests must pass with it, and tests generated from it run "
+                             "too (docs/tasks.md)")
     review.add_argument("--no-run", action="store_true",
                         help="grounded adapters: only compile the file, do not run the task's tests")
     review.add_argument("--json", action="store_true", help="print the parsed answer as JSON")
@@ -388,14 +404,13 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
     return review
 
 
-def split_inputs(inputs: list[str]) -> tuple[str, list[str]]:
-    """(the file, the key=value overrides) from the positional arguments, in any order."""
+def split_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
+    """(the files, the key=value overrides) from the positional arguments, in any order."""
     files = [a for a in inputs if "=" not in a or a.lower().endswith(".java")]
     overrides = [a for a in inputs if a not in files]
-    if len(files) != 1:
-        got = f"got {len(files)}: {' '.join(files)}" if files else "got none"
-        raise ReviewError(f"give exactly one FILE.java to review ({got})")
-    return files[0], overrides
+    if not files:
+        raise ReviewError("give the FILE.java to review (or the .java files of one submission)")
+    return files, overrides
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -405,10 +420,14 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise ReviewError("--max-new-tokens must be at least 1")
     if args.verify_fixes < 0:
         raise ReviewError("--verify-fixes must be at least 0")
-    args.file, args.overrides = split_inputs(args.inputs)
-    code = read_java_file(args.file)
+    files, args.overrides = split_inputs(args.inputs)
+    args.file, code = read_java_files(files)
     task, generic, task_spec = read_task(args.task, args.task_file)
     adapter, cfg = open_adapter(args.adapter, args.preset, args.overrides)  # checked before the model loads
+    from fedjava.javadata.taskcheck import prepare_task
+
+    task_spec = prepare_task(task_spec, task, args.reference, args.task_file or "the task", cfg.prompt_mode ==
+                             "grounded" and not args.no_run, args.unsafe_run)  # a broken task stops here
     if generic:
         print("note: no --task or --task-file given; using a generic task, so a logic error can only be "
               "judged from the code itself", file=sys.stderr)

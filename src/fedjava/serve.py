@@ -135,6 +135,8 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
 
     from fedjava.grading.feedback import render_feedback, templates
     from fedjava.grading.summary import STATUS_NAMES
+    from fedjava.javadata.taskcheck import prepare_task
+    from fedjava.javadata.tasks import TaskError
     from fedjava.reviewer import adapter_label
 
     app = FastAPI(title="fedjava", docs_url=None, redoc_url=None, openapi_url=None)
@@ -185,11 +187,13 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
 
         def run():
             with lock:  # one generation at a time: the model is shared
-                return reviewer.review(code, label, task, spec, run_tests, check=0)
+                checked = prepare_task(spec, task, None, "the task file", run_tests and reviewer.grounded,
+                                       reviewer.unsafe)  # a broken task file is named, not blamed on the code
+                return reviewer.review(code, label, task, checked, run_tests, check=0)
 
         try:
             done = await run_in_threadpool(run)
-        except ReviewError as exc:
+        except (ReviewError, TaskError) as exc:
             return refuse(str(exc))
         record = {"source": label, "code": code, "status": "graded" if done.answer else "invalid_answer",
                   "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",

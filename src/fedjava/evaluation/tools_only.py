@@ -39,6 +39,7 @@ from fedjava.javadata.evidence import (
     VerifiedChange,
 )
 from fedjava.javadata.label import ERROR_TYPE
+from fedjava.javadata.sources import blank_literals
 
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*$")
 _LOOP = re.compile(r"^\s*(?:\}\s*)?(?:for|while|do)\b")
@@ -73,7 +74,7 @@ def method_span(code: str, name: str) -> tuple[int, int] | None:
         return None
     declaration = re.compile(rf"(?<![\w$.])[\w$<>\[\],.?\s]+\s+(?P<name>{re.escape(name)})\s*\([^;{{}}]*\)\s*"
                              rf"(?:throws\s+[\w$.,\s]+)?\{{", re.MULTILINE)
-    plain = _blank_literals(code)
+    plain = blank_literals(code)
     found = None
     for match in declaration.finditer(plain):
         if re.search(r"\b(?:new|return)\s*$", plain[: match.start()].rstrip()[-10:]):
@@ -91,32 +92,6 @@ def method_span(code: str, name: str) -> tuple[int, int] | None:
                 end = i
                 break
     return plain.count("\n", 0, found.start("name")) + 1, plain.count("\n", 0, end) + 1
-
-
-def _blank_literals(code: str) -> str:
-    """``code`` with string and char literals and comments blanked (same length, newlines kept)."""
-    out, i, n = list(code), 0, len(code)
-    while i < n:
-        two = code[i:i + 2]
-        if two == "//":
-            j = code.find("\n", i)
-            j = n if j < 0 else j
-        elif two == "/*":
-            j = code.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-        elif code[i] in "\"'":
-            j = i + 1
-            while j < n and code[j] != code[i] and code[j] != "\n":
-                j += 2 if code[j] == "\\" else 1
-            j = min(n, j + 1)
-        else:
-            i += 1
-            continue
-        for k in range(i, j):
-            if out[k] != "\n":
-                out[k] = " "
-        i = j
-    return "".join(out)
 
 
 def guessed_line(code: str, call: str, pattern: re.Pattern = _RETURN) -> int:

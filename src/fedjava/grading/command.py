@@ -32,7 +32,8 @@ def add_grade_parser(sub) -> argparse.ArgumentParser:
                     "javac and the task's tests run first), score each review with a rubric, and write a gradebook "
                     "CSV for Canvas and Moodle, one feedback page per student (draft until --approve) and a class "
                     "summary. Students whose file did not change since the last run are skipped.",
-        usage="fedjava grade SUBMISSIONS --task TASK [--out DIR] [--rubric R] [--adapter PATH|builtin] [--no-run] "
+        usage="fedjava grade SUBMISSIONS --task TASK [--reference MODEL.java] [--out DIR] [--rubric R] "
+              "[--adapter PATH|builtin] [--no-run] "
               "[--assignment NAME] [--batch-size N] [--released-only]\n"
               "       fedjava grade --approve ID[,ID...]|all --out DIR [--released-only]\n"
               "       fedjava grade --print-rubric",
@@ -46,6 +47,9 @@ def add_grade_parser(sub) -> argparse.ArgumentParser:
                        help="rubric YAML (default: the one saved in --out by an earlier run, else the default "
                             "rubric; 'default' to go back to it)")
     add_adapter_option(grade)
+    grade.add_argument("--reference", metavar="MODEL.java",
+                       help="a model solution: the task's tests must pass with it before anyone is graded, and tests "
+                            "generated from it run too (docs/tasks.md)")
     grade.add_argument("--no-run", action="store_true",
                        help="grounded adapters: only compile each file, do not run the task's tests")
     add_unsafe_run_option(grade, "javac and the task's tests on the students' code (grounded adapters)")
@@ -85,7 +89,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     out = args.out or str(default_out(args.submissions))
     opts = GradeOptions(args.submissions, args.task, out, args.rubric, args.adapter, not args.no_run,
                         args.assignment, args.batch_size, args.max_new_tokens, args.released_only, args.unsafe_run,
-                        not args.no_fix_check, args.verify_fixes)
+                        not args.no_fix_check, args.verify_fixes, args.reference)
     report = run_grade(opts)
     if report.graded:
         n = report.graded

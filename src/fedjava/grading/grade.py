@@ -56,6 +56,8 @@ class GradeOptions:
     """grounded adapters: check each review's fix with the tools (:meth:`fedjava.reviewer.Reviewer.check_fixes`)"""
     verify_fixes: int = 0
     """where the fix fails the check, sample this many more from the model and keep the first that passes"""
+    reference: str | None = None
+    """a model solution (``--reference``): the task is checked against it, and tests generated from it run too"""
 
 
 @dataclass
@@ -82,6 +84,10 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
         raise GradeError("--verify-fixes must be at least 0")
     task_text, _, task_spec = read_task(None, opts.task)
     adapter, cfg = open_adapter(opts.adapter)
+    from fedjava.javadata.taskcheck import fingerprint_extra, prepare_task
+
+    task_spec = prepare_task(task_spec, task_text, opts.reference, opts.task, cfg.prompt_mode == "grounded"
+                             and opts.run_tests, opts.unsafe_run)  # a broken task stops here: no student is graded
     # Before anything is written (the rubric below): a bad SUBMISSIONS leaves no output folder behind.
     out_inside = _inside(Path(opts.out), Path(opts.submissions))
     submissions = collect(opts.submissions, lambda paths: written_by_grade(paths, out_inside))
@@ -91,7 +97,7 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
     rubric = current_rubric(folder, opts.rubric)
     run_tests = cfg.prompt_mode == "grounded" and opts.run_tests and task_spec is not None and bool(task_spec.tests)
     checks = opts.verify_fixes if opts.fix_check and cfg.prompt_mode == "grounded" else None
-    run = fingerprint(Path(opts.task).read_bytes(), adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens, checks)
+    run = fingerprint(Path(opts.task).read_bytes() + fingerprint_extra(task_spec), adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens, checks)
     label = adapter_label(adapter)
     old = folder.load_records()
     records: dict[str, dict[str, Any]] = {}

@@ -4,12 +4,13 @@ Layouts (both in one folder or zip are fine):
 
 * one ``.java`` file per student: ``alice.java`` -> student ``alice``;
 * one folder per student holding one ``.java`` file anywhere below it: ``bob/src/Solution.java`` -> ``bob``
-  (what Moodle's "download all submissions" and most LMS exports give).
+  (what Moodle's "download all submissions" and most LMS exports give), or several (``Solution.java`` and a
+  helper class): graded as one text, compiled together (:mod:`fedjava.javadata.sources`).
 
 A zip whose only top-level entry is a folder (a zipped class folder) is read from inside that folder.
 Hidden files (``.DS_Store``), ``__MACOSX/`` and ``__pycache__/`` are ignored. Every other entry is a student:
-one that cannot be graded (not a ``.java`` file, empty, binary, not UTF-8, over 200 KB, a folder with no or
-several ``.java`` files, a second submission with the same id) gets a :class:`Submission` with ``problem`` set,
+one that cannot be graded (not a ``.java`` file, empty, binary, not UTF-8, over 200 KB, a folder with no
+``.java`` file or more than 20, a second submission with the same id) gets a :class:`Submission` with ``problem`` set,
 so the teacher sees a row saying why, and the run goes on. A zip is read in memory, never unpacked to disk,
 and each entry is read only up to the size limit (a zip bomb costs nothing).
 
@@ -33,6 +34,8 @@ from fedjava.errors import UserError
 from fedjava.review import MAX_FILE_BYTES, ReviewError, decode_text
 
 MAX_ENTRIES = 20_000
+MAX_FILES = 20
+"""The most .java files one student's submission may have (they are compiled together)."""
 IGNORED = ("__MACOSX", "__pycache__")
 MAX_LINKS = 8
 """Links followed in a row inside a zip (a link to a link ...) before the chain counts as a loop."""
@@ -226,6 +229,30 @@ def _unwrap(entries: list[_Entry]) -> list[_Entry]:
     return entries
 
 
+def _read_files(student: str, source: str, java: list[_Entry]) -> Submission:
+    """A submission of several .java files (Solution and its helper classes): graded as one text, the files compiled
+    together (:func:`fedjava.javadata.sources.combine_files`)."""
+    from fedjava.javadata.sources import combine_files
+
+    if len(java) > MAX_FILES or sum(f.size for f in java) > MAX_FILE_BYTES:
+        return Submission(student, source, problem=f"{len(java)} .java files of {sum(f.size for f in java) / 1000:.0f} "
+                                                   f"KB; a submission may have at most {MAX_FILES} files and "
+                                                   f"{MAX_FILE_BYTES // 1000} KB")
+    codes, digest = [], hashlib.sha256()
+    for entry in java:
+        name = "/".join(entry.parts[1:])
+        try:
+            data = entry.read()
+        except (OSError, zipfile.BadZipFile, RuntimeError) as exc:
+            return Submission(student, source, problem=f"{name} cannot be read ({exc})")
+        digest.update(name.encode() + b"\0" + data + b"\0")
+        try:
+            codes.append((name, decode_text(data, name)))
+        except ReviewError as exc:
+            return Submission(student, source, problem=str(exc), sha256=digest.hexdigest())
+    return Submission(student, source, code=combine_files(codes), sha256=digest.hexdigest())
+
+
 def _read_student(student: str, files: list[_Entry]) -> Submission:
     folder = len(files[0].parts) > 1
     refused = [f for f in files if f.problem]
@@ -242,9 +269,7 @@ def _read_student(student: str, files: list[_Entry]) -> Submission:
         what = "no .java file in the folder" if folder else f"not a Java file ({files[0].parts[-1]})"
         return Submission(student, source, problem=f"{what}; each student needs one .java file")
     if len(java) > 1:
-        names = ", ".join("/".join(f.parts[1:]) for f in java[:5]) + (" ..." if len(java) > 5 else "")
-        return Submission(student, source, problem=f"{len(java)} .java files ({names}); grading reviews one file "
-                                                   "per student")
+        return _read_files(student, source, java)
     entry = java[0]
     if entry.size > MAX_FILE_BYTES:
         return Submission(student, source, problem=f"{entry.size / 1000:.0f} KB is too large for a Java file "

@@ -42,6 +42,7 @@ from fedjava.javadata.runner import (
     CaseResult,
     Program,
     RunOutcome,
+    case_outcome,
     check_many,
     compile_program,
     timeout_budget,
@@ -286,6 +287,44 @@ def register(kind: type[F]) -> type[F]:
     return kind
 
 
+@register
+@dataclass(frozen=True)
+class ReferenceComparison(Fact):
+    """``reference: 3 of 40 generated inputs differ; first: Solution.f(0) returned 1, the reference returns 0``, or
+    ``reference: all 40 generated inputs agree``: the tests generated from a model solution
+    (:mod:`fedjava.javadata.generate`), how many give another outcome than the reference, and the first.
+
+    ``student``: ``returned VALUE``, ``threw EXCEPTION``, ``did not finish within BUDGET`` or ``was not run``;
+    ``reference``: ``returns VALUE`` or ``throws EXCEPTION``."""
+
+    differ: int
+    total: int
+    call: str = ""
+    student: str = ""
+    reference: str = ""
+
+    _RE: ClassVar[re.Pattern] = re.compile(
+        r"^reference: (\d+) of (\d+) generated inputs differ; first: (.*) (returned .*|threw .*|did not finish .*|"
+        r"was not run.*), the reference (returns .*|throws .*)$")
+    _AGREE: ClassVar[re.Pattern] = re.compile(r"^reference: all (\d+) generated inputs agree$")
+
+    def render(self) -> str:
+        if not self.differ:
+            return f"reference: all {self.total} generated inputs agree"
+        return (f"reference: {self.differ} of {self.total} generated inputs differ; first: {self.call} {self.student}, "
+                f"the reference {self.reference}")
+
+    @classmethod
+    def parse(cls, line: str) -> ReferenceComparison | None:
+        found = cls._AGREE.match(line)
+        if found:
+            return cls(0, int(found.group(1)))
+        found = cls._RE.match(line)
+        if not found:
+            return None
+        return cls(int(found.group(1)), int(found.group(2)), found.group(3), found.group(4), found.group(5))
+
+
 def parse_fact(line: str) -> Fact:
     """The fact one line of a block renders (:class:`OtherLine` when no kind reads it)."""
     line = line.strip()
@@ -429,6 +468,26 @@ def compile_only(block: str) -> str:
     return Evidence.parse(block).compile_only().render()
 
 
+def comparison_facts(task: Task, outcome: RunOutcome) -> list:
+    """The evidence line on the generated tests of ``task`` (:class:`~fedjava.javadata.evidence.ReferenceComparison`)
+    for a program that compiled; [] when the task has none."""
+    generated = [i for i, test in enumerate(task.tests) if test.generated]
+    if not generated or not outcome.compiled:
+        return []
+    results = {case.index: case for case in outcome.cases}
+    differ = [i for i in generated if i not in results or results[i].status != "PASS"]
+    if not differ:
+        return [ReferenceComparison(0, len(generated))]
+    first, test = differ[0], task.tests[differ[0]]
+    case = results.get(first)
+    student = "was not run (the program stopped before it)" if case is None else \
+        case_outcome(case, lambda text: short(strip_loader_names(text)))
+    shown = case.expected if case is not None and case.status == "FAIL" else test.expect  # as the student's value
+    reference = f"throws {test.throws}" if test.throws else f"returns {short(shown)}"
+    call = short(f"{test.setup} {test.call}" if test.setup else test.call)
+    return [ReferenceComparison(len(differ), len(generated), call, student, reference)]
+
+
 def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True, *,
                     unsafe: bool = False) -> tuple[str, RunOutcome]:
     """Run javac and the tests on one student's file: (the evidence block, the outcome).
@@ -445,6 +504,7 @@ def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True,
         with tempfile.TemporaryDirectory(prefix="fedjava-review-") as tmp:  # the dataset's own path: same labels
             outcome = check_many([Program("review", task, code)], Path(tmp), jobs=1, unsafe=unsafe)["review"]
         hung = hung_call(task, outcome) if outcome.compiled and outcome.timed_out else ""
-        return evidence_block(outcome, len(task.tests), hung), outcome
+        evidence = evidence_of(outcome, len(task.tests), hung).with_facts(*comparison_facts(task, outcome))
+        return evidence.render(), outcome
     outcome = compile_program(code, unsafe=unsafe)
     return evidence_block(outcome, 0, ran_tests=False), outcome

@@ -36,6 +36,8 @@ STUDENT_MODULES = ("java.base", "jdk.localedata", "jdk.charsets")
 tasks and the handwritten programs use java.util, java.lang and java.io, all in java.base; the locale data and
 charsets (no API of their own) keep ``String.format`` as in a full JDK, where the default locale is not
 English ("3,14" in German)."""
+JUNIT_MODULES = ("java.logging",)
+"""What the JUnit API's jars use beside java.base (its commons log through java.util.logging)."""
 SEALED_FLAGS = ["-XX:-UsePerfData", "-XX:+DisableAttachMechanism"]
 """/tmp is read-only in a sealed sandbox (no hsperfdata file), and no tool may attach to the JVM."""
 REPORT = "report.sock"
@@ -76,21 +78,26 @@ def place(module: Path, folder: Path) -> Path:
 
 
 def run_isolated(folder: Path, module: Path, java_flags: list[str], budgets: tuple[float, float, float],
-                 stack_bytes: int, suspects: tuple[str, ...] = (), *, unsafe: bool = False) -> tuple[str, Finished]:
+                 stack_bytes: int, suspects: tuple[str, ...] = (), *, unsafe: bool = False,
+                 classpath: tuple[str, ...] = (), record: bool = False) -> tuple[str, Finished]:
     """Run the program compiled into ``folder/out`` (TestDriver and Solution) alone in a JVM, in a sealed
     sandbox that sees only ``folder``: (what the harness reported, the command's result).
 
     ``budgets``: CPU seconds per case, wall seconds per case, wall seconds for the whole program (kept by the
     harness; the sandbox's wall clock is a backstop 30 s later). ``suspects``: the program's classes a test's
     expected value names (:func:`suspects`); the harness refuses to run one that hides a JDK name.
+    ``classpath``: more entries after ``out``, relative to ``folder`` (the JUnit API's jars). ``record``: the
+    teacher's reference solution, whose values are reported as Java expressions (``Cases.record``).
     """
     cpu, case_wall, program_wall = budgets
     place(module, folder)
     report = _Report(folder / REPORT)
     try:
         box = Sandbox(folder, unsafe=unsafe, reads=(folder,), sealed=True)
-        argv = ["java", *java_flags, *SEALED_FLAGS, "--limit-modules", ",".join((*STUDENT_MODULES, MODULE)),
-                "--module-path", "harness", "-cp", "out", "-m", f"{MODULE}/{MODULE}.Isolated", REPORT,
+        modules = (*STUDENT_MODULES, *(JUNIT_MODULES if classpath else ()), MODULE)
+        argv = ["java", *java_flags, *SEALED_FLAGS, "--limit-modules", ",".join(modules),
+                "--module-path", "harness", "-cp", ":".join(("out", *classpath)), "-m",
+                f"{MODULE}/{MODULE}.Isolated", *(["--record"] if record else []), REPORT,
                 *(str(int(seconds * 1000)) for seconds in budgets), str(stack_bytes)]
         if suspects:
             argv.append(",".join(suspects))

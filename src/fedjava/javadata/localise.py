@@ -42,6 +42,7 @@ from fedjava.javadata.runner import (
     limits,
 )
 from fedjava.javadata.sandbox import JAVA_RESOURCES, Sandbox
+from fedjava.javadata.sources import javac_source
 from fedjava.javadata.tasks import Task
 
 TOP = 3
@@ -129,9 +130,13 @@ def localise_many(items: list[tuple[str, Task, str, RunOutcome]], *, max_mutants
 
 def coverage_driver(task: Task) -> str:
     """``CoverageDriver.java``: every test case's setup and call in order, ``Cov.begin(i)`` before case i; nothing
-    is compared (the test run says which cases fail)."""
+    is compared (the test run says which cases fail). Tests of a program's output and JUnit tests are not
+    followed (no line counts as run by them)."""
     lines = ["import java.util.*;", "", "class CoverageDriver {", "    public static void main(String[] args) {"]
     for i, case in enumerate(task.tests):
+        if case.kind != "call":
+            lines.append(f"        Cov.begin({i});")
+            continue
         lines += [f"        Cov.begin({i});", "        try {"]
         if case.setup:
             lines.append(f"            {case.setup}")
@@ -173,7 +178,7 @@ def coverage_many(items: list[tuple[str, Task, str]], work: Path, *, unsafe: boo
     for i, (_, task, code) in enumerate(items):
         folder = work / str(i)
         folder.mkdir()
-        (folder / "Solution.java").write_text(code, encoding="utf-8")
+        (folder / "Solution.java").write_text(javac_source(code), encoding="utf-8")
         (folder / "CoverageDriver.java").write_text(coverage_driver(task), encoding="utf-8")
         folders[folder] = str(i)
     box = Sandbox(work, writable=True, unsafe=unsafe)
@@ -297,8 +302,10 @@ def _case_states(task: Task, outcome: RunOutcome) -> list[str]:
 
 def with_localisation(evidence: Evidence, task: Task, code: str, outcome: RunOutcome, *, unsafe: bool = False,
                       max_mutants: int = MAX_MUTANTS) -> tuple[Evidence, Localisation | None]:
-    """``evidence`` with the localisation facts added when the run calls for them (else unchanged, None)."""
-    if not needs_localisation(outcome):
+    """``evidence`` with the localisation facts added when the run calls for them (else unchanged, None). A task with
+    JUnit tests is not localised: coverage does not follow them, and their mutants could not share a batch JVM (it
+    has no JUnit on its class path), so each would need a JVM of its own."""
+    if not needs_localisation(outcome) or task.junit:
         return evidence, None
     found = localise(task, code, outcome, max_mutants=max_mutants, unsafe=unsafe)
     return evidence.with_facts(*found.facts()), found

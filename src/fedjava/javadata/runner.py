@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedjava.errors import UserError
-from fedjava.javadata import harness
+from fedjava.javadata import harness, junit
 from fedjava.javadata.sandbox import Limits, Sandbox
+from fedjava.javadata.sources import javac_source
 from fedjava.javadata.tasks import Task, render_driver
 
 JVM_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
@@ -167,6 +168,8 @@ def parse_cases(text: str, batch: bool = True) -> list[CaseResult]:
             )
         elif status == "TIMEOUT":
             cases.append(CaseResult(index, status, call, message=_budget(parts[4], int(parts[5]))))
+        elif status == "VALUE":  # a recorded reference solution: its value as a Java expression ("" when none)
+            cases.append(CaseResult(index, status, call, actual=_unescape(parts[4])))
         else:
             cases.append(CaseResult(index, status, call))
     return cases
@@ -178,6 +181,16 @@ def _budget(reason: str, millis: int) -> str:
     if reason == "cpu":
         return "" if seconds == TIMEOUT_SECONDS else f"{seconds:g} s of CPU time"
     return f"{seconds:g} s of wall-clock time" + (" for all its tests" if reason == "program" else "")
+
+
+def case_outcome(case: CaseResult, shorten: Callable[[str], str] = str) -> str:
+    """What a case that did not pass gave, for a report: "returned 15", "threw java.lang.X: message", "did not finish
+    within 1 s of CPU time" (values and messages through ``shorten``)."""
+    if case.status == "FAIL":
+        return f"returned {shorten(case.actual)}"
+    if case.status == "ERROR":
+        return f"threw {case.exception}" + (f": {shorten(case.message)}" if case.message else "")
+    return f"did not finish within {timeout_budget(case)}"
 
 
 def timeout_budget(case: CaseResult) -> str:
@@ -201,20 +214,37 @@ def run_program(task: Task, code: str, timeout: float = 10.0, *, unsafe: bool = 
     require_jdk()
     with tempfile.TemporaryDirectory(prefix="fedjava-") as tmp:
         work = Path(tmp)
-        (work / "Solution.java").write_text(code, encoding="utf-8")
-        (work / "TestDriver.java").write_text(render_driver(task), encoding="utf-8")
+        files = write_program(work, task, code)
         (work / "out").mkdir()
+        jars = class_path(work, task)
         compiled = Sandbox(work, writable=True, unsafe=unsafe).run(
             ["javac", *JAVAC_FLAGS, "-XDrawDiagnostics", "-encoding", "UTF-8", "-d", "out",
-             "Solution.java", "TestDriver.java"], limits(60))
+             *(["-cp", ":".join(jars)] if jars else []), *files], limits(60))
         if compiled.returncode != 0:
             return RunOutcome(False, parse_diagnostics(compiled.stderr), stderr=compiled.stderr,
                               stopped=compiled.stopped)
         return run_alone(work, task, program_wall=timeout, unsafe=unsafe)
 
 
+def write_program(folder: Path, task: Task, code: str) -> list[str]:
+    """Write the sources of ``code`` against ``task`` into ``folder``: Solution.java (the student's code as javac
+    takes it, :func:`fedjava.javadata.sources.javac_source`: the same lines), TestDriver.java and the task's JUnit
+    test classes. Returns their file names."""
+    files = {"Solution.java": javac_source(code), "TestDriver.java": render_driver(task), **junit.source_files(task.junit)}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return list(files)
+
+
+def class_path(folder: Path, task: Task) -> list[str]:
+    """What ``task``'s programs need on their class path beside their own classes, placed in ``folder`` (relative
+    paths): the JUnit API's jars for a task with JUnit tests, else nothing."""
+    return junit.place_jars(folder) if task.junit else []
+
+
 def run_alone(folder: Path, task: Task, timeout: float = TIMEOUT_SECONDS,
-              program_wall: float = PROGRAM_WALL_SECONDS, *, unsafe: bool = False) -> RunOutcome:
+              program_wall: float = PROGRAM_WALL_SECONDS, *, unsafe: bool = False, record: bool = False) -> RunOutcome:
     """Run the program compiled into ``folder/out`` against ``task`` alone: a JVM of its own, in a sealed
     sandbox that sees only ``folder``, its results reported by the harness over a socket
     (:mod:`fedjava.javadata.harness`).
@@ -222,11 +252,14 @@ def run_alone(folder: Path, task: Task, timeout: float = TIMEOUT_SECONDS,
     A case over ``timeout`` CPU seconds, or WALL_FACTOR times that of wall-clock time, is a ``TIMEOUT`` case
     and ends the run; so does running past ``program_wall`` seconds in all (``stopped`` "timeout"). A program
     with a class that would take a JDK name's place in a test's expected value is not run (no case).
+    ``record``: only for the teacher's reference solution, each case's value comes back as a Java expression
+    (a ``VALUE`` case).
     """
     module = harness.module_path(JAVAC_FLAGS, unsafe)
     budgets = (timeout, min(timeout * WALL_FACTOR, program_wall), program_wall)
-    suspects = harness.suspects([case.expect for case in task.tests], task.solution, folder / "out")
-    report, ran = harness.run_isolated(folder, module, JVM_FLAGS, budgets, STACK_BYTES, suspects, unsafe=unsafe)
+    suspects = harness.suspects([case.expect for case in task.tests], task.model or task.solution, folder / "out")
+    report, ran = harness.run_isolated(folder, module, JVM_FLAGS, budgets, STACK_BYTES, suspects, unsafe=unsafe,
+                                       classpath=tuple(class_path(folder, task)), record=record)
     lines = report.split("\n")[:-1]  # a last line without its newline was cut off
     if not lines or lines[0] != "@@READY":
         if not ran.stopped:
@@ -282,7 +315,7 @@ def _compile_alone(codes: dict[str, str], *, unsafe: bool = False) -> dict[str, 
             for i, key in enumerate(keys):
                 folder = Path(tmp) / f"{n}-{i}"
                 folder.mkdir()
-                (folder / name).write_text(codes[key], encoding="utf-8")
+                (folder / name).write_text(javac_source(codes[key], name[:-5]), encoding="utf-8")
                 folders[folder] = key
             box = Sandbox(Path(tmp), writable=True, unsafe=unsafe)
             results.update(_batch_compile(box, folders, Path(tmp) / "shared", [name]))
@@ -308,14 +341,14 @@ def compile_many(
     the empty ``work/shared``. Returns ``{key: (compiled, errors)}``.
     """
     require_jdk()
-    folders = {}
+    folders, files = {}, {}
     for index, program in enumerate(programs):
         folder = work / str(index)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "Solution.java").write_text(program.code, encoding="utf-8")
-        (folder / "TestDriver.java").write_text(render_driver(program.task), encoding="utf-8")
+        files[folder] = write_program(folder, program.task, program.code)
         folders[folder] = program.key
-    return _batch_compile(Sandbox(work, writable=True, unsafe=unsafe), folders, work / "shared")
+    jars = next((class_path(work, p.task) for p in programs if p.task.junit), [])
+    return _batch_compile(Sandbox(work, writable=True, unsafe=unsafe), folders, work / "shared", files,
+                          [work / jar for jar in jars])
 
 
 def compile_folders(box: Sandbox, folders: dict[Path, str], classpath: Path, files: list[str],
@@ -325,17 +358,24 @@ def compile_folders(box: Sandbox, folders: dict[Path, str], classpath: Path, fil
     return _batch_compile(box, folders, classpath, files)
 
 
-def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path, files: list[str] | None = None,
+def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path,
+                   files: list[str] | dict[Path, list[str]] | None = None, jars: list[Path] = (),
                    ) -> dict[str, tuple[bool, list[Diagnostic]]]:
     """Run Compile.java in ``box`` (writable) on ``{folder: key}`` (each folder's Solution.java and
-    TestDriver.java, or ``files``), with ``shared`` (made empty here) as the class path."""
+    TestDriver.java, or ``files``: the same for every folder, or each folder's own), with ``shared`` (made empty
+    here) and ``jars`` as the class path."""
     shared.mkdir(parents=True, exist_ok=True)
     module = harness.place(harness.module_path(JAVAC_FLAGS, box.unsafe), box.work)
-    suffix = "".join(f"\t{name}" for name in files or [])
+
+    def suffix(folder: Path) -> str:
+        names = files.get(folder, []) if isinstance(files, dict) else files or []
+        return "".join(f"\t{name}" for name in names)
+
     inside = {box.path(folder): key for folder, key in folders.items()}  # Compile names them so
+    classpath = ":".join([box.path(shared), *(box.path(jar) for jar in jars)])
     done = box.run(["java", *BATCH_COMPILE_FLAGS, "--module-path", box.path(module), "-m",
-                    f"{harness.MODULE}/{harness.MODULE}.Compile", box.path(shared)],
-                   limits(60 + len(folders)), stdin="".join(f"{folder}{suffix}\n" for folder in inside))
+                    f"{harness.MODULE}/{harness.MODULE}.Compile", classpath],
+                   limits(60 + len(folders)), stdin="".join(f"{box.path(folder)}{suffix(folder)}\n" for folder in folders))
     results: dict[str, tuple[bool, list[Diagnostic]]] = {}
     current = None
     for line in done.stdout.splitlines():
@@ -482,7 +522,8 @@ def check_many(
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             outcomes.update(zip(runnable, pool.map(run_one, runnable), strict=True))
         return outcomes
-    run_chunks = [[(key, folders[key] / "out") for key in runnable[i:i + chunk]] for i in range(0, len(runnable), chunk)]
+    batched = [key for key in runnable if not by_key[key].task.junit]  # a batch JVM has no JUnit jars: those alone
+    run_chunks = [[(key, folders[key] / "out") for key in batched[i:i + chunk]] for i in range(0, len(batched), chunk)]
 
     def run_chunk(items: list[tuple[str, Path]]) -> dict[str, RunOutcome]:
         result = run_many(items, items[0][1].parent.parent / "shared", timeout, unsafe=unsafe)

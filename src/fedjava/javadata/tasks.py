@@ -20,6 +20,17 @@ A task file (``src/fedjava/javadata/tasks/<id>.yaml``) holds::
         call: c.total()
         expect: "2"
 
+Teachers' task files (``fedjava grade --task``, ``review --task-file``: ``strict=False``) need only
+``requirement``, and may give more kinds of tests (docs/tasks.md describes every field)::
+
+    reference: Model.java            # a model solution (a path beside the task file, or inline code)
+    junit: SolutionTest.java         # a JUnit 5 test class (a path or inline code), each @Test a case
+    tests:
+      - call: Solution.ratio(1, 0)   # the call must throw this exception (or a subclass)
+        throws: IllegalArgumentException
+      - stdin: "3 4\n"              # a program with a main: its output for this input,
+        stdout: "7\n"               # trailing blanks and line endings ignored
+
 The generated ``TestDriver`` only evaluates a case (``run(i)`` returns its expected and actual values);
 the test harness (``java/Cases.java``, a Java module the student's code cannot reach) calls it, compares the
 values and reports a passing case, a wrong value or an exception thrown from the student's code.
@@ -34,11 +45,15 @@ from pathlib import Path
 import yaml
 
 from fedjava.errors import UserError
+from fedjava.javadata.junit import DRIVER_HELPERS, TestClass, case_lines, parse_test_class
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 TOPICS = ("strings", "arrays", "loops", "math", "recursion", "collections", "classes")
 MIN_TESTS = 5
 MIN_VARIANTS = 2
+MAX_SOURCE_BYTES = 200_000
+TASK_KEYS = ("id", "title", "topic", "requirement", "solution", "reference", "junit", "variants", "tests")
+TEST_KEYS = ("call", "expect", "setup", "throws", "stdin", "stdout")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -48,9 +63,26 @@ class TaskError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class TestCase:
+    """One test: a call and its expected value (or the exception it must throw), a program's output for an input, or
+    a JUnit test method. ``call`` is how a report names it."""
+
     call: str
-    expect: str
+    expect: str = ""
     setup: str = ""
+    throws: str = ""
+    """the exception class the call must throw (``expect`` is then empty)"""
+    stdin: str | None = None
+    stdout: str | None = None
+    """a test of the program's ``main``: what it must print for ``stdin``"""
+    junit: str = ""
+    """``Class#method``: a JUnit test method of the task's ``junit`` class"""
+    generated: bool = False
+    """made from the reference solution (:mod:`fedjava.javadata.generate`), not written by the teacher"""
+
+    @property
+    def kind(self) -> str:
+        """``call``, ``io`` (stdin/stdout) or ``junit``."""
+        return "junit" if self.junit else "io" if self.stdout is not None else "call"
 
 
 @dataclass(frozen=True)
@@ -69,6 +101,15 @@ class Task:
     variants: tuple[Variant, ...]
     tests: tuple[TestCase, ...]
     path: Path | None = field(default=None, compare=False)
+    reference: str = ""
+    """a model solution's code (``reference:``; the checked task's tests then include inputs made from it)"""
+    junit: tuple[TestClass, ...] = ()
+    """the JUnit 5 test classes whose @Test methods are among ``tests``"""
+
+    @property
+    def model(self) -> str:
+        """The code the task's tests must pass: the reference, else the solution ("" when there is neither)."""
+        return self.reference if self.reference.strip() else self.solution if self.solution.strip() else ""
 
 
 def _java_text(value) -> str:
@@ -97,8 +138,7 @@ def load_task(path: str | Path, strict: bool = True) -> Task:
     if not strict:
         raw = {"id": path.stem.lower(), "title": path.stem, "topic": "review", "solution": "", **raw}
     problems: list[str] = []
-    known = {"id", "title", "topic", "requirement", "solution", "variants", "tests"}
-    for key in sorted(set(raw) - known):
+    for key in sorted(set(raw) - set(TASK_KEYS), key=str):
         problems.append(f"unknown key '{key}'")
     for key in ("id", "title", "topic", "requirement", "solution") if strict else ("requirement",):
         if not isinstance(raw.get(key), str) or not raw.get(key, "").strip():
@@ -121,16 +161,19 @@ def load_task(path: str | Path, strict: bool = True) -> Task:
         variants.append(Variant(str(v["name"]), str(v["code"])))
     if strict and len(variants) < MIN_VARIANTS:
         problems.append(f"needs at least {MIN_VARIANTS} variants, has {len(variants)}")
-    tests = []
-    raw_tests = raw.get("tests") or []
-    if not isinstance(raw_tests, list):
-        problems.append("'tests' must be a list of {call, expect[, setup]}")
-        raw_tests = []
-    for i, t in enumerate(raw_tests):
-        if not isinstance(t, dict) or "call" not in t or "expect" not in t:
-            problems.append(f"tests[{i}] needs 'call' and 'expect'")
-            continue
-        tests.append(TestCase(_java_text(t["call"]), _java_text(t["expect"]), str(t.get("setup") or "")))
+    tests = _read_tests(raw.get("tests"), problems)
+    reference = _source(raw.get("reference"), "reference", path, problems) if "reference" in raw else ""
+    junit = []
+    entries = raw.get("junit")
+    for i, entry in enumerate(entries if isinstance(entries, list) else [] if entries is None else [entries]):
+        key = "junit" if not isinstance(entries, list) else f"junit[{i}]"
+        code = _source(entry, key, path, problems)
+        if code:
+            try:
+                junit.append(parse_test_class(code, key))
+            except UserError as exc:
+                problems.append(str(exc))
+    tests += junit_cases(tuple(junit))
     if strict and len(tests) < MIN_TESTS:
         problems.append(f"needs at least {MIN_TESTS} tests, has {len(tests)}")
     if problems:
@@ -144,7 +187,82 @@ def load_task(path: str | Path, strict: bool = True) -> Task:
         variants=tuple(Variant(v.name, v.code.rstrip() + "\n") for v in variants),
         tests=tuple(tests),
         path=path,
+        reference=reference,
+        junit=tuple(junit),
     )
+
+
+def _read_tests(raw_tests, problems: list[str]) -> list[TestCase]:
+    """The ``tests:`` entries; each problem (naming the entry and the key as written) is added to ``problems``."""
+    if raw_tests is None:
+        return []
+    if not isinstance(raw_tests, list):
+        problems.append("'tests' must be a list of {call, expect[, setup]} (or {call, throws}, {stdin, stdout})")
+        return []
+    tests = []
+    for i, t in enumerate(raw_tests):
+        if not isinstance(t, dict):
+            problems.append(f"tests[{i}] needs 'call' and 'expect'")
+            continue
+        unknown = sorted(set(t) - set(TEST_KEYS), key=str)
+        if unknown:
+            problems.append(f"tests[{i}]: unknown key '{unknown[0]}' (a test has {', '.join(TEST_KEYS)})")
+            continue
+        if "stdout" in t or "stdin" in t:
+            if "stdout" not in t or set(t) & {"call", "expect", "throws", "setup"}:
+                problems.append(f"tests[{i}]: a test of the program's output has 'stdout' (and 'stdin'), nothing else")
+                continue
+            stdin = "" if t.get("stdin") is None else _java_text(t["stdin"])
+            tests.append(TestCase(io_call(stdin), stdin=stdin, stdout=_java_text(t["stdout"])))
+            continue
+        if "call" not in t or ("expect" in t) == ("throws" in t):
+            problems.append(f"tests[{i}] needs 'call' and 'expect'" + (" (or 'throws', not both)" if "call" in t else ""))
+            continue
+        throws = str(t.get("throws") or "").strip()
+        if "throws" in t and not re.fullmatch(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*", throws):
+            problems.append(f"tests[{i}]: throws must name an exception class, e.g. IllegalArgumentException")
+            continue
+        tests.append(TestCase(_java_text(t["call"]), "" if throws else _java_text(t["expect"]),
+                              str(t.get("setup") or ""), throws))
+    return tests
+
+
+def _source(value, key: str, task_path: Path, problems: list[str]) -> str:
+    """Java code given inline or as a path to a ``.java`` file beside the task file (inside its folder: a task
+    uploaded to ``fedjava serve`` cannot name a file of the server's); "" with a problem added when unusable."""
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"'{key}' must be Java code or the path of a .java file")
+        return ""
+    if "{" in value:
+        return value.rstrip() + "\n"
+    name = value.strip()
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts or relative.suffix != ".java":
+        problems.append(f"'{key}': {name} must be a .java file inside the task file's folder (or inline code)")
+        return ""
+    file = task_path.parent / relative
+    if not file.is_file():
+        problems.append(f"'{key}': no file {name} beside the task file")
+        return ""
+    data = file.read_bytes()[:MAX_SOURCE_BYTES + 1]
+    if len(data) > MAX_SOURCE_BYTES or b"\x00" in data:
+        problems.append(f"'{key}': {name} is not a Java source file of at most {MAX_SOURCE_BYTES // 1000} KB")
+        return ""
+    try:
+        return data.decode("utf-8-sig").replace("\r\n", "\n").rstrip() + "\n"
+    except UnicodeDecodeError:
+        problems.append(f"'{key}': {name} is not UTF-8 text")
+        return ""
+
+
+def io_call(stdin: str) -> str:
+    """How a report names a test of the program's output: ``main with stdin "3 4\\n"``."""
+    return f"main with stdin {_java_string(stdin)}" if stdin else "main with no input"
+
+
+def junit_cases(junit: tuple[TestClass, ...]) -> list[TestCase]:
+    """One case per @Test method of each test class."""
+    return [TestCase(shown, junit=f"{test.name}#{method}") for test in junit for method, shown in test.tests]
 
 
 def load_tasks(directory: str | Path = TASKS_DIR) -> list[Task]:
@@ -162,7 +280,14 @@ def load_tasks(directory: str | Path = TASKS_DIR) -> list[Task]:
 
 def task_tests(task: Task) -> list[dict[str, str]]:
     """``task``'s tests as a sample's ``meta.tests`` holds them (a task that is not shipped travels with its samples)."""
-    return [{"call": t.call, "expect": t.expect, **({"setup": t.setup} if t.setup else {})} for t in task.tests]
+    out = []
+    for t in task.tests:
+        if t.kind == "io":
+            out.append({"stdin": t.stdin or "", "stdout": t.stdout or ""})
+        elif t.kind == "call":
+            out.append({"call": t.call, **({"throws": t.throws} if t.throws else {"expect": t.expect}),
+                        **({"setup": t.setup} if t.setup else {})})
+    return out
 
 
 def task_for_sample(meta: dict | None, requirement: str = "", catalogue: dict[str, Task] | None = None) -> Task | None:
@@ -176,13 +301,13 @@ def task_for_sample(meta: dict | None, requirement: str = "", catalogue: dict[st
     tests = meta.get("tests")
     if not isinstance(tests, list) or not tests:
         return None
-    cases = tuple(TestCase(str(t["call"]), str(t["expect"]), str(t.get("setup") or "")) for t in tests
-                  if isinstance(t, dict) and "call" in t and "expect" in t)
+    cases = tuple(_read_tests([t for t in tests if isinstance(t, dict)], []))
     return Task(task_id or "sample", task_id or "sample", "review", requirement, "", (), cases)
 
 
 def _java_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+               .replace("\t", "\\t"))
     return f'"{escaped}"'
 
 
@@ -194,16 +319,34 @@ def render_driver(task: Task) -> str:
     variables stay in their case, and its lines are where the harness's earlier driver (one ``try`` block a
     case) had them, so that javac's messages about the driver name the same lines as in datasets built
     before. JDK names the driver chooses are fully qualified: a class of the student's named ``Object``
-    does not change them.
+    does not change them. The helpers of output tests and JUnit tests come last, only in a driver that has such
+    tests.
     """
+    return _render(task)[0]
+
+
+def driver_spans(task: Task) -> list[tuple[int, int]]:
+    """The driver's lines (first, last; 1-based) of each test case's method: which test a javac error is in."""
+    return _render(task)[1]
+
+
+def _render(task: Task) -> tuple[str, list[tuple[int, int]]]:
     n = len(task.tests)
     lines = ["import java.util.*;", "class TestDriver {", f"    static int cases() {{ return {n}; }}"]
+    spans = []
+    classes = {test.name: test for test in task.junit}
+    started: set[str] = set()
     for i, case in enumerate(task.tests):
+        first = len(lines) + 1
         lines.append(f"    private static java.lang.Object[] c{i}() throws java.lang.Throwable {{")
-        if case.setup:
-            lines.append(f"        {case.setup}")
-        lines += [f"        java.lang.Object actual = {case.call};", f"        java.lang.Object expected = {case.expect};",
-                  "        return new java.lang.Object[] {expected, actual};", "    }", "", ""]
+        if case.kind == "junit":
+            name, method = case.junit.split("#", 1)
+            lines += case_lines(classes[name], method, name not in started)
+            started.add(name)
+        else:
+            lines += _case_body(case)
+        spans.append((first, len(lines)))
+        lines += ["    }", "", ""]
     lines += ["    static java.lang.String call(int i) {", "        switch (i) {"]
     for i, case in enumerate(task.tests):
         shown = (case.setup + " " if case.setup else "") + case.call
@@ -212,5 +355,93 @@ def render_driver(task: Task) -> str:
               "    static java.lang.Object[] run(int i) throws java.lang.Throwable {", "        switch (i) {"]
     lines += [f"            case {i}: return c{i}();" for i in range(n)]
     lines += ["            default: throw new java.lang.IllegalArgumentException(\"no test case \" + i);",
-              "        }", "    }", "}", ""]
-    return "\n".join(lines)
+              "        }", "    }"]
+    if any(case.kind == "io" for case in task.tests):
+        lines += IO_HELPERS.split("\n")
+    if task.junit:
+        lines += DRIVER_HELPERS.split("\n")
+    lines += ["}", ""]
+    return "\n".join(lines), spans
+
+
+def _case_body(case: TestCase) -> list[str]:
+    """The lines of one call or output test's method, up to its return."""
+    if case.kind == "io":
+        return [f"        java.lang.Object actual = fedjava$main({_java_string(case.stdin or '')});",
+                f"        java.lang.Object expected = fedjava$clean({_java_string(case.stdout or '')});",
+                "        return new java.lang.Object[] {expected, actual};"]
+    if case.throws:
+        thrown = _java_string(f"throws {case.throws}")
+        return [f"        java.lang.Object actual; try {{ {case.setup + ' ' if case.setup else ''}actual = {case.call}; }} "
+                f"catch ({case.throws} fedjava$thrown) {{ actual = {thrown}; }}",
+                f"        java.lang.Object expected = {thrown};",
+                "        return new java.lang.Object[] {expected, actual};"]
+    return [*([f"        {case.setup}"] if case.setup else []),
+            f"        java.lang.Object actual = {case.call};", f"        java.lang.Object expected = {case.expect};",
+            "        return new java.lang.Object[] {expected, actual};"]
+
+
+IO_HELPERS = """
+    /** The program's output for {@code stdin}: its main run in a class loader of its own, so that a static
+     * Scanner over System.in reads this case's input, not an earlier case's. */
+    private static java.lang.String fedjava$main(java.lang.String stdin) throws java.lang.Throwable {
+        java.net.URL here = TestDriver.class.getProtectionDomain().getCodeSource().getLocation();
+        java.lang.ClassLoader loader = new java.net.URLClassLoader(new java.net.URL[] {here},
+                java.lang.ClassLoader.getPlatformClassLoader());
+        java.lang.reflect.Method main = fedjava$mainMethod(loader, new java.io.File(here.toURI()));
+        java.io.InputStream in = java.lang.System.in;
+        java.io.PrintStream out = java.lang.System.out;
+        java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
+        java.lang.System.setIn(new java.io.ByteArrayInputStream(stdin.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        java.lang.System.setOut(new java.io.PrintStream(printed, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            main.invoke(null, (java.lang.Object) new java.lang.String[0]);
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            throw e.getCause();
+        } finally {
+            java.lang.System.out.flush();
+            java.lang.System.setIn(in);
+            java.lang.System.setOut(out);
+        }
+        return fedjava$clean(printed.toString(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** The program's main: Solution's, else the only top-level class that has one. */
+    private static java.lang.reflect.Method fedjava$mainMethod(java.lang.ClassLoader loader, java.io.File classes)
+            throws java.lang.Throwable {
+        java.util.List<java.lang.String> names = new java.util.ArrayList<>(java.util.List.of("Solution"));
+        java.lang.String[] files = classes.list();
+        java.util.Arrays.sort(files);
+        for (java.lang.String file : files) {
+            if (file.endsWith(".class") && !file.contains("$") && !file.equals("TestDriver.class")) {
+                names.add(file.substring(0, file.length() - 6));
+            }
+        }
+        for (java.lang.String name : names) {
+            try {
+                java.lang.reflect.Method main = java.lang.Class.forName(name, false, loader)
+                        .getMethod("main", java.lang.String[].class);
+                if (java.lang.reflect.Modifier.isStatic(main.getModifiers())) {
+                    main.setAccessible(true);
+                    return main;
+                }
+            } catch (java.lang.ClassNotFoundException | java.lang.NoSuchMethodException e) {
+                continue;
+            }
+        }
+        throw new java.lang.NoSuchMethodError("no class has a public static void main(String[] args)");
+    }
+
+    /** Output as the tests compare it: line endings and trailing blanks ignored, and blank lines at the end. */
+    private static java.lang.String fedjava$clean(java.lang.String text) {
+        java.lang.StringBuilder out = new java.lang.StringBuilder();
+        for (java.lang.String line : text.replace("\\r\\n", "\\n").replace('\\r', '\\n').split("\\n", -1)) {
+            out.append(line.stripTrailing()).append('\\n');
+        }
+        int end = out.length();
+        while (end > 0 && out.charAt(end - 1) == '\\n') {
+            end--;
+        }
+        return out.substring(0, end);
+    }
+"""

@@ -17,12 +17,18 @@ import java.util.Map;
  * @@CASE  i  PASS   call
  * @@CASE  i  FAIL   call  expected  actual
  * @@CASE  i  ERROR  call  exception-class  student-line  message
+ * @@CASE  i  VALUE  call  java-expression           (recording a reference solution's values)
  * </pre>
- * (tab-separated, with tabs, newlines and backslashes escaped).
+ * (tab-separated, with tabs, newlines and backslashes escaped). A driver may return a third element, the message
+ * of a JUnit assertion that failed: the case fails whatever the two values are.
+ *
+ * <p>Recording ({@link #record}) is for the teacher's reference solution only: each case's value is written as a
+ * Java expression that makes it again ({@link Literal}), the expected value of a generated test.
  */
 final class Cases {
     private final Method run;
     private final String[] calls;
+    private boolean recording;
 
     /** The cases of {@code driver}; its static methods {@code cases()}, {@code call(i)} and {@code run(i)}. */
     Cases(Class<?> driver) throws ReflectiveOperationException {
@@ -42,6 +48,11 @@ final class Cases {
         return calls.length;
     }
 
+    /** From now on a case's line is its value as a Java expression, not a comparison. */
+    void record() {
+        recording = true;
+    }
+
     String call(int index) {
         return calls[index];
     }
@@ -50,6 +61,14 @@ final class Cases {
     String run(int index) {
         try {
             Object[] pair = (Object[]) run.invoke(null, index);
+            if (recording) {
+                String literal = Literal.of(pair[1]);
+                return "@@CASE\t" + index + "\tVALUE\t" + esc(calls[index]) + "\t" + esc(literal == null ? "" : literal);
+            }
+            if (pair.length > 2 && same(pair[0], pair[1])) {  // a failed assertion whose values look alike
+                return "@@CASE\t" + index + "\tFAIL\t" + esc(calls[index]) + "\t" + esc(show(pair[0])) + "\t"
+                        + esc(String.valueOf(pair[2]));
+            }
             return compare(index, pair[0], pair[1]);
         } catch (InvocationTargetException e) {
             return error(index, e.getCause());
@@ -114,6 +133,9 @@ final class Cases {
             if (isFloating(x) || isFloating(y)) {
                 double dx = x.doubleValue();
                 double dy = y.doubleValue();
+                if (dx == dy || (Double.isNaN(dx) && Double.isNaN(dy))) {  // infinities, and NaN is NaN
+                    return true;
+                }
                 return Math.abs(dx - dy) <= 1e-6 * Math.max(1.0, Math.abs(dx));
             }
             return x.longValue() == y.longValue();
@@ -131,6 +153,9 @@ final class Cases {
             return true;
         }
         if (a instanceof java.util.List && b instanceof java.util.List) {
+            return sameIter((Collection<?>) a, (Collection<?>) b);
+        }
+        if (a instanceof java.util.Deque && b instanceof java.util.Deque) {  // ArrayDeque has no equals of its own
             return sameIter((Collection<?>) a, (Collection<?>) b);
         }
         return a.equals(b);

@@ -17,7 +17,8 @@ import java.util.List;
  *
  * <p>Usage: {@code java --limit-modules java.base,fedjava.harness --module-path HARNESS -cp CLASSES
  * -m fedjava.harness/fedjava.harness.Isolated SOCKET CPU_MS CASE_WALL_MS PROGRAM_WALL_MS STACK_BYTES
- * [NAMES]}. NAMES (comma-separated) are the program's classes that a test's expected value names though
+ * [NAMES]}, with {@code --record} before SOCKET for the teacher's reference solution (each case's value is sent
+ * as a Java expression, {@link Cases#record}). NAMES (comma-separated) are the program's classes that a test's expected value names though
  * the task does not declare them: one that hides a JDK class or package from the driver would compute
  * the expected value itself ({@code class List} with an {@code of} of its own), so such a program is
  * not run: {@code @@END HIDES NAME JDK-NAME}.
@@ -39,6 +40,10 @@ public final class Isolated {
     private Isolated() {}
 
     public static void main(String[] args) throws Exception {
+        boolean record = args[0].equals("--record");
+        if (record) {
+            args = java.util.Arrays.copyOfRange(args, 1, args.length);
+        }
         Clock.check();
         SocketChannel channel = SocketChannel.open(UnixDomainSocketAddress.of(args[0]));
         // The supervisor's go-ahead: it has closed the listening socket and removed its path.
@@ -58,6 +63,9 @@ public final class Isolated {
         System.setOut(new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8));
         System.setErr(new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8));
         Cases cases = new Cases(Class.forName("TestDriver", false, ClassLoader.getSystemClassLoader()));
+        if (record) {
+            cases.record();
+        }
         Isolated run = new Isolated();
         Thread worker = new Thread(null, () -> run.work(cases, clock), "program", Long.parseLong(args[4]));
         worker.setDaemon(true);

@@ -1,0 +1,266 @@
+"""Check a task before a class is graded with it: its tests compile, and its model solution passes every one.
+
+A typo in a task file (``expect: AL`` for ``expect: '"AL"'``) used to reach every student: the driver did not
+compile, and each program got COMPILE_ERROR with javac's complaint about the driver. :func:`check_task` runs the
+task's own tests on the model solution (``--reference``, else the task's ``reference:``, else its ``solution:``)
+in the sandbox, as a student's program runs, and stops at the first problem with one line that names the test
+and what javac or the run said (:class:`TaskCheckError`, exit code 2: the teacher's error, and no student is
+graded). Without any model solution, the expected values are compiled on their own, which still catches a name
+that does not exist.
+
+With a reference (``--reference`` or ``reference:``), tests generated from it (:mod:`fedjava.javadata.generate`)
+are added after the teacher's: the task the class is graded with is :attr:`CheckReport.task`.
+``fedjava task check TASK [--reference Model.java]`` runs the same check on its own (:func:`cmd_task_check`), and
+``grade``, ``review`` and ``serve`` run it first (:func:`prepare_task`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fedjava.javadata.generate import Budget, Generated, generate_tests
+from fedjava.javadata.junit import method_at
+from fedjava.javadata.runner import Diagnostic, Program, case_outcome, check_many, compile_folders, require_jdk
+from fedjava.javadata.sandbox import Sandbox, add_unsafe_run_option
+from fedjava.javadata.tasks import Task, TaskError, TestCase, driver_spans
+
+MAX_SHOWN = 100
+MAX_CACHED = 32
+_IDENT_RE = re.compile(r"[A-Za-z_$][\w$]*")
+_CACHE: dict[str, CheckReport] = {}
+
+
+class TaskCheckError(TaskError):
+    """The task's tests do not compile, or its model solution fails one: the teacher's error, said in one line."""
+
+
+@dataclass
+class CheckReport:
+    """What the check found: the task to grade with (the teacher's tests, then the generated ones), what it was
+    checked against, and the generated tests' story."""
+
+    task: Task
+    model: str
+    """"the reference solution", "the task's solution", or "" (no model: only the expected values compiled)"""
+    checked: int
+    generated: Generated | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for the teacher: what was checked, what was generated, how long it took."""
+        parts = []
+        if self.checked and self.model:
+            parts.append(f"{self.checked} test(s) compile and pass with {self.model}")
+        elif self.checked:
+            parts.append(f"{self.checked} test(s)' expected values compile (no solution or reference to run them on)")
+        if self.generated is not None:
+            parts.append(f"{self.generated.summary()}, from {self.model}")
+        return "; ".join(parts or ["no tests to check"]) + f" (checked in {self.seconds:.1f} s)"
+
+
+def check_task(task: Task, reference: str | None = None, *, label: str = "the task", budget: Budget | None = None,
+               unsafe: bool = False) -> CheckReport:
+    """Check ``task`` (see the module's docstring); ``reference`` (code) takes the place of the task's own, ``budget``
+    bounds the generated tests (:class:`~fedjava.javadata.generate.Budget`). Raises TaskCheckError naming the first
+    problem. The same task and reference are checked once per process."""
+    budget = budget or Budget()
+    require_jdk()
+    reference = reference if reference is not None and reference.strip() else task.reference
+    key = hashlib.sha256(repr((task, reference, task.junit, budget, unsafe)).encode()).hexdigest()
+    if key in _CACHE:
+        return _CACHE[key]
+    started = time.perf_counter()
+    model = reference or (task.solution if task.solution.strip() else "")
+    what = "the reference solution" if reference else "the task's solution" if model else ""
+    report = CheckReport(replace(task, reference=reference or ""), what, len(task.tests))
+    if task.tests and model:
+        _run_tests(task, model, label, what, unsafe)
+    elif task.tests:
+        _compile_expected(task, label, unsafe)
+    if reference:
+        made = generate_tests(reference, task.requirement, budget, unsafe=unsafe)
+        report.generated = made
+        report.task = replace(report.task, tests=task.tests + made.tests)
+    report.seconds = time.perf_counter() - started
+    if len(_CACHE) >= MAX_CACHED:  # a long-running serve sees many task files
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = report
+    return report
+
+
+def _run_tests(task: Task, model: str, label: str, what: str, unsafe: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="fedjava-taskcheck-") as tmp:
+        outcome = check_many([Program("model", task, model)], Path(tmp), jobs=1, unsafe=unsafe)["model"]
+    if not outcome.compiled:
+        raise TaskCheckError(f"{label}: {_compile_problem(task, outcome.diagnostics, what)}")
+    if outcome.all_passed:
+        return
+    failed = next((c for c in outcome.cases if c.status != "PASS"), None)
+    if failed is None:
+        index = len(outcome.cases)
+        why = {"exited": "ended the JVM", "output_limit": "printed too much"}.get(outcome.status, "did not finish")
+        raise TaskCheckError(f"{label}: {what} {why} at test {index + 1} ({_shown(task.tests[index])})"
+                             + (f": {outcome.stderr.strip().splitlines()[-1]}" if outcome.stderr.strip() else ""))
+    test = f"test {failed.index + 1} ({_shown(task.tests[failed.index])})"
+    result = case_outcome(failed) + (f", expected {failed.expected}" if failed.status == "FAIL" else "")
+    raise TaskCheckError(f"{label}: {what} fails {test}: {' '.join(result.split())}")
+
+
+def _compile_problem(task: Task, diagnostics: list[Diagnostic], what: str) -> str:
+    """Which part does not compile, in one line: a test of the task, a JUnit test, or the model solution."""
+    first = diagnostics[0] if diagnostics else None
+    if first is None:
+        return f"the tests do not compile with {what}"
+    message = _one_line(first.message or first.args)
+    if first.file == "TestDriver.java":
+        spans = driver_spans(task)
+        index = next((i for i, (a, b) in enumerate(spans) if a <= first.line <= b), None)
+        if index is not None:
+            return f"test {index + 1} ({_shown(task.tests[index])}) does not compile with {what}: {message}"
+    for test in task.junit:
+        if first.file == test.file_name:
+            method = method_at(test, first.line)
+            where = f"{test.name}.{method}()" if method else f"line {first.line} of {test.file_name}"
+            return f"the JUnit test {where} does not compile with {what}: {message}"
+    if first.file == "Solution.java":
+        return f"{what} does not compile: line {first.line}: {message}"
+    return f"{first.file} does not compile with {what}: line {first.line}: {message}"
+
+
+def _one_line(message: str) -> str:
+    """javac's message on one line: "cannot find symbol (variable AL)"."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    symbol = next((line.split(":", 1)[1].strip() for line in lines[1:] if line.startswith("symbol:")), "")
+    return f"{lines[0]} ({symbol})" if symbol else lines[0]
+
+
+def _shown(test: TestCase) -> str:
+    """A test as the one line names it: its setup and call, cut to MAX_SHOWN characters."""
+    text = " ".join(f"{test.setup} {test.call}".split())
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
+
+
+def _compile_expected(task: Task, label: str, unsafe: bool) -> None:
+    """Without a model solution: each expected value that names nothing of its own call compiles on its own."""
+    alone = [(i, t) for i, t in enumerate(task.tests) if t.kind == "call" and not t.throws
+             and not (set(_IDENT_RE.findall(t.expect)) & (set(_IDENT_RE.findall(t.call + " " + t.setup)) | {"Solution"}))]
+    if not alone:
+        return
+    lines = ["import java.util.*;", "class ExpectedValues {"]
+    spans = {}
+    for i, test in alone:
+        spans[len(lines) + 1] = i
+        lines.append(f"    static java.lang.Object e{i}() throws java.lang.Throwable {{ return {test.expect}; }}")
+    lines.append("}")
+    with tempfile.TemporaryDirectory(prefix="fedjava-expected-") as tmp:
+        folder = Path(tmp) / "0"
+        folder.mkdir()
+        (folder / "ExpectedValues.java").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        box = Sandbox(Path(tmp), writable=True, unsafe=unsafe)
+        ok, diagnostics = compile_folders(box, {folder: "expected"}, Path(tmp) / "shared", ["ExpectedValues.java"])[
+            "expected"]
+    if not ok and diagnostics:
+        index = spans.get(diagnostics[0].line)
+        what = f"test {index + 1} ({_shown(task.tests[index])})" if index is not None else "a test"
+        raise TaskCheckError(f"{label}: the expected value of {what} does not compile: "
+                             f"{_one_line(diagnostics[0].message)}")
+
+
+def fingerprint_extra(task: Task | None) -> bytes:
+    """What of a task a grading run's fingerprint must add to the task file's bytes: the reference's and JUnit
+    classes' code (files the task names, or ``--reference``); empty when it has neither."""
+    if task is None or not (task.reference or task.junit):
+        return b""
+    return hashlib.sha256((task.reference + "".join(t.code for t in task.junit)).encode()).digest()
+
+
+# ---------------------------------------------------------------- the command and the other commands' start
+
+
+def prepare_task(task: Task | None, requirement: str, reference_file: str | None, label: str, run: bool,
+                 unsafe: bool = False) -> Task | None:
+    """The task ``grade``, ``review`` and ``serve`` grade with: checked (and with the generated tests) when the
+    tests will run (``run``); a ``--reference`` with a task given as text makes a task of its own. Says on stderr how
+    many tests were generated; TaskCheckError stops the command before any student."""
+    from fedjava.review import read_java_file
+
+    reference = read_java_file(reference_file) if reference_file else None
+    if task is None and reference is not None:
+        task = Task(Path(label).stem.lower(), Path(label).stem, "review", requirement, "", (), ())
+    if task is None:
+        return None
+    if not run:
+        if reference is not None or task.reference or task.junit:
+            print("note: the task's reference and JUnit tests are not used: no tests run (--no-run, or an adapter "
+                  "trained without tool results)", file=sys.stderr)
+        return task
+    if not (task.tests or reference or task.reference):
+        return task
+    if not unsafe:
+        from fedjava.javadata.sandbox import require_sandbox
+
+        require_sandbox()  # the model solution and the tests run in it, as the students' programs will
+    report = check_task(task, reference, label=label, unsafe=unsafe)
+    if report.generated is not None:  # a check that passed is silent; generated tests are news
+        print(f"Task check: {report.summary()}", file=sys.stderr)
+    return report.task
+
+
+def add_task_parser(sub) -> argparse.ArgumentParser:
+    """``fedjava task check TASK [--reference Model.java]``."""
+    task = sub.add_parser("task", help="check a task file before grading a class with it",
+                          description="Commands on task files (docs/tasks.md describes the format).")
+    commands = task.add_subparsers(dest="task_command", required=True, metavar="COMMAND")
+    check = commands.add_parser(
+        "check", help="the task's tests compile and its model solution passes them; tests from a reference",
+        description="Compile the task's tests with its model solution (--reference, else the task's reference: or "
+                    "solution:) and run them in the sandbox: a test that does not compile, or that the model "
+                    "solution fails, is named in one line (exit code 2). With a reference, also generate tests "
+                    "from it and say how many. grade, review and serve run the same check first.",
+        epilog="examples:\n  fedjava task check task.yaml\n  fedjava task check task.yaml --reference Model.java "
+               "--show\n", formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("task_file", metavar="TASK", help="a task YAML file")
+    check.add_argument("--reference", metavar="FILE.java", help="a model solution (instead of the task's own)")
+    check.add_argument("--inputs", type=int, default=Budget.inputs, metavar="N",
+                       help=f"generated inputs per method or class (default {Budget.inputs})")
+    check.add_argument("--seconds", type=float, default=Budget.seconds, metavar="S",
+                       help=f"time for the reference's runs (default {Budget.seconds:g})")
+    check.add_argument("--show", action="store_true", help="print the generated tests as YAML (tests: entries)")
+    add_unsafe_run_option(check, "the model solution and the tests")
+    check.set_defaults(func=cmd_task_check)
+    return task
+
+
+def cmd_task_check(args: argparse.Namespace) -> int:
+    from fedjava.javadata.sandbox import require_sandbox
+    from fedjava.review import read_java_file, read_task
+
+    if args.inputs < 1 or args.seconds <= 0:
+        raise TaskError("--inputs must be at least 1 and --seconds above 0")
+    _, _, task = read_task(None, args.task_file)
+    if task is None:
+        raise TaskError(f"{args.task_file}: a .txt task has no tests to check; give a YAML task file")
+    if not args.unsafe_run:
+        require_sandbox()
+    reference = read_java_file(args.reference) if args.reference else None
+    budget = Budget(inputs=args.inputs, seconds=args.seconds)
+    report = check_task(task, reference, label=args.task_file, budget=budget, unsafe=args.unsafe_run)
+    print(f"{args.task_file}: OK: {report.summary()}")
+    if args.show and report.generated is not None:
+        import yaml
+
+        from fedjava.javadata.tasks import task_tests
+
+        shown = task_tests(replace(task, tests=report.generated.tests))
+        print(yaml.safe_dump({"tests": shown}, sort_keys=False, allow_unicode=True, width=200), end="")
+    return 0
+
