@@ -35,7 +35,6 @@ from fedjava.javadata.calls import GenerateError, signatures, targets
 from fedjava.javadata.runner import (
     JAVAC_FLAGS,
     RunOutcome,
-    case_outcome,
     limits,
     parse_diagnostics,
     require_jdk,
