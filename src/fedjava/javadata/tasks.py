@@ -19,6 +19,7 @@ A task file (``src/fedjava/javadata/tasks/<id>.yaml``) holds::
       - setup: Counter c = new Counter(); c.add(2);   # optional statements run before call
         call: c.total()
         expect: "2"
+        hidden: true                                  # optional: counted, never shown to students
 
 The generated ``TestDriver`` only evaluates a case (``run(i)`` returns its expected and actual values);
 the test harness (``java/Cases.java``, a Java module the student's code cannot reach) calls it, compares the
@@ -51,6 +52,8 @@ class TestCase:
     call: str
     expect: str
     setup: str = ""
+    hidden: bool = False
+    """counted like any test, but a student's feedback page does not show it (``hidden: true``)"""
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,10 @@ def load_task(path: str | Path, strict: bool = True) -> Task:
         if not isinstance(t, dict) or "call" not in t or "expect" not in t:
             problems.append(f"tests[{i}] needs 'call' and 'expect'")
             continue
-        tests.append(TestCase(_java_text(t["call"]), _java_text(t["expect"]), str(t.get("setup") or "")))
+        if not isinstance(t.get("hidden", False), bool):
+            problems.append(f"tests[{i}] hidden must be true or false")
+        tests.append(TestCase(_java_text(t["call"]), _java_text(t["expect"]), str(t.get("setup") or ""),
+                              t.get("hidden") is True))
     if strict and len(tests) < MIN_TESTS:
         problems.append(f"needs at least {MIN_TESTS} tests, has {len(tests)}")
     if problems:
