@@ -39,7 +39,7 @@ def tests_table(task, outcome) -> list[dict[str, Any]]:
     rows = []
     for i, test in enumerate(tests):
         shown = f"{test.setup} {test.call}" if test.setup else test.call
-        row = {"call": short(shown), "expected": short(test.expect), "actual": "", "status": "NOT_RUN",
+        row = {"call": short(shown), "expected": short(_expected(test)), "actual": "", "status": "NOT_RUN",
                "hidden": bool(getattr(test, "hidden", False))}
         case = cases.get(i)
         if case is not None:
@@ -55,6 +55,15 @@ def tests_table(task, outcome) -> list[dict[str, Any]]:
                 row["actual"] = "did not finish" + (f" within {case.message}" if case.message else "")
         rows.append(row)
     return rows
+
+
+def _expected(test) -> str:
+    """What a test expects, as the table shows it: the value, the exception it must throw, or the output."""
+    if getattr(test, "stdout", None) is not None:
+        return test.stdout
+    if getattr(test, "throws", ""):
+        return f"throws {test.throws}"
+    return test.expect
 
 
 def counts(rows: list[dict[str, Any]]) -> str:
