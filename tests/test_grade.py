@@ -70,6 +70,7 @@ def test_grade_writes_gradebook_pages_and_summary(graded):
     _, _, out, printed = graded
     assert "Graded 3 of 4 students in " in printed and " s per student (loading the model " in printed
     assert "  dave: not graded: the Java file is empty (only whitespace)" in printed
+    assert f"Wrote {out}/grades.csv (4 rows), grades_detail.csv" in printed
     assert "Left out 1 file that is no submission (not a .java file, not named by Canvas or Moodle): erin.txt" \
         in printed
     assert check_gradebook(out / "grades.csv", ASSIGNMENT) == []

@@ -52,9 +52,10 @@ def test_review_prints_every_section(adapters, student, capsys):
         "              return 2 * x;",
         "",
         "How the score was made (the rubric; fedjava grade and serve give the same):",
-        "  +6  verdict NO_ERROR (what the tools show; the grader's COMPILE_ERROR is not confirmed)",
-        "  +4  tests: none ran, so their 4 points follow the verdict (6 of 6)",
-        "  +0  error 1: Syntax error (compiler.err.expected) at line 3: not confirmed by the tools, nothing taken off",
+        "      +6  verdict NO_ERROR (what the tools show; the grader's COMPILE_ERROR is not confirmed)",
+        "      +4  tests: none ran, so their 4 points follow the verdict (6 of 6)",
+        "      +0  error 1: Syntax error (compiler.err.expected) at line 3: not confirmed by the tools, nothing taken "
+        "off",
     ]
     assert out.splitlines() == expected
 

@@ -299,9 +299,9 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
         out += [format_evidence(evidence), ""]
     if tests:
         out += [f"Tests: {counts(tests)} passed", *(f"  {line}" for line in text_table(tests)), ""]
-    if score is not None:
-        from fedjava.grading.feedback import format_points
+    from fedjava.grading.feedback import format_points
 
+    if score is not None:
         score_text = f"   score {format_points(score.points)}/{format_points(score.cap)}"
     else:
         given = answer.get("score")
@@ -347,7 +347,8 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
             out.append(f"  {fix_check_text(fix_check)}")
     if score is not None:
         out += ["", "How the score was made (the rubric; fedjava grade and serve give the same):"]
-        out += [f"  {points:+g}  {what}" for what, points in score.steps]
+        out += [f"  {('+' if points >= 0 else '-') + format_points(abs(points)):>6}  {what}"
+                for what, points in score.steps]
         if score.clipped:
             out.append(f"  {score.clipped}")
     return "\n".join(out)

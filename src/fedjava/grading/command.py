@@ -161,7 +161,7 @@ def _print_outcome(rows, warnings: list[str], out: str, released_only: bool) -> 
 def _csv_rows(out: str) -> int:
     """The students' rows in the gradebook just written (its header left out)."""
     text = (Path(out) / "grades.csv").read_text(encoding="utf-8")
-    return max(0, len(text.split("\r\n")) - 2)
+    return max(0, len(text.splitlines()) - 1)
 
 
 def default_out(submissions: str) -> Path:

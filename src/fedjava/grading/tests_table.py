@@ -25,6 +25,8 @@ from fedjava.javadata.evidence import short, strip_loader_names
 STATUS_WORDS = {"PASS": "pass", "FAIL": "fail", "ERROR": "fail (threw)", "TIMEOUT": "fail (never ended)",
                 "NOT_RUN": "not run"}
 HIDDEN_CALL = "a hidden test"
+COLUMN = 48
+"""Widest column of the text table (longer cells end in "...")."""
 # what follows a hidden call in a tool line or an explanation: the values it returned, an exception's message
 _HIDDEN_VALUES_RE = re.compile(f"{HIDDEN_CALL} returned .*?, expected [^\n;]*")
 _HIDDEN_MESSAGE_RE = re.compile(f"{HIDDEN_CALL} threw (?P<exception>[\\w.$]+)(?::[^\n]*?)?(?= at line| outside|$)",
@@ -111,5 +113,5 @@ def text_table(rows: list[dict[str, Any]], show_hidden: bool = False) -> list[st
     for i, r in enumerate(shown, 1):
         call = r["call"] if r["call"] or not r.get("hidden") else "(hidden test)"
         cells.append((str(i), call, r["expected"], r["actual"], STATUS_WORDS.get(r["status"], r["status"])))
-    widths = [min(48, max(len(c[k]) for c in cells)) for k in range(5)]
-    return ["  ".join(c[k][:widths[k]].ljust(widths[k]) for k in range(5)).rstrip() for c in cells]
+    widths = [min(COLUMN, max(len(c[k]) for c in cells)) for k in range(5)]
+    return ["  ".join(short(c[k], widths[k]).ljust(widths[k]) for k in range(5)).rstrip() for c in cells]
