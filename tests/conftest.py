@@ -67,9 +67,9 @@ TINY_ADAPTER = ["model_name=builtin:tiny-qwen3", "lora_r=16", "lora_alpha=32", "
 
 
 def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
-    """Save a tiny-model LoRA adapter in ``folder``: fresh, or taught the ``teach`` (code, answer) pairs, or (code,
-    answer, tool results) triples for a grounded adapter, by ``steps`` full-batch Adam steps (seconds: the model has
-    two layers). Returns the folder."""
+    """Save a tiny-model LoRA adapter in ``folder``: fresh, or taught the ``teach`` (code, answer) pairs (or (code,
+    answer, evidence) triples: the grounded prompt with that tool-results block) by ``steps`` full-batch Adam steps
+    (seconds: the model has two layers). Returns the folder."""
     import torch
 
     from fedjava.centralized import save_final_model
@@ -84,8 +84,9 @@ def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
         torch.manual_seed(0)
         model, tokenizer = load_for_training(cfg)
         if teach:
-            samples = [{"messages": build_messages(REQUIREMENT, code, answer, *evidence)}
-                       for code, answer, *evidence in teach]
+            samples = [{"messages": build_messages(REQUIREMENT, item[0], item[1], evidence=(item[2:] or [None])[0],
+                                                   quote_lines=cfg.quote_lines, localisation=cfg.localisation)}
+                       for item in teach]
             features, _ = tokenize_samples(tokenizer, samples, cfg.max_seq_length)
             batch = AnswerOnlyCollator(tokenizer.pad_token_id)(features)
             optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -98,6 +99,44 @@ def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
         return save_final_model(model, tokenizer, cfg, folder)
     finally:
         torch.set_num_threads(threads)
+
+
+# Twice with nine tests, and two wrong programs: one passes 7 of them, the other 3 (issue 24: their scores differ).
+TWICE9 = "requirement: |\n  " + REQUIREMENT + "\ntests:\n" + "".join(
+    f"  - {{call: Solution.twice({x}), expect: {2 * x}}}\n" for x in range(9))
+SEVEN = GOOD.replace("return 2 * x;", "return x < 7 ? 2 * x : 2 * x + 1;")
+THREE = GOOD.replace("return 2 * x;", "return x < 3 ? 2 * x : x;")
+
+
+def logic_answer(line: int, message: str) -> dict:
+    return {"verdict": "LOGIC_ERROR", "score": 5, "errors": [{
+        "type": "Logical Error", "code": "wrong_output", "line": line, "message": message,
+        "explanation": "The result is wrong for some inputs.", "fix": "        return 2 * x;"}]}
+
+
+@pytest.fixture(scope="session")
+def twice9(tmp_path_factory):
+    """The nine-test task file, and the tool results of GOOD, BAD, SEVEN and THREE on it (the real JDK)."""
+    from fedjava.javadata.evidence import gather_evidence
+    from fedjava.javadata.tasks import load_task
+
+    path = tmp_path_factory.mktemp("twice9") / "twice9.yaml"
+    path.write_text(TWICE9)
+    task = load_task(path, strict=False)
+    return path, {name: gather_evidence(code, task)[0] for name, code in
+                  (("good", GOOD), ("bad", BAD), ("seven", SEVEN), ("three", THREE))}
+
+
+@pytest.fixture(scope="session")
+def grounded_taught(tmp_path_factory, twice9):
+    """A grounded tiny-model adapter taught the answers to GOOD, BAD, SEVEN and THREE with their tool results on the
+    nine-test task (as the shipped grader reads them), so that grading scores follow the tools."""
+    _, evidence = twice9
+    teach = [(GOOD, GOOD_ANSWER, evidence["good"]), (BAD, BAD_ANSWER, evidence["bad"]),
+             (SEVEN, logic_answer(3, "Solution.twice(7) returned 15, expected 14"), evidence["seven"]),
+             (THREE, logic_answer(3, "Solution.twice(3) returned 3, expected 6"), evidence["three"])]
+    return save_tiny_adapter(tmp_path_factory.mktemp("grounded_taught") / "final_model", ["prompt_mode=grounded"],
+                             teach=teach, steps=200)
 
 
 @pytest.fixture(scope="session")
@@ -134,3 +173,15 @@ def form_token(client) -> str:
     import re
 
     return re.search(r'name="form_token" value="([^"]+)"', client.get("/").text)[1]
+
+
+def finished(client, response, seconds: float = 300):
+    """The page a review or class job of ``fedjava serve`` ends on, following its progress page as a browser does
+    (``response``: the answer to the form, redirected to the job's page)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while "data-progress=" in response.text and time.monotonic() < deadline:
+        time.sleep(0.2)
+        response = client.get(response.url)
+    return response

@@ -61,6 +61,10 @@ def test_export_loads_in_plain_transformers_with_the_same_logits(taught_adapter,
     names = {p.name for p in out.iterdir()}
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "fedjava_export.json",
             "README.md"} <= names and not any(n.startswith("adapter") for n in names)
+    mask = os.umask(0)
+    os.umask(mask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert set(modes.values()) == {0o666 & ~mask}, modes  # safetensors wrote its file 0600: no one else read it
 
     model, tokenizer = load_adapter(taught_adapter, merge=True)
     ids = tokenizer(render_prompt(tokenizer, build_messages(REQUIREMENT, BAD)), add_special_tokens=False)["input_ids"]

@@ -33,13 +33,14 @@ def test_review_prints_every_section(adapters, student, capsys):
     out = capsys.readouterr().out
     expected = [
         "Review of Solution.java (5 lines)",
-        f"Task: {REQUIREMENT}",
+        "Task:",
+        f"  {REQUIREMENT}",
         "",
-        "Verdict: possible COMPILE_ERROR   score 0/10",  # a code-only adapter: no tool ran
+        "Verdict: possible COMPILE_ERROR   score 10/10",  # a code-only adapter: no tool ran, so nothing taken off
         "Unconfirmed: no tool ran, so nothing confirms this error: it is the model's reading of the code. Check it "
-        "by hand: it is not a finding.",
+        "by hand: it is not a finding, and it costs no points.",
         "",
-        "Possible error 1 of 1: Syntax Error (compiler.err.expected) at line 3",
+        "Possible error 1 of 1: Syntax error (compiler.err.expected) at line 3",
         "  Message: ';' expected",
         "    1 | class Solution {",
         "    2 |     static int twice(int x) {",
@@ -49,6 +50,12 @@ def test_review_prints_every_section(adapters, student, capsys):
         "  Explanation: The return statement on line 3 is missing its semicolon.",
         "  Fix (line 3 becomes):",
         "              return 2 * x;",
+        "",
+        "How the score was made (the rubric; fedjava grade and serve give the same):",
+        "      +6  verdict NO_ERROR (what the tools show; the grader's COMPILE_ERROR is not confirmed)",
+        "      +4  tests: none ran, so their 4 points follow the verdict (6 of 6)",
+        "      +0  error 1: Syntax error (compiler.err.expected) at line 3: not confirmed by the tools, nothing taken "
+        "off",
     ]
     assert out.splitlines() == expected
 
@@ -64,7 +71,9 @@ def test_review_json_and_overrides(adapters, student, capsys):
     assert main(["review", str(java), "precision=fp32", "--task", REQUIREMENT, "--adapter", str(adapters[0]),
                  "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown.pop("support")["status"] == "unconfirmed" and shown == normalize_answer(BAD_ANSWER)
+    assert shown.pop("support")["status"] == "unconfirmed"
+    assert (shown.pop("points"), shown.pop("points_possible")) == (10, 10)  # unconfirmed: nothing taken off
+    assert shown == normalize_answer(BAD_ANSWER)
     # longer than the adapter was trained on (max_seq_length): reviewed, with a note giving the numbers
     assert main(["review", str(java), "max_seq_length=400", "--task", REQUIREMENT,
                  "--adapter", str(adapters[0])]) == 0
@@ -140,7 +149,7 @@ def test_format_review_no_error_missing_line_and_generic_task():
     from fedjava.review import GENERIC_TASK, format_review
 
     ok = format_review({"verdict": "NO_ERROR", "errors": [], "score": 10}, BAD, "A.java", REQUIREMENT, False)
-    assert ok.splitlines()[3:5] == ["Verdict: NO_ERROR (no errors found)   score 10/10",
+    assert ok.splitlines()[4:6] == ["Verdict: NO_ERROR (no errors found)   score 10/10",
                                     "Unconfirmed: no tool ran: the program was neither compiled nor tested."]
     assert "Error" not in ok
     answer = {"verdict": "LOGIC_ERROR", "score": None, "errors": [
@@ -149,7 +158,7 @@ def test_format_review_no_error_missing_line_and_generic_task():
     lines = format_review(answer, BAD, "A.java", GENERIC_TASK, True).splitlines()
     assert lines[1] == "Task: none given (generic review)"
     assert lines[3] == "Verdict: possible LOGIC_ERROR   score not given" and lines[4].startswith("Unconfirmed: ")
-    assert lines[5:] == ["", "Possible error 1 of 2: Logical Error (wrong_output) at line 9",
+    assert lines[5:] == ["", "Possible error 1 of 2: Logic error (wrong result) at line 9",
                          "  (line 9 is outside the file's 5 lines)", "  Explanation: (none given)", "  Fix: (none given)",
                          "", "Possible error 2 of 2: Error (no line given)", "  Explanation: Off by one.",
                          "  Fix (corrected line):", "      x"]
@@ -231,3 +240,20 @@ def test_review_task_yaml_errors_and_builtin_grader_missing(grounded_adapter, tm
     monkeypatch.setattr(fedjava.models, "__file__", str(tmp_path / "models.py"))  # an installation without it
     assert main(["review", str(java)]) == 2
     assert "the shipped grader is not installed here" in capsys.readouterr().err
+
+
+def test_a_review_prints_no_library_warning(adapters, student):
+    """Issue 24: every command that loaded an adapter printed transformers' FutureWarning about
+    is_gradient_checkpointing (PEFT asks for it); a teacher sees only fedjava's own lines."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    java, task = student
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    done = subprocess.run([sys.executable, "-m", "fedjava.cli", "review", str(java), "--task-file", str(task),
+                           "--adapter", str(adapters[0])], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": src})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Warning" not in done.stderr and "warnings.warn" not in done.stderr, done.stderr

@@ -7,6 +7,7 @@ installed by ``make test``): the page's own form works and saves a screenshot, a
 
 from __future__ import annotations
 
+import contextlib
 import html
 import http.server
 import os
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import BAD, BAD_ANSWER, GOOD, GOOD_ANSWER, REQUIREMENT, CountingReviewer, form_token
+from tests.conftest import BAD, BAD_ANSWER, GOOD, GOOD_ANSWER, REQUIREMENT, CountingReviewer, finished, form_token
 
 from fedjava.cli import main
 
@@ -51,8 +52,10 @@ SAME_ORIGIN = {"origin": "http://testserver"}  # what a browser sends with the p
 
 
 def send(client, data=None, files=None, **kwargs):
-    """POST the review form as the page's own form does: its token, from the page's origin."""
-    return client.post("/review", data={**(data or {}), "form_token": form_token(client)}, files=files, **kwargs)
+    """POST the review form as the page's own form does (its token, from the page's origin), then follow the progress
+    page until the review is done, as the page does: the response with the review (or the refusal)."""
+    return finished(client, client.post("/review", data={**(data or {}), "form_token": form_token(client)},
+                                        files=files, **kwargs))
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +158,11 @@ def test_only_loopback_host_names_when_bound_to_loopback(reviewer):
 def test_serve_checks_before_listening(tmp_path, capsys):
     from fedjava.serve import _is_loopback
 
+    (tmp_path / "notes.txt").write_text("a folder of other things")
     assert main(["serve", "--results", str(tmp_path)]) == 2
-    assert "not a fedjava grade output folder" in capsys.readouterr().err
+    assert "not a fedjava grade output folder (no grades_detail.csv), and not empty" in capsys.readouterr().err
+    assert main(["serve", "--results", str(tmp_path / "notes.txt")]) == 2
+    assert "is a file; --results takes a folder" in capsys.readouterr().err
     assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("localhost")
     assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.5")
     with socket.socket() as busy:  # a port in use is said before the model loads, not after
@@ -272,7 +278,8 @@ def test_serve_from_the_command_line_warns_about_unsafe_run_and_refuses_other_si
         form = {"task": REQUIREMENT, "code": GOOD, "form_token": token}
         attack = httpx.post(url + "/review", data=form, headers={"origin": "http://evil.example"})
         assert attack.status_code == 403 and "Refused" in attack.text
-        own = httpx.post(url + "/review", data=form, headers={"origin": url}, timeout=120)
+        with httpx.Client(follow_redirects=True, timeout=120) as browser_like:
+            own = finished(browser_like, browser_like.post(url + "/review", data=form, headers={"origin": url}))
         assert own.status_code == 200 and 'data-field="verdict"' in own.text
     finally:
         server.terminate()
@@ -296,17 +303,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(reviewer, results):
-    """The app on a free 127.0.0.1 port, served by uvicorn in a thread; yields its URL and its counting reviewer."""
+@contextlib.contextmanager
+def serving(app):
+    """``app`` on a free 127.0.0.1 port, served by uvicorn in a thread, as fedjava serve runs it; yields its URL."""
     import uvicorn
 
-    from fedjava.grading.rubric import load_rubric
-    from fedjava.serve import LOOPBACK_NAMES, create_app
-
     port = _free_port()
-    counting = CountingReviewer(reviewer)
-    app = create_app(counting, load_rubric(), results, allowed_hosts=LOOPBACK_NAMES)  # as fedjava serve makes it
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -314,9 +316,23 @@ def live_server(reviewer, results):
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}", counting
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(reviewer, results):
+    """The app on a free 127.0.0.1 port; yields its URL and its counting reviewer."""
+    from fedjava.grading.rubric import load_rubric
+    from fedjava.serve import LOOPBACK_NAMES, create_app
+
+    counting = CountingReviewer(reviewer)
+    app = create_app(counting, load_rubric(), results, allowed_hosts=LOOPBACK_NAMES)  # as fedjava serve makes it
+    with serving(app) as url:
+        yield url, counting
 
 
 @pytest.fixture
@@ -339,18 +355,24 @@ def browser(tmp_path, monkeypatch):
     driver.quit()
 
 
+def submit_review(browser, url: str, tmp_path) -> None:
+    """Open the page at ``url`` in the browser and send BAD with the task through its own form, as a teacher does."""
+    from selenium.webdriver.common.by import By
+
+    java = tmp_path / "Solution.java"
+    java.write_text(BAD)
+    browser.get(url + "/")
+    browser.find_element(By.ID, "task").send_keys(REQUIREMENT)
+    browser.find_element(By.ID, "code_file").send_keys(str(java))
+    browser.find_element(By.ID, "submit").click()
+
+
 def test_in_a_real_browser_the_submitted_file_comes_back_with_its_line_marked(live_server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     live_server, counting = live_server
-    java = tmp_path / "Solution.java"
-    java.write_text(BAD)
-    # the page's own form: its Origin and its token pass
-    browser.get(live_server + "/")
-    browser.find_element(By.ID, "task").send_keys(REQUIREMENT)
-    browser.find_element(By.ID, "code_file").send_keys(str(java))
-    browser.find_element(By.ID, "submit").click()
+    submit_review(browser, live_server, tmp_path)  # the page's own form: its Origin and its token pass
     WebDriverWait(browser, 180).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".line.marked"))
     marked = browser.find_elements(By.CSS_SELECTOR, ".line.marked")
     assert [m.get_attribute("data-line") for m in marked] == ["3"]
@@ -394,3 +416,217 @@ def test_in_a_real_browser_another_sites_page_cannot_send_the_form(live_server, 
         site.shutdown()
         site.server_close()
     assert counting.reviews == 0
+
+
+# ---------------------------------------------------------------- progress, editing and releasing, a class zip
+
+class SlowReviewer(CountingReviewer):
+    """The real reviewer, made to wait for ``go`` before each review: the page must answer before the review ends."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.go = threading.Event()
+
+    def review(self, *args, **kwargs):
+        assert self.go.wait(120), "the test never let the review go"
+        return super().review(*args, **kwargs)
+
+
+def test_a_review_answers_at_once_with_its_progress_then_the_review(reviewer):
+    from starlette.testclient import TestClient
+
+    from fedjava.grading.rubric import load_rubric
+    from fedjava.serve import create_app
+
+    slow = SlowReviewer(reviewer)
+    client = TestClient(create_app(slow, load_rubric()), headers=SAME_ORIGIN)
+    started = client.post("/review", data={"task": REQUIREMENT, "code": BAD, "form_token": form_token(client)},
+                          follow_redirects=False)
+    assert started.status_code == 303 and started.headers["location"].startswith("/jobs/")
+    waiting = client.get(started.headers["location"])
+    assert waiting.status_code == 200 and "data-progress=" in waiting.text
+    assert "<h1>Reviewing &hellip;</h1>" in waiting.text
+    assert 'id="bar" style="width: ' in waiting.text and "/jobs/" in waiting.text  # the page polls the job
+    progress = client.get(started.headers["location"] + ".json").json()
+    assert progress["done"] is False and 0 <= progress["percent"] <= 95 and progress["step"]
+    slow.go.set()
+    done = finished(client, waiting)
+    assert "data-progress=" not in done.text and "The return statement on line 3 is missing its semicolon." in done.text
+    assert client.get(started.headers["location"] + ".json").json()["done"] is True and slow.reviews == 1
+    assert client.get("/jobs/nothing-here").status_code == 404
+
+
+@pytest.fixture
+def class_folder(tmp_path):
+    """A grade output folder of two made-up reviews (bob's error confirmed by javac), scored out of 20."""
+    from tests.conftest import BAD_EVIDENCE, GOOD_EVIDENCE
+
+    from fedjava.grading.outputs import write_outputs
+    from fedjava.grading.rubric import parse_rubric
+    from fedjava.grading.store import GradeFolder
+
+    rubric = parse_rubric("verdict: {NO_ERROR: 20, LOGIC_ERROR: 12, RUNTIME_ERROR: 10, COMPILE_ERROR: 8}\n"
+                          "per_error: {other: 2}\ncap: 20\n")
+    folder = GradeFolder(tmp_path / "hw2")
+    folder.root.mkdir()
+    folder.rubric.write_text(rubric.text)
+    folder.meta.update(assignment="Homework 2", task=REQUIREMENT)
+    records = {name: {"student": name, "source": f"{name}.java", "code": code, "status": "graded", "answer": answer,
+                      "evidence": evidence}
+               for name, code, answer, evidence in (("alice", GOOD, GOOD_ANSWER, GOOD_EVIDENCE),
+                                                     ("bob", BAD, BAD_ANSWER, BAD_EVIDENCE))}
+    records["dave"] = {"student": "dave", "source": "dave.java", "code": None, "status": "ungradable",
+                       "reason": "the Java file is empty"}
+    folder.save_records(list(records.values()))
+    write_outputs(folder, "Homework 2", rubric, records, set(records), False)
+    return folder.root
+
+
+def _edit(client, student, **fields):
+    return client.post(f"/results/edit/{student}", data={**fields, "form_token": form_token(client)})
+
+
+def test_the_teacher_edits_scores_and_releases_a_page(reviewer, class_folder):
+    from starlette.testclient import TestClient
+
+    from fedjava.grading.gradebook import read_detail
+    from fedjava.serve import create_app, results_rubric
+
+    client = TestClient(create_app(reviewer, results_rubric(class_folder), class_folder, rubric_given=False),
+                        headers=SAME_ORIGIN)
+    assert "scores out of 20" in client.get("/").text  # the class's rubric, not /10
+    listing = client.get("/results").text
+    assert '<a href="/results/edit/bob" data-edit="bob">edit or release</a>' in listing
+    form = client.get("/results/edit/bob").text
+    assert "The return statement on line 3 is missing its semicolon.</textarea>" in form
+    assert "the rubric gives <b>6</b> / 20" in form
+    page = class_folder / "feedback" / "bob.html"
+    original = page.read_text()
+
+    for typed, why in (("25", "25 is not a score from 0 to the 20 points possible; nothing was saved"),
+                       ("-1", "-1 is not a score from 0 to the 20 points possible"), ("x", "'x' is not a number")):
+        refused = _edit(client, "bob", score=typed, action="save")
+        assert refused.status_code == 400 and why in html.unescape(refused.text)
+    assert page.read_text() == original
+
+    saved = _edit(client, "bob", **{"explanation-1": "Line 3 needs a ';' at its end.", "fix-1": "return 2 * x;",
+                                    "score": "9", "action": "save"})
+    assert saved.status_code == 200 and "Saved: bob: saved, edited" in html.unescape(saved.text)
+    edited = page.read_text()
+    assert "Line 3 needs a &#39;;&#39; at its end." in edited and '<b data-field="score">9</b> / 20' in edited
+    assert "total: the score your teacher gave (the rubric gave 6)</th><th class=\"num\">9 / 20" in edited
+    row = {r["student"]: r for r in read_detail(class_folder / "grades_detail.csv")}["bob"]
+    assert (row["score"], row["score_from"], row["edited"], row["state"]) == ("9", "teacher", "yes", "draft")
+    assert "bob,,,bob,,9" in (class_folder / "grades.csv").read_text()
+
+    # everything put back as the grader wrote it: no longer an edit, and the rubric's score again
+    _edit(client, "bob", **{"explanation-1": BAD_ANSWER["errors"][0]["explanation"],
+                            "fix-1": BAD_ANSWER["errors"][0]["fix"], "score": "", "action": "save"})
+    row = {r["student"]: r for r in read_detail(class_folder / "grades_detail.csv")}["bob"]
+    assert (row["score"], row["edited"]) == ("6", "no") and page.read_text() == original
+
+    released = _edit(client, "bob", **{"explanation-1": "Add the ';'.", "score": "", "action": "release"})
+    assert "Saved: bob: released, edited" in html.unescape(released.text)
+    row = {r["student"]: r for r in read_detail(class_folder / "grades_detail.csv")}["bob"]
+    assert (row["state"], row["score"], row["score_from"]) == ("released", "6", "rubric")
+    assert '<span data-field="state">released</span>' in page.read_text()
+    refused = _edit(client, "dave", score="", action="release")  # not graded and no score typed
+    assert refused.status_code == 400 and "dave has no score yet" in refused.text
+    assert _edit(client, "dave", score="12", action="release").status_code == 200  # graded by hand
+    row = {r["student"]: r for r in read_detail(class_folder / "grades_detail.csv")}["dave"]
+    assert (row["state"], row["score"], row["score_from"]) == ("released", "12", "teacher")
+    assert client.get("/results/edit/zed").status_code == 404
+    assert client.post("/results/edit/bob", data={"score": "1", "form_token": "0.1"}).status_code == 403
+
+
+def test_a_class_zip_uploaded_on_the_page_is_graded_into_the_folder(reviewer, tmp_path):
+    import io
+    import zipfile
+
+    from starlette.testclient import TestClient
+
+    from fedjava.grading.gradebook import check_gradebook
+    from fedjava.grading.rubric import load_rubric
+    from fedjava.serve import create_app
+
+    folder = tmp_path / "hw5"
+    folder.mkdir()
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("smithalice_101_5001_Solution.java", GOOD)
+        archive.writestr("jonesbob_102_5003_Solution.java", BAD)
+        archive.writestr("readme.txt", "the class of 5B")
+    client = TestClient(create_app(reviewer, load_rubric(), folder, rubric_given=False), headers=SAME_ORIGIN)
+    assert "No class graded here yet" in client.get("/results").text
+    started = client.post("/batch", data={"task": REQUIREMENT, "assignment": "Homework 5",
+                                          "form_token": form_token(client)},
+                          files={"class_zip": ("class.zip", zipped.getvalue())})
+    done = finished(client, started)
+    assert "<h1>Class graded</h1>" in done.text and "Graded 2 of 2 students" in done.text
+    assert "Left out (no submission): readme.txt" in done.text
+    assert check_gradebook(folder / "grades.csv", "Homework 5") == []
+    assert (folder / "grades.csv").read_text().splitlines()[1:] == ["jonesbob,102,,,,10", "smithalice,101,,,,10"]
+    listing = client.get("/results").text
+    assert "<h1>Homework 5</h1>" in listing and "smithalice_101" in listing
+    nothing = client.post("/batch", data={"task": REQUIREMENT, "form_token": form_token(client)})
+    assert nothing.status_code == 400 and "choose the class&#39;s zip file" in nothing.text
+    no_task = client.post("/batch", data={"form_token": form_token(client)},
+                          files={"class_zip": ("class.zip", zipped.getvalue())})
+    assert no_task.status_code == 400 and "give the task" in no_task.text
+    bad_zip = finished(client, client.post("/batch", data={"task": REQUIREMENT, "form_token": form_token(client)},
+                                           files={"class_zip": ("class.zip", b"not a zip")}))
+    assert bad_zip.status_code == 400 and "not a folder or a zip file" in bad_zip.text
+
+
+SCREENSHOTS = os.environ.get("FEDJAVA_SCREENSHOTS")
+"""A folder to copy the screenshots into (``docs/img`` when the README's pictures are made again); else tmp only."""
+
+
+def _shot(browser, tmp_path, name: str) -> None:
+    browser.save_screenshot(str(tmp_path / name))
+    assert (tmp_path / name).stat().st_size > 10_000, name
+    if SCREENSHOTS:
+        shutil.copyfile(tmp_path / name, Path(SCREENSHOTS) / name)
+
+
+def test_in_a_real_browser_the_review_shows_progress_and_the_teacher_edits_and_releases(
+        grounded_taught, class_folder, browser, tmp_path):
+    """With a grounded adapter, as the shipped grader is: javac runs on the file sent and confirms its error."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from fedjava.grading.gradebook import read_detail
+    from fedjava.reviewer import Reviewer, open_adapter
+    from fedjava.serve import LOOPBACK_NAMES, create_app, results_rubric
+
+    slow = SlowReviewer(Reviewer.load(*open_adapter(grounded_taught)))
+    app = create_app(slow, results_rubric(class_folder), class_folder, allowed_hosts=LOOPBACK_NAMES,
+                     rubric_given=False)
+    with serving(app) as url:
+        submit_review(browser, url, tmp_path)
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "bar"))
+        time.sleep(2.5)  # the page has polled its job at least once
+        assert browser.find_element(By.ID, "step").text == "compiling the program and running the task's tests"
+        _shot(browser, tmp_path, "serve_progress.png")
+        slow.go.set()
+        WebDriverWait(browser, 180).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".line.marked"))
+        assert browser.find_element(By.CSS_SELECTOR, ".line.marked").get_attribute("data-line") == "3"
+        assert browser.find_element(By.CSS_SELECTOR, ".score").text == "Score: 6 / 20"  # the class's rubric
+        assert "possible" not in browser.find_element(By.TAG_NAME, "h2").text  # javac confirms it: a finding
+        _shot(browser, tmp_path, "serve_review.png")
+
+        browser.get(url + "/results")
+        browser.find_element(By.CSS_SELECTOR, '[data-edit="bob"]').click()
+        explanation = browser.find_element(By.ID, "explanation-1")
+        explanation.clear()
+        explanation.send_keys("Line 3 ends without its ';', so javac stops there.")
+        browser.find_element(By.ID, "score").send_keys("7.5")
+        _shot(browser, tmp_path, "serve_edit.png")
+        browser.find_element(By.ID, "release").click()
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "saved"))
+        assert "bob: released, edited" in browser.find_element(By.ID, "saved").text
+        browser.find_element(By.LINK_TEXT, "bob").click()
+        assert browser.find_element(By.CSS_SELECTOR, "[data-field=score]").text == "7.5"
+        assert "so javac stops there" in browser.find_element(By.CSS_SELECTOR, "[data-field=explanation-1]").text
+    row = {r["student"]: r for r in read_detail(class_folder / "grades_detail.csv")}["bob"]
+    assert (row["score"], row["state"], row["edited"]) == ("7.5", "released", "yes")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -99,9 +100,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         gguf = folder / "model.gguf"
         arch, tensors = write_gguf(folder, gguf, args.gguf_type)
+        ordinary_modes(folder)
         print(f"Wrote {gguf} ({gguf.stat().st_size / 1e6:.1f} MB, {args.gguf_type}); read back: architecture {arch}, "
               f"{tensors} tensors, as the merged model")
     return 0
+
+
+def ordinary_modes(folder: Path) -> None:
+    """Give the files in ``folder`` the mode a new file gets here (0644 with the usual umask 022). safetensors writes
+    its files 0600, so a merged model exported for a colleague or a server account could be read by no one else."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~mask)
 
 
 def export_merged(adapter: str | Path, out: Path) -> Path:
@@ -124,6 +136,7 @@ def export_merged(adapter: str | Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True, max_shard_size="2GB")
     tokenizer.save_pretrained(out)
+    ordinary_modes(out)
     grounded = cfg.prompt_mode == "grounded"
     import transformers
 

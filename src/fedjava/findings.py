@@ -67,3 +67,19 @@ def support(answer: dict[str, Any], evidence: str | Evidence | None) -> Support:
     if any(evidence.first(kind) is not None for kind in shows):
         return Support(CONFIRMED, "a test shows it")
     return Support(CONTRADICTED, "the failing test shows another kind of error")
+
+
+def tools_verdict(evidence: str | Evidence | None) -> str:
+    """The verdict the tool results show by themselves: javac's error, a test that threw or did not finish, a wrong
+    result; NO_ERROR when none of these shows (every test passed, or nothing ran that could show one)."""
+    if isinstance(evidence, str):
+        evidence = Evidence.parse(evidence)
+    if evidence is None or evidence.compiled is None:
+        return "NO_ERROR"
+    if not evidence.compiled:
+        return "COMPILE_ERROR"
+    if evidence.first(FirstException) is not None or evidence.first(FirstTimeout) is not None:
+        return "RUNTIME_ERROR"
+    if evidence.first(FirstWrongResult) is not None:
+        return "LOGIC_ERROR"
+    return "NO_ERROR"

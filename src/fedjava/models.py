@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fedjava.errors import ModelLoadError
 from fedjava.gguf_convert import Reference, check_token_ids, convert_gguf, fingerprint, is_current
+
+# PEFT asks every model it wraps for `is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning
+# printed by every command that loads an adapter; the answer is right, the warning is only noise to a teacher.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 if TYPE_CHECKING:
     from fedjava.config import Config

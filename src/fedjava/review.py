@@ -4,9 +4,12 @@ The prompt is the one the model was trained on (:data:`fedjava.prompts.SYSTEM_PR
 :func:`fedjava.prompts.build_user_prompt`: the task and the code with numbered lines); the answer is
 generated greedily (:func:`fedjava.evaluation.generate.generate_answers`) by the adapter on the base
 model named in the adapter's ``fedjava_config.yaml`` (``--config PRESET`` and ``key=value`` overrides
-change it, as for ``fedjava evaluate``). The output shows the verdict and score, then each error with
-its line in context (``CONTEXT_LINES`` numbered lines either side, the line marked ``>``), the
-explanation and the fix. ``--json`` prints the parsed answer as JSON instead.
+change it, as for ``fedjava evaluate``). The output shows the whole task, the tool results and the table of the
+task's tests (call, expected, actual, pass or fail), the verdict and the score the rubric gives
+(``--rubric``; the one :meth:`fedjava.grading.rubric.Rubric.score` that ``grade`` and ``serve`` use, so the
+three agree), then each error with its line in context (``CONTEXT_LINES`` numbered lines either side, the line
+marked ``>``), the explanation and the fix, and how the score was made. ``--json`` prints the parsed answer as
+JSON instead, with ``points``.
 
 Inputs are checked (all but the length before the model loads), each failure being one line (exit code 2):
 
@@ -255,15 +258,20 @@ def format_evidence(evidence: str) -> str:
 
 
 def fix_check_text(check: dict[str, Any]) -> str:
-    """One sentence on what checking the first error's fix found (``Review.fix_check``)."""
+    """One sentence on what checking the first error's fix found (``Review.fix_check``). Without tests only javac ran:
+    a fix that compiles may still break the program, so that is not called checked."""
     tests = check.get("tests") or 0
-    outcome = f"compiles and passes all {tests} test(s)" if tests else "compiles (no tests were run)"
     tried = check.get("fixes_tried") or 0
-    if check["status"] == "first":
-        return f"Checked: with this fix the file {outcome}."
-    if check["status"] == "sampled":
+    if check["status"] in ("first", "sampled"):
+        which = "this fix" if check["status"] == "first" else (
+            f"this fix (the model's first did not work; this is one of {tried} it proposed)")
+        if not tests:
+            return (f"Compiles with {which}; no test ran, so whether it is right is not checked: treat it as a "
+                    "hint.")
+        if check["status"] == "first":
+            return f"Checked: with this fix the file compiles and passes all {tests} test(s)."
         return (f"Checked: the model's first fix did not work; with this one (one of {tried} the model proposed) "
-                f"the file {outcome}.")
+                f"the file compiles and passes all {tests} test(s).")
     others = f" (or any of the {tried - 1} other(s) the model proposed)" if tried > 1 else ""
     needed = "compile and pass every test" if tests else "compile"
     return f"Not confirmed: with this fix{others} the file does not {needed}; treat it as a hint."
@@ -282,27 +290,47 @@ def guessed_line_text(answer: dict[str, Any], fix_check: dict[str, Any], evidenc
     return f"Line {errors[0].get('line')} is the model's guess: no fix tried there passes the tests.{where}"
 
 
+def task_lines(task: str, width: int = 100) -> list[str]:
+    """The whole task, wrapped to ``width`` and indented under "Task:" (never cut)."""
+    import textwrap
+
+    out = []
+    for paragraph in task.strip().split("\n"):
+        out += textwrap.wrap(paragraph, width - 2, break_long_words=False, break_on_hyphens=False) or [""]
+    return [f"  {line}".rstrip() for line in out]
+
+
 def format_review(answer: dict[str, Any], code: str, file_label: str, task: str, generic_task: bool,
-                  evidence: str | None = None, fix_check: dict[str, Any] | None = None) -> str:
-    """The parsed answer as text: verdict and score, then each error with its line in context.
+                  evidence: str | None = None, fix_check: dict[str, Any] | None = None, score=None,
+                  tests: list[dict[str, Any]] | None = None) -> str:
+    """The parsed answer as text: the task, the tests, the verdict and score, then each error with its line in context.
 
     ``evidence`` (grounded reviews): the tool results the model was shown, printed before the verdict.
     ``fix_check``: what checking the first error's fix found (:meth:`fedjava.reviewer.Reviewer.check_fixes`).
+    ``score``: the rubric's :class:`fedjava.grading.rubric.Score` (the one ``grade`` and ``serve`` give), printed
+    instead of the model's own score. ``tests``: the table of the task's tests (:mod:`fedjava.grading.tests_table`).
     A verdict the tools do not back (:func:`fedjava.findings.support`) is shown as possible, with the reason.
     """
     from fedjava.findings import support as tools_support
+    from fedjava.grading.kinds import error_title
+    from fedjava.grading.tests_table import counts, text_table
 
     backed = tools_support(answer, evidence)
     n_lines = count_lines(code)
-    task_line = task.strip().splitlines()[0] if task.strip() else ""
-    if len(task_line) > 100:
-        task_line = task_line[:97] + "..."
-    out = [f"Review of {file_label} ({n_lines} lines)",
-           f"Task: {'none given (generic review)' if generic_task else task_line}", ""]
+    out = [f"Review of {file_label} ({n_lines} lines)"]
+    out += ["Task: none given (generic review)"] if generic_task else ["Task:", *task_lines(task)]
+    out.append("")
     if evidence:
         out += [format_evidence(evidence), ""]
-    score = answer.get("score")
-    score_text = f"   score {score:g}/10" if isinstance(score, (int, float)) else "   score not given"
+    if tests:
+        out += [f"Tests: {counts(tests)} passed", *(f"  {line}" for line in text_table(tests)), ""]
+    from fedjava.grading.feedback import format_points
+
+    if score is not None:
+        score_text = f"   score {format_points(score.points)}/{format_points(score.cap)}"
+    else:
+        given = answer.get("score")
+        score_text = f"   score {given:g}/10" if isinstance(given, (int, float)) else "   score not given"
     verdict = answer["verdict"]
     errors = answer["errors"]
     found = " (no errors found)" if verdict == "NO_ERROR" and not errors else ""
@@ -310,7 +338,7 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
     out.append(f"Verdict: {possible}{verdict}{found}{score_text}")
     if not backed.finding:
         out.append(f"{backed.status.capitalize()}: {backed.reason}."
-                   + (" Check it by hand: it is not a finding." if possible else ""))
+                   + (" Check it by hand: it is not a finding, and it costs no points." if possible else ""))
     if answer.get("repaired"):
         out += ["(The model's answer broke off before it ended, cut off or not valid JSON from some point on; "
                 "what it held up to there is shown, the part being written is not.)"]
@@ -318,9 +346,7 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
         out += ["", "The answer gives no error details."]
     for i, e in enumerate(errors, 1):
         where = f"at line {e['line']}" if e.get("line") is not None else "(no line given)"
-        kind = e.get("type") or "Error"
-        code_key = f" ({e['code']})" if e.get("code") else ""
-        out += ["", f"{'Possible error' if possible else 'Error'} {i} of {len(errors)}: {kind}{code_key} {where}"]
+        out += ["", f"{'Possible error' if possible else 'Error'} {i} of {len(errors)}: {error_title(e)} {where}"]
         if e.get("message"):
             out.append(f"  Message: {e['message']}")
         if e.get("line") is not None:
@@ -347,6 +373,12 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
             guess = guessed_line_text(answer, fix_check, evidence)
             if guess:
                 out.append(f"  {guess}")
+    if score is not None:
+        out += ["", "How the score was made (the rubric; fedjava grade and serve give the same):"]
+        out += [f"  {('+' if points >= 0 else '-') + format_points(abs(points)):>6}  {what}"
+                for what, points in score.steps]
+        if score.clipped:
+            out.append(f"  {score.clipped}")
     return "\n".join(out)
 
 
@@ -373,8 +405,7 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
                     "the prompt and answer, are refused (longer than max_seq_length: reviewed with a note). "
                     "Without --task/--task-file a generic task text is used.",
         usage="fedjava review FILE.java [MORE.java ...] [--task TEXT | --task-file F] [--reference MODEL.java] "
-              "[--adapter PATH|builtin] [--no-run] [--json] "
-              "[--verify-fixes N | --no-fix-check] "
+              "[--adapter PATH|builtin] [--no-run] [--json] [--verify-fixes N | --no-fix-check] [--rubric R] "
               "[--max-new-tokens N] [--config PRESET] [key=value ...]",
         epilog=REVIEW_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     # One positional list, so that key=value overrides may come before or after the options.
@@ -397,6 +428,9 @@ def add_review_parser(sub) -> argparse.ArgumentParser:
                              "where it fails, sample N more fixes from the model and show the first that passes "
                              "(default 0: only check)")
     review.add_argument("--no-fix-check", action="store_true", help="do not check the fix with the tools")
+    review.add_argument("--rubric", metavar="R",
+                        help="rubric YAML for the score (default: the default rubric, as fedjava grade --print-rubric "
+                             "shows); the score is the one fedjava grade gives with that rubric")
     review.add_argument("--config", dest="preset", metavar="PRESET",
                         help="preset or YAML path instead of the adapter's fedjava_config.yaml")
     add_unsafe_run_option(review, "javac and the task's tests on the student's code (grounded adapters)")
@@ -414,6 +448,7 @@ def split_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from fedjava.grading.rubric import load_rubric
     from fedjava.reviewer import Reviewer, open_adapter
 
     if args.max_new_tokens < 1:
@@ -423,6 +458,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     files, args.overrides = split_inputs(args.inputs)
     args.file, code = read_java_files(files)
     task, generic, task_spec = read_task(args.task, args.task_file)
+    rubric = load_rubric(args.rubric)
     adapter, cfg = open_adapter(args.adapter, args.preset, args.overrides)  # checked before the model loads
     from fedjava.javadata.taskcheck import prepare_task
 
@@ -458,14 +494,18 @@ def cmd_review(args: argparse.Namespace) -> int:
                 print(format_evidence(evidence) + "\n")
             print(f"{reason[0].upper()}{reason[1:]}. The raw answer:\n{raw}")
         return EXIT_INVALID_ANSWER
+    score = rubric.score(answer, evidence, result.tests)  # the one function grade and serve score with
     if args.json:
         from fedjava.findings import support
 
         backed = support(answer, evidence)
         print(json.dumps({**answer, "support": {"status": backed.status, "reason": backed.reason},
+                          "points": score.points, "points_possible": score.cap,
                           **({"tool_results": evidence} if evidence else {}),
+                          **({"tests": result.tests} if result.tests else {}),
                           **({"fix_check": result.fix_check} if result.fix_check else {})}, ensure_ascii=False,
                          indent=1))
     else:
-        print(format_review(answer, code, Path(args.file).name, task, generic, evidence, result.fix_check))
+        print(format_review(answer, code, Path(args.file).name, task, generic, evidence, result.fix_check, score,
+                            result.tests))
     return 0

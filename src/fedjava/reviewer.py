@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ class Prepared:
     note: str | None = None
     task: Any = None
     """the task whose tests ran (None: compiled only, or not grounded): what a checked fix must pass"""
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    """the table of the task's tests (:mod:`fedjava.grading.tests_table`); [] when they did not run"""
 
 
 @dataclass
@@ -61,7 +64,8 @@ class Review:
     fix_check: dict[str, Any] | None = None
     """what checking the fix found (:meth:`Verification.as_dict <fedjava.evaluation.verify.Verification.as_dict>`);
     None when it was not checked"""
-    """this file's share of its batch's generation time"""
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    """the table of the task's tests (:mod:`fedjava.grading.tests_table`); [] when they did not run"""
 
 
 class Reviewer:
@@ -103,10 +107,10 @@ class Reviewer:
         """The prompt for one file (tools run first for a grounded adapter); ReviewError when it cannot fit."""
         from fedjava.prompts import build_messages, render_prompt
 
-        evidence, tools, seconds = None, "", 0.0
+        evidence, tools, seconds, table = None, "", 0.0, []
         if self.grounded:
             started = time.perf_counter()
-            evidence, tools = run_tools(code, task_spec, run_tests, self.unsafe)
+            evidence, tools, table = run_tools(code, task_spec, run_tests, self.unsafe)
             seconds = time.perf_counter() - started
         prompt = render_prompt(self.tokenizer, build_messages(task, code, evidence=evidence,
                                                                       quote_lines=self.cfg.quote_lines,
@@ -115,10 +119,13 @@ class Reviewer:
         note = check_fits(label, n_tokens, count_lines(code), self.max_new_tokens, self.cfg.max_seq_length,
                           context_window(self.model))
         tested = self.grounded and run_tests and task_spec is not None and bool(task_spec.tests)
-        return Prepared(label, code, prompt, n_tokens, evidence, tools, seconds, note, task_spec if tested else None)
+        return Prepared(label, code, prompt, n_tokens, evidence, tools, seconds, note, task_spec if tested else None,
+                        table)
 
-    def generate(self, prepared: list[Prepared], batch_size: int = 16) -> list[Review]:
-        """Answer every prepared file (batched greedy generation) and parse each answer, in order."""
+    def generate(self, prepared: list[Prepared], batch_size: int = 16,
+                 progress: Callable[[int, int], None] | None = None) -> list[Review]:
+        """Answer every prepared file (batched greedy generation) and parse each answer, in order; ``progress`` is
+        told (answers done, of all) as answers finish."""
         from fedjava.evaluation.generate import generate_answers
         from fedjava.evaluation.parse import parse_answer
 
@@ -126,10 +133,10 @@ class Reviewer:
             return []
         started = time.perf_counter()
         raws = generate_answers(self.model, self.tokenizer, [p.prompt for p in prepared], self.max_new_tokens,
-                                batch_size=max(1, batch_size))
+                                batch_size=max(1, batch_size), progress=progress)
         share = (time.perf_counter() - started) / len(prepared)
-        return [Review(p.label, p.code, parse_answer(raw), raw, p.evidence, p.note, p.tool_seconds, share)
-                for p, raw in zip(prepared, raws, strict=True)]
+        return [Review(p.label, p.code, parse_answer(raw), raw, p.evidence, p.note, p.tool_seconds, share,
+                       tests=p.tests) for p, raw in zip(prepared, raws, strict=True)]
 
     def check_fixes(self, prepared: list[Prepared], reviews: list[Review], samples: int = 0,
                     temperature: float = 0.8) -> list[Review]:
@@ -154,12 +161,18 @@ class Reviewer:
         return reviews
 
     def review(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True,
-               check: int | None = None) -> Review:
+               check: int | None = None, stage: Callable[[str], None] | None = None) -> Review:
         """One file, start to end (what the web page does); ``check`` not None: the fix is checked, with that many
-        more sampled where it fails (:meth:`check_fixes`)."""
+        more sampled where it fails (:meth:`check_fixes`). ``stage`` is told each step as it starts ("tools",
+        "model", "fix check"), so that a page can show how far the review is."""
+        tell = stage or (lambda _: None)
+        if self.grounded:
+            tell("tools")
         prepared = self.prepare(code, label, task, task_spec, run_tests)
+        tell("model")
         review = self.generate([prepared], batch_size=1)[0]
-        if check is not None and review.answer is not None:
+        if check is not None and review.answer is not None and self.grounded:
+            tell("fix check")
             review = self.check_fixes([prepared], [review], samples=check)[0]
         return review
 
@@ -213,13 +226,15 @@ def context_window(model) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tuple[str, str]:
-    """Compile (and test) the student's file for a grounded review: (the evidence block, what was done)."""
+def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tuple[str, str, list[dict[str, Any]]]:
+    """Compile (and test, and localise) the student's file for a grounded review: (the evidence block, what was done,
+    the table of the task's tests: [] when they did not run)."""
+    from fedjava.grading.tests_table import tests_table
     from fedjava.javadata.localise import review_evidence
     from fedjava.javadata.runner import JdkMissingError
 
     try:
-        evidence, _ = review_evidence(code, task_spec, run_tests, unsafe=unsafe)
+        evidence, outcome = review_evidence(code, task_spec, run_tests, unsafe=unsafe)
     except JdkMissingError as exc:
         raise ToolsUnavailableError(f"{exc} (grounded reviews compile the file; the adapter was trained on javac's "
                                     "output)") from exc
@@ -227,4 +242,5 @@ def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tu
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ReviewError(f"the tools failed on this file: {first}") from exc
     tested = task_spec is not None and bool(task_spec.tests) and run_tests
-    return evidence, (f"compiled and ran {len(task_spec.tests)} test(s)" if tested else "compiled")
+    table = tests_table(task_spec, outcome) if tested else []
+    return evidence, (f"compiled and ran {len(task_spec.tests)} test(s)" if tested else "compiled"), table

@@ -1,19 +1,25 @@
-"""``fedjava serve``: a local web page to review one file, and to browse a ``fedjava grade`` output folder.
+"""``fedjava serve``: a local web page to review one file, grade a class, and check and release its feedback.
 
 Paste or upload a Java file and the task (text, or a task YAML whose tests a grounded adapter runs), and get
-the same feedback page ``fedjava grade`` writes for a student, with the error lines marked: the review goes
-through the one shared path (:class:`fedjava.reviewer.Reviewer`), loaded once when the server starts, so a
-broken adapter stops the command before anything listens. ``--results DIR`` also serves a grade folder
-(``/results``: the students, their pages, the summary and the CSV files).
+the same feedback page ``fedjava grade`` writes for a student, with the error lines marked, the table of the
+tests and the score the rubric gives (the one :meth:`fedjava.grading.rubric.Rubric.score`, so ``review``,
+``grade`` and ``serve`` agree): the review goes through the one shared path (:class:`fedjava.reviewer.Reviewer`),
+loaded once when the server starts, so a broken adapter stops the command before anything listens. The form is
+answered at once with a progress page that follows the review (:mod:`fedjava.serve_jobs`).
+
+``--results DIR`` serves a grade folder (:mod:`fedjava.serve_results`): the students, their pages, the summary and
+the CSV files; an edit form per student (explanation, fix, score) and a release button; and a form to upload a
+whole class zip, graded into DIR by :func:`fedjava.grading.grade.run_grade` with the loaded reviewer. Scores use
+``--rubric``, else the rubric saved in DIR, else the default rubric.
 
 It binds to 127.0.0.1 by default: there is no login, so anyone who can reach the port can use the model and
 read the results. Bound to a loopback address, it also answers only requests whose ``Host`` is a loopback
 name, so a web page in the teacher's browser cannot reach it through DNS rebinding; a form sent by another web
 page (cross-site request forgery) is refused by its ``Origin``/``Sec-Fetch-Site`` and by the page's token
 (:mod:`fedjava.serve_guard`). ``--unsafe-run`` is refused unless bound to a loopback address, and warned about.
-Requests are refused with a page saying why when the body is over ``--max-upload-kb``
-(checked from Content-Length before anything is read; a POST without one is refused), when the file is not a
-``.java`` file, not UTF-8 text, empty, or does not look like Java source. Reviews run one at a time.
+Requests are refused with a page saying why when the body is over ``--max-upload-kb`` (``--max-class-mb`` for a
+class zip; checked from Content-Length before anything is read; a POST without one is refused), when the file
+is not a ``.java`` file, not UTF-8 text, empty, or does not look like Java source. Reviews run one at a time.
 Before anything loads, it checks that fastapi, uvicorn and python-multipart are installed and that it can listen
 where asked.
 """
@@ -50,12 +56,14 @@ from fedjava.serve_guard import (
 
 DEFAULT_PORT = 8765
 DEFAULT_UPLOAD_KB = 256
+DEFAULT_CLASS_MB = 50
 # A Java file declares a type or at least has braces and a Java keyword; prose, Python or JSON does not.
 _JAVA_WORDS = re.compile(r"\b(class|interface|enum|record|void|static|public|private|return|import|package)\b")
 
 SERVE_EPILOG = """examples:
   fedjava serve                                        # http://127.0.0.1:8765 with the shipped grader
   fedjava serve --adapter results/fedavg/final_model --results hw3 --port 9000
+  fedjava serve --results hw4            # a new folder: upload the class zip on the page, then check and release
 """
 
 
@@ -73,13 +81,18 @@ def add_serve_parser(sub) -> argparse.ArgumentParser:
         epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     serve.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"port, 1 to 65535 (default {DEFAULT_PORT})")
-    serve.add_argument("--results", metavar="DIR", help="a fedjava grade output folder to browse at /results")
+    serve.add_argument("--results", metavar="DIR",
+                       help="a fedjava grade output folder to browse, edit and release at /results, and where a class "
+                            "zip uploaded on the page is graded (a new or empty folder is fine)")
     add_adapter_option(serve)
-    serve.add_argument("--rubric", metavar="R", help="rubric YAML for the scores shown (default: the default rubric)")
+    serve.add_argument("--rubric", metavar="R",
+                       help="rubric YAML for the scores (default: the one saved in --results DIR, else the default)")
     serve.add_argument("--no-run", action="store_true", help="grounded adapters: compile only, never run tests")
     add_unsafe_run_option(serve, "javac and the task's tests on the uploaded code (grounded adapters)")
     serve.add_argument("--max-upload-kb", type=int, default=DEFAULT_UPLOAD_KB, metavar="KB",
                        help=f"largest request accepted (default {DEFAULT_UPLOAD_KB} KB)")
+    serve.add_argument("--max-class-mb", type=int, default=DEFAULT_CLASS_MB, metavar="MB",
+                       help=f"largest class zip accepted (default {DEFAULT_CLASS_MB} MB)")
     serve.set_defaults(func=cmd_serve)
     return serve
 
@@ -89,19 +102,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from fedjava.reviewer import Reviewer, open_adapter
 
     check_packages()  # before anything else: without them every upload would end in a 500
-    if args.max_upload_kb < 1:
-        raise ReviewError("--max-upload-kb must be at least 1")
+    if args.max_upload_kb < 1 or args.max_class_mb < 1:
+        raise ReviewError("--max-upload-kb and --max-class-mb must be at least 1")
     loopback = _is_loopback(args.host)
     check_unsafe_run(args.host, loopback, args.unsafe_run)
     results = Path(args.results) if args.results else None
-    if results is not None and not (results / "grades_detail.csv").is_file():
-        raise ReviewError(f"{results}: not a fedjava grade output folder (no grades_detail.csv)")
+    if results is not None:
+        check_results_folder(results)
     check_listen(args.host, args.port)
-    rubric = load_rubric(args.rubric)
+    rubric = load_rubric(args.rubric) if args.rubric or results is None else results_rubric(results)
     adapter, cfg = open_adapter(args.adapter)
     reviewer = Reviewer.load(adapter, cfg, args.max_new_tokens, unsafe=args.unsafe_run)
+    if results is not None:
+        results.mkdir(parents=True, exist_ok=True)
     app = create_app(reviewer, rubric, results, args.max_upload_kb * 1000, not args.no_run,
-                     allowed_hosts=LOOPBACK_NAMES if loopback else None)
+                     allowed_hosts=LOOPBACK_NAMES if loopback else None, max_class_bytes=args.max_class_mb * 10**6,
+                     rubric_given=bool(args.rubric))
     if not loopback:
         print(f"warning: listening on {args.host}: anyone who can reach this port can use the page (there is no "
               "login); use the default 127.0.0.1 unless you mean it", file=sys.stderr)
@@ -124,25 +140,53 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def check_results_folder(results: Path) -> None:
+    """ReviewError unless ``results`` is a grade output folder, a new folder, or an empty one."""
+    if results.exists() and not results.is_dir():
+        raise ReviewError(f"{results}: is a file; --results takes a folder (a fedjava grade output folder, or a new "
+                          "one)")
+    if results.is_dir() and any(results.iterdir()) and not (results / "grades_detail.csv").is_file():
+        raise ReviewError(f"{results}: not a fedjava grade output folder (no grades_detail.csv), and not empty; give "
+                          "a grade output folder, or a new folder for the class you will upload")
+
+
+def results_rubric(results: Path):
+    """The rubric saved in a grade output folder, else the default (so that scores are out of the class's cap)."""
+    from fedjava.grading.outputs import saved_rubric
+    from fedjava.grading.store import GradeFolder
+
+    return saved_rubric(GradeFolder(results))
+
+
 def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: int = DEFAULT_UPLOAD_KB * 1000,
-               run_tests: bool = True, allowed_hosts: tuple[str, ...] | None = None):
+               run_tests: bool = True, allowed_hosts: tuple[str, ...] | None = None,
+               max_class_bytes: int = DEFAULT_CLASS_MB * 10**6, rubric_given: bool = True):
     """The FastAPI application around a loaded :class:`fedjava.reviewer.Reviewer`; ``allowed_hosts`` (None: any)
-    are the names a request's ``Host`` header may give (without the port)."""
+    are the names a request's ``Host`` header may give (without the port). ``rubric_given`` False: the scores use
+    the rubric saved in ``results`` once a class is graded there."""
     from fastapi import FastAPI, Request
-    from fastapi.concurrency import run_in_threadpool
-    from fastapi.responses import HTMLResponse
-    from fastapi.staticfiles import StaticFiles
+    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+    from starlette.concurrency import run_in_threadpool
 
     from fedjava.grading.feedback import render_feedback, templates
-    from fedjava.grading.summary import STATUS_NAMES
     from fedjava.javadata.taskcheck import prepare_task
     from fedjava.javadata.tasks import TaskError
     from fedjava.reviewer import adapter_label
+    from fedjava.serve_jobs import Jobs
+    from fedjava.serve_results import add_results_routes
 
     app = FastAPI(title="fedjava", docs_url=None, redoc_url=None, openapi_url=None)
     lock = threading.Lock()
     tokens = FormTokens()  # a new key with every server: a page from before a restart must be reloaded
+    jobs = Jobs()
     adapter = adapter_label(reviewer.adapter)
+    scoring = {"rubric": rubric}
+
+    def current_rubric():
+        """The server's rubric: --rubric, else the results folder's (a class graded since may have saved one)."""
+        if not rubric_given and results is not None and (results / "rubric.yaml").is_file():
+            scoring["rubric"] = results_rubric(results)
+        return scoring["rubric"]
 
     def page(name: str, status: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(templates().get_template(name).render(**context), status_code=status)
@@ -163,15 +207,18 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
             length = request.headers.get("content-length")
             if length is None or not length.isdigit():
                 return refuse("the request gave no Content-Length; send the form from the page", 411)
-            if int(length) > max_upload_bytes:
-                return refuse(f"the upload is {int(length) / 1000:.0f} KB; the limit is {max_upload_bytes // 1000} KB "
-                              "(one Java file and its task)", 413, "Too large")
+            limit = max_class_bytes if request.url.path == "/batch" else max_upload_bytes
+            what = "a class zip and its task" if request.url.path == "/batch" else "one Java file and its task"
+            if int(length) > limit:
+                return refuse(f"the upload is {int(length) / 1000:.0f} KB; the limit is {limit // 1000} KB ({what})",
+                              413, "Too large")
         return await call_next(request)
 
     @app.get("/", response_class=HTMLResponse)
     def index():
         return page("index.html", adapter=adapter, mode=reviewer.cfg.prompt_mode, results=results,
-                    limit_kb=max_upload_bytes // 1000, token_field=TOKEN_FIELD, token=tokens.issue())
+                    limit_kb=max_upload_bytes // 1000, class_mb=max_class_bytes // 10**6, token_field=TOKEN_FIELD,
+                    token=tokens.issue(), cap=current_rubric().cap)
 
     @app.post("/review", response_class=HTMLResponse)
     async def review(request: Request):
@@ -182,45 +229,64 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
         try:
             label, code = await _code_from(form)
             task, spec = await _task_from(form)
-        except ReviewError as exc:
-            return refuse(str(exc))
-
-        def run():
-            with lock:  # one generation at a time: the model is shared
-                checked = prepare_task(spec, task, None, "the task file", run_tests and reviewer.grounded,
-                                       reviewer.unsafe)  # a broken task file is named, not blamed on the code
-                return reviewer.review(code, label, task, checked, run_tests, check=0)
-
-        try:
-            done = await run_in_threadpool(run)
+            # a broken task file is named and nothing is reviewed: its error is the teacher's, not the code's
+            spec = await run_in_threadpool(prepare_task, spec, task, None, "the task file",
+                                           run_tests and reviewer.grounded, reviewer.unsafe)
         except (ReviewError, TaskError) as exc:
             return refuse(str(exc))
-        record = {"source": label, "code": code, "status": "graded" if done.answer else "invalid_answer",
-                  "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",
-                  "answer": done.answer, "raw": done.raw, "evidence": done.evidence, "note": done.note,
-                  "adapter": adapter, "fix_check": done.fix_check}
-        score = rubric.score(done.answer) if done.answer else None
-        title = task.strip().splitlines()[0][:100] if spec is None and task != GENERIC_TASK else (
-            spec.title if spec else "Review (no task given)")
-        return HTMLResponse(render_feedback(record, score, title, cap=rubric.cap, back="/",
-                                            rubric_note="Scored with the server's rubric: the verdict's points, "
-                                                        "minus the points of each error."))
+        scorer = current_rubric()
 
-    @app.get("/results", response_class=HTMLResponse)
-    def browse():
-        if results is None:
-            return refuse("start the server with --results DIR (a fedjava grade --out folder) to browse one",
-                          404, "No results folder")
-        from fedjava.grading.gradebook import read_detail
+        def work(job) -> str:
+            with lock:  # one generation at a time: the model is shared
+                job.update("tools" if reviewer.grounded else "model")  # no longer waiting for another review
+                done = reviewer.review(code, label, task, spec, run_tests, check=0, stage=job.update)
+            job.update("writing")
+            record = {"source": label, "code": code, "status": "graded" if done.answer else "invalid_answer",
+                      "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",
+                      "answer": done.answer, "raw": done.raw, "evidence": done.evidence, "note": done.note,
+                      "adapter": adapter, "fix_check": done.fix_check, "tests": done.tests}
+            score = scorer.score(done.answer, done.evidence, done.tests) if done.answer else None
+            return render_feedback(record, score, _title(task, spec), cap=scorer.cap, back="/", task=task,
+                                   rubric_note="Scored with the server's rubric (the one fedjava grade and review "
+                                               "use): the verdict's points, plus the tests', minus the points of "
+                                               "each error the tools confirm.")
 
-        rows = read_detail(results / "grades_detail.csv")
-        meta = _meta(results)
-        return page("results.html", assignment=meta.get("assignment", results.name), folder=results, rows=rows,
-                    status_names=STATUS_NAMES)
+        job = jobs.start("review", work)
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
-    if results is not None:
-        app.mount("/results/files", StaticFiles(directory=results), name="results")
+    @app.get("/jobs/{job_id}.json")
+    def follow_json(job_id: str):
+        job = jobs.get(job_id)
+        if job is None:
+            return JSONResponse({"error": "no such job"}, status_code=404)
+        return JSONResponse(jobs.progress(job))
+
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse)
+    def follow(job_id: str):
+        job = jobs.get(job_id)
+        if job is None:
+            return refuse("no such review or grading run (the server keeps the last 100; was it restarted?)", 404,
+                          "Not found")
+        if job.error is not None:
+            return refuse(job.error, 400, "Not reviewed" if job.kind == "review" else "Not graded")
+        if job.page is not None and job.finished is not None:
+            return HTMLResponse(job.page)
+        return page("progress.html", job=job, progress=jobs.progress(job),
+                    heading="Reviewing" if job.kind == "review" else "Grading the class")
+
+    add_results_routes(app, results=results, reviewer=reviewer, lock=lock, jobs=jobs, tokens=tokens, page=page,
+                       refuse=refuse, current_rubric=current_rubric, run_tests=run_tests)
     return app
+
+
+def _title(task: str, spec) -> str:
+    """A review page's heading: the task file's title, else the task's first sentence (the page shows it whole)."""
+    if spec is not None:
+        return spec.title
+    if task == GENERIC_TASK:
+        return "Review (no task given)"
+    first = re.split(r"(?<=[.!?])\s", task.strip(), maxsplit=1)[0].strip()
+    return first if len(first) <= 100 else first[:first.rfind(" ", 0, 100)] + " ..."
 
 
 def _host_name(header: str) -> str:
@@ -229,13 +295,6 @@ def _host_name(header: str) -> str:
     if header.startswith("["):
         return header[1:header.find("]")] if "]" in header else header
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
-
-
-def _meta(results: Path) -> dict:
-    import json
-
-    state = results / "state.json"
-    return json.loads(state.read_text(encoding="utf-8")).get("meta", {}) if state.is_file() else {}
 
 
 async def _code_from(form) -> tuple[str, str]:

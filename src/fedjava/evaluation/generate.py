@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def generate_answers(
 
 
 ENGINES = ("fedjava", "fedjava-plain", "hf")
+PROGRESS_SECONDS = 2.0
 
 
 def _hf_batches(model, tokenizer, encoded, max_new_tokens, batch_size, pad_id, stop_ids, stop_at_answer_end,
@@ -111,6 +113,7 @@ def greedy_stream(model, tokenizer, encoded: list[list[int]], max_new_tokens: in
     new_tokens: list[list[int]] = [[] for _ in encoded]
     rows: _Rows | None = None
     finished = 0
+    told = time.monotonic()
     while queue or rows is not None:
         while queue and (rows is None or len(rows.ids) + min(prefill_rows, len(queue)) <= width):
             group = [queue.popleft() for _ in range(min(prefill_rows, len(queue)))]
@@ -127,7 +130,11 @@ def greedy_stream(model, tokenizer, encoded: list[list[int]], max_new_tokens: in
                     keep.append(slot)
                     continue
             finished += 1
-            if progress and (finished % width == 0 or finished == len(encoded)):
+            # every full batch, and any row after PROGRESS_SECONDS without news: on a slow machine a class of one
+            # batch would otherwise show 0% until its end
+            if progress and (finished % width == 0 or finished == len(encoded)
+                             or time.monotonic() - told >= PROGRESS_SECONDS):
+                told = time.monotonic()
                 progress(finished, len(encoded))
         if not keep:
             rows = None

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fedjava.grading.wording import plural
 from fedjava.javadata.sandbox import add_unsafe_run_option
 from fedjava.review import add_adapter_option
 
@@ -18,9 +19,12 @@ GRADE_EPILOG = """examples:
   fedjava grade --print-rubric > rubric.yaml                       # the default rubric, to edit
 
 SUBMISSIONS: a folder or zip with one .java file per student (alice.java) or one folder per student
-(bob/Solution.java); the file or folder name is the student id. A rerun regrades only changed files.
-Outputs in --out: grades.csv (Canvas/Moodle import), grades_detail.csv, results.jsonl, feedback/*.html
-(drafts until approved; a page you edit is never overwritten), summary.html.
+(bob/Solution.java), whose name is the student id; or the zip Canvas or Moodle gives ("download all
+submissions"): the LMS's ids are read from its file names, the newest upload is graded and lateness noted.
+A rerun regrades only changed files. Outputs in --out: grades.csv (Canvas import; Moodle's grading worksheet for
+a Moodle zip), grades_detail.csv, results.jsonl, feedback/*.html (drafts until approved; a page you edit is
+never overwritten), summary.html (very similar submissions, reviews to check by hand).
+The task file's format: docs/tasks.md.
 """
 
 
@@ -41,7 +45,8 @@ def add_grade_parser(sub) -> argparse.ArgumentParser:
     grade.add_argument("submissions", nargs="?", metavar="SUBMISSIONS",
                        help="a folder or .zip: one .java file or one folder per student")
     grade.add_argument("--task", metavar="TASK",
-                       help="the task: a YAML file (requirement, optional tests) or a text file with the requirement")
+                       help="the task: a YAML file (requirement, optional tests; docs/tasks.md) or a text file with "
+                            "the requirement")
     grade.add_argument("--out", metavar="DIR", help="output folder (default: SUBMISSIONS_graded beside the input)")
     grade.add_argument("--rubric", metavar="R",
                        help="rubric YAML (default: the one saved in --out by an earlier run, else the default "
@@ -64,7 +69,8 @@ def add_grade_parser(sub) -> argparse.ArgumentParser:
     grade.add_argument("--released-only", action="store_true",
                        help="grades.csv holds only the students whose pages are released")
     grade.add_argument("--approve", metavar="IDS",
-                       help="release the feedback pages of these students (comma-separated) or 'all', in --out")
+                       help="release the feedback pages of these students (comma-separated) or 'all' (every page "
+                            "with a score), in --out")
     grade.add_argument("--print-rubric", action="store_true", help="print the default rubric (YAML) and exit")
     grade.set_defaults(func=cmd_grade)
     return grade
@@ -91,44 +97,75 @@ def cmd_grade(args: argparse.Namespace) -> int:
                         args.assignment, args.batch_size, args.max_new_tokens, args.released_only, args.unsafe_run,
                         not args.no_fix_check, args.verify_fixes, args.reference)
     report = run_grade(opts)
+    print(run_line(report))
+    if report.ignored:
+        print(f"Left out {plural(len(report.ignored), 'file')} that {'is' if len(report.ignored) == 1 else 'are'} no "
+              f"submission (not a .java file, not named by Canvas or Moodle): {', '.join(report.ignored[:MAX_LISTED])}"
+              + (" ..." if len(report.ignored) > MAX_LISTED else ""))
+    if report.replaced:
+        print(f"Graded each student's newest upload; {plural(report.replaced, 'older upload')} left out "
+              "(grades_detail.csv, summary.html)")
+    _print_outcome(report.rows, report.warnings, out, args.released_only)
+    return 0
+
+
+def run_line(report) -> str:
+    """What a grading run did, in one line: graded, rescored with a new rubric, or nothing to do."""
+    students = plural(report.students, "student")
     if report.graded:
         n = report.graded
-        print(f"Graded {n} of {report.students} students in {report.seconds:.1f} s, {report.seconds / n:.1f} s per "
-              f"student (loading the model {report.load_seconds:.1f} s once; then per student: tools "
-              f"{report.tool_seconds / n:.1f} s, model {report.model_seconds / n:.1f} s); {report.skipped} unchanged, "
-              "skipped")
-    else:
-        print(f"Nothing to grade: {report.skipped} of {report.students} students unchanged since the last run "
-              f"({report.seconds:.1f} s)")
-    _print_outcome(report, out, args.released_only)
-    return 0
+        return (f"Graded {n} of {students} in {report.seconds:.1f} s, {report.seconds / n:.1f} s per student "
+                f"(loading the model {report.load_seconds:.1f} s once; then per student: tools "
+                f"{report.tool_seconds / n:.1f} s, model {report.model_seconds / n:.1f} s); {report.skipped} "
+                "unchanged, skipped" + (" and rescored with the new rubric" if report.rescored and report.skipped
+                                        else ""))
+    if report.rescored:
+        return (f"Rescored {plural(report.rescored, 'student')} with the new rubric; no review needed: the "
+                f"{students}' files are unchanged ({report.seconds:.1f} s)")
+    return (f"Nothing to grade: {report.skipped} of {students} unchanged since the last run "
+            f"({report.seconds:.1f} s)")
 
 
 def _approve(args: argparse.Namespace) -> int:
-    from fedjava.grading.grade import approve
+    from fedjava.grading.outputs import approve
 
-    released, report = approve(args.out, args.approve, args.released_only)
-    print(f"Released {len(released)} feedback page(s) in {args.out}")
-    _print_outcome(report, args.out, args.released_only)
+    released, unscored, (rows, warnings) = approve(args.out, args.approve, args.released_only)
+    print(f"Released {plural(len(released), 'feedback page')} in {args.out}")
+    if unscored:
+        print(f"Left {plural(len(unscored), 'page')} as drafts: no score yet (not graded, or to grade by hand; type a "
+              f"score into the page first): {', '.join(unscored[:MAX_LISTED])}" +
+              (" ..." if len(unscored) > MAX_LISTED else ""))
+    _print_outcome(rows, warnings, args.out, args.released_only)
     return 0
 
 
-def _print_outcome(report, out: str, released_only: bool) -> None:
-    for warning in report.warnings:
+def _print_outcome(rows, warnings: list[str], out: str, released_only: bool) -> None:
+    from fedjava.grading.outputs import summary_counts
+
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    not_graded = [r for r in report.rows if r.status != "graded"]
+    not_graded = [r for r in rows if r.status != "graded"]
     for row in not_graded[:MAX_LISTED]:
         print(f"  {row.student}: {'not graded' if row.status == 'ungradable' else 'grade by hand'}: {row.reason}")
     if len(not_graded) > MAX_LISTED:
         print(f"  ... and {len(not_graded) - MAX_LISTED} more not graded or to grade by hand (grades_detail.csv)")
-    drafts = sum(r.state == "draft" for r in report.rows)
-    in_csv = sum(r.state == "released" for r in report.rows) if released_only else len(report.rows)
-    print(f"Wrote {out}/grades.csv ({in_csv} rows{', released only' if released_only else ''}), grades_detail.csv, "
-          f"results.jsonl, summary.html, feedback/ ({drafts} draft, {len(report.rows) - drafts} released, "
-          f"{sum(r.edited for r in report.rows)} edited by you)")
+    looks = summary_counts(rows)
+    if looks:
+        print(f"To look at (summary.html): {looks}")
+    drafts = sum(r.state == "draft" for r in rows)
+    in_csv = _csv_rows(out)
+    print(f"Wrote {out}/grades.csv ({plural(in_csv, 'row')}{', released only' if released_only else ''}), "
+          f"grades_detail.csv, results.jsonl, summary.html, feedback/ ({drafts} draft, {len(rows) - drafts} "
+          f"released, {sum(r.edited for r in rows)} edited by you)")
     if drafts:
         print(f"Next: read the drafts in {out}/feedback/ (edit any you like), then fedjava grade --approve all "
               f"--out {out}")
+
+
+def _csv_rows(out: str) -> int:
+    """The students' rows in the gradebook just written (its header left out)."""
+    text = (Path(out) / "grades.csv").read_text(encoding="utf-8")
+    return max(0, len(text.splitlines()) - 1)
 
 
 def default_out(submissions: str) -> Path:

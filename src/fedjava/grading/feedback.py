@@ -1,14 +1,17 @@
 """One HTML feedback page per student (and per file reviewed on the web page), from the same template.
 
-The page shows the verdict, the score, each error with its explanation and fix, the tool results of a grounded
-review, how the rubric made the score, and the whole code with the error lines marked (``.line.marked``, each
-line ``id="L<n>"``). Everything the student or the model wrote is HTML-escaped by the template engine, so a
-submission holding ``<script>`` stays text. The page is self-contained (no external files), so the teacher
+The page shows the task, the verdict, the score, each error with its explanation and fix, the table of the
+task's tests and the tool results of a grounded review, how the rubric made the score, and the whole code with
+the error lines marked (``.line.marked``, each line ``id="L<n>"``). An error the tools do not confirm
+(:func:`fedjava.findings.support`) is shown as a possible error to check, never as a finding, and a hidden
+test's call and values are never shown (:mod:`fedjava.grading.tests_table`). Everything the student or the model
+wrote is HTML-escaped by the template engine, so a submission holding ``<script>`` stays text. The page is self-contained (no external files), so the teacher
 can open, edit and send it as it is.
 
-Two fields are machine-readable so that a teacher's edit counts: ``data-field="state"`` (draft or released,
-changed in place by ``fedjava grade --approve``) and ``data-field="score"`` (a number the teacher types there
-replaces the rubric's score in the gradebook; see :func:`read_score`).
+Three fields are machine-readable so that a teacher's edit counts: ``data-field="state"`` (draft or released,
+changed in place by ``fedjava grade --approve``), ``data-field="score"`` (a number the teacher types there
+replaces the rubric's score in the gradebook; see :func:`read_score`) and the breakdown's ``data-field="total"``
+row, which fedjava rewrites in place (:func:`set_total`) to show a typed score beside the rubric's.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from fedjava.grading.kinds import error_title
 from fedjava.grading.rubric import Score
+from fedjava.grading.tests_table import STATUS_WORDS, hidden_calls, hide_calls, hide_in_answer, student_rows
+from fedjava.grading.wording import plural
 
 STATES = ("draft", "released")
 _STATE_RE = re.compile(r'(data-field="state"[^>]*>)\s*(draft|released)\s*(<)')
 _STATE_CLASS_RE = re.compile(r'class="state (?:draft|released)"')
 _SCORE_RE = re.compile(r'data-field="score"[^>]*>\s*([-+]?\d+(?:[.,]\d+)?)\s*<')
+_TOTAL_RE = re.compile(r'<tr data-field="total">.*?</tr>', re.DOTALL)
 
 
 @lru_cache(maxsize=1)
@@ -35,7 +42,11 @@ def templates():
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["points"] = format_points
     env.filters["signed"] = lambda p: ("+" if p >= 0 else "-") + format_points(abs(p))
+    env.filters["error_title"] = error_title
+    env.filters["plural"] = plural
+    env.globals["status_words"] = STATUS_WORDS
     return env
+
 
 
 def format_points(points: float | None) -> str:
@@ -43,8 +54,9 @@ def format_points(points: float | None) -> str:
     return "" if points is None else f"{points:.2f}".rstrip("0").rstrip(".")
 
 
-def marked_lines(code: str, answer: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Every line of ``code`` with the errors that point at it (``marks``: "error 1", "errors 1, 2" or "")."""
+def marked_lines(code: str, answer: dict[str, Any] | None, word: str = "error") -> list[dict[str, Any]]:
+    """Every line of ``code`` with the errors that point at it (``marks``: "error 1", "errors 1, 2" or ""; ``word``
+    "possible error" for errors the tools do not confirm)."""
     lines = code.rstrip("\n").split("\n") if code else []
     by_line: dict[int, list[int]] = {}
     for i, error in enumerate((answer or {}).get("errors") or [], 1):
@@ -53,22 +65,57 @@ def marked_lines(code: str, answer: dict[str, Any] | None) -> list[dict[str, Any
     out = []
     for n, text in enumerate(lines, 1):
         hits = by_line.get(n, [])
-        marks = f"error{'s' if len(hits) > 1 else ''} {', '.join(map(str, hits))}" if hits else ""
+        marks = f"{word}{'s' if len(hits) > 1 else ''} {', '.join(map(str, hits))}" if hits else ""
         out.append({"n": n, "text": text, "marks": marks})
     return out
 
 
 def render_feedback(record: dict[str, Any], score: Score | None, assignment: str, state: str | None = None,
-                    cap: float | None = None, rubric_note: str = "", back: str | None = None) -> str:
+                    cap: float | None = None, rubric_note: str = "", back: str | None = None, task: str = "",
+                    teacher_score: float | None = None, edit: str | None = None) -> str:
     """The page for one reviewed file. ``record`` is a row of results.jsonl (:mod:`fedjava.grading.grade`);
-    ``state`` None leaves the review-state badge out (the web page's one-off reviews)."""
+    ``state`` None leaves the review-state badge out (the web page's one-off reviews). ``task``: the task's text,
+    shown whole. ``teacher_score``: a score the teacher gave, shown in place of the rubric's (which the breakdown
+    keeps). ``edit``: a link to the page's edit form (``fedjava serve``)."""
+    from fedjava.findings import support
+
+    answer = record.get("answer")
+    hidden = hidden_calls(record.get("tests"))
+    shown = hide_in_answer(answer, hidden)
+    check = score.check if score is not None else ""
+    if answer is not None and score is None:
+        backed = support(answer, record.get("evidence"))
+        check = "" if backed.finding or answer.get("verdict") == "NO_ERROR" else backed.reason
     return templates().get_template("feedback.html").render(
         assignment=assignment, student=record.get("student"), source=record.get("source", ""),
-        status=record["status"], reason=record.get("reason") or "", answer=record.get("answer"),
-        raw=record.get("raw") or "", evidence=record.get("evidence"), note=record.get("note"),
-        lines=marked_lines(record.get("code") or "", record.get("answer")), score=score,
+        status=record["status"], reason=record.get("reason") or "", answer=shown,
+        raw=hide_calls(record.get("raw") or "", hidden), evidence=hide_calls(record.get("evidence"), hidden),
+        note=record.get("note"), score=score,
+        lines=marked_lines(record.get("code") or "", answer, "possible error" if check else "error"),
         cap=cap if cap is not None else (score.cap if score else None), state=state, rubric_note=rubric_note,
-        adapter=record.get("adapter", "the grader"), back=back, fix_note=_fix_note(record))
+        adapter=record.get("adapter", "the grader"), back=back, fix_note=_fix_note(record), check=check,
+        tests=student_rows(record.get("tests") or []), task=task.strip(), late=bool(record.get("late")),
+        replaced=record.get("replaced") or [], teacher_score=teacher_score, total=total_row(score, teacher_score),
+        edit=edit)
+
+
+def total_row(score: Score | None, teacher_score: float | None = None) -> str:
+    """The breakdown's last row: the rubric's total, or the teacher's score with the rubric's beside it."""
+    if score is None:
+        return ""
+    from markupsafe import escape
+
+    if teacher_score is None or teacher_score == score.points:
+        return (f'<tr data-field="total"><th>total</th><th class="num">{format_points(score.points)} / '
+                f'{format_points(score.cap)}</th></tr>')
+    return (f'<tr data-field="total"><th>total: the score your teacher gave (the rubric gave '
+            f'{escape(format_points(score.points))})</th><th class="num">{format_points(teacher_score)} / '
+            f'{format_points(score.cap)}</th></tr>')
+
+
+def set_total(html: str, row: str) -> str:
+    """``html`` with its breakdown's total row replaced by ``row`` (the rest of the page as it is)."""
+    return _TOTAL_RE.sub(lambda _: row, html, count=1)
 
 
 def _fix_note(record: dict[str, Any]) -> str:

@@ -4,9 +4,13 @@
 grading setup are unchanged since the last run (sha256 of the file; the run's fingerprint: task file, adapter
 weights, prompt mode, tests run or not, answer length), reviews the rest with a :class:`fedjava.reviewer.Reviewer`
 (tools per student for grounded adapters, then generation in batches of similar length), appends each batch's
-rows to ``results.jsonl``, and writes the outputs (:func:`write_outputs`): the feedback pages, ``grades.csv``,
-``grades_detail.csv`` and ``summary.html``. :func:`approve` releases pages and writes the outputs again.
-The model is loaded only when some student needs grading, so a rerun of an unchanged class takes seconds.
+rows to ``results.jsonl``, and writes the outputs (:func:`fedjava.grading.outputs.write_outputs`): the feedback
+pages, ``grades.csv``, ``grades_detail.csv`` and ``summary.html``. :func:`fedjava.grading.outputs.approve`
+releases pages and writes the outputs again. The model is loaded only when some student needs grading, so a rerun
+of an unchanged class takes seconds, and a new rubric rescores everyone without it.
+
+``fedjava serve`` grades an uploaded class through the same :func:`run_grade`, with its loaded reviewer and a
+``listener`` that is told each step (:class:`Listener`), so that its page can show how far the run is.
 """
 
 from __future__ import annotations
@@ -14,18 +18,24 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from fedjava.errors import UserError
-from fedjava.grading.feedback import read_score, render_feedback
-from fedjava.grading.gradebook import GradeRow, detail_text, gradebook_text
-from fedjava.grading.rubric import DEFAULT_RUBRIC, Rubric, load_rubric, parse_rubric
+from fedjava.grading.gradebook import GradeRow
+from fedjava.grading.outputs import ApproveError, approve, write_outputs  # noqa: F401  (the grade module's API)
+from fedjava.grading.rubric import Rubric, load_rubric, parse_rubric
 from fedjava.grading.store import GradeFolder, write_atomic, written_by_grade
-from fedjava.grading.submissions import Submission, collect
+from fedjava.grading.submissions import Submission, collect_class
+from fedjava.grading.wording import plural
 from fedjava.review import BUILTIN_ADAPTER_NAME, ReviewError, read_task
+
+Listener = Callable[[str, int, int], None]
+"""Told ``(step, done, total)`` during a run: step "tools" (javac and the tests, per student), "grading" (the
+model's answers) or "checking" (the fixes)."""
 
 INVALID_REASON = ("the grader's answer is not valid JSON in the answer format, so this submission needs grading by "
                   "hand (the raw answer is on the page)")
@@ -65,16 +75,24 @@ class GradeReport:
     students: int
     graded: int = 0
     skipped: int = 0
+    rescored: int = 0
+    """students scored again, unchanged, because the rubric changed"""
     seconds: float = 0.0
     tool_seconds: float = 0.0
     model_seconds: float = 0.0
     load_seconds: float = 0.0
     rows: list[GradeRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    """top-level files that are no submission"""
+    replaced: int = 0
+    """older uploads of a file left out (Canvas)"""
 
 
-def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
-    """Grade ``opts.submissions`` into ``opts.out`` (see the module's docstring)."""
+def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener: Listener | None = None,
+              ) -> GradeReport:
+    """Grade ``opts.submissions`` into ``opts.out`` (see the module's docstring). ``reviewer``: an adapter already
+    loaded (``fedjava serve``), used instead of ``opts.adapter``; ``listener``: told each step."""
     from fedjava.reviewer import adapter_label, open_adapter
 
     started = time.perf_counter()
@@ -83,17 +101,19 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
     if opts.verify_fixes < 0:
         raise GradeError("--verify-fixes must be at least 0")
     task_text, _, task_spec = read_task(None, opts.task)
-    adapter, cfg = open_adapter(opts.adapter)
+    adapter, cfg = (reviewer.adapter, reviewer.cfg) if reviewer is not None else open_adapter(opts.adapter)
     from fedjava.javadata.taskcheck import fingerprint_extra, prepare_task
 
     task_spec = prepare_task(task_spec, task_text, opts.reference, opts.task, cfg.prompt_mode == "grounded"
                              and opts.run_tests, opts.unsafe_run)  # a broken task stops here: no student is graded
     # Before anything is written (the rubric below): a bad SUBMISSIONS leaves no output folder behind.
     out_inside = _inside(Path(opts.out), Path(opts.submissions))
-    submissions = collect(opts.submissions, lambda paths: written_by_grade(paths, out_inside))
+    collected = collect_class(opts.submissions, lambda paths: written_by_grade(paths, out_inside))
+    submissions = collected.submissions
     folder = GradeFolder(opts.out)
     assignment = opts.assignment or folder.meta.get("assignment") or (
         task_spec.title if task_spec else Path(opts.task).stem)  # a rerun keeps the column's name
+    before = folder.rubric.read_text(encoding="utf-8") if folder.rubric.is_file() else None
     rubric = current_rubric(folder, opts.rubric)
     run_tests = cfg.prompt_mode == "grounded" and opts.run_tests and task_spec is not None and bool(task_spec.tests)
     checks = opts.verify_fixes if opts.fix_check and cfg.prompt_mode == "grounded" else None
@@ -107,29 +127,34 @@ def run_grade(opts: GradeOptions, progress: bool = True) -> GradeReport:
         if sub.code is None:
             records[sub.student] = _row(sub, "ungradable", run, label, reason=sub.problem)
         elif previous and previous.get("sha256") == sub.sha256 and previous.get("run") == run:
-            records[sub.student] = previous
+            records[sub.student] = {**previous, **_who(sub)}
         else:
             todo.append(sub)
     report = GradeReport(students=len(submissions), skipped=len(submissions) - len(todo) - sum(
-        s.code is None for s in submissions))
+        s.code is None for s in submissions), ignored=collected.ignored,
+        replaced=sum(len(s.replaced) for s in submissions))
+    if before is not None and before != rubric.text:
+        report.rescored = sum(r["status"] == "graded" for s, r in records.items())
     if todo:
         loaded = time.perf_counter()
-        from fedjava.reviewer import Reviewer
+        if reviewer is None:
+            from fedjava.reviewer import Reviewer
 
-        reviewer = Reviewer.load(adapter, cfg, opts.max_new_tokens, unsafe=opts.unsafe_run)
+            reviewer = Reviewer.load(adapter, cfg, opts.max_new_tokens, unsafe=opts.unsafe_run)
         report.load_seconds = time.perf_counter() - loaded
         graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for row in _review_all(reviewer, todo, task_text, task_spec, run_tests, opts.batch_size, folder, run, label,
-                               graded_at, progress, checks):
+                               graded_at, progress, checks, listener):
             records[row["student"]] = row
             report.tool_seconds += row.get("tool_seconds", 0.0)
             report.model_seconds += row.get("model_seconds", 0.0)
         report.graded = len(todo)
     folder.save_records([records[s.student] for s in submissions])
     report.seconds = time.perf_counter() - started
-    folder.meta["assignment"] = assignment
+    folder.meta.update(assignment=assignment, task=task_text, ignored=collected.ignored,
+                       released_only=opts.released_only)
     if report.graded:  # a rerun that skips everyone keeps the timing of the run that did the work
-        folder.meta["timing"] = (f"last grading run: {report.graded} students in {report.seconds:.0f} s, "
+        folder.meta["timing"] = (f"last grading run: {plural(report.graded, 'student')} in {report.seconds:.0f} s, "
                                  f"{report.seconds / report.graded:.1f} s per student")
     report.rows, report.warnings = write_outputs(folder, assignment, rubric, records, {s.student for s in todo},
                                                  opts.released_only)
@@ -147,16 +172,21 @@ def _inside(out: Path, submissions: Path) -> tuple[str, ...] | None:
 
 
 def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run_tests: bool, batch_size: int,
-                folder: GradeFolder, run: str, label: str, graded_at: str, progress: bool, checks: int | None = None):
+                folder: GradeFolder, run: str, label: str, graded_at: str, progress: bool, checks: int | None = None,
+                listener: Listener | None = None):
     """Rows for ``todo``: tools and prompts per student, then generation in batches of similar prompt length, then
-    (``checks`` not None) each fix checked, with ``checks`` more fixes sampled where it fails."""
+    (``checks`` not None) each fix checked, with ``checks`` more fixes sampled where it fails. The bars move with
+    every student, and ``listener`` is told the same."""
     from tqdm import tqdm
 
     from fedjava.reviewer import ToolsUnavailableError
 
+    tell = listener or (lambda *_: None)
     prepared, rows = [], []
     steps = tqdm(todo, desc="tools", unit="student", file=sys.stderr, disable=not (progress and reviewer.grounded))
-    for sub in steps:
+    for done, sub in enumerate(steps):
+        if reviewer.grounded:
+            tell("tools", done, len(todo))
         try:
             prepared.append((sub, reviewer.prepare(sub.code, sub.source, task_text, task_spec, run_tests)))
         except ToolsUnavailableError:
@@ -169,8 +199,15 @@ def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run
     with tqdm(total=len(prepared), desc="grading", unit="student", file=sys.stderr, disable=not progress) as bar:
         for start in range(0, len(prepared), batch_size):
             batch = prepared[start:start + batch_size]
-            reviews = reviewer.generate([p for _, p in batch], batch_size)
-            if checks is not None:
+
+            def answered(finished: int, _total: int, start: int = start) -> None:
+                bar.update(start + finished - bar.n)
+                tell("grading", start + finished, len(prepared))
+
+            tell("grading", start, len(prepared))
+            reviews = reviewer.generate([p for _, p in batch], batch_size, progress=answered)
+            if checks is not None and reviewer.grounded:
+                tell("checking", start, len(prepared))
                 reviews = reviewer.check_fixes([p for _, p in batch], reviews, samples=checks)
             done = []
             for (sub, _), review in zip(batch, reviews, strict=True):
@@ -181,15 +218,20 @@ def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run
                                  answer=review.answer, raw=review.raw, evidence=review.evidence, note=review.note,
                                  tool_seconds=round(review.tool_seconds, 3),
                                  model_seconds=round(review.model_seconds, 3), graded_at=graded_at,
-                                 fix_check=review.fix_check))
+                                 fix_check=review.fix_check, tests=review.tests))
             folder.append_records(done)  # an interrupted run keeps every finished batch
             yield from done
-            bar.update(len(batch))
+            bar.update(start + len(batch) - bar.n)
 
 
 def _row(sub: Submission, status: str, run: str, adapter: str, reason: str | None = None, **fields) -> dict:
     return {"student": sub.student, "source": sub.source, "sha256": sub.sha256, "status": status, "reason": reason,
-            "code": sub.code, "run": run, "adapter": adapter, **fields}
+            "code": sub.code, "run": run, "adapter": adapter, **_who(sub), **fields}
+
+
+def _who(sub: Submission) -> dict[str, Any]:
+    """What the LMS's names say about the submission (empty for plain names)."""
+    return {"lms": sub.lms, "lms_id": sub.lms_id, "name": sub.name, "late": sub.late, "replaced": list(sub.replaced)}
 
 
 def fingerprint(task: bytes, adapter: Path, prompt_mode: str, run_tests: bool, max_new_tokens: int,
@@ -214,58 +256,3 @@ def current_rubric(folder: GradeFolder, path: str | None) -> Rubric:
     folder.root.mkdir(parents=True, exist_ok=True)
     write_atomic(folder.rubric, rubric.text)
     return rubric
-
-
-def approve(out: str | Path, which: str, released_only: bool = False) -> tuple[list[str], GradeReport]:
-    """Release the pages of ``which`` (comma-separated student ids, or ``all``); the outputs are written again."""
-    folder = GradeFolder(out)
-    if not folder.exists():
-        raise GradeError(f"{out}: no grading results here (results.jsonl); run fedjava grade SUBMISSIONS --task "
-                         f"TASK --out {out} first")
-    records = folder.load_records()
-    wanted = list(records) if which.strip() == "all" else [s.strip() for s in which.split(",") if s.strip()]
-    unknown = [s for s in wanted if s not in records]
-    if unknown or not wanted:
-        known = ", ".join(sorted(records)[:8]) + (" ..." if len(records) > 8 else "")
-        raise GradeError(f"--approve: no student {', '.join(unknown) or '(none given)'} in {out} (students: {known}; "
-                         "or 'all')")
-    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    for student in wanted:
-        folder.release(student, when)
-    report = GradeReport(students=len(records))
-    report.rows, report.warnings = write_outputs(folder, folder.meta.get("assignment", "Assignment"),
-                                                 current_rubric(folder, None), records, set(), released_only)
-    return wanted, report
-
-
-def write_outputs(folder: GradeFolder, assignment: str, rubric: Rubric, records: dict[str, dict[str, Any]],
-                  regraded: set[str], released_only: bool) -> tuple[list[GradeRow], list[str]]:
-    """Every student's page (edited pages kept), ``grades.csv``, ``grades_detail.csv``, ``summary.html``."""
-    from fedjava.grading.summary import render_summary
-
-    note = (f"Scored with {'the default rubric' if rubric.text == DEFAULT_RUBRIC.read_text(encoding='utf-8') else 'the course rubric'}"
-            f" ({folder.rubric.name} beside the class results): the verdict's points, minus the points of each error.")
-    rows, warnings = [], []
-    for student, record in sorted(records.items()):
-        score = rubric.score(record["answer"]) if record["status"] == "graded" else None
-        html = render_feedback(record, score, assignment, state="draft", cap=rubric.cap, rubric_note=note)
-        if folder.write_page(student, html, regraded=student in regraded) == "kept" and student in regraded:
-            warnings.append(f"{student}: the feedback page was edited by hand, so it was kept; the new review of the "
-                            f"changed file is in feedback/{folder.page_path(student).stem}.new.html")
-        points, source = (score.points, "rubric") if score else (None, "")
-        if folder.is_edited(student):
-            typed = read_score(folder.page_path(student).read_text(encoding="utf-8"))
-            if typed is not None and typed != points:
-                points, source = typed, "teacher"
-        entry = folder.state[student]
-        errors = "; ".join(f"{e.get('code') or e.get('type') or 'error'}@{e.get('line')}"
-                           for e in (record.get("answer") or {}).get("errors") or [])
-        rows.append(GradeRow(student, points, rubric.cap, source, (record.get("answer") or {}).get("verdict", ""),
-                             errors, record["status"], record.get("reason") or "", entry["state"], entry["edited"],
-                             entry["page"], record.get("source", "")))
-    write_atomic(folder.root / "grades.csv", gradebook_text(assignment, rows, released_only))
-    write_atomic(folder.root / "grades_detail.csv", detail_text(rows))
-    write_atomic(folder.root / "summary.html",
-                 render_summary(assignment, rows, records, rubric.cap, folder.meta.get("timing", "")))
-    folder.save_state()
-    return rows, warnings

@@ -1,17 +1,31 @@
-"""The rubric that turns the grader's answer into points: per verdict, per error kind, and a cap.
+"""The rubric that turns a review into points: per verdict, for the tests passed, per error kind, and a cap.
 
 A rubric file (YAML; the default is ``default_rubric.yaml`` beside this module, shown by
 ``fedjava grade --print-rubric``)::
 
-    verdict:   {NO_ERROR: 10, LOGIC_ERROR: 7, RUNTIME_ERROR: 6, COMPILE_ERROR: 4}
+    verdict:   {NO_ERROR: 6, LOGIC_ERROR: 4, RUNTIME_ERROR: 3, COMPILE_ERROR: 3}
+    tests:     {share: 4}         # or {each: 0.5}; leave it out for no points from the tests
     per_error: {Syntax Error: 1, Runtime Error: 1, Logical Error: 1, other: 1}
     cap: 10
 
-A submission starts from its verdict's points and loses, for every error the answer lists, the points of the
-first key that matches: the error's ``code`` (a javac key such as ``compiler.err.expected``, an exception class,
-``wrong_output``, ``timeout``), its ``type`` (``Syntax Error`` ...), then ``other``; no match takes nothing off.
-The total is kept between 0 and ``cap``, which is also the gradebook's points possible. :meth:`Rubric.score`
-returns each step, so that every feedback page can show how its score was made.
+A submission gets its verdict's points, then the tests' points, then loses, for every error the answer lists,
+the points of the first key that matches: the error's ``code`` (a javac key such as ``compiler.err.expected``,
+an exception class, ``wrong_output``, ``timeout``), its ``type`` (``Syntax Error`` ...), then ``other``; no
+match takes nothing off. The total is kept between 0 and ``cap``, which is also the gradebook's points possible.
+
+The tests' points: ``share: P`` gives P times the share of the task's tests passed (7 of 9: 7/9 of P), ``each:
+P`` gives P for every test passed. Hidden tests count like the others. A program that does not compile passes
+none. When no test ran (the task has none, ``--no-run``, an adapter that runs no tools), ``share`` follows the
+verdict: P times the verdict's points over NO_ERROR's; ``each`` gives nothing.
+
+Only what the tools back costs points (:func:`fedjava.findings.support`): an error verdict that javac and the
+tests do not confirm (nothing ran that could show it, or they show otherwise) is scored as the tools' own verdict
+(:func:`fedjava.findings.tools_verdict`: NO_ERROR when nothing shows an error), its errors take nothing off, and
+:attr:`Score.check` says why the review is to be checked by hand. A NO_ERROR that a failing test contradicts is
+scored as that test shows.
+
+:meth:`Rubric.score` is the one function ``fedjava review``, ``grade`` and ``serve`` score with, and it returns
+each step, so that every feedback page can show how its score was made.
 """
 
 from __future__ import annotations
@@ -24,10 +38,12 @@ from typing import Any
 import yaml
 
 from fedjava.errors import UserError
+from fedjava.grading.kinds import error_title
 from fedjava.prompts import VERDICTS
 
 DEFAULT_RUBRIC = Path(__file__).with_name("default_rubric.yaml")
-KEYS = ("verdict", "per_error", "cap")
+KEYS = ("verdict", "tests", "per_error", "cap")
+TEST_RULES = ("share", "each")
 
 
 class RubricError(UserError):
@@ -43,6 +59,10 @@ class Score:
     steps: list[tuple[str, float]] = field(default_factory=list)
     clipped: str = ""
     """"" or why the sum was changed: "capped at 10" / "raised to 0\""""
+    check: str = ""
+    """"" or why the review is to be checked by hand: its verdict is not what the tools show"""
+    verdict: str = ""
+    """the verdict that was scored: the answer's, or the tools' own when they do not back the answer's"""
 
 
 @dataclass(frozen=True)
@@ -52,32 +72,84 @@ class Rubric:
     cap: float
     text: str
     """the YAML it was read from, saved beside the results so that later runs score the same way"""
+    tests: dict[str, float] = field(default_factory=dict)
+    """``{"share": P}``, ``{"each": P}`` or {} (the tests give no points)"""
 
-    def score(self, answer: dict[str, Any]) -> Score:
-        """The points for a parsed answer (:func:`fedjava.evaluation.parse.parse_answer`), with each step."""
-        verdict = answer["verdict"]
-        steps = [(f"verdict {verdict}", self.verdict[verdict])]
+    def score(self, answer: dict[str, Any], evidence: str | None = None,
+              tests: list[dict[str, Any]] | None = None) -> Score:
+        """The points for a parsed answer (:func:`fedjava.evaluation.parse.parse_answer`), with each step.
+
+        ``evidence``: the tool-results block the review was made with (None: no tool ran); ``tests``: the table of
+        the task's tests (:func:`fedjava.grading.tests_table.tests_table`: a ``status`` per test), None when they
+        did not run (the evidence's ``tests: P of T passed`` is read then, from an older results file).
+        """
+        from fedjava.findings import CONTRADICTED, support, tools_verdict
+
+        said = answer["verdict"]
+        backed = support(answer, evidence)
+        counted, check = said, ""
+        if (said != "NO_ERROR" and not backed.finding) or (said == "NO_ERROR" and backed.status == CONTRADICTED):
+            counted = tools_verdict(evidence)
+            check = f"the grader's {said} is {backed.status}: {backed.reason}"
+        label = f"verdict {counted}" if counted == said else (
+            f"verdict {counted} (what the tools show; the grader's {said} is not confirmed)")
+        steps = [(label, self.verdict[counted])]
+        steps += self._test_steps(counted, evidence, tests)
         for i, error in enumerate(answer.get("errors") or [], 1):
             key = self.error_key(error)
             if key is None:
                 continue
-            kind = " ".join(x for x in (error.get("type") or "error", f"({error['code']})" if error.get("code")
-                                        else "") if x)
+            kind = error_title(error)
             where = f" at line {error['line']}" if error.get("line") is not None else ""
-            steps.append((f"error {i}: {kind}{where}", -self.per_error[key]))
+            if check:
+                steps.append((f"error {i}: {kind}{where}: not confirmed by the tools, nothing taken off", 0.0))
+            else:
+                steps.append((f"error {i}: {kind}{where}", -self.per_error[key]))
         total = sum(points for _, points in steps)
         clipped = ""
         if total > self.cap:
             total, clipped = self.cap, f"capped at {self.cap:g}"
         elif total < 0:
             total, clipped = 0.0, "raised to 0"
-        return Score(round(total, 2), self.cap, steps, clipped)
+        return Score(round(total, 2), self.cap, steps, clipped, check, counted)
+
+    def _test_steps(self, verdict: str, evidence: str | None, tests: list[dict[str, Any]] | None,
+                    ) -> list[tuple[str, float]]:
+        """The tests' step (none when the rubric gives them no points)."""
+        if not self.tests:
+            return []
+        counted = passed_tests(evidence, tests)
+        rule, points = next(iter(self.tests.items()))
+        if counted is not None:
+            passed, total = counted
+            got = points * passed if rule == "each" else (points * passed / total if total else 0.0)
+            how = f"{points:g} each" if rule == "each" else f"{points:g} for all, in proportion"
+            return [(f"tests: {passed} of {total} passed ({how})", round(got, 2))]
+        if rule == "each":
+            return [("tests: none ran", 0.0)]
+        best = self.verdict["NO_ERROR"]
+        got = points * self.verdict[verdict] / best if best else 0.0
+        return [(f"tests: none ran, so their {points:g} points follow the verdict ({self.verdict[verdict]:g} of "
+                 f"{best:g})", round(got, 2))]
 
     def error_key(self, error: dict[str, Any]) -> str | None:
         for key in (error.get("code"), error.get("type"), "other"):
             if key and key in self.per_error:
                 return key
         return None
+
+
+def passed_tests(evidence: str | None, tests: list[dict[str, Any]] | None) -> tuple[int, int] | None:
+    """(passed, total) of the task's tests, from their table, else from the evidence; None when none ran."""
+    if tests:
+        return sum(t.get("status") == "PASS" for t in tests), len(tests)
+    if evidence:
+        from fedjava.javadata.evidence import Evidence, TestSummary
+
+        summary = Evidence.parse(evidence).first(TestSummary)
+        if summary is not None and summary.total:
+            return summary.passed, summary.total
+    return None
 
 
 def load_rubric(path: str | Path | None = None) -> Rubric:
@@ -122,10 +194,18 @@ def parse_rubric(text: str, where: str = "rubric") -> Rubric:
     for key, value in per_error.items():
         if not _number(value) or value < 0:
             problems.append(f"per_error: {key} must be a number of points to take off, 0 or more")
+    tests = raw.get("tests") or {}
+    if not isinstance(tests, dict) or len(tests) != len([k for k in tests if k in TEST_RULES]) or len(tests) > 1:
+        problems.append("'tests' must be {share: P} (P points for all the tests, in proportion) or {each: P} (P "
+                        "points for every test passed)")
+        tests = {}
+    for key, value in tests.items():
+        if not _number(value) or value < 0:
+            problems.append(f"tests: {key} must be a number of points, 0 or more")
     if problems:
         raise RubricError(f"{where}: " + "; ".join(problems))
     return Rubric({k: float(v) for k, v in verdict.items()}, {str(k): float(v) for k, v in per_error.items()},
-                  float(cap), text)
+                  float(cap), text, {str(k): float(v) for k, v in tests.items()})
 
 
 def _number(value: Any) -> bool:

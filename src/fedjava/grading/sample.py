@@ -5,8 +5,8 @@ students' code. :func:`make_class` takes the task's reference solution and corre
 (:mod:`fedjava.javadata.restyle`: renamed variables, other brace and indent styles) and injects one error into
 most of them with the mutation operators (:mod:`fedjava.javadata.mutate`), a quarter correct and the rest spread
 over the syntax, compile, runtime and logic families, all seeded. ``broken=True`` adds the submissions a real
-class also has: an empty file, a binary file, a text file, a folder with two ``.java`` files and a folder
-submission (``student_folder/Solution.java``).
+class also has: an empty file, a binary file, a text file (left out: no student's), a folder with two ``.java``
+files and a folder submission (``student_folder/Solution.java``).
 
     python scripts/make_class.py --task arrays_count_peaks --students 30 --out /tmp/class
 """

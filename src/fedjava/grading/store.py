@@ -11,8 +11,11 @@ Layout of ``--out DIR``:
 * ``feedback/<student>.html``, ``rubric.yaml`` (the rubric in use), ``grades.csv``, ``grades_detail.csv``,
   ``summary.html``.
 
-A page whose bytes no longer match the recorded sha256 was edited by the teacher: it is marked ``edited``
-(for good) and never overwritten; a new review of that student goes to ``feedback/<student>.new.html``.
+A page whose text no longer matches the recorded sha256 was edited by the teacher (by hand, or with the edit
+form of ``fedjava serve``): it is marked ``edited`` and never overwritten; a new review of that student goes to
+``feedback/<student>.new.html``. The sha256 is of the page's canonical text (:func:`canonical_page`: the review
+state and the score breakdown's total row, which fedjava itself changes in place, set aside), so releasing a page
+keeps it as it is, and an edit the teacher undoes makes the page fedjava's again (no longer ``edited``).
 
 The folder may sit inside the class folder it grades (or be that folder): :func:`written_by_grade` names the files
 of a grade output folder among the submissions, so that they are never collected as students.
@@ -26,7 +29,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fedjava.grading.feedback import page_name, set_state
+from fedjava.grading.feedback import page_name, set_state, set_total
 
 OUTPUT_NAMES = frozenset({"results.jsonl", "state.json", "rubric.yaml", "grades.csv", "grades_detail.csv",
                           "summary.html", "feedback"})
@@ -62,6 +65,16 @@ def _is_output(name: str) -> bool:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def canonical_page(html: str) -> str:
+    """A page without what fedjava changes in place (its state, its total row): what an edit is measured against."""
+    return set_total(set_state(html, "draft"), "")
+
+
+def page_digest(html: str) -> str:
+    """The sha256 recorded for a page fedjava wrote (of :func:`canonical_page`)."""
+    return sha256_text(canonical_page(html))
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -127,14 +140,17 @@ class GradeFolder:
         return self.pages / entry["page"]
 
     def is_edited(self, student: str) -> bool:
-        """Whether the teacher changed the page since fedjava wrote it (remembered once seen)."""
+        """Whether the teacher changed the page since fedjava wrote it (looked at again every time: an edit that
+        was undone no longer counts)."""
         entry = self.state.get(student)
         if entry is None:
             return False
         path = self.pages / entry["page"]
-        if not entry["edited"] and path.is_file() and entry["page_sha256"]:
-            current = hashlib.sha256(path.read_bytes()).hexdigest()
-            entry["edited"] = current != entry["page_sha256"]
+        if path.is_file() and entry["page_sha256"]:
+            html = path.read_text(encoding="utf-8", errors="replace")
+            # a page written before the digest was of the canonical text matches its recorded sha256 as it is
+            entry["edited"] = entry["page_sha256"] not in (page_digest(html), sha256_text(html),
+                                                           sha256_text(set_state(html, "draft")))
         return entry["edited"]
 
     def write_page(self, student: str, html: str, regraded: bool) -> str:
@@ -151,23 +167,43 @@ class GradeFolder:
             if regraded:
                 path.with_name(path.name[:-5] + ".new.html").write_text(html, encoding="utf-8")
             return "kept"
-        if path.is_file() and entry["page_sha256"] == sha256_text(html):
+        if path.is_file() and path.read_text(encoding="utf-8", errors="replace") == html:
+            entry["page_sha256"] = page_digest(html)
             return "unchanged"
         self.pages.mkdir(parents=True, exist_ok=True)
         path.write_text(html, encoding="utf-8", newline="")
-        entry["page_sha256"] = sha256_text(html)
+        entry["page_sha256"] = page_digest(html)
         return "written"
+
+    def write_edited(self, student: str, html: str, written: str) -> bool:
+        """Write the page the teacher edited in ``fedjava serve`` (``html``), where fedjava's own page would be
+        ``written``; whether it now counts as edited (not when it is fedjava's page again)."""
+        path = self.page_path(student)
+        entry = self.state[student]
+        html = set_state(html, entry["state"])
+        self.pages.mkdir(parents=True, exist_ok=True)
+        path.write_text(html, encoding="utf-8", newline="")
+        entry["page_sha256"] = page_digest(written)
+        return self.is_edited(student)
+
+    def update_total(self, student: str, total: str) -> None:
+        """Put ``total`` (an HTML table row) in place of an edited page's total row; the rest stays as it is."""
+        path = self.page_path(student)
+        if path.is_file():
+            html = path.read_text(encoding="utf-8")
+            changed = set_total(html, total)
+            if changed != html:
+                path.write_text(changed, encoding="utf-8", newline="")
 
     def release(self, student: str, when: str) -> None:
         """Mark a student's page released, changing only its state field (an edited page keeps its edits)."""
         path = self.page_path(student)
         entry = self.state[student]
-        edited = self.is_edited(student)
         if path.is_file():
             html = set_state(path.read_text(encoding="utf-8"), "released")
             path.write_text(html, encoding="utf-8", newline="")
-            entry["page_sha256"] = sha256_text(html)
-        entry.update(state="released", released_at=when, edited=edited)
+        entry.update(state="released", released_at=when)
+        self.is_edited(student)
 
     def save_state(self) -> None:
         """Write state.json, with every page's edits looked at first."""

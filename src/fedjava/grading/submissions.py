@@ -7,12 +7,21 @@ Layouts (both in one folder or zip are fine):
   (what Moodle's "download all submissions" and most LMS exports give), or several (``Solution.java`` and a
   helper class): graded as one text, compiled together (:mod:`fedjava.javadata.sources`).
 
+* the files of a Canvas or Moodle "download all submissions" zip (:mod:`fedjava.grading.lms`):
+  ``smithalice_late_101_5002_Solution.java`` -> student ``smithalice_101``, Canvas user 101, late;
+  ``Bob Jones_123456_assignsubmission_file_/Solution.java`` -> ``Bob Jones_123456``, Moodle participant 123456.
+  A student's files are grouped by the LMS's id; of several uploads of one file the newest is graded, and the
+  others are named in :attr:`Submission.replaced`. A student's files that are not ``.java`` files (Moodle's
+  ``onlinetext.html``, a README) are left aside.
+
 A zip whose only top-level entry is a folder (a zipped class folder) is read from inside that folder.
-Hidden files (``.DS_Store``), ``__MACOSX/`` and ``__pycache__/`` are ignored. Every other entry is a student:
-one that cannot be graded (not a ``.java`` file, empty, binary, not UTF-8, over 200 KB, a folder with no
-``.java`` file or more than 20, a second submission with the same id) gets a :class:`Submission` with ``problem`` set,
-so the teacher sees a row saying why, and the run goes on. A zip is read in memory, never unpacked to disk,
-and each entry is read only up to the size limit (a zip bomb costs nothing).
+Hidden files (``.DS_Store``), ``__MACOSX/`` and ``__pycache__/`` are ignored, and so is a top-level file that
+is neither a ``.java`` file nor named by an LMS (``notes.txt``, ``grades.xlsx``): it is no student, and
+:attr:`Collected.ignored` names it. Every other entry is a student: a folder of several ``.java`` files (Solution
+and its helper classes) is one submission compiled together; one that cannot be graded (empty, binary, not UTF-8,
+over 200 KB, a folder with no ``.java`` file or more than 20, a second submission with the same id) gets a
+:class:`Submission` with ``problem`` set, so the teacher sees a row saying why, and the run goes on. A zip is read
+in memory, never unpacked to disk, and each entry is read only up to the size limit (a zip bomb costs nothing).
 
 Symbolic links (on disk, or zip entries whose Unix mode says link) are resolved: one to a file inside the
 class folder (or zip) reads that file; one that leaves it (``linky.java -> /root/.bashrc``), points to a
@@ -27,10 +36,11 @@ import os
 import stat
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from fedjava.errors import UserError
+from fedjava.grading.lms import CANVAS, LmsName, newest, parse_name
 from fedjava.review import MAX_FILE_BYTES, ReviewError, decode_text
 
 MAX_ENTRIES = 20_000
@@ -56,6 +66,24 @@ class Submission:
     problem: str | None = None
     sha256: str = ""
     """of the file's bytes: a rerun regrades a student only when it changed"""
+    lms: str = ""
+    """``canvas`` or ``moodle`` when the files carry that LMS's names, else empty"""
+    lms_id: str = ""
+    """the LMS's id of the student: Canvas's user id, Moodle's participant id"""
+    name: str = ""
+    """the student's name as the LMS wrote it"""
+    late: bool = False
+    """Canvas marked the graded file late"""
+    replaced: tuple[str, ...] = ()
+    """older uploads of the same file, left out (where they came from)"""
+
+
+@dataclass(frozen=True)
+class Collected:
+    """The students of a class, and the top-level files that are no submission."""
+
+    submissions: list[Submission]
+    ignored: list[str]
 
 
 @dataclass(frozen=True)
@@ -69,8 +97,15 @@ class _Entry:
 
 def collect(path: str | Path,
             leave_out: Callable[[list[tuple[str, ...]]], set[tuple[str, ...]]] | None = None) -> list[Submission]:
-    """Every student in ``path`` (a folder or a .zip), sorted by student id. ``leave_out`` names, among the
-    entries' paths (parts relative to ``path``), those that are no submission (a grade output folder inside)."""
+    """Every student in ``path`` (a folder or a .zip), sorted by student id (:func:`collect_class`)."""
+    return collect_class(path, leave_out).submissions
+
+
+def collect_class(path: str | Path,
+                  leave_out: Callable[[list[tuple[str, ...]]], set[tuple[str, ...]]] | None = None) -> Collected:
+    """Every student in ``path`` (a folder or a .zip), sorted by student id, and the files that are no submission.
+    ``leave_out`` names, among the entries' paths (parts relative to ``path``), those that are no submission (a
+    grade output folder inside)."""
     path = Path(path)
     if not path.exists():
         raise SubmissionsError(f"{path}: no such folder or zip file")
@@ -86,12 +121,26 @@ def collect(path: str | Path,
         entries = [e for e in entries if e.parts not in skipped]
     entries = _unwrap(entries)
     students: dict[str, list[_Entry]] = {}
+    lms: dict[str, list[tuple[LmsName, _Entry]]] = {}
+    ignored = []
     for entry in entries:
-        students.setdefault(entry.parts[0] if len(entry.parts) > 1 else _stem(entry.parts[0]), []).append(entry)
-    if not students:
-        raise SubmissionsError(f"{path}: no submissions found (expected one .java file or one folder per student)")
-    found = [_read_student(student, files) for student, files in students.items()]
-    return sorted(found, key=lambda s: s.student)
+        named = parse_name(entry.parts[0], folder=len(entry.parts) > 1)
+        if named is not None:
+            lms.setdefault(named.student, []).append((named, entry))
+        elif len(entry.parts) == 1 and not entry.parts[0].lower().endswith(".java"):
+            ignored.append(entry.parts[0])
+        else:
+            students.setdefault(entry.parts[0] if len(entry.parts) > 1 else _stem(entry.parts[0]), []).append(entry)
+    if not students and not lms:
+        what = f" (only {len(ignored)} other file(s): {', '.join(sorted(ignored)[:3])})" if ignored else ""
+        raise SubmissionsError(f"{path}: no submissions found{what}; expected one .java file or one folder per "
+                               "student, or the zip Canvas or Moodle gives")
+    found = [_read_student(student, files) for student, files in students.items() if student not in lms]
+    found += [_read_lms_student(student, files) for student, files in lms.items()]
+    found += [Submission(student, student, problem=f"both an LMS submission and a file or folder are named "
+                                                   f"{student}; keep one")
+              for student in students if student in lms]
+    return Collected(sorted(found, key=lambda s: s.student), sorted(ignored))
 
 
 def _stem(name: str) -> str:
@@ -223,7 +272,7 @@ def _unwrap(entries: list[_Entry]) -> list[_Entry]:
         top = {e.parts[0] for e in entries}
         children = {e.parts[1] for e in entries}
         only_folders = all(len(e.parts) > 2 for e in entries)
-        if len(top) != 1 or (len(children) < 2 and not only_folders):
+        if len(top) != 1 or (len(children) < 2 and not only_folders) or parse_name(next(iter(top)), folder=True):
             break
         entries = [_Entry(e.parts[1:], e.read, e.size, e.problem) for e in entries]
     return entries
@@ -251,6 +300,31 @@ def _read_files(student: str, source: str, java: list[_Entry]) -> Submission:
         except ReviewError as exc:
             return Submission(student, source, problem=str(exc), sha256=digest.hexdigest())
     return Submission(student, source, code=combine_files(codes), sha256=digest.hexdigest())
+
+
+def _read_lms_student(student: str, files: list[tuple[LmsName, _Entry]]) -> Submission:
+    """One student of a Canvas or Moodle zip: the newest upload of each file, its one ``.java`` file read."""
+    first = files[0][0]
+    who = {"lms": first.lms, "lms_id": first.user_id, "name": first.name}
+    # inside a Moodle folder a file's own name is its path below the folder; Canvas names each file itself
+    own = [(named if len(entry.parts) == 1 else replace(named, file="/".join(entry.parts[1:])), entry)
+           for named, entry in files]
+    kept, replaced = newest(own) if first.lms == CANVAS else (own, [])
+    old = tuple("/".join(entry.parts) for _, entry in replaced)
+    refused = [entry for _, entry in kept if entry.problem]
+    if refused:
+        return Submission(student, "/".join(refused[0].parts), problem=refused[0].problem, replaced=old, **who)
+    java = [(named, entry) for named, entry in kept if named.file.lower().endswith(".java")]
+    late = any(named.late for named, _ in java)
+    if not java:
+        listed = ", ".join(named.file for named, _ in kept[:5])
+        return Submission(student, "/".join(kept[0][1].parts), problem=f"no .java file in the submission (files: "
+                          f"{listed}); each student needs one .java file", late=late, replaced=old, **who)
+    # read as a folder of the student's files would be (one file, or several compiled together where supported)
+    read = _read_student(student, [_Entry((student, *named.file.split("/")), entry.read, entry.size)
+                                   for named, entry in java])
+    source = "/".join(java[0][1].parts) if len(java) == 1 else student
+    return replace(read, source=source, late=late, replaced=old, **who)
 
 
 def _read_student(student: str, files: list[_Entry]) -> Submission:

@@ -19,6 +19,7 @@ A task file (``src/fedjava/javadata/tasks/<id>.yaml``) holds::
       - setup: Counter c = new Counter(); c.add(2);   # optional statements run before call
         call: c.total()
         expect: "2"
+        hidden: true                                  # optional: counted, never shown to students
 
 Teachers' task files (``fedjava grade --task``, ``review --task-file``: ``strict=False``) need only
 ``requirement``, and may give more kinds of tests (docs/tasks.md describes every field)::
@@ -53,7 +54,7 @@ MIN_TESTS = 5
 MIN_VARIANTS = 2
 MAX_SOURCE_BYTES = 200_000
 TASK_KEYS = ("id", "title", "topic", "requirement", "solution", "reference", "junit", "variants", "tests")
-TEST_KEYS = ("call", "expect", "setup", "throws", "stdin", "stdout")
+TEST_KEYS = ("call", "expect", "setup", "throws", "stdin", "stdout", "hidden")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -76,6 +77,8 @@ class TestCase:
     """a test of the program's ``main``: what it must print for ``stdin``"""
     junit: str = ""
     """``Class#method``: a JUnit test method of the task's ``junit`` class"""
+    hidden: bool = False
+    """counted like any test, but a student's feedback page does not show it (``hidden: true``)"""
     generated: bool = False
     """made from the reference solution (:mod:`fedjava.javadata.generate`), not written by the teacher"""
 
@@ -208,12 +211,16 @@ def _read_tests(raw_tests, problems: list[str]) -> list[TestCase]:
         if unknown:
             problems.append(f"tests[{i}]: unknown key '{unknown[0]}' (a test has {', '.join(TEST_KEYS)})")
             continue
+        if not isinstance(t.get("hidden", False), bool):
+            problems.append(f"tests[{i}] hidden must be true or false")
+            continue
+        hidden = t.get("hidden") is True
         if "stdout" in t or "stdin" in t:
             if "stdout" not in t or set(t) & {"call", "expect", "throws", "setup"}:
                 problems.append(f"tests[{i}]: a test of the program's output has 'stdout' (and 'stdin'), nothing else")
                 continue
             stdin = "" if t.get("stdin") is None else _java_text(t["stdin"])
-            tests.append(TestCase(io_call(stdin), stdin=stdin, stdout=_java_text(t["stdout"])))
+            tests.append(TestCase(io_call(stdin), stdin=stdin, stdout=_java_text(t["stdout"]), hidden=hidden))
             continue
         if "call" not in t or ("expect" in t) == ("throws" in t):
             problems.append(f"tests[{i}] needs 'call' and 'expect'" + (" (or 'throws', not both)" if "call" in t else ""))
@@ -223,7 +230,7 @@ def _read_tests(raw_tests, problems: list[str]) -> list[TestCase]:
             problems.append(f"tests[{i}]: throws must name an exception class, e.g. IllegalArgumentException")
             continue
         tests.append(TestCase(_java_text(t["call"]), "" if throws else _java_text(t["expect"]),
-                              str(t.get("setup") or ""), throws))
+                              str(t.get("setup") or ""), throws, hidden=hidden))
     return tests
 
 
