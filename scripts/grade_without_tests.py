@@ -58,8 +58,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    from fedjava.grading.gradebook import read_detail
     from fedjava.grading.grade import GradeOptions, run_grade
+    from fedjava.grading.gradebook import read_detail
     from fedjava.reviewer import Reviewer, open_adapter
 
     programs = correct_programs(args.only_correct)

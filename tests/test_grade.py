@@ -410,8 +410,7 @@ def test_make_class_from_a_shipped_task(tmp_path):
     found = {s.student: s for s in collect(tmp_path / "class.zip")}
     # wrong_type.txt is no student; two_files is one submission of two files
     assert len(found) == 11 and sum(s.problem is not None for s in found.values()) == 2
-    assert found["two_files"].code.startswith("// ---- file: Solution.java ----
-")
+    assert found["two_files"].code.startswith("// ---- file: Solution.java ----\n")
     codes = [s.code for name, s in found.items() if s.code and name != "two_files"]
     bases = {task.solution, *(v.code for v in task.variants)}
     assert len(codes) == 8 and len(set(codes)) == 8 and not bases & set(codes)
