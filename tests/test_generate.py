@@ -225,7 +225,7 @@ def test_a_correct_program_written_another_way_passes_every_generated_test(gener
 def test_a_wrong_program_is_found_and_the_evidence_says_how_many_inputs_differ(generated):
     task = Task("mixed", "Mixed", "review", REQUIREMENT, "", (), generated.tests, reference=REFERENCE)
     wrong = ANOTHER_WAY.replace("filter(v -> v > 0).sum();", "filter(v -> v > 0).sum() + (values.length > 4 ? 1 : 0);")
-    block, outcome = gather_evidence(wrong, task, localise=False)
+    block, outcome = gather_evidence(wrong, task)
     evidence = Evidence.parse(block)
     fact = evidence.first(ReferenceComparison)
     assert fact is not None and fact.total == len(generated.tests)
@@ -234,7 +234,7 @@ def test_a_wrong_program_is_found_and_the_evidence_says_how_many_inputs_differ(g
     assert fact.call.startswith("Solution.sumPositive(") and fact.student.startswith("returned ")
     assert fact.reference.startswith("returns ")
     assert f"reference: {fact.differ} of {fact.total} generated inputs differ; first: Solution.sumPositive(" in block
-    right, _ = gather_evidence(ANOTHER_WAY, task, localise=False)
+    right, _ = gather_evidence(ANOTHER_WAY, task)
     assert f"reference: all {len(generated.tests)} generated inputs agree" in right
 
 
