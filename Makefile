@@ -1,6 +1,6 @@
 # make demo: set up .venv and run the main job on the built-in CPU model.
-# make test: install the test tools (and Debian's chromium for the browser test) into the same .venv, lint, and run
-# the test suite.
+# make test: install the test tools (and Debian's chromium for the browser test) into the same .venv, lint, run
+# the test suite, and build the documentation site (mkdocs build --strict).
 # Both install bubblewrap when it is missing (as root): untrusted Java code runs inside it; make test also installs
 # Debian's junit5 (a task's JUnit tests run against its API).
 PYTHON ?= python3
@@ -74,8 +74,11 @@ browser:
 demo: $(VENV)/.installed sandbox
 	HF_HUB_OFFLINE=1 $(BIN)/fedjava experiment --preset demo_cpu
 
+# mkdocs build --strict: a broken link, a missing anchor or a page left out of mkdocs.yml's nav fails it (site/ is
+# ignored by git)
 test: $(VENV)/.installed-dev sandbox browser junit
 	$(BIN)/ruff check src tests
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-dev
@@ -86,4 +89,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m fedjava.bench.train_speed
 
 clean:
-	rm -rf $(VENV) java_error_federated_results
+	rm -rf $(VENV) java_error_federated_results site
