@@ -34,7 +34,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -266,20 +266,77 @@ def _loss(model, tokenizer, samples: list[dict], cfg: Config, batch_size: int) -
 def run_evaluation(
     cfg: Config, opts: EvalOptions, progress: Callable[[str], None] = print, model_and_tokenizer=None,
 ) -> tuple[dict[str, Any], Path, Path]:
-    """Evaluate as ``opts`` says. Returns (metrics, predictions path, metrics path)."""
+    """Evaluate as ``opts`` says. Returns (metrics, predictions path, metrics path).
+
+    The steps: the samples (and the train split where the baseline or the few-shot examples need it), the answers
+    (generated, a baseline's, or an earlier run's with ``--rescore``), one row per sample with its gold answer and
+    task, the fix sampling of ``--verify-fixes``, the fix check, the metrics, the LLM judge, and the files.
+    """
     check_options(opts)
     path = split_path(cfg, opts.split)
-    samples = apply_prompt_mode(subset(load_samples(path), opts.max_samples, cfg.seed), cfg.prompt_mode, name=str(path),
-                                quote_lines=cfg.quote_lines, localisation=cfg.localisation)
-    needs_train = opts.majority or opts.few_shot
-    train = load_samples(cfg.data_path(cfg.train_file)) if needs_train else []
-    if opts.few_shot:
-        train = apply_prompt_mode(train, cfg.prompt_mode, name=str(cfg.data_path(cfg.train_file)),
-                                  quote_lines=cfg.quote_lines, localisation=cfg.localisation)
+    samples, train = _eval_samples(cfg, opts, path)
     name = run_name(opts)
     progress(f"Evaluating {name} on {len(samples)} {opts.split} sample(s) ({cfg.prompt_mode} prompts)")
     judge = _start_judge(opts, progress)  # before the expensive part: a judge that cannot work stops here
 
+    got = _answers(cfg, opts, samples, train, path, model_and_tokenizer, progress)
+    rows = _rows(samples, got.texts)
+    structured = [r for r in rows if r["gold"] is not None]
+    verification = None
+    if opts.verify_fixes:
+        verification = _verify(got.model, got.tokenizer, samples, got.shots, rows, opts, cfg, progress)
+    fix_status = _check_fixes(structured, verification is not None, opts, progress)
+
+    metrics: dict[str, Any] = {
+        "run": name, "split": opts.split, "n_samples": len(samples), "model_name": cfg.model_name,
+        "prompt_mode": cfg.prompt_mode,
+        "adapter": str(opts.adapter) if opts.adapter else None, "options": asdict(opts),
+        "fix_check": fix_status,
+    }
+    metrics.update(compute_metrics(
+        [r["gold"] for r in structured], [r["parsed"] for r in structured],
+        [r["fix_passed"] for r in structured], n_boot=opts.n_boot, seed=cfg.seed,
+    ))
+    if verification is not None:
+        verification["first_answer"] = _first_answer_metrics(structured, opts, cfg)
+    metrics["verification"] = verification
+    metrics["legacy"] = _legacy_metrics([r for r in rows if r["gold"] is None])
+    metrics.update(_judged(judge, rows, metrics, opts, cfg, progress))
+    metrics["eval_loss"] = got.loss["eval_loss"] if got.loss else None
+    metrics["eval_perplexity"] = got.loss["eval_perplexity"] if got.loss else None
+    metrics["generation_seconds"] = round(got.seconds, 3)
+    metrics["seconds_per_sample"] = round(got.seconds / len(samples), 4) if samples else None
+    return (metrics, *_write_outputs(cfg, opts, rows, metrics))
+
+
+def _eval_samples(cfg: Config, opts: EvalOptions, path: Path) -> tuple[list[dict], list[dict]]:
+    """(the samples evaluated, in the run's prompt mode; the train split where the majority baseline or the few-shot
+    examples need it, else [])."""
+    samples = apply_prompt_mode(subset(load_samples(path), opts.max_samples, cfg.seed), cfg.prompt_mode, name=str(path),
+                                quote_lines=cfg.quote_lines, localisation=cfg.localisation)
+    train = load_samples(cfg.data_path(cfg.train_file)) if opts.majority or opts.few_shot else []
+    if opts.few_shot:
+        train = apply_prompt_mode(train, cfg.prompt_mode, name=str(cfg.data_path(cfg.train_file)),
+                                  quote_lines=cfg.quote_lines, localisation=cfg.localisation)
+    return samples, train
+
+
+@dataclass
+class _Answers:
+    """What the answering step gives: the answer texts, how long they took, the eval loss, and the model with its
+    few-shot examples when one was loaded (the fix sampling of ``--verify-fixes`` uses them)."""
+
+    texts: list[str]
+    seconds: float
+    loss: dict[str, float] | None
+    model: Any = None
+    tokenizer: Any = None
+    shots: list = field(default_factory=list)
+
+
+def _answers(cfg: Config, opts: EvalOptions, samples: list[dict], train: list[dict], path: Path,
+             model_and_tokenizer, progress: Callable[[str], None]) -> _Answers:
+    """The answer of each sample: an earlier run's (``--rescore``), a baseline's, or the model's, generated."""
     loss = None
     start = time.perf_counter()
     model = tokenizer = None
@@ -289,8 +346,7 @@ def run_evaluation(
         model, tokenizer = _load_model(cfg, opts, model_and_tokenizer)
     shots = few_shot_examples(train, opts.few_shot, cfg.seed) if model is not None else []
     if opts.majority and not opts.rescore:
-        answer_text = format_answer(majority_answer(train))
-        texts = [answer_text] * len(samples)
+        texts = [format_answer(majority_answer(train))] * len(samples)
     elif opts.tools_only and not opts.rescore:
         texts = [format_answer(_tools_answer(sample, path, opts.tools_only)) for sample in samples]
     elif not opts.rescore:
@@ -307,7 +363,11 @@ def run_evaluation(
         seconds = time.perf_counter() - start
     if model_run(opts) and not opts.rescore and opts.eval_loss:
         loss = _loss(model, tokenizer, samples, cfg, min(opts.batch_size, 8))
+    return _Answers(texts, seconds, loss, model, tokenizer, shots)
 
+
+def _rows(samples: list[dict], texts: list[str]) -> list[dict[str, Any]]:
+    """One row per sample: its task (and the task's tests, for the fix check), code, gold answer and prediction."""
     from fedjava.javadata.tasks import load_tasks, task_for_sample
 
     catalogue = {t.id: t for t in load_tasks()}
@@ -315,20 +375,19 @@ def run_evaluation(
     for i, (sample, text) in enumerate(zip(samples, texts, strict=True)):
         gold_text = sample["messages"][-1]["content"]
         user = next(m for m in reversed(sample["messages"][:-1]) if m["role"] == "user")["content"]
+        task, code = split_user_prompt(user)
         rows.append({
-            "task_spec": task_for_sample(sample.get("meta"), split_user_prompt(user)[0], catalogue),
+            "task_spec": task_for_sample(sample.get("meta"), task, catalogue),
             "index": i, "task_id": (sample.get("meta") or {}).get("task_id", ""), "meta": sample.get("meta"),
-            "task": split_user_prompt(user)[0], "code": split_user_prompt(user)[1], "gold_text": gold_text,
-            "gold": parse_answer(gold_text),
+            "task": task, "code": code, "gold_text": gold_text, "gold": parse_answer(gold_text),
             "prediction": text, "parsed": parse_answer(text),
         })
-    structured = [r for r in rows if r["gold"] is not None]
-    legacy = [r for r in rows if r["gold"] is None]
+    return rows
 
-    verification = None
-    if opts.verify_fixes:
-        verification = _verify(model, tokenizer, samples, shots, rows, opts, cfg, progress)
 
+def _check_fixes(structured: list[dict], verified: bool, opts: EvalOptions, progress: Callable[[str], None]) -> str:
+    """Run each answer's fix (and, after ``--verify-fixes``, the first answer's too) against the task's tests; set
+    each row's ``fix_passed`` and ``grade``. Returns what the metrics say of the fix check."""
     fix_status = "off"
     if opts.fix_check and structured:
         from fedjava.evaluation.fixcheck import check_fixes, jdk_available
@@ -343,7 +402,7 @@ def run_evaluation(
                               unsafe=opts.unsafe_run)
         for r, ok in zip(targets, results, strict=True):
             r["fix_passed"] = ok
-        if verification is not None:
+        if verified:
             first = check_fixes([(r["task_spec"], r["code"], r["parsed_first"]) for r in targets], jobs=opts.jobs,
                                 unsafe=opts.unsafe_run)
             for r, ok in zip(targets, first, strict=True):
@@ -354,61 +413,60 @@ def run_evaluation(
     for r in structured:
         r.setdefault("fix_passed", None)
         r["grade"] = grade(r["gold"], r["parsed"], r["fix_passed"] if r["gold"]["errors"] else None)
+    return fix_status
 
-    metrics: dict[str, Any] = {
-        "run": name, "split": opts.split, "n_samples": len(samples), "model_name": cfg.model_name,
-        "prompt_mode": cfg.prompt_mode,
-        "adapter": str(opts.adapter) if opts.adapter else None, "options": asdict(opts),
-        "fix_check": fix_status,
-    }
-    metrics.update(compute_metrics(
-        [r["gold"] for r in structured], [r["parsed"] for r in structured],
-        [r["fix_passed"] for r in structured], n_boot=opts.n_boot, seed=cfg.seed,
-    ))
-    if verification is not None:
-        first = compute_metrics([r["gold"] for r in structured], [r["parsed_first"] for r in structured],
-                                [r.get("fix_passed_first") for r in structured], n_boot=opts.n_boot, seed=cfg.seed)
-        verification["first_answer"] = {k: first[k] for k in FIRST_ANSWER_KEYS}
-        verification["first_answer"]["ci"] = {k: (first.get("ci") or {}).get(k) for k in FIRST_ANSWER_KEYS}
-        verification["first_answer"]["by_verdict"] = first.get("by_verdict")
-    metrics["verification"] = verification
-    if legacy:
-        gold_types, pred_types = [], []
-        for r in legacy:
-            g = answer_types(r["gold_text"])
-            r["legacy_gold_types"] = g
-            r["legacy_pred_types"] = answer_types(r["prediction"], r["parsed"])
-            if g is not None:
-                gold_types.append(g)
-                pred_types.append(r["legacy_pred_types"])
-        metrics["legacy"] = legacy_metrics(gold_types, pred_types)
-        metrics["legacy"]["unparsed_gold"] = len(legacy) - len(gold_types)
-    else:
-        metrics["legacy"] = None
-    metrics["judge_score"] = None
-    metrics["judge"] = None
-    if judge is not None:
-        from fedjava.evaluation.judge import judge_summary
 
-        progress(f"  judging {len(rows)} answer(s) with {opts.judge_model}")
-        results = judge.judge_all(
-            [(r["task"], r["code"], r["gold"], r["gold_text"], r["prediction"]) for r in rows],
-            progress=lambda done, total: progress(f"  judged {done}/{total}"))
-        for r, result in zip(rows, results, strict=True):
-            r["judge"] = result.as_dict()
-        summary = judge_summary(results, opts.n_boot, cfg.seed)
-        if summary["not_scored"]:
-            reasons = Counter(r.error for r in results if r.score is None)
-            log.warning("judge: %d of %d answer(s) not scored: %s", summary["not_scored"], len(results),
-                        "; ".join(f"{reason} (x{count})" for reason, count in reasons.most_common(3)))
-        metrics["judge_score"] = summary["mean"]
-        metrics.setdefault("ci", {})["judge_score"] = summary["ci"]
-        metrics["judge"] = {"model": opts.judge_model, "url": judge.url, **summary}
-    metrics["eval_loss"] = loss["eval_loss"] if loss else None
-    metrics["eval_perplexity"] = loss["eval_perplexity"] if loss else None
-    metrics["generation_seconds"] = round(seconds, 3)
-    metrics["seconds_per_sample"] = round(seconds / len(samples), 4) if samples else None
+def _first_answer_metrics(structured: list[dict], opts: EvalOptions, cfg: Config) -> dict[str, Any]:
+    """The first (greedy) answers' metrics, beside the checked ones of ``--verify-fixes``."""
+    first = compute_metrics([r["gold"] for r in structured], [r["parsed_first"] for r in structured],
+                            [r.get("fix_passed_first") for r in structured], n_boot=opts.n_boot, seed=cfg.seed)
+    out = {k: first[k] for k in FIRST_ANSWER_KEYS}
+    out["ci"] = {k: (first.get("ci") or {}).get(k) for k in FIRST_ANSWER_KEYS}
+    out["by_verdict"] = first.get("by_verdict")
+    return out
 
+
+def _legacy_metrics(legacy: list[dict]) -> dict[str, Any] | None:
+    """The error-type metrics of the rows whose gold answer is in the legacy grading format (None: no such row)."""
+    if not legacy:
+        return None
+    gold_types, pred_types = [], []
+    for r in legacy:
+        g = answer_types(r["gold_text"])
+        r["legacy_gold_types"] = g
+        r["legacy_pred_types"] = answer_types(r["prediction"], r["parsed"])
+        if g is not None:
+            gold_types.append(g)
+            pred_types.append(r["legacy_pred_types"])
+    out = legacy_metrics(gold_types, pred_types)
+    out["unparsed_gold"] = len(legacy) - len(gold_types)
+    return out
+
+
+def _judged(judge, rows: list[dict], metrics: dict[str, Any], opts: EvalOptions, cfg: Config,
+            progress: Callable[[str], None]) -> dict[str, Any]:
+    """The LLM judge's keys of the metrics (None without ``--judge-url``); each row gets its judgement."""
+    if judge is None:
+        return {"judge_score": None, "judge": None}
+    from fedjava.evaluation.judge import judge_summary
+
+    progress(f"  judging {len(rows)} answer(s) with {opts.judge_model}")
+    results = judge.judge_all(
+        [(r["task"], r["code"], r["gold"], r["gold_text"], r["prediction"]) for r in rows],
+        progress=lambda done, total: progress(f"  judged {done}/{total}"))
+    for r, result in zip(rows, results, strict=True):
+        r["judge"] = result.as_dict()
+    summary = judge_summary(results, opts.n_boot, cfg.seed)
+    if summary["not_scored"]:
+        reasons = Counter(r.error for r in results if r.score is None)
+        log.warning("judge: %d of %d answer(s) not scored: %s", summary["not_scored"], len(results),
+                    "; ".join(f"{reason} (x{count})" for reason, count in reasons.most_common(3)))
+    metrics.setdefault("ci", {})["judge_score"] = summary["ci"]
+    return {"judge_score": summary["mean"], "judge": {"model": opts.judge_model, "url": judge.url, **summary}}
+
+
+def _write_outputs(cfg: Config, opts: EvalOptions, rows: list[dict], metrics: dict[str, Any]) -> tuple[Path, Path]:
+    """Write predictions.jsonl (one row per sample, without its code and task) and metrics.json; their paths."""
     pred_path, metrics_path = output_paths(cfg, opts)
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     with pred_path.open("w", encoding="utf-8") as fh:
@@ -417,7 +475,7 @@ def run_evaluation(
             r["valid"] = r["parsed"] is not None
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     metrics_path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return metrics, pred_path, metrics_path
+    return pred_path, metrics_path
 
 
 def _tools_answer(sample: dict, path: Path, localisation: str) -> dict[str, Any]:
