@@ -178,8 +178,7 @@ def add_results_routes(app, results, reviewer, lock, jobs, tokens, page, refuse,
         assignment = str(form.get("assignment") or "").strip() or None
 
         def work(job) -> str:
-            from fedjava.grading.command import run_line
-            from fedjava.grading.grade import GradeOptions, run_grade
+            from fedjava.grading.grade import GradeOptions, run_grade, run_line
 
             try:
                 with lock:  # the model is shared with the reviews

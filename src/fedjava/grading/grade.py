@@ -89,6 +89,23 @@ class GradeReport:
     """older uploads of a file left out (Canvas)"""
 
 
+def run_line(report: GradeReport) -> str:
+    """What a grading run did, in one line: graded, rescored with a new rubric, or nothing to do."""
+    students = plural(report.students, "student")
+    if report.graded:
+        n = report.graded
+        return (f"Graded {n} of {students} in {report.seconds:.1f} s, {report.seconds / n:.1f} s per student "
+                f"(loading the model {report.load_seconds:.1f} s once; then per student: tools "
+                f"{report.tool_seconds / n:.1f} s, model {report.model_seconds / n:.1f} s); {report.skipped} "
+                "unchanged, skipped" + (" and rescored with the new rubric" if report.rescored and report.skipped
+                                        else ""))
+    if report.rescored:
+        return (f"Rescored {plural(report.rescored, 'student')} with the new rubric; no review needed: the "
+                f"{students}' files are unchanged ({report.seconds:.1f} s)")
+    return (f"Nothing to grade: {report.skipped} of {students} unchanged since the last run "
+            f"({report.seconds:.1f} s)")
+
+
 def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener: Listener | None = None,
               ) -> GradeReport:
     """Grade ``opts.submissions`` into ``opts.out`` (see the module's docstring). ``reviewer``: an adapter already
