@@ -32,7 +32,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from fedjava.review import (
+from fedjava.review_inputs import (
     GENERIC_TASK,
     MAX_TASK_BYTES,
     ReviewError,

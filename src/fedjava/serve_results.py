@@ -20,7 +20,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fedjava.review import MAX_TASK_BYTES, ReviewError, decode_text, is_text_task
+from fedjava.review_inputs import MAX_TASK_BYTES, ReviewError, decode_text, is_text_task
 from fedjava.serve_guard import TOKEN_FIELD
 
 _EXPLANATION_RE = re.compile(r'data-field="explanation-(\d+)">(.*?)</span>', re.DOTALL)

@@ -11,11 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from fedjava.federated.methods import method_names
+from fedjava.aggregation import method_names
+from fedjava.review_inputs import BUILTIN_ADAPTER_NAME
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
-BUILTIN_ADAPTER_NAME = "builtin"
 
 
 def error(message: str) -> int:

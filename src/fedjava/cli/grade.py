@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from fedjava.cli.common import add_adapter_option, add_unsafe_run_option
-from fedjava.grading.grade import run_line
 from fedjava.grading.wording import plural
 
 MAX_LISTED = 12
@@ -92,7 +91,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return _approve(args)
     if not args.submissions or not args.task:
         raise GradeError("give SUBMISSIONS (a folder or .zip) and --task TASK (a YAML or text file)")
-    from fedjava.grading.grade import GradeOptions, run_grade
+    from fedjava.grading.grade import GradeOptions, run_grade, run_line
 
     out = args.out or str(default_out(args.submissions))
     opts = GradeOptions(args.submissions, args.task, out, args.rubric, args.adapter, not args.no_run,

@@ -13,14 +13,8 @@ import sys
 from pathlib import Path
 
 from fedjava.cli.common import add_adapter_option, add_unsafe_run_option
-from fedjava.review import (
-    MAX_FILE_BYTES,
-    ReviewError,
-    format_evidence,
-    format_review,
-    read_java_files,
-    read_task,
-)
+from fedjava.review import format_evidence, format_review
+from fedjava.review_inputs import MAX_FILE_BYTES, ReviewError, read_java_files, read_task
 
 EXIT_INVALID_ANSWER = 3
 

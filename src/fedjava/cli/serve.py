@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from fedjava.cli.common import add_adapter_option, add_unsafe_run_option, port
-from fedjava.review import ReviewError
+from fedjava.review_inputs import ReviewError
 from fedjava.serve import (
     DEFAULT_CLASS_MB,
     DEFAULT_PORT,

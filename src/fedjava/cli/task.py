@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def cmd_task_check(args: argparse.Namespace) -> int:
     from fedjava.javadata.sandbox import require_sandbox
-    from fedjava.review import read_java_file, read_task
+    from fedjava.review_inputs import read_java_file, read_task
 
     if args.inputs < 1 or args.seconds <= 0:
         raise TaskError("--inputs must be at least 1 and --seconds above 0")

@@ -31,7 +31,7 @@ from fedjava.grading.rubric import Rubric, load_rubric, parse_rubric
 from fedjava.grading.store import GradeFolder, write_atomic, written_by_grade
 from fedjava.grading.submissions import Submission, collect_class
 from fedjava.grading.wording import plural
-from fedjava.review import BUILTIN_ADAPTER_NAME, ReviewError, read_task
+from fedjava.review_inputs import BUILTIN_ADAPTER_NAME, ReviewError, read_task
 
 Listener = Callable[[str, int, int], None]
 """Told ``(step, done, total)`` during a run: step "tools" (javac and the tests, per student), "grading" (the

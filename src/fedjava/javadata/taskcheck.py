@@ -190,7 +190,7 @@ def prepare_task(task: Task | None, requirement: str, reference_file: str | None
     """The task ``grade``, ``review`` and ``serve`` grade with: checked (and with the generated tests) when the
     tests will run (``run``); a ``--reference`` with a task given as text makes a task of its own. Says on stderr how
     many tests were generated; TaskCheckError stops the command before any student."""
-    from fedjava.review import read_java_file
+    from fedjava.review_inputs import read_java_file
 
     reference = read_java_file(reference_file) if reference_file else None
     if task is None and reference is not None:
