@@ -76,6 +76,7 @@ demo: $(VENV)/.installed sandbox
 
 test: $(VENV)/.installed-dev sandbox browser junit
 	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-dev
