@@ -79,6 +79,7 @@ demo: $(VENV)/.installed sandbox
 test: $(VENV)/.installed-dev sandbox browser junit
 	$(BIN)/ruff check src tests
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-dev

@@ -413,7 +413,7 @@ def test_federate_command_help_and_scripts_refuse_what_they_cannot_run(capsys):
         main(["federate", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    from fedjava.federated.methods import method_names
+    from fedjava.aggregation import method_names
 
     shown = " ".join(out.split())  # argparse wraps the long list of choices
     assert "--algorithm {" + ",".join(method_names()) + "}" in shown.replace(", ", ",") and "--resume" in out

@@ -9,7 +9,9 @@ import pytest
 from tests.conftest import BAD, BAD_ANSWER, REQUIREMENT, save_tiny_adapter
 
 from fedjava.cli import main
-from fedjava.review import EXIT_INVALID_ANSWER, MAX_FILE_BYTES, code_context
+from fedjava.cli.review import EXIT_INVALID_ANSWER
+from fedjava.review import code_context
+from fedjava.review_inputs import MAX_FILE_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +148,8 @@ def test_code_context_marks_the_line_and_stays_in_the_file():
 
 
 def test_format_review_no_error_missing_line_and_generic_task():
-    from fedjava.review import GENERIC_TASK, format_review
+    from fedjava.review import format_review
+    from fedjava.review_inputs import GENERIC_TASK
 
     ok = format_review({"verdict": "NO_ERROR", "errors": [], "score": 10}, BAD, "A.java", REQUIREMENT, False)
     assert ok.splitlines()[4:6] == ["Verdict: NO_ERROR (no errors found)   score 10/10",

@@ -10,9 +10,9 @@ import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 
 import fault_injection as faults
+from fedjava.aggregation import METHODS, Method, describe_method
 from fedjava.config import ConfigError, load_config
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_to_numpy
-from fedjava.federated.methods import METHODS, Method, describe_method
 from fedjava.federated.strategies import FedJavaMixin, build_strategy
 from test_federated_units import FakeGrid, arrays, as_np, reply, run_round, strategy_for, task_identity  # noqa: F401
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from fedjava.aggregation import METHODS, method_problems
 from fedjava.errors import UserError
 from fedjava.files import read_text
 
@@ -131,7 +132,7 @@ class Config:
 
     # --- federated learning (fedjava federate)
     algorithm: str = "fedavg"
-    """aggregation method, a name from the table in federated/methods.py: fedavg, fedprox, fedadam, fedyogi,
+    """aggregation method, a name from the table in aggregation.py: fedavg, fedprox, fedadam, fedyogi,
     fedadagrad, fedavgm, or the robust fedmedian, fedtrimmedavg, krum, multikrum, bulyan (all Flower's)"""
     num_clients: int = 2
     """clients of the federation; client i trains on <data_dir>/client_i.json (fedjava data split)"""
@@ -553,13 +554,9 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
     for key, ok, message in rules:
         if not ok and key not in said:
             problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
-    from fedjava.federated.methods import method_problems
-
     problems += [f"{name(key)}={getattr(cfg, key)}: {problem}" for key, problem in method_problems(cfg)
                  if key not in said]
     if cfg.dp_mode != "off":
-        from fedjava.federated.methods import METHODS
-
         averaging = [m.name for m in METHODS.values() if m.averages]
         if cfg.algorithm in METHODS and not METHODS[cfg.algorithm].averages:
             problems.append(f"{name('dp_mode')}={cfg.dp_mode} needs an averaging algorithm ({', '.join(averaging)}): "

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedjava.aggregation import method_names
 from fedjava.config import (
     PRESET_DIRS,
     SAVED_CONFIG,
@@ -50,7 +51,6 @@ from fedjava.config import (
 from fedjava.errors import UserError
 from fedjava.experiment_tuning import FOLDER as TUNING_FOLDER
 from fedjava.experiment_tuning import TUNE_METRICS, TuningError, grid_points, point_label, select, selection_done
-from fedjava.federated.methods import method_names
 from fedjava.prompts import PROMPT_MODES
 
 log = logging.getLogger("fedjava")

@@ -11,231 +11,22 @@ three agree), then each error with its line in context (``CONTEXT_LINES`` number
 marked ``>``), the explanation and the fix, and how the score was made. ``--json`` prints the parsed answer as
 JSON instead, with ``points``.
 
-Inputs are checked (all but the length before the model loads), each failure being one line (exit code 2):
-
-* the file must exist, be a ``.java`` file, be UTF-8 text (no NUL bytes), not be empty or only
-  whitespace, and be at most ``MAX_FILE_BYTES`` (200 KB);
-* once the model is loaded, the rendered prompt plus ``--max-new-tokens`` must fit in the model's
-  context window (``max_position_embeddings``: 32768 tokens for Gemma 3 270M, 4096 for the tiny test
-  model); the message gives the token counts. A prompt that fits the window but, with the answer,
-  exceeds ``max_seq_length`` (the length the adapter was trained on; longer training prompts were cut)
-  is reviewed with a note that the answer may be less reliable. Refusing it instead would turn away
-  ordinary programs: with Gemma's tokenizer a numbered Java line is 11-15 tokens, so the default
-  ``max_seq_length`` 1536 leaves room for about 80 lines next to the 384 answer tokens (about 40 lines
-  with the CPU presets' 1024), while 10% of the shipped test programs are longer than 82 lines;
-* the task is ``--task TEXT`` or ``--task-file F`` (a regular file of UTF-8 text, at most ``MAX_TASK_BYTES``,
-  20 KB: a YAML task with ``requirement:``, or a ``.txt`` file holding the requirement).
-  Without either, a generic task text (:data:`GENERIC_TASK`) is used and a note says so: compile and
-  runtime errors are still found, but a logic error can only be judged against a real task;
-* the adapter must be a folder with ``adapter_config.json`` (``<results_dir>/<method>/final_model``).
-
 A grounded adapter's fix is checked after the answer (``--no-fix-check``: not): the file with the fix applied is
 compiled and, when the task's tests ran, tested, in the sandbox (:mod:`fedjava.evaluation.verify`); the review
 says whether it passed. ``--verify-fixes N`` also samples N more fixes from the model where the first fails, and
 shows the first that passes, with the line it goes on.
 
-Exit codes: 0 the review was printed; 2 a bad input (above); 3 (:data:`EXIT_INVALID_ANSWER`) the
-model's answer is not valid JSON in the answer format: the reason and the raw answer are printed
-(with ``--json``: ``{"error": ..., "raw": ...}``).
+The files, the task and the adapter are read and checked by :mod:`fedjava.review_inputs`; the command is
+:mod:`fedjava.cli.review`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from fedjava.errors import UserError
-from fedjava.javadata.sandbox import add_unsafe_run_option
+from fedjava.review_inputs import count_lines
 
-MAX_FILE_BYTES = 200_000
-MAX_TASK_BYTES = 20_000
 CONTEXT_LINES = 2
-EXIT_INVALID_ANSWER = 3
-BUILTIN_ADAPTER_NAME = "builtin"
-GENERIC_TASK = (
-    "No task description was given. Check whether this Java program compiles, runs without an exception, "
-    "and does what its names and comments say it should."
-)
-
-REVIEW_EPILOG = """examples:
-  fedjava review Solution.java --task "Return the sum of the array." \\
-      --adapter java_error_federated_results/fedavg/final_model
-  fedjava review Solution.java --task-file task.txt --adapter results/centralized_hf/final_model --json
-  fedjava review --adapter results/fedavg/final_model --max-new-tokens 512 Solution.java max_seq_length=4096
-
-key=value overrides go right after FILE.java (before or after all the options, as one group).
-exit codes: 0 review printed; 2 bad input (file, task, adapter, config); 3 the model's answer is not
-valid JSON (its raw answer is printed)
-"""
-
-
-class ReviewError(UserError):
-    """A file, task or adapter that ``fedjava review`` cannot use; the message says which and why."""
-
-
-# ---------------------------------------------------------------- inputs
-
-
-def _read_text(path: Path, what: str, limit: int) -> str:
-    """The UTF-8 text of ``path`` with newlines normalised; ReviewError for a missing, huge, binary or unreadable
-    file, a folder, or anything that is not a regular file (a device or a pipe would never end or never start)."""
-    if not path.exists():
-        raise ReviewError(f"{path}: no such {what}")
-    if path.is_dir():
-        raise ReviewError(f"{path}: is a folder, not a {what}")
-    if not path.is_file():
-        raise ReviewError(f"{path}: not a regular file (a device, pipe or socket); give a {what}")
-    size = path.stat().st_size
-    if size > limit:
-        raise ReviewError(f"{path}: {size / 1000:.0f} KB is too large for a {what} (the limit is "
-                          f"{limit // 1000} KB)")
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)  # a file that grows, or lies about its size (/proc), stops at the limit
-    except OSError as exc:
-        raise ReviewError(f"{path}: cannot read this {what} ({exc.strerror or exc})") from None
-    return decode_text(data, str(path), what, limit)
-
-
-def decode_text(data: bytes, label: str, what: str = "Java file", limit: int = MAX_FILE_BYTES) -> str:
-    """``data`` as UTF-8 text with newlines normalised; ReviewError (starting with ``label``) for content that is
-    too large, binary, not UTF-8 or empty. Shared by files on disk, entries of a zip and uploads."""
-    if len(data) > limit:
-        raise ReviewError(f"{label}: {len(data) / 1000:.0f} KB is too large for a {what} (the limit is "
-                          f"{limit // 1000} KB)")
-    if b"\x00" in data:
-        raise ReviewError(f"{label}: not a text file (it has binary content)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ReviewError(f"{label}: not UTF-8 text (byte {exc.start} cannot be read); save it as UTF-8") from exc
-    if not text.strip():
-        raise ReviewError(f"{label}: the {what} is empty" + (" (only whitespace)" if text else ""))
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def read_java_file(path: str | Path) -> str:
-    """The student's code. ReviewError when it is missing, not .java, binary, empty or over 200 KB."""
-    path = Path(path)
-    if path.suffix.lower() != ".java" and not path.is_dir():
-        raise ReviewError(f"{path}: not a .java file (review reads one Java source file, e.g. Solution.java)")
-    return _read_text(path, "Java file", MAX_FILE_BYTES)
-
-
-def read_java_files(paths: list[str]) -> tuple[str, str]:
-    """(label, code) of a submission of one or more .java files: several are reviewed as one text, each file under
-    a header comment, and compiled together (:mod:`fedjava.javadata.sources`)."""
-    from fedjava.javadata.sources import combine_files
-
-    codes = [(Path(p).name, read_java_file(p)) for p in paths]
-    names = [name for name, _ in codes]
-    if len(set(names)) < len(names):
-        raise ReviewError(f"two files are named {next(n for n in names if names.count(n) > 1)}; give each file once")
-    return (paths[0] if len(paths) == 1 else " + ".join(names)), combine_files(codes)
-
-
-def count_lines(code: str) -> int:
-    return code.rstrip("\n").count("\n") + 1
-
-
-def is_text_task(name: str) -> bool:
-    """A ``.txt`` task file is the requirement as plain text; any other is a YAML task."""
-    return name.lower().endswith(".txt")
-
-
-def check_task_yaml(text: str, label: str) -> None:
-    """ReviewError unless ``text`` is a YAML mapping with a ``requirement`` (the rest is for ``load_task``).
-
-    The messages never quote the file: a secret file given by mistake (``--task-file /etc/shadow``) is named, not
-    shown, whereas PyYAML's own errors print the line they stopped on. Aliases (``*name``) are refused: a few
-    hundred bytes of them expand to billions of items once the tests are read.
-    """
-    import yaml
-
-    try:
-        events = list(yaml.parse(text, Loader=yaml.SafeLoader))
-        raw = yaml.safe_load(text)
-    except RecursionError:
-        raise ReviewError(f"{label}: not a task file: its YAML is nested too deeply") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ReviewError(f"{label}: not a YAML task file{where}; a task file is YAML with 'requirement:' "
-                          "(or a .txt file holding the requirement)") from None
-    if any(isinstance(event, yaml.AliasEvent) for event in events):
-        raise ReviewError(f"{label}: YAML aliases (*name) are not allowed in a task file; write the values out")
-    if not isinstance(raw, dict) or "requirement" not in raw:
-        got = "a mapping without 'requirement'" if isinstance(raw, dict) else _yaml_kind(raw)
-        raise ReviewError(f"{label}: not a task file: a task file is a YAML mapping with 'requirement:' (and "
-                          f"optional tests:); this one is {got}")
-
-
-def _yaml_kind(value: Any) -> str:
-    if isinstance(value, str):
-        return "plain text (a task written as text goes in a .txt file)"
-    return {type(None): "an empty document", list: "a list"}.get(type(value), f"a {type(value).__name__}")
-
-
-def parse_task_file(path: Path, text: str, label: str):
-    """(requirement, the Task or None) of a task file's ``text`` read from ``path``; ``label`` names it in errors."""
-    if is_text_task(path.name):
-        return text.strip(), None
-    check_task_yaml(text, label)
-    from fedjava.javadata.tasks import TaskError, load_task
-
-    try:
-        parsed = load_task(path, strict=False)
-    except TaskError as exc:
-        raise ReviewError(str(exc).replace(str(path), label)) from exc
-    return parsed.requirement, parsed
-
-
-def read_task(task: str | None, task_file: str | None):
-    """(task text, whether it is the generic text because none was given, the Task of a YAML task file or None).
-
-    A task file is a regular file of at most ``MAX_TASK_BYTES``. A ``.txt`` file is the task's text; any other
-    is a YAML task in the shipped tasks' schema (``requirement``, ``tests``: see :mod:`fedjava.javadata.tasks`),
-    where only ``requirement`` is needed (:func:`check_task_yaml`).
-    """
-    if task is not None and task_file is not None:
-        raise ReviewError("give the task either as --task TEXT or as --task-file F, not both")
-    if task_file is not None:
-        text = _read_text(Path(task_file), "task file", MAX_TASK_BYTES)
-        requirement, parsed = parse_task_file(Path(task_file), text, task_file)
-        return requirement, False, parsed
-    if task is not None:
-        if not task.strip():
-            raise ReviewError("--task is empty; describe the task, or leave --task out for a generic task")
-        if len(task.encode("utf-8")) > MAX_TASK_BYTES:
-            raise ReviewError(f"--task is longer than {MAX_TASK_BYTES // 1000} KB; shorten it")
-        return task.strip(), False, None
-    return GENERIC_TASK, True, None
-
-
-def check_adapter(path: str | Path) -> Path:
-    """The adapter folder (``builtin``: the shipped grader). ReviewError when it is missing or not an adapter."""
-    from fedjava.models import BUILTIN_ADAPTER, ModelLoadError, builtin_adapter_dir
-
-    if str(path) == BUILTIN_ADAPTER:
-        try:
-            return builtin_adapter_dir()
-        except ModelLoadError as exc:
-            raise ReviewError(str(exc)) from exc
-    path = Path(path)
-    hint = "trained runs save the adapter in <results_dir>/<method>/final_model"
-    if not path.exists():
-        raise ReviewError(f"{path}: no such adapter folder ({hint})")
-    config = path / "adapter_config.json"
-    if not path.is_dir() or not config.is_file():
-        raise ReviewError(f"{path}: not an adapter folder (no adapter_config.json; {hint})")
-    try:
-        json.loads(config.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReviewError(f"{config}: not a readable adapter config ({exc})") from exc
-    return path
 
 
 # ---------------------------------------------------------------- output
@@ -255,26 +46,6 @@ def format_evidence(evidence: str) -> str:
     """The tool-results block with its lines indented under the header."""
     head, *lines = evidence.split("\n")
     return "\n".join([head] + [f"  {line}" for line in lines])
-
-
-def fix_check_text(check: dict[str, Any]) -> str:
-    """One sentence on what checking the first error's fix found (``Review.fix_check``). Without tests only javac ran:
-    a fix that compiles may still break the program, so that is not called checked."""
-    tests = check.get("tests") or 0
-    tried = check.get("fixes_tried") or 0
-    if check["status"] in ("first", "sampled"):
-        which = "this fix" if check["status"] == "first" else (
-            f"this fix (the model's first did not work; this is one of {tried} it proposed)")
-        if not tests:
-            return (f"Compiles with {which}; no test ran, so whether it is right is not checked: treat it as a "
-                    "hint.")
-        if check["status"] == "first":
-            return f"Checked: with this fix the file compiles and passes all {tests} test(s)."
-        return (f"Checked: the model's first fix did not work; with this one (one of {tried} the model proposed) "
-                f"the file compiles and passes all {tests} test(s).")
-    others = f" (or any of the {tried - 1} other(s) the model proposed)" if tried > 1 else ""
-    needed = "compile and pass every test" if tests else "compile"
-    return f"Not confirmed: with this fix{others} the file does not {needed}; treat it as a hint."
 
 
 def guessed_line_text(answer: dict[str, Any], fix_check: dict[str, Any], evidence: str | None) -> str:
@@ -324,7 +95,7 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
         out += [format_evidence(evidence), ""]
     if tests:
         out += [f"Tests: {counts(tests)} passed", *(f"  {line}" for line in text_table(tests)), ""]
-    from fedjava.grading.feedback import format_points
+    from fedjava.grading.feedback import fix_check_text, format_points
 
     if score is not None:
         score_text = f"   score {format_points(score.points)}/{format_points(score.cap)}"
@@ -382,130 +153,3 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
     return "\n".join(out)
 
 
-# ---------------------------------------------------------------- the command
-
-
-def add_adapter_option(parser: argparse.ArgumentParser, answer_length: bool = True) -> None:
-    """``--adapter PATH|builtin`` (and ``--max-new-tokens``), the same for every command that reviews files."""
-    parser.add_argument("--adapter", metavar="PATH", default=BUILTIN_ADAPTER_NAME,
-                        help="a trained adapter folder (<results_dir>/<method>/final_model), or 'builtin' (default): "
-                             "the grader shipped with fedjava")
-    if answer_length:
-        parser.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
-
-
-def add_review_parser(sub) -> argparse.ArgumentParser:
-    """Add ``review`` to the ``fedjava`` sub-commands."""
-    review = sub.add_parser(
-        "review", help="evaluate one student's .java file with a trained adapter and print the errors",
-        description="Run a trained adapter on one student's Java file and print its evaluation: verdict and "
-                    "score, each error with its line in context, the explanation and the fix. The base model "
-                    "comes from the adapter's fedjava_config.yaml (change it with --config or key=value). "
-                    f"Files over {MAX_FILE_BYTES // 1000} KB, or too long for the model's context window with "
-                    "the prompt and answer, are refused (longer than max_seq_length: reviewed with a note). "
-                    "Without --task/--task-file a generic task text is used.",
-        usage="fedjava review FILE.java [MORE.java ...] [--task TEXT | --task-file F] [--reference MODEL.java] "
-              "[--adapter PATH|builtin] [--no-run] [--json] [--verify-fixes N | --no-fix-check] [--rubric R] "
-              "[--max-new-tokens N] [--config PRESET] [key=value ...]",
-        epilog=REVIEW_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    # One positional list, so that key=value overrides may come before or after the options.
-    review.add_argument("inputs", nargs="+", metavar="FILE.java [key=value ...]",
-                        help="the student's Java source file (UTF-8; several files of one submission are compiled "
-                             "together), then any config overrides, e.g. max_seq_length=4096 precision=fp32")
-    task = review.add_mutually_exclusive_group()
-    task.add_argument("--task", metavar="TEXT", help="the programming task the code should solve")
-    task.add_argument("--task-file", metavar="F",
-                      help="a task YAML (requirement:, optional tests:) or a .txt file with the requirement")
-    add_adapter_option(review)
-    review.add_argument("--reference", metavar="MODEL.java",
-                        help="a model solution: the task's tests must pass with it, and tests generated from it run "
-                             "too (docs/tasks.md)")
-    review.add_argument("--no-run", action="store_true",
-                        help="grounded adapters: only compile the file, do not run the task's tests")
-    review.add_argument("--json", action="store_true", help="print the parsed answer as JSON")
-    review.add_argument("--verify-fixes", type=int, default=0, metavar="N",
-                        help="grounded adapters check the fix shown with the tools (the task's tests, or javac); "
-                             "where it fails, sample N more fixes from the model and show the first that passes "
-                             "(default 0: only check)")
-    review.add_argument("--no-fix-check", action="store_true", help="do not check the fix with the tools")
-    review.add_argument("--rubric", metavar="R",
-                        help="rubric YAML for the score (default: the default rubric, as fedjava grade --print-rubric "
-                             "shows); the score is the one fedjava grade gives with that rubric")
-    review.add_argument("--config", dest="preset", metavar="PRESET",
-                        help="preset or YAML path instead of the adapter's fedjava_config.yaml")
-    add_unsafe_run_option(review, "javac and the task's tests on the student's code (grounded adapters)")
-    review.set_defaults(func=cmd_review)
-    return review
-
-
-def split_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
-    """(the files, the key=value overrides) from the positional arguments, in any order."""
-    files = [a for a in inputs if "=" not in a or a.lower().endswith(".java")]
-    overrides = [a for a in inputs if a not in files]
-    if not files:
-        raise ReviewError("give the FILE.java to review (or the .java files of one submission)")
-    return files, overrides
-
-
-def cmd_review(args: argparse.Namespace) -> int:
-    from fedjava.grading.rubric import load_rubric
-    from fedjava.reviewer import Reviewer, open_adapter
-
-    if args.max_new_tokens < 1:
-        raise ReviewError("--max-new-tokens must be at least 1")
-    if args.verify_fixes < 0:
-        raise ReviewError("--verify-fixes must be at least 0")
-    files, args.overrides = split_inputs(args.inputs)
-    args.file, code = read_java_files(files)
-    task, generic, task_spec = read_task(args.task, args.task_file)
-    rubric = load_rubric(args.rubric)
-    adapter, cfg = open_adapter(args.adapter, args.preset, args.overrides)  # checked before the model loads
-    from fedjava.javadata.taskcheck import prepare_task
-
-    task_spec = prepare_task(task_spec, task, args.reference, args.task_file or "the task", cfg.prompt_mode ==
-                             "grounded" and not args.no_run, args.unsafe_run)  # a broken task stops here
-    if generic:
-        print("note: no --task or --task-file given; using a generic task, so a logic error can only be "
-              "judged from the code itself", file=sys.stderr)
-    if cfg.prompt_mode != "grounded" and task_spec is not None and task_spec.tests:
-        print(f"note: {adapter} was trained without tool results (prompt_mode=code_only): the task's tests "
-              "are not run", file=sys.stderr)
-    reviewer = Reviewer.load(adapter, cfg, args.max_new_tokens, unsafe=args.unsafe_run)
-    prepared = reviewer.prepare(code, args.file, task, task_spec, not args.no_run)
-    if prepared.tools:
-        print(f"Tools: {prepared.tools} in {prepared.tool_seconds:.1f}s", file=sys.stderr)
-    if prepared.note:
-        print(prepared.note, file=sys.stderr)
-    result = reviewer.generate([prepared], batch_size=1)[0]
-    if not args.no_fix_check and result.answer is not None:
-        result = reviewer.check_fixes([prepared], [result], samples=args.verify_fixes)[0]
-        if result.fix_check:
-            print(f"Fix check: {result.fix_check['programs']} program(s) in {result.fix_check['seconds']:.1f}s",
-                  file=sys.stderr)
-    answer, raw, evidence = result.answer, result.raw, result.evidence
-    if answer is None:
-        reason = ("the model's answer is not valid JSON in the answer format "
-                  "({\"verdict\", \"errors\", \"score\"}), so it cannot be shown as a review")
-        if args.json:
-            shown = {"error": reason, "raw": raw, **({"tool_results": evidence} if evidence else {})}
-            print(json.dumps(shown, ensure_ascii=False, indent=1))
-        else:
-            if evidence:
-                print(format_evidence(evidence) + "\n")
-            print(f"{reason[0].upper()}{reason[1:]}. The raw answer:\n{raw}")
-        return EXIT_INVALID_ANSWER
-    score = rubric.score(answer, evidence, result.tests)  # the one function grade and serve score with
-    if args.json:
-        from fedjava.findings import support
-
-        backed = support(answer, evidence)
-        print(json.dumps({**answer, "support": {"status": backed.status, "reason": backed.reason},
-                          "points": score.points, "points_possible": score.cap,
-                          **({"tool_results": evidence} if evidence else {}),
-                          **({"tests": result.tests} if result.tests else {}),
-                          **({"fix_check": result.fix_check} if result.fix_check else {})}, ensure_ascii=False,
-                         indent=1))
-    else:
-        print(format_review(answer, code, Path(args.file).name, task, generic, evidence, result.fix_check, score,
-                            result.tests))
-    return 0

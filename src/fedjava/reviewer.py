@@ -5,7 +5,7 @@ answer length. Reviewing is two steps, so that a batch of students shares one ge
 
 1. :meth:`Reviewer.prepare` checks one file against the model and builds its prompt: for a grounded adapter
    (``prompt_mode: grounded`` in its ``fedjava_config.yaml``) it first runs javac and the task's tests through
-   :func:`fedjava.javadata.localise.review_evidence` (javac, the tests, the localisation); it refuses (:class:`fedjava.review.ReviewError`) a
+   :func:`fedjava.javadata.localise.review_evidence` (javac, the tests, the localisation); it refuses (:class:`fedjava.review_inputs.ReviewError`) a
    prompt that does not fit the model's context window, and notes one longer than ``max_seq_length``;
 2. :meth:`Reviewer.generate` answers many prepared files at once (greedy, batched by length), and parses
    each answer (:func:`fedjava.evaluation.parse.parse_answer`; ``None`` when it is not valid JSON).
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedjava.review import ReviewError, check_adapter, count_lines
+from fedjava.review_inputs import ReviewError, check_adapter, count_lines
 
 
 class ToolsUnavailableError(ReviewError):

@@ -20,7 +20,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fedjava.review import MAX_TASK_BYTES, ReviewError, decode_text, is_text_task
+from fedjava.review_inputs import MAX_TASK_BYTES, ReviewError, decode_text, is_text_task
 from fedjava.serve_guard import TOKEN_FIELD
 
 _EXPLANATION_RE = re.compile(r'data-field="explanation-(\d+)">(.*?)</span>', re.DOTALL)
@@ -178,8 +178,7 @@ def add_results_routes(app, results, reviewer, lock, jobs, tokens, page, refuse,
         assignment = str(form.get("assignment") or "").strip() or None
 
         def work(job) -> str:
-            from fedjava.grading.command import run_line
-            from fedjava.grading.grade import GradeOptions, run_grade
+            from fedjava.grading.grade import GradeOptions, run_grade, run_line
 
             try:
                 with lock:  # the model is shared with the reviews

@@ -16,6 +16,7 @@ from typing import Any
 from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 
+from fedjava.aggregation import describe_method
 from fedjava.config import Config, to_yaml
 from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
@@ -30,7 +31,6 @@ from fedjava.federated.common import (
     shard_path,
     valid_path,
 )
-from fedjava.federated.methods import describe_method
 from fedjava.federated.strategies import RoundReport, build_strategy, restore_server_state, server_state
 from fedjava.runs import claim_output_dir, configuration_block, count_parameters, save_final_model
 

@@ -1,4 +1,4 @@
-"""Flower's strategies (named in the table of :mod:`fedjava.federated.methods`), each with the same additions
+"""Flower's strategies (named in the table of :mod:`fedjava.aggregation`), each with the same additions
 (the aggregation maths stay Flower's own):
 
 - **screening**: a reply that is an error (the client raised), that lacks its arrays or metrics, whose
@@ -37,12 +37,12 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDic
 from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid
 
+from fedjava.aggregation import METHODS
 from fedjava.config import Config
 from fedjava.federated.adapter_io import arrays_nbytes, arrays_to_numpy, cast_like, non_finite, numpy_to_arrays
 from fedjava.federated.compression import DOWNLINK, CompressionError, server_decode
 from fedjava.federated.downlink import BASE_KEY, DIGEST_KEY, DownlinkCopies
 from fedjava.federated.drift import client_drift
-from fedjava.federated.methods import METHODS
 from fedjava.federated.privacy import PrivacyLedger, dp_wrapper_arguments, dp_wrapper_class
 
 log = logging.getLogger("fedjava")
@@ -328,7 +328,7 @@ def screened(flower_class: type) -> type:
 
 
 def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener | None = None) -> FedJavaMixin:
-    """The strategy of ``cfg.algorithm`` (the table in :mod:`fedjava.federated.methods`) with the knobs of ``cfg``;
+    """The strategy of ``cfg.algorithm`` (the table in :mod:`fedjava.aggregation`) with the knobs of ``cfg``;
     with ``dp_mode`` set, Flower's DP wrapper around it, the screening in front of both."""
     method = METHODS[cfg.algorithm]
     sampling: dict[str, Any] = {

@@ -118,12 +118,30 @@ def set_total(html: str, row: str) -> str:
     return _TOTAL_RE.sub(lambda _: row, html, count=1)
 
 
+def fix_check_text(check: dict[str, Any]) -> str:
+    """One sentence on what checking the first error's fix found (``Review.fix_check``). Without tests only javac ran:
+    a fix that compiles may still break the program, so that is not called checked."""
+    tests = check.get("tests") or 0
+    tried = check.get("fixes_tried") or 0
+    if check["status"] in ("first", "sampled"):
+        which = "this fix" if check["status"] == "first" else (
+            f"this fix (the model's first did not work; this is one of {tried} it proposed)")
+        if not tests:
+            return (f"Compiles with {which}; no test ran, so whether it is right is not checked: treat it as a "
+                    "hint.")
+        if check["status"] == "first":
+            return f"Checked: with this fix the file compiles and passes all {tests} test(s)."
+        return (f"Checked: the model's first fix did not work; with this one (one of {tried} the model proposed) "
+                f"the file compiles and passes all {tests} test(s).")
+    others = f" (or any of the {tried - 1} other(s) the model proposed)" if tried > 1 else ""
+    needed = "compile and pass every test" if tests else "compile"
+    return f"Not confirmed: with this fix{others} the file does not {needed}; treat it as a hint."
+
+
 def _fix_note(record: dict[str, Any]) -> str:
     """What checking the first error's fix found, as the review prints it; "" when it was not checked."""
     if not record.get("fix_check"):
         return ""
-    from fedjava.review import fix_check_text
-
     return fix_check_text(record["fix_check"])
 
 

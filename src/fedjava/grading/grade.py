@@ -31,7 +31,7 @@ from fedjava.grading.rubric import Rubric, load_rubric, parse_rubric
 from fedjava.grading.store import GradeFolder, write_atomic, written_by_grade
 from fedjava.grading.submissions import Submission, collect_class
 from fedjava.grading.wording import plural
-from fedjava.review import BUILTIN_ADAPTER_NAME, ReviewError, read_task
+from fedjava.review_inputs import BUILTIN_ADAPTER_NAME, ReviewError, read_task
 
 Listener = Callable[[str, int, int], None]
 """Told ``(step, done, total)`` during a run: step "tools" (javac and the tests, per student), "grading" (the
@@ -87,6 +87,23 @@ class GradeReport:
     """top-level files that are no submission"""
     replaced: int = 0
     """older uploads of a file left out (Canvas)"""
+
+
+def run_line(report: GradeReport) -> str:
+    """What a grading run did, in one line: graded, rescored with a new rubric, or nothing to do."""
+    students = plural(report.students, "student")
+    if report.graded:
+        n = report.graded
+        return (f"Graded {n} of {students} in {report.seconds:.1f} s, {report.seconds / n:.1f} s per student "
+                f"(loading the model {report.load_seconds:.1f} s once; then per student: tools "
+                f"{report.tool_seconds / n:.1f} s, model {report.model_seconds / n:.1f} s); {report.skipped} "
+                "unchanged, skipped" + (" and rescored with the new rubric" if report.rescored and report.skipped
+                                        else ""))
+    if report.rescored:
+        return (f"Rescored {plural(report.rescored, 'student')} with the new rubric; no review needed: the "
+                f"{students}' files are unchanged ({report.seconds:.1f} s)")
+    return (f"Nothing to grade: {report.skipped} of {students} unchanged since the last run "
+            f"({report.seconds:.1f} s)")
 
 
 def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener: Listener | None = None,

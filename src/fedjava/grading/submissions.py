@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 
 from fedjava.errors import UserError
 from fedjava.grading.lms import CANVAS, LmsName, newest, parse_name
-from fedjava.review import MAX_FILE_BYTES, ReviewError, decode_text
+from fedjava.review_inputs import MAX_FILE_BYTES, ReviewError, decode_text
 
 MAX_ENTRIES = 20_000
 MAX_FILES = 20

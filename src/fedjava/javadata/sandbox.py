@@ -70,13 +70,6 @@ INSTALL_HINT = ("install bubblewrap ('apt-get install bubblewrap' on Debian/Ubun
                 f"Fedora), {UNSAFE_HINT}")
 
 
-def add_unsafe_run_option(parser, what: str) -> None:
-    """The ``--unsafe-run`` option of a command that runs ``what`` (code it did not write)."""
-    parser.add_argument("--unsafe-run", action="store_true",
-                        help=f"run {what} without the bubblewrap sandbox (no network, read-only files, limits) "
-                             "when bubblewrap is missing or cannot work here; only for code you trust")
-
-
 class SandboxUnavailableError(UserError):
     """bwrap is missing or cannot create namespaces here, so untrusted code is not run."""
 

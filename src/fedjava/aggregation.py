@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the table reads a Config; config.py validates with the table, so only the type checker imports it
     from fedjava.config import Config
 
 FLOWER_STRATEGIES = "flwr.serverapp.strategy"

@@ -1,4 +1,6 @@
-"""``fedjava grade``: the command line of a teacher's workflow (grade a class, approve pages, print the rubric)."""
+"""``fedjava grade``: the command line of a teacher's workflow (grade a class, approve pages, print the rubric).
+
+The work is in :mod:`fedjava.grading`."""
 
 from __future__ import annotations
 
@@ -6,9 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from fedjava.cli.common import add_adapter_option, add_unsafe_run_option
 from fedjava.grading.wording import plural
-from fedjava.javadata.sandbox import add_unsafe_run_option
-from fedjava.review import add_adapter_option
 
 MAX_LISTED = 12
 GRADE_EPILOG = """examples:
@@ -28,7 +29,7 @@ The task file's format: docs/tasks.md.
 """
 
 
-def add_grade_parser(sub) -> argparse.ArgumentParser:
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``grade`` to the ``fedjava`` sub-commands."""
     grade = sub.add_parser(
         "grade", help="grade a class's Java submissions: gradebook CSV, feedback pages, summary",
@@ -90,7 +91,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return _approve(args)
     if not args.submissions or not args.task:
         raise GradeError("give SUBMISSIONS (a folder or .zip) and --task TASK (a YAML or text file)")
-    from fedjava.grading.grade import GradeOptions, run_grade
+    from fedjava.grading.grade import GradeOptions, run_grade, run_line
 
     out = args.out or str(default_out(args.submissions))
     opts = GradeOptions(args.submissions, args.task, out, args.rubric, args.adapter, not args.no_run,
@@ -107,23 +108,6 @@ def cmd_grade(args: argparse.Namespace) -> int:
               "(grades_detail.csv, summary.html)")
     _print_outcome(report.rows, report.warnings, out, args.released_only)
     return 0
-
-
-def run_line(report) -> str:
-    """What a grading run did, in one line: graded, rescored with a new rubric, or nothing to do."""
-    students = plural(report.students, "student")
-    if report.graded:
-        n = report.graded
-        return (f"Graded {n} of {students} in {report.seconds:.1f} s, {report.seconds / n:.1f} s per student "
-                f"(loading the model {report.load_seconds:.1f} s once; then per student: tools "
-                f"{report.tool_seconds / n:.1f} s, model {report.model_seconds / n:.1f} s); {report.skipped} "
-                "unchanged, skipped" + (" and rescored with the new rubric" if report.rescored and report.skipped
-                                        else ""))
-    if report.rescored:
-        return (f"Rescored {plural(report.rescored, 'student')} with the new rubric; no review needed: the "
-                f"{students}' files are unchanged ({report.seconds:.1f} s)")
-    return (f"Nothing to grade: {report.skipped} of {students} unchanged since the last run "
-            f"({report.seconds:.1f} s)")
 
 
 def _approve(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fedjava.cli_args import add_federation_args, federated_config, port, port_or_zero
+from fedjava.cli.common import add_federation_args, federated_config, port, port_or_zero
 from fedjava.federated.gate_limits import DEFAULT_MAX_BODY_MB
 
 SERVER_EPILOG = """examples:

@@ -1,7 +1,7 @@
-"""The argument builders the ``fedjava`` commands share (``cli`` and ``deploy_cli`` both use them, neither imports
-the other's): the config options, the run-folder options, the federation options, ports.
+"""What the ``fedjava`` commands share: the exit codes, the one way an error is printed, and the argument builders
+(the config options, the run-folder options, the federation options, ports, ``--unsafe-run``, ``--adapter``).
 
-Nothing heavy is imported here (argparse, and the config schema for the choices), so ``fedjava --help`` stays
+Nothing heavy is imported here (argparse, and the method table for the choices), so ``fedjava --help`` stays
 instant.
 """
 
@@ -11,7 +11,33 @@ import argparse
 import sys
 from pathlib import Path
 
-from fedjava.federated.methods import method_names
+from fedjava.aggregation import method_names
+from fedjava.review_inputs import BUILTIN_ADAPTER_NAME
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+
+def error(message: str) -> int:
+    """Print ``error: message`` on stderr; the usage exit code (2) to return."""
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def add_unsafe_run_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """The ``--unsafe-run`` option of a command that runs ``what`` (code it did not write)."""
+    parser.add_argument("--unsafe-run", action="store_true",
+                        help=f"run {what} without the bubblewrap sandbox (no network, read-only files, limits) "
+                             "when bubblewrap is missing or cannot work here; only for code you trust")
+
+
+def add_adapter_option(parser: argparse.ArgumentParser, answer_length: bool = True) -> None:
+    """``--adapter PATH|builtin`` (and ``--max-new-tokens``), the same for every command that reviews files."""
+    parser.add_argument("--adapter", metavar="PATH", default=BUILTIN_ADAPTER_NAME,
+                        help="a trained adapter folder (<results_dir>/<method>/final_model), or 'builtin' (default): "
+                             "the grader shipped with fedjava")
+    if answer_length:
+        parser.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
 
 
 def add_config_args(parser: argparse.ArgumentParser, positional_preset: bool = False) -> None:

@@ -1,0 +1,126 @@
+"""``fedjava evaluate`` and ``fedjava compare``: measure a model on a split, compare the runs of a results folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fedjava.cli.common import add_config_args, add_unsafe_run_option, error
+
+EVALUATE_EPILOG = """examples:
+  fedjava evaluate --adapter java_error_federated_results/centralized_hf/final_model
+  fedjava evaluate --base --config demo_cpu --max-samples 40
+  fedjava evaluate --base --few-shot 3 --max-samples 40
+  fedjava evaluate --majority
+  fedjava evaluate --tools-only                        # what javac and the tests say alone, no model
+  fedjava evaluate --tools-only --localisation mutants # ... and the mutants' top line and verified change
+  fedjava evaluate --adapter java_error_federated_results/fedavg/final_model \
+      --judge-url https://api.openai.com/v1 --judge-model gpt-4o-mini    # key from $OPENAI_API_KEY
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``evaluate`` and ``compare`` to the ``fedjava`` sub-commands."""
+    evaluate = sub.add_parser(
+        "evaluate", help="measure an adapter, the base model or a baseline on a split (exact metrics)",
+        description="Greedy, batched generation on a split (default test), then exact metrics from the JSON "
+                    "answers with bootstrap 95%% intervals: valid answers, error detection, verdict macro-F1, "
+                    "error type/code/line, fix check (needs a JDK), score MAE, a 0-10 grade, eval loss. Writes "
+                    "predictions.jsonl and metrics.json beside the adapter, or under <results_dir>/base, "
+                    "base_fewshotK, majority or tools_only.",
+        epilog=EVALUATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = evaluate.add_mutually_exclusive_group()
+    what.add_argument("--adapter", metavar="PATH",
+                      help="a trained adapter folder (<results_dir>/<method>/final_model), or 'builtin': the grader "
+                           "shipped with fedjava (the default when none of --adapter, --base, --majority is given)")
+    what.add_argument("--base", action="store_true", help="the base model without an adapter")
+    what.add_argument("--majority", action="store_true", help="the majority-class baseline (no model)")
+    what.add_argument("--tools-only", action="store_true",
+                      help="the tools-only baseline (no model): the answer a rule reads from javac's and the tests' "
+                           "output alone")
+    evaluate.add_argument("--localisation", choices=["coverage", "mutants"],
+                          help="with --tools-only: also read that localisation evidence (its top suspicious line for a "
+                               "logic error; for mutants a change that passes every test, as the fix); run named "
+                               "coverage_only or mutants_only")
+    evaluate.add_argument("--few-shot", type=int, default=0, metavar="K",
+                          help="prepend K examples from the train split as chat turns (default 0)")
+    evaluate.add_argument("--split", default="test", help="split name in data_dir or a file path (default test)")
+    evaluate.add_argument("--max-samples", type=int, default=0, metavar="N",
+                          help="evaluate a seeded random subset of N samples (default 0: all)")
+    evaluate.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
+    evaluate.add_argument("--batch-size", type=int, default=16, metavar="N",
+                          help="rows decoded together (16); the eval loss takes at most 8 at a time")
+    evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
+    evaluate.add_argument("--rescore", action="store_true",
+                          help="score the answers of the earlier run with these options again (after a fedjava "
+                               "update changed the parser or the metrics): nothing is generated, and no model loads "
+                               "unless --verify-fixes samples fixes")
+    evaluate.add_argument("--verify-fixes", type=int, default=0, metavar="N",
+                          help="check each answer's fix with javac and the task's tests and, where it fails, sample N "
+                               "more fixes from the model and keep the first that passes; the table shows the first "
+                               "answers' line and fix check beside the checked ones (default 0: off)")
+    add_unsafe_run_option(evaluate, "the fix check's programs (model output)")
+    evaluate.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
+    evaluate.add_argument("--judge-url", metavar="URL",
+                          help="optional LLM judge: an OpenAI-compatible API base (e.g. http://localhost:8000/v1) "
+                               "or its full /chat/completions URL; scores each answer's explanation 0-10")
+    evaluate.add_argument("--judge-model", metavar="NAME", help="the judge's model name (needed with --judge-url)")
+    evaluate.add_argument("--judge-key-env", metavar="VAR", default="OPENAI_API_KEY",
+                          help="environment variable holding the judge's API key, sent as Bearer when set "
+                               "(default OPENAI_API_KEY)")
+    evaluate.add_argument("--judge-timeout", type=float, default=60.0, metavar="S",
+                          help="seconds per judge request (60); failures are retried 3 times with backoff")
+    evaluate.add_argument("--judge-allow-http", action="store_true",
+                          help="send the API key over plain http to another machine too (by default it goes only "
+                               "over https or to this machine: localhost, 127.0.0.0/8, ::1)")
+    add_config_args(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+    compare = sub.add_parser(
+        "compare", help="write report.md and report.html comparing every run in a results folder",
+        description="Find every run in RESULTS_DIR (sub-folders with metrics.json from 'fedjava evaluate' "
+                    "and/or training_history.json) and write report.md, a self-contained report.html and "
+                    "PNG plots (loss curves, metric bars) there; print the comparison table.")
+    compare.add_argument("results_dir", nargs="?", default=None,
+                         help="results folder (default: the config's results_dir, java_error_federated_results)")
+    compare.set_defaults(func=cmd_compare)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+
+    from fedjava.config import load_adapter_config
+    from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, check_options, format_table, run_evaluation
+
+    if args.localisation and not args.tools_only:
+        return error("--localisation goes with --tools-only (a grounded model reads the localisation in its prompt)")
+    if not (args.adapter or args.base or args.majority or args.tools_only):
+        args.adapter = "builtin"
+    opts = EvalOptions(
+        adapter=args.adapter, base=args.base, majority=args.majority, tools_only=(args.localisation or "tools") if args.tools_only else "",
+        few_shot=args.few_shot, split=args.split,
+        max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        fix_check=not args.no_fix_check, unsafe_run=args.unsafe_run, judge_url=args.judge_url,
+        judge_model=args.judge_model, judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout,
+        judge_allow_http=args.judge_allow_http, rescore=args.rescore, verify_fixes=args.verify_fixes,
+    )
+    check_options(opts)
+    # The base model and prompt mode the adapter was trained with, unless --config says otherwise.
+    cfg = load_adapter_config(adapter_dir(opts), args.preset, args.overrides)
+    metrics, pred_path, metrics_path = run_evaluation(cfg, opts, progress=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        import json
+
+        print(json.dumps(metrics, indent=1))
+    else:
+        print(format_table(metrics))
+        print(f"\nwrote {pred_path}\nwrote {metrics_path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from fedjava.config import Config
+    from fedjava.evaluation.compare import write_report
+
+    table, md_path, html_path = write_report(args.results_dir or Config().results_dir)
+    print(table)
+    print(f"\nwrote {md_path}\nwrote {html_path}")
+    return 0
