@@ -109,7 +109,7 @@ def card(cfg, run: dict, history: dict, metrics: dict, majority: dict | None, co
 alpha={cfg.lora_alpha}, on {", ".join(cfg.lora_target_modules)}) for `{cfg.model_name}` (Gemma 3 270M; Gemma terms
 of use apply to the base weights), trained with `prompt_mode: {cfg.prompt_mode}`: it reads the task, the
 student's code with numbered lines and what javac and the task's tests reported, and answers in the JSON format
-of the README.
+of docs/data.md.
 
 ## How it was made
 - Command: `{command}` (recipe: `configs/grader.yaml`; budget: `configs/experiments/grader.yaml`).

@@ -151,7 +151,7 @@ def test_dp_keys_are_validated():
 
 
 def test_flower_has_secagg_plus_only_for_the_legacy_api():
-    """What README's SecAgg+ paragraph says: if Flower adds it to the Message API, this fails and it can be wired."""
+    """What docs/federated.md's SecAgg+ paragraph says: if Flower adds it to the Message API, this fails and it can be wired."""
     import flwr.clientapp as clientapp
     import flwr.clientapp.mod as client_mods
     import flwr.serverapp as serverapp

@@ -579,7 +579,7 @@ def test_a_class_zip_uploaded_on_the_page_is_graded_into_the_folder(reviewer, tm
 
 
 SCREENSHOTS = os.environ.get("FEDJAVA_SCREENSHOTS")
-"""A folder to copy the screenshots into (``docs/img`` when the README's pictures are made again); else tmp only."""
+"""A folder to copy the screenshots into (``docs/img`` when the docs' pictures are made again); else tmp only."""
 
 
 def _shot(browser, tmp_path, name: str) -> None:

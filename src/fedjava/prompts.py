@@ -6,7 +6,7 @@ tokenizer's chat template (``add_generation_prompt=True``); the answer is the re
 conversation (the answer text plus the template's end-of-turn marker). Only answer tokens carry
 labels; prompt tokens get -100.
 
-Tokenizers without a chat template use this plain template, documented here and in README::
+Tokenizers without a chat template use this plain template, documented here and in docs/data.md::
 
     ### System:
     {system}

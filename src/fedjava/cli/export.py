@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_adapter_option(export, answer_length=False)
     export.add_argument("--out", metavar="DIR", required=True, help="a new (or empty) folder for the merged model")
     export.add_argument("--gguf", action="store_true",
-                        help="also write DIR/model.gguf with llama.cpp's converter (installed apart: see README)")
+                        help="also write DIR/model.gguf with llama.cpp's converter (installed apart: see docs/grading.md, Export)")
     export.add_argument("--gguf-type", default="f16", choices=GGUF_TYPES,
                         help="the GGUF's weight type (default f16)")
     export.add_argument("--force", action="store_true", help="write into --out even if it is not empty")

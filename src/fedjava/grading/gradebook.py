@@ -1,6 +1,6 @@
 """``grades.csv`` in the layout Canvas and Moodle import, ``grades_detail.csv`` for people, and the layout's check.
 
-The gradebook layout (README, "Grading a class"), for a class of plain file or folder names, or of Canvas names::
+The gradebook layout (docs/grading.md), for a class of plain file or folder names, or of Canvas names::
 
     Student,ID,SIS User ID,SIS Login ID,Section,<assignment>
     alice,,,alice,,6
