@@ -482,14 +482,35 @@ def _build_config(path: Path | None, overrides: list[str] | None, check_files: b
 
 
 def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool = True) -> list[str]:
-    """Range and consistency checks; returns the problems (empty when valid)."""
+    """Range and consistency checks; returns the problems (empty when valid). ``typed``: the names the user wrote
+    for the keys, used in the messages; ``check_files``: also check that the files the keys name exist."""
     typed = typed or {}
 
     def name(key: str) -> str:
         return typed.get(key, key)
 
     problems = []
-    rules = [
+    too_large = [key for key, limit in INT_LIMITS.items() if getattr(cfg, key) > limit]
+    for key in too_large:
+        problems.append(f"{name(key)}={getattr(cfg, key)}: must be at most {INT_LIMITS[key]}")
+    not_finite = [key for key, hint in _HINTS.items() if hint is float and not math.isfinite(getattr(cfg, key))]
+    for key in not_finite:
+        problems.append(f"{name(key)}={getattr(cfg, key)}: must be a finite number")
+    said = set(too_large) | set(not_finite)  # the rules below would only say it again, less clearly
+    for key, ok, message in _range_rules(cfg):
+        if not ok and key not in said:
+            problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
+    problems += [f"{name(key)}={getattr(cfg, key)}: {problem}" for key, problem in method_problems(cfg)
+                 if key not in said]
+    problems += _combination_problems(cfg, name, check_files)
+    if check_files:
+        problems += _file_problems(cfg, name)
+    return problems
+
+
+def _range_rules(cfg: Config) -> list[tuple[str, bool, str]]:
+    """(key, whether its value is in range, what the range is) for every numeric and required key."""
+    return [
         ("learning_rate", cfg.learning_rate > 0, "must be > 0"),
         ("lora_r", cfg.lora_r >= 1, "must be >= 1"),
         ("lora_alpha", cfg.lora_alpha > 0, "must be > 0"),
@@ -544,18 +565,11 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
         ("client_num_gpus", 0 <= cfg.client_num_gpus, "must be >= 0"),
         ("num_gpus", cfg.num_gpus >= -1, "must be >= 0, or -1 for every visible GPU"),
     ]
-    too_large = [key for key, limit in INT_LIMITS.items() if getattr(cfg, key) > limit]
-    for key in too_large:
-        problems.append(f"{name(key)}={getattr(cfg, key)}: must be at most {INT_LIMITS[key]}")
-    not_finite = [key for key, hint in _HINTS.items() if hint is float and not math.isfinite(getattr(cfg, key))]
-    for key in not_finite:
-        problems.append(f"{name(key)}={getattr(cfg, key)}: must be a finite number")
-    said = set(too_large) | set(not_finite)  # the rules below would only say it again, less clearly
-    for key, ok, message in rules:
-        if not ok and key not in said:
-            problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
-    problems += [f"{name(key)}={getattr(cfg, key)}: {problem}" for key, problem in method_problems(cfg)
-                 if key not in said]
+
+
+def _combination_problems(cfg: Config, name, check_files: bool) -> list[str]:
+    """Keys that are each fine but do not go together, the report targets, and the model name's form."""
+    problems = []
     if cfg.dp_mode != "off":
         averaging = [m.name for m in METHODS.values() if m.averages]
         if cfg.algorithm in METHODS and not METHODS[cfg.algorithm].averages:
@@ -576,17 +590,11 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
             problems.append(f"{name('model_name')}={cfg.model_name}: unknown built-in model (known: {', '.join(BUILTIN_MODELS)})")
     elif cfg.model_name.endswith(".gguf") and check_files and not Path(cfg.model_name).is_file():
         problems.append(f"{name('model_name')}={cfg.model_name}: GGUF file not found")
-    if check_files:
-        problems += _file_problems(cfg, name)
-        if cfg.init_adapter and cfg.init_adapter != "builtin" \
-                and not (Path(cfg.init_adapter) / "adapter_model.safetensors").is_file():
-            problems.append(f"{name('init_adapter')}={cfg.init_adapter}: no adapter_model.safetensors there "
-                            "(a saved adapter folder, such as <results_dir>/<method>/final_model, or builtin)")
     return problems
 
 
 def _file_problems(cfg: Config, name) -> list[str]:
-    """The data files must be files (a folder given as a file is named as such)."""
+    """The data files must be files (a folder given as a file is named as such), and an init_adapter a saved adapter."""
     problems = []
     train = cfg.data_path(cfg.train_file)
     if train.is_dir():
@@ -601,6 +609,10 @@ def _file_problems(cfg: Config, name) -> list[str]:
             problems.append(
                 f"{name('valid_file')}: validation data {valid} not found (set valid_file= to train without evaluation)"
             )
+    if cfg.init_adapter and cfg.init_adapter != "builtin" \
+            and not (Path(cfg.init_adapter) / "adapter_model.safetensors").is_file():
+        problems.append(f"{name('init_adapter')}={cfg.init_adapter}: no adapter_model.safetensors there "
+                        "(a saved adapter folder, such as <results_dir>/<method>/final_model, or builtin)")
     return problems
 
 
