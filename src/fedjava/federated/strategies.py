@@ -208,8 +208,6 @@ class FedJavaMixin:
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         true_round = server_round + self.round_offset
         report = self.reports.setdefault(true_round, RoundReport(round=true_round))
-        good: list[Message] = []
-        metric_keys: set[str] | None = None
         replies = list(replies)
         # An error reply the SuperLink writes itself (e.g. "Node Unavailable") comes from the SuperLink's
         # node id: name the node it was meant for instead, found through the message it replies to.
@@ -218,45 +216,8 @@ class FedJavaMixin:
         def sender(msg: Message) -> int:
             return asked.get(msg.metadata.reply_to_message_id or "", msg.metadata.src_node_id)
 
-        replied = {sender(msg) for msg in replies}
-        for node in dict.fromkeys(m.metadata.dst_node_id for m in self._asked):
-            if node not in replied:
-                entry = {"node": node, "reason": f"no reply within round_timeout={self.round_timeout:g}s"}
-                if node in self._node_clients:
-                    entry["client"] = self._node_clients[node]
-                report.missing.append(entry)
-                log.log(self._level, "Round %d: %s did not reply within the round's timeout", true_round,
-                        _client_label(entry))
-        for msg in replies:
-            if msg.has_error():
-                reason = msg.error.reason or f"error code {msg.error.code}"
-                failed = {"node": sender(msg), "reason": reason}
-                if failed["node"] in self._node_clients:
-                    failed["client"] = self._node_clients[failed["node"]]
-                if msg.error.code == ErrorCode.NODE_UNAVAILABLE:
-                    # The SuperLink's own reply for a node that stopped sending heartbeats: no reply came.
-                    failed["reason"] = "node unavailable: no heartbeat (stopped, killed or cut off)"
-                    report.missing.append(failed)
-                else:
-                    report.failed.append(failed)
-                log.log(self._level, "Round %d: %s left out: %s", true_round, _client_label(failed),
-                        failed["reason"])
-                continue
-            entry, problem = self.screen(msg)
-            if entry.get("client") is not None:
-                self._node_clients[entry["node"]] = entry["client"]
-            if problem is None:
-                keys = set(next(iter(msg.content.metric_records.values())).keys())
-                if metric_keys is not None and keys != metric_keys:
-                    problem = "its metrics differ from the other clients'"
-                metric_keys = metric_keys or keys
-            if problem:
-                entry["reason"] = problem
-                report.rejected.append(entry)
-                log.log(self._level, "Round %d: %s's update rejected: %s", true_round, _client_label(entry), problem)
-                continue
-            report.clients.append(entry)
-            good.append(msg)
+        self._note_missing({sender(msg) for msg in replies}, report, true_round)
+        good = self._sort_replies(replies, sender, report, true_round)
         if self.downlink is not None:  # a node whose reply was good holds this round's copy; of the others, who knows
             good_nodes = {sender(msg) for msg in good}
             for node in {m.metadata.dst_node_id for m in self._asked}:
@@ -292,6 +253,54 @@ class FedJavaMixin:
         if self.listener:
             self.listener.round_aggregated(report)
         return arrays, metrics
+
+    def _note_missing(self, replied: set[int], report: RoundReport, true_round: int) -> None:
+        """Each node asked this round that did not reply, in the round's report as missing."""
+        for node in dict.fromkeys(m.metadata.dst_node_id for m in self._asked):
+            if node not in replied:
+                entry = {"node": node, "reason": f"no reply within round_timeout={self.round_timeout:g}s"}
+                if node in self._node_clients:
+                    entry["client"] = self._node_clients[node]
+                report.missing.append(entry)
+                log.log(self._level, "Round %d: %s did not reply within the round's timeout", true_round,
+                        _client_label(entry))
+
+    def _sort_replies(self, replies: list[Message], sender, report: RoundReport, true_round: int) -> list[Message]:
+        """The good replies; each other reply in the round's report as failed (an error reply), missing (the
+        SuperLink's own reply for a node that stopped) or rejected (screened out), with the reason."""
+        good: list[Message] = []
+        metric_keys: set[str] | None = None
+        for msg in replies:
+            if msg.has_error():
+                reason = msg.error.reason or f"error code {msg.error.code}"
+                failed = {"node": sender(msg), "reason": reason}
+                if failed["node"] in self._node_clients:
+                    failed["client"] = self._node_clients[failed["node"]]
+                if msg.error.code == ErrorCode.NODE_UNAVAILABLE:
+                    # The SuperLink's own reply for a node that stopped sending heartbeats: no reply came.
+                    failed["reason"] = "node unavailable: no heartbeat (stopped, killed or cut off)"
+                    report.missing.append(failed)
+                else:
+                    report.failed.append(failed)
+                log.log(self._level, "Round %d: %s left out: %s", true_round, _client_label(failed),
+                        failed["reason"])
+                continue
+            entry, problem = self.screen(msg)
+            if entry.get("client") is not None:
+                self._node_clients[entry["node"]] = entry["client"]
+            if problem is None:
+                keys = set(next(iter(msg.content.metric_records.values())).keys())
+                if metric_keys is not None and keys != metric_keys:
+                    problem = "its metrics differ from the other clients'"
+                metric_keys = metric_keys or keys
+            if problem:
+                entry["reason"] = problem
+                report.rejected.append(entry)
+                log.log(self._level, "Round %d: %s's update rejected: %s", true_round, _client_label(entry), problem)
+                continue
+            report.clients.append(entry)
+            good.append(msg)
+        return good
 
     def _measure_drift(self, good: list[Message], report: RoundReport) -> None:
         """Each good update's cosine to the round's sample-weighted mean update, and its norm, in its report entry
