@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fedjava.config import Config, to_yaml
@@ -73,6 +74,33 @@ def _beside_progress_bar(printer: Callable[[str], None]) -> Callable[[str], None
     return tqdm.write
 
 
+def _configuration_rows(cfg: Config, framework: str, load_seconds: float, train_stats, n_train: int, n_valid: int,
+                        model, out: Path) -> list[tuple[str, Any]]:
+    """The rows of the "Training Configuration" block printed before training starts."""
+    trainable, total = count_parameters(model)
+    return [
+        ("Model", f"{cfg.model_name} (loaded in {load_seconds:.1f}s)"),
+        ("Framework", framework),
+        ("Training samples", f"{n_train}"
+         + (f" ({train_stats.truncated} truncated, {train_stats.dropped} dropped)"
+            if train_stats.truncated or train_stats.dropped else "")),
+        ("Validation samples", n_valid),
+        ("Epochs", cfg.num_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),
+        ("Batch size", cfg.batch_size),
+        ("Effective batch size", cfg.batch_size * cfg.gradient_accumulation_steps),
+        ("Learning rate", f"{cfg.learning_rate:g} ({cfg.lr_scheduler}, warmup {cfg.warmup_ratio:g}, "
+                          f"max_grad_norm {cfg.max_grad_norm:g})"),
+        ("LoRA", f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout:g}, "
+                 f"targets={','.join(cfg.lora_target_modules)}"),
+        ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
+        ("Max sequence length", cfg.max_seq_length),
+        ("Prompt", cfg.prompt_mode + (f" (tests hidden from {cfg.tests_dropout:.0%} of training samples)"
+                                      if cfg.prompt_mode == "grounded" and cfg.tests_dropout else "")
+         + (f", decision tokens weighted x{cfg.decision_weight:g}" if cfg.decision_weight != 1 else "")),
+        ("Output", out),
+    ]
+
+
 def run_centralized(
     cfg: Config, framework: str = "hf", resume: bool = False, printer: Callable[[str], None] = print,
     overwrite: bool = False,
@@ -111,28 +139,8 @@ def run_centralized(
         tokenize_samples(tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
         if valid_samples else None
     )
-    trainable, total = count_parameters(model)
-    printer(configuration_block("Training Configuration", [
-        ("Model", f"{cfg.model_name} (loaded in {load_seconds:.1f}s)"),
-        ("Framework", framework),
-        ("Training samples", f"{len(train_features)}"
-         + (f" ({train_stats.truncated} truncated, {train_stats.dropped} dropped)"
-            if train_stats.truncated or train_stats.dropped else "")),
-        ("Validation samples", len(eval_features or [])),
-        ("Epochs", cfg.num_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),
-        ("Batch size", cfg.batch_size),
-        ("Effective batch size", cfg.batch_size * cfg.gradient_accumulation_steps),
-        ("Learning rate", f"{cfg.learning_rate:g} ({cfg.lr_scheduler}, warmup {cfg.warmup_ratio:g}, "
-                          f"max_grad_norm {cfg.max_grad_norm:g})"),
-        ("LoRA", f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout:g}, "
-                 f"targets={','.join(cfg.lora_target_modules)}"),
-        ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
-        ("Max sequence length", cfg.max_seq_length),
-        ("Prompt", cfg.prompt_mode + (f" (tests hidden from {cfg.tests_dropout:.0%} of training samples)"
-                                      if cfg.prompt_mode == "grounded" and cfg.tests_dropout else "")
-         + (f", decision tokens weighted x{cfg.decision_weight:g}" if cfg.decision_weight != 1 else "")),
-        ("Output", out),
-    ]))
+    printer(configuration_block("Training Configuration", _configuration_rows(
+        cfg, framework, load_seconds, train_stats, len(train_features), len(eval_features or []), model, out)))
     tracker = RunTracker(out, method, cfg.to_dict(), cfg.tensorboard_dir(method), cfg.report_to, cfg.wandb_project,
                          resume=resume)
     printer("\nTraining Progress:")
@@ -153,7 +161,7 @@ def run_centralized(
         "samples_seen": result.samples_seen,
         "samples_per_second": result.samples_seen / max(result.seconds, 1e-9),
         "tokens_per_second": result.tokens / max(result.seconds, 1e-9),
-        "trainable_parameters": trainable,
+        "trainable_parameters": count_parameters(model)[0],
         "final_model": str(final),
     }
     tracker.finish(summary)
