@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
@@ -79,13 +80,7 @@ class FederatedServer:
         from fedjava.training import load_prompted
 
         cfg = self.cfg
-        try:
-            check_federated_data(cfg)
-        except FederatedSetupError as exc:
-            if not valid_path(cfg).is_file():
-                raise  # the server evaluates on valid.json: it must be here
-            # The shards are the clients' business: they may live on other machines.
-            self.printer(f"note: {str(exc).splitlines()[0]} (fine if the clients run on other machines)")
+        self._check_data()
         # The command (fedjava federate / server) removed an old run when asked (--overwrite); `flwr run .` cannot.
         claim_output_dir(self.out, self.resume)
         checkpoint = resume_checkpoint(cfg) if self.resume else None
@@ -102,47 +97,9 @@ class FederatedServer:
         self.order = list(initial)
         self.valid = tokenize_samples(self.tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
         self.collator = AnswerOnlyCollator(self.tokenizer.pad_token_id)
-        arrays = adapter_to_arrays(self.model)
-        if checkpoint is not None:
-            self.offset = checkpoint.round
-            load_arrays_into(self.model, checkpoint.adapter)
-            arrays = adapter_to_arrays(self.model)  # the model's names and order, whatever the file's order
-            self.rounds = list(checkpoint.state.get("rounds", []))
-            self.eval_losses = {int(r["round"]): r["eval_loss"] for r in self.rounds if "eval_loss" in r}
-        self.latest = arrays
-        self.strategy = build_strategy(cfg, round_offset=self.offset, listener=self)
-        if checkpoint is not None and checkpoint.server_state:
-            restore_server_state(self.strategy, checkpoint.server_state, self.order)
-        if self.strategy.privacy is not None:  # the rounds released before a resume count too, each with its count
-            for r in self.rounds:
-                if r.get("round", 0) > 0 and r.get("aggregated") and not r.get("kept_global"):
-                    self.strategy.privacy.compose(aggregated=int(r["aggregated"]))
-        trainable, total = count_parameters(self.model)
-        adapter_bytes = arrays_nbytes(arrays)
-        model_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
-        shards = [shard_path(cfg, i) for i in range(cfg.num_clients)]
-        self.say(configuration_block("Federated Learning Configuration", [
-            ("Algorithm", describe_method(cfg)),
-            ("Clients", f"{cfg.num_clients} ({shards[0]}" + (f" ... {shards[-1]})" if len(shards) > 1 else ")")),
-            ("Rounds", cfg.num_rounds),
-            ("Local epochs", cfg.local_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),
-            ("Model", f"{cfg.model_name} (loaded in {load_seconds:.1f}s)"),
-            ("LoRA", f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, targets={','.join(cfg.lora_target_modules)}"),
-            ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
-            ("Sent per client per round", f"{format_bytes(adapter_bytes)} each way "
-                                          f"({100 * adapter_bytes / model_bytes:.2f}% of the model's "
-                                          f"{format_bytes(model_bytes)})"),
-            ("Updates on the wire", cfg.update_compression if cfg.update_compression != "topk"
-                                    else f"topk (fraction {cfg.topk_fraction:g}, error feedback)"),
-            ("Differential privacy", "off" if cfg.dp_mode == "off" else
-             f"{cfg.dp_mode} (noise multiplier {cfg.dp_noise_multiplier:g}, clipping norm {cfg.dp_clipping_norm:g}, "
-             f"delta {cfg.dp_delta:g}; Flower's wrappers, epsilon from dp-accounting)"),
-            ("Batch size", f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
-                           f"learning rate {cfg.learning_rate:g}"),
-            ("Validation samples", f"{len(self.valid)} ({valid_path(cfg)})"),
-            ("Min good updates per round", cfg.min_fit_clients),
-            ("Output", self.out),
-        ]))
+        arrays = self._start_from(checkpoint)
+        self.say(configuration_block("Federated Learning Configuration",
+                                     self._configuration_rows(load_seconds, arrays)))
         if checkpoint is not None:
             self.say(f"\nResuming after round {checkpoint.round} ({checkpoint.path}).")
         self.tracker = RunTracker(self.out, f"federated_{self.method}", cfg.to_dict(),
@@ -167,8 +124,79 @@ class FederatedServer:
         final = save_final_model(self.model, self.tokenizer, cfg, self.out / "final_model",
                                  {"method": f"federated_{self.method}", "algorithm": cfg.algorithm,
                                   "num_clients": cfg.num_clients, "num_rounds": cfg.num_rounds})
+        summary = self._summary(final, arrays)
+        self.tracker.finish(summary)
+        self.say(f"\nModel saved: {final}")
+        close_file_logs()
+        return summary
+
+    def _check_data(self) -> None:
+        """The server's validation file must be here; the clients' shards may live on other machines."""
+        cfg = self.cfg
+        try:
+            check_federated_data(cfg)
+        except FederatedSetupError as exc:
+            if not valid_path(cfg).is_file():
+                raise  # the server evaluates on valid.json: it must be here
+            # The shards are the clients' business: they may live on other machines.
+            self.printer(f"note: {str(exc).splitlines()[0]} (fine if the clients run on other machines)")
+
+    def _start_from(self, checkpoint) -> Any:
+        """The adapter the first round sends (the checkpoint's on a resume, with its rounds, the strategy's state and
+        the privacy spent so far); builds the strategy."""
+        cfg = self.cfg
+        arrays = adapter_to_arrays(self.model)
+        if checkpoint is not None:
+            self.offset = checkpoint.round
+            load_arrays_into(self.model, checkpoint.adapter)
+            arrays = adapter_to_arrays(self.model)  # the model's names and order, whatever the file's order
+            self.rounds = list(checkpoint.state.get("rounds", []))
+            self.eval_losses = {int(r["round"]): r["eval_loss"] for r in self.rounds if "eval_loss" in r}
+        self.latest = arrays
+        self.strategy = build_strategy(cfg, round_offset=self.offset, listener=self)
+        if checkpoint is not None and checkpoint.server_state:
+            restore_server_state(self.strategy, checkpoint.server_state, self.order)
+        if self.strategy.privacy is not None:  # the rounds released before a resume count too, each with its count
+            for r in self.rounds:
+                if r.get("round", 0) > 0 and r.get("aggregated") and not r.get("kept_global"):
+                    self.strategy.privacy.compose(aggregated=int(r["aggregated"]))
+        return arrays
+
+    def _configuration_rows(self, load_seconds: float, arrays) -> list[tuple[str, Any]]:
+        """The rows of the "Federated Learning Configuration" block printed before the first round."""
+        cfg = self.cfg
+        trainable, total = count_parameters(self.model)
+        adapter_bytes = arrays_nbytes(arrays)
+        model_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        shards = [shard_path(cfg, i) for i in range(cfg.num_clients)]
+        return [
+            ("Algorithm", describe_method(cfg)),
+            ("Clients", f"{cfg.num_clients} ({shards[0]}" + (f" ... {shards[-1]})" if len(shards) > 1 else ")")),
+            ("Rounds", cfg.num_rounds),
+            ("Local epochs", cfg.local_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),
+            ("Model", f"{cfg.model_name} (loaded in {load_seconds:.1f}s)"),
+            ("LoRA", f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, targets={','.join(cfg.lora_target_modules)}"),
+            ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
+            ("Sent per client per round", f"{format_bytes(adapter_bytes)} each way "
+                                          f"({100 * adapter_bytes / model_bytes:.2f}% of the model's "
+                                          f"{format_bytes(model_bytes)})"),
+            ("Updates on the wire", cfg.update_compression if cfg.update_compression != "topk"
+                                    else f"topk (fraction {cfg.topk_fraction:g}, error feedback)"),
+            ("Differential privacy", "off" if cfg.dp_mode == "off" else
+             f"{cfg.dp_mode} (noise multiplier {cfg.dp_noise_multiplier:g}, clipping norm {cfg.dp_clipping_norm:g}, "
+             f"delta {cfg.dp_delta:g}; Flower's wrappers, epsilon from dp-accounting)"),
+            ("Batch size", f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
+                           f"learning rate {cfg.learning_rate:g}"),
+            ("Validation samples", f"{len(self.valid)} ({valid_path(cfg)})"),
+            ("Min good updates per round", cfg.min_fit_clients),
+            ("Output", self.out),
+        ]
+
+    def _summary(self, final: Path, arrays) -> dict[str, Any]:
+        """The run's summary: what was aggregated, the losses, the bytes on the wire, DP's epsilon, the time."""
+        cfg = self.cfg
         done = [r for r in self.tracker.history["rounds"] if r.get("round", 0) > 0]
-        summary = {
+        return {
             "method": f"federated_{self.method}",
             "algorithm": cfg.algorithm,
             "num_clients": cfg.num_clients,
@@ -183,15 +211,11 @@ class FederatedServer:
             **({"dp_epsilon": self.strategy.privacy.epsilon(), "dp_delta": cfg.dp_delta}
                if self.strategy.privacy is not None else {}),
             "seconds": self.tracker.elapsed(),  # a resumed run's included
-            "trainable_parameters": trainable,
-            "adapter_bytes": adapter_bytes,
-            "model_bytes": model_bytes,
+            "trainable_parameters": count_parameters(self.model)[0],
+            "adapter_bytes": arrays_nbytes(arrays),
+            "model_bytes": sum(p.numel() * p.element_size() for p in self.model.parameters()),
             "final_model": str(final),
         }
-        self.tracker.finish(summary)
-        self.say(f"\nModel saved: {final}")
-        close_file_logs()
-        return summary
 
     # ------------------------------------------------------------------ the strategy's listener
 
