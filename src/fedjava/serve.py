@@ -96,10 +96,10 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
     are the names a request's ``Host`` header may give (without the port). ``rubric_given`` False: the scores use
     the rubric saved in ``results`` once a class is graded there."""
     from fastapi import FastAPI, Request
-    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+    from fastapi.responses import HTMLResponse, RedirectResponse
     from starlette.concurrency import run_in_threadpool
 
-    from fedjava.grading.feedback import render_feedback, templates
+    from fedjava.grading.feedback import templates
     from fedjava.javadata.taskcheck import prepare_task
     from fedjava.javadata.tasks import TaskError
     from fedjava.reviewer import adapter_label
@@ -125,25 +125,7 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
     def refuse(message: str, status: int = 400, heading: str = "Not reviewed") -> HTMLResponse:
         return page("message.html", status, heading=heading, message=message)
 
-    @app.middleware("http")
-    async def check_request(request: Request, call_next):
-        if allowed_hosts is not None and _host_name(request.headers.get("host", "")) not in allowed_hosts:
-            return refuse("this page answers only on this machine (http://127.0.0.1 or http://localhost)", 400,
-                          "Wrong host")
-        if request.method == "POST":
-            reason = cross_site_reason(request.headers)
-            if reason is not None:  # before the body is read: another site's form gets nothing done
-                return refuse(f"{reason}. This page takes forms only from itself: open it and send the form there",
-                              403, "Refused")
-            length = request.headers.get("content-length")
-            if length is None or not length.isdigit():
-                return refuse("the request gave no Content-Length; send the form from the page", 411)
-            limit = max_class_bytes if request.url.path == "/batch" else max_upload_bytes
-            what = "a class zip and its task" if request.url.path == "/batch" else "one Java file and its task"
-            if int(length) > limit:
-                return refuse(f"the upload is {int(length) / 1000:.0f} KB; the limit is {limit // 1000} KB ({what})",
-                              413, "Too large")
-        return await call_next(request)
+    _add_request_checks(app, refuse, allowed_hosts, max_upload_bytes, max_class_bytes)
 
     @app.get("/", response_class=HTMLResponse)
     def index():
@@ -172,18 +154,62 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
                 job.update("tools" if reviewer.grounded else "model")  # no longer waiting for another review
                 done = reviewer.review(code, label, task, spec, run_tests, check=0, stage=job.update)
             job.update("writing")
-            record = {"source": label, "code": code, "status": "graded" if done.answer else "invalid_answer",
-                      "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",
-                      "answer": done.answer, "raw": done.raw, "evidence": done.evidence, "note": done.note,
-                      "adapter": adapter, "fix_check": done.fix_check, "tests": done.tests}
-            score = scorer.score(done.answer, done.evidence, done.tests) if done.answer else None
-            return render_feedback(record, score, _title(task, spec), cap=scorer.cap, back="/", task=task,
-                                   rubric_note="Scored with the server's rubric (the one fedjava grade and review "
-                                               "use): the verdict's points, plus the tests', minus the points of "
-                                               "each error the tools confirm.")
+            return _review_page(done, label, code, task, spec, adapter, scorer)
 
         job = jobs.start("review", work)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+    _add_job_routes(app, jobs, page, refuse)
+    add_results_routes(app, results=results, reviewer=reviewer, lock=lock, jobs=jobs, tokens=tokens, page=page,
+                       refuse=refuse, current_rubric=current_rubric, run_tests=run_tests)
+    return app
+
+
+def _review_page(done, label: str, code: str, task: str, spec, adapter: str, scorer) -> str:
+    """The feedback page of one review, scored with the server's rubric."""
+    from fedjava.grading.feedback import render_feedback
+
+    record = {"source": label, "code": code, "status": "graded" if done.answer else "invalid_answer",
+              "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",
+              "answer": done.answer, "raw": done.raw, "evidence": done.evidence, "note": done.note,
+              "adapter": adapter, "fix_check": done.fix_check, "tests": done.tests}
+    score = scorer.score(done.answer, done.evidence, done.tests) if done.answer else None
+    return render_feedback(record, score, _title(task, spec), cap=scorer.cap, back="/", task=task,
+                           rubric_note="Scored with the server's rubric (the one fedjava grade and review use): the "
+                                       "verdict's points, plus the tests', minus the points of each error the tools "
+                                       "confirm.")
+
+
+def _add_request_checks(app, refuse, allowed_hosts: tuple[str, ...] | None, max_upload_bytes: int,
+                        max_class_bytes: int) -> None:
+    """Before any route: the Host header (DNS rebinding), another site's form (CSRF) and the upload's size, each
+    refused before the body is read."""
+    from fastapi import Request
+
+    @app.middleware("http")
+    async def check_request(request: Request, call_next):
+        if allowed_hosts is not None and _host_name(request.headers.get("host", "")) not in allowed_hosts:
+            return refuse("this page answers only on this machine (http://127.0.0.1 or http://localhost)", 400,
+                          "Wrong host")
+        if request.method == "POST":
+            reason = cross_site_reason(request.headers)
+            if reason is not None:  # before the body is read: another site's form gets nothing done
+                return refuse(f"{reason}. This page takes forms only from itself: open it and send the form there",
+                              403, "Refused")
+            length = request.headers.get("content-length")
+            if length is None or not length.isdigit():
+                return refuse("the request gave no Content-Length; send the form from the page", 411)
+            limit = max_class_bytes if request.url.path == "/batch" else max_upload_bytes
+            what = "a class zip and its task" if request.url.path == "/batch" else "one Java file and its task"
+            if int(length) > limit:
+                return refuse(f"the upload is {int(length) / 1000:.0f} KB; the limit is {limit // 1000} KB ({what})",
+                              413, "Too large")
+        return await call_next(request)
+
+
+def _add_job_routes(app, jobs, page, refuse) -> None:
+    """A review's or a class run's progress page (and its JSON), then its result once done."""
+    from fastapi.responses import HTMLResponse, JSONResponse
 
     @app.get("/jobs/{job_id}.json")
     def follow_json(job_id: str):
@@ -204,10 +230,6 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
             return HTMLResponse(job.page)
         return page("progress.html", job=job, progress=jobs.progress(job),
                     heading="Reviewing" if job.kind == "review" else "Grading the class")
-
-    add_results_routes(app, results=results, reviewer=reviewer, lock=lock, jobs=jobs, tokens=tokens, page=page,
-                       refuse=refuse, current_rubric=current_rubric, run_tests=run_tests)
-    return app
 
 
 def _title(task: str, spec) -> str:
