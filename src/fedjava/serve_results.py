@@ -17,8 +17,10 @@ import html as html_text
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from fedjava.review_inputs import MAX_TASK_BYTES, ReviewError, decode_text, is_text_task
 from fedjava.serve_guard import TOKEN_FIELD
@@ -66,28 +68,53 @@ def typed_score(text: str, cap: float) -> float | None:
     return round(value, 2)
 
 
+@dataclass
+class _Context:
+    """What the results routes share with the rest of the server."""
+
+    results: Path | None
+    reviewer: Any
+    lock: Any
+    jobs: Any
+    tokens: Any
+    page: Any
+    refuse: Any
+    current_rubric: Any
+    run_tests: bool
+
+    def no_folder(self):
+        return self.refuse("start the server with --results DIR (a fedjava grade output folder, or a new folder for "
+                           "a class you upload here) to browse, edit and grade a class", 404, "No results folder")
+
+    def checked(self, form) -> bool:
+        return self.tokens.valid(str(form.get(TOKEN_FIELD) or ""))
+
+    def stale(self):
+        return self.refuse("the form's token is missing or out of date (was the server restarted?); reload the page "
+                           "and send the form again", 403, "Refused")
+
+
 def add_results_routes(app, results, reviewer, lock, jobs, tokens, page, refuse, current_rubric, run_tests):
     """The routes above, on ``app`` (``results`` None: they say how to start the server with a folder)."""
-    from fastapi import Request
-    from fastapi.responses import HTMLResponse, RedirectResponse
     from fastapi.staticfiles import StaticFiles
 
-    from fedjava.grading.feedback import render_feedback
+    context = _Context(results, reviewer, lock, jobs, tokens, page, refuse, current_rubric, run_tests)
+    _browse_routes(app, context)
+    _edit_routes(app, context)
+    _batch_route(app, context)
+    if results is not None:
+        app.mount("/results/files", StaticFiles(directory=results), name="results")
+
+
+def _browse_routes(app, context: _Context) -> None:
+    """``GET /results``: the class's table."""
+    from fastapi.responses import HTMLResponse
+
     from fedjava.grading.gradebook import read_detail
-    from fedjava.grading.outputs import rubric_note, saved_rubric, write_outputs
     from fedjava.grading.store import GradeFolder
     from fedjava.grading.summary import STATUS_NAMES
 
-    def no_folder():
-        return refuse("start the server with --results DIR (a fedjava grade output folder, or a new folder for a "
-                      "class you upload here) to browse, edit and grade a class", 404, "No results folder")
-
-    def checked(form) -> bool:
-        return tokens.valid(str(form.get(TOKEN_FIELD) or ""))
-
-    def stale():
-        return refuse("the form's token is missing or out of date (was the server restarted?); reload the page and "
-                      "send the form again", 403, "Refused")
+    results, page, tokens, no_folder = context.results, context.page, context.tokens, context.no_folder
 
     @app.get("/results", response_class=HTMLResponse)
     def browse(saved: str = ""):
@@ -98,6 +125,19 @@ def add_results_routes(app, results, reviewer, lock, jobs, tokens, page, refuse,
         folder = GradeFolder(results)
         return page("results.html", assignment=folder.meta.get("assignment", results.name), folder=results, rows=rows,
                     status_names=STATUS_NAMES, saved=saved, token_field=TOKEN_FIELD, token=tokens.issue())
+
+
+def _edit_routes(app, context: _Context) -> None:
+    """``GET`` and ``POST /results/edit/STUDENT``: the edit form of one page, and saving (or releasing) it."""
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse, RedirectResponse
+
+    from fedjava.grading.feedback import render_feedback
+    from fedjava.grading.outputs import rubric_note, saved_rubric, write_outputs
+    from fedjava.grading.store import GradeFolder
+
+    results, page, refuse, tokens = context.results, context.page, context.refuse, context.tokens
+    no_folder, checked, stale = context.no_folder, context.checked, context.stale
 
     @app.get("/results/edit/{student}", response_class=HTMLResponse)
     def edit_form(student: str):
@@ -155,6 +195,16 @@ def add_results_routes(app, results, reviewer, lock, jobs, tokens, page, refuse,
         what = ("released" if form.get("action") == "release" else "saved") + (", edited" if edited else "")
         return RedirectResponse(f"/results?saved={student}: {what}", status_code=303)
 
+
+def _batch_route(app, context: _Context) -> None:
+    """``POST /batch``: a class zip graded into the results folder, as a job with a progress page."""
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse, RedirectResponse
+
+    results, refuse, reviewer, lock, jobs = context.results, context.refuse, context.reviewer, context.lock, context.jobs
+    current_rubric, run_tests = context.current_rubric, context.run_tests
+    no_folder, checked, stale = context.no_folder, context.checked, context.stale
+
     @app.post("/batch", response_class=HTMLResponse)
     async def batch(request: Request):
         if results is None:
@@ -201,9 +251,6 @@ def add_results_routes(app, results, reviewer, lock, jobs, tokens, page, refuse,
 
         job = jobs.start("class", work)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-
-    if results is not None:
-        app.mount("/results/files", StaticFiles(directory=results), name="results")
 
 
 def _rubric_file(rubric, work_dir: Path, results: Path) -> str | None:
