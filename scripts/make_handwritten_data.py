@@ -34,10 +34,11 @@ from pathlib import Path
 
 import yaml
 
+from fedjava.cli.common import add_unsafe_run_option
 from fedjava.javadata.evidence import evidence_block
 from fedjava.javadata.label import score
 from fedjava.javadata.runner import CaseResult, Program, RunOutcome, check_many, parse_diagnostics
-from fedjava.javadata.sandbox import SandboxUnavailableError, add_unsafe_run_option
+from fedjava.javadata.sandbox import SandboxUnavailableError
 from fedjava.javadata.tasks import Task
 from fedjava.prompts import build_messages, write_samples
 

@@ -33,12 +33,13 @@ from typing import Any
 
 import yaml
 
+from fedjava.cli.common import add_unsafe_run_option
 from fedjava.javadata.evidence import evidence_block
 from fedjava.javadata.label import Dropped, hung_call, label
 from fedjava.javadata.localise import localise_samples
 from fedjava.javadata.mutate import Mutant
 from fedjava.javadata.runner import Program, RunOutcome, check_many
-from fedjava.javadata.sandbox import SandboxUnavailableError, add_unsafe_run_option
+from fedjava.javadata.sandbox import SandboxUnavailableError
 from fedjava.javadata.tasks import MIN_TESTS, TASKS_DIR, Task, load_task, task_tests
 from fedjava.prompts import build_messages, write_samples
 

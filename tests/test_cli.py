@@ -174,3 +174,19 @@ def test_ctrl_c_exits_130(tiny_overrides, tmp_path):
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output[-2000:]
     assert "error: interrupted" in output and "Traceback" not in output
+
+
+def test_the_console_log_writes_to_stderr_as_it_is_now():
+    """A command's warnings reach the stderr of the moment (a caller's redirection, a test's capture), not the stream
+    that was stderr when the first command set up logging."""
+    import contextlib
+    import io
+
+    from fedjava.tracking import log, setup_logging
+
+    setup_logging()
+    later = io.StringIO()
+    with contextlib.redirect_stderr(later):
+        setup_logging()  # a second command in the same process
+        log.warning("judge: 2 of 6 answer(s) not scored")
+    assert later.getvalue() == "judge: 2 of 6 answer(s) not scored\n"

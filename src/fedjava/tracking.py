@@ -16,11 +16,24 @@ from typing import Any
 log = logging.getLogger("fedjava")
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A console handler that writes to ``sys.stderr`` as it is at each message, not as it was when the handler was
+    made: a caller that redirects stderr later (a test's capture, ``contextlib.redirect_stderr``) gets the lines."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler sets it; the property always answers the current one
+        pass
+
+
 def setup_logging(log_file: Path | None = None, verbose: bool = False) -> None:
     """Console (INFO) plus ``log_file`` (everything) for the ``fedjava`` logger."""
     log.setLevel(logging.DEBUG)
     if not any(getattr(h, "_fedjava_console", False) for h in log.handlers):
-        console = logging.StreamHandler(sys.stderr)
+        console = _CurrentStderr()
         console.setLevel(logging.DEBUG if verbose else logging.INFO)
         console.setFormatter(logging.Formatter("%(message)s"))
         console._fedjava_console = True  # type: ignore[attr-defined]
