@@ -213,7 +213,7 @@ def test_the_table_presets_train_every_row_from_the_base_model_on_the_same_budge
 
 def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(tmp_path, source):
     exp = load_experiment(str(_preset(tmp_path, centralized=[], algorithms=["fedprox"], baselines=["majority"],
-                                      tuning={"fedprox": {"fedprox_mu": [0.0, 50.0]}})))
+                                      num_rounds=1, tuning={"fedprox": {"fedprox_mu": [0.0, 50.0]}})))
     out = tmp_path / "exp"
     printed: list[str] = []
     run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
