@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fedjava.answer import VERDICTS, Answer
 from fedjava.errors import UserError
 from fedjava.files import read_text
 
@@ -50,9 +51,6 @@ GROUNDED_SYSTEM_PROMPT = (
 PROMPT_MODES = ("code_only", "grounded")
 """code_only: the task and the code (the paper's setting); grounded: also the tool results in ``meta.evidence``."""
 EVIDENCE_SEPARATOR = "\n\nTool results:\n"
-VERDICTS = ("NO_ERROR", "COMPILE_ERROR", "RUNTIME_ERROR", "LOGIC_ERROR")
-ERROR_TYPES = ("Syntax Error", "Runtime Error", "Logical Error")
-ANSWER_KEYS = ("type", "code", "line", "message", "explanation", "fix")
 IGNORE_INDEX = -100
 
 
@@ -95,10 +93,15 @@ def split_user_prompt(user: str) -> tuple[str, str]:
 
 
 def format_answer(answer: dict[str, Any]) -> str:
-    """The assistant's answer as compact JSON with a fixed key order."""
-    errors = [{k: e.get(k, "") for k in ANSWER_KEYS} for e in answer.get("errors", [])]
-    ordered = {"verdict": answer["verdict"], "errors": errors, "score": answer["score"]}
-    return json.dumps(ordered, ensure_ascii=False)
+    """The assistant's answer as compact JSON with a fixed key order (:meth:`fedjava.answer.Answer.render`).
+
+    Raises:
+        ValueError: ``answer`` does not have the answer's shape (an unknown verdict or error type).
+    """
+    typed = Answer.from_dict(answer)
+    if typed is None:
+        raise ValueError(f"not an answer: {str(answer)[:200]}")
+    return typed.render()
 
 
 def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = None,

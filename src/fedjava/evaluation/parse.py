@@ -17,53 +17,16 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from fedjava.prompts import ERROR_TYPES, VERDICTS
+from fedjava.answer import Answer
 
 _FENCE_RE = re.compile(r"```[a-zA-Z]*\s*")
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
 def normalize_answer(obj: Any) -> dict[str, Any] | None:
-    """The answer in canonical form, or None when ``obj`` does not have the answer's shape.
-
-    Needs a known ``verdict`` and an ``errors`` list of objects; each error's ``type`` must be a known
-    type when present. ``line`` becomes an int (None when missing or not a number); ``score`` becomes
-    a number (None when missing or not a number).
-    """
-    if not isinstance(obj, dict) or obj.get("verdict") not in VERDICTS:
-        return None
-    errors = obj.get("errors", [])
-    if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
-        return None
-    out_errors = []
-    for e in errors:
-        kind = e.get("type", "")
-        if kind not in ERROR_TYPES and kind != "":
-            return None
-        out_errors.append({
-            "type": kind,
-            "code": str(e.get("code", "") or ""),
-            "line": _as_int(e.get("line")),
-            "message": str(e.get("message", "") or ""),
-            "explanation": str(e.get("explanation", "") or ""),
-            # null: no fix given (the fix check tries nothing); "" is one, meaning "delete the line"
-            "fix": e["fix"] if isinstance(e.get("fix"), str) else None if "fix" in e and e["fix"] is None else "",
-        })
-    score = obj.get("score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        score = None
-    return {"verdict": obj["verdict"], "errors": out_errors, "score": score}
+    """The answer in canonical form (:meth:`fedjava.answer.Answer.to_dict`), or None when ``obj`` does not have the
+    answer's shape (:meth:`fedjava.answer.Answer.from_dict`)."""
+    answer = Answer.from_dict(obj)
+    return None if answer is None else answer.to_dict()
 
 
 def parse_answer(text: Any) -> dict[str, Any] | None:
