@@ -274,7 +274,16 @@ def test_serve_from_the_command_line_warns_about_unsafe_run_and_refuses_other_si
         assert "Serving on" in started, started
         assert "warning: --unsafe-run: Java code sent to this page runs WITHOUT the sandbox" in started
         url = f"http://127.0.0.1:{port}"
-        token = re.search(r'name="form_token" value="([^"]+)"', httpx.get(url + "/").text)[1]
+        # "Serving on" is printed as uvicorn starts; the port opens a moment later (longer on a busy machine)
+        while True:
+            try:
+                index = httpx.get(url + "/")
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        token = re.search(r'name="form_token" value="([^"]+)"', index.text)[1]
         form = {"task": REQUIREMENT, "code": GOOD, "form_token": token}
         attack = httpx.post(url + "/review", data=form, headers={"origin": "http://evil.example"})
         assert attack.status_code == 403 and "Refused" in attack.text
