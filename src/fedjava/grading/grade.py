@@ -50,24 +50,39 @@ class GradeError(UserError):
 
 @dataclass
 class GradeOptions:
+    """A grading run; the fields with ``help`` are options of ``fedjava grade`` (:mod:`fedjava.cli.options` reads
+    their metadata), the others it declares itself: SUBMISSIONS, ``--task`` and ``--out`` (which its ``--approve``
+    and ``--print-rubric`` do without), the options it shares with ``fedjava review`` and the flags that set False."""
+
     submissions: str
     task: str
     out: str
-    rubric: str | None = None
+    rubric: str | None = field(default=None, metadata={
+        "metavar": "R", "help": "rubric YAML (default: the one saved in --out by an earlier run, else the default "
+                                "rubric; 'default' to go back to it)"})
     adapter: str = BUILTIN_ADAPTER_NAME
-    run_tests: bool = True
-    assignment: str | None = None
-    batch_size: int = 16
     max_new_tokens: int = 384
-    released_only: bool = False
+    reference: str | None = field(default=None, metadata={
+        "metavar": "MODEL.java",
+        "help": "a model solution: the task's tests must pass with it before anyone is graded, and tests generated "
+                "from it run too (docs/tasks.md)"})
+    run_tests: bool = True
+    """grounded adapters: run the task's tests, not only javac (``--no-run`` turns it off)"""
     unsafe_run: bool = False
     """run the students' code without the sandbox (``--unsafe-run``)"""
+    verify_fixes: int = field(default=0, metadata={
+        "metavar": "N",
+        "help": "grounded adapters check each fix with the tools; where it fails, sample N more fixes from the model "
+                "and keep the first that passes (default 0: only check)"})
     fix_check: bool = True
     """grounded adapters: check each review's fix with the tools (:meth:`fedjava.reviewer.Reviewer.check_fixes`)"""
-    verify_fixes: int = 0
-    """where the fix fails the check, sample this many more from the model and keep the first that passes"""
-    reference: str | None = None
-    """a model solution (``--reference``): the task is checked against it, and tests generated from it run too"""
+    assignment: str | None = field(default=None, metadata={
+        "metavar": "NAME",
+        "help": "the gradebook column's name (default: the name of the last run in --out, else the task's title); "
+                "Canvas also takes 'Name (id)'"})
+    batch_size: int = field(default=16, metadata={"metavar": "N", "help": "students per generation batch (16)"})
+    released_only: bool = field(default=False, metadata={
+        "help": "grades.csv holds only the students whose pages are released"})
 
 
 @dataclass
