@@ -6,7 +6,7 @@ import argparse
 
 from fedjava.cli.common import add_unsafe_run_option, error
 from fedjava.cli.options import add_options, options_from
-from fedjava.javadata.build import BuildOptions
+from fedjava.javadata.build_options import BuildOptions
 
 DATA_EPILOG = """examples:
   fedjava data build --seed 0 --jobs 2                # rebuild data/*.jsonl with javac and java (a few minutes)

@@ -33,13 +33,14 @@ from typing import Any
 
 from fedjava.errors import UserError
 from fedjava.files import writable_dir
+from fedjava.javadata.build_options import BuildOptions
 from fedjava.javadata.evidence import evidence_block, hung_call
 from fedjava.javadata.label import Dropped, label
 from fedjava.javadata.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.javadata.restyle import restyle
 from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
 from fedjava.javadata.sandbox import require_sandbox
-from fedjava.javadata.tasks import TASKS_DIR, Task, load_tasks
+from fedjava.javadata.tasks import Task, load_tasks
 from fedjava.prompts import build_messages, write_samples
 
 SPLITS = ("train", "valid", "test")
@@ -49,34 +50,6 @@ OVERSAMPLE = {"syntax": 1.25, "compile": 1.5, "runtime": 2.0, "logic": 2.0}
 
 class BuildError(UserError, RuntimeError):
     """The dataset cannot be built (a task's own correct program fails, no tasks, ...)."""
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How ``fedjava data build`` builds the dataset; the fields with ``help`` are its options
-    (:mod:`fedjava.cli.options` reads their metadata), ``unsafe_run`` it declares itself."""
-
-    seed: int = field(default=0, metadata={"help": "random seed (default 0, the shipped data)"})
-    jobs: int = field(default=2, metadata={"help": "JVMs compiling and running at a time (default 2)"})
-    out_dir: Path = field(default=Path("data"), metadata={"flag": "--out", "help": "output folder (default data)"})
-    force: bool = field(default=False, metadata={
-        "help": "replace the dataset the output folder holds (train/valid/test.jsonl, DATASET.md)"})
-    """without it the build refuses to start when ``out_dir`` holds a dataset already"""
-    correct_per_task: int = field(default=8, metadata={"help": "NO_ERROR samples per task (default 8)"})
-    errors_per_family: int = field(default=6, metadata={
-        "help": "samples per task from each mutation family: syntax, compile, runtime, logic (default 6)"})
-    max_tasks: int = field(default=0, metadata={"help": "use only the first N tasks (quick check)"})
-    """0: all"""
-    tasks_dir: Path = field(default=TASKS_DIR, metadata={
-        "help": "folder of task YAML files (default: the shipped tasks)"})
-    unsafe_run: bool = False
-    """run the programs without the sandbox (--unsafe-run)"""
-    restyles_per_base: int = field(default=2, metadata={"cli": False})
-    valid_share: float = field(default=0.1, metadata={"cli": False})
-    test_share: float = field(default=0.1, metadata={"cli": False})
-    localise: bool = field(default=True, metadata={"cli": False})
-    """add the localisation facts (:mod:`fedjava.javadata.localise`) to the evidence of the programs that compile
-    and fail a test"""
 
 
 @dataclass
