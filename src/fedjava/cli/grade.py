@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fedjava.cli.common import add_adapter_option, add_unsafe_run_option
 from fedjava.cli.options import add_options, options_from
-from fedjava.grading.grade import GradeOptions
+from fedjava.grading.options import GradeOptions
 from fedjava.grading.wording import plural
 
 MAX_LISTED = 12

@@ -26,12 +26,13 @@ from typing import Any
 
 from fedjava.errors import UserError
 from fedjava.grading.gradebook import GradeRow
+from fedjava.grading.options import GradeOptions
 from fedjava.grading.outputs import ApproveError, approve, write_outputs  # noqa: F401  (the grade module's API)
 from fedjava.grading.rubric import Rubric, load_rubric, parse_rubric
 from fedjava.grading.store import GradeFolder, write_atomic, written_by_grade
 from fedjava.grading.submissions import Submission, collect_class
 from fedjava.grading.wording import plural
-from fedjava.review_inputs import BUILTIN_ADAPTER_NAME, ReviewError, read_task
+from fedjava.review_inputs import ReviewError, read_task
 
 Listener = Callable[[str, int, int], None]
 """Told ``(step, done, total)`` during a run: step "tools" (javac and the tests, per student), "grading" (the
@@ -46,43 +47,6 @@ REPAIRED_REASON = ("the grader's answer broke off before it ended and was closed
 
 class GradeError(UserError):
     """A grade request that cannot run (missing options, an --out folder with no results to approve, ...)."""
-
-
-@dataclass
-class GradeOptions:
-    """A grading run; the fields with ``help`` are options of ``fedjava grade`` (:mod:`fedjava.cli.options` reads
-    their metadata), the others it declares itself: SUBMISSIONS, ``--task`` and ``--out`` (which its ``--approve``
-    and ``--print-rubric`` do without), the options it shares with ``fedjava review`` and the flags that set False."""
-
-    submissions: str
-    task: str
-    out: str
-    rubric: str | None = field(default=None, metadata={
-        "metavar": "R", "help": "rubric YAML (default: the one saved in --out by an earlier run, else the default "
-                                "rubric; 'default' to go back to it)"})
-    adapter: str = BUILTIN_ADAPTER_NAME
-    max_new_tokens: int = 384
-    reference: str | None = field(default=None, metadata={
-        "metavar": "MODEL.java",
-        "help": "a model solution: the task's tests must pass with it before anyone is graded, and tests generated "
-                "from it run too (docs/tasks.md)"})
-    run_tests: bool = True
-    """grounded adapters: run the task's tests, not only javac (``--no-run`` turns it off)"""
-    unsafe_run: bool = False
-    """run the students' code without the sandbox (``--unsafe-run``)"""
-    verify_fixes: int = field(default=0, metadata={
-        "metavar": "N",
-        "help": "grounded adapters check each fix with the tools; where it fails, sample N more fixes from the model "
-                "and keep the first that passes (default 0: only check)"})
-    fix_check: bool = True
-    """grounded adapters: check each review's fix with the tools (:meth:`fedjava.reviewer.Reviewer.check_fixes`)"""
-    assignment: str | None = field(default=None, metadata={
-        "metavar": "NAME",
-        "help": "the gradebook column's name (default: the name of the last run in --out, else the task's title); "
-                "Canvas also takes 'Name (id)'"})
-    batch_size: int = field(default=16, metadata={"metavar": "N", "help": "students per generation batch (16)"})
-    released_only: bool = field(default=False, metadata={
-        "help": "grades.csv holds only the students whose pages are released"})
 
 
 @dataclass
