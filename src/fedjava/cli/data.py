@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Make correct programs and mutants of every task, label each with what javac and the JVM "
                     "report, split by task 80/10/10 and write data/train.jsonl, valid.jsonl, test.jsonl and "
                     "DATASET.md. The same seed gives byte-identical files. Needs a JDK (17 or newer).")
-    add_options(build, BuildOptions, hand_written=["unsafe_run"])  # --unsafe-run: the same for several commands
+    add_options(build, BuildOptions, hand_written=("unsafe_run",))  # --unsafe-run: the same for several commands
     add_unsafe_run_option(build, "the tasks' programs and mutants")
     build.set_defaults(func=cmd_data_build)
     split = data_sub.add_parser("split", help="write data/client_0.json ... and data/valid.json for N clients")

@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "machine's data file (default data/client_ID.json). The data file, the CA certificate and the "
                     "key are checked before connecting. Runs until stopped (Ctrl-C). See docs/DEPLOYMENT.md.",
         epilog=CLIENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_options(client, ClientOptions, hand_written=["verbose"], convert={"node_port": port_or_zero})
+    add_options(client, ClientOptions, hand_written=("verbose",), convert={"node_port": port_or_zero})
     client.set_defaults(func=cmd_client)
 
     certs = sub.add_parser(
