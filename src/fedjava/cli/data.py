@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from fedjava.cli.common import add_unsafe_run_option, error
+from fedjava.cli.options import add_options, options_from
+from fedjava.javadata.build_options import BuildOptions
 
 DATA_EPILOG = """examples:
   fedjava data build --seed 0 --jobs 2                # rebuild data/*.jsonl with javac and java (a few minutes)
@@ -26,16 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Make correct programs and mutants of every task, label each with what javac and the JVM "
                     "report, split by task 80/10/10 and write data/train.jsonl, valid.jsonl, test.jsonl and "
                     "DATASET.md. The same seed gives byte-identical files. Needs a JDK (17 or newer).")
-    build.add_argument("--seed", type=int, default=0, help="random seed (default 0, the shipped data)")
-    build.add_argument("--jobs", type=int, default=2, help="JVMs compiling and running at a time (default 2)")
-    build.add_argument("--out", default="data", help="output folder (default data)")
-    build.add_argument("--force", action="store_true",
-                       help="replace the dataset the output folder holds (train/valid/test.jsonl, DATASET.md)")
-    build.add_argument("--correct-per-task", type=int, default=8, help="NO_ERROR samples per task (default 8)")
-    build.add_argument("--errors-per-family", type=int, default=6,
-                       help="samples per task from each mutation family: syntax, compile, runtime, logic (default 6)")
-    build.add_argument("--max-tasks", type=int, default=0, help="use only the first N tasks (quick check)")
-    build.add_argument("--tasks-dir", default=None, help="folder of task YAML files (default: the shipped tasks)")
+    add_options(build, BuildOptions, hand_written=("unsafe_run",))  # --unsafe-run: the same for several commands
     add_unsafe_run_option(build, "the tasks' programs and mutants")
     build.set_defaults(func=cmd_data_build)
     split = data_sub.add_parser("split", help="write data/client_0.json ... and data/valid.json for N clients")
@@ -73,19 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from fedjava.javadata.build import BuildOptions, build_dataset
-    from fedjava.javadata.tasks import TASKS_DIR
+    from fedjava.javadata.build import build_dataset
 
     if args.jobs < 1 or args.correct_per_task < 0 or args.errors_per_family < 0 or args.max_tasks < 0:
         return error("--jobs must be at least 1; --correct-per-task, --errors-per-family, --max-tasks at least 0")
-    options = BuildOptions(
-        seed=args.seed, jobs=args.jobs, out_dir=Path(args.out), correct_per_task=args.correct_per_task,
-        errors_per_family=args.errors_per_family, max_tasks=args.max_tasks,
-        tasks_dir=Path(args.tasks_dir) if args.tasks_dir else TASKS_DIR, force=args.force,
-        unsafe_run=args.unsafe_run,
-    )
+    options = options_from(BuildOptions, args)
     report = build_dataset(options, progress=print)
     counts = ", ".join(f"{split} {len(items)}" for split, items in report.samples.items())
     print(f"Built {counts} samples from {report.programs} programs in {report.seconds:.0f}s")

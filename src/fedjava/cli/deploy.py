@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from fedjava.cli.common import add_federation_args, federated_config, port, port_or_zero
-from fedjava.federated.gate_limits import DEFAULT_MAX_BODY_MB
+from fedjava.cli.options import add_options, options_from
+from fedjava.federated.deployment_options import ClientOptions, ServerOptions
 
 SERVER_EPILOG = """examples:
   fedjava certs --hosts server.example.org,192.168.1.10 --out certs   # once, on the server machine
@@ -43,19 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "evaluates on <data_dir>/valid.json and writes final_model, checkpoints, "
                     "training_history.json and training.log to <results_dir>/<algorithm>/. See docs/DEPLOYMENT.md.",
         epilog=SERVER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    server.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0: all)")
-    server.add_argument("--port", type=port, default=9092, help="the one TCP port the clients connect to (default 9092)")
-    server.add_argument("--certs", type=Path, default=Path("certs"), metavar="DIR",
-                        help="folder with ca.crt, server.pem and server.key from 'fedjava certs' (default certs)")
-    server.add_argument("--client-keys", type=Path, default=Path("keys"), metavar="DIR",
-                        help="folder of the clients' public keys (*.pub); only these clients may join (default keys)")
-    server.add_argument("--insecure", action="store_true",
-                        help="no TLS and no client authentication (prints a warning; trusted networks only)")
-    server.add_argument("--max-request-mb", type=float, default=float(DEFAULT_MAX_BODY_MB), metavar="MIB",
-                        help="largest request body a client may send, in MiB; larger ones are refused with 413 "
-                             "before they are read (default %(default)g: any adapter fits, Flower sends arrays in 5 MiB chunks)")
-    server.add_argument("--allow-root", action="store_true",
-                        help="run as root anyway (the ServerApp then runs as root; e.g. in a container)")
+    # --resume and --overwrite come with the federation options, --verbose is fedjava's -v
+    add_options(server, ServerOptions, hand_written=("resume", "overwrite", "verbose"), convert={"port": port})
     add_federation_args(server)
     server.set_defaults(func=cmd_server)
 
@@ -65,20 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "machine's data file (default data/client_ID.json). The data file, the CA certificate and the "
                     "key are checked before connecting. Runs until stopped (Ctrl-C). See docs/DEPLOYMENT.md.",
         epilog=CLIENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    client.add_argument("--client-id", type=int, required=True, help="this client's number, 0 to num_clients-1")
-    client.add_argument("--server", required=True, metavar="HOST:PORT", help="the server's address, e.g. 10.0.0.5:9092")
-    client.add_argument("--data", type=Path, metavar="FILE", help="training data (default data/client_ID.json)")
-    client.add_argument("--ca", type=Path, default=Path("certs/ca.crt"), metavar="FILE",
-                        help="the CA certificate that signed the server's certificate (default certs/ca.crt)")
-    client.add_argument("--key", type=Path, metavar="FILE",
-                        help="this client's private key, its .pub registered with the server (default "
-                             "keys/clientID.key)")
-    client.add_argument("--insecure", action="store_true",
-                        help="no TLS, no client key (only with a server started with --insecure; prints a warning)")
-    client.add_argument("--node-port", type=port_or_zero, default=0, metavar="PORT",
-                        help="local port between the SuperNode and its training process (default: a free one)")
-    client.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                        help="give up when the server is not reachable for this long (default 0: keep waiting)")
+    add_options(client, ClientOptions, hand_written=("verbose",), convert={"node_port": port_or_zero})
     client.set_defaults(func=cmd_client)
 
     certs = sub.add_parser(
@@ -109,13 +86,11 @@ def _printer(text: str) -> None:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
-    from fedjava.federated.deployment import ServerOptions, run_server
+    from fedjava.federated.deployment import run_server
 
     cfg = federated_config(args)
     _stop_on_sigterm()
-    opts = ServerOptions(host=args.host, port=args.port, insecure=args.insecure, certs_dir=args.certs,
-                         client_keys=args.client_keys, resume=args.resume, overwrite=args.overwrite,
-                         verbose=args.verbose, allow_root=args.allow_root, max_request_mb=args.max_request_mb)
+    opts = options_from(ServerOptions, args)
     try:
         code = run_server(cfg, opts, printer=_printer)
     except KeyboardInterrupt:
@@ -129,11 +104,10 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def cmd_client(args: argparse.Namespace) -> int:
-    from fedjava.federated.deployment_client import ClientOptions, run_client
+    from fedjava.federated.deployment_client import run_client
 
     _stop_on_sigterm()
-    opts = ClientOptions(client_id=args.client_id, server=args.server, data=args.data, ca=args.ca, key=args.key,
-                         insecure=args.insecure, node_port=args.node_port, wait=args.wait, verbose=args.verbose)
+    opts = options_from(ClientOptions, args)
     if args.client_id < 0:
         print("error: --client-id must be 0 or more", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from fedjava.cli.common import add_config_args, add_unsafe_run_option, error
+from fedjava.cli.options import add_options, options_from
+from fedjava.evaluation.options import EvalOptions
 
 EVALUATE_EPILOG = """examples:
   fedjava evaluate --adapter java_error_federated_results/centralized_hf/final_model
@@ -17,6 +19,10 @@ EVALUATE_EPILOG = """examples:
   fedjava evaluate --adapter java_error_federated_results/fedavg/final_model \
       --judge-url https://api.openai.com/v1 --judge-model gpt-4o-mini    # key from $OPENAI_API_KEY
 """
+
+# The options whose shape no rule fits: what answers (one of four, and --localisation for --tools-only), a flag that
+# sets fix_check False, and --unsafe-run, which several commands share.
+HAND_WRITTEN = ("adapter", "base", "majority", "tools_only", "fix_check", "unsafe_run")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,37 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="with --tools-only: also read that localisation evidence (its top suspicious line for a "
                                "logic error; for mutants a change that passes every test, as the fix); run named "
                                "coverage_only or mutants_only")
-    evaluate.add_argument("--few-shot", type=int, default=0, metavar="K",
-                          help="prepend K examples from the train split as chat turns (default 0)")
-    evaluate.add_argument("--split", default="test", help="split name in data_dir or a file path (default test)")
-    evaluate.add_argument("--max-samples", type=int, default=0, metavar="N",
-                          help="evaluate a seeded random subset of N samples (default 0: all)")
-    evaluate.add_argument("--max-new-tokens", type=int, default=384, metavar="N", help="answer length cap (384)")
-    evaluate.add_argument("--batch-size", type=int, default=16, metavar="N",
-                          help="rows decoded together (16); the eval loss takes at most 8 at a time")
+    add_options(evaluate, EvalOptions, hand_written=HAND_WRITTEN)
     evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
-    evaluate.add_argument("--rescore", action="store_true",
-                          help="score the answers of the earlier run with these options again (after a fedjava "
-                               "update changed the parser or the metrics): nothing is generated, and no model loads "
-                               "unless --verify-fixes samples fixes")
-    evaluate.add_argument("--verify-fixes", type=int, default=0, metavar="N",
-                          help="check each answer's fix with javac and the task's tests and, where it fails, sample N "
-                               "more fixes from the model and keep the first that passes; the table shows the first "
-                               "answers' line and fix check beside the checked ones (default 0: off)")
     add_unsafe_run_option(evaluate, "the fix check's programs (model output)")
     evaluate.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
-    evaluate.add_argument("--judge-url", metavar="URL",
-                          help="optional LLM judge: an OpenAI-compatible API base (e.g. http://localhost:8000/v1) "
-                               "or its full /chat/completions URL; scores each answer's explanation 0-10")
-    evaluate.add_argument("--judge-model", metavar="NAME", help="the judge's model name (needed with --judge-url)")
-    evaluate.add_argument("--judge-key-env", metavar="VAR", default="OPENAI_API_KEY",
-                          help="environment variable holding the judge's API key, sent as Bearer when set "
-                               "(default OPENAI_API_KEY)")
-    evaluate.add_argument("--judge-timeout", type=float, default=60.0, metavar="S",
-                          help="seconds per judge request (60); failures are retried 3 times with backoff")
-    evaluate.add_argument("--judge-allow-http", action="store_true",
-                          help="send the API key over plain http to another machine too (by default it goes only "
-                               "over https or to this machine: localhost, 127.0.0.0/8, ::1)")
     add_config_args(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
     compare = sub.add_parser(
@@ -88,20 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from fedjava.config import load_adapter_config
-    from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, check_options, format_table, run_evaluation
+    from fedjava.evaluation.evaluate import adapter_dir, check_options, format_table, run_evaluation
 
     if args.localisation and not args.tools_only:
         return error("--localisation goes with --tools-only (a grounded model reads the localisation in its prompt)")
     if not (args.adapter or args.base or args.majority or args.tools_only):
         args.adapter = "builtin"
-    opts = EvalOptions(
-        adapter=args.adapter, base=args.base, majority=args.majority, tools_only=(args.localisation or "tools") if args.tools_only else "",
-        few_shot=args.few_shot, split=args.split,
-        max_samples=args.max_samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        fix_check=not args.no_fix_check, unsafe_run=args.unsafe_run, judge_url=args.judge_url,
-        judge_model=args.judge_model, judge_key_env=args.judge_key_env, judge_timeout=args.judge_timeout,
-        judge_allow_http=args.judge_allow_http, rescore=args.rescore, verify_fixes=args.verify_fixes,
-    )
+    opts = options_from(EvalOptions, args, tools_only=(args.localisation or "tools") if args.tools_only else "",
+                        fix_check=not args.no_fix_check)
     check_options(opts)
     # The base model and prompt mode the adapter was trained with, unless --config says otherwise.
     cfg = load_adapter_config(adapter_dir(opts), args.preset, args.overrides)

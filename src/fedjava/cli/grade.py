@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from fedjava.cli.common import add_adapter_option, add_unsafe_run_option
+from fedjava.cli.options import add_options, options_from
+from fedjava.grading.options import GradeOptions
 from fedjava.grading.wording import plural
 
 MAX_LISTED = 12
@@ -27,6 +29,10 @@ a Moodle zip), grades_detail.csv, results.jsonl, feedback/*.html (drafts until a
 never overwritten), summary.html (very similar submissions, reviews to check by hand).
 The task file's format: docs/tasks.md.
 """
+
+# The options whose shape no rule fits: SUBMISSIONS, --task and --out, which --approve and --print-rubric do
+# without; --adapter, --max-new-tokens and --unsafe-run, which several commands share; flags that set False.
+HAND_WRITTEN = ("submissions", "task", "out", "adapter", "max_new_tokens", "unsafe_run", "run_tests", "fix_check")
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,26 +55,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        help="the task: a YAML file (requirement, optional tests; docs/tasks.md) or a text file with "
                             "the requirement")
     grade.add_argument("--out", metavar="DIR", help="output folder (default: SUBMISSIONS_graded beside the input)")
-    grade.add_argument("--rubric", metavar="R",
-                       help="rubric YAML (default: the one saved in --out by an earlier run, else the default "
-                            "rubric; 'default' to go back to it)")
+    add_options(grade, GradeOptions, hand_written=HAND_WRITTEN)
     add_adapter_option(grade)
-    grade.add_argument("--reference", metavar="MODEL.java",
-                       help="a model solution: the task's tests must pass with it before anyone is graded, and tests "
-                            "generated from it run too (docs/tasks.md)")
     grade.add_argument("--no-run", action="store_true",
                        help="grounded adapters: only compile each file, do not run the task's tests")
     add_unsafe_run_option(grade, "javac and the task's tests on the students' code (grounded adapters)")
-    grade.add_argument("--verify-fixes", type=int, default=0, metavar="N",
-                       help="grounded adapters check each fix with the tools; where it fails, sample N more fixes "
-                            "from the model and keep the first that passes (default 0: only check)")
     grade.add_argument("--no-fix-check", action="store_true", help="do not check the fixes with the tools")
-    grade.add_argument("--assignment", metavar="NAME",
-                       help="the gradebook column's name (default: the name of the last run in --out, else the task's "
-                            "title); Canvas also takes 'Name (id)'")
-    grade.add_argument("--batch-size", type=int, default=16, metavar="N", help="students per generation batch (16)")
-    grade.add_argument("--released-only", action="store_true",
-                       help="grades.csv holds only the students whose pages are released")
     grade.add_argument("--approve", metavar="IDS",
                        help="release the feedback pages of these students (comma-separated) or 'all' (every page "
                             "with a score), in --out")
@@ -91,12 +83,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return _approve(args)
     if not args.submissions or not args.task:
         raise GradeError("give SUBMISSIONS (a folder or .zip) and --task TASK (a YAML or text file)")
-    from fedjava.grading.grade import GradeOptions, run_grade, run_line
+    from fedjava.grading.grade import run_grade, run_line
 
     out = args.out or str(default_out(args.submissions))
-    opts = GradeOptions(args.submissions, args.task, out, args.rubric, args.adapter, not args.no_run,
-                        args.assignment, args.batch_size, args.max_new_tokens, args.released_only, args.unsafe_run,
-                        not args.no_fix_check, args.verify_fixes, args.reference)
+    opts = options_from(GradeOptions, args, out=out, run_tests=not args.no_run, fix_check=not args.no_fix_check)
     report = run_grade(opts)
     print(run_line(report))
     if report.ignored:

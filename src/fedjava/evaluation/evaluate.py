@@ -41,6 +41,7 @@ from typing import Any
 from fedjava.config import Config
 from fedjava.errors import UserError
 from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
+from fedjava.evaluation.options import EvalOptions
 from fedjava.evaluation.parse import parse_answer
 from fedjava.prompts import (
     VERDICTS,
@@ -56,39 +57,6 @@ log = logging.getLogger("fedjava")
 
 class EvaluationError(UserError, ValueError):
     """A user-fixable problem with an evaluation request (bad option, missing adapter)."""
-
-
-@dataclass
-class EvalOptions:
-    adapter: str | None = None
-    base: bool = False
-    majority: bool = False
-    tools_only: str = ""
-    """answer with the tools-only rule: "tools" (javac's and the tests' output), "coverage" or "mutants" (also that
-    localisation evidence); "" for a model or the majority baseline"""
-    few_shot: int = 0
-    split: str = "test"
-    max_samples: int = 0
-    max_new_tokens: int = 384
-    batch_size: int = 16
-    n_boot: int = 1000
-    jobs: int = 2
-    fix_check: bool = True
-    unsafe_run: bool = False
-    """run the fix check's programs without the sandbox (--unsafe-run)"""
-    verify_fixes: int = 0
-    """check each answer's fix with the tools and, where it fails, sample this many more fixes from the model and
-    keep the first that passes (:mod:`fedjava.evaluation.verify`); 0: off"""
-    eval_loss: bool = True
-    judge_url: str | None = None
-    judge_model: str | None = None
-    judge_key_env: str = "OPENAI_API_KEY"
-    judge_timeout: float = 60.0
-    judge_allow_http: bool = False
-    rescore: bool = False
-    """score the answers an earlier run of the same name wrote (its predictions.jsonl) again, without a model"""
-    run: str = ""
-    """the run's name, i.e. its folder under results_dir (default: grader, base, base_fewshotK or majority)"""
 
 
 def adapter_dir(opts: EvalOptions) -> Path | None:

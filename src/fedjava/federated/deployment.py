@@ -22,16 +22,16 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 
 from fedjava.config import Config
 from fedjava.federated import certs
 from fedjava.federated.checkpoints import prepare_output_dir
 from fedjava.federated.common import RUN_CONFIG_OVERRIDES, RUN_CONFIG_PRESET, RUN_CONFIG_RESUME, method_name
+from fedjava.federated.deployment_options import ServerOptions
 from fedjava.federated.flower_runtime import (
     ANSI,
-    DEFAULT_PORT,
     INSECURE_WARNING,
     DeploymentError,
     ManagedProcess,
@@ -48,21 +48,6 @@ CONNECTION = "fedjava"  # the SuperLink connection's name in the private Flower 
 
 
 # ---------------------------------------------------------------------- the server side
-
-
-@dataclass
-class ServerOptions:
-    host: str = "0.0.0.0"
-    port: int = DEFAULT_PORT
-    insecure: bool = False
-    certs_dir: Path = Path("certs")
-    client_keys: Path = Path("keys")
-    resume: bool = False
-    overwrite: bool = False
-    verbose: bool = False
-    allow_root: bool = False
-    max_request_mb: float = GateLimits.max_body / MIB
-    public_keys: list[Path] = field(default_factory=list)
 
 
 ROOT_REFUSAL = ("fedjava server is running as root: the ServerApp of its job, and of any app submitted to it, would run "

@@ -15,10 +15,10 @@ import ssl
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from fedjava.federated import certs
+from fedjava.federated.deployment_options import ClientOptions
 from fedjava.federated.flower_runtime import (
     DEFAULT_PORT,
     INSECURE_WARNING,
@@ -30,19 +30,6 @@ from fedjava.federated.flower_runtime import (
 )
 
 EXIT_NODE_AUTH_REFUSED = 305  # flower-supernode: "Failed to activate SuperNode"
-
-
-@dataclass
-class ClientOptions:
-    client_id: int
-    server: str
-    data: Path | None = None
-    ca: Path = Path("certs") / certs.CA_CERT
-    key: Path | None = None
-    insecure: bool = False
-    node_port: int = 0  # the SuperNode's local port for its ClientApp; 0 = a free one
-    wait: float = 0.0  # seconds to wait for the server to be reachable; 0 = forever
-    verbose: bool = False
 
 
 def split_address(server: str) -> tuple[str, int]:

@@ -26,12 +26,13 @@ from typing import Any
 
 from fedjava.errors import UserError
 from fedjava.grading.gradebook import GradeRow
+from fedjava.grading.options import GradeOptions
 from fedjava.grading.outputs import ApproveError, approve, write_outputs  # noqa: F401  (the grade module's API)
 from fedjava.grading.rubric import Rubric, load_rubric, parse_rubric
 from fedjava.grading.store import GradeFolder, write_atomic, written_by_grade
 from fedjava.grading.submissions import Submission, collect_class
 from fedjava.grading.wording import plural
-from fedjava.review_inputs import BUILTIN_ADAPTER_NAME, ReviewError, read_task
+from fedjava.review_inputs import ReviewError, read_task
 
 Listener = Callable[[str, int, int], None]
 """Told ``(step, done, total)`` during a run: step "tools" (javac and the tests, per student), "grading" (the
@@ -46,28 +47,6 @@ REPAIRED_REASON = ("the grader's answer broke off before it ended and was closed
 
 class GradeError(UserError):
     """A grade request that cannot run (missing options, an --out folder with no results to approve, ...)."""
-
-
-@dataclass
-class GradeOptions:
-    submissions: str
-    task: str
-    out: str
-    rubric: str | None = None
-    adapter: str = BUILTIN_ADAPTER_NAME
-    run_tests: bool = True
-    assignment: str | None = None
-    batch_size: int = 16
-    max_new_tokens: int = 384
-    released_only: bool = False
-    unsafe_run: bool = False
-    """run the students' code without the sandbox (``--unsafe-run``)"""
-    fix_check: bool = True
-    """grounded adapters: check each review's fix with the tools (:meth:`fedjava.reviewer.Reviewer.check_fixes`)"""
-    verify_fixes: int = 0
-    """where the fix fails the check, sample this many more from the model and keep the first that passes"""
-    reference: str | None = None
-    """a model solution (``--reference``): the task is checked against it, and tests generated from it run too"""
 
 
 @dataclass

@@ -33,13 +33,14 @@ from typing import Any
 
 from fedjava.errors import UserError
 from fedjava.files import writable_dir
+from fedjava.javadata.build_options import BuildOptions
 from fedjava.javadata.evidence import evidence_block, hung_call
 from fedjava.javadata.label import Dropped, label
 from fedjava.javadata.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.javadata.restyle import restyle
 from fedjava.javadata.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
 from fedjava.javadata.sandbox import require_sandbox
-from fedjava.javadata.tasks import TASKS_DIR, Task, load_tasks
+from fedjava.javadata.tasks import Task, load_tasks
 from fedjava.prompts import build_messages, write_samples
 
 SPLITS = ("train", "valid", "test")
@@ -49,28 +50,6 @@ OVERSAMPLE = {"syntax": 1.25, "compile": 1.5, "runtime": 2.0, "logic": 2.0}
 
 class BuildError(UserError, RuntimeError):
     """The dataset cannot be built (a task's own correct program fails, no tasks, ...)."""
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    seed: int = 0
-    jobs: int = 2
-    correct_per_task: int = 8
-    errors_per_family: int = 6
-    restyles_per_base: int = 2
-    valid_share: float = 0.1
-    test_share: float = 0.1
-    tasks_dir: Path = TASKS_DIR
-    out_dir: Path = Path("data")
-    max_tasks: int = 0
-    """build from the first N tasks only (0 = all); for quick checks"""
-    force: bool = False
-    """replace a dataset that ``out_dir`` holds already (without it the build refuses to start)"""
-    unsafe_run: bool = False
-    """run the programs without the sandbox (--unsafe-run)"""
-    localise: bool = True
-    """add the localisation facts (:mod:`fedjava.javadata.localise`) to the evidence of the programs that compile
-    and fail a test"""
 
 
 @dataclass
