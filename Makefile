@@ -28,7 +28,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 # The fix check (demo, evaluate) and the tests run Java code fedjava did not write inside bubblewrap
-# (src/fedjava/javadata/sandbox.py); without it they refuse to run it.
+# (src/fedjava/java/sandbox.py); without it they refuse to run it.
 sandbox:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

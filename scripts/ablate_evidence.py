@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fedjava.javadata.evidence import Evidence, SuspiciousLines, VerifiedChange
+from fedjava.java.evidence import Evidence, SuspiciousLines, VerifiedChange
 from fedjava.prompts import load_samples, write_samples
 
 KINDS = ("coverage", "mutants", "verified")

@@ -10,7 +10,7 @@ Train on them with ``data_dir=data/handwritten``.
 Each record's ``evidence`` is the tool output written down when it was checked, in a free-text form of
 its own ("case 1 FAIL f(2): expected 5, actual 4", "passed 4/7 -> score 6", javac's output). The grounded
 prompt shows ``meta.evidence`` to the model verbatim, so it must be the block that ``fedjava data build``
-and ``fedjava review`` show (:func:`fedjava.javadata.evidence.evidence_block`). The old text is kept as
+and ``fedjava review`` show (:func:`fedjava.java.evidence.evidence_block`). The old text is kept as
 ``meta.tool_output``; ``meta.evidence`` is made from it:
 
 * test runs: the case lines are parsed back into ``CaseResult``s (PASS, FAIL, ERROR, TIMEOUT; a
@@ -35,11 +35,11 @@ from pathlib import Path
 import yaml
 
 from fedjava.cli.common import add_unsafe_run_option
-from fedjava.javadata.evidence import evidence_block
+from fedjava.java.evidence import evidence_block
+from fedjava.java.runner import CaseResult, Program, RunOutcome, check_many, parse_diagnostics
+from fedjava.java.sandbox import SandboxUnavailableError
+from fedjava.java.tasks import Task
 from fedjava.javadata.label import score
-from fedjava.javadata.runner import CaseResult, Program, RunOutcome, check_many, parse_diagnostics
-from fedjava.javadata.sandbox import SandboxUnavailableError
-from fedjava.javadata.tasks import Task
 from fedjava.prompts import build_messages, write_samples
 
 TRAIN_COUNT = 48

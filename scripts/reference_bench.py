@@ -1,7 +1,7 @@
 """Tests from a model solution alone: how often the tools find an error, and call a correct program wrong.
 
 Issue 24 item 2. Each program is tested only with inputs generated from a model solution
-(:mod:`fedjava.javadata.generate`), never with its task's own tests, and judged by the tools-only rule
+(:mod:`fedjava.java.generate`), never with its task's own tests, and judged by the tools-only rule
 (:mod:`fedjava.evaluation.tools_only`: javac, the tests, no model):
 
 * the test split (``data/test.jsonl``): the shipped tasks' ``solution:`` is the model solution;
@@ -27,10 +27,10 @@ from pathlib import Path
 from make_student_data import fixed_code, load_records
 
 from fedjava.evaluation.tools_only import tools_answer
-from fedjava.javadata.evidence import evidence_of, hung_call
-from fedjava.javadata.generate import Budget, GenerateError, generate_tests
-from fedjava.javadata.runner import Program, check_many
-from fedjava.javadata.tasks import Task, load_tasks
+from fedjava.java.evidence import evidence_of, hung_call
+from fedjava.java.generate import Budget, GenerateError, generate_tests
+from fedjava.java.runner import Program, check_many
+from fedjava.java.tasks import Task, load_tasks
 from fedjava.prompts import split_user_prompt
 
 ROOT = Path(__file__).resolve().parent.parent

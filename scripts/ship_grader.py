@@ -65,7 +65,7 @@ def _checked(checked: dict | None) -> str:
 
 The same answers, each fix run through javac and the task's tests in the sandbox. Where it fails, the model
 samples {ver['samples']} more fixes after the answer's own `"fix": "`, {ver['samples']} rewrites of each line the
-error likely comes from (`fedjava.javadata.cause`), and {ver['samples']} `import` lines where javac cannot find a
+error likely comes from (`fedjava.java.cause`), and {ver['samples']} `import` lines where javac cannot find a
 class; the first that passes is kept with where it goes. A logic error's line becomes its passing fix's line. The
 tests that choose the fix also measure it: compare models on the first answers.
 

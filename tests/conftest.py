@@ -117,9 +117,9 @@ def logic_answer(line: int, message: str) -> dict:
 @pytest.fixture(scope="session")
 def twice9(tmp_path_factory):
     """The nine-test task file, and the tool results of GOOD, BAD, SEVEN and THREE on it (the real JDK), with the
-    localisation a review adds (:func:`fedjava.javadata.localise.review_evidence`): what a grounded review reads."""
-    from fedjava.javadata.localise import review_evidence
-    from fedjava.javadata.tasks import load_task
+    localisation a review adds (:func:`fedjava.java.localise.review_evidence`): what a grounded review reads."""
+    from fedjava.java.localise import review_evidence
+    from fedjava.java.tasks import load_task
 
     path = tmp_path_factory.mktemp("twice9") / "twice9.yaml"
     path.write_text(TWICE9)

@@ -10,11 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fedjava.javadata.build import BuildOptions, build_dataset, candidates_for, split_tasks
-from fedjava.javadata.label import Dropped, label, score
-from fedjava.javadata.mutate import OPERATORS, Mutant
-from fedjava.javadata.restyle import REWRITES, restyle
-from fedjava.javadata.runner import (
+from fedjava.java.mutate import OPERATORS, Mutant
+from fedjava.java.runner import (
     CaseResult,
     Diagnostic,
     Program,
@@ -24,7 +21,10 @@ from fedjava.javadata.runner import (
     run_many,
     run_program,
 )
-from fedjava.javadata.tasks import TASKS_DIR, load_task, load_tasks
+from fedjava.java.tasks import TASKS_DIR, load_task, load_tasks
+from fedjava.javadata.build import BuildOptions, build_dataset, candidates_for, split_tasks
+from fedjava.javadata.label import Dropped, label, score
+from fedjava.javadata.restyle import REWRITES, restyle
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 HAS_JDK = shutil.which("javac") is not None and shutil.which("java") is not None

@@ -1,4 +1,4 @@
-"""Where an error comes from (:mod:`fedjava.javadata.cause`): the lines quoted beside the one the tools name, for
+"""Where an error comes from (:mod:`fedjava.java.cause`): the lines quoted beside the one the tools name, for
 ``quote_lines: related`` grounded prompts. Each rule on a program whose fix is known, and the real tools' own
 evidence for two of them."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedjava.javadata.cause import block_opener, brace_cause, cause_lines, enclosing_loop, insertions
+from fedjava.java.cause import block_opener, brace_cause, cause_lines, enclosing_loop, insertions
 from fedjava.prompts import quote_source_lines
 
 LOOP = """class Solution {
@@ -74,8 +74,8 @@ def test_related_quotes_follow_the_tools_lines_only_when_asked():
 def test_the_real_runners_evidence_gets_the_cause_quoted(tmp_path):
     """Built by javac and the JVM (not written by hand), the evidence's lines match the rules."""
     from fedjava.evaluation.fixcheck import jdk_available
-    from fedjava.javadata.evidence import gather_evidence
-    from fedjava.javadata.tasks import load_task
+    from fedjava.java.evidence import gather_evidence
+    from fedjava.java.tasks import load_task
 
     if not jdk_available():
         pytest.skip("no JDK")

@@ -228,7 +228,7 @@ def test_apply_fix_picks_the_similar_neighbour():
 
 def test_fix_check_with_the_jdk():
     from fedjava.evaluation.fixcheck import check_fixes, jdk_available
-    from fedjava.javadata.tasks import load_tasks
+    from fedjava.java.tasks import load_tasks
 
     if not jdk_available():
         pytest.skip("no JDK")

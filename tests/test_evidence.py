@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import BAD_ANSWER, GOOD, REQUIREMENT
-from fedjava.javadata.evidence import compile_only, evidence_block
-from fedjava.javadata.runner import CaseResult, Diagnostic, RunOutcome
+from fedjava.java.evidence import compile_only, evidence_block
+from fedjava.java.runner import CaseResult, Diagnostic, RunOutcome
 from fedjava.prompts import (
     GROUNDED_SYSTEM_PROMPT,
     SYSTEM_PROMPT,
@@ -132,7 +132,7 @@ def test_grounded_mode_needs_evidence_and_tests_dropout_hides_test_results():
 
 
 def test_gather_evidence_compiles_a_public_class_under_its_own_name():
-    from fedjava.javadata.evidence import gather_evidence
+    from fedjava.java.evidence import gather_evidence
 
     code = "public class Greeter {\n    static String hi() {\n        return \"hi\"\n    }\n}\n"
     block, outcome = gather_evidence(code)
@@ -144,7 +144,7 @@ def test_gather_evidence_compiles_a_public_class_under_its_own_name():
 
 
 def test_every_kind_of_fact_renders_one_line_that_parses_back_to_it():
-    from fedjava.javadata.evidence import (
+    from fedjava.java.evidence import (
         Evidence,
         FirstException,
         FirstTimeout,
@@ -179,7 +179,7 @@ def test_every_kind_of_fact_renders_one_line_that_parses_back_to_it():
 
 @pytest.mark.parametrize("split", ["train", "valid", "test"])
 def test_the_shipped_blocks_parse_into_known_facts_and_render_unchanged(split):
-    from fedjava.javadata.evidence import Evidence, OtherLine
+    from fedjava.java.evidence import Evidence, OtherLine
 
     for line in (DATA / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
         block = json.loads(line)["meta"]["evidence"]
@@ -191,7 +191,7 @@ def test_the_shipped_blocks_parse_into_known_facts_and_render_unchanged(split):
 def test_a_new_kind_of_evidence_is_one_registered_class():
     from dataclasses import dataclass
 
-    from fedjava.javadata import evidence as ev
+    from fedjava.java import evidence as ev
 
     @dataclass(frozen=True)
     class Coverage(ev.Fact):

@@ -173,7 +173,7 @@ def test_checked_fixes_reach_every_evaluation_but_the_majority_baseline(tmp_path
 
 def test_checked_fixes_without_a_sandbox_stop_before_any_stage_runs(tmp_path, source, monkeypatch):
     from fedjava.evaluation.fixcheck import jdk_available
-    from fedjava.javadata import sandbox
+    from fedjava.java import sandbox
 
     if not jdk_available():
         pytest.skip("without a JDK the fix check is not measured, so nothing needs the sandbox")

@@ -10,11 +10,11 @@ import shutil
 
 import pytest
 
-from fedjava.javadata.evidence import Evidence, ReferenceComparison, TestSummary, gather_evidence, parse_fact
-from fedjava.javadata.generate import Budget, GenerateError, generate_tests
-from fedjava.javadata.inputs import Hints, Values, elements, hints_for, parse_type
-from fedjava.javadata.runner import run_program
-from fedjava.javadata.tasks import Task
+from fedjava.java.evidence import Evidence, ReferenceComparison, TestSummary, gather_evidence, parse_fact
+from fedjava.java.generate import Budget, GenerateError, generate_tests
+from fedjava.java.inputs import Hints, Values, elements, hints_for, parse_type
+from fedjava.java.runner import run_program
+from fedjava.java.tasks import Task
 
 needs_jdk = pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK")
 

@@ -188,7 +188,7 @@ def _corpus() -> list[str]:
     texts = ["", " ", "  leading", "trailing  ", "\t\tx\t", "a\n\n\n\nb", "\r\n", " \n \t ", "x" * 300, "    " * 20,
              "naïve café – “quotes” ‘single’ … 合計 ✓ 🙂 Ω≈ç√ ß", "\u00a0nbsp\u200bzero-width", "<start_of_turn>user\n",
              "<end_of_turn><eos><pad>", "<0x41>", "▁literal▁marks", "\\u2581", "emoji 👩‍💻 flags 🇫🇷"]
-    for task in sorted((REPO / "src/fedjava/javadata/tasks").glob("*.yaml")):
+    for task in sorted((REPO / "src/fedjava/java/tasks").glob("*.yaml")):
         data = yaml.safe_load(task.read_text(encoding="utf-8"))
         texts += [data.get("requirement", ""), data.get("solution", "")]
         texts += [variant.get("code", "") for variant in data.get("variants", [])]

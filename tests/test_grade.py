@@ -318,13 +318,13 @@ def test_grounded_grading_runs_the_tools_and_surfaces_their_refusal(tmp_path, ca
         "Tool results:\njavac: compiles\ntests: not run"
 
     capsys.readouterr()
-    import fedjava.javadata.localise
+    import fedjava.java.localise
     from fedjava.errors import UserError
 
     def refuse(*args, **kwargs):
         raise UserError("cannot isolate the student's code here (no bubblewrap); install it, or pass --unsafe-run")
 
-    monkeypatch.setattr(fedjava.javadata.localise, "review_evidence", refuse)
+    monkeypatch.setattr(fedjava.java.localise, "review_evidence", refuse)
     assert _grade(*argv, "--out", tmp_path / "refused") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: cannot isolate the student's code here (no bubblewrap); install it, or pass --unsafe-run"

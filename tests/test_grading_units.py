@@ -16,7 +16,7 @@ from fedjava.grading.gradebook import GradeRow, check_gradebook, gradebook_text
 from fedjava.grading.rubric import RubricError, load_rubric, parse_rubric
 from fedjava.grading.submissions import SubmissionsError, collect, collect_class
 from fedjava.grading.summary import score_histogram
-from fedjava.javadata.sources import combine_files
+from fedjava.java.sources import combine_files
 
 
 def _write(root, files):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fedjava.java.tasks import TASKS_DIR
 from fedjava.javadata.label import score
-from fedjava.javadata.tasks import TASKS_DIR
 from fedjava.prompts import (
     EVIDENCE_SEPARATOR,
     VERDICTS,
@@ -183,7 +183,7 @@ def test_each_samples_fix_placed_as_the_evaluation_places_it_is_the_fix_the_scri
 def test_the_evaluation_checks_a_handwritten_fix_with_the_samples_own_tests():
     """Their tasks are not shipped: each sample carries its tests (meta.tests), and the fix check runs them."""
     from fedjava.evaluation.fixcheck import check_fixes
-    from fedjava.javadata.tasks import task_for_sample
+    from fedjava.java.tasks import task_for_sample
 
     samples = [s for s in load_samples(HANDWRITTEN / "novices.jsonl") if _answer(s)["errors"]][:3]
     items = []
@@ -266,7 +266,7 @@ def test_old_evidence_lines_of_every_form_become_the_runners_case_results():
 @pytest.mark.parametrize("name, source", [("make_handwritten_data", "samples.yaml"),
                                           ("make_student_data", "students.yaml")])
 def test_the_data_scripts_refuse_without_bubblewrap_unless_unsafe_run(name, source, tmp_path):
-    from fedjava.javadata import sandbox
+    from fedjava.java import sandbox
 
     out = tmp_path / "out"
     command = [sys.executable, str(SCRIPTS / f"{name}.py"), "--source", str(HANDWRITTEN / source),

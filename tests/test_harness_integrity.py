@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from fedjava.javadata.runner import Program, check_many, run_program
-from fedjava.javadata.tasks import TASKS_DIR, load_task
+from fedjava.java.runner import Program, check_many, run_program
+from fedjava.java.tasks import TASKS_DIR, load_task
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore"),
@@ -377,7 +377,7 @@ def test_a_program_cannot_read_a_classmate_s_file(task, tmp_path):
 
 def test_printing_cannot_keep_a_case_alive(task, tmp_path):
     """A byte every half second: the case's wall clock (20 times its CPU budget) still stops it, and says so."""
-    from fedjava.javadata.evidence import evidence_block
+    from fedjava.java.evidence import evidence_block
 
     keepalive = r"""
         while (nums != null) {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fedjava.javadata.runner import parse_diagnostics, run_program
-from fedjava.javadata.tasks import TASKS_DIR, TaskError, load_task, load_tasks
+from fedjava.java.runner import parse_diagnostics, run_program
+from fedjava.java.tasks import TASKS_DIR, TaskError, load_task, load_tasks
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -72,7 +72,7 @@ def test_malformed_task_lists_every_problem(tmp_path):
 
 
 def test_batch_compile_in_one_jvm_matches_javac(task, tmp_path):
-    from fedjava.javadata.runner import Program, compile_many
+    from fedjava.java.runner import Program, compile_many
 
     programs = [
         Program("ok", task, task.solution),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from fedjava.javadata.evidence import Evidence, SuspiciousLines, VerifiedChange
-from fedjava.javadata.localise import failing_cases, localise, localise_many, ochiai, with_localisation
-from fedjava.javadata.runner import Program, check_many
-from fedjava.javadata.tasks import Task
-from fedjava.javadata.tasks import TestCase as Case
+from fedjava.java.evidence import Evidence, SuspiciousLines, VerifiedChange
+from fedjava.java.localise import failing_cases, localise, localise_many, ochiai, with_localisation
+from fedjava.java.runner import Program, check_many
+from fedjava.java.tasks import Task
+from fedjava.java.tasks import TestCase as Case
 
 pytestmark = pytest.mark.slow
 
@@ -104,8 +104,8 @@ def test_data_localise_adds_the_facts_to_sample_files_and_running_it_again_chang
     import json
 
     from fedjava.cli import main
-    from fedjava.javadata.evidence import evidence_block
-    from fedjava.javadata.tasks import task_tests
+    from fedjava.java.evidence import evidence_block
+    from fedjava.java.tasks import task_tests
     from fedjava.prompts import build_messages, write_samples
 
     outcome = _run(TASK, COUNT, tmp_path)

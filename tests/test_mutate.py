@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from fedjava.javadata.mutate import FAMILIES, OPERATORS, Mutant, all_mutants, sample_mutants, site_counts
-from fedjava.javadata.tasks import load_tasks
+from fedjava.java.mutate import FAMILIES, OPERATORS, Mutant, all_mutants, sample_mutants, site_counts
+from fedjava.java.tasks import load_tasks
 
 SNIPPET = """\
 import java.util.*;
@@ -334,7 +334,7 @@ def test_operator_and_family_selection():
 def test_same_result_in_a_fresh_interpreter_with_another_hash_seed():
     script = (
         "import json, random\n"
-        "from fedjava.javadata.mutate import sample_mutants\n"
+        "from fedjava.java.mutate import sample_mutants\n"
         f"code = {SNIPPET2!r}\n"
         "ms = sample_mutants(code, random.Random(11), per_operator=3)\n"
         "print(json.dumps([[m.operator, m.line, m.mutated_line] for m in ms]))\n"
@@ -367,7 +367,7 @@ MAX_TRIES = 6
 
 def _try_operator(name, tasks):
     """Run this operator's mutants over the tasks' programs until one is a real error (at most MAX_TRIES)."""
-    from fedjava.javadata.runner import run_program
+    from fedjava.java.runner import run_program
 
     candidates = [(task, m) for task in tasks for code in (task.solution, *(v.code for v in task.variants))
                   for m in OPERATORS[name].sites(code)]

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from fedjava.javadata.evidence import gather_evidence
-from fedjava.javadata.runner import run_program
-from fedjava.javadata.sources import combine_files, file_names, javac_source
-from fedjava.javadata.tasks import Task, TaskError, TestCase, load_task
+from fedjava.java.evidence import gather_evidence
+from fedjava.java.runner import run_program
+from fedjava.java.sources import combine_files, file_names, javac_source
+from fedjava.java.tasks import Task, TaskError, TestCase, load_task
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK")
 

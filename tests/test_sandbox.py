@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from fedjava.javadata import sandbox
-from fedjava.javadata.runner import Program, check_many, run_program
-from fedjava.javadata.sandbox import Limits, Sandbox, SandboxUnavailableError
-from fedjava.javadata.tasks import TASKS_DIR, load_task
+from fedjava.java import sandbox
+from fedjava.java.runner import Program, check_many, run_program
+from fedjava.java.sandbox import Limits, Sandbox, SandboxUnavailableError
+from fedjava.java.tasks import TASKS_DIR, load_task
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore"),
@@ -302,7 +302,7 @@ def test_a_batch_with_hostile_programs_labels_the_others_as_alone(task, tmp_path
 
 def test_review_tools_run_in_the_sandbox(task, tmp_path):
     """fedjava review's javac and test runs (gather_evidence): the student's static initializer cannot write."""
-    from fedjava.javadata.evidence import gather_evidence
+    from fedjava.java.evidence import gather_evidence
 
     target = tmp_path / "written-by-review.txt"
     code = hostile(static=f'        try {{ new FileOutputStream("{target}").close(); }} catch (IOException e) {{ }}')
@@ -366,7 +366,7 @@ def test_without_bwrap_untrusted_code_is_refused_unless_unsafe(task, no_bwrap, t
 
 
 def test_without_bwrap_review_tools_are_refused_unless_unsafe(task, no_bwrap):
-    from fedjava.javadata.evidence import gather_evidence
+    from fedjava.java.evidence import gather_evidence
 
     for args in [(task.solution,), (task.solution, task)]:  # compile only; compile and run the tests
         with pytest.raises(SandboxUnavailableError):

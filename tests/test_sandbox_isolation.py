@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from fedjava.javadata import cgroups
-from fedjava.javadata.runner import run_program
-from fedjava.javadata.sandbox import Limits, Sandbox
-from fedjava.javadata.tasks import TASKS_DIR, load_task
+from fedjava.java import cgroups
+from fedjava.java.runner import run_program
+from fedjava.java.sandbox import Limits, Sandbox
+from fedjava.java.tasks import TASKS_DIR, load_task
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK")
 
@@ -219,8 +219,8 @@ def test_without_a_writable_cgroup_fedjava_warns_and_keeps_the_rlimits(tmp_path)
         "import logging, sys\n"
         "from pathlib import Path\n"
         "logging.basicConfig(format='%(levelname)s %(message)s')\n"
-        "from fedjava.javadata import cgroups\n"
-        "from fedjava.javadata.sandbox import Limits, Sandbox\n"
+        "from fedjava.java import cgroups\n"
+        "from fedjava.java.sandbox import Limits, Sandbox\n"
         "print('group', cgroups.create(1 << 30, 64))\n"
         "box = Sandbox(Path(sys.argv[1]), unsafe=True)\n"
         "big = box.run(['java', '-Xms512m', '-Xmx512m', '-version'], Limits(10, 60, memory_bytes=256 << 20))\n"

@@ -34,7 +34,7 @@ REFUSED_ANSWER = {"verdict": "COMPILE_ERROR", "errors": [{
 
 
 def _combined():
-    from fedjava.javadata.sources import combine_files
+    from fedjava.java.sources import combine_files
 
     return combine_files(list(SPLIT.items()))
 

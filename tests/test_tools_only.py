@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fedjava.evaluation.tools_only import called_method, guessed_line, method_span, tools_answer
-from fedjava.javadata.evidence import Evidence
+from fedjava.java.evidence import Evidence
 
 CODE = """class Solution {
     // returns the mean; "return" in a comment and a string: "return x;"

@@ -107,7 +107,7 @@ def test_sampled_rows_share_one_prefill_and_at_temperature_zero_are_greedy(famil
 
 def _catalogue_task_and_bug():
     """A shipped task, its solution with one return line's value changed (a logic error), and that line."""
-    from fedjava.javadata.tasks import load_tasks
+    from fedjava.java.tasks import load_tasks
 
     for task in load_tasks():
         lines = task.solution.split("\n")

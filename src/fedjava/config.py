@@ -96,10 +96,10 @@ class Config:
     quote_lines: Literal["error", "related"] = "error"
     """grounded prompts quote the student's line javac or the stack trace names ("error"), and also ("related")
     the lines the error likely comes from (the declaration, the loop, the array's creation, the block without a
-    brace: fedjava.javadata.cause); an adapter is used with the setting it was trained with"""
+    brace: fedjava.java.cause); an adapter is used with the setting it was trained with"""
     localisation: bool = True
     """grounded prompts also show the localisation evidence the samples carry (suspicious lines by coverage and by
-    mutants, a change that passes every test: fedjava.javadata.localise); an adapter is used with the setting it was
+    mutants, a change that passes every test: fedjava.java.localise); an adapter is used with the setting it was
     trained with (one saved before the key existed: false)"""
     tests_dropout: float = 0.0
     """grounded training: share of training samples shown with the javac line only (as when no tests exist)"""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fedjava.javadata.evidence import Evidence, FirstException, FirstTimeout, FirstWrongResult, TestSummary
+from fedjava.java.evidence import Evidence, FirstException, FirstTimeout, FirstWrongResult, TestSummary
 
 CONFIRMED, UNCONFIRMED, CONTRADICTED = "confirmed", "unconfirmed", "contradicted"
 

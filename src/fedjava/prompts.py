@@ -131,13 +131,13 @@ def quote_source_lines(block: str, code: str, quote_lines: str = "error") -> str
     The answer's ``fix`` is that line corrected, more often than not; quoted next to the error, the model
     edits it instead of writing a plausible line from nothing. A line number outside ``code`` is not quoted.
     ``quote_lines="related"`` also quotes, at the end, the lines the error likely comes from
-    (:func:`fedjava.javadata.cause.cause_lines`), where the fix goes when it is not the named line::
+    (:func:`fedjava.java.cause.cause_lines`), where the fix goes when it is not the named line::
 
         line 7 (the loop line 8 is in) reads: for (int i = 0; i <= n; i++) {
     """
     if quote_lines not in QUOTE_LINES:
         raise ValueError(f"quote_lines must be one of {', '.join(QUOTE_LINES)}, not {quote_lines!r}")
-    from fedjava.javadata.evidence import reported_line
+    from fedjava.java.evidence import reported_line
 
     lines = code.rstrip("\n").split("\n") if code else []
     out = []
@@ -147,7 +147,7 @@ def quote_source_lines(block: str, code: str, quote_lines: str = "error") -> str
         if n is not None and 1 <= n <= len(lines):
             out.append(f"line {n} reads: {lines[n - 1].strip()}")
     if quote_lines == "related":
-        from fedjava.javadata.cause import cause_lines
+        from fedjava.java.cause import cause_lines
 
         out += [f"line {n} ({what}) reads: {lines[n - 1].strip()}" for n, what in cause_lines(block, code)]
     return "\n".join(out)
@@ -160,7 +160,7 @@ def ground_messages(messages: list[dict[str, str]], evidence: str, quote_lines: 
     the code line it names quoted (:func:`quote_source_lines`); without ``localisation``, its localisation facts
     left out (a grader trained without them)."""
     if not localisation:
-        from fedjava.javadata.evidence import Evidence
+        from fedjava.java.evidence import Evidence
 
         evidence = Evidence.parse(evidence).without_localisation().render()
     block = evidence.strip()
@@ -190,7 +190,7 @@ def apply_prompt_mode(
         return samples
     import random
 
-    from fedjava.javadata.evidence import compile_only
+    from fedjava.java.evidence import compile_only
 
     missing = sum(1 for s in samples if not isinstance((s.get("meta") or {}).get("evidence"), str))
     if missing:

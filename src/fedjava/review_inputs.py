@@ -93,8 +93,8 @@ def read_java_file(path: str | Path) -> str:
 
 def read_java_files(paths: list[str]) -> tuple[str, str]:
     """(label, code) of a submission of one or more .java files: several are reviewed as one text, each file under
-    a header comment, and compiled together (:mod:`fedjava.javadata.sources`)."""
-    from fedjava.javadata.sources import combine_files
+    a header comment, and compiled together (:mod:`fedjava.java.sources`)."""
+    from fedjava.java.sources import combine_files
 
     codes = [(Path(p).name, read_java_file(p)) for p in paths]
     names = [name for name, _ in codes]
@@ -150,7 +150,7 @@ def parse_task_file(path: Path, text: str, label: str):
     if is_text_task(path.name):
         return text.strip(), None
     check_task_yaml(text, label)
-    from fedjava.javadata.tasks import TaskError, load_task
+    from fedjava.java.tasks import TaskError, load_task
 
     try:
         parsed = load_task(path, strict=False)
@@ -163,7 +163,7 @@ def read_task(task: str | None, task_file: str | None):
     """(task text, whether it is the generic text because none was given, the Task of a YAML task file or None).
 
     A task file is a regular file of at most ``MAX_TASK_BYTES``. A ``.txt`` file is the task's text; any other
-    is a YAML task in the shipped tasks' schema (``requirement``, ``tests``: see :mod:`fedjava.javadata.tasks`),
+    is a YAML task in the shipped tasks' schema (``requirement``, ``tests``: see :mod:`fedjava.java.tasks`),
     where only ``requirement`` is needed (:func:`check_task_yaml`).
     """
     if task is not None and task_file is not None:

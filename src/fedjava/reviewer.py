@@ -5,7 +5,7 @@ answer length. Reviewing is two steps, so that a batch of students shares one ge
 
 1. :meth:`Reviewer.prepare` checks one file against the model and builds its prompt: for a grounded adapter
    (``prompt_mode: grounded`` in its ``fedjava_config.yaml``) it first runs javac and the task's tests through
-   :func:`fedjava.javadata.localise.review_evidence` (javac, the tests, the localisation); it refuses (:class:`fedjava.review_inputs.ReviewError`) a
+   :func:`fedjava.java.localise.review_evidence` (javac, the tests, the localisation); it refuses (:class:`fedjava.review_inputs.ReviewError`) a
    prompt that does not fit the model's context window, and notes one longer than ``max_seq_length``;
 2. :meth:`Reviewer.generate` answers many prepared files at once (greedy, batched by length), and parses
    each answer (:func:`fedjava.evaluation.parse.parse_answer`; ``None`` when it is not valid JSON).
@@ -90,7 +90,7 @@ class Reviewer:
         if max_new_tokens < 1:
             raise ReviewError("--max-new-tokens must be at least 1")
         if cfg.prompt_mode == "grounded" and not unsafe:
-            from fedjava.javadata.sandbox import require_sandbox
+            from fedjava.java.sandbox import require_sandbox
 
             require_sandbox()
         from fedjava.models import load_adapter
@@ -230,8 +230,8 @@ def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tu
     """Compile (and test, and localise) the student's file for a grounded review: (the evidence block, what was done,
     the table of the task's tests: [] when they did not run)."""
     from fedjava.grading.tests_table import tests_table
-    from fedjava.javadata.localise import review_evidence
-    from fedjava.javadata.runner import JdkMissingError
+    from fedjava.java.localise import review_evidence
+    from fedjava.java.runner import JdkMissingError
 
     try:
         evidence, outcome = review_evidence(code, task_spec, run_tests, unsafe=unsafe)

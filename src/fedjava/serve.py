@@ -100,8 +100,8 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
     from starlette.concurrency import run_in_threadpool
 
     from fedjava.grading.feedback import templates
-    from fedjava.javadata.taskcheck import prepare_task
-    from fedjava.javadata.tasks import TaskError
+    from fedjava.java.taskcheck import prepare_task
+    from fedjava.java.tasks import TaskError
     from fedjava.reviewer import adapter_label
     from fedjava.serve_jobs import Jobs
     from fedjava.serve_results import add_results_routes

@@ -44,8 +44,8 @@ from pathlib import Path
 # (f)'s run in a fresh process: (b), timed from after the imports; prints the seconds.
 _REVIEW_RUN = """
 import dataclasses, time
-from fedjava.javadata.evidence import gather_evidence
-from fedjava.javadata.tasks import load_tasks
+from fedjava.java.evidence import gather_evidence
+from fedjava.java.tasks import load_tasks
 task = next(t for t in load_tasks() if t.id == "classes_histogram")
 task = dataclasses.replace(task, tests=task.tests[:5])
 started = time.perf_counter()
@@ -85,8 +85,8 @@ def _baseline_tree(revision: str, folder: Path) -> Path:
 
 def _failing_mutant(task) -> str:
     """The first logic mutant of ``task``'s solution that fails one of its tests (a review that localises)."""
-    from fedjava.javadata.mutate import all_mutants
-    from fedjava.javadata.runner import Program, check_many
+    from fedjava.java.mutate import all_mutants
+    from fedjava.java.runner import Program, check_many
 
     mutants = [m.code for m in all_mutants(task.solution, "logic")][:40]
     with tempfile.TemporaryDirectory(prefix="fedjava-bench-") as work:
@@ -109,11 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default="", help="a git revision to compare a review's tools with: (f)")
     args = parser.parse_args(argv)
 
-    from fedjava.javadata.evidence import gather_evidence
-    from fedjava.javadata.localise import review_evidence
-    from fedjava.javadata.runner import Program, check_many, run_program
-    from fedjava.javadata.sandbox import require_sandbox
-    from fedjava.javadata.tasks import load_tasks
+    from fedjava.java.evidence import gather_evidence
+    from fedjava.java.localise import review_evidence
+    from fedjava.java.runner import Program, check_many, run_program
+    from fedjava.java.sandbox import require_sandbox
+    from fedjava.java.tasks import load_tasks
 
     require_sandbox()
     tasks = {t.id: t for t in load_tasks()}
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = timed(run, args.repeats)
         boxed, bare = statistics.median(seconds[False]), statistics.median(seconds[True])
         print(f"{label:62s} {boxed:9.2f}s {bare:7.2f}s {boxed / bare:6.2f}", flush=True)
-    from fedjava.javadata import runner
+    from fedjava.java import runner
 
     tuned = runner.JAVAC_FLAGS
     seconds: dict[bool, list[float]] = {False: [], True: []}

@@ -95,10 +95,10 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def cmd_data_localise(args: argparse.Namespace) -> int:
-    from fedjava.javadata.localise import localise_samples
-    from fedjava.javadata.runner import require_jdk
-    from fedjava.javadata.sandbox import require_sandbox
-    from fedjava.javadata.tasks import load_tasks
+    from fedjava.java.localise import localise_samples
+    from fedjava.java.runner import require_jdk
+    from fedjava.java.sandbox import require_sandbox
+    from fedjava.java.tasks import load_tasks
     from fedjava.prompts import load_samples, write_samples
 
     if args.jobs < 1 or args.max_mutants < 0:

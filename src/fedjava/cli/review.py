@@ -96,7 +96,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     task, generic, task_spec = read_task(args.task, args.task_file)
     rubric = load_rubric(args.rubric)
     adapter, cfg = open_adapter(args.adapter, args.preset, args.overrides)  # checked before the model loads
-    from fedjava.javadata.taskcheck import prepare_task
+    from fedjava.java.taskcheck import prepare_task
 
     task_spec = prepare_task(task_spec, task, args.reference, args.task_file or "the task", cfg.prompt_mode ==
                              "grounded" and not args.no_run, args.unsafe_run)  # a broken task stops here

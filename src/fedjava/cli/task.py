@@ -1,4 +1,4 @@
-"""``fedjava task check TASK``: a task's tests against its model solution (:mod:`fedjava.javadata.taskcheck`)."""
+"""``fedjava task check TASK``: a task's tests against its model solution (:mod:`fedjava.java.taskcheck`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 from dataclasses import replace
 
 from fedjava.cli.common import add_unsafe_run_option
-from fedjava.javadata.generate import Budget
-from fedjava.javadata.taskcheck import check_task
-from fedjava.javadata.tasks import TaskError
+from fedjava.java.generate import Budget
+from fedjava.java.taskcheck import check_task
+from fedjava.java.tasks import TaskError
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_task_check(args: argparse.Namespace) -> int:
-    from fedjava.javadata.sandbox import require_sandbox
+    from fedjava.java.sandbox import require_sandbox
     from fedjava.review_inputs import read_java_file, read_task
 
     if args.inputs < 1 or args.seconds <= 0:
@@ -54,7 +54,7 @@ def cmd_task_check(args: argparse.Namespace) -> int:
     if args.show and report.generated is not None:
         import yaml
 
-        from fedjava.javadata.tasks import task_tests
+        from fedjava.java.tasks import task_tests
 
         shown = task_tests(replace(task, tests=report.generated.tests))
         print(yaml.safe_dump({"tests": shown}, sort_keys=False, allow_unicode=True, width=200), end="")

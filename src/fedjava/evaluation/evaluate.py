@@ -131,7 +131,7 @@ def check_options(opts: EvalOptions) -> None:
         from fedjava.evaluation.fixcheck import jdk_available
 
         if not jdk_available():
-            from fedjava.javadata.runner import require_jdk
+            from fedjava.java.runner import require_jdk
 
             require_jdk()  # JdkMissingError: the fixes cannot be checked without javac and java
     if (opts.fix_check or opts.verify_fixes) and not opts.unsafe_run:
@@ -150,7 +150,7 @@ def require_fix_check_sandbox() -> None:
     """Refuse before the model loads when the fix check would run model-written code with no sandbox to
     run it in (without a JDK the check is simply not measured)."""
     from fedjava.evaluation.fixcheck import jdk_available
-    from fedjava.javadata.sandbox import require_sandbox
+    from fedjava.java.sandbox import require_sandbox
 
     if jdk_available():
         require_sandbox()
@@ -336,7 +336,7 @@ def _answers(cfg: Config, opts: EvalOptions, samples: list[dict], train: list[di
 
 def _rows(samples: list[dict], texts: list[str]) -> list[dict[str, Any]]:
     """One row per sample: its task (and the task's tests, for the fix check), code, gold answer and prediction."""
-    from fedjava.javadata.tasks import load_tasks, task_for_sample
+    from fedjava.java.tasks import load_tasks, task_for_sample
 
     catalogue = {t.id: t for t in load_tasks()}
     rows = []
@@ -449,7 +449,7 @@ def _write_outputs(cfg: Config, opts: EvalOptions, rows: list[dict], metrics: di
 def _tools_answer(sample: dict, path: Path, localisation: str) -> dict[str, Any]:
     """The tools-only rule's answer for one sample, from its ``meta.evidence``."""
     from fedjava.evaluation.tools_only import tools_answer
-    from fedjava.javadata.evidence import Evidence
+    from fedjava.java.evidence import Evidence
 
     block = (sample.get("meta") or {}).get("evidence")
     if not isinstance(block, str):

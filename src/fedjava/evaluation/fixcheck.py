@@ -15,7 +15,7 @@ and the check passes when any of them compiles and passes every test of the task
 * an ``import`` is also inserted at the top of the file (after a ``package`` line), the one place it can go.
 
 Without a JDK the check is "not measured" (None). The programs are model output run in the sandbox of
-:mod:`fedjava.javadata.sandbox` (``unsafe``: without namespaces, ``--unsafe-run``).
+:mod:`fedjava.java.sandbox` (``unsafe``: without namespaces, ``--unsafe-run``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedjava.javadata.cause import import_site
+from fedjava.java.cause import import_site
 
 NEAR = 2
 _LINE_RE = re.compile(r"\blines?\s+(\d{1,5})\b", re.IGNORECASE)
@@ -151,7 +151,7 @@ def candidate_programs(code: str, error: dict[str, Any]) -> list[str]:
 
 
 def jdk_available() -> bool:
-    from fedjava.javadata.runner import JdkMissingError, require_jdk
+    from fedjava.java.runner import JdkMissingError, require_jdk
 
     try:
         require_jdk()
@@ -165,7 +165,7 @@ def first_passing(groups: list[tuple[Any, list[Placement]]], jobs: int = 2, unsa
     """For each ``(task, placements)``: the first placement whose program compiles and passes every test of the
     task, or None. A task without tests (or no task, None) asks only that the program compiles. All programs
     are compiled in one batch and run in one batch, in the sandbox."""
-    from fedjava.javadata.runner import Program, check_many, compile_sources
+    from fedjava.java.runner import Program, check_many, compile_sources
 
     tested, compiled_only = [], {}
     for g, (task, group) in enumerate(groups):
@@ -189,14 +189,14 @@ def check_fixes(items: list[tuple[Any, str, dict[str, Any] | None]], jobs: int =
                 unsafe: bool = False) -> list[bool | None]:
     """For each ``(task, code, predicted answer)``: does the first error's fix make every test pass?
 
-    ``task`` is a :class:`~fedjava.javadata.tasks.Task` or a shipped task's id. False for a prediction without an
+    ``task`` is a :class:`~fedjava.java.tasks.Task` or a shipped task's id. False for a prediction without an
     error or a usable fix; None for every item when no JDK is installed, and for an unknown task (not measured).
     """
     if not items:
         return []
     if not jdk_available():
         return [None] * len(items)
-    from fedjava.javadata.tasks import load_tasks
+    from fedjava.java.tasks import load_tasks
 
     tasks = {t.id: t for t in load_tasks()} if any(isinstance(t, str) for t, _, _ in items) else {}
     results: list[bool | None] = [None] * len(items)

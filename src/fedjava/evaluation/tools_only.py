@@ -1,7 +1,7 @@
 """The tools-only baseline: the answer a rule gives from the evidence block alone, with no model.
 
 Every autograder already runs javac and the tests, so what a model adds must be measured against what those
-tools say by themselves. This rule reads a sample's :class:`~fedjava.javadata.evidence.Evidence` and answers:
+tools say by themselves. This rule reads a sample's :class:`~fedjava.java.evidence.Evidence` and answers:
 
 * ``javac: error at line N: KEY`` -> ``COMPILE_ERROR``, code KEY, line N, javac's message; score 0;
 * a test that threw (``first exception: ... threw EXC ... at line N``) -> ``RUNTIME_ERROR``, code EXC, line N (the
@@ -13,7 +13,7 @@ tools say by themselves. This rule reads a sample's :class:`~fedjava.javadata.ev
 * every test passed, or the program compiles and no test ran -> ``NO_ERROR``;
 * score ``round(10 x passed / total)`` as the labels give it (10 when no test ran).
 
-The localisation facts (:mod:`fedjava.javadata.localise`) are tools' output too. With ``localisation`` (``coverage``
+The localisation facts (:mod:`fedjava.java.localise`) are tools' output too. With ``localisation`` (``coverage``
 or ``mutants``) the rule takes that method's top suspicious line for a logic error or a timeout, and with
 ``mutants`` a change that passes every test as the fix (its line then becomes the error's line): the
 *coverage-only* and *mutation-only* rows of a comparison.
@@ -28,7 +28,7 @@ import math
 import re
 from typing import Any
 
-from fedjava.javadata.evidence import (
+from fedjava.java.evidence import (
     Evidence,
     FirstException,
     FirstTimeout,
@@ -38,8 +38,8 @@ from fedjava.javadata.evidence import (
     TestSummary,
     VerifiedChange,
 )
+from fedjava.java.sources import blank_literals
 from fedjava.javadata.label import ERROR_TYPE
-from fedjava.javadata.sources import blank_literals
 
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*$")
 _LOOP = re.compile(r"^\s*(?:\}\s*)?(?:for|while|do)\b")

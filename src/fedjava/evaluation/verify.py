@@ -6,10 +6,10 @@ that reports an error, :func:`verify_answers`
 1. tries the answer's own fix where the fix check puts it (:func:`fedjava.evaluation.fixcheck.placements`);
 2. if no placement compiles and passes every test, samples ``samples`` more fixes from the model: the answer is
    kept as written up to its first error's ``"fix": "``, and only the fix line is sampled (temperature, top-p,
-   seeded); and for each line the error likely comes from (:func:`fedjava.javadata.cause.cause_lines`: the loop
+   seeded); and for each line the error likely comes from (:func:`fedjava.java.cause.cause_lines`: the loop
    of an index error, where a null variable was set, ...), ``samples`` rewrites of that line, the fix string
    started with the line's own beginning (:func:`lead`, e.g. ``for (``) and written on by the model; and where javac
-   cannot find a class the file does not declare (:func:`fedjava.javadata.cause.insertions`), ``samples`` lines
+   cannot find a class the file does not declare (:func:`fedjava.java.cause.insertions`), ``samples`` lines
    started with ``import`` and inserted at the top of the file; and likewise for the lines the localisation evidence
    singles out (:func:`suspicious_lines`: a verified change's line, the top suspicious lines by coverage and by
    mutants), so a logic error's fix is also tried where the tools point. When the answer's own fix ran away in its
@@ -134,11 +134,11 @@ def lead(text: str) -> str:
 def propose_fixes(model, tokenizer, item: VerifyItem, samples: int, temperature: float = 0.8, top_p: float = 0.95,
                   max_new_tokens: int = 64, seed: int = 0) -> list[Proposal]:
     """``samples`` fixes after the answer's own ``"fix": "`` and, for each line the error likely comes from
-    (:func:`fedjava.javadata.cause.cause_lines` on ``item.evidence``), ``samples`` rewrites of that line: the fix
+    (:func:`fedjava.java.cause.cause_lines` on ``item.evidence``), ``samples`` rewrites of that line: the fix
     string is started with the line's :func:`lead` and the model writes the rest; and ``samples`` import lines
-    (:func:`fedjava.javadata.cause.insertions`) to insert. Only fixes whose string closes; all branches share one
+    (:func:`fedjava.java.cause.insertions`) to insert. Only fixes whose string closes; all branches share one
     prefill of what they have in common."""
-    from fedjava.javadata.cause import cause_lines, insertions
+    from fedjava.java.cause import cause_lines, insertions
 
     prefix = fix_prefix(item.raw)
     if prefix is None:
@@ -169,8 +169,8 @@ SUSPICIOUS_PER_METHOD = 2
 
 def suspicious_lines(evidence: str | None, per_method: int = SUSPICIOUS_PER_METHOD) -> list[int]:
     """The lines the localisation evidence singles out, in order, each once: the line of a change that passes every
-    test, then each method's top ``per_method`` suspicious lines (:mod:`fedjava.javadata.localise`)."""
-    from fedjava.javadata.evidence import Evidence, SuspiciousLines, VerifiedChange
+    test, then each method's top ``per_method`` suspicious lines (:mod:`fedjava.java.localise`)."""
+    from fedjava.java.evidence import Evidence, SuspiciousLines, VerifiedChange
 
     facts = Evidence.parse(evidence or "")
     change = facts.first(VerifiedChange)

@@ -98,7 +98,7 @@ def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener
         raise GradeError("--verify-fixes must be at least 0")
     task_text, _, task_spec = read_task(None, opts.task)
     adapter, cfg = (reviewer.adapter, reviewer.cfg) if reviewer is not None else open_adapter(opts.adapter)
-    from fedjava.javadata.taskcheck import fingerprint_extra, prepare_task
+    from fedjava.java.taskcheck import fingerprint_extra, prepare_task
 
     task_spec = prepare_task(task_spec, task_text, opts.reference, opts.task, cfg.prompt_mode == "grounded"
                              and opts.run_tests, opts.unsafe_run)  # a broken task stops here: no student is graded

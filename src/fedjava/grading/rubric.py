@@ -144,7 +144,7 @@ def passed_tests(evidence: str | None, tests: list[dict[str, Any]] | None) -> tu
     if tests:
         return sum(t.get("status") == "PASS" for t in tests), len(tests)
     if evidence:
-        from fedjava.javadata.evidence import Evidence, TestSummary
+        from fedjava.java.evidence import Evidence, TestSummary
 
         summary = Evidence.parse(evidence).first(TestSummary)
         if summary is not None and summary.total:

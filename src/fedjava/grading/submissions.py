@@ -5,7 +5,7 @@ Layouts (both in one folder or zip are fine):
 * one ``.java`` file per student: ``alice.java`` -> student ``alice``;
 * one folder per student holding one ``.java`` file anywhere below it: ``bob/src/Solution.java`` -> ``bob``
   (what Moodle's "download all submissions" and most LMS exports give), or several (``Solution.java`` and a
-  helper class): graded as one text, compiled together (:mod:`fedjava.javadata.sources`).
+  helper class): graded as one text, compiled together (:mod:`fedjava.java.sources`).
 
 * the files of a Canvas or Moodle "download all submissions" zip (:mod:`fedjava.grading.lms`):
   ``smithalice_late_101_5002_Solution.java`` -> student ``smithalice_101``, Canvas user 101, late;
@@ -280,8 +280,8 @@ def _unwrap(entries: list[_Entry]) -> list[_Entry]:
 
 def _read_files(student: str, source: str, java: list[_Entry]) -> Submission:
     """A submission of several .java files (Solution and its helper classes): graded as one text, the files compiled
-    together (:func:`fedjava.javadata.sources.combine_files`)."""
-    from fedjava.javadata.sources import combine_files
+    together (:func:`fedjava.java.sources.combine_files`)."""
+    from fedjava.java.sources import combine_files
 
     if len(java) > MAX_FILES or sum(f.size for f in java) > MAX_FILE_BYTES:
         return Submission(student, source, problem=f"{len(java)} .java files of {sum(f.size for f in java) / 1000:.0f} "

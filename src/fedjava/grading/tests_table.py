@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fedjava.javadata.evidence import short, strip_loader_names
+from fedjava.java.evidence import short, strip_loader_names
 
 STATUS_WORDS = {"PASS": "pass", "FAIL": "fail", "ERROR": "fail (threw)", "TIMEOUT": "fail (never ended)",
                 "NOT_RUN": "not run"}
@@ -34,7 +34,7 @@ _HIDDEN_MESSAGE_RE = re.compile(f"{HIDDEN_CALL} threw (?P<exception>[\\w.$]+)(?:
 
 
 def tests_table(task, outcome) -> list[dict[str, Any]]:
-    """One row per test of ``task``, from the run's ``outcome`` (:class:`fedjava.javadata.runner.RunOutcome`);
+    """One row per test of ``task``, from the run's ``outcome`` (:class:`fedjava.java.runner.RunOutcome`);
     [] when the task has no tests."""
     tests = list(getattr(task, "tests", None) or ())
     cases = {case.index: case for case in (outcome.cases if outcome is not None and outcome.compiled else [])}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fedjava.javadata.tasks import TASKS_DIR
+from fedjava.java.tasks import TASKS_DIR
 
 
 @dataclass(frozen=True)
@@ -36,5 +36,5 @@ class BuildOptions:
     valid_share: float = field(default=0.1, metadata={"cli": False})
     test_share: float = field(default=0.1, metadata={"cli": False})
     localise: bool = field(default=True, metadata={"cli": False})
-    """add the localisation facts (:mod:`fedjava.javadata.localise`) to the evidence of the programs that compile
+    """add the localisation facts (:mod:`fedjava.java.localise`) to the evidence of the programs that compile
     and fail a test"""

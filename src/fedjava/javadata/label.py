@@ -1,6 +1,6 @@
 """Turn what javac and the JVM reported about one program into the evaluator's answer.
 
-The label comes from the observed run (:class:`~fedjava.javadata.runner.RunOutcome`), never from
+The label comes from the observed run (:class:`~fedjava.java.runner.RunOutcome`), never from
 the mutation operator's intent:
 
 * it does not compile: ``COMPILE_ERROR`` ("Syntax Error"), ``code`` = javac's key, ``line`` = javac's
@@ -26,11 +26,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fedjava.javadata.evidence import hung_call, strip_loader_names
+from fedjava.java.evidence import hung_call, strip_loader_names
+from fedjava.java.mutate import Mutant
+from fedjava.java.runner import TIMEOUT_SECONDS, RunOutcome
+from fedjava.java.tasks import Task
 from fedjava.javadata.explain import Observed, explain
-from fedjava.javadata.mutate import Mutant
-from fedjava.javadata.runner import TIMEOUT_SECONDS, RunOutcome
-from fedjava.javadata.tasks import Task
 
 ERROR_TYPE = {"COMPILE_ERROR": "Syntax Error", "RUNTIME_ERROR": "Runtime Error", "LOGIC_ERROR": "Logical Error"}
 STUDENT_FILE = "Solution.java"

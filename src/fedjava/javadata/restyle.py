@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import re
 
-from fedjava.javadata.mutate_source import Source, analyse
+from fedjava.java.mutate_source import Source, analyse
 
 NAMES = (
     "tmp", "val", "res", "acc", "cur", "num", "count2", "item", "value", "current", "result2", "temp",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedjava.errors import UserError
-from fedjava.javadata.sources import blank_literals, javac_source
+from fedjava.java.sources import blank_literals, javac_source
 
 JAR_DIR = Path("/usr/share/java")
 JARS = ("junit-jupiter-api.jar", "junit-platform-commons.jar", "opentest4j.jar", "apiguardian-api.jar")

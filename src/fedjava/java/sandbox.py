@@ -8,7 +8,7 @@ the JVM and every limit the JVM sets (heap, the batch harness's per-case CPU bud
 * **namespaces** (bwrap): a network namespace with only its own loopback (no network), a PID namespace
   whose processes all die when the command ends or when fedjava dies (``--die-with-parent``), its own
   IPC, UTS and cgroup namespaces;
-* **an allow-list of files** (:mod:`fedjava.javadata.mounts`): an empty, read-only root with only what the
+* **an allow-list of files** (:mod:`fedjava.java.mounts`): an empty, read-only root with only what the
   command's programs need bound read-only (the JDK, the libraries it links, ``setpriv`` and ``prlimit``), so
   nothing else of the host (class folders, home folders, ``/srv``, ``/etc/passwd``) is there to read; fresh
   ``/dev`` and ``/proc``; empty tmpfs over ``/tmp`` and ``/dev/shm`` (size-capped); the work folder mounted at
@@ -19,10 +19,10 @@ the JVM and every limit the JVM sets (heap, the batch harness's per-case CPU bud
   (nested user namespaces disabled);
 * **rlimits** (``prlimit`` inside the sandbox, so that the process limit counts only the command's own
   processes and threads): CPU seconds, address space, processes/threads, file size, no core files;
-* **a cgroup** (:mod:`fedjava.javadata.cgroups`, where one can be made: as root): one cap on the memory and
+* **a cgroup** (:mod:`fedjava.java.cgroups`, where one can be made: as root): one cap on the memory and
   the processes of everything the command starts, together; going over the memory cap ends the whole run
   (``stopped`` is ``"memory_limit"``);
-* **a wall clock and an output cap** (:mod:`fedjava.javadata.supervise`): the command is killed when either
+* **a wall clock and an output cap** (:mod:`fedjava.java.supervise`): the command is killed when either
   is exceeded and the result says which (``stopped``);
 * **a clean environment**: only PATH and the locale pass, with ``HOME=/tmp``;
 * **sealed** (``Sandbox(sealed=True)``, for running a program fedjava did not write): every tmpfs above and
@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedjava.errors import UserError
-from fedjava.javadata import cgroups
-from fedjava.javadata.mounts import JDK_PROGRAMS, prefetch, view_for
-from fedjava.javadata.supervise import Finished, supervise
+from fedjava.java import cgroups
+from fedjava.java.mounts import JDK_PROGRAMS, prefetch, view_for
+from fedjava.java.supervise import Finished, supervise
 
 BWRAP_ENV = "FEDJAVA_BWRAP"
 """Environment variable naming the bwrap binary (default: ``bwrap`` on PATH)."""
@@ -61,7 +61,7 @@ SANDBOX_GID = SANDBOX_UIDS[0]
 """... and in this group, which is given the folders the commands use."""
 WORK_INSIDE = "/tmp/fedjava/work"
 JAVA_INSIDE = "/tmp/fedjava/java"
-JAVA_RESOURCES = Path(__file__).parent / "java"
+JAVA_RESOURCES = Path(__file__).parent / "resources"
 TMP_BYTES = 64 << 20
 OUTPUT_BYTES = 8 << 20
 KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
@@ -204,7 +204,7 @@ def _start(box: Sandbox, argv: list[str], limits: Limits, stdin: str, group: cgr
 
 
 def _tool(name: str) -> str:
-    """The real path of a tool on PATH: the sandbox binds the real file (:mod:`fedjava.javadata.mounts`), and the
+    """The real path of a tool on PATH: the sandbox binds the real file (:mod:`fedjava.java.mounts`), and the
     symlinks on the way to it only where it also binds their targets."""
     found = shutil.which(name)
     return os.path.realpath(found) if found else name

@@ -1,10 +1,10 @@
 """What to call on a model solution, and with which arguments: the first half of the tests made from it
-(:mod:`fedjava.javadata.generate` runs them on the reference).
+(:mod:`fedjava.java.generate` runs them on the reference).
 
 :func:`signatures` lists the reference's classes, constructors and methods without running any of its code
-(``java/Signatures.java``, on classes compiled with ``-parameters``, so parameters keep their names for
-:func:`~fedjava.javadata.inputs.hints_for`). :func:`targets` picks what to call, as Java expressions: each
-non-private static method of ``Solution`` with arguments from :mod:`fedjava.javadata.inputs` (a void one judged by
+(``resources/Signatures.java``, on classes compiled with ``-parameters``, so parameters keep their names for
+:func:`~fedjava.java.inputs.hints_for`). :func:`targets` picks what to call, as Java expressions: each
+non-private static method of ``Solution`` with arguments from :mod:`fedjava.java.inputs` (a void one judged by
 what it leaves in its array or collection arguments), and each other class through sequences of calls on a new
 object ending in a query; where the requirement names some of them, only those.
 """
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedjava.errors import UserError
-from fedjava.javadata import harness
-from fedjava.javadata.inputs import Values, elements, hints_for, parse_type
-from fedjava.javadata.runner import JAVAC_FLAGS, limits, parse_diagnostics
-from fedjava.javadata.sandbox import Sandbox
-from fedjava.javadata.sources import javac_source
-from fedjava.javadata.tasks import TestCase
+from fedjava.java import harness
+from fedjava.java.inputs import Values, elements, hints_for, parse_type
+from fedjava.java.runner import JAVAC_FLAGS, limits, parse_diagnostics
+from fedjava.java.sandbox import Sandbox
+from fedjava.java.sources import javac_source
+from fedjava.java.tasks import TestCase
 
 PRIVATE, STATIC, ABSTRACT = 0x2, 0x8, 0x400
 SKIPPED_METHODS = ("main", "hashCode", "equals", "clone", "finalize", "compareTo")
@@ -95,7 +95,7 @@ def _named(requirement: str, names: list[str], fallback: bool = True) -> set[str
 
 def targets(members: list[Member], requirement: str, rng: random.Random, inputs: int = 40,
             extremes: bool = True):
-    """(label, candidate cases) for each method of Solution and each class to test (see :mod:`fedjava.javadata.generate`):
+    """(label, candidate cases) for each method of Solution and each class to test (see :mod:`fedjava.java.generate`):
     at most ``inputs`` cases a method, and a class as many a query, up to three times; ``extremes``: MIN_VALUE and
     MAX_VALUE among the edge cases."""
     classes = [m for m in members if m.name == "<class>" and m.returns == "class" and not m.modifiers & ABSTRACT]
@@ -133,7 +133,7 @@ def _arguments(params, requirement: str, rng: random.Random, count: int, extreme
                objects: dict | None = None) -> list[list[str]]:
     """Up to ``count`` distinct argument lists: edge cases (each parameter its i-th), then random ones; the arrays
     and collections of one list mostly share a length (the two arrays of a dot product). ``narrow``: random
-    values mostly from a few small ones (:class:`~fedjava.javadata.inputs.Values`)."""
+    values mostly from a few small ones (:class:`~fedjava.java.inputs.Values`)."""
     values = [Values(parse_type(t, objects), hints_for(name, requirement), rng, extremes, narrow) for t, name in params]
     shared = sum(v.type.kind in ("array", "list", "set", "map") for v in values) > 1
     matrices = sum(v.type.kind == "array" and v.type.items[0].kind == "array" for v in values) > 1  # always square

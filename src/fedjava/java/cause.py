@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-from fedjava.javadata.evidence import Evidence, FirstException, JavacResult
+from fedjava.java.evidence import Evidence, FirstException, JavacResult
 
 MAX_CAUSES = 3
 _INIT_RE = re.compile(r"variable (\w+) might not have been initialized")

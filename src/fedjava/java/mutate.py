@@ -14,7 +14,7 @@ families, named after the kind of error a student would usually get:
   wrong initial value, ...).
 
 The family is only what the operator usually produces; the label of a mutant must always be taken
-from what ``javac`` and the JVM report (see :mod:`fedjava.javadata.runner`), because a mutant can
+from what ``javac`` and the JVM report (see :mod:`fedjava.java.runner`), because a mutant can
 compile when the operator meant a compile error, or still pass every test.
 
 Operators only edit code inside method bodies, so method signatures and class names, which the
@@ -26,7 +26,7 @@ same program and the same ``random.Random`` seed give the same mutants in the sa
 Example::
 
     import random
-    from fedjava.javadata.mutate import OPERATORS, sample_mutants
+    from fedjava.java.mutate import OPERATORS, sample_mutants
 
     mutants = sample_mutants(code, random.Random(0), per_operator=1)
     for m in mutants:
@@ -39,8 +39,8 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from fedjava.javadata import mutate_compile, mutate_logic, mutate_runtime, mutate_syntax
-from fedjava.javadata.mutate_source import Edit, Source, analyse
+from fedjava.java import mutate_compile, mutate_logic, mutate_runtime, mutate_syntax
+from fedjava.java.mutate_source import Edit, Source, analyse
 
 FAMILIES = ("syntax", "compile", "runtime", "logic")
 

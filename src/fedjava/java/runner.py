@@ -1,14 +1,14 @@
 """Compile and run a student's ``Solution`` against a task's test driver with the real JDK.
 
 This module is the only place that starts ``javac`` or ``java``, always through
-:class:`fedjava.javadata.sandbox.Sandbox` (namespaces, a read-only file system, rlimits, a wall clock and an
+:class:`fedjava.java.sandbox.Sandbox` (namespaces, a read-only file system, rlimits, a wall clock and an
 output cap). ``unsafe=True`` (``--unsafe-run``) runs without namespaces where bubblewrap is missing.
 
 Two ways to run programs, for two kinds of code:
 
 * a program fedjava did not write (a student's, a model's fix; :func:`run_program`, and :func:`check_many` by
   default) runs **alone**, in a JVM of its own in a sealed sandbox that sees only its own folder, and its
-  results come only from the harness, over a socket the program cannot reach (:mod:`fedjava.javadata.harness`);
+  results come only from the harness, over a socket the program cannot reach (:mod:`fedjava.java.harness`);
 * the data build's own mutants of its tasks' solutions (``check_many(trusted=True)``) run **in batches**, many
   programs one after the other in one JVM (``Batch.java``), their results read from its stdout: 2.6 to 4.3
   times faster for 40 programs (``python -m fedjava.bench.sandbox_overhead``, (e)), and only safe for code
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedjava.errors import UserError
-from fedjava.javadata import harness, junit
-from fedjava.javadata.sandbox import Limits, Sandbox
-from fedjava.javadata.sources import javac_source
-from fedjava.javadata.tasks import Task, render_driver
+from fedjava.java import harness, junit
+from fedjava.java.sandbox import Limits, Sandbox
+from fedjava.java.sources import javac_source
+from fedjava.java.tasks import Task, render_driver
 
 JVM_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 """The JVM a program's tests run in (the harness gives the cases' thread its own STACK_BYTES stack)."""
@@ -150,7 +150,7 @@ def parse_diagnostics(text: str) -> list[Diagnostic]:
 
 
 def parse_cases(text: str, batch: bool = True) -> list[CaseResult]:
-    """The ``@@CASE`` lines of the harness (``java/Cases.java``): a batch's stdout (``batch``), where a case
+    """The ``@@CASE`` lines of the harness (``resources/Cases.java``): a batch's stdout (``batch``), where a case
     stopped over its budget shows as a ThreadDeath error, or the report of a program run alone."""
     cases = []
     for line in text.splitlines():
@@ -228,7 +228,7 @@ def run_program(task: Task, code: str, timeout: float = 10.0, *, unsafe: bool = 
 
 def write_program(folder: Path, task: Task, code: str) -> list[str]:
     """Write the sources of ``code`` against ``task`` into ``folder``: Solution.java (the student's code as javac
-    takes it, :func:`fedjava.javadata.sources.javac_source`: the same lines), TestDriver.java and the task's JUnit
+    takes it, :func:`fedjava.java.sources.javac_source`: the same lines), TestDriver.java and the task's JUnit
     test classes. Returns their file names."""
     files = {"Solution.java": javac_source(code), "TestDriver.java": render_driver(task), **junit.source_files(task.junit)}
     folder.mkdir(parents=True, exist_ok=True)
@@ -247,7 +247,7 @@ def run_alone(folder: Path, task: Task, timeout: float = TIMEOUT_SECONDS,
               program_wall: float = PROGRAM_WALL_SECONDS, *, unsafe: bool = False, record: bool = False) -> RunOutcome:
     """Run the program compiled into ``folder/out`` against ``task`` alone: a JVM of its own, in a sealed
     sandbox that sees only ``folder``, its results reported by the harness over a socket
-    (:mod:`fedjava.javadata.harness`).
+    (:mod:`fedjava.java.harness`).
 
     A case over ``timeout`` CPU seconds, or WALL_FACTOR times that of wall-clock time, is a ``TIMEOUT`` case
     and ends the run; so does running past ``program_wall`` seconds in all (``stopped`` "timeout"). A program

@@ -1,6 +1,6 @@
 """Run a command with a wall clock and a cap on its output, and leave nothing of it running.
 
-:mod:`fedjava.javadata.sandbox` decides what a command may see and use; this module watches it run: it
+:mod:`fedjava.java.sandbox` decides what a command may see and use; this module watches it run: it
 feeds its stdin and reads its stdout and stderr together (so neither pipe can fill and block it), kills it
 when the wall clock runs out or it prints more than the cap (a program printing gigabytes is cut off after a
 few MB, not read to the end), and says which (``Finished.stopped``).

@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeVar
 
-from fedjava.javadata.runner import (
+from fedjava.java.runner import (
     TIMEOUT_SECONDS,
     CaseResult,
     Program,
@@ -47,7 +47,7 @@ from fedjava.javadata.runner import (
     compile_program,
     timeout_budget,
 )
-from fedjava.javadata.tasks import Task
+from fedjava.java.tasks import Task
 
 HEADER = "Tool results:"
 STUDENT_FILE = "Solution.java"
@@ -215,7 +215,7 @@ class FirstWrongResult(Fact):
 @dataclass(frozen=True)
 class SuspiciousLines(Fact):
     """``suspicious lines (coverage): 10, 9, 4`` / ``suspicious lines (mutants): 10``: the student's lines a
-    localisation method ranks highest, most suspicious first (:mod:`fedjava.javadata.localise`)."""
+    localisation method ranks highest, most suspicious first (:mod:`fedjava.java.localise`)."""
 
     method: str  # coverage | mutants
     lines: tuple[int, ...]
@@ -238,7 +238,7 @@ class SuspiciousLines(Fact):
 @dataclass(frozen=True)
 class VerifiedChange(Fact):
     """``a change that passes every test: line 10: TEXT``: one line rewritten (a mutant of the student's program)
-    with which every test passes (:mod:`fedjava.javadata.localise`)."""
+    with which every test passes (:mod:`fedjava.java.localise`)."""
 
     line: int
     text: str
@@ -292,7 +292,7 @@ def register(kind: type[F]) -> type[F]:
 class ReferenceComparison(Fact):
     """``reference: 3 of 40 generated inputs differ; first: Solution.f(0) returned 1, the reference returns 0``, or
     ``reference: all 40 generated inputs agree``: the tests generated from a model solution
-    (:mod:`fedjava.javadata.generate`), how many give another outcome than the reference, and the first.
+    (:mod:`fedjava.java.generate`), how many give another outcome than the reference, and the first.
 
     ``student``: ``returned VALUE``, ``threw EXCEPTION``, ``did not finish within BUDGET`` or ``was not run``;
     ``reference``: ``returns VALUE`` or ``throws EXCEPTION``."""
@@ -469,7 +469,7 @@ def compile_only(block: str) -> str:
 
 
 def comparison_facts(task: Task, outcome: RunOutcome) -> list:
-    """The evidence line on the generated tests of ``task`` (:class:`~fedjava.javadata.evidence.ReferenceComparison`)
+    """The evidence line on the generated tests of ``task`` (:class:`~fedjava.java.evidence.ReferenceComparison`)
     for a program that compiled; [] when the task has none."""
     generated = [i for i, test in enumerate(task.tests) if test.generated]
     if not generated or not outcome.compiled:
@@ -493,9 +493,9 @@ def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True,
     """Run javac and the tests on one student's file: (the evidence block, the outcome).
 
     With a task that has test cases (and ``run_tests``), the file is compiled with the task's driver and
-    every test runs, exactly as the dataset's programs were (:func:`fedjava.javadata.runner.check_many`);
+    every test runs, exactly as the dataset's programs were (:func:`fedjava.java.runner.check_many`);
     otherwise it is only compiled. Both in the sandbox (``unsafe``: without namespaces, ``--unsafe-run``).
-    ``fedjava review`` also localises (:func:`fedjava.javadata.localise.review_evidence`).
+    ``fedjava review`` also localises (:func:`fedjava.java.localise.review_evidence`).
     """
     if task is not None and task.tests and run_tests:
         import tempfile

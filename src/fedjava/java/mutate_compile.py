@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from fedjava.javadata.mutate_source import (
+from fedjava.java.mutate_source import (
     IDENT,
     KEYWORDS,
     Edit,

@@ -1,6 +1,6 @@
 """Check task files with the real JDK: every reference solution and variant passes every case.
 
-Usage: ``python -m fedjava.javadata.verify [--unsafe-run] [TASK.yaml ...]`` (default: every shipped task).
+Usage: ``python -m fedjava.java.verify [--unsafe-run] [TASK.yaml ...]`` (default: every shipped task).
 The programs run in the sandbox like any other (``--unsafe-run``: without it, where bubblewrap is missing).
 """
 
@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fedjava.errors import UserError
-from fedjava.javadata.runner import JdkMissingError, RunOutcome, run_program
-from fedjava.javadata.tasks import TASKS_DIR, Task, TaskError, load_task
+from fedjava.java.runner import JdkMissingError, RunOutcome, run_program
+from fedjava.java.tasks import TASKS_DIR, Task, TaskError, load_task
 
 
 def verify_task(task: Task, unsafe: bool = False) -> list[str]:

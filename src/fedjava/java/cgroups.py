@@ -1,6 +1,6 @@
 """A cgroup per sandboxed command: one cap on the memory and the processes of everything it starts, together.
 
-The rlimits of :mod:`fedjava.javadata.sandbox` count one process at a time (4 GB of address space each), so a
+The rlimits of :mod:`fedjava.java.sandbox` count one process at a time (4 GB of address space each), so a
 program starting six 1 GB children took 6 GB of the host. Here each command gets a folder of its own in the
 memory and pids controllers, its first process is placed in it before it starts anything (a ``sh`` that
 writes its pid there and then becomes the command), and every process it starts inherits it. When the

@@ -8,7 +8,7 @@ and what javac or the run said (:class:`TaskCheckError`, exit code 2: the teache
 graded). Without any model solution, the expected values are compiled on their own, which still catches a name
 that does not exist.
 
-With a reference (``--reference`` or ``reference:``), tests generated from it (:mod:`fedjava.javadata.generate`)
+With a reference (``--reference`` or ``reference:``), tests generated from it (:mod:`fedjava.java.generate`)
 are added after the teacher's: the task the class is graded with is :attr:`CheckReport.task`.
 ``fedjava task check TASK [--reference Model.java]`` runs the same check on its own (:func:`cmd_task_check`), and
 ``grade``, ``review`` and ``serve`` run it first (:func:`prepare_task`).
@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fedjava.javadata.generate import Budget, Generated, generate_tests
-from fedjava.javadata.junit import method_at
-from fedjava.javadata.runner import Diagnostic, Program, case_outcome, check_many, compile_folders, require_jdk
-from fedjava.javadata.sandbox import Sandbox
-from fedjava.javadata.tasks import Task, TaskError, TestCase, driver_spans
+from fedjava.java.generate import Budget, Generated, generate_tests
+from fedjava.java.junit import method_at
+from fedjava.java.runner import Diagnostic, Program, case_outcome, check_many, compile_folders, require_jdk
+from fedjava.java.sandbox import Sandbox
+from fedjava.java.tasks import Task, TaskError, TestCase, driver_spans
 
 MAX_SHOWN = 100
 MAX_CACHED = 32
@@ -67,7 +67,7 @@ class CheckReport:
 def check_task(task: Task, reference: str | None = None, *, label: str = "the task", budget: Budget | None = None,
                unsafe: bool = False) -> CheckReport:
     """Check ``task`` (see the module's docstring); ``reference`` (code) takes the place of the task's own, ``budget``
-    bounds the generated tests (:class:`~fedjava.javadata.generate.Budget`). Raises TaskCheckError naming the first
+    bounds the generated tests (:class:`~fedjava.java.generate.Budget`). Raises TaskCheckError naming the first
     problem. The same task and reference are checked once per process."""
     budget = budget or Budget()
     require_jdk()
@@ -205,7 +205,7 @@ def prepare_task(task: Task | None, requirement: str, reference_file: str | None
     if not (task.tests or reference or task.reference):
         return task
     if not unsafe:
-        from fedjava.javadata.sandbox import require_sandbox
+        from fedjava.java.sandbox import require_sandbox
 
         require_sandbox()  # the model solution and the tests run in it, as the students' programs will
     report = check_task(task, reference, label=label, unsafe=unsafe)

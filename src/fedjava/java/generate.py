@@ -2,11 +2,11 @@
 
 For a teacher who has a model solution but no tests (``--reference Model.java``, ``reference:`` in a task file):
 
-1. **What to call** (:mod:`fedjava.javadata.calls`). The reference's classes are listed without running any of
+1. **What to call** (:mod:`fedjava.java.calls`). The reference's classes are listed without running any of
    their code: the non-private static methods of ``Solution`` (not ``main``), and every other class with a
    constructor whose parameters can be generated, through a sequence of calls to its methods ending in one that
    returns a value. Where the requirement names some of them, only those it names.
-2. **Inputs** (:mod:`fedjava.javadata.inputs`): edge cases first, then seeded random ones, up to
+2. **Inputs** (:mod:`fedjava.java.inputs`): edge cases first, then seeded random ones, up to
    :attr:`Budget.inputs` per method or class. A void method is judged by what it leaves in its array or
    collection arguments.
 3. **Expected values.** The reference runs on every input in the sandbox, alone, and the harness sends each value
@@ -31,8 +31,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fedjava.javadata.calls import GenerateError, signatures, targets
-from fedjava.javadata.runner import (
+from fedjava.java.calls import GenerateError, signatures, targets
+from fedjava.java.runner import (
     JAVAC_FLAGS,
     RunOutcome,
     limits,
@@ -41,9 +41,9 @@ from fedjava.javadata.runner import (
     run_alone,
     write_program,
 )
-from fedjava.javadata.sandbox import Sandbox
-from fedjava.javadata.sources import javac_source
-from fedjava.javadata.tasks import Task, TestCase, driver_spans
+from fedjava.java.sandbox import Sandbox
+from fedjava.java.sources import javac_source
+from fedjava.java.tasks import Task, TestCase, driver_spans
 
 __all__ = ["Budget", "GenerateError", "Generated", "generate_tests"]
 

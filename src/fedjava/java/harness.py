@@ -9,7 +9,7 @@ nothing can connect again, and a socket cannot be reopened through ``/proc/self/
 reach the harness's objects either: its package is not opened (reflection fails with
 InaccessibleObjectException), the JVM has only ``java.base`` and the harness (``--limit-modules``: no
 ``sun.misc.Unsafe``, attach API, management or compiler), and the sandbox is sealed
-(:class:`~fedjava.javadata.sandbox.Sandbox`: no writable place to load a native library from, and a
+(:class:`~fedjava.java.sandbox.Sandbox`: no writable place to load a native library from, and a
 non-dumpable JVM, so ``/proc/self/mem`` cannot be opened). What the program prints is only its output.
 """
 
@@ -27,8 +27,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from fedjava.javadata.sandbox import JAVA_RESOURCES, OUTPUT_BYTES, Limits, Sandbox
-from fedjava.javadata.supervise import Finished
+from fedjava.java.sandbox import JAVA_RESOURCES, OUTPUT_BYTES, Limits, Sandbox
+from fedjava.java.supervise import Finished
 
 MODULE = "fedjava.harness"
 STUDENT_MODULES = ("java.base", "jdk.localedata", "jdk.charsets")
@@ -120,7 +120,7 @@ def suspects(expected: list[str], declared: str, classes: Path) -> tuple[str, ..
 
 class _Report:
     """The listening socket at ``path`` and, on a thread of its own, the one connection it accepts, read to its
-    end (at most :data:`~fedjava.javadata.sandbox.OUTPUT_BYTES`)."""
+    end (at most :data:`~fedjava.java.sandbox.OUTPUT_BYTES`)."""
 
     def __init__(self, path: Path):
         self.path = path

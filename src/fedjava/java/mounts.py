@@ -1,6 +1,6 @@
 """What of the host's files a sandboxed command sees: an allow-list, worked out from the programs it runs.
 
-The sandbox (:mod:`fedjava.javadata.sandbox`) starts from an empty root and binds, read-only, only what
+The sandbox (:mod:`fedjava.java.sandbox`) starts from an empty root and binds, read-only, only what
 the command's programs need to start, so a class folder, a home folder or a data disk anywhere on the host
 (``/srv``, ``/var/tmp``, ``/mnt``) is simply not there:
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from fedjava.javadata.mutate_runtime import shift_int
-from fedjava.javadata.mutate_source import (
+from fedjava.java.mutate_runtime import shift_int
+from fedjava.java.mutate_source import (
     IDENT,
     KEYWORDS,
     Edit,

@@ -1,6 +1,6 @@
 """Java programming tasks: one YAML file per task, loaded, validated and turned into a test driver.
 
-A task file (``src/fedjava/javadata/tasks/<id>.yaml``) holds::
+A task file (``src/fedjava/java/tasks/<id>.yaml``) holds::
 
     id: arrays_sum_positive          # same as the file name
     title: Sum of the positive numbers
@@ -33,7 +33,7 @@ Teachers' task files (``fedjava grade --task``, ``review --task-file``: ``strict
         stdout: "7\n"               # trailing blanks and line endings ignored
 
 The generated ``TestDriver`` only evaluates a case (``run(i)`` returns its expected and actual values);
-the test harness (``java/Cases.java``, a Java module the student's code cannot reach) calls it, compares the
+the test harness (``resources/Cases.java``, a Java module the student's code cannot reach) calls it, compares the
 values and reports a passing case, a wrong value or an exception thrown from the student's code.
 """
 
@@ -46,7 +46,7 @@ from pathlib import Path
 import yaml
 
 from fedjava.errors import UserError
-from fedjava.javadata.junit import DRIVER_HELPERS, TestClass, case_lines, parse_test_class
+from fedjava.java.junit import DRIVER_HELPERS, TestClass, case_lines, parse_test_class
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 TOPICS = ("strings", "arrays", "loops", "math", "recursion", "collections", "classes")
@@ -80,7 +80,7 @@ class TestCase:
     hidden: bool = False
     """counted like any test, but a student's feedback page does not show it (``hidden: true``)"""
     generated: bool = False
-    """made from the reference solution (:mod:`fedjava.javadata.generate`), not written by the teacher"""
+    """made from the reference solution (:mod:`fedjava.java.generate`), not written by the teacher"""
 
     @property
     def kind(self) -> str:

@@ -3,12 +3,12 @@
 javac names a compile error's line and a stack trace a runtime error's, but a wrong result names no line: the
 tools say *that* a value is wrong, not where it comes from. Two kinds of evidence say where:
 
-* **coverage** (spectrum-based): which lines each test runs (:file:`java/coverage/LineCoverage.java` inserts a probe at every
+* **coverage** (spectrum-based): which lines each test runs (:file:`resources/coverage/LineCoverage.java` inserts a probe at every
   line of the student's bytecode, in one JVM), ranked by Ochiai: a line run by every failing test and few passing
   ones comes first, ``ef / sqrt(nf * (ef + ep))``. Ties are broken towards the later line, where a method's result
   is usually made.
 * **mutants** (mutation-based, Metallaxis): the project's own logic and runtime mutation operators
-  (:mod:`fedjava.javadata.mutate`) applied to the student's lines that failing tests run; each mutant is compiled
+  (:mod:`fedjava.java.mutate`) applied to the student's lines that failing tests run; each mutant is compiled
   and run against the tests. A mutant that changes what failing tests give points at its line (scored as
   Ochiai over the tests whose outcome it changes: ``f / sqrt(nf * (f + p))``), and one that passes every test is a
   **verified change**: a one-line edit with which the program passes.
@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fedjava.javadata.evidence import Evidence, Fact, SuspiciousLines, VerifiedChange
-from fedjava.javadata.runner import (
+from fedjava.java.evidence import Evidence, Fact, SuspiciousLines, VerifiedChange
+from fedjava.java.runner import (
     JAVAC_FLAGS,
     TIMEOUT_SECONDS,
     Program,
@@ -41,9 +41,9 @@ from fedjava.javadata.runner import (
     compile_folders,
     limits,
 )
-from fedjava.javadata.sandbox import JAVA_RESOURCES, Sandbox
-from fedjava.javadata.sources import javac_source
-from fedjava.javadata.tasks import Task
+from fedjava.java.sandbox import JAVA_RESOURCES, Sandbox
+from fedjava.java.sources import javac_source
+from fedjava.java.tasks import Task
 
 TOP = 3
 """How many suspicious lines a fact shows."""
@@ -110,7 +110,7 @@ def localise_many(items: list[tuple[str, Task, str, RunOutcome]], *, max_mutants
     The programs of one batch JVM can reach each other, so unless ``trusted`` (fedjava's own programs: the data
     build, the project's hand-written files) each program's mutants get batches of their own: a program can then
     only mislead its own localisation. A verified change of a program that is not trusted is run once more
-    alone (:func:`fedjava.javadata.runner.run_alone`), the way every student program runs, before it is kept."""
+    alone (:func:`fedjava.java.runner.run_alone`), the way every student program runs, before it is kept."""
     started = time.perf_counter()
     found = {key: Localisation(failing=failing_cases(task, outcome)) for key, task, _, outcome in items}
     with tempfile.TemporaryDirectory(prefix="fedjava-localise-") as tmp:
@@ -238,7 +238,7 @@ def rank_mutants(items: list[tuple[str, Task, str, RunOutcome]], found: dict[str
                  jobs: int, unsafe: bool, trusted: bool = False) -> None:
     """Run the mutants of the lines coverage ranks highest; fill each program's mutant ranking and verified change
     (see :func:`localise_many` for which programs share a JVM)."""
-    from fedjava.javadata.mutate import all_mutants
+    from fedjava.java.mutate import all_mutants
 
     chosen: dict[str, list] = {}
     batches: list[list[Program]] = [[]]
@@ -313,9 +313,9 @@ def with_localisation(evidence: Evidence, task: Task, code: str, outcome: RunOut
 
 def review_evidence(code: str, task: Task | None = None, run_tests: bool = True, *, unsafe: bool = False,
                     localise: bool = True, max_mutants: int = MAX_MUTANTS) -> tuple[str, RunOutcome]:
-    """The tools of one review: javac and the tests (:func:`fedjava.javadata.evidence.gather_evidence`) and, for a
+    """The tools of one review: javac and the tests (:func:`fedjava.java.evidence.gather_evidence`) and, for a
     program that compiles and fails a test, the localisation (``localise``): (the evidence block, the outcome)."""
-    from fedjava.javadata.evidence import gather_evidence
+    from fedjava.java.evidence import gather_evidence
 
     block, outcome = gather_evidence(code, task, run_tests, unsafe=unsafe)
     if localise and task is not None and task.tests and run_tests:
@@ -332,8 +332,8 @@ def localise_samples(samples: list[dict], tasks: dict[str, Task], *, max_mutants
     ``tasks[meta.task_id]`` or the sample's own ``meta.tests``. Sample files are the project's data, fedjava's own
     programs or ones its authors wrote: their mutants run in shared batches (:func:`localise_many`, ``trusted``).
     Returns how many samples were localised."""
-    from fedjava.javadata.runner import parse_cases
-    from fedjava.javadata.tasks import task_for_sample
+    from fedjava.java.runner import parse_cases
+    from fedjava.java.tasks import task_for_sample
     from fedjava.prompts import split_user_prompt
 
     items, owners = [], {}
