@@ -1,10 +1,10 @@
 """An import-linter contract type of our own: no import circle between any two modules of a package.
 
 import-linter's own ``acyclic_siblings`` squashes each package into one node, so it also refuses two packages that
-import each other through unrelated modules (``javadata`` and ``prompts`` do, until the toolchain and the dataset
-code get packages of their own). This contract looks at modules, the level where an import circle makes one module
-half-initialised when the other starts it. ``pyproject.toml`` registers it under ``contract_types``; ``lint-imports``
-finds it because it puts the current folder on ``sys.path``.
+import each other through unrelated modules (``java`` and ``prompts`` do: ``prompts`` reads the evidence block of
+``java.evidence``, and ``java.localise`` reads a sample's prompt back). This contract looks at modules, the level
+where an import circle makes one module half-initialised when the other starts it. ``pyproject.toml`` registers it
+under ``contract_types``; ``lint-imports`` finds it because it puts the current folder on ``sys.path``.
 """
 
 from __future__ import annotations

@@ -35,11 +35,11 @@ from pathlib import Path
 import yaml
 
 from fedjava.cli.common import add_unsafe_run_option
+from fedjava.dataset.label import score
 from fedjava.java.evidence import evidence_block
 from fedjava.java.runner import CaseResult, Program, RunOutcome, check_many, parse_diagnostics
 from fedjava.java.sandbox import SandboxUnavailableError
 from fedjava.java.tasks import Task
-from fedjava.javadata.label import score
 from fedjava.prompts import build_messages, write_samples
 
 TRAIN_COUNT = 48

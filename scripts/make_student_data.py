@@ -6,7 +6,7 @@
 
 Every program goes the dataset's own way: compiled and run against its task's tests by
 ``fedjava.java.runner.check_many`` (one JVM compiles them all, one runs them), labelled by
-``fedjava.javadata.label.label`` from what the tools reported, with the tool-results block of the grounded
+``fedjava.dataset.label.label`` from what the tools reported, with the tool-results block of the grounded
 prompt built as ``fedjava data build`` builds it. The YAML's hand-written intent only supplies what the
 tools cannot know: where the fix goes and its text (through a stand-in ``Mutant``), and, where a record has
 one, a teacher's ``explanation`` of the mistake, kept as ``meta.reference_explanation``.
@@ -34,13 +34,13 @@ from typing import Any
 import yaml
 
 from fedjava.cli.common import add_unsafe_run_option
+from fedjava.dataset.label import Dropped, hung_call, label
 from fedjava.java.evidence import evidence_block
 from fedjava.java.localise import localise_samples
 from fedjava.java.mutate import Mutant
 from fedjava.java.runner import Program, RunOutcome, check_many
 from fedjava.java.sandbox import SandboxUnavailableError
 from fedjava.java.tasks import MIN_TESTS, TASKS_DIR, Task, load_task, task_tests
-from fedjava.javadata.label import Dropped, hung_call, label
 from fedjava.prompts import build_messages, write_samples
 
 FAMILIES = ("syntax", "compile", "runtime", "logic", "correct")

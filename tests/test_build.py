@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from fedjava.dataset.build import BuildOptions, build_dataset, candidates_for, split_tasks
+from fedjava.dataset.label import Dropped, label, score
+from fedjava.dataset.restyle import REWRITES, restyle
 from fedjava.java.mutate import OPERATORS, Mutant
 from fedjava.java.runner import (
     CaseResult,
@@ -22,9 +25,6 @@ from fedjava.java.runner import (
     run_program,
 )
 from fedjava.java.tasks import TASKS_DIR, load_task, load_tasks
-from fedjava.javadata.build import BuildOptions, build_dataset, candidates_for, split_tasks
-from fedjava.javadata.label import Dropped, label, score
-from fedjava.javadata.restyle import REWRITES, restyle
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 HAS_JDK = shutil.which("javac") is not None and shutil.which("java") is not None

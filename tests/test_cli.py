@@ -154,7 +154,7 @@ def test_data_build_never_replaces_a_dataset_without_force(data_dir, capsys):
     err = capsys.readouterr().err
     assert f"{data_dir} holds a dataset already (train.jsonl, valid.jsonl): pass --force" in err
     assert (data_dir / "train.jsonl").read_bytes() == before
-    from fedjava.javadata.build import check_output
+    from fedjava.dataset.build import check_output
 
     check_output(data_dir, force=True)  # --force lets the build replace it
 

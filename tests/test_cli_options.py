@@ -14,10 +14,10 @@ import pytest
 from fedjava.cli import build_parser, main
 from fedjava.cli.grade import default_out
 from fedjava.cli.options import add_options, cli_fields, flag, options_from
+from fedjava.dataset.build_options import BuildOptions
 from fedjava.evaluation.options import EvalOptions
 from fedjava.federated.deployment_options import ClientOptions, ServerOptions
 from fedjava.grading.options import GradeOptions
-from fedjava.javadata.build_options import BuildOptions
 
 # (command, its options dataclass, the argument a hand-written option sets where it is not the field's name)
 COMMANDS = [
@@ -128,10 +128,10 @@ def test_grade_builds_grade_options(monkeypatch, tmp_path):
 def test_data_build_builds_build_options(monkeypatch, tmp_path):
     opts = _run(["data", "build", "--seed", "3", "--jobs", "1", "--out", str(tmp_path / "d"), "--force",
                  "--correct-per-task", "2", "--errors-per-family", "1", "--max-tasks", "2", "--tasks-dir",
-                 str(tmp_path / "tasks"), "--unsafe-run"], monkeypatch, "fedjava.javadata.build:build_dataset", BuildOptions)
+                 str(tmp_path / "tasks"), "--unsafe-run"], monkeypatch, "fedjava.dataset.build:build_dataset", BuildOptions)
     assert opts == BuildOptions(seed=3, jobs=1, out_dir=tmp_path / "d", force=True, correct_per_task=2,
                                 errors_per_family=1, max_tasks=2, tasks_dir=tmp_path / "tasks", unsafe_run=True)
-    assert _run(["data", "build"], monkeypatch, "fedjava.javadata.build:build_dataset", BuildOptions) == BuildOptions()
+    assert _run(["data", "build"], monkeypatch, "fedjava.dataset.build:build_dataset", BuildOptions) == BuildOptions()
 
 
 def test_server_and_client_build_their_options(monkeypatch):

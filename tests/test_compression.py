@@ -138,8 +138,8 @@ def test_compression_keys_are_validated():
 
 
 def test_a_real_client_sends_its_topk_update_and_keeps_the_residual_in_its_context(tiny_overrides, data_dir):
+    from fedjava.dataset.split import run_split
     from fedjava.federated.client_app import local_train
-    from fedjava.javadata.split import run_split
     from fedjava.models import load_for_training
 
     run_split(data_dir, 2)
@@ -168,8 +168,8 @@ def test_a_real_client_sends_its_topk_update_and_keeps_the_residual_in_its_conte
 def test_a_real_client_trains_from_an_int8_global_adapter_and_sends_an_int8_update(tiny_overrides, data_dir):
     """Both ways int8: the client decodes what came down, trains from it, and its update decodes against the
     same copy; a global adapter that does not fit the client's tensors is one clear error."""
+    from fedjava.dataset.split import run_split
     from fedjava.federated.client_app import ClientTrainingError, local_train
-    from fedjava.javadata.split import run_split
     from fedjava.models import load_for_training
 
     run_split(data_dir, 2)
@@ -283,8 +283,8 @@ def test_a_client_whose_copy_differs_refuses_the_delta_and_gets_the_whole_adapte
 def test_a_real_client_keeps_its_copy_in_its_context_and_adds_the_next_delta_to_it(tiny_overrides, data_dir):
     """Two rounds on a real client: round 1 brings the whole adapter (a delta against zero), round 2 a delta against
     the copy the client kept in its Context.state; both copies are the server's records bit for bit."""
+    from fedjava.dataset.split import run_split
     from fedjava.federated.client_app import local_train
-    from fedjava.javadata.split import run_split
     from fedjava.models import load_for_training
 
     run_split(data_dir, 2)

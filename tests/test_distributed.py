@@ -118,7 +118,7 @@ def _alive(pid: int) -> bool:
 def site(tmp_path_factory):
     """Data split for 2 clients, a CA with a server certificate for localhost, registered client keys,
     an unregistered key and a second, unrelated CA."""
-    from fedjava.javadata.split import run_split
+    from fedjava.dataset.split import run_split
     from fedjava.prompts import write_samples
 
     root = tmp_path_factory.mktemp("distributed")
@@ -603,7 +603,7 @@ def test_a_tls_client_says_the_server_is_insecure(tmp_path, capsys):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is for root; tests elsewhere run as root")
 def test_the_server_refuses_to_run_as_root_unless_allowed(tmp_path, capsys):
-    from fedjava.javadata.split import run_split
+    from fedjava.dataset.split import run_split
     from fedjava.prompts import write_samples
 
     data = tmp_path / "data"
@@ -672,7 +672,7 @@ def test_an_insecure_client_says_the_server_uses_tls_and_gives_up_after_wait(tmp
 
 
 def test_the_server_needs_certificates_and_client_keys_unless_insecure(tmp_path, capsys):
-    from fedjava.javadata.split import run_split
+    from fedjava.dataset.split import run_split
     from fedjava.prompts import write_samples
 
     data = tmp_path / "data"

@@ -275,7 +275,7 @@ def test_the_test_subset_is_stratified_on_request_and_schools_hold_whole_tasks(t
     from collections import Counter
 
     from conftest import BAD_ANSWER, GOOD, GOOD_ANSWER, REQUIREMENT
-    from fedjava.javadata.split import sample_label
+    from fedjava.dataset.split import sample_label
     from fedjava.prompts import build_messages
 
     folder = tmp_path / "source"

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from fedjava.dataset.explain import Observed, changed_parts, explain, fill_values, render
+from fedjava.dataset.explain_templates import FALLBACK, REASONS
+from fedjava.dataset.label import label
 from fedjava.java.mutate import OPERATORS, Mutant, all_mutants
 from fedjava.java.runner import Program, check_many
 from fedjava.java.tasks import TASKS_DIR, load_task, load_tasks
-from fedjava.javadata.explain import Observed, changed_parts, explain, fill_values, render
-from fedjava.javadata.explain_templates import FALLBACK, REASONS
-from fedjava.javadata.label import label
 from fedjava.prompts import unnumber
 
 HAS_JDK = shutil.which("javac") is not None and shutil.which("java") is not None

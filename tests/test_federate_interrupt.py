@@ -26,7 +26,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("pause", [0.0, 2.0])  # at the round's start, and while the clients train
 def test_ctrl_c_ends_federate_with_one_line_and_no_ray_process_left(pause, tmp_path):
-    from fedjava.javadata.split import run_split
+    from fedjava.dataset.split import run_split
     from fedjava.prompts import write_samples
 
     data = tmp_path / "data"

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def fed_data(tmp_path_factory):
     """data/ with train.jsonl (8), valid.jsonl (4), split into client_0.json, client_1.json and valid.json."""
-    from fedjava.javadata.split import run_split
+    from fedjava.dataset.split import run_split
     from fedjava.prompts import write_samples
 
     folder = tmp_path_factory.mktemp("federated") / "data"

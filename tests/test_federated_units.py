@@ -285,8 +285,8 @@ def _train_message(arrays_record: ArrayRecord, server_round: int, mu: float) -> 
 
 
 def test_fedprox_large_mu_keeps_the_client_update_closer_to_the_global_weights(tiny_overrides, data_dir):
+    from fedjava.dataset.split import run_split
     from fedjava.federated.client_app import local_train
-    from fedjava.javadata.split import run_split
 
     run_split(data_dir, 2)
     cfg = load_config(None, [*tiny_overrides, "num_clients=2", "learning_rate=5e-2"], check_files=False)
@@ -378,7 +378,7 @@ def test_flower_run_config_maps_onto_fedjava_keys():
 
 def test_missing_or_stale_shards_name_the_split_command(tiny_overrides, data_dir, capsys):
     from fedjava.cli import main
-    from fedjava.javadata.split import run_split
+    from fedjava.dataset.split import run_split
 
     cfg = load_config(None, [*tiny_overrides, "num_clients=3"], check_files=False)
     with pytest.raises(FederatedSetupError, match=f"fedjava data split --clients 3 --data-dir {data_dir}"):
@@ -467,7 +467,7 @@ def test_resume_needs_a_checkpoint_and_a_whole_one(tiny_overrides, tmp_path):
 
 def test_federate_keeps_a_folder_holding_another_run_unless_asked(tiny_overrides, data_dir, tmp_path, capsys):
     from fedjava.cli import main
-    from fedjava.javadata.split import run_split
+    from fedjava.dataset.split import run_split
 
     run_split(data_dir, 2)
     out = tmp_path / "results" / "fedavg"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fedjava.dataset.label import score
 from fedjava.java.tasks import TASKS_DIR
-from fedjava.javadata.label import score
 from fedjava.prompts import (
     EVIDENCE_SEPARATOR,
     VERDICTS,

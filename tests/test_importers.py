@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fedjava.javadata.importers import (
+from fedjava.dataset.importers import (
     FeedbackError,
     ImportFormatError,
     detect_format,

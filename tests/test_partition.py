@@ -78,7 +78,7 @@ def test_a_school_whose_share_fits_no_task_still_gets_one_and_too_few_tasks_is_a
 
 
 def test_the_shards_and_manifest_are_written_as_fedjava_data_split_writes_them(tmp_path):
-    from fedjava.javadata.split import shard_problem
+    from fedjava.dataset.split import shard_problem
 
     samples = _samples(TASKS)
     write_samples(samples, tmp_path / "train.jsonl")

@@ -105,8 +105,8 @@ def _distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
 def test_one_poisoned_client_of_four_moves_fedavg_far_but_not_median_or_krum(tiny_overrides, data_dir, monkeypatch):
     """Four real tiny-model clients train one round; client 3 sends a random update 50x its honest norm, or
     its own update sign-flipped and scaled 50x (a directed attack)."""
+    from fedjava.dataset.split import run_split
     from fedjava.federated import client_app
-    from fedjava.javadata.split import run_split
     from fedjava.models import load_for_training
 
     faults.install()

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from fedjava.javadata.split import (
+from fedjava.dataset.split import (
     PARTITIONS,
     SplitError,
     client_table,

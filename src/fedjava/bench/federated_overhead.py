@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args.threads = args.threads or max(1, (os.cpu_count() or 1) // args.clients)
 
     from fedjava.config import load_config
+    from fedjava.dataset.split import run_split
     from fedjava.federated.simulation import run_federated
-    from fedjava.javadata.split import run_split
     from fedjava.prompts import load_samples, write_samples
 
     work = Path(tempfile.mkdtemp(prefix="fedjava-fedbench-"))

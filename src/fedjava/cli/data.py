@@ -6,7 +6,7 @@ import argparse
 
 from fedjava.cli.common import add_unsafe_run_option, error
 from fedjava.cli.options import add_options, options_from
-from fedjava.javadata.build_options import BuildOptions
+from fedjava.dataset.build_options import BuildOptions
 
 DATA_EPILOG = """examples:
   fedjava data build --seed 0 --jobs 2                # rebuild data/*.jsonl with javac and java (a few minutes)
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_data_build(args: argparse.Namespace) -> int:
-    from fedjava.javadata.build import build_dataset
+    from fedjava.dataset.build import build_dataset
 
     if args.jobs < 1 or args.correct_per_task < 0 or args.errors_per_family < 0 or args.max_tasks < 0:
         return error("--jobs must be at least 1; --correct-per-task, --errors-per-family, --max-tasks at least 0")
@@ -80,7 +80,7 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_data_split(args: argparse.Namespace) -> int:
-    from fedjava.javadata.split import run_split
+    from fedjava.dataset.split import run_split
 
     print(run_split(args.data_dir, args.clients, args.partition, args.alpha, args.seed,
                     args.train_file, args.valid_file, force=args.force))
@@ -88,7 +88,7 @@ def cmd_data_split(args: argparse.Namespace) -> int:
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
-    from fedjava.javadata.importers import run_import
+    from fedjava.dataset.importers import run_import
 
     print(run_import(args.file, args.out, args.fmt, args.on_error, force=args.force))
     return 0

@@ -338,7 +338,7 @@ def answer_types(text: str, parsed: dict[str, Any] | None = None) -> list[str] |
 
     None when the text is neither (an invalid answer).
     """
-    from fedjava.javadata.importers import FeedbackError, parse_legacy_feedback
+    from fedjava.dataset.importers import FeedbackError, parse_legacy_feedback
 
     if parsed is not None:
         return [e["type"] for e in parsed["errors"]]

@@ -28,6 +28,7 @@ import math
 import re
 from typing import Any
 
+from fedjava.dataset.label import ERROR_TYPE
 from fedjava.java.evidence import (
     Evidence,
     FirstException,
@@ -39,7 +40,6 @@ from fedjava.java.evidence import (
     VerifiedChange,
 )
 from fedjava.java.sources import blank_literals
-from fedjava.javadata.label import ERROR_TYPE
 
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*$")
 _LOOP = re.compile(r"^\s*(?:\}\s*)?(?:for|while|do)\b")

@@ -73,7 +73,7 @@ def split_command(cfg: Config) -> str:
 
 def check_federated_data(cfg: Config) -> None:
     """Raise FederatedSetupError unless data_dir holds the shards of num_clients clients and valid.json."""
-    from fedjava.javadata.split import shard_problem
+    from fedjava.dataset.split import shard_problem
 
     problem = shard_problem(cfg.data_dir, cfg.num_clients)
     if problem is None and not valid_path(cfg).is_file():

@@ -37,7 +37,7 @@ def split_tasks_unequal(samples: list[dict[str, Any]], num_clients: int, alpha: 
     """Whole tasks per school, school sizes drawn from Dirichlet(``alpha``).
 
     Args:
-        samples: chat samples; a sample's task is ``fedjava.javadata.split.sample_task`` (``meta.task_id``).
+        samples: chat samples; a sample's task is ``fedjava.dataset.split.sample_task`` (``meta.task_id``).
         num_clients: schools, at least 1 and at most the number of tasks.
         alpha: Dirichlet concentration of the school sizes, above 0.
         seed: the only source of randomness.
@@ -49,7 +49,7 @@ def split_tasks_unequal(samples: list[dict[str, Any]], num_clients: int, alpha: 
     Raises:
         PartitionError: fewer tasks than schools, a bad alpha, or a school below ``min_per_client``.
     """
-    from fedjava.javadata.split import sample_task
+    from fedjava.dataset.split import sample_task
 
     if not alpha > 0:
         raise PartitionError(f"alpha must be above 0 for the {TASK_DIRICHLET} partition, got {alpha}")

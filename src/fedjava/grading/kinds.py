@@ -1,6 +1,6 @@
 """What kind of error an answer names, in a teacher's words, from its ``code``.
 
-The grader was trained on labels that type every compile error "Syntax Error" (``fedjava.javadata.label``), so a
+The grader was trained on labels that type every compile error "Syntax Error" (``fedjava.dataset.label``), so a
 missing import, a misspelt name or a wrong type all read alike. The error's ``code`` says more: javac's message
 key, the exception's class, ``wrong_output`` or ``timeout``. :func:`error_kind` names the kind from it, and
 :func:`describe_code` gives javac's plain message for a key (the summary lists those, not raw keys). The answer

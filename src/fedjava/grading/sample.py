@@ -2,7 +2,7 @@
 
 Why: ``fedjava grade`` needs a realistic folder to be tried and timed on, and its tests need one, without real
 students' code. :func:`make_class` takes the task's reference solution and correct variants, restyles them
-(:mod:`fedjava.javadata.restyle`: renamed variables, other brace and indent styles) and injects one error into
+(:mod:`fedjava.dataset.restyle`: renamed variables, other brace and indent styles) and injects one error into
 most of them with the mutation operators (:mod:`fedjava.java.mutate`), a quarter correct and the rest spread
 over the syntax, compile, runtime and logic families, all seeded. ``broken=True`` adds the submissions a real
 class also has: an empty file, a binary file, a text file (left out: no student's), a folder with two ``.java``
@@ -16,9 +16,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from fedjava.dataset.restyle import restyle
 from fedjava.java.mutate import FAMILIES, sample_mutants
 from fedjava.java.tasks import TASKS_DIR, Task, load_task
-from fedjava.javadata.restyle import restyle
 
 BROKEN = {
     "empty_file.java": b"",

@@ -27,7 +27,7 @@ In the prompt, the line of the student's code that javac or the stack trace name
 stored here does not hold it.
 
 Of the failing tests, the first that throws or runs out of time and the first that returns a wrong value are
-shown (the label takes an exception over a wrong value: ``fedjava.javadata.label``). Long values are cut to
+shown (the label takes an exception over a wrong value: ``fedjava.dataset.label``). Long values are cut to
 :data:`MAX_VALUE` characters so that the block stays short.
 """
 

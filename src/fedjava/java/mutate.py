@@ -60,7 +60,7 @@ class Mutant:
         mutated_line: The line after the change; ``""`` when the line was deleted.
         description: Short human text, e.g. ``"removed ';' after 'return total'"``.
         facts: What the operator changed, in the program's own words, for the explanation templates of
-            :mod:`fedjava.javadata.explain` (e.g. ``{"wrote": "<=", "meant": "<", "left": "i", ...}``);
+            :mod:`fedjava.dataset.explain` (e.g. ``{"wrote": "<=", "meant": "<", "left": "i", ...}``);
             empty for a hand-made mutant.
     """
 

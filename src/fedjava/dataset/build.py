@@ -4,11 +4,11 @@
 
 1. Split the tasks 80/10/10 into train/valid/test **by task**, stratified by topic.
 2. For every task, take the reference solution and its correct variants, plus restyled copies of
-   each (:mod:`fedjava.javadata.restyle`), and sample mutants of all of them with every operator
+   each (:mod:`fedjava.dataset.restyle`), and sample mutants of all of them with every operator
    (:mod:`fedjava.java.mutate`), a few more than needed per family.
 3. Compile every program with javac (many per JVM, ``jobs`` JVMs at a time) and run the ones that
    compile against the task's test driver (:func:`fedjava.java.runner.check_many`).
-4. Label each from what the tools reported (:mod:`fedjava.javadata.label`); drop equivalent mutants
+4. Label each from what the tools reported (:mod:`fedjava.dataset.label`); drop equivalent mutants
    and errors outside the student's file; a correct program that fails is dropped (restyled copies)
    or stops the build (the task's own solution and variants).
 5. Keep per task ``correct_per_task`` correct programs and ``errors_per_family`` mutants of each
@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedjava.dataset.build_options import BuildOptions
+from fedjava.dataset.label import Dropped, label
+from fedjava.dataset.restyle import restyle
 from fedjava.errors import UserError
 from fedjava.files import writable_dir
 from fedjava.java.evidence import evidence_block, hung_call
@@ -38,9 +41,6 @@ from fedjava.java.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.java.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
 from fedjava.java.sandbox import require_sandbox
 from fedjava.java.tasks import Task, load_tasks
-from fedjava.javadata.build_options import BuildOptions
-from fedjava.javadata.label import Dropped, label
-from fedjava.javadata.restyle import restyle
 from fedjava.prompts import build_messages, write_samples
 
 SPLITS = ("train", "valid", "test")

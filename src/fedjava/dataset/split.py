@@ -29,8 +29,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from fedjava.dataset.importers import FeedbackError, legacy_answer, parse_legacy_feedback
 from fedjava.errors import UserError
-from fedjava.javadata.importers import FeedbackError, legacy_answer, parse_legacy_feedback
 from fedjava.prompts import VERDICTS, load_samples, split_user_prompt, write_samples
 
 log = logging.getLogger("fedjava")

@@ -14,7 +14,7 @@ the mutation operator's intent:
 * a program that runs out of memory is dropped (where the heap runs out is not reproducible).
 
 ``score`` is ``round(10 x passed / total)`` over the task's test cases (0 when it does not compile).
-The explanation says what is wrong on the changed line and why (:mod:`fedjava.javadata.explain`, from the
+The explanation says what is wrong on the changed line and why (:mod:`fedjava.dataset.explain`, from the
 mutation's facts and what was observed); the fix is the original line (``""`` when the line must be deleted).
 """
 
@@ -26,11 +26,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from fedjava.dataset.explain import Observed, explain
 from fedjava.java.evidence import hung_call, strip_loader_names
 from fedjava.java.mutate import Mutant
 from fedjava.java.runner import TIMEOUT_SECONDS, RunOutcome
 from fedjava.java.tasks import Task
-from fedjava.javadata.explain import Observed, explain
 
 ERROR_TYPE = {"COMPILE_ERROR": "Syntax Error", "RUNTIME_ERROR": "Runtime Error", "LOGIC_ERROR": "Logical Error"}
 STUDENT_FILE = "Solution.java"

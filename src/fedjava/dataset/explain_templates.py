@@ -1,7 +1,7 @@
-"""The sentences of :mod:`fedjava.javadata.explain`: per operator, per observed failure, a few phrasings.
+"""The sentences of :mod:`fedjava.dataset.explain`: per operator, per observed failure, a few phrasings.
 
 ``REASONS["operator"]`` (or ``"operator:case"`` for an operator with sub-cases, read from its ``case``
-fact) maps a failure key (see :meth:`~fedjava.javadata.explain.Observed.keys`) to phrasings. Placeholders:
+fact) maps a failure key (see :meth:`~fedjava.dataset.explain.Observed.keys`) to phrasings. Placeholders:
 the operator's facts (see each operator in ``mutate_*.py``), ``{line}`` (the reported line), ``{fix_line}``
 (the changed line), ``{call}``, ``{expected}``, ``{actual}``, ``{exception}``, ``{detail}``,
 ``{paren_detail}`` (`` (detail)`` or nothing), ``{message}``, ``{result}`` ("call gives A instead of B"),

@@ -1,4 +1,4 @@
-"""How the dataset is built: :class:`BuildOptions`, which :func:`fedjava.javadata.build.build_dataset` takes and whose
+"""How the dataset is built: :class:`BuildOptions`, which :func:`fedjava.dataset.build.build_dataset` takes and whose
 fields are the options of ``fedjava data build`` (:mod:`fedjava.cli.options` reads their metadata).
 
 A module of its own, light to import, so that the ``fedjava`` parser is built without the build's imports.

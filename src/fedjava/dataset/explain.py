@@ -2,7 +2,7 @@
 
 Each mutation operator records what it changed (:attr:`~fedjava.java.mutate.Mutant.facts`: the
 variable, the operator written and the one meant, the bound, ...).
-:data:`~fedjava.javadata.explain_templates.REASONS` holds, per operator (and sub-case), sentences for each
+:data:`~fedjava.dataset.explain_templates.REASONS` holds, per operator (and sub-case), sentences for each
 kind of observed failure that fill in those facts. The sentence is chosen by what javac and the JVM actually reported (:class:`Observed`), tried from the
 most specific key to the least:
 
@@ -24,9 +24,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from fedjava.dataset.explain_templates import COMPILE_MEANING, FALLBACK, REASONS, RUNTIME_MEANING, Short
 from fedjava.java.mutate import Mutant
 from fedjava.java.runner import TIMEOUT_SECONDS
-from fedjava.javadata.explain_templates import COMPILE_MEANING, FALLBACK, REASONS, RUNTIME_MEANING, Short
 
 INDEX_EXCEPTIONS = frozenset({"java.lang.ArrayIndexOutOfBoundsException", "java.lang.StringIndexOutOfBoundsException",
                               "java.lang.IndexOutOfBoundsException"})
