@@ -18,7 +18,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 
 from fedjava.aggregation import describe_method
-from fedjava.config import Config, to_yaml
+from fedjava.config import Config
 from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
 from fedjava.federated.checkpoints import resume_checkpoint, run_identity, save_checkpoint
@@ -33,7 +33,7 @@ from fedjava.federated.common import (
     valid_path,
 )
 from fedjava.federated.strategies import RoundReport, build_strategy, restore_server_state, server_state
-from fedjava.runs import claim_output_dir, configuration_block, count_parameters, save_final_model
+from fedjava.runs import TrainingRun, configuration_block, count_parameters, training_run
 
 log = logging.getLogger("fedjava")
 _CLIENT_IN_REASON = re.compile(r"client (\d+): ")
@@ -75,60 +75,62 @@ class FederatedServer:
     # ------------------------------------------------------------------ setup
 
     def run(self, grid: Grid) -> dict[str, Any]:
-        from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
-        from fedjava.tracking import RunTracker, close_file_logs, setup_logging
-        from fedjava.training import load_prompted
-
         cfg = self.cfg
         self._check_data()
         # The command (fedjava federate / server) removed an old run when asked (--overwrite); `flwr run .` cannot.
-        claim_output_dir(self.out, self.resume)
-        checkpoint = resume_checkpoint(cfg) if self.resume else None
-        setup_logging(self.out / "training.log")
-        log.debug("resolved config:\n%s", to_yaml(cfg))
-        valid_samples = load_prompted(cfg, valid_path(cfg), cfg.max_eval_samples, "valid")
-        if cfg.num_threads:
-            import torch
+        with training_run(cfg, self.out, self.resume, False, lambda: resume_checkpoint(cfg), self.printer) as run:
+            arrays = self._load(run)
+            self._start_tracking(run)
+            self._play_rounds(grid, arrays)
+            load_arrays_into(self.model, self.latest)
+            summary = run.finish(self.model, self.tokenizer,
+                                 {"method": f"federated_{self.method}", "algorithm": cfg.algorithm,
+                                  "num_clients": cfg.num_clients, "num_rounds": cfg.num_rounds},
+                                 lambda final: self._summary(final, arrays))
+            self.say(f"\nModel saved: {summary['final_model']}")
+        return summary
 
-            torch.set_num_threads(cfg.num_threads)
-        self.printer(f"Loading {cfg.model_name} ...")
-        self.model, self.tokenizer, initial, load_seconds = cached_model(cfg)
+    def _load(self, run: TrainingRun) -> Any:
+        """The validation samples (read before the model loads), the model, the strategy; prints the configuration.
+        Returns the adapter the first round sends."""
+        from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
+        from fedjava.training import load_prompted
+
+        cfg = self.cfg
+        valid_samples = load_prompted(cfg, valid_path(cfg), cfg.max_eval_samples, "valid")
+        (self.model, self.tokenizer, initial, _), load_seconds = run.load_model(lambda: cached_model(cfg))
         load_arrays_into(self.model, {n: t.numpy() for n, t in initial.items()})
         self.order = list(initial)
         self.valid = tokenize_samples(self.tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
         self.collator = AnswerOnlyCollator(self.tokenizer.pad_token_id)
-        arrays = self._start_from(checkpoint)
+        arrays = self._start_from(run.checkpoint)
         self.say(configuration_block("Federated Learning Configuration",
                                      self._configuration_rows(load_seconds, arrays)))
-        if checkpoint is not None:
-            self.say(f"\nResuming after round {checkpoint.round} ({checkpoint.path}).")
-        self.tracker = RunTracker(self.out, f"federated_{self.method}", cfg.to_dict(),
-                                  cfg.tensorboard_dir(self.method), cfg.report_to, cfg.wandb_project,
-                                  resume=self.resume)
+        if run.checkpoint is not None:
+            self.say(f"\nResuming after round {run.checkpoint.round} ({run.checkpoint.path}).")
+        return arrays
+
+    def _start_tracking(self, run: TrainingRun) -> None:
+        """The run's RunTracker, holding the rounds done before a resume (and their time)."""
+        self.tracker = run.track(f"federated_{self.method}", self.method)
         self.tracker.history["rounds"] = list(self.rounds)
-        if checkpoint is not None:
-            self.tracker.continue_from(_elapsed_at(checkpoint.state), checkpoint.round)
-        remaining = cfg.num_rounds - self.offset
+        if run.checkpoint is not None:
+            self.tracker.continue_from(_elapsed_at(run.checkpoint.state), run.checkpoint.round)
+
+    def _play_rounds(self, grid: Grid, arrays) -> None:
+        """The rounds still to do (all but those a resumed run did before), by the strategy."""
+        remaining = self.cfg.num_rounds - self.offset
         if remaining > 0:
             self.strategy.start(
                 grid=grid,
                 initial_arrays=arrays,
                 num_rounds=remaining,
-                timeout=cfg.round_timeout,
-                train_config=ConfigRecord({"local-epochs": float(cfg.local_epochs)}),
+                timeout=self.cfg.round_timeout,
+                train_config=ConfigRecord({"local-epochs": float(self.cfg.local_epochs)}),
                 evaluate_fn=self.evaluate,
             )
         else:
-            self.say(f"\nAll {cfg.num_rounds} rounds were already done; saving the final model again.")
-        load_arrays_into(self.model, self.latest)
-        final = save_final_model(self.model, self.tokenizer, cfg, self.out / "final_model",
-                                 {"method": f"federated_{self.method}", "algorithm": cfg.algorithm,
-                                  "num_clients": cfg.num_clients, "num_rounds": cfg.num_rounds})
-        summary = self._summary(final, arrays)
-        self.tracker.finish(summary)
-        self.say(f"\nModel saved: {final}")
-        close_file_logs()
-        return summary
+            self.say(f"\nAll {self.cfg.num_rounds} rounds were already done; saving the final model again.")
 
     def _check_data(self) -> None:
         """The server's validation file must be here; the clients' shards may live on other machines."""
