@@ -258,28 +258,13 @@ class FederatedServer:
 
     def evaluate(self, flower_round: int, arrays: ArrayRecord) -> MetricRecord | None:
         """Flower's evaluate_fn: after aggregation, evaluate, record, checkpoint (round 0: initial model)."""
-        server_round = flower_round + self.offset
         if flower_round == 0:
-            if self.offset:
-                return None  # resumed: the initial evaluation is in the history already
-            start = time.time()
-            metrics = self._evaluate_arrays(arrays)
-            self.eval_losses[0] = metrics["eval_loss"]
-            self.say(f"\nInitial global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}")
-            entry = {"round": 0, "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"],
-                     **_decision_values(metrics),
-                     "eval_seconds": time.time() - start, "elapsed_seconds": self.tracker.elapsed()}
-            self.rounds.append(entry)
-            self.tracker.record("rounds", entry, 0)
-            return MetricRecord({"eval_loss": metrics["eval_loss"]})
+            return None if self.offset else self._evaluate_initial(arrays)  # resumed: round 0 is in the history
+        server_round = flower_round + self.offset
         report = self.strategy.reports.get(server_round, RoundReport(round=server_round))
         self.latest = arrays
         start = time.time()
-        previous = self.rounds[-1] if self.rounds else None
-        if report.kept_global and previous is not None and "eval_loss" in previous:
-            metrics = {k: v for k, v in previous.items() if k in ("eval_loss", "eval_perplexity", *DECISION_KEYS)}
-        else:
-            metrics = self._evaluate_arrays(arrays)
+        metrics = self._round_metrics(report, arrays)
         self.eval_losses[server_round] = metrics["eval_loss"]
         note = " (global model unchanged)" if report.kept_global else ""
         self.say(f"  Global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}{note}")
@@ -287,10 +272,41 @@ class FederatedServer:
         if privacy is not None:
             self.say(f"  Privacy spent so far: epsilon={privacy.epsilon():.3f} at delta={self.cfg.dp_delta:g} "
                      f"({privacy.releases} noised round(s))")
+        entry = self._round_entry(server_round, report, metrics, start)
+        self.rounds.append({k: v for k, v in entry.items() if v is not None})
+        # The checkpoint first: the history and TensorBoard never hold a round the checkpoints lack.
+        self._save_round(server_round, arrays, metrics["eval_loss"])
+        self.tracker.record("rounds", entry, server_round)
+        return MetricRecord({"eval_loss": metrics["eval_loss"]})
+
+    def _evaluate_initial(self, arrays: ArrayRecord) -> MetricRecord:
+        """Round 0: the model every school starts from, measured once and recorded."""
+        start = time.time()
+        metrics = self._evaluate_arrays(arrays)
+        self.eval_losses[0] = metrics["eval_loss"]
+        self.say(f"\nInitial global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}")
+        entry = {"round": 0, "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"],
+                 **_decision_values(metrics),
+                 "eval_seconds": time.time() - start, "elapsed_seconds": self.tracker.elapsed()}
+        self.rounds.append(entry)
+        self.tracker.record("rounds", entry, 0)
+        return MetricRecord({"eval_loss": metrics["eval_loss"]})
+
+    def _round_metrics(self, report: RoundReport, arrays: ArrayRecord) -> dict[str, Any]:
+        """The global model's validation metrics; a round that kept the global model reuses the previous ones."""
+        previous = self.rounds[-1] if self.rounds else None
+        if report.kept_global and previous is not None and "eval_loss" in previous:
+            return {k: v for k, v in previous.items() if k in ("eval_loss", "eval_perplexity", *DECISION_KEYS)}
+        return self._evaluate_arrays(arrays)
+
+    def _round_entry(self, server_round: int, report: RoundReport, metrics: dict[str, Any],
+                     start: float) -> dict[str, Any]:
+        """The round's line of the history: losses, who took part, bytes, privacy, time."""
+        privacy = self.strategy.privacy
         weights = sum(e.get("num_examples", 0) for e in report.clients)
         train_loss = (sum(e.get("train_loss", 0.0) * e.get("num_examples", 0) for e in report.clients) / weights
                       if weights else None)
-        entry = {
+        return {
             "round": server_round,
             "eval_loss": metrics["eval_loss"],
             "eval_perplexity": metrics["eval_perplexity"],
@@ -315,20 +331,19 @@ class FederatedServer:
                              for e in report.clients if e.get("client") is not None},
             "elapsed_seconds": self.tracker.elapsed(),
         }
-        self.rounds.append({k: v for k, v in entry.items() if v is not None})
-        # The checkpoint first: the history and TensorBoard never hold a round the checkpoints lack.
+
+    def _save_round(self, server_round: int, arrays: ArrayRecord, eval_loss: float) -> None:
+        """The round's checkpoint: the global adapter, the strategy's state and the history so far."""
         save_checkpoint(self.out, server_round, arrays_to_numpy(arrays), server_state(self.strategy), {
             "round": server_round,
             "num_rounds": self.cfg.num_rounds,
             "identity": run_identity(self.cfg),
             "client_seed_rule": "sha256('fedjava:{seed}:{round}:{client}')[:4] little-endian mod 2**31-1",
-            "eval_loss": metrics["eval_loss"],
+            "eval_loss": eval_loss,
             "rounds": self.rounds,
             "elapsed_seconds": self.tracker.elapsed(),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }, keep=self.cfg.save_total_limit)
-        self.tracker.record("rounds", entry, server_round)
-        return MetricRecord({"eval_loss": metrics["eval_loss"]})
 
 
 def _elapsed_at(state: dict[str, Any]) -> float | None:
