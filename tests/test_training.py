@@ -196,6 +196,25 @@ def test_an_output_folder_holding_a_run_is_kept_unless_asked(tiny_overrides, tmp
     assert [e["step"] for e in history["steps"]] == [1]
 
 
+def test_a_run_that_fails_stops_writing_into_its_log(tiny_overrides, tmp_path, monkeypatch):
+    import logging
+
+    import fedjava.training as training
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(training, "train_adapter", out_of_memory)
+    cfg = load_config(None, [*tiny_overrides, "num_epochs=1"])
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        run_centralized(cfg, printer=lambda _: None)
+    log_file = tmp_path / "results" / "centralized_hf" / "training.log"
+    assert "resolved config" in log_file.read_text()
+    # what the process does next (`fedjava experiment`'s next stage, another run) is not logged as this run's
+    logging.getLogger("fedjava").debug("the next stage starts")
+    assert "the next stage starts" not in log_file.read_text()
+
+
 def test_resume_needs_a_whole_checkpoint_of_the_same_run(tiny_overrides, tmp_path, capsys):
     from fedjava.cli import main
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fedjava.config import Config, to_yaml
+from fedjava.config import Config
 from fedjava.errors import UserError
-from fedjava.runs import claim_output_dir, configuration_block, count_parameters, save_final_model
+from fedjava.runs import configuration_block, count_parameters, training_run
 
 log = logging.getLogger("fedjava")
 
@@ -112,44 +111,43 @@ def run_centralized(
     """
     from fedjava.models import load_for_training
     from fedjava.prompts import tokenize_samples
-    from fedjava.tracking import RunTracker, close_file_logs, setup_logging
     from fedjava.training import load_train_valid, resume_checkpoint, set_seed, train_adapter
 
     method = f"centralized_{framework}"
     if framework == "unsloth":
         check_unsloth()
     out = cfg.resolved_output_dir(method)
-    claim_output_dir(out, resume, overwrite)
-    checkpoint = resume_checkpoint(out / "checkpoints", cfg) if resume else None
-    setup_logging(out / "training.log")
-    log.debug("resolved config:\n%s", to_yaml(cfg))
-    # Read the data before loading any model: a malformed file fails in a second, not after a minute.
-    train_samples, valid_samples = load_train_valid(cfg)
-    if cfg.num_threads:
-        import torch
+    with training_run(cfg, out, resume, overwrite, lambda: resume_checkpoint(out / "checkpoints", cfg),
+                      printer) as run:
+        # Read the data before loading any model: a malformed file fails in a second, not after a minute.
+        train_samples, valid_samples = load_train_valid(cfg)
+        set_seed(cfg.seed)
+        (model, tokenizer), load_seconds = run.load_model(
+            lambda: load_unsloth(cfg) if framework == "unsloth" else load_for_training(cfg))
+        train_features, train_stats = tokenize_samples(tokenizer, train_samples, cfg.max_seq_length, cfg.truncation,
+                                                       "train")
+        eval_features = (
+            tokenize_samples(tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
+            if valid_samples else None
+        )
+        printer(configuration_block("Training Configuration", _configuration_rows(
+            cfg, framework, load_seconds, train_stats, len(train_features), len(eval_features or []), model, out)))
+        tracker = run.track(method)
+        printer("\nTraining Progress:")
+        if run.checkpoint is not None:
+            printer(f"Resuming from {run.checkpoint}")
+        result = train_adapter(model, tokenizer, cfg, train_features, eval_features, out / "checkpoints",
+                               tracker=tracker, printer=_beside_progress_bar(printer), resume_from=run.checkpoint)
+        summary = run.finish(model, tokenizer, {"method": method, "framework": framework},
+                             lambda final: _summary(method, result, model, final))
+        log.debug("finished %s: %s", method, summary)
+        printer(f"\nModel saved to: {summary['final_model']}")
+    return summary
 
-        torch.set_num_threads(cfg.num_threads)
-    set_seed(cfg.seed)
-    started = time.time()
-    printer(f"Loading {cfg.model_name} ...")
-    model, tokenizer = load_unsloth(cfg) if framework == "unsloth" else load_for_training(cfg)
-    load_seconds = time.time() - started
-    train_features, train_stats = tokenize_samples(tokenizer, train_samples, cfg.max_seq_length, cfg.truncation, "train")
-    eval_features = (
-        tokenize_samples(tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
-        if valid_samples else None
-    )
-    printer(configuration_block("Training Configuration", _configuration_rows(
-        cfg, framework, load_seconds, train_stats, len(train_features), len(eval_features or []), model, out)))
-    tracker = RunTracker(out, method, cfg.to_dict(), cfg.tensorboard_dir(method), cfg.report_to, cfg.wandb_project,
-                         resume=resume)
-    printer("\nTraining Progress:")
-    if checkpoint is not None:
-        printer(f"Resuming from {checkpoint}")
-    result = train_adapter(model, tokenizer, cfg, train_features, eval_features, out / "checkpoints",
-                           tracker=tracker, printer=_beside_progress_bar(printer), resume_from=checkpoint)
-    final = save_final_model(model, tokenizer, cfg, out / "final_model", {"method": method, "framework": framework})
-    summary = {
+
+def _summary(method: str, result, model, final: Path) -> dict[str, Any]:
+    """The run's summary: the losses and decisions at the end, how much it trained and how fast, where the model is."""
+    return {
         "method": method,
         "train_loss": result.train_loss,
         "eval_loss": result.eval_loss,
@@ -164,8 +162,3 @@ def run_centralized(
         "trainable_parameters": count_parameters(model)[0],
         "final_model": str(final),
     }
-    tracker.finish(summary)
-    log.debug("finished %s: %s", method, summary)
-    printer(f"\nModel saved to: {final}")
-    close_file_logs()
-    return summary

@@ -491,8 +491,6 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
          unsafe_run: bool = False, force: bool = False) -> list[Stage]:
     """Every stage of the experiment, in order (``unsafe_run``: the fix check without the sandbox; ``force``: a
     training stage starts afresh instead of continuing from its checkpoint)."""
-    from fedjava.evaluation.evaluate import output_paths
-
     cfg = base_config(exp)
     results = Path(cfg.results_dir)
     stages = [Stage("data", "data", f"subsets train {exp.train_samples or 'all'} / valid {exp.valid_samples or 'all'}"
@@ -502,28 +500,48 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
     runs = training_configs(exp)
     grids = tuning_grids(exp)
     for name, (kind, run_cfg) in runs.items():
-        folder = run_cfg.resolved_output_dir(name)
-        if kind == "federated":
-            detail = (f"{name}: {exp.num_clients} clients x {exp.num_rounds} rounds x {exp.local_epochs:g} "
-                      "local epoch(s) on Flower's simulation")
-        else:
-            detail = f"{name}: {exp.num_epochs:g} epoch(s) over the training subset"
-        if name not in grids:
-            stages.append(Stage("train", name, detail, _train(kind, run_cfg, name, results, printer, force),
-                                lambda f=folder, c=run_cfg: _same_config(f, c)))
-            continue
-        grid = grids[name]
-        for label, point_cfg in grid.items():
-            point_folder = point_cfg.resolved_output_dir(name)
-            stages.append(Stage("train", f"{name} {label}", f"{detail}, tuning {label}",
-                                _train(kind, point_cfg, f"{name}@{label}", results, printer, force),
-                                lambda f=point_folder, c=point_cfg: _same_config(f, c)))
-        folders = {label: c.resolved_output_dir(name) for label, c in grid.items()}
-        configs = {label: to_yaml(c) for label, c in grid.items()}
-        stages.append(Stage("train", name, f"{name}: the best of {len(grid)} on the validation samples by "
-                            f"{exp.tune_metric}", lambda f=folder, g=folders, c=configs: _choose(f, g, c, exp, printer),
-                            lambda f=folder, g=folders, c=configs: selection_done(f, g, c)))
-    evaluations: list[tuple[str, Any, Path | None, Config]] = []
+        stages += _training_stages(exp, name, kind, run_cfg, grids.get(name), results, printer, force)
+    stages += _evaluation_stages(exp, _evaluations(exp, cfg, runs, unsafe_run), cfg, printer)
+    stages.append(Stage("report", "report", f"report.md and report.html in {results}",
+                        lambda: _report(results, printer)))
+    return stages
+
+
+def _training_stages(exp: Experiment, name: str, kind: str, run_cfg: Config, grid: dict[str, Config] | None,
+                     results: Path, printer: Callable[[str], None], force: bool) -> list[Stage]:
+    """The stages of one training run: the run itself, or (tuned: ``grid`` of its points' configs) a run per point,
+    then choosing the best of them."""
+    folder = run_cfg.resolved_output_dir(name)
+    if kind == "federated":
+        detail = (f"{name}: {exp.num_clients} clients x {exp.num_rounds} rounds x {exp.local_epochs:g} "
+                  "local epoch(s) on Flower's simulation")
+    else:
+        detail = f"{name}: {exp.num_epochs:g} epoch(s) over the training subset"
+    if grid is None:
+        return [Stage("train", name, detail, _train(kind, run_cfg, name, results, printer, force),
+                      lambda f=folder, c=run_cfg: _same_config(f, c))]
+    stages = []
+    for label, point_cfg in grid.items():
+        point_folder = point_cfg.resolved_output_dir(name)
+        stages.append(Stage("train", f"{name} {label}", f"{detail}, tuning {label}",
+                            _train(kind, point_cfg, f"{name}@{label}", results, printer, force),
+                            lambda f=point_folder, c=point_cfg: _same_config(f, c)))
+    folders = {label: c.resolved_output_dir(name) for label, c in grid.items()}
+    configs = {label: to_yaml(c) for label, c in grid.items()}
+    stages.append(Stage("train", name, f"{name}: the best of {len(grid)} on the validation samples by "
+                        f"{exp.tune_metric}", lambda f=folder, g=folders, c=configs: _choose(f, g, c, exp, printer),
+                        lambda f=folder, g=folders, c=configs: selection_done(f, g, c)))
+    return stages
+
+
+Evaluation = tuple[str, Any, Path | None, Config]
+"""What one evaluation stage measures: (its run name, its EvalOptions, the adapter folder or None, the config)."""
+
+
+def _evaluations(exp: Experiment, cfg: Config, runs: dict[str, tuple[str, Config]],
+                 unsafe_run: bool) -> list[Evaluation]:
+    """The baselines, the base model with few-shot examples, then every trained run, on the test subset."""
+    evaluations: list[Evaluation] = []
     for baseline in exp.baselines:
         if baseline == "grader":
             from fedjava.models import BUILTIN_ADAPTER, builtin_adapter_dir
@@ -546,13 +564,21 @@ def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = pri
     for name, (_, run_cfg) in runs.items():
         adapter = run_cfg.resolved_output_dir(name) / "final_model"
         evaluations.append((name, eval_options(exp, unsafe_run, adapter=str(adapter)), adapter, cfg))
+    return evaluations
+
+
+def _evaluation_stages(exp: Experiment, evaluations: list[Evaluation], cfg: Config,
+                       printer: Callable[[str], None]) -> list[Stage]:
+    """A stage per evaluation, done when its metrics were measured with the same options after the data (in ``cfg``)
+    was drawn."""
+    from fedjava.evaluation.evaluate import output_paths
+
+    stages = []
     for name, opts, adapter, eval_cfg in evaluations:
         metrics_path = output_paths(eval_cfg, opts)[1]
         stages.append(Stage("evaluate", name, f"{name} on {exp.test_samples or 'all'} test samples",
                             _evaluate(eval_cfg, opts, printer),
                             lambda m=metrics_path, o=opts, a=adapter: _eval_done(m, o, _stamp(cfg), a)))
-    stages.append(Stage("report", "report", f"report.md and report.html in {results}",
-                        lambda: _report(results, printer)))
     return stages
 
 

@@ -22,9 +22,13 @@ The files, the task and the adapter are read and checked by :mod:`fedjava.review
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedjava.review_inputs import count_lines
+
+if TYPE_CHECKING:
+    from fedjava.findings import Support
+    from fedjava.grading.rubric import Score
 
 CONTEXT_LINES = 2
 
@@ -83,7 +87,6 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
     A verdict the tools do not back (:func:`fedjava.findings.support`) is shown as possible, with the reason.
     """
     from fedjava.findings import support as tools_support
-    from fedjava.grading.kinds import error_title
     from fedjava.grading.tests_table import counts, text_table
 
     backed = tools_support(answer, evidence)
@@ -95,7 +98,28 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
         out += [format_evidence(evidence), ""]
     if tests:
         out += [f"Tests: {counts(tests)} passed", *(f"  {line}" for line in text_table(tests)), ""]
-    from fedjava.grading.feedback import fix_check_text, format_points
+    out += _verdict_lines(answer, backed, score)
+    possible = not (backed.finding or answer["verdict"] == "NO_ERROR")
+    errors = answer["errors"]
+    for i, e in enumerate(errors, 1):
+        heading = f"{'Possible error' if possible else 'Error'} {i} of {len(errors)}"
+        out += ["", *_error_lines(e, heading, code, n_lines), *_fix_lines(e)]
+        if i == 1 and fix_check:
+            from fedjava.grading.feedback import fix_check_text
+
+            out.append(f"  {fix_check_text(fix_check)}")
+            guess = guessed_line_text(answer, fix_check, evidence)
+            if guess:
+                out.append(f"  {guess}")
+    if score is not None:
+        out += ["", *_score_lines(score)]
+    return "\n".join(out)
+
+
+def _verdict_lines(answer: dict[str, Any], backed: Support, score: Score | None) -> list[str]:
+    """The verdict with the score (the rubric's, else the model's own), and what to know before reading the errors:
+    whether the tools back the verdict (``backed``), a repaired answer, an error verdict without errors."""
+    from fedjava.grading.feedback import format_points
 
     if score is not None:
         score_text = f"   score {format_points(score.points)}/{format_points(score.cap)}"
@@ -106,7 +130,7 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
     errors = answer["errors"]
     found = " (no errors found)" if verdict == "NO_ERROR" and not errors else ""
     possible = "" if backed.finding or verdict == "NO_ERROR" else "possible "
-    out.append(f"Verdict: {possible}{verdict}{found}{score_text}")
+    out = [f"Verdict: {possible}{verdict}{found}{score_text}"]
     if not backed.finding:
         out.append(f"{backed.status.capitalize()}: {backed.reason}."
                    + (" Check it by hand: it is not a finding, and it costs no points." if possible else ""))
@@ -115,41 +139,51 @@ def format_review(answer: dict[str, Any], code: str, file_label: str, task: str,
                 "what it held up to there is shown, the part being written is not.)"]
     if verdict != "NO_ERROR" and not errors:
         out += ["", "The answer gives no error details."]
-    for i, e in enumerate(errors, 1):
-        where = f"at line {e['line']}" if e.get("line") is not None else "(no line given)"
-        out += ["", f"{'Possible error' if possible else 'Error'} {i} of {len(errors)}: {error_title(e)} {where}"]
-        if e.get("message"):
-            out.append(f"  Message: {e['message']}")
-        if e.get("line") is not None:
-            context = code_context(code, e["line"])
-            if context:
-                out += [f"  {row}" for row in context]
-            else:
-                out.append(f"  (line {e['line']} is outside the file's {n_lines} lines)")
-        out.append(f"  Explanation: {e.get('explanation') or '(none given)'}")
-        fix = e.get("fix") or ""
-        placed, action = e.get("fix_line"), e.get("fix_action")
-        if placed is not None and action == "delete":
-            out.append(f"  Fix: delete line {placed}")
-        elif fix.strip():
-            if placed is not None:
-                target = f"insert before line {placed}" if action == "insert" else f"line {placed} becomes"
-            else:
-                target = f"line {e['line']} becomes" if e.get("line") is not None else "corrected line"
-            out += [f"  Fix ({target}):", f"      {fix}"]
+    return out
+
+
+def _error_lines(e: dict[str, Any], heading: str, code: str, n_lines: int) -> list[str]:
+    """One error: its heading, kind and line, the compiler's message, the line in context, the explanation."""
+    from fedjava.grading.kinds import error_title
+
+    where = f"at line {e['line']}" if e.get("line") is not None else "(no line given)"
+    out = [f"{heading}: {error_title(e)} {where}"]
+    if e.get("message"):
+        out.append(f"  Message: {e['message']}")
+    if e.get("line") is not None:
+        context = code_context(code, e["line"])
+        if context:
+            out += [f"  {row}" for row in context]
         else:
-            out.append("  Fix: (none given)")
-        if i == 1 and fix_check:
-            out.append(f"  {fix_check_text(fix_check)}")
-            guess = guessed_line_text(answer, fix_check, evidence)
-            if guess:
-                out.append(f"  {guess}")
-    if score is not None:
-        out += ["", "How the score was made (the rubric; fedjava grade and serve give the same):"]
-        out += [f"  {('+' if points >= 0 else '-') + format_points(abs(points)):>6}  {what}"
-                for what, points in score.steps]
-        if score.clipped:
-            out.append(f"  {score.clipped}")
-    return "\n".join(out)
+            out.append(f"  (line {e['line']} is outside the file's {n_lines} lines)")
+    out.append(f"  Explanation: {e.get('explanation') or '(none given)'}")
+    return out
+
+
+def _fix_lines(e: dict[str, Any]) -> list[str]:
+    """An error's fix and where it goes: a line deleted, inserted or replaced."""
+    fix = e.get("fix") or ""
+    placed, action = e.get("fix_line"), e.get("fix_action")
+    if placed is not None and action == "delete":
+        return [f"  Fix: delete line {placed}"]
+    if fix.strip():
+        if placed is not None:
+            target = f"insert before line {placed}" if action == "insert" else f"line {placed} becomes"
+        else:
+            target = f"line {e['line']} becomes" if e.get("line") is not None else "corrected line"
+        return [f"  Fix ({target}):", f"      {fix}"]
+    return ["  Fix: (none given)"]
+
+
+def _score_lines(score: Score) -> list[str]:
+    """How the rubric made the score, step by step."""
+    from fedjava.grading.feedback import format_points
+
+    out = ["How the score was made (the rubric; fedjava grade and serve give the same):"]
+    out += [f"  {('+' if points >= 0 else '-') + format_points(abs(points)):>6}  {what}"
+            for what, points in score.steps]
+    if score.clipped:
+        out.append(f"  {score.clipped}")
+    return out
 
 

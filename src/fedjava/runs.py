@@ -1,5 +1,7 @@
-"""What every training path (``fedjava train``, the federated server) does around the core loop: claim the
-output folder, check that a resumed run is the same run, print the configuration block, save ``final_model``.
+"""What every training path (``fedjava train``, the federated server) does around the core loop, written once:
+:func:`training_run` opens a run (claims the output folder, finds the checkpoint a resumed run continues, starts
+``training.log``), :class:`TrainingRun` loads the model, starts the ``RunTracker`` and finishes (``final_model`` and
+the summary); the caller trains in between. Also: check that a resumed run is the same run, the configuration block.
 
 An output folder that holds another run's outputs is never written into unless the user asked: ``--resume``
 continues that run (the checkpoint must have the same model and LoRA settings), ``--overwrite`` first removes
@@ -8,16 +10,24 @@ its outputs. Without either the run stops with one line saying so.
 
 from __future__ import annotations
 
+import logging
 import shutil
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from fedjava.config import SAVED_CONFIG, Config, to_yaml
 from fedjava.errors import UserError
 from fedjava.files import writable_dir
+from fedjava.tracking import RunTracker, close_file_logs, setup_logging
+
+log = logging.getLogger("fedjava")
+Loaded = TypeVar("Loaded")
 
 RUN_MARKERS = ("final_model", "checkpoints", "training_history.json")
 """What marks a folder as holding a run."""
@@ -30,6 +40,71 @@ MODEL_KEYS = ("model_name", "lora_r", "lora_alpha", "lora_dropout", "lora_target
 
 class RunFolderError(UserError):
     """The output folder cannot take this run (another run's outputs, a file in the way, no checkpoint...)."""
+
+
+@contextmanager
+def training_run(cfg: Config, out: Path, resume: bool, overwrite: bool, find_checkpoint: Callable[[], Any],
+                 printer: Callable[[str], None] = print) -> Iterator[TrainingRun]:
+    """Open a training run in ``out``; the block that uses it loads, trains and finishes (see :class:`TrainingRun`).
+
+    The folder is claimed first (:func:`claim_output_dir`: ``resume`` or ``overwrite`` for one holding a run), then
+    ``find_checkpoint()`` finds what ``--resume`` continues (only then; it raises when there is none), and only then
+    does ``training.log`` start, with the resolved config. The log is closed when the block ends, however it ends: a
+    run that fails leaves no handler that would write what the process does next into its log.
+    """
+    claim_output_dir(out, resume, overwrite)
+    checkpoint = find_checkpoint() if resume else None
+    setup_logging(out / "training.log")
+    try:
+        log.debug("resolved config:\n%s", to_yaml(cfg))
+        yield TrainingRun(cfg, out, resume, checkpoint, printer)
+    finally:
+        close_file_logs()
+
+
+@dataclass
+class TrainingRun:
+    """A run opened by :func:`training_run`. Its steps, in order: read the data (the caller), :meth:`load_model`,
+    :meth:`track`, train (the caller), :meth:`finish`."""
+
+    cfg: Config
+    out: Path
+    resume: bool
+    checkpoint: Any
+    """What ``find_checkpoint`` found for ``--resume``; None for a new run."""
+    printer: Callable[[str], None] = print
+    tracker: RunTracker | None = None
+
+    def load_model(self, load: Callable[[], Loaded]) -> tuple[Loaded, float]:
+        """Set torch's threads (``num_threads``), say which model loads and ``load()`` it: its result and the seconds
+        it took. Read the data first: a malformed file then fails in a second, not after a minute of loading."""
+        if self.cfg.num_threads:
+            import torch
+
+            torch.set_num_threads(self.cfg.num_threads)
+        started = time.time()
+        self.printer(f"Loading {self.cfg.model_name} ...")
+        loaded = load()
+        return loaded, time.time() - started
+
+    def track(self, name: str, tensorboard_name: str | None = None) -> RunTracker:
+        """Start recording the run as ``name`` (training_history.json, a resumed run's history kept; TensorBoard under
+        ``tensorboard_name``, default ``name``; W&B when asked)."""
+        cfg = self.cfg
+        self.tracker = RunTracker(self.out, name, cfg.to_dict(), cfg.tensorboard_dir(tensorboard_name or name),
+                                  cfg.report_to, cfg.wandb_project, resume=self.resume)
+        return self.tracker
+
+    def finish(self, model, tokenizer, described: dict[str, Any],
+               summarize: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        """Save ``final_model`` (:func:`save_final_model`, ``described`` in its fedjava_run.yaml), then the summary
+        ``summarize(final_model)`` makes into the history; the summary."""
+        if self.tracker is None:
+            raise RuntimeError("TrainingRun.finish before TrainingRun.track: the summary has no history to go in")
+        final = save_final_model(model, tokenizer, self.cfg, self.out / "final_model", described)
+        summary = summarize(final)
+        self.tracker.finish(summary)
+        return summary
 
 
 def claim_output_dir(out: Path, resume: bool = False, overwrite: bool = False) -> Path:

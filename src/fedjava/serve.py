@@ -95,13 +95,10 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
     """The FastAPI application around a loaded :class:`fedjava.reviewer.Reviewer`; ``allowed_hosts`` (None: any)
     are the names a request's ``Host`` header may give (without the port). ``rubric_given`` False: the scores use
     the rubric saved in ``results`` once a class is graded there."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import HTMLResponse, RedirectResponse
-    from starlette.concurrency import run_in_threadpool
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
 
     from fedjava.grading.feedback import templates
-    from fedjava.java.taskcheck import prepare_task
-    from fedjava.java.tasks import TaskError
     from fedjava.reviewer import adapter_label
     from fedjava.serve_jobs import Jobs
     from fedjava.serve_results import add_results_routes
@@ -111,13 +108,7 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
     tokens = FormTokens()  # a new key with every server: a page from before a restart must be reloaded
     jobs = Jobs()
     adapter = adapter_label(reviewer.adapter)
-    scoring = {"rubric": rubric}
-
-    def current_rubric():
-        """The server's rubric: --rubric, else the results folder's (a class graded since may have saved one)."""
-        if not rubric_given and results is not None and (results / "rubric.yaml").is_file():
-            scoring["rubric"] = results_rubric(results)
-        return scoring["rubric"]
+    current_rubric = _rubric_source(rubric, rubric_given, results)
 
     def page(name: str, status: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(templates().get_template(name).render(**context), status_code=status)
@@ -132,6 +123,37 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
         return page("index.html", adapter=adapter, mode=reviewer.cfg.prompt_mode, results=results,
                     limit_kb=max_upload_bytes // 1000, class_mb=max_class_bytes // 10**6, token_field=TOKEN_FIELD,
                     token=tokens.issue(), cap=current_rubric().cap)
+
+    _add_review_route(app, reviewer=reviewer, adapter=adapter, tokens=tokens, jobs=jobs, lock=lock, refuse=refuse,
+                      current_rubric=current_rubric, run_tests=run_tests)
+    _add_job_routes(app, jobs, page, refuse)
+    add_results_routes(app, results=results, reviewer=reviewer, lock=lock, jobs=jobs, tokens=tokens, page=page,
+                       refuse=refuse, current_rubric=current_rubric, run_tests=run_tests)
+    return app
+
+
+def _rubric_source(rubric, rubric_given: bool, results: Path | None):
+    """A function that gives the server's rubric: --rubric, else the results folder's (a class graded since may have
+    saved one)."""
+    scoring = {"rubric": rubric}
+
+    def current_rubric():
+        if not rubric_given and results is not None and (results / "rubric.yaml").is_file():
+            scoring["rubric"] = results_rubric(results)
+        return scoring["rubric"]
+
+    return current_rubric
+
+
+def _add_review_route(app, *, reviewer, adapter: str, tokens: FormTokens, jobs, lock: threading.Lock, refuse,
+                      current_rubric, run_tests: bool) -> None:
+    """POST /review: one student's file (and task) from the form, reviewed as a job whose page the browser follows."""
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse, RedirectResponse
+    from starlette.concurrency import run_in_threadpool
+
+    from fedjava.java.taskcheck import prepare_task
+    from fedjava.java.tasks import TaskError
 
     @app.post("/review", response_class=HTMLResponse)
     async def review(request: Request):
@@ -158,11 +180,6 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
 
         job = jobs.start("review", work)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-
-    _add_job_routes(app, jobs, page, refuse)
-    add_results_routes(app, results=results, reviewer=reviewer, lock=lock, jobs=jobs, tokens=tokens, page=page,
-                       refuse=refuse, current_rubric=current_rubric, run_tests=run_tests)
-    return app
 
 
 def _review_page(done, label: str, code: str, task: str, spec, adapter: str, scorer) -> str:

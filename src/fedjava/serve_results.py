@@ -129,15 +129,18 @@ def _browse_routes(app, context: _Context) -> None:
 
 def _edit_routes(app, context: _Context) -> None:
     """``GET`` and ``POST /results/edit/STUDENT``: the edit form of one page, and saving (or releasing) it."""
-    from fastapi import Request
-    from fastapi.responses import HTMLResponse, RedirectResponse
+    _edit_form_route(app, context)
+    _save_edit_route(app, context)
 
-    from fedjava.grading.feedback import render_feedback
-    from fedjava.grading.outputs import rubric_note, saved_rubric, write_outputs
+
+def _edit_form_route(app, context: _Context) -> None:
+    from fastapi.responses import HTMLResponse
+
+    from fedjava.grading.outputs import saved_rubric
     from fedjava.grading.store import GradeFolder
 
     results, page, refuse, tokens = context.results, context.page, context.refuse, context.tokens
-    no_folder, checked, stale = context.no_folder, context.checked, context.stale
+    no_folder = context.no_folder
 
     @app.get("/results/edit/{student}", response_class=HTMLResponse)
     def edit_form(student: str):
@@ -158,6 +161,18 @@ def _edit_routes(app, context: _Context) -> None:
                     score=score, cap=rubric.cap, state=folder.state.get(student, {}).get("state", "draft"),
                     page_name=path.name, token_field=TOKEN_FIELD, token=tokens.issue(),
                     assignment=folder.meta.get("assignment", results.name))
+
+
+def _save_edit_route(app, context: _Context) -> None:
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse, RedirectResponse
+
+    from fedjava.grading.feedback import render_feedback
+    from fedjava.grading.outputs import rubric_note, saved_rubric, write_outputs
+    from fedjava.grading.store import GradeFolder
+
+    results, refuse = context.results, context.refuse
+    no_folder, checked, stale = context.no_folder, context.checked, context.stale
 
     @app.post("/results/edit/{student}", response_class=HTMLResponse)
     async def save_edit(student: str, request: Request):

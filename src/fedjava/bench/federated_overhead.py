@@ -23,6 +23,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fedjava.config import Config
 
 
 def bench_overrides(args: argparse.Namespace, data_dir: Path, results: Path) -> list[str]:
@@ -63,6 +67,36 @@ def run_local_client(overrides: list[str], client_id: int, rounds: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.local:
+        print(json.dumps(run_local_client(json.loads(args.local[0]), int(args.local[1]), int(args.local[2]))))
+        return 0
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.threads = args.threads or max(1, (os.cpu_count() or 1) // args.clients)
+
+    from fedjava.config import load_config
+
+    work = Path(tempfile.mkdtemp(prefix="fedjava-fedbench-"))
+    data_dir = work / "data"
+    if not _write_client_data(args, data_dir):
+        return 2
+    overrides = bench_overrides(args, data_dir, work / "results")
+    cfg = load_config(None, overrides, check_files=False)
+
+    print(f"(a) federated: {args.rounds} round(s) of {args.clients} clients in the Flower simulation ...",
+          file=sys.stderr, flush=True)
+    summary, federated_seconds, rounds = _run_federated_rounds(cfg, work / "results")
+
+    print(f"(b) local training alone: {args.clients} clients in parallel, no Flower ...", file=sys.stderr, flush=True)
+    local = _run_clients_alone(overrides, args.clients, len(rounds))
+    if local is None:
+        return 1
+
+    _print_report(args, rounds, local, summary, federated_seconds)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="builtin:gemma-3-270m")
     parser.add_argument("--data", default="data/handwritten/train.jsonl", help="samples to deal to the clients")
@@ -73,54 +107,70 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seq-length", type=int, default=1024)
     parser.add_argument("--eval-samples", type=int, default=2, help="validation samples the server evaluates")
     parser.add_argument("--local", nargs=3, metavar=("OVERRIDES_JSON", "CLIENT", "ROUNDS"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.local:
-        print(json.dumps(run_local_client(json.loads(args.local[0]), int(args.local[1]), int(args.local[2]))))
-        return 0
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args.threads = args.threads or max(1, (os.cpu_count() or 1) // args.clients)
+    return parser
 
-    from fedjava.config import load_config
+
+def _write_client_data(args: argparse.Namespace, data_dir: Path) -> bool:
+    """Write train/valid files and the clients' shards to data_dir; False (said on stderr) if --data is too small."""
     from fedjava.dataset.split import run_split
-    from fedjava.federated.simulation import run_federated
     from fedjava.prompts import load_samples, write_samples
 
-    work = Path(tempfile.mkdtemp(prefix="fedjava-fedbench-"))
-    data_dir = work / "data"
     samples = load_samples(args.data)[: args.clients * args.samples]
     if len(samples) < args.clients * args.samples:
         print(f"error: {args.data} has {len(samples)} samples, fewer than {args.clients} x {args.samples}",
               file=sys.stderr)
-        return 2
+        return False
     write_samples(samples, data_dir / "train.jsonl")
     write_samples(samples[: args.eval_samples], data_dir / "valid.jsonl")
     run_split(data_dir, args.clients)
-    overrides = bench_overrides(args, data_dir, work / "results")
-    cfg = load_config(None, overrides, check_files=False)
+    return True
 
-    print(f"(a) federated: {args.rounds} round(s) of {args.clients} clients in the Flower simulation ...",
-          file=sys.stderr, flush=True)
+
+def _run_federated_rounds(cfg: Config, results: Path) -> tuple[dict, float, list[dict]]:
+    """(a): the simulation's summary, its whole wall time, and the history of its training rounds."""
+    from fedjava.federated.simulation import run_federated
+
     started = time.perf_counter()
     summary = run_federated(cfg, printer=lambda line: print(line, file=sys.stderr))
     federated_seconds = time.perf_counter() - started
-    history = json.loads((work / "results" / "fedavg" / "training_history.json").read_text())
+    history = json.loads((results / "fedavg" / "training_history.json").read_text())
     rounds = [r for r in history["rounds"] if r.get("round", 0) > 0]
+    return summary, federated_seconds, rounds
 
-    print(f"(b) local training alone: {args.clients} clients in parallel, no Flower ...", file=sys.stderr, flush=True)
+
+def _run_clients_alone(overrides: list[str], clients: int, rounds: int) -> list[dict] | None:
+    """(b): every client's :func:`run_local_client` in its own process, all at once; None (stderr shown) if one fails."""
     procs = [subprocess.Popen([sys.executable, "-m", "fedjava.bench.federated_overhead", "--local",
-                               json.dumps(overrides), str(client), str(len(rounds))],
+                               json.dumps(overrides), str(client), str(rounds)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for client in range(args.clients)]
+             for client in range(clients)]
     local = []
     for proc in procs:
         out, err = proc.communicate()
         if proc.returncode != 0:
             print(err[-3000:], file=sys.stderr)
-            return 1
+            return None
         local.append(json.loads(out.strip().splitlines()[-1]))
+    return local
 
+
+def _print_report(args: argparse.Namespace, rounds: list[dict], local: list[dict], summary: dict,
+                  federated_seconds: float) -> None:
     print(f"\nmodel {args.model}, {args.clients} clients x {args.samples} samples (batch 1: {args.samples} steps "
           f"per client per round), {args.threads} thread(s) per client, {os.cpu_count()} cores")
+    ratios = _print_round_table(rounds, local)
+    print(f"\nround wall time / slowest client's local time: {ratios[-1]:.2f} (round {rounds[-1]['round']}, "
+          f"warm; target <= 1.15)")
+    client = rounds[-1]["clients"][0]
+    model_bytes = summary["model_bytes"]
+    print(f"bytes per client per round: {client['bytes_sent'] / 1e6:.2f} MB to the client, "
+          f"{client['bytes_received'] / 1e6:.2f} MB back; full model {model_bytes / 1e9:.3f} GB: "
+          f"{client['bytes_sent'] / model_bytes:.2%} each way")
+    print(f"whole federated run (Ray start, {args.rounds} round(s), evaluations, saving): {federated_seconds:.1f} s")
+
+
+def _print_round_table(rounds: list[dict], local: list[dict]) -> list[float]:
+    """One line per round, federated against alone; returns each round's wall time / slowest client alone."""
     print(f"{'round':<14s} {'round wall s':>12s} {'slowest in round s':>19s} {'slowest alone s':>16s} "
           f"{'wall / alone':>13s}")
     ratios = []
@@ -132,15 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind:<14s} {r['train_phase_seconds']:12.1f} {in_round:19.1f} {alone:16.1f} {ratios[-1]:13.2f}")
     print("(round 1: the simulation also starts its Ray workers, and every process, federated or alone, loads "
           "the model and touches its weights for the first time)")
-    print(f"\nround wall time / slowest client's local time: {ratios[-1]:.2f} (round {rounds[-1]['round']}, "
-          f"warm; target <= 1.15)")
-    client = rounds[-1]["clients"][0]
-    model_bytes = summary["model_bytes"]
-    print(f"bytes per client per round: {client['bytes_sent'] / 1e6:.2f} MB to the client, "
-          f"{client['bytes_received'] / 1e6:.2f} MB back; full model {model_bytes / 1e9:.3f} GB: "
-          f"{client['bytes_sent'] / model_bytes:.2%} each way")
-    print(f"whole federated run (Ray start, {args.rounds} round(s), evaluations, saving): {federated_seconds:.1f} s")
-    return 0
+    return ratios
 
 
 if __name__ == "__main__":

@@ -11,10 +11,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fedjava.cli.common import add_adapter_option, add_unsafe_run_option
 from fedjava.review import format_evidence, format_review
 from fedjava.review_inputs import MAX_FILE_BYTES, ReviewError, read_java_files, read_task
+
+if TYPE_CHECKING:
+    from fedjava.grading.rubric import Score
+    from fedjava.java.tasks import Task
+    from fedjava.reviewer import Review, Reviewer
 
 EXIT_INVALID_ANSWER = 3
 
@@ -100,13 +106,35 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     task_spec = prepare_task(task_spec, task, args.reference, args.task_file or "the task", cfg.prompt_mode ==
                              "grounded" and not args.no_run, args.unsafe_run)  # a broken task stops here
+    _print_input_notes(adapter, cfg.prompt_mode, generic, task_spec)
+    reviewer = Reviewer.load(adapter, cfg, args.max_new_tokens, unsafe=args.unsafe_run)
+    result = _review_code(reviewer, args, code, task, task_spec)
+    if result.answer is None:
+        _print_invalid_answer(result.raw, result.evidence, args.json)
+        return EXIT_INVALID_ANSWER
+    score = rubric.score(result.answer, result.evidence, result.tests)  # the one function grade and serve score with
+    if args.json:
+        _print_review_json(result, score)
+    else:
+        print(format_review(result.answer, code, Path(args.file).name, task, generic, result.evidence,
+                            result.fix_check, score, result.tests))
+    return 0
+
+
+def _print_input_notes(adapter: Path, prompt_mode: str, generic: bool, task_spec: Task | None) -> None:
+    """Say on stderr what the review will not do with these inputs: judge a logic error against a real task, or run
+    the task's tests with an adapter that never saw tool results."""
     if generic:
         print("note: no --task or --task-file given; using a generic task, so a logic error can only be "
               "judged from the code itself", file=sys.stderr)
-    if cfg.prompt_mode != "grounded" and task_spec is not None and task_spec.tests:
+    if prompt_mode != "grounded" and task_spec is not None and task_spec.tests:
         print(f"note: {adapter} was trained without tool results (prompt_mode=code_only): the task's tests "
               "are not run", file=sys.stderr)
-    reviewer = Reviewer.load(adapter, cfg, args.max_new_tokens, unsafe=args.unsafe_run)
+
+
+def _review_code(reviewer: Reviewer, args: argparse.Namespace, code: str, task: str, task_spec: Task | None) -> Review:
+    """Run the tools, the model and (unless --no-fix-check) the fix check on the code, saying on stderr what the tools
+    did; the one review result."""
     prepared = reviewer.prepare(code, args.file, task, task_spec, not args.no_run)
     if prepared.tools:
         print(f"Tools: {prepared.tools} in {prepared.tool_seconds:.1f}s", file=sys.stderr)
@@ -118,30 +146,31 @@ def cmd_review(args: argparse.Namespace) -> int:
         if result.fix_check:
             print(f"Fix check: {result.fix_check['programs']} program(s) in {result.fix_check['seconds']:.1f}s",
                   file=sys.stderr)
-    answer, raw, evidence = result.answer, result.raw, result.evidence
-    if answer is None:
-        reason = ("the model's answer is not valid JSON in the answer format "
-                  "({\"verdict\", \"errors\", \"score\"}), so it cannot be shown as a review")
-        if args.json:
-            shown = {"error": reason, "raw": raw, **({"tool_results": evidence} if evidence else {})}
-            print(json.dumps(shown, ensure_ascii=False, indent=1))
-        else:
-            if evidence:
-                print(format_evidence(evidence) + "\n")
-            print(f"{reason[0].upper()}{reason[1:]}. The raw answer:\n{raw}")
-        return EXIT_INVALID_ANSWER
-    score = rubric.score(answer, evidence, result.tests)  # the one function grade and serve score with
-    if args.json:
-        from fedjava.findings import support
+    return result
 
-        backed = support(answer, evidence)
-        print(json.dumps({**answer, "support": {"status": backed.status, "reason": backed.reason},
-                          "points": score.points, "points_possible": score.cap,
-                          **({"tool_results": evidence} if evidence else {}),
-                          **({"tests": result.tests} if result.tests else {}),
-                          **({"fix_check": result.fix_check} if result.fix_check else {})}, ensure_ascii=False,
-                         indent=1))
+
+def _print_invalid_answer(raw: str, evidence: str | None, as_json: bool) -> None:
+    """Why there is no review, and the model's raw answer (with the tool results it was given)."""
+    reason = ("the model's answer is not valid JSON in the answer format "
+              "({\"verdict\", \"errors\", \"score\"}), so it cannot be shown as a review")
+    if as_json:
+        shown = {"error": reason, "raw": raw, **({"tool_results": evidence} if evidence else {})}
+        print(json.dumps(shown, ensure_ascii=False, indent=1))
     else:
-        print(format_review(answer, code, Path(args.file).name, task, generic, evidence, result.fix_check, score,
-                            result.tests))
-    return 0
+        if evidence:
+            print(format_evidence(evidence) + "\n")
+        print(f"{reason[0].upper()}{reason[1:]}. The raw answer:\n{raw}")
+
+
+def _print_review_json(result: Review, score: Score) -> None:
+    """``--json``: the answer, how well the tools back it, its points, and what the tools found."""
+    from fedjava.findings import support
+
+    answer, evidence = result.answer, result.evidence
+    backed = support(answer, evidence)
+    print(json.dumps({**answer, "support": {"status": backed.status, "reason": backed.reason},
+                      "points": score.points, "points_possible": score.cap,
+                      **({"tool_results": evidence} if evidence else {}),
+                      **({"tests": result.tests} if result.tests else {}),
+                      **({"fix_check": result.fix_check} if result.fix_check else {})}, ensure_ascii=False,
+                     indent=1))

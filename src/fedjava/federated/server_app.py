@@ -18,7 +18,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 
 from fedjava.aggregation import describe_method
-from fedjava.config import Config, to_yaml
+from fedjava.config import Config
 from fedjava.evaluation.metrics import DECISION_KEYS, format_decisions
 from fedjava.federated.adapter_io import adapter_to_arrays, arrays_nbytes, arrays_to_numpy, load_arrays_into
 from fedjava.federated.checkpoints import resume_checkpoint, run_identity, save_checkpoint
@@ -33,7 +33,7 @@ from fedjava.federated.common import (
     valid_path,
 )
 from fedjava.federated.strategies import RoundReport, build_strategy, restore_server_state, server_state
-from fedjava.runs import claim_output_dir, configuration_block, count_parameters, save_final_model
+from fedjava.runs import TrainingRun, configuration_block, count_parameters, training_run
 
 log = logging.getLogger("fedjava")
 _CLIENT_IN_REASON = re.compile(r"client (\d+): ")
@@ -75,60 +75,62 @@ class FederatedServer:
     # ------------------------------------------------------------------ setup
 
     def run(self, grid: Grid) -> dict[str, Any]:
-        from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
-        from fedjava.tracking import RunTracker, close_file_logs, setup_logging
-        from fedjava.training import load_prompted
-
         cfg = self.cfg
         self._check_data()
         # The command (fedjava federate / server) removed an old run when asked (--overwrite); `flwr run .` cannot.
-        claim_output_dir(self.out, self.resume)
-        checkpoint = resume_checkpoint(cfg) if self.resume else None
-        setup_logging(self.out / "training.log")
-        log.debug("resolved config:\n%s", to_yaml(cfg))
-        valid_samples = load_prompted(cfg, valid_path(cfg), cfg.max_eval_samples, "valid")
-        if cfg.num_threads:
-            import torch
+        with training_run(cfg, self.out, self.resume, False, lambda: resume_checkpoint(cfg), self.printer) as run:
+            arrays = self._load(run)
+            self._start_tracking(run)
+            self._play_rounds(grid, arrays)
+            load_arrays_into(self.model, self.latest)
+            summary = run.finish(self.model, self.tokenizer,
+                                 {"method": f"federated_{self.method}", "algorithm": cfg.algorithm,
+                                  "num_clients": cfg.num_clients, "num_rounds": cfg.num_rounds},
+                                 lambda final: self._summary(final, arrays))
+            self.say(f"\nModel saved: {summary['final_model']}")
+        return summary
 
-            torch.set_num_threads(cfg.num_threads)
-        self.printer(f"Loading {cfg.model_name} ...")
-        self.model, self.tokenizer, initial, load_seconds = cached_model(cfg)
+    def _load(self, run: TrainingRun) -> Any:
+        """The validation samples (read before the model loads), the model, the strategy; prints the configuration.
+        Returns the adapter the first round sends."""
+        from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
+        from fedjava.training import load_prompted
+
+        cfg = self.cfg
+        valid_samples = load_prompted(cfg, valid_path(cfg), cfg.max_eval_samples, "valid")
+        (self.model, self.tokenizer, initial, _), load_seconds = run.load_model(lambda: cached_model(cfg))
         load_arrays_into(self.model, {n: t.numpy() for n, t in initial.items()})
         self.order = list(initial)
         self.valid = tokenize_samples(self.tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
         self.collator = AnswerOnlyCollator(self.tokenizer.pad_token_id)
-        arrays = self._start_from(checkpoint)
+        arrays = self._start_from(run.checkpoint)
         self.say(configuration_block("Federated Learning Configuration",
                                      self._configuration_rows(load_seconds, arrays)))
-        if checkpoint is not None:
-            self.say(f"\nResuming after round {checkpoint.round} ({checkpoint.path}).")
-        self.tracker = RunTracker(self.out, f"federated_{self.method}", cfg.to_dict(),
-                                  cfg.tensorboard_dir(self.method), cfg.report_to, cfg.wandb_project,
-                                  resume=self.resume)
+        if run.checkpoint is not None:
+            self.say(f"\nResuming after round {run.checkpoint.round} ({run.checkpoint.path}).")
+        return arrays
+
+    def _start_tracking(self, run: TrainingRun) -> None:
+        """The run's RunTracker, holding the rounds done before a resume (and their time)."""
+        self.tracker = run.track(f"federated_{self.method}", self.method)
         self.tracker.history["rounds"] = list(self.rounds)
-        if checkpoint is not None:
-            self.tracker.continue_from(_elapsed_at(checkpoint.state), checkpoint.round)
-        remaining = cfg.num_rounds - self.offset
+        if run.checkpoint is not None:
+            self.tracker.continue_from(_elapsed_at(run.checkpoint.state), run.checkpoint.round)
+
+    def _play_rounds(self, grid: Grid, arrays) -> None:
+        """The rounds still to do (all but those a resumed run did before), by the strategy."""
+        remaining = self.cfg.num_rounds - self.offset
         if remaining > 0:
             self.strategy.start(
                 grid=grid,
                 initial_arrays=arrays,
                 num_rounds=remaining,
-                timeout=cfg.round_timeout,
-                train_config=ConfigRecord({"local-epochs": float(cfg.local_epochs)}),
+                timeout=self.cfg.round_timeout,
+                train_config=ConfigRecord({"local-epochs": float(self.cfg.local_epochs)}),
                 evaluate_fn=self.evaluate,
             )
         else:
-            self.say(f"\nAll {cfg.num_rounds} rounds were already done; saving the final model again.")
-        load_arrays_into(self.model, self.latest)
-        final = save_final_model(self.model, self.tokenizer, cfg, self.out / "final_model",
-                                 {"method": f"federated_{self.method}", "algorithm": cfg.algorithm,
-                                  "num_clients": cfg.num_clients, "num_rounds": cfg.num_rounds})
-        summary = self._summary(final, arrays)
-        self.tracker.finish(summary)
-        self.say(f"\nModel saved: {final}")
-        close_file_logs()
-        return summary
+            self.say(f"\nAll {self.cfg.num_rounds} rounds were already done; saving the final model again.")
 
     def _check_data(self) -> None:
         """The server's validation file must be here; the clients' shards may live on other machines."""
@@ -256,28 +258,13 @@ class FederatedServer:
 
     def evaluate(self, flower_round: int, arrays: ArrayRecord) -> MetricRecord | None:
         """Flower's evaluate_fn: after aggregation, evaluate, record, checkpoint (round 0: initial model)."""
-        server_round = flower_round + self.offset
         if flower_round == 0:
-            if self.offset:
-                return None  # resumed: the initial evaluation is in the history already
-            start = time.time()
-            metrics = self._evaluate_arrays(arrays)
-            self.eval_losses[0] = metrics["eval_loss"]
-            self.say(f"\nInitial global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}")
-            entry = {"round": 0, "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"],
-                     **_decision_values(metrics),
-                     "eval_seconds": time.time() - start, "elapsed_seconds": self.tracker.elapsed()}
-            self.rounds.append(entry)
-            self.tracker.record("rounds", entry, 0)
-            return MetricRecord({"eval_loss": metrics["eval_loss"]})
+            return None if self.offset else self._evaluate_initial(arrays)  # resumed: round 0 is in the history
+        server_round = flower_round + self.offset
         report = self.strategy.reports.get(server_round, RoundReport(round=server_round))
         self.latest = arrays
         start = time.time()
-        previous = self.rounds[-1] if self.rounds else None
-        if report.kept_global and previous is not None and "eval_loss" in previous:
-            metrics = {k: v for k, v in previous.items() if k in ("eval_loss", "eval_perplexity", *DECISION_KEYS)}
-        else:
-            metrics = self._evaluate_arrays(arrays)
+        metrics = self._round_metrics(report, arrays)
         self.eval_losses[server_round] = metrics["eval_loss"]
         note = " (global model unchanged)" if report.kept_global else ""
         self.say(f"  Global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}{note}")
@@ -285,10 +272,41 @@ class FederatedServer:
         if privacy is not None:
             self.say(f"  Privacy spent so far: epsilon={privacy.epsilon():.3f} at delta={self.cfg.dp_delta:g} "
                      f"({privacy.releases} noised round(s))")
+        entry = self._round_entry(server_round, report, metrics, start)
+        self.rounds.append({k: v for k, v in entry.items() if v is not None})
+        # The checkpoint first: the history and TensorBoard never hold a round the checkpoints lack.
+        self._save_round(server_round, arrays, metrics["eval_loss"])
+        self.tracker.record("rounds", entry, server_round)
+        return MetricRecord({"eval_loss": metrics["eval_loss"]})
+
+    def _evaluate_initial(self, arrays: ArrayRecord) -> MetricRecord:
+        """Round 0: the model every school starts from, measured once and recorded."""
+        start = time.time()
+        metrics = self._evaluate_arrays(arrays)
+        self.eval_losses[0] = metrics["eval_loss"]
+        self.say(f"\nInitial global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}")
+        entry = {"round": 0, "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"],
+                 **_decision_values(metrics),
+                 "eval_seconds": time.time() - start, "elapsed_seconds": self.tracker.elapsed()}
+        self.rounds.append(entry)
+        self.tracker.record("rounds", entry, 0)
+        return MetricRecord({"eval_loss": metrics["eval_loss"]})
+
+    def _round_metrics(self, report: RoundReport, arrays: ArrayRecord) -> dict[str, Any]:
+        """The global model's validation metrics; a round that kept the global model reuses the previous ones."""
+        previous = self.rounds[-1] if self.rounds else None
+        if report.kept_global and previous is not None and "eval_loss" in previous:
+            return {k: v for k, v in previous.items() if k in ("eval_loss", "eval_perplexity", *DECISION_KEYS)}
+        return self._evaluate_arrays(arrays)
+
+    def _round_entry(self, server_round: int, report: RoundReport, metrics: dict[str, Any],
+                     start: float) -> dict[str, Any]:
+        """The round's line of the history: losses, who took part, bytes, privacy, time."""
+        privacy = self.strategy.privacy
         weights = sum(e.get("num_examples", 0) for e in report.clients)
         train_loss = (sum(e.get("train_loss", 0.0) * e.get("num_examples", 0) for e in report.clients) / weights
                       if weights else None)
-        entry = {
+        return {
             "round": server_round,
             "eval_loss": metrics["eval_loss"],
             "eval_perplexity": metrics["eval_perplexity"],
@@ -313,20 +331,19 @@ class FederatedServer:
                              for e in report.clients if e.get("client") is not None},
             "elapsed_seconds": self.tracker.elapsed(),
         }
-        self.rounds.append({k: v for k, v in entry.items() if v is not None})
-        # The checkpoint first: the history and TensorBoard never hold a round the checkpoints lack.
+
+    def _save_round(self, server_round: int, arrays: ArrayRecord, eval_loss: float) -> None:
+        """The round's checkpoint: the global adapter, the strategy's state and the history so far."""
         save_checkpoint(self.out, server_round, arrays_to_numpy(arrays), server_state(self.strategy), {
             "round": server_round,
             "num_rounds": self.cfg.num_rounds,
             "identity": run_identity(self.cfg),
             "client_seed_rule": "sha256('fedjava:{seed}:{round}:{client}')[:4] little-endian mod 2**31-1",
-            "eval_loss": metrics["eval_loss"],
+            "eval_loss": eval_loss,
             "rounds": self.rounds,
             "elapsed_seconds": self.tracker.elapsed(),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }, keep=self.cfg.save_total_limit)
-        self.tracker.record("rounds", entry, server_round)
-        return MetricRecord({"eval_loss": metrics["eval_loss"]})
 
 
 def _elapsed_at(state: dict[str, Any]) -> float | None:

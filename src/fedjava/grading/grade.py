@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedjava.errors import UserError
 from fedjava.grading.gradebook import GradeRow
@@ -33,6 +33,10 @@ from fedjava.grading.store import GradeFolder, write_atomic, written_by_grade
 from fedjava.grading.submissions import Submission, collect_class
 from fedjava.grading.wording import plural
 from fedjava.review_inputs import ReviewError, read_task
+
+if TYPE_CHECKING:
+    from fedjava.config import Config
+    from fedjava.reviewer import Reviewer
 
 Listener = Callable[[str, int, int], None]
 """Told ``(step, done, total)`` during a run: step "tools" (javac and the tests, per student), "grading" (the
@@ -92,10 +96,7 @@ def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener
     from fedjava.reviewer import adapter_label, open_adapter
 
     started = time.perf_counter()
-    if opts.batch_size < 1 or opts.max_new_tokens < 1:
-        raise GradeError("--batch-size and --max-new-tokens must be at least 1")
-    if opts.verify_fixes < 0:
-        raise GradeError("--verify-fixes must be at least 0")
+    _check_numbers(opts)
     task_text, _, task_spec = read_task(None, opts.task)
     adapter, cfg = (reviewer.adapter, reviewer.cfg) if reviewer is not None else open_adapter(opts.adapter)
     from fedjava.java.taskcheck import fingerprint_extra, prepare_task
@@ -113,9 +114,43 @@ def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener
     rubric = current_rubric(folder, opts.rubric)
     run_tests = cfg.prompt_mode == "grounded" and opts.run_tests and task_spec is not None and bool(task_spec.tests)
     checks = opts.verify_fixes if opts.fix_check and cfg.prompt_mode == "grounded" else None
-    run = fingerprint(Path(opts.task).read_bytes() + fingerprint_extra(task_spec), adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens, checks)
+    task_bytes = Path(opts.task).read_bytes() + fingerprint_extra(task_spec)
+    run = fingerprint(task_bytes, adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens, checks)
     label = adapter_label(adapter)
-    old = folder.load_records()
+    records, todo = _kept_and_todo(submissions, folder.load_records(), run, label)
+    report = GradeReport(students=len(submissions), skipped=len(submissions) - len(todo) - sum(
+        s.code is None for s in submissions), ignored=collected.ignored,
+        replaced=sum(len(s.replaced) for s in submissions))
+    if before is not None and before != rubric.text:
+        report.rescored = sum(r["status"] == "graded" for s, r in records.items())
+    if todo:
+        reviewer, report.load_seconds = _loaded_reviewer(reviewer, adapter, cfg, opts)
+        graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for row in _review_all(reviewer, todo, task_text, task_spec, run_tests, opts.batch_size, folder, run, label,
+                               graded_at, progress, checks, listener):
+            records[row["student"]] = row
+            report.tool_seconds += row.get("tool_seconds", 0.0)
+            report.model_seconds += row.get("model_seconds", 0.0)
+        report.graded = len(todo)
+    folder.save_records([records[s.student] for s in submissions])
+    report.seconds = time.perf_counter() - started
+    _update_meta(folder, opts, assignment, task_text, collected.ignored, report)
+    report.rows, report.warnings = write_outputs(folder, assignment, rubric, records, {s.student for s in todo},
+                                                 opts.released_only)
+    return report
+
+
+def _check_numbers(opts: GradeOptions) -> None:
+    if opts.batch_size < 1 or opts.max_new_tokens < 1:
+        raise GradeError("--batch-size and --max-new-tokens must be at least 1")
+    if opts.verify_fixes < 0:
+        raise GradeError("--verify-fixes must be at least 0")
+
+
+def _kept_and_todo(submissions: list[Submission], old: dict[str, dict[str, Any]], run: str,
+                   label: str) -> tuple[dict[str, dict[str, Any]], list[Submission]]:
+    """(the rows that need no model: ungradable submissions, and those unchanged since they were graded by the same
+    ``run``; the submissions left to grade)."""
     records: dict[str, dict[str, Any]] = {}
     todo: list[Submission] = []
     for sub in submissions:
@@ -126,35 +161,25 @@ def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener
             records[sub.student] = {**previous, **_who(sub)}
         else:
             todo.append(sub)
-    report = GradeReport(students=len(submissions), skipped=len(submissions) - len(todo) - sum(
-        s.code is None for s in submissions), ignored=collected.ignored,
-        replaced=sum(len(s.replaced) for s in submissions))
-    if before is not None and before != rubric.text:
-        report.rescored = sum(r["status"] == "graded" for s, r in records.items())
-    if todo:
-        loaded = time.perf_counter()
-        if reviewer is None:
-            from fedjava.reviewer import Reviewer
+    return records, todo
 
-            reviewer = Reviewer.load(adapter, cfg, opts.max_new_tokens, unsafe=opts.unsafe_run)
-        report.load_seconds = time.perf_counter() - loaded
-        graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        for row in _review_all(reviewer, todo, task_text, task_spec, run_tests, opts.batch_size, folder, run, label,
-                               graded_at, progress, checks, listener):
-            records[row["student"]] = row
-            report.tool_seconds += row.get("tool_seconds", 0.0)
-            report.model_seconds += row.get("model_seconds", 0.0)
-        report.graded = len(todo)
-    folder.save_records([records[s.student] for s in submissions])
-    report.seconds = time.perf_counter() - started
-    folder.meta.update(assignment=assignment, task=task_text, ignored=collected.ignored,
-                       released_only=opts.released_only)
+
+def _loaded_reviewer(reviewer: Reviewer | None, adapter: Path, cfg: Config, opts: GradeOptions) -> tuple[Reviewer, float]:
+    """(``reviewer``, or the adapter's loaded now if it is None; the seconds that took)."""
+    loaded = time.perf_counter()
+    if reviewer is None:
+        from fedjava.reviewer import Reviewer
+
+        reviewer = Reviewer.load(adapter, cfg, opts.max_new_tokens, unsafe=opts.unsafe_run)
+    return reviewer, time.perf_counter() - loaded
+
+
+def _update_meta(folder: GradeFolder, opts: GradeOptions, assignment: str, task_text: str, ignored: list[str],
+                 report: GradeReport) -> None:
+    folder.meta.update(assignment=assignment, task=task_text, ignored=ignored, released_only=opts.released_only)
     if report.graded:  # a rerun that skips everyone keeps the timing of the run that did the work
         folder.meta["timing"] = (f"last grading run: {plural(report.graded, 'student')} in {report.seconds:.0f} s, "
                                  f"{report.seconds / report.graded:.1f} s per student")
-    report.rows, report.warnings = write_outputs(folder, assignment, rubric, records, {s.student for s in todo},
-                                                 opts.released_only)
-    return report
 
 
 def _inside(out: Path, submissions: Path) -> tuple[str, ...] | None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fedjava.errors import UserError
 from fedjava.grading.feedback import read_score, render_feedback, total_row
 from fedjava.grading.gradebook import GradeRow, detail_text, gradebook_text, gradebook_warnings
-from fedjava.grading.rubric import DEFAULT_RUBRIC, Rubric, parse_rubric
+from fedjava.grading.rubric import DEFAULT_RUBRIC, Rubric, Score, parse_rubric
 from fedjava.grading.similarity import similar_pairs, similar_to
 from fedjava.grading.store import GradeFolder, write_atomic
 from fedjava.grading.tests_table import counts
@@ -51,28 +51,11 @@ def write_outputs(folder: GradeFolder, assignment: str, rubric: Rubric, records:
         if folder.write_page(student, html, regraded=student in regraded) == "kept" and student in regraded:
             warnings.append(f"{student}: the feedback page was edited by hand, so it was kept; the new review of the "
                             f"changed file is in feedback/{folder.page_path(student).stem}.new.html")
-        points, source, reason = (score.points, "rubric", "") if score else (None, "", "")
-        if folder.is_edited(student):
-            typed = read_score(folder.page_path(student).read_text(encoding="utf-8"))
-            if typed is not None and not 0 <= typed <= rubric.cap:
-                reason = (f"the score typed into the page ({typed:g}) is not from 0 to the {rubric.cap:g} points "
-                          "possible, so grades.csv has no score for this student until the page is corrected")
-                warnings.append(f"{student}: {reason}")
-                points, source = None, ""
-            elif typed is not None and typed != points:
-                points, source = typed, "teacher"
-            if score is not None:  # the breakdown's total says what the gradebook has
-                folder.update_total(student, total_row(score, typed if source == "teacher" else None))
-        entry = folder.state[student]
-        answer = record.get("answer") or {}
-        errors = "; ".join(f"{e.get('code') or e.get('type') or 'error'}@{e.get('line')}"
-                           for e in answer.get("errors") or [])
-        tests = counts(record.get("tests") or []) or _tests_from_evidence(record.get("evidence"))
-        rows.append(GradeRow(student, points, rubric.cap, source, answer.get("verdict", ""), errors, record["status"],
-                             reason or record.get("reason") or "", entry["state"], entry["edited"], entry["page"],
-                             record.get("source", ""), record.get("lms", ""), record.get("lms_id", ""),
-                             record.get("name", ""), bool(record.get("late")), score.check if score else "", tests,
-                             similar.get(student, ""), record.get("graded_at", "")))
+        points = _gradebook_points(folder, student, score, rubric.cap)
+        if points.reason:
+            warnings.append(f"{student}: {points.reason}")
+        rows.append(_grade_row(student, record, folder.state[student], score, rubric.cap, points,
+                               similar.get(student, "")))
     warnings += gradebook_warnings(rows)
     write_atomic(folder.root / "grades.csv", gradebook_text(assignment, rows, released_only, rubric.cap))
     write_atomic(folder.root / "grades_detail.csv", detail_text(rows))
@@ -81,6 +64,47 @@ def write_outputs(folder: GradeFolder, assignment: str, rubric: Rubric, records:
                                 folder.meta.get("ignored", [])))
     folder.save_state()
     return rows, warnings
+
+
+class _Points(NamedTuple):
+    """A student's points in the gradebook."""
+
+    value: float | None
+    source: str
+    """where they come from: "rubric", "teacher", or "" when there are none"""
+    reason: str
+    """why a score typed into the page does not count ("" when it does, or there is none)"""
+
+
+def _gradebook_points(folder: GradeFolder, student: str, score: Score | None, cap: float) -> _Points:
+    """A score the teacher typed into an edited page replaces the rubric's, and the page's breakdown total is brought
+    in line with it."""
+    points, source, reason = (score.points, "rubric", "") if score else (None, "", "")
+    if folder.is_edited(student):
+        typed = read_score(folder.page_path(student).read_text(encoding="utf-8"))
+        if typed is not None and not 0 <= typed <= cap:
+            reason = (f"the score typed into the page ({typed:g}) is not from 0 to the {cap:g} points "
+                      "possible, so grades.csv has no score for this student until the page is corrected")
+            points, source = None, ""
+        elif typed is not None and typed != points:
+            points, source = typed, "teacher"
+        if score is not None:  # the breakdown's total says what the gradebook has
+            folder.update_total(student, total_row(score, typed if source == "teacher" else None))
+    return _Points(points, source, reason)
+
+
+def _grade_row(student: str, record: dict[str, Any], entry: dict[str, Any], score: Score | None, cap: float,
+               points: _Points, similar: str) -> GradeRow:
+    """The student's gradebook row, from the review record and the page's state ``entry``."""
+    answer = record.get("answer") or {}
+    errors = "; ".join(f"{e.get('code') or e.get('type') or 'error'}@{e.get('line')}"
+                       for e in answer.get("errors") or [])
+    tests = counts(record.get("tests") or []) or _tests_from_evidence(record.get("evidence"))
+    return GradeRow(student, points.value, cap, points.source, answer.get("verdict", ""), errors, record["status"],
+                    points.reason or record.get("reason") or "", entry["state"], entry["edited"], entry["page"],
+                    record.get("source", ""), record.get("lms", ""), record.get("lms_id", ""),
+                    record.get("name", ""), bool(record.get("late")), score.check if score else "", tests,
+                    similar, record.get("graded_at", ""))
 
 
 def _tests_from_evidence(evidence: str | None) -> str:
