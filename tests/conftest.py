@@ -72,10 +72,10 @@ def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
     (seconds: the model has two layers). Returns the folder."""
     import torch
 
-    from fedjava.centralized import save_final_model
     from fedjava.config import load_config
     from fedjava.models import load_for_training
     from fedjava.prompts import AnswerOnlyCollator, build_messages, tokenize_samples
+    from fedjava.runs import save_final_model
 
     cfg = load_config(None, [*TINY_ADAPTER, *overrides], check_files=False)
     threads = torch.get_num_threads()
