@@ -77,14 +77,15 @@ demo: $(VENV)/.installed sandbox
 # mkdocs build --strict: a broken link, a missing anchor or a page left out of mkdocs.yml's nav fails it (site/ is
 # ignored by git)
 test: $(VENV)/.installed-dev sandbox browser junit
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m fedjava.bench.train_speed

@@ -21,9 +21,12 @@ KINDS = ("coverage", "mutants", "verified")
 
 def dropped(block: str, drop: set[str]) -> str:
     """``block`` without the facts of the kinds in ``drop``."""
-    kept = [f for f in Evidence.parse(block).facts
-            if not (isinstance(f, SuspiciousLines) and f.method in drop)
-            and not (isinstance(f, VerifiedChange) and "verified" in drop)]
+    kept = [
+        f
+        for f in Evidence.parse(block).facts
+        if not (isinstance(f, SuspiciousLines) and f.method in drop)
+        and not (isinstance(f, VerifiedChange) and "verified" in drop)
+    ]
     return Evidence(tuple(kept)).render()
 
 

@@ -32,12 +32,16 @@ SAMPLES = 20  # training samples whose tokens are counted and compared
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", default="5.17.0", help="the transformers version to compare (default 5.17.0)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
-    parser.add_argument("--fresh", action="store_true", help="convert with the current transformers too, "
-                        "into a temporary cache, instead of using the usual cache")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="convert with the current transformers too, into a temporary cache, instead of using the usual cache",
+    )
     parser.add_argument("--probe", type=Path, help=argparse.SUPPRESS)  # internal: the child process's report
     args = parser.parse_args(argv)
     if args.probe:
@@ -71,8 +75,19 @@ def install(version: str, site: Path) -> None:
 
 
 def pip(site: Path, requirements: list[str]) -> None:
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target",
-               str(site), "--no-deps", "--upgrade", *requirements]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(site),
+        "--no-deps",
+        "--upgrade",
+        *requirements,
+    ]
     subprocess.run(command, check=True)
 
 
@@ -82,8 +97,9 @@ def unmet_requirements(site: Path) -> list[str]:
 
     from packaging.requirements import Requirement
 
-    installed = {d.metadata["Name"].lower().replace("_", "-"): d.version
-                 for d in metadata.distributions(path=[str(site)])}
+    installed = {
+        d.metadata["Name"].lower().replace("_", "-"): d.version for d in metadata.distributions(path=[str(site)])
+    }
     unmet = []
     for dist in metadata.distributions(path=[str(site)]):
         for line in dist.requires or []:
@@ -103,8 +119,13 @@ def unmet_requirements(site: Path) -> list[str]:
 def run_probe(out: Path, first_on_path: list[Path], cache: Path | None) -> dict:
     """Run :func:`probe` in a child Python whose sys.path starts with ``first_on_path`` and this checkout."""
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               PYTHONPATH=os.pathsep.join([*map(str, first_on_path), str(REPO / "src")]))
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONPATH=os.pathsep.join([*map(str, first_on_path), str(REPO / "src")]),
+    )
     if cache is not None:
         env["FEDJAVA_CACHE"] = str(cache)
     subprocess.run([sys.executable, __file__, "--probe", str(out / "report.json")], env=env, check=True)
@@ -131,10 +152,15 @@ def probe(report_path: Path) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     marker = read_marker(folder)
-    result.update(folder=str(folder), marker=marker, tokenizer_class=type(tokenizer).__name__,
-                  reference_ids=[list(tokenizer(t, add_special_tokens=s)["input_ids"]) for t, s, _ in GEMMA3_270M.token_ids],
-                  public_static_int=tokenizer.tokenize("public static int"), samples=sample_ids(tokenizer),
-                  transformers_own_gguf_tokenizer=transformers_own_tokenizer(marker["gguf_path"]))
+    result.update(
+        folder=str(folder),
+        marker=marker,
+        tokenizer_class=type(tokenizer).__name__,
+        reference_ids=[list(tokenizer(t, add_special_tokens=s)["input_ids"]) for t, s, _ in GEMMA3_270M.token_ids],
+        public_static_int=tokenizer.tokenize("public static int"),
+        samples=sample_ids(tokenizer),
+        transformers_own_gguf_tokenizer=transformers_own_tokenizer(marker["gguf_path"]),
+    )
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     result["weights_sha256"] = weights_sha256(model.state_dict())
     ids = torch.tensor([[i for _, _, ids in GEMMA3_270M.token_ids for i in ids]])
@@ -164,7 +190,10 @@ def transformers_own_tokenizer(gguf_path: str) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
     counts = [len(ids) for ids in sample_ids(tokenizer)]
-    return {"public_static_int": tokenizer.tokenize("public static int"), "mean_sample_tokens": sum(counts) / len(counts)}
+    return {
+        "public_static_int": tokenizer.tokenize("public static int"),
+        "mean_sample_tokens": sum(counts) / len(counts),
+    }
 
 
 def report(old: dict, new: dict) -> int:
@@ -179,19 +208,42 @@ def report(old: dict, new: dict) -> int:
     reference = [list(ids) for _, _, ids in GEMMA3_270M.token_ids]
     rows = [
         ("tokenizer class loaded", old["tokenizer_class"], new["tokenizer_class"], True),
-        ("'public static int' tokens", old["public_static_int"], new["public_static_int"],
-         old["public_static_int"] == new["public_static_int"]),
-        ("reference ids (fedjava.models.GEMMA3_270M)", _same(old["reference_ids"], reference),
-         _same(new["reference_ids"], reference), old["reference_ids"] == reference == new["reference_ids"]),
-        (f"token ids of {SAMPLES} training samples, as training tokenizes them (mean length)", _mean(old["samples"]),
-         _mean(new["samples"]),
-         old["samples"] == new["samples"]),
-        ("  transformers' own GGUF tokenizer (unused)", old["transformers_own_gguf_tokenizer"],
-         new["transformers_own_gguf_tokenizer"], True),
-        ("weights sha256", old["weights_sha256"], new["weights_sha256"],
-         old["weights_sha256"] == new["weights_sha256"] == GEMMA3_270M.weights_sha256),
-        ("weights sha256 in the marker", old["marker"]["weights_sha256"], new["marker"]["weights_sha256"],
-         old["marker"]["weights_sha256"] == new["marker"]["weights_sha256"]),
+        (
+            "'public static int' tokens",
+            old["public_static_int"],
+            new["public_static_int"],
+            old["public_static_int"] == new["public_static_int"],
+        ),
+        (
+            "reference ids (fedjava.models.GEMMA3_270M)",
+            _same(old["reference_ids"], reference),
+            _same(new["reference_ids"], reference),
+            old["reference_ids"] == reference == new["reference_ids"],
+        ),
+        (
+            f"token ids of {SAMPLES} training samples, as training tokenizes them (mean length)",
+            _mean(old["samples"]),
+            _mean(new["samples"]),
+            old["samples"] == new["samples"],
+        ),
+        (
+            "  transformers' own GGUF tokenizer (unused)",
+            old["transformers_own_gguf_tokenizer"],
+            new["transformers_own_gguf_tokenizer"],
+            True,
+        ),
+        (
+            "weights sha256",
+            old["weights_sha256"],
+            new["weights_sha256"],
+            old["weights_sha256"] == new["weights_sha256"] == GEMMA3_270M.weights_sha256,
+        ),
+        (
+            "weights sha256 in the marker",
+            old["marker"]["weights_sha256"],
+            new["marker"]["weights_sha256"],
+            old["marker"]["weights_sha256"] == new["marker"]["weights_sha256"],
+        ),
         ("converted by (marker)", old["marker"]["transformers"], new["marker"]["transformers"], True),
         ("tokenizer origin (marker)", old["marker"]["tokenizer"], new["marker"]["tokenizer"], True),
     ]

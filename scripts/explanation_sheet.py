@@ -28,8 +28,21 @@ from pathlib import Path
 import numpy as np
 
 KINDS = ("COMPILE_ERROR", "RUNTIME_ERROR", "LOGIC_ERROR")
-COLUMNS = ("id", "who", "verdict", "fix_line", "fix_line_text", "reference", "answer_verdict", "answer_line",
-           "explanation", "names_line", "right_cause", "no_false_claim", "note")
+COLUMNS = (
+    "id",
+    "who",
+    "verdict",
+    "fix_line",
+    "fix_line_text",
+    "reference",
+    "answer_verdict",
+    "answer_line",
+    "explanation",
+    "names_line",
+    "right_cause",
+    "no_false_claim",
+    "note",
+)
 
 
 def _rows(path: Path) -> list[dict]:
@@ -47,8 +60,10 @@ def make(args: argparse.Namespace) -> int:
     samples = _rows(Path(args.split))
     predictions = {p["index"]: p for p in _rows(Path(args.predictions))}
     if len(predictions) != len(samples):
-        sys.exit(f"{args.predictions} has {len(predictions)} rows and {args.split} {len(samples)}: run the "
-                 "evaluation on the whole split (no --max-samples)")
+        sys.exit(
+            f"{args.predictions} has {len(predictions)} rows and {args.split} {len(samples)}: run the "
+            "evaluation on the whole split (no --max-samples)"
+        )
     old = _rows(Path(args.old_labels)) if args.old_labels else None
     chosen = []
     rng = random.Random(args.seed)
@@ -56,8 +71,9 @@ def make(args: argparse.Namespace) -> int:
         of_kind = [i for i, s in enumerate(samples) if json.loads(s["messages"][-1]["content"])["verdict"] == kind]
         chosen += sorted(rng.sample(of_kind, min(args.per_kind, len(of_kind)))) if args.per_kind else of_kind
     if not args.per_kind:  # a hand-written split: its correct programs too (an error claimed there is false)
-        chosen += [i for i, s in enumerate(samples) if json.loads(s["messages"][-1]["content"])["verdict"]
-                   == "NO_ERROR"]
+        chosen += [
+            i for i, s in enumerate(samples) if json.loads(s["messages"][-1]["content"])["verdict"] == "NO_ERROR"
+        ]
     out = []
     for i in chosen:
         sample, gold = samples[i], json.loads(samples[i]["messages"][-1]["content"])
@@ -65,18 +81,36 @@ def make(args: argparse.Namespace) -> int:
         error = gold["errors"][0] if gold["errors"] else {}
         fix_line = meta.get("fix_line") or error.get("line") or ""
         base = {
-            "id": meta.get("id") or f"{Path(args.split).stem}:{i}", "verdict": gold["verdict"], "fix_line": fix_line,
-            "fix_line_text": lines[fix_line - 1].strip() if isinstance(fix_line, int) and 0 < fix_line <= len(lines)
-            else "", "reference": meta.get("reference_explanation") or error.get("explanation", ""),
+            "id": meta.get("id") or f"{Path(args.split).stem}:{i}",
+            "verdict": gold["verdict"],
+            "fix_line": fix_line,
+            "fix_line_text": lines[fix_line - 1].strip()
+            if isinstance(fix_line, int) and 0 < fix_line <= len(lines)
+            else "",
+            "reference": meta.get("reference_explanation") or error.get("explanation", ""),
         }
         parsed = predictions[i].get("parsed") or {}
         first = (parsed.get("errors") or [{}])[0]
-        out.append({**base, "who": "model", "answer_verdict": parsed.get("verdict", "INVALID"),
-                    "answer_line": first.get("line", ""), "explanation": first.get("explanation", "")})
+        out.append(
+            {
+                **base,
+                "who": "model",
+                "answer_verdict": parsed.get("verdict", "INVALID"),
+                "answer_line": first.get("line", ""),
+                "explanation": first.get("explanation", ""),
+            }
+        )
         if old is not None and gold["errors"]:
             old_error = json.loads(old[i]["messages"][-1]["content"])["errors"][0]
-            out.append({**base, "who": "old_label", "answer_verdict": gold["verdict"],
-                        "answer_line": old_error["line"], "explanation": old_error["explanation"]})
+            out.append(
+                {
+                    **base,
+                    "who": "old_label",
+                    "answer_verdict": gold["verdict"],
+                    "answer_line": old_error["line"],
+                    "explanation": old_error["explanation"],
+                }
+            )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, COLUMNS)
@@ -100,8 +134,10 @@ def score(args: argparse.Namespace) -> int:
             for row in csv.DictReader(fh):
                 marks = [row[k].strip() for k in ("names_line", "right_cause", "no_false_claim")]
                 if any(m not in ("0", "1") for m in marks):
-                    sys.exit(f"{path}: row {row['id']} ({row['who']}) is not graded (each of names_line, "
-                             "right_cause, no_false_claim must be 0 or 1)")
+                    sys.exit(
+                        f"{path}: row {row['id']} ({row['who']}) is not graded (each of names_line, "
+                        "right_cause, no_false_claim must be 0 or 1)"
+                    )
                 right = int(all(m == "1" for m in marks))
                 for kind in (row["verdict"], "all"):
                     groups.setdefault((Path(path).stem, row["who"], kind), []).append(right)

@@ -53,8 +53,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="a folder for the graded classes (one per task)")
     parser.add_argument("--adapter", default="builtin", help="the grader (default: the shipped one)")
-    parser.add_argument("--only-correct", action="store_true",
-                        help="only the programs written correct, not the others with their fix applied")
+    parser.add_argument(
+        "--only-correct",
+        action="store_true",
+        help="only the programs written correct, not the others with their fix applied",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
@@ -72,8 +75,11 @@ def main() -> int:
     adapter, cfg = open_adapter(args.adapter)
     started = time.perf_counter()
     reviewer = Reviewer.load(adapter, cfg)
-    print(f"loaded {adapter} in {time.perf_counter() - started:.1f} s; {len(programs)} correct programs on "
-          f"{len(by_task)} tasks", file=sys.stderr)
+    print(
+        f"loaded {adapter} in {time.perf_counter() - started:.1f} s; {len(programs)} correct programs on "
+        f"{len(by_task)} tasks",
+        file=sys.stderr,
+    )
     rows, model_seconds = [], 0.0
     for task_id, members in sorted(by_task.items()):
         folder = out / "classes" / task_id
@@ -83,9 +89,17 @@ def main() -> int:
         task_file = out / "tasks" / f"{task_id}.txt"  # the task's text only: no tests
         task_file.parent.mkdir(parents=True, exist_ok=True)
         task_file.write_text(texts[task_id].strip() + "\n", encoding="utf-8")
-        report = run_grade(GradeOptions(str(folder), str(task_file), str(out / "graded" / task_id),
-                                        adapter=str(adapter), batch_size=args.batch_size), progress=False,
-                           reviewer=reviewer)
+        report = run_grade(
+            GradeOptions(
+                str(folder),
+                str(task_file),
+                str(out / "graded" / task_id),
+                adapter=str(adapter),
+                batch_size=args.batch_size,
+            ),
+            progress=False,
+            reviewer=reviewer,
+        )
         model_seconds += report.model_seconds
         rows += read_detail(out / "graded" / task_id / "grades_detail.csv")
     graded = [r for r in rows if r["status"] == "graded"]
@@ -96,8 +110,10 @@ def main() -> int:
     print(f"correct programs: {n} ({len(graded)} with a readable answer, {n - len(graded)} to grade by hand)")
     print(f"called wrong by the grader: {len(wrong)} ({len(wrong) / max(1, n):.3f})")
     print(f"  shown as a finding (false alarms on the page): {len(finding)} ({len(finding) / max(1, n):.3f})")
-    print(f"  shown as a possible error to check by hand, no points lost: {len(possible)} "
-          f"({len(possible) / max(1, n):.3f})")
+    print(
+        f"  shown as a possible error to check by hand, no points lost: {len(possible)} "
+        f"({len(possible) / max(1, n):.3f})"
+    )
     print(f"model time: {model_seconds:.0f} s in all, {model_seconds / max(1, n):.1f} s per program")
     for r in finding:
         print(f"  finding: {r['student']}: {r['verdict']} {r['errors']}")

@@ -36,8 +36,9 @@ class AcyclicModulesContract(Contract):
             for importer in group:
                 for imported in edges[importer]:
                     if imported in group:
-                        lines = [d["line_number"] for d in graph.get_import_details(importer=importer,
-                                                                                     imported=imported)]
+                        lines = [
+                            d["line_number"] for d in graph.get_import_details(importer=importer, imported=imported)
+                        ]
                         imports.append((importer, imported, lines))
             circles.append(imports)
         return ContractCheck(kept=not circles, metadata={"circles": circles})

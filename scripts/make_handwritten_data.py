@@ -48,7 +48,9 @@ _FAIL_RE = re.compile(r"^case (\d+) FAIL (.+?): expected (.*?), actual (.*)$")
 _ERROR_RE = re.compile(r"^case (\d+) ERROR (.+?): ((?:[a-z_]\w*\.)+[A-Z][\w$]*): ?(.*) \(Solution\.java line (\d+)\)$")
 _TIMEOUT_RE = re.compile(r"^case (\d+) TIMEOUT (.+?): no result within .*$")
 _PASSED_RE = re.compile(r"^passed (\d+)/(\d+) -> score (\d+)$")
-_STACK_RE = re.compile(r"^full stack of the StackOverflowError in case (\d+): .*Solution\.java frames by line: (.*?) \(")
+_STACK_RE = re.compile(
+    r"^full stack of the StackOverflowError in case (\d+): .*Solution\.java frames by line: (.*?) \("
+)
 _FRAMES_RE = re.compile(r"line (\d+) x(\d+)")
 _THREAD_DUMP = "thread dumps (SIGQUIT)"
 
@@ -103,7 +105,9 @@ def parse_run(text: str) -> tuple[RunOutcome, int]:
     outcome = RunOutcome(True, cases=cases, timed_out=any(c.status == "TIMEOUT" for c in cases))
     passed, total = totals
     if outcome.passed != passed or len(cases) > total or (len(cases) < total and not outcome.timed_out):
-        raise EvidenceError(f"{len(cases)} case lines with {outcome.passed} PASS do not add up to 'passed {passed}/{total}'")
+        raise EvidenceError(
+            f"{len(cases)} case lines with {outcome.passed} PASS do not add up to 'passed {passed}/{total}'"
+        )
     return outcome, total
 
 
@@ -111,8 +115,16 @@ def _with_stack_line(case: CaseResult, stack_lines: dict[int, int]) -> CaseResul
     """``case`` with the line the runner would report for it, where its full stack was recorded."""
     if case.index not in stack_lines or case.exception != "java.lang.StackOverflowError":
         return case
-    return CaseResult(case.index, case.status, case.call, case.expected, case.actual, case.exception,
-                      stack_lines[case.index], case.message)
+    return CaseResult(
+        case.index,
+        case.status,
+        case.call,
+        case.expected,
+        case.actual,
+        case.exception,
+        stack_lines[case.index],
+        case.message,
+    )
 
 
 def is_compile_record(record: dict) -> bool:
@@ -137,8 +149,10 @@ def compile_evidence(record: dict, outcome: RunOutcome) -> str:
         raise EvidenceError("no javac error recorded, or the program compiles now")
     now, then = mine[0], recorded[0]
     if (now.key, now.line, now.column) != (then.key, then.line, then.column):
-        raise EvidenceError(f"javac now reports {now.key} at {now.line}:{now.column}, "
-                            f"the record {then.key} at {then.line}:{then.column}")
+        raise EvidenceError(
+            f"javac now reports {now.key} at {now.line}:{now.column}, "
+            f"the record {then.key} at {then.line}:{then.column}"
+        )
     return evidence_block(outcome, 0)
 
 
@@ -196,8 +210,13 @@ def convert(records: list[dict], unsafe: bool = False) -> list[dict]:
     return [
         {
             "messages": build_messages(r["requirement"], r["code"], r["answer"]),
-            "meta": {"id": r["id"], "source": "handwritten", "verdict": r["answer"]["verdict"],
-                     "tool_output": r.get("evidence", ""), "evidence": blocks[r["id"]]},
+            "meta": {
+                "id": r["id"],
+                "source": "handwritten",
+                "verdict": r["answer"]["verdict"],
+                "tool_output": r.get("evidence", ""),
+                "evidence": blocks[r["id"]],
+            },
         }
         for r in records
     ]
@@ -217,8 +236,10 @@ def main() -> None:
     write_samples(samples[:TRAIN_COUNT], Path(args.out) / "train.jsonl")
     write_samples(samples[TRAIN_COUNT:], Path(args.out) / "valid.jsonl")
     verdicts = Counter(s["meta"]["verdict"] for s in samples)
-    print(f"wrote {min(len(samples), TRAIN_COUNT)} training and {max(len(samples) - TRAIN_COUNT, 0)} validation "
-          f"samples ({', '.join(f'{v} {n}' for v, n in sorted(verdicts.items()))})")
+    print(
+        f"wrote {min(len(samples), TRAIN_COUNT)} training and {max(len(samples) - TRAIN_COUNT, 0)} validation "
+        f"samples ({', '.join(f'{v} {n}' for v, n in sorted(verdicts.items()))})"
+    )
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def fixed_code(record: dict[str, Any]) -> str:
         if action == "delete":
             del lines[at]
         else:
-            lines[at:at + (action == "replace")] = [record["fix"]["text"]]
+            lines[at : at + (action == "replace")] = [record["fix"]["text"]]
     return "\n".join(lines)
 
 
@@ -165,17 +165,24 @@ def disagreements(record: dict[str, Any], answer: dict[str, Any], fixed: RunOutc
             if error[key] != intended.get(key):
                 problems.append(f"observed {key} {error[key]!r}, intended {intended.get(key)!r}")
     if not fixed.all_passed:
-        problems.append(f"the fixed program passes {fixed.passed} of {len(fixed.cases)} test(s) "
-                        f"(compiled: {fixed.compiled})")
+        problems.append(
+            f"the fixed program passes {fixed.passed} of {len(fixed.cases)} test(s) (compiled: {fixed.compiled})"
+        )
     return [f"{record['id']}: {p}" for p in problems]
 
 
-def sample(record: dict[str, Any], task: Task, answer: dict[str, Any], raw: str, evidence: str,
-           source: str) -> dict[str, Any]:
+def sample(
+    record: dict[str, Any], task: Task, answer: dict[str, Any], raw: str, evidence: str, source: str
+) -> dict[str, Any]:
     """One chat sample in the shipped files' form (code-only turns; the evidence in ``meta``)."""
     meta: dict[str, Any] = {
-        "id": record["id"], "source": source, "task_id": task.id, "topic": task.topic,
-        "verdict": answer["verdict"], "family": record["family"], "error": record["error"],
+        "id": record["id"],
+        "source": source,
+        "task_id": task.id,
+        "topic": task.topic,
+        "verdict": answer["verdict"],
+        "family": record["family"],
+        "error": record["error"],
     }
     if "fix" in record:
         meta.update({"fix_line": record["fix"]["line"], "fix_action": fix_action(record)})
@@ -187,8 +194,9 @@ def sample(record: dict[str, Any], task: Task, answer: dict[str, Any], raw: str,
     return {"messages": build_messages(task.requirement, record["code"], answer), "meta": meta}
 
 
-def make_samples(records: list[dict[str, Any]], jobs: int = 1, unsafe: bool = False,
-                 source: str = "handwritten-students") -> list[dict[str, Any]]:
+def make_samples(
+    records: list[dict[str, Any]], jobs: int = 1, unsafe: bool = False, source: str = "handwritten-students"
+) -> list[dict[str, Any]]:
     """Run, label and check every record; raises StudentDataError listing every problem.
 
     ``source`` is each sample's ``meta.source``: ``handwritten-`` and the YAML file's name.
@@ -198,8 +206,11 @@ def make_samples(records: list[dict[str, Any]], jobs: int = 1, unsafe: bool = Fa
         folder = Path(tmp) / "tasks"
         folder.mkdir()
         tasks = {r["id"]: load_student_task(r, folder) for r in records}
-        problems = [f"{r['id']}: task '{tasks[r['id']].id}' / '{tasks[r['id']].title}' is a shipped task"
-                    for r in records if {tasks[r["id"]].id, tasks[r["id"]].title.lower()} & shipped]
+        problems = [
+            f"{r['id']}: task '{tasks[r['id']].id}' / '{tasks[r['id']].title}' is a shipped task"
+            for r in records
+            if {tasks[r["id"]].id, tasks[r["id"]].title.lower()} & shipped
+        ]
         mutants = {r["id"]: stand_in_mutant(r) for r in records}
         programs = [Program(r["id"], tasks[r["id"]], r["code"]) for r in records]
         programs += [Program(f"{r['id']}/fixed", tasks[r["id"]], fixed_code(r)) for r in records]
@@ -237,8 +248,7 @@ def main() -> None:
     counts: dict[str, int] = {}
     for s in samples:
         counts[s["meta"]["verdict"]] = counts.get(s["meta"]["verdict"], 0) + 1
-    print(f"wrote {len(samples)} samples to {args.out}: "
-          + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())))
+    print(f"wrote {len(samples)} samples to {args.out}: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())))
 
 
 if __name__ == "__main__":

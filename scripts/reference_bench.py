@@ -53,8 +53,15 @@ def judge(items: list[tuple[str, Task, str, str]], jobs: int) -> list[dict]:
         hung = hung_call(task, outcome) if outcome.compiled and outcome.timed_out and task.tests else ""
         evidence = evidence_of(outcome, len(task.tests), hung)
         verdict = tools_answer(evidence, code)["verdict"]
-        rows.append({"key": key, "task": task.id, "intended": intended, "verdict": verdict,
-                     "evidence": evidence.render().split("\n")[1:]})
+        rows.append(
+            {
+                "key": key,
+                "task": task.id,
+                "intended": intended,
+                "verdict": verdict,
+                "evidence": evidence.render().split("\n")[1:],
+            }
+        )
     return rows
 
 
@@ -67,12 +74,21 @@ def report(name: str, rows: list[dict]) -> dict:
     ran = [r for r in wrong if r["intended"] in ("RUNTIME_ERROR", "LOGIC_ERROR")]
     ran_found = [r for r in ran if r["verdict"] != "NO_ERROR"]
     right = sum(r["verdict"] == r["intended"] for r in rows)
-    numbers = {"programs": len(rows), "with_error": len(wrong), "detected": len(found), "correct": len(correct),
-               "false_alarms": len(alarms), "runtime_or_logic": len(ran), "runtime_or_logic_detected": len(ran_found),
-               "verdict_right": right}
+    numbers = {
+        "programs": len(rows),
+        "with_error": len(wrong),
+        "detected": len(found),
+        "correct": len(correct),
+        "false_alarms": len(alarms),
+        "runtime_or_logic": len(ran),
+        "runtime_or_logic_detected": len(ran_found),
+        "verdict_right": right,
+    }
     print(f"\n{name}: {len(rows)} programs")
-    print(f"  detection: {len(found)}/{len(wrong)} = {len(found) / max(1, len(wrong)):.3f} "
-          f"(runtime and logic errors alone: {len(ran_found)}/{len(ran)} = {len(ran_found) / max(1, len(ran)):.3f})")
+    print(
+        f"  detection: {len(found)}/{len(wrong)} = {len(found) / max(1, len(wrong)):.3f} "
+        f"(runtime and logic errors alone: {len(ran_found)}/{len(ran)} = {len(ran_found) / max(1, len(ran)):.3f})"
+    )
     print(f"  false alarms: {len(alarms)}/{len(correct)} = {len(alarms) / max(1, len(correct)):.3f}")
     print(f"  verdict right: {right}/{len(rows)}")
     for r in [r for r in wrong if r["verdict"] == "NO_ERROR"] + alarms:
@@ -85,8 +101,10 @@ def test_split(path: Path, budget: Budget, jobs: int) -> dict:
     samples = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     shipped = {t.id: t for t in load_tasks()}
     print(f"generating tests for {len({s['meta']['task_id'] for s in samples})} tasks ...", file=sys.stderr)
-    generated = {tid: with_generated(shipped[tid], shipped[tid].solution, budget)
-                 for tid in sorted({s["meta"]["task_id"] for s in samples})}
+    generated = {
+        tid: with_generated(shipped[tid], shipped[tid].solution, budget)
+        for tid in sorted({s["meta"]["task_id"] for s in samples})
+    }
     items = []
     for n, sample in enumerate(samples):
         _, code = split_user_prompt(sample["messages"][1]["content"])

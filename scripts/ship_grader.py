@@ -24,9 +24,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "src" / "fedjava" / "grader"
-SHOWN = ("verdict_macro_f1", "detection_f1", "false_alarm_rate", "detection_recall", "detection_precision",
-         "type_accuracy", "code_accuracy", "line_exact", "line_within_one", "fix_pass_rate", "score_mae", "grade",
-         "valid_rate", "repaired_rate")
+SHOWN = (
+    "verdict_macro_f1",
+    "detection_f1",
+    "false_alarm_rate",
+    "detection_recall",
+    "detection_precision",
+    "type_accuracy",
+    "code_accuracy",
+    "line_exact",
+    "line_within_one",
+    "fix_pass_rate",
+    "score_mae",
+    "grade",
+    "valid_rate",
+    "repaired_rate",
+)
 
 
 def _cell(metrics: dict | None, key: str) -> str:
@@ -37,13 +50,17 @@ def _cell(metrics: dict | None, key: str) -> str:
 
 
 def _by_verdict(metrics: dict) -> str:
-    rows = [f"| {verdict} | {v['n']} | {v['code_accuracy']:.3f} | {v['line_within_one']:.3f} | "
-            + (f"{v['fix_pass_rate']:.3f} |" if v.get("fix_pass_rate") is not None else "- |")
-            for verdict, v in (metrics.get("by_verdict") or {}).items()]
+    rows = [
+        f"| {verdict} | {v['n']} | {v['code_accuracy']:.3f} | {v['line_within_one']:.3f} | "
+        + (f"{v['fix_pass_rate']:.3f} |" if v.get("fix_pass_rate") is not None else "- |")
+        for verdict, v in (metrics.get("by_verdict") or {}).items()
+    ]
     if not rows:
         return ""
-    return ("By kind of error:\n\n| gold verdict | samples | error code | line within one | fix check |\n"
-            "|---|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
+    return (
+        "By kind of error:\n\n| gold verdict | samples | error code | line within one | fix check |\n"
+        "|---|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n"
+    )
 
 
 def _checked(checked: dict | None) -> str:
@@ -52,20 +69,24 @@ def _checked(checked: dict | None) -> str:
     if not ver:
         return ""
     first = ver["first_answer"]
-    rows = [f"| all errors | {first['line_within_one']:.3f} | {checked['line_within_one']:.3f} | "
-            f"{_cell(first, 'fix_pass_rate')} | {_cell(checked, 'fix_pass_rate')} |"]
+    rows = [
+        f"| all errors | {first['line_within_one']:.3f} | {checked['line_within_one']:.3f} | "
+        f"{_cell(first, 'fix_pass_rate')} | {_cell(checked, 'fix_pass_rate')} |"
+    ]
     for verdict, v in (checked.get("by_verdict") or {}).items():
         f = first["by_verdict"].get(verdict) or {}
         if v.get("fix_pass_rate") is not None and f:
-            rows.append(f"| {verdict} | {f['line_within_one']:.3f} | {v['line_within_one']:.3f} | "
-                        f"{f['fix_pass_rate']:.3f} | {v['fix_pass_rate']:.3f} |")
+            rows.append(
+                f"| {verdict} | {f['line_within_one']:.3f} | {v['line_within_one']:.3f} | "
+                f"{f['fix_pass_rate']:.3f} | {v['fix_pass_rate']:.3f} |"
+            )
     st = ver["statuses"]
     sampled = st.get("sampled", 0) + st.get("failed", 0)
-    return f"""## Checked fixes (`fedjava evaluate --rescore --verify-fixes {ver['samples']}`)
+    return f"""## Checked fixes (`fedjava evaluate --rescore --verify-fixes {ver["samples"]}`)
 
 The same answers, each fix run through javac and the task's tests in the sandbox. Where it fails, the model
-samples {ver['samples']} more fixes after the answer's own `"fix": "`, {ver['samples']} rewrites of each line the
-error likely comes from (`fedjava.java.cause`), and {ver['samples']} `import` lines where javac cannot find a
+samples {ver["samples"]} more fixes after the answer's own `"fix": "`, {ver["samples"]} rewrites of each line the
+error likely comes from (`fedjava.java.cause`), and {ver["samples"]} `import` lines where javac cannot find a
 class; the first that passes is kept with where it goes. A logic error's line becomes its passing fix's line. The
 tests that choose the fix also measure it: compare models on the first answers.
 
@@ -74,7 +95,7 @@ tests that choose the fix also measure it: compare models on the first answers.
 {chr(10).join(rows)}
 
 {st.get("first", 0)} first fixes passed, {st.get("sampled", 0)} sampled ones, {st.get("failed", 0)} answers had none;
-{ver['programs']} programs compiled and tested in {ver['seconds']:.0f} s ({ver['seconds'] / max(1, sampled):.1f} s \
+{ver["programs"]} programs compiled and tested in {ver["seconds"]:.0f} s ({ver["seconds"] / max(1, sampled):.1f} s \
 per answer whose first fix failed) on {checked.get("hardware") or "2 CPU cores (shared)"}.
 """
 
@@ -86,23 +107,40 @@ def _model_only(metrics: dict, tools: dict | None) -> str:
     mine, theirs = metrics.get("model_only") or {}, (tools or {}).get("model_only") or {}
     if not mine:
         return ""
-    rows = "\n".join(f"| {label} | {_cell(mine, key)} | {_cell(theirs, key)} |" for key, label in MODEL_ONLY_LABELS.items())
-    return ("What only a model gives (the tools-only rule reads javac's and the tests' output and already gives the "
-            "verdict, the error code and a compile or runtime error's line):\n\n| metric | grader | tools-only rule |\n"
-            "|---|---|---|\n" + rows + "\n")
+    rows = "\n".join(
+        f"| {label} | {_cell(mine, key)} | {_cell(theirs, key)} |" for key, label in MODEL_ONLY_LABELS.items()
+    )
+    return (
+        "What only a model gives (the tools-only rule reads javac's and the tests' output and already gives the "
+        "verdict, the error code and a compile or runtime error's line):\n\n| metric | grader | tools-only rule |\n"
+        "|---|---|---|\n" + rows + "\n"
+    )
 
 
-def card(cfg, run: dict, history: dict, metrics: dict, majority: dict | None, command: str, hardware: str,
-         by_length: str, eval_hardware: str = "", checked: dict | None = None, tools: dict | None = None) -> str:
+def card(
+    cfg,
+    run: dict,
+    history: dict,
+    metrics: dict,
+    majority: dict | None,
+    command: str,
+    hardware: str,
+    by_length: str,
+    eval_hardware: str = "",
+    checked: dict | None = None,
+    tools: dict | None = None,
+) -> str:
     from fedjava.evaluation.evaluate import LABELS
 
     summary = history.get("summary") or {}
-    rows = "\n".join(f"| {LABELS.get(k, k)} | {_cell(metrics, k)} | {_cell(tools, k)} | {_cell(majority, k)} |"
-                     for k in SHOWN)
+    rows = "\n".join(
+        f"| {LABELS.get(k, k)} | {_cell(metrics, k)} | {_cell(tools, k)} | {_cell(majority, k)} |" for k in SHOWN
+    )
     confusion = metrics.get("confusion") or {}
     columns = list(next(iter(confusion.values()), {}).keys())
-    matrix = "\n".join(f"| {gold} | " + " | ".join(str(row.get(c, 0)) for c in columns) + " |"
-                       for gold, row in confusion.items())
+    matrix = "\n".join(
+        f"| {gold} | " + " | ".join(str(row.get(c, 0)) for c in columns) + " |" for gold, row in confusion.items()
+    )
     return f"""# The shipped grader
 
 `--adapter builtin` (the default of `fedjava review` and `fedjava evaluate`). A LoRA adapter (r={cfg.lora_r},
@@ -158,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--command", default="fedjava experiment --preset grader")
     parser.add_argument("--hardware", default="2 CPU cores (no GPU)", help="where it was trained")
     parser.add_argument("--eval-hardware", default="", help="where it was evaluated (default: --hardware)")
-    parser.add_argument("--checked", help="metrics.json of `fedjava evaluate --rescore --verify-fixes N` on the same "
-                                          "answers: adds the checked fixes beside the first answers'")
+    parser.add_argument(
+        "--checked",
+        help="metrics.json of `fedjava evaluate --rescore --verify-fixes N` on the same "
+        "answers: adds the checked fixes beside the first answers'",
+    )
     args = parser.parse_args(argv)
 
     import yaml
@@ -177,9 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     checked = json.loads(Path(args.checked).read_text(encoding="utf-8")) if args.checked else None
     cfg = load_saved_config(final)
     defaults = Config()
-    shipped = dataclasses.replace(cfg, data_dir=defaults.data_dir, results_dir=defaults.results_dir, output_dir="",
-                                  train_file=defaults.train_file, valid_file=defaults.valid_file,
-                                  model_cache_dir="", max_train_samples=0, max_eval_samples=0)
+    shipped = dataclasses.replace(
+        cfg,
+        data_dir=defaults.data_dir,
+        results_dir=defaults.results_dir,
+        output_dir="",
+        train_file=defaults.train_file,
+        valid_file=defaults.valid_file,
+        model_cache_dir="",
+        max_train_samples=0,
+        max_eval_samples=0,
+    )
     experiment = run.parent / "experiment.json"
     exp = json.loads(experiment.read_text(encoding="utf-8")) if experiment.is_file() else {}
     by_length = ""
@@ -187,10 +236,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("adapter_config.json", "adapter_model.safetensors"):
         shutil.copy2(final / name, TARGET / name)
     (TARGET / "fedjava_config.yaml").write_text(to_yaml(shipped), encoding="utf-8")
-    (TARGET / "GRADER.md").write_text(card(shipped, exp.get("experiment", exp), history, metrics, majority,
-                                           args.command, args.hardware, by_length, args.eval_hardware,
-                                           checked, tools),
-                                      encoding="utf-8")
+    (TARGET / "GRADER.md").write_text(
+        card(
+            shipped,
+            exp.get("experiment", exp),
+            history,
+            metrics,
+            majority,
+            args.command,
+            args.hardware,
+            by_length,
+            args.eval_hardware,
+            checked,
+            tools,
+        ),
+        encoding="utf-8",
+    )
     print(f"shipped {final} -> {TARGET} ({(TARGET / 'adapter_model.safetensors').stat().st_size / 1e6:.1f} MB)")
     print(yaml.safe_dump({k: metrics.get(k) for k in SHOWN}, sort_keys=False))
     return 0

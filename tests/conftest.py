@@ -16,17 +16,25 @@ BAD = GOOD.replace("return 2 * x;", "return 2 * x")
 GOOD_ANSWER = {"verdict": "NO_ERROR", "errors": [], "score": 10}
 BAD_ANSWER = {
     "verdict": "COMPILE_ERROR",
-    "errors": [{
-        "type": "Syntax Error", "code": "compiler.err.expected", "line": 3, "message": "';' expected",
-        "explanation": "The return statement on line 3 is missing its semicolon.", "fix": "        return 2 * x;",
-    }],
+    "errors": [
+        {
+            "type": "Syntax Error",
+            "code": "compiler.err.expected",
+            "line": 3,
+            "message": "';' expected",
+            "explanation": "The return statement on line 3 is missing its semicolon.",
+            "fix": "        return 2 * x;",
+        }
+    ],
     "score": 0,
 }
 
 
 GOOD_EVIDENCE = "Tool results:\njavac: compiles\ntests: 5 of 5 passed"
-BAD_EVIDENCE = ("Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\n"
-                "tests: not run (the program does not compile)")
+BAD_EVIDENCE = (
+    "Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\n"
+    "tests: not run (the program does not compile)"
+)
 
 
 def make_samples(n: int = 8) -> list[dict]:
@@ -55,11 +63,21 @@ def data_dir(tmp_path):
 def tiny_overrides(data_dir, tmp_path):
     """key=value overrides for a seconds-long run of the tiny model on the fixture data."""
     return [
-        "model_name=builtin:tiny-qwen3", f"data_dir={data_dir}", f"results_dir={tmp_path / 'results'}",
-        "batch_size=4", "gradient_accumulation_steps=1", "learning_rate=1e-2", "warmup_ratio=0",
+        "model_name=builtin:tiny-qwen3",
+        f"data_dir={data_dir}",
+        f"results_dir={tmp_path / 'results'}",
+        "batch_size=4",
+        "gradient_accumulation_steps=1",
+        "learning_rate=1e-2",
+        "warmup_ratio=0",
         "lr_scheduler=constant",
-        "lora_r=8", "lora_alpha=16", "lora_dropout=0", "logging_steps=1", "max_seq_length=1024",
-        "num_epochs=8", "save_strategy=no",
+        "lora_r=8",
+        "lora_alpha=16",
+        "lora_dropout=0",
+        "logging_steps=1",
+        "max_seq_length=1024",
+        "num_epochs=8",
+        "save_strategy=no",
     ]
 
 
@@ -84,9 +102,19 @@ def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
         torch.manual_seed(0)
         model, tokenizer = load_for_training(cfg)
         if teach:
-            samples = [{"messages": build_messages(REQUIREMENT, item[0], item[1], evidence=(item[2:] or [None])[0],
-                                                   quote_lines=cfg.quote_lines, localisation=cfg.localisation)}
-                       for item in teach]
+            samples = [
+                {
+                    "messages": build_messages(
+                        REQUIREMENT,
+                        item[0],
+                        item[1],
+                        evidence=(item[2:] or [None])[0],
+                        quote_lines=cfg.quote_lines,
+                        localisation=cfg.localisation,
+                    )
+                }
+                for item in teach
+            ]
             features, _ = tokenize_samples(tokenizer, samples, cfg.max_seq_length)
             batch = AnswerOnlyCollator(tokenizer.pad_token_id)(features)
             optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
@@ -102,16 +130,31 @@ def save_tiny_adapter(folder, overrides=(), teach=(), steps: int = 150):
 
 
 # Twice with nine tests, and two wrong programs: one passes 7 of them, the other 3 (issue 24: their scores differ).
-TWICE9 = "requirement: |\n  " + REQUIREMENT + "\ntests:\n" + "".join(
-    f"  - {{call: Solution.twice({x}), expect: {2 * x}}}\n" for x in range(9))
+TWICE9 = (
+    "requirement: |\n  "
+    + REQUIREMENT
+    + "\ntests:\n"
+    + "".join(f"  - {{call: Solution.twice({x}), expect: {2 * x}}}\n" for x in range(9))
+)
 SEVEN = GOOD.replace("return 2 * x;", "return x < 7 ? 2 * x : 2 * x + 1;")
 THREE = GOOD.replace("return 2 * x;", "return x < 3 ? 2 * x : x;")
 
 
 def logic_answer(line: int, message: str) -> dict:
-    return {"verdict": "LOGIC_ERROR", "score": 5, "errors": [{
-        "type": "Logical Error", "code": "wrong_output", "line": line, "message": message,
-        "explanation": "The result is wrong for some inputs.", "fix": "        return 2 * x;"}]}
+    return {
+        "verdict": "LOGIC_ERROR",
+        "score": 5,
+        "errors": [
+            {
+                "type": "Logical Error",
+                "code": "wrong_output",
+                "line": line,
+                "message": message,
+                "explanation": "The result is wrong for some inputs.",
+                "fix": "        return 2 * x;",
+            }
+        ],
+    }
 
 
 @pytest.fixture(scope="session")
@@ -124,8 +167,10 @@ def twice9(tmp_path_factory):
     path = tmp_path_factory.mktemp("twice9") / "twice9.yaml"
     path.write_text(TWICE9)
     task = load_task(path, strict=False)
-    return path, {name: review_evidence(code, task)[0] for name, code in
-                  (("good", GOOD), ("bad", BAD), ("seven", SEVEN), ("three", THREE))}
+    return path, {
+        name: review_evidence(code, task)[0]
+        for name, code in (("good", GOOD), ("bad", BAD), ("seven", SEVEN), ("three", THREE))
+    }
 
 
 @pytest.fixture(scope="session")
@@ -133,18 +178,23 @@ def grounded_taught(tmp_path_factory, twice9):
     """A grounded tiny-model adapter taught the answers to GOOD, BAD, SEVEN and THREE with their tool results on the
     nine-test task (as the shipped grader reads them), so that grading scores follow the tools."""
     _, evidence = twice9
-    teach = [(GOOD, GOOD_ANSWER, evidence["good"]), (BAD, BAD_ANSWER, evidence["bad"]),
-             (SEVEN, logic_answer(3, "Solution.twice(7) returned 15, expected 14"), evidence["seven"]),
-             (THREE, logic_answer(3, "Solution.twice(3) returned 3, expected 6"), evidence["three"])]
-    return save_tiny_adapter(tmp_path_factory.mktemp("grounded_taught") / "final_model", ["prompt_mode=grounded"],
-                             teach=teach, steps=200)
+    teach = [
+        (GOOD, GOOD_ANSWER, evidence["good"]),
+        (BAD, BAD_ANSWER, evidence["bad"]),
+        (SEVEN, logic_answer(3, "Solution.twice(7) returned 15, expected 14"), evidence["seven"]),
+        (THREE, logic_answer(3, "Solution.twice(3) returned 3, expected 6"), evidence["three"]),
+    ]
+    return save_tiny_adapter(
+        tmp_path_factory.mktemp("grounded_taught") / "final_model", ["prompt_mode=grounded"], teach=teach, steps=200
+    )
 
 
 @pytest.fixture(scope="session")
 def taught_adapter(tmp_path_factory):
     """A tiny-model adapter (code_only) that answers BAD with BAD_ANSWER and GOOD with GOOD_ANSWER."""
-    return save_tiny_adapter(tmp_path_factory.mktemp("taught") / "final_model",
-                             teach=[(BAD, BAD_ANSWER), (GOOD, GOOD_ANSWER)])
+    return save_tiny_adapter(
+        tmp_path_factory.mktemp("taught") / "final_model", teach=[(BAD, BAD_ANSWER), (GOOD, GOOD_ANSWER)]
+    )
 
 
 def interruptible() -> None:

@@ -55,7 +55,9 @@ def parse(text: str | None) -> list[tuple[str, str, str]]:
             continue
         match = _ENTRY.match(item)
         if not match or (match.group(1) == "server") != (match.group(3) == "kill"):
-            raise ValueError(f"{ENV}: cannot read '{item}' (expected clientK:raise@R, clientK:nan@R, clientK:scaled@R, clientK:flipped@R, clientK:stall@R or server:kill@R)")
+            raise ValueError(
+                f"{ENV}: cannot read '{item}' (expected clientK:raise@R, clientK:nan@R, clientK:scaled@R, clientK:flipped@R, clientK:stall@R or server:kill@R)"
+            )
         entries.append((match.group(1), match.group(3), match.group(4)))
     return entries
 
@@ -133,7 +135,7 @@ def _scaled_random(reply, msg, seed: int):
     honest = float(np.sqrt(sum(float(((trained[k] - sent[k]) ** 2).sum()) for k in sent))) or 1.0
     rng = np.random.default_rng(seed)
     noise = {k: rng.standard_normal(v.shape) for k, v in sent.items()}
-    norm = float(np.sqrt(sum(float((n ** 2).sum()) for n in noise.values())))
+    norm = float(np.sqrt(sum(float((n**2).sum()) for n in noise.values())))
     factor = SCALED_NORM_FACTOR * honest / norm
     values = {k: (sent[k] + factor * noise[k]).astype(sent[k].dtype) for k in sent}
     content = {name: record for name, record in reply.content.items()}

@@ -28,8 +28,13 @@ def python_for_nobody() -> str | None:
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     for candidate in (sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
         try:
-            result = subprocess.run(_setpriv(NOBODY, [candidate, "-c", "import sys; print(sys.version_info[:2])"]),
-                                    capture_output=True, text=True, timeout=30, cwd="/")
+            result = subprocess.run(
+                _setpriv(NOBODY, [candidate, "-c", "import sys; print(sys.version_info[:2])"]),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                cwd="/",
+            )
         except OSError:
             continue
         if result.returncode == 0 and result.stdout.strip() == str(sys.version_info[:2]):
@@ -59,10 +64,23 @@ def run_as_nobody(argv: list[str], home: Path, timeout: float = 180, **env: str)
     import fedjava
 
     paths = [str(Path(flwr.__file__).resolve().parents[1]), str(Path(fedjava.__file__).resolve().parents[1])]
-    environment = {"PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": os.pathsep.join(paths),
-                   "FLWR_HOME": str(home / "flwr"), "FLWR_TELEMETRY_ENABLED": "0", "PYTHONWARNINGS": "ignore", **env}
-    return subprocess.run(_setpriv(NOBODY, [require_other_user(), *argv]), env=environment, capture_output=True,
-                          text=True, timeout=timeout, cwd=str(home))
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "PYTHONPATH": os.pathsep.join(paths),
+        "FLWR_HOME": str(home / "flwr"),
+        "FLWR_TELEMETRY_ENABLED": "0",
+        "PYTHONWARNINGS": "ignore",
+        **env,
+    }
+    return subprocess.run(
+        _setpriv(NOBODY, [require_other_user(), *argv]),
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(home),
+    )
 
 
 def _setpriv(uid: int, argv: list[str]) -> list[str]:

@@ -55,15 +55,22 @@ def test_score_is_ten_times_the_share_rounded_half_up():
 
 def test_compile_error_label_uses_the_first_error_in_the_student_file(task):
     m = _mutant(task, "return total;", "return total", "missing_semicolon", "syntax")
-    outcome = RunOutcome(False, [
-        Diagnostic("TestDriver.java", 3, 1, "compiler.err.cant.resolve", "", "cannot find symbol"),
-        Diagnostic("Solution.java", m.line, 21, "compiler.err.expected", "", "';' expected"),
-    ])
+    outcome = RunOutcome(
+        False,
+        [
+            Diagnostic("TestDriver.java", 3, 1, "compiler.err.cant.resolve", "", "cannot find symbol"),
+            Diagnostic("Solution.java", m.line, 21, "compiler.err.expected", "", "';' expected"),
+        ],
+    )
     got = label(task, m.code, outcome, m, random.Random(0))
     error = got.answer["errors"][0]
     assert got.answer["verdict"] == "COMPILE_ERROR" and got.answer["score"] == 0
     assert (error["type"], error["code"], error["line"], error["message"]) == (
-        "Syntax Error", "compiler.err.expected", m.line, "';' expected")
+        "Syntax Error",
+        "compiler.err.expected",
+        m.line,
+        "';' expected",
+    )
     assert error["fix"] == m.original_line and f"line {m.line}" in error["explanation"]
     assert "TestDriver.java:3" in got.raw
 
@@ -79,20 +86,36 @@ def test_errors_only_in_the_driver_and_equivalent_mutants_are_dropped(task):
         label(task, m.code, passing, m, random.Random(0))
     assert exc.value.reason == "equivalent"
     assert label(task, task.solution, passing, None, random.Random(0)).answer == {
-        "verdict": "NO_ERROR", "errors": [], "score": 10}
+        "verdict": "NO_ERROR",
+        "errors": [],
+        "score": 10,
+    }
 
 
 def test_runtime_label_takes_class_message_and_student_line_from_the_first_exception(task):
     m = _mutant(task, "n > 0", "n / 0 > 0", "division_by_zero", "runtime")
-    cases = [CaseResult(0, "PASS", "a"), CaseResult(1, "FAIL", "b", "1", "2"),
-             CaseResult(2, "ERROR", "Solution.sumPositive(x)", exception="java.lang.ArithmeticException", line=7,
-                        message="/ by zero")]
+    cases = [
+        CaseResult(0, "PASS", "a"),
+        CaseResult(1, "FAIL", "b", "1", "2"),
+        CaseResult(
+            2,
+            "ERROR",
+            "Solution.sumPositive(x)",
+            exception="java.lang.ArithmeticException",
+            line=7,
+            message="/ by zero",
+        ),
+    ]
     cases += [CaseResult(i, "PASS", "z") for i in range(3, len(task.tests))]
     got = label(task, m.code, RunOutcome(True, cases=cases), m, random.Random(1)).answer
     error = got["errors"][0]
     assert got["verdict"] == "RUNTIME_ERROR" and got["score"] == score(len(task.tests) - 2, len(task.tests))
     assert (error["type"], error["code"], error["line"], error["message"]) == (
-        "Runtime Error", "java.lang.ArithmeticException", 7, "java.lang.ArithmeticException: / by zero")
+        "Runtime Error",
+        "java.lang.ArithmeticException",
+        7,
+        "java.lang.ArithmeticException: / by zero",
+    )
     assert "Solution.sumPositive(x)" in error["explanation"]
 
 
@@ -103,7 +126,11 @@ def test_logic_and_timeout_labels(task):
     got = label(task, m.code, RunOutcome(True, cases=cases), m, random.Random(2)).answer
     error = got["errors"][0]
     assert (got["verdict"], error["type"], error["code"], error["line"]) == (
-        "LOGIC_ERROR", "Logical Error", "wrong_output", m.line)
+        "LOGIC_ERROR",
+        "Logical Error",
+        "wrong_output",
+        m.line,
+    )
     assert error["message"] == "Solution.sumPositive(new int[]{0}) returned 1, expected 0"
     timed = RunOutcome(True, cases=[CaseResult(0, "PASS", "a"), CaseResult(1, "PASS", "b")], timed_out=True)
     got = label(task, m.code, timed, m, random.Random(2)).answer
@@ -113,8 +140,11 @@ def test_logic_and_timeout_labels(task):
 
 def test_the_first_failing_case_decides_a_timeout_label(task):
     m = _mutant(task, "n > 0", "n >= 0", "missing_increment", "runtime")
-    cases = [CaseResult(0, "PASS", "a"), CaseResult(1, "TIMEOUT", "Solution.sumPositive(new int[]{7})"),
-             CaseResult(2, "ERROR", "c", exception="java.lang.ArithmeticException", line=4, message="/ by zero")]
+    cases = [
+        CaseResult(0, "PASS", "a"),
+        CaseResult(1, "TIMEOUT", "Solution.sumPositive(new int[]{7})"),
+        CaseResult(2, "ERROR", "c", exception="java.lang.ArithmeticException", line=4, message="/ by zero"),
+    ]
     cases += [CaseResult(i, "PASS", "z") for i in range(3, len(task.tests))]
     got = label(task, m.code, RunOutcome(True, cases=cases, timed_out=True), m, random.Random(0)).answer
     error = got["errors"][0]
@@ -127,8 +157,10 @@ def test_explanations_vary_and_name_real_values(task):
     m = _mutant(task, "n > 0", "n >= 0")
     cases = [CaseResult(0, "FAIL", "Solution.sumPositive(new int[]{0})", "0", "1")]
     cases += [CaseResult(i, "PASS", "z") for i in range(1, len(task.tests))]
-    texts = {label(task, m.code, RunOutcome(True, cases=cases), m, random.Random(s)).answer["errors"][0]["explanation"]
-             for s in range(20)}
+    texts = {
+        label(task, m.code, RunOutcome(True, cases=cases), m, random.Random(s)).answer["errors"][0]["explanation"]
+        for s in range(20)
+    }
     assert len(texts) >= 2
     assert all("Solution.sumPositive(new int[]{0})" in t and f"line {m.line}" in t.lower() for t in texts)
 
@@ -202,8 +234,9 @@ def test_batch_run_in_one_jvm_matches_separate_jvms(task, tmp_path):
     outcomes = check_many(items, tmp_path / "batch", jobs=1, trusted=True)
     direct = compile_many(items, tmp_path / "direct")
     assert all(ok for ok, _ in direct.values())
-    batch_only = run_many([(p.key, tmp_path / "direct" / str(i) / "out") for i, p in enumerate(items)],
-                          tmp_path / "direct" / "shared")
+    batch_only = run_many(
+        [(p.key, tmp_path / "direct" / str(i) / "out") for i, p in enumerate(items)], tmp_path / "direct" / "shared"
+    )
     assert "exits" not in batch_only  # it ended its JVM: left for a run of its own
     assert batch_only["ok"].all_passed and batch_only["endless"].timed_out
     # Its first case hangs: stopped after its CPU budget, and the run ends there.
@@ -215,15 +248,19 @@ def test_batch_run_in_one_jvm_matches_separate_jvms(task, tmp_path):
         if key == "endless" and not alone.cases:
             continue  # on a busy machine the alone run's 10 s wall clock can stop it before its CPU budget does
         if key != "exits":
-            assert [(c.status, c.exception, c.line, c.actual) for c in mine.cases] == \
-                [(c.status, c.exception, c.line, c.actual) for c in alone.cases], key
+            assert [(c.status, c.exception, c.line, c.actual) for c in mine.cases] == [
+                (c.status, c.exception, c.line, c.actual) for c in alone.cases
+            ], key
     assert outcomes["deep"].cases[0].exception == "java.lang.StackOverflowError"
 
 
 @needs_jdk
 def test_every_reference_solution_and_variant_passes_its_tests(tmp_path):
-    programs = [Program(f"{t.id}/{i}", t, code) for t in load_tasks()
-                for i, code in enumerate((t.solution, *(v.code for v in t.variants)))]
+    programs = [
+        Program(f"{t.id}/{i}", t, code)
+        for t in load_tasks()
+        for i, code in enumerate((t.solution, *(v.code for v in t.variants)))
+    ]
     outcomes = check_many(programs, tmp_path, jobs=2, trusted=True)
     failed = [p.key for p in programs if not outcomes[p.key].all_passed]
     assert not failed, failed
@@ -233,8 +270,15 @@ def test_every_reference_solution_and_variant_passes_its_tests(tmp_path):
 # ------------------------------------------------------------------ every operator, labelled and re-checked
 
 OPERATOR_TASKS = (
-    "arrays_sum_positive", "classes_interval", "collections_word_frequency", "loops_harmonic_sum", "math_gcd",
-    "recursion_to_binary", "strings_count_words", "strings_is_palindrome", "classes_text_editor_undo",
+    "arrays_sum_positive",
+    "classes_interval",
+    "collections_word_frequency",
+    "loops_harmonic_sum",
+    "math_gcd",
+    "recursion_to_binary",
+    "strings_count_words",
+    "strings_is_palindrome",
+    "classes_text_editor_undo",
     "strings_expand_ranges",
 )
 
@@ -276,8 +320,13 @@ def test_every_operator_yields_a_labelled_sample_and_labels_match_a_fresh_run(tm
 def _task_subset(tmp_path) -> Path:
     folder = tmp_path / "tasks"
     folder.mkdir()
-    for name in ("arrays_sum_positive", "math_gcd", "strings_is_palindrome", "loops_harmonic_sum",
-                 "recursion_to_binary"):
+    for name in (
+        "arrays_sum_positive",
+        "math_gcd",
+        "strings_is_palindrome",
+        "loops_harmonic_sum",
+        "recursion_to_binary",
+    ):
         shutil.copy(TASKS_DIR / f"{name}.yaml", folder)
     return folder
 
@@ -305,8 +354,15 @@ def test_build_small_subset_same_seed_same_bytes(tmp_path):
     tasks_dir = _task_subset(tmp_path)
     # without the localisation step: its own determinism is test_localise's (a second run changes nothing), and it
     # would double this test's time
-    options = dict(tasks_dir=tasks_dir, correct_per_task=3, errors_per_family=1, restyles_per_base=1,
-                   valid_share=0.2, test_share=0.2, localise=False)
+    options = dict(
+        tasks_dir=tasks_dir,
+        correct_per_task=3,
+        errors_per_family=1,
+        restyles_per_base=1,
+        valid_share=0.2,
+        test_share=0.2,
+        localise=False,
+    )
     first = build_dataset(BuildOptions(out_dir=tmp_path / "a", **options))
     build_dataset(BuildOptions(out_dir=tmp_path / "b", jobs=1, **options))
     for name in ("train.jsonl", "valid.jsonl", "test.jsonl", "DATASET.md"):
@@ -342,8 +398,10 @@ def test_build_without_a_jdk_stops_with_a_clear_message(tmp_path, monkeypatch, c
 
 
 def test_shipped_dataset_has_the_promised_shape():
-    splits = {s: [json.loads(line) for line in (REPO_DATA / f"{s}.jsonl").read_text().splitlines()]
-              for s in ("train", "valid", "test")}
+    splits = {
+        s: [json.loads(line) for line in (REPO_DATA / f"{s}.jsonl").read_text().splitlines()]
+        for s in ("train", "valid", "test")
+    }
     assert len(splits["train"]) >= 3000
     total = sum(len(v) for v in splits.values())
     assert 0.7 <= len(splits["train"]) / total <= 0.86

@@ -19,9 +19,21 @@ def _env():
     return env
 
 
-@pytest.mark.parametrize("argv", [[], ["train"], ["config"], ["config", "show"], ["config", "check"],
-                                  ["config", "keys"], ["config", "presets"], ["data"], ["data", "split"],
-                                  ["data", "import"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["train"],
+        ["config"],
+        ["config", "show"],
+        ["config", "check"],
+        ["config", "keys"],
+        ["config", "presets"],
+        ["data"],
+        ["data", "split"],
+        ["data", "import"],
+    ],
+)
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as info:
         main([*argv, "--help"])
@@ -67,8 +79,13 @@ def test_unreachable_hub_model_names_the_model_and_the_fix(tiny_overrides, capsy
 
 
 def test_console_script_trains_end_to_end(tiny_overrides, tmp_path):
-    out = subprocess.run(["fedjava", "train", "--framework", "hf", *tiny_overrides, "num_epochs=1",
-                          f"output_dir={tmp_path / 'run'}"], capture_output=True, text=True, env=_env(), cwd=REPO)
+    out = subprocess.run(
+        ["fedjava", "train", "--framework", "hf", *tiny_overrides, "num_epochs=1", f"output_dir={tmp_path / 'run'}"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=REPO,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"Model saved to: {tmp_path / 'run' / 'final_model'}" in out.stdout
     assert (tmp_path / "run" / "final_model" / "adapter_config.json").is_file()
@@ -76,8 +93,12 @@ def test_console_script_trains_end_to_end(tiny_overrides, tmp_path):
 
 def test_guide_script_passes_framework_and_gpu(tiny_overrides):
     script = REPO / "scripts" / "run_centralized.sh"
-    out = subprocess.run(["bash", str(script), "--framework", "unsloth", "--gpu", "0", *tiny_overrides],
-                         capture_output=True, text=True, env=_env())
+    out = subprocess.run(
+        ["bash", str(script), "--framework", "unsloth", "--gpu", "0", *tiny_overrides],
+        capture_output=True,
+        text=True,
+        env=_env(),
+    )
     assert out.returncode == 2 and "--framework unsloth cannot run here" in out.stderr
 
 
@@ -94,8 +115,10 @@ def test_data_split_writes_the_guides_layout(data_dir, capsys):
 
 def test_data_import_reports_bad_rows(tmp_path, capsys):
     src = tmp_path / "legacy.jsonl"
-    src.write_text('{"system_prompt": "s", "user_prompt": "Java code requirement: add. student code: class A {}", '
-                   '"feedback": "No errors found. Code is correct."}\nnot json\n')
+    src.write_text(
+        '{"system_prompt": "s", "user_prompt": "Java code requirement: add. student code: class A {}", '
+        '"feedback": "No errors found. Code is correct."}\nnot json\n'
+    )
     assert main(["data", "import", str(src), "--out", str(tmp_path / "out.jsonl")]) == 0
     out = capsys.readouterr().out
     assert f"{src}:2" in out and (tmp_path / "out.jsonl").is_file()
@@ -115,19 +138,36 @@ def _user_mistakes(tmp_path: Path, data_dir: Path) -> dict[str, tuple[list[str],
         "folder as data file": ([*train, f"train_file={tmp_path / 'a_folder'}"], "is a folder, not a file of training"),
         "output_dir is a file": ([*train, f"output_dir={tmp_path / 'a_file'}"], "output_dir /"),
         "output_dir cannot be made": ([*train, "output_dir=/proc/fedjava/run"], "cannot be created"),
-        "import --out is a folder": (["data", "import", str(data_dir / "train.jsonl"), "--out", str(tmp_path / "a_folder")],
-                                     "is a folder; give a file name"),
+        "import --out is a folder": (
+            ["data", "import", str(data_dir / "train.jsonl"), "--out", str(tmp_path / "a_folder")],
+            "is a folder; give a file name",
+        ),
         "import a folder": (["data", "import", str(tmp_path / "a_folder")], "is a folder, not a file"),
-        "split binary data": (["data", "split", "--data-dir", str(tmp_path), "--train-file", "binary.jsonl"],
-                              "not a text file"),
-        "certs --out is a file": (["certs", "--client-key", "c0", "--out", str(tmp_path / "a_file")],
-                                  "is a file, not a folder"),
+        "split binary data": (
+            ["data", "split", "--data-dir", str(tmp_path), "--train-file", "binary.jsonl"],
+            "not a text file",
+        ),
+        "certs --out is a file": (
+            ["certs", "--client-key", "c0", "--out", str(tmp_path / "a_file")],
+            "is a file, not a folder",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["binary data", "non-UTF-8 data", "folder as data file", "output_dir is a file",
-                                  "output_dir cannot be made", "import --out is a folder", "import a folder",
-                                  "split binary data", "certs --out is a file"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "binary data",
+        "non-UTF-8 data",
+        "folder as data file",
+        "output_dir is a file",
+        "output_dir cannot be made",
+        "import --out is a folder",
+        "import a folder",
+        "split binary data",
+        "certs --out is a file",
+    ],
+)
 def test_a_users_mistake_is_one_line_and_exit_2(case, tmp_path, data_dir, capsys):
     argv, expected = _user_mistakes(tmp_path, data_dir)[case]
     assert main(argv) == 2
@@ -163,9 +203,15 @@ def test_ctrl_c_exits_130(tiny_overrides, tmp_path):
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "train", *tiny_overrides, "num_epochs=200"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), cwd=REPO,
-                            preexec_fn=interruptible)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedjava.cli", "train", *tiny_overrides, "num_epochs=200"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+        cwd=REPO,
+        preexec_fn=interruptible,
+    )
     log = tmp_path / "results" / "centralized_hf" / "training_history.json"
     deadline = time.time() + 240
     while not log.is_file() and proc.poll() is None and time.time() < deadline:

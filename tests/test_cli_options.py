@@ -31,14 +31,14 @@ COMMANDS = [
 # Each command's options as they were when each was still declared in argparse alone (the same names after issue 26)
 FLAGS = {
     "evaluate": "--adapter --base --majority --tools-only --localisation --few-shot --split --max-samples "
-                "--max-new-tokens --batch-size --no-fix-check --rescore --verify-fixes --unsafe-run --json --judge-url "
-                "--judge-model --judge-key-env --judge-timeout --judge-allow-http --config",
+    "--max-new-tokens --batch-size --no-fix-check --rescore --verify-fixes --unsafe-run --json --judge-url "
+    "--judge-model --judge-key-env --judge-timeout --judge-allow-http --config",
     "grade": "--task --out --rubric --adapter --max-new-tokens --reference --no-run --unsafe-run --verify-fixes "
-             "--no-fix-check --assignment --batch-size --released-only --approve --print-rubric",
+    "--no-fix-check --assignment --batch-size --released-only --approve --print-rubric",
     "data build": "--seed --jobs --out --force --correct-per-task --errors-per-family --max-tasks --tasks-dir "
-                  "--unsafe-run",
+    "--unsafe-run",
     "server": "--host --port --certs --client-keys --insecure --max-request-mb --allow-root --algorithm --clients "
-              "--rounds --local-epochs --resume --overwrite --config",
+    "--rounds --local-epochs --resume --overwrite --config",
     "client": "--client-id --server --data --ca --key --insecure --node-port --wait",
 }
 
@@ -72,7 +72,8 @@ def test_each_option_field_is_exactly_one_argument_of_its_command(command, cls, 
 def test_each_command_keeps_its_options(command):
     _, own = _actions(command.split())
     assert sorted(s for a in own for s in a.option_strings if s.startswith("--") and s != "--help") == sorted(
-        FLAGS[command].split())
+        FLAGS[command].split()
+    )
 
 
 class Received(Exception):
@@ -93,17 +94,62 @@ def _run(argv: list[str], monkeypatch, target: str, cls: type):
 
 
 def test_evaluate_builds_eval_options(monkeypatch):
-    opts = _run(["evaluate", "--tools-only", "--localisation", "mutants", "--split", "valid", "--max-samples", "5",
-                 "--batch-size", "4", "--no-fix-check", "--unsafe-run", "--json"],
-                monkeypatch, "fedjava.evaluation.evaluate:run_evaluation", EvalOptions)
-    assert opts == EvalOptions(tools_only="mutants", split="valid", max_samples=5, batch_size=4, fix_check=False,
-                               unsafe_run=True)
-    opts = _run(["evaluate", "--base", "--few-shot", "2", "--max-new-tokens", "50", "--rescore", "--no-fix-check",
-                 "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "m", "--judge-timeout", "2.5",
-                 "--judge-allow-http"], monkeypatch, "fedjava.evaluation.evaluate:run_evaluation", EvalOptions)
-    assert opts == EvalOptions(base=True, few_shot=2, max_new_tokens=50, rescore=True, fix_check=False,
-                               judge_url="http://127.0.0.1:9/v1", judge_model="m", judge_timeout=2.5,
-                               judge_allow_http=True)
+    opts = _run(
+        [
+            "evaluate",
+            "--tools-only",
+            "--localisation",
+            "mutants",
+            "--split",
+            "valid",
+            "--max-samples",
+            "5",
+            "--batch-size",
+            "4",
+            "--no-fix-check",
+            "--unsafe-run",
+            "--json",
+        ],
+        monkeypatch,
+        "fedjava.evaluation.evaluate:run_evaluation",
+        EvalOptions,
+    )
+    assert opts == EvalOptions(
+        tools_only="mutants", split="valid", max_samples=5, batch_size=4, fix_check=False, unsafe_run=True
+    )
+    opts = _run(
+        [
+            "evaluate",
+            "--base",
+            "--few-shot",
+            "2",
+            "--max-new-tokens",
+            "50",
+            "--rescore",
+            "--no-fix-check",
+            "--judge-url",
+            "http://127.0.0.1:9/v1",
+            "--judge-model",
+            "m",
+            "--judge-timeout",
+            "2.5",
+            "--judge-allow-http",
+        ],
+        monkeypatch,
+        "fedjava.evaluation.evaluate:run_evaluation",
+        EvalOptions,
+    )
+    assert opts == EvalOptions(
+        base=True,
+        few_shot=2,
+        max_new_tokens=50,
+        rescore=True,
+        fix_check=False,
+        judge_url="http://127.0.0.1:9/v1",
+        judge_model="m",
+        judge_timeout=2.5,
+        judge_allow_http=True,
+    )
     assert type(opts.judge_timeout) is float and type(opts.few_shot) is int
     # no --adapter, --base, --majority or --tools-only: the shipped grader
     opts = _run(["evaluate", "--no-fix-check"], monkeypatch, "fedjava.evaluation.evaluate:run_evaluation", EvalOptions)
@@ -112,25 +158,94 @@ def test_evaluate_builds_eval_options(monkeypatch):
 
 def test_grade_builds_grade_options(monkeypatch, tmp_path):
     klass = tmp_path / "class"
-    opts = _run(["grade", str(klass), "--task", "task.yaml", "--rubric", "r.yaml", "--reference", "Model.java",
-                 "--no-run", "--unsafe-run", "--verify-fixes", "2", "--no-fix-check", "--assignment", "HW 1",
-                 "--batch-size", "3", "--released-only", "--max-new-tokens", "100"],
-                monkeypatch, "fedjava.grading.grade:run_grade", GradeOptions)
-    assert opts == GradeOptions(str(klass), "task.yaml", str(default_out(str(klass))), rubric="r.yaml",
-                                reference="Model.java", run_tests=False, unsafe_run=True, verify_fixes=2,
-                                fix_check=False, assignment="HW 1", batch_size=3, released_only=True,
-                                max_new_tokens=100)
-    opts = _run(["grade", str(klass), "--task", "t.txt", "--out", "o", "--adapter", "a"], monkeypatch,
-                "fedjava.grading.grade:run_grade", GradeOptions)
+    opts = _run(
+        [
+            "grade",
+            str(klass),
+            "--task",
+            "task.yaml",
+            "--rubric",
+            "r.yaml",
+            "--reference",
+            "Model.java",
+            "--no-run",
+            "--unsafe-run",
+            "--verify-fixes",
+            "2",
+            "--no-fix-check",
+            "--assignment",
+            "HW 1",
+            "--batch-size",
+            "3",
+            "--released-only",
+            "--max-new-tokens",
+            "100",
+        ],
+        monkeypatch,
+        "fedjava.grading.grade:run_grade",
+        GradeOptions,
+    )
+    assert opts == GradeOptions(
+        str(klass),
+        "task.yaml",
+        str(default_out(str(klass))),
+        rubric="r.yaml",
+        reference="Model.java",
+        run_tests=False,
+        unsafe_run=True,
+        verify_fixes=2,
+        fix_check=False,
+        assignment="HW 1",
+        batch_size=3,
+        released_only=True,
+        max_new_tokens=100,
+    )
+    opts = _run(
+        ["grade", str(klass), "--task", "t.txt", "--out", "o", "--adapter", "a"],
+        monkeypatch,
+        "fedjava.grading.grade:run_grade",
+        GradeOptions,
+    )
     assert opts == GradeOptions(str(klass), "t.txt", "o", adapter="a")
 
 
 def test_data_build_builds_build_options(monkeypatch, tmp_path):
-    opts = _run(["data", "build", "--seed", "3", "--jobs", "1", "--out", str(tmp_path / "d"), "--force",
-                 "--correct-per-task", "2", "--errors-per-family", "1", "--max-tasks", "2", "--tasks-dir",
-                 str(tmp_path / "tasks"), "--unsafe-run"], monkeypatch, "fedjava.dataset.build:build_dataset", BuildOptions)
-    assert opts == BuildOptions(seed=3, jobs=1, out_dir=tmp_path / "d", force=True, correct_per_task=2,
-                                errors_per_family=1, max_tasks=2, tasks_dir=tmp_path / "tasks", unsafe_run=True)
+    opts = _run(
+        [
+            "data",
+            "build",
+            "--seed",
+            "3",
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "d"),
+            "--force",
+            "--correct-per-task",
+            "2",
+            "--errors-per-family",
+            "1",
+            "--max-tasks",
+            "2",
+            "--tasks-dir",
+            str(tmp_path / "tasks"),
+            "--unsafe-run",
+        ],
+        monkeypatch,
+        "fedjava.dataset.build:build_dataset",
+        BuildOptions,
+    )
+    assert opts == BuildOptions(
+        seed=3,
+        jobs=1,
+        out_dir=tmp_path / "d",
+        force=True,
+        correct_per_task=2,
+        errors_per_family=1,
+        max_tasks=2,
+        tasks_dir=tmp_path / "tasks",
+        unsafe_run=True,
+    )
     assert _run(["data", "build"], monkeypatch, "fedjava.dataset.build:build_dataset", BuildOptions) == BuildOptions()
 
 
@@ -138,20 +253,69 @@ def test_server_and_client_build_their_options(monkeypatch):
     import fedjava.cli.deploy
 
     monkeypatch.setattr(fedjava.cli.deploy, "_stop_on_sigterm", lambda: None)  # not in the test process
-    opts = _run(["server", "--host", "127.0.0.1", "--port", "9100", "--certs", "c", "--client-keys", "k",
-                 "--insecure", "--max-request-mb", "0.5", "--allow-root", "--resume", "--rounds", "2"],
-                monkeypatch, "fedjava.federated.deployment:run_server", ServerOptions)
-    assert opts == ServerOptions(host="127.0.0.1", port=9100, certs_dir=Path("c"), client_keys=Path("k"),
-                                 insecure=True, max_request_mb=0.5, allow_root=True, resume=True)
+    opts = _run(
+        [
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "9100",
+            "--certs",
+            "c",
+            "--client-keys",
+            "k",
+            "--insecure",
+            "--max-request-mb",
+            "0.5",
+            "--allow-root",
+            "--resume",
+            "--rounds",
+            "2",
+        ],
+        monkeypatch,
+        "fedjava.federated.deployment:run_server",
+        ServerOptions,
+    )
+    assert opts == ServerOptions(
+        host="127.0.0.1",
+        port=9100,
+        certs_dir=Path("c"),
+        client_keys=Path("k"),
+        insecure=True,
+        max_request_mb=0.5,
+        allow_root=True,
+        resume=True,
+    )
     assert _run(["server"], monkeypatch, "fedjava.federated.deployment:run_server", ServerOptions) == ServerOptions()
-    opts = _run(["client", "--client-id", "1", "--server", "h:9092", "--data", "d.json", "--key", "k.key",
-                 "--node-port", "0", "--wait", "1.5", "--insecure"],
-                monkeypatch, "fedjava.federated.deployment_client:run_client", ClientOptions)
-    assert opts == ClientOptions(client_id=1, server="h:9092", data=Path("d.json"), key=Path("k.key"), wait=1.5,
-                                 insecure=True)
+    opts = _run(
+        [
+            "client",
+            "--client-id",
+            "1",
+            "--server",
+            "h:9092",
+            "--data",
+            "d.json",
+            "--key",
+            "k.key",
+            "--node-port",
+            "0",
+            "--wait",
+            "1.5",
+            "--insecure",
+        ],
+        monkeypatch,
+        "fedjava.federated.deployment_client:run_client",
+        ClientOptions,
+    )
+    assert opts == ClientOptions(
+        client_id=1, server="h:9092", data=Path("d.json"), key=Path("k.key"), wait=1.5, insecure=True
+    )
     # fedjava's own -v reaches both
-    for argv, cls in ((["-v", "server"], ServerOptions), (["-v", "client", "--client-id", "0", "--server", "h:1"],
-                                                           ClientOptions)):
+    for argv, cls in (
+        (["-v", "server"], ServerOptions),
+        (["-v", "client", "--client-id", "0", "--server", "h:1"], ClientOptions),
+    ):
         assert options_from(cls, build_parser().parse_args(argv)).verbose is True
 
 
@@ -189,8 +353,11 @@ def _sample_parser() -> argparse.ArgumentParser:
 
 def test_each_annotation_gives_its_type_default_and_choices():
     parser = _sample_parser()
-    opts = options_from(Sample, parser.parse_args(["--name", "x", "--mode", "slow", "--limit", "3", "--ratio", "2",
-                                                   "--out", "o", "--dry-run"]), cache={"k": 1})
+    opts = options_from(
+        Sample,
+        parser.parse_args(["--name", "x", "--mode", "slow", "--limit", "3", "--ratio", "2", "--out", "o", "--dry-run"]),
+        cache={"k": 1},
+    )
     assert opts == Sample(name="x", mode="slow", limit=3, ratio=2.0, folder=Path("o"), dry_run=True, cache={"k": 1})
     assert type(opts.ratio) is float and type(opts.limit) is int and isinstance(opts.folder, Path)
     assert options_from(Sample, parser.parse_args(["--name", "y"])) == Sample(name="y")
@@ -221,11 +388,14 @@ class NoHelp:
     seed: int = 0
 
 
-@pytest.mark.parametrize(("cls", "message"), [
-    (UnknownType, "UnknownType.weights: no command-line option has the type dict"),
-    (TrueFlag, "TrueFlag.check: a bool option is a flag that sets True, so it must default to False"),
-    (NoHelp, "NoHelp.seed: an option needs help text"),
-])
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        (UnknownType, "UnknownType.weights: no command-line option has the type dict"),
+        (TrueFlag, "TrueFlag.check: a bool option is a flag that sets True, so it must default to False"),
+        (NoHelp, "NoHelp.seed: an option needs help text"),
+    ],
+)
 def test_a_field_with_no_rule_fails_when_the_parser_is_built(cls, message):
     with pytest.raises(TypeError, match=message):
         add_options(argparse.ArgumentParser(), cls)

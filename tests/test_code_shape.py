@@ -17,8 +17,11 @@ def _modules() -> list[tuple[Path, ast.Module]]:
 
 
 def _long_functions(tree: ast.Module, limit: int) -> list[tuple[str, int]]:
-    return [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(tree)
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > limit]
+    return [
+        (node.name, node.end_lineno - node.lineno + 1)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > limit
+    ]
 
 
 def _exits_outside_main(tree: ast.Module) -> list[int]:
@@ -37,14 +40,21 @@ def _exits_outside_main(tree: ast.Module) -> list[int]:
 
 
 def test_no_function_is_longer_than_80_lines():
-    long = [f"{path.relative_to(SRC)}: {name} ({lines} lines)" for path, tree in _modules()
-            for name, lines in _long_functions(tree, MAX_FUNCTION_LINES)]
+    long = [
+        f"{path.relative_to(SRC)}: {name} ({lines} lines)"
+        for path, tree in _modules()
+        for name, lines in _long_functions(tree, MAX_FUNCTION_LINES)
+    ]
     assert long == []
 
 
 def test_only_the_command_line_chooses_exit_codes():
-    outside = [f"{path.relative_to(SRC)}:{line}" for path, tree in _modules()
-               if path.relative_to(SRC).parts[0] not in ("cli", "bench") for line in _exits_outside_main(tree)]
+    outside = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path, tree in _modules()
+        if path.relative_to(SRC).parts[0] not in ("cli", "bench")
+        for line in _exits_outside_main(tree)
+    ]
     assert outside == []
 
 
@@ -52,6 +62,8 @@ def test_the_checks_see_what_they_look_for():
     """The two checks above would catch what they forbid (so an empty list is not a blind one)."""
     long = ast.parse("def f():\n" + "    x = 1\n" * 90)
     assert _long_functions(long, MAX_FUNCTION_LINES) == [("f", 91)]
-    exits = ast.parse("import sys\ndef f():\n    sys.exit(2)\nif __name__ == '__main__':\n    sys.exit(f())\n"
-                      "def g():\n    raise SystemExit(1)\n")
+    exits = ast.parse(
+        "import sys\ndef f():\n    sys.exit(2)\nif __name__ == '__main__':\n    sys.exit(f())\n"
+        "def g():\n    raise SystemExit(1)\n"
+    )
     assert _exits_outside_main(exits) == [3, 7]

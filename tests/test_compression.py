@@ -35,8 +35,10 @@ GEMMA_SHAPES = {"q.lora_A": (16, 640), "q.lora_B": (1024, 16), "down.lora_A": (1
 
 def _lora(seed: int = 0, shapes=GEMMA_SHAPES) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {k: (rng.standard_normal(s) * rng.uniform(0.001, 0.1, size=(s[0], 1))).astype(np.float32)
-            for k, s in shapes.items()}
+    return {
+        k: (rng.standard_normal(s) * rng.uniform(0.001, 0.1, size=(s[0], 1))).astype(np.float32)
+        for k, s in shapes.items()
+    }
 
 
 def test_int8_round_trip_error_is_within_half_a_step_of_its_rank_row():
@@ -99,7 +101,9 @@ def test_the_server_decodes_compressed_updates_before_screening_and_aggregating(
     start = apply_delta(None, down, shapes, mode) if mode != "topk" else glob
     assert sent[0].content["config"].get("global-compression", "none") == ("none" if mode == "topk" else mode)
     if mode != "topk":
-        assert sent[0].content["config"][BASE_KEY] == "" and sent[0].content["config"][DIGEST_KEY] == adapter_digest(start)
+        assert sent[0].content["config"][BASE_KEY] == "" and sent[0].content["config"][DIGEST_KEY] == adapter_digest(
+            start
+        )
     fp32 = arrays_nbytes(numpy_to_arrays(glob))
     assert arrays_nbytes(sent[0].content["arrays"]) <= {"fp16": 0.51, "int8": 0.26, "topk": 1.0}[mode] * fp32
     trained = [_lora(10 + i) for i in range(2)]
@@ -121,8 +125,9 @@ def test_the_server_decodes_compressed_updates_before_screening_and_aggregating(
     if mode == "int8":  # closer to the float32 global + updates than to the rounded copy + updates
         got = arrays_to_numpy(out)
         on_copy = {k: (trained[0][k] + trained[1][k]) / 2 for k in glob}
-        assert sum(np.abs(got[k] - expected[k]).sum() for k in glob) \
-            < sum(np.abs(got[k] - on_copy[k]).sum() for k in glob)
+        assert sum(np.abs(got[k] - expected[k]).sum() for k in glob) < sum(
+            np.abs(got[k] - on_copy[k]).sum() for k in glob
+        )
     report = strategy.reports[1]
     assert report.aggregated == 2 and "cannot be decoded" in report.rejected[0]["reason"]
     assert report.clients[0]["bytes_sent"] == arrays_nbytes(sent[0].content["arrays"])
@@ -145,12 +150,13 @@ def test_a_real_client_sends_its_topk_update_and_keeps_the_residual_in_its_conte
     run_split(data_dir, 2)
     cfg = load_config(None, [*tiny_overrides, "num_clients=2"], check_files=False)
     global_arrays = adapter_to_arrays(load_for_training(cfg)[0])
-    context = Context(run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2},
-                      state=RecordDict(), run_config={})
-    config = ConfigRecord({"server-round": 1, "local-epochs": 1.0, "update-compression": "topk",
-                           "topk-fraction": 0.05})
-    msg = Message(RecordDict({"arrays": global_arrays, "config": config}), dst_node_id=5,
-                  message_type=MessageType.TRAIN)
+    context = Context(
+        run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2}, state=RecordDict(), run_config={}
+    )
+    config = ConfigRecord({"server-round": 1, "local-epochs": 1.0, "update-compression": "topk", "topk-fraction": 0.05})
+    msg = Message(
+        RecordDict({"arrays": global_arrays, "config": config}), dst_node_id=5, message_type=MessageType.TRAIN
+    )
     out = local_train(msg, context, cfg.to_dict())
     assert out.content["client"]["update-compression"] == "topk"
     sent = arrays_to_numpy(out.content["arrays"])
@@ -177,12 +183,17 @@ def test_a_real_client_trains_from_an_int8_global_adapter_and_sends_an_int8_upda
     start = arrays_to_numpy(adapter_to_arrays(load_for_training(cfg)[0]))
     start = {k: v + np.float32(0.01) * np.sign(v + 1e-9) for k, v in start.items()}  # lora_B is zero at init
     down = numpy_to_arrays(encode_update(start, "int8")[0])
-    context = Context(run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2},
-                      state=RecordDict(), run_config={})
-    config = ConfigRecord({"server-round": 1, "local-epochs": 1.0, "update-compression": "int8",
-                           "global-compression": "int8"})
-    out = local_train(Message(RecordDict({"arrays": down, "config": config}), dst_node_id=5,
-                              message_type=MessageType.TRAIN), context, cfg.to_dict())
+    context = Context(
+        run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2}, state=RecordDict(), run_config={}
+    )
+    config = ConfigRecord(
+        {"server-round": 1, "local-epochs": 1.0, "update-compression": "int8", "global-compression": "int8"}
+    )
+    out = local_train(
+        Message(RecordDict({"arrays": down, "config": config}), dst_node_id=5, message_type=MessageType.TRAIN),
+        context,
+        cfg.to_dict(),
+    )
     shapes = {k: v.shape for k, v in start.items()}
     copy = apply_delta(None, arrays_to_numpy(down), shapes, "int8")
     update = decode_update(arrays_to_numpy(out.content["arrays"]), shapes, "int8")
@@ -194,8 +205,11 @@ def test_a_real_client_trains_from_an_int8_global_adapter_and_sends_an_int8_upda
 
     wrong = numpy_to_arrays({k: v[:-1] for k, v in encode_update(start, "int8")[0].items()})
     with pytest.raises(ClientTrainingError, match="int8 payload of"):
-        local_train(Message(RecordDict({"arrays": wrong, "config": config}), dst_node_id=5,
-                            message_type=MessageType.TRAIN), context, cfg.to_dict())
+        local_train(
+            Message(RecordDict({"arrays": wrong, "config": config}), dst_node_id=5, message_type=MessageType.TRAIN),
+            context,
+            cfg.to_dict(),
+        )
 
 
 # ---------------------------------------------------------------------- the way down: deltas with error feedback
@@ -207,8 +221,10 @@ def _drifting_globals(rounds: int, seed: int = 7) -> list[dict[str, np.ndarray]]
     current = _lora(seed)
     out = []
     for _ in range(rounds):
-        current = {k: (v + 0.02 * np.abs(v).max() * rng.standard_normal(v.shape)).astype(np.float32)
-                   for k, v in current.items()}
+        current = {
+            k: (v + 0.02 * np.abs(v).max() * rng.standard_normal(v.shape)).astype(np.float32)
+            for k, v in current.items()
+        }
         out.append(current)
     return out
 
@@ -234,8 +250,10 @@ def test_int8_deltas_down_rebuild_the_servers_copy_bit_exact_and_feed_the_roundi
     assert base_seen[0] == "" and all(base_seen[1:])  # round 1 from zero, then deltas against the held copy
     # rounding the whole adapter afresh each round (the way down before deltas) errs by half a step of the weights;
     # a delta's step is that of one round's change, and the rounding left over goes down with the next delta
-    fresh = max(np.abs(apply_delta(None, encode_update(globals_[-1], "int8")[0], shapes, "int8")[k]
-                       - globals_[-1][k]).max() for k in shapes)
+    fresh = max(
+        np.abs(apply_delta(None, encode_update(globals_[-1], "int8")[0], shapes, "int8")[k] - globals_[-1][k]).max()
+        for k in shapes
+    )
     assert errors[-1] < fresh / 5, (errors, fresh)
     # with the global adapter standing still, error feedback closes the gap round after round
     still = globals_[-1]
@@ -252,30 +270,45 @@ def test_a_client_whose_copy_differs_refuses_the_delta_and_gets_the_whole_adapte
     strategy = strategy_for("fedavg", "update_compression=int8", clients=2)
     g1, g2, g3 = _drifting_globals(3, seed=11)
     shapes = {k: v.shape for k, v in g1.items()}
-    sent = sorted(strategy.configure_train(1, numpy_to_arrays(g1), ConfigRecord(), FakeGrid([1, 2])),
-                  key=lambda m: m.metadata.dst_node_id)
+    sent = sorted(
+        strategy.configure_train(1, numpy_to_arrays(g1), ConfigRecord(), FakeGrid([1, 2])),
+        key=lambda m: m.metadata.dst_node_id,
+    )
     assert {m.content["config"][BASE_KEY] for m in sent} == {""}
-    copies = [client_copy(arrays_to_numpy(m.content["arrays"]), shapes, "int8", m.content["config"][BASE_KEY],
-                          m.content["config"][DIGEST_KEY], None) for m in sent]
+    copies = [
+        client_copy(
+            arrays_to_numpy(m.content["arrays"]),
+            shapes,
+            "int8",
+            m.content["config"][BASE_KEY],
+            m.content["config"][DIGEST_KEY],
+            None,
+        )
+        for m in sent
+    ]
     # node 1 answers, node 2 fails: only node 1 is known to hold the copy
     good = reply(sent[0], numpy_to_arrays(client_encode(copies[0], g2, "int8", 1.0, RecordDict())), 4, 0)
     good.content["client"]["update-compression"] = "int8"
     failed = Message(Error(code=0, reason="client 1: RuntimeError: out of memory"), reply_to=sent[1])
     strategy.aggregate_train(1, [good, failed])
-    sent = sorted(strategy.configure_train(2, numpy_to_arrays(g3), ConfigRecord(), FakeGrid([1, 2])),
-                  key=lambda m: m.metadata.dst_node_id)
+    sent = sorted(
+        strategy.configure_train(2, numpy_to_arrays(g3), ConfigRecord(), FakeGrid([1, 2])),
+        key=lambda m: m.metadata.dst_node_id,
+    )
     first, second = (m.content["config"] for m in sent)
     assert first[BASE_KEY] == adapter_digest(copies[0]) and second[BASE_KEY] == ""
     assert sent[0].content["arrays"] is not sent[1].content["arrays"]  # each node its own delta
-    rebuilt = client_copy(arrays_to_numpy(sent[0].content["arrays"]), shapes, "int8", first[BASE_KEY],
-                          first[DIGEST_KEY], copies[0])
+    rebuilt = client_copy(
+        arrays_to_numpy(sent[0].content["arrays"]), shapes, "int8", first[BASE_KEY], first[DIGEST_KEY], copies[0]
+    )
     assert adapter_digest(rebuilt) == first[DIGEST_KEY]
     # a client holding another copy (or none) cannot add the delta to it: one clear error, not a wrong model
     other = {k: v + np.float32(1e-3) for k, v in copies[0].items()}
     for held in (other, None):
         with pytest.raises(CompressionError, match="delta"):
-            client_copy(arrays_to_numpy(sent[0].content["arrays"]), shapes, "int8", first[BASE_KEY],
-                        first[DIGEST_KEY], held)
+            client_copy(
+                arrays_to_numpy(sent[0].content["arrays"]), shapes, "int8", first[BASE_KEY], first[DIGEST_KEY], held
+            )
     report = strategy.reports[1]
     assert report.clients[0]["bytes_sent"] <= 0.26 * arrays_nbytes(numpy_to_arrays(g1))
 
@@ -290,17 +323,33 @@ def test_a_real_client_keeps_its_copy_in_its_context_and_adds_the_next_delta_to_
     run_split(data_dir, 2)
     cfg = load_config(None, [*tiny_overrides, "num_clients=2", "num_epochs=1"], check_files=False)
     start = arrays_to_numpy(adapter_to_arrays(load_for_training(cfg)[0]))
-    context = Context(run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2},
-                      state=RecordDict(), run_config={})
+    context = Context(
+        run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2}, state=RecordDict(), run_config={}
+    )
     copies = DownlinkCopies("int8")
     glob = {k: v + np.float32(0.01) * np.sign(v + 1e-9) for k, v in start.items()}
     shapes = {k: v.shape for k, v in glob.items()}
     for server_round in (1, 2):
         encoded, base, digest = copies.message_for(5, glob)
-        config = ConfigRecord({"server-round": server_round, "local-epochs": 1.0, "update-compression": "int8",
-                               "global-compression": "int8", BASE_KEY: base, DIGEST_KEY: digest})
-        out = local_train(Message(RecordDict({"arrays": numpy_to_arrays(encoded), "config": config}), dst_node_id=5,
-                                  message_type=MessageType.TRAIN), context, cfg.to_dict())
+        config = ConfigRecord(
+            {
+                "server-round": server_round,
+                "local-epochs": 1.0,
+                "update-compression": "int8",
+                "global-compression": "int8",
+                BASE_KEY: base,
+                DIGEST_KEY: digest,
+            }
+        )
+        out = local_train(
+            Message(
+                RecordDict({"arrays": numpy_to_arrays(encoded), "config": config}),
+                dst_node_id=5,
+                message_type=MessageType.TRAIN,
+            ),
+            context,
+            cfg.to_dict(),
+        )
         assert (base == "") == (server_round == 1)
         kept = arrays_to_numpy(context.state[HELD_KEY])
         assert all(np.array_equal(kept[k], copies.pending[5][k]) for k in shapes)

@@ -17,8 +17,16 @@ def test_every_shipped_preset_passes_the_validator():
 
 
 def test_overrides_are_typed_and_take_precedence(data_dir):
-    cfg = load_config("demo_cpu", [f"data_dir={data_dir}", "LEARNING_RATE=5e-5", "lora-r=8",
-                                   "lora_target_modules=q_proj,v_proj", "use_4bit=true"])
+    cfg = load_config(
+        "demo_cpu",
+        [
+            f"data_dir={data_dir}",
+            "LEARNING_RATE=5e-5",
+            "lora-r=8",
+            "lora_target_modules=q_proj,v_proj",
+            "use_4bit=true",
+        ],
+    )
     assert cfg.learning_rate == 5e-5 and isinstance(cfg.learning_rate, float)
     assert cfg.lora_r == 8 and cfg.lora_target_modules == ["q_proj", "v_proj"] and cfg.use_4bit is True
     assert cfg.num_epochs == 2  # from the preset
@@ -26,8 +34,19 @@ def test_overrides_are_typed_and_take_precedence(data_dir):
 
 def test_every_problem_is_reported_at_once_with_the_key_as_typed(tmp_path):
     with pytest.raises(ConfigError) as info:
-        load_config(None, ["lerning_rate=1e-4", "LEARNING_RATE=0", "lora_r=0", "batch_size=0",
-                           "max_seq_length=16", f"data_dir={tmp_path}", "use_4bit=maybe", "lr_scheduler=steep"])
+        load_config(
+            None,
+            [
+                "lerning_rate=1e-4",
+                "LEARNING_RATE=0",
+                "lora_r=0",
+                "batch_size=0",
+                "max_seq_length=16",
+                f"data_dir={tmp_path}",
+                "use_4bit=maybe",
+                "lr_scheduler=steep",
+            ],
+        )
     problems = info.value.problems
     text = "\n".join(problems)
     assert "unknown key 'lerning_rate' (did you mean 'learning_rate'?)" in text
@@ -71,12 +90,25 @@ def test_unknown_builtin_model_and_nested_quant_without_4bit(data_dir):
 
 def test_non_finite_and_out_of_range_values_are_refused(capsys, data_dir):
     with pytest.raises(ConfigError) as info:
-        load_config(None, ["learning_rate=inf", "num_epochs=inf", "seed=-1", "weight_decay=nan", "round_timeout=-inf",
-                           f"data_dir={data_dir}"])
+        load_config(
+            None,
+            [
+                "learning_rate=inf",
+                "num_epochs=inf",
+                "seed=-1",
+                "weight_decay=nan",
+                "round_timeout=-inf",
+                f"data_dir={data_dir}",
+            ],
+        )
     text = "\n".join(info.value.problems)
-    for expected in ("learning_rate=inf: must be a finite number", "num_epochs=inf: must be a finite number",
-                     "seed=-1: must be in 0..4294967295", "weight_decay=nan: must be a finite number",
-                     "round_timeout=-inf: must be a finite number"):
+    for expected in (
+        "learning_rate=inf: must be a finite number",
+        "num_epochs=inf: must be a finite number",
+        "seed=-1: must be in 0..4294967295",
+        "weight_decay=nan: must be a finite number",
+        "round_timeout=-inf: must be a finite number",
+    ):
         assert expected in text
     assert len(info.value.problems) == 5
     assert main(["config", "check", "demo_cpu", "learning_rate=inf", f"data_dir={data_dir}"]) == 2

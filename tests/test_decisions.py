@@ -35,7 +35,10 @@ def test_decision_spans_cover_the_verdict_code_and_line_values():
     text = format_answer(BAD_ANSWER)
     spans = decision_char_spans(text)
     assert {k: text[a:b] for k, (a, b) in spans.items()} == {
-        "verdict": "COMPILE_ERROR", "code": "compiler.err.expected", "line": "3"}
+        "verdict": "COMPILE_ERROR",
+        "code": "compiler.err.expected",
+        "line": "3",
+    }
     assert set(decision_char_spans(format_answer({"verdict": "NO_ERROR", "errors": [], "score": 10}))) == {"verdict"}
     assert decision_char_spans("1) Syntax Error: missing semicolon") == {}
 

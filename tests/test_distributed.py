@@ -31,10 +31,25 @@ from other_user import NOBODY, require_other_user, run_as_nobody, shared_folder
 
 def overrides(data: Path, results: Path, algorithm: str, *extra: str) -> list[str]:
     return [
-        "model_name=builtin:tiny-qwen3", f"data_dir={data}", f"results_dir={results}", "batch_size=4",
-        "gradient_accumulation_steps=1", "learning_rate=1e-2", "warmup_ratio=0", "lr_scheduler=constant",
-        "lora_r=8", "lora_alpha=16", "lora_dropout=0", "logging_steps=1", "max_seq_length=1024",
-        f"algorithm={algorithm}", "num_clients=2", "num_rounds=2", "local_epochs=2", "fedadam_eta=0.05", *extra,
+        "model_name=builtin:tiny-qwen3",
+        f"data_dir={data}",
+        f"results_dir={results}",
+        "batch_size=4",
+        "gradient_accumulation_steps=1",
+        "learning_rate=1e-2",
+        "warmup_ratio=0",
+        "lr_scheduler=constant",
+        "lora_r=8",
+        "lora_alpha=16",
+        "lora_dropout=0",
+        "logging_steps=1",
+        "max_seq_length=1024",
+        f"algorithm={algorithm}",
+        "num_clients=2",
+        "num_rounds=2",
+        "local_epochs=2",
+        "fedadam_eta=0.05",
+        *extra,
     ]
 
 
@@ -44,9 +59,13 @@ class Fedjava:
     def __init__(self, folder: Path, name: str, args: list[str], env: dict[str, str] | None = None):
         self.out = folder / f"{name}.out"
         self.handle = open(self.out, "w")  # noqa: SIM115 - closed in end()
-        self.proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", *args], stdout=self.handle,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fedjava.cli", *args],
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+        )
         self.tree: set[int] = {self.proc.pid}
 
     def text(self) -> str:
@@ -145,20 +164,73 @@ def test_tls_run_with_client_auth_survives_a_server_crash_and_matches_the_simula
     port = free_port()
     processes.ports.append(port)
     results = tmp_path / "distributed"
-    server_args = ["server", "--allow-root", "--port", str(port), "--certs", str(site / "certs"), "--client-keys",
-                   str(site / "registered"), *overrides(site / "data", results, "fedadam")]
+    server_args = [
+        "server",
+        "--allow-root",
+        "--port",
+        str(port),
+        "--certs",
+        str(site / "certs"),
+        "--client-keys",
+        str(site / "registered"),
+        *overrides(site / "data", results, "fedadam"),
+    ]
     crashed = processes(tmp_path, "server", server_args)
     address = f"localhost:{port}"
-    clients = [processes(tmp_path, f"client{i}", [
-        "client", "--client-id", str(i), "--server", address, "--ca", str(site / "certs" / "ca.crt"),
-        "--key", str(site / "keys" / f"client{i}.key"), "--data", str(site / "data" / f"client_{i}.json")])
-        for i in (0, 1)]
-    stranger = processes(tmp_path, "stranger", [
-        "client", "--client-id", "1", "--server", address, "--ca", str(site / "certs" / "ca.crt"),
-        "--key", str(site / "keys" / "stranger.key"), "--data", str(site / "data" / "client_1.json")])
-    wrong_ca = processes(tmp_path, "wrong_ca", [
-        "client", "--client-id", "0", "--server", address, "--ca", str(site / "other_ca" / "ca.crt"),
-        "--key", str(site / "keys" / "client0.key"), "--data", str(site / "data" / "client_0.json")])
+    clients = [
+        processes(
+            tmp_path,
+            f"client{i}",
+            [
+                "client",
+                "--client-id",
+                str(i),
+                "--server",
+                address,
+                "--ca",
+                str(site / "certs" / "ca.crt"),
+                "--key",
+                str(site / "keys" / f"client{i}.key"),
+                "--data",
+                str(site / "data" / f"client_{i}.json"),
+            ],
+        )
+        for i in (0, 1)
+    ]
+    stranger = processes(
+        tmp_path,
+        "stranger",
+        [
+            "client",
+            "--client-id",
+            "1",
+            "--server",
+            address,
+            "--ca",
+            str(site / "certs" / "ca.crt"),
+            "--key",
+            str(site / "keys" / "stranger.key"),
+            "--data",
+            str(site / "data" / "client_1.json"),
+        ],
+    )
+    wrong_ca = processes(
+        tmp_path,
+        "wrong_ca",
+        [
+            "client",
+            "--client-id",
+            "0",
+            "--server",
+            address,
+            "--ca",
+            str(site / "other_ca" / "ca.crt"),
+            "--key",
+            str(site / "keys" / "client0.key"),
+            "--data",
+            str(site / "data" / "client_0.json"),
+        ],
+    )
 
     # the unregistered client is refused, and both sides say so
     assert stranger.wait() == 2
@@ -215,14 +287,26 @@ def test_a_client_killed_mid_round_is_left_out_and_the_job_finishes(site, proces
     port = free_port()
     processes.ports.append(port)
     results = tmp_path / "results"
-    server = processes(tmp_path, "server", [
-        "server", "--allow-root", "--insecure", "--port", str(port),
-        *overrides(site / "data", results, "fedavg", "round_timeout=45", "min_fit_clients=1")])
+    server = processes(
+        tmp_path,
+        "server",
+        [
+            "server",
+            "--allow-root",
+            "--insecure",
+            "--port",
+            str(port),
+            *overrides(site / "data", results, "fedavg", "round_timeout=45", "min_fit_clients=1"),
+        ],
+    )
     common = ["client", "--insecure", "--server", f"127.0.0.1:{port}"]
     processes(tmp_path, "client0", [*common, "--client-id", "0", "--data", str(site / "data" / "client_0.json")])
-    doomed = processes(tmp_path, "client1", [*common, "--client-id", "1", "--data",
-                                             str(site / "data" / "client_1.json")],
-                       env=fault_injection.environment("client1:stall@2"))
+    doomed = processes(
+        tmp_path,
+        "client1",
+        [*common, "--client-id", "1", "--data", str(site / "data" / "client_1.json")],
+        env=fault_injection.environment("client1:stall@2"),
+    )
     doomed.wait_for("Client 1, round 2: stalls")  # it holds round 2's task: now it dies
     doomed.kill()
 
@@ -238,8 +322,10 @@ def test_a_client_killed_mid_round_is_left_out_and_the_job_finishes(site, proces
     assert [c["client"] for c in rounds[1]["clients"]] == [0, 1] and not rounds[1]["missing"]
     assert [c["client"] for c in rounds[2]["clients"]] == [0] and rounds[2]["aggregated"] == 1
     assert [m["client"] for m in rounds[2]["missing"]] == [1] and not rounds[2]["failed"]
-    assert rounds[2]["missing"][0]["reason"] in ("no reply within round_timeout=45s",
-                                                 "node unavailable: no heartbeat (stopped, killed or cut off)")
+    assert rounds[2]["missing"][0]["reason"] in (
+        "no reply within round_timeout=45s",
+        "node unavailable: no heartbeat (stopped, killed or cut off)",
+    )
     assert rounds[2]["eval_loss"] != rounds[1]["eval_loss"]
     assert (results / "fedavg" / "final_model" / "adapter_model.safetensors").is_file()
 
@@ -290,7 +376,8 @@ def flower_app(folder: Path, publisher: str, name: str, source: str) -> Path:
     (folder / "pyproject.toml").write_text(
         f'[project]\nname = "{name}"\nversion = "1.0.0"\ndescription = "not fedjava"\nlicense = "Apache-2.0"\n'
         f'\n[tool.flwr.app]\npublisher = "{publisher}"\n\n[tool.flwr.app.components]\n'
-        f'serverapp = "{name}.apps:server"\nclientapp = "{name}.apps:client"\n\n[tool.flwr.app.config]\n')
+        f'serverapp = "{name}.apps:server"\nclientapp = "{name}.apps:client"\n\n[tool.flwr.app.config]\n'
+    )
     for path in (folder, *folder.rglob("*")):
         path.chmod(0o777 if path.is_dir() else 0o666)
     return folder
@@ -305,8 +392,9 @@ def evil_app(folder: Path, marker: Path) -> Path:
 def connection(home: Path, address: str, ca: Path) -> dict[str, str]:
     """A Flower configuration in ``home`` with one connection, ``target``, to ``address`` trusting ``ca``."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text(f'[superlink]\ndefault = "target"\n\n[superlink.target]\naddress = "{address}"\n'
-                                      f'root-certificates = "{ca}"\n')
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "target"\n\n[superlink.target]\naddress = "{address}"\nroot-certificates = "{ca}"\n'
+    )
     return dict(os.environ, FLWR_HOME=str(home), FLWR_TELEMETRY_ENABLED="0")
 
 
@@ -360,10 +448,14 @@ def post_oversized(port: int, ca: Path, announced: int, most: int) -> tuple[byte
 
     context = ssl.create_default_context(cafile=str(ca))
     sent, status = 0, b""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, \
-            context.wrap_socket(raw, server_hostname="localhost") as sock:
-        sock.sendall(f"POST /v1/fleet/push-object HTTP/1.1\r\nHost: localhost\r\nContent-Length: {announced}\r\n"
-                     "Content-Type: application/protobuf\r\n\r\n".encode())
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as sock,
+    ):
+        sock.sendall(
+            f"POST /v1/fleet/push-object HTTP/1.1\r\nHost: localhost\r\nContent-Length: {announced}\r\n"
+            "Content-Type: application/protobuf\r\n\r\n".encode()
+        )
         chunk = os.urandom(1 << 20)
         try:
             while sent < most:
@@ -390,15 +482,42 @@ def test_only_the_operator_controls_the_federation_and_the_job_still_finishes(si
     processes.ports.append(port)
     ca = site / "certs" / "ca.crt"
     results = tmp_path / "results"
-    server = processes(tmp_path, "server", [
-        "server", "--allow-root", "--port", str(port), "--certs", str(site / "certs"), "--client-keys",
-        str(site / "registered"), *overrides(site / "data", results, "fedavg")])
-    client1 = processes(tmp_path, "client1", [
-        "client", "--client-id", "1", "--server", f"localhost:{port}", "--ca", str(ca),
-        "--key", str(site / "keys" / "client1.key"), "--data", str(site / "data" / "client_1.json")])
+    server = processes(
+        tmp_path,
+        "server",
+        [
+            "server",
+            "--allow-root",
+            "--port",
+            str(port),
+            "--certs",
+            str(site / "certs"),
+            "--client-keys",
+            str(site / "registered"),
+            *overrides(site / "data", results, "fedavg"),
+        ],
+    )
+    client1 = processes(
+        tmp_path,
+        "client1",
+        [
+            "client",
+            "--client-id",
+            "1",
+            "--server",
+            f"localhost:{port}",
+            "--ca",
+            str(ca),
+            "--key",
+            str(site / "keys" / "client1.key"),
+            "--data",
+            str(site / "data" / "client_1.json"),
+        ],
+    )
     server.wait_for("clients reach the Fleet API only")  # the gate is open: keys registered, job being submitted
-    control = int(re.search(r"Control API \(.*\): 127\.0\.0\.1:(\d+), for user root \(uid 0\) only",
-                            server.text()).group(1))
+    control = int(
+        re.search(r"Control API \(.*\): 127\.0\.0\.1:(\d+), for user root \(uid 0\) only", server.text()).group(1)
+    )
     assert listening_hosts(control) == {"127.0.0.1"}  # no other machine can reach the Control API
     client1.wait_for("joined the federation")  # the job waits for client 0, which comes last
     public = f"localhost:{port}"  # everything a client holds: the address and ca.crt
@@ -409,9 +528,23 @@ def test_only_the_operator_controls_the_federation_and_the_job_still_finishes(si
     assert listed.returncode != 0 and "fedjava-job" not in listed.stdout, listed
     registered = flwr(attacker, public, ca, "supernode", "register", str(site / "keys" / "stranger.pub"), "target")
     assert registered.returncode != 0 and "registered successfully" not in registered.stdout, registered
-    stranger = processes(tmp_path, "stranger", [
-        "client", "--client-id", "0", "--server", public, "--ca", str(ca), "--key", str(site / "keys" / "stranger.key"),
-        "--data", str(site / "data" / "client_0.json")])
+    stranger = processes(
+        tmp_path,
+        "stranger",
+        [
+            "client",
+            "--client-id",
+            "0",
+            "--server",
+            public,
+            "--ca",
+            str(ca),
+            "--key",
+            str(site / "keys" / "stranger.key"),
+            "--data",
+            str(site / "data" / "client_0.json"),
+        ],
+    )
     assert stranger.wait() == 2 and "stranger.key is not registered there" in stranger.text()
 
     # 2. Another local user of the server machine, on the operator's port, with ca.crt and an app of its own
@@ -424,8 +557,9 @@ def test_only_the_operator_controls_the_federation_and_the_job_still_finishes(si
         operator_port = f"127.0.0.1:{control}"
         runs = flwr_as_nobody(local, operator_port, local / "ca.crt", "ls", "target")
         assert runs.returncode != 0 and "fedjava-job" not in runs.stdout, runs
-        key = flwr_as_nobody(local, operator_port, local / "ca.crt", "supernode", "register", str(local / "stranger.pub"),
-                             "target")
+        key = flwr_as_nobody(
+            local, operator_port, local / "ca.crt", "supernode", "register", str(local / "stranger.pub"), "target"
+        )
         assert key.returncode != 0 and "registered successfully" not in key.stdout, key
         app = evil_app(local / "evilapp", marker)
         for address in (operator_port, public):
@@ -435,8 +569,9 @@ def test_only_the_operator_controls_the_federation_and_the_job_still_finishes(si
         # the SuperLink's own socket is the operator's alone, and its port exists in its own namespace only
         launcher = Path(f"/proc/{process_of(server.proc.pid, 'fedjava.federated.private_link')}/cmdline")
         socket_path = launcher.read_text().split("\0")[3]
-        direct = run_as_nobody(["-c", "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])",
-                                socket_path], local)
+        direct = run_as_nobody(
+            ["-c", "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])", socket_path], local
+        )
         assert direct.returncode != 0 and "PermissionError" in direct.stderr, direct
         link = process_of(server.proc.pid, "flower-superlink")
         assert os.readlink(f"/proc/{link}/ns/net") != os.readlink("/proc/self/ns/net")
@@ -451,19 +586,40 @@ def test_only_the_operator_controls_the_federation_and_the_job_still_finishes(si
 
     # 4. The operator (the user running fedjava server) keeps Flower's CLI; what it adds is reported
     operator = tmp_path / "operator"
-    added = flwr(operator, f"127.0.0.1:{control}", ca, "supernode", "register", str(site / "keys" / "stranger.pub"),
-                 "target")
+    added = flwr(
+        operator, f"127.0.0.1:{control}", ca, "supernode", "register", str(site / "keys" / "stranger.pub"), "target"
+    )
     assert "registered successfully" in added.stdout, added
-    extra = flwr(operator, f"127.0.0.1:{control}", ca, "run",
-                 str(flower_app(tmp_path / "operator_app", "operator", "noopapp", OPERATOR_APP)), "target")
+    extra = flwr(
+        operator,
+        f"127.0.0.1:{control}",
+        ca,
+        "run",
+        str(flower_app(tmp_path / "operator_app", "operator", "noopapp", OPERATOR_APP)),
+        "target",
+    )
     assert "Successfully started run" in extra.stdout, extra
     server.wait_for("WARNING: a client key that fedjava did not register is registered: node ")
     server.wait_for("WARNING: a run that fedjava did not submit: run ")
 
     # fedjava's own job runs to its end once client 0 joins
-    processes(tmp_path, "client0", [
-        "client", "--client-id", "0", "--server", public, "--ca", str(ca), "--key", str(site / "keys" / "client0.key"),
-        "--data", str(site / "data" / "client_0.json")])
+    processes(
+        tmp_path,
+        "client0",
+        [
+            "client",
+            "--client-id",
+            "0",
+            "--server",
+            public,
+            "--ca",
+            str(ca),
+            "--key",
+            str(site / "keys" / "client0.key"),
+            "--data",
+            str(site / "data" / "client_0.json"),
+        ],
+    )
     assert server.wait() == 0, server.text()[-4000:]
     text = server.text()
     assert "Model saved:" in text and "Round 2/2:" in text and "Traceback" not in text
@@ -494,9 +650,19 @@ def test_the_run_config_rebuilds_the_servers_exact_config(tmp_path):
     from fedjava.federated.common import config_from_run_config
     from fedjava.federated.deployment import run_config_overrides
 
-    cfg = load_config(None, overrides(tmp_path / "my data", tmp_path / "res", "fedprox", "fedprox_mu=0.25",
-                                      "lora_target_modules=q_proj,v_proj", "use_gradient_checkpointing=false",
-                                      "round_timeout=33.5"), check_files=False)
+    cfg = load_config(
+        None,
+        overrides(
+            tmp_path / "my data",
+            tmp_path / "res",
+            "fedprox",
+            "fedprox_mu=0.25",
+            "lora_target_modules=q_proj,v_proj",
+            "use_gradient_checkpointing=false",
+            "round_timeout=33.5",
+        ),
+        check_files=False,
+    )
     rebuilt, resume = config_from_run_config({"preset": "", "resume": True, "overrides": run_config_overrides(cfg)})
     assert rebuilt == cfg and resume is True
 
@@ -533,16 +699,19 @@ def one_error_line(capsys) -> str:
     return errors[0]
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--hosts", "localhost", "--days", "99999999"], "--days 99999999: give a validity from 1 to 36500 days"),
-    (["--hosts", "localhost", "--days", "0"], "--days 0: give a validity from 1 to 36500 days"),
-    (["--hosts", "bad host name!"], "'bad host name!' is neither an IP address nor a valid host name"),
-    (["--hosts", "fl.example.org,under_score.example.org"], "'under_score.example.org' is neither"),
-    (["--hosts", "10.0.0.300"], "'10.0.0.300' is neither"),
-    (["--hosts=-lead.example.org"], "'-lead.example.org' is neither"),
-    (["--hosts", "a..b"], "'a..b' is neither"),
-    (["--hosts", "localhost", "--client-key", "../escape"], "'../escape' is not a usable file name"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--hosts", "localhost", "--days", "99999999"], "--days 99999999: give a validity from 1 to 36500 days"),
+        (["--hosts", "localhost", "--days", "0"], "--days 0: give a validity from 1 to 36500 days"),
+        (["--hosts", "bad host name!"], "'bad host name!' is neither an IP address nor a valid host name"),
+        (["--hosts", "fl.example.org,under_score.example.org"], "'under_score.example.org' is neither"),
+        (["--hosts", "10.0.0.300"], "'10.0.0.300' is neither"),
+        (["--hosts=-lead.example.org"], "'-lead.example.org' is neither"),
+        (["--hosts", "a..b"], "'a..b' is neither"),
+        (["--hosts", "localhost", "--client-key", "../escape"], "'../escape' is not a usable file name"),
+    ],
+)
 def test_certs_refuses_a_bad_validity_or_name_before_writing_anything(args, expected, tmp_path, capsys):
     out = tmp_path / "certs"
     assert main(["certs", *args, "--out", str(out)]) == 2
@@ -557,20 +726,25 @@ def test_certs_accepts_every_kind_of_valid_name(tmp_path):
     assert main(["certs", "--hosts", hosts, "--days", "36500", "--out", str(tmp_path)]) == 0
     server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
     names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert {"fl-server.example.org.", "xn--bcher-kva.example", "server-1"} <= set(names.get_values_for_type(x509.DNSName))
+    assert {"fl-server.example.org.", "xn--bcher-kva.example", "server-1"} <= set(
+        names.get_values_for_type(x509.DNSName)
+    )
 
 
-@pytest.mark.parametrize("address, expected", [
-    ("localhost:70000", "'70000' is not a port number (1 to 65535)"),
-    ("localhost:0", "'0' is not a port number"),
-    ("localhost:-1", "'-1' is not a port number"),
-    ("localhost", "expected HOST:PORT"),
-    (":9092", "expected HOST:PORT"),
-    ("http://localhost:9092", "without a scheme"),
-    ("::1:9092", "write an IPv6 address in brackets"),
-    ("[fl-server]:9092", "'fl-server' in brackets is not an IPv6 address"),
-    ("bad host!:9092", "'bad host!' is neither an IP address nor a valid host name"),
-])
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        ("localhost:70000", "'70000' is not a port number (1 to 65535)"),
+        ("localhost:0", "'0' is not a port number"),
+        ("localhost:-1", "'-1' is not a port number"),
+        ("localhost", "expected HOST:PORT"),
+        (":9092", "expected HOST:PORT"),
+        ("http://localhost:9092", "without a scheme"),
+        ("::1:9092", "write an IPv6 address in brackets"),
+        ("[fl-server]:9092", "'fl-server' in brackets is not an IPv6 address"),
+        ("bad host!:9092", "'bad host!' is neither an IP address nor a valid host name"),
+    ],
+)
 def test_a_malformed_server_address_is_refused_at_once(address, expected, tmp_path, capsys):
     code = main(["client", "--client-id", "0", "--server", address, "--data", str(tmp_path / "missing.json")])
     assert code == 2 and f"--server {address}: " in (line := one_error_line(capsys)) and expected in line
@@ -595,8 +769,23 @@ def test_a_tls_client_says_the_server_is_insecure(tmp_path, capsys):
                 connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
         threading.Thread(target=serve, daemon=True).start()
-        code = main(["client", "--client-id", "0", "--data", str(shard), "--server", f"localhost:{port}", "--ca",
-                     str(tmp_path / "certs" / "ca.crt"), "--key", str(tmp_path / "keys" / "client0.key"), "--wait", "5"])
+        code = main(
+            [
+                "client",
+                "--client-id",
+                "0",
+                "--data",
+                str(shard),
+                "--server",
+                f"localhost:{port}",
+                "--ca",
+                str(tmp_path / "certs" / "ca.crt"),
+                "--key",
+                str(tmp_path / "keys" / "client0.key"),
+                "--wait",
+                "5",
+            ]
+        )
     assert code == 2
     assert "was the server started with --insecure? Then the clients need --insecure too" in one_error_line(capsys)
 
@@ -610,8 +799,12 @@ def test_the_server_refuses_to_run_as_root_unless_allowed(tmp_path, capsys):
     write_samples(make_samples(4), data / "train.jsonl")
     write_samples(make_samples(2), data / "valid.jsonl")
     run_split(data, 2)
-    assert main(["server", "--insecure", "--port", str(free_port()), f"data_dir={data}",
-                 f"results_dir={tmp_path / 'res'}"]) == 2
+    assert (
+        main(
+            ["server", "--insecure", "--port", str(free_port()), f"data_dir={data}", f"results_dir={tmp_path / 'res'}"]
+        )
+        == 2
+    )
     line = one_error_line(capsys)
     assert "fedjava server is running as root" in line and "--allow-root" in line
     assert not (tmp_path / "res").exists()  # nothing started, nothing written
@@ -629,8 +822,19 @@ def test_a_client_with_a_bad_shard_fails_before_connecting(problem, tmp_path, ca
         listener.listen()
         listener.setblocking(False)
         port = listener.getsockname()[1]
-        code = main(["client", "--client-id", "0", "--server", f"127.0.0.1:{port}", "--data", str(shard),
-                     "--ca", str(tmp_path / "ca.crt")])
+        code = main(
+            [
+                "client",
+                "--client-id",
+                "0",
+                "--server",
+                f"127.0.0.1:{port}",
+                "--data",
+                str(shard),
+                "--ca",
+                str(tmp_path / "ca.crt"),
+            ]
+        )
         with pytest.raises(BlockingIOError):
             listener.accept()
     err = capsys.readouterr().err
@@ -720,8 +924,16 @@ def test_the_round_report_names_the_clients_whose_reply_never_came(monkeypatch):
     weights = ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))})
 
     def reply(to: Message, client: int) -> Message:
-        return Message(RecordDict({"arrays": weights, "metrics": MetricRecord({"num-examples": 2, "train_loss": 1.0}),
-                                   "client": ConfigRecord({"client-id": client})}), reply_to=to)
+        return Message(
+            RecordDict(
+                {
+                    "arrays": weights,
+                    "metrics": MetricRecord({"num-examples": 2, "train_loss": 1.0}),
+                    "client": ConfigRecord({"client-id": client}),
+                }
+            ),
+            reply_to=to,
+        )
 
     def send(server_round: int) -> dict[int, Message]:
         sent = list(strategy.configure_train(server_round, weights, ConfigRecord(), Grid()))
@@ -740,7 +952,8 @@ def test_the_round_report_names_the_clients_whose_reply_never_came(monkeypatch):
     assert [c["client"] for c in report.clients] == [0] and not report.failed
     assert sorted((m["client"], m["node"], m["reason"]) for m in report.missing) == [
         (1, 22, "node unavailable: no heartbeat (stopped, killed or cut off)"),
-        (2, 23, "no reply within round_timeout=30s")]
+        (2, 23, "no reply within round_timeout=30s"),
+    ]
 
 
 @pytest.mark.parametrize("command", ["server", "client", "certs"])
@@ -750,8 +963,10 @@ def test_the_distributed_commands_have_help_with_examples_and_load_nothing_heavy
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert f"usage: fedjava {command}" in out and "examples:" in out and f"fedjava {command} " in out
-    code = (f"import sys; from fedjava.cli import main\ntry:\n main(['{command}', '--help'])\nexcept SystemExit: pass\n"
-            "print(sorted(m for m in ('torch', 'flwr', 'transformers', 'cryptography') if m in sys.modules))")
+    code = (
+        f"import sys; from fedjava.cli import main\ntry:\n main(['{command}', '--help'])\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in ('torch', 'flwr', 'transformers', 'cryptography') if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip().endswith("[]")
 
@@ -779,8 +994,9 @@ def test_after_the_first_round_a_client_lost_for_good_does_not_stall_the_run(mon
     weights = ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))})
     assert len(list(strategy.configure_train(1, weights, ConfigRecord(), Grid([1, 2, 3])))) == 3
     sent: list = []
-    worker = threading.Thread(target=lambda: sent.extend(strategy.configure_train(2, weights, ConfigRecord(),
-                                                                                  Grid([1, 3]))), daemon=True)
+    worker = threading.Thread(
+        target=lambda: sent.extend(strategy.configure_train(2, weights, ConfigRecord(), Grid([1, 3]))), daemon=True
+    )
     worker.start()
     worker.join(timeout=20)  # Flower's sampling would wait forever for a third node
     assert not worker.is_alive() and sorted(m.metadata.dst_node_id for m in sent) == [1, 3]

@@ -64,6 +64,8 @@ def test_every_docs_page_is_in_the_nav() -> None:
 
 
 def test_the_link_reader_finds_links_and_skips_code_and_urls() -> None:
-    text = ("See [a](docs/a.md#x) and ![b](docs/img/b.png \"title\"), [web](https://example.org), [here](#top).\n"
-            "`[not](a link)`\n```\n[nor](this.md)\n```\n")
+    text = (
+        'See [a](docs/a.md#x) and ![b](docs/img/b.png "title"), [web](https://example.org), [here](#top).\n'
+        "`[not](a link)`\n```\n[nor](this.md)\n```\n"
+    )
     assert relative_links(text) == ["docs/a.md#x", "docs/img/b.png"]

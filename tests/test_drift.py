@@ -21,8 +21,9 @@ def test_cosine_to_the_weighted_mean_matches_hand_computation():
     assert out[1]["update_cosine"] == pytest.approx(3 / math.sqrt(10), abs=1e-12)
     assert [d["update_norm"] for d in out] == [1.0, 1.0]
     # the tensors count as one vector: the same numbers split over two tensors (in any name order) give the same
-    split = client_drift([{"b": np.array([0.0]), "a": np.array([[1.0]])}, {"a": np.array([[0.0]]), "b": np.array([1.0])}],
-                         [1, 3])
+    split = client_drift(
+        [{"b": np.array([0.0]), "a": np.array([[1.0]])}, {"a": np.array([[0.0]]), "b": np.array([1.0])}], [1, 3]
+    )
     assert [d["update_cosine"] for d in split] == pytest.approx([1 / math.sqrt(10), 3 / math.sqrt(10)], abs=1e-12)
     # (3, 4) against (-3, -4) with equal weights: the mean is zero, so there is no direction to compare
     cancel = client_drift([{"w": np.array([3.0, 4.0])}, {"w": np.array([-3.0, -4.0])}], [2, 2])
@@ -46,11 +47,16 @@ def test_drift_refuses_what_it_cannot_compare():
 @pytest.mark.parametrize("algorithm", ["fedavg", "fedmedian"])
 def test_each_clients_drift_is_in_the_round_report(algorithm):
     strategy = strategy_for(algorithm, clients=3)
-    sent = sorted(strategy.configure_train(1, arrays(w=[1.0, 1.0]), ConfigRecord(), FakeGrid([7, 8, 9])),
-                  key=lambda m: m.metadata.dst_node_id)
+    sent = sorted(
+        strategy.configure_train(1, arrays(w=[1.0, 1.0]), ConfigRecord(), FakeGrid([7, 8, 9])),
+        key=lambda m: m.metadata.dst_node_id,
+    )
     # updates (1, 0) x1 sample, (0, 1) x3 samples; the third reply is NaN and left out of the mean
-    replies = [reply(sent[0], {"w": [2.0, 1.0]}, 1, 0), reply(sent[1], {"w": [1.0, 2.0]}, 3, 1),
-               reply(sent[2], {"w": [float("nan"), 1.0]}, 2, 2)]
+    replies = [
+        reply(sent[0], {"w": [2.0, 1.0]}, 1, 0),
+        reply(sent[1], {"w": [1.0, 2.0]}, 3, 1),
+        reply(sent[2], {"w": [float("nan"), 1.0]}, 2, 2),
+    ]
     strategy.aggregate_train(1, replies)
     report = strategy.reports[1]
     cosines = {e["client"]: e["update_cosine"] for e in report.clients}

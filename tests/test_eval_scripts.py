@@ -19,8 +19,10 @@ def _script(name: str):
     return module
 
 
-BLOCK = ("Tool results:\njavac: compiles\ntests: 1 of 3 passed\nfirst wrong result: Solution.f(1) returned 2, expected 3"
-         "\nsuspicious lines (coverage): 4, 2\nsuspicious lines (mutants): 2\na change that passes every test: line 2: x;")
+BLOCK = (
+    "Tool results:\njavac: compiles\ntests: 1 of 3 passed\nfirst wrong result: Solution.f(1) returned 2, expected 3"
+    "\nsuspicious lines (coverage): 4, 2\nsuspicious lines (mutants): 2\na change that passes every test: line 2: x;"
+)
 
 
 def test_the_ablation_copy_drops_only_the_kinds_asked_for():
@@ -35,11 +37,29 @@ def test_the_sheet_has_a_row_per_chosen_error_and_the_old_labels_beside_and_scor
     split = ROOT / "data" / "handwritten" / "students.jsonl"
     samples = [json.loads(line) for line in split.read_text().splitlines()]
     predictions = tmp_path / "predictions.jsonl"
-    predictions.write_text("".join(json.dumps({"index": i, "parsed": json.loads(s["messages"][-1]["content"])}) + "\n"
-                                   for i, s in enumerate(samples)))
+    predictions.write_text(
+        "".join(
+            json.dumps({"index": i, "parsed": json.loads(s["messages"][-1]["content"])}) + "\n"
+            for i, s in enumerate(samples)
+        )
+    )
     out = tmp_path / "sheet.csv"
-    assert sheet.main(["make", "--predictions", str(predictions), "--split", str(split), "--out", str(out),
-                       "--old-labels", str(split)]) == 0
+    assert (
+        sheet.main(
+            [
+                "make",
+                "--predictions",
+                str(predictions),
+                "--split",
+                str(split),
+                "--out",
+                str(out),
+                "--old-labels",
+                str(split),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(out.open()))
     assert [r["who"] for r in rows].count("model") == 20 and [r["who"] for r in rows].count("old_label") == 16
     first = next(r for r in rows if r["id"] == "st_01" and r["who"] == "model")

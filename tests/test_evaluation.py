@@ -16,8 +16,11 @@ from fedjava.prompts import build_user_prompt, format_answer, number_lines, spli
 
 
 def err(verdict, kind, code, line, score, fix=""):
-    return {"verdict": verdict, "errors": [{"type": kind, "code": code, "line": line, "message": "m",
-                                            "explanation": "e", "fix": fix}], "score": score}
+    return {
+        "verdict": verdict,
+        "errors": [{"type": kind, "code": code, "line": line, "message": "m", "explanation": "e", "fix": fix}],
+        "score": score,
+    }
 
 
 OK = {"verdict": "NO_ERROR", "errors": [], "score": 10}
@@ -29,10 +32,10 @@ GOLD = [
     err("LOGIC_ERROR", "Logical Error", "wrong_output", 7, 5),
 ]
 PRED = [
-    OK,                                                                       # right
-    err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", 2, 0),      # false alarm
-    err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", 3, 0),      # perfect, fix passes
-    None,                                                                     # invalid answer
+    OK,  # right
+    err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", 2, 0),  # false alarm
+    err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", 3, 0),  # perfect, fix passes
+    None,  # invalid answer
     err("RUNTIME_ERROR", "Runtime Error", "java.lang.ArithmeticException", 8, 2),  # wrong verdict, line +1
 ]
 FIX = [None, None, True, False, False]
@@ -53,36 +56,56 @@ def test_parse_answer_keeps_a_raw_tab_in_a_fix_line():
 
 
 def test_parse_answer_invalid_is_none():
-    for text in ("", "garbage <unk> tokens", '{"verdict": "MAYBE", "errors": [], "score": 3}',
-                 '{"verdict": "NO_ERROR", "errors": "none"}', '{"verd', '{"verdict": "LOGIC_',
-                 '{"verdict": "COMPILE_ERROR", "errors": [{"type": "Typo"}], "score": 0}', None, 42):
+    for text in (
+        "",
+        "garbage <unk> tokens",
+        '{"verdict": "MAYBE", "errors": [], "score": 3}',
+        '{"verdict": "NO_ERROR", "errors": "none"}',
+        '{"verd',
+        '{"verdict": "LOGIC_',
+        '{"verdict": "COMPILE_ERROR", "errors": [{"type": "Typo"}], "score": 0}',
+        None,
+        42,
+    ):
         assert parse_answer(text) is None
 
 
-CUT = ('{"verdict": "COMPILE_ERROR", "errors": [{"type": "Syntax Error", "code": "compiler.err.expected", "line": 19, '
-       '"message": "\';\' expected", "explanation": "Line 19 is missing \';\'.", "fix": "\\t\\t\\t\\t\\t\\t\\t\\t')
+CUT = (
+    '{"verdict": "COMPILE_ERROR", "errors": [{"type": "Syntax Error", "code": "compiler.err.expected", "line": 19, '
+    '"message": "\';\' expected", "explanation": "Line 19 is missing \';\'.", "fix": "\\t\\t\\t\\t\\t\\t\\t\\t'
+)
 
 
 def test_an_answer_cut_off_in_a_loop_keeps_its_decision_but_not_its_cut_fix():
     answer = parse_answer(CUT)  # what a greedy loop of tabs looks like at max_new_tokens
     assert answer["verdict"] == "COMPILE_ERROR" and answer["repaired"] is True
     error = answer["errors"][0]
-    assert (error["code"], error["line"], error["explanation"]) == ("compiler.err.expected", 19, "Line 19 is missing ';'.")
+    assert (error["code"], error["line"], error["explanation"]) == (
+        "compiler.err.expected",
+        19,
+        "Line 19 is missing ';'.",
+    )
     assert error["fix"] is None and answer["score"] is None  # never written whole: not tried by the fix check
     assert candidate_programs("class A {}\n", error) == []
     # a number at the very end may be missing digits: dropped, with its key
-    assert parse_answer('{"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": 4')["errors"][0][
-        "line"] is None
+    assert (
+        parse_answer('{"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": 4')["errors"][0]["line"]
+        is None
+    )
     # an error object cut before its first key is dropped, the complete one before it is kept
-    two = parse_answer('{"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": 4, "fix": "x = 1;"}, {"ty')
+    two = parse_answer(
+        '{"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": 4, "fix": "x = 1;"}, {"ty'
+    )
     assert [(e["line"], e["fix"]) for e in two["errors"]] == [(4, "x = 1;")]
     assert parse_answer('{"verdict": "NO_ERROR", "errors": [')["errors"] == []
     assert "repaired" not in parse_answer(format_answer(BAD_ANSWER))  # a whole answer is not marked
 
 
 def test_an_answer_that_stops_being_json_is_closed_where_it_broke():
-    stray = ('{"verdict": "RUNTIME_ERROR", "errors": [{"type": "Runtime Error", "code": "java.lang.Error", "line": 17, '
-             '"fix": "            }"]}], "score": 1}')  # one bracket too many after the fix
+    stray = (
+        '{"verdict": "RUNTIME_ERROR", "errors": [{"type": "Runtime Error", "code": "java.lang.Error", "line": 17, '
+        '"fix": "            }"]}], "score": 1}'
+    )  # one bracket too many after the fix
     answer = parse_answer(stray)
     assert answer["repaired"] and answer["errors"][0]["fix"] == "            }" and answer["errors"][0]["line"] == 17
     assert answer["score"] is None  # after the break: not read
@@ -96,7 +119,9 @@ def test_repaired_answers_are_valid_and_counted():
 
 
 def test_parse_answer_skips_bad_objects_and_coerces():
-    text = '{"note": 1} then {"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": "12"}], "score": "x"}'
+    text = (
+        '{"note": 1} then {"verdict": "LOGIC_ERROR", "errors": [{"type": "Logical Error", "line": "12"}], "score": "x"}'
+    )
     answer = parse_answer(text)
     assert answer["verdict"] == "LOGIC_ERROR"
     assert answer["errors"][0]["line"] == 12
@@ -143,8 +168,15 @@ def test_metrics_hand_computed():
     assert sum(sum(row.values()) for row in conf.values()) == 5
     by = m["by_verdict"]
     assert set(by) == {"COMPILE_ERROR", "RUNTIME_ERROR", "LOGIC_ERROR"}
-    assert by["COMPILE_ERROR"] == {"n": 1, "verdict_recall": 1.0, "type_accuracy": 1.0, "code_accuracy": 1.0,
-                                   "line_exact": 1.0, "line_within_one": 1.0, "fix_pass_rate": 1.0}
+    assert by["COMPILE_ERROR"] == {
+        "n": 1,
+        "verdict_recall": 1.0,
+        "type_accuracy": 1.0,
+        "code_accuracy": 1.0,
+        "line_exact": 1.0,
+        "line_within_one": 1.0,
+        "fix_pass_rate": 1.0,
+    }
     assert by["RUNTIME_ERROR"]["verdict_recall"] == 0.0 and by["RUNTIME_ERROR"]["fix_pass_rate"] == 0.0
     assert by["LOGIC_ERROR"]["line_exact"] == 0.0 and by["LOGIC_ERROR"]["line_within_one"] == 1.0
 
@@ -240,8 +272,9 @@ def test_fix_check_with_the_jdk():
     code = "\n".join(broken)
     right = err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", i + 1, 0, fix=lines[i])
     wrong = err("COMPILE_ERROR", "Syntax Error", "compiler.err.expected", i + 1, 0, fix=broken[i] + " + 1")
-    assert check_fixes([(task.id, code, right), (task.id, code, wrong), (task.id, code, None),
-                        ("no_such_task", code, right)]) == [True, False, False, None]
+    assert check_fixes(
+        [(task.id, code, right), (task.id, code, wrong), (task.id, code, None), ("no_such_task", code, right)]
+    ) == [True, False, False, None]
 
 
 # ---------------------------------------------------------------- the command
@@ -255,8 +288,10 @@ def eval_data(data_dir):
         {"messages": build_messages(REQUIREMENT, GOOD, OK), "meta": {"task_id": "twice"}},
         {"messages": build_messages(REQUIREMENT, BAD, BAD_ANSWER), "meta": {"task_id": "twice"}},
         {"messages": build_messages(REQUIREMENT, BAD, BAD_ANSWER), "meta": {"task_id": "twice"}},
-        {"messages": build_messages(REQUIREMENT, BAD)
-         + [{"role": "assistant", "content": "1) Syntax Error: the return lacks its semicolon."}]},
+        {
+            "messages": build_messages(REQUIREMENT, BAD)
+            + [{"role": "assistant", "content": "1) Syntax Error: the return lacks its semicolon."}]
+        },
     ]
     write_samples(samples, data_dir / "test.jsonl")
     return data_dir
@@ -280,8 +315,9 @@ def test_evaluate_base_tiny_model_end_to_end(eval_data, tiny_overrides, tmp_path
     assert metrics["seconds_per_sample"] >= 0
 
 
-def test_rescore_scores_the_earlier_answers_again_without_a_model(eval_data, tiny_overrides, tmp_path, capsys,
-                                                                  monkeypatch):
+def test_rescore_scores_the_earlier_answers_again_without_a_model(
+    eval_data, tiny_overrides, tmp_path, capsys, monkeypatch
+):
     from fedjava.cli import main
 
     assert main(["evaluate", "--base", "--rescore", *tiny_overrides]) == 2  # nothing to score again yet
@@ -303,8 +339,9 @@ def test_rescore_scores_the_earlier_answers_again_without_a_model(eval_data, tin
     assert "answers to other samples" in capsys.readouterr().err
 
 
-def test_evaluate_verify_fixes_reports_first_and_checked_answers(taught_adapter, eval_data, tiny_overrides, tmp_path,
-                                                                 capsys):
+def test_evaluate_verify_fixes_reports_first_and_checked_answers(
+    taught_adapter, eval_data, tiny_overrides, tmp_path, capsys
+):
     """The taught adapter answers BAD with its right fix: checked at once (the fixture's task is not in the
     catalogue, so javac alone decides); the metrics keep the first answers' line and fix check beside them."""
     from fedjava.cli import main
@@ -312,8 +349,16 @@ def test_evaluate_verify_fixes_reports_first_and_checked_answers(taught_adapter,
 
     if not jdk_available():
         pytest.skip("no JDK")
-    argv = ["evaluate", "--adapter", str(taught_adapter), "--verify-fixes", "2", "--max-new-tokens", "160",
-            *tiny_overrides]
+    argv = [
+        "evaluate",
+        "--adapter",
+        str(taught_adapter),
+        "--verify-fixes",
+        "2",
+        "--max-new-tokens",
+        "160",
+        *tiny_overrides,
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "checked fixes: 3 first fix passed, 0 passed with a sampled fix" in out  # the legacy row's too
@@ -338,8 +383,24 @@ def test_evaluate_adapter_and_few_shot(eval_data, tiny_overrides, tmp_path):
     model, _ = load_for_training(load_config(None, tiny_overrides, check_files=False))
     adapter = tmp_path / "results" / "fedavg" / "final_model"
     model.save_pretrained(str(adapter))
-    assert main(["evaluate", "--adapter", str(adapter), "--few-shot", "2", "--max-samples", "2",
-                 "--max-new-tokens", "4", "--no-fix-check", *tiny_overrides]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--adapter",
+                str(adapter),
+                "--few-shot",
+                "2",
+                "--max-samples",
+                "2",
+                "--max-new-tokens",
+                "4",
+                "--no-fix-check",
+                *tiny_overrides,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((adapter.parent / "metrics_fewshot2.json").read_text())
     assert metrics["run"] == "fedavg" and metrics["n_samples"] == 2
 
@@ -355,7 +416,8 @@ def test_evaluate_majority(eval_data, tiny_overrides, tmp_path):
 
 
 def test_a_split_of_tasks_outside_the_catalogue_is_checked_with_its_own_tests_or_says_why_not(
-        eval_data, tiny_overrides, tmp_path, capsys):
+    eval_data, tiny_overrides, tmp_path, capsys
+):
     from fedjava.cli import main
     from fedjava.evaluation.fixcheck import jdk_available
 
@@ -366,12 +428,18 @@ def test_a_split_of_tasks_outside_the_catalogue_is_checked_with_its_own_tests_or
     metrics = json.loads((tmp_path / "results" / "majority" / "metrics_students.json").read_text())
     assert metrics["fix_check"] == "measured" and metrics["counts"]["fix_measured"] == 16
     bare = tmp_path / "bare.jsonl"
-    bare.write_text("".join(json.dumps({**s, "meta": {k: v for k, v in s["meta"].items() if k != "tests"}}) + "\n"
-                            for s in map(json.loads, students.read_text().splitlines())))
+    bare.write_text(
+        "".join(
+            json.dumps({**s, "meta": {k: v for k, v in s["meta"].items() if k != "tests"}}) + "\n"
+            for s in map(json.loads, students.read_text().splitlines())
+        )
+    )
     capsys.readouterr()
     assert main(["evaluate", "--majority", "--split", str(bare), *tiny_overrides]) == 0
-    assert "fix check pass rate       n/a  (not measured (the samples' tasks are not in the task catalogue" in \
-        capsys.readouterr().out
+    assert (
+        "fix check pass rate       n/a  (not measured (the samples' tasks are not in the task catalogue"
+        in capsys.readouterr().out
+    )
 
 
 def test_evaluate_user_errors(eval_data, tiny_overrides, tmp_path, capsys):
@@ -394,14 +462,27 @@ def test_compare_writes_table_and_plots(tmp_path, capsys):
     for name in ("base", "fedavg"):
         (results / name).mkdir(parents=True)
         (results / name / "metrics.json").write_text(json.dumps({"run": name, **metrics}))
-    (results / "fedavg" / "training_history.json").write_text(json.dumps({
-        "rounds": [{"round": 0, "eval_loss": 2.0}, {"round": 1, "eval_loss": 1.5, "train_loss": 1.8},
-                   {"round": 2, "eval_loss": 1.2, "train_loss": 1.3}],
-        "summary": {"seconds": 120.0, "bytes_sent": 2_000_000, "bytes_received": 2_000_000}}))
+    (results / "fedavg" / "training_history.json").write_text(
+        json.dumps(
+            {
+                "rounds": [
+                    {"round": 0, "eval_loss": 2.0},
+                    {"round": 1, "eval_loss": 1.5, "train_loss": 1.8},
+                    {"round": 2, "eval_loss": 1.2, "train_loss": 1.3},
+                ],
+                "summary": {"seconds": 120.0, "bytes_sent": 2_000_000, "bytes_received": 2_000_000},
+            }
+        )
+    )
     (results / "centralized_hf").mkdir()
-    (results / "centralized_hf" / "training_history.json").write_text(json.dumps({
-        "epochs": [{"epoch": 1, "train_loss": 2.0, "eval_loss": 1.9}, {"epoch": 2, "train_loss": 1.0}],
-        "summary": {"train_seconds": 60.0}}))
+    (results / "centralized_hf" / "training_history.json").write_text(
+        json.dumps(
+            {
+                "epochs": [{"epoch": 1, "train_loss": 2.0, "eval_loss": 1.9}, {"epoch": 2, "train_loss": 1.0}],
+                "summary": {"train_seconds": 60.0},
+            }
+        )
+    )
     (results / "logs").mkdir()
     assert main(["compare", str(results)]) == 0
     out = capsys.readouterr().out
@@ -421,8 +502,13 @@ def test_compare_shows_the_first_answers_beside_checked_fixes(tmp_path):
 
     results = tmp_path / "results"
     metrics = compute_metrics(GOLD, PRED, FIX, n_boot=50)
-    checked = {**metrics, "fix_pass_rate": 0.9, "verification": {"first_answer": {
-        "line_within_one": 0.25, "fix_pass_rate": 0.5, "ci": {"fix_pass_rate": [0.2, 0.8]}}}}
+    checked = {
+        **metrics,
+        "fix_pass_rate": 0.9,
+        "verification": {
+            "first_answer": {"line_within_one": 0.25, "fix_pass_rate": 0.5, "ci": {"fix_pass_rate": [0.2, 0.8]}}
+        },
+    }
     for name, m in (("fedavg", checked), ("majority", metrics)):
         (results / name).mkdir(parents=True)
         (results / name / "metrics.json").write_text(json.dumps({"run": name, **m}))
@@ -471,8 +557,10 @@ def test_generation_stops_once_the_answer_object_is_closed(tiny_overrides):
     assert not json_object_closed('The answer is {"verdict": "NO_ERROR"}')  # not the answer format: no early stop
     _, tok = load_base_model(load_config(None, tiny_overrides, check_files=False))
     prompt = tok("Task: ...", add_special_tokens=False)["input_ids"]
-    rows = ['{"verdict": "COMPILE_ERROR", "errors": [{"fix": "  return x; }"}], "score": 0}',
-            '{"verdict": "COMPILE_ERROR", "errors": [{"fix": "  return x; }"}]']
+    rows = [
+        '{"verdict": "COMPILE_ERROR", "errors": [{"fix": "  return x; }"}], "score": 0}',
+        '{"verdict": "COMPILE_ERROR", "errors": [{"fix": "  return x; }"}]',
+    ]
     encoded = [prompt + tok(r, add_special_tokens=False)["input_ids"] for r in rows]
     width = max(map(len, encoded))
     ids = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in encoded])
@@ -485,10 +573,19 @@ def _tiny_gemma3(tokenizer, sliding_window: int):
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     config = Gemma3TextConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=sliding_window,
-        layer_types=["sliding_attention", "full_attention"], final_logit_softcapping=30.0,
-        max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=sliding_window,
+        layer_types=["sliding_attention", "full_attention"],
+        final_logit_softcapping=30.0,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
     )
     torch.manual_seed(3)
@@ -514,25 +611,53 @@ def test_greedy_stream_writes_what_generate_writes_for_each_prompt_alone(family)
         model = _tiny_gemma3(tok, sliding_window=6)  # shorter than most prompts: the window slides while decoding
     model.eval()
     assert GreedyHead.for_model(model) is not None
-    texts = ["Task: sum of an array", "Student code: class Solution { int f() { return 1; } }", "x",
-             "return total;", "public static String reverse(String s) { StringBuilder sb = new StringBuilder();",
-             "if else", '{"verdict": "NO_ERROR", "errors": []}']
+    texts = [
+        "Task: sum of an array",
+        "Student code: class Solution { int f() { return 1; } }",
+        "x",
+        "return total;",
+        "public static String reverse(String s) { StringBuilder sb = new StringBuilder();",
+        "if else",
+        '{"verdict": "NO_ERROR", "errors": []}',
+    ]
     encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
 
     def alone(stops):
-        return [_hf_generate(model, tok, torch.tensor([e]), torch.ones(1, len(e), dtype=torch.long), 10,
-                             tok.pad_token_id, stops, False)[0] for e in encoded]
+        return [
+            _hf_generate(
+                model,
+                tok,
+                torch.tensor([e]),
+                torch.ones(1, len(e), dtype=torch.long),
+                10,
+                tok.pad_token_id,
+                stops,
+                False,
+            )[0]
+            for e in encoded
+        ]
 
     with torch.no_grad():
         free = alone([tok.eos_token_id])
         # Stop tokens that rows first reach at different steps, so rows leave one by one and others join.
-        stops = {next((t for k, t in enumerate(row) if k >= at and t not in row[:k]), None)
-                 for row, at in zip(free[:4], (2, 4, 1, 6), strict=True)} - {None, tok.pad_token_id}
+        stops = {
+            next((t for k, t in enumerate(row) if k >= at and t not in row[:k]), None)
+            for row, at in zip(free[:4], (2, 4, 1, 6), strict=True)
+        } - {None, tok.pad_token_id}
         reference = alone(sorted(stops))
         for width, prefill in ((3, 1), (4, 2), (16, 4)):
             for exact_head in (True, False):
-                ours = greedy_stream(model, tok, encoded, 10, stops, width=width, prefill_rows=prefill,
-                                     pad_id=tok.pad_token_id, exact_head=exact_head)
+                ours = greedy_stream(
+                    model,
+                    tok,
+                    encoded,
+                    10,
+                    stops,
+                    width=width,
+                    prefill_rows=prefill,
+                    pad_id=tok.pad_token_id,
+                    exact_head=exact_head,
+                )
                 assert ours == reference, (width, prefill, exact_head)
     assert len({len(r) for r in reference}) > 2  # the rows really stopped at different lengths
 
@@ -560,14 +685,37 @@ def test_greedy_head_finds_the_float32_argmax_where_bfloat16_rounding_picks_anot
 
 
 def _logic(line: int, fix: str | None = "x") -> dict:
-    return {"verdict": "LOGIC_ERROR", "score": 5, "errors": [
-        {"type": "Logical Error", "code": "wrong_output", "line": line, "message": "", "explanation": "", "fix": fix}]}
+    return {
+        "verdict": "LOGIC_ERROR",
+        "score": 5,
+        "errors": [
+            {
+                "type": "Logical Error",
+                "code": "wrong_output",
+                "line": line,
+                "message": "",
+                "explanation": "",
+                "fix": fix,
+            }
+        ],
+    }
 
 
 def _runtime(line: int) -> dict:
-    return {"verdict": "RUNTIME_ERROR", "score": 5, "errors": [
-        {"type": "Runtime Error", "code": "java.lang.ArithmeticException", "line": line, "message": "",
-         "explanation": "", "fix": "y"}]}
+    return {
+        "verdict": "RUNTIME_ERROR",
+        "score": 5,
+        "errors": [
+            {
+                "type": "Runtime Error",
+                "code": "java.lang.ArithmeticException",
+                "line": line,
+                "message": "",
+                "explanation": "",
+                "fix": "y",
+            }
+        ],
+    }
 
 
 def test_model_only_metrics_and_the_paired_gain_are_counted_by_hand():
@@ -594,16 +742,21 @@ def test_compare_shows_what_each_model_adds_over_the_tools_alone(tmp_path):
     from fedjava.evaluation.compare import GAINS_TITLE, find_runs, gain_rows, table_rows, write_report
 
     gold = [_logic(10), _logic(20), _runtime(5), {"verdict": "NO_ERROR", "errors": [], "score": 10}]
-    answers = {"tools_only": ([_logic(40, None), _logic(30, None), _runtime(5), gold[3]], [False, False, False, None]),
-               "fedavg": ([_logic(10), _logic(20), _runtime(5), gold[3]], [True, False, True, None]),
-               "majority": ([gold[3]] * 4, [False, False, False, None])}
+    answers = {
+        "tools_only": ([_logic(40, None), _logic(30, None), _runtime(5), gold[3]], [False, False, False, None]),
+        "fedavg": ([_logic(10), _logic(20), _runtime(5), gold[3]], [True, False, True, None]),
+        "majority": ([gold[3]] * 4, [False, False, False, None]),
+    }
     results = tmp_path / "results"
     for name, (pred, fix) in answers.items():
         (results / name).mkdir(parents=True)
         (results / name / "metrics.json").write_text(json.dumps({"run": name, **compute_metrics(gold, pred, fix)}))
-        (results / name / "predictions.jsonl").write_text("".join(
-            json.dumps({"index": i, "gold": g, "parsed": p, "fix_passed": f}) + "\n"
-            for i, (g, p, f) in enumerate(zip(gold, pred, fix, strict=True))))
+        (results / name / "predictions.jsonl").write_text(
+            "".join(
+                json.dumps({"index": i, "gold": g, "parsed": p, "fix_passed": f}) + "\n"
+                for i, (g, p, f) in enumerate(zip(gold, pred, fix, strict=True))
+            )
+        )
     table = {r[0]: r[1:] for r in gain_rows(find_runs(results), n_boot=100)}
     assert table["gain over tools-only"] == ["fedavg"]  # the majority answer is no model
     assert table["logic line within one"][0].startswith("+1.000")

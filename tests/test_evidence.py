@@ -25,23 +25,37 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_block_for_a_compile_error_names_javacs_first_error_in_the_student_file():
-    outcome = RunOutcome(False, [Diagnostic("TestDriver.java", 2, 1, "compiler.err.cant.resolve", "x"),
-                                 Diagnostic("Solution.java", 7, 20, "compiler.err.expected", "';'", "';' expected")])
+    outcome = RunOutcome(
+        False,
+        [
+            Diagnostic("TestDriver.java", 2, 1, "compiler.err.cant.resolve", "x"),
+            Diagnostic("Solution.java", 7, 20, "compiler.err.expected", "';'", "';' expected"),
+        ],
+    )
     assert evidence_block(outcome, 5) == (
         "Tool results:\njavac: error at line 7: compiler.err.expected: ';' expected\n"
-        "tests: not run (the program does not compile)")
+        "tests: not run (the program does not compile)"
+    )
 
 
 def test_block_for_test_runs_shows_the_first_exception_and_the_first_wrong_result():
     cases = [
         CaseResult(0, "PASS", "Solution.f(1)"),
         CaseResult(1, "FAIL", "Solution.f(2)", expected="4", actual="5"),
-        CaseResult(2, "ERROR", "Solution.f(0)", exception="java.lang.ArithmeticException", line=9,
-                   message="/ by zero (in unnamed module of loader 'app' @1b2c3d)"),
+        CaseResult(
+            2,
+            "ERROR",
+            "Solution.f(0)",
+            exception="java.lang.ArithmeticException",
+            line=9,
+            message="/ by zero (in unnamed module of loader 'app' @1b2c3d)",
+        ),
         CaseResult(3, "TIMEOUT", "Solution.f(-1)"),
     ]
     assert evidence_block(RunOutcome(True, cases=cases), 4).split("\n") == [
-        "Tool results:", "javac: compiles", "tests: 1 of 4 passed",
+        "Tool results:",
+        "javac: compiles",
+        "tests: 1 of 4 passed",
         "first exception: Solution.f(0) threw java.lang.ArithmeticException: / by zero at line 9",
         "first wrong result: Solution.f(2) returned 5, expected 4",
     ]
@@ -62,7 +76,9 @@ def test_block_for_test_runs_shows_the_first_exception_and_the_first_wrong_resul
 def test_compile_only_keeps_the_javac_line_and_hides_the_tests():
     block = "Tool results:\njavac: compiles\ntests: 1 of 4 passed\nfirst wrong result: f() returned 1, expected 2"
     assert compile_only(block) == "Tool results:\njavac: compiles\ntests: not run"
-    failed = "Tool results:\njavac: error at line 3: compiler.err.expected\ntests: not run (the program does not compile)"
+    failed = (
+        "Tool results:\njavac: error at line 3: compiler.err.expected\ntests: not run (the program does not compile)"
+    )
     assert compile_only(failed) == failed
 
 
@@ -94,8 +110,10 @@ def test_grounded_mode_adds_the_tool_results_after_the_code():
     (grounded,) = apply_prompt_mode([sample], "grounded")
     system, user, answer = grounded["messages"]
     assert system == {"role": "system", "content": GROUNDED_SYSTEM_PROMPT}
-    assert user["content"].endswith("\n\nTool results:\njavac: error at line 3: compiler.err.expected: ';' expected"
-                                    "\nline 3 reads: return 2 * x\ntests: not run")  # the named line, quoted
+    assert user["content"].endswith(
+        "\n\nTool results:\njavac: error at line 3: compiler.err.expected: ';' expected"
+        "\nline 3 reads: return 2 * x\ntests: not run"
+    )  # the named line, quoted
     assert split_user_prompt(user["content"]) == (REQUIREMENT, bad)  # evaluation still finds task and code
     assert answer == sample["messages"][-1]
     assert sample["messages"][0]["content"] == SYSTEM_PROMPT  # the input is not changed
@@ -105,13 +123,17 @@ def test_grounded_mode_adds_the_tool_results_after_the_code():
 
 def test_the_line_a_tool_names_is_quoted_when_it_is_in_the_code():
     code = "class A {\n    int f(int[] a) {\n        return a[3];\n    }\n}\n"
-    thrown = ("javac: compiles\ntests: 0 of 2 passed\nfirst exception: A.f(new int[0]) threw "
-              "java.lang.ArrayIndexOutOfBoundsException: Index 3 out of bounds for length 0 at line 3\n"
-              "first wrong result: A.f(x) returned 1, expected 2")
+    thrown = (
+        "javac: compiles\ntests: 0 of 2 passed\nfirst exception: A.f(new int[0]) threw "
+        "java.lang.ArrayIndexOutOfBoundsException: Index 3 out of bounds for length 0 at line 3\n"
+        "first wrong result: A.f(x) returned 1, expected 2"
+    )
     assert quote_source_lines(thrown, code).split("\n")[3] == "line 3 reads: return a[3];"
     assert quote_source_lines(thrown, code).count("reads:") == 1  # a wrong result names no line
-    assert quote_source_lines("javac: error at line 9: compiler.err.premature.eof", code) == \
-        "javac: error at line 9: compiler.err.premature.eof"  # past the end of the code: nothing to quote
+    assert (
+        quote_source_lines("javac: error at line 9: compiler.err.premature.eof", code)
+        == "javac: error at line 9: compiler.err.premature.eof"
+    )  # past the end of the code: nothing to quote
     outside = "javac: compiles\nfirst exception: A.f(x) threw java.lang.Error outside the student's code"
     assert quote_source_lines(outside, code) == outside
     assert quote_source_lines("javac: compiles\ntests: not run", "") == "javac: compiles\ntests: not run"
@@ -134,11 +156,13 @@ def test_grounded_mode_needs_evidence_and_tests_dropout_hides_test_results():
 def test_gather_evidence_compiles_a_public_class_under_its_own_name():
     from fedjava.java.evidence import gather_evidence
 
-    code = "public class Greeter {\n    static String hi() {\n        return \"hi\"\n    }\n}\n"
+    code = 'public class Greeter {\n    static String hi() {\n        return "hi"\n    }\n}\n'
     block, outcome = gather_evidence(code)
     assert not outcome.compiled and outcome.diagnostics[0].file == "Greeter.java"
-    assert block == ("Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\n"
-                     "tests: not run (the program does not compile)")
+    assert block == (
+        "Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\n"
+        "tests: not run (the program does not compile)"
+    )
     fixed, _ = gather_evidence(code.replace('"hi"\n', '"hi";\n'))
     assert fixed == "Tool results:\njavac: compiles\ntests: not run"
 
@@ -158,22 +182,30 @@ def test_every_kind_of_fact_renders_one_line_that_parses_back_to_it():
     )
 
     facts = [
-        JavacResult("compiles"), JavacResult("failed"), JavacResult("not_run"),
+        JavacResult("compiles"),
+        JavacResult("failed"),
+        JavacResult("not_run"),
         JavacResult("error", 12, "compiler.err.expected", "';' expected"),
         JavacResult("error", 3, "compiler.err.premature.eof"),
-        TestsNotRun(), TestsNotRun("the program does not compile"), TestSummary(7, 10),
+        TestsNotRun(),
+        TestsNotRun("the program does not compile"),
+        TestSummary(7, 10),
         FirstException("Solution.f(0)", "java.lang.ArithmeticException", "/ by zero", 9),
         FirstException("new Box().get(3)", "java.lang.IllegalStateException", "", -1),
-        FirstTimeout("Solution.loop(5)"), FirstWrongResult("Solution.g(3)", "4", "6"),
-        SuspiciousLines("coverage", (10, 9, 4)), SuspiciousLines("mutants", (7,)),
+        FirstTimeout("Solution.loop(5)"),
+        FirstWrongResult("Solution.g(3)", "4", "6"),
+        SuspiciousLines("coverage", (10, 9, 4)),
+        SuspiciousLines("mutants", (7,)),
         VerifiedChange(7, "if (v >= limit) {"),
     ]
     for fact in facts:
         assert parse_fact(fact.render()) == fact, fact
     block = Evidence(tuple(facts[3:4] + facts[6:7]))
     assert Evidence.parse(block.render()) == block
-    assert block.render() == ("Tool results:\njavac: error at line 12: compiler.err.expected: ';' expected\n"
-                              "tests: not run (the program does not compile)")
+    assert block.render() == (
+        "Tool results:\njavac: error at line 12: compiler.err.expected: ';' expected\n"
+        "tests: not run (the program does not compile)"
+    )
     assert [f.named_line for f in facts[3:5] + facts[8:10] + facts[12:]] == [12, 3, 9, None, 10, 7, 7]
 
 
@@ -203,7 +235,7 @@ def test_a_new_kind_of_evidence_is_one_registered_class():
         @classmethod
         def parse(cls, line):
             head = "covered by the failing test: "
-            return cls(tuple(int(n) for n in line[len(head):].split(", "))) if line.startswith(head) else None
+            return cls(tuple(int(n) for n in line[len(head) :].split(", "))) if line.startswith(head) else None
 
     block = "Tool results:\njavac: compiles\ntests: 1 of 2 passed\ncovered by the failing test: 4, 7"
     assert ev.Evidence.parse(block).all(ev.OtherLine)  # unknown before it is registered, but kept

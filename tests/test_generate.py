@@ -35,8 +35,10 @@ def test_edge_cases_come_first_and_the_requirement_narrows_them():
     arrays = [Values(parse_type("int[]"), Hints(), random.Random(0)).edge(i) for i in range(8)]
     assert arrays[0] == "new int[] {}" and any(len(elements(a)) == 1 for a in arrays)  # empty, one element
     assert any(len(set(elements(a))) == 1 < len(elements(a)) for a in arrays)  # all equal: duplicates
-    requirement = "`den` is never 0 and neither argument is Integer.MIN_VALUE; `n >= 1`; the array `sorted` is " \
-                  "sorted in strictly increasing order"
+    requirement = (
+        "`den` is never 0 and neither argument is Integer.MIN_VALUE; `n >= 1`; the array `sorted` is "
+        "sorted in strictly increasing order"
+    )
     den = hints_for("den", requirement)
     assert den.nonzero and "java.lang.Integer.MIN_VALUE" in den.ruled_out
     values = Values(parse_type("int"), den, random.Random(1))
@@ -47,8 +49,10 @@ def test_edge_cases_come_first_and_the_requirement_narrows_them():
     for _ in range(50):
         items = [int(x.strip("()")) for x in elements(ordered.random())]
         assert items == sorted(set(items))
-    assert '"apple:120"' in [Values(parse_type("java.lang.String"), hints_for("line", 'e.g. "apple:120"'),
-                                    random.Random(0)).edge(i) for i in range(4)]
+    assert '"apple:120"' in [
+        Values(parse_type("java.lang.String"), hints_for("line", 'e.g. "apple:120"'), random.Random(0)).edge(i)
+        for i in range(4)
+    ]
 
 
 REFERENCE = """import java.util.*;
@@ -119,8 +123,10 @@ class Counter {
     }
 }
 """
-REQUIREMENT = ("Write `sumPositive`, `ratio` (IllegalArgumentException when b is 0), `first`, `roll`, `reverse`, "
-               "`letters` and `positions` in class `Solution`, and a class `Counter` with `add` and `total`.")
+REQUIREMENT = (
+    "Write `sumPositive`, `ratio` (IllegalArgumentException when b is 0), `first`, `roll`, `reverse`, "
+    "`letters` and `positions` in class `Solution`, and a class `Counter` with `add` and `total`."
+)
 # Correct, written another way: a stream, a division done otherwise, a HashSet and a HashMap in other orders.
 ANOTHER_WAY = """import java.util.*;
 import java.util.stream.*;
@@ -194,15 +200,19 @@ def generated():
 @needs_jdk
 def test_the_reference_gives_expected_values_and_what_it_cannot_answer_is_left_out(generated):
     tests = generated.tests
-    assert generated.targets == [f"Solution.{m}" for m in ("first", "letters", "positions", "ratio", "reverse",
-                                                           "roll", "sumPositive")] + ["Counter"]
+    assert generated.targets == [
+        f"Solution.{m}" for m in ("first", "letters", "positions", "ratio", "reverse", "roll", "sumPositive")
+    ] + ["Counter"]
     assert all(t.generated for t in tests)
     calls = {t.call: t for t in tests}
     assert calls["Solution.sumPositive(new int[] {})"].expect == "0"
     by_zero = [t for t in tests if re.fullmatch(r"Solution\.ratio\(.*, 0\)", t.call)]
     assert by_zero and all(t.throws == "java.lang.IllegalArgumentException" for t in by_zero)  # the reference's throw
-    assert all(t.expect.endswith("d") and not t.throws for t in tests if t.call.startswith("Solution.ratio(")
-               and t not in by_zero)
+    assert all(
+        t.expect.endswith("d") and not t.throws
+        for t in tests
+        if t.call.startswith("Solution.ratio(") and t not in by_zero
+    )
     assert "Solution.first(new int[] {})" not in calls  # ArrayIndexOutOfBounds: outside the task, left out
     assert generated.left_out["the reference throws ArrayIndexOutOfBoundsException"] >= 1
     assert not any(t.call.startswith("Solution.roll(") for t in tests)  # Math.random: it disagrees with itself
@@ -239,15 +249,25 @@ def test_a_wrong_program_is_found_and_the_evidence_says_how_many_inputs_differ(g
 
 
 def test_the_reference_comparison_line_round_trips():
-    for fact in (ReferenceComparison(3, 40, "Solution.f(0)", "returned 1", "returns 0"),
-                 ReferenceComparison(1, 9, "var obj = new C(); obj.get(2)", "threw java.lang.NullPointerException",
-                                     "throws java.lang.IndexOutOfBoundsException"),
-                 ReferenceComparison(2, 5, "Solution.g(new int[] {1, 2})", "did not finish within 1 s of CPU time",
-                                     "returns [1, 2]"),
-                 ReferenceComparison(0, 40)):
+    for fact in (
+        ReferenceComparison(3, 40, "Solution.f(0)", "returned 1", "returns 0"),
+        ReferenceComparison(
+            1,
+            9,
+            "var obj = new C(); obj.get(2)",
+            "threw java.lang.NullPointerException",
+            "throws java.lang.IndexOutOfBoundsException",
+        ),
+        ReferenceComparison(
+            2, 5, "Solution.g(new int[] {1, 2})", "did not finish within 1 s of CPU time", "returns [1, 2]"
+        ),
+        ReferenceComparison(0, 40),
+    ):
         assert parse_fact(fact.render()) == fact
-    assert ReferenceComparison(3, 40, "Solution.f(0)", "returned 1", "returns 0").render() == \
-        "reference: 3 of 40 generated inputs differ; first: Solution.f(0) returned 1, the reference returns 0"
+    assert (
+        ReferenceComparison(3, 40, "Solution.f(0)", "returned 1", "returns 0").render()
+        == "reference: 3 of 40 generated inputs differ; first: Solution.f(0) returned 1, the reference returns 0"
+    )
 
 
 @needs_jdk

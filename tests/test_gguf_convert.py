@@ -33,15 +33,63 @@ from fedjava.models import GEMMA3_270M, builtin_gemma_dir, tiny_tokenizer
 REPO = Path(__file__).resolve().parents[1]
 SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<start_of_turn>", "<end_of_turn>"]
 USER_DEFINED = ["\n", "\n\n", "\t", "  ", "   "]  # runs of spaces are stored with real spaces, as in Gemma's file
-WORDS = ["▁", "p", "u", "b", "l", "i", "c", "s", "t", "a", "n", "pu", "pub", "publ", "publi", "public", "▁s",
-         "st", "at", "ic", "sta", "stat", "▁st", "▁stat", "▁static", "▁i", "in", "nt", "int", "▁int", "▁in", "{", "}",
-         "▁{", '"', '{"', "é"]
+WORDS = [
+    "▁",
+    "p",
+    "u",
+    "b",
+    "l",
+    "i",
+    "c",
+    "s",
+    "t",
+    "a",
+    "n",
+    "pu",
+    "pub",
+    "publ",
+    "publi",
+    "public",
+    "▁s",
+    "st",
+    "at",
+    "ic",
+    "sta",
+    "stat",
+    "▁st",
+    "▁stat",
+    "▁static",
+    "▁i",
+    "in",
+    "nt",
+    "int",
+    "▁int",
+    "▁in",
+    "{",
+    "}",
+    "▁{",
+    '"',
+    '{"',
+    "é",
+]
 TOKENS = SPECIALS + USER_DEFINED + [f"<0x{i:02X}>" for i in range(256)] + WORDS
 # tokenizer.ggml.token_type: 3 control, 4 user-defined, 6 byte, 1 normal.
 TYPES = [3] * len(SPECIALS) + [4] * len(USER_DEFINED) + [6] * 256 + [1] * len(WORDS)
-LAYER = {"attn_norm": (64,), "attn_q": (64, 64), "attn_k": (32, 64), "attn_v": (32, 64), "attn_output": (64, 64),
-         "attn_q_norm": (32,), "attn_k_norm": (32,), "post_attention_norm": (64,), "ffn_norm": (64,),
-         "ffn_gate": (128, 64), "ffn_up": (128, 64), "ffn_down": (64, 128), "post_ffw_norm": (64,)}
+LAYER = {
+    "attn_norm": (64,),
+    "attn_q": (64, 64),
+    "attn_k": (32, 64),
+    "attn_v": (32, 64),
+    "attn_output": (64, 64),
+    "attn_q_norm": (32,),
+    "attn_k_norm": (32,),
+    "post_attention_norm": (64,),
+    "ffn_norm": (64,),
+    "ffn_gate": (128, 64),
+    "ffn_up": (128, 64),
+    "ffn_down": (64, 128),
+    "post_ffw_norm": (64,),
+}
 NEEDS_524 = pytest.mark.skipif(
     Version(transformers.__version__) < Version("5.24"),
     reason="transformers before 5.24 builds Gemma GGUF tokenizers differently (the bug fedjava's own builder avoids)",
@@ -107,8 +155,11 @@ def test_tiny_gguf_converts_with_a_fingerprint_and_fedjavas_tokenizer(tiny_conve
 
     path, out = tiny_conversion
     marker = read_marker(out)
-    assert marker["fingerprint"] == {"converter_version": CONVERTER_VERSION, "checked_against": None,
-                                     "source": {"name": "tiny.gguf", "size": path.stat().st_size}}
+    assert marker["fingerprint"] == {
+        "converter_version": CONVERTER_VERSION,
+        "checked_against": None,
+        "source": {"name": "tiny.gguf", "size": path.stat().st_size},
+    }
     assert marker["tokenizer"].startswith("fedjava.gguf_tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert tokenizer.tokenize("public static int") == ["public", "▁static", "▁int"]
@@ -131,9 +182,11 @@ def test_a_stale_or_foreign_conversion_is_converted_again(tiny_conversion, tmp_p
     if stale == "old text marker":
         (out / MARKER).write_text(f"source: {path}\n")
     else:
-        changed = {"older converter": {"converter_version": CONVERTER_VERSION - 1},
-                   "another GGUF file": {"source": {"name": "other.gguf", "size": 1}},
-                   "checked elsewhere": {"checked_against": "builtin:gemma-3-270m"}}[stale]
+        changed = {
+            "older converter": {"converter_version": CONVERTER_VERSION - 1},
+            "another GGUF file": {"source": {"name": "other.gguf", "size": 1}},
+            "checked elsewhere": {"checked_against": "builtin:gemma-3-270m"},
+        }[stale]
         marker["fingerprint"].update(changed)
         (out / MARKER).write_text(json.dumps(marker))
     convert_gguf(path, out)
@@ -147,7 +200,9 @@ def test_a_conversion_that_differs_from_its_reference_is_refused(tiny_conversion
     right_ids = Reference("tiny", (("public static int", True, ids),), read_marker(converted)["weights_sha256"])
     assert read_marker(convert_gguf(path, tmp_path / "ok", reference=right_ids))["fingerprint"]["checked_against"]
     wrong_ids = Reference("tiny", (("public static int", True, (2, 99)),), right_ids.weights_sha256)
-    with pytest.raises(ConversionCheckError, match=r"under transformers 5\.\S+ its tokenizer turns 'public static int'"):
+    with pytest.raises(
+        ConversionCheckError, match=r"under transformers 5\.\S+ its tokenizer turns 'public static int'"
+    ):
         convert_gguf(path, tmp_path / "bad_ids", reference=wrong_ids)
     wrong_weights = Reference("tiny", right_ids.token_ids, "0" * 64)
     with pytest.raises(ConversionCheckError, match="its weights differ from the reference"):
@@ -185,9 +240,26 @@ def test_builtin_gemma_gives_its_reference_token_ids_and_weights():
 
 def _corpus() -> list[str]:
     """Java from the task bank, training samples (prompts and JSON answers) and awkward unicode and whitespace."""
-    texts = ["", " ", "  leading", "trailing  ", "\t\tx\t", "a\n\n\n\nb", "\r\n", " \n \t ", "x" * 300, "    " * 20,
-             "naïve café – “quotes” ‘single’ … 合計 ✓ 🙂 Ω≈ç√ ß", "\u00a0nbsp\u200bzero-width", "<start_of_turn>user\n",
-             "<end_of_turn><eos><pad>", "<0x41>", "▁literal▁marks", "\\u2581", "emoji 👩‍💻 flags 🇫🇷"]
+    texts = [
+        "",
+        " ",
+        "  leading",
+        "trailing  ",
+        "\t\tx\t",
+        "a\n\n\n\nb",
+        "\r\n",
+        " \n \t ",
+        "x" * 300,
+        "    " * 20,
+        "naïve café – “quotes” ‘single’ … 合計 ✓ 🙂 Ω≈ç√ ß",
+        "\u00a0nbsp\u200bzero-width",
+        "<start_of_turn>user\n",
+        "<end_of_turn><eos><pad>",
+        "<0x41>",
+        "▁literal▁marks",
+        "\\u2581",
+        "emoji 👩‍💻 flags 🇫🇷",
+    ]
     for task in sorted((REPO / "src/fedjava/java/tasks").glob("*.yaml")):
         data = yaml.safe_load(task.read_text(encoding="utf-8"))
         texts += [data.get("requirement", ""), data.get("solution", "")]
@@ -197,8 +269,9 @@ def _corpus() -> list[str]:
             messages = json.loads(line)["messages"]
             texts.append(messages[-1]["content"])  # the JSON answer
             if number < 300:
-                texts.append("<bos>" + "".join(f"<start_of_turn>{m['role']}\n{m['content']}<end_of_turn>\n"
-                                               for m in messages))
+                texts.append(
+                    "<bos>" + "".join(f"<start_of_turn>{m['role']}\n{m['content']}<end_of_turn>\n" for m in messages)
+                )
     return texts
 
 

@@ -21,7 +21,10 @@ from fedjava.cli import main
 from fedjava.grading.gradebook import check_gradebook
 
 ASSIGNMENT = "Week 3: twice (5512)"
-TASK_YAML = "requirement: |\n  " + REQUIREMENT + """
+TASK_YAML = (
+    "requirement: |\n  "
+    + REQUIREMENT
+    + """
 tests:
   - {call: Solution.twice(2), expect: 4}
   - {call: Solution.twice(0), expect: 0}
@@ -29,6 +32,7 @@ tests:
   - {call: Solution.twice(7), expect: 14}
   - {call: Solution.twice(50), expect: 100}
 """
+)
 
 
 def _class(root):
@@ -61,8 +65,22 @@ def graded(grounded_taught, twice9, tmp_path_factory):
     out = root / "out"
     printed = io.StringIO()  # capsys is per test; this fixture runs once for the module
     with contextlib.redirect_stdout(printed):
-        assert _grade(klass, "--task", task, "--adapter", grounded_taught, "--out", out, "--assignment", ASSIGNMENT,
-                      "--batch-size", 2) == 0
+        assert (
+            _grade(
+                klass,
+                "--task",
+                task,
+                "--adapter",
+                grounded_taught,
+                "--out",
+                out,
+                "--assignment",
+                ASSIGNMENT,
+                "--batch-size",
+                2,
+            )
+            == 0
+        )
     return klass, task, out, printed.getvalue()
 
 
@@ -71,8 +89,9 @@ def test_grade_writes_gradebook_pages_and_summary(graded):
     assert "Graded 3 of 4 students in " in printed and " s per student (loading the model " in printed
     assert "  dave: not graded: the Java file is empty (only whitespace)" in printed
     assert f"Wrote {out}/grades.csv (4 rows), grades_detail.csv" in printed
-    assert "Left out 1 file that is no submission (not a .java file, not named by Canvas or Moodle): erin.txt" \
-        in printed
+    assert (
+        "Left out 1 file that is no submission (not a .java file, not named by Canvas or Moodle): erin.txt" in printed
+    )
     assert check_gradebook(out / "grades.csv", ASSIGNMENT) == []
     lines = (out / "grades.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == f"Student,ID,SIS User ID,SIS Login ID,Section,{ASSIGNMENT}"
@@ -90,8 +109,11 @@ def test_grade_writes_gradebook_pages_and_summary(graded):
     assert "The return statement on line 3 is missing its semicolon." in bob and "verdict COMPILE_ERROR" in bob
     assert "Syntax error (compiler.err.expected)</span> at <a" in bob
     carol = (out / "feedback" / "carol.html").read_text(encoding="utf-8")
-    assert "7 of 9 passed" in carol and ("<td><code>Solution.twice(7)</code></td><td><code>14</code></td><td><code>15"
-                                         "</code></td><td>fail</td>") in carol
+    assert (
+        "7 of 9 passed" in carol
+        and ("<td><code>Solution.twice(7)</code></td><td><code>14</code></td><td><code>15</code></td><td>fail</td>")
+        in carol
+    )
     assert "tests: 7 of 9 passed (4 for all, in proportion)" in carol and REQUIREMENT in carol
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["student"] for r in records] == ["alice", "bob", "carol", "dave"]
@@ -100,7 +122,8 @@ def test_grade_writes_gradebook_pages_and_summary(graded):
     summary = (out / "summary.html").read_text(encoding="utf-8")
     assert 'data-count="graded">3<' in summary and 'data-count="ungradable">1<' in summary
     assert "compiler.err.expected" not in summary.replace('data-code="compiler.err.expected"', "").replace(
-        'title="compiler.err.expected"', "")
+        'title="compiler.err.expected"', ""
+    )
     assert "a symbol such as" in summary and "last grading run: 3 students in " in summary and "erin.txt" in summary
 
 
@@ -136,11 +159,18 @@ def test_scores_follow_the_tests_and_review_gives_the_same(graded, grounded_taug
     from fedjava.reviewer import Reviewer, open_adapter
     from fedjava.serve import create_app
 
-    client = TestClient(create_app(Reviewer.load(*open_adapter(grounded_taught)), load_rubric()),
-                        headers={"origin": "http://testserver"})
-    page = finished(client, client.post("/review", data={"form_token": form_token(client)},
-                                        files={"code_file": ("Solution.java", SEVEN),
-                                               "task_file": ("twice9.yaml", task.read_text())})).text
+    client = TestClient(
+        create_app(Reviewer.load(*open_adapter(grounded_taught)), load_rubric()),
+        headers={"origin": "http://testserver"},
+    )
+    page = finished(
+        client,
+        client.post(
+            "/review",
+            data={"form_token": form_token(client)},
+            files={"code_file": ("Solution.java", SEVEN), "task_file": ("twice9.yaml", task.read_text())},
+        ),
+    ).text
     assert f'<b data-field="score">{detail["seven"]["score"]}</b> / 10' in page and "7 of 9 passed" in page
 
 
@@ -162,23 +192,32 @@ def test_rerun_skips_unchanged_keeps_edits_and_approves(graded, grounded_taught,
     # says so (it read 5 at the top and 2 below)
     page = out / "feedback" / "bob.html"
     original = page.read_text()
-    page.write_text(original.replace('data-field="score">2<', 'data-field="score">5<').replace(
-        "<h2>The code</h2>", "<p>See me after class.</p><h2>The code</h2>"))
+    page.write_text(
+        original.replace('data-field="score">2<', 'data-field="score">5<').replace(
+            "<h2>The code</h2>", "<p>See me after class.</p><h2>The code</h2>"
+        )
+    )
     assert _grade(klass, "--task", task, "--adapter", adapter, "--out", out) == 0
     assert "1 edited by you" in capsys.readouterr().out
     edited = page.read_text()
     assert "See me after class." in edited and '<b data-field="score">5</b>' in edited
-    assert ('<tr data-field="total"><th>total: the score your teacher gave (the rubric gave 2)</th><th class="num">5 / '
-            "10</th></tr>") in edited
+    assert (
+        '<tr data-field="total"><th>total: the score your teacher gave (the rubric gave 2)</th><th class="num">5 / '
+        "10</th></tr>"
+    ) in edited
     assert _rows(out / "grades_detail.csv")["bob"]["score_from"] == "teacher"
-    assert "bob,,,bob,,5" in (out / "grades.csv").read_text() and 'data-count="edited">1<' in (
-        out / "summary.html").read_text()
+    assert (
+        "bob,,,bob,,5" in (out / "grades.csv").read_text()
+        and 'data-count="edited">1<' in (out / "summary.html").read_text()
+    )
 
     # a score above the points possible is not taken: reported, and no score in grades.csv until it is corrected
     page.write_text(edited.replace('data-field="score">5<', 'data-field="score">25<'))
     assert _grade(klass, "--task", task, "--adapter", adapter, "--out", out) == 0
-    assert "warning: bob: the score typed into the page (25) is not from 0 to the 10 points possible" in \
-        capsys.readouterr().err
+    assert (
+        "warning: bob: the score typed into the page (25) is not from 0 to the 10 points possible"
+        in capsys.readouterr().err
+    )
     assert "bob,,,bob,," in (out / "grades.csv").read_text().splitlines()
     page.write_text(edited)
 
@@ -186,7 +225,8 @@ def test_rerun_skips_unchanged_keeps_edits_and_approves(graded, grounded_taught,
     assert _grade("--approve", "bob", "--out", out, "--released-only") == 0
     assert "Released 1 feedback page in" in capsys.readouterr().out
     assert page.read_text() == edited.replace('class="state draft"', 'class="state released"').replace(
-        'data-field="state">draft<', 'data-field="state">released<')
+        'data-field="state">draft<', 'data-field="state">released<'
+    )
     assert (out / "grades.csv").read_text().splitlines()[1:] == ["bob,,,bob,,5"]
     assert check_gradebook(out / "grades.csv", ASSIGNMENT) == []
     assert json.loads((out / "state.json").read_text())["students"]["bob"]["state"] == "released"
@@ -200,14 +240,18 @@ def test_rerun_skips_unchanged_keeps_edits_and_approves(graded, grounded_taught,
     assert states == {"alice": "released", "bob": "released", "carol": "released", "dave": "draft"}
 
     # an edit undone is no edit: the page is fedjava's again
-    page.write_text(original.replace('data-field="state">draft<', 'data-field="state">released<').replace(
-        'class="state draft"', 'class="state released"'))
+    page.write_text(
+        original.replace('data-field="state">draft<', 'data-field="state">released<').replace(
+            'class="state draft"', 'class="state released"'
+        )
+    )
     assert _grade(klass, "--task", task, "--adapter", adapter, "--out", out) == 0
     assert "0 edited by you" in capsys.readouterr().out and _rows(out / "grades_detail.csv")["bob"]["edited"] == "no"
 
     # a new rubric rescores everyone without the model, and says so
-    (tmp_path / "strict.yaml").write_text("verdict: {NO_ERROR: 10, LOGIC_ERROR: 5, RUNTIME_ERROR: 5, COMPILE_ERROR: 0}"
-                                          "\ncap: 10\n")
+    (tmp_path / "strict.yaml").write_text(
+        "verdict: {NO_ERROR: 10, LOGIC_ERROR: 5, RUNTIME_ERROR: 5, COMPILE_ERROR: 0}\ncap: 10\n"
+    )
     assert _grade(klass, "--task", task, "--adapter", adapter, "--out", out, "--rubric", tmp_path / "strict.yaml") == 0
     assert "Rescored 3 students with the new rubric; no review needed" in capsys.readouterr().out
     assert (out / "grades.csv").read_text().splitlines()[1:3] == ["alice,,,alice,,10", "bob,,,bob,,0"]
@@ -262,8 +306,11 @@ def test_the_grading_bar_moves_with_every_answer(taught_adapter, tmp_path, monke
     task = tmp_path / "twice.txt"
     task.write_text(REQUIREMENT)
     told = []
-    run_grade(GradeOptions(str(klass), str(task), str(tmp_path / "out"), adapter=str(taught_adapter)),
-              progress=False, listener=lambda step, done, total: told.append((step, done, total)))
+    run_grade(
+        GradeOptions(str(klass), str(task), str(tmp_path / "out"), adapter=str(taught_adapter)),
+        progress=False,
+        listener=lambda step, done, total: told.append((step, done, total)),
+    )
     grading = [done for step, done, total in told if step == "grading"]
     assert grading[0] == 0 and grading[-1] == 3 and {1, 2} <= set(grading), told  # one batch of 16, three answers
 
@@ -290,11 +337,15 @@ def test_canvas_and_moodle_zips_give_a_gradebook_with_the_lms_ids(taught_adapter
     assert "submitted late" in (tmp_path / "canvas" / "feedback" / "smithalice_101.html").read_text()
     moodle = (tmp_path / "moodle" / "grades.csv").read_text().splitlines()
     assert moodle[0] == "Identifier,Full name,Grade,Maximum Grade,Last modified (grade)"  # Moodle's grading worksheet
-    assert [row.split(",")[:4] for row in moodle[1:]] == [["Participant 123457", "Alice Smith", "10", "10"],
-                                                          ["Participant 123456", "Bob Jones", "10", "10"]]
+    assert [row.split(",")[:4] for row in moodle[1:]] == [
+        ["Participant 123457", "Alice Smith", "10", "10"],
+        ["Participant 123456", "Bob Jones", "10", "10"],
+    ]
     assert check_gradebook(tmp_path / "moodle" / "grades.csv") == []
-    assert _rows(tmp_path / "moodle" / "grades_detail.csv")["Bob Jones_123456"]["source"] == \
-        "Bob Jones_123456_assignsubmission_file_/src/Solution.java"
+    assert (
+        _rows(tmp_path / "moodle" / "grades_detail.csv")["Bob Jones_123456"]["source"]
+        == "Bob Jones_123456_assignsubmission_file_/src/Solution.java"
+    )
 
 
 def test_grounded_grading_runs_the_tools_and_surfaces_their_refusal(tmp_path, capsys, monkeypatch):
@@ -309,13 +360,17 @@ def test_grounded_grading_runs_the_tools_and_surfaces_their_refusal(tmp_path, ca
     assert _grade(*argv, "--out", tmp_path / "out") == 0
     records = {r["student"]: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())}
     assert records["ok"]["evidence"] == "Tool results:\njavac: compiles\ntests: 5 of 5 passed"
-    assert "\nfirst wrong result: Solution.twice(7) returned 15, expected 14\nsuspicious lines (coverage): " in \
-        records["off"]["evidence"]
+    assert (
+        "\nfirst wrong result: Solution.twice(7) returned 15, expected 14\nsuspicious lines (coverage): "
+        in records["off"]["evidence"]
+    )
     assert records["off"]["status"] == "invalid_answer"  # untrained: its few tokens are no answer
     assert "What javac and the tests reported" in (tmp_path / "out" / "feedback" / "off.html").read_text()
     assert _grade(*argv, "--out", tmp_path / "compiled", "--no-run") == 0
-    assert json.loads((tmp_path / "compiled" / "results.jsonl").read_text().splitlines()[0])["evidence"] == \
-        "Tool results:\njavac: compiles\ntests: not run"
+    assert (
+        json.loads((tmp_path / "compiled" / "results.jsonl").read_text().splitlines()[0])["evidence"]
+        == "Tool results:\njavac: compiles\ntests: not run"
+    )
 
     capsys.readouterr()
     import fedjava.java.localise
@@ -389,8 +444,10 @@ def test_grade_user_errors_are_one_line(tmp_path, capsys):
     fails([klass, "--task", tmp_path / "none.yaml"], "none.yaml: no such task file")
     fails([tmp_path / "nothing", "--task", task, "--adapter", tmp_path], "not an adapter folder")
     (tmp_path / "rubric.yaml").write_text("cap: 0\n")
-    fails([klass, "--task", task, "--rubric", tmp_path / "rubric.yaml", "--out", tmp_path / "o"],
-          "'cap' must be a number above 0")
+    fails(
+        [klass, "--task", task, "--rubric", tmp_path / "rubric.yaml", "--out", tmp_path / "o"],
+        "'cap' must be a number above 0",
+    )
     fails(["--approve", "all", "--out", tmp_path / "nowhere"], "no grading results here")
     fails(["--approve", "all"], "--approve works on the results of an earlier run")
     assert _grade("--print-rubric") == 0
@@ -425,7 +482,9 @@ def test_teacher_commands_have_help_and_stay_light(capsys):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0 and "examples:" in capsys.readouterr().out
-    code = ("import sys; from fedjava.cli import main\ntry:\n main(['grade', '--help'])\nexcept SystemExit: pass\n"
-            "print(sorted(m for m in ('torch', 'transformers', 'jinja2', 'fastapi', 'uvicorn') if m in sys.modules))")
+    code = (
+        "import sys; from fedjava.cli import main\ntry:\n main(['grade', '--help'])\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'jinja2', 'fastapi', 'uvicorn') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

@@ -25,8 +25,15 @@ def grader_metrics(tmp_path_factory):
 
     results = tmp_path_factory.mktemp("results")
     cfg = load_adapter_config(builtin_adapter_dir(), overrides=[f"results_dir={results}"])
-    opts = EvalOptions(adapter="builtin", split=str(HANDWRITTEN / "students.jsonl"), max_new_tokens=200,
-                       batch_size=20, fix_check=False, eval_loss=False, n_boot=200)
+    opts = EvalOptions(
+        adapter="builtin",
+        split=str(HANDWRITTEN / "students.jsonl"),
+        max_new_tokens=200,
+        batch_size=20,
+        fix_check=False,
+        eval_loss=False,
+        n_boot=200,
+    )
     metrics, predictions, _ = run_evaluation(cfg, opts, progress=lambda _: None)
     return metrics, [json.loads(line) for line in predictions.read_text().splitlines()]
 
@@ -65,11 +72,19 @@ def test_the_grader_card_shows_checked_fixes_beside_the_first_answers():
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)
     by = {"LOGIC_ERROR": {"n": 4, "line_within_one": 0.25, "fix_pass_rate": 0.25}}
-    checked = {"line_within_one": 0.75, "fix_pass_rate": 0.5, "ci": {"fix_pass_rate": [0.1, 0.9]},
-               "by_verdict": {"LOGIC_ERROR": {"n": 4, "line_within_one": 0.5, "fix_pass_rate": 0.5}},
-               "verification": {"samples": 8, "statuses": {"first": 1, "sampled": 1, "failed": 2, "no_fix": 3},
-                                "programs": 40, "seconds": 30.0,
-                                "first_answer": {"line_within_one": 0.5, "fix_pass_rate": 0.25, "by_verdict": by}}}
+    checked = {
+        "line_within_one": 0.75,
+        "fix_pass_rate": 0.5,
+        "ci": {"fix_pass_rate": [0.1, 0.9]},
+        "by_verdict": {"LOGIC_ERROR": {"n": 4, "line_within_one": 0.5, "fix_pass_rate": 0.5}},
+        "verification": {
+            "samples": 8,
+            "statuses": {"first": 1, "sampled": 1, "failed": 2, "no_fix": 3},
+            "programs": 40,
+            "seconds": 30.0,
+            "first_answer": {"line_within_one": 0.5, "fix_pass_rate": 0.25, "by_verdict": by},
+        },
+    }
     section = ship._checked(checked)
     assert "`fedjava evaluate --rescore --verify-fixes 8`" in section
     assert "| all errors | 0.500 | 0.750 | 0.250 | 0.500 [0.100, 0.900] |" in section
@@ -85,8 +100,9 @@ def test_the_grader_card_shows_what_only_a_model_gives_beside_the_tools_only_rul
     spec = importlib.util.spec_from_file_location("ship_grader", script)
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)
-    grader = {"model_only": {"logic_line_within_one": 0.5, "fix_pass_rate": 0.4,
-                             "ci": {"logic_line_within_one": [0.3, 0.7]}}}
+    grader = {
+        "model_only": {"logic_line_within_one": 0.5, "fix_pass_rate": 0.4, "ci": {"logic_line_within_one": [0.3, 0.7]}}
+    }
     tools = {"model_only": {"logic_line_within_one": 0.15, "fix_pass_rate": 0.0}}
     section = ship._model_only(grader, tools)
     assert "| logic line within one | 0.500 [0.300, 0.700] | 0.150 |" in section

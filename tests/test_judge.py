@@ -75,8 +75,16 @@ class FakeJudge:
                 if status == 200 and not text:
                     return self._send(200, {"object": "chat.completion"})
                 if status == 200:
-                    return self._send(200, {"id": "x", "object": "chat.completion", "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]})
+                    return self._send(
+                        200,
+                        {
+                            "id": "x",
+                            "object": "chat.completion",
+                            "choices": [
+                                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                            ],
+                        },
+                    )
                 return self._send(status, {"error": {"message": text}}, headers=[("Retry-After", "0")])
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -103,7 +111,8 @@ class FakeJudge:
         if "3 |         return 2 * x" not in prompt:
             self.problems.append(f"{case}: numbered code missing")
         reference = {"case-good": "there is no error", "case-legacy": "1) Syntax Error: the return lacks"}.get(
-            case, "The return statement on line 3 is missing its semicolon.")
+            case, "The return statement on line 3 is missing its semicolon."
+        )
         if "Reference answer:" not in prompt or reference not in prompt:
             self.problems.append(f"{case}: reference missing")
         if '"verdict": "NO_ERROR"' not in prompt:
@@ -147,9 +156,16 @@ def test_parse_judge_reply_is_strict_but_robust():
     assert parse_judge_reply("<think>SCORE: 1</think>SCORE: 8").score == 8
     assert parse_judge_reply('Here: {"score": 6, "rationale": "partly"}').score == 6
     assert parse_judge_reply("SCORE: 5").rationale == ""
-    for text, reason in (("SCORE: 11", "outside"), ("SCORE: 7.5", "not an integer"), ("SCORE: -1", "outside"),
-                         ("SCORE: 3\nSCORE: 5", "several"), ("", "empty"), (None, "empty"),
-                         ("Looks good to me.", "no 'SCORE"), ('{"score": true}', "not a number")):
+    for text, reason in (
+        ("SCORE: 11", "outside"),
+        ("SCORE: 7.5", "not an integer"),
+        ("SCORE: -1", "outside"),
+        ("SCORE: 3\nSCORE: 5", "several"),
+        ("", "empty"),
+        (None, "empty"),
+        ("Looks good to me.", "no 'SCORE"),
+        ('{"score": true}', "not a number"),
+    ):
         result = parse_judge_reply(text)
         assert result.score is None and reason in result.error, (text, result)
     assert parse_judge_reply("garbage").as_dict()["raw"] == "garbage"
@@ -191,11 +207,23 @@ def judge_data(data_dir):
     from fedjava.prompts import build_messages, write_samples
 
     ok = {"verdict": "NO_ERROR", "errors": [], "score": 10}
-    samples = [{"messages": build_messages(f"{REQUIREMENT} ({case})", GOOD if case == "case-good" else BAD,
-                                           ok if case == "case-good" else BAD_ANSWER), "meta": {"task_id": "twice"}}
-               for case in ("case-good", "case-fancy", "case-malformed", "case-error", "case-flaky")]
-    samples.append({"messages": build_messages(f"{REQUIREMENT} (case-legacy)", BAD)
-                    + [{"role": "assistant", "content": "1) Syntax Error: the return lacks its semicolon."}]})
+    samples = [
+        {
+            "messages": build_messages(
+                f"{REQUIREMENT} ({case})",
+                GOOD if case == "case-good" else BAD,
+                ok if case == "case-good" else BAD_ANSWER,
+            ),
+            "meta": {"task_id": "twice"},
+        }
+        for case in ("case-good", "case-fancy", "case-malformed", "case-error", "case-flaky")
+    ]
+    samples.append(
+        {
+            "messages": build_messages(f"{REQUIREMENT} (case-legacy)", BAD)
+            + [{"role": "assistant", "content": "1) Syntax Error: the return lacks its semicolon."}]
+        }
+    )
     write_samples(samples, data_dir / "test.jsonl")
     return data_dir
 
@@ -204,8 +232,20 @@ def test_evaluate_with_judge_end_to_end(fake_judge, judge_data, tiny_overrides, 
     from fedjava.cli import main
 
     monkeypatch.setenv("FEDJAVA_TEST_KEY", KEY)
-    code = main(["evaluate", "--majority", "--no-fix-check", "--judge-url", fake_judge.url, "--judge-model", MODEL,
-                 "--judge-key-env", "FEDJAVA_TEST_KEY", *tiny_overrides])
+    code = main(
+        [
+            "evaluate",
+            "--majority",
+            "--no-fix-check",
+            "--judge-url",
+            fake_judge.url,
+            "--judge-model",
+            MODEL,
+            "--judge-key-env",
+            "FEDJAVA_TEST_KEY",
+            *tiny_overrides,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert not fake_judge.problems, fake_judge.problems
@@ -233,8 +273,9 @@ def test_evaluate_with_judge_end_to_end(fake_judge, judge_data, tiny_overrides, 
 
     # compare shows the judge row: the value for the judged run, '-' for a run without a judge
     (tmp_path / "results" / "base").mkdir()
-    (tmp_path / "results" / "base" / "metrics.json").write_text(json.dumps(
-        {"run": "base", **compute_metrics([BAD_ANSWER], [None], n_boot=10)}))
+    (tmp_path / "results" / "base" / "metrics.json").write_text(
+        json.dumps({"run": "base", **compute_metrics([BAD_ANSWER], [None], n_boot=10)})
+    )
     assert main(["compare", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["metric", "majority", "base"]
@@ -350,16 +391,28 @@ def test_the_key_never_follows_a_redirect_to_another_host(status, elsewhere):
     assert "redirects are not followed" in message and "\n" not in message
 
 
-def test_a_redirect_stops_fedjava_evaluate_before_the_model_loads(elsewhere, eval_free_data, tiny_overrides,
-                                                                   monkeypatch, capsys):
+def test_a_redirect_stops_fedjava_evaluate_before_the_model_loads(
+    elsewhere, eval_free_data, tiny_overrides, monkeypatch, capsys
+):
     import fedjava.models
     from fedjava.cli import main
 
     monkeypatch.setattr(fedjava.models, "load_base_model", lambda *a, **k: pytest.fail("the model was loaded"))
     judge = Recorder(lambda path: (302, [("Location", elsewhere.url + "/chat/completions")], b""))
     try:
-        code = main(["evaluate", "--base", "--judge-url", judge.url, "--judge-model", MODEL,
-                     "--judge-key-env", "FEDJAVA_TEST_KEY", *tiny_overrides])
+        code = main(
+            [
+                "evaluate",
+                "--base",
+                "--judge-url",
+                judge.url,
+                "--judge-model",
+                MODEL,
+                "--judge-key-env",
+                "FEDJAVA_TEST_KEY",
+                *tiny_overrides,
+            ]
+        )
     finally:
         judge.close()
     assert code == 2 and "redirects are not followed" in capsys.readouterr().err
@@ -375,14 +428,25 @@ def test_the_key_goes_over_plain_http_only_to_this_machine(monkeypatch, capsys, 
     def client(url: str, **kwargs) -> JudgeClient:
         return JudgeClient(JudgeSettings(url, MODEL, key_env="FEDJAVA_TEST_KEY", **kwargs))
 
-    for url in ("http://judge.example.org/v1", "http://10.1.2.3:8000/v1", "http://[fe80::1]:8000/v1",
-                "http://127.0.0.1.example.org/v1", "http://localhost.example.org/v1"):
+    for url in (
+        "http://judge.example.org/v1",
+        "http://10.1.2.3:8000/v1",
+        "http://[fe80::1]:8000/v1",
+        "http://127.0.0.1.example.org/v1",
+        "http://localhost.example.org/v1",
+    ):
         with pytest.raises(judge_module.JudgeError, match="--judge-allow-http") as info:
             client(url)
         assert "over plain http to another machine" in str(info.value) and "$FEDJAVA_TEST_KEY" in str(info.value)
         assert client(url, allow_http=True).key == KEY  # the user's explicit choice
-    for url in ("http://127.0.0.1:8000/v1", "http://127.8.9.10/v1", "http://localhost:8000/v1",
-                "http://LOCALHOST/v1", "http://[::1]:8000/v1", "https://judge.example.org/v1"):
+    for url in (
+        "http://127.0.0.1:8000/v1",
+        "http://127.8.9.10/v1",
+        "http://localhost:8000/v1",
+        "http://LOCALHOST/v1",
+        "http://[::1]:8000/v1",
+        "https://judge.example.org/v1",
+    ):
         assert client(url).key == KEY
     monkeypatch.delenv("FEDJAVA_TEST_KEY")
     assert client("http://10.1.2.3:8000/v1").key == ""  # no key, nothing to protect: a LAN judge without a key works
@@ -390,8 +454,10 @@ def test_the_key_goes_over_plain_http_only_to_this_machine(monkeypatch, capsys, 
     # through the command line: one line, exit code 2, nothing sent, no model loaded
     monkeypatch.setenv("OPENAI_API_KEY", "sk-stays-home-42")
     monkeypatch.setattr(fedjava.models, "load_base_model", lambda *a, **k: pytest.fail("the model was loaded"))
-    assert main(["evaluate", "--base", "--judge-url", "http://10.1.2.3:8000/v1", "--judge-model", MODEL,
-                 *tiny_overrides]) == 2
+    assert (
+        main(["evaluate", "--base", "--judge-url", "http://10.1.2.3:8000/v1", "--judge-model", MODEL, *tiny_overrides])
+        == 2
+    )
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--judge-allow-http" in errors[0] and "$OPENAI_API_KEY" in errors[0]
     assert "sk-stays-home" not in errors[0]

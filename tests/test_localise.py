@@ -33,13 +33,21 @@ COUNT = """class Solution {
     }
 }
 """
-TASK = Task("count_at_least", "Count", "arrays", "Count the values that are at least the limit.", "", (), (
-    Case("Solution.countAtLeast(new int[]{1, 5, 9}, 2)", "2"),
-    Case("Solution.countAtLeast(new int[]{}, 2)", "0"),
-    Case("Solution.countAtLeast(new int[]{3, 3}, 3)", "2"),
-    Case("Solution.countAtLeast(new int[]{1, 2}, 2)", "1"),
-    Case("Solution.spin(0)", "0"),
-))
+TASK = Task(
+    "count_at_least",
+    "Count",
+    "arrays",
+    "Count the values that are at least the limit.",
+    "",
+    (),
+    (
+        Case("Solution.countAtLeast(new int[]{1, 5, 9}, 2)", "2"),
+        Case("Solution.countAtLeast(new int[]{}, 2)", "0"),
+        Case("Solution.countAtLeast(new int[]{3, 3}, 3)", "2"),
+        Case("Solution.countAtLeast(new int[]{1, 2}, 2)", "1"),
+        Case("Solution.spin(0)", "0"),
+    ),
+)
 
 
 def _run(task: Task, code: str, tmp_path):
@@ -50,7 +58,7 @@ def test_ochiai_ranks_lines_run_by_failing_tests_and_few_passing_ones():
     coverage = {0: frozenset({3, 4, 5}), 1: frozenset({3, 4, 6}), 2: frozenset({3, 6}), 3: frozenset({3})}
     ranking = ochiai(coverage, frozenset({1, 2}), 4)
     assert ranking[0] == (6, 1.0)  # both failing tests, no passing one
-    assert dict(ranking)[3] == pytest.approx(2 / (2 * 2) ** 0.5 / 2 ** 0.5 * 1)  # ef 2, ep 2: 2 / sqrt(2 * 4)
+    assert dict(ranking)[3] == pytest.approx(2 / (2 * 2) ** 0.5 / 2**0.5 * 1)  # ef 2, ep 2: 2 / sqrt(2 * 4)
     assert dict(ranking)[4] == pytest.approx(1 / (2 * 2) ** 0.5)  # ef 1, ep 1
     assert 5 not in dict(ranking) and ochiai(coverage, frozenset(), 4) == []
 
@@ -69,8 +77,15 @@ def test_a_wrong_comparison_is_found_by_its_mutants_and_verified_by_every_test(t
 
 
 def test_an_endless_loop_still_reports_the_lines_it_spins_in(tmp_path):
-    task = Task("spin", "Spin", "loops", "Return n after counting it down.", "", (), (
-        Case("Solution.spin(0)", "0"), Case("Solution.spin(3)", "0")))
+    task = Task(
+        "spin",
+        "Spin",
+        "loops",
+        "Return n after counting it down.",
+        "",
+        (),
+        (Case("Solution.spin(0)", "0"), Case("Solution.spin(3)", "0")),
+    )
     outcome = _run(task, COUNT, tmp_path)
     found = localise(task, COUNT, outcome, max_mutants=0)
     assert found.coverage[1] == frozenset({14, 15}) and found.coverage_ranking[0][0] == 15
@@ -88,12 +103,21 @@ def test_evidence_gains_localisation_only_when_a_test_fails(tmp_path):
 
 
 def test_many_programs_are_localised_in_one_batch_each_with_its_own_coverage(tmp_path):
-    spin_task = Task("spin", "Spin", "loops", "Return n after counting it down.", "", (), (
-        Case("Solution.spin(0)", "0"), Case("Solution.spin(3)", "0")))
+    spin_task = Task(
+        "spin",
+        "Spin",
+        "loops",
+        "Return n after counting it down.",
+        "",
+        (),
+        (Case("Solution.spin(0)", "0"), Case("Solution.spin(3)", "0")),
+    )
     broken = COUNT.replace("v > limit", "v >= limit").replace("count++;", "count += 2;")
-    items = [("a key with spaces\tand a tab", TASK, COUNT, _run(TASK, COUNT, tmp_path / "a")),
-             ("endless", spin_task, COUNT, _run(spin_task, COUNT, tmp_path / "b")),
-             ("twice", TASK, broken, _run(TASK, broken, tmp_path / "c"))]
+    items = [
+        ("a key with spaces\tand a tab", TASK, COUNT, _run(TASK, COUNT, tmp_path / "a")),
+        ("endless", spin_task, COUNT, _run(spin_task, COUNT, tmp_path / "b")),
+        ("twice", TASK, broken, _run(TASK, broken, tmp_path / "c")),
+    ]
     found = localise_many(items, max_mutants=12, jobs=1)
     assert found["a key with spaces\tand a tab"].verified == (6, "            if (v >= limit) {")
     assert found["endless"].coverage == {0: frozenset({14, 17}), 1: frozenset({14, 15})}
@@ -109,10 +133,19 @@ def test_data_localise_adds_the_facts_to_sample_files_and_running_it_again_chang
     from fedjava.prompts import build_messages, write_samples
 
     outcome = _run(TASK, COUNT, tmp_path)
-    failing = {"messages": build_messages(TASK.requirement, COUNT, {"verdict": "LOGIC_ERROR", "errors": [], "score": 6}),
-               "meta": {"task_id": "not_shipped", "tests": task_tests(TASK), "tool_output": outcome.stdout,
-                        "evidence": evidence_block(outcome, len(TASK.tests))}}
-    compiles = {**failing, "meta": {**failing["meta"], "evidence": "Tool results:\njavac: compiles\ntests: 5 of 5 passed"}}
+    failing = {
+        "messages": build_messages(TASK.requirement, COUNT, {"verdict": "LOGIC_ERROR", "errors": [], "score": 6}),
+        "meta": {
+            "task_id": "not_shipped",
+            "tests": task_tests(TASK),
+            "tool_output": outcome.stdout,
+            "evidence": evidence_block(outcome, len(TASK.tests)),
+        },
+    }
+    compiles = {
+        **failing,
+        "meta": {**failing["meta"], "evidence": "Tool results:\njavac: compiles\ntests: 5 of 5 passed"},
+    }
     path = tmp_path / "samples.jsonl"
     write_samples([failing, compiles], path)
     assert main(["data", "localise", str(path), "--jobs", "1", "--max-mutants", "20"]) == 0

@@ -120,12 +120,36 @@ EXPECTED = [
     ("extra_close_paren", SNIPPET, 28, "out.add(k);", "out.add(k));"),
     ("unclosed_string", SNIPPET, 20, 'return "none";', 'return "none;'),
     ("misspelled_keyword", SNIPPET, 27, "while (k < n) {", "whlie (k < n) {"),
-    ("else_without_if", SNIPPET, 17, 'if (s.equals("a") && s.length() > 0) {', 'if (s.equals("a") && s.length() > 0); {'),
+    (
+        "else_without_if",
+        SNIPPET,
+        17,
+        'if (s.equals("a") && s.length() > 0) {',
+        'if (s.equals("a") && s.length() > 0); {',
+    ),
     ("assign_for_equals", SNIPPET2, 7, "if (s.charAt(i) == ' ') {", "if (s.charAt(i) = ' ') {"),
-    ("for_header_comma", SNIPPET, 6, "for (int i = 0; i < nums.length; i++) {", "for (int i = 0, i < nums.length; i++) {"),
+    (
+        "for_header_comma",
+        SNIPPET,
+        6,
+        "for (int i = 0; i < nums.length; i++) {",
+        "for (int i = 0, i < nums.length; i++) {",
+    ),
     ("misspelled_variable", SNIPPET, 11, "return total;", "return totla;"),
-    ("misspelled_method", SNIPPET, 17, 'if (s.equals("a") && s.length() > 0) {', 'if (s.equals("a") && s.lenght() > 0) {'),
-    ("length_confusion", SNIPPET, 6, "for (int i = 0; i < nums.length; i++) {", "for (int i = 0; i < nums.length(); i++) {"),
+    (
+        "misspelled_method",
+        SNIPPET,
+        17,
+        'if (s.equals("a") && s.length() > 0) {',
+        'if (s.equals("a") && s.lenght() > 0) {',
+    ),
+    (
+        "length_confusion",
+        SNIPPET,
+        6,
+        "for (int i = 0; i < nums.length; i++) {",
+        "for (int i = 0; i < nums.length(); i++) {",
+    ),
     ("type_mismatch", SNIPPET, 5, "int total = 0;", 'int total = "0";'),
     ("lossy_conversion", SNIPPET2, 20, "double avg = (double) sum / a.length;", "int avg = (double) sum / a.length;"),
     ("missing_return", SNIPPET, 11, "return total;", ""),
@@ -138,36 +162,86 @@ EXPECTED = [
     ("duplicate_variable", SNIPPET2, 37, "width = width % 7;", "int width = width % 7;"),
     ("misspelled_type", SNIPPET, 5, "int total = 0;", "Int total = 0;"),
     ("undeclared_variable", SNIPPET, 26, "int k = 0;", "k = 0;"),
-    ("off_by_one_bound", SNIPPET, 6, "for (int i = 0; i < nums.length; i++) {", "for (int i = 0; i <= nums.length; i++) {"),
+    (
+        "off_by_one_bound",
+        SNIPPET,
+        6,
+        "for (int i = 0; i < nums.length; i++) {",
+        "for (int i = 0; i <= nums.length; i++) {",
+    ),
     ("index_plus_one", SNIPPET, 8, "total += nums[i];", "total += nums[i + 1];"),
     ("division_by_zero", SNIPPET2, 37, "width = width % 7;", "width = width % 0;"),
     ("null_dereference", SNIPPET, 25, "List<Integer> out = new ArrayList<>();", "List<Integer> out = null;"),
     ("bad_cast", SNIPPET2, 48, "Arrays.sort(copy, (x, y) -> Integer.compare(x.size, y.size));", "Arrays.sort(copy);"),
-    ("parse_non_number", SNIPPET2, 34, "int high = Integer.parseInt(text.substring(dash + 1));",
-     "int high = Integer.parseInt(text.substring(dash));"),
+    (
+        "parse_non_number",
+        SNIPPET2,
+        34,
+        "int high = Integer.parseInt(text.substring(dash + 1));",
+        "int high = Integer.parseInt(text.substring(dash));",
+    ),
     ("removed_base_case", SNIPPET2, 26, "return 1;", ""),
     ("missing_increment", SNIPPET, 29, "k += 2;", ""),
-    ("wrong_step_direction", SNIPPET, 6, "for (int i = 0; i < nums.length; i++) {", "for (int i = 0; i < nums.length; i--) {"),
+    (
+        "wrong_step_direction",
+        SNIPPET,
+        6,
+        "for (int i = 0; i < nums.length; i++) {",
+        "for (int i = 0; i < nums.length; i--) {",
+    ),
     ("array_too_small", SNIPPET2, 36, "int[] cells = new int[width];", "int[] cells = new int[width - 1];"),
     ("immutable_collection", SNIPPET, 25, "List<Integer> out = new ArrayList<>();", "List<Integer> out = List.of();"),
     ("relational_swap", SNIPPET, 7, "if (nums[i] > 0) {", "if (nums[i] >= 0) {"),
     ("arithmetic_swap", SNIPPET, 8, "total += nums[i];", "total -= nums[i];"),
-    ("loop_start_off_by_one", SNIPPET, 6, "for (int i = 0; i < nums.length; i++) {", "for (int i = 1; i < nums.length; i++) {"),
-    ("loop_bound_minus_one", SNIPPET, 6, "for (int i = 0; i < nums.length; i++) {",
-     "for (int i = 0; i < nums.length - 1; i++) {"),
+    (
+        "loop_start_off_by_one",
+        SNIPPET,
+        6,
+        "for (int i = 0; i < nums.length; i++) {",
+        "for (int i = 1; i < nums.length; i++) {",
+    ),
+    (
+        "loop_bound_minus_one",
+        SNIPPET,
+        6,
+        "for (int i = 0; i < nums.length; i++) {",
+        "for (int i = 0; i < nums.length - 1; i++) {",
+    ),
     ("wrong_initial_value", SNIPPET, 5, "int total = 0;", "int total = 1;"),
     ("negated_condition", SNIPPET, 7, "if (nums[i] > 0) {", "if (!(nums[i] > 0)) {"),
-    ("swapped_arguments", SNIPPET2, 48, "Arrays.sort(copy, (x, y) -> Integer.compare(x.size, y.size));",
-     "Arrays.sort(copy, (x, y) -> Integer.compare(y.size, x.size));"),
+    (
+        "swapped_arguments",
+        SNIPPET2,
+        48,
+        "Arrays.sort(copy, (x, y) -> Integer.compare(x.size, y.size));",
+        "Arrays.sort(copy, (x, y) -> Integer.compare(y.size, x.size));",
+    ),
     ("wrong_return_variable", SNIPPET2, 12, "return value;", "return base;"),
-    ("string_identity_compare", SNIPPET, 17, 'if (s.equals("a") && s.length() > 0) {', 'if (s == "a" && s.length() > 0) {'),
+    (
+        "string_identity_compare",
+        SNIPPET,
+        17,
+        'if (s.equals("a") && s.length() > 0) {',
+        'if (s == "a" && s.length() > 0) {',
+    ),
     ("integer_division", SNIPPET2, 20, "double avg = (double) sum / a.length;", "double avg = sum / a.length;"),
     ("and_or_swap", SNIPPET, 17, 'if (s.equals("a") && s.length() > 0) {', 'if (s.equals("a") || s.length() > 0) {'),
     ("removed_break", SNIPPET2, 8, "break;", ""),
     ("accumulate_overwrite", SNIPPET, 8, "total += nums[i];", "total = nums[i];"),
-    ("char_digit_value", SNIPPET2, 10, "value = value * base + (s.charAt(i) - '0');", "value = value * base + (s.charAt(i));"),
-    ("min_max_swap", SNIPPET2, 35, "int width = Math.max(low, high) - Math.min(low, high);",
-     "int width = Math.min(low, high) - Math.min(low, high);"),
+    (
+        "char_digit_value",
+        SNIPPET2,
+        10,
+        "value = value * base + (s.charAt(i) - '0');",
+        "value = value * base + (s.charAt(i));",
+    ),
+    (
+        "min_max_swap",
+        SNIPPET2,
+        35,
+        "int width = Math.max(low, high) - Math.min(low, high);",
+        "int width = Math.min(low, high) - Math.min(low, high);",
+    ),
     ("ignored_string_result", SNIPPET2, 42, "s = s.trim();", "s.trim();"),
 ]
 
@@ -199,31 +273,64 @@ FACTS = {
     "duplicate_variable": {"name": "width", "type": "int", "first_line": "35", "case": "statement"},
     "misspelled_type": {"wrote": "Int", "meant": "int"},
     "undeclared_variable": {"name": "k", "type": "int"},
-    "off_by_one_bound": {"case": "size", "keyword": "for", "left": "i", "right": "nums.length", "wrote": "<=",
-        "meant": "<", "container": "nums", "kind": "array"},
+    "off_by_one_bound": {
+        "case": "size",
+        "keyword": "for",
+        "left": "i",
+        "right": "nums.length",
+        "wrote": "<=",
+        "meant": "<",
+        "container": "nums",
+        "kind": "array",
+    },
     "index_plus_one": {"name": "i", "container": "nums", "kind": "array", "wrote": "nums[i + 1]"},
     "division_by_zero": {"divisor": "7", "op": "%", "case": "remainder"},
     "null_dereference": {"name": "out", "value": "new ArrayList<>()"},
     "bad_cast": {"case": "sort", "type": "Box", "array": "copy"},
-    "parse_non_number": {"wrote": "dash", "meant": "dash + 1", "case": "start", "parser": "Integer.parseInt",
-        "text": "text"},
+    "parse_non_number": {
+        "wrote": "dash",
+        "meant": "dash + 1",
+        "case": "start",
+        "parser": "Integer.parseInt",
+        "text": "text",
+    },
     "removed_base_case": {"case": "block", "statement": "return 1;", "condition": "if (n <= 1)", "method": "fact"},
     "missing_increment": {"statement": "k += 2;", "loop": "while (k < n)", "name": "k"},
     "wrong_step_direction": {"wrote": "i--", "meant": "i++", "name": "i", "direction": "down"},
     "array_too_small": {"wrote": "width - 1", "meant": "width"},
     "immutable_collection": {"name": "out", "wrote": "List.of()", "meant": "new ArrayList<>()", "kind": "List"},
     "relational_swap": {"wrote": ">=", "meant": ">", "case": "includes", "left": "nums[i]", "right": "0"},
-    "arithmetic_swap": {"wrote": "-=", "meant": "+=", "op": "+", "new_op": "-", "case": "compound", "left": "total",
-        "right": "nums[i]"},
+    "arithmetic_swap": {
+        "wrote": "-=",
+        "meant": "+=",
+        "op": "+",
+        "new_op": "-",
+        "case": "compound",
+        "left": "total",
+        "right": "nums[i]",
+    },
     "loop_start_off_by_one": {"name": "i", "condition": "i < nums.length"},
-    "loop_bound_minus_one": {"name": "i", "op": "<", "wrote": "nums.length - 1", "meant": "nums.length",
-        "last": "nums.length - 1", "case": "unit"},
+    "loop_bound_minus_one": {
+        "name": "i",
+        "op": "<",
+        "wrote": "nums.length - 1",
+        "meant": "nums.length",
+        "last": "nums.length - 1",
+        "case": "unit",
+    },
     "wrong_initial_value": {"name": "total", "wrote": "1", "meant": "0", "case": "sum", "by": "one too large"},
     "negated_condition": {"case": "added", "condition": "nums[i] > 0", "wrote": "!(nums[i] > 0)"},
     "swapped_arguments": {"method": "Integer.compare", "first": "x.size", "second": "y.size"},
     "wrong_return_variable": {"wrote": "base", "meant": "value", "method": "digits"},
-    "string_identity_compare": {"case": "same", "op": "==", "wrote": 's == "a"', "meant": 's.equals("a")',
-        "left": "s", "right": '"a"', "type": "String"},
+    "string_identity_compare": {
+        "case": "same",
+        "op": "==",
+        "wrote": 's == "a"',
+        "meant": 's.equals("a")',
+        "left": "s",
+        "right": '"a"',
+        "type": "String",
+    },
     "integer_division": {"case": "cast", "division": "sum / a.length"},
     "and_or_swap": {"wrote": "||", "meant": "&&", "case": "or", "left": 's.equals("a")', "right": "s.length() > 0"},
     "removed_break": {"statement": "break;", "case": "loop"},
@@ -245,7 +352,7 @@ def check_one_change(code: str, m: Mutant) -> None:
         indent = len(m.original_line) - len(m.original_line.lstrip())
         assert m.mutated_line[:indent] == m.original_line[:indent], m
     elif m.original_line:
-        assert new == old[:i] + old[i + 1:] and old[i] == m.original_line, m
+        assert new == old[:i] + old[i + 1 :] and old[i] == m.original_line, m
     else:
         assert m.operator == "unreachable_statement" and new == old[:i] + [m.mutated_line] + old[i:], m
 
@@ -275,8 +382,11 @@ def test_operator_makes_the_expected_edit(name, code, line, original, mutated):
 def test_each_operator_records_what_it_changed():
     assert set(FACTS) == set(OPERATORS)
     for name, code, line, original, mutated in EXPECTED:
-        m = next(m for m in OPERATORS[name].sites(code)
-                 if (m.line, m.original_line.strip(), m.mutated_line.strip()) == (line, original, mutated))
+        m = next(
+            m
+            for m in OPERATORS[name].sites(code)
+            if (m.line, m.original_line.strip(), m.mutated_line.strip()) == (line, original, mutated)
+        )
         assert m.facts == FACTS[name], name
     for m in all_mutants(SNIPPET) + all_mutants(SNIPPET2):
         assert m.facts and all(isinstance(k, str) and isinstance(v, str) for k, v in m.facts.items()), m
@@ -358,8 +468,15 @@ def test_every_operator_applies_somewhere_in_the_shipped_tasks():
 # ----------------------------------------------------------------------------------------- real JDK
 
 JDK_TASKS = (
-    "arrays_sum_positive", "classes_interval", "classes_text_editor_undo", "collections_word_frequency",
-    "loops_harmonic_sum", "math_gcd", "recursion_to_binary", "strings_count_words", "strings_expand_ranges",
+    "arrays_sum_positive",
+    "classes_interval",
+    "classes_text_editor_undo",
+    "collections_word_frequency",
+    "loops_harmonic_sum",
+    "math_gcd",
+    "recursion_to_binary",
+    "strings_count_words",
+    "strings_expand_ranges",
     "strings_is_palindrome",
 )
 MAX_TRIES = 6
@@ -369,8 +486,12 @@ def _try_operator(name, tasks):
     """Run this operator's mutants over the tasks' programs until one is a real error (at most MAX_TRIES)."""
     from fedjava.java.runner import run_program
 
-    candidates = [(task, m) for task in tasks for code in (task.solution, *(v.code for v in task.variants))
-                  for m in OPERATORS[name].sites(code)]
+    candidates = [
+        (task, m)
+        for task in tasks
+        for code in (task.solution, *(v.code for v in task.variants))
+        for m in OPERATORS[name].sites(code)
+    ]
     random.Random(name).shuffle(candidates)
     tried = []
     for task, m in candidates[:MAX_TRIES]:

@@ -22,9 +22,12 @@ def _samples(task_sizes: dict[str, int]) -> list[dict]:
         for task, size in task_sizes.items():
             if round_ < size:
                 answer = GOOD_ANSWER if round_ % 2 == 0 else BAD_ANSWER
-                out.append({"messages": build_messages(f"{REQUIREMENT} ({task})", f"{GOOD}// {task} #{round_}\n",
-                                                       answer),
-                            "meta": {"task_id": task, "family": ["none", "compile", "runtime", "logic"][round_ % 4]}})
+                out.append(
+                    {
+                        "messages": build_messages(f"{REQUIREMENT} ({task})", f"{GOOD}// {task} #{round_}\n", answer),
+                        "meta": {"task_id": task, "family": ["none", "compile", "runtime", "logic"][round_ % 4]},
+                    }
+                )
     return out
 
 

@@ -21,9 +21,13 @@ def _norm(values: dict[str, np.ndarray]) -> float:
 
 
 def _round(strategy, glob: dict[str, np.ndarray], trained: list[dict[str, np.ndarray]], server_round: int = 1):
-    sent = sorted(strategy.configure_train(server_round, numpy_to_arrays(glob), ConfigRecord(),
-                                           FakeGrid(range(len(trained)))), key=lambda m: m.metadata.dst_node_id)
-    replies = [reply(m, numpy_to_arrays(v), 10 * (i + 1), i) for i, (m, v) in enumerate(zip(sent, trained, strict=True))]
+    sent = sorted(
+        strategy.configure_train(server_round, numpy_to_arrays(glob), ConfigRecord(), FakeGrid(range(len(trained)))),
+        key=lambda m: m.metadata.dst_node_id,
+    )
+    replies = [
+        reply(m, numpy_to_arrays(v), 10 * (i + 1), i) for i, (m, v) in enumerate(zip(sent, trained, strict=True))
+    ]
     out, _ = strategy.aggregate_train(server_round, replies)
     return sent, arrays_to_numpy(out)
 
@@ -47,8 +51,11 @@ def test_client_side_clipping_mod_bounds_the_update_it_sends_and_only_when_asked
         return Message(RecordDict({"arrays": numpy_to_arrays(huge), "metrics": ConfigRecord({})}), reply_to=msg)
 
     def message(config: dict) -> Message:
-        return Message(RecordDict({"arrays": numpy_to_arrays(glob), "config": ConfigRecord(config)}), dst_node_id=1,
-                       message_type=MessageType.TRAIN)
+        return Message(
+            RecordDict({"arrays": numpy_to_arrays(glob), "config": ConfigRecord(config)}),
+            dst_node_id=1,
+            message_type=MessageType.TRAIN,
+        )
 
     context = Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
     # The DP wrapper of dp_mode=client is what puts the norm in the config:
@@ -63,8 +70,9 @@ def test_client_side_clipping_mod_bounds_the_update_it_sends_and_only_when_asked
 @pytest.mark.parametrize("mode", ["server", "client"])
 def test_noise_on_the_mean_has_the_configured_scale(mode):
     z, clip, n = 1.3, 0.8, 4
-    strategy = strategy_for("fedavg", f"dp_mode={mode}", f"dp_noise_multiplier={z}", f"dp_clipping_norm={clip}",
-                            clients=n)
+    strategy = strategy_for(
+        "fedavg", f"dp_mode={mode}", f"dp_noise_multiplier={z}", f"dp_clipping_norm={clip}", clients=n
+    )
     glob = {"w": np.zeros((200, 200), np.float32)}
     same = {"w": np.full((200, 200), 1e-4, np.float32)}  # norm 0.02: never clipped; the clean mean is `same`
     _, out = _round(strategy, glob, [same] * n)
@@ -141,8 +149,9 @@ def test_dp_updates_are_averaged_with_equal_weights():
 
 def test_dp_keys_are_validated():
     with pytest.raises(ConfigError) as err:
-        load_config(None, ["dp_mode=server", "algorithm=krum", "dp_noise_multiplier=0", "dp_delta=1"],
-                    check_files=False)
+        load_config(
+            None, ["dp_mode=server", "algorithm=krum", "dp_noise_multiplier=0", "dp_delta=1"], check_files=False
+        )
     text = str(err.value)
     assert "dp_mode=server needs an averaging algorithm (fedavg, fedprox)" in text
     assert "dp_noise_multiplier=0.0: must be > 0" in text and "dp_delta=1.0: must be in (0, 1)" in text
@@ -170,9 +179,13 @@ def test_the_report_states_the_privacy_spent(tmp_path):
 
     from fedjava.evaluation.compare import find_runs, table_rows
 
-    for name, summary in (("fedavg", {"bytes_sent": 10, "bytes_received": 10}),
-                          ("fedavg_dp", {"bytes_sent": 10, "bytes_received": 10, "dp_mode": "server",
-                                         "dp_epsilon": 5.583, "dp_delta": 1e-5})):
+    for name, summary in (
+        ("fedavg", {"bytes_sent": 10, "bytes_received": 10}),
+        (
+            "fedavg_dp",
+            {"bytes_sent": 10, "bytes_received": 10, "dp_mode": "server", "dp_epsilon": 5.583, "dp_delta": 1e-5},
+        ),
+    ):
         (tmp_path / name).mkdir()
         (tmp_path / name / "training_history.json").write_text(json.dumps({"rounds": [], "summary": summary}))
     rows = {row[0]: row[1:] for row in table_rows(find_runs(tmp_path))}

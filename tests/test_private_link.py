@@ -117,19 +117,27 @@ def test_the_superlink_namespace_has_no_port_on_this_machine_and_one_private_soc
             conn.sendall(b"GET /marker.txt HTTP/1.0\r\n\r\n")
             assert b"inside" in b"".join(iter(lambda: conn.recv(4096), b""))
         # its listening socket exists in its own namespace only
-        inner = next(pid for pid in descendants(link.proc.pid)
-                     if "http.server" in Path(f"/proc/{pid}/cmdline").read_text())
+        inner = next(
+            pid for pid in descendants(link.proc.pid) if "http.server" in Path(f"/proc/{pid}/cmdline").read_text()
+        )
         assert os.readlink(f"/proc/{inner}/ns/net") != os.readlink("/proc/self/ns/net")
-        listening = {line.split()[9] for line in Path(f"/proc/{inner}/net/tcp").read_text().splitlines()[1:]
-                     if line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == INNER_PORT}
+        listening = {
+            line.split()[9]
+            for line in Path(f"/proc/{inner}/net/tcp").read_text().splitlines()[1:]
+            if line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == INNER_PORT
+        }
         assert listening
-        here = {line.split()[9] for table in ("tcp", "tcp6")
-                for line in Path(f"/proc/self/net/{table}").read_text().splitlines()[1:]}
+        here = {
+            line.split()[9]
+            for table in ("tcp", "tcp6")
+            for line in Path(f"/proc/self/net/{table}").read_text().splitlines()[1:]
+        }
         assert not listening & here
         # the socket is the operator's alone
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600 and stat.S_IMODE(site.stat().st_mode) == 0o700
-        other = run_as_nobody(["-c", "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])",
-                               str(sock)], folder)
+        other = run_as_nobody(
+            ["-c", "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])", str(sock)], folder
+        )
         assert other.returncode != 0 and "PermissionError" in other.stderr
     finally:
         link.stop()

@@ -40,7 +40,10 @@ def test_answer_tokens_carry_labels_and_prompt_tokens_are_masked():
     answer_text = tok.decode(ids[prompt_len:])
     assert answer_text == render_answer(tok, sample["messages"])
     assert json.loads(answer_text.replace("<|im_end|>\n", "")) == {
-        "verdict": "COMPILE_ERROR", "errors": BAD_ANSWER["errors"], "score": 0}
+        "verdict": "COMPILE_ERROR",
+        "errors": BAD_ANSWER["errors"],
+        "score": 0,
+    }
 
 
 def test_plain_template_when_tokenizer_has_none():
@@ -57,7 +60,9 @@ def test_plain_template_when_tokenizer_has_none():
 
 def test_batches_are_padded_to_their_own_longest_sample():
     tok = tiny_tokenizer()
-    short = {"messages": build_messages("Task.", "class Solution {}", {"verdict": "NO_ERROR", "errors": [], "score": 10})}
+    short = {
+        "messages": build_messages("Task.", "class Solution {}", {"verdict": "NO_ERROR", "errors": [], "score": 10})
+    }
     long = make_samples(2)[1]
     features, _ = tokenize_samples(tok, [short, long], max_seq_length=4096)
     batch = AnswerOnlyCollator(tok.pad_token_id)([features[0], features[1]])
@@ -79,7 +84,7 @@ def test_long_samples_are_truncated_on_the_prompt_side_or_dropped(caplog):
     cut, truncated = tokenize_sample(tok, sample, limit)
     assert truncated and len(cut["input_ids"]) == limit
     assert cut["labels"][-answer_len:] == full["labels"][-answer_len:]  # the answer is whole
-    assert cut["input_ids"][-answer_len - 5:] == full["input_ids"][-answer_len - 5:]
+    assert cut["input_ids"][-answer_len - 5 :] == full["input_ids"][-answer_len - 5 :]
     dropped, _ = tokenize_sample(tok, sample, limit, truncation="drop")
     assert dropped is None
     short = {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "{}"}]}
@@ -121,8 +126,10 @@ def test_a_grader_trained_without_localisation_is_not_shown_it(tmp_path):
     from fedjava.config import load_config, load_saved_config, to_yaml
     from fedjava.prompts import build_messages
 
-    block = ("Tool results:\njavac: compiles\ntests: 1 of 3 passed\nfirst wrong result: Solution.f(1) returned 2, "
-             "expected 3\nsuspicious lines (coverage): 2\na change that passes every test: line 2: return x + 2;")
+    block = (
+        "Tool results:\njavac: compiles\ntests: 1 of 3 passed\nfirst wrong result: Solution.f(1) returned 2, "
+        "expected 3\nsuspicious lines (coverage): 2\na change that passes every test: line 2: return x + 2;"
+    )
     code = "class Solution {\n    static int f(int x) { return x + 1; }\n}\n"
     shown = build_messages("Add two.", code, evidence=block)[1]["content"]
     assert "suspicious lines (coverage): 2\nline 2 reads: static int f(int x) { return x + 1; }" in shown

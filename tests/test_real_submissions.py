@@ -14,8 +14,15 @@ from fedjava.java.tasks import Task, TaskError, TestCase, load_task
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK")
 
-TWICE = Task("twice", "Twice", "math", "Write twice.", "", (), tuple(
-    TestCase(f"Solution.twice({x})", str(2 * x)) for x in (2, 0, -3, 7, 50)))
+TWICE = Task(
+    "twice",
+    "Twice",
+    "math",
+    "Write twice.",
+    "",
+    (),
+    tuple(TestCase(f"Solution.twice({x})", str(2 * x)) for x in (2, 0, -3, 7, 50)),
+)
 IN_PACKAGE = """package lab4;
 
 import java.util.List;
@@ -73,8 +80,9 @@ def test_javac_source_keeps_every_line_and_leaves_plain_programs_alone():
             assert before == after, line
 
 
-@pytest.mark.parametrize("code", [IN_PACKAGE, combine_files([("Solution.java", SOLUTION_FILE),
-                                                             ("Helper.java", HELPER_FILE)])])
+@pytest.mark.parametrize(
+    "code", [IN_PACKAGE, combine_files([("Solution.java", SOLUTION_FILE), ("Helper.java", HELPER_FILE)])]
+)
 def test_a_package_line_or_two_files_pass_the_tests(code):
     outcome = run_program(TWICE, code)
     assert outcome.compiled, outcome.diagnostics
@@ -105,9 +113,11 @@ public class Main {
 
 def test_stdin_stdout_tests_ignore_trailing_blanks_and_line_endings(tmp_path):
     path = tmp_path / "sums.yaml"
-    path.write_text('requirement: Read two ints and print their sum, then "done".\ntests:\n'
-                    '  - {stdin: "3 4\\n", stdout: "7\\ndone\\n"}\n  - {stdin: "-1 1", stdout: "0\\ndone"}\n'
-                    '  - {stdin: "2 2\\n", stdout: "5\\ndone\\n"}\n')
+    path.write_text(
+        'requirement: Read two ints and print their sum, then "done".\ntests:\n'
+        '  - {stdin: "3 4\\n", stdout: "7\\ndone\\n"}\n  - {stdin: "-1 1", stdout: "0\\ndone"}\n'
+        '  - {stdin: "2 2\\n", stdout: "5\\ndone\\n"}\n'
+    )
     task = load_task(path, strict=False)
     assert [t.kind for t in task.tests] == ["io"] * 3 and task.tests[0].call == 'main with stdin "3 4\\n"'
     outcome = run_program(task, SUMS)
@@ -184,22 +194,29 @@ def test_junit_tests_run_one_case_each_in_the_sandbox(tmp_path):
     path = tmp_path / "counter.yaml"
     path.write_text("requirement: Write a class Counter.\njunit: CounterTest.java\n")
     task = load_task(path, strict=False)
-    assert [t.call for t in task.tests] == ["CounterTest.startsAtZero()", "adds what it is given",
-                                            "CounterTest.refusesNegatives()"]  # @Disabled left out
+    assert [t.call for t in task.tests] == [
+        "CounterTest.startsAtZero()",
+        "adds what it is given",
+        "CounterTest.refusesNegatives()",
+    ]  # @Disabled left out
     assert run_program(task, COUNTER).all_passed
     wrong = run_program(task, COUNTER.replace("total += k;", "total += k + 1;").replace("if (k < 0)", "if (k < -5)"))
     assert [c.status for c in wrong.cases] == ["PASS", "FAIL", "FAIL"]
     assert (wrong.cases[1].expected, wrong.cases[1].actual) == ("5", "7")  # the assertion's own values
     assert "Expected java.lang.IllegalArgumentException to be thrown" in wrong.cases[2].actual
     block, _ = gather_evidence(COUNTER.replace("total += k;", "total += k + 1;"), task)  # as review and grade see it
-    assert block == ("Tool results:\njavac: compiles\ntests: 2 of 3 passed\n"
-                     "first wrong result: adds what it is given returned 7, expected 5")
+    assert block == (
+        "Tool results:\njavac: compiles\ntests: 2 of 3 passed\n"
+        "first wrong result: adds what it is given returned 7, expected 5"
+    )
     missing = run_program(task, "class Solution {}\n")  # no Counter: javac names the test class's line
     assert not missing.compiled and missing.diagnostics[0].file == "CounterTest.java"
 
 
 def test_junit_features_that_need_the_engine_are_refused_by_name(tmp_path):
-    (tmp_path / "T.java").write_text(JUNIT.replace("@Test\n    void startsAtZero", "@ParameterizedTest\n    void startsAtZero"))
+    (tmp_path / "T.java").write_text(
+        JUNIT.replace("@Test\n    void startsAtZero", "@ParameterizedTest\n    void startsAtZero")
+    )
     path = tmp_path / "t.yaml"
     path.write_text("requirement: x\njunit: T.java\n")
     with pytest.raises(TaskError, match="@ParameterizedTest is not supported"):

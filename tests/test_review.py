@@ -67,18 +67,23 @@ def test_review_json_and_overrides(adapters, student, capsys):
 
     java, _ = student
     # the task as text, overrides before the options
-    assert main(["review", str(java), "max_new_tokens_is_not_a_key=1", "--task", REQUIREMENT,
-                 "--adapter", str(adapters[0])]) == 2
+    assert (
+        main(
+            ["review", str(java), "max_new_tokens_is_not_a_key=1", "--task", REQUIREMENT, "--adapter", str(adapters[0])]
+        )
+        == 2
+    )
     assert "unknown key" in capsys.readouterr().err
-    assert main(["review", str(java), "precision=fp32", "--task", REQUIREMENT, "--adapter", str(adapters[0]),
-                 "--json"]) == 0
+    assert (
+        main(["review", str(java), "precision=fp32", "--task", REQUIREMENT, "--adapter", str(adapters[0]), "--json"])
+        == 0
+    )
     shown = json.loads(capsys.readouterr().out)
     assert shown.pop("support")["status"] == "unconfirmed"
     assert (shown.pop("points"), shown.pop("points_possible")) == (10, 10)  # unconfirmed: nothing taken off
     assert shown == normalize_answer(BAD_ANSWER)
     # longer than the adapter was trained on (max_seq_length): reviewed, with a note giving the numbers
-    assert main(["review", str(java), "max_seq_length=400", "--task", REQUIREMENT,
-                 "--adapter", str(adapters[0])]) == 0
+    assert main(["review", str(java), "max_seq_length=400", "--task", REQUIREMENT, "--adapter", str(adapters[0])]) == 0
     captured = capsys.readouterr()
     assert "Verdict: possible COMPILE_ERROR" in captured.out
     assert "(5 lines of code with the task) is " in captured.err and "over max_seq_length=400" in captured.err
@@ -127,8 +132,10 @@ def test_review_bad_inputs_give_one_clear_message(adapters, tmp_path, capsys):
     (tmp_path / "Huge.java").write_text("// padding\n" * (MAX_FILE_BYTES // 11 + 10))
     fails([str(tmp_path / "Huge.java"), "--adapter", adapter], "is too large for a Java file (the limit is 200 KB)")
     (tmp_path / "Long.java").write_text("class A {\n" + "    int x;\n" * 1000 + "}\n")  # 12 KB
-    fails([str(tmp_path / "Long.java"), "--adapter", adapter], "Long.java: too long for the model: its prompt "
-          "(1002 lines of code with the task) is ")
+    fails(
+        [str(tmp_path / "Long.java"), "--adapter", adapter],
+        "Long.java: too long for the model: its prompt (1002 lines of code with the task) is ",
+    )
     assert "over the 4096 tokens the model can read (room for 3712 prompt tokens)" in last_err[0]
 
     fails([str(good), "--task", "  ", "--adapter", adapter], "--task is empty")
@@ -152,22 +159,42 @@ def test_format_review_no_error_missing_line_and_generic_task():
     from fedjava.review_inputs import GENERIC_TASK
 
     ok = format_review({"verdict": "NO_ERROR", "errors": [], "score": 10}, BAD, "A.java", REQUIREMENT, False)
-    assert ok.splitlines()[4:6] == ["Verdict: NO_ERROR (no errors found)   score 10/10",
-                                    "Unconfirmed: no tool ran: the program was neither compiled nor tested."]
+    assert ok.splitlines()[4:6] == [
+        "Verdict: NO_ERROR (no errors found)   score 10/10",
+        "Unconfirmed: no tool ran: the program was neither compiled nor tested.",
+    ]
     assert "Error" not in ok
-    answer = {"verdict": "LOGIC_ERROR", "score": None, "errors": [
-        {"type": "Logical Error", "code": "wrong_output", "line": 9, "message": "", "explanation": "", "fix": ""},
-        {"type": "", "code": "", "line": None, "message": "", "explanation": "Off by one.", "fix": "x"}]}
+    answer = {
+        "verdict": "LOGIC_ERROR",
+        "score": None,
+        "errors": [
+            {"type": "Logical Error", "code": "wrong_output", "line": 9, "message": "", "explanation": "", "fix": ""},
+            {"type": "", "code": "", "line": None, "message": "", "explanation": "Off by one.", "fix": "x"},
+        ],
+    }
     lines = format_review(answer, BAD, "A.java", GENERIC_TASK, True).splitlines()
     assert lines[1] == "Task: none given (generic review)"
     assert lines[3] == "Verdict: possible LOGIC_ERROR   score not given" and lines[4].startswith("Unconfirmed: ")
-    assert lines[5:] == ["", "Possible error 1 of 2: Logic error (wrong result) at line 9",
-                         "  (line 9 is outside the file's 5 lines)", "  Explanation: (none given)", "  Fix: (none given)",
-                         "", "Possible error 2 of 2: Error (no line given)", "  Explanation: Off by one.",
-                         "  Fix (corrected line):", "      x"]
+    assert lines[5:] == [
+        "",
+        "Possible error 1 of 2: Logic error (wrong result) at line 9",
+        "  (line 9 is outside the file's 5 lines)",
+        "  Explanation: (none given)",
+        "  Fix: (none given)",
+        "",
+        "Possible error 2 of 2: Error (no line given)",
+        "  Explanation: Off by one.",
+        "  Fix (corrected line):",
+        "      x",
+    ]
     assert "broke off" not in "\n".join(lines)
-    cut = format_review({**answer, "repaired": True, "errors": [{**answer["errors"][0], "fix": None}]}, BAD, "A.java",
-                        GENERIC_TASK, True).splitlines()
+    cut = format_review(
+        {**answer, "repaired": True, "errors": [{**answer["errors"][0], "fix": None}]},
+        BAD,
+        "A.java",
+        GENERIC_TASK,
+        True,
+    ).splitlines()
     assert cut[5].startswith("(The model's answer broke off before it ended") and cut[-1] == "  Fix: (none given)"
 
 
@@ -204,11 +231,15 @@ def test_grounded_review_compiles_and_runs_the_task_yaml_tests(grounded_adapter,
     assert main(argv) == EXIT_INVALID_ANSWER  # an untrained adapter: the tool results are still shown
     captured = capsys.readouterr()
     tools = captured.out.split("Tool results:\n")[1].split("\n\n")[0].splitlines()
-    assert tools == ["  javac: compiles", "  tests: 3 of 5 passed",
-                     "  first exception: Solution.twice(100 / Solution.twice(0)) threw java.lang.ArithmeticException:"
-                     " / by zero outside the student's code",
-                     "  first wrong result: Solution.twice(7) returned 15, expected 14",
-                     "  suspicious lines (coverage): 3", "  suspicious lines (mutants): 3"]  # the one line there is
+    assert tools == [
+        "  javac: compiles",
+        "  tests: 3 of 5 passed",
+        "  first exception: Solution.twice(100 / Solution.twice(0)) threw java.lang.ArithmeticException:"
+        " / by zero outside the student's code",
+        "  first wrong result: Solution.twice(7) returned 15, expected 14",
+        "  suspicious lines (coverage): 3",
+        "  suspicious lines (mutants): 3",
+    ]  # the one line there is
     assert "Tools: compiled and ran 5 test(s) in " in captured.err
     with pytest.MonkeyPatch.context() as patch:  # no sandbox: refused before the model loads, unless asked
         patch.setenv("FEDJAVA_BWRAP", str(tmp_path / "missing" / "bwrap"))
@@ -220,14 +251,17 @@ def test_grounded_review_compiles_and_runs_the_task_yaml_tests(grounded_adapter,
 
     assert main(argv + ["--json"]) == EXIT_INVALID_ANSWER
     assert json.loads(capsys.readouterr().out)["tool_results"].endswith(
-        "returned 15, expected 14\nsuspicious lines (coverage): 3\nsuspicious lines (mutants): 3")
+        "returned 15, expected 14\nsuspicious lines (coverage): 3\nsuspicious lines (mutants): 3"
+    )
     main(argv + ["--no-run"])  # compile only
     assert "Tool results:\n  javac: compiles\n  tests: not run\n" in capsys.readouterr().out
     broken = tmp_path / "Broken.java"
     broken.write_text(BAD)
     main(["review", str(broken), "--adapter", str(grounded_adapter), "--max-new-tokens", "4"])  # no task: javac only
-    assert ("Tool results:\n  javac: error at line 3: compiler.err.expected: ';' expected\n"
-            "  tests: not run (the program does not compile)\n") in capsys.readouterr().out
+    assert (
+        "Tool results:\n  javac: error at line 3: compiler.err.expected: ';' expected\n"
+        "  tests: not run (the program does not compile)\n"
+    ) in capsys.readouterr().out
 
 
 def test_review_task_yaml_errors_and_builtin_grader_missing(grounded_adapter, tmp_path, capsys, monkeypatch):
@@ -255,8 +289,22 @@ def test_a_review_prints_no_library_warning(adapters, student):
 
     java, task = student
     src = str(Path(__file__).resolve().parents[1] / "src")
-    done = subprocess.run([sys.executable, "-m", "fedjava.cli", "review", str(java), "--task-file", str(task),
-                           "--adapter", str(adapters[0])], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": src})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fedjava.cli",
+            "review",
+            str(java),
+            "--task-file",
+            str(task),
+            "--adapter",
+            str(adapters[0]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": src},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Warning" not in done.stderr and "warnings.warn" not in done.stderr, done.stderr

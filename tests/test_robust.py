@@ -28,8 +28,9 @@ def test_a_new_method_needs_only_its_table_entry(monkeypatch, capsys):
     from fedjava.cli import build_parser
     from fedjava.experiment import Experiment, check_experiment
 
-    monkeypatch.setitem(METHODS, "trim10", Method("trim10", "FedTrimmedAvg", lambda cfg: {"beta": 0.1},
-                                                  lambda cfg: "beta=0.1"))
+    monkeypatch.setitem(
+        METHODS, "trim10", Method("trim10", "FedTrimmedAvg", lambda cfg: {"beta": 0.1}, lambda cfg: "beta=0.1")
+    )
     cfg = load_config(None, ["algorithm=trim10", "num_clients=10"], check_files=False)  # config validation
     args = build_parser().parse_args(["federate", "--algorithm", "trim10"])  # the CLI's choices
     assert args.algorithm == "trim10"
@@ -49,25 +50,36 @@ def test_robust_aggregation_matches_hand_computation():
     values = [({"w": [1.0, 10.0]}, 1), ({"w": [2.0, 20.0]}, 5), ({"w": [3.0, 30.0]}, 1), ({"w": [100.0, -500.0]}, 1)]
     out, _ = run_round(strategy_for("fedmedian", clients=4), 1, arrays(w=[0.0, 0.0]), values)
     np.testing.assert_allclose(as_np(out)["w"], [2.5, 15.0])  # per coordinate, unweighted
-    out, _ = run_round(strategy_for("fedtrimmedavg", "trimmed_avg_beta=0.25", clients=4), 1, arrays(w=[0.0, 0.0]),
-                       values)
+    out, _ = run_round(
+        strategy_for("fedtrimmedavg", "trimmed_avg_beta=0.25", clients=4), 1, arrays(w=[0.0, 0.0]), values
+    )
     np.testing.assert_allclose(as_np(out)["w"], [2.5, 15.0])  # 0.25 of 4: one cut at each end, mean of the middle
     # Krum, f=1, five updates: each one's score is the sum of squared distances to its n-f-2 = 2 nearest others.
     # Along [1, 10]: 1, 2, 3.5, 6 and an outlier score 7.25, 3.25, 8.5, 22.25 (x 101): [2, 20] wins.
-    five = [({"w": [1.0, 10.0]}, 1), ({"w": [2.0, 20.0]}, 5), ({"w": [3.5, 35.0]}, 1), ({"w": [6.0, 60.0]}, 1),
-            ({"w": [100.0, -500.0]}, 1)]
+    five = [
+        ({"w": [1.0, 10.0]}, 1),
+        ({"w": [2.0, 20.0]}, 5),
+        ({"w": [3.5, 35.0]}, 1),
+        ({"w": [6.0, 60.0]}, 1),
+        ({"w": [100.0, -500.0]}, 1),
+    ]
     out, _ = run_round(strategy_for("krum", "num_malicious_clients=1", clients=5), 1, arrays(w=[0.0, 0.0]), five)
     np.testing.assert_allclose(as_np(out)["w"], [2.0, 20.0])
     # MultiKrum averages the 2 best scored ([2, 20] and [1, 10]), weighted by sample count.
-    out, _ = run_round(strategy_for("multikrum", "num_malicious_clients=1", "multikrum_selected=2", clients=5), 1,
-                       arrays(w=[0.0, 0.0]), five)
+    out, _ = run_round(
+        strategy_for("multikrum", "num_malicious_clients=1", "multikrum_selected=2", clients=5),
+        1,
+        arrays(w=[0.0, 0.0]),
+        five,
+    )
     np.testing.assert_allclose(as_np(out)["w"], [(5 * 2 + 1) / 6, (5 * 20 + 10) / 6])
 
 
 def test_bulyan_aggregates_with_4f_plus_3_updates_and_keeps_the_model_with_fewer():
     good = [({"w": [float(v)]}, 1) for v in (1, 2, 3, 4, 5, 6)]
-    out, _ = run_round(strategy_for("bulyan", "num_malicious_clients=1", clients=7), 1, arrays(w=[0.0]),
-                       [*good, ({"w": [1000.0]}, 1)])
+    out, _ = run_round(
+        strategy_for("bulyan", "num_malicious_clients=1", clients=7), 1, arrays(w=[0.0]), [*good, ({"w": [1000.0]}, 1)]
+    )
     assert 2.0 <= as_np(out)["w"][0] <= 5.0  # the outlier never gets in
     strategy = strategy_for("bulyan", "num_malicious_clients=1", clients=7)
     sent = list(strategy.configure_train(1, arrays(w=[0.0]), ConfigRecord(), FakeGrid(range(7))))
@@ -85,8 +97,9 @@ def test_bulyan_aggregates_with_4f_plus_3_updates_and_keeps_the_model_with_fewer
 def test_robust_methods_screen_non_finite_updates_like_the_others(algorithm):
     strategy = strategy_for(algorithm, clients=4)
     sent = list(strategy.configure_train(1, arrays(w=[0.0]), ConfigRecord(), FakeGrid([1, 2, 3, 4])))
-    replies = [reply(sent[0], {"w": [float("inf")]}, 1, 0)] + [reply(m, {"w": [2.0]}, 1, i + 1)
-                                                               for i, m in enumerate(sent[1:])]
+    replies = [reply(sent[0], {"w": [float("inf")]}, 1, 0)] + [
+        reply(m, {"w": [2.0]}, 1, i + 1) for i, m in enumerate(sent[1:])
+    ]
     out, _ = strategy.aggregate_train(1, replies)
     np.testing.assert_allclose(as_np(out)["w"], [2.0])
     assert "non-finite" in strategy.reports[1].rejected[0]["reason"]
@@ -120,11 +133,18 @@ def test_one_poisoned_client_of_four_moves_fedavg_far_but_not_median_or_krum(tin
         monkeypatch.setenv(faults.ENV, faulty)
         out = []
         for client in clients:
-            msg = Message(RecordDict({"arrays": global_arrays,
-                                      "config": ConfigRecord({"server-round": 1, "local-epochs": 2.0})}),
-                          dst_node_id=10 + client, message_type=MessageType.TRAIN)
-            context = Context(run_id=1, node_id=10 + client, state=RecordDict(), run_config={},
-                              node_config={"partition-id": client, "num-partitions": 4})
+            msg = Message(
+                RecordDict({"arrays": global_arrays, "config": ConfigRecord({"server-round": 1, "local-epochs": 2.0})}),
+                dst_node_id=10 + client,
+                message_type=MessageType.TRAIN,
+            )
+            context = Context(
+                run_id=1,
+                node_id=10 + client,
+                state=RecordDict(),
+                run_config={},
+                node_config={"partition-id": client, "num-partitions": 4},
+            )
             out.append(client_app.local_train(msg, context, cfg.to_dict()))
         return out
 
@@ -134,10 +154,14 @@ def test_one_poisoned_client_of_four_moves_fedavg_far_but_not_median_or_krum(tin
 
     def aggregate(algorithm: str, replies: list[Message]) -> dict[str, np.ndarray]:
         strategy = build_strategy(load_config(None, [*overrides, f"algorithm={algorithm}"], check_files=False))
-        sent = sorted(strategy.configure_train(1, global_arrays, ConfigRecord(), FakeGrid(range(10, 14))),
-                      key=lambda m: m.metadata.dst_node_id)
-        copies = [Message(RecordDict({**r.content, "arrays": ArrayRecord(dict(r.content["arrays"].items()))}),
-                          reply_to=m) for r, m in zip(replies, sent, strict=True)]
+        sent = sorted(
+            strategy.configure_train(1, global_arrays, ConfigRecord(), FakeGrid(range(10, 14))),
+            key=lambda m: m.metadata.dst_node_id,
+        )
+        copies = [
+            Message(RecordDict({**r.content, "arrays": ArrayRecord(dict(r.content["arrays"].items()))}), reply_to=m)
+            for r, m in zip(replies, sent, strict=True)
+        ]
         out, _ = strategy.aggregate_train(1, copies)
         assert strategy.reports[1].aggregated == 4
         return arrays_to_numpy(out)
@@ -154,8 +178,9 @@ def test_one_poisoned_client_of_four_moves_fedavg_far_but_not_median_or_krum(tin
 
     flipped = arrays_to_numpy(flipped_replies[3].content["arrays"])
     for name in start:  # exactly the honest update, turned around and made 50x longer
-        np.testing.assert_allclose(flipped[name] - start[name], -50 * (honest[name] - start[name]), rtol=1e-4,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            flipped[name] - start[name], -50 * (honest[name] - start[name]), rtol=1e-4, atol=1e-6
+        )
     far = {a: _distance(aggregate(a, flipped_replies), clean) / step for a in ("fedavg", "fedmedian", "krum")}
     print("flipped client: distance to the clean FedAvg model, in clean steps:", far)
     assert far["fedavg"] > 5, far

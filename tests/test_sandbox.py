@@ -204,10 +204,12 @@ def test_a_child_process_that_lives_on_is_killed(task, tmp_path):
     # The JDK is the one program in the sandbox (no sh), and a sealed sandbox has no place to write a file: the
     # child is a JVM started on a class of the student's own file, that says its uid and sleeps.
     marker = f"fedjava-marker-{uuid.uuid4().hex}"
-    sleeper = ('\nclass Sleeper { public static void main(String[] a) throws Exception { '
-               'System.out.println("started"); for (String line : java.nio.file.Files.readAllLines('
-               'java.nio.file.Paths.get("/proc/self/status"))) { if (line.startsWith("Uid:")) '
-               '{ System.out.println(line); } } System.out.flush(); Thread.sleep(300_000); } }\n')
+    sleeper = (
+        "\nclass Sleeper { public static void main(String[] a) throws Exception { "
+        'System.out.println("started"); for (String line : java.nio.file.Files.readAllLines('
+        'java.nio.file.Paths.get("/proc/self/status"))) { if (line.startsWith("Uid:")) '
+        "{ System.out.println(line); } } System.out.flush(); Thread.sleep(300_000); } }\n"
+    )
     attack = f"""
         try {{
             String classes = Paths.get(Sleeper.class.getProtectionDomain().getCodeSource().getLocation().toURI())
@@ -290,13 +292,22 @@ def test_a_batch_with_hostile_programs_labels_the_others_as_alone(task, tmp_path
         "exits": hostile(static="        System.exit(3);"),
         "wrong": task.solution.replace("n > 0", "n >= -1"),
         "endless": task.solution.replace("total += n;", "while (n > 0) { total += 0; }"),
-        "child": hostile(static='        try { new ProcessBuilder("sleep", "300").start(); } catch (IOException e) { }'),
+        "child": hostile(
+            static='        try { new ProcessBuilder("sleep", "300").start(); } catch (IOException e) { }'
+        ),
         "last": task.solution,
     }
     outcomes = check_many([Program(k, task, code) for k, code in programs.items()], tmp_path, jobs=1)
     assert {k: outcomes[k].status for k in programs} == {
-        "ok": "passed", "threads": "failed", "after_threads": "passed", "exits": "exited", "wrong": "failed",
-        "endless": "timeout", "child": "passed", "last": "passed"}
+        "ok": "passed",
+        "threads": "failed",
+        "after_threads": "passed",
+        "exits": "exited",
+        "wrong": "failed",
+        "endless": "timeout",
+        "child": "passed",
+        "last": "passed",
+    }
     assert not sandbox_processes(tmp_path)
 
 
@@ -321,8 +332,9 @@ def test_wall_clock_cpu_and_memory_limits(tmp_path):
     assert slept.stopped == "timeout" and time.perf_counter() - started < 10
     spun = box.run(["sh", "-c", "while :; do :; done"], Limits(cpu_seconds=1, wall_seconds=60))
     assert spun.stopped == "killed"
-    big = box.run(["java", "-Xms512m", "-Xmx512m", "-version"],
-                  Limits(cpu_seconds=10, wall_seconds=60, memory_bytes=256 << 20))
+    big = box.run(
+        ["java", "-Xms512m", "-Xmx512m", "-version"], Limits(cpu_seconds=10, wall_seconds=60, memory_bytes=256 << 20)
+    )
     said = big.stdout + big.stderr  # the JVM says why it cannot start on stdout
     assert big.returncode != 0 and "Could not reserve enough space" in said and "openjdk version" not in said
     assert not sandbox_processes(tmp_path)
@@ -332,8 +344,10 @@ def test_a_fork_bomb_is_capped_and_cleared(tmp_path):
     """Processes without end: the process limit refuses the growth early, and none of them is left."""
     marker = f"fedjava-bomb-{uuid.uuid4().hex}"
     started = time.perf_counter()
-    bomb = Sandbox(tmp_path, tools=("sleep",)).run(["sh", "-c", f"while :; do sh -c 'sleep 300; :' {marker} & done"],
-                                 Limits(cpu_seconds=10, wall_seconds=5, processes=32))
+    bomb = Sandbox(tmp_path, tools=("sleep",)).run(
+        ["sh", "-c", f"while :; do sh -c 'sleep 300; :' {marker} & done"],
+        Limits(cpu_seconds=10, wall_seconds=5, processes=32),
+    )
     assert time.perf_counter() - started < 30
     assert bomb.stopped == "timeout" or "fork" in bomb.stderr.lower()  # sh was refused a new process
     assert not processes_with(marker) and not sandbox_processes(tmp_path)
@@ -341,8 +355,9 @@ def test_a_fork_bomb_is_capped_and_cleared(tmp_path):
 
 def test_input_and_output_pass_through(tmp_path):
     (tmp_path / "in.txt").write_text("hello\n")
-    done = Sandbox(tmp_path, tools=("cat",)).run(["sh", "-c", "cat in.txt; cat; pwd; echo err >&2"], Limits(10, 30),
-                                                 stdin="x\n" * 50_000)
+    done = Sandbox(tmp_path, tools=("cat",)).run(
+        ["sh", "-c", "cat in.txt; cat; pwd; echo err >&2"], Limits(10, 30), stdin="x\n" * 50_000
+    )
     assert done.returncode == 0 and not done.stopped
     assert done.stdout == "hello\n" + "x\n" * 50_000 + sandbox.WORK_INSIDE + "\n" and done.stderr == "err\n"
 
@@ -387,8 +402,11 @@ def test_a_bwrap_that_cannot_make_namespaces_is_refused(tmp_path, monkeypatch):
 def test_unsafe_run_really_is_unsafe(task, tmp_path):
     """The attacks above are real: without namespaces the same program reaches the host."""
     target = tmp_path / "written-by-the-student.txt"
-    outcome = run_program(task, hostile(static=f'        try {{ new FileOutputStream("{target}").close(); }} '
-                                               "catch (IOException e) { }"), unsafe=True)
+    outcome = run_program(
+        task,
+        hostile(static=f'        try {{ new FileOutputStream("{target}").close(); }} catch (IOException e) {{ }}'),
+        unsafe=True,
+    )
     assert outcome.all_passed and target.exists()
 
 
@@ -412,9 +430,20 @@ def test_unsafe_run_checks_fixes_without_bwrap(no_bwrap, task, data_dir, tmp_pat
 
     broken = task.solution.replace("return total;", "return total")
     line = broken.split("\n").index("        return total") + 1
-    fix = {"verdict": "COMPILE_ERROR", "score": 0, "errors": [{
-        "type": "Syntax Error", "code": "compiler.err.expected", "line": line, "message": "';' expected",
-        "explanation": "", "fix": "        return total;"}]}
+    fix = {
+        "verdict": "COMPILE_ERROR",
+        "score": 0,
+        "errors": [
+            {
+                "type": "Syntax Error",
+                "code": "compiler.err.expected",
+                "line": line,
+                "message": "';' expected",
+                "explanation": "",
+                "fix": "        return total;",
+            }
+        ],
+    }
     with pytest.raises(SandboxUnavailableError):
         check_fixes([(task.id, broken, fix)])
     assert check_fixes([(task.id, broken, fix)], unsafe=True) == [True]

@@ -33,7 +33,8 @@ def task():
 def attacking(task, attack: str) -> str:
     """The task's solution, running ``attack`` (Java statements) at the start of every call."""
     return "import java.io.*;\nimport java.nio.file.*;\n" + task.solution.replace(
-        "int total = 0;", attack + "\n        int total = 0;", 1)
+        "int total = 0;", attack + "\n        int total = 0;", 1
+    )
 
 
 @pytest.fixture
@@ -96,9 +97,10 @@ def test_the_jdk_works_in_the_allow_list(tmp_path, monkeypatch):
     monkeypatch.setenv("LANG", "C.UTF-8")
     (tmp_path / "Hello.java").write_text(
         "public class Hello { public static void main(String[] a) throws Exception {\n"
-        "  if (a.length > 0) { System.out.println(\"child \" + a[0]); return; }\n"
-        "  Process p = new ProcessBuilder(\"java\", \"-cp\", \".\", \"Hello\", \"\\u00e9t\\u00e9\").inheritIO().start();\n"
-        "  System.out.println(\"parent \" + System.getProperty(\"file.encoding\") + \" \" + p.waitFor()); } }\n")
+        '  if (a.length > 0) { System.out.println("child " + a[0]); return; }\n'
+        '  Process p = new ProcessBuilder("java", "-cp", ".", "Hello", "\\u00e9t\\u00e9").inheritIO().start();\n'
+        '  System.out.println("parent " + System.getProperty("file.encoding") + " " + p.waitFor()); } }\n'
+    )
     limits = Limits(cpu_seconds=60, wall_seconds=120)
     compiled = Sandbox(tmp_path, writable=True).run(["javac", "-J-Xmx256m", "Hello.java"], limits)
     assert compiled.returncode == 0 and (tmp_path / "Hello.class").exists(), compiled.stderr
@@ -143,9 +145,15 @@ def without_cgroup() -> str | None:
     missing = cgroups.missing()
     if missing and os.geteuid() == 0:
         mounts = [line.split() for line in Path("/proc/self/mounts").read_text().splitlines()]
-        writable = [m for m in mounts if "rw" in m[3].split(",") and (
-            (m[2] == "cgroup" and "memory" in m[3].split(",")) or
-            (m[2] == "cgroup2" and "memory" in (Path(m[1]) / "cgroup.controllers").read_text().split()))]
+        writable = [
+            m
+            for m in mounts
+            if "rw" in m[3].split(",")
+            and (
+                (m[2] == "cgroup" and "memory" in m[3].split(","))
+                or (m[2] == "cgroup2" and "memory" in (Path(m[1]) / "cgroup.controllers").read_text().split())
+            )
+        ]
         assert not writable, f"commands get no cgroup, though root and {writable[0][1]} is writable: {missing}"
     return missing
 
@@ -198,8 +206,9 @@ def test_processes_are_capped_even_for_root_without_namespaces(tmp_path):
     """An --unsafe-run as root: the process rlimit does not bind root, the cgroup's pids cap does."""
     marker = f"fedjava-spawn-{uuid.uuid4().hex}"
     spawn = f"i=0; while [ $i -lt 100 ]; do sh -c 'sleep 60' {marker} >/dev/null 2>&1 & i=$((i+1)); done; echo spawned"
-    done = Sandbox(tmp_path, unsafe=True).run(["sh", "-c", spawn],
-                                              Limits(cpu_seconds=10, wall_seconds=60, processes=32))
+    done = Sandbox(tmp_path, unsafe=True).run(
+        ["sh", "-c", spawn], Limits(cpu_seconds=10, wall_seconds=60, processes=32)
+    )
     assert "fork" in done.stderr.lower(), done
     left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, marker)]
     assert not left
@@ -225,11 +234,34 @@ def test_without_a_writable_cgroup_fedjava_warns_and_keeps_the_rlimits(tmp_path)
         "box = Sandbox(Path(sys.argv[1]), unsafe=True)\n"
         "big = box.run(['java', '-Xms512m', '-Xmx512m', '-version'], Limits(10, 60, memory_bytes=256 << 20))\n"
         "print('big', big.returncode, 'Could not reserve' in big.stdout + big.stderr)\n"
-        "print('again', cgroups.create(1 << 30, 64))\n")
+        "print('again', cgroups.create(1 << 30, 64))\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    done = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--bind", "/tmp", "/tmp", "--dev", "/dev", "--proc", "/proc",
-                           "--", sys.executable, "-c", script, str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    done = subprocess.run(
+        [
+            "bwrap",
+            "--ro-bind",
+            "/",
+            "/",
+            "--bind",
+            "/tmp",
+            "/tmp",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--",
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["group None", "big 1 True", "again None"]
     assert done.stderr.count("WARNING " + cgroups.NO_CGROUP_WARNING) == 1

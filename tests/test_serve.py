@@ -42,8 +42,10 @@ def results(tmp_path_factory):
 
     folder = GradeFolder(tmp_path_factory.mktemp("results") / "hw1")
     folder.meta["assignment"] = "Homework 1"
-    records = {name: {"student": name, "source": f"{name}.java", "code": code, "status": "graded", "answer": answer}
-               for name, code, answer in (("alice", GOOD, GOOD_ANSWER), ("bob", BAD, BAD_ANSWER))}
+    records = {
+        name: {"student": name, "source": f"{name}.java", "code": code, "status": "graded", "answer": answer}
+        for name, code, answer in (("alice", GOOD, GOOD_ANSWER), ("bob", BAD, BAD_ANSWER))
+    }
     write_outputs(folder, "Homework 1", load_rubric(), records, set(records), False)
     return folder.root
 
@@ -54,8 +56,9 @@ SAME_ORIGIN = {"origin": "http://testserver"}  # what a browser sends with the p
 def send(client, data=None, files=None, **kwargs):
     """POST the review form as the page's own form does (its token, from the page's origin), then follow the progress
     page until the review is done, as the page does: the response with the review (or the refusal)."""
-    return finished(client, client.post("/review", data={**(data or {}), "form_token": form_token(client)},
-                                        files=files, **kwargs))
+    return finished(
+        client, client.post("/review", data={**(data or {}), "form_token": form_token(client)}, files=files, **kwargs)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,25 +88,35 @@ def test_upload_or_paste_gives_the_feedback_page_with_the_line_marked(client):
     assert page.status_code == 200 and 'action="/review"' in page.text and "Up to 20 KB" in page.text
     reviewed = send(client, data={"task": REQUIREMENT}, files={"code_file": ("Solution.java", BAD)})
     assert reviewed.status_code == 200
-    assert '<div class="line marked" id="L3" data-line="3"><span class="n">3</span><code>        return 2 * x</code>' \
-        in reviewed.text and "The return statement on line 3 is missing its semicolon." in reviewed.text
-    assert "data-field=\"state\"" not in reviewed.text and 'href="/"' in reviewed.text
+    assert (
+        '<div class="line marked" id="L3" data-line="3"><span class="n">3</span><code>        return 2 * x</code>'
+        in reviewed.text
+        and "The return statement on line 3 is missing its semicolon." in reviewed.text
+    )
+    assert 'data-field="state"' not in reviewed.text and 'href="/"' in reviewed.text
     pasted = send(client, data={"task": REQUIREMENT, "code": GOOD})
     assert pasted.status_code == 200 and 'data-field="verdict">NO_ERROR<' in pasted.text
     assert "line marked" not in pasted.text
 
 
-@pytest.mark.parametrize("form, files, status, message", [
-    ({}, {"code_file": ("notes.txt", GOOD)}, 400, "notes.txt: not a .java file"),
-    ({}, {"code_file": ("A.java", b"\xca\xfe\xba\xbe\x00\x01")}, 400, "A.java: not a text file"),
-    ({}, {"code_file": ("A.java", "caf\xe9 { class }".encode("latin-1"))}, 400, "A.java: not UTF-8 text"),
-    ({"code": "def twice(x):\n    return 2 * x\n"}, None, 400, "this does not look like Java source"),
-    ({"code": "  "}, None, 400, "no code: paste the Java program or choose a .java file"),
-    ({}, {"code_file": ("A.java", "class A {}\n" + "//" * 15_000)}, 413, "the limit is 20 KB"),
-    ({"code": GOOD}, {"task_file": ("t.yaml", "requirement: x\nhints: y\n")}, 400, "t.yaml: unknown key 'hints'"),
-    ({"code": GOOD}, {"task_file": ("notes", "root:$6$salt$hash:19000:0:99999:7:::\n")}, 400,
-     "notes: not a task file: a task file is a YAML mapping with 'requirement:'"),
-])
+@pytest.mark.parametrize(
+    "form, files, status, message",
+    [
+        ({}, {"code_file": ("notes.txt", GOOD)}, 400, "notes.txt: not a .java file"),
+        ({}, {"code_file": ("A.java", b"\xca\xfe\xba\xbe\x00\x01")}, 400, "A.java: not a text file"),
+        ({}, {"code_file": ("A.java", "caf\xe9 { class }".encode("latin-1"))}, 400, "A.java: not UTF-8 text"),
+        ({"code": "def twice(x):\n    return 2 * x\n"}, None, 400, "this does not look like Java source"),
+        ({"code": "  "}, None, 400, "no code: paste the Java program or choose a .java file"),
+        ({}, {"code_file": ("A.java", "class A {}\n" + "//" * 15_000)}, 413, "the limit is 20 KB"),
+        ({"code": GOOD}, {"task_file": ("t.yaml", "requirement: x\nhints: y\n")}, 400, "t.yaml: unknown key 'hints'"),
+        (
+            {"code": GOOD},
+            {"task_file": ("notes", "root:$6$salt$hash:19000:0:99999:7:::\n")},
+            400,
+            "notes: not a task file: a task file is a YAML mapping with 'requirement:'",
+        ),
+    ],
+)
 def test_refusals_say_why(client, form, files, status, message):
     response = send(client, data=form, files=files)
     assert response.status_code == status and message in html.unescape(response.text), response.text[-600:]
@@ -122,12 +135,20 @@ def test_browse_a_grade_folder(client, reviewer, results):
     assert client.get("/results/files/grades.csv").text.startswith("Student,ID,SIS User ID,SIS Login ID,Section")
     (results / "outside.txt").symlink_to(results.parent / "secret.txt")
     (results.parent / "secret.txt").write_text("not for the page")
-    for escape in ("../../etc/passwd", "%2e%2e/secret.txt", "..%2fsecret.txt", "feedback/..%2f..%2fsecret.txt",
-                   "%2fetc%2fpasswd", "outside.txt"):  # nothing outside the folder, not even through a link
+    for escape in (
+        "../../etc/passwd",
+        "%2e%2e/secret.txt",
+        "..%2fsecret.txt",
+        "feedback/..%2f..%2fsecret.txt",
+        "%2fetc%2fpasswd",
+        "outside.txt",
+    ):  # nothing outside the folder, not even through a link
         response = client.get("/results/files/" + escape)
         assert response.status_code == 404 and "not for the page" not in response.text, escape
     bare = TestClient(create_app(reviewer, load_rubric()))
-    assert bare.get("/results").status_code == 404 and "start the server with --results DIR" in bare.get("/results").text
+    assert (
+        bare.get("/results").status_code == 404 and "start the server with --results DIR" in bare.get("/results").text
+    )
 
 
 def test_student_code_stays_text(client):
@@ -151,8 +172,12 @@ def test_only_loopback_host_names_when_bound_to_loopback(reviewer):
     rebound = local.get("/", headers={"host": "attacker.example:8765"})  # DNS rebinding: a foreign name
     assert rebound.status_code == 400 and "only on this machine" in rebound.text
     assert local.post("/review", headers={"host": "attacker.example"}, data={"code": GOOD}).status_code == 400
-    assert [_host_name(h) for h in ("127.0.0.1:8765", "[::1]:80", "LocalHost", "::1")] == \
-        ["127.0.0.1", "::1", "localhost", "::1"]
+    assert [_host_name(h) for h in ("127.0.0.1:8765", "[::1]:80", "LocalHost", "::1")] == [
+        "127.0.0.1",
+        "::1",
+        "localhost",
+        "::1",
+    ]
 
 
 def test_serve_checks_before_listening(tmp_path, capsys):
@@ -214,12 +239,16 @@ def test_a_post_without_the_pages_token_is_refused_and_the_pages_own_form_works(
     reviewed = send(client, data={"task": REQUIREMENT, "code": GOOD})  # same origin, the page's token
     assert reviewed.status_code == 200 and 'data-field="verdict">NO_ERROR<' in reviewed.text
     assert counting.reviews == 1
-    referer_only = client.post("/review", data={"code": GOOD, "form_token": form_token(client)},
-                               headers={"origin": "", "referer": "http://testserver/"})
+    referer_only = client.post(
+        "/review",
+        data={"code": GOOD, "form_token": form_token(client)},
+        headers={"origin": "", "referer": "http://testserver/"},
+    )
     assert referer_only.status_code == 403  # an empty Origin is a foreign one, not a missing one
     client.headers.pop("origin")
-    by_referer = client.post("/review", data={"code": GOOD, "form_token": form_token(client)},
-                             headers={"referer": "http://testserver/"})
+    by_referer = client.post(
+        "/review", data={"code": GOOD, "form_token": form_token(client)}, headers={"referer": "http://testserver/"}
+    )
     assert by_referer.status_code == 200 and counting.reviews == 2  # no Origin: the Referer says it
 
 
@@ -237,18 +266,28 @@ def _src_path() -> str:
     return str(Path(fedjava.__file__).resolve().parents[1])
 
 
-@pytest.mark.parametrize("blocked, named", [
-    (("python_multipart", "multipart"), "python-multipart"),
-    (("uvicorn",), "uvicorn"),
-    (("fastapi",), "fastapi"),
-])
+@pytest.mark.parametrize(
+    "blocked, named",
+    [
+        (("python_multipart", "multipart"), "python-multipart"),
+        (("uvicorn",), "uvicorn"),
+        (("fastapi",), "fastapi"),
+    ],
+)
 def test_serve_without_its_packages_says_what_to_install(blocked, named):
     """As in an environment without the serve extra: the import fails (None in sys.modules), serve says so at start
     instead of answering every upload with a 500."""
-    script = (f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
-              "from fedjava.cli import main\nsys.exit(main(['serve']))\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": _src_path()})
+    script = (
+        f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
+        "from fedjava.cli import main\nsys.exit(main(['serve']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": _src_path()},
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: fedjava serve needs {named}, not installed"), lines
@@ -263,9 +302,22 @@ def test_serve_from_the_command_line_warns_about_unsafe_run_and_refuses_other_si
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = (tmp_path / "serve.log").open("w+")
-    server = subprocess.Popen([sys.executable, "-m", "fedjava.cli", "serve", "--adapter", str(taught_adapter),
-                               "--port", str(port), "--unsafe-run"], stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "PYTHONPATH": _src_path()})
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fedjava.cli",
+            "serve",
+            "--adapter",
+            str(taught_adapter),
+            "--port",
+            str(port),
+            "--unsafe-run",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": _src_path()},
+    )
     try:
         deadline = time.monotonic() + 120
         while "Serving on" not in Path(log.name).read_text() and server.poll() is None and time.monotonic() < deadline:
@@ -301,8 +353,10 @@ def _browser() -> tuple[str, str]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not chromium or not driver:
-        pytest.fail("the browser test needs Debian's chromium and chromium-driver: make browser (or, as root, "
-                    "apt-get install -y chromium chromium-driver)")
+        pytest.fail(
+            "the browser test needs Debian's chromium and chromium-driver: make browser (or, as root, "
+            "apt-get install -y chromium chromium-driver)"
+        )
     return chromium, driver
 
 
@@ -355,9 +409,19 @@ def browser(tmp_path, monkeypatch):
 
     options = Options()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,1500"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1100,1500",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     yield driver
@@ -429,6 +493,7 @@ def test_in_a_real_browser_another_sites_page_cannot_send_the_form(live_server, 
 
 # ---------------------------------------------------------------- progress, editing and releasing, a class zip
 
+
 class SlowReviewer(CountingReviewer):
     """The real reviewer, made to wait for ``go`` before each review: the page must answer before the review ends."""
 
@@ -449,8 +514,9 @@ def test_a_review_answers_at_once_with_its_progress_then_the_review(reviewer):
 
     slow = SlowReviewer(reviewer)
     client = TestClient(create_app(slow, load_rubric()), headers=SAME_ORIGIN)
-    started = client.post("/review", data={"task": REQUIREMENT, "code": BAD, "form_token": form_token(client)},
-                          follow_redirects=False)
+    started = client.post(
+        "/review", data={"task": REQUIREMENT, "code": BAD, "form_token": form_token(client)}, follow_redirects=False
+    )
     assert started.status_code == 303 and started.headers["location"].startswith("/jobs/")
     waiting = client.get(started.headers["location"])
     assert waiting.status_code == 200 and "data-progress=" in waiting.text
@@ -474,18 +540,35 @@ def class_folder(tmp_path):
     from fedjava.grading.rubric import parse_rubric
     from fedjava.grading.store import GradeFolder
 
-    rubric = parse_rubric("verdict: {NO_ERROR: 20, LOGIC_ERROR: 12, RUNTIME_ERROR: 10, COMPILE_ERROR: 8}\n"
-                          "per_error: {other: 2}\ncap: 20\n")
+    rubric = parse_rubric(
+        "verdict: {NO_ERROR: 20, LOGIC_ERROR: 12, RUNTIME_ERROR: 10, COMPILE_ERROR: 8}\n"
+        "per_error: {other: 2}\ncap: 20\n"
+    )
     folder = GradeFolder(tmp_path / "hw2")
     folder.root.mkdir()
     folder.rubric.write_text(rubric.text)
     folder.meta.update(assignment="Homework 2", task=REQUIREMENT)
-    records = {name: {"student": name, "source": f"{name}.java", "code": code, "status": "graded", "answer": answer,
-                      "evidence": evidence}
-               for name, code, answer, evidence in (("alice", GOOD, GOOD_ANSWER, GOOD_EVIDENCE),
-                                                     ("bob", BAD, BAD_ANSWER, BAD_EVIDENCE))}
-    records["dave"] = {"student": "dave", "source": "dave.java", "code": None, "status": "ungradable",
-                       "reason": "the Java file is empty"}
+    records = {
+        name: {
+            "student": name,
+            "source": f"{name}.java",
+            "code": code,
+            "status": "graded",
+            "answer": answer,
+            "evidence": evidence,
+        }
+        for name, code, answer, evidence in (
+            ("alice", GOOD, GOOD_ANSWER, GOOD_EVIDENCE),
+            ("bob", BAD, BAD_ANSWER, BAD_EVIDENCE),
+        )
+    }
+    records["dave"] = {
+        "student": "dave",
+        "source": "dave.java",
+        "code": None,
+        "status": "ungradable",
+        "reason": "the Java file is empty",
+    }
     folder.save_records(list(records.values()))
     write_outputs(folder, "Homework 2", rubric, records, set(records), False)
     return folder.root
@@ -501,8 +584,9 @@ def test_the_teacher_edits_scores_and_releases_a_page(reviewer, class_folder):
     from fedjava.grading.gradebook import read_detail
     from fedjava.serve import create_app, results_rubric
 
-    client = TestClient(create_app(reviewer, results_rubric(class_folder), class_folder, rubric_given=False),
-                        headers=SAME_ORIGIN)
+    client = TestClient(
+        create_app(reviewer, results_rubric(class_folder), class_folder, rubric_given=False), headers=SAME_ORIGIN
+    )
     assert "scores out of 20" in client.get("/").text  # the class's rubric, not /10
     listing = client.get("/results").text
     assert '<a href="/results/edit/bob" data-edit="bob">edit or release</a>' in listing
@@ -512,25 +596,39 @@ def test_the_teacher_edits_scores_and_releases_a_page(reviewer, class_folder):
     page = class_folder / "feedback" / "bob.html"
     original = page.read_text()
 
-    for typed, why in (("25", "25 is not a score from 0 to the 20 points possible; nothing was saved"),
-                       ("-1", "-1 is not a score from 0 to the 20 points possible"), ("x", "'x' is not a number")):
+    for typed, why in (
+        ("25", "25 is not a score from 0 to the 20 points possible; nothing was saved"),
+        ("-1", "-1 is not a score from 0 to the 20 points possible"),
+        ("x", "'x' is not a number"),
+    ):
         refused = _edit(client, "bob", score=typed, action="save")
         assert refused.status_code == 400 and why in html.unescape(refused.text)
     assert page.read_text() == original
 
-    saved = _edit(client, "bob", **{"explanation-1": "Line 3 needs a ';' at its end.", "fix-1": "return 2 * x;",
-                                    "score": "9", "action": "save"})
+    saved = _edit(
+        client,
+        "bob",
+        **{"explanation-1": "Line 3 needs a ';' at its end.", "fix-1": "return 2 * x;", "score": "9", "action": "save"},
+    )
     assert saved.status_code == 200 and "Saved: bob: saved, edited" in html.unescape(saved.text)
     edited = page.read_text()
     assert "Line 3 needs a &#39;;&#39; at its end." in edited and '<b data-field="score">9</b> / 20' in edited
-    assert "total: the score your teacher gave (the rubric gave 6)</th><th class=\"num\">9 / 20" in edited
+    assert 'total: the score your teacher gave (the rubric gave 6)</th><th class="num">9 / 20' in edited
     row = {r["student"]: r for r in read_detail(class_folder / "grades_detail.csv")}["bob"]
     assert (row["score"], row["score_from"], row["edited"], row["state"]) == ("9", "teacher", "yes", "draft")
     assert "bob,,,bob,,9" in (class_folder / "grades.csv").read_text()
 
     # everything put back as the grader wrote it: no longer an edit, and the rubric's score again
-    _edit(client, "bob", **{"explanation-1": BAD_ANSWER["errors"][0]["explanation"],
-                            "fix-1": BAD_ANSWER["errors"][0]["fix"], "score": "", "action": "save"})
+    _edit(
+        client,
+        "bob",
+        **{
+            "explanation-1": BAD_ANSWER["errors"][0]["explanation"],
+            "fix-1": BAD_ANSWER["errors"][0]["fix"],
+            "score": "",
+            "action": "save",
+        },
+    )
     row = {r["student"]: r for r in read_detail(class_folder / "grades_detail.csv")}["bob"]
     assert (row["score"], row["edited"]) == ("6", "no") and page.read_text() == original
 
@@ -567,9 +665,11 @@ def test_a_class_zip_uploaded_on_the_page_is_graded_into_the_folder(reviewer, tm
         archive.writestr("readme.txt", "the class of 5B")
     client = TestClient(create_app(reviewer, load_rubric(), folder, rubric_given=False), headers=SAME_ORIGIN)
     assert "No class graded here yet" in client.get("/results").text
-    started = client.post("/batch", data={"task": REQUIREMENT, "assignment": "Homework 5",
-                                          "form_token": form_token(client)},
-                          files={"class_zip": ("class.zip", zipped.getvalue())})
+    started = client.post(
+        "/batch",
+        data={"task": REQUIREMENT, "assignment": "Homework 5", "form_token": form_token(client)},
+        files={"class_zip": ("class.zip", zipped.getvalue())},
+    )
     done = finished(client, started)
     assert "<h1>Class graded</h1>" in done.text and "Graded 2 of 2 students" in done.text
     assert "Left out (no submission): readme.txt" in done.text
@@ -579,11 +679,18 @@ def test_a_class_zip_uploaded_on_the_page_is_graded_into_the_folder(reviewer, tm
     assert "<h1>Homework 5</h1>" in listing and "smithalice_101" in listing
     nothing = client.post("/batch", data={"task": REQUIREMENT, "form_token": form_token(client)})
     assert nothing.status_code == 400 and "choose the class&#39;s zip file" in nothing.text
-    no_task = client.post("/batch", data={"form_token": form_token(client)},
-                          files={"class_zip": ("class.zip", zipped.getvalue())})
+    no_task = client.post(
+        "/batch", data={"form_token": form_token(client)}, files={"class_zip": ("class.zip", zipped.getvalue())}
+    )
     assert no_task.status_code == 400 and "give the task" in no_task.text
-    bad_zip = finished(client, client.post("/batch", data={"task": REQUIREMENT, "form_token": form_token(client)},
-                                           files={"class_zip": ("class.zip", b"not a zip")}))
+    bad_zip = finished(
+        client,
+        client.post(
+            "/batch",
+            data={"task": REQUIREMENT, "form_token": form_token(client)},
+            files={"class_zip": ("class.zip", b"not a zip")},
+        ),
+    )
     assert bad_zip.status_code == 400 and "not a folder or a zip file" in bad_zip.text
 
 
@@ -599,7 +706,8 @@ def _shot(browser, tmp_path, name: str) -> None:
 
 
 def test_in_a_real_browser_the_review_shows_progress_and_the_teacher_edits_and_releases(
-        grounded_taught, class_folder, browser, tmp_path):
+    grounded_taught, class_folder, browser, tmp_path
+):
     """With a grounded adapter, as the shipped grader is: javac runs on the file sent and confirms its error."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -609,8 +717,7 @@ def test_in_a_real_browser_the_review_shows_progress_and_the_teacher_edits_and_r
     from fedjava.serve import LOOPBACK_NAMES, create_app, results_rubric
 
     slow = SlowReviewer(Reviewer.load(*open_adapter(grounded_taught)))
-    app = create_app(slow, results_rubric(class_folder), class_folder, allowed_hosts=LOOPBACK_NAMES,
-                     rubric_given=False)
+    app = create_app(slow, results_rubric(class_folder), class_folder, allowed_hosts=LOOPBACK_NAMES, rubric_given=False)
     with serving(app) as url:
         submit_review(browser, url, tmp_path)
         WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "bar"))

@@ -47,8 +47,13 @@ def make_samples(num_tasks: int = 10, per_task: int = 8, with_meta: bool = True)
             family = families[(t + j) % len(families)]
             sample = {"messages": build_messages(f"Task number {t}: return x.", CODE, _answer(family))}
             if with_meta:
-                sample["meta"] = {"id": f"t{t}_{j}", "task_id": f"task_{t}", "family": family,
-                                  "verdict": FAMILIES[family][0], "operator": "none" if family == "none" else "op"}
+                sample["meta"] = {
+                    "id": f"t{t}_{j}",
+                    "task_id": f"task_{t}",
+                    "family": family,
+                    "verdict": FAMILIES[family][0],
+                    "operator": "none" if family == "none" else "op",
+                }
             else:
                 sample["meta"] = {"id": f"t{t}_{j}", "source": "handwritten"}
             out.append(sample)
@@ -174,13 +179,16 @@ def test_more_clients_than_samples_is_a_clear_error():
         split_clients(make_samples(1, 3), 5)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"partition": "shards"}, "unknown partition 'shards'"),
-    ({"num_clients": 0}, "from 1 to 64"),
-    ({"num_clients": 65}, "from 1 to 64"),
-    ({"partition": "dirichlet", "alpha": 0}, "alpha must be a finite number > 0"),
-    ({"partition": "quantity", "alpha": float("inf")}, "alpha must be a finite number > 0"),  # once a hang
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"partition": "shards"}, "unknown partition 'shards'"),
+        ({"num_clients": 0}, "from 1 to 64"),
+        ({"num_clients": 65}, "from 1 to 64"),
+        ({"partition": "dirichlet", "alpha": 0}, "alpha must be a finite number > 0"),
+        ({"partition": "quantity", "alpha": float("inf")}, "alpha must be a finite number > 0"),  # once a hang
+    ],
+)
 def test_bad_arguments_are_split_errors(kwargs, message):
     args = {"num_clients": 2, **kwargs}
     with pytest.raises(SplitError, match=message):
@@ -198,8 +206,12 @@ def test_labels_and_tasks_fall_back_to_the_answer_and_the_task_text():
     assert sample_task(without).startswith("task-")
     assert sample_task(without) == sample_task(make_samples(2, 4, with_meta=False)[4])
     assert sample_task(without) != sample_task(make_samples(2, 4, with_meta=False)[0])
-    legacy = {"messages": [{"role": "user", "content": "q"},
-                           {"role": "assistant", "content": "1) Runtime Error: boom.\n2) Syntax Error: x."}]}
+    legacy = {
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "1) Runtime Error: boom.\n2) Syntax Error: x."},
+        ]
+    }
     assert sample_verdict(legacy) == "RUNTIME_ERROR"
     legacy["messages"][1]["content"] = "whatever"
     assert sample_verdict(legacy) == "UNKNOWN"
@@ -208,8 +220,15 @@ def test_labels_and_tasks_fall_back_to_the_answer_and_the_task_text():
 def test_client_table_counts_verdicts_per_client():
     clients = [make_samples(1, 4), make_samples(1, 2)]
     lines = client_table(clients).splitlines()
-    assert lines[0].split() == ["client", "samples", "tasks", "NO_ERROR", "COMPILE_ERROR", "RUNTIME_ERROR",
-                                "LOGIC_ERROR"]
+    assert lines[0].split() == [
+        "client",
+        "samples",
+        "tasks",
+        "NO_ERROR",
+        "COMPILE_ERROR",
+        "RUNTIME_ERROR",
+        "LOGIC_ERROR",
+    ]
     assert lines[1].split() == ["0", "4", "1", "1", "1", "1", "1"]
     assert lines[2].split() == ["1", "2", "1", "1", "1", "0", "0"]
     assert lines[3].split() == ["total", "6", "1", "2", "2", "1", "1"]
@@ -232,8 +251,7 @@ def test_written_shards_are_byte_identical_for_the_same_seed(tmp_path):
 def test_write_client_files_layout_and_manifest(tmp_path):
     samples, valid = make_samples(4, 4), make_samples(1, 3)
     clients = split_clients(samples, 3, "task", seed=2)
-    paths = write_client_files(clients, valid, tmp_path, partition="task", alpha=0.5, seed=2,
-                               source="data/train.jsonl")
+    paths = write_client_files(clients, valid, tmp_path, partition="task", alpha=0.5, seed=2, source="data/train.jsonl")
     assert [p.name for p in paths] == ["client_0.json", "client_1.json", "client_2.json", "valid.json", "clients.json"]
     for k, client in enumerate(clients):
         text = (tmp_path / f"client_{k}.json").read_text()
@@ -254,8 +272,11 @@ def test_stale_shards_from_a_larger_split_are_removed(tmp_path):
     write_client_files(split_clients(samples, 5), None, tmp_path)
     (tmp_path / "client_notes.json").write_text("{}")  # not a shard: left alone
     write_client_files(split_clients(samples, 2), None, tmp_path)
-    assert sorted(p.name for p in tmp_path.glob("client_*.json")) == ["client_0.json", "client_1.json",
-                                                                      "client_notes.json"]
+    assert sorted(p.name for p in tmp_path.glob("client_*.json")) == [
+        "client_0.json",
+        "client_1.json",
+        "client_notes.json",
+    ]
     assert read_manifest(tmp_path)["num_clients"] == 2
     assert not (tmp_path / "valid.json").exists()
 

@@ -21,16 +21,33 @@ TESTS = "".join(f"  - {{call: Solution.twice({x}), expect: {2 * x}}}\n" for x in
 TASK = f"title: Twice\nrequirement: |\n  {REQUIREMENT}\ntests:\n{TESTS}"
 TYPO = TASK.replace("expect: 14}", "expect: AL}")  # the issue's typo: a name, not a value
 WRONG_MODEL = GOOD.replace("2 * x", "x + x + (x > 5 ? 1 : 0)")
-PACKAGED = "package lab4;\n\npublic class Solution {\n    public static int twice(int x) {\n        return 2 * x;\n    }\n}\n"
-SPLIT = {"Solution.java": "class Solution {\n    static int twice(int x) {\n        return Doubler.of(x);\n    }\n}\n",
-         "Doubler.java": "import java.util.Objects;\n\npublic class Doubler {\n    static int of(int x) {\n"
-                         "        return Objects.requireNonNull(x) * 2;\n    }\n}\n"}
+PACKAGED = (
+    "package lab4;\n\npublic class Solution {\n    public static int twice(int x) {\n        return 2 * x;\n    }\n}\n"
+)
+SPLIT = {
+    "Solution.java": "class Solution {\n    static int twice(int x) {\n        return Doubler.of(x);\n    }\n}\n",
+    "Doubler.java": "import java.util.Objects;\n\npublic class Doubler {\n    static int of(int x) {\n"
+    "        return Objects.requireNonNull(x) * 2;\n    }\n}\n",
+}
 PASSED = "Tool results:\njavac: compiles\ntests: 5 of 5 passed"
-REFUSED = ("Tool results:\njavac: error at line 3: compiler.err.cant.resolve.location: cannot find symbol\n"
-           "tests: not run (the program does not compile)")
-REFUSED_ANSWER = {"verdict": "COMPILE_ERROR", "errors": [{
-    "type": "Syntax Error", "code": "compiler.err.cant.resolve.location", "line": 3, "message": "cannot find symbol",
-    "explanation": "The test driver cannot find Solution.", "fix": "class Solution {"}], "score": 3}
+REFUSED = (
+    "Tool results:\njavac: error at line 3: compiler.err.cant.resolve.location: cannot find symbol\n"
+    "tests: not run (the program does not compile)"
+)
+REFUSED_ANSWER = {
+    "verdict": "COMPILE_ERROR",
+    "errors": [
+        {
+            "type": "Syntax Error",
+            "code": "compiler.err.cant.resolve.location",
+            "line": 3,
+            "message": "cannot find symbol",
+            "explanation": "The test driver cannot find Solution.",
+            "fix": "class Solution {",
+        }
+    ],
+    "score": 3,
+}
 
 
 def _combined():
@@ -43,10 +60,14 @@ def _combined():
 def grounded(tmp_path_factory):
     """A tiny grounded adapter whose verdict follows the tool results it is shown: all tests passed -> NO_ERROR 10,
     javac's error -> COMPILE_ERROR 3 (for the two programs below: the harness decides which it sees)."""
-    teach = [(code, answer, evidence) for code in (PACKAGED, _combined())
-             for answer, evidence in ((GOOD_ANSWER, PASSED), (REFUSED_ANSWER, REFUSED))]
-    return save_tiny_adapter(tmp_path_factory.mktemp("grounded") / "final_model", ["prompt_mode=grounded"], teach,
-                             steps=200)
+    teach = [
+        (code, answer, evidence)
+        for code in (PACKAGED, _combined())
+        for answer, evidence in ((GOOD_ANSWER, PASSED), (REFUSED_ANSWER, REFUSED))
+    ]
+    return save_tiny_adapter(
+        tmp_path_factory.mktemp("grounded") / "final_model", ["prompt_mode=grounded"], teach, steps=200
+    )
 
 
 def _run(capsys, *argv):
@@ -65,22 +86,29 @@ def test_task_check_names_the_test_with_the_typo_and_the_test_the_reference_fail
     typo = tmp_path / "typo.yaml"
     typo.write_text(TYPO)
     code, _, err = _run(capsys, "task", "check", typo)
-    assert code == 2 and _one_error(err) == (f"error: {typo}: the expected value of test 4 (Solution.twice(7)) does not "
-                                             "compile: cannot find symbol (variable AL)")
+    assert code == 2 and _one_error(err) == (
+        f"error: {typo}: the expected value of test 4 (Solution.twice(7)) does not "
+        "compile: cannot find symbol (variable AL)"
+    )
     typo.write_text(TYPO + f"solution: |\n  {GOOD.replace(chr(10), chr(10) + '  ')}\n")
     code, _, err = _run(capsys, "task", "check", typo)
-    assert code == 2 and _one_error(err) == (f"error: {typo}: test 4 (Solution.twice(7)) does not compile with the "
-                                             "task's solution: cannot find symbol (variable AL)")
+    assert code == 2 and _one_error(err) == (
+        f"error: {typo}: test 4 (Solution.twice(7)) does not compile with the "
+        "task's solution: cannot find symbol (variable AL)"
+    )
     task, model = tmp_path / "twice.yaml", tmp_path / "Model.java"
     task.write_text(TASK)
     model.write_text(WRONG_MODEL)
     code, _, err = _run(capsys, "task", "check", task, "--reference", model)
-    assert code == 2 and _one_error(err) == (f"error: {task}: the reference solution fails test 4 (Solution.twice(7)): "
-                                             "returned 15, expected 14")
+    assert code == 2 and _one_error(err) == (
+        f"error: {task}: the reference solution fails test 4 (Solution.twice(7)): returned 15, expected 14"
+    )
     model.write_text(GOOD)
     code, out, _ = _run(capsys, "task", "check", task, "--reference", model, "--inputs", "6", "--show")
-    assert code == 0 and out.startswith(f"{task}: OK: 5 test(s) compile and pass with the reference solution; "
-                                        "6 generated test(s) for Solution.twice in ")
+    assert code == 0 and out.startswith(
+        f"{task}: OK: 5 test(s) compile and pass with the reference solution; "
+        "6 generated test(s) for Solution.twice in "
+    )
     assert "s, from the reference solution (checked in " in out.split("\n")[0]
     assert "tests:\n- call: Solution.twice(0)\n  expect: '0'\n" in out
 
@@ -100,8 +128,9 @@ def test_a_broken_task_grades_no_student(grounded, tmp_path, capsys):
     model = tmp_path / "Wrong.java"
     model.write_text(WRONG_MODEL)
     typo.write_text(TASK)
-    code, _, err = _run(capsys, "grade", klass, "--task", typo, "--reference", model, "--adapter", grounded, "--out",
-                        tmp_path / "out")
+    code, _, err = _run(
+        capsys, "grade", klass, "--task", typo, "--reference", model, "--adapter", grounded, "--out", tmp_path / "out"
+    )
     assert code == 2 and "the reference solution fails test 4 (Solution.twice(7)): returned 15, expected 14" in err
 
 
@@ -114,11 +143,14 @@ def test_serve_names_a_broken_task_file_and_reviews_nothing(grounded):
 
     counting = CountingReviewer(Reviewer.load(*open_adapter(grounded), max_new_tokens=8))
     client = TestClient(create_app(counting, load_rubric()), headers={"origin": "http://testserver"})
-    refused = client.post("/review", data={"code": GOOD, "form_token": form_token(client)},
-                          files={"task_file": ("typo.yaml", TYPO)})
+    refused = client.post(
+        "/review", data={"code": GOOD, "form_token": form_token(client)}, files={"task_file": ("typo.yaml", TYPO)}
+    )
     assert refused.status_code == 400 and counting.reviews == 0
-    assert ("the task file: the expected value of test 4 (Solution.twice(7)) does not compile: cannot find symbol "
-            "(variable AL)") in html.unescape(refused.text)
+    assert (
+        "the task file: the expected value of test 4 (Solution.twice(7)) does not compile: cannot find symbol "
+        "(variable AL)"
+    ) in html.unescape(refused.text)
 
 
 def test_a_package_line_or_two_files_are_graded_no_error_10_of_10(grounded, tmp_path, capsys):
@@ -136,8 +168,9 @@ def test_a_package_line_or_two_files_are_graded_no_error_10_of_10(grounded, tmp_
     assert records["bob"]["code"] == _combined() and records["bob"]["source"] == "bob/"
     with (tmp_path / "out" / "grades_detail.csv").open(encoding="utf-8", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
-    assert {s: (rows[s]["verdict"], rows[s]["score"], rows[s]["points_possible"]) for s in ("alice", "bob")} == \
-        {s: ("NO_ERROR", "10", "10") for s in ("alice", "bob")}, rows
+    assert {s: (rows[s]["verdict"], rows[s]["score"], rows[s]["points_possible"]) for s in ("alice", "bob")} == {
+        s: ("NO_ERROR", "10", "10") for s in ("alice", "bob")
+    }, rows
 
     split = [klass / "bob" / name for name in SPLIT]
     code, out, err = _run(capsys, "review", *split, "--task-file", task, "--adapter", grounded, "--json")
@@ -156,13 +189,27 @@ def test_a_reference_alone_gives_the_class_its_tests(grounded, tmp_path, capsys)
     klass.mkdir()
     (klass / "ok.java").write_text(GOOD.replace("2 * x", "x << 1"))
     (klass / "off.java").write_text(WRONG_MODEL)
-    code, _, err = _run(capsys, "grade", klass, "--task", task, "--reference", model, "--adapter", grounded,
-                        "--max-new-tokens", 4, "--out", tmp_path / "out")
+    code, _, err = _run(
+        capsys,
+        "grade",
+        klass,
+        "--task",
+        task,
+        "--reference",
+        model,
+        "--adapter",
+        grounded,
+        "--max-new-tokens",
+        4,
+        "--out",
+        tmp_path / "out",
+    )
     assert code == 0, err
     assert "Task check: 40 generated test(s) for Solution.twice in " in err
     records = {r["student"]: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())}
-    assert records["ok"]["evidence"] == ("Tool results:\njavac: compiles\ntests: 40 of 40 passed\n"
-                                         "reference: all 40 generated inputs agree")
+    assert records["ok"]["evidence"] == (
+        "Tool results:\njavac: compiles\ntests: 40 of 40 passed\nreference: all 40 generated inputs agree"
+    )
     lines = records["off"]["evidence"].split("\n")
     differ = next(line for line in lines if line.startswith("reference: "))
     passed = int(lines[2].split()[1])

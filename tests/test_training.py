@@ -142,7 +142,9 @@ def _stop_after_logging_step(monkeypatch, step: int) -> None:
 def test_a_resumed_run_has_the_history_of_an_uninterrupted_one(tiny_overrides, tmp_path, monkeypatch):
     # 8 samples in batches of 4: 2 steps an epoch; a checkpoint after every step, the first one mid-epoch.
     args = [*tiny_overrides, "num_epochs=2", "save_strategy=steps", "save_steps=1"]
-    straight = run_centralized(load_config(None, [*args, f"output_dir={tmp_path / 'straight'}"]), printer=lambda _: None)
+    straight = run_centralized(
+        load_config(None, [*args, f"output_dir={tmp_path / 'straight'}"]), printer=lambda _: None
+    )
     cfg = load_config(None, [*args, f"output_dir={tmp_path / 'resumed'}", "save_total_limit=1"])
     with monkeypatch.context() as patch:
         _stop_after_logging_step(patch, 2)
@@ -221,7 +223,9 @@ def test_resume_needs_a_whole_checkpoint_of_the_same_run(tiny_overrides, tmp_pat
     args = [*tiny_overrides, "num_epochs=1", "save_strategy=epoch"]
     assert main(["train", "--resume", *args]) == 2  # nothing to continue: said, and nothing trained
     out = tmp_path / "results" / "centralized_hf"
-    assert f"--resume: no checkpoint in {out / 'checkpoints'}, so there is nothing to continue" in capsys.readouterr().err
+    assert (
+        f"--resume: no checkpoint in {out / 'checkpoints'}, so there is nothing to continue" in capsys.readouterr().err
+    )
     assert not (out / "final_model").exists()
     assert main(["train", *args]) == 0
     capsys.readouterr()
@@ -233,5 +237,7 @@ def test_resume_needs_a_whole_checkpoint_of_the_same_run(tiny_overrides, tmp_pat
     assert main(["train", "--resume", *args]) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and f"the newest checkpoint {out / 'checkpoints' / 'checkpoint-9'} is incomplete" in errors[0]
+    assert (
+        len(errors) == 1 and f"the newest checkpoint {out / 'checkpoints' / 'checkpoint-9'} is incomplete" in errors[0]
+    )
     assert "Traceback" not in err

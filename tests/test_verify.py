@@ -60,8 +60,15 @@ def test_fix_strings_end_at_their_closing_quote():
     # the first answer's fix, then the sampled ones most often sampled first; blanks do not make a new fix
     assert ranked_fixes("a;", ["b;", "c;", "  c;", " a;", "b;", "c;"]) == ["a;", "c;", "b;"]
     assert ranked_fixes(None, ["x"]) == ["x"]
-    assert [lead(t) for t in ("\t\tfor (int i = 0; i <= n; i--) {", "    int[] sums = null;", "  int bottom;",
-                              "    } else if (x) {")] == ["\t\tfor (", "    int[] sums =", "  int bottom", "    } else if ("]
+    assert [
+        lead(t)
+        for t in (
+            "\t\tfor (int i = 0; i <= n; i--) {",
+            "    int[] sums = null;",
+            "  int bottom;",
+            "    } else if (x) {",
+        )
+    ] == ["\t\tfor (", "    int[] sums =", "  int bottom", "    } else if ("]
 
 
 @pytest.mark.parametrize("family", ["qwen3", "gemma3"])
@@ -78,8 +85,16 @@ def test_sampled_rows_share_one_prefill_and_at_temperature_zero_are_greedy(famil
     model.eval()
     ids = tok("public static int sum(int[] a) { int total = 0; for", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
-        greedy = _hf_generate(model, tok, torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long), 12,
-                              tok.pad_token_id, [tok.eos_token_id], False)[0]
+        greedy = _hf_generate(
+            model,
+            tok,
+            torch.tensor([ids]),
+            torch.ones(1, len(ids), dtype=torch.long),
+            12,
+            tok.pad_token_id,
+            [tok.eos_token_id],
+            False,
+        )[0]
     rows = sample_rows(model, tok, ids, 3, 12, temperature=0)
     assert rows == [greedy] * 3
     hot = sample_rows(model, tok, ids, 6, 12, temperature=1.5, top_p=1.0, seed=7)
@@ -90,8 +105,19 @@ def test_sampled_rows_share_one_prefill_and_at_temperature_zero_are_greedy(famil
     # branches that share a prefix: prefilled once, each branch's rows are its own greedy continuation
     branches = [ids, ids + tok(" (int i", add_special_tokens=False)["input_ids"], ids[:-3]]
     with torch.no_grad():
-        alone = [_hf_generate(model, tok, torch.tensor([b]), torch.ones(1, len(b), dtype=torch.long), 8,
-                              tok.pad_token_id, [tok.eos_token_id], False)[0] for b in branches]
+        alone = [
+            _hf_generate(
+                model,
+                tok,
+                torch.tensor([b]),
+                torch.ones(1, len(b), dtype=torch.long),
+                8,
+                tok.pad_token_id,
+                [tok.eos_token_id],
+                False,
+            )[0]
+            for b in branches
+        ]
     assert sample_branches(model, tok, branches, 2, 8, temperature=0) == [[a, a] for a in alone]
     # rows that finish at different steps leave the batch: each remaining row still reads its own cache, so every
     # token it samples is in the nucleus of its own sequence's next-token distribution (checked without a cache)
@@ -99,7 +125,7 @@ def test_sampled_rows_share_one_prefill_and_at_temperature_zero_are_greedy(famil
     assert len({len(r) for r in mixed}) > 1
     with torch.no_grad():
         for row in mixed:
-            probs = model(input_ids=torch.tensor([ids + row])).logits[0, len(ids) - 1:-1].float().softmax(-1)
+            probs = model(input_ids=torch.tensor([ids + row])).logits[0, len(ids) - 1 : -1].float().softmax(-1)
             for k, token in enumerate(row):
                 ahead = probs[k][probs[k] > probs[k][token]].sum()
                 assert ahead < 0.3 + 1e-4, (row, k)  # the tokens more likely than it hold less than top_p
@@ -125,9 +151,20 @@ def test_verify_answers_keeps_the_first_fix_that_passes_and_says_where_it_goes()
     wrong = right.replace(";", " - 2;")
 
     def logic(at, fix):
-        return {"verdict": "LOGIC_ERROR", "score": 4, "errors": [{
-            "type": "Logical Error", "code": "wrong_output", "line": at, "message": "m", "explanation": "e",
-            "fix": fix}]}
+        return {
+            "verdict": "LOGIC_ERROR",
+            "score": 4,
+            "errors": [
+                {
+                    "type": "Logical Error",
+                    "code": "wrong_output",
+                    "line": at,
+                    "message": "m",
+                    "explanation": "e",
+                    "fix": fix,
+                }
+            ],
+        }
 
     raw = '{"verdict": "LOGIC_ERROR", "errors": [{"line": 1, "fix": "'
     items = [
@@ -169,20 +206,47 @@ def test_review_says_whether_the_fix_was_checked():
 
     answer = json.loads(json.dumps(BAD_ANSWER))
     answer["errors"][0].update(fix_line=3, fix_action="replace")
-    first = format_review(answer, BAD, "Solution.java", "t", False,
-                          fix_check={"status": "first", "tests": 5, "fixes_tried": 1, "programs": 3})
-    assert "  Fix (line 3 becomes):" in first and "Checked: with this fix the file compiles and passes all 5 test(s)." in first
+    first = format_review(
+        answer,
+        BAD,
+        "Solution.java",
+        "t",
+        False,
+        fix_check={"status": "first", "tests": 5, "fixes_tried": 1, "programs": 3},
+    )
+    assert (
+        "  Fix (line 3 becomes):" in first
+        and "Checked: with this fix the file compiles and passes all 5 test(s)." in first
+    )
     answer["errors"][0].update(fix_line=2, fix_action="insert")
-    sampled = format_review(answer, BAD, "Solution.java", "t", False,
-                            fix_check={"status": "sampled", "tests": 0, "fixes_tried": 4, "programs": 9})
+    sampled = format_review(
+        answer,
+        BAD,
+        "Solution.java",
+        "t",
+        False,
+        fix_check={"status": "sampled", "tests": 0, "fixes_tried": 4, "programs": 9},
+    )
     assert "  Fix (insert before line 2):" in sampled
     # only javac ran: a fix that compiles may still be wrong (issue 24), so it is not called checked
-    assert "Compiles with this fix (the model's first did not work; this is one of 4 it proposed); no test ran, so " \
-           "whether it is right is not checked: treat it as a hint." in sampled and "Checked" not in sampled
-    failed = format_review(BAD_ANSWER, GOOD, "Solution.java", "t", False,
-                           fix_check={"status": "failed", "tests": 5, "fixes_tried": 3, "programs": 9})
-    assert "Not confirmed: with this fix (or any of the 2 other(s) the model proposed) the file does not compile " \
-           "and pass every test; treat it as a hint." in failed
+    assert (
+        "Compiles with this fix (the model's first did not work; this is one of 4 it proposed); no test ran, so "
+        "whether it is right is not checked: treat it as a hint."
+        in sampled
+        and "Checked" not in sampled
+    )
+    failed = format_review(
+        BAD_ANSWER,
+        GOOD,
+        "Solution.java",
+        "t",
+        False,
+        fix_check={"status": "failed", "tests": 5, "fixes_tried": 3, "programs": 9},
+    )
+    assert (
+        "Not confirmed: with this fix (or any of the 2 other(s) the model proposed) the file does not compile "
+        "and pass every test; treat it as a hint." in failed
+    )
 
 
 @needs_jdk
@@ -200,9 +264,11 @@ def test_the_reviewer_checks_the_fix_of_grounded_reviews_only():
     wrong["errors"][0]["fix"] = "        return 2 * x +;"
 
     def reviews():
-        return [Review("a", BAD, json.loads(json.dumps(BAD_ANSWER)), "{}"),
-                Review("b", BAD, wrong, "{}"),  # no fix prefix in the raw text: nothing to sample after
-                Review("c", GOOD, None, "not json")]
+        return [
+            Review("a", BAD, json.loads(json.dumps(BAD_ANSWER)), "{}"),
+            Review("b", BAD, wrong, "{}"),  # no fix prefix in the raw text: nothing to sample after
+            Review("c", GOOD, None, "not json"),
+        ]
 
     prepared = [Prepared(r.label, r.code, "p", 1) for r in reviews()]
     for mode, expected in (("grounded", ["first", "failed", None]), ("code_only", [None, None, None])):
@@ -228,8 +294,10 @@ def test_proposals_start_where_they_are_forced_and_an_import_is_inserted(monkeyp
 
     _, tok = build_tiny_qwen3()
     code = "class Solution {\n\tstatic List<Integer> xs() {\n\t\treturn null;\n\t}\n}\n"
-    block = ("javac: error at line 2: compiler.err.cant.resolve.location: cannot find symbol symbol: class List "
-             "location: class Solution")
+    block = (
+        "javac: error at line 2: compiler.err.cant.resolve.location: cannot find symbol symbol: class List "
+        "location: class Solution"
+    )
     raw = '{"verdict": "COMPILE_ERROR", "errors": [{"line": 2, "fix": "' + "\\t" * 30
     item = VerifyItem(None, code, "PROMPT ", raw, {"errors": [{"line": 2, "fix": None}]}, block)
     seen = []
@@ -248,17 +316,40 @@ def test_proposals_start_where_they_are_forced_and_an_import_is_inserted(monkeyp
 @needs_jdk
 def test_an_inserted_import_is_placed_before_the_line_it_names():
     code = "class Solution {\n    static int n() {\n        return new ArrayList<Integer>().size();\n    }\n}\n"
-    answer = {"verdict": "COMPILE_ERROR", "score": 0, "errors": [{
-        "type": "Syntax Error", "code": "compiler.err.cant.resolve.location", "line": 3, "message": "m",
-        "explanation": "e", "fix": "        return new ArrayList<>().size();"}]}
+    answer = {
+        "verdict": "COMPILE_ERROR",
+        "score": 0,
+        "errors": [
+            {
+                "type": "Syntax Error",
+                "code": "compiler.err.cant.resolve.location",
+                "line": 3,
+                "message": "m",
+                "explanation": "e",
+                "fix": "        return new ArrayList<>().size();",
+            }
+        ],
+    }
     raw = '{"verdict": "COMPILE_ERROR", "errors": [{"line": 3, "fix": "'
     item = VerifyItem(None, code, "p", raw, answer)
-    got = verify_answers(None, None, [item], samples=1, sampler=lambda item, seed: [
-        Proposal("import java.util.Lisst;", 1, "insert"), Proposal("import java.util.ArrayList;", 1, "insert")])
+    got = verify_answers(
+        None,
+        None,
+        [item],
+        samples=1,
+        sampler=lambda item, seed: [
+            Proposal("import java.util.Lisst;", 1, "insert"),
+            Proposal("import java.util.ArrayList;", 1, "insert"),
+        ],
+    )
     error = got[0].answer["errors"][0]
     assert got[0].status == "sampled"
-    assert (error["fix"], error["fix_line"], error["fix_action"], error["line"]) == \
-        ("import java.util.ArrayList;", 1, "insert", 3)
+    assert (error["fix"], error["fix_line"], error["fix_action"], error["line"]) == (
+        "import java.util.ArrayList;",
+        1,
+        "insert",
+        3,
+    )
 
 
 def test_the_lines_the_localisation_singles_out_are_rewritten_too(monkeypatch):
@@ -267,11 +358,15 @@ def test_the_lines_the_localisation_singles_out_are_rewritten_too(monkeypatch):
     from fedjava.models import build_tiny_qwen3
 
     _, tok = build_tiny_qwen3()
-    code = ("class Solution {\n    static int f(int[] xs) {\n        int t = 0;\n        for (int x : xs) {\n"
-            "            t = t - x;\n        }\n        return t;\n    }\n}\n")
-    block = ("Tool results:\njavac: compiles\ntests: 1 of 3 passed\nfirst wrong result: Solution.f(...) returned -3, "
-             "expected 3\nsuspicious lines (coverage): 7, 5, 4\nsuspicious lines (mutants): 5, 3\n"
-             "a change that passes every test: line 5: t = t + x;")
+    code = (
+        "class Solution {\n    static int f(int[] xs) {\n        int t = 0;\n        for (int x : xs) {\n"
+        "            t = t - x;\n        }\n        return t;\n    }\n}\n"
+    )
+    block = (
+        "Tool results:\njavac: compiles\ntests: 1 of 3 passed\nfirst wrong result: Solution.f(...) returned -3, "
+        "expected 3\nsuspicious lines (coverage): 7, 5, 4\nsuspicious lines (mutants): 5, 3\n"
+        "a change that passes every test: line 5: t = t + x;"
+    )
     assert suspicious_lines(block) == [5, 7, 3]
     assert suspicious_lines("Tool results:\njavac: compiles\ntests: 3 of 3 passed") == []
     raw = '{"verdict": "LOGIC_ERROR", "errors": [{"line": 7, "fix": "'
@@ -279,7 +374,7 @@ def test_the_lines_the_localisation_singles_out_are_rewritten_too(monkeypatch):
     seen = []
 
     def fake_branches(model, tokenizer, branches, n, *args, **kwargs):
-        seen.extend(tokenizer.decode(ids)[len("P ") + len(raw):] for ids in branches)
+        seen.extend(tokenizer.decode(ids)[len("P ") + len(raw) :] for ids in branches)
         return [[tokenizer(' x;"}]', add_special_tokens=False)["input_ids"]] * n for _ in branches]
 
     monkeypatch.setattr(verify, "sample_branches", fake_branches)

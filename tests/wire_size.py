@@ -30,8 +30,16 @@ def reply_like_fedjavas(arrays: ArrayRecord) -> Message:
             setattr(TaskIdentity, attr, ID)
     request = Message(RecordDict(), dst_node_id=ID, message_type="train")
     request.metadata.__dict__["_message_id"] = "f" * 64
-    metrics = MetricRecord({"num-examples": 250, "train_loss": 1.2345, "train_seconds": 310.2, "steps": 94,
-                            "tokens": 123456, "load_seconds": 12.5})
+    metrics = MetricRecord(
+        {
+            "num-examples": 250,
+            "train_loss": 1.2345,
+            "train_seconds": 310.2,
+            "steps": 94,
+            "tokens": 123456,
+            "load_seconds": 12.5,
+        }
+    )
     info = ConfigRecord({"client-id": 0, "device": "cpu", "pid": 123456, "update-compression": "none"})
     return Message(RecordDict({"arrays": arrays, "metrics": metrics, "client": info}), reply_to=request)
 
@@ -50,13 +58,27 @@ def distinct(arrays: ArrayRecord) -> ArrayRecord:
 def largest_request(reply: Message) -> tuple[int, str]:
     """(bytes, what): the largest request body that delivers ``reply``."""
     node = Node(node_id=ID)
-    sizes = [(PushObjectRequest(node=node, run_id=ID, object_id=object_id, object_content=obj.deflate(),
-                                session_id=SESSION).ByteSize(), f"push-object ({type(obj).__name__})")
-             for object_id, obj in get_all_nested_objects(reply).items()]
+    sizes = [
+        (
+            PushObjectRequest(
+                node=node, run_id=ID, object_id=object_id, object_content=obj.deflate(), session_id=SESSION
+            ).ByteSize(),
+            f"push-object ({type(obj).__name__})",
+        )
+        for object_id, obj in get_all_nested_objects(reply).items()
+    ]
     tree = get_object_tree(reply)
-    sizes.append((PushMessagesRequest(node=node, messages_list=[message_to_proto(remove_content_from_message(reply))],
-                                      message_object_trees=[tree], clientapp_runtime_list=[1.0]).ByteSize(),
-                  "push-messages"))
+    sizes.append(
+        (
+            PushMessagesRequest(
+                node=node,
+                messages_list=[message_to_proto(remove_content_from_message(reply))],
+                message_object_trees=[tree],
+                clientapp_runtime_list=[1.0],
+            ).ByteSize(),
+            "push-messages",
+        )
+    )
     return max(sizes)
 
 
@@ -69,7 +91,15 @@ def adapter_of(model_config, lora_r: int, targets: list[str]) -> ArrayRecord:
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(model_config)
-        model = get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=2 * lora_r, target_modules=targets,
-                                                 task_type="CAUSAL_LM"))
-    return distinct(ArrayRecord({name: Array(np.zeros(tuple(p.shape), dtype=np.float32))
-                                 for name, p in model.named_parameters() if p.requires_grad}))
+        model = get_peft_model(
+            model, LoraConfig(r=lora_r, lora_alpha=2 * lora_r, target_modules=targets, task_type="CAUSAL_LM")
+        )
+    return distinct(
+        ArrayRecord(
+            {
+                name: Array(np.zeros(tuple(p.shape), dtype=np.float32))
+                for name, p in model.named_parameters()
+                if p.requires_grad
+            }
+        )
+    )

@@ -73,8 +73,12 @@ def _describe_fedopt(prefix: str, *, betas: bool = True) -> Callable[[Config], s
 def _krum_problems(cfg: Config) -> list[tuple[str, str]]:
     # Krum scores each update by its n - f - 2 nearest neighbours: fewer than one neighbour scores nothing.
     if cfg.num_clients - cfg.num_malicious_clients - 2 < 1:
-        return [("num_malicious_clients", f"{cfg.algorithm} needs num_clients >= num_malicious_clients + 3 "
-                                          f"(num_clients={cfg.num_clients})")]
+        return [
+            (
+                "num_malicious_clients",
+                f"{cfg.algorithm} needs num_clients >= num_malicious_clients + 3 (num_clients={cfg.num_clients})",
+            )
+        ]
     return []
 
 
@@ -89,38 +93,80 @@ def _bulyan_problems(cfg: Config) -> list[tuple[str, str]]:
     need = 4 * cfg.num_malicious_clients + 3
     if cfg.num_clients < need:
         # Flower's Bulyan skips a round with fewer good updates than that (the global model is kept).
-        return [("num_malicious_clients", f"bulyan needs num_clients >= 4 * num_malicious_clients + 3 = {need} "
-                                          f"(num_clients={cfg.num_clients})")]
+        return [
+            (
+                "num_malicious_clients",
+                f"bulyan needs num_clients >= 4 * num_malicious_clients + 3 = {need} (num_clients={cfg.num_clients})",
+            )
+        ]
     return []
 
 
-METHODS: dict[str, Method] = {m.name: m for m in [
-    Method("fedavg", "FedAvg", describe=lambda cfg: "weighted by client sample count", averages=True),
-    Method("fedprox", "FedProx", lambda cfg: {"proximal_mu": cfg.fedprox_mu},
-           lambda cfg: f"mu={cfg.fedprox_mu:g}", averages=True),
-    Method("fedadam", "FedAdam", _fedopt("fedadam"), _describe_fedopt("fedadam")),
-    Method("fedyogi", "FedYogi", _fedopt("fedyogi"), _describe_fedopt("fedyogi")),
-    Method("fedadagrad", "FedAdagrad", _fedopt("fedadagrad", betas=False), _describe_fedopt("fedadagrad", betas=False)),
-    Method("fedavgm", "FedAvgM",
-           lambda cfg: {"server_learning_rate": cfg.fedavgm_server_learning_rate,
-                        "server_momentum": cfg.fedavgm_server_momentum},
-           lambda cfg: f"server_learning_rate={cfg.fedavgm_server_learning_rate:g}, "
-                       f"server_momentum={cfg.fedavgm_server_momentum:g}"),
-    # Robust aggregation: a few wild updates cannot drag the model far.
-    Method("fedmedian", "FedMedian", describe=lambda cfg: "coordinate-wise median of the updates"),
-    Method("fedtrimmedavg", "FedTrimmedAvg", lambda cfg: {"beta": cfg.trimmed_avg_beta},
-           lambda cfg: f"coordinate-wise mean without the {cfg.trimmed_avg_beta:g} highest and lowest shares"),
-    Method("krum", "Krum", lambda cfg: {"num_malicious_nodes": cfg.num_malicious_clients},
-           lambda cfg: f"the one update closest to its neighbours, f={cfg.num_malicious_clients}", check=_krum_problems),
-    Method("multikrum", "MultiKrum",
-           lambda cfg: {"num_malicious_nodes": cfg.num_malicious_clients,
-                        "num_nodes_to_select": cfg.multikrum_selected},
-           lambda cfg: f"average of the {cfg.multikrum_selected} updates closest to their neighbours, "
-                       f"f={cfg.num_malicious_clients}", check=_multikrum_problems),
-    Method("bulyan", "Bulyan", lambda cfg: {"num_malicious_nodes": cfg.num_malicious_clients},
-           lambda cfg: f"Multi-Krum selection, then a trimmed coordinate-wise mean, f={cfg.num_malicious_clients}",
-           check=_bulyan_problems),
-]}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("fedavg", "FedAvg", describe=lambda cfg: "weighted by client sample count", averages=True),
+        Method(
+            "fedprox",
+            "FedProx",
+            lambda cfg: {"proximal_mu": cfg.fedprox_mu},
+            lambda cfg: f"mu={cfg.fedprox_mu:g}",
+            averages=True,
+        ),
+        Method("fedadam", "FedAdam", _fedopt("fedadam"), _describe_fedopt("fedadam")),
+        Method("fedyogi", "FedYogi", _fedopt("fedyogi"), _describe_fedopt("fedyogi")),
+        Method(
+            "fedadagrad", "FedAdagrad", _fedopt("fedadagrad", betas=False), _describe_fedopt("fedadagrad", betas=False)
+        ),
+        Method(
+            "fedavgm",
+            "FedAvgM",
+            lambda cfg: {
+                "server_learning_rate": cfg.fedavgm_server_learning_rate,
+                "server_momentum": cfg.fedavgm_server_momentum,
+            },
+            lambda cfg: (
+                f"server_learning_rate={cfg.fedavgm_server_learning_rate:g}, "
+                f"server_momentum={cfg.fedavgm_server_momentum:g}"
+            ),
+        ),
+        # Robust aggregation: a few wild updates cannot drag the model far.
+        Method("fedmedian", "FedMedian", describe=lambda cfg: "coordinate-wise median of the updates"),
+        Method(
+            "fedtrimmedavg",
+            "FedTrimmedAvg",
+            lambda cfg: {"beta": cfg.trimmed_avg_beta},
+            lambda cfg: f"coordinate-wise mean without the {cfg.trimmed_avg_beta:g} highest and lowest shares",
+        ),
+        Method(
+            "krum",
+            "Krum",
+            lambda cfg: {"num_malicious_nodes": cfg.num_malicious_clients},
+            lambda cfg: f"the one update closest to its neighbours, f={cfg.num_malicious_clients}",
+            check=_krum_problems,
+        ),
+        Method(
+            "multikrum",
+            "MultiKrum",
+            lambda cfg: {
+                "num_malicious_nodes": cfg.num_malicious_clients,
+                "num_nodes_to_select": cfg.multikrum_selected,
+            },
+            lambda cfg: (
+                f"average of the {cfg.multikrum_selected} updates closest to their neighbours, "
+                f"f={cfg.num_malicious_clients}"
+            ),
+            check=_multikrum_problems,
+        ),
+        Method(
+            "bulyan",
+            "Bulyan",
+            lambda cfg: {"num_malicious_nodes": cfg.num_malicious_clients},
+            lambda cfg: f"Multi-Krum selection, then a trimmed coordinate-wise mean, f={cfg.num_malicious_clients}",
+            check=_bulyan_problems,
+        ),
+    ]
+}
 
 
 def method_names() -> list[str]:

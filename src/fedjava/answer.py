@@ -53,9 +53,14 @@ class AnswerError:
         if kind not in ERROR_TYPES and kind != "":
             return None
         fix = obj.get("fix")
-        return cls(type=kind, code=str(obj.get("code", "") or ""), line=as_int(obj.get("line")),
-                   message=str(obj.get("message", "") or ""), explanation=str(obj.get("explanation", "") or ""),
-                   fix=fix if isinstance(fix, str) else None if "fix" in obj and fix is None else "")
+        return cls(
+            type=kind,
+            code=str(obj.get("code", "") or ""),
+            line=as_int(obj.get("line")),
+            message=str(obj.get("message", "") or ""),
+            explanation=str(obj.get("explanation", "") or ""),
+            fix=fix if isinstance(fix, str) else None if "fix" in obj and fix is None else "",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in ANSWER_KEYS}

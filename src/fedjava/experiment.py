@@ -258,8 +258,9 @@ def check_experiment(exp: Experiment) -> None:
         problems.append("max_new_tokens and eval_batch_size must be at least 1")
     bad = [m for m in exp.prompt_modes if m not in PROMPT_MODES]
     if bad or len(set(exp.prompt_modes)) != len(exp.prompt_modes):
-        problems.append(f"prompt_modes: {', '.join(exp.prompt_modes)} (choose each of {', '.join(PROMPT_MODES)} "
-                        "at most once)")
+        problems.append(
+            f"prompt_modes: {', '.join(exp.prompt_modes)} (choose each of {', '.join(PROMPT_MODES)} at most once)"
+        )
     from fedjava.experiment_data import partitions
 
     if federates(exp) and exp.partition not in partitions():
@@ -293,12 +294,20 @@ def base_config(exp: Experiment, extra: dict[str, Any] | None = None, what: str 
     try:
         cfg = load_config(exp.config, overrides, check_files=False)
     except ConfigError as exc:
-        raise ExperimentError(f"experiment {exp.name}: {what + ': ' if what else ''}config {exp.config}: {exc}") \
-            from None
+        raise ExperimentError(
+            f"experiment {exp.name}: {what + ': ' if what else ''}config {exp.config}: {exc}"
+        ) from None
     out = Path(exp.results_dir) if exp.results_dir else Path(cfg.results_dir) / f"experiment_{exp.name}"
-    return dataclasses.replace(cfg, results_dir=str(out), data_dir=str(out / "data"), output_dir="",
-                               train_file="train.jsonl", valid_file="valid.jsonl",
-                               max_train_samples=0, max_eval_samples=0)
+    return dataclasses.replace(
+        cfg,
+        results_dir=str(out),
+        data_dir=str(out / "data"),
+        output_dir="",
+        train_file="train.jsonl",
+        valid_file="valid.jsonl",
+        max_train_samples=0,
+        max_eval_samples=0,
+    )
 
 
 def variant_config(exp: Experiment, name: str, keys: dict[str, Any]) -> Config:
@@ -330,8 +339,12 @@ def _newer(path: Path, than: Path) -> bool:
 
 def _same_config(folder: Path, cfg: Config) -> bool:
     saved = folder / "final_model" / SAVED_CONFIG
-    return (folder / "final_model" / "adapter_config.json").is_file() and saved.is_file() \
-        and saved.read_text(encoding="utf-8") == to_yaml(cfg) and _newer(saved, _stamp(cfg))
+    return (
+        (folder / "final_model" / "adapter_config.json").is_file()
+        and saved.is_file()
+        and saved.read_text(encoding="utf-8") == to_yaml(cfg)
+        and _newer(saved, _stamp(cfg))
+    )
 
 
 def _stamp(cfg: Config) -> Path:
@@ -354,18 +367,30 @@ def training_configs(exp: Experiment, extra: dict[str, Any] | None = None) -> di
     for suffix, cfg in mode_variants(exp, base_config(exp, extra)):
         for framework in exp.centralized:
             name = f"centralized_{framework}{suffix}"
-            runs[name] = (framework, dataclasses.replace(cfg, num_epochs=exp.num_epochs,
-                                                         output_dir=_run_dir(cfg, name, suffix)))
+            runs[name] = (
+                framework,
+                dataclasses.replace(cfg, num_epochs=exp.num_epochs, output_dir=_run_dir(cfg, name, suffix)),
+            )
         for algorithm in exp.algorithms:
-            runs[f"{algorithm}{suffix}"] = ("federated", dataclasses.replace(
-                cfg, algorithm=algorithm, num_clients=exp.num_clients, num_rounds=exp.num_rounds,
-                local_epochs=exp.local_epochs, output_dir=_run_dir(cfg, f"{algorithm}{suffix}", suffix)))
+            runs[f"{algorithm}{suffix}"] = (
+                "federated",
+                dataclasses.replace(
+                    cfg,
+                    algorithm=algorithm,
+                    num_clients=exp.num_clients,
+                    num_rounds=exp.num_rounds,
+                    local_epochs=exp.local_epochs,
+                    output_dir=_run_dir(cfg, f"{algorithm}{suffix}", suffix),
+                ),
+            )
         for variant, keys in exp.variants.items():
             own = variant_config(exp, variant, {**keys, **(extra or {})})
             if exp.prompt_modes:
                 own = dataclasses.replace(own, prompt_mode=cfg.prompt_mode)
-            runs[f"{variant}{suffix}"] = ("federated", dataclasses.replace(
-                own, output_dir=str(Path(cfg.results_dir) / f"{variant}{suffix}")))
+            runs[f"{variant}{suffix}"] = (
+                "federated",
+                dataclasses.replace(own, output_dir=str(Path(cfg.results_dir) / f"{variant}{suffix}")),
+            )
     return runs
 
 
@@ -400,7 +425,9 @@ def sample_chars(sample: dict) -> int:
     return sum(len(m.get("content") or "") for m in sample["messages"])
 
 
-def _subset_file(source: Path, target: Path, count: int, seed: int, max_chars: int = 0, stratified: bool = False) -> int:
+def _subset_file(
+    source: Path, target: Path, count: int, seed: int, max_chars: int = 0, stratified: bool = False
+) -> int:
     from fedjava.evaluation.evaluate import subset
     from fedjava.experiment_data import stratified_subset
     from fedjava.prompts import load_samples, write_samples
@@ -409,8 +436,10 @@ def _subset_file(source: Path, target: Path, count: int, seed: int, max_chars: i
     if max_chars:
         samples = [s for s in samples if sample_chars(s) <= max_chars]
         if count and len(samples) < count:
-            raise ExperimentError(f"{source}: only {len(samples)} samples have at most max_sample_chars="
-                                  f"{max_chars} characters; {count} are asked for")
+            raise ExperimentError(
+                f"{source}: only {len(samples)} samples have at most max_sample_chars="
+                f"{max_chars} characters; {count} are asked for"
+            )
     samples = stratified_subset(samples, count, seed) if stratified else subset(samples, count, seed)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_samples(samples, target)
@@ -427,10 +456,18 @@ def prepare_data(exp: Experiment, source_dir: Path, printer: Callable[[str], Non
     for split, count in (("train", exp.train_samples), ("valid", exp.valid_samples), ("test", exp.test_samples)):
         source = source_dir / f"{split}.jsonl"
         if not source.is_file():
-            raise ExperimentError(f"{source} not found: the experiment draws its samples from the "
-                                  f"{source_dir} folder (build it with 'fedjava data build')")
-        counts[split] = _subset_file(source, data / f"{split}.jsonl", count, exp.seed, exp.max_sample_chars,
-                                     stratified=split == "test" and exp.stratified_test)
+            raise ExperimentError(
+                f"{source} not found: the experiment draws its samples from the "
+                f"{source_dir} folder (build it with 'fedjava data build')"
+            )
+        counts[split] = _subset_file(
+            source,
+            data / f"{split}.jsonl",
+            count,
+            exp.seed,
+            exp.max_sample_chars,
+            stratified=split == "test" and exp.stratified_test,
+        )
     if federates(exp):
         printer(write_client_shards(data, exp.num_clients, exp.partition, exp.alpha, exp.seed))
     _stamp(cfg).write_text(json.dumps(_data_key(exp, source_dir), indent=1) + "\n", encoding="utf-8")
@@ -442,9 +479,18 @@ def _data_key(exp: Experiment, source_dir: Path) -> dict[str, Any]:
     for split in ("train", "valid", "test"):
         path = source_dir / f"{split}.jsonl"
         stamp[split] = path.stat().st_size if path.is_file() else None
-    key = {"source": str(source_dir.resolve()), "sizes": stamp, "seed": exp.seed, "train": exp.train_samples,
-           "valid": exp.valid_samples, "test": exp.test_samples, "max_chars": exp.max_sample_chars,
-           "clients": exp.num_clients if federates(exp) else 0, "partition": exp.partition, "alpha": exp.alpha}
+    key = {
+        "source": str(source_dir.resolve()),
+        "sizes": stamp,
+        "seed": exp.seed,
+        "train": exp.train_samples,
+        "valid": exp.valid_samples,
+        "test": exp.test_samples,
+        "max_chars": exp.max_sample_chars,
+        "clients": exp.num_clients if federates(exp) else 0,
+        "partition": exp.partition,
+        "alpha": exp.alpha,
+    }
     if exp.stratified_test:  # only when asked: the data of experiments drawn before the key existed stays done
         key["stratified_test"] = True
     return key
@@ -463,9 +509,17 @@ def eval_options(exp: Experiment, unsafe_run: bool = False, **what: Any):
 
     # the majority answer and the tools-only rule have no model to sample fixes from
     verify = 0 if what.get("majority") or what.get("tools_only") else exp.verify_fixes
-    return EvalOptions(split="test", max_samples=0, max_new_tokens=exp.max_new_tokens,
-                       batch_size=exp.eval_batch_size, fix_check=exp.fix_check, unsafe_run=unsafe_run,
-                       verify_fixes=verify, rescore=exp.rescore, **what)
+    return EvalOptions(
+        split="test",
+        max_samples=0,
+        max_new_tokens=exp.max_new_tokens,
+        batch_size=exp.eval_batch_size,
+        fix_check=exp.fix_check,
+        unsafe_run=unsafe_run,
+        verify_fixes=verify,
+        rescore=exp.rescore,
+        **what,
+    )
 
 
 def _eval_done(metrics_path: Path, opts, stamp: Path, adapter: Path | None) -> bool:
@@ -487,50 +541,92 @@ def _same_options(saved: Any, opts) -> bool:
     return isinstance(saved, dict) and {k: v for k, v in saved.items() if k not in how} == mine
 
 
-def plan(exp: Experiment, source_dir: Path, printer: Callable[[str], None] = print,
-         unsafe_run: bool = False, force: bool = False) -> list[Stage]:
+def plan(
+    exp: Experiment,
+    source_dir: Path,
+    printer: Callable[[str], None] = print,
+    unsafe_run: bool = False,
+    force: bool = False,
+) -> list[Stage]:
     """Every stage of the experiment, in order (``unsafe_run``: the fix check without the sandbox; ``force``: a
     training stage starts afresh instead of continuing from its checkpoint)."""
     cfg = base_config(exp)
     results = Path(cfg.results_dir)
-    stages = [Stage("data", "data", f"subsets train {exp.train_samples or 'all'} / valid {exp.valid_samples or 'all'}"
-                    f" / test {exp.test_samples or 'all'} (seed {exp.seed})"
-                    + (f", {exp.num_clients} {exp.partition} client shards" if federates(exp) else ""),
-                    lambda: prepare_data(exp, source_dir, printer), lambda: _data_done(exp, source_dir))]
+    stages = [
+        Stage(
+            "data",
+            "data",
+            f"subsets train {exp.train_samples or 'all'} / valid {exp.valid_samples or 'all'}"
+            f" / test {exp.test_samples or 'all'} (seed {exp.seed})"
+            + (f", {exp.num_clients} {exp.partition} client shards" if federates(exp) else ""),
+            lambda: prepare_data(exp, source_dir, printer),
+            lambda: _data_done(exp, source_dir),
+        )
+    ]
     runs = training_configs(exp)
     grids = tuning_grids(exp)
     for name, (kind, run_cfg) in runs.items():
         stages += _training_stages(exp, name, kind, run_cfg, grids.get(name), results, printer, force)
     stages += _evaluation_stages(exp, _evaluations(exp, cfg, runs, unsafe_run), cfg, printer)
-    stages.append(Stage("report", "report", f"report.md and report.html in {results}",
-                        lambda: _report(results, printer)))
+    stages.append(
+        Stage("report", "report", f"report.md and report.html in {results}", lambda: _report(results, printer))
+    )
     return stages
 
 
-def _training_stages(exp: Experiment, name: str, kind: str, run_cfg: Config, grid: dict[str, Config] | None,
-                     results: Path, printer: Callable[[str], None], force: bool) -> list[Stage]:
+def _training_stages(
+    exp: Experiment,
+    name: str,
+    kind: str,
+    run_cfg: Config,
+    grid: dict[str, Config] | None,
+    results: Path,
+    printer: Callable[[str], None],
+    force: bool,
+) -> list[Stage]:
     """The stages of one training run: the run itself, or (tuned: ``grid`` of its points' configs) a run per point,
     then choosing the best of them."""
     folder = run_cfg.resolved_output_dir(name)
     if kind == "federated":
-        detail = (f"{name}: {exp.num_clients} clients x {exp.num_rounds} rounds x {exp.local_epochs:g} "
-                  "local epoch(s) on Flower's simulation")
+        detail = (
+            f"{name}: {exp.num_clients} clients x {exp.num_rounds} rounds x {exp.local_epochs:g} "
+            "local epoch(s) on Flower's simulation"
+        )
     else:
         detail = f"{name}: {exp.num_epochs:g} epoch(s) over the training subset"
     if grid is None:
-        return [Stage("train", name, detail, _train(kind, run_cfg, name, results, printer, force),
-                      lambda f=folder, c=run_cfg: _same_config(f, c))]
+        return [
+            Stage(
+                "train",
+                name,
+                detail,
+                _train(kind, run_cfg, name, results, printer, force),
+                lambda f=folder, c=run_cfg: _same_config(f, c),
+            )
+        ]
     stages = []
     for label, point_cfg in grid.items():
         point_folder = point_cfg.resolved_output_dir(name)
-        stages.append(Stage("train", f"{name} {label}", f"{detail}, tuning {label}",
-                            _train(kind, point_cfg, f"{name}@{label}", results, printer, force),
-                            lambda f=point_folder, c=point_cfg: _same_config(f, c)))
+        stages.append(
+            Stage(
+                "train",
+                f"{name} {label}",
+                f"{detail}, tuning {label}",
+                _train(kind, point_cfg, f"{name}@{label}", results, printer, force),
+                lambda f=point_folder, c=point_cfg: _same_config(f, c),
+            )
+        )
     folders = {label: c.resolved_output_dir(name) for label, c in grid.items()}
     configs = {label: to_yaml(c) for label, c in grid.items()}
-    stages.append(Stage("train", name, f"{name}: the best of {len(grid)} on the validation samples by "
-                        f"{exp.tune_metric}", lambda f=folder, g=folders, c=configs: _choose(f, g, c, exp, printer),
-                        lambda f=folder, g=folders, c=configs: selection_done(f, g, c)))
+    stages.append(
+        Stage(
+            "train",
+            name,
+            f"{name}: the best of {len(grid)} on the validation samples by {exp.tune_metric}",
+            lambda f=folder, g=folders, c=configs: _choose(f, g, c, exp, printer),
+            lambda f=folder, g=folders, c=configs: selection_done(f, g, c),
+        )
+    )
     return stages
 
 
@@ -538,37 +634,42 @@ Evaluation = tuple[str, Any, Path | None, Config]
 """What one evaluation stage measures: (its run name, its EvalOptions, the adapter folder or None, the config)."""
 
 
-def _evaluations(exp: Experiment, cfg: Config, runs: dict[str, tuple[str, Config]],
-                 unsafe_run: bool) -> list[Evaluation]:
+def _evaluations(
+    exp: Experiment, cfg: Config, runs: dict[str, tuple[str, Config]], unsafe_run: bool
+) -> list[Evaluation]:
     """The baselines, the base model with few-shot examples, then every trained run, on the test subset."""
     evaluations: list[Evaluation] = []
     for baseline in exp.baselines:
         if baseline == "grader":
             from fedjava.models import BUILTIN_ADAPTER, builtin_adapter_dir
 
-            evaluations.append((baseline, eval_options(exp, unsafe_run, adapter=BUILTIN_ADAPTER),
-                                builtin_adapter_dir(), cfg))
+            evaluations.append(
+                (baseline, eval_options(exp, unsafe_run, adapter=BUILTIN_ADAPTER), builtin_adapter_dir(), cfg)
+            )
         elif baseline == "majority":
             evaluations.append((baseline, eval_options(exp, unsafe_run, majority=True), None, cfg))
         elif baseline == "tools_only":
             evaluations.append((baseline, eval_options(exp, unsafe_run, tools_only="tools"), None, cfg))
         else:
             for suffix, mode_cfg in mode_variants(exp, cfg):
-                evaluations.append((f"base{suffix}", eval_options(exp, unsafe_run, base=True, run=f"base{suffix}"),
-                                    None, mode_cfg))
+                evaluations.append(
+                    (f"base{suffix}", eval_options(exp, unsafe_run, base=True, run=f"base{suffix}"), None, mode_cfg)
+                )
     if exp.few_shot:
         for suffix, mode_cfg in mode_variants(exp, cfg):
             name = f"base_fewshot{exp.few_shot}{suffix}"
-            evaluations.append((name, eval_options(exp, unsafe_run, base=True, few_shot=exp.few_shot, run=name), None,
-                                mode_cfg))
+            evaluations.append(
+                (name, eval_options(exp, unsafe_run, base=True, few_shot=exp.few_shot, run=name), None, mode_cfg)
+            )
     for name, (_, run_cfg) in runs.items():
         adapter = run_cfg.resolved_output_dir(name) / "final_model"
         evaluations.append((name, eval_options(exp, unsafe_run, adapter=str(adapter)), adapter, cfg))
     return evaluations
 
 
-def _evaluation_stages(exp: Experiment, evaluations: list[Evaluation], cfg: Config,
-                       printer: Callable[[str], None]) -> list[Stage]:
+def _evaluation_stages(
+    exp: Experiment, evaluations: list[Evaluation], cfg: Config, printer: Callable[[str], None]
+) -> list[Stage]:
     """A stage per evaluation, done when its metrics were measured with the same options after the data (in ``cfg``)
     was drawn."""
     from fedjava.evaluation.evaluate import output_paths
@@ -576,16 +677,24 @@ def _evaluation_stages(exp: Experiment, evaluations: list[Evaluation], cfg: Conf
     stages = []
     for name, opts, adapter, eval_cfg in evaluations:
         metrics_path = output_paths(eval_cfg, opts)[1]
-        stages.append(Stage("evaluate", name, f"{name} on {exp.test_samples or 'all'} test samples",
-                            _evaluate(eval_cfg, opts, printer),
-                            lambda m=metrics_path, o=opts, a=adapter: _eval_done(m, o, _stamp(cfg), a)))
+        stages.append(
+            Stage(
+                "evaluate",
+                name,
+                f"{name} on {exp.test_samples or 'all'} test samples",
+                _evaluate(eval_cfg, opts, printer),
+                lambda m=metrics_path, o=opts, a=adapter: _eval_done(m, o, _stamp(cfg), a),
+            )
+        )
     return stages
 
 
-def _train(kind: str, cfg: Config, name: str, results: Path, printer: Callable[[str], None],
-           force: bool) -> Callable[[], Any]:
+def _train(
+    kind: str, cfg: Config, name: str, results: Path, printer: Callable[[str], None], force: bool
+) -> Callable[[], Any]:
     """A training stage: it runs only when its outputs are missing or stale (or --force), so it replaces them, unless
     the same run was started before and left a checkpoint (then it continues from it)."""
+
     def run() -> Any:
         folder = cfg.resolved_output_dir(name)
         marker = results / STARTED_FOLDER / f"{name}.yaml"
@@ -604,6 +713,7 @@ def _train(kind: str, cfg: Config, name: str, results: Path, printer: Callable[[
         if summary["rounds_aggregated"] == 0:
             raise ExperimentError(f"{cfg.algorithm}: no round aggregated any client update (see training.log)")
         return summary
+
     return run
 
 
@@ -624,8 +734,9 @@ def _resumable(kind: str, folder: Path, marker: Path, cfg: Config) -> bool:
     return same and any(p.is_dir() for p in (folder / "checkpoints").glob("checkpoint-*"))
 
 
-def _choose(folder: Path, grid: dict[str, Path], configs: dict[str, str], exp: Experiment,
-            printer: Callable[[str], None]) -> dict[str, Any]:
+def _choose(
+    folder: Path, grid: dict[str, Path], configs: dict[str, str], exp: Experiment, printer: Callable[[str], None]
+) -> dict[str, Any]:
     try:
         record = select(folder, grid, configs, exp.tune_metric)
     except TuningError as exc:
@@ -642,9 +753,12 @@ def _evaluate(cfg: Config, opts, printer: Callable[[str], None]) -> Callable[[],
 
         run_cfg = cfg
         if opts.adapter:  # the base model and prompt mode the adapter was trained with
-            run_cfg = load_saved_config(adapter_dir(opts), [f"data_dir={cfg.data_dir}", f"results_dir={cfg.results_dir}"])
+            run_cfg = load_saved_config(
+                adapter_dir(opts), [f"data_dir={cfg.data_dir}", f"results_dir={cfg.results_dir}"]
+            )
         metrics, _, _ = run_evaluation(run_cfg, opts, progress=printer)
         return metrics
+
     return run
 
 
@@ -654,9 +768,14 @@ def _report(results: Path, printer: Callable[[str], None]) -> tuple[str, Path, P
     return write_report(results)
 
 
-def run_experiment(exp: Experiment, source_dir: str | Path = "data", force: bool = False,
-                   only: list[str] | None = None, printer: Callable[[str], None] = print,
-                   unsafe_run: bool = False) -> dict[str, Any]:
+def run_experiment(
+    exp: Experiment,
+    source_dir: str | Path = "data",
+    force: bool = False,
+    only: list[str] | None = None,
+    printer: Callable[[str], None] = print,
+    unsafe_run: bool = False,
+) -> dict[str, Any]:
     """Run every stage (skipping those already done unless ``force``). Returns a summary with the
     report's table and paths and each stage's seconds. ``unsafe_run``: the fix check without the sandbox."""
     source_dir = Path(source_dir)
@@ -697,10 +816,18 @@ def run_experiment(exp: Experiment, source_dir: str | Path = "data", force: bool
     total = time.perf_counter() - started
     timing_lines = [f"  {name:<28s} {_clock(sec):>8s}  {state}" for name, sec, state in timings]
     (Path(cfg.results_dir)).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.results_dir) / "experiment.json").write_text(json.dumps({
-        "experiment": dataclasses.asdict(exp), "stages": [{"stage": n, "seconds": round(s, 1), "state": st}
-                                                           for n, s, st in timings],
-        "total_seconds": round(total, 1)}, indent=1) + "\n", encoding="utf-8")
+    (Path(cfg.results_dir) / "experiment.json").write_text(
+        json.dumps(
+            {
+                "experiment": dataclasses.asdict(exp),
+                "stages": [{"stage": n, "seconds": round(s, 1), "state": st} for n, s, st in timings],
+                "total_seconds": round(total, 1),
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     printer("\nStage times:\n" + "\n".join(timing_lines) + f"\n  {'total':<28s} {_clock(total):>8s}")
     summary: dict[str, Any] = {"results_dir": cfg.results_dir, "seconds": total, "stages": timings}
     if report:

@@ -33,7 +33,7 @@ def stratified_subset(samples: list[dict[str, Any]], count: int, seed: int) -> l
     exact = {label: count * len(by_label[label]) / len(samples) for label in labels}
     quota = {label: int(exact[label]) for label in labels}
     order = sorted(labels, key=lambda label: (-(exact[label] - quota[label]), -len(by_label[label]), label))
-    for label in order[:count - sum(quota.values())]:
+    for label in order[: count - sum(quota.values())]:
         quota[label] += 1
     rng = random.Random(seed)
     keep = [i for label in labels for i in rng.sample(by_label[label], quota[label])]
@@ -52,8 +52,18 @@ def write_client_shards(data_dir: Path, num_clients: int, partition: str, alpha:
     train, valid = data_dir / "train.jsonl", data_dir / "valid.jsonl"
     samples = load_samples(train)
     clients, shares = split_tasks_unequal(samples, num_clients, alpha, seed)
-    write_client_files(clients, load_samples(valid), data_dir, partition=partition, alpha=alpha, seed=seed,
-                       source=train, valid_source=valid)
+    write_client_files(
+        clients,
+        load_samples(valid),
+        data_dir,
+        partition=partition,
+        alpha=alpha,
+        seed=seed,
+        source=train,
+        valid_source=valid,
+    )
     drawn = ", ".join(f"{share:.2f}" for share in shares)
-    return (f"{len(samples)} sample(s) from {train} split into {num_clients} school(s), whole tasks each, "
-            f"partition={partition} alpha={alpha} seed={seed} (shares drawn: {drawn})\n\n{client_table(clients)}")
+    return (
+        f"{len(samples)} sample(s) from {train} split into {num_clients} school(s), whole tasks each, "
+        f"partition={partition} alpha={alpha} seed={seed} (shares drawn: {drawn})\n\n{client_table(clients)}"
+    )

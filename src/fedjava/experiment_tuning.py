@@ -18,8 +18,12 @@ from typing import Any
 
 from fedjava.errors import UserError
 
-TUNE_METRICS = {"eval_loss": "lower", "eval_verdict_macro_f1": "higher", "eval_code_accuracy": "higher",
-                "eval_line_accuracy": "higher"}
+TUNE_METRICS = {
+    "eval_loss": "lower",
+    "eval_verdict_macro_f1": "higher",
+    "eval_code_accuracy": "higher",
+    "eval_line_accuracy": "higher",
+}
 """What a grid point is chosen by (the last validation value of its run) and which way is better."""
 RECORD = "tuning.json"
 FOLDER = "tuning"
@@ -37,8 +41,10 @@ def grid_points(keys: dict[str, Any]) -> list[dict[str, Any]]:
     """
     bad = [key for key, values in keys.items() if not isinstance(values, list) or not values]
     if not keys or bad:
-        raise TuningError("tuning: expected key: [values] pairs, each with one value or more"
-                          + (f" ({', '.join(map(str, bad))})" if bad else ""))
+        raise TuningError(
+            "tuning: expected key: [values] pairs, each with one value or more"
+            + (f" ({', '.join(map(str, bad))})" if bad else "")
+        )
     names = list(keys)
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*(keys[n] for n in names))]
 
@@ -63,8 +69,10 @@ def choose(results: dict[str, float | None], metric: str) -> str:
     """
     measured = {label: value for label, value in results.items() if value is not None}
     if not measured:
-        raise TuningError(f"tuning: no grid run measured {metric} on the validation samples (valid_samples must be "
-                          "above 0, and a centralized run needs eval_strategy steps or epoch)")
+        raise TuningError(
+            f"tuning: no grid run measured {metric} on the validation samples (valid_samples must be "
+            "above 0, and a centralized run needs eval_strategy steps or epoch)"
+        )
     sign = -1.0 if TUNE_METRICS[metric] == "lower" else 1.0
     return max(measured, key=lambda label: (sign * measured[label], -list(results).index(label)))
 
@@ -77,17 +85,25 @@ def select(run_folder: Path, grid: dict[str, Path], configs: dict[str, str], met
         try:
             history = json.loads((folder / "training_history.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise TuningError(f"tuning: {folder / 'training_history.json'} cannot be read ({exc}); run the grid "
-                              "again (--force)") from None
+            raise TuningError(
+                f"tuning: {folder / 'training_history.json'} cannot be read ({exc}); run the grid again (--force)"
+            ) from None
         results[label] = last_validation(history, metric)
     chosen = choose(results, metric)
     shutil.rmtree(run_folder, ignore_errors=True)
     # copyfile, not copy2: the copy is newer than the grid runs, so its evaluation is redone after a new choice
-    shutil.copytree(grid[chosen], run_folder, ignore=shutil.ignore_patterns("checkpoints", "logs"),
-                    copy_function=shutil.copyfile)
-    record = {"metric": metric, "better": TUNE_METRICS[metric], "split": "validation", "chosen": chosen,
-              "results": results, "folders": {label: str(folder) for label, folder in grid.items()},
-              "configs": configs}
+    shutil.copytree(
+        grid[chosen], run_folder, ignore=shutil.ignore_patterns("checkpoints", "logs"), copy_function=shutil.copyfile
+    )
+    record = {
+        "metric": metric,
+        "better": TUNE_METRICS[metric],
+        "split": "validation",
+        "chosen": chosen,
+        "results": results,
+        "folders": {label: str(folder) for label, folder in grid.items()},
+        "configs": configs,
+    }
     (run_folder / RECORD).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return record
 

@@ -87,15 +87,22 @@ def export_merged(adapter: str | Path, out: Path) -> Path:
     import transformers
 
     spec = {
-        "source_adapter": str(folder), "base_model": cfg.model_name, "prompt_mode": cfg.prompt_mode,
+        "source_adapter": str(folder),
+        "base_model": cfg.model_name,
+        "prompt_mode": cfg.prompt_mode,
         "system_prompt": GROUNDED_SYSTEM_PROMPT if grounded else SYSTEM_PROMPT,
         "user_prompt": "Task:\n{task}\n\nStudent code:\n{numbered_code}",
         "numbered_code": "each line as '<number right-aligned to the widest> | <line>', numbers from 1",
         "evidence_format": (EVIDENCE_SEPARATOR.lstrip("\n") + "javac: ...\ntests: ...") if grounded else None,
         "answer": '{"verdict": ..., "errors": [{"type", "code", "line", "message", "explanation", "fix"}], "score": ...}',
-        "max_seq_length": cfg.max_seq_length, "transformers": transformers.__version__,
+        "max_seq_length": cfg.max_seq_length,
+        "transformers": transformers.__version__,
     }
     (out / "fedjava_export.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
-    (out / "README.md").write_text(README.format(name=out.name, base=cfg.model_name, prompt_mode=cfg.prompt_mode,
-                                                 grounded=GROUNDED_NOTE if grounded else ""), encoding="utf-8")
+    (out / "README.md").write_text(
+        README.format(
+            name=out.name, base=cfg.model_name, prompt_mode=cfg.prompt_mode, grounded=GROUNDED_NOTE if grounded else ""
+        ),
+        encoding="utf-8",
+    )
     return out

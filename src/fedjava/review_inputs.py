@@ -37,7 +37,6 @@ GENERIC_TASK = (
 )
 
 
-
 class ReviewError(UserError):
     """A file, task or adapter that ``fedjava review`` cannot use; the message says which and why."""
 
@@ -56,8 +55,7 @@ def _read_text(path: Path, what: str, limit: int) -> str:
         raise ReviewError(f"{path}: not a regular file (a device, pipe or socket); give a {what}")
     size = path.stat().st_size
     if size > limit:
-        raise ReviewError(f"{path}: {size / 1000:.0f} KB is too large for a {what} (the limit is "
-                          f"{limit // 1000} KB)")
+        raise ReviewError(f"{path}: {size / 1000:.0f} KB is too large for a {what} (the limit is {limit // 1000} KB)")
     try:
         with path.open("rb") as handle:
             data = handle.read(limit + 1)  # a file that grows, or lies about its size (/proc), stops at the limit
@@ -70,8 +68,9 @@ def decode_text(data: bytes, label: str, what: str = "Java file", limit: int = M
     """``data`` as UTF-8 text with newlines normalised; ReviewError (starting with ``label``) for content that is
     too large, binary, not UTF-8 or empty. Shared by files on disk, entries of a zip and uploads."""
     if len(data) > limit:
-        raise ReviewError(f"{label}: {len(data) / 1000:.0f} KB is too large for a {what} (the limit is "
-                          f"{limit // 1000} KB)")
+        raise ReviewError(
+            f"{label}: {len(data) / 1000:.0f} KB is too large for a {what} (the limit is {limit // 1000} KB)"
+        )
     if b"\x00" in data:
         raise ReviewError(f"{label}: not a text file (it has binary content)")
     try:
@@ -129,14 +128,18 @@ def check_task_yaml(text: str, label: str) -> None:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ReviewError(f"{label}: not a YAML task file{where}; a task file is YAML with 'requirement:' "
-                          "(or a .txt file holding the requirement)") from None
+        raise ReviewError(
+            f"{label}: not a YAML task file{where}; a task file is YAML with 'requirement:' "
+            "(or a .txt file holding the requirement)"
+        ) from None
     if any(isinstance(event, yaml.AliasEvent) for event in events):
         raise ReviewError(f"{label}: YAML aliases (*name) are not allowed in a task file; write the values out")
     if not isinstance(raw, dict) or "requirement" not in raw:
         got = "a mapping without 'requirement'" if isinstance(raw, dict) else _yaml_kind(raw)
-        raise ReviewError(f"{label}: not a task file: a task file is a YAML mapping with 'requirement:' (and "
-                          f"optional tests:); this one is {got}")
+        raise ReviewError(
+            f"{label}: not a task file: a task file is a YAML mapping with 'requirement:' (and "
+            f"optional tests:); this one is {got}"
+        )
 
 
 def _yaml_kind(value: Any) -> str:

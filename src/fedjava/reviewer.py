@@ -112,18 +112,24 @@ class Reviewer:
             started = time.perf_counter()
             evidence, tools, table = run_tools(code, task_spec, run_tests, self.unsafe)
             seconds = time.perf_counter() - started
-        prompt = render_prompt(self.tokenizer, build_messages(task, code, evidence=evidence,
-                                                                      quote_lines=self.cfg.quote_lines,
-                                                                      localisation=self.cfg.localisation))
+        prompt = render_prompt(
+            self.tokenizer,
+            build_messages(
+                task, code, evidence=evidence, quote_lines=self.cfg.quote_lines, localisation=self.cfg.localisation
+            ),
+        )
         n_tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        note = check_fits(label, n_tokens, count_lines(code), self.max_new_tokens, self.cfg.max_seq_length,
-                          context_window(self.model))
+        note = check_fits(
+            label, n_tokens, count_lines(code), self.max_new_tokens, self.cfg.max_seq_length, context_window(self.model)
+        )
         tested = self.grounded and run_tests and task_spec is not None and bool(task_spec.tests)
-        return Prepared(label, code, prompt, n_tokens, evidence, tools, seconds, note, task_spec if tested else None,
-                        table)
+        return Prepared(
+            label, code, prompt, n_tokens, evidence, tools, seconds, note, task_spec if tested else None, table
+        )
 
-    def generate(self, prepared: list[Prepared], batch_size: int = 16,
-                 progress: Callable[[int, int], None] | None = None) -> list[Review]:
+    def generate(
+        self, prepared: list[Prepared], batch_size: int = 16, progress: Callable[[int, int], None] | None = None
+    ) -> list[Review]:
         """Answer every prepared file (batched greedy generation) and parse each answer, in order; ``progress`` is
         told (answers done, of all) as answers finish."""
         from fedjava.evaluation.generate import generate_answers
@@ -132,14 +138,23 @@ class Reviewer:
         if not prepared:
             return []
         started = time.perf_counter()
-        raws = generate_answers(self.model, self.tokenizer, [p.prompt for p in prepared], self.max_new_tokens,
-                                batch_size=max(1, batch_size), progress=progress)
+        raws = generate_answers(
+            self.model,
+            self.tokenizer,
+            [p.prompt for p in prepared],
+            self.max_new_tokens,
+            batch_size=max(1, batch_size),
+            progress=progress,
+        )
         share = (time.perf_counter() - started) / len(prepared)
-        return [Review(p.label, p.code, parse_answer(raw), raw, p.evidence, p.note, p.tool_seconds, share,
-                       tests=p.tests) for p, raw in zip(prepared, raws, strict=True)]
+        return [
+            Review(p.label, p.code, parse_answer(raw), raw, p.evidence, p.note, p.tool_seconds, share, tests=p.tests)
+            for p, raw in zip(prepared, raws, strict=True)
+        ]
 
-    def check_fixes(self, prepared: list[Prepared], reviews: list[Review], samples: int = 0,
-                    temperature: float = 0.8) -> list[Review]:
+    def check_fixes(
+        self, prepared: list[Prepared], reviews: list[Review], samples: int = 0, temperature: float = 0.8
+    ) -> list[Review]:
         """Check each review's fix with the tools (the task's tests where they ran, else javac alone) and, where it
         fails, sample ``samples`` more fixes from the model (:func:`fedjava.evaluation.verify.verify_answers`).
         The reviews get the checked answer and ``fix_check``; only grounded adapters (which run the tools
@@ -148,11 +163,14 @@ class Reviewer:
             return reviews
         from fedjava.evaluation.verify import VerifyItem, verify_answers
 
-        items = [VerifyItem(p.task, p.code, p.prompt, r.raw, r.answer, p.evidence)
-                 for p, r in zip(prepared, reviews, strict=True)]
+        items = [
+            VerifyItem(p.task, p.code, p.prompt, r.raw, r.answer, p.evidence)
+            for p, r in zip(prepared, reviews, strict=True)
+        ]
         started = time.perf_counter()
-        results = verify_answers(self.model, self.tokenizer, items, samples=samples, temperature=temperature,
-                                 jobs=1, unsafe=self.unsafe)
+        results = verify_answers(
+            self.model, self.tokenizer, items, samples=samples, temperature=temperature, jobs=1, unsafe=self.unsafe
+        )
         share = (time.perf_counter() - started) / max(1, len(reviews))
         for review, result in zip(reviews, results, strict=True):
             if review.answer is not None and result.status != "no_fix":
@@ -160,8 +178,16 @@ class Reviewer:
                 review.fix_check = {**result.as_dict(), "seconds": round(share, 3)}
         return reviews
 
-    def review(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True,
-               check: int | None = None, stage: Callable[[str], None] | None = None) -> Review:
+    def review(
+        self,
+        code: str,
+        label: str,
+        task: str,
+        task_spec=None,
+        run_tests: bool = True,
+        check: int | None = None,
+        stage: Callable[[str], None] | None = None,
+    ) -> Review:
         """One file, start to end (what the web page does); ``check`` not None: the fix is checked, with that many
         more sampled where it fails (:meth:`check_fixes`). ``stage`` is told each step as it starts ("tools",
         "model", "fix check"), so that a page can show how far the review is."""
@@ -203,8 +229,9 @@ def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
     return load_adapter_config(adapter, preset, overrides)  # the base model the adapter was trained on
 
 
-def check_fits(path: str | Path, prompt_tokens: int, lines: int, max_new_tokens: int, max_seq_length: int,
-               context: int | None) -> str | None:
+def check_fits(
+    path: str | Path, prompt_tokens: int, lines: int, max_new_tokens: int, max_seq_length: int, context: int | None
+) -> str | None:
     """ReviewError beyond the model's context window; a note (returned) beyond max_seq_length; else None."""
     total = prompt_tokens + max_new_tokens
     what = f"its prompt ({lines} lines of code with the task) is {prompt_tokens} tokens"
@@ -212,11 +239,14 @@ def check_fits(path: str | Path, prompt_tokens: int, lines: int, max_new_tokens:
         raise ReviewError(
             f"{path}: too long for the model: {what}, and with up to {max_new_tokens} answer tokens that is "
             f"{total}, over the {context} tokens the model can read (room for {max(0, context - max_new_tokens)} "
-            "prompt tokens); review a shorter file or lower --max-new-tokens")
+            "prompt tokens); review a shorter file or lower --max-new-tokens"
+        )
     if total > max_seq_length:
-        return (f"note: {path}: {what}; with up to {max_new_tokens} answer tokens that is over "
-                f"max_seq_length={max_seq_length}, the length the adapter was trained on, so the review may "
-                "be less reliable")
+        return (
+            f"note: {path}: {what}; with up to {max_new_tokens} answer tokens that is over "
+            f"max_seq_length={max_seq_length}, the length the adapter was trained on, so the review may "
+            "be less reliable"
+        )
     return None
 
 
@@ -236,8 +266,9 @@ def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tu
     try:
         evidence, outcome = review_evidence(code, task_spec, run_tests, unsafe=unsafe)
     except JdkMissingError as exc:
-        raise ToolsUnavailableError(f"{exc} (grounded reviews compile the file; the adapter was trained on javac's "
-                                    "output)") from exc
+        raise ToolsUnavailableError(
+            f"{exc} (grounded reviews compile the file; the adapter was trained on javac's output)"
+        ) from exc
     except RuntimeError as exc:  # the runner could not finish this one program (e.g. its JVM failed to start)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ReviewError(f"the tools failed on this file: {first}") from exc

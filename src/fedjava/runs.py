@@ -43,8 +43,14 @@ class RunFolderError(UserError):
 
 
 @contextmanager
-def training_run(cfg: Config, out: Path, resume: bool, overwrite: bool, find_checkpoint: Callable[[], Any],
-                 printer: Callable[[str], None] = print) -> Iterator[TrainingRun]:
+def training_run(
+    cfg: Config,
+    out: Path,
+    resume: bool,
+    overwrite: bool,
+    find_checkpoint: Callable[[], Any],
+    printer: Callable[[str], None] = print,
+) -> Iterator[TrainingRun]:
     """Open a training run in ``out``; the block that uses it loads, trains and finishes (see :class:`TrainingRun`).
 
     The folder is claimed first (:func:`claim_output_dir`: ``resume`` or ``overwrite`` for one holding a run), then
@@ -91,12 +97,20 @@ class TrainingRun:
         """Start recording the run as ``name`` (training_history.json, a resumed run's history kept; TensorBoard under
         ``tensorboard_name``, default ``name``; W&B when asked)."""
         cfg = self.cfg
-        self.tracker = RunTracker(self.out, name, cfg.to_dict(), cfg.tensorboard_dir(tensorboard_name or name),
-                                  cfg.report_to, cfg.wandb_project, resume=self.resume)
+        self.tracker = RunTracker(
+            self.out,
+            name,
+            cfg.to_dict(),
+            cfg.tensorboard_dir(tensorboard_name or name),
+            cfg.report_to,
+            cfg.wandb_project,
+            resume=self.resume,
+        )
         return self.tracker
 
-    def finish(self, model, tokenizer, described: dict[str, Any],
-               summarize: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    def finish(
+        self, model, tokenizer, described: dict[str, Any], summarize: Callable[[Path], dict[str, Any]]
+    ) -> dict[str, Any]:
         """Save ``final_model`` (:func:`save_final_model`, ``described`` in its fedjava_run.yaml), then the summary
         ``summarize(final_model)`` makes into the history; the summary."""
         if self.tracker is None:
@@ -120,8 +134,10 @@ def claim_output_dir(out: Path, resume: bool = False, overwrite: bool = False) -
     if not found or resume:
         return out
     if not overwrite:
-        raise RunFolderError(f"{out} holds another run ({', '.join(found)}): continue it with --resume, replace "
-                             "it with --overwrite, or choose another output_dir=")
+        raise RunFolderError(
+            f"{out} holds another run ({', '.join(found)}): continue it with --resume, replace "
+            "it with --overwrite, or choose another output_dir="
+        )
     for path in previous_outputs(out):
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     return out
@@ -135,15 +151,21 @@ def previous_outputs(out: Path) -> list[Path]:
 
 def settings_problems(saved: dict[str, Any], cfg: Config, keys: Iterable[str] = MODEL_KEYS) -> list[str]:
     """The ``keys`` whose value in ``saved`` (a checkpoint's settings) differs from ``cfg``, one line each."""
-    return [f"{key}: the checkpoint has {saved[key]!r}, this run {getattr(cfg, key)!r}"
-            for key in keys if key in saved and saved[key] != getattr(cfg, key)]
+    return [
+        f"{key}: the checkpoint has {saved[key]!r}, this run {getattr(cfg, key)!r}"
+        for key in keys
+        if key in saved and saved[key] != getattr(cfg, key)
+    ]
 
 
 def refuse_other_run(checkpoint: Path, problems: list[str]) -> None:
     """RunFolderError naming every differing key, when ``problems`` (from :func:`settings_problems`) is not empty."""
     if problems:
-        raise RunFolderError(f"--resume: {checkpoint} belongs to a run with other settings ("
-                             + "; ".join(problems) + "). Use the same settings, --overwrite, or another output_dir=")
+        raise RunFolderError(
+            f"--resume: {checkpoint} belongs to a run with other settings ("
+            + "; ".join(problems)
+            + "). Use the same settings, --overwrite, or another output_dir="
+        )
 
 
 def count_parameters(model) -> tuple[int, int]:

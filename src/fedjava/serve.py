@@ -53,7 +53,6 @@ DEFAULT_CLASS_MB = 50
 _JAVA_WORDS = re.compile(r"\b(class|interface|enum|record|void|static|public|private|return|import|package)\b")
 
 
-
 def looks_like_java(text: str) -> bool:
     """True for text with a ``{`` and a Java keyword: a lenient check that still refuses prose and other languages."""
     return "{" in text and bool(_JAVA_WORDS.search(text))
@@ -74,11 +73,14 @@ def _is_loopback(host: str) -> bool:
 def check_results_folder(results: Path) -> None:
     """ReviewError unless ``results`` is a grade output folder, a new folder, or an empty one."""
     if results.exists() and not results.is_dir():
-        raise ReviewError(f"{results}: is a file; --results takes a folder (a fedjava grade output folder, or a new "
-                          "one)")
+        raise ReviewError(
+            f"{results}: is a file; --results takes a folder (a fedjava grade output folder, or a new one)"
+        )
     if results.is_dir() and any(results.iterdir()) and not (results / "grades_detail.csv").is_file():
-        raise ReviewError(f"{results}: not a fedjava grade output folder (no grades_detail.csv), and not empty; give "
-                          "a grade output folder, or a new folder for the class you will upload")
+        raise ReviewError(
+            f"{results}: not a fedjava grade output folder (no grades_detail.csv), and not empty; give "
+            "a grade output folder, or a new folder for the class you will upload"
+        )
 
 
 def results_rubric(results: Path):
@@ -89,9 +91,16 @@ def results_rubric(results: Path):
     return saved_rubric(GradeFolder(results))
 
 
-def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: int = DEFAULT_UPLOAD_KB * 1000,
-               run_tests: bool = True, allowed_hosts: tuple[str, ...] | None = None,
-               max_class_bytes: int = DEFAULT_CLASS_MB * 10**6, rubric_given: bool = True):
+def create_app(
+    reviewer,
+    rubric,
+    results: Path | None = None,
+    max_upload_bytes: int = DEFAULT_UPLOAD_KB * 1000,
+    run_tests: bool = True,
+    allowed_hosts: tuple[str, ...] | None = None,
+    max_class_bytes: int = DEFAULT_CLASS_MB * 10**6,
+    rubric_given: bool = True,
+):
     """The FastAPI application around a loaded :class:`fedjava.reviewer.Reviewer`; ``allowed_hosts`` (None: any)
     are the names a request's ``Host`` header may give (without the port). ``rubric_given`` False: the scores use
     the rubric saved in ``results`` once a class is graded there."""
@@ -120,15 +129,42 @@ def create_app(reviewer, rubric, results: Path | None = None, max_upload_bytes: 
 
     @app.get("/", response_class=HTMLResponse)
     def index():
-        return page("index.html", adapter=adapter, mode=reviewer.cfg.prompt_mode, results=results,
-                    limit_kb=max_upload_bytes // 1000, class_mb=max_class_bytes // 10**6, token_field=TOKEN_FIELD,
-                    token=tokens.issue(), cap=current_rubric().cap)
+        return page(
+            "index.html",
+            adapter=adapter,
+            mode=reviewer.cfg.prompt_mode,
+            results=results,
+            limit_kb=max_upload_bytes // 1000,
+            class_mb=max_class_bytes // 10**6,
+            token_field=TOKEN_FIELD,
+            token=tokens.issue(),
+            cap=current_rubric().cap,
+        )
 
-    _add_review_route(app, reviewer=reviewer, adapter=adapter, tokens=tokens, jobs=jobs, lock=lock, refuse=refuse,
-                      current_rubric=current_rubric, run_tests=run_tests)
+    _add_review_route(
+        app,
+        reviewer=reviewer,
+        adapter=adapter,
+        tokens=tokens,
+        jobs=jobs,
+        lock=lock,
+        refuse=refuse,
+        current_rubric=current_rubric,
+        run_tests=run_tests,
+    )
     _add_job_routes(app, jobs, page, refuse)
-    add_results_routes(app, results=results, reviewer=reviewer, lock=lock, jobs=jobs, tokens=tokens, page=page,
-                       refuse=refuse, current_rubric=current_rubric, run_tests=run_tests)
+    add_results_routes(
+        app,
+        results=results,
+        reviewer=reviewer,
+        lock=lock,
+        jobs=jobs,
+        tokens=tokens,
+        page=page,
+        refuse=refuse,
+        current_rubric=current_rubric,
+        run_tests=run_tests,
+    )
     return app
 
 
@@ -145,8 +181,18 @@ def _rubric_source(rubric, rubric_given: bool, results: Path | None):
     return current_rubric
 
 
-def _add_review_route(app, *, reviewer, adapter: str, tokens: FormTokens, jobs, lock: threading.Lock, refuse,
-                      current_rubric, run_tests: bool) -> None:
+def _add_review_route(
+    app,
+    *,
+    reviewer,
+    adapter: str,
+    tokens: FormTokens,
+    jobs,
+    lock: threading.Lock,
+    refuse,
+    current_rubric,
+    run_tests: bool,
+) -> None:
     """POST /review: one student's file (and task) from the form, reviewed as a job whose page the browser follows."""
     from fastapi import Request
     from fastapi.responses import HTMLResponse, RedirectResponse
@@ -159,14 +205,19 @@ def _add_review_route(app, *, reviewer, adapter: str, tokens: FormTokens, jobs, 
     async def review(request: Request):
         form = await request.form(max_files=2, max_fields=8)
         if not tokens.valid(str(form.get(TOKEN_FIELD) or "")):
-            return refuse("the form's token is missing or out of date (was the server restarted?); reload the page "
-                          "and send the form again", 403, "Refused")
+            return refuse(
+                "the form's token is missing or out of date (was the server restarted?); reload the page "
+                "and send the form again",
+                403,
+                "Refused",
+            )
         try:
             label, code = await _code_from(form)
             task, spec = await _task_from(form)
             # a broken task file is named and nothing is reviewed: its error is the teacher's, not the code's
-            spec = await run_in_threadpool(prepare_task, spec, task, None, "the task file",
-                                           run_tests and reviewer.grounded, reviewer.unsafe)
+            spec = await run_in_threadpool(
+                prepare_task, spec, task, None, "the task file", run_tests and reviewer.grounded, reviewer.unsafe
+            )
         except (ReviewError, TaskError) as exc:
             return refuse(str(exc))
         scorer = current_rubric()
@@ -186,19 +237,36 @@ def _review_page(done, label: str, code: str, task: str, spec, adapter: str, sco
     """The feedback page of one review, scored with the server's rubric."""
     from fedjava.grading.feedback import render_feedback
 
-    record = {"source": label, "code": code, "status": "graded" if done.answer else "invalid_answer",
-              "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",
-              "answer": done.answer, "raw": done.raw, "evidence": done.evidence, "note": done.note,
-              "adapter": adapter, "fix_check": done.fix_check, "tests": done.tests}
+    record = {
+        "source": label,
+        "code": code,
+        "status": "graded" if done.answer else "invalid_answer",
+        "reason": None if done.answer else "the grader's answer is not valid JSON, so it cannot be shown",
+        "answer": done.answer,
+        "raw": done.raw,
+        "evidence": done.evidence,
+        "note": done.note,
+        "adapter": adapter,
+        "fix_check": done.fix_check,
+        "tests": done.tests,
+    }
     score = scorer.score(done.answer, done.evidence, done.tests) if done.answer else None
-    return render_feedback(record, score, _title(task, spec), cap=scorer.cap, back="/", task=task,
-                           rubric_note="Scored with the server's rubric (the one fedjava grade and review use): the "
-                                       "verdict's points, plus the tests', minus the points of each error the tools "
-                                       "confirm.")
+    return render_feedback(
+        record,
+        score,
+        _title(task, spec),
+        cap=scorer.cap,
+        back="/",
+        task=task,
+        rubric_note="Scored with the server's rubric (the one fedjava grade and review use): the "
+        "verdict's points, plus the tests', minus the points of each error the tools "
+        "confirm.",
+    )
 
 
-def _add_request_checks(app, refuse, allowed_hosts: tuple[str, ...] | None, max_upload_bytes: int,
-                        max_class_bytes: int) -> None:
+def _add_request_checks(
+    app, refuse, allowed_hosts: tuple[str, ...] | None, max_upload_bytes: int, max_class_bytes: int
+) -> None:
     """Before any route: the Host header (DNS rebinding), another site's form (CSRF) and the upload's size, each
     refused before the body is read."""
     from fastapi import Request
@@ -206,21 +274,26 @@ def _add_request_checks(app, refuse, allowed_hosts: tuple[str, ...] | None, max_
     @app.middleware("http")
     async def check_request(request: Request, call_next):
         if allowed_hosts is not None and _host_name(request.headers.get("host", "")) not in allowed_hosts:
-            return refuse("this page answers only on this machine (http://127.0.0.1 or http://localhost)", 400,
-                          "Wrong host")
+            return refuse(
+                "this page answers only on this machine (http://127.0.0.1 or http://localhost)", 400, "Wrong host"
+            )
         if request.method == "POST":
             reason = cross_site_reason(request.headers)
             if reason is not None:  # before the body is read: another site's form gets nothing done
-                return refuse(f"{reason}. This page takes forms only from itself: open it and send the form there",
-                              403, "Refused")
+                return refuse(
+                    f"{reason}. This page takes forms only from itself: open it and send the form there", 403, "Refused"
+                )
             length = request.headers.get("content-length")
             if length is None or not length.isdigit():
                 return refuse("the request gave no Content-Length; send the form from the page", 411)
             limit = max_class_bytes if request.url.path == "/batch" else max_upload_bytes
             what = "a class zip and its task" if request.url.path == "/batch" else "one Java file and its task"
             if int(length) > limit:
-                return refuse(f"the upload is {int(length) / 1000:.0f} KB; the limit is {limit // 1000} KB ({what})",
-                              413, "Too large")
+                return refuse(
+                    f"the upload is {int(length) / 1000:.0f} KB; the limit is {limit // 1000} KB ({what})",
+                    413,
+                    "Too large",
+                )
         return await call_next(request)
 
 
@@ -239,14 +312,19 @@ def _add_job_routes(app, jobs, page, refuse) -> None:
     def follow(job_id: str):
         job = jobs.get(job_id)
         if job is None:
-            return refuse("no such review or grading run (the server keeps the last 100; was it restarted?)", 404,
-                          "Not found")
+            return refuse(
+                "no such review or grading run (the server keeps the last 100; was it restarted?)", 404, "Not found"
+            )
         if job.error is not None:
             return refuse(job.error, 400, "Not reviewed" if job.kind == "review" else "Not graded")
         if job.page is not None and job.finished is not None:
             return HTMLResponse(job.page)
-        return page("progress.html", job=job, progress=jobs.progress(job),
-                    heading="Reviewing" if job.kind == "review" else "Grading the class")
+        return page(
+            "progress.html",
+            job=job,
+            progress=jobs.progress(job),
+            heading="Reviewing" if job.kind == "review" else "Grading the class",
+        )
 
 
 def _title(task: str, spec) -> str:
@@ -256,14 +334,14 @@ def _title(task: str, spec) -> str:
     if task == GENERIC_TASK:
         return "Review (no task given)"
     first = re.split(r"(?<=[.!?])\s", task.strip(), maxsplit=1)[0].strip()
-    return first if len(first) <= 100 else first[:first.rfind(" ", 0, 100)] + " ..."
+    return first if len(first) <= 100 else first[: first.rfind(" ", 0, 100)] + " ..."
 
 
 def _host_name(header: str) -> str:
     """The name in a ``Host`` header, without its port: "127.0.0.1:8765" -> "127.0.0.1", "[::1]:80" -> "::1"."""
     header = header.strip().lower()
     if header.startswith("["):
-        return header[1:header.find("]")] if "]" in header else header
+        return header[1 : header.find("]")] if "]" in header else header
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
@@ -281,8 +359,10 @@ async def _code_from(form) -> tuple[str, str]:
             raise ReviewError("no code: paste the Java program or choose a .java file")
         name, code = "pasted code", decode_text(text.encode("utf-8"), "pasted code")
     if not looks_like_java(code):
-        raise ReviewError(f"{name}: this does not look like Java source (no braces with a Java keyword such as "
-                          "class, static or return)")
+        raise ReviewError(
+            f"{name}: this does not look like Java source (no braces with a Java keyword such as "
+            "class, static or return)"
+        )
     return name, code
 
 

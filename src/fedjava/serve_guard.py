@@ -107,8 +107,9 @@ def check_packages() -> None:
     """ServeError naming what to install when a package ``serve`` needs is missing."""
     missing = missing_packages()
     if missing:
-        raise ServeError(f"fedjava serve needs {', '.join(missing)}, not installed in this Python "
-                         f"({sys.executable}): {SERVE_EXTRA}")
+        raise ServeError(
+            f"fedjava serve needs {', '.join(missing)}, not installed in this Python ({sys.executable}): {SERVE_EXTRA}"
+        )
 
 
 def check_listen(host: str, port: int) -> None:
@@ -123,8 +124,9 @@ def check_listen(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise ServeError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port or "
-                             "--host") from None
+            raise ServeError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port or --host"
+            ) from None
 
 
 def check_unsafe_run(host: str, loopback: bool, unsafe: bool) -> None:
@@ -132,7 +134,12 @@ def check_unsafe_run(host: str, loopback: bool, unsafe: bool) -> None:
     if not unsafe:
         return
     if not loopback:
-        raise ServeError(f"--unsafe-run with --host {host}: anyone who can reach this port could run Java code on "
-                         "this machine without the sandbox; use --unsafe-run only with --host 127.0.0.1")
-    print("warning: --unsafe-run: Java code sent to this page runs WITHOUT the sandbox, with this user's rights; "
-          "use it only on a machine you can afford to lose", file=sys.stderr)
+        raise ServeError(
+            f"--unsafe-run with --host {host}: anyone who can reach this port could run Java code on "
+            "this machine without the sandbox; use --unsafe-run only with --host 127.0.0.1"
+        )
+    print(
+        "warning: --unsafe-run: Java code sent to this page runs WITHOUT the sandbox, with this user's rights; "
+        "use it only on a machine you can afford to lose",
+        file=sys.stderr,
+    )

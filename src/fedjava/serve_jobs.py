@@ -113,8 +113,15 @@ class Jobs:
             percent = min(95, round(100 * job.elapsed / expected))
         left = max(0.0, expected - job.elapsed)
         how_far = f" ({job.done} of {job.total} students)" if job.kind == "class" and job.total else ""
-        return {"step": STEP_WORDS.get(job.step, job.step) + how_far, "percent": percent,
-                "elapsed": round(job.elapsed), "done": job.finished is not None,
-                "estimate": (f"about {left:.0f} s left (the last {'reviews' if job.kind == 'review' else 'classes'} "
-                             f"took {each:.0f} s{' per student' if job.kind == 'class' else ''})") if took and
-                            job.finished is None else ""}
+        return {
+            "step": STEP_WORDS.get(job.step, job.step) + how_far,
+            "percent": percent,
+            "elapsed": round(job.elapsed),
+            "done": job.finished is not None,
+            "estimate": (
+                f"about {left:.0f} s left (the last {'reviews' if job.kind == 'review' else 'classes'} "
+                f"took {each:.0f} s{' per student' if job.kind == 'class' else ''})"
+            )
+            if took and job.finished is None
+            else "",
+        }

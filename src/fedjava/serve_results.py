@@ -61,8 +61,9 @@ def typed_score(text: str, cap: float) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise ReviewError(f"'{text[:20]}' is not a number; type a score from 0 to {cap:g}, or leave it empty for the "
-                          "rubric's") from None
+        raise ReviewError(
+            f"'{text[:20]}' is not a number; type a score from 0 to {cap:g}, or leave it empty for the rubric's"
+        ) from None
     if not 0 <= value <= cap:
         raise ReviewError(f"{value:g} is not a score from 0 to the {cap:g} points possible; nothing was saved")
     return round(value, 2)
@@ -83,15 +84,23 @@ class _Context:
     run_tests: bool
 
     def no_folder(self):
-        return self.refuse("start the server with --results DIR (a fedjava grade output folder, or a new folder for "
-                           "a class you upload here) to browse, edit and grade a class", 404, "No results folder")
+        return self.refuse(
+            "start the server with --results DIR (a fedjava grade output folder, or a new folder for "
+            "a class you upload here) to browse, edit and grade a class",
+            404,
+            "No results folder",
+        )
 
     def checked(self, form) -> bool:
         return self.tokens.valid(str(form.get(TOKEN_FIELD) or ""))
 
     def stale(self):
-        return self.refuse("the form's token is missing or out of date (was the server restarted?); reload the page "
-                           "and send the form again", 403, "Refused")
+        return self.refuse(
+            "the form's token is missing or out of date (was the server restarted?); reload the page "
+            "and send the form again",
+            403,
+            "Refused",
+        )
 
 
 def add_results_routes(app, results, reviewer, lock, jobs, tokens, page, refuse, current_rubric, run_tests):
@@ -123,8 +132,16 @@ def _browse_routes(app, context: _Context) -> None:
         detail = results / "grades_detail.csv"
         rows = read_detail(detail) if detail.is_file() else []
         folder = GradeFolder(results)
-        return page("results.html", assignment=folder.meta.get("assignment", results.name), folder=results, rows=rows,
-                    status_names=STATUS_NAMES, saved=saved, token_field=TOKEN_FIELD, token=tokens.issue())
+        return page(
+            "results.html",
+            assignment=folder.meta.get("assignment", results.name),
+            folder=results,
+            rows=rows,
+            status_names=STATUS_NAMES,
+            saved=saved,
+            token_field=TOKEN_FIELD,
+            token=tokens.issue(),
+        )
 
 
 def _edit_routes(app, context: _Context) -> None:
@@ -155,12 +172,25 @@ def _edit_form_route(app, context: _Context) -> None:
         from fedjava.grading.feedback import read_score
 
         rubric = saved_rubric(folder)
-        score = rubric.score(record["answer"], record.get("evidence"), record.get("tests")) \
-            if record["status"] == "graded" else None
-        return page("edit.html", student=student, record=record, fields=page_fields(shown), typed=read_score(shown),
-                    score=score, cap=rubric.cap, state=folder.state.get(student, {}).get("state", "draft"),
-                    page_name=path.name, token_field=TOKEN_FIELD, token=tokens.issue(),
-                    assignment=folder.meta.get("assignment", results.name))
+        score = (
+            rubric.score(record["answer"], record.get("evidence"), record.get("tests"))
+            if record["status"] == "graded"
+            else None
+        )
+        return page(
+            "edit.html",
+            student=student,
+            record=record,
+            fields=page_fields(shown),
+            typed=read_score(shown),
+            score=score,
+            cap=rubric.cap,
+            state=folder.state.get(student, {}).get("state", "draft"),
+            page_name=path.name,
+            token_field=TOKEN_FIELD,
+            token=tokens.issue(),
+            assignment=folder.meta.get("assignment", results.name),
+        )
 
 
 def _save_edit_route(app, context: _Context) -> None:
@@ -191,17 +221,34 @@ def _save_edit_route(app, context: _Context) -> None:
             typed = typed_score(str(form.get("score") or ""), rubric.cap)
         except ReviewError as exc:
             return refuse(str(exc), 400, "Not saved")
-        score = rubric.score(record["answer"], record.get("evidence"), record.get("tests")) \
-            if record["status"] == "graded" else None
+        score = (
+            rubric.score(record["answer"], record.get("evidence"), record.get("tests"))
+            if record["status"] == "graded"
+            else None
+        )
         if form.get("action") == "release" and score is None and typed is None:
-            return refuse(f"{student} has no score yet (not graded, or to grade by hand): type a score to release the "
-                          "page", 400, "Not released")
-        assignment, task, note = folder.meta.get("assignment", results.name), folder.meta.get("task", ""), \
-            rubric_note(rubric, folder)
+            return refuse(
+                f"{student} has no score yet (not graded, or to grade by hand): type a score to release the page",
+                400,
+                "Not released",
+            )
+        assignment, task, note = (
+            folder.meta.get("assignment", results.name),
+            folder.meta.get("task", ""),
+            rubric_note(rubric, folder),
+        )
         own = render_feedback(record, score, assignment, state="draft", cap=rubric.cap, rubric_note=note, task=task)
         teacher = typed if typed is not None and (score is None or typed != score.points) else None
-        mine = render_feedback({**record, "answer": edited_answer(record.get("answer"), form)}, score, assignment,
-                               state="draft", cap=rubric.cap, rubric_note=note, task=task, teacher_score=teacher)
+        mine = render_feedback(
+            {**record, "answer": edited_answer(record.get("answer"), form)},
+            score,
+            assignment,
+            state="draft",
+            cap=rubric.cap,
+            rubric_note=note,
+            task=task,
+            teacher_score=teacher,
+        )
         edited = folder.write_edited(student, mine, own)
         if form.get("action") == "release":
             folder.release(student, datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -216,7 +263,13 @@ def _batch_route(app, context: _Context) -> None:
     from fastapi import Request
     from fastapi.responses import HTMLResponse, RedirectResponse
 
-    results, refuse, reviewer, lock, jobs = context.results, context.refuse, context.reviewer, context.lock, context.jobs
+    results, refuse, reviewer, lock, jobs = (
+        context.results,
+        context.refuse,
+        context.reviewer,
+        context.lock,
+        context.jobs,
+    )
     current_rubric, run_tests = context.current_rubric, context.run_tests
     no_folder, checked, stale = context.no_folder, context.checked, context.stale
 
@@ -229,8 +282,11 @@ def _batch_route(app, context: _Context) -> None:
             return stale()
         upload = form.get("class_zip")
         if upload is None or not getattr(upload, "filename", ""):
-            return refuse("choose the class's zip file (one .java file or folder per student, or the zip Canvas or "
-                          "Moodle gives)", 400, "Not graded")
+            return refuse(
+                "choose the class's zip file (one .java file or folder per student, or the zip Canvas or Moodle gives)",
+                400,
+                "Not graded",
+            )
         work_dir = Path(tempfile.mkdtemp(prefix="fedjava-class-"))
         try:
             zipped = work_dir / "class.zip"
@@ -247,10 +303,17 @@ def _batch_route(app, context: _Context) -> None:
 
             try:
                 with lock:  # the model is shared with the reviews
-                    opts = GradeOptions(str(zipped), str(task), str(results), rubric=_rubric_file(current_rubric(),
-                                        work_dir, results), adapter=str(reviewer.adapter), run_tests=run_tests,
-                                        assignment=assignment, max_new_tokens=reviewer.max_new_tokens,
-                                        unsafe_run=reviewer.unsafe)
+                    opts = GradeOptions(
+                        str(zipped),
+                        str(task),
+                        str(results),
+                        rubric=_rubric_file(current_rubric(), work_dir, results),
+                        adapter=str(reviewer.adapter),
+                        run_tests=run_tests,
+                        assignment=assignment,
+                        max_new_tokens=reviewer.max_new_tokens,
+                        unsafe_run=reviewer.unsafe,
+                    )
                     report = run_grade(opts, progress=False, reviewer=reviewer, listener=job.update)
                     job.update("writing", report.students, report.students)
             finally:
@@ -260,9 +323,15 @@ def _batch_route(app, context: _Context) -> None:
                 lines.append(f"Left out (no submission): {', '.join(report.ignored[:12])}")
             from fedjava.grading.feedback import templates
 
-            return templates().get_template("message.html").render(
-                heading="Class graded", message=" ".join(lines), links=[("/results", "check and release the pages"),
-                                                                       ("/results/files/summary.html", "the summary")])
+            return (
+                templates()
+                .get_template("message.html")
+                .render(
+                    heading="Class graded",
+                    message=" ".join(lines),
+                    links=[("/results", "check and release the pages"), ("/results/files/summary.html", "the summary")],
+                )
+            )
 
         job = jobs.start("class", work)
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)

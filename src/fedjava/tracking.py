@@ -86,7 +86,12 @@ class RunTracker:
         self.path = self.output_dir / "training_history.json"
         self.start = time.time()
         self.history: dict[str, Any] = {
-            "method": method, "config": config, "steps": [], "epochs": [], "rounds": [], "summary": {},
+            "method": method,
+            "config": config,
+            "steps": [],
+            "epochs": [],
+            "rounds": [],
+            "summary": {},
         }
         if resume and self.path.is_file():
             try:

@@ -41,7 +41,9 @@ class NonFiniteLossError(RuntimeError):
 
     def __init__(self, step: int, value: float, checkpoint: str | None = None):
         self.step, self.value, self.checkpoint = step, value, checkpoint
-        kept = f"The last good checkpoint is kept at {checkpoint}." if checkpoint else "No checkpoint was saved before it."
+        kept = (
+            f"The last good checkpoint is kept at {checkpoint}." if checkpoint else "No checkpoint was saved before it."
+        )
         super().__init__(
             f"the training loss became {value} at step {step}; training stopped. {kept} "
             "Usual remedies: lower learning_rate (e.g. 5e-5), keep gradient clipping on (max_grad_norm=1.0), "
@@ -112,7 +114,7 @@ def evaluate_loss(model, features: list[dict[str, Any]], collator, batch_size: i
     tally = DecisionTally()
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     for start in range(0, len(order), batch_size):
-        chunk = [features[i] for i in order[start:start + batch_size]]
+        chunk = [features[i] for i in order[start : start + batch_size]]
         batch = collator(chunk)
         batch = {k: v.to(device) for k, v in batch.items() if k != "weights"}
         logits, targets, mask = answer_logits(model, batch)
@@ -153,7 +155,7 @@ class DecisionTally:
 
             def argmax_ok(span, b=b):
                 start, end = span
-                picked = logits[rows[b, start - 1:end - 1]].argmax(-1)
+                picked = logits[rows[b, start - 1 : end - 1]].argmax(-1)
                 return bool(torch.equal(picked, input_ids[b, start:end].to(picked.device)))
 
             start = spans["verdict"][0]
@@ -252,7 +254,9 @@ class AnswerOnlyTrainer(Trainer):
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
         if not self.eval_features:
             return {}
-        metrics = evaluate_loss(self.model, self.eval_features, self.data_collator, self.args.per_device_eval_batch_size)
+        metrics = evaluate_loss(
+            self.model, self.eval_features, self.data_collator, self.args.per_device_eval_batch_size
+        )
         self.log({"eval_loss": metrics["eval_loss"]})
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics=metrics)
         return metrics
@@ -260,8 +264,11 @@ class AnswerOnlyTrainer(Trainer):
 
 def _last_checkpoint(output_dir: str | Path) -> str | None:
     """The Trainer checkpoint of the highest step in ``output_dir`` (``checkpoint-N``), or None."""
-    steps = {int(p.name.removeprefix("checkpoint-")): p for p in Path(output_dir).glob("checkpoint-*")
-             if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()}
+    steps = {
+        int(p.name.removeprefix("checkpoint-")): p
+        for p in Path(output_dir).glob("checkpoint-*")
+        if p.is_dir() and p.name.removeprefix("checkpoint-").isdigit()
+    }
     return str(steps[max(steps)]) if steps else None
 
 
@@ -273,14 +280,18 @@ def resume_checkpoint(folder: Path, cfg: Config) -> Path:
     """
     found = _last_checkpoint(folder)
     if found is None:
-        raise RunFolderError(f"--resume: no checkpoint in {folder}, so there is nothing to continue; run without "
-                             "--resume (with --overwrite to replace what the output folder holds)")
+        raise RunFolderError(
+            f"--resume: no checkpoint in {folder}, so there is nothing to continue; run without "
+            "--resume (with --overwrite to replace what the output folder holds)"
+        )
     path = Path(found)
     problem = _incomplete(path)
     if problem:
-        raise RunFolderError(f"--resume: the newest checkpoint {path} is incomplete ({problem}), as when a run is "
-                             "stopped while saving: delete that folder to resume from the one before, or start "
-                             "again with --overwrite")
+        raise RunFolderError(
+            f"--resume: the newest checkpoint {path} is incomplete ({problem}), as when a run is "
+            "stopped while saving: delete that folder to resume from the one before, or start "
+            "again with --overwrite"
+        )
     saved = load_saved_config(path).to_dict() if (path / SAVED_CONFIG).is_file() else {}
     refuse_other_run(path, settings_problems(saved, cfg))
     return path
@@ -321,8 +332,14 @@ class HistoryCallback(TrainerCallback):
     :data:`CHECKPOINT_STATE` and the run's config (``config_text``); :meth:`resume` reads them back.
     """
 
-    def __init__(self, trainer_ref: Callable[[], AnswerOnlyTrainer], tracker: RunTracker | None, num_epochs: int,
-                 printer: Callable[[str], None] | None = None, config_text: str = ""):
+    def __init__(
+        self,
+        trainer_ref: Callable[[], AnswerOnlyTrainer],
+        tracker: RunTracker | None,
+        num_epochs: int,
+        printer: Callable[[str], None] | None = None,
+        config_text: str = "",
+    ):
         self.trainer_ref = trainer_ref
         self.tracker = tracker
         self.num_epochs = num_epochs
@@ -428,8 +445,10 @@ class HistoryCallback(TrainerCallback):
                 self.tracker.record("steps", {"step": step, **values, "elapsed_seconds": self.tracker.elapsed()}, step)
             if self.printer is not None:
                 decisions = format_decisions(values)
-                self.printer(f"  Step {step}: eval_loss: {values.get('eval_loss', float('nan')):.4f}"
-                             + (f", {decisions}" if decisions else ""))
+                self.printer(
+                    f"  Step {step}: eval_loss: {values.get('eval_loss', float('nan')):.4f}"
+                    + (f", {decisions}" if decisions else "")
+                )
 
     def _print(self, entry):
         if self.printer is None:
@@ -466,8 +485,15 @@ def load_prompted(cfg: Config, path: Path, limit: int = 0, name: str = "data", t
     if limit:
         samples = samples[:limit]
     dropout = cfg.tests_dropout if training else 0.0
-    return apply_prompt_mode(samples, cfg.prompt_mode, dropout, cfg.seed, name=str(path), quote_lines=cfg.quote_lines,
-                             localisation=cfg.localisation)
+    return apply_prompt_mode(
+        samples,
+        cfg.prompt_mode,
+        dropout,
+        cfg.seed,
+        name=str(path),
+        quote_lines=cfg.quote_lines,
+        localisation=cfg.localisation,
+    )
 
 
 def load_train_valid(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -477,7 +503,9 @@ def load_train_valid(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, 
     return train, valid
 
 
-def training_arguments(cfg: Config, output_dir: Path, has_eval: bool, num_epochs: float | None = None) -> TrainingArguments:
+def training_arguments(
+    cfg: Config, output_dir: Path, has_eval: bool, num_epochs: float | None = None
+) -> TrainingArguments:
     """TrainingArguments for ``cfg``; logging to TensorBoard/W&B is done by RunTracker, not the Trainer."""
     use_cuda = torch.cuda.is_available()
     bf16 = use_cuda and cfg.precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()

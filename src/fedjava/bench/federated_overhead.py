@@ -31,11 +31,25 @@ if TYPE_CHECKING:
 
 def bench_overrides(args: argparse.Namespace, data_dir: Path, results: Path) -> list[str]:
     return [
-        f"model_name={args.model}", f"data_dir={data_dir}", f"results_dir={results}", "batch_size=1",
-        "gradient_accumulation_steps=1", "warmup_ratio=0", "lr_scheduler=constant", "save_strategy=no",
-        "eval_strategy=no", f"max_seq_length={args.max_seq_length}", "logging_steps=1000", "report_to=none",
-        f"num_clients={args.clients}", f"num_rounds={args.rounds}", "local_epochs=1", "algorithm=fedavg",
-        f"client_num_cpus={args.threads}", "num_gpus=0", f"max_eval_samples={args.eval_samples}",
+        f"model_name={args.model}",
+        f"data_dir={data_dir}",
+        f"results_dir={results}",
+        "batch_size=1",
+        "gradient_accumulation_steps=1",
+        "warmup_ratio=0",
+        "lr_scheduler=constant",
+        "save_strategy=no",
+        "eval_strategy=no",
+        f"max_seq_length={args.max_seq_length}",
+        "logging_steps=1000",
+        "report_to=none",
+        f"num_clients={args.clients}",
+        f"num_rounds={args.rounds}",
+        "local_epochs=1",
+        "algorithm=fedavg",
+        f"client_num_cpus={args.threads}",
+        "num_gpus=0",
+        f"max_eval_samples={args.eval_samples}",
     ]
 
 
@@ -55,13 +69,21 @@ def run_local_client(overrides: list[str], client_id: int, rounds: int) -> dict:
     cfg = load_config(None, overrides, check_files=False)
     torch.set_num_threads(max(1, int(cfg.client_num_cpus)))
     model, tokenizer, initial, load_seconds = cached_model(cfg)
-    features = tokenize_samples(tokenizer, load_samples(shard_path(cfg, client_id)), cfg.max_seq_length,
-                                cfg.truncation)[0]
+    features = tokenize_samples(
+        tokenizer, load_samples(shard_path(cfg, client_id)), cfg.max_seq_length, cfg.truncation
+    )[0]
     seconds = []
     for server_round in range(1, rounds + 1):
-        result = train_adapter(model, tokenizer, local_config(cfg, server_round, client_id), features, None,
-                               Path(tempfile.mkdtemp(prefix="fedjava-bench-")), num_epochs=cfg.local_epochs,
-                               show_progress=False)
+        result = train_adapter(
+            model,
+            tokenizer,
+            local_config(cfg, server_round, client_id),
+            features,
+            None,
+            Path(tempfile.mkdtemp(prefix="fedjava-bench-")),
+            num_epochs=cfg.local_epochs,
+            show_progress=False,
+        )
         seconds.append(result.seconds)
     return {"client": client_id, "seconds": seconds, "load_seconds": load_seconds, "threads": torch.get_num_threads()}
 
@@ -83,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     overrides = bench_overrides(args, data_dir, work / "results")
     cfg = load_config(None, overrides, check_files=False)
 
-    print(f"(a) federated: {args.rounds} round(s) of {args.clients} clients in the Flower simulation ...",
-          file=sys.stderr, flush=True)
+    print(
+        f"(a) federated: {args.rounds} round(s) of {args.clients} clients in the Flower simulation ...",
+        file=sys.stderr,
+        flush=True,
+    )
     summary, federated_seconds, rounds = _run_federated_rounds(cfg, work / "results")
 
     print(f"(b) local training alone: {args.clients} clients in parallel, no Flower ...", file=sys.stderr, flush=True)
@@ -117,8 +142,10 @@ def _write_client_data(args: argparse.Namespace, data_dir: Path) -> bool:
 
     samples = load_samples(args.data)[: args.clients * args.samples]
     if len(samples) < args.clients * args.samples:
-        print(f"error: {args.data} has {len(samples)} samples, fewer than {args.clients} x {args.samples}",
-              file=sys.stderr)
+        print(
+            f"error: {args.data} has {len(samples)} samples, fewer than {args.clients} x {args.samples}",
+            file=sys.stderr,
+        )
         return False
     write_samples(samples, data_dir / "train.jsonl")
     write_samples(samples[: args.eval_samples], data_dir / "valid.jsonl")
@@ -140,10 +167,23 @@ def _run_federated_rounds(cfg: Config, results: Path) -> tuple[dict, float, list
 
 def _run_clients_alone(overrides: list[str], clients: int, rounds: int) -> list[dict] | None:
     """(b): every client's :func:`run_local_client` in its own process, all at once; None (stderr shown) if one fails."""
-    procs = [subprocess.Popen([sys.executable, "-m", "fedjava.bench.federated_overhead", "--local",
-                               json.dumps(overrides), str(client), str(rounds)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for client in range(clients)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fedjava.bench.federated_overhead",
+                "--local",
+                json.dumps(overrides),
+                str(client),
+                str(rounds),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for client in range(clients)
+    ]
     local = []
     for proc in procs:
         out, err = proc.communicate()
@@ -154,25 +194,34 @@ def _run_clients_alone(overrides: list[str], clients: int, rounds: int) -> list[
     return local
 
 
-def _print_report(args: argparse.Namespace, rounds: list[dict], local: list[dict], summary: dict,
-                  federated_seconds: float) -> None:
-    print(f"\nmodel {args.model}, {args.clients} clients x {args.samples} samples (batch 1: {args.samples} steps "
-          f"per client per round), {args.threads} thread(s) per client, {os.cpu_count()} cores")
+def _print_report(
+    args: argparse.Namespace, rounds: list[dict], local: list[dict], summary: dict, federated_seconds: float
+) -> None:
+    print(
+        f"\nmodel {args.model}, {args.clients} clients x {args.samples} samples (batch 1: {args.samples} steps "
+        f"per client per round), {args.threads} thread(s) per client, {os.cpu_count()} cores"
+    )
     ratios = _print_round_table(rounds, local)
-    print(f"\nround wall time / slowest client's local time: {ratios[-1]:.2f} (round {rounds[-1]['round']}, "
-          f"warm; target <= 1.15)")
+    print(
+        f"\nround wall time / slowest client's local time: {ratios[-1]:.2f} (round {rounds[-1]['round']}, "
+        f"warm; target <= 1.15)"
+    )
     client = rounds[-1]["clients"][0]
     model_bytes = summary["model_bytes"]
-    print(f"bytes per client per round: {client['bytes_sent'] / 1e6:.2f} MB to the client, "
-          f"{client['bytes_received'] / 1e6:.2f} MB back; full model {model_bytes / 1e9:.3f} GB: "
-          f"{client['bytes_sent'] / model_bytes:.2%} each way")
+    print(
+        f"bytes per client per round: {client['bytes_sent'] / 1e6:.2f} MB to the client, "
+        f"{client['bytes_received'] / 1e6:.2f} MB back; full model {model_bytes / 1e9:.3f} GB: "
+        f"{client['bytes_sent'] / model_bytes:.2%} each way"
+    )
     print(f"whole federated run (Ray start, {args.rounds} round(s), evaluations, saving): {federated_seconds:.1f} s")
 
 
 def _print_round_table(rounds: list[dict], local: list[dict]) -> list[float]:
     """One line per round, federated against alone; returns each round's wall time / slowest client alone."""
-    print(f"{'round':<14s} {'round wall s':>12s} {'slowest in round s':>19s} {'slowest alone s':>16s} "
-          f"{'wall / alone':>13s}")
+    print(
+        f"{'round':<14s} {'round wall s':>12s} {'slowest in round s':>19s} {'slowest alone s':>16s} "
+        f"{'wall / alone':>13s}"
+    )
     ratios = []
     for i, r in enumerate(rounds):
         in_round = max(c["train_seconds"] for c in r["clients"])
@@ -180,8 +229,10 @@ def _print_round_table(rounds: list[dict], local: list[dict]) -> list[float]:
         ratios.append(r["train_phase_seconds"] / alone)
         kind = f"{r['round']} ({'cold' if i == 0 else 'warm'})"
         print(f"{kind:<14s} {r['train_phase_seconds']:12.1f} {in_round:19.1f} {alone:16.1f} {ratios[-1]:13.2f}")
-    print("(round 1: the simulation also starts its Ray workers, and every process, federated or alone, loads "
-          "the model and touches its weights for the first time)")
+    print(
+        "(round 1: the simulation also starts its Ray workers, and every process, federated or alone, loads "
+        "the model and touches its weights for the first time)"
+    )
     return ratios
 
 

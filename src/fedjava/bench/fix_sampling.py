@@ -28,7 +28,9 @@ Sampler = Callable[[list[int], int], list[list[int]]]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adapter", default="builtin", help="a trained adapter folder, or builtin (the shipped grader)")
+    parser.add_argument(
+        "--adapter", default="builtin", help="a trained adapter folder, or builtin (the shipped grader)"
+    )
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--fixes", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -46,15 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load_adapter(folder, cfg, merge=True)
     prefixes = _fix_prefixes(tokenizer, cfg, args.split, args.samples)
 
-    print(f"{len(prefixes)} answers, {args.fixes} fixes each, up to {args.max_new_tokens} tokens, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"{len(prefixes)} answers, {args.fixes} fixes each, up to {args.max_new_tokens} tokens, "
+        f"{torch.get_num_threads()} threads"
+    )
     results = {}
-    for name, way in (("a", _generate_sampler(model, tokenizer, args.fixes, args.max_new_tokens)),
-                      ("b", _fedjava_sampler(model, tokenizer, args.fixes, args.max_new_tokens))):
+    for name, way in (
+        ("a", _generate_sampler(model, tokenizer, args.fixes, args.max_new_tokens)),
+        ("b", _fedjava_sampler(model, tokenizer, args.fixes, args.max_new_tokens)),
+    ):
         results[name], closed = _sample_fixes(way, prefixes, tokenizer)
         label = "(a) model.generate, num_return_sequences" if name == "a" else "(b) fedjava sampler, one prefill"
-        print(f"{label:<44} {results[name] / len(prefixes):6.2f} s per answer, {closed} of "
-              f"{len(prefixes) * args.fixes} fixes closed")
+        print(
+            f"{label:<44} {results[name] / len(prefixes):6.2f} s per answer, {closed} of "
+            f"{len(prefixes) * args.fixes} fixes closed"
+        )
     print(f"speed-up of (b) over (a): {results['a'] / results['b']:.2f}x")
     return 0
 
@@ -67,12 +75,13 @@ def _fix_prefixes(tokenizer, cfg, split: str, count: int) -> list[list[int]]:
     from fedjava.prompts import apply_prompt_mode, load_samples, render_prompt
 
     samples = [s for s in load_samples(split) if FIX_KEY in s["messages"][-1]["content"]]
-    samples = apply_prompt_mode(subset(samples, count, 0), cfg.prompt_mode, quote_lines=cfg.quote_lines,
-                                localisation=cfg.localisation)
+    samples = apply_prompt_mode(
+        subset(samples, count, 0), cfg.prompt_mode, quote_lines=cfg.quote_lines, localisation=cfg.localisation
+    )
     prefixes = []
     for s in samples:
         answer = s["messages"][-1]["content"]
-        prompt = render_prompt(tokenizer, s["messages"][:-1]) + answer[:answer.index(FIX_KEY) + len(FIX_KEY)]
+        prompt = render_prompt(tokenizer, s["messages"][:-1]) + answer[: answer.index(FIX_KEY) + len(FIX_KEY)]
         prefixes.append(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     return prefixes
 
@@ -90,17 +99,25 @@ def _generate_sampler(model, tokenizer, fixes: int, max_new_tokens: int) -> Samp
             self.start = start
 
         def __call__(self, input_ids, scores, **kwargs):
-            texts = tokenizer.batch_decode(input_ids[:, self.start:], skip_special_tokens=True)
+            texts = tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
             return torch.tensor([string_end(t) >= 0 for t in texts], dtype=torch.bool)
 
     def hf(ids: list[int], seed: int) -> list[list[int]]:
         torch.manual_seed(seed)
-        out = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                             do_sample=True, temperature=0.8, top_p=0.95, top_k=0,
-                             num_return_sequences=fixes, max_new_tokens=max_new_tokens,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_token_ids(tokenizer),
-                             stopping_criteria=StoppingCriteriaList([Closed(len(ids))]))
-        return [row[len(ids):].tolist() for row in out]
+        out = model.generate(
+            input_ids=torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            do_sample=True,
+            temperature=0.8,
+            top_p=0.95,
+            top_k=0,
+            num_return_sequences=fixes,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=stop_token_ids(tokenizer),
+            stopping_criteria=StoppingCriteriaList([Closed(len(ids))]),
+        )
+        return [row[len(ids) :].tolist() for row in out]
 
     return hf
 
@@ -110,8 +127,9 @@ def _fedjava_sampler(model, tokenizer, fixes: int, max_new_tokens: int) -> Sampl
     from fedjava.evaluation.verify import sample_rows, string_end
 
     def ours(ids: list[int], seed: int) -> list[list[int]]:
-        return sample_rows(model, tokenizer, ids, fixes, max_new_tokens, 0.8, 0.95, seed,
-                           done=lambda text: string_end(text) >= 0)
+        return sample_rows(
+            model, tokenizer, ids, fixes, max_new_tokens, 0.8, 0.95, seed, done=lambda text: string_end(text) >= 0
+        )
 
     return ours
 

@@ -38,7 +38,9 @@ WAYS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--adapter", default="builtin", help="a trained adapter folder, or builtin (the shipped grader)")
+    parser.add_argument(
+        "--adapter", default="builtin", help="a trained adapter folder, or builtin (the shipped grader)"
+    )
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--split", default="data/test.jsonl")
@@ -56,12 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     folder = adapter_dir(EvalOptions(adapter=args.adapter))
     cfg = load_adapter_config(folder)
     model, tokenizer = load_adapter(folder, cfg, merge=True)
-    samples = apply_prompt_mode(subset(load_samples(args.split), args.samples, 0), cfg.prompt_mode,
-                                quote_lines=cfg.quote_lines, localisation=cfg.localisation)
+    samples = apply_prompt_mode(
+        subset(load_samples(args.split), args.samples, 0),
+        cfg.prompt_mode,
+        quote_lines=cfg.quote_lines,
+        localisation=cfg.localisation,
+    )
     prompts = [render_prompt(tokenizer, s["messages"][:-1]) for s in samples]
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-    print(f"{cfg.model_name} + {folder}: {len(prompts)} {cfg.prompt_mode} prompts of {min(lengths)}-{max(lengths)} "
-          f"tokens, max_new_tokens {args.max_new_tokens}, {torch.get_num_threads()} threads")
+    print(
+        f"{cfg.model_name} + {folder}: {len(prompts)} {cfg.prompt_mode} prompts of {min(lengths)}-{max(lengths)} "
+        f"tokens, max_new_tokens {args.max_new_tokens}, {torch.get_num_threads()} threads"
+    )
 
     reference: list[str] | None = None
     first: float | None = None
@@ -79,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         if reference is None:
             reference, first = texts, seconds
         same = sum(a == b for a, b in zip(texts, reference, strict=True))
-        print(f"({way}) {label:<40s} {seconds:7.1f} s  {seconds / len(prompts):5.2f} s/sample  "
-              f"{first / seconds:5.2f}x  identical answers {same}/{len(prompts)}", flush=True)
+        print(
+            f"({way}) {label:<40s} {seconds:7.1f} s  {seconds / len(prompts):5.2f} s/sample  "
+            f"{first / seconds:5.2f}x  identical answers {same}/{len(prompts)}",
+            flush=True,
+        )
     return 0
 
 

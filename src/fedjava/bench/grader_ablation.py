@@ -40,16 +40,28 @@ ARMS: dict[str, dict[str, Any]] = {
     "grounded_w5_lr4": {"prompt_mode": "grounded", "decision_weight": 5.0, "learning_rate": 4e-4},
 }
 COMMON = {
-    "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "batch_size": 4, "gradient_accumulation_steps": 2,
-    "learning_rate": 2e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.05, "num_epochs": 1.0,
-    "eval_strategy": "no", "save_strategy": "no", "logging_steps": 4, "report_to": "none",
-    "max_seq_length": 1536, "group_by_length": False,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.0,
+    "batch_size": 4,
+    "gradient_accumulation_steps": 2,
+    "learning_rate": 2e-4,
+    "lr_scheduler": "cosine",
+    "warmup_ratio": 0.05,
+    "num_epochs": 1.0,
+    "eval_strategy": "no",
+    "save_strategy": "no",
+    "logging_steps": 4,
+    "report_to": "none",
+    "max_seq_length": 1536,
+    "group_by_length": False,
 }
 METRICS = ("verdict_accuracy", "verdict_macro_f1", "code_accuracy", "line_accuracy")
 
 
-def bootstrap(gold: list[int], pred: list[int], code: list[bool], line: list[bool], n_boot: int = 1000,
-              seed: int = 0) -> dict[str, Any]:
+def bootstrap(
+    gold: list[int], pred: list[int], code: list[bool], line: list[bool], n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """The four decision metrics with percentile 95% intervals, and the majority baseline's macro-F1."""
     import numpy as np
 
@@ -65,7 +77,8 @@ def bootstrap(gold: list[int], pred: list[int], code: list[bool], line: list[boo
     def values(idx) -> dict[str, float]:
         g, p, e = gold_a[idx], pred_a[idx], err[idx]
         return {
-            "verdict_accuracy": float(np.mean(g == p)), "verdict_macro_f1": macro_f1(g, p),
+            "verdict_accuracy": float(np.mean(g == p)),
+            "verdict_macro_f1": macro_f1(g, p),
             "code_accuracy": float(np.mean(code_a[idx][e])) if e.any() else 0.0,
             "line_accuracy": float(np.mean(line_a[idx][e])) if e.any() else 0.0,
         }
@@ -88,8 +101,9 @@ def pick(samples: list[dict], count: int, max_chars: int, seed: int) -> list[dic
     return subset(short, count, seed)
 
 
-def run_arm(name: str, overrides: dict[str, Any], train: list[dict], test: list[dict], out: Path,
-            extra: list[str]) -> dict[str, Any]:
+def run_arm(
+    name: str, overrides: dict[str, Any], train: list[dict], test: list[dict], out: Path, extra: list[str]
+) -> dict[str, Any]:
     import torch
 
     from fedjava.config import load_config
@@ -101,8 +115,9 @@ def run_arm(name: str, overrides: dict[str, Any], train: list[dict], test: list[
     cfg = load_config(None, [f"{k}={v}" for k, v in settings.items()] + extra, check_files=False)
     set_seed(cfg.seed)
     model, tok = load_for_training(cfg)
-    shown_train = apply_prompt_mode(train, cfg.prompt_mode, cfg.tests_dropout, cfg.seed, quote_lines=cfg.quote_lines,
-                                    localisation=cfg.localisation)
+    shown_train = apply_prompt_mode(
+        train, cfg.prompt_mode, cfg.tests_dropout, cfg.seed, quote_lines=cfg.quote_lines, localisation=cfg.localisation
+    )
     shown_test = apply_prompt_mode(test, cfg.prompt_mode, quote_lines=cfg.quote_lines, localisation=cfg.localisation)
     train_f, _ = tokenize_samples(tok, shown_train, cfg.max_seq_length, cfg.truncation, "train")
     test_f, _ = tokenize_samples(tok, shown_test, cfg.max_seq_length, cfg.truncation, "test")
@@ -116,18 +131,25 @@ def run_arm(name: str, overrides: dict[str, Any], train: list[dict], test: list[
     started = time.time()
     with torch.no_grad():
         for i in range(0, len(test_f), 4):
-            chunk = test_f[i:i + 4]
+            chunk = test_f[i : i + 4]
             batch = collator(chunk)
             logits, _, mask = answer_logits(model, batch)
             tally.add_batch(chunk, logits, mask, batch["input_ids"])
     numbers = bootstrap(tally.gold, tally.pred, tally.code, tally.line, seed=cfg.seed)
-    numbers.update({
-        "arm": name, "settings": {k: v for k, v in settings.items() if k in overrides or k in COMMON},
-        "extra": extra, "train_samples": len(train_f), "test_samples": len(test_f), "steps": result.steps,
-        "train_loss": result.train_loss, "train_seconds": round(train_seconds, 1),
-        "eval_seconds": round(time.time() - started, 1),
-        "mean_train_tokens": sum(len(f["input_ids"]) for f in train_f) / len(train_f),
-    })
+    numbers.update(
+        {
+            "arm": name,
+            "settings": {k: v for k, v in settings.items() if k in overrides or k in COMMON},
+            "extra": extra,
+            "train_samples": len(train_f),
+            "test_samples": len(test_f),
+            "steps": result.steps,
+            "train_loss": result.train_loss,
+            "train_seconds": round(train_seconds, 1),
+            "eval_seconds": round(time.time() - started, 1),
+            "mean_train_tokens": sum(len(f["input_ids"]) for f in train_f) / len(train_f),
+        }
+    )
     return numbers
 
 
@@ -164,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     test = pick(load_samples(data / "test.jsonl"), args.test_samples, args.max_chars, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{len(train)} training and {len(test)} test samples of at most {args.max_chars} characters; "
-          f"arms: {args.arms}", flush=True)
+    print(
+        f"{len(train)} training and {len(test)} test samples of at most {args.max_chars} characters; arms: {args.arms}",
+        flush=True,
+    )
     results = []
     for name in args.arms.split(","):
         path = out / f"{name}.json"

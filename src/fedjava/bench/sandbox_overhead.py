@@ -76,8 +76,9 @@ def _fresh_review(source: Path) -> float:
 
 def _baseline_tree(revision: str, folder: Path) -> Path:
     """``src`` of ``revision`` of the git checkout this module is in, exported into ``folder``."""
-    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=Path(__file__).parent, capture_output=True,
-                         text=True, check=True).stdout.strip()
+    top = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True
+    ).stdout.strip()
     archive = subprocess.run(["git", "archive", revision, "src"], cwd=top, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     return folder / "src"
@@ -91,8 +92,9 @@ def _failing_mutant(task) -> str:
     mutants = [m.code for m in all_mutants(task.solution, "logic")][:40]
     with tempfile.TemporaryDirectory(prefix="fedjava-bench-") as work:
         outcomes = check_many([Program(str(i), task, c) for i, c in enumerate(mutants)], Path(work), trusted=True)
-    return next(mutants[i] for i in range(len(mutants)) if not outcomes[str(i)].all_passed and
-                outcomes[str(i)].compiled)
+    return next(
+        mutants[i] for i in range(len(mutants)) if not outcomes[str(i)].all_passed and outcomes[str(i)].compiled
+    )
 
 
 def _side_by_side(label: str, names: tuple[str, str], seconds: dict[bool, list[float]]) -> None:
@@ -120,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     small = tasks["arrays_sum_positive"]
     histogram = tasks["classes_histogram"]
     review = dataclasses.replace(histogram, tests=histogram.tests[:5])
-    programs = [Program(f"{t.id}/{i}", t, code) for t in tasks.values()
-                for i, code in enumerate((t.solution, *(v.code for v in t.variants)))][: args.programs]
+    programs = [
+        Program(f"{t.id}/{i}", t, code)
+        for t in tasks.values()
+        for i, code in enumerate((t.solution, *(v.code for v in t.variants)))
+    ][: args.programs]
 
     def batch(unsafe: bool, trusted: bool = False) -> bool:
         with tempfile.TemporaryDirectory(prefix="fedjava-bench-") as work:
@@ -129,10 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         return all(o.all_passed for o in outcomes.values())
 
     cases = [
-        (f"(a) run_program, {small.id} ({len(small.solution.splitlines())} lines, {len(small.tests)} tests)",
-         lambda unsafe: run_program(small, small.solution, unsafe=unsafe).all_passed),
-        (f"(b) review's tools, {histogram.id} ({len(review.solution.splitlines())} lines, {len(review.tests)} tests)",
-         lambda unsafe: gather_evidence(review.solution, review, unsafe=unsafe)[1].all_passed),
+        (
+            f"(a) run_program, {small.id} ({len(small.solution.splitlines())} lines, {len(small.tests)} tests)",
+            lambda unsafe: run_program(small, small.solution, unsafe=unsafe).all_passed,
+        ),
+        (
+            f"(b) review's tools, {histogram.id} ({len(review.solution.splitlines())} lines, {len(review.tests)} tests)",
+            lambda unsafe: gather_evidence(review.solution, review, unsafe=unsafe)[1].all_passed,
+        ),
         (f"(c) check_many, {len(programs)} programs, {args.jobs} JVMs at a time", batch),
     ]
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; median of {args.repeats}")
@@ -156,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         runner.JAVAC_FLAGS = tuned
     _side_by_side("(d) (b) sandboxed, javac flags", ("shipped", "defaults"), seconds)
-    _side_by_side(f"(e) (c) sandboxed, {len(programs)} programs", ("alone", "batch"),
-                  timed(lambda trusted: batch(False, trusted), args.repeats))
+    _side_by_side(
+        f"(e) (c) sandboxed, {len(programs)} programs",
+        ("alone", "batch"),
+        timed(lambda trusted: batch(False, trusted), args.repeats),
+    )
     wrong = _failing_mutant(review)
     seconds = timed(lambda plain: bool(review_evidence(wrong, review, localise=not plain)[0]), args.repeats)
     _side_by_side("(g) (b) with a logic error, localisation", ("with", "without"), seconds)

@@ -45,7 +45,11 @@ def _flops(model, batches, variant: str) -> float:
     head = base.get_output_embeddings()
     vocab, hidden = head.weight.shape
     embed = base.get_input_embeddings().weight.numel()
-    body = sum(p.numel() for p in base.parameters()) - embed - (0 if head.weight is base.get_input_embeddings().weight else head.weight.numel())
+    body = (
+        sum(p.numel() for p in base.parameters())
+        - embed
+        - (0 if head.weight is base.get_input_embeddings().weight else head.weight.numel())
+    )
     total = 0.0
     for batch in batches:
         positions = batch["input_ids"].numel()  # padded positions are computed too
@@ -65,14 +69,29 @@ def run_variant(variant: str, model_name: str, samples_path: str, steps: int, th
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = load_config(None, [f"model_name={model_name}", "batch_size=1", "gradient_accumulation_steps=1",
-                             f"max_steps={steps}", "warmup_ratio=0", "lr_scheduler=constant", "save_strategy=no",
-                             "eval_strategy=no", f"max_seq_length={LEGACY_LENGTH}", "logging_steps=1000",
-                             "lora_dropout=0", "valid_file="], check_files=False)
+    cfg = load_config(
+        None,
+        [
+            f"model_name={model_name}",
+            "batch_size=1",
+            "gradient_accumulation_steps=1",
+            f"max_steps={steps}",
+            "warmup_ratio=0",
+            "lr_scheduler=constant",
+            "save_strategy=no",
+            "eval_strategy=no",
+            f"max_seq_length={LEGACY_LENGTH}",
+            "logging_steps=1000",
+            "lora_dropout=0",
+            "valid_file=",
+        ],
+        check_files=False,
+    )
     model, tok = load_for_training(cfg)
     features, _ = tokenize_samples(tok, load_samples(samples_path)[:steps], LEGACY_LENGTH)
     pad = tok.pad_token_id
     if variant == "b":
+
         def collate(items):
             ids = torch.full((len(items), LEGACY_LENGTH), pad, dtype=torch.long)
             mask = torch.zeros_like(ids)
@@ -121,12 +140,32 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     peak = matmul_peak()
     results = {}
-    names = {"a": "fedjava train", "b": "legacy HF (pad 1536, loss everywhere)", "c": "HF, per-batch pad, answer-only labels"}
+    names = {
+        "a": "fedjava train",
+        "b": "legacy HF (pad 1536, loss everywhere)",
+        "c": "HF, per-batch pad, answer-only labels",
+    }
     for variant in ("a", "b", "c"):
         print(f"running ({variant}) {names[variant]} ...", file=sys.stderr, flush=True)
-        out = subprocess.run([sys.executable, "-m", "fedjava.bench.train_speed", "--variant", variant,
-                              "--model", args.model, "--samples", args.samples, "--steps", str(args.steps),
-                              "--threads", str(args.threads)], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fedjava.bench.train_speed",
+                "--variant",
+                variant,
+                "--model",
+                args.model,
+                "--samples",
+                args.samples,
+                "--steps",
+                str(args.steps),
+                "--threads",
+                str(args.threads),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             return 1
@@ -135,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'variant':42s} {'samples/s':>10s} {'tokens/s':>10s} {'peak GB':>8s} {'GFLOP/s':>8s} {'of peak':>8s}")
     for v, r in results.items():
         achieved = r["flops"] / r["seconds"]
-        print(f"({v}) {names[v]:38s} {r['samples_per_second']:10.3f} {r['tokens_per_second']:10.1f} "
-              f"{r['peak_memory_gb']:8.2f} {achieved / 1e9:8.1f} {achieved / peak:8.1%}")
+        print(
+            f"({v}) {names[v]:38s} {r['samples_per_second']:10.3f} {r['tokens_per_second']:10.1f} "
+            f"{r['peak_memory_gb']:8.2f} {achieved / 1e9:8.1f} {achieved / peak:8.1%}"
+        )
     a, b, c = (results[k]["samples_per_second"] for k in "abc")
     print(f"\nspeed-up of (a): {a / b:.2f}x over (b) legacy, {a / c:.2f}x over (c) plain HF answer-only")
     return 0

@@ -16,8 +16,12 @@ CONFIG_EPILOG = """examples:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``config`` to the ``fedjava`` sub-commands."""
-    config = sub.add_parser("config", help="show or check a configuration without loading a model",
-                            epilog=CONFIG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    config = sub.add_parser(
+        "config",
+        help="show or check a configuration without loading a model",
+        epilog=CONFIG_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     show = config_sub.add_parser("show", help="print the resolved configuration as YAML")
     add_config_args(show, positional_preset=True)
@@ -54,8 +58,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     cfg = load_config(preset, overrides)
     for note in warnings_for(cfg):
         print(f"warning: {note}", file=sys.stderr)
-    print(f"config OK{f' ({preset})' if preset else ''}: model {cfg.model_name}, "
-          f"train {cfg.data_path(cfg.train_file)}")
+    print(f"config OK{f' ({preset})' if preset else ''}: model {cfg.model_name}, train {cfg.data_path(cfg.train_file)}")
     return 0
 
 

@@ -20,43 +20,62 @@ DATA_EPILOG = """examples:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``data`` to the ``fedjava`` sub-commands."""
-    data = sub.add_parser("data", help="build the Java error dataset, split it into clients, import grading data",
-                          epilog=DATA_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = sub.add_parser(
+        "data",
+        help="build the Java error dataset, split it into clients, import grading data",
+        epilog=DATA_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
     build = data_sub.add_parser(
-        "build", help="rebuild data/train|valid|test.jsonl and DATASET.md from the tasks with javac and java",
+        "build",
+        help="rebuild data/train|valid|test.jsonl and DATASET.md from the tasks with javac and java",
         description="Make correct programs and mutants of every task, label each with what javac and the JVM "
-                    "report, split by task 80/10/10 and write data/train.jsonl, valid.jsonl, test.jsonl and "
-                    "DATASET.md. The same seed gives byte-identical files. Needs a JDK (17 or newer).")
+        "report, split by task 80/10/10 and write data/train.jsonl, valid.jsonl, test.jsonl and "
+        "DATASET.md. The same seed gives byte-identical files. Needs a JDK (17 or newer).",
+    )
     add_options(build, BuildOptions, hand_written=("unsafe_run",))  # --unsafe-run: the same for several commands
     add_unsafe_run_option(build, "the tasks' programs and mutants")
     build.set_defaults(func=cmd_data_build)
     split = data_sub.add_parser("split", help="write data/client_0.json ... and data/valid.json for N clients")
     split.add_argument("--clients", type=int, default=2, help="number of clients, 1 to 64 (default 2)")
-    split.add_argument("--partition", choices=["iid", "dirichlet", "task", "quantity"], default="iid",
-                       help="iid: equal random shares; dirichlet: skewed error families; task: each client "
-                            "its own tasks; quantity: skewed client sizes (default iid)")
+    split.add_argument(
+        "--partition",
+        choices=["iid", "dirichlet", "task", "quantity"],
+        default="iid",
+        help="iid: equal random shares; dirichlet: skewed error families; task: each client "
+        "its own tasks; quantity: skewed client sizes (default iid)",
+    )
     split.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration; smaller = more skew")
     split.add_argument("--seed", type=int, default=42)
     split.add_argument("--data-dir", default="data", help="folder with train.jsonl and valid.jsonl")
     split.add_argument("--train-file", default="train.jsonl")
     split.add_argument("--valid-file", default="valid.jsonl")
-    split.add_argument("--force", action="store_true",
-                       help="replace an earlier split in --data-dir (client_*.json, valid.json, clients.json)")
+    split.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier split in --data-dir (client_*.json, valid.json, clients.json)",
+    )
     split.set_defaults(func=cmd_data_split)
     imp = data_sub.add_parser("import", help="convert legacy, chat or alpaca data into the training form")
     imp.add_argument("file", help="JSON or JSONL file to convert")
     imp.add_argument("--format", dest="fmt", choices=["auto", "legacy", "chat", "alpaca"], default="auto")
-    imp.add_argument("--on-error", choices=["skip", "stop"], default="skip",
-                     help="skip bad rows (each is reported) or stop at the first")
+    imp.add_argument(
+        "--on-error",
+        choices=["skip", "stop"],
+        default="skip",
+        help="skip bad rows (each is reported) or stop at the first",
+    )
     imp.add_argument("--out", default="data/imported.jsonl", help="output file (.jsonl or .json)")
     imp.add_argument("--force", action="store_true", help="replace --out when it exists")
     imp.set_defaults(func=cmd_data_import)
     loc = data_sub.add_parser(
-        "localise", help="add localisation evidence (suspicious lines, a verified change) to sample files",
+        "localise",
+        help="add localisation evidence (suspicious lines, a verified change) to sample files",
         description="For every sample whose program compiles and fails a test, run the localisation tools "
-                    "(per-test line coverage and mutants, in the sandbox) and add their lines to meta.evidence; the "
-                    "files are rewritten in place. fedjava data build already does this.")
+        "(per-test line coverage and mutants, in the sandbox) and add their lines to meta.evidence; the "
+        "files are rewritten in place. fedjava data build already does this.",
+    )
     loc.add_argument("files", nargs="+", metavar="FILE", help="sample files (.jsonl or .json)")
     loc.add_argument("--jobs", type=int, default=2, help="JVMs at a time (default 2)")
     loc.add_argument("--max-mutants", type=int, default=40, metavar="N", help="mutants per program (default 40)")
@@ -82,8 +101,18 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 def cmd_data_split(args: argparse.Namespace) -> int:
     from fedjava.dataset.split import run_split
 
-    print(run_split(args.data_dir, args.clients, args.partition, args.alpha, args.seed,
-                    args.train_file, args.valid_file, force=args.force))
+    print(
+        run_split(
+            args.data_dir,
+            args.clients,
+            args.partition,
+            args.alpha,
+            args.seed,
+            args.train_file,
+            args.valid_file,
+            force=args.force,
+        )
+    )
     return 0
 
 
@@ -109,8 +138,9 @@ def cmd_data_localise(args: argparse.Namespace) -> int:
     samples = {path: load_samples(path) for path in args.files}  # every file read before any is rewritten
     tasks = {t.id: t for t in load_tasks()}
     for path, rows in samples.items():
-        done = localise_samples(rows, tasks, max_mutants=args.max_mutants, jobs=args.jobs, unsafe=args.unsafe_run,
-                                progress=print)
+        done = localise_samples(
+            rows, tasks, max_mutants=args.max_mutants, jobs=args.jobs, unsafe=args.unsafe_run, progress=print
+        )
         write_samples(rows, path)
         print(f"{path}: {done} of {len(rows)} sample(s) localised")
     return 0

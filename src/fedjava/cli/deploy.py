@@ -33,44 +33,67 @@ CERTS_EPILOG = """examples:
   fedjava certs --client-key client0 --client-key client1 --out keys  # client0.key/.pub, client1.key/.pub
 """
 
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``server``, ``client`` and ``certs`` to the ``fedjava`` subcommands."""
     server = sub.add_parser(
-        "server", help="distributed mode: run the federated server (Flower SuperLink) and submit the job",
+        "server",
+        help="distributed mode: run the federated server (Flower SuperLink) and submit the job",
         description="Start the coordinating side on this machine: a Flower SuperLink listening on --port, with TLS "
-                    "and client authentication unless --insecure. It registers the client public keys in "
-                    "--client-keys, submits the federated job (same algorithms, configuration and outputs as "
-                    "'fedjava federate') and waits for the clients ('fedjava client' on their machines). It "
-                    "evaluates on <data_dir>/valid.json and writes final_model, checkpoints, "
-                    "training_history.json and training.log to <results_dir>/<algorithm>/. See docs/DEPLOYMENT.md.",
-        epilog=SERVER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "and client authentication unless --insecure. It registers the client public keys in "
+        "--client-keys, submits the federated job (same algorithms, configuration and outputs as "
+        "'fedjava federate') and waits for the clients ('fedjava client' on their machines). It "
+        "evaluates on <data_dir>/valid.json and writes final_model, checkpoints, "
+        "training_history.json and training.log to <results_dir>/<algorithm>/. See docs/DEPLOYMENT.md.",
+        epilog=SERVER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     # --resume and --overwrite come with the federation options, --verbose is fedjava's -v
     add_options(server, ServerOptions, hand_written=("resume", "overwrite", "verbose"), convert={"port": port})
     add_federation_args(server)
     server.set_defaults(func=cmd_server)
 
     client = sub.add_parser(
-        "client", help="distributed mode: run one data owner (Flower SuperNode) that trains on its own data",
+        "client",
+        help="distributed mode: run one data owner (Flower SuperNode) that trains on its own data",
         description="Join the federation at --server as client --client-id and train, each round, only on this "
-                    "machine's data file (default data/client_ID.json). The data file, the CA certificate and the "
-                    "key are checked before connecting. Runs until stopped (Ctrl-C). See docs/DEPLOYMENT.md.",
-        epilog=CLIENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "machine's data file (default data/client_ID.json). The data file, the CA certificate and the "
+        "key are checked before connecting. Runs until stopped (Ctrl-C). See docs/DEPLOYMENT.md.",
+        epilog=CLIENT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_options(client, ClientOptions, hand_written=("verbose",), convert={"node_port": port_or_zero})
     client.set_defaults(func=cmd_client)
 
     certs = sub.add_parser(
-        "certs", help="make a CA and server certificate, and client key pairs, for distributed mode",
+        "certs",
+        help="make a CA and server certificate, and client key pairs, for distributed mode",
         description="--hosts: write ca.crt and ca.key (a private certificate authority) and server.pem and "
-                    "server.key (the server's certificate for those host names / IP addresses) to --out. Copy "
-                    "ca.crt to every client; keep ca.key and server.key secret. --client-key NAME: write NAME.key "
-                    "(stays on the client) and NAME.pub (goes in the server's --client-keys folder).",
-        epilog=CERTS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    certs.add_argument("--hosts", metavar="NAME[,NAME...]",
-                       help="the server's host names and/or IP addresses, as the clients will type them")
-    certs.add_argument("--client-key", action="append", default=[], metavar="NAME",
-                       help="also make a client key pair NAME.key / NAME.pub (repeatable)")
-    certs.add_argument("--out", type=Path, default=None, metavar="DIR",
-                       help="output folder (default certs for --hosts, keys for --client-key alone)")
+        "server.key (the server's certificate for those host names / IP addresses) to --out. Copy "
+        "ca.crt to every client; keep ca.key and server.key secret. --client-key NAME: write NAME.key "
+        "(stays on the client) and NAME.pub (goes in the server's --client-keys folder).",
+        epilog=CERTS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    certs.add_argument(
+        "--hosts",
+        metavar="NAME[,NAME...]",
+        help="the server's host names and/or IP addresses, as the clients will type them",
+    )
+    certs.add_argument(
+        "--client-key",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also make a client key pair NAME.key / NAME.pub (repeatable)",
+    )
+    certs.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default certs for --hosts, keys for --client-key alone)",
+    )
     certs.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
     certs.add_argument("--force", action="store_true", help="replace existing files")
     certs.set_defaults(func=cmd_certs)
@@ -94,12 +117,16 @@ def cmd_server(args: argparse.Namespace) -> int:
     try:
         code = run_server(cfg, opts, printer=_printer)
     except KeyboardInterrupt:
-        print("\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume",
-              file=sys.stderr)
+        print(
+            "\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume", file=sys.stderr
+        )
         return 130
     if code != 0:
-        print("error: the federated job did not finish (no final_model); see the messages above, training.log "
-              "and superlink.log in the output folder", file=sys.stderr)
+        print(
+            "error: the federated job did not finish (no final_model); see the messages above, training.log "
+            "and superlink.log in the output folder",
+            file=sys.stderr,
+        )
     return code
 
 

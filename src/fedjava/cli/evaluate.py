@@ -28,26 +28,37 @@ HAND_WRITTEN = ("adapter", "base", "majority", "tools_only", "fix_check", "unsaf
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``evaluate`` and ``compare`` to the ``fedjava`` sub-commands."""
     evaluate = sub.add_parser(
-        "evaluate", help="measure an adapter, the base model or a baseline on a split (exact metrics)",
+        "evaluate",
+        help="measure an adapter, the base model or a baseline on a split (exact metrics)",
         description="Greedy, batched generation on a split (default test), then exact metrics from the JSON "
-                    "answers with bootstrap 95%% intervals: valid answers, error detection, verdict macro-F1, "
-                    "error type/code/line, fix check (needs a JDK), score MAE, a 0-10 grade, eval loss. Writes "
-                    "predictions.jsonl and metrics.json beside the adapter, or under <results_dir>/base, "
-                    "base_fewshotK, majority or tools_only.",
-        epilog=EVALUATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "answers with bootstrap 95%% intervals: valid answers, error detection, verdict macro-F1, "
+        "error type/code/line, fix check (needs a JDK), score MAE, a 0-10 grade, eval loss. Writes "
+        "predictions.jsonl and metrics.json beside the adapter, or under <results_dir>/base, "
+        "base_fewshotK, majority or tools_only.",
+        epilog=EVALUATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     what = evaluate.add_mutually_exclusive_group()
-    what.add_argument("--adapter", metavar="PATH",
-                      help="a trained adapter folder (<results_dir>/<method>/final_model), or 'builtin': the grader "
-                           "shipped with fedjava (the default when none of --adapter, --base, --majority is given)")
+    what.add_argument(
+        "--adapter",
+        metavar="PATH",
+        help="a trained adapter folder (<results_dir>/<method>/final_model), or 'builtin': the grader "
+        "shipped with fedjava (the default when none of --adapter, --base, --majority is given)",
+    )
     what.add_argument("--base", action="store_true", help="the base model without an adapter")
     what.add_argument("--majority", action="store_true", help="the majority-class baseline (no model)")
-    what.add_argument("--tools-only", action="store_true",
-                      help="the tools-only baseline (no model): the answer a rule reads from javac's and the tests' "
-                           "output alone")
-    evaluate.add_argument("--localisation", choices=["coverage", "mutants"],
-                          help="with --tools-only: also read that localisation evidence (its top suspicious line for a "
-                               "logic error; for mutants a change that passes every test, as the fix); run named "
-                               "coverage_only or mutants_only")
+    what.add_argument(
+        "--tools-only",
+        action="store_true",
+        help="the tools-only baseline (no model): the answer a rule reads from javac's and the tests' output alone",
+    )
+    evaluate.add_argument(
+        "--localisation",
+        choices=["coverage", "mutants"],
+        help="with --tools-only: also read that localisation evidence (its top suspicious line for a "
+        "logic error; for mutants a change that passes every test, as the fix); run named "
+        "coverage_only or mutants_only",
+    )
     add_options(evaluate, EvalOptions, hand_written=HAND_WRITTEN)
     evaluate.add_argument("--no-fix-check", action="store_true", help="skip compiling and testing predicted fixes")
     add_unsafe_run_option(evaluate, "the fix check's programs (model output)")
@@ -55,12 +66,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
     compare = sub.add_parser(
-        "compare", help="write report.md and report.html comparing every run in a results folder",
+        "compare",
+        help="write report.md and report.html comparing every run in a results folder",
         description="Find every run in RESULTS_DIR (sub-folders with metrics.json from 'fedjava evaluate' "
-                    "and/or training_history.json) and write report.md, a self-contained report.html and "
-                    "PNG plots (loss curves, metric bars) there; print the comparison table.")
-    compare.add_argument("results_dir", nargs="?", default=None,
-                         help="results folder (default: the config's results_dir, java_error_federated_results)")
+        "and/or training_history.json) and write report.md, a self-contained report.html and "
+        "PNG plots (loss curves, metric bars) there; print the comparison table.",
+    )
+    compare.add_argument(
+        "results_dir",
+        nargs="?",
+        default=None,
+        help="results folder (default: the config's results_dir, java_error_federated_results)",
+    )
     compare.set_defaults(func=cmd_compare)
 
 
@@ -73,8 +90,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return error("--localisation goes with --tools-only (a grounded model reads the localisation in its prompt)")
     if not (args.adapter or args.base or args.majority or args.tools_only):
         args.adapter = "builtin"
-    opts = options_from(EvalOptions, args, tools_only=(args.localisation or "tools") if args.tools_only else "",
-                        fix_check=not args.no_fix_check)
+    opts = options_from(
+        EvalOptions,
+        args,
+        tools_only=(args.localisation or "tools") if args.tools_only else "",
+        fix_check=not args.no_fix_check,
+    )
     check_options(opts)
     # The base model and prompt mode the adapter was trained with, unless --config says otherwise.
     cfg = load_adapter_config(adapter_dir(opts), args.preset, args.overrides)

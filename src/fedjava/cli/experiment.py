@@ -18,23 +18,32 @@ EXPERIMENT_EPILOG = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``experiment`` to the ``fedjava`` sub-commands."""
     experiment = sub.add_parser(
-        "experiment", help="the main job: data, centralized and federated training, evaluation, report",
+        "experiment",
+        help="the main job: data, centralized and federated training, evaluation, report",
         description="Run an experiment preset (configs/experiments/NAME.yaml) end to end: seeded data subsets "
-                    "and client shards, centralized and federated training on the same samples, evaluation of "
-                    "every model and the baselines on the same test samples, then report.md/report.html. "
-                    "Stages already done with the same settings are skipped.",
-        epilog=EXPERIMENT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "and client shards, centralized and federated training on the same samples, evaluation of "
+        "every model and the baselines on the same test samples, then report.md/report.html. "
+        "Stages already done with the same settings are skipped.",
+        epilog=EXPERIMENT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     experiment.add_argument("--preset", help="experiment preset name or YAML path (see --list)")
     experiment.add_argument("--list", action="store_true", help="list the experiment presets and exit")
     experiment.add_argument("--force", action="store_true", help="redo stages that are already done")
-    experiment.add_argument("--only", metavar="STAGES",
-                            help="comma-separated stages to run: data,train,evaluate,report (default: all)")
-    experiment.add_argument("--data-dir", default="data", metavar="DIR",
-                            help="where train/valid/test.jsonl are read from (default data)")
+    experiment.add_argument(
+        "--only", metavar="STAGES", help="comma-separated stages to run: data,train,evaluate,report (default: all)"
+    )
+    experiment.add_argument(
+        "--data-dir", default="data", metavar="DIR", help="where train/valid/test.jsonl are read from (default data)"
+    )
     add_unsafe_run_option(experiment, "the fix check's programs (model output)")
-    experiment.add_argument("settings", nargs="*", metavar="key=value",
-                            help="experiment keys (test_samples=20, algorithms=fedavg,fedprox) or training-config "
-                                 "keys for every run (learning_rate=1e-4)")
+    experiment.add_argument(
+        "settings",
+        nargs="*",
+        metavar="key=value",
+        help="experiment keys (test_samples=20, algorithms=fedavg,fedprox) or training-config "
+        "keys for every run (learning_rate=1e-4)",
+    )
     experiment.set_defaults(func=cmd_experiment)
 
 

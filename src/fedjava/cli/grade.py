@@ -38,32 +38,45 @@ HAND_WRITTEN = ("submissions", "task", "out", "adapter", "max_new_tokens", "unsa
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``grade`` to the ``fedjava`` sub-commands."""
     grade = sub.add_parser(
-        "grade", help="grade a class's Java submissions: gradebook CSV, feedback pages, summary",
+        "grade",
+        help="grade a class's Java submissions: gradebook CSV, feedback pages, summary",
         description="Review every student's Java file with the grader (the adapter's prompt mode decides whether "
-                    "javac and the task's tests run first), score each review with a rubric, and write a gradebook "
-                    "CSV for Canvas and Moodle, one feedback page per student (draft until --approve) and a class "
-                    "summary. Students whose file did not change since the last run are skipped.",
+        "javac and the task's tests run first), score each review with a rubric, and write a gradebook "
+        "CSV for Canvas and Moodle, one feedback page per student (draft until --approve) and a class "
+        "summary. Students whose file did not change since the last run are skipped.",
         usage="fedjava grade SUBMISSIONS --task TASK [--reference MODEL.java] [--out DIR] [--rubric R] "
-              "[--adapter PATH|builtin] [--no-run] "
-              "[--assignment NAME] [--batch-size N] [--released-only]\n"
-              "       fedjava grade --approve ID[,ID...]|all --out DIR [--released-only]\n"
-              "       fedjava grade --print-rubric",
-        epilog=GRADE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    grade.add_argument("submissions", nargs="?", metavar="SUBMISSIONS",
-                       help="a folder or .zip: one .java file or one folder per student")
-    grade.add_argument("--task", metavar="TASK",
-                       help="the task: a YAML file (requirement, optional tests; docs/tasks.md) or a text file with "
-                            "the requirement")
+        "[--adapter PATH|builtin] [--no-run] "
+        "[--assignment NAME] [--batch-size N] [--released-only]\n"
+        "       fedjava grade --approve ID[,ID...]|all --out DIR [--released-only]\n"
+        "       fedjava grade --print-rubric",
+        epilog=GRADE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    grade.add_argument(
+        "submissions",
+        nargs="?",
+        metavar="SUBMISSIONS",
+        help="a folder or .zip: one .java file or one folder per student",
+    )
+    grade.add_argument(
+        "--task",
+        metavar="TASK",
+        help="the task: a YAML file (requirement, optional tests; docs/tasks.md) or a text file with the requirement",
+    )
     grade.add_argument("--out", metavar="DIR", help="output folder (default: SUBMISSIONS_graded beside the input)")
     add_options(grade, GradeOptions, hand_written=HAND_WRITTEN)
     add_adapter_option(grade)
-    grade.add_argument("--no-run", action="store_true",
-                       help="grounded adapters: only compile each file, do not run the task's tests")
+    grade.add_argument(
+        "--no-run", action="store_true", help="grounded adapters: only compile each file, do not run the task's tests"
+    )
     add_unsafe_run_option(grade, "javac and the task's tests on the students' code (grounded adapters)")
     grade.add_argument("--no-fix-check", action="store_true", help="do not check the fixes with the tools")
-    grade.add_argument("--approve", metavar="IDS",
-                       help="release the feedback pages of these students (comma-separated) or 'all' (every page "
-                            "with a score), in --out")
+    grade.add_argument(
+        "--approve",
+        metavar="IDS",
+        help="release the feedback pages of these students (comma-separated) or 'all' (every page "
+        "with a score), in --out",
+    )
     grade.add_argument("--print-rubric", action="store_true", help="print the default rubric (YAML) and exit")
     grade.set_defaults(func=cmd_grade)
     return grade
@@ -90,12 +103,16 @@ def cmd_grade(args: argparse.Namespace) -> int:
     report = run_grade(opts)
     print(run_line(report))
     if report.ignored:
-        print(f"Left out {plural(len(report.ignored), 'file')} that {'is' if len(report.ignored) == 1 else 'are'} no "
-              f"submission (not a .java file, not named by Canvas or Moodle): {', '.join(report.ignored[:MAX_LISTED])}"
-              + (" ..." if len(report.ignored) > MAX_LISTED else ""))
+        print(
+            f"Left out {plural(len(report.ignored), 'file')} that {'is' if len(report.ignored) == 1 else 'are'} no "
+            f"submission (not a .java file, not named by Canvas or Moodle): {', '.join(report.ignored[:MAX_LISTED])}"
+            + (" ..." if len(report.ignored) > MAX_LISTED else "")
+        )
     if report.replaced:
-        print(f"Graded each student's newest upload; {plural(report.replaced, 'older upload')} left out "
-              "(grades_detail.csv, summary.html)")
+        print(
+            f"Graded each student's newest upload; {plural(report.replaced, 'older upload')} left out "
+            "(grades_detail.csv, summary.html)"
+        )
     _print_outcome(report.rows, report.warnings, out, args.released_only)
     return 0
 
@@ -106,9 +123,11 @@ def _approve(args: argparse.Namespace) -> int:
     released, unscored, (rows, warnings) = approve(args.out, args.approve, args.released_only)
     print(f"Released {plural(len(released), 'feedback page')} in {args.out}")
     if unscored:
-        print(f"Left {plural(len(unscored), 'page')} as drafts: no score yet (not graded, or to grade by hand; type a "
-              f"score into the page first): {', '.join(unscored[:MAX_LISTED])}" +
-              (" ..." if len(unscored) > MAX_LISTED else ""))
+        print(
+            f"Left {plural(len(unscored), 'page')} as drafts: no score yet (not graded, or to grade by hand; type a "
+            f"score into the page first): {', '.join(unscored[:MAX_LISTED])}"
+            + (" ..." if len(unscored) > MAX_LISTED else "")
+        )
     _print_outcome(rows, warnings, args.out, args.released_only)
     return 0
 
@@ -128,12 +147,16 @@ def _print_outcome(rows, warnings: list[str], out: str, released_only: bool) -> 
         print(f"To look at (summary.html): {looks}")
     drafts = sum(r.state == "draft" for r in rows)
     in_csv = _csv_rows(out)
-    print(f"Wrote {out}/grades.csv ({plural(in_csv, 'row')}{', released only' if released_only else ''}), "
-          f"grades_detail.csv, results.jsonl, summary.html, feedback/ ({drafts} draft, {len(rows) - drafts} "
-          f"released, {sum(r.edited for r in rows)} edited by you)")
+    print(
+        f"Wrote {out}/grades.csv ({plural(in_csv, 'row')}{', released only' if released_only else ''}), "
+        f"grades_detail.csv, results.jsonl, summary.html, feedback/ ({drafts} draft, {len(rows) - drafts} "
+        f"released, {sum(r.edited for r in rows)} edited by you)"
+    )
     if drafts:
-        print(f"Next: read the drafts in {out}/feedback/ (edit any you like), then fedjava grade --approve all "
-              f"--out {out}")
+        print(
+            f"Next: read the drafts in {out}/feedback/ (edit any you like), then fedjava grade --approve all "
+            f"--out {out}"
+        )
 
 
 def _csv_rows(out: str) -> int:

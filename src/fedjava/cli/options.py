@@ -44,8 +44,12 @@ def flag(field: dataclasses.Field) -> str:
     return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
 
 
-def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, hand_written: Iterable[str] = (),
-                convert: Mapping[str, Callable[[str], Any]] | None = None) -> None:
+def add_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    cls: type,
+    hand_written: Iterable[str] = (),
+    convert: Mapping[str, Callable[[str], Any]] | None = None,
+) -> None:
     """Add to ``parser`` one argument per command-line option of the dataclass ``cls``, in the fields' order, except
     the ``hand_written`` fields that the command declares itself. ``convert``: a field's converter where the command
     has its own (a port number, with argparse's message for a bad one) instead of the annotation's type.
@@ -62,8 +66,9 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: 
     for field in cli_fields(cls):
         if field.name not in hand_written:
             where = f"{cls.__name__}.{field.name}"
-            parser.add_argument(flag(field), dest=field.name,
-                                **_argument(where, field, hints[field.name], convert.get(field.name)))
+            parser.add_argument(
+                flag(field), dest=field.name, **_argument(where, field, hints[field.name], convert.get(field.name))
+            )
 
 
 def options_from(cls: type[Options], args: argparse.Namespace, **values: Any) -> Options:
@@ -73,8 +78,10 @@ def options_from(cls: type[Options], args: argparse.Namespace, **values: Any) ->
     for field in cli_fields(cls):
         if field.name not in values:
             if not hasattr(args, field.name):
-                raise TypeError(f"{cls.__name__}.{field.name}: the command has no argument of that name; "
-                                "give its value to options_from")
+                raise TypeError(
+                    f"{cls.__name__}.{field.name}: the command has no argument of that name; "
+                    "give its value to options_from"
+                )
             values[field.name] = getattr(args, field.name)
     return cls(**values)
 
@@ -92,13 +99,17 @@ def _argument(where: str, field: dataclasses.Field, hint: Any, convert: Callable
         kwargs["default"] = default
     if hint is bool:
         if default is not False:
-            raise TypeError(f"{where}: a bool option is a flag that sets True, so it must default to False "
-                            "(declare a flag that sets False by hand)")
+            raise TypeError(
+                f"{where}: a bool option is a flag that sets True, so it must default to False "
+                "(declare a flag that sets False by hand)"
+            )
         return {**kwargs, "action": "store_true"}
     value_type, choices = _value_type(hint)
     if value_type is None:
-        raise TypeError(f"{where}: no command-line option has the type {hint!r} (str, int, float, Path, bool, "
-                        "X | None or Literal[...]); give it metadata 'cli': False, or declare it by hand")
+        raise TypeError(
+            f"{where}: no command-line option has the type {hint!r} (str, int, float, Path, bool, "
+            "X | None or Literal[...]); give it metadata 'cli': False, or declare it by hand"
+        )
     kwargs["type"] = convert or value_type
     choices = meta.get("choices", choices)
     if choices:

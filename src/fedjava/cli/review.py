@@ -39,42 +39,68 @@ valid JSON (its raw answer is printed)
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``review`` to the ``fedjava`` sub-commands."""
     review = sub.add_parser(
-        "review", help="evaluate one student's .java file with a trained adapter and print the errors",
+        "review",
+        help="evaluate one student's .java file with a trained adapter and print the errors",
         description="Run a trained adapter on one student's Java file and print its evaluation: verdict and "
-                    "score, each error with its line in context, the explanation and the fix. The base model "
-                    "comes from the adapter's fedjava_config.yaml (change it with --config or key=value). "
-                    f"Files over {MAX_FILE_BYTES // 1000} KB, or too long for the model's context window with "
-                    "the prompt and answer, are refused (longer than max_seq_length: reviewed with a note). "
-                    "Without --task/--task-file a generic task text is used.",
+        "score, each error with its line in context, the explanation and the fix. The base model "
+        "comes from the adapter's fedjava_config.yaml (change it with --config or key=value). "
+        f"Files over {MAX_FILE_BYTES // 1000} KB, or too long for the model's context window with "
+        "the prompt and answer, are refused (longer than max_seq_length: reviewed with a note). "
+        "Without --task/--task-file a generic task text is used.",
         usage="fedjava review FILE.java [MORE.java ...] [--task TEXT | --task-file F] [--reference MODEL.java] "
-              "[--adapter PATH|builtin] [--no-run] [--json] [--verify-fixes N | --no-fix-check] [--rubric R] "
-              "[--max-new-tokens N] [--config PRESET] [key=value ...]",
-        epilog=REVIEW_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "[--adapter PATH|builtin] [--no-run] [--json] [--verify-fixes N | --no-fix-check] [--rubric R] "
+        "[--max-new-tokens N] [--config PRESET] [key=value ...]",
+        epilog=REVIEW_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     # One positional list, so that key=value overrides may come before or after the options.
-    review.add_argument("inputs", nargs="+", metavar="FILE.java [key=value ...]",
-                        help="the student's Java source file (UTF-8; several files of one submission are compiled "
-                             "together), then any config overrides, e.g. max_seq_length=4096 precision=fp32")
+    review.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="FILE.java [key=value ...]",
+        help="the student's Java source file (UTF-8; several files of one submission are compiled "
+        "together), then any config overrides, e.g. max_seq_length=4096 precision=fp32",
+    )
     task = review.add_mutually_exclusive_group()
     task.add_argument("--task", metavar="TEXT", help="the programming task the code should solve")
-    task.add_argument("--task-file", metavar="F",
-                      help="a task YAML (requirement:, optional tests:) or a .txt file with the requirement")
+    task.add_argument(
+        "--task-file",
+        metavar="F",
+        help="a task YAML (requirement:, optional tests:) or a .txt file with the requirement",
+    )
     add_adapter_option(review)
-    review.add_argument("--reference", metavar="MODEL.java",
-                        help="a model solution: the task's tests must pass with it, and tests generated from it run "
-                             "too (docs/tasks.md)")
-    review.add_argument("--no-run", action="store_true",
-                        help="grounded adapters: only compile the file, do not run the task's tests")
+    review.add_argument(
+        "--reference",
+        metavar="MODEL.java",
+        help="a model solution: the task's tests must pass with it, and tests generated from it run "
+        "too (docs/tasks.md)",
+    )
+    review.add_argument(
+        "--no-run", action="store_true", help="grounded adapters: only compile the file, do not run the task's tests"
+    )
     review.add_argument("--json", action="store_true", help="print the parsed answer as JSON")
-    review.add_argument("--verify-fixes", type=int, default=0, metavar="N",
-                        help="grounded adapters check the fix shown with the tools (the task's tests, or javac); "
-                             "where it fails, sample N more fixes from the model and show the first that passes "
-                             "(default 0: only check)")
+    review.add_argument(
+        "--verify-fixes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="grounded adapters check the fix shown with the tools (the task's tests, or javac); "
+        "where it fails, sample N more fixes from the model and show the first that passes "
+        "(default 0: only check)",
+    )
     review.add_argument("--no-fix-check", action="store_true", help="do not check the fix with the tools")
-    review.add_argument("--rubric", metavar="R",
-                        help="rubric YAML for the score (default: the default rubric, as fedjava grade --print-rubric "
-                             "shows); the score is the one fedjava grade gives with that rubric")
-    review.add_argument("--config", dest="preset", metavar="PRESET",
-                        help="preset or YAML path instead of the adapter's fedjava_config.yaml")
+    review.add_argument(
+        "--rubric",
+        metavar="R",
+        help="rubric YAML for the score (default: the default rubric, as fedjava grade --print-rubric "
+        "shows); the score is the one fedjava grade gives with that rubric",
+    )
+    review.add_argument(
+        "--config",
+        dest="preset",
+        metavar="PRESET",
+        help="preset or YAML path instead of the adapter's fedjava_config.yaml",
+    )
     add_unsafe_run_option(review, "javac and the task's tests on the student's code (grounded adapters)")
     review.set_defaults(func=cmd_review)
     return review
@@ -104,8 +130,14 @@ def cmd_review(args: argparse.Namespace) -> int:
     adapter, cfg = open_adapter(args.adapter, args.preset, args.overrides)  # checked before the model loads
     from fedjava.java.taskcheck import prepare_task
 
-    task_spec = prepare_task(task_spec, task, args.reference, args.task_file or "the task", cfg.prompt_mode ==
-                             "grounded" and not args.no_run, args.unsafe_run)  # a broken task stops here
+    task_spec = prepare_task(
+        task_spec,
+        task,
+        args.reference,
+        args.task_file or "the task",
+        cfg.prompt_mode == "grounded" and not args.no_run,
+        args.unsafe_run,
+    )  # a broken task stops here
     _print_input_notes(adapter, cfg.prompt_mode, generic, task_spec)
     reviewer = Reviewer.load(adapter, cfg, args.max_new_tokens, unsafe=args.unsafe_run)
     result = _review_code(reviewer, args, code, task, task_spec)
@@ -116,8 +148,19 @@ def cmd_review(args: argparse.Namespace) -> int:
     if args.json:
         _print_review_json(result, score)
     else:
-        print(format_review(result.answer, code, Path(args.file).name, task, generic, result.evidence,
-                            result.fix_check, score, result.tests))
+        print(
+            format_review(
+                result.answer,
+                code,
+                Path(args.file).name,
+                task,
+                generic,
+                result.evidence,
+                result.fix_check,
+                score,
+                result.tests,
+            )
+        )
     return 0
 
 
@@ -125,11 +168,16 @@ def _print_input_notes(adapter: Path, prompt_mode: str, generic: bool, task_spec
     """Say on stderr what the review will not do with these inputs: judge a logic error against a real task, or run
     the task's tests with an adapter that never saw tool results."""
     if generic:
-        print("note: no --task or --task-file given; using a generic task, so a logic error can only be "
-              "judged from the code itself", file=sys.stderr)
+        print(
+            "note: no --task or --task-file given; using a generic task, so a logic error can only be "
+            "judged from the code itself",
+            file=sys.stderr,
+        )
     if prompt_mode != "grounded" and task_spec is not None and task_spec.tests:
-        print(f"note: {adapter} was trained without tool results (prompt_mode=code_only): the task's tests "
-              "are not run", file=sys.stderr)
+        print(
+            f"note: {adapter} was trained without tool results (prompt_mode=code_only): the task's tests are not run",
+            file=sys.stderr,
+        )
 
 
 def _review_code(reviewer: Reviewer, args: argparse.Namespace, code: str, task: str, task_spec: Task | None) -> Review:
@@ -144,15 +192,19 @@ def _review_code(reviewer: Reviewer, args: argparse.Namespace, code: str, task: 
     if not args.no_fix_check and result.answer is not None:
         result = reviewer.check_fixes([prepared], [result], samples=args.verify_fixes)[0]
         if result.fix_check:
-            print(f"Fix check: {result.fix_check['programs']} program(s) in {result.fix_check['seconds']:.1f}s",
-                  file=sys.stderr)
+            print(
+                f"Fix check: {result.fix_check['programs']} program(s) in {result.fix_check['seconds']:.1f}s",
+                file=sys.stderr,
+            )
     return result
 
 
 def _print_invalid_answer(raw: str, evidence: str | None, as_json: bool) -> None:
     """Why there is no review, and the model's raw answer (with the tool results it was given)."""
-    reason = ("the model's answer is not valid JSON in the answer format "
-              "({\"verdict\", \"errors\", \"score\"}), so it cannot be shown as a review")
+    reason = (
+        "the model's answer is not valid JSON in the answer format "
+        '({"verdict", "errors", "score"}), so it cannot be shown as a review'
+    )
     if as_json:
         shown = {"error": reason, "raw": raw, **({"tool_results": evidence} if evidence else {})}
         print(json.dumps(shown, ensure_ascii=False, indent=1))
@@ -168,9 +220,18 @@ def _print_review_json(result: Review, score: Score) -> None:
 
     answer, evidence = result.answer, result.evidence
     backed = support(answer, evidence)
-    print(json.dumps({**answer, "support": {"status": backed.status, "reason": backed.reason},
-                      "points": score.points, "points_possible": score.cap,
-                      **({"tool_results": evidence} if evidence else {}),
-                      **({"tests": result.tests} if result.tests else {}),
-                      **({"fix_check": result.fix_check} if result.fix_check else {})}, ensure_ascii=False,
-                     indent=1))
+    print(
+        json.dumps(
+            {
+                **answer,
+                "support": {"status": backed.status, "reason": backed.reason},
+                "points": score.points,
+                "points_possible": score.cap,
+                **({"tool_results": evidence} if evidence else {}),
+                **({"tests": result.tests} if result.tests else {}),
+                **({"fix_check": result.fix_check} if result.fix_check else {}),
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+    )

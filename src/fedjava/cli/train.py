@@ -33,20 +33,31 @@ FEDERATE_EPILOG = """examples:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``federate`` to the ``fedjava`` sub-commands."""
-    train = sub.add_parser("train", help="centralized LoRA fine-tuning (HF Trainer or Unsloth)",
-                           description="Centralized LoRA fine-tuning on data/train.jsonl, evaluated on data/valid.jsonl.",
-                           epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--framework", choices=["hf", "unsloth"], default="hf",
-                       help="hf: transformers Trainer + PEFT (CPU or GPU); unsloth: Unsloth (NVIDIA GPU only)")
+    train = sub.add_parser(
+        "train",
+        help="centralized LoRA fine-tuning (HF Trainer or Unsloth)",
+        description="Centralized LoRA fine-tuning on data/train.jsonl, evaluated on data/valid.jsonl.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument(
+        "--framework",
+        choices=["hf", "unsloth"],
+        default="hf",
+        help="hf: transformers Trainer + PEFT (CPU or GPU); unsloth: Unsloth (NVIDIA GPU only)",
+    )
     add_run_folder_args(train, "last checkpoint")
     add_config_args(train)
     train.set_defaults(func=cmd_train)
     federate = sub.add_parser(
-        "federate", help="federated LoRA fine-tuning on Flower (simulation, clients in parallel)",
+        "federate",
+        help="federated LoRA fine-tuning on Flower (simulation, clients in parallel)",
         description="Federated LoRA fine-tuning: client i trains on data/client_i.json, the server aggregates "
-                    "with the chosen algorithm and evaluates on data/valid.json after every round. Outputs go to "
-                    "<results_dir>/<algorithm>/.",
-        epilog=FEDERATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "with the chosen algorithm and evaluates on data/valid.json after every round. Outputs go to "
+        "<results_dir>/<algorithm>/.",
+        epilog=FEDERATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_federation_args(federate)
     federate.set_defaults(func=cmd_federate)
 
@@ -83,11 +94,15 @@ def cmd_federate(args: argparse.Namespace) -> int:
         from fedjava.federated.simulation import mute_flower, stop_process
 
         mute_flower()  # Flower's threads would report each Ray actor that Ctrl-C ended, with a traceback
-        print("\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume",
-              file=sys.stderr)
+        print(
+            "\nerror: interrupted; the completed rounds' checkpoints are kept: continue with --resume", file=sys.stderr
+        )
         stop_process(EXIT_INTERRUPTED)
     if summary["rounds_aggregated"] == 0 and summary["num_rounds"] > 0:
-        print("error: no round aggregated any client update (every client failed or was rejected; "
-              "see the reasons above and in training.log)", file=sys.stderr)
+        print(
+            "error: no round aggregated any client update (every client failed or was rejected; "
+            "see the reasons above and in training.log)",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -89,7 +89,7 @@ def split_tasks(tasks: list[Task], seed: int, valid_share: float = 0.1, test_sha
             carry[name] = exact - counts[name]
         start = 0
         for name in ("valid", "test"):
-            for task in group[start:start + counts[name]]:
+            for task in group[start : start + counts[name]]:
                 assignment[task.id] = name
             start += counts[name]
         for task in group[start:]:
@@ -112,8 +112,7 @@ def candidates_for(task: Task, options: BuildOptions) -> tuple[list[Candidate], 
             new, applied = restyle(code, rng)
             if applied and new not in seen:
                 seen.add(new)
-                styled.append(Candidate(f"{task.id}/ok/{len(correct) + len(styled)}", task, new, name,
-                                        tuple(applied)))
+                styled.append(Candidate(f"{task.id}/ok/{len(correct) + len(styled)}", task, new, name, tuple(applied)))
     rng.shuffle(styled)
     correct += styled
     pool: dict[str, dict[str, list[Candidate]]] = {f: defaultdict(list) for f in FAMILIES}
@@ -123,7 +122,8 @@ def candidates_for(task: Task, options: BuildOptions) -> tuple[list[Candidate], 
                 continue
             seen.add(mutant.code)
             pool[mutant.family][mutant.operator].append(
-                Candidate("", task, mutant.code, program.base, program.restyles, mutant))
+                Candidate("", task, mutant.code, program.base, program.restyles, mutant)
+            )
     mutants: list[Candidate] = []
     for family in FAMILIES:
         wanted = int(options.errors_per_family * OVERSAMPLE[family] + 0.999)
@@ -152,8 +152,13 @@ def _evidence(c: Candidate, outcome: RunOutcome) -> str:
 def _sample(c: Candidate, answer: dict[str, Any], raw: str, split: str, evidence: str) -> dict[str, Any]:
     m = c.mutant
     meta: dict[str, Any] = {
-        "task_id": c.task.id, "topic": c.task.topic, "split": split, "verdict": answer["verdict"],
-        "family": m.family if m else "correct", "operator": m.operator if m else "", "base": c.base,
+        "task_id": c.task.id,
+        "topic": c.task.topic,
+        "split": split,
+        "verdict": answer["verdict"],
+        "family": m.family if m else "correct",
+        "operator": m.operator if m else "",
+        "base": c.base,
         "restyles": list(c.restyles),
     }
     if m is not None:
@@ -188,48 +193,25 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
 
     with tempfile.TemporaryDirectory(prefix="fedjava-build-") as tmp:
         # trusted: every program is a mutant or restyle fedjava made of a task's own solution (runner module docstring)
-        outcomes = check_many(programs, Path(tmp), jobs=options.jobs, progress=tick, unsafe=options.unsafe_run,
-                              trusted=True)
+        outcomes = check_many(
+            programs, Path(tmp), jobs=options.jobs, progress=tick, unsafe=options.unsafe_run, trusted=True
+        )
     report = BuildReport(samples={s: [] for s in SPLITS}, programs=len(programs))
     for task in tasks:
         split = assignment[task.id]
-        correct, mutants = plans[task.id]
-        kept_ok = []
-        for c in correct:
-            try:
-                labelled = label(task, c.code, outcomes[c.key], None, random.Random(f"{options.seed}:{c.key}"))
-            except Dropped as exc:
-                if not c.restyles:
-                    raise BuildError(f"task {task.id}: its {c.base} fails its own tests ({exc})") from exc
-                report.dropped[f"restyled_{exc.reason}"] += 1
-                continue
-            kept_ok.append(_sample(c, labelled.answer, labelled.raw, split, _evidence(c, outcomes[c.key])))
-        report.dropped["surplus_correct"] += max(0, len(kept_ok) - options.correct_per_task)
-        chosen = kept_ok[: options.correct_per_task]
-        by_family: dict[str, list[dict[str, Any]]] = {f: [] for f in FAMILIES}
-        for c in mutants:
-            try:
-                labelled = label(task, c.code, outcomes[c.key], c.mutant, random.Random(f"{options.seed}:{c.key}"))
-            except Dropped as exc:
-                report.dropped[exc.reason] += 1
-                continue
-            by_family[c.mutant.family].append(
-                _sample(c, labelled.answer, labelled.raw, split, _evidence(c, outcomes[c.key])))
-        extra = []
-        for family in FAMILIES:
-            chosen += by_family[family][: options.errors_per_family]
-            extra += by_family[family][options.errors_per_family:]
-        shortfall = options.correct_per_task + len(FAMILIES) * options.errors_per_family - len(chosen)
-        chosen += extra[: max(0, shortfall)]
-        report.dropped["surplus_mutant"] += max(0, len(extra) - max(0, shortfall))
-        report.samples[split] += chosen
+        report.samples[split] += _task_samples(task, plans[task.id], outcomes, split, options, report)
     for split in SPLITS:
         random.Random(f"order:{options.seed}:{split}").shuffle(report.samples[split])
     if options.localise:
         from fedjava.java.localise import localise_samples
 
-        localise_samples([s for split in SPLITS for s in report.samples[split]], {t.id: t for t in tasks},
-                         jobs=options.jobs, unsafe=options.unsafe_run, progress=progress)
+        localise_samples(
+            [s for split in SPLITS for s in report.samples[split]],
+            {t.id: t for t in tasks},
+            jobs=options.jobs,
+            unsafe=options.unsafe_run,
+            progress=progress,
+        )
     out = Path(options.out_dir)
     for split in SPLITS:
         path = out / f"{split}.jsonl"
@@ -242,14 +224,53 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
     return report
 
 
+def _task_samples(task, plan, outcomes, split: str, options: BuildOptions, report: BuildReport) -> list[dict[str, Any]]:
+    """One task's samples: its labelled correct programs (at most ``correct_per_task``), then up to
+    ``errors_per_family`` mutants of each family, topped up from the other families' surplus; what is dropped is
+    counted in ``report.dropped``."""
+    correct, mutants = plan
+    kept_ok = []
+    for c in correct:
+        try:
+            labelled = label(task, c.code, outcomes[c.key], None, random.Random(f"{options.seed}:{c.key}"))
+        except Dropped as exc:
+            if not c.restyles:
+                raise BuildError(f"task {task.id}: its {c.base} fails its own tests ({exc})") from exc
+            report.dropped[f"restyled_{exc.reason}"] += 1
+            continue
+        kept_ok.append(_sample(c, labelled.answer, labelled.raw, split, _evidence(c, outcomes[c.key])))
+    report.dropped["surplus_correct"] += max(0, len(kept_ok) - options.correct_per_task)
+    chosen = kept_ok[: options.correct_per_task]
+    by_family: dict[str, list[dict[str, Any]]] = {f: [] for f in FAMILIES}
+    for c in mutants:
+        try:
+            labelled = label(task, c.code, outcomes[c.key], c.mutant, random.Random(f"{options.seed}:{c.key}"))
+        except Dropped as exc:
+            report.dropped[exc.reason] += 1
+            continue
+        by_family[c.mutant.family].append(
+            _sample(c, labelled.answer, labelled.raw, split, _evidence(c, outcomes[c.key]))
+        )
+    extra = []
+    for family in FAMILIES:
+        chosen += by_family[family][: options.errors_per_family]
+        extra += by_family[family][options.errors_per_family :]
+    shortfall = options.correct_per_task + len(FAMILIES) * options.errors_per_family - len(chosen)
+    chosen += extra[: max(0, shortfall)]
+    report.dropped["surplus_mutant"] += max(0, len(extra) - max(0, shortfall))
+    return chosen
+
+
 def check_output(out: Path, force: bool) -> None:
     """Before any work: ``out`` must be a writable folder, and hold no dataset unless ``force``, so a quick
     ``--max-tasks`` build never silently replaces the shipped data."""
     writable_dir(out, "--out", BuildError)
     found = [name for name in (*(f"{split}.jsonl" for split in SPLITS), "DATASET.md") if (out / name).exists()]
     if found and not force:
-        raise BuildError(f"{out} holds a dataset already ({', '.join(found)}): pass --force to replace it, or "
-                         "--out DIR to build elsewhere")
+        raise BuildError(
+            f"{out} holds a dataset already ({', '.join(found)}): pass --force to replace it, or "
+            "--out DIR to build elsewhere"
+        )
 
 
 # ------------------------------------------------------------------ DATASET.md
@@ -259,12 +280,15 @@ def _table(title: str, rows: dict[str, Counter], splits: tuple[str, ...] = SPLIT
     lines = [f"| {title} | " + " | ".join(splits) + " | total |", "|---|" + "---:|" * (len(splits) + 1)]
     for name in sorted(rows, key=lambda r: (-sum(rows[r].values()), r)):
         counts = rows[name]
-        lines.append(f"| {name} | " + " | ".join(str(counts.get(s, 0)) for s in splits)
-                     + f" | {sum(counts.values())} |")
+        lines.append(
+            f"| {name} | " + " | ".join(str(counts.get(s, 0)) for s in splits) + f" | {sum(counts.values())} |"
+        )
     return "\n".join(lines)
 
 
-def count_by(samples: dict[str, list[dict[str, Any]]], key: Callable[[dict[str, Any]], str | None]) -> dict[str, Counter]:
+def count_by(
+    samples: dict[str, list[dict[str, Any]]], key: Callable[[dict[str, Any]], str | None]
+) -> dict[str, Counter]:
     rows: dict[str, Counter] = defaultdict(Counter)
     for split, items in samples.items():
         for sample in items:
@@ -287,8 +311,7 @@ def dataset_card(report: BuildReport, options: BuildOptions, n_tasks: int) -> st
         "# The fedjava Java error dataset",
         "",
         f"Generated by `fedjava data build --seed {options.seed}` from {n_tasks} tasks in `src/fedjava/java/tasks/`; do not "
-        f"edit by hand. Every label was observed with the real javac and JVM (timeout: {TIMEOUT_SECONDS:g} s of CPU time per test case)."
-        ,
+        f"edit by hand. Every label was observed with the real javac and JVM (timeout: {TIMEOUT_SECONDS:g} s of CPU time per test case).",
         "",
         "Splits are by task: no task appears in two splits. Each sample's `meta` holds the task id, the "
         "mutation operator and family, the program it was made from, the fix line and the raw tool output.",
@@ -315,13 +338,21 @@ def dataset_card(report: BuildReport, options: BuildOptions, n_tasks: int) -> st
         "",
         "## javac keys (COMPILE_ERROR)",
         "",
-        _table("javac key", count_by(samples, lambda x: _answer(x)["errors"][0]["code"]
-                                     if x["meta"]["verdict"] == "COMPILE_ERROR" else None)),
+        _table(
+            "javac key",
+            count_by(
+                samples, lambda x: _answer(x)["errors"][0]["code"] if x["meta"]["verdict"] == "COMPILE_ERROR" else None
+            ),
+        ),
         "",
         "## Exception classes and timeouts (RUNTIME_ERROR)",
         "",
-        _table("code", count_by(samples, lambda x: _answer(x)["errors"][0]["code"]
-                                if x["meta"]["verdict"] == "RUNTIME_ERROR" else None)),
+        _table(
+            "code",
+            count_by(
+                samples, lambda x: _answer(x)["errors"][0]["code"] if x["meta"]["verdict"] == "RUNTIME_ERROR" else None
+            ),
+        ),
         "",
         "## Operators",
         "",

@@ -20,16 +20,21 @@ class BuildOptions:
     seed: int = field(default=0, metadata={"help": "random seed (default 0, the shipped data)"})
     jobs: int = field(default=2, metadata={"help": "JVMs compiling and running at a time (default 2)"})
     out_dir: Path = field(default=Path("data"), metadata={"flag": "--out", "help": "output folder (default data)"})
-    force: bool = field(default=False, metadata={
-        "help": "replace the dataset the output folder holds (train/valid/test.jsonl, DATASET.md)"})
+    force: bool = field(
+        default=False,
+        metadata={"help": "replace the dataset the output folder holds (train/valid/test.jsonl, DATASET.md)"},
+    )
     """without it the build refuses to start when ``out_dir`` holds a dataset already"""
     correct_per_task: int = field(default=8, metadata={"help": "NO_ERROR samples per task (default 8)"})
-    errors_per_family: int = field(default=6, metadata={
-        "help": "samples per task from each mutation family: syntax, compile, runtime, logic (default 6)"})
+    errors_per_family: int = field(
+        default=6,
+        metadata={"help": "samples per task from each mutation family: syntax, compile, runtime, logic (default 6)"},
+    )
     max_tasks: int = field(default=0, metadata={"help": "use only the first N tasks (quick check)"})
     """0: all"""
-    tasks_dir: Path = field(default=TASKS_DIR, metadata={
-        "help": "folder of task YAML files (default: the shipped tasks)"})
+    tasks_dir: Path = field(
+        default=TASKS_DIR, metadata={"help": "folder of task YAML files (default: the shipped tasks)"}
+    )
     unsafe_run: bool = False
     """run the programs without the sandbox (--unsafe-run)"""
     restyles_per_base: int = field(default=2, metadata={"cli": False})

@@ -28,8 +28,13 @@ from fedjava.dataset.explain_templates import COMPILE_MEANING, FALLBACK, REASONS
 from fedjava.java.mutate import Mutant
 from fedjava.java.runner import TIMEOUT_SECONDS
 
-INDEX_EXCEPTIONS = frozenset({"java.lang.ArrayIndexOutOfBoundsException", "java.lang.StringIndexOutOfBoundsException",
-                              "java.lang.IndexOutOfBoundsException"})
+INDEX_EXCEPTIONS = frozenset(
+    {
+        "java.lang.ArrayIndexOutOfBoundsException",
+        "java.lang.StringIndexOutOfBoundsException",
+        "java.lang.IndexOutOfBoundsException",
+    }
+)
 MAX_FACT = 48  # longer code would crowd the sentence; a shorter phrasing is used instead
 _SYMBOL_RE = re.compile(r"symbol:\s+(?:variable|method|class)\s+(\w+)")
 _DOES = {"+": "adds", "-": "subtracts", "*": "multiplies", "/": "divides", "%": "takes a remainder"}
@@ -132,14 +137,24 @@ def render(templates: list[str], fill: dict[str, Any], rng: random.Random) -> st
 def fill_values(mutant: Mutant, observed: Observed, lines: list[str]) -> dict[str, Any]:
     """Everything a template may name: the facts, the observed failure, the change and a few derived words."""
     facts = dict(mutant.facts)
-    fill = _Fill({
-        **facts, "line": observed.line, "fix_line": mutant.line, "message": observed.message,
-        "call": observed.call, "expected": observed.expected, "actual": observed.actual,
-        "exception": observed.code.rsplit(".", 1)[-1], "detail": observed.detail,
-        "paren_detail": f" ({observed.detail})" if observed.detail else "",
-        "seconds": TIMEOUT_SECONDS, "change": change(mutant), "code_line": snippet(mutant.mutated_line),
-        "fixed": snippet(mutant.original_line),
-    })
+    fill = _Fill(
+        {
+            **facts,
+            "line": observed.line,
+            "fix_line": mutant.line,
+            "message": observed.message,
+            "call": observed.call,
+            "expected": observed.expected,
+            "actual": observed.actual,
+            "exception": observed.code.rsplit(".", 1)[-1],
+            "detail": observed.detail,
+            "paren_detail": f" ({observed.detail})" if observed.detail else "",
+            "seconds": TIMEOUT_SECONDS,
+            "change": change(mutant),
+            "code_line": snippet(mutant.mutated_line),
+            "fixed": snippet(mutant.original_line),
+        }
+    )
     fill.facts = frozenset(facts) | {"reported_name", "symbol"}
     fill["result"] = f"{observed.call} gives {observed.actual} instead of {observed.expected}"
     fill["effect"] = {
@@ -203,15 +218,18 @@ def changed_parts(written: str, meant: str) -> tuple[str, str]:
         s += 1
 
     def parts() -> list[str]:
-        return [d for d in (a[p:len(a) - s], b[p:len(b) - s]) if d]
+        return [d for d in (a[p : len(a) - s], b[p : len(b) - s]) if d]
 
     # Grow over shared characters that continue a token at either edge of the change.
     while p > 0 and _token_class(a[p - 1]) and any(_token_class(d[0]) == _token_class(a[p - 1]) for d in parts()):
         p -= 1
-    while s > 0 and _token_class(a[len(a) - s]) and any(
-            _token_class(d[-1]) == _token_class(a[len(a) - s]) for d in parts()):
+    while (
+        s > 0
+        and _token_class(a[len(a) - s])
+        and any(_token_class(d[-1]) == _token_class(a[len(a) - s]) for d in parts())
+    ):
         s -= 1
-    return a[p:len(a) - s].strip(), b[p:len(b) - s].strip()
+    return a[p : len(a) - s].strip(), b[p : len(b) - s].strip()
 
 
 def change(mutant: Mutant) -> str:

@@ -35,11 +35,15 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "where this statement ends and the next one begins.",
             "Line {fix_line} forgets the `;` after `{statement}`; Java needs a semicolon at the end of every "
             "statement.",
-            Short("Line {fix_line} is missing the `;` that ends its statement, so javac cannot tell where the "
-                  "statement stops."),
+            Short(
+                "Line {fix_line} is missing the `;` that ends its statement, so javac cannot tell where the "
+                "statement stops."
+            ),
         ],
-        "any": ["`{statement}` on line {fix_line} is missing its closing `;`, {effect}.",
-                Short("The statement on line {fix_line} is missing its closing `;`, {effect}.")],
+        "any": [
+            "`{statement}` on line {fix_line} is missing its closing `;`, {effect}.",
+            Short("The statement on line {fix_line} is missing its closing `;`, {effect}."),
+        ],
     },
     "missing_closing_brace": {
         "compile:compiler.err.premature.eof": [
@@ -47,16 +51,20 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "no longer balance and javac reaches the end of the file with a block still open.",
             "A `}}` is missing before line {fix_line}: the block of `{header}` is never closed, so javac runs out of "
             "file at line {line} still waiting for it.",
-            Short("A `}}` is missing before line {fix_line}, so the block opened on line {header_line} never ends and "
-                  "javac reaches the end of the file (line {line}) with it still open."),
+            Short(
+                "A `}}` is missing before line {fix_line}, so the block opened on line {header_line} never ends and "
+                "javac reaches the end of the file (line {line}) with it still open."
+            ),
         ],
         "compile": [
             "The `}}` that should close `{header} {{` (line {header_line}) is missing before line {fix_line}, so every "
             "later `}}` closes the wrong block and javac trips over it at line {line}.",
             "Line {fix_line} needs the `}}` that ends the block of `{header}`; without it the braces after it pair up "
             "wrongly, which javac reports at line {line}.",
-            Short("A `}}` is missing before line {fix_line}: the block opened on line {header_line} never ends there, "
-                  "so the braces after it pair up wrongly and javac fails at line {line}."),
+            Short(
+                "A `}}` is missing before line {fix_line}: the block opened on line {header_line} never ends there, "
+                "so the braces after it pair up wrongly and javac fails at line {line}."
+            ),
         ],
     },
     "missing_opening_brace": {
@@ -65,14 +73,18 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "method ends too early, and line {line} is left outside any method, where statements are not allowed.",
             "Without the `{{` after `{header}` on line {fix_line}, the braces no longer pair up: the method is closed "
             "too soon and javac finds code at line {line} where only declarations may stand.",
-            Short("The {keyword} on line {fix_line} has lost its `{{`, so the braces no longer pair up: the method is "
-                  "closed too soon and javac finds code at line {line} where only declarations may stand."),
+            Short(
+                "The {keyword} on line {fix_line} has lost its `{{`, so the braces no longer pair up: the method is "
+                "closed too soon and javac finds code at line {line} where only declarations may stand."
+            ),
         ],
         "compile:compiler.err.variable.not.allowed": [
             "Without its `{{`, `{header}` on line {fix_line} controls only the next statement, and that statement is a "
             "declaration, which Java does not allow there.",
-            Short("The {keyword} on line {fix_line} has lost its `{{`, so it controls only the next statement, and a "
-                  "declaration cannot stand alone there."),
+            Short(
+                "The {keyword} on line {fix_line} has lost its `{{`, so it controls only the next statement, and a "
+                "declaration cannot stand alone there."
+            ),
         ],
         "compile:compiler.err.else.without.if": [
             "Without its `{{`, `{header}` on line {fix_line} controls only the next statement, and the `}}` meant for "
@@ -81,8 +93,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
         "compile": [
             "`{header}` on line {fix_line} is missing its `{{`; without it the block's statements and braces no longer "
             "pair up, and javac fails at line {line} ({message}).",
-            Short("The {keyword} on line {fix_line} is missing its `{{`; without it the block's statements and braces "
-                  "no longer pair up, and javac fails at line {line} ({message})."),
+            Short(
+                "The {keyword} on line {fix_line} is missing its `{{`; without it the block's statements and braces "
+                "no longer pair up, and javac fails at line {line} ({message})."
+            ),
         ],
     },
     "missing_close_paren:condition": {
@@ -91,8 +105,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "where the condition ends.",
             "The `(` after `{keyword}` on line {fix_line} is never closed: the condition must read `{code}`, with its "
             "`)` before the `{{`.",
-            Short("The {keyword} condition on line {fix_line} is missing its closing `)`, so javac cannot tell where "
-                  "the condition ends."),
+            Short(
+                "The {keyword} condition on line {fix_line} is missing its closing `)`, so javac cannot tell where "
+                "the condition ends."
+            ),
         ],
     },
     "missing_close_paren:call": {
@@ -101,16 +117,20 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "A `)` is missing on line {fix_line}: every `(` needs its `)`, and `{code}` closes them all.",
             Short("Line {fix_line} opens one more `(` than it closes, so the statement never gets its last `)`."),
         ],
-        "compile": ["A `)` is missing on line {fix_line}: every `(` needs its `)`, and `{code}` closes them all.",
-                    Short("Line {fix_line} opens one more `(` than it closes, so the statement cannot be parsed.")],
+        "compile": [
+            "A `)` is missing on line {fix_line}: every `(` needs its `)`, and `{code}` closes them all.",
+            Short("Line {fix_line} opens one more `(` than it closes, so the statement cannot be parsed."),
+        ],
     },
     "extra_close_paren:condition": {
         "compile": [
             "`{code}` on line {fix_line} is followed by an extra `)`: the condition is already closed, so the second "
             "`)` matches nothing and javac cannot read the line.",
             "Line {fix_line} has one `)` too many after `{code}`; every `)` must close a `(`.",
-            Short("The {keyword} condition on line {fix_line} is followed by an extra `)`, which closes nothing, so "
-                  "javac cannot read the line."),
+            Short(
+                "The {keyword} condition on line {fix_line} is followed by an extra `)`, which closes nothing, so "
+                "javac cannot read the line."
+            ),
         ],
     },
     "extra_close_paren:call": {
@@ -119,13 +139,15 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "matches nothing and javac cannot read the statement.",
             "The `))` at the end of `{code}` on line {fix_line} has one `)` more than there are `(`, so the statement "
             "no longer parses.",
-            Short("Line {fix_line} closes one `)` more than it opens: the extra `)` matches nothing, so javac cannot "
-                  "read the statement."),
+            Short(
+                "Line {fix_line} closes one `)` more than it opens: the extra `)` matches nothing, so javac cannot "
+                "read the statement."
+            ),
         ],
     },
     "unclosed_string": {
         "compile:compiler.err.unclosed.str.lit": [
-            "The string that should be `{literal}` on line {fix_line} has no closing `\"`, so javac reads the rest of "
+            'The string that should be `{literal}` on line {fix_line} has no closing `"`, so javac reads the rest of '
             "the line as text and the string never ends.",
             "On line {fix_line} the text `{literal}` is missing its closing double quote; a Java string must end on "
             "the line where it starts.",
@@ -145,8 +167,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "below runs every time and the `else` on line {line} has no if to belong to.",
             "`{condition};` on line {fix_line} ends the if at the `;`: the block that follows is no longer part of it, "
             "so javac finds the `else` on line {line} without an if.",
-            Short("The `;` after the if condition on line {fix_line} ends the if early, so the block below always runs "
-                  "and the `else` on line {line} has no if to belong to."),
+            Short(
+                "The `;` after the if condition on line {fix_line} ends the if early, so the block below always runs "
+                "and the `else` on line {line} has no if to belong to."
+            ),
         ],
     },
     "assign_for_equals": {
@@ -155,26 +179,34 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "its value is not the boolean a condition needs; comparing takes `==`.",
             "Line {fix_line} writes `=` (assign) where the {keyword} condition needs `==` (compare): `{left} = "
             "{right}` does not give a true or false.",
-            Short("The {keyword} condition on line {fix_line} uses `=`, which assigns, where `==`, which compares, is "
-                  "needed; an assignment does not give the true or false a condition needs."),
+            Short(
+                "The {keyword} condition on line {fix_line} uses `=`, which assigns, where `==`, which compares, is "
+                "needed; an assignment does not give the true or false a condition needs."
+            ),
         ],
         "compile:compiler.err.unexpected.type": [
             "`{left} = {right}` on line {fix_line} tries to assign to `{left}`, which is a value, not a variable; the "
             "{keyword} condition needs `==` to compare them.",
-            Short("The {keyword} condition on line {fix_line} uses `=`, which tries to store into what stands on its "
-                  "left, a value and not a variable; comparing takes `==`."),
+            Short(
+                "The {keyword} condition on line {fix_line} uses `=`, which tries to store into what stands on its "
+                "left, a value and not a variable; comparing takes `==`."
+            ),
         ],
         "compile:compiler.err.cant.assign.val.to.final.var": [
             "`{left} = {right}` on line {fix_line} tries to change `{left}`, which cannot be assigned; the {keyword} "
             "condition meant to compare with `==`.",
-            Short("The {keyword} condition on line {fix_line} uses `=`, which tries to change something that cannot be "
-                  "assigned; comparing takes `==`."),
+            Short(
+                "The {keyword} condition on line {fix_line} uses `=`, which tries to change something that cannot be "
+                "assigned; comparing takes `==`."
+            ),
         ],
         "compile": [
             "`=` on line {fix_line} assigns where the {keyword} condition needs `==` to compare `{left}` with "
             "`{right}`; javac rejects line {line}: {message}.",
-            Short("`=` on line {fix_line} assigns where the {keyword} condition needs `==` to compare; javac rejects "
-                  "line {line}: {message}."),
+            Short(
+                "`=` on line {fix_line} assigns where the {keyword} condition needs `==` to compare; javac rejects "
+                "line {line}: {message}."
+            ),
         ],
     },
     "for_header_comma": {
@@ -183,8 +215,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "separated by two semicolons, so javac cannot read it.",
             "In the for loop on line {fix_line}, `{init}` must be followed by `;`, not `,`: a for header is start; "
             "condition; update.",
-            Short("The for header on line {fix_line} has `,` where its first `;` belongs: a for header is start; "
-                  "condition; update, separated by semicolons."),
+            Short(
+                "The for header on line {fix_line} has `,` where its first `;` belongs: a for header is start; "
+                "condition; update, separated by semicolons."
+            ),
         ],
     },
     # ------------------------------------------------------------------ compile
@@ -230,9 +264,9 @@ REASONS: dict[str, dict[str, list[str]]] = {
     },
     "type_mismatch:number": {
         "compile:compiler.err.prob.found.req": [
-            "`{name}` is declared as {type} but line {fix_line} gives it `\"{value}\"`: the quotes make it a String, "
+            '`{name}` is declared as {type} but line {fix_line} gives it `"{value}"`: the quotes make it a String, '
             "and a String is not a number.",
-            "On line {fix_line}, `\"{value}\"` in double quotes is text, not the number {value}, so it cannot be "
+            'On line {fix_line}, `"{value}"` in double quotes is text, not the number {value}, so it cannot be '
             "stored in the {type} `{name}`.",
         ],
     },
@@ -266,8 +300,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "reach its end without returning anything.",
             "The last statement of `{method}`, `{statement}`, is missing before line {fix_line}: a method declared to "
             "return {type} must return a value on every path.",
-            Short("The final `return` of `{method}` is missing before line {fix_line}, so the method can end without "
-                  "returning the {type} it promises."),
+            Short(
+                "The final `return` of `{method}` is missing before line {fix_line}, so the method can end without "
+                "returning the {type} it promises."
+            ),
         ],
     },
     "missing_return_value": {
@@ -276,8 +312,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "return `{value}`.",
             "`{method}` promises a {type}, so the bare `return;` on line {fix_line} is not allowed: it must say what "
             "to return (`{value}`).",
-            Short("`return;` on line {fix_line} gives back nothing, but `{method}` is declared to return a {type}, so "
-                  "the return needs a value."),
+            Short(
+                "`return;` on line {fix_line} gives back nothing, but `{method}` is declared to return a {type}, so "
+                "the return needs a value."
+            ),
         ],
     },
     "uninitialized_variable": {
@@ -294,8 +332,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "and Java rejects code that can never run.",
             "`{added}` on line {fix_line} is unreachable: the `{exit}` just before it always leaves first, so the line "
             "should go.",
-            Short("Line {fix_line} comes right after a `{exit}`, which always leaves first, so it can never run; Java "
-                  "rejects code that can never run."),
+            Short(
+                "Line {fix_line} comes right after a `{exit}`, which always leaves first, so it can never run; Java "
+                "rejects code that can never run."
+            ),
         ],
     },
     "wrong_arg_count": {
@@ -304,8 +344,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "`{dropped}`, is missing.",
             "The call of `{method}` on line {fix_line} leaves out its last argument `{dropped}`, so it does not match "
             "the {needed_args} `{method}` is declared with.",
-            Short("The call of `{method}` on line {fix_line} passes {given_args} where `{method}` takes {needed_args}: "
-                  "its last argument is missing."),
+            Short(
+                "The call of `{method}` on line {fix_line} passes {given_args} where `{method}` takes {needed_args}: "
+                "its last argument is missing."
+            ),
         ],
     },
     "static_context:method": {
@@ -370,22 +412,28 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "`{container}`, so on that last pass line {line} uses an index that does not exist{paren_detail}.",
             "The {keyword} condition on line {fix_line} uses `<=`, so `{left}` runs up to `{right}` itself, but the "
             "last valid index is one less; line {line} then goes out of bounds{paren_detail}.",
-            Short("The {keyword} condition on line {fix_line} uses `<=` where `<` is needed, so the loop runs one pass "
-                  "too many, and on that pass line {line} uses an index past the end{paren_detail}."),
+            Short(
+                "The {keyword} condition on line {fix_line} uses `<=` where `<` is needed, so the loop runs one pass "
+                "too many, and on that pass line {line} uses an index past the end{paren_detail}."
+            ),
         ],
         "any": [
             "`{left} <= {right}` on line {fix_line} lets `{left}` reach `{right}`, one past the last index of "
             "`{container}`, {effect}.",
-            Short("The {keyword} condition on line {fix_line} uses `<=` where `<` is needed, so the loop runs one pass "
-                  "too many, {effect}."),
+            Short(
+                "The {keyword} condition on line {fix_line} uses `<=` where `<` is needed, so the loop runs one pass "
+                "too many, {effect}."
+            ),
         ],
     },
     "off_by_one_bound:offset": {
         "any": [
             "`<=` in `{left} <= {right}` on line {fix_line} lets `{left}` go one step further than `<` would, "
             "{effect}.",
-            Short("The {keyword} condition on line {fix_line} uses `<=` where `<` is needed, so the loop runs one pass "
-                  "too many, {effect}."),
+            Short(
+                "The {keyword} condition on line {fix_line} uses `<=` where `<` is needed, so the loop runs one pass "
+                "too many, {effect}."
+            ),
         ],
     },
     "index_plus_one": {
@@ -425,11 +473,15 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "the program fails with a NullPointerException at line {line}.",
             "Line {fix_line} starts `{name}` as `null` rather than `{value}`; a null reference has no object to call "
             "methods on or store into, which is what fails at line {line}.",
-            Short("`{name}` is set to `null` on line {fix_line} instead of to an object, so there is nothing behind "
-                  "it, and the program fails with a NullPointerException at line {line}."),
+            Short(
+                "`{name}` is set to `null` on line {fix_line} instead of to an object, so there is nothing behind "
+                "it, and the program fails with a NullPointerException at line {line}."
+            ),
         ],
-        "any": ["`{name}` starts as `null` on line {fix_line} instead of `{value}`, {effect}.",
-                Short("`{name}` starts as `null` on line {fix_line} instead of an object, {effect}.")],
+        "any": [
+            "`{name}` starts as `null` on line {fix_line} instead of `{value}`, {effect}.",
+            Short("`{name}` starts as `null` on line {fix_line} instead of an object, {effect}."),
+        ],
     },
     "bad_cast:sort": {
         "exception:java.lang.ClassCastException": [
@@ -473,15 +525,19 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "`{method}` keeps calling itself until the stack overflows.",
             "`{statement}` is missing before line {fix_line}, so when `{condition}` holds `{method}` does not stop but "
             "calls itself again and again until the stack runs out.",
-            Short("`{method}` has lost the `return` of its base case (before line {fix_line}), so it keeps calling "
-                  "itself until the stack overflows."),
+            Short(
+                "`{method}` has lost the `return` of its base case (before line {fix_line}), so it keeps calling "
+                "itself until the stack overflows."
+            ),
         ],
         "exception": [
             "The base case `{condition}` no longer returns (`{statement}` is missing before line {fix_line}), so "
             "`{method}` carries on past the point where it should stop and fails at line {line} with "
             "{exception}{paren_detail}.",
-            Short("`{method}` has lost the `return` of its base case (before line {fix_line}), so it carries on past "
-                  "the point where it should stop and fails at line {line} with {exception}{paren_detail}."),
+            Short(
+                "`{method}` has lost the `return` of its base case (before line {fix_line}), so it carries on past "
+                "the point where it should stop and fails at line {line} with {exception}{paren_detail}."
+            ),
         ],
         _WRONG: [
             "The base case `{condition}` no longer returns (`{statement}` is missing before line {fix_line}), so "
@@ -493,8 +549,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
         "exception:java.lang.StackOverflowError": [
             "The base case `{statement}` is missing before line {fix_line}, so `{method}` never stops calling itself "
             "and the stack overflows.",
-            Short("`{method}` has lost the `return` of its base case (before line {fix_line}), so it never stops "
-                  "calling itself and the stack overflows."),
+            Short(
+                "`{method}` has lost the `return` of its base case (before line {fix_line}), so it never stops "
+                "calling itself and the stack overflows."
+            ),
         ],
         "exception": [
             "The base case `{statement}` is missing before line {fix_line}, so `{method}` carries on past the point "
@@ -508,11 +566,15 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "`{loop}` stays true and {call} never finishes.",
             "The loop `{loop}` lost `{statement}` (before line {fix_line}), the update of `{name}` that its condition "
             "waits for, so it runs forever on {call}.",
-            Short("`{statement}` is missing before line {fix_line}: it was the update of `{name}` that the loop's "
-                  "condition waits for, so the loop runs forever on {call}."),
+            Short(
+                "`{statement}` is missing before line {fix_line}: it was the update of `{name}` that the loop's "
+                "condition waits for, so the loop runs forever on {call}."
+            ),
         ],
-        "any": ["`{statement}` is missing from the loop `{loop}` before line {fix_line}, {effect}.",
-                Short("`{statement}` is missing from the loop before line {fix_line}, {effect}.")],
+        "any": [
+            "`{statement}` is missing from the loop `{loop}` before line {fix_line}, {effect}.",
+            Short("`{statement}` is missing from the loop before line {fix_line}, {effect}."),
+        ],
     },
     "wrong_step_direction": {
         _INDEX: [
@@ -557,10 +619,12 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "Line {fix_line} uses `{wrote}` where `{meant}` is needed, which also lets equal values through, so "
             "{result}.",
         ],
-        "any": ["Line {fix_line} compares with `{wrote}` where `{meant}` is meant, which also admits equal values, "
-                "{effect}.",
-                "`{left} {wrote} {right}` on line {fix_line} should be `{left} {meant} {right}`: it also lets equal "
-                "values through, {effect}."],
+        "any": [
+            "Line {fix_line} compares with `{wrote}` where `{meant}` is meant, which also admits equal values, "
+            "{effect}.",
+            "`{left} {wrote} {right}` on line {fix_line} should be `{left} {meant} {right}`: it also lets equal "
+            "values through, {effect}.",
+        ],
     },
     "relational_swap:excludes": {
         _WRONG: [
@@ -570,10 +634,12 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "{result}.",
             "Line {fix_line} uses `{wrote}` where `{meant}` is needed, which leaves out equal values, so {result}.",
         ],
-        "any": ["Line {fix_line} compares with `{wrote}` where `{meant}` is meant, which leaves out equal values, "
-                "{effect}.",
-                "`{left} {wrote} {right}` on line {fix_line} should be `{left} {meant} {right}`: it leaves out equal "
-                "values, {effect}."],
+        "any": [
+            "Line {fix_line} compares with `{wrote}` where `{meant}` is meant, which leaves out equal values, "
+            "{effect}.",
+            "`{left} {wrote} {right}` on line {fix_line} should be `{left} {meant} {right}`: it leaves out equal "
+            "values, {effect}.",
+        ],
     },
     "relational_swap:opposite": {
         _WRONG: [
@@ -582,9 +648,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "Line {fix_line} uses `{wrote}` instead of `{meant}`, so the comparison is true exactly when it should be "
             "false, and {result}.",
         ],
-        "any": ["Line {fix_line} tests `{wrote}` where `{meant}` is meant, the opposite comparison, {effect}.",
-                "`{left} {wrote} {right}` on line {fix_line} tests the opposite of `{left} {meant} {right}`, "
-                "{effect}."],
+        "any": [
+            "Line {fix_line} tests `{wrote}` where `{meant}` is meant, the opposite comparison, {effect}.",
+            "`{left} {wrote} {right}` on line {fix_line} tests the opposite of `{left} {meant} {right}`, {effect}.",
+        ],
     },
     "arithmetic_swap:binary": {
         _WRONG: [
@@ -594,8 +661,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "{result}.",
             "Line {fix_line} {does} with `{new_op}` where it should {should} with `{op}`, so {result}.",
         ],
-        "any": ["Line {fix_line} {does} with `{new_op}` where it should {should} with `{op}`, {effect}.",
-                "`{left} {new_op} {right}` on line {fix_line} {does} where it should {should} (`{op}`), {effect}."],
+        "any": [
+            "Line {fix_line} {does} with `{new_op}` where it should {should} with `{op}`, {effect}.",
+            "`{left} {new_op} {right}` on line {fix_line} {does} where it should {should} (`{op}`), {effect}.",
+        ],
     },
     "arithmetic_swap:compound": {
         _WRONG: [
@@ -604,8 +673,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "Line {fix_line} updates `{left}` with `{wrote}` instead of `{meant}`: it {does} where it should {should}, "
             "so {result}.",
         ],
-        "any": ["Line {fix_line} updates with `{wrote}` instead of `{meant}` (it {does} where it should {should}), "
-                "{effect}."],
+        "any": [
+            "Line {fix_line} updates with `{wrote}` instead of `{meant}` (it {does} where it should {should}), "
+            "{effect}."
+        ],
     },
     "loop_start_off_by_one": {
         _WRONG: [
@@ -671,8 +742,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "Line {fix_line} uses `{operand}` where `!{operand}` is meant (the `!` is missing), so {result}.",
             Short("Line {fix_line} lost a `!`, so a test that should be negated is not, and {result}."),
         ],
-        "any": ["Line {fix_line} uses `{operand}` where `!{operand}` is meant, {effect}.",
-                Short("Line {fix_line} lost a `!`, so a test that should be negated is not, {effect}.")],
+        "any": [
+            "Line {fix_line} uses `{operand}` where `!{operand}` is meant, {effect}.",
+            Short("Line {fix_line} lost a `!`, so a test that should be negated is not, {effect}."),
+        ],
     },
     "negated_condition:added": {
         _WRONG: [
@@ -680,11 +753,15 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "exactly the cases it should skip, so {result}.",
             "`if ({wrote})` on line {fix_line} negates the condition, so the if branch runs exactly when it should "
             "not, and {result}.",
-            Short("The `!` on line {fix_line} reverses the whole if condition, so the branch runs in exactly the wrong "
-                  "cases and {result}."),
+            Short(
+                "The `!` on line {fix_line} reverses the whole if condition, so the branch runs in exactly the wrong "
+                "cases and {result}."
+            ),
         ],
-        "any": ["The `!` on line {fix_line} reverses the if condition `{condition}`, {effect}.",
-                Short("The `!` on line {fix_line} reverses the whole if condition, {effect}.")],
+        "any": [
+            "The `!` on line {fix_line} reverses the if condition `{condition}`, {effect}.",
+            Short("The `!` on line {fix_line} reverses the whole if condition, {effect}."),
+        ],
     },
     "swapped_arguments": {
         _WRONG: [
@@ -692,11 +769,14 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "{result}.",
             "The call of `{method}` on line {fix_line} passes `{second}` first and `{first}` second; `{first}` must "
             "come first, so {result}.",
-            Short("The call of `{method}` on line {fix_line} passes its two arguments in the wrong order, so "
-                  "{result}."),
+            Short(
+                "The call of `{method}` on line {fix_line} passes its two arguments in the wrong order, so {result}."
+            ),
         ],
-        "any": ["`{method}` on line {fix_line} gets `{first}` and `{second}` in the wrong order, {effect}.",
-                Short("The call of `{method}` on line {fix_line} passes two arguments in the wrong order, {effect}.")],
+        "any": [
+            "`{method}` on line {fix_line} gets `{first}` and `{second}` in the wrong order, {effect}.",
+            Short("The call of `{method}` on line {fix_line} passes two arguments in the wrong order, {effect}."),
+        ],
     },
     "wrong_return_variable": {
         _WRONG: [
@@ -712,8 +792,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "are equal, so {result}; compare with `{meant}`.",
             "`==` and `!=` on objects compare identity, so `{wrote}` on line {fix_line} treats two equal {type} values "
             "made separately as different (`.equals` compares contents), and {result}.",
-            Short("`{op}` on line {fix_line} compares whether two references are the same object, not whether their "
-                  "contents are equal, which takes `.equals`, so {result}."),
+            Short(
+                "`{op}` on line {fix_line} compares whether two references are the same object, not whether their "
+                "contents are equal, which takes `.equals`, so {result}."
+            ),
         ],
         "any": ["`{wrote}` on line {fix_line} compares object identity where `{meant}` compares contents, {effect}."],
     },
@@ -723,8 +805,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "double, and {result}.",
             "Without `(double)`, `{division}` on line {fix_line} is an integer division that throws away everything "
             "after the decimal point, so {result}.",
-            Short("Without `(double)`, the division on line {fix_line} divides two ints and drops the fraction, so "
-                  "{result}."),
+            Short(
+                "Without `(double)`, the division on line {fix_line} divides two ints and drops the fraction, so "
+                "{result}."
+            ),
         ],
         "any": ["Without `(double)`, `{division}` on line {fix_line} is an integer division, {effect}."],
     },
@@ -734,8 +818,10 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "and the fraction is lost; {result}.",
             "`{division}` on line {fix_line} is an integer division because `{digits}` has no `.0`, so the part after "
             "the decimal point is dropped and {result}.",
-            Short("Line {fix_line} writes `{digits}` where `{digits}.0` is needed, so the division there is between "
-                  "two ints and drops the fraction; {result}."),
+            Short(
+                "Line {fix_line} writes `{digits}` where `{digits}.0` is needed, so the division there is between "
+                "two ints and drops the fraction; {result}."
+            ),
         ],
         "any": ["`{division}` on line {fix_line} is an integer division (`{digits}` lacks its `.0`), {effect}."],
     },
@@ -746,16 +832,20 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "Line {fix_line} joins the two tests with `||` where `&&` is needed: one true side is now enough, so "
             "{result}.",
         ],
-        "any": ["Line {fix_line} joins the tests with `||` where `&&` (both) is needed, {effect}.",
-                "`{left} || {right}` on line {fix_line} needs only one side to hold where `&&` needs both, {effect}."],
+        "any": [
+            "Line {fix_line} joins the tests with `||` where `&&` (both) is needed, {effect}.",
+            "`{left} || {right}` on line {fix_line} needs only one side to hold where `&&` needs both, {effect}.",
+        ],
     },
     "and_or_swap:and": {
         _WRONG: [
             "`{left} && {right}` on line {fix_line} needs both sides to hold, but one is enough (`||`), so {result}.",
             "Line {fix_line} joins the two tests with `&&` where `||` is needed: both must now be true, so {result}.",
         ],
-        "any": ["Line {fix_line} joins the tests with `&&` where `||` (either) is needed, {effect}.",
-                "`{left} && {right}` on line {fix_line} needs both sides to hold where `||` needs only one, {effect}."],
+        "any": [
+            "Line {fix_line} joins the tests with `&&` where `||` (either) is needed, {effect}.",
+            "`{left} && {right}` on line {fix_line} needs both sides to hold where `||` needs only one, {effect}.",
+        ],
     },
     "removed_break:loop": {
         _WRONG: [
@@ -786,29 +876,39 @@ REASONS: dict[str, dict[str, list[str]]] = {
             "rather than the digit's value, so {result}.",
             "Line {fix_line} uses the char `{char}` as a number, which gives its character code, not the digit; it "
             "needs `- '0'`, so {result}.",
-            Short("Line {fix_line} uses a digit character as a number without `- '0'`, so its character code ('0' is "
-                  "48) is used instead of the digit, and {result}."),
+            Short(
+                "Line {fix_line} uses a digit character as a number without `- '0'`, so its character code ('0' is "
+                "48) is used instead of the digit, and {result}."
+            ),
         ],
         "any": ["Line {fix_line} uses the character code of `{char}` instead of its digit value, {effect}."],
     },
     "min_max_swap:max": {
-        _WRONG: ["`Math.min` on line {fix_line} keeps the smaller value, but the larger one is needed (`Math.max`), so "
-                 "{result}."],
+        _WRONG: [
+            "`Math.min` on line {fix_line} keeps the smaller value, but the larger one is needed (`Math.max`), so "
+            "{result}."
+        ],
         "any": ["Line {fix_line} uses `Math.min` where `Math.max` is meant, {effect}."],
     },
     "min_max_swap:min": {
-        _WRONG: ["`Math.max` on line {fix_line} keeps the larger value, but the smaller one is needed (`Math.min`), so "
-                 "{result}."],
+        _WRONG: [
+            "`Math.max` on line {fix_line} keeps the larger value, but the smaller one is needed (`Math.min`), so "
+            "{result}."
+        ],
         "any": ["Line {fix_line} uses `Math.max` where `Math.min` is meant, {effect}."],
     },
     "min_max_swap:floor": {
-        _WRONG: ["`Math.ceil` on line {fix_line} rounds up, but the value must be rounded down with `Math.floor`, so "
-                 "{result}."],
+        _WRONG: [
+            "`Math.ceil` on line {fix_line} rounds up, but the value must be rounded down with `Math.floor`, so "
+            "{result}."
+        ],
         "any": ["Line {fix_line} rounds up with `Math.ceil` where `Math.floor` is meant, {effect}."],
     },
     "min_max_swap:ceil": {
-        _WRONG: ["`Math.floor` on line {fix_line} rounds down, but the value must be rounded up with `Math.ceil`, so "
-                 "{result}."],
+        _WRONG: [
+            "`Math.floor` on line {fix_line} rounds down, but the value must be rounded up with `Math.ceil`, so "
+            "{result}."
+        ],
         "any": ["Line {fix_line} rounds down with `Math.floor` where `Math.ceil` is meant, {effect}."],
     },
     "ignored_string_result": {
@@ -830,11 +930,13 @@ COMPILE_MEANING: dict[str, list[str]] = {
     "compiler.err.cant.apply.symbol": ["the call of `{reported_name}` on line {line} does not match its parameters"],
     "compiler.err.prob.found.req": ["the types on line {line} do not fit ({message})"],
     "compiler.err.missing.ret.stmt": ["the method can reach its end at line {line} without returning a value"],
-    "compiler.err.var.might.not.have.been.initialized": ["`{reported_name}` may be read on line {line} before it has a "
-                                                         "value"],
+    "compiler.err.var.might.not.have.been.initialized": [
+        "`{reported_name}` may be read on line {line} before it has a value"
+    ],
     "compiler.err.unreachable.stmt": ["the statement on line {line} can never run"],
-    "compiler.err.non-static.cant.be.ref": ["line {line} uses `{reported_name}`, which belongs to an object, from "
-                                            "static code"],
+    "compiler.err.non-static.cant.be.ref": [
+        "line {line} uses `{reported_name}`, which belongs to an object, from static code"
+    ],
     "compiler.err.else.without.if": ["the `else` on line {line} has no if before it"],
     "compiler.err.unclosed.str.lit": ["the string on line {line} never ends"],
     "compiler.err.premature.eof": ["javac reaches the end of the file at line {line} with a block still open"],
@@ -845,8 +947,10 @@ RUNTIME_MEANING: dict[str, list[str]] = {
     "java.lang.ArrayIndexOutOfBoundsException": ["line {line} uses an index outside the array{paren_detail}"],
     "java.lang.StringIndexOutOfBoundsException": ["line {line} asks for a position outside the string{paren_detail}"],
     "java.lang.IndexOutOfBoundsException": ["line {line} uses a list position that does not exist{paren_detail}"],
-    "java.lang.ArithmeticException": ["line {line} divides by zero{by_zero}",
-                                      "line {line} throws ArithmeticException{paren_detail}"],
+    "java.lang.ArithmeticException": [
+        "line {line} divides by zero{by_zero}",
+        "line {line} throws ArithmeticException{paren_detail}",
+    ],
     "java.lang.NullPointerException": ["line {line} uses a reference that is null"],
     "java.lang.StackOverflowError": ["the recursion through line {line} goes so deep that the stack overflows"],
     "java.lang.ClassCastException": ["line {line} casts an object to a class it does not belong to"],

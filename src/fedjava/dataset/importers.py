@@ -64,8 +64,9 @@ class ImportResult:
 
     def summary(self) -> str:
         """A few lines for the user: the counts, then the problems (at most 20 listed)."""
-        head = (f"{self.path}: {self.read} row(s) read as {self.format}, {self.converted} converted, "
-                f"{self.skipped} skipped")
+        head = (
+            f"{self.path}: {self.read} row(s) read as {self.format}, {self.converted} converted, {self.skipped} skipped"
+        )
         lines = [head + (":" if self.problems else "")]
         lines += [f"  {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
         if len(self.problems) > MAX_LISTED_PROBLEMS:
@@ -123,8 +124,9 @@ def import_file(path: str | Path, fmt: str = "auto", on_error: str = "skip") -> 
     return result
 
 
-def run_import(path: str | Path, out_path: str | Path, fmt: str = "auto", on_error: str = "skip",
-               force: bool = False) -> str:
+def run_import(
+    path: str | Path, out_path: str | Path, fmt: str = "auto", on_error: str = "skip", force: bool = False
+) -> str:
     """Import ``path`` and write the samples to ``out_path`` (JSONL for ``.jsonl``, else a JSON array).
 
     An existing ``out_path`` is replaced only with ``force``: ``--out data/train.jsonl`` would otherwise swap the
@@ -235,7 +237,7 @@ def parse_legacy_feedback(text: str) -> list[tuple[str, str]]:
         if kind is None:
             raise FeedbackError(f"item {i}: unknown error type {label!r} (expected Syntax, Runtime or Logical Error)")
         end = matches[i].start() if i < len(matches) else len(text)
-        sentence = " ".join(text[match.end():end].split())
+        sentence = " ".join(text[match.end() : end].split())
         if not sentence:
             raise FeedbackError(f"item {i} ({kind}): no explanation")
         items.append((kind, sentence))
@@ -269,8 +271,9 @@ class _BadJSON:
     reason: str
 
 
-_PROMPT_RE = re.compile(r"^\s*java\s+code\s+requirement\s*:(?P<req>.*?)student\s+code\s*:(?P<code>.*)$",
-                        re.IGNORECASE | re.DOTALL)
+_PROMPT_RE = re.compile(
+    r"^\s*java\s+code\s+requirement\s*:(?P<req>.*?)student\s+code\s*:(?P<code>.*)$", re.IGNORECASE | re.DOTALL
+)
 
 
 def _text(row: dict[str, Any], key: str, fmt: str, required: bool = True) -> str:
@@ -303,8 +306,12 @@ def _convert_legacy(row: dict[str, Any], path: Path, number: int) -> dict[str, A
     answer = legacy_answer(items)
     return {
         "messages": build_messages(requirement, code, answer),
-        "meta": {"source": "legacy", "verdict": answer["verdict"], "legacy_feedback": feedback,
-                 "origin": f"{path.name}:{number}"},
+        "meta": {
+            "source": "legacy",
+            "verdict": answer["verdict"],
+            "legacy_feedback": feedback,
+            "origin": f"{path.name}:{number}",
+        },
     }
 
 

@@ -102,10 +102,10 @@ def label(
         else:
             call = stopped[0].call
         message = f"{call} did not finish within {TIMEOUT_SECONDS:g} s of CPU time"
-        error = _error("RUNTIME_ERROR", Observed("timeout", "timeout", mutant.line, message, call=call), rng, mutant,
-                       lines)
-        return Labelled({"verdict": "RUNTIME_ERROR", "errors": [error],
-                         "score": score(outcome.passed, total)}, raw)
+        error = _error(
+            "RUNTIME_ERROR", Observed("timeout", "timeout", mutant.line, message, call=call), rng, mutant, lines
+        )
+        return Labelled({"verdict": "RUNTIME_ERROR", "errors": [error], "score": score(outcome.passed, total)}, raw)
     if len(outcome.cases) != total and not outcome.timed_out:
         raise Dropped("incomplete_run", f"{len(outcome.cases)} of {total} cases reported")
 
@@ -120,8 +120,7 @@ def label(
         message = f"{exception}: {detail}" if detail else exception
         seen = Observed("exception", exception, case.line, message, call=case.call, detail=detail)
         error = _error("RUNTIME_ERROR", seen, rng, mutant, lines)
-        return Labelled({"verdict": "RUNTIME_ERROR", "errors": [error],
-                         "score": score(outcome.passed, total)}, raw)
+        return Labelled({"verdict": "RUNTIME_ERROR", "errors": [error], "score": score(outcome.passed, total)}, raw)
 
     wrong = [c for c in outcome.cases if c.status == "FAIL"]
     if wrong:
@@ -129,11 +128,17 @@ def label(
             raise Dropped("correct_failed", "a correct program gives a wrong value")
         case = wrong[0]
         message = f"{case.call} returned {case.actual}, expected {case.expected}"
-        seen = Observed("wrong_output", "wrong_output", mutant.line, message, call=case.call,
-                        expected=case.expected, actual=case.actual)
+        seen = Observed(
+            "wrong_output",
+            "wrong_output",
+            mutant.line,
+            message,
+            call=case.call,
+            expected=case.expected,
+            actual=case.actual,
+        )
         error = _error("LOGIC_ERROR", seen, rng, mutant, lines)
-        return Labelled({"verdict": "LOGIC_ERROR", "errors": [error],
-                         "score": score(outcome.passed, total)}, raw)
+        return Labelled({"verdict": "LOGIC_ERROR", "errors": [error], "score": score(outcome.passed, total)}, raw)
 
     if mutant is not None:
         raise Dropped("equivalent", "the mutant passes every test")

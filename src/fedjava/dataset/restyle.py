@@ -23,12 +23,40 @@ import re
 from fedjava.java.mutate_source import Source, analyse
 
 NAMES = (
-    "tmp", "val", "res", "acc", "cur", "num", "count2", "item", "value", "current", "result2", "temp",
-    "answer", "n2", "idx", "pos", "k", "j2", "total2", "x1", "helper", "store", "buf", "out2",
+    "tmp",
+    "val",
+    "res",
+    "acc",
+    "cur",
+    "num",
+    "count2",
+    "item",
+    "value",
+    "current",
+    "result2",
+    "temp",
+    "answer",
+    "n2",
+    "idx",
+    "pos",
+    "k",
+    "j2",
+    "total2",
+    "x1",
+    "helper",
+    "store",
+    "buf",
+    "out2",
 )
 COMMENTS = (
-    "// go through the input", "// main logic", "// handle the general case", "// compute the answer",
-    "// TODO: check edge cases", "// my solution", "// loop and collect", "// start here",
+    "// go through the input",
+    "// main logic",
+    "// handle the general case",
+    "// compute the answer",
+    "// TODO: check edge cases",
+    "// my solution",
+    "// loop and collect",
+    "// start here",
 )
 _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
@@ -58,11 +86,11 @@ def _replace_identifier(src: Source, old: str, new: str, start: int, end: int) -
     for m in _IDENT.finditer(blank, start, end):
         if m.group() != old:
             continue
-        before = blank[:m.start()].rstrip()
-        after = blank[m.end():].lstrip()
+        before = blank[: m.start()].rstrip()
+        after = blank[m.end() :].lstrip()
         if before.endswith(".") or after.startswith("("):
             continue  # a field access or a method call, not the variable
-        pieces.append(text[last:m.start()])
+        pieces.append(text[last : m.start()])
         pieces.append(new)
         last = m.end()
     pieces.append(text[last:])
@@ -75,11 +103,15 @@ def braces(code: str, rng: random.Random) -> str:
     out = []
     for line, bline in zip(src.lines, src.blines, strict=False):
         stripped = bline.rstrip()
-        if stripped.endswith("{") and stripped.strip() != "{" and not stripped.rstrip("{").rstrip().endswith(("=", "]")):
+        if (
+            stripped.endswith("{")
+            and stripped.strip() != "{"
+            and not stripped.rstrip("{").rstrip().endswith(("=", "]"))
+        ):
             cut = len(stripped) - 1
             indent = line[: len(line) - len(line.lstrip())]
             out.append(line[:cut].rstrip())
-            out.append(indent + "{" + line[cut + 1:])
+            out.append(indent + "{" + line[cut + 1 :])
         else:
             out.append(line)
     return "\n".join(out)
@@ -116,7 +148,7 @@ def increment(code: str, rng: random.Random) -> str:
             if is_for and bline[: m.start()].count(";") < 2:
                 continue
             name, op = m.group(1), "+" if m.group(2) == "++" else "-"
-            pieces.append(line[last:m.start()])
+            pieces.append(line[last : m.start()])
             pieces.append(f"{name} {op}= 1" if style == "compound" else f"{name} = {name} {op} 1")
             last = m.end()
         pieces.append(line[last:])
@@ -157,8 +189,14 @@ def comment(code: str, rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-REWRITES = {"rename": rename, "braces": braces, "indent": indent, "increment": increment,
-            "spacing": spacing, "comment": comment}
+REWRITES = {
+    "rename": rename,
+    "braces": braces,
+    "indent": indent,
+    "increment": increment,
+    "spacing": spacing,
+    "comment": comment,
+}
 
 
 def restyle(code: str, rng: random.Random, count: int | None = None) -> tuple[str, list[str]]:

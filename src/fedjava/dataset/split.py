@@ -123,8 +123,16 @@ def write_client_files(
         The paths written: ``client_0.json`` ... ``client_{N-1}.json``, then ``valid.json`` (when
         written), then ``clients.json``.
     """
-    written, _removed = _write_shards(clients, valid_samples, Path(data_dir), partition=partition, alpha=alpha,
-                                      seed=seed, source=source, valid_source=valid_source)
+    written, _removed = _write_shards(
+        clients,
+        valid_samples,
+        Path(data_dir),
+        partition=partition,
+        alpha=alpha,
+        seed=seed,
+        source=source,
+        valid_source=valid_source,
+    )
     return written
 
 
@@ -142,8 +150,12 @@ def client_table(clients: list[list[dict[str, Any]]]) -> str:
     rows.append(["total", len(every), len({sample_task(s) for s in every}), *(total[c] for c in columns[2:])])
     header = ["client", *columns]
     widths = [max(len(str(row[j])) for row in [header, *rows]) for j in range(len(header))]
-    lines = ["  ".join(str(cell).rjust(w) if j else str(cell).ljust(w) for j, (cell, w) in
-                       enumerate(zip(row, widths, strict=True))) for row in [header, *rows]]
+    lines = [
+        "  ".join(
+            str(cell).rjust(w) if j else str(cell).ljust(w) for j, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    ]
     return "\n".join(lines)
 
 
@@ -179,15 +191,31 @@ def run_split(
     valid = load_samples(valid_path) if valid_path else None
     clients = split_clients(samples, num_clients, partition=partition, alpha=alpha, seed=seed)
     used_alpha = alpha if partition in ("dirichlet", "quantity") else None  # iid and task ignore alpha
-    written, removed = _write_shards(clients, valid, data_dir, partition=partition, alpha=used_alpha, seed=seed,
-                                     source=train_path, valid_source=valid_path)
-    lines = [f"{len(samples)} sample(s) from {train_path} split into {num_clients} client(s), "
-             f"partition={partition}" + (f" alpha={alpha}" if partition in ("dirichlet", "quantity") else "")
-             + f" seed={seed}", "", client_table(clients), ""]
+    written, removed = _write_shards(
+        clients,
+        valid,
+        data_dir,
+        partition=partition,
+        alpha=used_alpha,
+        seed=seed,
+        source=train_path,
+        valid_source=valid_path,
+    )
+    lines = [
+        f"{len(samples)} sample(s) from {train_path} split into {num_clients} client(s), "
+        f"partition={partition}"
+        + (f" alpha={alpha}" if partition in ("dirichlet", "quantity") else "")
+        + f" seed={seed}",
+        "",
+        client_table(clients),
+        "",
+    ]
     shards = written[:num_clients]
     lines.append(f"wrote {shards[0]}" + (f" ... {shards[-1]}" if len(shards) > 1 else ""))
-    lines += [f"wrote {p}" + (f" ({len(valid)} sample(s))" if p.name == VALID_SHARD and valid else "")
-              for p in written[num_clients:]]
+    lines += [
+        f"wrote {p}" + (f" ({len(valid)} sample(s))" if p.name == VALID_SHARD and valid else "")
+        for p in written[num_clients:]
+    ]
     if removed:
         lines.append("removed stale " + ", ".join(str(p) for p in removed))
     return "\n".join(lines)
@@ -197,8 +225,11 @@ def check_no_split(data_dir: str | Path) -> None:
     """SplitError when ``data_dir`` holds the files of an earlier split (shards, ``valid.json``, the manifest),
     before anything is read: a second ``data split`` must not replace the shards a federation trains on unasked."""
     data_dir = Path(data_dir)
-    found = sorted(p.name for p in data_dir.glob("*.json") if _SHARD_RE.match(p.name) or p.name in (
-        MANIFEST, VALID_SHARD)) if data_dir.is_dir() else []
+    found = (
+        sorted(p.name for p in data_dir.glob("*.json") if _SHARD_RE.match(p.name) or p.name in (MANIFEST, VALID_SHARD))
+        if data_dir.is_dir()
+        else []
+    )
     if found:
         shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")
         raise SplitError(f"{data_dir} holds an earlier split ({shown}): pass --force to replace it")
@@ -274,8 +305,10 @@ def sample_task(sample: dict[str, Any]) -> str:
     task_id = (sample.get("meta") or {}).get("task_id")
     if isinstance(task_id, str) and task_id:
         return task_id
-    user = next((m.get("content", "") for m in sample.get("messages") or []
-                 if isinstance(m, dict) and m.get("role") == "user"), "")
+    user = next(
+        (m.get("content", "") for m in sample.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"),
+        "",
+    )
     text = " ".join(split_user_prompt(user)[0].split())  # whitespace differences do not make a new task
     return "task-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
@@ -295,7 +328,7 @@ def _split_dirichlet(labels: list[str], k: int, alpha: float, minimum: int, rng:
         counts = _allocate(len(members), _dirichlet(k, alpha, rng))
         start = 0
         for c, count in enumerate(counts):
-            groups[c] += members[start:start + count]
+            groups[c] += members[start : start + count]
             start += count
     # Top up clients below the minimum from the largest one, taking its most common label, so the
     # skew the draw produced survives as far as possible.
@@ -330,8 +363,9 @@ def _split_task(tasks: list[str], k: int, minimum: int, rng: random.Random) -> l
         groups[smallest] += by_task[task]
     sizes = [len(g) for g in groups]
     if min(sizes) < minimum:
-        raise SplitError(f"the task partition gave client sizes {sizes}, below min_per_client={minimum}; "
-                         "use fewer clients")
+        raise SplitError(
+            f"the task partition gave client sizes {sizes}, below min_per_client={minimum}; use fewer clients"
+        )
     for group in groups:
         rng.shuffle(group)
     return groups
@@ -348,7 +382,7 @@ def _split_quantity(labels: list[str], k: int, alpha: float, minimum: int, rng: 
     sizes = [minimum + extra for extra in _allocate(n - k * minimum, _dirichlet(k, alpha, rng))]
     groups, start = [], 0
     for size in sizes:
-        groups.append(line[start:start + size])
+        groups.append(line[start : start + size])
         start += size
     for group in groups:
         rng.shuffle(group)
@@ -382,7 +416,7 @@ def _allocate(total: int, weights: list[float]) -> list[int]:
     exact = [total * w for w in weights]
     counts = [int(x) for x in exact]
     by_remainder = sorted(range(len(weights)), key=lambda c: (-(exact[c] - counts[c]), c))
-    for c in by_remainder[:total - sum(counts)]:
+    for c in by_remainder[: total - sum(counts)]:
         counts[c] += 1
     return counts
 
@@ -424,8 +458,9 @@ def _write_shards(
             path.unlink()
             removed.append(path)
     if removed:
-        log.info("removed %d stale shard(s) from an earlier split: %s", len(removed),
-                 ", ".join(p.name for p in removed))
+        log.info(
+            "removed %d stale shard(s) from an earlier split: %s", len(removed), ", ".join(p.name for p in removed)
+        )
     if valid_samples is not None:
         write_samples(valid_samples, data_dir / VALID_SHARD)
         written.append(data_dir / VALID_SHARD)

@@ -25,8 +25,10 @@ from fedjava.evaluation.metrics import HEADLINE, paired_gain
 
 ORDER = ("majority", "tools_only", "coverage_only", "mutants_only", "base", "base_fewshot", "centralized", "fed")
 MODEL_ONLY_LABELS = {
-    "runtime_line_within_one": "runtime line within one", "logic_line_within_one": "logic line within one",
-    "fix_pass_rate": "fix check", "runtime_fix_pass_rate": "runtime fix check",
+    "runtime_line_within_one": "runtime line within one",
+    "logic_line_within_one": "logic line within one",
+    "fix_pass_rate": "fix check",
+    "runtime_fix_pass_rate": "runtime fix check",
     "logic_fix_pass_rate": "logic fix check",
 }
 TOOLS_ONLY_RUN = "tools_only"
@@ -63,7 +65,9 @@ class Run:
 
 
 DECISION_CURVES = {
-    "eval_verdict_macro_f1": "verdict macro-F1", "eval_code_accuracy": "code acc", "eval_line_accuracy": "line acc",
+    "eval_verdict_macro_f1": "verdict macro-F1",
+    "eval_code_accuracy": "code acc",
+    "eval_line_accuracy": "line acc",
     "eval_majority_macro_f1": "majority macro-F1",
 }
 
@@ -129,14 +133,21 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
     for key in HEADLINE:
         rows.append([LABELS[key], *[_cell(r, key) for r in runs]])
     if any((r.metrics or {}).get("judge") for r in runs):  # the optional LLM judge: '-' where it did not run
-        rows.append([LABELS["judge_score"],
-                     *[_cell(r, "judge_score") if (r.metrics or {}).get("judge") else "-" for r in runs]])
-    for key, label in (("eval_loss", "eval loss"), ("eval_perplexity", "eval perplexity"),
-                       ("seconds_per_sample", "seconds per sample")):
-        rows.append([label, *[f"{(r.metrics or {})[key]:.3f}" if (r.metrics or {}).get(key) is not None else "-"
-                              for r in runs]])
-    for verdicts, label in ((("COMPILE_ERROR", "RUNTIME_ERROR"), "line within one: compile + runtime"),
-                            (("LOGIC_ERROR",), "line within one: logic")):
+        rows.append(
+            [LABELS["judge_score"], *[_cell(r, "judge_score") if (r.metrics or {}).get("judge") else "-" for r in runs]]
+        )
+    for key, label in (
+        ("eval_loss", "eval loss"),
+        ("eval_perplexity", "eval perplexity"),
+        ("seconds_per_sample", "seconds per sample"),
+    ):
+        rows.append(
+            [label, *[f"{(r.metrics or {})[key]:.3f}" if (r.metrics or {}).get(key) is not None else "-" for r in runs]]
+        )
+    for verdicts, label in (
+        (("COMPILE_ERROR", "RUNTIME_ERROR"), "line within one: compile + runtime"),
+        (("LOGIC_ERROR",), "line within one: logic"),
+    ):
         values = [_pooled(r, verdicts, "line_within_one") for r in runs]
         if any(v is not None for v in values):
             rows.append([label, *[f"{v:.3f}" if v is not None else "-" for v in values]])
@@ -144,13 +155,17 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
         for key, label in MODEL_ONLY_LABELS.items():
             rows.append([f"only a model: {label}", *[_model_only(r, key) for r in runs]])
     if any((r.metrics or {}).get("verification") for r in runs):  # checked fixes: what the model itself wrote
-        for key, label in (("line_within_one", "line within one: first answers"),
-                           ("fix_pass_rate", "fix check: first answers")):
+        for key, label in (
+            ("line_within_one", "line within one: first answers"),
+            ("fix_pass_rate", "fix check: first answers"),
+        ):
             rows.append([label, *[_first_answer(r, key) for r in runs]])
-    for key, label in (("eval_verdict_macro_f1", "training: valid verdict macro-F1"),
-                       ("eval_majority_macro_f1", "training: valid majority macro-F1"),
-                       ("eval_code_accuracy", "training: valid code accuracy"),
-                       ("eval_line_accuracy", "training: valid line accuracy")):
+    for key, label in (
+        ("eval_verdict_macro_f1", "training: valid verdict macro-F1"),
+        ("eval_majority_macro_f1", "training: valid majority macro-F1"),
+        ("eval_code_accuracy", "training: valid code accuracy"),
+        ("eval_line_accuracy", "training: valid line accuracy"),
+    ):
         if any(_last_decision(r, key) is not None for r in runs):
             rows.append([label, *[f"{v:.3f}" if (v := _last_decision(r, key)) is not None else "-" for r in runs]])
     if any((r.metrics or {}).get("prompt_mode") for r in runs):
@@ -159,24 +174,35 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
     rows.append(["bytes communicated", *[_bytes(r.bytes_communicated) for r in runs]])
     per_round = [_bytes_per_client_round(r) for r in runs]
     if any(v is not None for v in per_round):
-        rows.append(["bytes per client per round, down / up",
-                     *[f"{_bytes(round(v[0]))} / {_bytes(round(v[1]))}" if v else "-" for v in per_round]])
+        rows.append(
+            [
+                "bytes per client per round, down / up",
+                *[f"{_bytes(round(v[0]))} / {_bytes(round(v[1]))}" if v else "-" for v in per_round],
+            ]
+        )
     spent = [((r.history or {}).get("summary") or {}) for r in runs]
     if any(s.get("dp_epsilon") is not None for s in spent):  # federated runs with dp_mode other than off
-        rows.append(["privacy spent (epsilon at delta)",
-                     *[f"{s['dp_epsilon']:.2f} at {s['dp_delta']:g}" if s.get("dp_epsilon") is not None else "-"
-                       for s in spent]])
+        rows.append(
+            [
+                "privacy spent (epsilon at delta)",
+                *[
+                    f"{s['dp_epsilon']:.2f} at {s['dp_delta']:g}" if s.get("dp_epsilon") is not None else "-"
+                    for s in spent
+                ],
+            ]
+        )
     return rows
 
 
 def _bytes_per_client_round(run: Run) -> tuple[float, float] | None:
     """(bytes down, bytes up) per client per round, averaged over every client entry of a federated run."""
-    clients = [c for e in (run.history or {}).get("rounds") or [] for c in e.get("clients") or []
-               if "bytes_sent" in c]
+    clients = [c for e in (run.history or {}).get("rounds") or [] for c in e.get("clients") or [] if "bytes_sent" in c]
     if not clients:
         return None
-    return (sum(c["bytes_sent"] for c in clients) / len(clients),
-            sum(c.get("bytes_received", 0) for c in clients) / len(clients))
+    return (
+        sum(c["bytes_sent"] for c in clients) / len(clients),
+        sum(c.get("bytes_received", 0) for c in clients) / len(clients),
+    )
 
 
 def _model_only(run: Run, key: str) -> str:
@@ -199,8 +225,14 @@ def gain_rows(runs: list[Run], n_boot: int = 1000) -> list[list[str]]:
         rows = _predictions(run) if run is not base and run.name != "majority" else None
         if not rows or [r["gold"] for r in rows] != gold:
             continue
-        gain = paired_gain(gold, [r["parsed"] for r in rows], [r.get("fix_passed") for r in rows],
-                           [r["parsed"] for r in base_rows], [r.get("fix_passed") for r in base_rows], n_boot=n_boot)
+        gain = paired_gain(
+            gold,
+            [r["parsed"] for r in rows],
+            [r.get("fix_passed") for r in rows],
+            [r["parsed"] for r in base_rows],
+            [r.get("fix_passed") for r in base_rows],
+            n_boot=n_boot,
+        )
         header.append(run.name)
         columns.append(gain)
     if not columns:
@@ -326,23 +358,31 @@ def sample_passes_curve(run: Run, key: str) -> tuple[list[float], list[float]]:
     if history.get("rounds"):
         passes = 0.0
         for entry in sorted(history["rounds"], key=lambda e: e.get("round", 0)):
-            passes += sum(c.get("num_examples", 0) for c in entry.get("clients") or []) * \
-                float(config.get("local_epochs", 1.0))
+            passes += sum(c.get("num_examples", 0) for c in entry.get("clients") or []) * float(
+                config.get("local_epochs", 1.0)
+            )
             if isinstance(entry.get(key), (int, float)):
                 xs.append(passes)
                 ys.append(entry[key])
         return xs, ys
     batch = int(config.get("batch_size", 1)) * int(config.get("gradient_accumulation_steps", 1))
-    points = {e["step"]: e[key] for e in [*(history.get("steps") or []), *(history.get("epochs") or [])]
-              if isinstance(e.get(key), (int, float)) and isinstance(e.get("step"), int)}
+    points = {
+        e["step"]: e[key]
+        for e in [*(history.get("steps") or []), *(history.get("epochs") or [])]
+        if isinstance(e.get(key), (int, float)) and isinstance(e.get("step"), int)
+    }
     for step in sorted(points):
         xs.append(float(step * batch))
         ys.append(points[step])
     return xs, ys
 
 
-VALIDATION_CURVES = {"eval_loss": "eval loss", "eval_verdict_macro_f1": "verdict macro-F1",
-                     "eval_code_accuracy": "error code accuracy", "eval_line_accuracy": "line accuracy"}
+VALIDATION_CURVES = {
+    "eval_loss": "eval loss",
+    "eval_verdict_macro_f1": "verdict macro-F1",
+    "eval_code_accuracy": "error code accuracy",
+    "eval_line_accuracy": "line accuracy",
+}
 
 
 def plot_decision_curves(runs: list[Run], path: Path) -> Path | None:
@@ -376,18 +416,31 @@ def drift_rows(runs: list[Run]) -> list[list[str]]:
     """Per federated run and round: each client's update cosine to the round's mean update, and their mean ([] when
     no run logged drift)."""
     rows: list[list[str]] = []
-    clients = sorted({c["client"] for r in runs for e in (r.history or {}).get("rounds") or []
-                      for c in e.get("clients") or [] if c.get("client") is not None and "update_cosine" in c})
+    clients = sorted(
+        {
+            c["client"]
+            for r in runs
+            for e in (r.history or {}).get("rounds") or []
+            for c in e.get("clients") or []
+            if c.get("client") is not None and "update_cosine" in c
+        }
+    )
     for run in runs:
         for entry in (run.history or {}).get("rounds") or []:
-            cosines = {c.get("client"): c.get("update_cosine") for c in entry.get("clients") or []
-                       if "update_cosine" in c}
+            cosines = {
+                c.get("client"): c.get("update_cosine") for c in entry.get("clients") or [] if "update_cosine" in c
+            }
             if not cosines:
                 continue
             known = [v for v in cosines.values() if v is not None]
-            rows.append([run.name, str(entry.get("round")),
-                         *[f"{cosines[c]:.3f}" if cosines.get(c) is not None else "-" for c in clients],
-                         f"{sum(known) / len(known):.3f}" if known else "-"])
+            rows.append(
+                [
+                    run.name,
+                    str(entry.get("round")),
+                    *[f"{cosines[c]:.3f}" if cosines.get(c) is not None else "-" for c in clients],
+                    f"{sum(known) / len(known):.3f}" if known else "-",
+                ]
+            )
     return [["run", "round", *[f"client {c}" for c in clients], "mean"], *rows] if rows else []
 
 
@@ -401,9 +454,15 @@ def tuning_rows(runs: list[Run]) -> list[list[str]]:
         if not record:
             continue
         for label, value in (record.get("results") or {}).items():
-            rows.append([run.name, label, f"{record.get('metric')} ({record.get('better')} is better)",
-                         f"{value:.4f}" if isinstance(value, (int, float)) else "n/a",
-                         "chosen" if label == record.get("chosen") else ""])
+            rows.append(
+                [
+                    run.name,
+                    label,
+                    f"{record.get('metric')} ({record.get('better')} is better)",
+                    f"{value:.4f}" if isinstance(value, (int, float)) else "n/a",
+                    "chosen" if label == record.get("chosen") else "",
+                ]
+            )
     return [["run", "grid point", "validation metric", "value", ""], *rows] if rows else []
 
 
@@ -459,24 +518,45 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
     root = Path(results_dir)
     runs = find_runs(root)
     rows = table_rows(runs)
-    plots = [p for p in (plot_losses(runs, root / "loss_curves.png"),
-                         plot_decision_curves(runs, root / "validation_curves.png"),
-                         plot_metrics(runs, root / "metric_bars.png")) if p is not None]
-    intro = (f"{len(runs)} run(s) in `{root}`. Values on the test split with bootstrap 95% intervals; "
-             "'-' = not evaluated, 'n/a' = nothing to measure.")
+    plots = [
+        p
+        for p in (
+            plot_losses(runs, root / "loss_curves.png"),
+            plot_decision_curves(runs, root / "validation_curves.png"),
+            plot_metrics(runs, root / "metric_bars.png"),
+        )
+        if p is not None
+    ]
+    intro = (
+        f"{len(runs)} run(s) in `{root}`. Values on the test split with bootstrap 95% intervals; "
+        "'-' = not evaluated, 'n/a' = nothing to measure."
+    )
     md = ["# Java error evaluator: comparison", "", intro, "", _markdown(rows), ""]
     # (title, what it shows, table, the console's note): each shown only when it has rows
     sections = [
-        (GAINS_TITLE, "The tools-only rule (`fedjava evaluate --tools-only`) reads javac's and the tests' output: it "
-         "already gives the verdict, the error code and a compile or runtime error's line. The gains below are on "
-         "what only a model gives, paired on the same samples, with 95% intervals.", gain_rows(runs),
-         " (paired, 95% intervals)"),
-        (DRIFT_TITLE, "How far each school's update points from the round's average: the cosine similarity of its "
-         "update (its returned adapter minus the one it was sent) to the sample-weighted mean of the round's updates. "
-         "1 = the same direction; near 0 = unrelated; below 0 = against the others.", drift_rows(runs),
-         " (update cosine to the round's mean update)"),
-        (TUNING_TITLE, "Each grid point trained as its own run on the same data; the row is the point whose last "
-         "validation value was best. The test samples were not read before the choice.", tuning_rows(runs), ""),
+        (
+            GAINS_TITLE,
+            "The tools-only rule (`fedjava evaluate --tools-only`) reads javac's and the tests' output: it "
+            "already gives the verdict, the error code and a compile or runtime error's line. The gains below are on "
+            "what only a model gives, paired on the same samples, with 95% intervals.",
+            gain_rows(runs),
+            " (paired, 95% intervals)",
+        ),
+        (
+            DRIFT_TITLE,
+            "How far each school's update points from the round's average: the cosine similarity of its "
+            "update (its returned adapter minus the one it was sent) to the sample-weighted mean of the round's updates. "
+            "1 = the same direction; near 0 = unrelated; below 0 = against the others.",
+            drift_rows(runs),
+            " (update cosine to the round's mean update)",
+        ),
+        (
+            TUNING_TITLE,
+            "Each grid point trained as its own run on the same data; the row is the point whose last "
+            "validation value was best. The test samples were not read before the choice.",
+            tuning_rows(runs),
+            "",
+        ),
     ]
     for title, what, table, _ in sections:
         if table:
@@ -487,14 +567,16 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
 
     images = "".join(
         f'<p><img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"></p>'
-        for p in plots)
+        for p in plots
+    )
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>fedjava comparison</title><style>"
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
         "</style></head><body><h1>Java error evaluator: comparison</h1>"
         f"<p>{html.escape(intro)}</p>{_html_table(rows)}"
-        + "".join(_html_table(table, title) for title, _, table, _ in sections) + f"{images}</body></html>\n"
+        + "".join(_html_table(table, title) for title, _, table, _ in sections)
+        + f"{images}</body></html>\n"
     )
     html_path = root / "report.html"
     html_path.write_text(page, encoding="utf-8")

@@ -120,13 +120,16 @@ def check_options(opts: EvalOptions) -> None:
     if opts.judge_url and opts.judge_timeout <= 0:
         raise EvaluationError("--judge-timeout must be more than 0 seconds")
     if opts.adapter and not (adapter_dir(opts) / "adapter_config.json").is_file():
-        raise EvaluationError(f"{opts.adapter}: no adapter there (expected adapter_config.json; "
-                              "trained runs save it in <results_dir>/<method>/final_model)")
+        raise EvaluationError(
+            f"{opts.adapter}: no adapter there (expected adapter_config.json; "
+            "trained runs save it in <results_dir>/<method>/final_model)"
+        )
     if opts.verify_fixes < 0:
         raise EvaluationError("--verify-fixes must be at least 0")
     if opts.verify_fixes and not model_run(opts):
-        raise EvaluationError("--verify-fixes needs a model to sample fixes from; --majority and --tools-only have "
-                              "none")
+        raise EvaluationError(
+            "--verify-fixes needs a model to sample fixes from; --majority and --tools-only have none"
+        )
     if opts.verify_fixes:
         from fedjava.evaluation.fixcheck import jdk_available
 
@@ -179,8 +182,9 @@ def majority_answer(train: list[dict]) -> dict[str, Any]:
     verdict = max(VERDICTS, key=lambda v: (verdicts[v], -VERDICTS.index(v)))
     if verdict == "NO_ERROR":
         return {"verdict": verdict, "errors": [], "score": 10}
-    kinds = Counter((a["errors"][0]["type"], a["errors"][0]["code"]) for a in answers
-                    if a["verdict"] == verdict and a["errors"])
+    kinds = Counter(
+        (a["errors"][0]["type"], a["errors"][0]["code"]) for a in answers if a["verdict"] == verdict and a["errors"]
+    )
     kind, code = kinds.most_common(1)[0][0] if kinds else ("", "")
     scores = Counter(a["score"] for a in answers if a["verdict"] == verdict)
     error = {"type": kind, "code": code, "line": 0, "message": "", "explanation": "", "fix": ""}
@@ -232,7 +236,10 @@ def _loss(model, tokenizer, samples: list[dict], cfg: Config, batch_size: int) -
 
 
 def run_evaluation(
-    cfg: Config, opts: EvalOptions, progress: Callable[[str], None] = print, model_and_tokenizer=None,
+    cfg: Config,
+    opts: EvalOptions,
+    progress: Callable[[str], None] = print,
+    model_and_tokenizer=None,
 ) -> tuple[dict[str, Any], Path, Path]:
     """Evaluate as ``opts`` says. Returns (metrics, predictions path, metrics path).
 
@@ -256,15 +263,24 @@ def run_evaluation(
     fix_status = _check_fixes(structured, verification is not None, opts, progress)
 
     metrics: dict[str, Any] = {
-        "run": name, "split": opts.split, "n_samples": len(samples), "model_name": cfg.model_name,
+        "run": name,
+        "split": opts.split,
+        "n_samples": len(samples),
+        "model_name": cfg.model_name,
         "prompt_mode": cfg.prompt_mode,
-        "adapter": str(opts.adapter) if opts.adapter else None, "options": asdict(opts),
+        "adapter": str(opts.adapter) if opts.adapter else None,
+        "options": asdict(opts),
         "fix_check": fix_status,
     }
-    metrics.update(compute_metrics(
-        [r["gold"] for r in structured], [r["parsed"] for r in structured],
-        [r["fix_passed"] for r in structured], n_boot=opts.n_boot, seed=cfg.seed,
-    ))
+    metrics.update(
+        compute_metrics(
+            [r["gold"] for r in structured],
+            [r["parsed"] for r in structured],
+            [r["fix_passed"] for r in structured],
+            n_boot=opts.n_boot,
+            seed=cfg.seed,
+        )
+    )
     if verification is not None:
         verification["first_answer"] = _first_answer_metrics(structured, opts, cfg)
     metrics["verification"] = verification
@@ -280,12 +296,22 @@ def run_evaluation(
 def _eval_samples(cfg: Config, opts: EvalOptions, path: Path) -> tuple[list[dict], list[dict]]:
     """(the samples evaluated, in the run's prompt mode; the train split where the majority baseline or the few-shot
     examples need it, else [])."""
-    samples = apply_prompt_mode(subset(load_samples(path), opts.max_samples, cfg.seed), cfg.prompt_mode, name=str(path),
-                                quote_lines=cfg.quote_lines, localisation=cfg.localisation)
+    samples = apply_prompt_mode(
+        subset(load_samples(path), opts.max_samples, cfg.seed),
+        cfg.prompt_mode,
+        name=str(path),
+        quote_lines=cfg.quote_lines,
+        localisation=cfg.localisation,
+    )
     train = load_samples(cfg.data_path(cfg.train_file)) if opts.majority or opts.few_shot else []
     if opts.few_shot:
-        train = apply_prompt_mode(train, cfg.prompt_mode, name=str(cfg.data_path(cfg.train_file)),
-                                  quote_lines=cfg.quote_lines, localisation=cfg.localisation)
+        train = apply_prompt_mode(
+            train,
+            cfg.prompt_mode,
+            name=str(cfg.data_path(cfg.train_file)),
+            quote_lines=cfg.quote_lines,
+            localisation=cfg.localisation,
+        )
     return samples, train
 
 
@@ -302,8 +328,15 @@ class _Answers:
     shots: list = field(default_factory=list)
 
 
-def _answers(cfg: Config, opts: EvalOptions, samples: list[dict], train: list[dict], path: Path,
-             model_and_tokenizer, progress: Callable[[str], None]) -> _Answers:
+def _answers(
+    cfg: Config,
+    opts: EvalOptions,
+    samples: list[dict],
+    train: list[dict],
+    path: Path,
+    model_and_tokenizer,
+    progress: Callable[[str], None],
+) -> _Answers:
     """The answer of each sample: an earlier run's (``--rescore``), a baseline's, or the model's, generated."""
     loss = None
     start = time.perf_counter()
@@ -324,7 +357,11 @@ def _answers(cfg: Config, opts: EvalOptions, samples: list[dict], train: list[di
         prompts = [render_prompt(tokenizer, prompt_messages(s, shots)) for s in samples]
         start = time.perf_counter()
         texts = generate_answers(
-            model, tokenizer, prompts, opts.max_new_tokens, opts.batch_size,
+            model,
+            tokenizer,
+            prompts,
+            opts.max_new_tokens,
+            opts.batch_size,
             progress=lambda done, total: progress(f"  generated {done}/{total}"),
         )
     if not opts.rescore:
@@ -344,12 +381,20 @@ def _rows(samples: list[dict], texts: list[str]) -> list[dict[str, Any]]:
         gold_text = sample["messages"][-1]["content"]
         user = next(m for m in reversed(sample["messages"][:-1]) if m["role"] == "user")["content"]
         task, code = split_user_prompt(user)
-        rows.append({
-            "task_spec": task_for_sample(sample.get("meta"), task, catalogue),
-            "index": i, "task_id": (sample.get("meta") or {}).get("task_id", ""), "meta": sample.get("meta"),
-            "task": task, "code": code, "gold_text": gold_text, "gold": parse_answer(gold_text),
-            "prediction": text, "parsed": parse_answer(text),
-        })
+        rows.append(
+            {
+                "task_spec": task_for_sample(sample.get("meta"), task, catalogue),
+                "index": i,
+                "task_id": (sample.get("meta") or {}).get("task_id", ""),
+                "meta": sample.get("meta"),
+                "task": task,
+                "code": code,
+                "gold_text": gold_text,
+                "gold": parse_answer(gold_text),
+                "prediction": text,
+                "parsed": parse_answer(text),
+            }
+        )
     return rows
 
 
@@ -366,18 +411,24 @@ def _check_fixes(structured: list[dict], verified: bool, opts: EvalOptions, prog
             fix_status = "measured"
         else:
             fix_status = "not measured (no JDK)"
-        results = check_fixes([(r["task_spec"], r["code"], r["parsed"]) for r in targets], jobs=opts.jobs,
-                              unsafe=opts.unsafe_run)
+        results = check_fixes(
+            [(r["task_spec"], r["code"], r["parsed"]) for r in targets], jobs=opts.jobs, unsafe=opts.unsafe_run
+        )
         for r, ok in zip(targets, results, strict=True):
             r["fix_passed"] = ok
         if verified:
-            first = check_fixes([(r["task_spec"], r["code"], r["parsed_first"]) for r in targets], jobs=opts.jobs,
-                                unsafe=opts.unsafe_run)
+            first = check_fixes(
+                [(r["task_spec"], r["code"], r["parsed_first"]) for r in targets],
+                jobs=opts.jobs,
+                unsafe=opts.unsafe_run,
+            )
             for r, ok in zip(targets, first, strict=True):
                 r["fix_passed_first"] = ok
         if fix_status == "measured" and targets and all(ok is None for ok in results):
-            fix_status = ("not measured (the samples' tasks are not in the task catalogue and carry no tests of "
-                          "their own, meta.tests)")
+            fix_status = (
+                "not measured (the samples' tasks are not in the task catalogue and carry no tests of "
+                "their own, meta.tests)"
+            )
     for r in structured:
         r.setdefault("fix_passed", None)
         r["grade"] = grade(r["gold"], r["parsed"], r["fix_passed"] if r["gold"]["errors"] else None)
@@ -386,8 +437,13 @@ def _check_fixes(structured: list[dict], verified: bool, opts: EvalOptions, prog
 
 def _first_answer_metrics(structured: list[dict], opts: EvalOptions, cfg: Config) -> dict[str, Any]:
     """The first (greedy) answers' metrics, beside the checked ones of ``--verify-fixes``."""
-    first = compute_metrics([r["gold"] for r in structured], [r["parsed_first"] for r in structured],
-                            [r.get("fix_passed_first") for r in structured], n_boot=opts.n_boot, seed=cfg.seed)
+    first = compute_metrics(
+        [r["gold"] for r in structured],
+        [r["parsed_first"] for r in structured],
+        [r.get("fix_passed_first") for r in structured],
+        n_boot=opts.n_boot,
+        seed=cfg.seed,
+    )
     out = {k: first[k] for k in FIRST_ANSWER_KEYS}
     out["ci"] = {k: (first.get("ci") or {}).get(k) for k in FIRST_ANSWER_KEYS}
     out["by_verdict"] = first.get("by_verdict")
@@ -411,8 +467,9 @@ def _legacy_metrics(legacy: list[dict]) -> dict[str, Any] | None:
     return out
 
 
-def _judged(judge, rows: list[dict], metrics: dict[str, Any], opts: EvalOptions, cfg: Config,
-            progress: Callable[[str], None]) -> dict[str, Any]:
+def _judged(
+    judge, rows: list[dict], metrics: dict[str, Any], opts: EvalOptions, cfg: Config, progress: Callable[[str], None]
+) -> dict[str, Any]:
     """The LLM judge's keys of the metrics (None without ``--judge-url``); each row gets its judgement."""
     if judge is None:
         return {"judge_score": None, "judge": None}
@@ -421,14 +478,19 @@ def _judged(judge, rows: list[dict], metrics: dict[str, Any], opts: EvalOptions,
     progress(f"  judging {len(rows)} answer(s) with {opts.judge_model}")
     results = judge.judge_all(
         [(r["task"], r["code"], r["gold"], r["gold_text"], r["prediction"]) for r in rows],
-        progress=lambda done, total: progress(f"  judged {done}/{total}"))
+        progress=lambda done, total: progress(f"  judged {done}/{total}"),
+    )
     for r, result in zip(rows, results, strict=True):
         r["judge"] = result.as_dict()
     summary = judge_summary(results, opts.n_boot, cfg.seed)
     if summary["not_scored"]:
         reasons = Counter(r.error for r in results if r.score is None)
-        log.warning("judge: %d of %d answer(s) not scored: %s", summary["not_scored"], len(results),
-                    "; ".join(f"{reason} (x{count})" for reason, count in reasons.most_common(3)))
+        log.warning(
+            "judge: %d of %d answer(s) not scored: %s",
+            summary["not_scored"],
+            len(results),
+            "; ".join(f"{reason} (x{count})" for reason, count in reasons.most_common(3)),
+        )
     metrics.setdefault("ci", {})["judge_score"] = summary["ci"]
     return {"judge_score": summary["mean"], "judge": {"model": opts.judge_model, "url": judge.url, **summary}}
 
@@ -453,11 +515,14 @@ def _tools_answer(sample: dict, path: Path, localisation: str) -> dict[str, Any]
 
     block = (sample.get("meta") or {}).get("evidence")
     if not isinstance(block, str):
-        raise EvaluationError(f"{path}: --tools-only reads each sample's tool results (meta.evidence, written by "
-                              "fedjava data build), and a sample has none")
+        raise EvaluationError(
+            f"{path}: --tools-only reads each sample's tool results (meta.evidence, written by "
+            "fedjava data build), and a sample has none"
+        )
     user = next(m for m in reversed(sample["messages"][:-1]) if m["role"] == "user")["content"]
-    return tools_answer(Evidence.parse(block), split_user_prompt(user)[1], "" if localisation == "tools" else
-                        localisation)
+    return tools_answer(
+        Evidence.parse(block), split_user_prompt(user)[1], "" if localisation == "tools" else localisation
+    )
 
 
 FIRST_ANSWER_KEYS = ("line_exact", "line_within_one", "fix_pass_rate", "grade")
@@ -475,31 +540,61 @@ def _load_model(cfg: Config, opts: EvalOptions, model_and_tokenizer=None):
     return load_base_model(cfg)
 
 
-def _verify(model, tokenizer, samples: list[dict], shots: list[dict[str, str]], rows: list[dict], opts: EvalOptions,
-            cfg: Config, progress: Callable[[str], None]) -> dict[str, Any]:
+def _verify(
+    model,
+    tokenizer,
+    samples: list[dict],
+    shots: list[dict[str, str]],
+    rows: list[dict],
+    opts: EvalOptions,
+    cfg: Config,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Check every answer's fix and sample others where it fails (:mod:`fedjava.evaluation.verify`): each row's
     ``parsed`` becomes the checked answer, ``parsed_first`` keeps the model's first one, and ``verification`` says
     what happened. Returns the summary for metrics.json (``first_answer`` is added once the fix check ran)."""
     from fedjava.evaluation.verify import STATUSES, VerifyItem, verify_answers
     from fedjava.prompts import render_prompt
 
-    items = [VerifyItem(r["task_spec"], r["code"], render_prompt(tokenizer, prompt_messages(s, shots)),
-                        r["prediction"], r["parsed"], (r["meta"] or {}).get("evidence"))
-             for s, r in zip(samples, rows, strict=True)]
-    progress(f"  checking fixes: {sum(bool((i.answer or {}).get('errors')) for i in items)} answer(s) with an "
-             f"error; up to {opts.verify_fixes} more fixes sampled where the first fails")
+    items = [
+        VerifyItem(
+            r["task_spec"],
+            r["code"],
+            render_prompt(tokenizer, prompt_messages(s, shots)),
+            r["prediction"],
+            r["parsed"],
+            (r["meta"] or {}).get("evidence"),
+        )
+        for s, r in zip(samples, rows, strict=True)
+    ]
+    progress(
+        f"  checking fixes: {sum(bool((i.answer or {}).get('errors')) for i in items)} answer(s) with an "
+        f"error; up to {opts.verify_fixes} more fixes sampled where the first fails"
+    )
     started = time.perf_counter()
-    results = verify_answers(model, tokenizer, items, samples=opts.verify_fixes, seed=cfg.seed, jobs=opts.jobs,
-                             unsafe=opts.unsafe_run,
-                             progress=lambda done, total: progress(f"  sampled fixes {done}/{total}")
-                             if done % 10 == 0 or done == total else None)
+    results = verify_answers(
+        model,
+        tokenizer,
+        items,
+        samples=opts.verify_fixes,
+        seed=cfg.seed,
+        jobs=opts.jobs,
+        unsafe=opts.unsafe_run,
+        progress=lambda done, total: (
+            progress(f"  sampled fixes {done}/{total}") if done % 10 == 0 or done == total else None
+        ),
+    )
     for r, v in zip(rows, results, strict=True):
         r["parsed_first"] = r["parsed"]
         r["parsed"] = v.answer
         r["verification"] = v.as_dict()
     counts = Counter(v.status for v in results)
-    return {"samples": opts.verify_fixes, "statuses": {k: counts[k] for k in STATUSES},
-            "programs": sum(v.programs for v in results), "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "samples": opts.verify_fixes,
+        "statuses": {k: counts[k] for k in STATUSES},
+        "programs": sum(v.programs for v in results),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def _earlier_answers(cfg: Config, opts: EvalOptions, samples: list[dict]) -> tuple[list[str], float, dict | None]:
@@ -511,11 +606,16 @@ def _earlier_answers(cfg: Config, opts: EvalOptions, samples: list[dict]) -> tup
     rows = [json.loads(line) for line in pred_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     ids = [(s.get("meta") or {}).get("task_id", "") for s in samples]
     if len(rows) != len(samples) or [r.get("task_id", "") for r in rows] != ids:
-        raise EvaluationError(f"--rescore: {pred_path} holds {len(rows)} answers to other samples than these "
-                              f"{len(samples)} (same --split, --max-samples and seed are needed)")
+        raise EvaluationError(
+            f"--rescore: {pred_path} holds {len(rows)} answers to other samples than these "
+            f"{len(samples)} (same --split, --max-samples and seed are needed)"
+        )
     old = json.loads(metrics_path.read_text(encoding="utf-8"))
-    loss = {"eval_loss": old["eval_loss"], "eval_perplexity": old.get("eval_perplexity")} \
-        if old.get("eval_loss") is not None else None
+    loss = (
+        {"eval_loss": old["eval_loss"], "eval_perplexity": old.get("eval_perplexity")}
+        if old.get("eval_loss") is not None
+        else None
+    )
     return [r["prediction"] for r in rows], float(old.get("generation_seconds") or 0.0), loss
 
 
@@ -529,20 +629,37 @@ def _start_judge(opts: EvalOptions, progress: Callable[[str], None]):
 
     if opts.judge_key_env != DEFAULT_KEY_ENV and not os.environ.get(opts.judge_key_env):
         log.warning("judge: $%s is not set; sending no API key", opts.judge_key_env)
-    client = JudgeClient(JudgeSettings(opts.judge_url, str(opts.judge_model), opts.judge_key_env, opts.judge_timeout,
-                                       allow_http=opts.judge_allow_http))
+    client = JudgeClient(
+        JudgeSettings(
+            opts.judge_url,
+            str(opts.judge_model),
+            opts.judge_key_env,
+            opts.judge_timeout,
+            allow_http=opts.judge_allow_http,
+        )
+    )
     progress(f"Checking the judge {opts.judge_model} at {client.url}")
     client.check()
     return client
 
 
 LABELS = {
-    "valid_rate": "valid answers", "repaired_rate": "  of them repaired", "detection_accuracy": "detection accuracy",
-    "detection_precision": "detection precision", "detection_recall": "detection recall",
-    "detection_f1": "detection F1", "false_alarm_rate": "false-alarm rate", "verdict_macro_f1": "verdict macro-F1",
-    "type_accuracy": "error type accuracy", "code_accuracy": "error code accuracy", "line_exact": "line exact",
-    "line_within_one": "line within one", "fix_pass_rate": "fix check pass rate", "score_mae": "score MAE",
-    "grade": "grade (0-10)", "judge_score": "judge score (0-10)",
+    "valid_rate": "valid answers",
+    "repaired_rate": "  of them repaired",
+    "detection_accuracy": "detection accuracy",
+    "detection_precision": "detection precision",
+    "detection_recall": "detection recall",
+    "detection_f1": "detection F1",
+    "false_alarm_rate": "false-alarm rate",
+    "verdict_macro_f1": "verdict macro-F1",
+    "type_accuracy": "error type accuracy",
+    "code_accuracy": "error code accuracy",
+    "line_exact": "line exact",
+    "line_within_one": "line within one",
+    "fix_pass_rate": "fix check pass rate",
+    "score_mae": "score MAE",
+    "grade": "grade (0-10)",
+    "judge_score": "judge score (0-10)",
 }
 FIRST_ANSWER_NOTE = {"line_exact", "line_within_one", "fix_pass_rate", "grade"}
 
@@ -572,21 +689,27 @@ def format_table(metrics: dict[str, Any]) -> str:
             lines.append(f"{LABELS[key]:<{width}}{_fmt(value):>8}{ci_text}{note}")
     for verdict, row in (metrics.get("by_verdict") or {}).items():
         fix = f", fix {row['fix_pass_rate']:.3f}" if row.get("fix_pass_rate") is not None else ""
-        lines.append(f"  {verdict} ({row['n']}): recall {row['verdict_recall']:.3f}, code {row['code_accuracy']:.3f}, "
-                     f"line {row['line_exact']:.3f} (within one {row['line_within_one']:.3f}){fix}")
+        lines.append(
+            f"  {verdict} ({row['n']}): recall {row['verdict_recall']:.3f}, code {row['code_accuracy']:.3f}, "
+            f"line {row['line_exact']:.3f} (within one {row['line_within_one']:.3f}){fix}"
+        )
     judge = metrics.get("judge")
     if judge:
         interval = judge.get("ci")
         ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and judge.get("mean") is not None else ""
-        lines.append(f"{LABELS['judge_score']:<{width}}{_fmt(judge.get('mean')):>8}{ci_text}  "
-                     f"({judge['scored']} scored, {judge['not_scored']} not scored; judge {judge['model']})")
+        lines.append(
+            f"{LABELS['judge_score']:<{width}}{_fmt(judge.get('mean')):>8}{ci_text}  "
+            f"({judge['scored']} scored, {judge['not_scored']} not scored; judge {judge['model']})"
+        )
     verification = metrics.get("verification")
     if verification:
         st = verification["statuses"]
-        lines.append(f"checked fixes: {st['first']} first fix passed, {st['sampled']} passed with a sampled fix "
-                     f"({verification['samples']} sampled per failed fix), {st['failed']} failed, "
-                     f"{st['no_fix']} without a fix; {verification['programs']} programs, "
-                     f"{verification['seconds']:.0f} s")
+        lines.append(
+            f"checked fixes: {st['first']} first fix passed, {st['sampled']} passed with a sampled fix "
+            f"({verification['samples']} sampled per failed fix), {st['failed']} failed, "
+            f"{st['no_fix']} without a fix; {verification['programs']} programs, "
+            f"{verification['seconds']:.0f} s"
+        )
     legacy = metrics.get("legacy")
     if legacy:
         lines.append(f"legacy samples: {legacy['n']}")

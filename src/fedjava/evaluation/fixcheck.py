@@ -64,13 +64,13 @@ def place(code: str, line: int, action: str, fix: str) -> Placement | None:
     if not isinstance(line, int) or not 1 <= line <= len(lines) or action not in ACTIONS:
         return None
     if action == "delete":
-        return Placement(line, action, "", _join(lines[:line - 1] + lines[line:]))
+        return Placement(line, action, "", _join(lines[: line - 1] + lines[line:]))
     if not isinstance(fix, str) or not fix.strip():
         return None
     new = fix.rstrip("\n")
     if action == "replace":
-        return Placement(line, action, fix, _join(lines[:line - 1] + [new] + lines[line:]))
-    return Placement(line, action, fix, _join(lines[:line - 1] + [new] + lines[line - 1:]))
+        return Placement(line, action, fix, _join(lines[: line - 1] + [new] + lines[line:]))
+    return Placement(line, action, fix, _join(lines[: line - 1] + [new] + lines[line - 1 :]))
 
 
 def most_similar_line(code: str, line: int, fix: str, near: int = NEAR) -> int:
@@ -89,8 +89,7 @@ def apply_fix(code: str, line: int | None, fix: str) -> str | None:
 
     None when ``line`` is outside the code or the fix is empty.
     """
-    if not isinstance(line, int) or not 1 <= line <= len(_lines(code)) or not isinstance(fix, str) \
-            or not fix.strip():
+    if not isinstance(line, int) or not 1 <= line <= len(_lines(code)) or not isinstance(fix, str) or not fix.strip():
         return None
     placed = place(code, most_similar_line(code, line, fix), "replace", fix)
     return placed.code if placed else None
@@ -108,8 +107,9 @@ def anchors(code: str, error: dict[str, Any]) -> list[int]:
     return out
 
 
-def placements(code: str, error: dict[str, Any], fix: str | None = None, window: int = 0,
-               min_similarity: float = 0.6) -> list[Placement]:
+def placements(
+    code: str, error: dict[str, Any], fix: str | None = None, window: int = 0, min_similarity: float = 0.6
+) -> list[Placement]:
     """Every way the error's fix (or ``fix``) is tried, in order, each program once (see the module docstring).
 
     ``window`` > 0 also tries replacing each line within ``window`` of an anchor whose text is at least
@@ -160,8 +160,11 @@ def jdk_available() -> bool:
     return True
 
 
-def first_passing(groups: list[tuple[Any, list[Placement]]], jobs: int = 2, unsafe: bool = False,
-                  ) -> list[Placement | None]:
+def first_passing(
+    groups: list[tuple[Any, list[Placement]]],
+    jobs: int = 2,
+    unsafe: bool = False,
+) -> list[Placement | None]:
     """For each ``(task, placements)``: the first placement whose program compiles and passes every test of the
     task, or None. A task without tests (or no task, None) asks only that the program compiles. All programs
     are compiled in one batch and run in one batch, in the sandbox."""
@@ -181,12 +184,12 @@ def first_passing(groups: list[tuple[Any, list[Placement]]], jobs: int = 2, unsa
         passed |= {key for key, outcome in outcomes.items() if outcome.all_passed}
     if compiled_only:
         passed |= {key for key, ok in compile_sources(compiled_only, unsafe=unsafe).items() if ok}
-    return [next((p for j, p in enumerate(group) if f"{g}:{j}" in passed), None)
-            for g, (_, group) in enumerate(groups)]
+    return [next((p for j, p in enumerate(group) if f"{g}:{j}" in passed), None) for g, (_, group) in enumerate(groups)]
 
 
-def check_fixes(items: list[tuple[Any, str, dict[str, Any] | None]], jobs: int = 2,
-                unsafe: bool = False) -> list[bool | None]:
+def check_fixes(
+    items: list[tuple[Any, str, dict[str, Any] | None]], jobs: int = 2, unsafe: bool = False
+) -> list[bool | None]:
     """For each ``(task, code, predicted answer)``: does the first error's fix make every test pass?
 
     ``task`` is a :class:`~fedjava.java.tasks.Task` or a shipped task's id. False for a prediction without an

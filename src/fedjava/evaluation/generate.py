@@ -50,14 +50,31 @@ def generate_answers(
     try:
         with torch.no_grad():
             if engine == "hf":
-                new_tokens = _hf_batches(model, tokenizer, encoded, max_new_tokens, batch_size, pad_id, stop_ids,
-                                         stop_at_answer_end, progress)
+                new_tokens = _hf_batches(
+                    model,
+                    tokenizer,
+                    encoded,
+                    max_new_tokens,
+                    batch_size,
+                    pad_id,
+                    stop_ids,
+                    stop_at_answer_end,
+                    progress,
+                )
             else:
                 new_tokens = greedy_stream(
-                    model, tokenizer, encoded, max_new_tokens, set(stop_ids),
-                    json_object_closed if stop_at_answer_end else None, width=batch_size,
-                    prefill_rows=max(1, batch_size // 4), pad_id=pad_id, progress=progress,
-                    exact_head=engine == "fedjava")
+                    model,
+                    tokenizer,
+                    encoded,
+                    max_new_tokens,
+                    set(stop_ids),
+                    json_object_closed if stop_at_answer_end else None,
+                    width=batch_size,
+                    prefill_rows=max(1, batch_size // 4),
+                    pad_id=pad_id,
+                    progress=progress,
+                    exact_head=engine == "fedjava",
+                )
     finally:
         if was_training:
             model.train()
@@ -68,14 +85,15 @@ ENGINES = ("fedjava", "fedjava-plain", "hf")
 PROGRESS_SECONDS = 2.0
 
 
-def _hf_batches(model, tokenizer, encoded, max_new_tokens, batch_size, pad_id, stop_ids, stop_at_answer_end,
-                progress) -> list[list[int]]:
+def _hf_batches(
+    model, tokenizer, encoded, max_new_tokens, batch_size, pad_id, stop_ids, stop_at_answer_end, progress
+) -> list[list[int]]:
     """``model.generate`` on left-padded batches of prompts sorted by length."""
     device = next(model.parameters()).device
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     new_tokens: list[list[int]] = [[] for _ in encoded]
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         ids, mask = _left_padded([encoded[i] for i in rows], pad_id, device)
         out = _hf_generate(model, tokenizer, ids, mask, max_new_tokens, pad_id, stop_ids, stop_at_answer_end)
         for r, i in enumerate(rows):
@@ -85,10 +103,19 @@ def _hf_batches(model, tokenizer, encoded, max_new_tokens, batch_size, pad_id, s
     return new_tokens
 
 
-def greedy_stream(model, tokenizer, encoded: list[list[int]], max_new_tokens: int, stop_ids: set[int],
-                  done: Callable[[str], bool] | None = None, width: int = 16, prefill_rows: int = 4,
-                  pad_id: int = 0, progress: Callable[[int, int], None] | None = None,
-                  exact_head: bool = True) -> list[list[int]]:
+def greedy_stream(
+    model,
+    tokenizer,
+    encoded: list[list[int]],
+    max_new_tokens: int,
+    stop_ids: set[int],
+    done: Callable[[str], bool] | None = None,
+    width: int = 16,
+    prefill_rows: int = 4,
+    pad_id: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    exact_head: bool = True,
+) -> list[list[int]]:
     """Greedy decoding of every prompt in ``encoded`` (token ids) with continuous batching; each prompt's new
     tokens, stop token excluded.
 
@@ -124,16 +151,20 @@ def greedy_stream(model, tokenizer, encoded: list[list[int]], max_new_tokens: in
             token = int(rows.picked[slot])
             if token not in stop_ids:
                 new_tokens[i].append(token)
-                closed = done is not None and "}" in tokenizer.decode([token]) \
+                closed = (
+                    done is not None
+                    and "}" in tokenizer.decode([token])
                     and done(tokenizer.decode(new_tokens[i], skip_special_tokens=True))
+                )
                 if not closed and len(new_tokens[i]) < max_new_tokens:
                     keep.append(slot)
                     continue
             finished += 1
             # every full batch, and any row after PROGRESS_SECONDS without news: on a slow machine a class of one
             # batch would otherwise show 0% until its end
-            if progress and (finished % width == 0 or finished == len(encoded)
-                             or time.monotonic() - told >= PROGRESS_SECONDS):
+            if progress and (
+                finished % width == 0 or finished == len(encoded) or time.monotonic() - told >= PROGRESS_SECONDS
+            ):
                 told = time.monotonic()
                 progress(finished, len(encoded))
         if not keep:
@@ -158,8 +189,9 @@ class _Rows:
 
     def select(self, index) -> _Rows:
         self.cache.batch_select_indices(index)
-        return _Rows(self.cache, self.mask[index], self.next_pos[index], self.picked[index],
-                     [self.ids[int(k)] for k in index])
+        return _Rows(
+            self.cache, self.mask[index], self.next_pos[index], self.picked[index], [self.ids[int(k)] for k in index]
+        )
 
     def join(self, other: _Rows) -> _Rows:
         """Both sets of rows in one batch: the shorter side is left-padded (masked keys and values of zeros), as
@@ -174,8 +206,13 @@ class _Rows:
             if mine.is_sliding:
                 mine.cumulative_length = length
         mask = torch.cat([_left_pad(self.mask, length, dim=1), _left_pad(other.mask, length, dim=1)])
-        return _Rows(self.cache, mask, torch.cat([self.next_pos, other.next_pos]),
-                     torch.cat([self.picked, other.picked]), self.ids + other.ids)
+        return _Rows(
+            self.cache,
+            mask,
+            torch.cat([self.next_pos, other.next_pos]),
+            torch.cat([self.picked, other.picked]),
+            self.ids + other.ids,
+        )
 
 
 def _joinable(model) -> bool:
@@ -207,8 +244,8 @@ def _left_padded(rows: list[list[int]], pad_id: int, device):
     ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), longest), dtype=torch.long)
     for r, row in enumerate(rows):
-        ids[r, longest - len(row):] = torch.tensor(row)
-        mask[r, longest - len(row):] = 1
+        ids[r, longest - len(row) :] = torch.tensor(row)
+        mask[r, longest - len(row) :] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -233,11 +270,22 @@ def _step(model, head, rows: _Rows) -> _Rows:
 def _next_tokens(model, head, ids, mask, positions, cache):
     """The greedy next token of each row after feeding ``ids`` (the cache grows by them)."""
     if head is None:
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1,
-                    use_cache=True, **{_cache_argument(model): cache})
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            logits_to_keep=1,
+            use_cache=True,
+            **{_cache_argument(model): cache},
+        )
         return out.logits[:, -1].argmax(-1)
-    out = head.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                       **{_cache_argument(head.decoder): cache})
+    out = head.decoder(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        **{_cache_argument(head.decoder): cache},
+    )
     return head(out.last_hidden_state[:, -1])
 
 
@@ -275,15 +323,19 @@ class GreedyHead:
         adapter layers, weights not float32 on a CPU)."""
         import torch
 
-        if getattr(model.config, "model_type", None) not in EXACT_HEAD_MODELS \
-                or model.config.hidden_size > 8192:
+        if getattr(model.config, "model_type", None) not in EXACT_HEAD_MODELS or model.config.hidden_size > 8192:
             return None
         try:
             decoder, head = model.get_decoder(), model.get_output_embeddings()
         except (AttributeError, NotImplementedError):
             return None
-        if type(head) is not torch.nn.Linear or head.bias is not None or decoder is None \
-                or head.weight.dtype != torch.float32 or head.weight.device.type != "cpu":
+        if (
+            type(head) is not torch.nn.Linear
+            or head.bias is not None
+            or decoder is None
+            or head.weight.dtype != torch.float32
+            or head.weight.device.type != "cpu"
+        ):
             return None
         return cls(decoder, head.weight)
 
@@ -293,8 +345,10 @@ class GreedyHead:
         hidden = hidden.float()
         approx = (hidden.to(torch.bfloat16) @ self.low.T).float()
         top = approx.max(dim=1, keepdim=True).values
-        slack = 0.0079 * hidden.norm(dim=1, keepdim=True) * self.largest_row \
+        slack = (
+            0.0079 * hidden.norm(dim=1, keepdim=True) * self.largest_row
             + 0.0040 * approx.abs().max(dim=1, keepdim=True).values
+        )
         picked = []
         for r, near in enumerate(approx >= top - 2 * slack):
             candidates = near.nonzero().squeeze(1)
@@ -321,8 +375,14 @@ def _hf_generate(model, tokenizer, ids, mask, max_new_tokens, pad_id, stop_ids, 
     tokenizer.padding_side = "left"
     try:
         out = model.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-            do_sample=False, num_beams=1, pad_token_id=pad_id, eos_token_id=stop_ids, use_cache=True,
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=pad_id,
+            eos_token_id=stop_ids,
+            use_cache=True,
             stopping_criteria=StoppingCriteriaList([AnswerClosed(tokenizer, longest)] if stop_at_answer_end else []),
         )
     finally:
@@ -375,5 +435,5 @@ class AnswerClosed(StoppingCriteria):
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length :], skip_special_tokens=True)
         return torch.tensor([json_object_closed(t) for t in texts], dtype=torch.bool, device=input_ids.device)

@@ -136,8 +136,10 @@ def endpoint(url: str) -> str:
     """The chat/completions URL for a base URL (``http://host:8000/v1``) or a full endpoint URL."""
     url = url.strip()
     if not re.match(r"^https?://[^/\s]+", url):
-        raise JudgeError(f"--judge-url {url!r}: expected an http:// or https:// URL, "
-                         "e.g. http://localhost:8000/v1 or https://api.openai.com/v1")
+        raise JudgeError(
+            f"--judge-url {url!r}: expected an http:// or https:// URL, "
+            "e.g. http://localhost:8000/v1 or https://api.openai.com/v1"
+        )
     url = url.rstrip("/")
     return url if url.endswith("/chat/completions") else url + "/chat/completions"
 
@@ -159,9 +161,11 @@ def check_key_transport(url: str, key_env: str, allow_http: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" or allow_http or is_loopback(parts.hostname or ""):
         return
-    raise JudgeError(f"--judge-url {url}: refusing to send the API key in ${key_env} over plain http to "
-                     f"another machine ({parts.hostname}), where anyone on the way could read it; use an https:// "
-                     "URL, or pass --judge-allow-http to send it anyway (or --judge-key-env '' to send no key)")
+    raise JudgeError(
+        f"--judge-url {url}: refusing to send the API key in ${key_env} over plain http to "
+        f"another machine ({parts.hostname}), where anyone on the way could read it; use an https:// "
+        "URL, or pass --judge-allow-http to send it anyway (or --judge-key-env '' to send no key)"
+    )
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -183,7 +187,9 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
 
 
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
-_SCORE_RE = re.compile(r"^[\s>*_#`-]*score[\s*_`]*[:=][\s*_`]*(-?\d+(?:\.\d+)?)(\s*/\s*10\b)?", re.IGNORECASE | re.MULTILINE)
+_SCORE_RE = re.compile(
+    r"^[\s>*_#`-]*score[\s*_`]*[:=][\s*_`]*(-?\d+(?:\.\d+)?)(\s*/\s*10\b)?", re.IGNORECASE | re.MULTILINE
+)
 _RATIONALE_RE = re.compile(r"^[\s>*_#`-]*rationale[\s*_`]*[:=][\s*_`]*(.*)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 
 
@@ -254,8 +260,9 @@ def _reference_text(reference: dict[str, Any] | None, reference_text: str) -> st
     return "\n".join(lines)
 
 
-def judge_messages(task: str, code: str, reference: dict[str, Any] | None, reference_text: str,
-                   prediction: str) -> list[dict[str, str]]:
+def judge_messages(
+    task: str, code: str, reference: dict[str, Any] | None, reference_text: str, prediction: str
+) -> list[dict[str, str]]:
     """The judge's chat: the scale and reply format as system turn, the case as user turn."""
     answer = prediction.strip()
     if len(answer) > MAX_ANSWER_CHARS:
@@ -293,8 +300,12 @@ class JudgeClient:
         return BACKOFF_SECONDS if self.settings.backoff is None else self.settings.backoff
 
     def _post_once(self, body: bytes) -> dict[str, Any]:
-        request = urllib.request.Request(self.url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+        request = urllib.request.Request(
+            self.url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
         if self.key:  # an unredirected header: urllib never copies it onto a redirected request
             request.add_unredirected_header("Authorization", f"Bearer {self.key}")
         with self._opener.open(request, timeout=self.settings.timeout) as response:
@@ -328,7 +339,7 @@ class JudgeClient:
                 if attempt >= self.settings.retries:
                     reason = getattr(exc, "reason", exc)
                     raise JudgeRequestError(str(reason) or type(exc).__name__, unreachable=True) from exc
-            wait = self.backoff * (2 ** attempt)
+            wait = self.backoff * (2**attempt)
             self._sleep(max(wait, delay or 0.0))
             attempt += 1
         try:
@@ -352,15 +363,20 @@ class JudgeClient:
                     hint = f"${self.settings.key_env} is not set; set it or name another with --judge-key-env"
                 raise JudgeError(f"{where} refused the request ({exc}): {hint}") from exc
             if exc.status == 404:
-                raise JudgeError(f"{where} answered {exc}: check --judge-url (the API base, e.g. "
-                                 "http://localhost:8000/v1) and --judge-model") from exc
+                raise JudgeError(
+                    f"{where} answered {exc}: check --judge-url (the API base, e.g. "
+                    "http://localhost:8000/v1) and --judge-model"
+                ) from exc
             if exc.unreachable:
-                raise JudgeError(f"cannot reach {where}: {exc} (tried {self.settings.retries + 1} times; "
-                                 "is the server running and --judge-url right?)") from exc
+                raise JudgeError(
+                    f"cannot reach {where}: {exc} (tried {self.settings.retries + 1} times; "
+                    "is the server running and --judge-url right?)"
+                ) from exc
             raise JudgeError(f"{where} cannot be used: {exc}") from exc
 
-    def judge(self, task: str, code: str, reference: dict[str, Any] | None, reference_text: str,
-              prediction: str) -> JudgeResult:
+    def judge(
+        self, task: str, code: str, reference: dict[str, Any] | None, reference_text: str, prediction: str
+    ) -> JudgeResult:
         """Score one answer's explanation; never raises for a failed request or an unreadable reply."""
         if not prediction.strip():
             return JudgeResult(0, "empty answer (scored 0 without asking the judge)")
@@ -371,8 +387,11 @@ class JudgeClient:
             return JudgeResult(None, "", f"judge request failed: {reason}")
         return parse_judge_reply(reply)
 
-    def judge_all(self, cases: list[tuple[str, str, dict[str, Any] | None, str, str]],
-                  progress: Callable[[int, int], None] | None = None) -> list[JudgeResult]:
+    def judge_all(
+        self,
+        cases: list[tuple[str, str, dict[str, Any] | None, str, str]],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[JudgeResult]:
         """:meth:`judge` for every ``(task, code, reference, reference_text, prediction)``, in order."""
         results: list[JudgeResult] = []
         with ThreadPoolExecutor(max_workers=max(1, self.settings.workers)) as pool:
@@ -400,8 +419,10 @@ def _error_detail(exc: urllib.error.HTTPError) -> str:
 
 def _redirect_detail(exc: urllib.error.HTTPError) -> str:
     where = exc.headers.get("Location", "?") if exc.headers else "?"
-    return (f"HTTP {exc.code}: it redirects to {where}, and redirects are not followed (the API key goes to "
-            "--judge-url only); give the final URL as --judge-url")
+    return (
+        f"HTTP {exc.code}: it redirects to {where}, and redirects are not followed (the API key goes to "
+        "--judge-url only); give the final URL as --judge-url"
+    )
 
 
 def _retry_after(exc: urllib.error.HTTPError) -> float | None:

@@ -54,17 +54,31 @@ from fedjava.prompts import VERDICTS
 
 INVALID = "INVALID"
 HEADLINE = (
-    "valid_rate", "repaired_rate", "detection_accuracy", "detection_precision", "detection_recall", "detection_f1",
-    "false_alarm_rate", "verdict_macro_f1", "type_accuracy", "code_accuracy", "line_exact",
-    "line_within_one", "fix_pass_rate", "score_mae", "grade",
+    "valid_rate",
+    "repaired_rate",
+    "detection_accuracy",
+    "detection_precision",
+    "detection_recall",
+    "detection_f1",
+    "false_alarm_rate",
+    "verdict_macro_f1",
+    "type_accuracy",
+    "code_accuracy",
+    "line_exact",
+    "line_within_one",
+    "fix_pass_rate",
+    "score_mae",
+    "grade",
 )
 # Decision metrics measured in one teacher-forced pass over validation samples during training
 # (fedjava.training.DecisionTally), printed with the loss and kept in training_history.json.
 DECISION_METRICS = ("eval_verdict_accuracy", "eval_verdict_macro_f1", "eval_code_accuracy", "eval_line_accuracy")
 DECISION_KEYS = (*DECISION_METRICS, "eval_majority_macro_f1", "eval_decision_samples")
 MODEL_ONLY = {
-    "runtime_line_within_one": ("RUNTIME_ERROR", "line1_ok"), "logic_line_within_one": ("LOGIC_ERROR", "line1_ok"),
-    "fix_pass_rate": (None, "fix_ok"), "runtime_fix_pass_rate": ("RUNTIME_ERROR", "fix_ok"),
+    "runtime_line_within_one": ("RUNTIME_ERROR", "line1_ok"),
+    "logic_line_within_one": ("LOGIC_ERROR", "line1_ok"),
+    "fix_pass_rate": (None, "fix_ok"),
+    "runtime_fix_pass_rate": ("RUNTIME_ERROR", "fix_ok"),
     "logic_fix_pass_rate": ("LOGIC_ERROR", "fix_ok"),
 }
 """The metrics only a model adds over the tools: (gold verdict or None for every error, column)."""
@@ -102,9 +116,22 @@ def grade(gold: dict[str, Any], pred: dict[str, Any] | None, fix_passed: bool | 
 
 def _columns(gold: list[dict], pred: list[dict | None], fix: list[bool | None]) -> dict[str, np.ndarray]:
     n = len(gold)
-    cols = {name: np.zeros(n, dtype=bool) for name in (
-        "valid", "repaired", "gold_pos", "pred_pos", "has_err", "type_ok", "code_ok", "line_ok", "line1_ok",
-        "fix_measured", "fix_ok")}
+    cols = {
+        name: np.zeros(n, dtype=bool)
+        for name in (
+            "valid",
+            "repaired",
+            "gold_pos",
+            "pred_pos",
+            "has_err",
+            "type_ok",
+            "code_ok",
+            "line_ok",
+            "line1_ok",
+            "fix_measured",
+            "fix_ok",
+        )
+    }
     cols["gold_v"] = np.zeros(n, dtype=int)
     cols["pred_v"] = np.zeros(n, dtype=int)
     cols["score_err"] = np.zeros(n, dtype=float)
@@ -237,8 +264,15 @@ def model_only_metrics(cols: dict[str, np.ndarray], n_boot: int, seed: int) -> d
     return out
 
 
-def paired_gain(gold: list[dict], pred: list[dict | None], fix: list[bool | None], base_pred: list[dict | None],
-                base_fix: list[bool | None], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def paired_gain(
+    gold: list[dict],
+    pred: list[dict | None],
+    fix: list[bool | None],
+    base_pred: list[dict | None],
+    base_fix: list[bool | None],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """``pred``'s gain over ``base_pred`` (the same samples) on each :data:`MODEL_ONLY` metric: the difference and
     its 95% interval from paired resamples (both runs drawn on the same indices), in ``ci``."""
     if not (len(gold) == len(pred) == len(base_pred)):
@@ -379,8 +413,10 @@ def format_decisions(metrics: dict[str, Any]) -> str:
     """``verdict acc 0.62, macro-F1 0.48 (majority 0.13), code 0.40, line 0.21``, or "" without them."""
     if metrics.get("eval_verdict_accuracy") is None:
         return ""
-    text = (f"verdict acc {metrics['eval_verdict_accuracy']:.3f}, macro-F1 {metrics['eval_verdict_macro_f1']:.3f} "
-            f"(majority {metrics['eval_majority_macro_f1']:.3f})")
+    text = (
+        f"verdict acc {metrics['eval_verdict_accuracy']:.3f}, macro-F1 {metrics['eval_verdict_macro_f1']:.3f} "
+        f"(majority {metrics['eval_majority_macro_f1']:.3f})"
+    )
     if metrics.get("eval_code_accuracy") is not None:
         text += f", code {metrics['eval_code_accuracy']:.3f}, line {metrics['eval_line_accuracy']:.3f}"
     return text

@@ -50,7 +50,7 @@ def parse_answer(text: Any) -> dict[str, Any] | None:
         json.JSONDecoder(strict=False).raw_decode(broken)
         return None  # a complete value, already read above and not an answer
     except json.JSONDecodeError as exc:
-        closed = close_broken(broken[:exc.pos], cut_off=exc.pos >= len(broken))
+        closed = close_broken(broken[: exc.pos], cut_off=exc.pos >= len(broken))
     if isinstance(closed, dict) and isinstance(closed.get("errors"), list):
         closed["errors"] = [e for e in closed["errors"] if e != {}]  # one whose first key was cut
     answer = normalize_answer(closed)
@@ -79,11 +79,11 @@ def close_broken(head: str, cut_off: bool = False) -> Any | None:
     elif cut_off:
         match = _TRAILING_SCALAR_RE.search(head)
         if match:
-            head = head[:match.start()] + ("[" if match.group(1) == "[" else "")
+            head = head[: match.start()] + ("[" if match.group(1) == "[" else "")
     head = head.rstrip()
     if head.endswith(":"):  # this key's value was dropped: drop the key too
         head = head[:-1].rstrip()
-        head = head[:head.rfind('"', 0, len(head) - 1)] if head.endswith('"') else head
+        head = head[: head.rfind('"', 0, len(head) - 1)] if head.endswith('"') else head
     head = head.rstrip().rstrip(",")
     stack, string_start = _open_containers(head)
     if not stack or string_start is not None:

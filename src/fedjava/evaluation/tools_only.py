@@ -72,8 +72,11 @@ def method_span(code: str, name: str) -> tuple[int, int] | None:
     outside strings, chars and comments; None when the file declares none."""
     if not name:
         return None
-    declaration = re.compile(rf"(?<![\w$.])[\w$<>\[\],.?\s]+\s+(?P<name>{re.escape(name)})\s*\([^;{{}}]*\)\s*"
-                             rf"(?:throws\s+[\w$.,\s]+)?\{{", re.MULTILINE)
+    declaration = re.compile(
+        rf"(?<![\w$.])[\w$<>\[\],.?\s]+\s+(?P<name>{re.escape(name)})\s*\([^;{{}}]*\)\s*"
+        rf"(?:throws\s+[\w$.,\s]+)?\{{",
+        re.MULTILINE,
+    )
     plain = blank_literals(code)
     found = None
     for match in declaration.finditer(plain):
@@ -148,16 +151,28 @@ def tools_answer(evidence: Evidence, code: str, localisation: str = "") -> dict[
     if isinstance(first, FirstTimeout):
         line = located or guessed_line(code, first.call, _LOOP)
         message = f"{first.call} did not finish within {first.budget}"
-        return {"verdict": "RUNTIME_ERROR", "errors": [_error("RUNTIME_ERROR", "timeout", line, message, fix)],
-                "score": points}
+        return {
+            "verdict": "RUNTIME_ERROR",
+            "errors": [_error("RUNTIME_ERROR", "timeout", line, message, fix)],
+            "score": points,
+        }
     line = located or guessed_line(code, first.call)
     message = f"{first.call} returned {first.actual}, expected {first.expected}"
-    return {"verdict": "LOGIC_ERROR", "errors": [_error("LOGIC_ERROR", "wrong_output", line, message, fix)],
-            "score": points}
+    return {
+        "verdict": "LOGIC_ERROR",
+        "errors": [_error("LOGIC_ERROR", "wrong_output", line, message, fix)],
+        "score": points,
+    }
 
 
 def _error(verdict: str, code: str, line: int, message: str, fix: str = "") -> dict[str, Any]:
     """One error of the answer; ``fix`` None when the tools have none (the fix check then tries nothing: an empty
     fix would mean "delete the line")."""
-    return {"type": ERROR_TYPE[verdict], "code": code, "line": line, "message": message, "explanation": "",
-            "fix": fix or None}
+    return {
+        "type": ERROR_TYPE[verdict],
+        "code": code,
+        "line": line,
+        "message": message,
+        "explanation": "",
+        "fix": fix or None,
+    }

@@ -83,14 +83,13 @@ class Verification:
         return self.status in ("first", "sampled")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "tests": self.tests, "fixes_tried": self.fixes_tried,
-                "programs": self.programs}
+        return {"status": self.status, "tests": self.tests, "fixes_tried": self.fixes_tried, "programs": self.programs}
 
 
 def fix_prefix(raw: str) -> str | None:
     """The answer text up to and including the opening quote of its first error's fix; None without one."""
     at = raw.find(FIX_KEY)
-    return raw[:at + len(FIX_KEY)] if at >= 0 else None
+    return raw[: at + len(FIX_KEY)] if at >= 0 else None
 
 
 def string_end(text: str) -> int:
@@ -127,12 +126,20 @@ def lead(text: str) -> str:
     else up to ``;`` (``for (``, ``int[] sums =``, ``int bottom``, ``} else if (``)."""
     body = text.strip()
     cuts = [i for i in (body.find("("), body.find("=")) if i >= 0]
-    head = body[:min(cuts) + 1] if cuts else body.split(";")[0]
-    return text[:len(text) - len(text.lstrip())] + head
+    head = body[: min(cuts) + 1] if cuts else body.split(";")[0]
+    return text[: len(text) - len(text.lstrip())] + head
 
 
-def propose_fixes(model, tokenizer, item: VerifyItem, samples: int, temperature: float = 0.8, top_p: float = 0.95,
-                  max_new_tokens: int = 64, seed: int = 0) -> list[Proposal]:
+def propose_fixes(
+    model,
+    tokenizer,
+    item: VerifyItem,
+    samples: int,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    max_new_tokens: int = 64,
+    seed: int = 0,
+) -> list[Proposal]:
     """``samples`` fixes after the answer's own ``"fix": "`` and, for each line the error likely comes from
     (:func:`fedjava.java.cause.cause_lines` on ``item.evidence``), ``samples`` rewrites of that line: the fix
     string is started with the line's :func:`lead` and the model writes the rest; and ``samples`` import lines
@@ -151,10 +158,18 @@ def propose_fixes(model, tokenizer, item: VerifyItem, samples: int, temperature:
         branches.append((_escaped(lead(lines[n - 1])), n, "replace"))
     for n, start in insertions(item.evidence or "", item.code):
         branches.append((_escaped(start), n, "insert"))
-    ids = [tokenizer(item.prompt + prefix + forced, add_special_tokens=False)["input_ids"]
-           for forced, _, _ in branches]
-    rows = sample_branches(model, tokenizer, ids, samples, max_new_tokens, temperature, top_p, seed,
-                           done=lambda text: string_end(text) >= 0)
+    ids = [tokenizer(item.prompt + prefix + forced, add_special_tokens=False)["input_ids"] for forced, _, _ in branches]
+    rows = sample_branches(
+        model,
+        tokenizer,
+        ids,
+        samples,
+        max_new_tokens,
+        temperature,
+        top_p,
+        seed,
+        done=lambda text: string_end(text) >= 0,
+    )
     out = []
     for (forced, line, action), branch in zip(branches, rows, strict=True):
         for row in branch:
@@ -192,7 +207,7 @@ def runaway_indent(item: VerifyItem) -> str:
     prefix = fix_prefix(item.raw)
     if prefix is None:
         return ""
-    tail = item.raw[len(prefix):]
+    tail = item.raw[len(prefix) :]
     blanks = re.match(r"(?:\\t|\\n| )*", tail).group(0)
     lines = item.code.rstrip("\n").split("\n")
     deepest = max((len(t) - len(t.lstrip()) for t in lines), default=0)
@@ -201,19 +216,36 @@ def runaway_indent(item: VerifyItem) -> str:
     errors = (item.answer or {}).get("errors") or []
     at = errors[0].get("line") if errors and isinstance(errors[0], dict) else None
     if isinstance(at, int) and 1 <= at <= len(lines):
-        return lines[at - 1][:len(lines[at - 1]) - len(lines[at - 1].lstrip())]
+        return lines[at - 1][: len(lines[at - 1]) - len(lines[at - 1].lstrip())]
     return ""
 
 
-def sample_rows(model, tokenizer, ids: list[int], n: int, max_new_tokens: int, temperature: float = 0.8,
-                top_p: float = 0.95, seed: int = 0, done: Callable[[str], bool] | None = None) -> list[list[int]]:
+def sample_rows(
+    model,
+    tokenizer,
+    ids: list[int],
+    n: int,
+    max_new_tokens: int,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    seed: int = 0,
+    done: Callable[[str], bool] | None = None,
+) -> list[list[int]]:
     """``n`` continuations of the token ids ``ids``: :func:`sample_branches` with one branch."""
     return sample_branches(model, tokenizer, [ids], n, max_new_tokens, temperature, top_p, seed, done)[0]
 
 
-def sample_branches(model, tokenizer, branches: list[list[int]], n: int, max_new_tokens: int,
-                    temperature: float = 0.8, top_p: float = 0.95, seed: int = 0,
-                    done: Callable[[str], bool] | None = None) -> list[list[list[int]]]:
+def sample_branches(
+    model,
+    tokenizer,
+    branches: list[list[int]],
+    n: int,
+    max_new_tokens: int,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    seed: int = 0,
+    done: Callable[[str], bool] | None = None,
+) -> list[list[list[int]]]:
     """``n`` continuations of each of the token-id lists ``branches``, sampled (temperature 0: greedy), each until a
     stop token, ``done(its text)`` or ``max_new_tokens``.
 
@@ -241,23 +273,59 @@ def sample_branches(model, tokenizer, branches: list[list[int]], n: int, max_new
         with torch.no_grad():
             shared = DynamicCache(config=model.config)
             if common:
-                model(input_ids=torch.tensor([branches[0][:common]], device=device), use_cache=True,
-                      logits_to_keep=1, **{arg: shared})
+                model(
+                    input_ids=torch.tensor([branches[0][:common]], device=device),
+                    use_cache=True,
+                    logits_to_keep=1,
+                    **{arg: shared},
+                )
             for k, ids in enumerate(branches):
                 cache = shared if k == len(branches) - 1 else copy.deepcopy(shared)
-                first = model(input_ids=torch.tensor([ids[common:]], device=device),
-                              position_ids=torch.arange(common, len(ids), device=device)[None],
-                              use_cache=True, logits_to_keep=1, **{arg: cache})
-                out.append(_sample_rows(model, tokenizer, cache, first.logits[:, -1].float(), len(ids), n,
-                                        max_new_tokens, temperature, top_p, generator, stops, done, arg))
+                first = model(
+                    input_ids=torch.tensor([ids[common:]], device=device),
+                    position_ids=torch.arange(common, len(ids), device=device)[None],
+                    use_cache=True,
+                    logits_to_keep=1,
+                    **{arg: cache},
+                )
+                out.append(
+                    _sample_rows(
+                        model,
+                        tokenizer,
+                        cache,
+                        first.logits[:, -1].float(),
+                        len(ids),
+                        n,
+                        max_new_tokens,
+                        temperature,
+                        top_p,
+                        generator,
+                        stops,
+                        done,
+                        arg,
+                    )
+                )
     finally:
         if was_training:
             model.train()
     return out
 
 
-def _sample_rows(model, tokenizer, cache, logits, position: int, n: int, max_new_tokens: int, temperature: float,
-                 top_p: float, generator, stops: set[int], done, arg: str) -> list[list[int]]:
+def _sample_rows(
+    model,
+    tokenizer,
+    cache,
+    logits,
+    position: int,
+    n: int,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    generator,
+    stops: set[int],
+    done,
+    arg: str,
+) -> list[list[int]]:
     """The ``n`` rows of one branch, from its cache and the logits after its last token."""
     import torch
 
@@ -282,8 +350,13 @@ def _sample_rows(model, tokenizer, cache, logits, position: int, n: int, max_new
             picked = picked[keep]
             alive = [alive[k] for k in keep]
         positions = torch.full((len(alive), 1), position, device=device)
-        out = model(input_ids=picked[:, None].to(device), position_ids=positions, use_cache=True,
-                    logits_to_keep=1, **{arg: cache})
+        out = model(
+            input_ids=picked[:, None].to(device),
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **{arg: cache},
+        )
         logits = out.logits[:, -1].float()
         position += 1
     return rows
@@ -330,14 +403,25 @@ def checked_answer(answer: dict[str, Any], placement: Placement) -> dict[str, An
     return out
 
 
-def verify_answers(model, tokenizer, items: list[VerifyItem], samples: int = 8, temperature: float = 0.8,
-                   top_p: float = 0.95, seed: int = 0, window: int = WINDOW, jobs: int = 2, unsafe: bool = False,
-                   progress=None, sampler: Callable[[VerifyItem, int], list[Proposal]] | None = None,
-                   ) -> list[Verification]:
+def verify_answers(
+    model,
+    tokenizer,
+    items: list[VerifyItem],
+    samples: int = 8,
+    temperature: float = 0.8,
+    top_p: float = 0.95,
+    seed: int = 0,
+    window: int = WINDOW,
+    jobs: int = 2,
+    unsafe: bool = False,
+    progress=None,
+    sampler: Callable[[VerifyItem, int], list[Proposal]] | None = None,
+) -> list[Verification]:
     """Check every answer's fix and, where it fails, the model's other fixes (see the module docstring).
 
     ``sampler(item, seed)`` gives the other fixes of one item; by default :func:`propose_fixes` from ``model``."""
     if sampler is None:
+
         def sampler(item: VerifyItem, item_seed: int) -> list[Proposal]:
             return propose_fixes(model, tokenizer, item, samples, temperature, top_p, seed=item_seed)
 

@@ -56,7 +56,8 @@ def load_arrays_into(model, arrays: ArrayRecord | dict[str, np.ndarray]) -> None
     if missing or extra:
         raise AdapterMismatchError(
             f"adapter arrays do not match the model's trainable tensors: {len(missing)} missing"
-            + (f" (e.g. {missing[0]})" if missing else "") + f", {len(extra)} unexpected"
+            + (f" (e.g. {missing[0]})" if missing else "")
+            + f", {len(extra)} unexpected"
             + (f" (e.g. {extra[0]})" if extra else "")
             + "; were they made with other lora_r/lora_target_modules or another model?"
         )

@@ -33,8 +33,9 @@ class CertificateError(UserError):
     """Certificates or keys cannot be made or read; the message says which file and why."""
 
 
-def make_server_certificates(out: Path, hosts: list[str], days: int = DEFAULT_DAYS,
-                             overwrite: bool = False) -> list[Path]:
+def make_server_certificates(
+    out: Path, hosts: list[str], days: int = DEFAULT_DAYS, overwrite: bool = False
+) -> list[Path]:
     """Write ca.crt, ca.key, server.pem and server.key to ``out``; the server certificate names ``hosts``
     (DNS names or IP addresses; localhost and 127.0.0.1 are always added). Returns the files written."""
     from cryptography import x509
@@ -51,16 +52,32 @@ def make_server_certificates(out: Path, hosts: list[str], days: int = DEFAULT_DA
 
     ca_key = _new_key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedjava federation CA")])
-    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(start).not_valid_after(end)
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                            content_commitment=False, key_encipherment=False,
-                                            data_encipherment=False, key_agreement=False,
-                                            encipher_only=False, decipher_only=False), critical=True)
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-               .sign(ca_key, hashes.SHA256()))
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
 
     server_key = _new_key()
     alt_names: list[x509.GeneralName] = []
@@ -69,16 +86,20 @@ def make_server_certificates(out: Path, hosts: list[str], days: int = DEFAULT_DA
             alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
             alt_names.append(x509.DNSName(name))
-    server_cert = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-                   .issuer_name(ca_name).public_key(server_key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-                   .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                                  critical=False)
-                   .sign(ca_key, hashes.SHA256()))
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     _write(out / CA_CERT, _cert_pem(ca_cert))
@@ -99,10 +120,18 @@ def make_client_keys(out: Path, name: str, overwrite: bool = False) -> tuple[Pat
     _refuse_overwrite([private, public], overwrite)
     key = ec.generate_private_key(ec.SECP384R1())
     out.mkdir(parents=True, exist_ok=True)
-    _write(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                      serialization.NoEncryption()), private=True)
-    _write(public, key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                 serialization.PublicFormat.OpenSSH) + f" {name}\n".encode())
+    _write(
+        private,
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        ),
+        private=True,
+    )
+    _write(
+        public,
+        key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        + f" {name}\n".encode(),
+    )
     return private, public
 
 
@@ -126,9 +155,11 @@ def check_hosts(hosts: list[str]) -> list[str]:
             pass
         labels = name.removesuffix(".").split(".")
         if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
-            raise CertificateError(f"--hosts: '{name}' is neither an IP address nor a valid host name (letters, "
-                                   "digits and hyphens in dot-separated labels, e.g. fl-server.example.org; a "
-                                   "non-ASCII name in its xn-- form)")
+            raise CertificateError(
+                f"--hosts: '{name}' is neither an IP address nor a valid host name (letters, "
+                "digits and hyphens in dot-separated labels, e.g. fl-server.example.org; a "
+                "non-ASCII name in its xn-- form)"
+            )
     return names
 
 
@@ -146,11 +177,14 @@ def check_public_key(path: Path) -> None:
     try:
         key = load_ssh_public_key(Path(path).read_bytes())
     except (OSError, ValueError) as exc:
-        raise CertificateError(f"{path}: not a readable OpenSSH public key ({exc}); make one with "
-                               "'fedjava certs --client-key NAME --out DIR'") from None
+        raise CertificateError(
+            f"{path}: not a readable OpenSSH public key ({exc}); make one with "
+            "'fedjava certs --client-key NAME --out DIR'"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise CertificateError(f"{path}: Flower accepts only ECDSA keys on a NIST curve (ssh-keygen -t ecdsa), "
-                               f"not {type(key).__name__}")
+        raise CertificateError(
+            f"{path}: Flower accepts only ECDSA keys on a NIST curve (ssh-keygen -t ecdsa), not {type(key).__name__}"
+        )
 
 
 def check_private_key(path: Path) -> None:
@@ -161,8 +195,10 @@ def check_private_key(path: Path) -> None:
     try:
         key = load_ssh_private_key(Path(path).read_bytes(), None)
     except (OSError, ValueError, TypeError) as exc:
-        raise CertificateError(f"{path}: not a readable, unencrypted OpenSSH private key ({exc}); make one with "
-                               "'fedjava certs --client-key NAME --out DIR'") from None
+        raise CertificateError(
+            f"{path}: not a readable, unencrypted OpenSSH private key ({exc}); make one with "
+            "'fedjava certs --client-key NAME --out DIR'"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise CertificateError(f"{path}: Flower accepts only ECDSA keys on a NIST curve, not {type(key).__name__}")
 
@@ -192,8 +228,9 @@ def _cert_pem(cert) -> bytes:
 def _key_pem(key) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _refuse_overwrite(files: list[Path], overwrite: bool) -> None:

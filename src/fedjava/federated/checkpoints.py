@@ -42,8 +42,14 @@ def round_dir(output_dir: Path, server_round: int) -> Path:
     return Path(output_dir) / FOLDER / f"round_{server_round:03d}"
 
 
-def save_checkpoint(output_dir: Path, server_round: int, adapter: dict[str, np.ndarray],
-                    server_state: dict[str, np.ndarray], state: dict[str, Any], keep: int) -> Path:
+def save_checkpoint(
+    output_dir: Path,
+    server_round: int,
+    adapter: dict[str, np.ndarray],
+    server_state: dict[str, np.ndarray],
+    state: dict[str, Any],
+    keep: int,
+) -> Path:
     final = round_dir(output_dir, server_round)
     tmp = final.with_name(final.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -63,7 +69,7 @@ def stale_rounds(rounds: list[int], current: int, keep: int) -> list[int]:
     """The checkpoints to remove after saving round ``current``: all but the newest ``keep`` up to it (never
     ``current`` itself), and any of a later round, which an earlier run left (a resume would continue it)."""
     earlier = [r for r in rounds if r < current]
-    return earlier[:max(len(earlier) - (keep - 1), 0)] + [r for r in rounds if r > current]
+    return earlier[: max(len(earlier) - (keep - 1), 0)] + [r for r in rounds if r > current]
 
 
 def saved_rounds(output_dir: Path) -> list[int]:
@@ -90,8 +96,10 @@ def latest_checkpoint(output_dir: Path) -> Checkpoint | None:
         )
     except (OSError, ValueError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
-        raise FederatedSetupError(f"--resume: the newest checkpoint {path} is damaged or empty ({why}): delete that "
-                                  "folder to resume from the round before, or start again with --overwrite") from None
+        raise FederatedSetupError(
+            f"--resume: the newest checkpoint {path} is damaged or empty ({why}): delete that "
+            "folder to resume from the round before, or start again with --overwrite"
+        ) from None
 
 
 def run_identity(cfg: Config) -> dict[str, Any]:
@@ -109,9 +117,11 @@ def resume_checkpoint(cfg: Config) -> Checkpoint:
     folder = cfg.resolved_output_dir(method_name(cfg))
     checkpoint = latest_checkpoint(folder)
     if checkpoint is None:
-        raise FederatedSetupError(f"--resume: no round checkpoint in {folder / FOLDER}, so there is nothing to "
-                                  "continue; run without --resume (with --overwrite to replace what the output "
-                                  "folder holds)")
+        raise FederatedSetupError(
+            f"--resume: no round checkpoint in {folder / FOLDER}, so there is nothing to "
+            "continue; run without --resume (with --overwrite to replace what the output "
+            "folder holds)"
+        )
     refuse_other_run(checkpoint.path, resume_problems(checkpoint, cfg))
     return checkpoint
 

@@ -50,13 +50,17 @@ def client_identity(context: Context, cfg: Config) -> int:
     """This node's client id (``partition-id`` of the node config), checked against num_clients."""
     node = context.node_config
     if "partition-id" not in node:
-        raise ClientTrainingError("client ?: the node config has no partition-id (start the SuperNode with "
-                                  "--node-config 'partition-id=K num-partitions=N')")
+        raise ClientTrainingError(
+            "client ?: the node config has no partition-id (start the SuperNode with "
+            "--node-config 'partition-id=K num-partitions=N')"
+        )
     client_id = int(node["partition-id"])
     partitions = int(node.get("num-partitions", cfg.num_clients))
     if partitions != cfg.num_clients or not 0 <= client_id < cfg.num_clients:
-        raise ClientTrainingError(f"client {client_id}: the federation has {partitions} client(s) but "
-                                  f"num_clients={cfg.num_clients}; make them agree")
+        raise ClientTrainingError(
+            f"client {client_id}: the federation has {partitions} client(s) but "
+            f"num_clients={cfg.num_clients}; make them agree"
+        )
     return client_id
 
 
@@ -76,13 +80,25 @@ def _features(cfg: Config, tokenizer, client_id: int, path: Path):
     from fedjava.training import load_prompted
 
     stat = path.stat() if path.exists() else None
-    key = (str(path.resolve()), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0,
-           cfg.max_seq_length, cfg.truncation, cfg.max_train_samples, cfg.model_name, cfg.prompt_mode,
-           cfg.tests_dropout, cfg.quote_lines, cfg.localisation, cfg.seed)
+    key = (
+        str(path.resolve()),
+        stat.st_mtime_ns if stat else 0,
+        stat.st_size if stat else 0,
+        cfg.max_seq_length,
+        cfg.truncation,
+        cfg.max_train_samples,
+        cfg.model_name,
+        cfg.prompt_mode,
+        cfg.tests_dropout,
+        cfg.quote_lines,
+        cfg.localisation,
+        cfg.seed,
+    )
     if key not in _FEATURES:
         samples = load_prompted(cfg, path, cfg.max_train_samples, f"client_{client_id}", training=True)
-        _FEATURES[key] = tokenize_samples(tokenizer, samples, cfg.max_seq_length, cfg.truncation,
-                                          f"client_{client_id}")[0]
+        _FEATURES[key] = tokenize_samples(
+            tokenizer, samples, cfg.max_seq_length, cfg.truncation, f"client_{client_id}"
+        )[0]
     return _FEATURES[key]
 
 
@@ -122,31 +138,57 @@ def local_train(msg: Message, context: Context, fixed: dict[str, Any] | None = N
         mu = float(config.get("proximal-mu", 0.0))
         proximal = Proximal.from_model(model, mu) if mu > 0 else None
         epochs = float(config.get("local-epochs", cfg.local_epochs))
-        result = train_adapter(model, tokenizer, local_config(cfg, server_round, client_id), features, None,
-                               _workdir() / f"client_{client_id}", proximal=proximal, num_epochs=epochs,
-                               show_progress=False)
+        result = train_adapter(
+            model,
+            tokenizer,
+            local_config(cfg, server_round, client_id),
+            features,
+            None,
+            _workdir() / f"client_{client_id}",
+            proximal=proximal,
+            num_epochs=epochs,
+            show_progress=False,
+        )
         arrays = adapter_to_arrays(model)
         compression = str(config.get("update-compression", "none"))
         if compression != "none":
             from fedjava.federated.adapter_io import arrays_to_numpy, numpy_to_arrays
             from fedjava.federated.compression import client_encode
 
-            arrays = numpy_to_arrays(client_encode(arrays_to_numpy(received), arrays_to_numpy(arrays), compression,
-                                                   float(config.get("topk-fraction", 0.1)), context.state))
+            arrays = numpy_to_arrays(
+                client_encode(
+                    arrays_to_numpy(received),
+                    arrays_to_numpy(arrays),
+                    compression,
+                    float(config.get("topk-fraction", 0.1)),
+                    context.state,
+                )
+            )
     except Exception as exc:
         raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
-    log.info("Client %d, round %d: trained on %d samples (%s), %d steps, train_loss=%.4f, %.1fs", client_id,
-             server_round, len(features), data_path, result.steps, result.train_loss, result.seconds)
-    metrics = MetricRecord({
-        "num-examples": len(features),
-        "train_loss": float(result.train_loss),
-        "train_seconds": float(result.seconds),
-        "steps": int(result.steps),
-        "tokens": int(result.tokens),
-        "load_seconds": float(load_seconds),
-    })
-    info = ConfigRecord({"client-id": client_id, "device": describe_device(), "pid": os.getpid(),
-                         "update-compression": compression})
+    log.info(
+        "Client %d, round %d: trained on %d samples (%s), %d steps, train_loss=%.4f, %.1fs",
+        client_id,
+        server_round,
+        len(features),
+        data_path,
+        result.steps,
+        result.train_loss,
+        result.seconds,
+    )
+    metrics = MetricRecord(
+        {
+            "num-examples": len(features),
+            "train_loss": float(result.train_loss),
+            "train_seconds": float(result.seconds),
+            "steps": int(result.steps),
+            "tokens": int(result.tokens),
+            "load_seconds": float(load_seconds),
+        }
+    )
+    info = ConfigRecord(
+        {"client-id": client_id, "device": describe_device(), "pid": os.getpid(), "update-compression": compression}
+    )
     return Message(RecordDict({"arrays": arrays, "metrics": metrics, "client": info}), reply_to=msg)
 
 
@@ -164,8 +206,9 @@ def _received_global(model, arrays, config, context: Context):
 
     shapes = {name: tuple(a.shape) for name, a in adapter_to_arrays(model).items()}
     held = arrays_to_numpy(context.state[HELD_KEY]) if HELD_KEY in context.state.array_records else None
-    copy = client_copy(arrays_to_numpy(arrays), shapes, mode, str(config.get(BASE_KEY, "")),
-                       str(config.get(DIGEST_KEY, "")), held)
+    copy = client_copy(
+        arrays_to_numpy(arrays), shapes, mode, str(config.get(BASE_KEY, "")), str(config.get(DIGEST_KEY, "")), held
+    )
     record: ArrayRecord = numpy_to_arrays(copy)
     context.state[HELD_KEY] = record
     return record
@@ -186,8 +229,10 @@ def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None 
         metrics = evaluate_loss(model, features, AnswerOnlyCollator(tokenizer.pad_token_id), max(cfg.batch_size, 4))
     except Exception as exc:
         raise ClientTrainingError(f"client {client_id}: {type(exc).__name__}: {exc}") from exc
-    return Message(RecordDict({"metrics": MetricRecord({"num-examples": len(features),
-                                                        "eval_loss": metrics["eval_loss"]})}), reply_to=msg)
+    return Message(
+        RecordDict({"metrics": MetricRecord({"num-examples": len(features), "eval_loss": metrics["eval_loss"]})}),
+        reply_to=msg,
+    )
 
 
 def make_client_app(cfg: Config | None = None) -> ClientApp:

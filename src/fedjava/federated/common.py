@@ -55,8 +55,13 @@ def round_seed(seed: int, server_round: int, client_id: int) -> int:
 
 def local_config(cfg: Config, server_round: int, client_id: int) -> Config:
     """The config a client trains with in one round: its own seed, no Trainer checkpoints or eval."""
-    return dataclasses.replace(cfg, seed=round_seed(cfg.seed, server_round, client_id), save_strategy="no",
-                               eval_strategy="no", report_to=["none"])
+    return dataclasses.replace(
+        cfg,
+        seed=round_seed(cfg.seed, server_round, client_id),
+        save_strategy="no",
+        eval_strategy="no",
+        report_to=["none"],
+    )
 
 
 def shard_path(cfg: Config, client_id: int) -> Path:
@@ -84,9 +89,21 @@ def check_federated_data(cfg: Config) -> None:
 
 def model_key(cfg: Config) -> str:
     """What decides the loaded model: runs that agree on these share one loaded copy per process."""
-    fields = ("model_name", "model_cache_dir", "precision", "lora_r", "lora_alpha", "lora_dropout",
-              "lora_target_modules", "use_gradient_checkpointing", "use_4bit", "use_nested_quant",
-              "bnb_4bit_quant_type", "seed", "init_adapter")
+    fields = (
+        "model_name",
+        "model_cache_dir",
+        "precision",
+        "lora_r",
+        "lora_alpha",
+        "lora_dropout",
+        "lora_target_modules",
+        "use_gradient_checkpointing",
+        "use_4bit",
+        "use_nested_quant",
+        "bnb_4bit_quant_type",
+        "seed",
+        "init_adapter",
+    )
     return repr(tuple((f, getattr(cfg, f)) for f in fields))
 
 

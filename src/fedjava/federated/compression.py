@@ -68,7 +68,7 @@ def int8_decode(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if packed.dtype != np.uint8 or packed.size != 4 * rows + size:
         raise CompressionError(f"int8 payload of {packed.size} bytes, expected {4 * rows + size} for shape {shape}")
     scales = packed[: 4 * rows].view(np.float32)
-    matrix = packed[4 * rows:].view(np.int8).reshape(rows, -1).astype(np.float32) * scales[:, None]
+    matrix = packed[4 * rows :].view(np.int8).reshape(rows, -1).astype(np.float32) * scales[:, None]
     if len(shape) >= 2 and axis == 1:
         matrix = matrix.T
     return matrix.reshape(shape)
@@ -78,7 +78,7 @@ def topk_encode(value: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndar
     """(``[int32 indices | float32 values]`` of the largest-magnitude share ``fraction``, what was left out)."""
     flat = np.asarray(value, dtype=np.float32).reshape(-1)
     k = max(1, int(round(fraction * flat.size))) if flat.size else 0
-    keep = np.sort(np.argpartition(np.abs(flat), flat.size - k)[flat.size - k:]) if k else np.zeros(0, np.int64)
+    keep = np.sort(np.argpartition(np.abs(flat), flat.size - k)[flat.size - k :]) if k else np.zeros(0, np.int64)
     kept = flat[keep]
     left = flat.copy()
     left[keep] = 0.0
@@ -95,12 +95,13 @@ def topk_decode(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if k > size or (k and (index.min() < 0 or index.max() >= size)):
         raise CompressionError(f"top-k indices outside a tensor of {size} values")
     out = np.zeros(size, np.float32)
-    out[index] = packed[4 * k:].view(np.float32)
+    out[index] = packed[4 * k :].view(np.float32)
     return out.reshape(shape)
 
 
-def encode_update(update: dict[str, np.ndarray], mode: str, fraction: float = 0.1,
-                  residual: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def encode_update(
+    update: dict[str, np.ndarray], mode: str, fraction: float = 0.1, residual: dict[str, np.ndarray] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(the encoded update, the new top-k residual: empty for the other modes)."""
     if mode == "fp16":
         return {k: v.astype(np.float16) for k, v in update.items()}, {}
@@ -115,7 +116,9 @@ def encode_update(update: dict[str, np.ndarray], mode: str, fraction: float = 0.
     raise ValueError(f"unknown update compression '{mode}' (choose from {', '.join(MODES[1:])})")
 
 
-def decode_update(encoded: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], mode: str) -> dict[str, np.ndarray]:
+def decode_update(
+    encoded: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], mode: str
+) -> dict[str, np.ndarray]:
     """The dense float32 update; CompressionError when a payload does not fit its tensor."""
     missing = sorted(set(shapes) - set(encoded))
     if missing or set(encoded) - set(shapes):
@@ -136,8 +139,9 @@ def decode_update(encoded: dict[str, np.ndarray], shapes: dict[str, tuple[int, .
     return out
 
 
-def client_encode(sent: dict[str, np.ndarray], trained: dict[str, np.ndarray], mode: str, fraction: float,
-                  state: Any) -> dict[str, np.ndarray]:
+def client_encode(
+    sent: dict[str, np.ndarray], trained: dict[str, np.ndarray], mode: str, fraction: float, state: Any
+) -> dict[str, np.ndarray]:
     """A client's reply arrays for ``mode``: its encoded update; the top-k residual lives in ``state`` (the
     client's Flower ``Context.state``, kept by Flower from round to round)."""
     from flwr.app import Array, ArrayRecord

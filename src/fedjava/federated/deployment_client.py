@@ -55,8 +55,9 @@ def split_address(server: str) -> tuple[str, int]:
     try:
         certs.check_hosts([host])
     except certs.CertificateError:
-        raise DeploymentError(f"--server {server}: '{host}' is neither an IP address nor a valid host name "
-                              f"({example})") from None
+        raise DeploymentError(
+            f"--server {server}: '{host}' is neither an IP address nor a valid host name ({example})"
+        ) from None
     return host, int(port)
 
 
@@ -65,9 +66,11 @@ def check_client_data(path: Path, client_id: int) -> int:
     from fedjava.prompts import SampleError, load_samples
 
     if not path.is_file():
-        raise DeploymentError(f"client {client_id}: data file {path} not found. Pass --data FILE, or make the "
-                              "shards with 'fedjava data split --clients N' and copy client_"
-                              f"{client_id}.json here")
+        raise DeploymentError(
+            f"client {client_id}: data file {path} not found. Pass --data FILE, or make the "
+            "shards with 'fedjava data split --clients N' and copy client_"
+            f"{client_id}.json here"
+        )
     try:
         samples = load_samples(path)
     except (SampleError, ValueError, UnicodeDecodeError) as exc:
@@ -86,20 +89,27 @@ def check_server_certificate(host: str, port: int, ca: Path, wait: float, printe
             return
     except ssl.SSLCertVerificationError as exc:
         if exc.verify_code in (18, 19, 20, 21):  # self-signed / unknown issuer / chain not verifiable
-            why = f"its certificate is not signed by the CA in {ca} ({exc.verify_message}). Use the ca.crt " \
-                  "made with the server's certificate (fedjava certs on the server) as --ca"
+            why = (
+                f"its certificate is not signed by the CA in {ca} ({exc.verify_message}). Use the ca.crt "
+                "made with the server's certificate (fedjava certs on the server) as --ca"
+            )
         elif exc.verify_code == 62:  # hostname mismatch
-            why = f"its certificate is not valid for the name '{host}' ({exc.verify_message}). Connect with a " \
-                  "name or address given to 'fedjava certs --hosts' on the server"
+            why = (
+                f"its certificate is not valid for the name '{host}' ({exc.verify_message}). Connect with a "
+                "name or address given to 'fedjava certs --hosts' on the server"
+            )
         else:
             why = f"{exc.verify_message}; check --ca {ca} and the server's certificate"
         raise DeploymentError(f"the server at {host}:{port} cannot be trusted: {why}") from None
     except ssl.SSLError as exc:
-        raise DeploymentError(f"TLS with the server at {host}:{port} failed ({exc.reason or exc}): was the server "
-                              "started with --insecure? Then the clients need --insecure too") from None
+        raise DeploymentError(
+            f"TLS with the server at {host}:{port} failed ({exc.reason or exc}): was the server "
+            "started with --insecure? Then the clients need --insecure too"
+        ) from None
     except OSError as exc:  # the connection broke during the handshake
-        raise DeploymentError(f"TLS with the server at {host}:{port} failed ({exc.strerror or exc}); is the port "
-                              "the server's --port?") from None
+        raise DeploymentError(
+            f"TLS with the server at {host}:{port} failed ({exc.strerror or exc}); is the port the server's --port?"
+        ) from None
 
 
 def check_server_is_plain(host: str, port: int, wait: float, printer: Callable[[str], None]) -> None:
@@ -115,9 +125,11 @@ def check_server_is_plain(host: str, port: int, wait: float, printer: Callable[[
                 pass
     except OSError:  # no TLS handshake (ssl.SSLError and time-outs are OSErrors): a plain server, as expected
         return
-    raise DeploymentError(f"the server at {host}:{port} uses TLS, but this client was started with --insecure: "
-                          "leave out --insecure (the client then needs the server's ca.crt as --ca and its key as "
-                          "--key)")
+    raise DeploymentError(
+        f"the server at {host}:{port} uses TLS, but this client was started with --insecure: "
+        "leave out --insecure (the client then needs the server's ca.crt as --ca and its key as "
+        "--key)"
+    )
 
 
 def _connect(host: str, port: int, wait: float, printer: Callable[[str], None]) -> socket.socket:
@@ -129,8 +141,10 @@ def _connect(host: str, port: int, wait: float, printer: Callable[[str], None]) 
             return socket.create_connection((host, port), timeout=10)
         except OSError as exc:
             if deadline is not None and time.time() > deadline:
-                raise DeploymentError(f"the server at {host}:{port} is not reachable ({exc}); is it running, and is "
-                                      "the port open in its firewall?") from None
+                raise DeploymentError(
+                    f"the server at {host}:{port} is not reachable ({exc}); is it running, and is "
+                    "the port open in its firewall?"
+                ) from None
             if not said:
                 printer(f"Waiting for the server at {host}:{port} ({exc.strerror or exc}) ...")
                 said = True
@@ -149,24 +163,33 @@ def run_client(opts: ClientOptions, printer: Callable[[str], None] = print) -> i
         check_server_is_plain(host, port, opts.wait, printer)
     else:
         if not opts.ca.is_file():
-            raise DeploymentError(f"CA certificate {opts.ca} not found: copy the server's ca.crt here (or pass "
-                                  "--ca FILE)")
+            raise DeploymentError(
+                f"CA certificate {opts.ca} not found: copy the server's ca.crt here (or pass --ca FILE)"
+            )
         certs.check_certificate(opts.ca, "CA certificate")
         if not key.is_file():
-            raise DeploymentError(f"client key {key} not found: make it with 'fedjava certs --client-key "
-                                  f"client{opts.client_id} --out {key.parent}', give the .pub file to the server "
-                                  "operator, or pass --key FILE")
+            raise DeploymentError(
+                f"client key {key} not found: make it with 'fedjava certs --client-key "
+                f"client{opts.client_id} --out {key.parent}', give the .pub file to the server "
+                "operator, or pass --key FILE"
+            )
         certs.check_private_key(key)
         check_server_certificate(host, port, opts.ca, opts.wait, printer)
     node_port = opts.node_port or free_port()
     node_config = f'partition-id={opts.client_id} data-file="{data}"'
-    command = [tool("flower-supernode"), "--superlink", f"{host}:{port}", "--node-config", node_config,
-               "--port", str(node_port)]
+    command = [
+        tool("flower-supernode"),
+        "--superlink",
+        f"{host}:{port}",
+        "--node-config",
+        node_config,
+        "--port",
+        str(node_port),
+    ]
     if opts.insecure:
         command.append("--insecure")
     else:
-        command += ["--root-certificates", str(opts.ca.resolve()), "--auth-supernode-private-key",
-                    str(key.resolve())]
+        command += ["--root-certificates", str(opts.ca.resolve()), "--auth-supernode-private-key", str(key.resolve())]
     env = flower_env(Path(tempfile.mkdtemp(prefix="fedjava-client-")) / "flwr_home")
     while True:
         watcher = _SuperNodeWatcher(printer, opts.client_id, opts.server, opts.verbose)
@@ -180,11 +203,14 @@ def run_client(opts: ClientOptions, printer: Callable[[str], None] = print) -> i
             raise DeploymentError(
                 f"client {opts.client_id}: the server at {opts.server} refused this client: its key {key} is not "
                 f"registered there. Give {key.with_suffix(certs.PUBLIC_KEY_SUFFIX).name} to the server operator (it "
-                "goes in the server's --client-keys folder) and restart the server")
+                "goes in the server's --client-keys folder) and restart the server"
+            )
         if not watcher.joined:
             tail = " | ".join(line for line in node.tail[-6:] if line.strip())
-            raise DeploymentError(f"client {opts.client_id}: Flower's SuperNode stopped (exit code {code}) before "
-                                  f"joining the federation: {tail}")
+            raise DeploymentError(
+                f"client {opts.client_id}: Flower's SuperNode stopped (exit code {code}) before "
+                f"joining the federation: {tail}"
+            )
         # A SuperNode ends when the server it joined restarts (e.g. fedjava server --resume after a crash):
         # start a new one, which joins the new server once it is reachable.
         printer(f"Client {opts.client_id}: the server went away (restarted?); reconnecting ...")
@@ -216,12 +242,12 @@ class _SuperNodeWatcher:
         who = f"Client {self.client_id}"
         if match:
             self.retrying = False
-            self.printer(f"{who}: joined the federation at {self.server} as node {match.group(1)}; waiting for "
-                         "rounds")
+            self.printer(f"{who}: joined the federation at {self.server} as node {match.group(1)}; waiting for rounds")
         elif "Connection attempt failed" in text:
             if not self.retrying:
-                self.printer(f"{who}: {'lost the connection to' if self.joined else 'cannot reach'} the server, "
-                             "retrying ...")
+                self.printer(
+                    f"{who}: {'lost the connection to' if self.joined else 'cannot reach'} the server, retrying ..."
+                )
             self.retrying = True
         elif "Receiving: train message" in text:
             self.printer(f"{who}: received the global adapter, training ...")

@@ -39,8 +39,9 @@ def adapter_digest(values: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()[:24]
 
 
-def apply_delta(held: dict[str, np.ndarray] | None, encoded: dict[str, np.ndarray],
-                shapes: dict[str, tuple[int, ...]], mode: str) -> dict[str, np.ndarray]:
+def apply_delta(
+    held: dict[str, np.ndarray] | None, encoded: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], mode: str
+) -> dict[str, np.ndarray]:
     """``held + decode(encoded)`` in float32 (``held`` None: zero): the one formula both sides use."""
     delta = decode_update(encoded, shapes, mode)
     if held is None:
@@ -56,8 +57,9 @@ class DownlinkCopies:
         self.held: dict[int, dict[str, np.ndarray]] = {}  # node -> the copy it holds (confirmed)
         self.pending: dict[int, dict[str, np.ndarray]] = {}  # node -> the copy this round's message gives it
 
-    def message_for(self, node: int, global_values: dict[str, np.ndarray],
-                    cache: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], str, str]:
+    def message_for(
+        self, node: int, global_values: dict[str, np.ndarray], cache: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], str, str]:
         """(encoded delta, digest of the copy it is against or "", digest of the copy it gives) for ``node``.
 
         ``cache`` (one dict per round) shares the work between nodes that hold the same copy, as all of them do
@@ -67,8 +69,9 @@ class DownlinkCopies:
         base = adapter_digest(held) if held is not None else ""
         cache = {} if cache is None else cache
         if base not in cache:
-            reference = held if held is not None else {k: np.zeros_like(v, np.float32) for k, v in
-                                                       global_values.items()}
+            reference = (
+                held if held is not None else {k: np.zeros_like(v, np.float32) for k, v in global_values.items()}
+            )
             delta = {k: global_values[k].astype(np.float32) - reference[k] for k in global_values}
             encoded = encode_update(delta, self.mode)[0]
             shapes = {k: tuple(v.shape) for k, v in global_values.items()}
@@ -94,8 +97,14 @@ class DownlinkCopies:
         return {k: global_values[k].astype(np.float32) - held[k] for k in global_values}
 
 
-def client_copy(encoded: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]], mode: str, base: str,
-                digest: str, held: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+def client_copy(
+    encoded: dict[str, np.ndarray],
+    shapes: dict[str, tuple[int, ...]],
+    mode: str,
+    base: str,
+    digest: str,
+    held: dict[str, np.ndarray] | None,
+) -> dict[str, np.ndarray]:
     """The client's new copy of the global adapter from what came down and the copy it ``held``.
 
     Raises CompressionError when the delta is against a copy this client does not hold, or when the result is not
@@ -103,11 +112,15 @@ def client_copy(encoded: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...
     """
     if base:
         if held is None:
-            raise CompressionError("the global adapter came down as a delta, but this client holds no copy to add it "
-                                   "to (restarted?); the server sends the whole adapter next round")
+            raise CompressionError(
+                "the global adapter came down as a delta, but this client holds no copy to add it "
+                "to (restarted?); the server sends the whole adapter next round"
+            )
         if set(held) != set(shapes) or adapter_digest(held) != base:
-            raise CompressionError("the global adapter came down as a delta against a copy this client does not hold; "
-                                   "the server sends the whole adapter next round")
+            raise CompressionError(
+                "the global adapter came down as a delta against a copy this client does not hold; "
+                "the server sends the whole adapter next round"
+            )
     copy = apply_delta(held if base else None, encoded, shapes, mode)
     if digest and adapter_digest(copy) != digest:
         raise CompressionError("the global adapter rebuilt from the delta differs from the server's copy")

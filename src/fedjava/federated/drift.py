@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 
-def client_drift(updates: Sequence[Mapping[str, np.ndarray]], weights: Sequence[float]) -> list[dict[str, float | None]]:
+def client_drift(
+    updates: Sequence[Mapping[str, np.ndarray]], weights: Sequence[float]
+) -> list[dict[str, float | None]]:
     """Per update, ``{"update_cosine": cos(u_i, mean), "update_norm": ||u_i||}``, the mean weighted by ``weights``.
 
     Sums run in float64. The cosine is None when the update or the mean is all zeros (no direction to compare).
@@ -31,8 +33,10 @@ def client_drift(updates: Sequence[Mapping[str, np.ndarray]], weights: Sequence[
     names = sorted(updates[0])
     if any(sorted(u) != names for u in updates):
         raise ValueError("the updates do not name the same tensors")
-    mean = {n: sum(float(w) * np.asarray(u[n], np.float64) for u, w in zip(updates, weights, strict=True)) / total
-            for n in names}
+    mean = {
+        n: sum(float(w) * np.asarray(u[n], np.float64) for u, w in zip(updates, weights, strict=True)) / total
+        for n in names
+    }
     mean_norm = math.sqrt(sum(float(np.vdot(m, m)) for m in mean.values()))
     out: list[dict[str, float | None]] = []
     for update in updates:

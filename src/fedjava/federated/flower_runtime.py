@@ -21,10 +21,12 @@ from pathlib import Path
 from fedjava.errors import UserError
 
 DEFAULT_PORT = 9092
-INSECURE_WARNING = ("--insecure: TLS is off: the adapters, the run's settings and the metrics cross the network "
-                    "unencrypted, and client authentication is off too: anyone who can reach the server's port "
-                    "can join the federation, receive the global model and send updates. Use it only on a trusted "
-                    "network or on one machine.")
+INSECURE_WARNING = (
+    "--insecure: TLS is off: the adapters, the run's settings and the metrics cross the network "
+    "unencrypted, and client authentication is off too: anyone who can reach the server's port "
+    "can join the federation, receive the global model and send updates. Use it only on a trusted "
+    "network or on one machine."
+)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -60,13 +62,22 @@ class ManagedProcess:
     """A Flower process in its own session; each output line goes to ``log_path`` and ``on_line``.
     :meth:`stop` ends it with every descendant (the SuperExec and the app processes it starts)."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path | None,
-                 on_line: Callable[[str], None]):
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], log_path: Path | None, on_line: Callable[[str], None]
+    ):
         self.name = name
         self.tail: list[str] = []
         self.log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115 - closed in stop
-        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     errors="replace", start_new_session=True, preexec_fn=die_with_parent)
+        self.proc = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         self.on_line = on_line
         self.reader = threading.Thread(target=self._read, name=f"{name} output", daemon=True)
         self.reader.start()

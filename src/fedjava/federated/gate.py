@@ -29,11 +29,25 @@ from fedjava.federated.gate_limits import MIB, ConnectionTracker, GateLimits, In
 # The Fleet API's paths are /v1/fleet/register-node, /v1/fleet/pull-messages, ...: a strict pattern, so no
 # "..", "%2e", "//" or query string can make a path that the SuperLink routes elsewhere.
 FLEET_PATH = re.compile(r"/v1/fleet/[a-z][a-z-]{0,62}")
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "transfer-encoding", "upgrade", "host", "expect"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "expect",
+    }
+)
 CHUNK = 1 << 20
-REFUSAL = (b"fedjava server: this port serves only the clients' Fleet API. Job submission, key registration and "
-           b"run listing are available to the server's operator alone.\n")
+REFUSAL = (
+    b"fedjava server: this port serves only the clients' Fleet API. Job submission, key registration and "
+    b"run listing are available to the server's operator alone.\n"
+)
 
 
 def server_tls(certfile: Path, keyfile: Path) -> ssl.SSLContext:
@@ -54,14 +68,25 @@ class FleetGate:
     ``backend_host`` is the Host header the SuperLink expects (its own address in its network namespace).
     """
 
-    def __init__(self, host: str, port: int, backend: Path, backend_host: str, tls: ssl.SSLContext | None,
-                 backend_context: ssl.SSLContext | None, refusals: RefusalLog, limits: GateLimits | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        backend: Path,
+        backend_host: str,
+        tls: ssl.SSLContext | None,
+        backend_context: ssl.SSLContext | None,
+        refusals: RefusalLog,
+        limits: GateLimits | None = None,
+    ):
         server = self.server = (_GateServer6 if ":" in host else _GateServer)((host, port), _GateHandler)
         server.tls, server.backend_context, server.refusals = tls, backend_context, refusals
         server.backend, server.backend_host = backend, backend_host
         server.limits = limits or GateLimits()
-        server.tracker = ConnectionTracker(server.limits, lambda peer, why: refusals.note(
-            peer, f"REFUSED a connection from {peer}: cut, {why}", "slow"))
+        server.tracker = ConnectionTracker(
+            server.limits,
+            lambda peer, why: refusals.note(peer, f"REFUSED a connection from {peer}: cut, {why}", "slow"),
+        )
         server.tracker.ticks.append(refusals.flush_if_due)
         server.in_flight = InFlight(server.limits.in_flight)
         server.largest_body = 0
@@ -110,9 +135,12 @@ class _GateServer(ThreadingHTTPServer):
         peer = client_address[0]
         record = self.tracker.admit(peer, request)
         if record is None:
-            self.refusals.note(peer, f"REFUSED a connection from {peer}: too many open connections (at most "
-                                     f"{self.limits.max_connections}, {self.limits.max_per_address} per address)",
-                               "connections")
+            self.refusals.note(
+                peer,
+                f"REFUSED a connection from {peer}: too many open connections (at most "
+                f"{self.limits.max_connections}, {self.limits.max_per_address} per address)",
+                "connections",
+            )
             self.shutdown_request(request)
             return
         threading.Thread(target=self._serve, args=(request, client_address, record), daemon=True).start()
@@ -194,8 +222,9 @@ class _GateHandler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         limits = self.server.limits
-        self.server.tracker.allow(self.record, limits.idle_seconds, f"no complete request within "
-                                                                    f"{limits.idle_seconds:g}s")
+        self.server.tracker.allow(
+            self.record, limits.idle_seconds, f"no complete request within {limits.idle_seconds:g}s"
+        )
         self.rfile.left = limits.max_header_bytes
         try:
             super().handle_one_request()
@@ -234,11 +263,17 @@ class _GateHandler(BaseHTTPRequestHandler):
             return self._reply(400, b"bad Content-Length\n", close=True)
         limits = self.server.limits
         if length > limits.max_body:
-            self._log(f"a body of {length} bytes is over the limit of {limits.max_body} bytes "
-                      f"({limits.max_body / MIB:g} MiB, fedjava server --max-request-mb)", "size")
+            self._log(
+                f"a body of {length} bytes is over the limit of {limits.max_body} bytes "
+                f"({limits.max_body / MIB:g} MiB, fedjava server --max-request-mb)",
+                "size",
+            )
             return self._reply(413, f"request body over {limits.max_body} bytes\n".encode(), close=True)
-        self.server.tracker.allow(self.record, limits.body_seconds + limits.transfer_seconds(length),
-                                  f"a body of {length} bytes not received in time")
+        self.server.tracker.allow(
+            self.record,
+            limits.body_seconds + limits.transfer_seconds(length),
+            f"a body of {length} bytes not received in time",
+        )
         if not self.server.in_flight.take(length, limits.body_seconds):
             return self._reply(503, b"the server is busy; try again\n", close=True)
         upstream, self.answering = self.server.backend_connection(), False

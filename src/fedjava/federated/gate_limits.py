@@ -197,9 +197,11 @@ class RefusalLog:
             self.started = time.monotonic()
         span = "in the last minute" if self.window == 60.0 else f"in the last {self.window:g}s"
         shown = sorted(more.items(), key=lambda item: -item[1])
-        for address, count in shown[:self.max_lines]:
+        for address, count in shown[: self.max_lines]:
             self.printer(f"REFUSED {count} more request(s) or connection(s) from {address} {span}")
-        rest = shown[self.max_lines:]
+        rest = shown[self.max_lines :]
         if rest:
-            self.printer(f"REFUSED {sum(count for _, count in rest)} more request(s) or connection(s) from "
-                         f"{len(rest)} other address(es) {span}")
+            self.printer(
+                f"REFUSED {sum(count for _, count in rest)} more request(s) or connection(s) from "
+                f"{len(rest)} other address(es) {span}"
+            )

@@ -32,8 +32,9 @@ def school_shares(num_clients: int, alpha: float, rng: random.Random) -> list[fl
     return [d / total for d in draws]
 
 
-def split_tasks_unequal(samples: list[dict[str, Any]], num_clients: int, alpha: float = 1.0, seed: int = 0,
-                        min_per_client: int = 1) -> tuple[list[list[dict[str, Any]]], list[float]]:
+def split_tasks_unequal(
+    samples: list[dict[str, Any]], num_clients: int, alpha: float = 1.0, seed: int = 0, min_per_client: int = 1
+) -> tuple[list[list[dict[str, Any]]], list[float]]:
     """Whole tasks per school, school sizes drawn from Dirichlet(``alpha``).
 
     Args:
@@ -57,8 +58,10 @@ def split_tasks_unequal(samples: list[dict[str, Any]], num_clients: int, alpha: 
     for index, sample in enumerate(samples):
         by_task.setdefault(sample_task(sample), []).append(index)
     if not 1 <= num_clients <= len(by_task):
-        raise PartitionError(f"the {TASK_DIRICHLET} partition needs one task or more per school: the samples hold "
-                             f"{len(by_task)} task(s) for {num_clients} schools; use fewer schools")
+        raise PartitionError(
+            f"the {TASK_DIRICHLET} partition needs one task or more per school: the samples hold "
+            f"{len(by_task)} task(s) for {num_clients} schools; use fewer schools"
+        )
     rng = random.Random(seed)
     shares = school_shares(num_clients, alpha, rng)
     targets = [share * len(samples) for share in shares]
@@ -81,6 +84,8 @@ def split_tasks_unequal(samples: list[dict[str, Any]], num_clients: int, alpha: 
             sizes[donor] -= len(by_task[task])
             sizes[school] += len(by_task[task])
     if min(sizes) < min_per_client:
-        raise PartitionError(f"the {TASK_DIRICHLET} partition gave school sizes {sizes}, below "
-                             f"min_per_client={min_per_client}; use fewer schools or a larger alpha")
+        raise PartitionError(
+            f"the {TASK_DIRICHLET} partition gave school sizes {sizes}, below "
+            f"min_per_client={min_per_client}; use fewer schools or a larger alpha"
+        )
     return [[samples[i] for i in sorted(i for t in group for i in by_task[t])] for group in groups], shares

@@ -35,15 +35,20 @@ def dp_wrapper_class(mode: str) -> type:
         DifferentialPrivacyServerSideFixedClipping,
     )
 
-    return {"client": DifferentialPrivacyClientSideFixedClipping,
-            "server": DifferentialPrivacyServerSideFixedClipping,
-            "adaptive": DifferentialPrivacyServerSideAdaptiveClipping}[mode]
+    return {
+        "client": DifferentialPrivacyClientSideFixedClipping,
+        "server": DifferentialPrivacyServerSideFixedClipping,
+        "adaptive": DifferentialPrivacyServerSideAdaptiveClipping,
+    }[mode]
 
 
 def dp_wrapper_arguments(cfg, inner, sampled: int) -> dict[str, Any]:
     """The wrapper's keyword arguments: the inner strategy, the noise multiplier, the (initial) clipping norm."""
-    args: dict[str, Any] = {"strategy": inner, "noise_multiplier": cfg.dp_noise_multiplier,
-                            "num_sampled_clients": sampled}
+    args: dict[str, Any] = {
+        "strategy": inner,
+        "noise_multiplier": cfg.dp_noise_multiplier,
+        "num_sampled_clients": sampled,
+    }
     if cfg.dp_mode == "adaptive":
         args["initial_clipping_norm"] = cfg.dp_clipping_norm
         # Flower splits the noise budget between the update and the count of clipped updates (Andrew et al. 2019)

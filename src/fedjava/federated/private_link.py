@@ -43,18 +43,23 @@ def check_isolation() -> None:
 @functools.cache
 def _probe(bwrap: str) -> str | None:
     if not bwrap or not Path(bwrap).is_file():
-        return (f"fedjava server runs Flower's SuperLink in a network namespace of its own {_WHY}, with bubblewrap, "
-                f"which is not installed ({bwrap or 'no bwrap on PATH'}): install it (e.g. apt install bubblewrap)")
+        return (
+            f"fedjava server runs Flower's SuperLink in a network namespace of its own {_WHY}, with bubblewrap, "
+            f"which is not installed ({bwrap or 'no bwrap on PATH'}): install it (e.g. apt install bubblewrap)"
+        )
     try:
-        result = subprocess.run([bwrap, "--unshare-net", "--dev-bind", "/", "/", "--", "true"], capture_output=True,
-                                text=True, timeout=30)
+        result = subprocess.run(
+            [bwrap, "--unshare-net", "--dev-bind", "/", "/", "--", "true"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap ({bwrap}) does not run here ({exc}); fedjava server needs it {_WHY}"
     if result.returncode != 0:
         reason = " ".join(result.stderr.split())[-300:] or f"exit code {result.returncode}"
-        return (f"bubblewrap ({bwrap}) cannot create a network namespace here ({reason}); fedjava server needs one "
-                f"{_WHY}: allow unprivileged user namespaces (e.g. sysctl kernel.unprivileged_userns_clone=1, or "
-                "an AppArmor profile for bwrap)")
+        return (
+            f"bubblewrap ({bwrap}) cannot create a network namespace here ({reason}); fedjava server needs one "
+            f"{_WHY}: allow unprivileged user namespaces (e.g. sysctl kernel.unprivileged_userns_clone=1, or "
+            "an AppArmor profile for bwrap)"
+        )
     return None
 
 
@@ -62,8 +67,22 @@ def isolated_command(command: list[str], socket_path: Path) -> list[str]:
     """``command`` (the SuperLink, listening on 127.0.0.1:INNER_PORT) in a new network namespace, reachable
     through ``socket_path`` only. The file system is the machine's own, so the ServerApp reads and writes as usual."""
     bwrap = os.environ.get(BWRAP_ENV) or shutil.which("bwrap") or "bwrap"
-    return [bwrap, "--unshare-net", "--dev-bind", "/", "/", "--die-with-parent", "--", sys.executable, "-m",
-            "fedjava.federated.private_link", str(socket_path), str(INNER_PORT), "--", *command]
+    return [
+        bwrap,
+        "--unshare-net",
+        "--dev-bind",
+        "/",
+        "/",
+        "--die-with-parent",
+        "--",
+        sys.executable,
+        "-m",
+        "fedjava.federated.private_link",
+        str(socket_path),
+        str(INNER_PORT),
+        "--",
+        *command,
+    ]
 
 
 def wait_until_ready(socket_path: Path, link: ManagedProcess, timeout: float) -> None:
@@ -71,8 +90,9 @@ def wait_until_ready(socket_path: Path, link: ManagedProcess, timeout: float) ->
     deadline = time.time() + timeout
     while time.time() < deadline:
         if link.poll() is not None:
-            raise DeploymentError(f"{link.name} stopped at start (exit code {link.poll()}): "
-                                  f"{' | '.join(link.tail[-5:])}")
+            raise DeploymentError(
+                f"{link.name} stopped at start (exit code {link.poll()}): {' | '.join(link.tail[-5:])}"
+            )
         if socket_path.exists():
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
                 try:

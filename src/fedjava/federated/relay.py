@@ -47,8 +47,12 @@ def splice(one: socket.socket, other: socket.socket) -> None:
 class _Relay:
     """Accept on ``listener``; for each connection that ``admit`` lets in, splice it to ``connect()``."""
 
-    def __init__(self, listener: socket.socket, connect: Callable[[], socket.socket],
-                 admit: Callable[[socket.socket], bool] = lambda conn: True):
+    def __init__(
+        self,
+        listener: socket.socket,
+        connect: Callable[[], socket.socket],
+        admit: Callable[[socket.socket], bool] = lambda conn: True,
+    ):
         self.listener, self.connect, self.admit = listener, connect, admit
         self.thread = threading.Thread(target=self._accept, name="relay", daemon=True)
 

@@ -83,10 +83,17 @@ class FederatedServer:
             self._start_tracking(run)
             self._play_rounds(grid, arrays)
             load_arrays_into(self.model, self.latest)
-            summary = run.finish(self.model, self.tokenizer,
-                                 {"method": f"federated_{self.method}", "algorithm": cfg.algorithm,
-                                  "num_clients": cfg.num_clients, "num_rounds": cfg.num_rounds},
-                                 lambda final: self._summary(final, arrays))
+            summary = run.finish(
+                self.model,
+                self.tokenizer,
+                {
+                    "method": f"federated_{self.method}",
+                    "algorithm": cfg.algorithm,
+                    "num_clients": cfg.num_clients,
+                    "num_rounds": cfg.num_rounds,
+                },
+                lambda final: self._summary(final, arrays),
+            )
             self.say(f"\nModel saved: {summary['final_model']}")
         return summary
 
@@ -104,8 +111,9 @@ class FederatedServer:
         self.valid = tokenize_samples(self.tokenizer, valid_samples, cfg.max_seq_length, cfg.truncation, "valid")[0]
         self.collator = AnswerOnlyCollator(self.tokenizer.pad_token_id)
         arrays = self._start_from(run.checkpoint)
-        self.say(configuration_block("Federated Learning Configuration",
-                                     self._configuration_rows(load_seconds, arrays)))
+        self.say(
+            configuration_block("Federated Learning Configuration", self._configuration_rows(load_seconds, arrays))
+        )
         if run.checkpoint is not None:
             self.say(f"\nResuming after round {run.checkpoint.round} ({run.checkpoint.path}).")
         return arrays
@@ -179,16 +187,30 @@ class FederatedServer:
             ("Model", f"{cfg.model_name} (loaded in {load_seconds:.1f}s)"),
             ("LoRA", f"r={cfg.lora_r}, alpha={cfg.lora_alpha}, targets={','.join(cfg.lora_target_modules)}"),
             ("Trainable parameters", f"{trainable:,} of {total:,} ({100 * trainable / total:.2f}%)"),
-            ("Sent per client per round", f"{format_bytes(adapter_bytes)} each way "
-                                          f"({100 * adapter_bytes / model_bytes:.2f}% of the model's "
-                                          f"{format_bytes(model_bytes)})"),
-            ("Updates on the wire", cfg.update_compression if cfg.update_compression != "topk"
-                                    else f"topk (fraction {cfg.topk_fraction:g}, error feedback)"),
-            ("Differential privacy", "off" if cfg.dp_mode == "off" else
-             f"{cfg.dp_mode} (noise multiplier {cfg.dp_noise_multiplier:g}, clipping norm {cfg.dp_clipping_norm:g}, "
-             f"delta {cfg.dp_delta:g}; Flower's wrappers, epsilon from dp-accounting)"),
-            ("Batch size", f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
-                           f"learning rate {cfg.learning_rate:g}"),
+            (
+                "Sent per client per round",
+                f"{format_bytes(adapter_bytes)} each way "
+                f"({100 * adapter_bytes / model_bytes:.2f}% of the model's "
+                f"{format_bytes(model_bytes)})",
+            ),
+            (
+                "Updates on the wire",
+                cfg.update_compression
+                if cfg.update_compression != "topk"
+                else f"topk (fraction {cfg.topk_fraction:g}, error feedback)",
+            ),
+            (
+                "Differential privacy",
+                "off"
+                if cfg.dp_mode == "off"
+                else f"{cfg.dp_mode} (noise multiplier {cfg.dp_noise_multiplier:g}, clipping norm {cfg.dp_clipping_norm:g}, "
+                f"delta {cfg.dp_delta:g}; Flower's wrappers, epsilon from dp-accounting)",
+            ),
+            (
+                "Batch size",
+                f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
+                f"learning rate {cfg.learning_rate:g}",
+            ),
             ("Validation samples", f"{len(self.valid)} ({valid_path(cfg)})"),
             ("Min good updates per round", cfg.min_fit_clients),
             ("Output", self.out),
@@ -210,8 +232,11 @@ class FederatedServer:
             "bytes_received": sum(r.get("bytes_received", 0) for r in done),
             "update_compression": cfg.update_compression,
             "dp_mode": cfg.dp_mode,
-            **({"dp_epsilon": self.strategy.privacy.epsilon(), "dp_delta": cfg.dp_delta}
-               if self.strategy.privacy is not None else {}),
+            **(
+                {"dp_epsilon": self.strategy.privacy.epsilon(), "dp_delta": cfg.dp_delta}
+                if self.strategy.privacy is not None
+                else {}
+            ),
             "seconds": self.tracker.elapsed(),  # a resumed run's included
             "trainable_parameters": count_parameters(self.model)[0],
             "adapter_bytes": arrays_nbytes(arrays),
@@ -229,9 +254,11 @@ class FederatedServer:
         for entry in report.clients:
             who = f"Client {entry['client']}" if entry.get("client") is not None else f"Node {entry['node']}"
             drift = entry.get("update_cosine")
-            self.say(f"  {who}: train_loss={entry.get('train_loss', float('nan')):.4f}, "
-                     f"samples={entry.get('num_examples')}, time={format_seconds(entry.get('train_seconds', 0.0))}"
-                     + (f", update cosine to the mean {drift:.3f}" if drift is not None else ""))
+            self.say(
+                f"  {who}: train_loss={entry.get('train_loss', float('nan')):.4f}, "
+                f"samples={entry.get('num_examples')}, time={format_seconds(entry.get('train_seconds', 0.0))}"
+                + (f", update cosine to the mean {drift:.3f}" if drift is not None else "")
+            )
         for entry in report.failed:
             match = _CLIENT_IN_REASON.search(entry["reason"])
             if match:
@@ -245,8 +272,10 @@ class FederatedServer:
             who = f"Client {entry['client']}" if "client" in entry else f"Node {entry['node']}"
             self.say(f"  {who}: NO REPLY, left out of this round: {entry['reason']}")
         if report.kept_global:
-            self.say(f"  Only {len(report.clients)} good update(s), fewer than min_fit_clients="
-                     f"{self.cfg.min_fit_clients}: the global model is kept unchanged this round.")
+            self.say(
+                f"  Only {len(report.clients)} good update(s), fewer than min_fit_clients="
+                f"{self.cfg.min_fit_clients}: the global model is kept unchanged this round."
+            )
 
     # ------------------------------------------------------------------ evaluation and checkpoints
 
@@ -270,8 +299,10 @@ class FederatedServer:
         self.say(f"  Global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}{note}")
         privacy = self.strategy.privacy
         if privacy is not None:
-            self.say(f"  Privacy spent so far: epsilon={privacy.epsilon():.3f} at delta={self.cfg.dp_delta:g} "
-                     f"({privacy.releases} noised round(s))")
+            self.say(
+                f"  Privacy spent so far: epsilon={privacy.epsilon():.3f} at delta={self.cfg.dp_delta:g} "
+                f"({privacy.releases} noised round(s))"
+            )
         entry = self._round_entry(server_round, report, metrics, start)
         self.rounds.append({k: v for k, v in entry.items() if v is not None})
         # The checkpoint first: the history and TensorBoard never hold a round the checkpoints lack.
@@ -285,9 +316,14 @@ class FederatedServer:
         metrics = self._evaluate_arrays(arrays)
         self.eval_losses[0] = metrics["eval_loss"]
         self.say(f"\nInitial global eval_loss={metrics['eval_loss']:.4f}{_decisions(metrics)}")
-        entry = {"round": 0, "eval_loss": metrics["eval_loss"], "eval_perplexity": metrics["eval_perplexity"],
-                 **_decision_values(metrics),
-                 "eval_seconds": time.time() - start, "elapsed_seconds": self.tracker.elapsed()}
+        entry = {
+            "round": 0,
+            "eval_loss": metrics["eval_loss"],
+            "eval_perplexity": metrics["eval_perplexity"],
+            **_decision_values(metrics),
+            "eval_seconds": time.time() - start,
+            "elapsed_seconds": self.tracker.elapsed(),
+        }
         self.rounds.append(entry)
         self.tracker.record("rounds", entry, 0)
         return MetricRecord({"eval_loss": metrics["eval_loss"]})
@@ -299,13 +335,17 @@ class FederatedServer:
             return {k: v for k, v in previous.items() if k in ("eval_loss", "eval_perplexity", *DECISION_KEYS)}
         return self._evaluate_arrays(arrays)
 
-    def _round_entry(self, server_round: int, report: RoundReport, metrics: dict[str, Any],
-                     start: float) -> dict[str, Any]:
+    def _round_entry(
+        self, server_round: int, report: RoundReport, metrics: dict[str, Any], start: float
+    ) -> dict[str, Any]:
         """The round's line of the history: losses, who took part, bytes, privacy, time."""
         privacy = self.strategy.privacy
         weights = sum(e.get("num_examples", 0) for e in report.clients)
-        train_loss = (sum(e.get("train_loss", 0.0) * e.get("num_examples", 0) for e in report.clients) / weights
-                      if weights else None)
+        train_loss = (
+            sum(e.get("train_loss", 0.0) * e.get("num_examples", 0) for e in report.clients) / weights
+            if weights
+            else None
+        )
         return {
             "round": server_round,
             "eval_loss": metrics["eval_loss"],
@@ -327,23 +367,33 @@ class FederatedServer:
             "dp_delta": self.cfg.dp_delta if privacy is not None else None,
             "eval_seconds": time.time() - start,
             "seconds": time.time() - report.started,
-            "client_seeds": {str(e["client"]): round_seed(self.cfg.seed, server_round, e["client"])
-                             for e in report.clients if e.get("client") is not None},
+            "client_seeds": {
+                str(e["client"]): round_seed(self.cfg.seed, server_round, e["client"])
+                for e in report.clients
+                if e.get("client") is not None
+            },
             "elapsed_seconds": self.tracker.elapsed(),
         }
 
     def _save_round(self, server_round: int, arrays: ArrayRecord, eval_loss: float) -> None:
         """The round's checkpoint: the global adapter, the strategy's state and the history so far."""
-        save_checkpoint(self.out, server_round, arrays_to_numpy(arrays), server_state(self.strategy), {
-            "round": server_round,
-            "num_rounds": self.cfg.num_rounds,
-            "identity": run_identity(self.cfg),
-            "client_seed_rule": "sha256('fedjava:{seed}:{round}:{client}')[:4] little-endian mod 2**31-1",
-            "eval_loss": eval_loss,
-            "rounds": self.rounds,
-            "elapsed_seconds": self.tracker.elapsed(),
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }, keep=self.cfg.save_total_limit)
+        save_checkpoint(
+            self.out,
+            server_round,
+            arrays_to_numpy(arrays),
+            server_state(self.strategy),
+            {
+                "round": server_round,
+                "num_rounds": self.cfg.num_rounds,
+                "identity": run_identity(self.cfg),
+                "client_seed_rule": "sha256('fedjava:{seed}:{round}:{client}')[:4] little-endian mod 2**31-1",
+                "eval_loss": eval_loss,
+                "rounds": self.rounds,
+                "elapsed_seconds": self.tracker.elapsed(),
+                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+            keep=self.cfg.save_total_limit,
+        )
 
 
 def _elapsed_at(state: dict[str, Any]) -> float | None:
@@ -361,8 +411,12 @@ def _decisions(metrics: dict[str, Any]) -> str:
     return f"; {text}" if text else ""
 
 
-def make_server_app(cfg: Config | None = None, resume: bool | None = None, printer: Callable[[str], None] = print,
-                    result: dict[str, Any] | None = None) -> ServerApp:
+def make_server_app(
+    cfg: Config | None = None,
+    resume: bool | None = None,
+    printer: Callable[[str], None] = print,
+    result: dict[str, Any] | None = None,
+) -> ServerApp:
     """A ServerApp for ``cfg`` (None: read it from the Flower run config); the summary goes to ``result``."""
     app = ServerApp()
 

@@ -24,15 +24,19 @@ class SuperLinkWatcher:
         if self.verbose:
             self.printer(f"[superlink] {text}")
         if "No SuperNode found with the given public key" in text or "Failed to activate" in text:
-            self.printer("REFUSED a client: its public key is not registered with this server (register it by "
-                         "putting its .pub file in --client-keys and restarting the server)")
+            self.printer(
+                "REFUSED a client: its public key is not registered with this server (register it by "
+                "putting its .pub file in --client-keys and restarting the server)"
+            )
         match = re.search(r"\b(Activated|Deactivated) node_id=(\d+)", text)
         if match:
             joined = match.group(1) == "Activated"
             (self.nodes.add if joined else self.nodes.discard)(match.group(2))
             key = f" (key {self.names[match.group(2)]})" if match.group(2) in self.names else ""
-            self.printer(f"Client node {match.group(2)}{key} {'connected' if joined else 'disconnected'} "
-                         f"({len(self.nodes)} of {self.expected} connected)")
+            self.printer(
+                f"Client node {match.group(2)}{key} {'connected' if joined else 'disconnected'} "
+                f"({len(self.nodes)} of {self.expected} connected)"
+            )
 
 
 class JobPrinter:
@@ -47,7 +51,9 @@ class JobPrinter:
         match = _RUN_STARTED.search(text)
         if match and self.run_id is None:
             self.run_id = int(match.group(1))
-        if self.verbose or not (_FLOWER_INFO.match(text) or text.startswith(("Successfully installed", "Using SuperLink"))):
+        if self.verbose or not (
+            _FLOWER_INFO.match(text) or text.startswith(("Successfully installed", "Using SuperLink"))
+        ):
             self.printer(text)
 
 
@@ -59,8 +65,14 @@ class ForeignActivity:
     ``own_run`` returns fedjava's run id once ``flwr run`` has printed it (runs are judged only from then on).
     """
 
-    def __init__(self, address: str, ca: Path | None, own_nodes: set[int], own_run: Callable[[], int | None],
-                 printer: Callable[[str], None]):
+    def __init__(
+        self,
+        address: str,
+        ca: Path | None,
+        own_nodes: set[int],
+        own_run: Callable[[], int | None],
+        printer: Callable[[str], None],
+    ):
         self.address, self.ca, self.own_nodes, self.own_run, self.printer = address, ca, own_nodes, own_run, printer
         self.seen_runs: set[int] = set()
         self.seen_nodes: set[int] = set()
@@ -83,27 +95,34 @@ class ForeignActivity:
         for node in client.ListNodes(ListNodesRequest()).nodes_info:
             if node.node_id not in self.own_nodes and node.node_id not in self.seen_nodes:
                 self.seen_nodes.add(node.node_id)
-                self.printer(f"WARNING: a client key that fedjava did not register is registered: node {node.node_id}"
-                             f"{f' ({node.name})' if node.name else ''}; it may join the federation. It was added "
-                             "through the Control API, which only this server's user can reach")
+                self.printer(
+                    f"WARNING: a client key that fedjava did not register is registered: node {node.node_id}"
+                    f"{f' ({node.name})' if node.name else ''}; it may join the federation. It was added "
+                    "through the Control API, which only this server's user can reach"
+                )
         own = self.own_run()
         if own is None:
             return
         for run_id, run in client.ListRuns(ListRunsRequest()).run_dict.items():
             if run_id != own and run_id not in self.seen_runs:
                 self.seen_runs.add(run_id)
-                self.printer(f"WARNING: a run that fedjava did not submit: run {run_id} ({run.fab_id} "
-                             f"{run.fab_version}); its ServerApp runs on this machine and its ClientApp on the "
-                             "clients. It was submitted through the Control API, which only this server's user can "
-                             f"reach; stop it with 'flwr stop {run_id}'")
+                self.printer(
+                    f"WARNING: a run that fedjava did not submit: run {run_id} ({run.fab_id} "
+                    f"{run.fab_version}); its ServerApp runs on this machine and its ClientApp on the "
+                    "clients. It was submitted through the Control API, which only this server's user can "
+                    f"reach; stop it with 'flwr stop {run_id}'"
+                )
 
     def _client(self):
         if self.client is None:
             from flwr.supercore.control import ControlHttpClient
 
             self.client = ControlHttpClient.from_server_address(
-                self.address, insecure=self.ca is None, root_certificates=None if self.ca is None else str(self.ca),
-                interceptors=[])
+                self.address,
+                insecure=self.ca is None,
+                root_certificates=None if self.ca is None else str(self.ca),
+                interceptors=[],
+            )
         return self.client
 
     def _watch(self) -> None:
@@ -113,6 +132,8 @@ class ForeignActivity:
                 self.check()
             except Exception as exc:  # noqa: BLE001 - the watch must not stop the job; say it once
                 if not failed:
-                    self.printer(f"warning: cannot list the SuperLink's runs and keys ({exc}); runs or keys added by "
-                                 "others would go unnoticed")
+                    self.printer(
+                        f"warning: cannot list the SuperLink's runs and keys ({exc}); runs or keys added by "
+                        "others would go unnoticed"
+                    )
                 failed = True

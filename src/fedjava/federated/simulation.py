@@ -37,13 +37,21 @@ def backend_config(cfg: Config, cpus: int | None = None, gpus: int | None = None
     return {
         "client_resources": {"num_cpus": cfg.client_num_cpus, "num_gpus": share},
         # At least one client must fit, or Ray would wait forever.
-        "init_args": {"num_cpus": max(float(cpus), cfg.client_num_cpus), "num_gpus": gpus,
-                      "logging_level": logging.ERROR},
+        "init_args": {
+            "num_cpus": max(float(cpus), cfg.client_num_cpus),
+            "num_gpus": gpus,
+            "logging_level": logging.ERROR,
+        },
     }
 
 
-def run_federated(cfg: Config, resume: bool = False, printer: Callable[[str], None] = print,
-                  verbose: bool = False, overwrite: bool = False) -> dict[str, Any]:
+def run_federated(
+    cfg: Config,
+    resume: bool = False,
+    printer: Callable[[str], None] = print,
+    verbose: bool = False,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Run ``cfg.num_rounds`` rounds of ``cfg.algorithm`` over ``cfg.num_clients`` simulated clients.
 
     Returns the run summary. Raises FederatedSetupError (missing shards, no or damaged checkpoint) or

@@ -85,8 +85,17 @@ def _client_label(entry: dict[str, Any]) -> str:
 class FedJavaMixin:
     """Screening, round offset and dtype cast around a Flower strategy (put it first in the bases)."""
 
-    def __init__(self, *, min_fit_clients: int = 1, round_offset: int = 0, listener: RoundListener | None = None,
-                 round_timeout: float = 0.0, update_compression: str = "none", topk_fraction: float = 0.1, **kwargs):
+    def __init__(
+        self,
+        *,
+        min_fit_clients: int = 1,
+        round_offset: int = 0,
+        listener: RoundListener | None = None,
+        round_timeout: float = 0.0,
+        update_compression: str = "none",
+        topk_fraction: float = 0.1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.update_compression = update_compression
         self.topk_fraction = topk_fraction
@@ -112,8 +121,9 @@ class FedJavaMixin:
 
     # ------------------------------------------------------------------ training rounds
 
-    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
-                        grid: Grid) -> Iterable[Message]:
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
         true_round = server_round + self.round_offset
         self._sent = {name: (str(a.dtype), tuple(a.shape)) for name, a in arrays.items()}
         self._sent_bytes = arrays_nbytes(arrays)
@@ -133,8 +143,12 @@ class FedJavaMixin:
         waiting_since = time.time()
         while len(list(grid.get_node_ids())) < wanted:
             if time.time() - waiting_since > 10 and not getattr(self, "_said_waiting", False):
-                log.warning("Round %d: waiting for %d client(s) to connect (%d connected)", true_round, wanted,
-                            len(list(grid.get_node_ids())))
+                log.warning(
+                    "Round %d: waiting for %d client(s) to connect (%d connected)",
+                    true_round,
+                    wanted,
+                    len(list(grid.get_node_ids())),
+                )
                 self._said_waiting = True
             time.sleep(0.5)
         messages = list(super().configure_train(true_round, arrays, config, grid))  # type: ignore[misc]
@@ -176,8 +190,11 @@ class FedJavaMixin:
         if len(arrays) != 1 or len(metrics) != 1:
             return entry, f"expected one ArrayRecord and one MetricRecord, got {len(arrays)} and {len(metrics)}"
         entry["bytes_received"] = arrays_nbytes(arrays[0])
-        mode = str(content.config_records[CLIENT_INFO_KEY].get(COMPRESSION_KEY, "none")) \
-            if CLIENT_INFO_KEY in content.config_records else "none"
+        mode = (
+            str(content.config_records[CLIENT_INFO_KEY].get(COMPRESSION_KEY, "none"))
+            if CLIENT_INFO_KEY in content.config_records
+            else "none"
+        )
         if mode != "none":
             if self.update_compression == "none":
                 return entry, f"a {mode}-compressed update, but this run asked for none"
@@ -204,8 +221,9 @@ class FedJavaMixin:
             return entry, f"non-finite train_loss {loss}"
         return entry, None
 
-    def aggregate_train(self, server_round: int,
-                        replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         true_round = server_round + self.round_offset
         report = self.reports.setdefault(true_round, RoundReport(round=true_round))
         replies = list(replies)
@@ -227,8 +245,14 @@ class FedJavaMixin:
         report.train_phase_seconds = time.time() - report.started
         if len(good) < self.min_fit_clients:
             report.kept_global = True
-            log.log(self._level, "Round %d: %d good update(s), fewer than min_fit_clients=%d: the global model is "
-                    "kept unchanged this round", true_round, len(good), self.min_fit_clients)
+            log.log(
+                self._level,
+                "Round %d: %d good update(s), fewer than min_fit_clients=%d: the global model is "
+                "kept unchanged this round",
+                true_round,
+                len(good),
+                self.min_fit_clients,
+            )
             if self.listener:
                 self.listener.round_aggregated(report)
             return None, None
@@ -243,8 +267,13 @@ class FedJavaMixin:
             report.dp_noise_multiplier = self.privacy.multipliers[-1]
         if arrays is None:  # the method itself declined (Bulyan with fewer than 4f+3 updates)
             report.kept_global = True
-            log.log(self._level, "Round %d: %s did not aggregate the %d good update(s): the global model is kept "
-                    "unchanged this round", true_round, type(self).__name__, len(good))
+            log.log(
+                self._level,
+                "Round %d: %s did not aggregate the %d good update(s): the global model is kept unchanged this round",
+                true_round,
+                type(self).__name__,
+                len(good),
+            )
             if self.listener:
                 self.listener.round_aggregated(report)
             return None, None
@@ -262,8 +291,12 @@ class FedJavaMixin:
                 if node in self._node_clients:
                     entry["client"] = self._node_clients[node]
                 report.missing.append(entry)
-                log.log(self._level, "Round %d: %s did not reply within the round's timeout", true_round,
-                        _client_label(entry))
+                log.log(
+                    self._level,
+                    "Round %d: %s did not reply within the round's timeout",
+                    true_round,
+                    _client_label(entry),
+                )
 
     def _sort_replies(self, replies: list[Message], sender, report: RoundReport, true_round: int) -> list[Message]:
         """The good replies; each other reply in the round's report as failed (an error reply), missing (the
@@ -282,8 +315,7 @@ class FedJavaMixin:
                     report.missing.append(failed)
                 else:
                     report.failed.append(failed)
-                log.log(self._level, "Round %d: %s left out: %s", true_round, _client_label(failed),
-                        failed["reason"])
+                log.log(self._level, "Round %d: %s left out: %s", true_round, _client_label(failed), failed["reason"])
                 continue
             entry, problem = self.screen(msg)
             if entry.get("client") is not None:
@@ -312,15 +344,17 @@ class FedJavaMixin:
             values = arrays_to_numpy(next(iter(msg.content.array_records.values())))
             updates.append({k: values[k] - self._global[k] for k in self._global})
             weights.append(float(next(iter(msg.content.metric_records.values()))[WEIGHT_KEY]))
-        by_node = {msg.metadata.src_node_id: drift for msg, drift in zip(good, client_drift(updates, weights),
-                                                                          strict=True)}
+        by_node = {
+            msg.metadata.src_node_id: drift for msg, drift in zip(good, client_drift(updates, weights), strict=True)
+        }
         for entry in report.clients:
             entry.update(by_node.get(entry["node"], {}))
 
     # ------------------------------------------------------------------ evaluation is server-side
 
-    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
-                           grid: Grid) -> Iterable[Message]:
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
         return []
 
 
@@ -330,9 +364,11 @@ _SCREENED: dict[type, type] = {}
 def screened(flower_class: type) -> type:
     """``flower_class`` with :class:`FedJavaMixin` in front: the same maths, behind the reply screening."""
     if flower_class not in _SCREENED:
-        _SCREENED[flower_class] = type(f"FedJava{flower_class.__name__}", (FedJavaMixin, flower_class),
-                                       {"__doc__": f"Flower's {flower_class.__name__} behind fedjava's screening.",
-                                        "__module__": __name__})
+        _SCREENED[flower_class] = type(
+            f"FedJava{flower_class.__name__}",
+            (FedJavaMixin, flower_class),
+            {"__doc__": f"Flower's {flower_class.__name__} behind fedjava's screening.", "__module__": __name__},
+        )
     return _SCREENED[flower_class]
 
 
@@ -347,9 +383,14 @@ def build_strategy(cfg: Config, round_offset: int = 0, listener: RoundListener |
         "min_evaluate_nodes": 0,
         "weighted_by_key": WEIGHT_KEY,
     }
-    ours = {"min_fit_clients": cfg.min_fit_clients, "round_offset": round_offset, "listener": listener,
-            "round_timeout": cfg.round_timeout, "update_compression": cfg.update_compression,
-            "topk_fraction": cfg.topk_fraction}
+    ours = {
+        "min_fit_clients": cfg.min_fit_clients,
+        "round_offset": round_offset,
+        "listener": listener,
+        "round_timeout": cfg.round_timeout,
+        "update_compression": cfg.update_compression,
+        "topk_fraction": cfg.topk_fraction,
+    }
     if cfg.dp_mode == "off":
         return screened(method.strategy_class())(**ours, **sampling, **method.arguments(cfg))
     inner = method.strategy_class()(**sampling, **method.arguments(cfg))
@@ -394,7 +435,7 @@ def restore_server_state(strategy, state: dict[str, np.ndarray], order: list[str
         strategy.clipping_norm = float(np.asarray(state[ADAPTIVE_CLIP_KEY]).reshape(-1)[0])
     for attr in ("m_t", "v_t", "momentum"):
         prefix = f"{attr}/"
-        entries = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        entries = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         if not entries:
             continue
         if set(entries) != set(order):

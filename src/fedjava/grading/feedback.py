@@ -38,15 +38,18 @@ def templates():
     """The Jinja2 environment of fedjava's page templates (autoescaped HTML)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("fedjava", "templates"), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("fedjava", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["points"] = format_points
     env.filters["signed"] = lambda p: ("+" if p >= 0 else "-") + format_points(abs(p))
     env.filters["error_title"] = error_title
     env.filters["plural"] = plural
     env.globals["status_words"] = STATUS_WORDS
     return env
-
 
 
 def format_points(points: float | None) -> str:
@@ -70,9 +73,18 @@ def marked_lines(code: str, answer: dict[str, Any] | None, word: str = "error") 
     return out
 
 
-def render_feedback(record: dict[str, Any], score: Score | None, assignment: str, state: str | None = None,
-                    cap: float | None = None, rubric_note: str = "", back: str | None = None, task: str = "",
-                    teacher_score: float | None = None, edit: str | None = None) -> str:
+def render_feedback(
+    record: dict[str, Any],
+    score: Score | None,
+    assignment: str,
+    state: str | None = None,
+    cap: float | None = None,
+    rubric_note: str = "",
+    back: str | None = None,
+    task: str = "",
+    teacher_score: float | None = None,
+    edit: str | None = None,
+) -> str:
     """The page for one reviewed file. ``record`` is a row of results.jsonl (:mod:`fedjava.grading.grade`);
     ``state`` None leaves the review-state badge out (the web page's one-off reviews). ``task``: the task's text,
     shown whole. ``teacher_score``: a score the teacher gave, shown in place of the rubric's (which the breakdown
@@ -86,17 +98,37 @@ def render_feedback(record: dict[str, Any], score: Score | None, assignment: str
     if answer is not None and score is None:
         backed = support(answer, record.get("evidence"))
         check = "" if backed.finding or answer.get("verdict") == "NO_ERROR" else backed.reason
-    return templates().get_template("feedback.html").render(
-        assignment=assignment, student=record.get("student"), source=record.get("source", ""),
-        status=record["status"], reason=record.get("reason") or "", answer=shown,
-        raw=hide_calls(record.get("raw") or "", hidden), evidence=hide_calls(record.get("evidence"), hidden),
-        note=record.get("note"), score=score,
-        lines=marked_lines(record.get("code") or "", answer, "possible error" if check else "error"),
-        cap=cap if cap is not None else (score.cap if score else None), state=state, rubric_note=rubric_note,
-        adapter=record.get("adapter", "the grader"), back=back, fix_note=_fix_note(record), check=check,
-        tests=student_rows(record.get("tests") or []), task=task.strip(), late=bool(record.get("late")),
-        replaced=record.get("replaced") or [], teacher_score=teacher_score, total=total_row(score, teacher_score),
-        edit=edit)
+    return (
+        templates()
+        .get_template("feedback.html")
+        .render(
+            assignment=assignment,
+            student=record.get("student"),
+            source=record.get("source", ""),
+            status=record["status"],
+            reason=record.get("reason") or "",
+            answer=shown,
+            raw=hide_calls(record.get("raw") or "", hidden),
+            evidence=hide_calls(record.get("evidence"), hidden),
+            note=record.get("note"),
+            score=score,
+            lines=marked_lines(record.get("code") or "", answer, "possible error" if check else "error"),
+            cap=cap if cap is not None else (score.cap if score else None),
+            state=state,
+            rubric_note=rubric_note,
+            adapter=record.get("adapter", "the grader"),
+            back=back,
+            fix_note=_fix_note(record),
+            check=check,
+            tests=student_rows(record.get("tests") or []),
+            task=task.strip(),
+            late=bool(record.get("late")),
+            replaced=record.get("replaced") or [],
+            teacher_score=teacher_score,
+            total=total_row(score, teacher_score),
+            edit=edit,
+        )
+    )
 
 
 def total_row(score: Score | None, teacher_score: float | None = None) -> str:
@@ -106,11 +138,15 @@ def total_row(score: Score | None, teacher_score: float | None = None) -> str:
     from markupsafe import escape
 
     if teacher_score is None or teacher_score == score.points:
-        return (f'<tr data-field="total"><th>total</th><th class="num">{format_points(score.points)} / '
-                f'{format_points(score.cap)}</th></tr>')
-    return (f'<tr data-field="total"><th>total: the score your teacher gave (the rubric gave '
-            f'{escape(format_points(score.points))})</th><th class="num">{format_points(teacher_score)} / '
-            f'{format_points(score.cap)}</th></tr>')
+        return (
+            f'<tr data-field="total"><th>total</th><th class="num">{format_points(score.points)} / '
+            f"{format_points(score.cap)}</th></tr>"
+        )
+    return (
+        f'<tr data-field="total"><th>total: the score your teacher gave (the rubric gave '
+        f'{escape(format_points(score.points))})</th><th class="num">{format_points(teacher_score)} / '
+        f"{format_points(score.cap)}</th></tr>"
+    )
 
 
 def set_total(html: str, row: str) -> str:
@@ -124,15 +160,19 @@ def fix_check_text(check: dict[str, Any]) -> str:
     tests = check.get("tests") or 0
     tried = check.get("fixes_tried") or 0
     if check["status"] in ("first", "sampled"):
-        which = "this fix" if check["status"] == "first" else (
-            f"this fix (the model's first did not work; this is one of {tried} it proposed)")
+        which = (
+            "this fix"
+            if check["status"] == "first"
+            else (f"this fix (the model's first did not work; this is one of {tried} it proposed)")
+        )
         if not tests:
-            return (f"Compiles with {which}; no test ran, so whether it is right is not checked: treat it as a "
-                    "hint.")
+            return f"Compiles with {which}; no test ran, so whether it is right is not checked: treat it as a hint."
         if check["status"] == "first":
             return f"Checked: with this fix the file compiles and passes all {tests} test(s)."
-        return (f"Checked: the model's first fix did not work; with this one (one of {tried} the model proposed) "
-                f"the file compiles and passes all {tests} test(s).")
+        return (
+            f"Checked: the model's first fix did not work; with this one (one of {tried} the model proposed) "
+            f"the file compiles and passes all {tests} test(s)."
+        )
     others = f" (or any of the {tried - 1} other(s) the model proposed)" if tried > 1 else ""
     needed = "compile and pass every test" if tests else "compile"
     return f"Not confirmed: with this fix{others} the file does not {needed}; treat it as a hint."
@@ -171,5 +211,5 @@ def page_name(student: str) -> str:
     safe = re.sub(r"[^\w.-]", "_", student, flags=re.ASCII).strip(".") or "student"
     if len(safe) > MAX_PAGE_STEM:
         digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-        safe = f"{safe[:MAX_PAGE_STEM - 13]}-{digest}"
+        safe = f"{safe[: MAX_PAGE_STEM - 13]}-{digest}"
     return f"{safe}.html"

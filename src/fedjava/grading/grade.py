@@ -42,11 +42,15 @@ Listener = Callable[[str, int, int], None]
 """Told ``(step, done, total)`` during a run: step "tools" (javac and the tests, per student), "grading" (the
 model's answers) or "checking" (the fixes)."""
 
-INVALID_REASON = ("the grader's answer is not valid JSON in the answer format, so this submission needs grading by "
-                  "hand (the raw answer is on the page)")
+INVALID_REASON = (
+    "the grader's answer is not valid JSON in the answer format, so this submission needs grading by "
+    "hand (the raw answer is on the page)"
+)
 
-REPAIRED_REASON = ("the grader's answer broke off before it ended and was closed at its last complete value: "
-                   "its verdict stands, check its explanation and fix (the raw answer is on the page)")
+REPAIRED_REASON = (
+    "the grader's answer broke off before it ended and was closed at its last complete value: "
+    "its verdict stands, check its explanation and fix (the raw answer is on the page)"
+)
 
 
 class GradeError(UserError):
@@ -77,20 +81,26 @@ def run_line(report: GradeReport) -> str:
     students = plural(report.students, "student")
     if report.graded:
         n = report.graded
-        return (f"Graded {n} of {students} in {report.seconds:.1f} s, {report.seconds / n:.1f} s per student "
-                f"(loading the model {report.load_seconds:.1f} s once; then per student: tools "
-                f"{report.tool_seconds / n:.1f} s, model {report.model_seconds / n:.1f} s); {report.skipped} "
-                "unchanged, skipped" + (" and rescored with the new rubric" if report.rescored and report.skipped
-                                        else ""))
+        return (
+            f"Graded {n} of {students} in {report.seconds:.1f} s, {report.seconds / n:.1f} s per student "
+            f"(loading the model {report.load_seconds:.1f} s once; then per student: tools "
+            f"{report.tool_seconds / n:.1f} s, model {report.model_seconds / n:.1f} s); {report.skipped} "
+            "unchanged, skipped" + (" and rescored with the new rubric" if report.rescored and report.skipped else "")
+        )
     if report.rescored:
-        return (f"Rescored {plural(report.rescored, 'student')} with the new rubric; no review needed: the "
-                f"{students}' files are unchanged ({report.seconds:.1f} s)")
-    return (f"Nothing to grade: {report.skipped} of {students} unchanged since the last run "
-            f"({report.seconds:.1f} s)")
+        return (
+            f"Rescored {plural(report.rescored, 'student')} with the new rubric; no review needed: the "
+            f"{students}' files are unchanged ({report.seconds:.1f} s)"
+        )
+    return f"Nothing to grade: {report.skipped} of {students} unchanged since the last run ({report.seconds:.1f} s)"
 
 
-def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener: Listener | None = None,
-              ) -> GradeReport:
+def run_grade(
+    opts: GradeOptions,
+    progress: bool = True,
+    reviewer=None,
+    listener: Listener | None = None,
+) -> GradeReport:
     """Grade ``opts.submissions`` into ``opts.out`` (see the module's docstring). ``reviewer``: an adapter already
     loaded (``fedjava serve``), used instead of ``opts.adapter``; ``listener``: told each step."""
     from fedjava.reviewer import adapter_label, open_adapter
@@ -101,15 +111,22 @@ def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener
     adapter, cfg = (reviewer.adapter, reviewer.cfg) if reviewer is not None else open_adapter(opts.adapter)
     from fedjava.java.taskcheck import fingerprint_extra, prepare_task
 
-    task_spec = prepare_task(task_spec, task_text, opts.reference, opts.task, cfg.prompt_mode == "grounded"
-                             and opts.run_tests, opts.unsafe_run)  # a broken task stops here: no student is graded
+    task_spec = prepare_task(
+        task_spec,
+        task_text,
+        opts.reference,
+        opts.task,
+        cfg.prompt_mode == "grounded" and opts.run_tests,
+        opts.unsafe_run,
+    )  # a broken task stops here: no student is graded
     # Before anything is written (the rubric below): a bad SUBMISSIONS leaves no output folder behind.
     out_inside = _inside(Path(opts.out), Path(opts.submissions))
     collected = collect_class(opts.submissions, lambda paths: written_by_grade(paths, out_inside))
     submissions = collected.submissions
     folder = GradeFolder(opts.out)
-    assignment = opts.assignment or folder.meta.get("assignment") or (
-        task_spec.title if task_spec else Path(opts.task).stem)  # a rerun keeps the column's name
+    assignment = (
+        opts.assignment or folder.meta.get("assignment") or (task_spec.title if task_spec else Path(opts.task).stem)
+    )  # a rerun keeps the column's name
     before = folder.rubric.read_text(encoding="utf-8") if folder.rubric.is_file() else None
     rubric = current_rubric(folder, opts.rubric)
     run_tests = cfg.prompt_mode == "grounded" and opts.run_tests and task_spec is not None and bool(task_spec.tests)
@@ -118,16 +135,32 @@ def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener
     run = fingerprint(task_bytes, adapter, cfg.prompt_mode, run_tests, opts.max_new_tokens, checks)
     label = adapter_label(adapter)
     records, todo = _kept_and_todo(submissions, folder.load_records(), run, label)
-    report = GradeReport(students=len(submissions), skipped=len(submissions) - len(todo) - sum(
-        s.code is None for s in submissions), ignored=collected.ignored,
-        replaced=sum(len(s.replaced) for s in submissions))
+    report = GradeReport(
+        students=len(submissions),
+        skipped=len(submissions) - len(todo) - sum(s.code is None for s in submissions),
+        ignored=collected.ignored,
+        replaced=sum(len(s.replaced) for s in submissions),
+    )
     if before is not None and before != rubric.text:
         report.rescored = sum(r["status"] == "graded" for s, r in records.items())
     if todo:
         reviewer, report.load_seconds = _loaded_reviewer(reviewer, adapter, cfg, opts)
         graded_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        for row in _review_all(reviewer, todo, task_text, task_spec, run_tests, opts.batch_size, folder, run, label,
-                               graded_at, progress, checks, listener):
+        for row in _review_all(
+            reviewer,
+            todo,
+            task_text,
+            task_spec,
+            run_tests,
+            opts.batch_size,
+            folder,
+            run,
+            label,
+            graded_at,
+            progress,
+            checks,
+            listener,
+        ):
             records[row["student"]] = row
             report.tool_seconds += row.get("tool_seconds", 0.0)
             report.model_seconds += row.get("model_seconds", 0.0)
@@ -135,8 +168,9 @@ def run_grade(opts: GradeOptions, progress: bool = True, reviewer=None, listener
     folder.save_records([records[s.student] for s in submissions])
     report.seconds = time.perf_counter() - started
     _update_meta(folder, opts, assignment, task_text, collected.ignored, report)
-    report.rows, report.warnings = write_outputs(folder, assignment, rubric, records, {s.student for s in todo},
-                                                 opts.released_only)
+    report.rows, report.warnings = write_outputs(
+        folder, assignment, rubric, records, {s.student for s in todo}, opts.released_only
+    )
     return report
 
 
@@ -147,8 +181,9 @@ def _check_numbers(opts: GradeOptions) -> None:
         raise GradeError("--verify-fixes must be at least 0")
 
 
-def _kept_and_todo(submissions: list[Submission], old: dict[str, dict[str, Any]], run: str,
-                   label: str) -> tuple[dict[str, dict[str, Any]], list[Submission]]:
+def _kept_and_todo(
+    submissions: list[Submission], old: dict[str, dict[str, Any]], run: str, label: str
+) -> tuple[dict[str, dict[str, Any]], list[Submission]]:
     """(the rows that need no model: ungradable submissions, and those unchanged since they were graded by the same
     ``run``; the submissions left to grade)."""
     records: dict[str, dict[str, Any]] = {}
@@ -164,7 +199,9 @@ def _kept_and_todo(submissions: list[Submission], old: dict[str, dict[str, Any]]
     return records, todo
 
 
-def _loaded_reviewer(reviewer: Reviewer | None, adapter: Path, cfg: Config, opts: GradeOptions) -> tuple[Reviewer, float]:
+def _loaded_reviewer(
+    reviewer: Reviewer | None, adapter: Path, cfg: Config, opts: GradeOptions
+) -> tuple[Reviewer, float]:
     """(``reviewer``, or the adapter's loaded now if it is None; the seconds that took)."""
     loaded = time.perf_counter()
     if reviewer is None:
@@ -174,12 +211,15 @@ def _loaded_reviewer(reviewer: Reviewer | None, adapter: Path, cfg: Config, opts
     return reviewer, time.perf_counter() - loaded
 
 
-def _update_meta(folder: GradeFolder, opts: GradeOptions, assignment: str, task_text: str, ignored: list[str],
-                 report: GradeReport) -> None:
+def _update_meta(
+    folder: GradeFolder, opts: GradeOptions, assignment: str, task_text: str, ignored: list[str], report: GradeReport
+) -> None:
     folder.meta.update(assignment=assignment, task=task_text, ignored=ignored, released_only=opts.released_only)
     if report.graded:  # a rerun that skips everyone keeps the timing of the run that did the work
-        folder.meta["timing"] = (f"last grading run: {plural(report.graded, 'student')} in {report.seconds:.0f} s, "
-                                 f"{report.seconds / report.graded:.1f} s per student")
+        folder.meta["timing"] = (
+            f"last grading run: {plural(report.graded, 'student')} in {report.seconds:.0f} s, "
+            f"{report.seconds / report.graded:.1f} s per student"
+        )
 
 
 def _inside(out: Path, submissions: Path) -> tuple[str, ...] | None:
@@ -192,9 +232,21 @@ def _inside(out: Path, submissions: Path) -> tuple[str, ...] | None:
         return None
 
 
-def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run_tests: bool, batch_size: int,
-                folder: GradeFolder, run: str, label: str, graded_at: str, progress: bool, checks: int | None = None,
-                listener: Listener | None = None):
+def _review_all(
+    reviewer,
+    todo: list[Submission],
+    task_text: str,
+    task_spec,
+    run_tests: bool,
+    batch_size: int,
+    folder: GradeFolder,
+    run: str,
+    label: str,
+    graded_at: str,
+    progress: bool,
+    checks: int | None = None,
+    listener: Listener | None = None,
+):
     """Rows for ``todo``: tools and prompts per student, then generation in batches of similar prompt length, then
     (``checks`` not None) each fix checked, with ``checks`` more fixes sampled where it fails. The bars move with
     every student, and ``listener`` is told the same."""
@@ -219,7 +271,7 @@ def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run
     prepared.sort(key=lambda item: item[1].prompt_tokens)
     with tqdm(total=len(prepared), desc="grading", unit="student", file=sys.stderr, disable=not progress) as bar:
         for start in range(0, len(prepared), batch_size):
-            batch = prepared[start:start + batch_size]
+            batch = prepared[start : start + batch_size]
 
             def answered(finished: int, _total: int, start: int = start) -> None:
                 bar.update(start + finished - bar.n)
@@ -233,21 +285,47 @@ def _review_all(reviewer, todo: list[Submission], task_text: str, task_spec, run
             done = []
             for (sub, _), review in zip(batch, reviews, strict=True):
                 status = "graded" if review.answer is not None else "invalid_answer"
-                reason = INVALID_REASON if review.answer is None else (
-                    REPAIRED_REASON if review.answer.get("repaired") else None)
-                done.append(_row(sub, status, run, label, reason=reason,
-                                 answer=review.answer, raw=review.raw, evidence=review.evidence, note=review.note,
-                                 tool_seconds=round(review.tool_seconds, 3),
-                                 model_seconds=round(review.model_seconds, 3), graded_at=graded_at,
-                                 fix_check=review.fix_check, tests=review.tests))
+                reason = (
+                    INVALID_REASON
+                    if review.answer is None
+                    else (REPAIRED_REASON if review.answer.get("repaired") else None)
+                )
+                done.append(
+                    _row(
+                        sub,
+                        status,
+                        run,
+                        label,
+                        reason=reason,
+                        answer=review.answer,
+                        raw=review.raw,
+                        evidence=review.evidence,
+                        note=review.note,
+                        tool_seconds=round(review.tool_seconds, 3),
+                        model_seconds=round(review.model_seconds, 3),
+                        graded_at=graded_at,
+                        fix_check=review.fix_check,
+                        tests=review.tests,
+                    )
+                )
             folder.append_records(done)  # an interrupted run keeps every finished batch
             yield from done
             bar.update(start + len(batch) - bar.n)
 
 
 def _row(sub: Submission, status: str, run: str, adapter: str, reason: str | None = None, **fields) -> dict:
-    return {"student": sub.student, "source": sub.source, "sha256": sub.sha256, "status": status, "reason": reason,
-            "code": sub.code, "run": run, "adapter": adapter, **_who(sub), **fields}
+    return {
+        "student": sub.student,
+        "source": sub.source,
+        "sha256": sub.sha256,
+        "status": status,
+        "reason": reason,
+        "code": sub.code,
+        "run": run,
+        "adapter": adapter,
+        **_who(sub),
+        **fields,
+    }
 
 
 def _who(sub: Submission) -> dict[str, Any]:
@@ -255,8 +333,9 @@ def _who(sub: Submission) -> dict[str, Any]:
     return {"lms": sub.lms, "lms_id": sub.lms_id, "name": sub.name, "late": sub.late, "replaced": list(sub.replaced)}
 
 
-def fingerprint(task: bytes, adapter: Path, prompt_mode: str, run_tests: bool, max_new_tokens: int,
-                checks: int | None = None) -> str:
+def fingerprint(
+    task: bytes, adapter: Path, prompt_mode: str, run_tests: bool, max_new_tokens: int, checks: int | None = None
+) -> str:
     """What made a student's review, short: a change to any of it regrades everyone (``checks``: fixes checked, with
     that many sampled where the first fails)."""
     digest = hashlib.sha256(task)

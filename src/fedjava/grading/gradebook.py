@@ -47,8 +47,25 @@ from fedjava.grading.feedback import format_points
 IDENTITY_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_COLUMNS = ("Identifier", "Full name", "Grade", "Maximum Grade", "Last modified (grade)")
 MOODLE_PARTICIPANT = "Participant "
-DETAIL_COLUMNS = ("student", "score", "points_possible", "score_from", "verdict", "errors", "status", "reason",
-                  "check", "tests", "late", "similar_to", "lms_id", "state", "edited", "page", "source")
+DETAIL_COLUMNS = (
+    "student",
+    "score",
+    "points_possible",
+    "score_from",
+    "verdict",
+    "errors",
+    "status",
+    "reason",
+    "check",
+    "tests",
+    "late",
+    "similar_to",
+    "lms_id",
+    "state",
+    "edited",
+    "page",
+    "source",
+)
 _NUMBER_RE = re.compile(r"^\d+(\.\d{1,2})?$")
 # What a spreadsheet takes as the start of a formula (OWASP, "CSV Injection"); a plain number is only a number.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -76,7 +93,7 @@ class GradeRow:
     name: str = ""
     late: bool = False
     check: str = ""
-    """why the review is to check by hand (an error the tools do not confirm), else """""
+    """why the review is to check by hand (an error the tools do not confirm), else """ ""
     tests: str = ""
     """``7 of 9`` when the task's tests ran"""
     similar_to: str = ""
@@ -95,8 +112,11 @@ def gradebook_text(assignment: str, rows: list[GradeRow], released_only: bool = 
     rows = [r for r in sorted(rows, key=lambda r: r.student) if r.state == "released" or not released_only]
     if moodle_class(rows):
         lines = [list(MOODLE_COLUMNS)]
-        lines += [[MOODLE_PARTICIPANT + r.lms_id, r.name, format_points(r.score), format_points(cap), r.graded_at]
-                  for r in rows if r.lms == "moodle" and r.score is not None]
+        lines += [
+            [MOODLE_PARTICIPANT + r.lms_id, r.name, format_points(r.score), format_points(cap), r.graded_at]
+            for r in rows
+            if r.lms == "moodle" and r.score is not None
+        ]
         return csv_text(lines)
     lines = [[*IDENTITY_COLUMNS, assignment]]
     for row in rows:
@@ -114,9 +134,11 @@ def gradebook_warnings(rows: list[GradeRow]) -> list[str]:
     left = [r.student for r in rows if r.lms != "moodle" and r.score is not None]
     if not left:
         return []
-    return [f"grades.csv is Moodle's grading worksheet, which matches students by participant id: "
-            f"{len(left)} scored student(s) whose files do not carry Moodle's names are not in it "
-            f"({', '.join(left[:5])}{' ...' if len(left) > 5 else ''}); grades_detail.csv has their scores"]
+    return [
+        f"grades.csv is Moodle's grading worksheet, which matches students by participant id: "
+        f"{len(left)} scored student(s) whose files do not carry Moodle's names are not in it "
+        f"({', '.join(left[:5])}{' ...' if len(left) > 5 else ''}); grades_detail.csv has their scores"
+    ]
 
 
 def detail_text(rows: list[GradeRow]) -> str:
@@ -124,9 +146,27 @@ def detail_text(rows: list[GradeRow]) -> str:
     tests passed, lateness, very similar submissions, review state, page."""
     lines = [list(DETAIL_COLUMNS)]
     for r in sorted(rows, key=lambda r: r.student):
-        lines.append([r.student, format_points(r.score), format_points(r.points_possible), r.score_from,
-                      r.verdict, r.errors, r.status, r.reason, r.check, r.tests, "yes" if r.late else "",
-                      r.similar_to, r.lms_id, r.state, "yes" if r.edited else "no", r.page, r.source])
+        lines.append(
+            [
+                r.student,
+                format_points(r.score),
+                format_points(r.points_possible),
+                r.score_from,
+                r.verdict,
+                r.errors,
+                r.status,
+                r.reason,
+                r.check,
+                r.tests,
+                "yes" if r.late else "",
+                r.similar_to,
+                r.lms_id,
+                r.state,
+                "yes" if r.edited else "no",
+                r.page,
+                r.source,
+            ]
+        )
     return csv_text(lines)
 
 
@@ -169,9 +209,12 @@ def check_gradebook(path: str | Path, assignment: str | None = None) -> list[str
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         return ["empty file"]
-    formulas = [f"row {number}: the cell {cell[:20]!r} starts like a formula; a spreadsheet would run it"
-                for number, row in enumerate(rows, 1) for cell in row
-                if cell.startswith(FORMULA_START) and not _PLAIN_NUMBER_RE.match(cell)]
+    formulas = [
+        f"row {number}: the cell {cell[:20]!r} starts like a formula; a spreadsheet would run it"
+        for number, row in enumerate(rows, 1)
+        for cell in row
+        if cell.startswith(FORMULA_START) and not _PLAIN_NUMBER_RE.match(cell)
+    ]
     problems = formulas[:5]
     rows = [[cell_value(cell) for cell in row] for row in rows]
     header = rows[0]
@@ -191,8 +234,10 @@ def check_gradebook(path: str | Path, assignment: str | None = None) -> list[str
         student, canvas_id, sis_user, login, section, score = row
         if canvas_id:  # a Canvas download's student: matched by Canvas's user id
             if not canvas_id.isdigit() or login or not student:
-                problems.append(f"row {number}: a row with an ID needs Canvas's numeric user id, the name in "
-                                "Student and an empty SIS Login ID")
+                problems.append(
+                    f"row {number}: a row with an ID needs Canvas's numeric user id, the name in "
+                    "Student and an empty SIS Login ID"
+                )
         elif not student or login != student:
             problems.append(f"row {number}: Student and SIS Login ID must both hold the student id")
         if sis_user or section:
@@ -218,7 +263,7 @@ def _check_worksheet(rows: list[list[str]]) -> list[str]:
             problems.append(f"row {number}: {len(row)} fields instead of {len(MOODLE_COLUMNS)}")
             continue
         identifier, _, grade, possible, modified = row
-        if not identifier.startswith(MOODLE_PARTICIPANT) or not identifier[len(MOODLE_PARTICIPANT):].isdigit():
+        if not identifier.startswith(MOODLE_PARTICIPANT) or not identifier[len(MOODLE_PARTICIPANT) :].isdigit():
             problems.append(f"row {number}: Identifier must be 'Participant <id>', not '{identifier}'")
         if identifier in seen:
             problems.append(f"row {number}: {identifier} appears twice")

@@ -45,8 +45,7 @@ JAVAC_KEYS: dict[str, tuple[str, str]] = {
     "non-static.cant.be.ref": ("Static context", "non-static member used from a static context"),
     "already.defined": ("Duplicate name", "already defined"),
     "cant.assign.val.to.final.var": ("Final variable", "cannot assign a value to a final variable"),
-    "unreported.exception.need.to.catch.or.throw": ("Unhandled exception", "unreported exception: catch or "
-                                                    "declare it"),
+    "unreported.exception.need.to.catch.or.throw": ("Unhandled exception", "unreported exception: catch or declare it"),
     "class.public.should.be.in.file": ("Wrong file name", "a public class must be in a file of its name"),
     "does.not.override.abstract": ("Missing method", "does not implement an abstract method"),
 }
@@ -75,8 +74,9 @@ def describe_code(code: str) -> str:
     if code.startswith("compiler.err."):
         found = JAVAC_KEYS.get(code.removeprefix("compiler.err."))
         return found[1] if found else "a compile error (" + code.removeprefix("compiler.err.") + ")"
-    return {"wrong_output": "a test returned a wrong value", "timeout": "a test never finished",
-            "": "(no code)"}.get(code, code.rsplit(".", 1)[-1] if "." in code else code)
+    return {"wrong_output": "a test returned a wrong value", "timeout": "a test never finished", "": "(no code)"}.get(
+        code, code.rsplit(".", 1)[-1] if "." in code else code
+    )
 
 
 def error_title(error: dict[str, Any]) -> str:

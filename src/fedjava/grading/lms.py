@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 CANVAS, MOODLE = "canvas", "moodle"
-_CANVAS_RE = re.compile(r"^(?P<name>[^\W_]+)(?P<late>_late)?_(?P<user>\d+)_(?P<file_id>\d+)_(?P<file>.+)$",
-                        re.IGNORECASE)
+_CANVAS_RE = re.compile(
+    r"^(?P<name>[^\W_]+)(?P<late>_late)?_(?P<user>\d+)_(?P<file_id>\d+)_(?P<file>.+)$", re.IGNORECASE
+)
 _MOODLE_RE = re.compile(r"^(?P<name>.+?)_(?P<user>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<file>.*)$")
 _COPY_RE = re.compile(r"^(?P<stem>.+)-\d+(?P<ext>\.[^.]+)?$")
 T = TypeVar("T")
@@ -65,8 +66,9 @@ def parse_name(name: str, folder: bool = False) -> LmsName | None:
         return LmsName(MOODLE, moodle["name"].strip(), moodle["user"], moodle["file"])
     canvas = None if folder else _CANVAS_RE.match(name)
     if canvas:
-        return LmsName(CANVAS, canvas["name"].lower(), canvas["user"], canvas["file"], int(canvas["file_id"]),
-                       bool(canvas["late"]))
+        return LmsName(
+            CANVAS, canvas["name"].lower(), canvas["user"], canvas["file"], int(canvas["file_id"]), bool(canvas["late"])
+        )
     return None
 
 

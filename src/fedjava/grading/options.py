@@ -20,29 +20,47 @@ class GradeOptions:
     submissions: str
     task: str
     out: str
-    rubric: str | None = field(default=None, metadata={
-        "metavar": "R", "help": "rubric YAML (default: the one saved in --out by an earlier run, else the default "
-                                "rubric; 'default' to go back to it)"})
+    rubric: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "R",
+            "help": "rubric YAML (default: the one saved in --out by an earlier run, else the default "
+            "rubric; 'default' to go back to it)",
+        },
+    )
     adapter: str = BUILTIN_ADAPTER_NAME
     max_new_tokens: int = 384
-    reference: str | None = field(default=None, metadata={
-        "metavar": "MODEL.java",
-        "help": "a model solution: the task's tests must pass with it before anyone is graded, and tests generated "
-                "from it run too (docs/tasks.md)"})
+    reference: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "MODEL.java",
+            "help": "a model solution: the task's tests must pass with it before anyone is graded, and tests generated "
+            "from it run too (docs/tasks.md)",
+        },
+    )
     run_tests: bool = True
     """grounded adapters: run the task's tests, not only javac (``--no-run`` turns it off)"""
     unsafe_run: bool = False
     """run the students' code without the sandbox (``--unsafe-run``)"""
-    verify_fixes: int = field(default=0, metadata={
-        "metavar": "N",
-        "help": "grounded adapters check each fix with the tools; where it fails, sample N more fixes from the model "
-                "and keep the first that passes (default 0: only check)"})
+    verify_fixes: int = field(
+        default=0,
+        metadata={
+            "metavar": "N",
+            "help": "grounded adapters check each fix with the tools; where it fails, sample N more fixes from the model "
+            "and keep the first that passes (default 0: only check)",
+        },
+    )
     fix_check: bool = True
     """grounded adapters: check each review's fix with the tools (:meth:`fedjava.reviewer.Reviewer.check_fixes`)"""
-    assignment: str | None = field(default=None, metadata={
-        "metavar": "NAME",
-        "help": "the gradebook column's name (default: the name of the last run in --out, else the task's title); "
-                "Canvas also takes 'Name (id)'"})
+    assignment: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "NAME",
+            "help": "the gradebook column's name (default: the name of the last run in --out, else the task's title); "
+            "Canvas also takes 'Name (id)'",
+        },
+    )
     batch_size: int = field(default=16, metadata={"metavar": "N", "help": "students per generation batch (16)"})
-    released_only: bool = field(default=False, metadata={
-        "help": "grades.csv holds only the students whose pages are released"})
+    released_only: bool = field(
+        default=False, metadata={"help": "grades.csv holds only the students whose pages are released"}
+    )

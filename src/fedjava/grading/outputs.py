@@ -30,38 +30,57 @@ class ApproveError(UserError):
 def rubric_note(rubric: Rubric, folder: GradeFolder) -> str:
     which = "the default rubric" if rubric.text == DEFAULT_RUBRIC.read_text(encoding="utf-8") else "the course rubric"
     tests = " plus the points of the tests passed," if rubric.tests else ""
-    return (f"Scored with {which} ({folder.rubric.name} beside the class results): the verdict's points,{tests} minus "
-            "the points of each error the tools confirm.")
+    return (
+        f"Scored with {which} ({folder.rubric.name} beside the class results): the verdict's points,{tests} minus "
+        "the points of each error the tools confirm."
+    )
 
 
-def write_outputs(folder: GradeFolder, assignment: str, rubric: Rubric, records: dict[str, dict[str, Any]],
-                  regraded: set[str], released_only: bool) -> tuple[list[GradeRow], list[str]]:
+def write_outputs(
+    folder: GradeFolder,
+    assignment: str,
+    rubric: Rubric,
+    records: dict[str, dict[str, Any]],
+    regraded: set[str],
+    released_only: bool,
+) -> tuple[list[GradeRow], list[str]]:
     """Every student's page (edited pages kept), ``grades.csv``, ``grades_detail.csv``, ``summary.html``."""
     from fedjava.grading.summary import render_summary
 
     note, task = rubric_note(rubric, folder), folder.meta.get("task", "")
-    pairs = similar_pairs({s: r["code"] for s, r in records.items() if r.get("code") and r["status"] != "ungradable"},
-                          {s: r.get("sha256", "") for s, r in records.items()})
+    pairs = similar_pairs(
+        {s: r["code"] for s, r in records.items() if r.get("code") and r["status"] != "ungradable"},
+        {s: r.get("sha256", "") for s, r in records.items()},
+    )
     similar = similar_to(pairs)
     rows, warnings = [], []
     for student, record in sorted(records.items()):
-        score = rubric.score(record["answer"], record.get("evidence"), record.get("tests")) \
-            if record["status"] == "graded" else None
+        score = (
+            rubric.score(record["answer"], record.get("evidence"), record.get("tests"))
+            if record["status"] == "graded"
+            else None
+        )
         html = render_feedback(record, score, assignment, state="draft", cap=rubric.cap, rubric_note=note, task=task)
         if folder.write_page(student, html, regraded=student in regraded) == "kept" and student in regraded:
-            warnings.append(f"{student}: the feedback page was edited by hand, so it was kept; the new review of the "
-                            f"changed file is in feedback/{folder.page_path(student).stem}.new.html")
+            warnings.append(
+                f"{student}: the feedback page was edited by hand, so it was kept; the new review of the "
+                f"changed file is in feedback/{folder.page_path(student).stem}.new.html"
+            )
         points = _gradebook_points(folder, student, score, rubric.cap)
         if points.reason:
             warnings.append(f"{student}: {points.reason}")
-        rows.append(_grade_row(student, record, folder.state[student], score, rubric.cap, points,
-                               similar.get(student, "")))
+        rows.append(
+            _grade_row(student, record, folder.state[student], score, rubric.cap, points, similar.get(student, ""))
+        )
     warnings += gradebook_warnings(rows)
     write_atomic(folder.root / "grades.csv", gradebook_text(assignment, rows, released_only, rubric.cap))
     write_atomic(folder.root / "grades_detail.csv", detail_text(rows))
-    write_atomic(folder.root / "summary.html",
-                 render_summary(assignment, rows, records, rubric.cap, folder.meta.get("timing", ""), pairs,
-                                folder.meta.get("ignored", [])))
+    write_atomic(
+        folder.root / "summary.html",
+        render_summary(
+            assignment, rows, records, rubric.cap, folder.meta.get("timing", ""), pairs, folder.meta.get("ignored", [])
+        ),
+    )
     folder.save_state()
     return rows, warnings
 
@@ -83,8 +102,10 @@ def _gradebook_points(folder: GradeFolder, student: str, score: Score | None, ca
     if folder.is_edited(student):
         typed = read_score(folder.page_path(student).read_text(encoding="utf-8"))
         if typed is not None and not 0 <= typed <= cap:
-            reason = (f"the score typed into the page ({typed:g}) is not from 0 to the {cap:g} points "
-                      "possible, so grades.csv has no score for this student until the page is corrected")
+            reason = (
+                f"the score typed into the page ({typed:g}) is not from 0 to the {cap:g} points "
+                "possible, so grades.csv has no score for this student until the page is corrected"
+            )
             points, source = None, ""
         elif typed is not None and typed != points:
             points, source = typed, "teacher"
@@ -93,18 +114,43 @@ def _gradebook_points(folder: GradeFolder, student: str, score: Score | None, ca
     return _Points(points, source, reason)
 
 
-def _grade_row(student: str, record: dict[str, Any], entry: dict[str, Any], score: Score | None, cap: float,
-               points: _Points, similar: str) -> GradeRow:
+def _grade_row(
+    student: str,
+    record: dict[str, Any],
+    entry: dict[str, Any],
+    score: Score | None,
+    cap: float,
+    points: _Points,
+    similar: str,
+) -> GradeRow:
     """The student's gradebook row, from the review record and the page's state ``entry``."""
     answer = record.get("answer") or {}
-    errors = "; ".join(f"{e.get('code') or e.get('type') or 'error'}@{e.get('line')}"
-                       for e in answer.get("errors") or [])
+    errors = "; ".join(
+        f"{e.get('code') or e.get('type') or 'error'}@{e.get('line')}" for e in answer.get("errors") or []
+    )
     tests = counts(record.get("tests") or []) or _tests_from_evidence(record.get("evidence"))
-    return GradeRow(student, points.value, cap, points.source, answer.get("verdict", ""), errors, record["status"],
-                    points.reason or record.get("reason") or "", entry["state"], entry["edited"], entry["page"],
-                    record.get("source", ""), record.get("lms", ""), record.get("lms_id", ""),
-                    record.get("name", ""), bool(record.get("late")), score.check if score else "", tests,
-                    similar, record.get("graded_at", ""))
+    return GradeRow(
+        student,
+        points.value,
+        cap,
+        points.source,
+        answer.get("verdict", ""),
+        errors,
+        record["status"],
+        points.reason or record.get("reason") or "",
+        entry["state"],
+        entry["edited"],
+        entry["page"],
+        record.get("source", ""),
+        record.get("lms", ""),
+        record.get("lms_id", ""),
+        record.get("name", ""),
+        bool(record.get("late")),
+        score.check if score else "",
+        tests,
+        similar,
+        record.get("graded_at", ""),
+    )
 
 
 def _tests_from_evidence(evidence: str | None) -> str:
@@ -129,24 +175,29 @@ def approve(out: str | Path, which: str, released_only: bool = False) -> tuple[l
     warnings as :class:`fedjava.grading.grade.GradeReport` would hold them)."""
     folder = GradeFolder(out)
     if not folder.exists():
-        raise ApproveError(f"{out}: no grading results here (results.jsonl); run fedjava grade SUBMISSIONS --task "
-                           f"TASK --out {out} first")
+        raise ApproveError(
+            f"{out}: no grading results here (results.jsonl); run fedjava grade SUBMISSIONS --task "
+            f"TASK --out {out} first"
+        )
     records = folder.load_records()
     everyone = which.strip() == "all"
     wanted = list(records) if everyone else [s.strip() for s in which.split(",") if s.strip()]
     unknown = [s for s in wanted if s not in records]
     if unknown or not wanted:
         known = ", ".join(sorted(records)[:8]) + (" ..." if len(records) > 8 else "")
-        raise ApproveError(f"--approve: no student {', '.join(unknown) or '(none given)'} in {out} (students: "
-                           f"{known}; or 'all')")
+        raise ApproveError(
+            f"--approve: no student {', '.join(unknown) or '(none given)'} in {out} (students: {known}; or 'all')"
+        )
     assignment, rubric = folder.meta.get("assignment", "Assignment"), saved_rubric(folder)
     rows, _ = write_outputs(folder, assignment, rubric, records, set(), released_only)
     scored = {r.student for r in rows if r.score is not None}
     unscored = [s for s in wanted if s not in scored]
     if unscored and not everyone:
-        raise ApproveError(f"--approve: {', '.join(unscored)} {'has' if len(unscored) == 1 else 'have'} no score "
-                           "(not graded, or to grade by hand): type a score into the page (or edit it in fedjava "
-                           "serve) first, then approve")
+        raise ApproveError(
+            f"--approve: {', '.join(unscored)} {'has' if len(unscored) == 1 else 'have'} no score "
+            "(not graded, or to grade by hand): type a score into the page (or edit it in fedjava "
+            "serve) first, then approve"
+        )
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     released = [s for s in wanted if s in scored]
     for student in released:
@@ -160,8 +211,10 @@ def summary_counts(rows: list[GradeRow]) -> str:
     parts = []
     check = sum(bool(r.check) for r in rows)
     if check:
-        parts.append(f"{plural(check, 'review')} name an error the tools do not confirm: check "
-                     f"{'it' if check == 1 else 'them'} by hand")
+        parts.append(
+            f"{plural(check, 'review')} name an error the tools do not confirm: check "
+            f"{'it' if check == 1 else 'them'} by hand"
+        )
     late = sum(r.late for r in rows)
     if late:
         parts.append(f"{plural(late, 'late submission')}")

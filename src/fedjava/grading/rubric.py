@@ -75,8 +75,9 @@ class Rubric:
     tests: dict[str, float] = field(default_factory=dict)
     """``{"share": P}``, ``{"each": P}`` or {} (the tests give no points)"""
 
-    def score(self, answer: dict[str, Any], evidence: str | None = None,
-              tests: list[dict[str, Any]] | None = None) -> Score:
+    def score(
+        self, answer: dict[str, Any], evidence: str | None = None, tests: list[dict[str, Any]] | None = None
+    ) -> Score:
         """The points for a parsed answer (:func:`fedjava.evaluation.parse.parse_answer`), with each step.
 
         ``evidence``: the tool-results block the review was made with (None: no tool ran); ``tests``: the table of
@@ -91,8 +92,11 @@ class Rubric:
         if (said != "NO_ERROR" and not backed.finding) or (said == "NO_ERROR" and backed.status == CONTRADICTED):
             counted = tools_verdict(evidence)
             check = f"the grader's {said} is {backed.status}: {backed.reason}"
-        label = f"verdict {counted}" if counted == said else (
-            f"verdict {counted} (what the tools show; the grader's {said} is not confirmed)")
+        label = (
+            f"verdict {counted}"
+            if counted == said
+            else (f"verdict {counted} (what the tools show; the grader's {said} is not confirmed)")
+        )
         steps = [(label, self.verdict[counted])]
         steps += self._test_steps(counted, evidence, tests)
         for i, error in enumerate(answer.get("errors") or [], 1):
@@ -113,8 +117,12 @@ class Rubric:
             total, clipped = 0.0, "raised to 0"
         return Score(round(total, 2), self.cap, steps, clipped, check, counted)
 
-    def _test_steps(self, verdict: str, evidence: str | None, tests: list[dict[str, Any]] | None,
-                    ) -> list[tuple[str, float]]:
+    def _test_steps(
+        self,
+        verdict: str,
+        evidence: str | None,
+        tests: list[dict[str, Any]] | None,
+    ) -> list[tuple[str, float]]:
         """The tests' step (none when the rubric gives them no points)."""
         if not self.tests:
             return []
@@ -129,8 +137,13 @@ class Rubric:
             return [("tests: none ran", 0.0)]
         best = self.verdict["NO_ERROR"]
         got = points * self.verdict[verdict] / best if best else 0.0
-        return [(f"tests: none ran, so their {points:g} points follow the verdict ({self.verdict[verdict]:g} of "
-                 f"{best:g})", round(got, 2))]
+        return [
+            (
+                f"tests: none ran, so their {points:g} points follow the verdict ({self.verdict[verdict]:g} of "
+                f"{best:g})",
+                round(got, 2),
+            )
+        ]
 
     def error_key(self, error: dict[str, Any]) -> str | None:
         for key in (error.get("code"), error.get("type"), "other"):
@@ -196,16 +209,23 @@ def parse_rubric(text: str, where: str = "rubric") -> Rubric:
             problems.append(f"per_error: {key} must be a number of points to take off, 0 or more")
     tests = raw.get("tests") or {}
     if not isinstance(tests, dict) or len(tests) != len([k for k in tests if k in TEST_RULES]) or len(tests) > 1:
-        problems.append("'tests' must be {share: P} (P points for all the tests, in proportion) or {each: P} (P "
-                        "points for every test passed)")
+        problems.append(
+            "'tests' must be {share: P} (P points for all the tests, in proportion) or {each: P} (P "
+            "points for every test passed)"
+        )
         tests = {}
     for key, value in tests.items():
         if not _number(value) or value < 0:
             problems.append(f"tests: {key} must be a number of points, 0 or more")
     if problems:
         raise RubricError(f"{where}: " + "; ".join(problems))
-    return Rubric({k: float(v) for k, v in verdict.items()}, {str(k): float(v) for k, v in per_error.items()},
-                  float(cap), text, {str(k): float(v) for k, v in tests.items()})
+    return Rubric(
+        {k: float(v) for k, v in verdict.items()},
+        {str(k): float(v) for k, v in per_error.items()},
+        float(cap),
+        text,
+        {str(k): float(v) for k, v in tests.items()},
+    )
 
 
 def _number(value: Any) -> bool:

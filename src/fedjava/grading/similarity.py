@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 VERY_SIMILAR = 0.9
 MIN_TOKENS = 40
-_TOKEN_RE = re.compile(r'''
+_TOKEN_RE = re.compile(
+    r'''
     (?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
   | (?P<text>"""(?:\\.|[^\\])*?(?:"""|\Z)|"(?:\\.|[^"\\\n])*"?)
   | (?P<char>'(?:\\.|[^'\\\n])*'?)
@@ -27,11 +28,15 @@ _TOKEN_RE = re.compile(r'''
   | (?P<word>[A-Za-z_$][\w$]*)
   | (?P<space>\s+)
   | (?P<operator>>>>=|<<=|>>=|>>>|\.\.\.|->|::|\+\+|--|&&|\|\||[=!<>+\-*/%&|^]=|<<|>>|\S)
-''', re.VERBOSE | re.DOTALL)
-KEYWORDS = frozenset("""abstract assert boolean break byte case catch char class const continue default do double else
+''',
+    re.VERBOSE | re.DOTALL,
+)
+KEYWORDS = frozenset(
+    """abstract assert boolean break byte case catch char class const continue default do double else
 enum extends final finally float for goto if implements import instanceof int interface long native new package
 private protected public return short static strictfp super switch synchronized this throw throws transient try
-void volatile while var record yield true false null""".split())
+void volatile while var record yield true false null""".split()
+)
 _LITERALS = {"text": "STR", "char": "CHR", "number": "NUM"}
 
 
@@ -66,8 +71,12 @@ def similarity(first: list[str], second: list[str]) -> float:
     return difflib.SequenceMatcher(None, first, second, autojunk=False).ratio()
 
 
-def similar_pairs(programs: dict[str, str], digests: dict[str, str] | None = None,
-                  threshold: float = VERY_SIMILAR, min_tokens: int = MIN_TOKENS) -> list[SimilarPair]:
+def similar_pairs(
+    programs: dict[str, str],
+    digests: dict[str, str] | None = None,
+    threshold: float = VERY_SIMILAR,
+    min_tokens: int = MIN_TOKENS,
+) -> list[SimilarPair]:
     """The pairs of ``programs`` (student id -> code) at or above ``threshold``, most similar first.
 
     ``digests`` (student id -> sha256 of the file) marks pairs of identical files. difflib's cheap upper bounds
@@ -80,7 +89,7 @@ def similar_pairs(programs: dict[str, str], digests: dict[str, str] | None = Non
     for i, first in enumerate(students):
         matcher = difflib.SequenceMatcher(None, autojunk=False)
         matcher.set_seq2(tokens[first])
-        for second in students[i + 1:]:
+        for second in students[i + 1 :]:
             matcher.set_seq1(tokens[second])
             if matcher.real_quick_ratio() < threshold or matcher.quick_ratio() < threshold:
                 continue
@@ -97,5 +106,7 @@ def similar_to(pairs: list[SimilarPair]) -> dict[str, str]:
     for pair in pairs:
         others.setdefault(pair.first, []).append((pair.second, pair.similarity))
         others.setdefault(pair.second, []).append((pair.first, pair.similarity))
-    return {student: ", ".join(f"{other} ({value:.2f})" for other, value in sorted(found))
-            for student, found in others.items()}
+    return {
+        student: ", ".join(f"{other} ({value:.2f})" for other, value in sorted(found))
+        for student, found in others.items()
+    }

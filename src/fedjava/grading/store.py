@@ -31,8 +31,9 @@ from typing import Any
 
 from fedjava.grading.feedback import page_name, set_state, set_total
 
-OUTPUT_NAMES = frozenset({"results.jsonl", "state.json", "rubric.yaml", "grades.csv", "grades_detail.csv",
-                          "summary.html", "feedback"})
+OUTPUT_NAMES = frozenset(
+    {"results.jsonl", "state.json", "rubric.yaml", "grades.csv", "grades_detail.csv", "summary.html", "feedback"}
+)
 """What ``fedjava grade`` writes at the top of its output folder (``feedback`` is a folder)."""
 MARKERS = ("results.jsonl", "state.json")
 """A folder holding both is a grade output folder: no student submits these two."""
@@ -52,9 +53,9 @@ def written_by_grade(paths: list[tuple[str, ...]], out: tuple[str, ...] | None =
         folders.add(())
     found = set()
     for path in files:
-        if out and path[:len(out)] == out:
+        if out and path[: len(out)] == out:
             found.add(path)
-        elif any(len(path) > len(f) and path[:len(f)] == f and _is_output(path[len(f)]) for f in folders):
+        elif any(len(path) > len(f) and path[: len(f)] == f and _is_output(path[len(f)]) for f in folders):
             found.add(path)
     return found
 
@@ -149,8 +150,11 @@ class GradeFolder:
         if path.is_file() and entry["page_sha256"]:
             html = path.read_text(encoding="utf-8", errors="replace")
             # a page written before the digest was of the canonical text matches its recorded sha256 as it is
-            entry["edited"] = entry["page_sha256"] not in (page_digest(html), sha256_text(html),
-                                                           sha256_text(set_state(html, "draft")))
+            entry["edited"] = entry["page_sha256"] not in (
+                page_digest(html),
+                sha256_text(html),
+                sha256_text(set_state(html, "draft")),
+            )
         return entry["edited"]
 
     def write_page(self, student: str, html: str, regraded: bool) -> str:
@@ -210,4 +214,6 @@ class GradeFolder:
         for student in self.state:
             self.is_edited(student)
         self.root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.state_file, json.dumps({"meta": self.meta, "students": self.state}, indent=1, sort_keys=True) + "\n")
+        write_atomic(
+            self.state_file, json.dumps({"meta": self.meta, "students": self.state}, indent=1, sort_keys=True) + "\n"
+        )

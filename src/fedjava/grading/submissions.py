@@ -95,14 +95,16 @@ class _Entry:
     """why the entry is not read (a symbolic link leaving the class folder)"""
 
 
-def collect(path: str | Path,
-            leave_out: Callable[[list[tuple[str, ...]]], set[tuple[str, ...]]] | None = None) -> list[Submission]:
+def collect(
+    path: str | Path, leave_out: Callable[[list[tuple[str, ...]]], set[tuple[str, ...]]] | None = None
+) -> list[Submission]:
     """Every student in ``path`` (a folder or a .zip), sorted by student id (:func:`collect_class`)."""
     return collect_class(path, leave_out).submissions
 
 
-def collect_class(path: str | Path,
-                  leave_out: Callable[[list[tuple[str, ...]]], set[tuple[str, ...]]] | None = None) -> Collected:
+def collect_class(
+    path: str | Path, leave_out: Callable[[list[tuple[str, ...]]], set[tuple[str, ...]]] | None = None
+) -> Collected:
     """Every student in ``path`` (a folder or a .zip), sorted by student id, and the files that are no submission.
     ``leave_out`` names, among the entries' paths (parts relative to ``path``), those that are no submission (a
     grade output folder inside)."""
@@ -114,8 +116,10 @@ def collect_class(path: str | Path,
     elif path.is_file() and zipfile.is_zipfile(path):  # not a pipe: opening one waits for a writer
         entries = _zip_entries(path)
     else:
-        raise SubmissionsError(f"{path}: not a folder or a zip file; give the folder (or zip) that holds one .java "
-                               "file or one folder per student")
+        raise SubmissionsError(
+            f"{path}: not a folder or a zip file; give the folder (or zip) that holds one .java "
+            "file or one folder per student"
+        )
     if leave_out is not None:
         skipped = leave_out([e.parts for e in entries])
         entries = [e for e in entries if e.parts not in skipped]
@@ -133,13 +137,19 @@ def collect_class(path: str | Path,
             students.setdefault(entry.parts[0] if len(entry.parts) > 1 else _stem(entry.parts[0]), []).append(entry)
     if not students and not lms:
         what = f" (only {len(ignored)} other file(s): {', '.join(sorted(ignored)[:3])})" if ignored else ""
-        raise SubmissionsError(f"{path}: no submissions found{what}; expected one .java file or one folder per "
-                               "student, or the zip Canvas or Moodle gives")
+        raise SubmissionsError(
+            f"{path}: no submissions found{what}; expected one .java file or one folder per "
+            "student, or the zip Canvas or Moodle gives"
+        )
     found = [_read_student(student, files) for student, files in students.items() if student not in lms]
     found += [_read_lms_student(student, files) for student, files in lms.items()]
-    found += [Submission(student, student, problem=f"both an LMS submission and a file or folder are named "
-                                                   f"{student}; keep one")
-              for student in students if student in lms]
+    found += [
+        Submission(
+            student, student, problem=f"both an LMS submission and a file or folder are named {student}; keep one"
+        )
+        for student in students
+        if student in lms
+    ]
     return Collected(sorted(found, key=lambda s: s.student), sorted(ignored))
 
 
@@ -174,15 +184,25 @@ def _linked_entry(link: Path, parts: tuple[str, ...], real_root: Path) -> _Entry
     try:
         target = link.resolve()
     except (OSError, RuntimeError):  # RuntimeError: a loop of links
-        return _Entry(parts, bytes, 0, f"{'/'.join(parts)} is a symbolic link that cannot be followed ({shown}); "
-                                       "give the .java file itself")
+        return _Entry(
+            parts,
+            bytes,
+            0,
+            f"{'/'.join(parts)} is a symbolic link that cannot be followed ({shown}); give the .java file itself",
+        )
     if not target.is_relative_to(real_root):
-        return _Entry(parts, bytes, 0, f"{'/'.join(parts)} is a symbolic link to {shown}, outside the class "
-                                       "folder; it was not read (copy the file in instead)")
+        return _Entry(
+            parts,
+            bytes,
+            0,
+            f"{'/'.join(parts)} is a symbolic link to {shown}, outside the class "
+            "folder; it was not read (copy the file in instead)",
+        )
     if not target.is_file():
         what = "a folder" if target.is_dir() else "a missing file"
-        return _Entry(parts, bytes, 0, f"{'/'.join(parts)} is a symbolic link to {what} ({shown}); give the "
-                                       ".java file itself")
+        return _Entry(
+            parts, bytes, 0, f"{'/'.join(parts)} is a symbolic link to {what} ({shown}); give the .java file itself"
+        )
     return _Entry(parts, functools.partial(_read_file, target), target.stat().st_size)
 
 
@@ -224,8 +244,12 @@ def _is_zip_link(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
-def _zip_linked_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, parts: tuple[str, ...],
-                      by_parts: dict[tuple[str, ...], zipfile.ZipInfo]) -> _Entry:
+def _zip_linked_entry(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    parts: tuple[str, ...],
+    by_parts: dict[tuple[str, ...], zipfile.ZipInfo],
+) -> _Entry:
     """A link in the zip: the entry it leads to when that is in the zip, else why not."""
     name, current = "/".join(parts), info
     for _ in range(MAX_LINKS):
@@ -233,16 +257,26 @@ def _zip_linked_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, parts: tu
             target = handle.read(4096).decode("utf-8", "replace")
         where = _inside(_zip_parts(current)[:-1], target)
         if where is None:
-            return _Entry(parts, bytes, 0, f"{name} is a symbolic link to {target}, outside the zip; it was not "
-                                           "read (put the file itself in the zip)")
+            return _Entry(
+                parts,
+                bytes,
+                0,
+                f"{name} is a symbolic link to {target}, outside the zip; it was not "
+                "read (put the file itself in the zip)",
+            )
         if where not in by_parts:
-            return _Entry(parts, bytes, 0, f"{name} is a symbolic link to {target}, which is not in the zip; give "
-                                           "the .java file itself")
+            return _Entry(
+                parts,
+                bytes,
+                0,
+                f"{name} is a symbolic link to {target}, which is not in the zip; give the .java file itself",
+            )
         current = by_parts[where]
         if not _is_zip_link(current):
             return _Entry(parts, functools.partial(_read_zip_entry, archive, current), current.file_size)
-    return _Entry(parts, bytes, 0, f"{name} is a chain of more than {MAX_LINKS} symbolic links; give the .java "
-                                   "file itself")
+    return _Entry(
+        parts, bytes, 0, f"{name} is a chain of more than {MAX_LINKS} symbolic links; give the .java file itself"
+    )
 
 
 def _inside(folder: tuple[str, ...], target: str) -> tuple[str, ...] | None:
@@ -284,9 +318,13 @@ def _read_files(student: str, source: str, java: list[_Entry]) -> Submission:
     from fedjava.java.sources import combine_files
 
     if len(java) > MAX_FILES or sum(f.size for f in java) > MAX_FILE_BYTES:
-        return Submission(student, source, problem=f"{len(java)} .java files of {sum(f.size for f in java) / 1000:.0f} "
-                                                   f"KB; a submission may have at most {MAX_FILES} files and "
-                                                   f"{MAX_FILE_BYTES // 1000} KB")
+        return Submission(
+            student,
+            source,
+            problem=f"{len(java)} .java files of {sum(f.size for f in java) / 1000:.0f} "
+            f"KB; a submission may have at most {MAX_FILES} files and "
+            f"{MAX_FILE_BYTES // 1000} KB",
+        )
     codes, digest = [], hashlib.sha256()
     for entry in java:
         name = "/".join(entry.parts[1:])
@@ -307,8 +345,10 @@ def _read_lms_student(student: str, files: list[tuple[LmsName, _Entry]]) -> Subm
     first = files[0][0]
     who = {"lms": first.lms, "lms_id": first.user_id, "name": first.name}
     # inside a Moodle folder a file's own name is its path below the folder; Canvas names each file itself
-    own = [(named if len(entry.parts) == 1 else replace(named, file="/".join(entry.parts[1:])), entry)
-           for named, entry in files]
+    own = [
+        (named if len(entry.parts) == 1 else replace(named, file="/".join(entry.parts[1:])), entry)
+        for named, entry in files
+    ]
     kept, replaced = newest(own) if first.lms == CANVAS else (own, [])
     old = tuple("/".join(entry.parts) for _, entry in replaced)
     refused = [entry for _, entry in kept if entry.problem]
@@ -318,11 +358,18 @@ def _read_lms_student(student: str, files: list[tuple[LmsName, _Entry]]) -> Subm
     late = any(named.late for named, _ in java)
     if not java:
         listed = ", ".join(named.file for named, _ in kept[:5])
-        return Submission(student, "/".join(kept[0][1].parts), problem=f"no .java file in the submission (files: "
-                          f"{listed}); each student needs one .java file", late=late, replaced=old, **who)
+        return Submission(
+            student,
+            "/".join(kept[0][1].parts),
+            problem=f"no .java file in the submission (files: {listed}); each student needs one .java file",
+            late=late,
+            replaced=old,
+            **who,
+        )
     # read as a folder of the student's files would be (one file, or several compiled together where supported)
-    read = _read_student(student, [_Entry((student, *named.file.split("/")), entry.read, entry.size)
-                                   for named, entry in java])
+    read = _read_student(
+        student, [_Entry((student, *named.file.split("/")), entry.read, entry.size) for named, entry in java]
+    )
     source = "/".join(java[0][1].parts) if len(java) == 1 else student
     return replace(read, source=source, late=late, replaced=old, **who)
 
@@ -337,8 +384,13 @@ def _read_student(student: str, files: list[_Entry]) -> Submission:
     java = [f for f in files if f.parts[-1].lower().endswith(".java")]
     source = "/".join(java[0].parts) if len(java) == 1 else (student + "/" if folder else "/".join(files[0].parts))
     if not folder and len(files) > 1:
-        return Submission(student, source, problem="several files with this name (" +
-                          ", ".join(f.parts[-1] for f in files) + "); keep one .java file per student")
+        return Submission(
+            student,
+            source,
+            problem="several files with this name ("
+            + ", ".join(f.parts[-1] for f in files)
+            + "); keep one .java file per student",
+        )
     if not java:
         what = "no .java file in the folder" if folder else f"not a Java file ({files[0].parts[-1]})"
         return Submission(student, source, problem=f"{what}; each student needs one .java file")
@@ -346,8 +398,12 @@ def _read_student(student: str, files: list[_Entry]) -> Submission:
         return _read_files(student, source, java)
     entry = java[0]
     if entry.size > MAX_FILE_BYTES:
-        return Submission(student, source, problem=f"{entry.size / 1000:.0f} KB is too large for a Java file "
-                                                   f"(the limit is {MAX_FILE_BYTES // 1000} KB)")
+        return Submission(
+            student,
+            source,
+            problem=f"{entry.size / 1000:.0f} KB is too large for a Java file "
+            f"(the limit is {MAX_FILE_BYTES // 1000} KB)",
+        )
     try:
         data = entry.read()
     except (OSError, zipfile.BadZipFile, RuntimeError) as exc:  # RuntimeError: an encrypted zip entry

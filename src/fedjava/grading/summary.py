@@ -23,8 +23,15 @@ TOP_ERRORS = 10
 STATUS_NAMES = {"graded": "graded", "invalid_answer": "grade by hand", "ungradable": "not graded"}
 
 
-def render_summary(assignment: str, rows: list[GradeRow], records: dict[str, dict[str, Any]], cap: float,
-                   timing: str, pairs: list[SimilarPair] | None = None, ignored: list[str] | None = None) -> str:
+def render_summary(
+    assignment: str,
+    rows: list[GradeRow],
+    records: dict[str, dict[str, Any]],
+    cap: float,
+    timing: str,
+    pairs: list[SimilarPair] | None = None,
+    ignored: list[str] | None = None,
+) -> str:
     """The page for ``rows`` (one per student) and their results.jsonl ``records``; ``pairs``: the very similar
     submissions; ``ignored``: the files that were no submission."""
     counts = Counter(r.status for r in rows)
@@ -38,21 +45,43 @@ def render_summary(assignment: str, rows: list[GradeRow], records: dict[str, dic
             errors[(error_kind(error), describe_code(code), code)] += 1
     scores = [r.score for r in rows if r.score is not None]
     histogram = score_histogram(scores, cap)
-    return templates().get_template("summary.html").render(
-        assignment=assignment, cap=cap, timing=timing,
-        counts={"students": len(rows), "graded": counts["graded"], "invalid_answer": counts["invalid_answer"],
-                "ungradable": counts["ungradable"], "draft": sum(r.state == "draft" for r in rows),
-                "released": sum(r.state == "released" for r in rows), "edited": sum(r.edited for r in rows),
+    return (
+        templates()
+        .get_template("summary.html")
+        .render(
+            assignment=assignment,
+            cap=cap,
+            timing=timing,
+            counts={
+                "students": len(rows),
+                "graded": counts["graded"],
+                "invalid_answer": counts["invalid_answer"],
+                "ungradable": counts["ungradable"],
+                "draft": sum(r.state == "draft" for r in rows),
+                "released": sum(r.state == "released" for r in rows),
+                "edited": sum(r.edited for r in rows),
                 "teacher_scores": sum(r.score_from == "teacher" for r in rows),
-                "check": sum(bool(r.check) for r in rows), "late": sum(r.late for r in rows), "similar": len(pairs or [])},
-        verdicts=[(v, verdict_counts[v]) for v in VERDICTS if verdict_counts[v]],
-        most_verdicts=max(verdict_counts.values(), default=1),
-        errors=[(kind, text, code, n) for (kind, text, code), n in errors.most_common(TOP_ERRORS)],
-        histogram=histogram, most_scores=max((n for _, n in histogram), default=1),
-        mean=statistics.mean(scores) if scores else None, median=statistics.median(scores) if scores else None,
-        ungradable=[r for r in rows if r.status == "ungradable"], rows=sorted(rows, key=lambda r: r.student),
-        status_names=STATUS_NAMES, pairs=pairs or [], very_similar=VERY_SIMILAR,
-        pages={r.student: r.page for r in rows}, to_check=[r for r in rows if r.check], ignored=ignored or [])
+                "check": sum(bool(r.check) for r in rows),
+                "late": sum(r.late for r in rows),
+                "similar": len(pairs or []),
+            },
+            verdicts=[(v, verdict_counts[v]) for v in VERDICTS if verdict_counts[v]],
+            most_verdicts=max(verdict_counts.values(), default=1),
+            errors=[(kind, text, code, n) for (kind, text, code), n in errors.most_common(TOP_ERRORS)],
+            histogram=histogram,
+            most_scores=max((n for _, n in histogram), default=1),
+            mean=statistics.mean(scores) if scores else None,
+            median=statistics.median(scores) if scores else None,
+            ungradable=[r for r in rows if r.status == "ungradable"],
+            rows=sorted(rows, key=lambda r: r.student),
+            status_names=STATUS_NAMES,
+            pairs=pairs or [],
+            very_similar=VERY_SIMILAR,
+            pages={r.student: r.page for r in rows},
+            to_check=[r for r in rows if r.check],
+            ignored=ignored or [],
+        )
+    )
 
 
 def score_histogram(scores: list[float], cap: float) -> list[tuple[str, int]]:
@@ -66,6 +95,8 @@ def score_histogram(scores: list[float], cap: float) -> list[tuple[str, int]]:
     counts = [0] * (int(cap) + 1 if per_point else 10)
     for score in scores:
         counts[min(int(score / width), len(counts) - 1)] += 1
-    labels = [format_points(i * width) if per_point else f"{format_points(i * width)}-"
-              f"{format_points((i + 1) * width)}" for i in range(len(counts))]
+    labels = [
+        format_points(i * width) if per_point else f"{format_points(i * width)}-{format_points((i + 1) * width)}"
+        for i in range(len(counts))
+    ]
     return list(zip(labels, counts, strict=True))

@@ -22,15 +22,21 @@ from typing import Any
 
 from fedjava.java.evidence import short, strip_loader_names
 
-STATUS_WORDS = {"PASS": "pass", "FAIL": "fail", "ERROR": "fail (threw)", "TIMEOUT": "fail (never ended)",
-                "NOT_RUN": "not run"}
+STATUS_WORDS = {
+    "PASS": "pass",
+    "FAIL": "fail",
+    "ERROR": "fail (threw)",
+    "TIMEOUT": "fail (never ended)",
+    "NOT_RUN": "not run",
+}
 HIDDEN_CALL = "a hidden test"
 COLUMN = 48
 """Widest column of the text table (longer cells end in "...")."""
 # what follows a hidden call in a tool line or an explanation: the values it returned, an exception's message
 _HIDDEN_VALUES_RE = re.compile(f"{HIDDEN_CALL} returned .*?, expected [^\n;]*")
-_HIDDEN_MESSAGE_RE = re.compile(f"{HIDDEN_CALL} threw (?P<exception>[\\w.$]+)(?::[^\n]*?)?(?= at line| outside|$)",
-                                re.MULTILINE)
+_HIDDEN_MESSAGE_RE = re.compile(
+    f"{HIDDEN_CALL} threw (?P<exception>[\\w.$]+)(?::[^\n]*?)?(?= at line| outside|$)", re.MULTILINE
+)
 
 
 def tests_table(task, outcome) -> list[dict[str, Any]]:
@@ -41,8 +47,13 @@ def tests_table(task, outcome) -> list[dict[str, Any]]:
     rows = []
     for i, test in enumerate(tests):
         shown = f"{test.setup} {test.call}" if test.setup else test.call
-        row = {"call": short(shown), "expected": short(_expected(test)), "actual": "", "status": "NOT_RUN",
-               "hidden": bool(getattr(test, "hidden", False))}
+        row = {
+            "call": short(shown),
+            "expected": short(_expected(test)),
+            "actual": "",
+            "status": "NOT_RUN",
+            "hidden": bool(getattr(test, "hidden", False)),
+        }
         case = cases.get(i)
         if case is not None:
             row["status"] = case.status if case.status in STATUS_WORDS else "FAIL"
@@ -69,14 +80,16 @@ def _expected(test) -> str:
 
 
 def counts(rows: list[dict[str, Any]]) -> str:
-    """"7 of 9" (passed of all, hidden included), "" for no tests."""
+    """ "7 of 9" (passed of all, hidden included), "" for no tests."""
     return f"{sum(r['status'] == 'PASS' for r in rows)} of {len(rows)}" if rows else ""
 
 
 def student_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows a student may see: a hidden test's outcome without its call and values."""
-    return [{"call": "", "expected": "", "actual": "", "status": r["status"], "hidden": True} if r.get("hidden")
-            else r for r in rows]
+    return [
+        {"call": "", "expected": "", "actual": "", "status": r["status"], "hidden": True} if r.get("hidden") else r
+        for r in rows
+    ]
 
 
 def hidden_calls(rows: list[dict[str, Any]] | None) -> list[str]:
@@ -99,8 +112,10 @@ def hide_in_answer(answer: dict[str, Any] | None, calls: list[str]) -> dict[str,
     """A copy of ``answer`` whose errors' message, explanation and fix name no hidden call."""
     if not answer or not calls:
         return answer
-    errors = [{**e, **{k: hide_calls(e.get(k), calls) for k in ("message", "explanation", "fix") if e.get(k)}}
-              for e in answer.get("errors") or []]
+    errors = [
+        {**e, **{k: hide_calls(e.get(k), calls) for k in ("message", "explanation", "fix") if e.get(k)}}
+        for e in answer.get("errors") or []
+    ]
     return {**answer, "errors": errors}
 
 

@@ -58,16 +58,37 @@ def signatures(reference: str, *, unsafe: bool = False) -> list[Member]:
         (work / "Solution.java").write_text(javac_source(reference), encoding="utf-8")
         (work / "out").mkdir()
         box = Sandbox(work, writable=True, unsafe=unsafe)
-        compiled = box.run(["javac", *JAVAC_FLAGS, "-parameters", "-XDrawDiagnostics", "-encoding", "UTF-8", "-d",
-                            "out", "Solution.java"], limits(60))
+        compiled = box.run(
+            [
+                "javac",
+                *JAVAC_FLAGS,
+                "-parameters",
+                "-XDrawDiagnostics",
+                "-encoding",
+                "UTF-8",
+                "-d",
+                "out",
+                "Solution.java",
+            ],
+            limits(60),
+        )
         if compiled.returncode != 0:
             first = next(iter(parse_diagnostics(compiled.stderr)), None)
             where = f": line {first.line}: {first.message or first.key}" if first else ""
             raise GenerateError(f"the reference solution does not compile{where}")
         module = harness.place(harness.module_path(JAVAC_FLAGS, unsafe), work)
         listed = Sandbox(work, unsafe=unsafe, reads=(work,)).run(
-            ["java", "-Xmx128m", "--module-path", box.path(module), "-m",
-             f"{harness.MODULE}/{harness.MODULE}.Signatures", box.path(work / "out")], limits(30))
+            [
+                "java",
+                "-Xmx128m",
+                "--module-path",
+                box.path(module),
+                "-m",
+                f"{harness.MODULE}/{harness.MODULE}.Signatures",
+                box.path(work / "out"),
+            ],
+            limits(30),
+        )
     if listed.returncode != 0:
         raise RuntimeError(f"listing the reference's methods failed: {listed.stderr[-500:]}")
     members = []
@@ -93,18 +114,35 @@ def _named(requirement: str, names: list[str], fallback: bool = True) -> set[str
     return mentioned or (set(names) if fallback or not requirement.strip() else set())
 
 
-def targets(members: list[Member], requirement: str, rng: random.Random, inputs: int = 40,
-            extremes: bool = True):
+def targets(members: list[Member], requirement: str, rng: random.Random, inputs: int = 40, extremes: bool = True):
     """(label, candidate cases) for each method of Solution and each class to test (see :mod:`fedjava.java.generate`):
     at most ``inputs`` cases a method, and a class as many a query, up to three times; ``extremes``: MIN_VALUE and
     MAX_VALUE among the edge cases."""
     classes = [m for m in members if m.name == "<class>" and m.returns == "class" and not m.modifiers & ABSTRACT]
-    statics = [m for m in members if m.owner == "Solution" and m.name not in ("<class>", "<init>")
-               and m.modifiers & STATIC and not m.modifiers & PRIVATE and m.name not in SKIPPED_METHODS
-               and not m.name.startswith("lambda$")]
-    ctors = {c.owner: sorted((m for m in members if m.owner == c.owner and m.name == "<init>"
-                              and not m.modifiers & PRIVATE and all(parse_type(t) for t, _ in m.params)),
-                             key=lambda m: len(m.params)) for c in classes}
+    statics = [
+        m
+        for m in members
+        if m.owner == "Solution"
+        and m.name not in ("<class>", "<init>")
+        and m.modifiers & STATIC
+        and not m.modifiers & PRIVATE
+        and m.name not in SKIPPED_METHODS
+        and not m.name.startswith("lambda$")
+    ]
+    ctors = {
+        c.owner: sorted(
+            (
+                m
+                for m in members
+                if m.owner == c.owner
+                and m.name == "<init>"
+                and not m.modifiers & PRIVATE
+                and all(parse_type(t) for t, _ in m.params)
+            ),
+            key=lambda m: len(m.params),
+        )
+        for c in classes
+    }
     objects = {name: made[0].params for name, made in ctors.items() if made}  # what a parameter can be made of
     chosen = _named(requirement, [m.name for m in statics] + [c.owner for c in classes if c.owner != "Solution"])
     for method in statics:
@@ -115,22 +153,37 @@ def targets(members: list[Member], requirement: str, rng: random.Random, inputs:
     for cls in classes:
         if cls.owner == "Solution" or cls.owner not in chosen:
             continue
-        methods = [m for m in members if m.owner == cls.owner and m.name not in ("<class>", "<init>")
-                   and not m.modifiers & (STATIC | PRIVATE) and m.name not in SKIPPED_METHODS
-                   and all(parse_type(t, objects) for t, _ in m.params)]
+        methods = [
+            m
+            for m in members
+            if m.owner == cls.owner
+            and m.name not in ("<class>", "<init>")
+            and not m.modifiers & (STATIC | PRIVATE)
+            and m.name not in SKIPPED_METHODS
+            and all(parse_type(t, objects) for t, _ in m.params)
+        ]
         wanted = _named(requirement, [m.name for m in methods], fallback=False)  # a helper class: its fields only
         methods = [m for m in methods if m.name in wanted]
         queries = [m for m in methods if m.returns != "void"]
         if ctors[cls.owner] and queries:
-            yield cls.owner, _object_cases(cls.owner, ctors[cls.owner][0], methods, queries, requirement, rng, inputs,
-                                           objects)
+            yield (
+                cls.owner,
+                _object_cases(cls.owner, ctors[cls.owner][0], methods, queries, requirement, rng, inputs, objects),
+            )
 
 
 # ---------------------------------------------------------------- candidate inputs
 
 
-def _arguments(params, requirement: str, rng: random.Random, count: int, extremes: bool = True, narrow: bool = False,
-               objects: dict | None = None) -> list[list[str]]:
+def _arguments(
+    params,
+    requirement: str,
+    rng: random.Random,
+    count: int,
+    extremes: bool = True,
+    narrow: bool = False,
+    objects: dict | None = None,
+) -> list[list[str]]:
     """Up to ``count`` distinct argument lists: edge cases (each parameter its i-th), then random ones; the arrays
     and collections of one list mostly share a length (the two arrays of a dot product). ``narrow``: random
     values mostly from a few small ones (:class:`~fedjava.java.inputs.Values`)."""
@@ -142,8 +195,18 @@ def _arguments(params, requirement: str, rng: random.Random, count: int, extreme
     for i in range(max(1, min(count // 2, 16)) if values else 1):
         # a third of the edge lists aligned (0, 0), (1, 1) ...; the others pair the scalars' edges differently, while
         # arrays and collections keep one length (two matrices of a product stay the same size)
-        _add(out, seen, _with_members([v.edge(i if v.type.kind in ("array", "list", "set", "map") else i + j * (i % 3))
-                                       for j, v in enumerate(values)], values, rng))
+        _add(
+            out,
+            seen,
+            _with_members(
+                [
+                    v.edge(i if v.type.kind in ("array", "list", "set", "map") else i + j * (i % 3))
+                    for j, v in enumerate(values)
+                ],
+                values,
+                rng,
+            ),
+        )
     for _ in range(count * 4):
         if len(out) >= count:
             break
@@ -165,8 +228,11 @@ def _with_members(args: list[str], values: list[Values], rng: random.Random) -> 
             found = []
             if other.type.kind in ("array", "list", "set") and other.type.items[0].boxed == value.type.boxed:
                 found = elements(args[j])
-            elif other.type.kind == "string" and args[j].startswith('"') and value.type.boxed in (
-                    "java.lang.String", "java.lang.Character"):
+            elif (
+                other.type.kind == "string"
+                and args[j].startswith('"')
+                and value.type.boxed in ("java.lang.String", "java.lang.Character")
+            ):
                 text = args[j][1:-1]
                 pieces = text.split(" ") if value.type.kind == "string" else list(text.replace("\\", ""))
                 found = [f'"{w}"' if value.type.kind == "string" else f"'{w}'" for w in pieces if w and w != "'"]
@@ -183,8 +249,14 @@ def _add(out: list[list[str]], seen: set[str], args: list[str]) -> None:
         out.append(args)
 
 
-def _static_cases(method: Member, requirement: str, rng: random.Random, inputs: int, extremes: bool, objects: dict,
-                  ) -> list[TestCase]:
+def _static_cases(
+    method: Member,
+    requirement: str,
+    rng: random.Random,
+    inputs: int,
+    extremes: bool,
+    objects: dict,
+) -> list[TestCase]:
     types = [parse_type(t, objects) for t, _ in method.params]
     if any(t is None for t in types):
         return []
@@ -198,19 +270,32 @@ def _static_cases(method: Member, requirement: str, rng: random.Random, inputs: 
             continue
         setup = " ".join(f"var a{i} = {arg};" for i, arg in enumerate(args))
         names = ", ".join(f"a{i}" if i in mutable else arg for i, arg in enumerate(args))
-        shown = f"a{mutable[0]}" if len(mutable) == 1 else \
-            "java.util.Arrays.asList(new java.lang.Object[] {" + ", ".join(f"a{i}" for i in mutable) + "})"
+        shown = (
+            f"a{mutable[0]}"
+            if len(mutable) == 1
+            else "java.util.Arrays.asList(new java.lang.Object[] {" + ", ".join(f"a{i}" for i in mutable) + "})"
+        )
         cases.append(TestCase(shown, "null", f"{setup} Solution.{method.name}({names});", generated=True))
     return cases
 
 
-def _object_cases(owner: str, ctor: Member, methods: list[Member], queries: list[Member], requirement: str,
-                  rng: random.Random, inputs: int, objects: dict) -> list[TestCase]:
+def _object_cases(
+    owner: str,
+    ctor: Member,
+    methods: list[Member],
+    queries: list[Member],
+    requirement: str,
+    rng: random.Random,
+    inputs: int,
+    objects: dict,
+) -> list[TestCase]:
     """Sequences of calls on a new object, each ending in a query (a method that returns a value): mostly calls that
     change the object (void or boolean methods: add, remove, vote), with arguments drawn from a few small values and,
     half the time, from what the object was already given, so that what was added is what is looked up."""
     made = _arguments(ctor.params, requirement, rng, inputs, extremes=False, narrow=True)
-    calls = {m: _arguments(m.params, requirement, rng, 12, extremes=False, narrow=True, objects=objects) for m in methods}
+    calls = {
+        m: _arguments(m.params, requirement, rng, 12, extremes=False, narrow=True, objects=objects) for m in methods
+    }
     changers = [m for m in methods if m.returns in ("void", "boolean")] or methods
     wanted = inputs * min(len(queries), 3)
     cases, seen = [], set()
@@ -248,13 +333,13 @@ def _remember(given: dict[str, list[str]], params, args: list[str], objects: dic
             given.setdefault(jtype.items[0].boxed, []).extend(elements(arg))
 
 
-def _reuse(given: dict[str, list[str]], params, args: list[str], requirement: str, rng: random.Random,
-           objects: dict) -> list[str]:
+def _reuse(
+    given: dict[str, list[str]], params, args: list[str], requirement: str, rng: random.Random, objects: dict
+) -> list[str]:
     """``args``, each plain one (not a position) replaced half the time by a value of its type given before."""
     out = []
     for (kind, name), arg in zip(params, args, strict=True):
         jtype = parse_type(kind, objects)
         pool = given.get(jtype.boxed, []) if jtype is not None and jtype.kind in ("prim", "box", "string") else []
-        out.append(rng.choice(pool) if pool and not hints_for(name, requirement).index and rng.random() < 0.5
-                   else arg)
+        out.append(rng.choice(pool) if pool and not hints_for(name, requirement).index and rng.random() < 0.5 else arg)
     return out

@@ -32,9 +32,15 @@ MAX_CAUSES = 3
 _INIT_RE = re.compile(r"variable (\w+) might not have been initialized")
 _NULL_RE = re.compile(r'because "([A-Za-z_]\w*)" is null')
 _INDEX_RE = re.compile(r"(ArrayIndexOutOfBoundsException|StringIndexOutOfBoundsException|IndexOutOfBoundsException)")
-_BRACE_KEYS = ("compiler.err.else.without.if", "compiler.err.illegal.start.of.", "compiler.err.premature.eof",
-               "compiler.err.class.method.or.field.expected", "compiler.err.expected4", "compiler.err.not.stmt",
-               "compiler.err.orphaned")
+_BRACE_KEYS = (
+    "compiler.err.else.without.if",
+    "compiler.err.illegal.start.of.",
+    "compiler.err.premature.eof",
+    "compiler.err.class.method.or.field.expected",
+    "compiler.err.expected4",
+    "compiler.err.not.stmt",
+    "compiler.err.orphaned",
+)
 _CONTROL_RE = re.compile(r"^\s*(?:\}\s*)?(?:for|while|if|else\s+if|else|do|switch|try|catch|finally)\b")
 _LOOP_RE = re.compile(r"^\s*(?:for|while|do)\b")
 _CLASS_RE = re.compile(r"cannot find symbol\s+symbol:\s+class ([A-Z]\w*)")
@@ -109,15 +115,15 @@ def brace_cause(lines: list[str]) -> tuple[int, str] | None:
         after = nonblank[k + 1]
         if _CONTROL_RE.match(text) and not text.endswith(("{", ";")) and _indent(code[after - 1]) > _indent(text):
             # several more-indented lines, then a '}' at the header's indentation: the block lost its '{'
-            body = [m for m in nonblank[k + 1:] if _indent(code[m - 1]) > _indent(text)]
-            end = next((m for m in nonblank[k + 1:] if _indent(code[m - 1]) <= _indent(text)), None)
+            body = [m for m in nonblank[k + 1 :] if _indent(code[m - 1]) > _indent(text)]
+            end = next((m for m in nonblank[k + 1 :] if _indent(code[m - 1]) <= _indent(text)), None)
             if len(body) > 1 and end is not None and code[end - 1].strip().startswith("}"):
                 return n, "opens a block without '{'"
     for k, n in enumerate(nonblank):
         text = code[n - 1]
         if not text.endswith("{"):
             continue
-        end = next((m for m in nonblank[k + 1:] if _indent(code[m - 1]) <= _indent(text)), None)
+        end = next((m for m in nonblank[k + 1 :] if _indent(code[m - 1]) <= _indent(text)), None)
         if end is None:
             return len(code), f"the block opened at line {n} is never closed"
         if not code[end - 1].strip().startswith("}"):
@@ -154,13 +160,21 @@ def cause_lines(block: str, code: str) -> list[tuple[int, str]]:
             named.add(at)
             null = _NULL_RE.search(fact.message)
             if null:
-                add(assignment(lines, null.group(1), at) or declaration(lines, null.group(1), at),
-                    f"sets {null.group(1)}")
+                add(
+                    assignment(lines, null.group(1), at) or declaration(lines, null.group(1), at),
+                    f"sets {null.group(1)}",
+                )
             if _INDEX_RE.search(fact.exception) and 1 <= at <= len(lines):
                 add(enclosing_loop(lines, at), f"the loop line {at} is in")
                 for name in dict.fromkeys(re.findall(r"(\w+)\s*\[", _code_part(lines[at - 1]))):
-                    made = next((n for n in range(at - 1, 0, -1)
-                                 if re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*new\b", lines[n - 1])), None)
+                    made = next(
+                        (
+                            n
+                            for n in range(at - 1, 0, -1)
+                            if re.search(rf"(?<![\w.]){re.escape(name)}\s*=\s*new\b", lines[n - 1])
+                        ),
+                        None,
+                    )
                     add(made, f"creates {name}")
     return out[:MAX_CAUSES]
 

@@ -34,9 +34,11 @@ log = logging.getLogger("fedjava")
 
 FOLDER = "fedjava"
 WATCH_SECONDS = 0.05
-NO_CGROUP_WARNING = ("no writable cgroup with the memory and pids controllers here, so each sandboxed command's "
-                     "processes are capped one at a time (address space, process count), not together: run "
-                     "fedjava as root to cap the memory and processes of each command as a whole")
+NO_CGROUP_WARNING = (
+    "no writable cgroup with the memory and pids controllers here, so each sandboxed command's "
+    "processes are capped one at a time (address space, process count), not together: run "
+    "fedjava as root to cap the memory and processes of each command as a whole"
+)
 _JOIN_SCRIPT = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"'
 _counter = itertools.count()
 
@@ -141,8 +143,9 @@ def create(memory_bytes: int, processes: int) -> Cgroup | None:
         _set_limits(group, memory_bytes, processes)
     except OSError as exc:
         group.remove()
-        log.warning("could not create a cgroup for a sandboxed command (%s): its processes are capped one at a "
-                    "time only", exc)
+        log.warning(
+            "could not create a cgroup for a sandboxed command (%s): its processes are capped one at a time only", exc
+        )
         return None
     return group
 
@@ -171,8 +174,9 @@ def _bases() -> tuple[int, tuple[Path, ...]] | None:
     tried = []
     memory, pids = mounts.get("memory"), mounts.get("pids")
     if memory and pids:
-        roots = tuple(_under(mount, own.get(name, "/")) / FOLDER for name, mount in (("memory", memory),
-                                                                                     ("pids", pids)))
+        roots = tuple(
+            _under(mount, own.get(name, "/")) / FOLDER for name, mount in (("memory", memory), ("pids", pids))
+        )
         tried.append((1, roots))
     if "" in mounts and "" in own:
         parent = os.path.dirname(own[""]) if own[""] != "/" else "/"

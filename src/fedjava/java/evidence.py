@@ -159,7 +159,8 @@ class FirstException(Fact):
     """the student's line on top of the stack trace; -1 when no frame of the student's file is on it"""
 
     _RE: ClassVar[re.Pattern] = re.compile(
-        r"^first exception: (.*?) threw ([\w.$]+)(?:: (.*?))?(?: at line (\d+)| outside the student's code)$")
+        r"^first exception: (.*?) threw ([\w.$]+)(?:: (.*?))?(?: at line (\d+)| outside the student's code)$"
+    )
 
     @property
     def named_line(self) -> int | None:  # type: ignore[override]
@@ -272,8 +273,16 @@ class OtherLine(Fact):
         return cls(line)
 
 
-FACT_KINDS: list[type[Fact]] = [JavacResult, TestsNotRun, TestSummary, FirstTimeout, FirstException,
-                                FirstWrongResult, SuspiciousLines, VerifiedChange]
+FACT_KINDS: list[type[Fact]] = [
+    JavacResult,
+    TestsNotRun,
+    TestSummary,
+    FirstTimeout,
+    FirstException,
+    FirstWrongResult,
+    SuspiciousLines,
+    VerifiedChange,
+]
 """The kinds :meth:`Evidence.parse` tries, in order (a timeout line before the exception line it resembles).
 :func:`register` adds one."""
 
@@ -305,14 +314,17 @@ class ReferenceComparison(Fact):
 
     _RE: ClassVar[re.Pattern] = re.compile(
         r"^reference: (\d+) of (\d+) generated inputs differ; first: (.*) (returned .*|threw .*|did not finish .*|"
-        r"was not run.*), the reference (returns .*|throws .*)$")
+        r"was not run.*), the reference (returns .*|throws .*)$"
+    )
     _AGREE: ClassVar[re.Pattern] = re.compile(r"^reference: all (\d+) generated inputs agree$")
 
     def render(self) -> str:
         if not self.differ:
             return f"reference: all {self.total} generated inputs agree"
-        return (f"reference: {self.differ} of {self.total} generated inputs differ; first: {self.call} {self.student}, "
-                f"the reference {self.reference}")
+        return (
+            f"reference: {self.differ} of {self.total} generated inputs differ; first: {self.call} {self.student}, "
+            f"the reference {self.reference}"
+        )
 
     @classmethod
     def parse(cls, line: str) -> ReferenceComparison | None:
@@ -442,8 +454,12 @@ def test_facts(outcome: RunOutcome, total: int, hung_call: str = "") -> list[Fac
     return facts
 
 
-def evidence_of(outcome: RunOutcome | None, total_tests: int, hung_call: str = "", ran_tests: bool = True,
-                ) -> Evidence:
+def evidence_of(
+    outcome: RunOutcome | None,
+    total_tests: int,
+    hung_call: str = "",
+    ran_tests: bool = True,
+) -> Evidence:
     """The evidence of one program. ``outcome`` None: nothing was run (the tools were not available).
 
     ``ran_tests`` False or no tests (compiled only, or the task has none): the tests fact says "not run".
@@ -480,16 +496,20 @@ def comparison_facts(task: Task, outcome: RunOutcome) -> list:
         return [ReferenceComparison(0, len(generated))]
     first, test = differ[0], task.tests[differ[0]]
     case = results.get(first)
-    student = "was not run (the program stopped before it)" if case is None else \
-        case_outcome(case, lambda text: short(strip_loader_names(text)))
+    student = (
+        "was not run (the program stopped before it)"
+        if case is None
+        else case_outcome(case, lambda text: short(strip_loader_names(text)))
+    )
     shown = case.expected if case is not None and case.status == "FAIL" else test.expect  # as the student's value
     reference = f"throws {test.throws}" if test.throws else f"returns {short(shown)}"
     call = short(f"{test.setup} {test.call}" if test.setup else test.call)
     return [ReferenceComparison(len(differ), len(generated), call, student, reference)]
 
 
-def gather_evidence(code: str, task: Task | None = None, run_tests: bool = True, *,
-                    unsafe: bool = False) -> tuple[str, RunOutcome]:
+def gather_evidence(
+    code: str, task: Task | None = None, run_tests: bool = True, *, unsafe: bool = False
+) -> tuple[str, RunOutcome]:
     """Run javac and the tests on one student's file: (the evidence block, the outcome).
 
     With a task that has test cases (and ``run_tests``), the file is compiled with the task's driver and

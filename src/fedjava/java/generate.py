@@ -73,12 +73,15 @@ class Generated:
     def summary(self) -> str:
         """One line for the teacher: how many tests, for what, and what was left out."""
         dropped = "; ".join(f"{n} {why}" for why, n in self.left_out.most_common() if n)
-        return (f"{len(self.tests)} generated test(s) for {', '.join(self.targets) or 'nothing'} in "
-                f"{self.seconds:.1f} s" + (f" (left out: {dropped})" if dropped else ""))
+        return (
+            f"{len(self.tests)} generated test(s) for {', '.join(self.targets) or 'nothing'} in "
+            f"{self.seconds:.1f} s" + (f" (left out: {dropped})" if dropped else "")
+        )
 
 
-def generate_tests(reference: str, requirement: str = "", budget: Budget = Budget(), *,
-                   unsafe: bool = False) -> Generated:
+def generate_tests(
+    reference: str, requirement: str = "", budget: Budget = Budget(), *, unsafe: bool = False
+) -> Generated:
     """Tests for ``reference``'s methods (see the module's docstring); GenerateError when it has nothing to call."""
     require_jdk()
     started = time.perf_counter()
@@ -90,9 +93,11 @@ def generate_tests(reference: str, requirement: str = "", budget: Budget = Budge
         result.targets.append(label)
         candidates += cases
     if not candidates:
-        raise GenerateError("the reference solution has no method to test: a static method of Solution, or a class "
-                            "with a constructor, whose parameters are numbers, chars, booleans, Strings, or arrays, "
-                            "lists, sets or maps of them")
+        raise GenerateError(
+            "the reference solution has no method to test: a static method of Solution, or a class "
+            "with a constructor, whose parameters are numbers, chars, booleans, Strings, or arrays, "
+            "lists, sets or maps of them"
+        )
     deadline = started + budget.seconds
     recorded = _record(reference, candidates, deadline, result.left_out, unsafe)
     result.tests = tuple(_verify(reference, recorded, deadline, result.left_out, unsafe))
@@ -103,8 +108,13 @@ def generate_tests(reference: str, requirement: str = "", budget: Budget = Budge
 # ---------------------------------------------------------------- the reference's values
 
 
-def _record(reference: str, cases: list[TestCase], deadline: float, left_out: Counter, unsafe: bool,
-            ) -> list[TestCase]:
+def _record(
+    reference: str,
+    cases: list[TestCase],
+    deadline: float,
+    left_out: Counter,
+    unsafe: bool,
+) -> list[TestCase]:
     """Each case with the reference's value as its expected one (or the exception it throws); see the module's
     docstring for what is left out."""
     source = javac_source(reference).split("\n")
@@ -136,12 +146,20 @@ def _record(reference: str, cases: list[TestCase], deadline: float, left_out: Co
 
 def _thrown_by_reference(exception: str, line: int, source: list[str]) -> bool:
     """Whether the reference threw a JDK exception itself (``throw new ...`` on the line the stack trace names)."""
-    return exception.startswith("java.") and 0 < line <= len(source) and re.search(r"\bthrow\b", source[line - 1]) \
-        is not None
+    return (
+        exception.startswith("java.")
+        and 0 < line <= len(source)
+        and re.search(r"\bthrow\b", source[line - 1]) is not None
+    )
 
 
-def _verify(reference: str, cases: list[TestCase], deadline: float, left_out: Counter, unsafe: bool,
-            ) -> list[TestCase]:
+def _verify(
+    reference: str,
+    cases: list[TestCase],
+    deadline: float,
+    left_out: Counter,
+    unsafe: bool,
+) -> list[TestCase]:
     """The cases the reference passes when run again with its recorded values as the expected ones."""
     outcome, kept = _run(reference, cases, deadline + 30, left_out, unsafe)
     if outcome is None:
@@ -151,8 +169,9 @@ def _verify(reference: str, cases: list[TestCase], deadline: float, left_out: Co
     return [test for i, test in enumerate(kept) if i in passed]
 
 
-def _run(reference: str, cases: list[TestCase], deadline: float, left_out: Counter, unsafe: bool,
-         record: bool = False) -> tuple[RunOutcome | None, list[TestCase]]:
+def _run(
+    reference: str, cases: list[TestCase], deadline: float, left_out: Counter, unsafe: bool, record: bool = False
+) -> tuple[RunOutcome | None, list[TestCase]]:
     """Compile ``cases`` against the reference and run them (alone, in the sandbox); a case javac refuses is left
     out and the rest compiled again. Returns (the run, the cases it ran)."""
     for _ in range(4):
@@ -162,18 +181,24 @@ def _run(reference: str, cases: list[TestCase], deadline: float, left_out: Count
             files = write_program(folder, task, reference)
             (folder / "out").mkdir()
             compiled = Sandbox(folder, writable=True, unsafe=unsafe).run(
-                ["javac", *JAVAC_FLAGS, "-XDrawDiagnostics", "-encoding", "UTF-8", "-d", "out", *files], limits(120))
+                ["javac", *JAVAC_FLAGS, "-XDrawDiagnostics", "-encoding", "UTF-8", "-d", "out", *files], limits(120)
+            )
             if compiled.returncode == 0:
                 seconds = max(5.0, deadline - time.perf_counter())
                 return run_alone(folder, task, program_wall=seconds, unsafe=unsafe, record=record), cases
         spans = driver_spans(task)
-        bad = {i for d in parse_diagnostics(compiled.stderr) if d.file == "TestDriver.java"
-               for i, (first, last) in enumerate(spans) if first <= d.line <= last}
+        bad = {
+            i
+            for d in parse_diagnostics(compiled.stderr)
+            if d.file == "TestDriver.java"
+            for i, (first, last) in enumerate(spans)
+            if first <= d.line <= last
+        }
         if not bad:
-            raise GenerateError("the generated tests do not compile with the reference: "
-                                f"{compiled.stderr.strip().splitlines()[0] if compiled.stderr.strip() else ''}")
+            raise GenerateError(
+                "the generated tests do not compile with the reference: "
+                f"{compiled.stderr.strip().splitlines()[0] if compiled.stderr.strip() else ''}"
+            )
         left_out["does not compile"] += len(bad)
         cases = [c for i, c in enumerate(cases) if i not in bad]
     return None, cases
-
-

@@ -63,8 +63,18 @@ def _compile(javac_flags: list[str], unsafe: bool) -> Path:
     atexit.register(shutil.rmtree, folder, True)
     box = Sandbox(folder, writable=True, unsafe=unsafe)
     sources = sorted(JAVA_RESOURCES.glob("*.java"))
-    done = box.run(["javac", *javac_flags, "-encoding", "UTF-8", "-d", box.path(folder / "classes"),
-                    *(box.harness(s.name) for s in sources)], Limits(cpu_seconds=61, wall_seconds=180))
+    done = box.run(
+        [
+            "javac",
+            *javac_flags,
+            "-encoding",
+            "UTF-8",
+            "-d",
+            box.path(folder / "classes"),
+            *(box.harness(s.name) for s in sources),
+        ],
+        Limits(cpu_seconds=61, wall_seconds=180),
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the test harness did not compile: {done.stderr[-1000:]}")
     return folder / "classes"
@@ -77,9 +87,18 @@ def place(module: Path, folder: Path) -> Path:
     return target
 
 
-def run_isolated(folder: Path, module: Path, java_flags: list[str], budgets: tuple[float, float, float],
-                 stack_bytes: int, suspects: tuple[str, ...] = (), *, unsafe: bool = False,
-                 classpath: tuple[str, ...] = (), record: bool = False) -> tuple[str, Finished]:
+def run_isolated(
+    folder: Path,
+    module: Path,
+    java_flags: list[str],
+    budgets: tuple[float, float, float],
+    stack_bytes: int,
+    suspects: tuple[str, ...] = (),
+    *,
+    unsafe: bool = False,
+    classpath: tuple[str, ...] = (),
+    record: bool = False,
+) -> tuple[str, Finished]:
     """Run the program compiled into ``folder/out`` (TestDriver and Solution) alone in a JVM, in a sealed
     sandbox that sees only ``folder``: (what the harness reported, the command's result).
 
@@ -95,10 +114,23 @@ def run_isolated(folder: Path, module: Path, java_flags: list[str], budgets: tup
     try:
         box = Sandbox(folder, unsafe=unsafe, reads=(folder,), sealed=True)
         modules = (*STUDENT_MODULES, *(JUNIT_MODULES if classpath else ()), MODULE)
-        argv = ["java", *java_flags, *SEALED_FLAGS, "--limit-modules", ",".join(modules),
-                "--module-path", "harness", "-cp", ":".join(("out", *classpath)), "-m",
-                f"{MODULE}/{MODULE}.Isolated", *(["--record"] if record else []), REPORT,
-                *(str(int(seconds * 1000)) for seconds in budgets), str(stack_bytes)]
+        argv = [
+            "java",
+            *java_flags,
+            *SEALED_FLAGS,
+            "--limit-modules",
+            ",".join(modules),
+            "--module-path",
+            "harness",
+            "-cp",
+            ":".join(("out", *classpath)),
+            "-m",
+            f"{MODULE}/{MODULE}.Isolated",
+            *(["--record"] if record else []),
+            REPORT,
+            *(str(int(seconds * 1000)) for seconds in budgets),
+            str(stack_bytes),
+        ]
         if suspects:
             argv.append(",".join(suspects))
         ran = box.run(argv, Limits(cpu_seconds=int(program_wall + cpu + 30), wall_seconds=program_wall + 30))

@@ -19,26 +19,62 @@ import random
 import re
 from dataclasses import dataclass
 
-PRIMITIVES = {"int": "java.lang.Integer", "long": "java.lang.Long", "double": "java.lang.Double",
-              "float": "java.lang.Float", "short": "java.lang.Short", "byte": "java.lang.Byte",
-              "boolean": "java.lang.Boolean", "char": "java.lang.Character"}
+PRIMITIVES = {
+    "int": "java.lang.Integer",
+    "long": "java.lang.Long",
+    "double": "java.lang.Double",
+    "float": "java.lang.Float",
+    "short": "java.lang.Short",
+    "byte": "java.lang.Byte",
+    "boolean": "java.lang.Boolean",
+    "char": "java.lang.Character",
+}
 BOXES = {box: prim for prim, box in PRIMITIVES.items()}
-LISTS = {"java.util.List": "java.util.ArrayList", "java.util.ArrayList": "java.util.ArrayList",
-         "java.util.Collection": "java.util.ArrayList", "java.lang.Iterable": "java.util.ArrayList",
-         "java.util.LinkedList": "java.util.LinkedList"}
-SETS = {"java.util.Set": "java.util.LinkedHashSet", "java.util.HashSet": "java.util.HashSet",
-        "java.util.LinkedHashSet": "java.util.LinkedHashSet", "java.util.TreeSet": "java.util.TreeSet",
-        "java.util.SortedSet": "java.util.TreeSet"}
-MAPS = {"java.util.Map": "java.util.LinkedHashMap", "java.util.HashMap": "java.util.HashMap",
-        "java.util.LinkedHashMap": "java.util.LinkedHashMap", "java.util.TreeMap": "java.util.TreeMap",
-        "java.util.SortedMap": "java.util.TreeMap"}
-SIZE_NAMES = re.compile(r"^(n|m|k|count|size|length|len|times|width|height|rows|cols|columns|steps|amount|"
-                        r"repeat|repeats|copies|digits|places|limit|capacity|number|num)$|count|size|length|times",
-                        re.IGNORECASE)
-INDEX_NAMES = re.compile(r"^(i|j|index|idx|pos|position|from|to|start|end|begin|row|col|column|at)$|index|position",
-                         re.IGNORECASE)
-WORDS = ["", "a", "ab", "aa", "abc", "Hello", "hello world", "racecar", "Java", "  two  spaces ", "a,b,,c", "123",
-         "AbC dEf", "x y z"]
+LISTS = {
+    "java.util.List": "java.util.ArrayList",
+    "java.util.ArrayList": "java.util.ArrayList",
+    "java.util.Collection": "java.util.ArrayList",
+    "java.lang.Iterable": "java.util.ArrayList",
+    "java.util.LinkedList": "java.util.LinkedList",
+}
+SETS = {
+    "java.util.Set": "java.util.LinkedHashSet",
+    "java.util.HashSet": "java.util.HashSet",
+    "java.util.LinkedHashSet": "java.util.LinkedHashSet",
+    "java.util.TreeSet": "java.util.TreeSet",
+    "java.util.SortedSet": "java.util.TreeSet",
+}
+MAPS = {
+    "java.util.Map": "java.util.LinkedHashMap",
+    "java.util.HashMap": "java.util.HashMap",
+    "java.util.LinkedHashMap": "java.util.LinkedHashMap",
+    "java.util.TreeMap": "java.util.TreeMap",
+    "java.util.SortedMap": "java.util.TreeMap",
+}
+SIZE_NAMES = re.compile(
+    r"^(n|m|k|count|size|length|len|times|width|height|rows|cols|columns|steps|amount|"
+    r"repeat|repeats|copies|digits|places|limit|capacity|number|num)$|count|size|length|times",
+    re.IGNORECASE,
+)
+INDEX_NAMES = re.compile(
+    r"^(i|j|index|idx|pos|position|from|to|start|end|begin|row|col|column|at)$|index|position", re.IGNORECASE
+)
+WORDS = [
+    "",
+    "a",
+    "ab",
+    "aa",
+    "abc",
+    "Hello",
+    "hello world",
+    "racecar",
+    "Java",
+    "  two  spaces ",
+    "a,b,,c",
+    "123",
+    "AbC dEf",
+    "x y z",
+]
 VOCABULARY = ["the", "a", "cat", "Dog", "and", "sun", "apple", "kiwi", "java", "level", "moon", "x"]
 CHARS = ["a", "z", "A", "Z", "0", "9", " ", "!", "e", "x"]
 
@@ -148,8 +184,12 @@ class Hints:
 
     def of_elements(self) -> Hints:
         """What an array's or a collection's elements keep of these hints."""
-        return Hints(self.items[0] if self.items else self.low, examples=self.examples, numbers=self.numbers,
-                     high=self.items[1] if self.items else self.high)
+        return Hints(
+            self.items[0] if self.items else self.low,
+            examples=self.examples,
+            numbers=self.numbers,
+            high=self.items[1] if self.items else self.high,
+        )
 
     items: tuple[int, int] | None = None
     """the range of an array's elements (``every element is between 0 and 9``)"""
@@ -165,27 +205,62 @@ def hints_for(name: str, requirement: str) -> Hints:
     low, high = _bounds(word, text)
     if low is None and size:
         low = 0
-    sorted_ = bool(re.search(r"\bsorted\b|ascending|non-decreasing|increasing order", text, re.I)) or \
-        "sorted" in name.lower()
-    strict = sorted_ and (bool(re.search(r"strictly|no (?:repeated|duplicate)|distinct|unique", text, re.I))
-                          or not re.search(r"duplicate|repeat|non-decreasing|equal", text, re.I))
-    items = re.search(r"(?:every|each|all)\s+(?:element|value|number|digit|entr(?:y|ies)|item)s?\b[^.]{0,20}?"
-                      r"between (-?\d+) and (-?\d+)", text, re.I)
+    sorted_ = (
+        bool(re.search(r"\bsorted\b|ascending|non-decreasing|increasing order", text, re.I)) or "sorted" in name.lower()
+    )
+    strict = sorted_ and (
+        bool(re.search(r"strictly|no (?:repeated|duplicate)|distinct|unique", text, re.I))
+        or not re.search(r"duplicate|repeat|non-decreasing|equal", text, re.I)
+    )
+    items = re.search(
+        r"(?:every|each|all)\s+(?:element|value|number|digit|entr(?:y|ies)|item)s?\b[^.]{0,20}?"
+        r"between (-?\d+) and (-?\d+)",
+        text,
+        re.I,
+    )
     return Hints(
-        low=low, high=high, sorted=sorted_, strict=strict, size=size,
-        non_empty=re.search(rf"non-empty|not empty|at least one (?:element|value|number|item)|{word}[^.]{{0,30}}\b"
-                            "never empty", text, re.I) is not None,
+        low=low,
+        high=high,
+        sorted=sorted_,
+        strict=strict,
+        size=size,
+        non_empty=re.search(
+            rf"non-empty|not empty|at least one (?:element|value|number|item)|{word}[^.]{{0,30}}\b"
+            "never empty",
+            text,
+            re.I,
+        )
+        is not None,
         index=bool(name) and INDEX_NAMES.search(name) is not None,
         examples=tuple(dict.fromkeys(m.group(1) for m in re.finditer(r'"([^"\n]{1,40})"', requirement))),
-        numbers=tuple(dict.fromkeys(n + d for m in re.finditer(r"(?<![\w.])-?\d{1,5}(?![\w.])", text)
-                                    for n in [int(m.group(0))] for d in (-1, 0, 1))),
-        nonzero=re.search(rf"{word}[^.]{{0,12}}\b(?:is never|is not|never|isn't|must not be|cannot be|!=)\s*"
-                          rf"(?:0|zero)\b|\b(?:non-zero|nonzero)\s+(?:\w+\s+)?{word}", text, re.I) is not None,
-        ruled_out=tuple(f"{box}.{end}_VALUE" for end in ("MIN", "MAX") for box in ("java.lang.Integer", "java.lang.Long")
-                        if re.search(rf"\b(?:not|never|neither|nor|no)\b[^.]{{0,50}}?\b(?:(?:Integer|Long)\.)?"
-                                     rf"{end}_VALUE", text)),
+        numbers=tuple(
+            dict.fromkeys(
+                n + d
+                for m in re.finditer(r"(?<![\w.])-?\d{1,5}(?![\w.])", text)
+                for n in [int(m.group(0))]
+                for d in (-1, 0, 1)
+            )
+        ),
+        nonzero=re.search(
+            rf"{word}[^.]{{0,12}}\b(?:is never|is not|never|isn't|must not be|cannot be|!=)\s*"
+            rf"(?:0|zero)\b|\b(?:non-zero|nonzero)\s+(?:\w+\s+)?{word}",
+            text,
+            re.I,
+        )
+        is not None,
+        ruled_out=tuple(
+            f"{box}.{end}_VALUE"
+            for end in ("MIN", "MAX")
+            for box in ("java.lang.Integer", "java.lang.Long")
+            if re.search(
+                rf"\b(?:not|never|neither|nor|no)\b[^.]{{0,50}}?\b(?:(?:Integer|Long)\.)?"
+                rf"{end}_VALUE",
+                text,
+            )
+        ),
         items=(int(items.group(1)), int(items.group(2))) if items else None,
-        no_leading_zero=re.search(r"\bno leading zero", text, re.I) is not None)
+        no_leading_zero=re.search(r"\bno leading zero", text, re.I) is not None,
+    )
 
 
 def _bounds(word: str, text: str) -> tuple[int | None, int | None]:
@@ -197,17 +272,26 @@ def _bounds(word: str, text: str) -> tuple[int | None, int | None]:
         low = int(found.group(2)) + (found.group(1) == ">")
     elif found:
         low = int(found.group(1)) + (found.group(2) == "<")
-    found = re.search(rf"{word}\s*(<=|<|≤)\s*(-?\d+)", text) or \
-        re.search(rf"{word}(?:\s+is)?\s+at most (-?\d+)()", text, re.I)
+    found = re.search(rf"{word}\s*(<=|<|≤)\s*(-?\d+)", text) or re.search(
+        rf"{word}(?:\s+is)?\s+at most (-?\d+)()", text, re.I
+    )
     if found:
         high = int(found.group(2) if found.group(1)[:1] in "<≤" else found.group(1)) - (found.group(1) == "<")
     found = re.search(rf"{word}(?:\s+is)?\s+(?:between|from) (-?\d+) (?:and|to) (-?\d+)", text, re.I)
     if found:
         low, high = int(found.group(1)), int(found.group(2))
-    if low is None and re.search(rf"(?:non-?negative|positive)\s+(?:\w+\s+){{0,2}}{word}|{word}[^.]{{0,40}}\b"
-                                 r"(?:non-?negative|positive|at least (?:0|1|one))", text, re.I):
-        positive = re.search(rf"(?<!non-)(?<!non)positive\b[^.]{{0,30}}{word}|{word}[^.]{{0,40}}\b(?<!non-)(?<!non)"
-                             r"positive|at least (?:1|one)", text, re.I)
+    if low is None and re.search(
+        rf"(?:non-?negative|positive)\s+(?:\w+\s+){{0,2}}{word}|{word}[^.]{{0,40}}\b"
+        r"(?:non-?negative|positive|at least (?:0|1|one))",
+        text,
+        re.I,
+    ):
+        positive = re.search(
+            rf"(?<!non-)(?<!non)positive\b[^.]{{0,30}}{word}|{word}[^.]{{0,40}}\b(?<!non-)(?<!non)"
+            r"positive|at least (?:1|one)",
+            text,
+            re.I,
+        )
         low = 1 if positive else 0
     return low, high
 
@@ -232,10 +316,21 @@ class Values:
             return ["true", "false"]
         if t.name == "char":
             return [_char(c) for c in CHARS]
-        numbers = [0, 1, 2, -1, 3, 5] if self.hints.index else \
-            list(dict.fromkeys([0, 1, -1, 2, *self.hints.numbers, 10, -7, *([] if self.hints.size else [100]), 3, 5]))
-        extreme = {} if self.hints.index else {"int": ("java.lang.Integer.MAX_VALUE", "java.lang.Integer.MIN_VALUE"),
-                   "long": ("java.lang.Long.MAX_VALUE", "java.lang.Long.MIN_VALUE")}.get(t.name, ())
+        numbers = (
+            [0, 1, 2, -1, 3, 5]
+            if self.hints.index
+            else list(
+                dict.fromkeys([0, 1, -1, 2, *self.hints.numbers, 10, -7, *([] if self.hints.size else [100]), 3, 5])
+            )
+        )
+        extreme = (
+            {}
+            if self.hints.index
+            else {
+                "int": ("java.lang.Integer.MAX_VALUE", "java.lang.Integer.MIN_VALUE"),
+                "long": ("java.lang.Long.MAX_VALUE", "java.lang.Long.MIN_VALUE"),
+            }.get(t.name, ())
+        )
         out = [_number(n, t.name) for n in numbers if self._allowed(n)]
         if t.name in ("double", "float"):
             out += [_number(x, t.name) for x in (0.5, -2.25, 1e-3) if self._allowed(x)]
@@ -294,9 +389,17 @@ class Values:
         vocabulary with repeats and spaces, or random characters."""
         rng, draw = self.rng, self.rng.random()
         if self.hints.examples and draw < 0.4:
-            return re.sub(r"\d+|[A-Za-z]+", lambda m: str(rng.randint(0, 300)) if m.group(0).isdigit()
-                          else rng.choice(VOCABULARY).capitalize() if m.group(0)[0].isupper()
-                          else rng.choice(VOCABULARY), rng.choice(self.hints.examples))
+            return re.sub(
+                r"\d+|[A-Za-z]+",
+                lambda m: (
+                    str(rng.randint(0, 300))
+                    if m.group(0).isdigit()
+                    else rng.choice(VOCABULARY).capitalize()
+                    if m.group(0)[0].isupper()
+                    else rng.choice(VOCABULARY)
+                ),
+                rng.choice(self.hints.examples),
+            )
         if draw < 0.7:
             return " ".join(rng.choice(VOCABULARY[:6]) for _ in range(rng.randint(1, 6)))
         alphabet = "abcdeABC xyz,.!019"
@@ -312,8 +415,10 @@ class Values:
 
     def _make(self, t: JType, edge: int | None, size: int | None) -> str:
         if t.kind == "object":
-            made = [Values(item, hints_for(name, ""), self.rng, False, self.narrow)._make(item, None, None)
-                    for item, name in zip(t.items, t.names, strict=True)]
+            made = [
+                Values(item, hints_for(name, ""), self.rng, False, self.narrow)._make(item, None, None)
+                for item, name in zip(t.items, t.names, strict=True)
+            ]
             return f"new {t.name}({', '.join(made)})"
         if t.kind in ("prim", "box", "string"):
             pool = self._scalar_edges(t)
@@ -327,12 +432,18 @@ class Values:
         if t.kind == "array":
             return "new " + t.java + " {" + ", ".join(items) + "}"
         if t.kind in ("list", "set"):
-            return f"new {t.name}<{t.items[0].boxed}>(java.util.Arrays.asList(new {t.items[0].boxed}[] {{" + \
-                ", ".join(items) + "}))"
+            return (
+                f"new {t.name}<{t.items[0].boxed}>(java.util.Arrays.asList(new {t.items[0].boxed}[] {{"
+                + ", ".join(items)
+                + "}))"
+            )
         keys = self._items(t.items[0], edge, size)
         entries = "; ".join(f"put({k}, {self._make(t.items[1], None, None)})" for k in keys)
-        return f"new {t.name}<{t.items[0].boxed}, {t.items[1].boxed}>() {{{{ {entries}; }}}}" if keys else \
-            f"new {t.name}<{t.items[0].boxed}, {t.items[1].boxed}>()"
+        return (
+            f"new {t.name}<{t.items[0].boxed}, {t.items[1].boxed}>() {{{{ {entries}; }}}}"
+            if keys
+            else f"new {t.name}<{t.items[0].boxed}, {t.items[1].boxed}>()"
+        )
 
     def _length(self, edge: int | None, size: int | None) -> int:
         low = 1 if self.hints.non_empty else 0
@@ -409,10 +520,15 @@ def elements(expression: str) -> list[str]:
     """The element expressions of a one-dimensional array or collection expression made here (``new int[] {1, 2}``,
     ``new java.util.ArrayList<...>(java.util.Arrays.asList(new java.lang.Integer[] {1, 2}))``); [] otherwise."""
     start, end = expression.find("{"), expression.rfind("}")
-    if start < 0 or end < start or "{" in expression[start + 1:end] or expression.startswith("new java.util.") and \
-            "Map" in expression.split("<", 1)[0]:
+    if (
+        start < 0
+        or end < start
+        or "{" in expression[start + 1 : end]
+        or expression.startswith("new java.util.")
+        and "Map" in expression.split("<", 1)[0]
+    ):
         return []
-    body = expression[start + 1:end]
+    body = expression[start + 1 : end]
     items, depth, quote, current = [], 0, "", ""
     for i, ch in enumerate(body):
         if quote:

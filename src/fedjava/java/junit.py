@@ -25,10 +25,23 @@ JARS = ("junit-jupiter-api.jar", "junit-platform-commons.jar", "opentest4j.jar",
 FOLDER = "junit"
 """Where a program's folder holds its copies of :data:`JARS` (the sealed sandbox sees only that folder)."""
 LIFECYCLE = ("BeforeAll", "BeforeEach", "AfterEach", "AfterAll")
-UNSUPPORTED = ("ParameterizedTest", "RepeatedTest", "TestFactory", "TestTemplate", "Nested", "ExtendWith",
-               "RegisterExtension", "TempDir", "TestInstance", "TestMethodOrder", "Timeout")
-_METHOD_RE = re.compile(r"(?P<annotations>(?:@[\w.]+(?:\s*\([^()]*\))?\s*)+)"
-                        r"(?:(?:public|protected|static|final)\s+)*void\s+(?P<name>[A-Za-z_$][\w$]*)\s*\(\s*\)")
+UNSUPPORTED = (
+    "ParameterizedTest",
+    "RepeatedTest",
+    "TestFactory",
+    "TestTemplate",
+    "Nested",
+    "ExtendWith",
+    "RegisterExtension",
+    "TempDir",
+    "TestInstance",
+    "TestMethodOrder",
+    "Timeout",
+)
+_METHOD_RE = re.compile(
+    r"(?P<annotations>(?:@[\w.]+(?:\s*\([^()]*\))?\s*)+)"
+    r"(?:(?:public|protected|static|final)\s+)*void\s+(?P<name>[A-Za-z_$][\w$]*)\s*\(\s*\)"
+)
 _ANNOTATION_RE = re.compile(r"@(?:[\w]+\.)*(?P<name>\w+)(?:\s*\((?P<args>[^()]*)\))?")
 _CLASS_RE = re.compile(r"\b(?:public\s+)?(?:final\s+)?class\s+(?P<name>[A-Za-z_$][\w$]*)")
 
@@ -64,11 +77,15 @@ def parse_test_class(code: str, label: str) -> TestClass:
         raise UserError(f"{label}: no class declared (a JUnit 5 test class with @Test methods)")
     for name in UNSUPPORTED:
         if re.search(rf"@(?:[\w]+\.)*{name}\b", plain):
-            raise UserError(f"{label}: @{name} is not supported (it needs JUnit's engine); write each case as a "
-                            "plain @Test method, or as a tests: entry")
+            raise UserError(
+                f"{label}: @{name} is not supported (it needs JUnit's engine); write each case as a "
+                "plain @Test method, or as a tests: entry"
+            )
     tests, lifecycle = [], []
     for match in _METHOD_RE.finditer(plain):
-        annotations = {a.group("name"): a for a in _ANNOTATION_RE.finditer(code[match.start():match.end("annotations")])}
+        annotations = {
+            a.group("name"): a for a in _ANNOTATION_RE.finditer(code[match.start() : match.end("annotations")])
+        }
         method = match.group("name")
         if "Disabled" in annotations:
             continue
@@ -78,8 +95,9 @@ def parse_test_class(code: str, label: str) -> TestClass:
             tests.append((method, title or f"{declared.group('name')}.{method}()"))
         lifecycle += [(kind, method) for kind in LIFECYCLE if kind in annotations]
     if not tests:
-        raise UserError(f"{label}: no @Test method found (JUnit 5: org.junit.jupiter.api.Test, on a void method "
-                        "without parameters)")
+        raise UserError(
+            f"{label}: no @Test method found (JUnit 5: org.junit.jupiter.api.Test, on a void method without parameters)"
+        )
     return TestClass(declared.group("name"), code, tuple(tests), tuple(lifecycle))
 
 
@@ -94,10 +112,15 @@ def case_lines(test: TestClass, method: str, first: bool) -> list[str]:
     before_all = "".join(f"{test.name}.{m}(); " for m in test.methods("BeforeAll")) if first else ""
     before = "".join(f"fedjava$test.{m}(); " for m in test.methods("BeforeEach"))
     after = "".join(f"fedjava$test.{m}(); " for m in test.methods("AfterEach"))
-    body = f"{before}try {{ fedjava$test.{method}(); }} finally {{ {after}}}" if after else \
-        f"{before}fedjava$test.{method}();"
-    return [f"        {before_all}{test.name} fedjava$test = new {test.name}();",
-            f"        return fedjava$junit(() -> {{ {body} }});"]
+    body = (
+        f"{before}try {{ fedjava$test.{method}(); }} finally {{ {after}}}"
+        if after
+        else f"{before}fedjava$test.{method}();"
+    )
+    return [
+        f"        {before_all}{test.name} fedjava$test = new {test.name}();",
+        f"        return fedjava$junit(() -> {{ {body} }});",
+    ]
 
 
 DRIVER_HELPERS = """
@@ -128,8 +151,10 @@ def jar_paths() -> list[Path]:
     """The JUnit 5 API jars; JUnitMissingError saying how to install them."""
     missing = [name for name in JARS if not (JAR_DIR / name).is_file()]
     if missing:
-        raise JUnitMissingError(f"JUnit 5 is not installed ({', '.join(missing)} not in {JAR_DIR}): install Debian's "
-                                "junit5 package ('apt-get install junit5'; make test installs it)")
+        raise JUnitMissingError(
+            f"JUnit 5 is not installed ({', '.join(missing)} not in {JAR_DIR}): install Debian's "
+            "junit5 package ('apt-get install junit5'; make test installs it)"
+        )
     return [JAR_DIR / name for name in JARS]
 
 

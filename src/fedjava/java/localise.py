@@ -91,19 +91,28 @@ def failing_cases(task: Task, outcome: RunOutcome) -> frozenset[int]:
 
 def needs_localisation(outcome: RunOutcome | None) -> bool:
     """Whether a run calls for localisation: the program compiled and a test did not pass."""
-    return outcome is not None and outcome.compiled and bool(outcome.cases or outcome.timed_out) \
-        and not outcome.all_passed
+    return (
+        outcome is not None and outcome.compiled and bool(outcome.cases or outcome.timed_out) and not outcome.all_passed
+    )
 
 
-def localise(task: Task, code: str, outcome: RunOutcome, *, max_mutants: int = MAX_MUTANTS, jobs: int = 1,
-             unsafe: bool = False) -> Localisation:
+def localise(
+    task: Task, code: str, outcome: RunOutcome, *, max_mutants: int = MAX_MUTANTS, jobs: int = 1, unsafe: bool = False
+) -> Localisation:
     """Both localisation methods on ``code``, whose test run was ``outcome`` (it compiled and a test failed)."""
-    return localise_many([("program", task, code, outcome)], max_mutants=max_mutants, jobs=jobs,
-                         unsafe=unsafe)["program"]
+    return localise_many([("program", task, code, outcome)], max_mutants=max_mutants, jobs=jobs, unsafe=unsafe)[
+        "program"
+    ]
 
 
-def localise_many(items: list[tuple[str, Task, str, RunOutcome]], *, max_mutants: int = MAX_MUTANTS, jobs: int = 2,
-                  unsafe: bool = False, trusted: bool = False) -> dict[str, Localisation]:
+def localise_many(
+    items: list[tuple[str, Task, str, RunOutcome]],
+    *,
+    max_mutants: int = MAX_MUTANTS,
+    jobs: int = 2,
+    unsafe: bool = False,
+    trusted: bool = False,
+) -> dict[str, Localisation]:
     """:func:`localise` for many programs ``(key, task, code, outcome)`` at once: their coverage in one batch
     (one javac JVM, one coverage JVM: coverage only reads each program's own lines) and their mutants many per JVM.
 
@@ -158,16 +167,31 @@ def _tool_classes(unsafe: bool) -> dict[str, bytes]:
         for name in TOOL_SOURCES:
             (work / name).write_text((COVERAGE_SOURCES / name).read_text(encoding="utf-8"), encoding="utf-8")
         box = Sandbox(work, writable=True, unsafe=unsafe)
-        compiled = box.run(["javac", *JAVAC_FLAGS, ASM_EXPORT, "-encoding", "UTF-8", "-d", box.path(work / "classes"),
-                            *(box.path(work / n) for n in TOOL_SOURCES)], limits(60))
+        compiled = box.run(
+            [
+                "javac",
+                *JAVAC_FLAGS,
+                ASM_EXPORT,
+                "-encoding",
+                "UTF-8",
+                "-d",
+                box.path(work / "classes"),
+                *(box.path(work / n) for n in TOOL_SOURCES),
+            ],
+            limits(60),
+        )
         if compiled.returncode != 0:
             raise RuntimeError(f"the coverage tool did not compile: {compiled.stderr[-1000:]}")
         _TOOL[unsafe] = (folder, {p.name: p.read_bytes() for p in (work / "classes").glob("*.class")})
     return _TOOL[unsafe][1]
 
 
-def coverage_many(items: list[tuple[str, Task, str]], work: Path, *, unsafe: bool = False,
-                  ) -> dict[str, dict[int, frozenset[int]]]:
+def coverage_many(
+    items: list[tuple[str, Task, str]],
+    work: Path,
+    *,
+    unsafe: bool = False,
+) -> dict[str, dict[int, frozenset[int]]]:
     """For each ``(key, task, code)``: test case index -> the lines of ``code`` it ran (cases after one that ran out
     of time are not run). A program whose CoverageDriver does not compile gets ``{}``."""
     tool = work / "tool"
@@ -190,10 +214,22 @@ def coverage_many(items: list[tuple[str, Task, str]], work: Path, *, unsafe: boo
     reader = Sandbox(work, unsafe=unsafe, reads=(tool, *(out for _, out in pending)))
     cases = max((len(task.tests) for _, task, _ in items), default=1)
     while pending:
-        ran = reader.run(["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", ASM_EXPORT, "-cp",
-                          reader.path(tool), "LineCoverage", str(cpu_ms), tag],
-                         limits(10 + TIMEOUT_SECONDS * (cases + 2) * len(pending)),
-                         stdin="".join(f"{key}\t{reader.path(out)}\n" for key, out in pending))
+        ran = reader.run(
+            [
+                "java",
+                "-Xmx256m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                ASM_EXPORT,
+                "-cp",
+                reader.path(tool),
+                "LineCoverage",
+                str(cpu_ms),
+                tag,
+            ],
+            limits(10 + TIMEOUT_SECONDS * (cases + 2) * len(pending)),
+            stdin="".join(f"{key}\t{reader.path(out)}\n" for key, out in pending),
+        )
         ended = parse_coverage(ran.stdout, tag, found)
         left = [(key, out) for key, out in pending if key not in ended]
         if len(left) == len(pending):  # nothing moved: the JVM failed before the first program ended
@@ -211,7 +247,8 @@ def parse_coverage(stdout: str, tag: str, into: dict[str, dict[int, frozenset[in
             continue
         if parts[1] == "COV" and len(parts) >= 4:
             into.setdefault(parts[2], {})[int(parts[3])] = frozenset(
-                int(n) for n in (parts[4] if len(parts) > 4 else "").split(",") if n)
+                int(n) for n in (parts[4] if len(parts) > 4 else "").split(",") if n
+            )
         elif parts[1] in ("END", "HALT"):
             ended.add(parts[2])
     return ended
@@ -234,8 +271,14 @@ def ochiai(coverage: dict[int, frozenset[int]], failing: frozenset[int], total: 
 # ---------------------------------------------------------------- mutants
 
 
-def rank_mutants(items: list[tuple[str, Task, str, RunOutcome]], found: dict[str, Localisation], max_mutants: int,
-                 jobs: int, unsafe: bool, trusted: bool = False) -> None:
+def rank_mutants(
+    items: list[tuple[str, Task, str, RunOutcome]],
+    found: dict[str, Localisation],
+    max_mutants: int,
+    jobs: int,
+    unsafe: bool,
+    trusted: bool = False,
+) -> None:
     """Run the mutants of the lines coverage ranks highest; fill each program's mutant ranking and verified change
     (see :func:`localise_many` for which programs share a JVM)."""
     from fedjava.java.mutate import all_mutants
@@ -295,13 +338,23 @@ def _case_states(task: Task, outcome: RunOutcome) -> list[str]:
     states = ["not run"] * len(task.tests)
     for case in outcome.cases:
         if 0 <= case.index < len(states):
-            states[case.index] = {"PASS": "PASS", "FAIL": f"FAIL {case.actual}",
-                                  "ERROR": f"ERROR {case.exception}"}.get(case.status, case.status)
+            states[case.index] = {
+                "PASS": "PASS",
+                "FAIL": f"FAIL {case.actual}",
+                "ERROR": f"ERROR {case.exception}",
+            }.get(case.status, case.status)
     return states
 
 
-def with_localisation(evidence: Evidence, task: Task, code: str, outcome: RunOutcome, *, unsafe: bool = False,
-                      max_mutants: int = MAX_MUTANTS) -> tuple[Evidence, Localisation | None]:
+def with_localisation(
+    evidence: Evidence,
+    task: Task,
+    code: str,
+    outcome: RunOutcome,
+    *,
+    unsafe: bool = False,
+    max_mutants: int = MAX_MUTANTS,
+) -> tuple[Evidence, Localisation | None]:
     """``evidence`` with the localisation facts added when the run calls for them (else unchanged, None). A task with
     JUnit tests is not localised: coverage does not follow them, and their mutants could not share a batch JVM (it
     has no JUnit on its class path), so each would need a JVM of its own."""
@@ -311,22 +364,37 @@ def with_localisation(evidence: Evidence, task: Task, code: str, outcome: RunOut
     return evidence.with_facts(*found.facts()), found
 
 
-def review_evidence(code: str, task: Task | None = None, run_tests: bool = True, *, unsafe: bool = False,
-                    localise: bool = True, max_mutants: int = MAX_MUTANTS) -> tuple[str, RunOutcome]:
+def review_evidence(
+    code: str,
+    task: Task | None = None,
+    run_tests: bool = True,
+    *,
+    unsafe: bool = False,
+    localise: bool = True,
+    max_mutants: int = MAX_MUTANTS,
+) -> tuple[str, RunOutcome]:
     """The tools of one review: javac and the tests (:func:`fedjava.java.evidence.gather_evidence`) and, for a
     program that compiles and fails a test, the localisation (``localise``): (the evidence block, the outcome)."""
     from fedjava.java.evidence import gather_evidence
 
     block, outcome = gather_evidence(code, task, run_tests, unsafe=unsafe)
     if localise and task is not None and task.tests and run_tests:
-        evidence, _ = with_localisation(Evidence.parse(block), task, code, outcome, unsafe=unsafe,
-                                        max_mutants=max_mutants)
+        evidence, _ = with_localisation(
+            Evidence.parse(block), task, code, outcome, unsafe=unsafe, max_mutants=max_mutants
+        )
         block = evidence.render()
     return block, outcome
 
 
-def localise_samples(samples: list[dict], tasks: dict[str, Task], *, max_mutants: int = MAX_MUTANTS, jobs: int = 2,
-                     unsafe: bool = False, progress=lambda _: None) -> int:
+def localise_samples(
+    samples: list[dict],
+    tasks: dict[str, Task],
+    *,
+    max_mutants: int = MAX_MUTANTS,
+    jobs: int = 2,
+    unsafe: bool = False,
+    progress=lambda _: None,
+) -> int:
     """Add the localisation facts to the evidence (``meta.evidence``) of every sample whose program compiled and
     failed a test, in place, reading its run back from ``meta.tool_output`` (the ``@@CASE`` lines). The task is
     ``tasks[meta.task_id]`` or the sample's own ``meta.tests``. Sample files are the project's data, fedjava's own

@@ -173,8 +173,11 @@ def _jdk_home(real: str) -> str | None:
     """The JDK a ``java``/``javac`` binary belongs to (``<home>/bin/java``, with ``<home>/lib``), else None."""
     bin_folder = os.path.dirname(real)
     home = os.path.dirname(bin_folder)
-    if os.path.basename(real) in JDK_PROGRAMS and os.path.basename(bin_folder) == "bin" and os.path.isdir(
-            os.path.join(home, "lib")):
+    if (
+        os.path.basename(real) in JDK_PROGRAMS
+        and os.path.basename(bin_folder) == "bin"
+        and os.path.isdir(os.path.join(home, "lib"))
+    ):
         return home
     return None
 

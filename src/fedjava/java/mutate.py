@@ -124,8 +124,9 @@ def _apply(src: Source, edit: Edit, op: Operator) -> Mutant:
         lines.insert(edit.line, edit.text)
     else:
         raise ValueError(f"unknown edit kind {edit.kind!r}")
-    return Mutant(op.name, op.family, "\n".join(lines), edit.line + 1, original, mutated, edit.description,
-                  dict(edit.facts))
+    return Mutant(
+        op.name, op.family, "\n".join(lines), edit.line + 1, original, mutated, edit.description, dict(edit.facts)
+    )
 
 
 def _build() -> dict[str, Operator]:

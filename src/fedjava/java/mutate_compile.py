@@ -23,21 +23,66 @@ SPECS: list = []
 operator = registrar(SPECS, "compile")
 
 _METHOD_TYPOS = {
-    "length": "lenght", "charAt": "charat", "substring": "subString", "equals": "equal",
-    "toUpperCase": "toUppercase", "toLowerCase": "toLowercase", "isEmpty": "isempty", "indexOf": "indexof",
-    "append": "apend", "contains": "contain", "containsKey": "containKey", "getOrDefault": "getOrDefualt",
-    "max": "mx", "min": "mn", "abs": "absolute", "sqrt": "squareRoot", "pow": "power", "println": "printline",
-    "toCharArray": "toCharArry", "toString": "tostring", "trim": "trimm", "split": "spilt",
-    "parseInt": "parseint", "valueOf": "valueof", "isDigit": "isdigit", "isLetter": "isletter",
-    "keySet": "keyset", "entrySet": "entryset", "getKey": "getkey", "getValue": "getvalue", "remove": "remvoe",
-    "push": "psuh", "peek": "peak", "startsWith": "startWith", "endsWith": "endWith", "replace": "repalce",
-    "compareTo": "compare", "size": "Size", "put": "Put", "add": "Add", "get": "Get", "reverse": "reversed",
-    "isWhitespace": "isWhiteSpace", "isUpperCase": "isUppercase", "isLowerCase": "isLowercase",
-    "round": "rnd", "floor": "flor", "hypot": "hypo", "sort": "Sort",
+    "length": "lenght",
+    "charAt": "charat",
+    "substring": "subString",
+    "equals": "equal",
+    "toUpperCase": "toUppercase",
+    "toLowerCase": "toLowercase",
+    "isEmpty": "isempty",
+    "indexOf": "indexof",
+    "append": "apend",
+    "contains": "contain",
+    "containsKey": "containKey",
+    "getOrDefault": "getOrDefualt",
+    "max": "mx",
+    "min": "mn",
+    "abs": "absolute",
+    "sqrt": "squareRoot",
+    "pow": "power",
+    "println": "printline",
+    "toCharArray": "toCharArry",
+    "toString": "tostring",
+    "trim": "trimm",
+    "split": "spilt",
+    "parseInt": "parseint",
+    "valueOf": "valueof",
+    "isDigit": "isdigit",
+    "isLetter": "isletter",
+    "keySet": "keyset",
+    "entrySet": "entryset",
+    "getKey": "getkey",
+    "getValue": "getvalue",
+    "remove": "remvoe",
+    "push": "psuh",
+    "peek": "peak",
+    "startsWith": "startWith",
+    "endsWith": "endWith",
+    "replace": "repalce",
+    "compareTo": "compare",
+    "size": "Size",
+    "put": "Put",
+    "add": "Add",
+    "get": "Get",
+    "reverse": "reversed",
+    "isWhitespace": "isWhiteSpace",
+    "isUpperCase": "isUppercase",
+    "isLowerCase": "isLowercase",
+    "round": "rnd",
+    "floor": "flor",
+    "hypot": "hypo",
+    "sort": "Sort",
 }
 _TYPE_TYPOS = {
-    "int": "Int", "String": "string", "boolean": "bool", "char": "Char", "StringBuilder": "Stringbuilder",
-    "ArrayList": "Arraylist", "HashMap": "Hashmap", "HashSet": "Hashset", "Integer": "integer",
+    "int": "Int",
+    "String": "string",
+    "boolean": "bool",
+    "char": "Char",
+    "StringBuilder": "Stringbuilder",
+    "ArrayList": "Arraylist",
+    "HashMap": "Hashmap",
+    "HashSet": "Hashset",
+    "Integer": "integer",
 }
 _UTIL_NAMES = (
     "List ArrayList LinkedList Map HashMap TreeMap LinkedHashMap Set HashSet TreeSet LinkedHashSet Deque ArrayDeque "
@@ -97,23 +142,54 @@ def misspelled_method(src: Source) -> Iterator[Edit]:
             typo = _METHOD_TYPOS[name]
         else:
             continue
-        yield src.splice(off, off + len(name), typo, f"misspelled the method '{name}' as '{typo}'", wrote=typo,
-                         meant=name, case="own" if name in src.declared else "library")
+        yield src.splice(
+            off,
+            off + len(name),
+            typo,
+            f"misspelled the method '{name}' as '{typo}'",
+            wrote=typo,
+            meant=name,
+            case="own" if name in src.declared else "library",
+        )
 
 
 @operator("length_confusion", "array .length, String .length() and List .size() mixed up")
 def length_confusion(src: Source) -> Iterator[Edit]:
     for m in src.matches(r"\.(length|size)(\s*\(\s*\))?(?![\w$])", group=1):
-        target = src.text[expr_start(src.blank, m.start()):m.start()].strip()
+        target = src.text[expr_start(src.blank, m.start()) : m.start()].strip()
         if m[1] == "length" and not m[2]:
-            yield src.splice(m.start(1), m.end(0), "length()", "wrote '.length()' for the array field '.length'",
-                             case="array", target=target, wrote=f"{target}.length()", meant=f"{target}.length")
+            yield src.splice(
+                m.start(1),
+                m.end(0),
+                "length()",
+                "wrote '.length()' for the array field '.length'",
+                case="array",
+                target=target,
+                wrote=f"{target}.length()",
+                meant=f"{target}.length",
+            )
         elif m[1] == "length":
-            yield src.splice(m.start(1), m.end(0), "length", "wrote '.length' for the String method '.length()'",
-                             case="string", target=target, wrote=f"{target}.length", meant=f"{target}.length()")
+            yield src.splice(
+                m.start(1),
+                m.end(0),
+                "length",
+                "wrote '.length' for the String method '.length()'",
+                case="string",
+                target=target,
+                wrote=f"{target}.length",
+                meant=f"{target}.length()",
+            )
         else:
-            yield src.splice(m.start(1), m.end(0), "length", "wrote '.length' for '.size()'",
-                             case="collection", target=target, wrote=f"{target}.length", meant=f"{target}.size()")
+            yield src.splice(
+                m.start(1),
+                m.end(0),
+                "length",
+                "wrote '.length' for '.size()'",
+                case="collection",
+                target=target,
+                wrote=f"{target}.length",
+                meant=f"{target}.size()",
+            )
 
 
 def _char_as_string(literal: str) -> str:
@@ -132,8 +208,16 @@ def type_mismatch(src: Source) -> Iterator[Edit]:
             a, b = var.init
             if re.fullmatch(r"-?\d+(\.\d+)?", src.text[a:b]) and src.in_body(a, b):
                 value = src.text[a:b]
-                yield src.splice(a, b, f'"{value}"', f"initialised the {var.type} '{var.name}' with the String \"{value}\"",
-                                 case="number", type=var.type, name=var.name, value=value)
+                yield src.splice(
+                    a,
+                    b,
+                    f'"{value}"',
+                    f"initialised the {var.type} '{var.name}' with the String \"{value}\"",
+                    case="number",
+                    type=var.type,
+                    name=var.name,
+                    value=value,
+                )
     for start, end, kind in src.literals:
         if kind != "char" or not src.in_body(start, end):
             continue
@@ -142,8 +226,9 @@ def type_mismatch(src: Source) -> Iterator[Edit]:
         if before.endswith(("==", "!=")) or after.startswith(("==", "!=")) or var_decl:
             literal = src.text[start:end]
             new = _char_as_string(literal)
-            yield src.splice(start, end, new, f"wrote the char {literal} as the String {new}", case="char",
-                             wrote=new, meant=literal)
+            yield src.splice(
+                start, end, new, f"wrote the char {literal} as the String {new}", case="char", wrote=new, meant=literal
+            )
 
 
 def _plain_assign_before(src: Source, off: int) -> bool:
@@ -157,9 +242,10 @@ def _plain_assign_before(src: Source, off: int) -> bool:
 def lossy_conversion(src: Source) -> Iterator[Edit]:
     for m in src.matches(r"(?<![\w$)\]])\(\s*(int|char|short|byte|float)\s*\)\s*"):
         if _plain_assign_before(src, m.start()):
-            value = src.text[m.end():operand_after(src.blank, m.end())].strip()
-            yield src.splice(m.start(), m.end(), "", f"removed the cast '({m[1]})'", case="cast", cast=m[1],
-                             value=value)
+            value = src.text[m.end() : operand_after(src.blank, m.end())].strip()
+            yield src.splice(
+                m.start(), m.end(), "", f"removed the cast '({m[1]})'", case="cast", cast=m[1], value=value
+            )
     for var in src.locals:
         if var.kind != "local" or not var.init or var.type not in ("double", "long"):
             continue
@@ -171,9 +257,15 @@ def lossy_conversion(src: Source) -> Iterator[Edit]:
             continue
         type_off = src.blank.find(var.type, var.decl_start, var.offset)
         if type_off >= 0 and src.in_body(type_off):
-            yield src.splice(type_off, type_off + len(var.type), "int",
-                             f"declared '{var.name}' as int but gave it a {var.type} value", case="declared",
-                             name=var.name, type=var.type)
+            yield src.splice(
+                type_off,
+                type_off + len(var.type),
+                "int",
+                f"declared '{var.name}' as int but gave it a {var.type} value",
+                case="declared",
+                name=var.name,
+                type=var.type,
+            )
 
 
 def _last_statement(src: Source, method) -> tuple[int, int] | None:
@@ -181,7 +273,7 @@ def _last_statement(src: Source, method) -> tuple[int, int] | None:
     if not inside:
         return None
     start, end = max(inside, key=lambda se: se[1])
-    if src.blank[end + 1:method.close].strip():
+    if src.blank[end + 1 : method.close].strip():
         return None
     return start, end
 
@@ -195,7 +287,7 @@ def _remove_statement(src: Source, start: int, end: int, description: str, **fac
     if src.line_of(end) != li:
         return None
     line_a, line_b = src.line_span(li)
-    if not src.blank[line_a:a].strip() and not src.blank[end + 1:line_b].strip():
+    if not src.blank[line_a:a].strip() and not src.blank[end + 1 : line_b].strip():
         return src.delete(li, description, **facts)
     b = end + 1
     while b < line_b and src.blank[b] == " ":
@@ -209,10 +301,17 @@ def missing_return(src: Source) -> Iterator[Edit]:
         if not method.returns_value or method.close < 0:
             continue
         last = _last_statement(src, method)
-        if last and re.match(r"\s*return\b", src.blank[last[0]:last[1]]):
+        if last and re.match(r"\s*return\b", src.blank[last[0] : last[1]]):
             statement = src.snippet(last[0], last[1] + 1)
-            edit = _remove_statement(src, last[0], last[1], f"deleted '{statement}' ending {method.name}",
-                                     statement=src.code(last[0], last[1] + 1), method=method.name, type=method.return_type or "")
+            edit = _remove_statement(
+                src,
+                last[0],
+                last[1],
+                f"deleted '{statement}' ending {method.name}",
+                statement=src.code(last[0], last[1] + 1),
+                method=method.name,
+                type=method.return_type or "",
+            )
             if edit:
                 yield edit
 
@@ -232,9 +331,15 @@ def missing_return_value(src: Source) -> Iterator[Edit]:
         method = src.method_at(m.start())
         if method and method.returns_value and not _in_lambda(src, m.start()):
             value = src.snippet(m.start(1), m.end(1))
-            yield src.splice(m.start(), m.end(), "return;", f"returned nothing instead of '{value}'",
-                             value=src.code(m.start(1), m.end(1)),
-                             method=method.name, type=method.return_type or "")
+            yield src.splice(
+                m.start(),
+                m.end(),
+                "return;",
+                f"returned nothing instead of '{value}'",
+                value=src.code(m.start(1), m.end(1)),
+                method=method.name,
+                type=method.return_type or "",
+            )
 
 
 def _read_later(src: Source, var: Var) -> bool:
@@ -251,8 +356,9 @@ def uninitialized_variable(src: Source) -> Iterator[Edit]:
         if src.line_of(var.offset) != src.line_of(var.init[1]) or not _read_later(src, var):
             continue
         a = var.offset + len(var.name)
-        yield src.splice(a, var.init[1], "", f"removed the initializer of '{var.name}'", name=var.name,
-                         value=src.code(*var.init))
+        yield src.splice(
+            a, var.init[1], "", f"removed the initializer of '{var.name}'", name=var.name, value=src.code(*var.init)
+        )
 
 
 @operator("unreachable_statement", "a statement after return, break or continue in the same block")
@@ -273,15 +379,20 @@ def unreachable_statement(src: Source) -> Iterator[Edit]:
             prev = stmts[i - 1] if i else None
             if not prev or prev[2] != fid:
                 continue
-            ptext = src.text[prev[0]:prev[1] + 1].strip()
+            ptext = src.text[prev[0] : prev[1] + 1].strip()
             pli = src.line_of(prev[1])
-            if "\n" in ptext or src.lines[pli].strip() != ptext or re.match(r"(return|break|continue|if|for|while)\b", ptext):
+            if (
+                "\n" in ptext
+                or src.lines[pli].strip() != ptext
+                or re.match(r"(return|break|continue|if|for|while)\b", ptext)
+            ):
                 continue
             if re.match(rf"{IDENT}(\s*<[^;]*>)?(\[\])*\s+{IDENT}\s*(=|;)", ptext):
                 continue
             new = indent + ptext
-        yield src.insert(li + 1, new, f"added '{new.strip()}' after '{text};'", added=new.strip(), after=f"{text};",
-                         exit=m[1])
+        yield src.insert(
+            li + 1, new, f"added '{new.strip()}' after '{text};'", added=new.strip(), after=f"{text};", exit=m[1]
+        )
 
 
 @operator("wrong_arg_count", "a call of a method or constructor defined in the file drops its last argument")
@@ -295,9 +406,17 @@ def wrong_arg_count(src: Source) -> Iterator[Edit]:
             continue
         cut = args[-2][1] if len(args) >= 2 else open_off + 1
         dropped = src.snippet(*args[-1])
-        yield src.splice(cut, args[-1][1], "", f"called {target} without its last argument '{dropped}'",
-                         method=target, dropped=src.code(*args[-1]), given=str(len(args) - 1), needed=str(len(args)),
-                         case="constructor" if name.startswith("new ") else "method")
+        yield src.splice(
+            cut,
+            args[-1][1],
+            "",
+            f"called {target} without its last argument '{dropped}'",
+            method=target,
+            dropped=src.code(*args[-1]),
+            given=str(len(args) - 1),
+            needed=str(len(args)),
+            case="constructor" if name.startswith("new ") else "method",
+        )
 
 
 @operator("static_context", "an instance member used from a static method")
@@ -311,15 +430,28 @@ def static_context(src: Source) -> Iterator[Edit]:
         if "private" in method.modifiers and method.is_static and method.name in static_calls:
             m = re.compile(r"\bstatic\s+").search(src.blank, method.header_start, method.open)
             if m:
-                yield src.splice(m.start(), m.end(), "",
-                                 f"made {method.name} an instance method but {static_calls[method.name].name} is static",
-                                 case="method", method=method.name, caller=static_calls[method.name].name)
+                yield src.splice(
+                    m.start(),
+                    m.end(),
+                    "",
+                    f"made {method.name} an instance method but {static_calls[method.name].name} is static",
+                    case="method",
+                    method=method.name,
+                    caller=static_calls[method.name].name,
+                )
     for m in src.matches(rf"^[ \t]*({IDENT})\s*(=(?!=)|\+=|-=|\*=|\+\+|--)", re.M, group=1):
         method = src.method_at(m.start(1))
         var = src.visible(m[1], m.start(1))
         if method and method.is_static and var is not None and var.kind in ("local", "param"):
-            yield src.splice(m.start(1), m.start(1), "this.", f"wrote 'this.{m[1]}' in the static method {method.name}",
-                             case="this", name=m[1], method=method.name)
+            yield src.splice(
+                m.start(1),
+                m.start(1),
+                "this.",
+                f"wrote 'this.{m[1]}' in the static method {method.name}",
+                case="this",
+                name=m[1],
+                method=method.name,
+            )
 
 
 @operator("missing_import", "an import the program needs is deleted")
@@ -344,9 +476,16 @@ def duplicate_variable(src: Source) -> Iterator[Edit]:
         var = src.visible(m[1], m.start(1))
         if var is not None and var.kind in ("local", "param", "for") and var.offset < m.start(1):
             in_header = any(a < m.start(1) < b for _kw, _k, a, b in controls(src, ("for",)))
-            yield src.splice(m.start(1), m.start(1), var.type + " ", f"declared '{m[1]}' again as {var.type}",
-                             name=m[1], type=var.type, first_line=str(src.line_of(var.offset) + 1),
-                             case="for_header" if in_header else "statement")
+            yield src.splice(
+                m.start(1),
+                m.start(1),
+                var.type + " ",
+                f"declared '{m[1]}' again as {var.type}",
+                name=m[1],
+                type=var.type,
+                first_line=str(src.line_of(var.offset) + 1),
+                case="for_header" if in_header else "statement",
+            )
 
 
 @operator("misspelled_type", "a type name is misspelled or wrongly capitalised (Int, string, bool, ...)")
@@ -356,18 +495,38 @@ def misspelled_type(src: Source) -> Iterator[Edit]:
     for a, b in spans:
         for m in pattern.finditer(src.blank, a, b):
             if src.in_body(m.start()):
-                yield src.splice(m.start(), m.end(), _TYPE_TYPOS[m[1]], f"wrote the type '{m[1]}' as '{_TYPE_TYPOS[m[1]]}'",
-                                 wrote=_TYPE_TYPOS[m[1]], meant=m[1])
+                yield src.splice(
+                    m.start(),
+                    m.end(),
+                    _TYPE_TYPOS[m[1]],
+                    f"wrote the type '{m[1]}' as '{_TYPE_TYPOS[m[1]]}'",
+                    wrote=_TYPE_TYPOS[m[1]],
+                    meant=m[1],
+                )
     for m in src.matches(r"\bnew\s+(StringBuilder|ArrayList|HashMap|HashSet)\b", group=1):
-        yield src.splice(m.start(1), m.end(1), _TYPE_TYPOS[m[1]], f"wrote 'new {m[1]}' as 'new {_TYPE_TYPOS[m[1]]}'",
-                         wrote=_TYPE_TYPOS[m[1]], meant=m[1])
+        yield src.splice(
+            m.start(1),
+            m.end(1),
+            _TYPE_TYPOS[m[1]],
+            f"wrote 'new {m[1]}' as 'new {_TYPE_TYPOS[m[1]]}'",
+            wrote=_TYPE_TYPOS[m[1]],
+            meant=m[1],
+        )
 
 
 @operator("undeclared_variable", "a local variable is used without its declaration ('total = 0;')")
 def undeclared_variable(src: Source) -> Iterator[Edit]:
     for var in src.locals:
         if var.kind == "local" and var.init and var.decl_start >= 0 and src.in_body(var.decl_start):
-            if src.line_of(var.decl_start) == src.line_of(var.offset) and src.blank[var.init[1]:].lstrip().startswith(";"):
+            if src.line_of(var.decl_start) == src.line_of(var.offset) and src.blank[var.init[1] :].lstrip().startswith(
+                ";"
+            ):
                 declared = src.snippet(var.decl_start, var.offset)
-                yield src.splice(var.decl_start, var.offset, "", f"dropped the declaration '{declared}' of '{var.name}'",
-                                 name=var.name, type=src.code(var.decl_start, var.offset))
+                yield src.splice(
+                    var.decl_start,
+                    var.offset,
+                    "",
+                    f"dropped the declaration '{declared}' of '{var.name}'",
+                    name=var.name,
+                    type=src.code(var.decl_start, var.offset),
+                )

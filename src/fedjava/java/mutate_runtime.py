@@ -36,18 +36,31 @@ def off_by_one_bound(src: Source) -> Iterator[Edit]:
     for keyword, _kw, open_off, close in controls(src, ("for", "while")):
         for m in re.compile(rf"(?<=\s)<(?=\s+{_SIZE})").finditer(src.blank, open_off, close):
             if src.in_body(m.start()):
-                yield src.splice(m.start(), m.end(), "<=", f"wrote '<=' for '<' in the {keyword} bound",
-                                 **_bound_facts(src, m.start(), m.end(), keyword))
+                yield src.splice(
+                    m.start(),
+                    m.end(),
+                    "<=",
+                    f"wrote '<=' for '<' in the {keyword} bound",
+                    **_bound_facts(src, m.start(), m.end(), keyword),
+                )
 
 
 def _bound_facts(src: Source, start: int, end: int, keyword: str) -> dict[str, str]:
     """What ``left < right`` is: the counter, the bound, and whether the bound is exactly a size (``case``)."""
-    left = src.text[operand_before(src.blank, start):start].strip()
-    right = src.text[end:operand_after(src.blank, end)].strip()
+    left = src.text[operand_before(src.blank, start) : start].strip()
+    right = src.text[end : operand_after(src.blank, end)].strip()
     size = re.fullmatch(r"(.+?)\.(length|length\(\)|size\(\))", right, re.S)
     kind = {"length": "array", "length()": "string", "size()": "list"}[size[2]] if size else ""
-    return {"case": "size" if size else "offset", "keyword": keyword, "left": left, "right": right,
-            "wrote": "<=", "meant": "<", "container": size[1] if size else "", "kind": kind}
+    return {
+        "case": "size" if size else "offset",
+        "keyword": keyword,
+        "left": left,
+        "right": right,
+        "wrote": "<=",
+        "meant": "<",
+        "container": size[1] if size else "",
+        "kind": kind,
+    }
 
 
 def _whole(code: str) -> str:
@@ -75,11 +88,19 @@ def index_plus_one(src: Source) -> Iterator[Edit]:
         if name in KEYWORDS or src.type_at(name, m.start(2)) != "int" or name not in _loop_counters(src, m.start(2)):
             continue
         access = m[1].strip()
-        container = src.text[expr_start(src.blank, m.start(1)):m.start(1)].strip()
+        container = src.text[expr_start(src.blank, m.start(1)) : m.start(1)].strip()
         kind = {"[": "array", ".charAt(": "string", ".get(": "list"}[access]
         wrote = f"{container}[{name} + 1]" if kind == "array" else f"{container}{access}{name} + 1)"
-        yield src.splice(m.start(2), m.end(2), f"{name} + 1", f"indexed with '{name} + 1' instead of '{name}'",
-                         name=name, container=container, kind=kind, wrote=wrote)
+        yield src.splice(
+            m.start(2),
+            m.end(2),
+            f"{name} + 1",
+            f"indexed with '{name} + 1' instead of '{name}'",
+            name=name,
+            container=container,
+            kind=kind,
+            wrote=wrote,
+        )
 
 
 def _double_context(src: Source, line: int) -> bool:
@@ -100,8 +121,15 @@ def division_by_zero(src: Source) -> Iterator[Edit]:
         first = re.match(IDENT, text)
         if first and not text.endswith(("length", ")")) and src.type_at(first[0], m.start(2)) not in ("int", "long"):
             continue
-        yield src.splice(m.start(2), m.end(2), "0", f"divided by 0 instead of '{text}'", divisor=text, op=m[1],
-                         case="remainder" if m[1].startswith("%") else "division")
+        yield src.splice(
+            m.start(2),
+            m.end(2),
+            "0",
+            f"divided by 0 instead of '{text}'",
+            divisor=text,
+            op=m[1],
+            case="remainder" if m[1].startswith("%") else "division",
+        )
 
 
 @operator("null_dereference", "an object variable is initialised to null and then used")
@@ -109,15 +137,20 @@ def null_dereference(src: Source) -> Iterator[Edit]:
     for var in src.locals:
         if var.kind != "local" or not var.init or var.type in PRIMITIVES or not src.in_body(*var.init):
             continue
-        init = src.blank[var.init[0]:var.init[1]].strip()
+        init = src.blank[var.init[0] : var.init[1]].strip()
         if init == "null" or src.line_of(var.init[0]) != src.line_of(var.init[1]):
             continue
         name = re.escape(var.name)
         deref = re.compile(rf"(?<![\w$.]){name}\s*[.\[]|:\s*{name}\s*\)")
         if deref.search(src.blank, var.init[1], var.scope[1]):
             value = src.snippet(*var.init)
-            yield src.splice(*var.init, "null", f"initialised '{var.name}' to null instead of '{value}'", name=var.name,
-                             value=_whole(src.code(*var.init)))
+            yield src.splice(
+                *var.init,
+                "null",
+                f"initialised '{var.name}' to null instead of '{value}'",
+                name=var.name,
+                value=_whole(src.code(*var.init)),
+            )
 
 
 def _not_comparable(src: Source, cls: str) -> bool:
@@ -131,18 +164,34 @@ def bad_cast(src: Source) -> Iterator[Edit]:
         if name != "sort" or not src.blank[:_off].rstrip().endswith("Arrays."):
             continue
         args = split_args(src.blank, open_off, close)
-        elem = (src.type_at(src.blank[args[0][0]:args[0][1]], open_off) or "") if args else ""
+        elem = (src.type_at(src.blank[args[0][0] : args[0][1]], open_off) or "") if args else ""
         if len(args) == 2 and elem.endswith("[]") and _not_comparable(src, elem[:-2]):
-            yield src.splice(args[0][1], args[1][1], "", "sorted objects that are not Comparable without the comparator",
-                             case="sort", type=elem[:-2], array=src.text[args[0][0]:args[0][1]])
+            yield src.splice(
+                args[0][1],
+                args[1][1],
+                "",
+                "sorted objects that are not Comparable without the comparator",
+                case="sort",
+                type=elem[:-2],
+                array=src.text[args[0][0] : args[0][1]],
+            )
     for var in src.locals + src.fields:
         m = re.match(rf"(?:Map|Set|Collection)<({IDENT})", var.type)
         if not m or not var.init or not _not_comparable(src, m[1]) or not src.in_body(*var.init):
             continue
         new = re.compile(r"\bnew\s+Hash(Map|Set)\b").search(src.blank, *var.init)
         if new:
-            yield src.splice(new.start(), new.end(), f"new Tree{new[1]}", f"used a Tree{new[1]} keyed by {m[1]}",
-                             case="tree", type=m[1], wrote=f"Tree{new[1]}", meant=f"Hash{new[1]}", name=var.name)
+            yield src.splice(
+                new.start(),
+                new.end(),
+                f"new Tree{new[1]}",
+                f"used a Tree{new[1]} keyed by {m[1]}",
+                case="tree",
+                type=m[1],
+                wrote=f"Tree{new[1]}",
+                meant=f"Hash{new[1]}",
+                name=var.name,
+            )
     subclasses: dict[str, list[str]] = {}
     for cls, frame in src.classes.items():
         ext = re.search(rf"\bextends\s+({IDENT})", frame.header)
@@ -151,8 +200,15 @@ def bad_cast(src: Source) -> Iterator[Edit]:
     for m in src.matches(rf"\(\s*({IDENT})\s*\)\s*(?=[\w$(])", group=1):
         siblings = [c for group in subclasses.values() if m[1] in group for c in group if c != m[1]]
         if siblings:
-            yield src.splice(m.start(1), m.end(1), siblings[0], f"cast to {siblings[0]} instead of {m[1]}", case="cast",
-                             wrote=siblings[0], meant=m[1])
+            yield src.splice(
+                m.start(1),
+                m.end(1),
+                siblings[0],
+                f"cast to {siblings[0]} instead of {m[1]}",
+                case="cast",
+                wrote=siblings[0],
+                meant=m[1],
+            )
 
 
 def shift_int(text: str, delta: int) -> str:
@@ -169,7 +225,7 @@ def shift_int(text: str, delta: int) -> str:
 
 
 def _shift(src: Source, span: tuple[int, int], delta: int, description: str, **facts: str) -> Edit:
-    old = src.text[span[0]:span[1]]
+    old = src.text[span[0] : span[1]]
     new = shift_int(old, delta)
     return src.splice(span[0], span[1], new, description, wrote=new, meant=old, **facts)
 
@@ -187,25 +243,47 @@ def parse_non_number(src: Source) -> Iterator[Edit]:
         if sub:
             s_close = match_close(src.blank, sub.end() - 1)
             args = split_args(src.blank, sub.end() - 1, s_close)
-            text = src.text[expr_start(src.blank, sub.start()):sub.start()].strip()
+            text = src.text[expr_start(src.blank, sub.start()) : sub.start()].strip()
             if len(args) == 2:
-                yield _shift(src, args[1], +1, "parsed one character too many (the separator)", case="end",
-                             parser=parser, text=text)
+                yield _shift(
+                    src,
+                    args[1],
+                    +1,
+                    "parsed one character too many (the separator)",
+                    case="end",
+                    parser=parser,
+                    text=text,
+                )
             elif len(args) == 1:
-                yield _shift(src, args[0], -1, "parsed from one character too early (the separator)", case="start",
-                             parser=parser, text=text)
+                yield _shift(
+                    src,
+                    args[0],
+                    -1,
+                    "parsed from one character too early (the separator)",
+                    case="start",
+                    parser=parser,
+                    text=text,
+                )
         elif re.search(r"\.trim\(\)\s*$", inner):
             trim = src.blank.rfind(".trim", open_off, close)
-            text = src.text[expr_start(src.blank, trim):trim].strip()
-            yield src.splice(trim, trim + len(".trim()"), "", "parsed the text without trimming the spaces",
-                             case="trim", parser=parser, text=text)
+            text = src.text[expr_start(src.blank, trim) : trim].strip()
+            yield src.splice(
+                trim,
+                trim + len(".trim()"),
+                "",
+                "parsed the text without trimming the spaces",
+                case="trim",
+                parser=parser,
+                text=text,
+            )
 
 
 @operator("removed_base_case", "the return of a recursion's base case is deleted (endless recursion)")
 def removed_base_case(src: Source) -> Iterator[Edit]:
     for method in src.methods:
-        recursive = [off for name, off, _o, _c, q in calls(src) if name == method.name and not q
-                     and src.method_at(off) is method]
+        recursive = [
+            off for name, off, _o, _c, q in calls(src) if name == method.name and not q and src.method_at(off) is method
+        ]
         if not recursive:
             continue
         first = min(recursive)
@@ -219,13 +297,23 @@ def removed_base_case(src: Source) -> Iterator[Edit]:
                 continue
             if frame.keyword == "if" and text.startswith("return") and frame.method == method.index:
                 condition = src.snippet(frame.header_start, frame.open)
-                yield src.delete(li, f"deleted '{text};' from the base case '{condition}'", case="block",
-                                 statement=src.code(start, end + 1), condition=src.code(frame.header_start, frame.open),
-                                 method=method.name)
+                yield src.delete(
+                    li,
+                    f"deleted '{text};' from the base case '{condition}'",
+                    case="block",
+                    statement=src.code(start, end + 1),
+                    condition=src.code(frame.header_start, frame.open),
+                    method=method.name,
+                )
             elif re.match(r"if\s*\(.*\)\s*return\b", text, re.S):
                 statement = src.snippet(start, end + 1, 60)
-                yield src.delete(li, f"deleted the base case '{statement}'", case="inline", statement=src.code(start, end + 1),
-                                 method=method.name)
+                yield src.delete(
+                    li,
+                    f"deleted the base case '{statement}'",
+                    case="inline",
+                    statement=src.code(start, end + 1),
+                    method=method.name,
+                )
 
 
 def _updates(text: str, names: set[str]) -> bool:
@@ -248,7 +336,7 @@ def missing_increment(src: Source) -> Iterator[Edit]:
         if frame.keyword == "while":
             cond = frame.header
         else:
-            m = re.match(r"\s*while\s*\((.*?)\)\s*;", src.blank[frame.close + 1:], re.S)
+            m = re.match(r"\s*while\s*\((.*?)\)\s*;", src.blank[frame.close + 1 :], re.S)
             cond = m[1] if m else ""
             if m:
                 loop = f"do ... while ({src.code(frame.close + 1 + m.start(1), frame.close + 1 + m.end(1))})"
@@ -259,8 +347,13 @@ def missing_increment(src: Source) -> Iterator[Edit]:
             text = src.blank[start:end].strip()
             li = src.line_of(end)
             if src.blines[li].strip() == text + ";" and _updates(text, names):
-                yield src.delete(li, f"deleted '{text};' from the loop '{header}'", statement=f"{text};", loop=loop,
-                                 name=re.search(IDENT, text)[0])
+                yield src.delete(
+                    li,
+                    f"deleted '{text};' from the loop '{header}'",
+                    statement=f"{text};",
+                    loop=loop,
+                    name=re.search(IDENT, text)[0],
+                )
 
 
 @operator("wrong_step_direction", "a for loop steps the wrong way ('i--' for 'i++')")
@@ -271,15 +364,23 @@ def wrong_step_direction(src: Source) -> Iterator[Edit]:
         second = src.blank.find(";", first + 1, close) if first >= 0 else -1
         if second < 0:
             continue
-        update = " ".join(src.text[second + 1:close].split())
+        update = " ".join(src.text[second + 1 : close].split())
         for m in re.compile(r"\+\+|--|\+=|-=").finditer(src.blank, second, close):
             if src.in_body(m.start()):
-                wrong = " ".join((src.text[second + 1:m.start()] + swaps[m[0]] + src.text[m.end():close]).split())
-                name = re.search(rf"({IDENT})\s*$", src.blank[second + 1:m.start()]) or re.match(
-                    rf"\s*({IDENT})", src.blank[m.end():close])
-                yield src.splice(m.start(), m.end(), swaps[m[0]], f"wrote '{swaps[m[0]]}' for '{m[0]}' in the for update",
-                                 wrote=wrong, meant=update, name=name[1] if name else "",
-                                 direction="down" if swaps[m[0]] in ("--", "-=") else "up")
+                wrong = " ".join((src.text[second + 1 : m.start()] + swaps[m[0]] + src.text[m.end() : close]).split())
+                name = re.search(rf"({IDENT})\s*$", src.blank[second + 1 : m.start()]) or re.match(
+                    rf"\s*({IDENT})", src.blank[m.end() : close]
+                )
+                yield src.splice(
+                    m.start(),
+                    m.end(),
+                    swaps[m[0]],
+                    f"wrote '{swaps[m[0]]}' for '{m[0]}' in the for update",
+                    wrote=wrong,
+                    meant=update,
+                    name=name[1] if name else "",
+                    direction="down" if swaps[m[0]] in ("--", "-=") else "up",
+                )
 
 
 @operator("array_too_small", "an array is created one element too small")
@@ -289,15 +390,25 @@ def array_too_small(src: Source) -> Iterator[Edit]:
             size = dim[1].strip()
             if not size or size == "0":
                 continue
-            new = shift_int(src.text[dim.start(1):dim.end(1)].strip(), -1)
-            yield src.splice(dim.start(1), dim.end(1), new, f"created the array with size '{new}' instead of '{size}'",
-                             wrote=new, meant=src.text[dim.start(1):dim.end(1)].strip())
+            new = shift_int(src.text[dim.start(1) : dim.end(1)].strip(), -1)
+            yield src.splice(
+                dim.start(1),
+                dim.end(1),
+                new,
+                f"created the array with size '{new}' instead of '{size}'",
+                wrote=new,
+                meant=src.text[dim.start(1) : dim.end(1)].strip(),
+            )
 
 
 @operator("immutable_collection", "an empty immutable List.of()/Map.of()/Set.of() that is then modified")
 def immutable_collection(src: Source) -> Iterator[Edit]:
-    for m in src.matches(rf"(?:^|[;{{}}])\s*(?:{IDENT}\s*(?:<[^;=]*>)?\s+)?(?:this\.)?({IDENT})\s*=\s*"
-                         rf"(new\s+(?:Array|Linked|Hash|Tree|LinkedHash)(?:List|Map|Set)\s*<[^;()]*>\s*\(\s*\))", re.M, group=2):
+    for m in src.matches(
+        rf"(?:^|[;{{}}])\s*(?:{IDENT}\s*(?:<[^;=]*>)?\s+)?(?:this\.)?({IDENT})\s*=\s*"
+        rf"(new\s+(?:Array|Linked|Hash|Tree|LinkedHash)(?:List|Map|Set)\s*<[^;()]*>\s*\(\s*\))",
+        re.M,
+        group=2,
+    ):
         var = src.visible(m[1], m.start(1))
         kind = re.match(IDENT, var.type)[0] if var else ""
         if kind not in _EMPTY_OF:
@@ -305,6 +416,13 @@ def immutable_collection(src: Source) -> Iterator[Edit]:
         scope_a, scope_b = (0, len(src.blank)) if var.kind == "field" else var.scope
         later = re.compile(rf"(?<![\w$]){re.escape(m[1])}\s*\.\s*{_MUTATORS}\s*\(")
         if later.search(src.blank, scope_a, scope_b):
-            yield src.splice(m.start(2), m.end(2), _EMPTY_OF[kind], f"initialised '{m[1]}' with {_EMPTY_OF[kind]}",
-                             name=m[1], wrote=_EMPTY_OF[kind], meant=src.code(m.start(2), m.end(2)),
-                             kind=_EMPTY_OF[kind].split(".")[0])
+            yield src.splice(
+                m.start(2),
+                m.end(2),
+                _EMPTY_OF[kind],
+                f"initialised '{m[1]}' with {_EMPTY_OF[kind]}",
+                name=m[1],
+                wrote=_EMPTY_OF[kind],
+                meant=src.code(m.start(2), m.end(2)),
+                kind=_EMPTY_OF[kind].split(".")[0],
+            )

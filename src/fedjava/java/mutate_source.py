@@ -27,9 +27,13 @@ KEYWORDS = frozenset(
     "throws transient try void volatile while var yield record true false null".split()
 )
 PRIMITIVES = frozenset("boolean byte char short int long float double".split())
-_NOT_A_TYPE = frozenset("return new throw else case do yield break continue assert goto if for while switch try "
-                        "catch synchronized import package this super".split())
-_MODIFIERS = r"(?:(?:public|private|protected|static|final|abstract|synchronized|native|strictfp|default|transient|volatile)\s+)"
+_NOT_A_TYPE = frozenset(
+    "return new throw else case do yield break continue assert goto if for while switch try "
+    "catch synchronized import package this super".split()
+)
+_MODIFIERS = (
+    r"(?:(?:public|private|protected|static|final|abstract|synchronized|native|strictfp|default|transient|volatile)\s+)"
+)
 _METHOD_RE = re.compile(
     rf"^(?P<mods>{_MODIFIERS}*)(?:<[^()]*>\s*)?(?:(?P<ret>{TYPE})\s+)?(?P<name>{IDENT})\s*"
     r"\((?P<params>.*)\)\s*(?:throws\s+[\w$.,\s]+)?$",
@@ -326,7 +330,9 @@ class Source:
         start = boundary + len(raw) - len(raw.lstrip())
         header = " ".join(raw.split())
         header = _ANNOTATION_RE.sub("", header).strip()
-        frame = Frame(len(self.frames), "block", "plain", top.id if top else None, off, header=header, header_start=start)
+        frame = Frame(
+            len(self.frames), "block", "plain", top.id if top else None, off, header=header, header_start=start
+        )
         self.frames.append(frame)
         if top is None or top.kind == "class":
             cm = _CLASS_RE.search(header)
@@ -369,8 +375,9 @@ class Source:
         if ret is None and m["name"] != class_name:
             ret = "?"
         params = split_params(m["params"])
-        method = Method(len(self.methods), m["name"], class_name, ret, params, mods, frame.header_start,
-                        frame.id, frame.open, -1)
+        method = Method(
+            len(self.methods), m["name"], class_name, ret, params, mods, frame.header_start, frame.id, frame.open, -1
+        )
         frame.method = method.index
         self.methods.append(method)
         self.declared.setdefault(m["name"], []).append(len(params))
@@ -394,8 +401,15 @@ class Source:
         name_off = boundary + (nm.start() if nm else 0)
         parent_close = self.frames[top.id].close
         self.fields.append(
-            Var(m["name"], norm_type(m["type"]), name_off, "field", (top.open, parent_close if parent_close > 0 else len(self.text)),
-                is_static="static" in m["mods"].split(), class_name=top.keyword)
+            Var(
+                m["name"],
+                norm_type(m["type"]),
+                name_off,
+                "field",
+                (top.open, parent_close if parent_close > 0 else len(self.text)),
+                is_static="static" in m["mods"].split(),
+                class_name=top.keyword,
+            )
         )
 
     def _in_body_frame(self, fid: int) -> bool:
@@ -450,8 +464,18 @@ class Source:
                 while a < init_end and self.blank[a].isspace():
                     a += 1
                 init = (a, init_end)
-            self.locals.append(Var(m["name"], norm_type(m["type"]), name_off, "local", (name_off, scope_end),
-                                   frame.method, init, start + lead))
+            self.locals.append(
+                Var(
+                    m["name"],
+                    norm_type(m["type"]),
+                    name_off,
+                    "local",
+                    (name_off, scope_end),
+                    frame.method,
+                    init,
+                    start + lead,
+                )
+            )
 
     def _declarator_end(self, a: int, end: int) -> int:
         depth = 0
@@ -473,8 +497,17 @@ class Source:
             self.blank, header_start
         )
         if m and m["type"] not in _NOT_A_TYPE:
-            self.locals.append(Var(m["name"], norm_type(m["type"]), m.start("name"), "for", (m.start("name"), scope_end),
-                                   method, decl_start=m.start("type")))
+            self.locals.append(
+                Var(
+                    m["name"],
+                    norm_type(m["type"]),
+                    m.start("name"),
+                    "for",
+                    (m.start("name"), scope_end),
+                    method,
+                    decl_start=m.start("type"),
+                )
+            )
 
     # ----------------------------------------------------------------- queries
     def in_body(self, start: int, end: int | None = None) -> bool:
@@ -503,7 +536,11 @@ class Source:
         method = self.method_at(off)
         best = None
         for var in self.locals:
-            if var.name == name and var.scope[0] <= off <= var.scope[1] and (method is None or var.method == method.index):
+            if (
+                var.name == name
+                and var.scope[0] <= off <= var.scope[1]
+                and (method is None or var.method == method.index)
+            ):
                 if var.kind != "param" and var.offset > off:
                     continue
                 if best is None or var.offset > best.offset:
@@ -535,7 +572,7 @@ class Source:
         """Replace text[start:end] (on one line) with ``new``; ``facts`` go with the edit (see :class:`Edit`)."""
         li, col = self.pos(start)
         line = self.lines[li]
-        return Edit(li, "replace", line[:col] + new + line[col + end - start:], description, facts)
+        return Edit(li, "replace", line[:col] + new + line[col + end - start :], description, facts)
 
     def delete(self, line: int, description: str, **facts: str) -> Edit:
         return Edit(line, "delete", "", description, facts)
@@ -568,7 +605,9 @@ def analyse(code: str) -> Source:
     return Source(code)
 
 
-def controls(src: Source, keywords: tuple[str, ...] = ("if", "while", "for", "switch")) -> list[tuple[str, int, int, int]]:
+def controls(
+    src: Source, keywords: tuple[str, ...] = ("if", "while", "for", "switch")
+) -> list[tuple[str, int, int, int]]:
     """(keyword, keyword offset, open paren, close paren) of every control header in a method body."""
     found = []
     for m in src.matches(rf"\b({'|'.join(keywords)})\s*\(", group=1):
@@ -601,7 +640,9 @@ def calls(src: Source) -> list[tuple[str, int, int, int, bool]]:
 Finder = Callable[[Source], Iterable[Edit]]
 
 
-def registrar(specs: list[tuple[str, str, str, Finder]], family: str) -> Callable[[str, str], Callable[[Finder], Finder]]:
+def registrar(
+    specs: list[tuple[str, str, str, Finder]], family: str
+) -> Callable[[str, str], Callable[[Finder], Finder]]:
     """A decorator factory that records ``(name, family, description, finder)`` in ``specs``."""
 
     def operator(name: str, description: str) -> Callable[[Finder], Finder]:
@@ -616,7 +657,7 @@ def registrar(specs: list[tuple[str, str, str, Finder]], family: str) -> Callabl
 
 def _assignment_at(blank: str, k: int) -> bool:
     """Whether the '=' at ``k`` assigns (``=``, ``+=``, ...), rather than being part of ==, !=, <= or >=."""
-    before, after = blank[k - 1:k], blank[k + 1:k + 2]
+    before, after = blank[k - 1 : k], blank[k + 1 : k + 2]
     return blank[k] == "=" and after != "=" and before not in ("=", "!", "<", ">")
 
 
@@ -630,7 +671,7 @@ def _operand_bound(blank: str, first: int, step: int) -> int:
     k, depth = first, 0
     while 0 <= k < len(blank):
         ch = blank[k]
-        pair = blank[k:k + 2] if step > 0 else blank[max(k - 1, 0):k + 1]
+        pair = blank[k : k + 2] if step > 0 else blank[max(k - 1, 0) : k + 1]
         if ch in entering:
             depth += 1
         elif ch in leaving:

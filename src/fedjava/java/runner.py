@@ -39,8 +39,14 @@ JVM_FLAGS = ["-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 # loaded machine, the review's tools 0.95x (idle) to 0.84x (loaded) (python -m fedjava.bench.sandbox_overhead, d).
 JAVAC_PLAIN_FLAGS = ["-J-Xmx256m", "-g"]
 JAVAC_FLAGS = ["-J-Xmx256m", "-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "-g"]
-BATCH_COMPILE_FLAGS = ["-Xss4m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "--add-modules",
-                       "jdk.compiler"]
+BATCH_COMPILE_FLAGS = [
+    "-Xss4m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "--add-modules",
+    "jdk.compiler",
+]
 TIMEOUT_SECONDS = 1.0
 """CPU seconds one test case may use in a batch before the program counts as never ending.
 
@@ -52,7 +58,9 @@ WALL_FACTOR = 20
 PROGRAM_WALL_SECONDS = 60.0
 """Wall-clock seconds for all of one program's cases together (check_many); run_program takes its own."""
 STACK_BYTES = 1 << 20
-_DIAG_RE = re.compile(r"^(?P<file>[\w$]+\.java):(?P<line>\d+):(?P<col>\d+): (?P<kind>\w+)\.(?P<key>[\w.\-]+)(?::\s?(?P<args>.*))?$")
+_DIAG_RE = re.compile(
+    r"^(?P<file>[\w$]+\.java):(?P<line>\d+):(?P<col>\d+): (?P<kind>\w+)\.(?P<key>[\w.\-]+)(?::\s?(?P<args>.*))?$"
+)
 
 
 class JdkMissingError(UserError, RuntimeError):
@@ -101,8 +109,14 @@ class RunOutcome:
 
     @property
     def all_passed(self) -> bool:
-        return (self.compiled and not self.timed_out and not self.stopped and not self.exited and bool(self.cases)
-                and self.passed == len(self.cases))
+        return (
+            self.compiled
+            and not self.timed_out
+            and not self.stopped
+            and not self.exited
+            and bool(self.cases)
+            and self.passed == len(self.cases)
+        )
 
     @property
     def status(self) -> str:
@@ -218,11 +232,23 @@ def run_program(task: Task, code: str, timeout: float = 10.0, *, unsafe: bool = 
         (work / "out").mkdir()
         jars = class_path(work, task)
         compiled = Sandbox(work, writable=True, unsafe=unsafe).run(
-            ["javac", *JAVAC_FLAGS, "-XDrawDiagnostics", "-encoding", "UTF-8", "-d", "out",
-             *(["-cp", ":".join(jars)] if jars else []), *files], limits(60))
+            [
+                "javac",
+                *JAVAC_FLAGS,
+                "-XDrawDiagnostics",
+                "-encoding",
+                "UTF-8",
+                "-d",
+                "out",
+                *(["-cp", ":".join(jars)] if jars else []),
+                *files,
+            ],
+            limits(60),
+        )
         if compiled.returncode != 0:
-            return RunOutcome(False, parse_diagnostics(compiled.stderr), stderr=compiled.stderr,
-                              stopped=compiled.stopped)
+            return RunOutcome(
+                False, parse_diagnostics(compiled.stderr), stderr=compiled.stderr, stopped=compiled.stopped
+            )
         return run_alone(work, task, program_wall=timeout, unsafe=unsafe)
 
 
@@ -230,7 +256,11 @@ def write_program(folder: Path, task: Task, code: str) -> list[str]:
     """Write the sources of ``code`` against ``task`` into ``folder``: Solution.java (the student's code as javac
     takes it, :func:`fedjava.java.sources.javac_source`: the same lines), TestDriver.java and the task's JUnit
     test classes. Returns their file names."""
-    files = {"Solution.java": javac_source(code), "TestDriver.java": render_driver(task), **junit.source_files(task.junit)}
+    files = {
+        "Solution.java": javac_source(code),
+        "TestDriver.java": render_driver(task),
+        **junit.source_files(task.junit),
+    }
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
@@ -243,8 +273,15 @@ def class_path(folder: Path, task: Task) -> list[str]:
     return junit.place_jars(folder) if task.junit else []
 
 
-def run_alone(folder: Path, task: Task, timeout: float = TIMEOUT_SECONDS,
-              program_wall: float = PROGRAM_WALL_SECONDS, *, unsafe: bool = False, record: bool = False) -> RunOutcome:
+def run_alone(
+    folder: Path,
+    task: Task,
+    timeout: float = TIMEOUT_SECONDS,
+    program_wall: float = PROGRAM_WALL_SECONDS,
+    *,
+    unsafe: bool = False,
+    record: bool = False,
+) -> RunOutcome:
     """Run the program compiled into ``folder/out`` against ``task`` alone: a JVM of its own, in a sealed
     sandbox that sees only ``folder``, its results reported by the harness over a socket
     (:mod:`fedjava.java.harness`).
@@ -258,29 +295,50 @@ def run_alone(folder: Path, task: Task, timeout: float = TIMEOUT_SECONDS,
     module = harness.module_path(JAVAC_FLAGS, unsafe)
     budgets = (timeout, min(timeout * WALL_FACTOR, program_wall), program_wall)
     suspects = harness.suspects([case.expect for case in task.tests], task.model or task.solution, folder / "out")
-    report, ran = harness.run_isolated(folder, module, JVM_FLAGS, budgets, STACK_BYTES, suspects, unsafe=unsafe,
-                                       classpath=tuple(class_path(folder, task)), record=record)
+    report, ran = harness.run_isolated(
+        folder,
+        module,
+        JVM_FLAGS,
+        budgets,
+        STACK_BYTES,
+        suspects,
+        unsafe=unsafe,
+        classpath=tuple(class_path(folder, task)),
+        record=record,
+    )
     lines = report.split("\n")[:-1]  # a last line without its newline was cut off
     if not lines or lines[0] != "@@READY":
         if not ran.stopped:
             raise RuntimeError(f"the test harness did not start: {ran.stderr[-1000:]}")
-        return RunOutcome(True, timed_out=ran.stopped == "timeout", stdout=ran.stdout, stderr=ran.stderr,
-                          stopped=ran.stopped)
+        return RunOutcome(
+            True, timed_out=ran.stopped == "timeout", stdout=ran.stdout, stderr=ran.stderr, stopped=ran.stopped
+        )
     end = lines[-1].split("\t")[1] if lines[-1].startswith("@@END\t") else ""
     if end == "HIDES":
         name, hidden = lines[-1].split("\t")[2:4]
-        return RunOutcome(True, stdout=ran.stdout, stopped=ran.stopped, stderr=(
-            f"not run: the program's class {name} hides {hidden} from the tests' expected values"))
+        return RunOutcome(
+            True,
+            stdout=ran.stdout,
+            stopped=ran.stopped,
+            stderr=(f"not run: the program's class {name} hides {hidden} from the tests' expected values"),
+        )
     stopped = ran.stopped
     if end == "TIMEOUT" and lines[-2].split("\t")[4] == "program":
         stopped = stopped or "timeout"
-    return RunOutcome(True, cases=parse_cases("\n".join(lines), batch=False),
-                      timed_out=end == "TIMEOUT" or stopped == "timeout", stdout=ran.stdout, stderr=ran.stderr,
-                      stopped=stopped, exited=not stopped and end not in ("OK", "TIMEOUT"))
+    return RunOutcome(
+        True,
+        cases=parse_cases("\n".join(lines), batch=False),
+        timed_out=end == "TIMEOUT" or stopped == "timeout",
+        stdout=ran.stdout,
+        stderr=ran.stderr,
+        stopped=stopped,
+        exited=not stopped and end not in ("OK", "TIMEOUT"),
+    )
 
 
-_PUBLIC_CLASS_RE = re.compile(r"^\s*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)",
-                              re.MULTILINE)
+_PUBLIC_CLASS_RE = re.compile(
+    r"^\s*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)", re.MULTILINE
+)
 
 
 def compile_program(code: str, *, unsafe: bool = False) -> RunOutcome:
@@ -347,20 +405,29 @@ def compile_many(
         files[folder] = write_program(folder, program.task, program.code)
         folders[folder] = program.key
     jars = next((class_path(work, p.task) for p in programs if p.task.junit), [])
-    return _batch_compile(Sandbox(work, writable=True, unsafe=unsafe), folders, work / "shared", files,
-                          [work / jar for jar in jars])
+    return _batch_compile(
+        Sandbox(work, writable=True, unsafe=unsafe), folders, work / "shared", files, [work / jar for jar in jars]
+    )
 
 
-def compile_folders(box: Sandbox, folders: dict[Path, str], classpath: Path, files: list[str],
-                    ) -> dict[str, tuple[bool, list[Diagnostic]]]:
+def compile_folders(
+    box: Sandbox,
+    folders: dict[Path, str],
+    classpath: Path,
+    files: list[str],
+) -> dict[str, tuple[bool, list[Diagnostic]]]:
     """Compile ``files`` of each folder (``{folder: key}``, inside ``box``'s writable work folder) into
     ``folder/out`` in ONE javac JVM, with ``classpath`` on the class path: ``{key: (compiled, errors)}``."""
     return _batch_compile(box, folders, classpath, files)
 
 
-def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path,
-                   files: list[str] | dict[Path, list[str]] | None = None, jars: list[Path] = (),
-                   ) -> dict[str, tuple[bool, list[Diagnostic]]]:
+def _batch_compile(
+    box: Sandbox,
+    folders: dict[Path, str],
+    shared: Path,
+    files: list[str] | dict[Path, list[str]] | None = None,
+    jars: list[Path] = (),
+) -> dict[str, tuple[bool, list[Diagnostic]]]:
     """Run Compile.java in ``box`` (writable) on ``{folder: key}`` (each folder's Solution.java and
     TestDriver.java, or ``files``: the same for every folder, or each folder's own), with ``shared`` (made empty
     here) and ``jars`` as the class path."""
@@ -373,9 +440,19 @@ def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path,
 
     inside = {box.path(folder): key for folder, key in folders.items()}  # Compile names them so
     classpath = ":".join([box.path(shared), *(box.path(jar) for jar in jars)])
-    done = box.run(["java", *BATCH_COMPILE_FLAGS, "--module-path", box.path(module), "-m",
-                    f"{harness.MODULE}/{harness.MODULE}.Compile", classpath],
-                   limits(60 + len(folders)), stdin="".join(f"{box.path(folder)}{suffix(folder)}\n" for folder in folders))
+    done = box.run(
+        [
+            "java",
+            *BATCH_COMPILE_FLAGS,
+            "--module-path",
+            box.path(module),
+            "-m",
+            f"{harness.MODULE}/{harness.MODULE}.Compile",
+            classpath,
+        ],
+        limits(60 + len(folders)),
+        stdin="".join(f"{box.path(folder)}{suffix(folder)}\n" for folder in folders),
+    )
     results: dict[str, tuple[bool, list[Diagnostic]]] = {}
     current = None
     for line in done.stdout.splitlines():
@@ -393,8 +470,12 @@ def _batch_compile(box: Sandbox, folders: dict[Path, str], shared: Path,
 
 
 def run_many(
-    programs: list[tuple[str, Path]], shared: Path, timeout: float = TIMEOUT_SECONDS, restarts: int = 50,
-    *, unsafe: bool = False,
+    programs: list[tuple[str, Path]],
+    shared: Path,
+    timeout: float = TIMEOUT_SECONDS,
+    restarts: int = 50,
+    *,
+    unsafe: bool = False,
 ) -> dict[str, RunOutcome]:
     """Run compiled programs (``(key, classes_dir)``) that FEDJAVA GENERATED ITSELF in one JVM through
     ``Batch.java``, in the sandbox (their common folder mounted read-only; the harness is put in ``shared``).
@@ -418,8 +499,16 @@ def run_many(
     while pending and restarts >= 0:
         restarts -= 1
         done = box.run(
-            ["java", *JVM_FLAGS, "--module-path", box.path(module), "-m", f"{harness.MODULE}/{harness.MODULE}.Batch",
-             *(str(int(seconds * 1000)) for seconds in budgets), str(STACK_BYTES)],
+            [
+                "java",
+                *JVM_FLAGS,
+                "--module-path",
+                box.path(module),
+                "-m",
+                f"{harness.MODULE}/{harness.MODULE}.Batch",
+                *(str(int(seconds * 1000)) for seconds in budgets),
+                str(STACK_BYTES),
+            ],
             limits(60 + 10 * timeout * len(pending)),
             stdin="".join(f"{key}\t{box.path(folder)}\n" for key, folder in pending),
         )
@@ -456,8 +545,10 @@ def _batch_outcome(stdout: str, end: list[str]) -> RunOutcome:
     if timed_out:
         # The stopped case is reported as TIMEOUT; cases the driver began while being stopped are not real.
         lines = stdout.split("\n")
-        cut = next((i for i, line in enumerate(lines)
-                    if line.startswith("@@CASE\t") and "\tjava.lang.ThreadDeath\t" in line), len(lines) - 1)
+        cut = next(
+            (i for i, line in enumerate(lines) if line.startswith("@@CASE\t") and "\tjava.lang.ThreadDeath\t" in line),
+            len(lines) - 1,
+        )
         stdout = "\n".join(lines[: cut + 1])
     cases = parse_cases(stdout)
     if end[0] == "TIMEOUT" and cases and cases[-1].status == "TIMEOUT":
@@ -488,7 +579,7 @@ def check_many(
     require_jdk()
     work.mkdir(parents=True, exist_ok=True)
     by_key = {p.key: p for p in programs}
-    chunks = [programs[i:i + chunk] for i in range(0, len(programs), chunk)]
+    chunks = [programs[i : i + chunk] for i in range(0, len(programs), chunk)]
     compiled: dict[str, tuple[bool, list[Diagnostic]]] = {}
     folders: dict[str, Path] = {}
 
@@ -513,6 +604,7 @@ def check_many(
         else:
             outcomes[program.key] = RunOutcome(False, diagnostics)
     if not trusted:
+
         def run_one(key: str) -> RunOutcome:
             outcome = run_alone(folders[key], by_key[key].task, timeout, unsafe=unsafe)
             if progress:
@@ -523,7 +615,9 @@ def check_many(
             outcomes.update(zip(runnable, pool.map(run_one, runnable), strict=True))
         return outcomes
     batched = [key for key in runnable if not by_key[key].task.junit]  # a batch JVM has no JUnit jars: those alone
-    run_chunks = [[(key, folders[key] / "out") for key in batched[i:i + chunk]] for i in range(0, len(batched), chunk)]
+    run_chunks = [
+        [(key, folders[key] / "out") for key in batched[i : i + chunk]] for i in range(0, len(batched), chunk)
+    ]
 
     def run_chunk(items: list[tuple[str, Path]]) -> dict[str, RunOutcome]:
         result = run_many(items, items[0][1].parent.parent / "shared", timeout, unsafe=unsafe)

@@ -66,8 +66,10 @@ TMP_BYTES = 64 << 20
 OUTPUT_BYTES = 8 << 20
 KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ")
 UNSAFE_HINT = "or pass --unsafe-run to run the code without isolation"
-INSTALL_HINT = ("install bubblewrap ('apt-get install bubblewrap' on Debian/Ubuntu, 'dnf install bubblewrap' on "
-                f"Fedora), {UNSAFE_HINT}")
+INSTALL_HINT = (
+    "install bubblewrap ('apt-get install bubblewrap' on Debian/Ubuntu, 'dnf install bubblewrap' on "
+    f"Fedora), {UNSAFE_HINT}"
+)
 
 
 class SandboxUnavailableError(UserError):
@@ -154,7 +156,9 @@ def _probe(bwrap: str) -> str | None:
     """Why no sandbox can be made with ``bwrap`` (None when one can): tried once per binary with ``true``."""
     if not bwrap:
         where = os.environ.get(BWRAP_ENV) or "'bwrap' on PATH"
-        return f"untrusted Java code is only run inside a sandbox, and bubblewrap was not found ({where}): {INSTALL_HINT}"
+        return (
+            f"untrusted Java code is only run inside a sandbox, and bubblewrap was not found ({where}): {INSTALL_HINT}"
+        )
     with tempfile.TemporaryDirectory(prefix="fedjava-probe-") as tmp:
         try:
             done = _run(Sandbox(Path(tmp)), ["true"], Limits(cpu_seconds=10, wall_seconds=30))
@@ -164,8 +168,10 @@ def _probe(bwrap: str) -> str | None:
         prefetch(list(JDK_PROGRAMS))  # javac and java run next: find what they need beside the model's loading
         return None
     reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-    return (f"bubblewrap ({bwrap}) cannot create the sandbox's namespaces here ({reason}); allow unprivileged "
-            f"user namespaces (sysctl user.max_user_namespaces), {UNSAFE_HINT}")
+    return (
+        f"bubblewrap ({bwrap}) cannot create the sandbox's namespaces here ({reason}); allow unprivileged "
+        f"user namespaces (sysctl user.max_user_namespaces), {UNSAFE_HINT}"
+    )
 
 
 # ---------------------------------------------------------------- the command
@@ -193,7 +199,7 @@ def _start(box: Sandbox, argv: list[str], limits: Limits, stdin: str, group: cgr
     join = group.join_command if group else list
     if box.unsafe:
         if shutil.which("prlimit") is None:  # no isolation asked for: the limits where they can be set
-            command = command[command.index("--") + 1:]
+            command = command[command.index("--") + 1 :]
         return supervise(join(command), cwd=box.work, **caps)
     info_read, info_write = os.pipe()  # bwrap writes the pid of the sandbox's first process there
     try:
@@ -213,8 +219,15 @@ def _tool(name: str) -> str:
 def _prlimit(limits: Limits) -> list[str]:
     """``prlimit`` with every rlimit, run inside the sandbox: a process limit set outside would also count the
     processes of the same user outside the sandbox."""
-    return [_tool("prlimit"), f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
-            f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", "--core=0", "--"]
+    return [
+        _tool("prlimit"),
+        f"--cpu={limits.cpu_seconds}",
+        f"--as={limits.memory_bytes}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_bytes}",
+        "--core=0",
+        "--",
+    ]
 
 
 def _bwrap_command(box: Sandbox, command: list[str], info_fd: int, programs: list[str]) -> list[str]:
@@ -223,8 +236,19 @@ def _bwrap_command(box: Sandbox, command: list[str], info_fd: int, programs: lis
     ``command`` is the PID namespace's first process (``--as-pid-1``): when it ends, the kernel kills every
     other process in the namespace before bwrap sees it end, so nothing is left when the run returns.
     """
-    args = [bwrap_path() or "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--as-pid-1", "--info-fd", str(info_fd)]
+    args = [
+        bwrap_path() or "bwrap",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--as-pid-1",
+        "--info-fd",
+        str(info_fd),
+    ]
     if os.geteuid() == 0:  # setpriv inside switches to the sandbox's own user
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     else:
@@ -234,9 +258,20 @@ def _bwrap_command(box: Sandbox, command: list[str], info_fd: int, programs: lis
         args += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", scratch]
     wrappers = ["prlimit", "setpriv"] if os.geteuid() == 0 else ["prlimit"]
     args += view_for([*wrappers, *programs]).bwrap_args()
-    args += ["--perms", "0755", "--dir", os.path.dirname(WORK_INSIDE),
-             "--bind" if box.writable else "--ro-bind", str(box.work), WORK_INSIDE,
-             "--ro-bind", str(JAVA_RESOURCES), JAVA_INSIDE, "--remount-ro", "/"]
+    args += [
+        "--perms",
+        "0755",
+        "--dir",
+        os.path.dirname(WORK_INSIDE),
+        "--bind" if box.writable else "--ro-bind",
+        str(box.work),
+        WORK_INSIDE,
+        "--ro-bind",
+        str(JAVA_RESOURCES),
+        JAVA_INSIDE,
+        "--remount-ro",
+        "/",
+    ]
     if box.sealed and not box.writable:
         args += [arg for folder in ("/tmp", "/dev/shm", "/dev") for arg in ("--remount-ro", folder)]
         for java in (part for part in command if Path(part).name == "java" and os.path.isabs(part)):
@@ -278,8 +313,17 @@ def _as_sandbox_user(box: Sandbox, command: list[str]) -> list[str]:
     for path in _handed_over(box):
         _share_with_sandbox_group(path, box.writable)
     uid = SANDBOX_UIDS[0] + 1 + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0] - 1)
-    return [_tool("setpriv"), f"--reuid={uid}", f"--regid={SANDBOX_GID}", "--clear-groups", "--no-new-privs",
-            "--inh-caps=-all", "--bounding-set=-all", "--", *command]
+    return [
+        _tool("setpriv"),
+        f"--reuid={uid}",
+        f"--regid={SANDBOX_GID}",
+        "--clear-groups",
+        "--no-new-privs",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+        *command,
+    ]
 
 
 def _handed_over(box: Sandbox) -> list[str]:

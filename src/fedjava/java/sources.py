@@ -27,8 +27,10 @@ _HEADER_RE = re.compile(r"^// ---- file: (?P<name>[^\n]+?) ----$", re.MULTILINE)
 _PACKAGE_RE = re.compile(r"\bpackage\s+(?P<name>[\w.]+)\s*;")
 _IMPORT_RE = re.compile(r"\bimport\s+(?P<static>static\s+)?(?P<name>[\w.]+(?:\s*\.\s*\*)?)\s*;")
 _TYPE_RE = re.compile(r"\b(?:class|interface|enum|record)\s+(?P<name>[A-Za-z_$][\w$]*)")
-_PUBLIC_TYPE_RE = re.compile(r"\bpublic(?=\s+(?:(?:abstract|final|strictfp|sealed|non-sealed|static)\s+)*"
-                             r"(?:class|interface|enum|record|@interface)\s+(?P<name>[A-Za-z_$][\w$]*))")
+_PUBLIC_TYPE_RE = re.compile(
+    r"\bpublic(?=\s+(?:(?:abstract|final|strictfp|sealed|non-sealed|static)\s+)*"
+    r"(?:class|interface|enum|record|@interface)\s+(?P<name>[A-Za-z_$][\w$]*))"
+)
 MAIN_CLASS = "Solution"
 
 
@@ -60,12 +62,20 @@ def javac_source(code: str, main: str = MAIN_CLASS) -> str:
     plain = blank_literals(code)
     packages = {m.group("name") for m in _PACKAGE_RE.finditer(plain) if _depth_at(plain, m.start()) == 0}
     first_type = _first_type(plain)
-    late_imports = [m for m in _IMPORT_RE.finditer(plain)
-                    if first_type is not None and m.start() > first_type and _depth_at(plain, m.start()) == 0]
-    publics = [m for m in _PUBLIC_TYPE_RE.finditer(plain)
-               if m.group("name") != main and _depth_at(plain, m.start()) == 0]
-    own_imports = [m for m in _IMPORT_RE.finditer(plain) if _depth_at(plain, m.start()) == 0
-                   and _own(m.group("name").replace(" ", ""), packages, bool(m.group("static")))]
+    late_imports = [
+        m
+        for m in _IMPORT_RE.finditer(plain)
+        if first_type is not None and m.start() > first_type and _depth_at(plain, m.start()) == 0
+    ]
+    publics = [
+        m for m in _PUBLIC_TYPE_RE.finditer(plain) if m.group("name") != main and _depth_at(plain, m.start()) == 0
+    ]
+    own_imports = [
+        m
+        for m in _IMPORT_RE.finditer(plain)
+        if _depth_at(plain, m.start()) == 0
+        and _own(m.group("name").replace(" ", ""), packages, bool(m.group("static")))
+    ]
     if not packages and not late_imports and not publics and not own_imports:
         return code
     out = list(code)
@@ -78,7 +88,7 @@ def javac_source(code: str, main: str = MAIN_CLASS) -> str:
     own = {m.start() for m in own_imports}
     for match in late_imports:
         if match.start() not in own:
-            hoisted.append(code[match.start():match.end()])
+            hoisted.append(code[match.start() : match.end()])
         _blank(out, match.start(), match.end())
     for match in own_imports:
         _blank(out, match.start(), match.end())
@@ -118,7 +128,7 @@ def blank_literals(code: str) -> str:
     only Java's own syntax, for the patterns above."""
     out, i, n = list(code), 0, len(code)
     while i < n:
-        two = code[i:i + 2]
+        two = code[i : i + 2]
         if two == "//":
             j = code.find("\n", i)
             j = n if j < 0 else j

@@ -35,8 +35,15 @@ class Finished:
     limit, or the program killed itself), or "" when the command ended on its own."""
 
 
-def supervise(command: list[str], *, stdin: str, wall_seconds: float, output_bytes: int, cwd: Path | None = None,
-              info: tuple[int, int] | None = None) -> Finished:
+def supervise(
+    command: list[str],
+    *,
+    stdin: str,
+    wall_seconds: float,
+    output_bytes: int,
+    cwd: Path | None = None,
+    info: tuple[int, int] | None = None,
+) -> Finished:
     """Run ``command`` under the wall clock and the output cap.
 
     ``info`` is a pipe (read end, write end) on whose write end bwrap (``--info-fd``) writes the host pid of
@@ -45,8 +52,15 @@ def supervise(command: list[str], *, stdin: str, wall_seconds: float, output_byt
     read end.
     """
     try:
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True, cwd=cwd, pass_fds=info[1:] if info else ())
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            cwd=cwd,
+            pass_fds=info[1:] if info else (),
+        )
     finally:
         if info:
             os.close(info[1])  # bwrap has its own copy: the pipe ends when bwrap closes it or ends
@@ -61,8 +75,9 @@ def supervise(command: list[str], *, stdin: str, wall_seconds: float, output_byt
     return Finished(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), stopped)
 
 
-def _communicate(proc: subprocess.Popen, stdin: bytes, wall_seconds: float,
-                 output_bytes: int) -> tuple[bytes, bytes, str]:
+def _communicate(
+    proc: subprocess.Popen, stdin: bytes, wall_seconds: float, output_bytes: int
+) -> tuple[bytes, bytes, str]:
     """Feed ``stdin`` and read stdout and stderr until both end, the wall clock runs out ("timeout") or more
     than ``output_bytes`` arrive ("output_limit")."""
     deadline = time.monotonic() + wall_seconds
@@ -103,11 +118,11 @@ def _communicate(proc: subprocess.Popen, stdin: bytes, wall_seconds: float,
 
 def _write_some(fd: int, pending: memoryview) -> memoryview:
     try:
-        return pending[os.write(fd, pending[: 1 << 16]):]
+        return pending[os.write(fd, pending[: 1 << 16]) :]
     except BlockingIOError:
         return pending
     except BrokenPipeError:  # the program stopped reading: the rest of its input does not matter
-        return pending[len(pending):]
+        return pending[len(pending) :]
 
 
 def _first_pid(fd: int, timeout: float) -> int | None:

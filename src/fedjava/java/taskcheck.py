@@ -64,8 +64,14 @@ class CheckReport:
         return "; ".join(parts or ["no tests to check"]) + f" (checked in {self.seconds:.1f} s)"
 
 
-def check_task(task: Task, reference: str | None = None, *, label: str = "the task", budget: Budget | None = None,
-               unsafe: bool = False) -> CheckReport:
+def check_task(
+    task: Task,
+    reference: str | None = None,
+    *,
+    label: str = "the task",
+    budget: Budget | None = None,
+    unsafe: bool = False,
+) -> CheckReport:
     """Check ``task`` (see the module's docstring); ``reference`` (code) takes the place of the task's own, ``budget``
     bounds the generated tests (:class:`~fedjava.java.generate.Budget`). Raises TaskCheckError naming the first
     problem. The same task and reference are checked once per process."""
@@ -105,8 +111,10 @@ def _run_tests(task: Task, model: str, label: str, what: str, unsafe: bool) -> N
     if failed is None:
         index = len(outcome.cases)
         why = {"exited": "ended the JVM", "output_limit": "printed too much"}.get(outcome.status, "did not finish")
-        raise TaskCheckError(f"{label}: {what} {why} at test {index + 1} ({_shown(task.tests[index])})"
-                             + (f": {outcome.stderr.strip().splitlines()[-1]}" if outcome.stderr.strip() else ""))
+        raise TaskCheckError(
+            f"{label}: {what} {why} at test {index + 1} ({_shown(task.tests[index])})"
+            + (f": {outcome.stderr.strip().splitlines()[-1]}" if outcome.stderr.strip() else "")
+        )
     test = f"test {failed.index + 1} ({_shown(task.tests[failed.index])})"
     result = case_outcome(failed) + (f", expected {failed.expected}" if failed.status == "FAIL" else "")
     raise TaskCheckError(f"{label}: {what} fails {test}: {' '.join(result.split())}")
@@ -145,13 +153,18 @@ def _one_line(message: str) -> str:
 def _shown(test: TestCase) -> str:
     """A test as the one line names it: its setup and call, cut to MAX_SHOWN characters."""
     text = " ".join(f"{test.setup} {test.call}".split())
-    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 def _compile_expected(task: Task, label: str, unsafe: bool) -> None:
     """Without a model solution: each expected value that names nothing of its own call compiles on its own."""
-    alone = [(i, t) for i, t in enumerate(task.tests) if t.kind == "call" and not t.throws
-             and not (set(_IDENT_RE.findall(t.expect)) & (set(_IDENT_RE.findall(t.call + " " + t.setup)) | {"Solution"}))]
+    alone = [
+        (i, t)
+        for i, t in enumerate(task.tests)
+        if t.kind == "call"
+        and not t.throws
+        and not (set(_IDENT_RE.findall(t.expect)) & (set(_IDENT_RE.findall(t.call + " " + t.setup)) | {"Solution"}))
+    ]
     if not alone:
         return
     lines = ["import java.util.*;", "class ExpectedValues {"]
@@ -166,12 +179,14 @@ def _compile_expected(task: Task, label: str, unsafe: bool) -> None:
         (folder / "ExpectedValues.java").write_text("\n".join(lines) + "\n", encoding="utf-8")
         box = Sandbox(Path(tmp), writable=True, unsafe=unsafe)
         ok, diagnostics = compile_folders(box, {folder: "expected"}, Path(tmp) / "shared", ["ExpectedValues.java"])[
-            "expected"]
+            "expected"
+        ]
     if not ok and diagnostics:
         index = spans.get(diagnostics[0].line)
         what = f"test {index + 1} ({_shown(task.tests[index])})" if index is not None else "a test"
-        raise TaskCheckError(f"{label}: the expected value of {what} does not compile: "
-                             f"{_one_line(diagnostics[0].message)}")
+        raise TaskCheckError(
+            f"{label}: the expected value of {what} does not compile: {_one_line(diagnostics[0].message)}"
+        )
 
 
 def fingerprint_extra(task: Task | None) -> bytes:
@@ -185,8 +200,9 @@ def fingerprint_extra(task: Task | None) -> bytes:
 # ---------------------------------------------------------------- the command and the other commands' start
 
 
-def prepare_task(task: Task | None, requirement: str, reference_file: str | None, label: str, run: bool,
-                 unsafe: bool = False) -> Task | None:
+def prepare_task(
+    task: Task | None, requirement: str, reference_file: str | None, label: str, run: bool, unsafe: bool = False
+) -> Task | None:
     """The task ``grade``, ``review`` and ``serve`` grade with: checked (and with the generated tests) when the
     tests will run (``run``); a ``--reference`` with a task given as text makes a task of its own. Says on stderr how
     many tests were generated; TaskCheckError stops the command before any student."""
@@ -199,8 +215,11 @@ def prepare_task(task: Task | None, requirement: str, reference_file: str | None
         return None
     if not run:
         if reference is not None or task.reference or task.junit:
-            print("note: the task's reference and JUnit tests are not used: no tests run (--no-run, or an adapter "
-                  "trained without tool results)", file=sys.stderr)
+            print(
+                "note: the task's reference and JUnit tests are not used: no tests run (--no-run, or an adapter "
+                "trained without tool results)",
+                file=sys.stderr,
+            )
         return task
     if not (task.tests or reference or task.reference):
         return task
@@ -212,5 +231,3 @@ def prepare_task(task: Task | None, requirement: str, reference_file: str | None
     if report.generated is not None:  # a check that passed is silent; generated tests are news
         print(f"Task check: {report.summary()}", file=sys.stderr)
     return report.task
-
-

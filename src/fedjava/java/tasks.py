@@ -223,14 +223,23 @@ def _read_tests(raw_tests, problems: list[str]) -> list[TestCase]:
             tests.append(TestCase(io_call(stdin), stdin=stdin, stdout=_java_text(t["stdout"]), hidden=hidden))
             continue
         if "call" not in t or ("expect" in t) == ("throws" in t):
-            problems.append(f"tests[{i}] needs 'call' and 'expect'" + (" (or 'throws', not both)" if "call" in t else ""))
+            problems.append(
+                f"tests[{i}] needs 'call' and 'expect'" + (" (or 'throws', not both)" if "call" in t else "")
+            )
             continue
         throws = str(t.get("throws") or "").strip()
         if "throws" in t and not re.fullmatch(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*", throws):
             problems.append(f"tests[{i}]: throws must name an exception class, e.g. IllegalArgumentException")
             continue
-        tests.append(TestCase(_java_text(t["call"]), "" if throws else _java_text(t["expect"]),
-                              str(t.get("setup") or ""), throws, hidden=hidden))
+        tests.append(
+            TestCase(
+                _java_text(t["call"]),
+                "" if throws else _java_text(t["expect"]),
+                str(t.get("setup") or ""),
+                throws,
+                hidden=hidden,
+            )
+        )
     return tests
 
 
@@ -251,7 +260,7 @@ def _source(value, key: str, task_path: Path, problems: list[str]) -> str:
     if not file.is_file():
         problems.append(f"'{key}': no file {name} beside the task file")
         return ""
-    data = file.read_bytes()[:MAX_SOURCE_BYTES + 1]
+    data = file.read_bytes()[: MAX_SOURCE_BYTES + 1]
     if len(data) > MAX_SOURCE_BYTES or b"\x00" in data:
         problems.append(f"'{key}': {name} is not a Java source file of at most {MAX_SOURCE_BYTES // 1000} KB")
         return ""
@@ -292,8 +301,13 @@ def task_tests(task: Task) -> list[dict[str, str]]:
         if t.kind == "io":
             out.append({"stdin": t.stdin or "", "stdout": t.stdout or ""})
         elif t.kind == "call":
-            out.append({"call": t.call, **({"throws": t.throws} if t.throws else {"expect": t.expect}),
-                        **({"setup": t.setup} if t.setup else {})})
+            out.append(
+                {
+                    "call": t.call,
+                    **({"throws": t.throws} if t.throws else {"expect": t.expect}),
+                    **({"setup": t.setup} if t.setup else {}),
+                }
+            )
     return out
 
 
@@ -313,8 +327,9 @@ def task_for_sample(meta: dict | None, requirement: str = "", catalogue: dict[st
 
 
 def _java_string(text: str) -> str:
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-               .replace("\t", "\\t"))
+    escaped = (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 
@@ -358,11 +373,20 @@ def _render(task: Task) -> tuple[str, list[tuple[int, int]]]:
     for i, case in enumerate(task.tests):
         shown = (case.setup + " " if case.setup else "") + case.call
         lines.append(f"            case {i}: return {_java_string(shown)};")
-    lines += ["            default: return \"\";", "        }", "    }", "",
-              "    static java.lang.Object[] run(int i) throws java.lang.Throwable {", "        switch (i) {"]
+    lines += [
+        '            default: return "";',
+        "        }",
+        "    }",
+        "",
+        "    static java.lang.Object[] run(int i) throws java.lang.Throwable {",
+        "        switch (i) {",
+    ]
     lines += [f"            case {i}: return c{i}();" for i in range(n)]
-    lines += ["            default: throw new java.lang.IllegalArgumentException(\"no test case \" + i);",
-              "        }", "    }"]
+    lines += [
+        '            default: throw new java.lang.IllegalArgumentException("no test case " + i);',
+        "        }",
+        "    }",
+    ]
     if any(case.kind == "io" for case in task.tests):
         lines += IO_HELPERS.split("\n")
     if task.junit:
@@ -374,18 +398,25 @@ def _render(task: Task) -> tuple[str, list[tuple[int, int]]]:
 def _case_body(case: TestCase) -> list[str]:
     """The lines of one call or output test's method, up to its return."""
     if case.kind == "io":
-        return [f"        java.lang.Object actual = fedjava$main({_java_string(case.stdin or '')});",
-                f"        java.lang.Object expected = fedjava$clean({_java_string(case.stdout or '')});",
-                "        return new java.lang.Object[] {expected, actual};"]
+        return [
+            f"        java.lang.Object actual = fedjava$main({_java_string(case.stdin or '')});",
+            f"        java.lang.Object expected = fedjava$clean({_java_string(case.stdout or '')});",
+            "        return new java.lang.Object[] {expected, actual};",
+        ]
     if case.throws:
         thrown = _java_string(f"throws {case.throws}")
-        return [f"        java.lang.Object actual; try {{ {case.setup + ' ' if case.setup else ''}actual = {case.call}; }} "
-                f"catch ({case.throws} fedjava$thrown) {{ actual = {thrown}; }}",
-                f"        java.lang.Object expected = {thrown};",
-                "        return new java.lang.Object[] {expected, actual};"]
-    return [*([f"        {case.setup}"] if case.setup else []),
-            f"        java.lang.Object actual = {case.call};", f"        java.lang.Object expected = {case.expect};",
-            "        return new java.lang.Object[] {expected, actual};"]
+        return [
+            f"        java.lang.Object actual; try {{ {case.setup + ' ' if case.setup else ''}actual = {case.call}; }} "
+            f"catch ({case.throws} fedjava$thrown) {{ actual = {thrown}; }}",
+            f"        java.lang.Object expected = {thrown};",
+            "        return new java.lang.Object[] {expected, actual};",
+        ]
+    return [
+        *([f"        {case.setup}"] if case.setup else []),
+        f"        java.lang.Object actual = {case.call};",
+        f"        java.lang.Object expected = {case.expect};",
+        "        return new java.lang.Object[] {expected, actual};",
+    ]
 
 
 IO_HELPERS = """

@@ -30,16 +30,19 @@ def verify_task(task: Task, unsafe: bool = False) -> list[str]:
 
 def describe(outcome: RunOutcome) -> str:
     if not outcome.compiled:
-        return "does not compile: " + "; ".join(
-            f"{d.file}:{d.line} {d.key} {d.args}" for d in outcome.diagnostics
-        ) + ("" if outcome.diagnostics else outcome.stderr[-500:])
+        return (
+            "does not compile: "
+            + "; ".join(f"{d.file}:{d.line} {d.key} {d.args}" for d in outcome.diagnostics)
+            + ("" if outcome.diagnostics else outcome.stderr[-500:])
+        )
     if outcome.timed_out:
         return "timed out"
     if not outcome.cases:
         return "no test case ran: " + outcome.stderr[-500:]
     bad = [c for c in outcome.cases if c.status != "PASS"]
     return "; ".join(
-        f"case {c.index} {c.call}: expected {c.expected} got {c.actual}" if c.status == "FAIL"
+        f"case {c.index} {c.call}: expected {c.expected} got {c.actual}"
+        if c.status == "FAIL"
         else f"case {c.index} {c.call}: {c.exception} {c.message} (line {c.line})"
         for c in bad
     )
