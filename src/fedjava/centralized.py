@@ -10,6 +10,8 @@ from typing import Any
 
 from fedjava.config import Config
 from fedjava.errors import UserError
+from fedjava.models import load_for_training, resolve_model_dir
+from fedjava.prompts import tokenize_samples
 from fedjava.runs import configuration_block, count_parameters, training_run
 
 log = logging.getLogger("fedjava")
@@ -37,8 +39,6 @@ def check_unsloth() -> None:
 def load_unsloth(cfg: Config):
     """Base model + LoRA through Unsloth's FastLanguageModel. Returns (model, tokenizer)."""
     from unsloth import FastLanguageModel  # noqa: I001  (unsloth must be imported before transformers)
-
-    from fedjava.models import resolve_model_dir
 
     if cfg.model_name == "builtin:tiny-qwen3":
         raise FrameworkUnavailableError(
@@ -134,8 +134,6 @@ def run_centralized(
     An output folder holding another run is refused unless ``resume`` (continue from its newest checkpoint,
     which must have the same model and LoRA settings) or ``overwrite`` (remove that run's outputs first).
     """
-    from fedjava.models import load_for_training
-    from fedjava.prompts import tokenize_samples
     from fedjava.training import load_train_valid, resume_checkpoint, set_seed, train_adapter
 
     method = f"centralized_{framework}"

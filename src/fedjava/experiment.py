@@ -49,9 +49,10 @@ from fedjava.config import (
     to_yaml,
 )
 from fedjava.errors import UserError
+from fedjava.experiment_data import partitions, stratified_subset, write_client_shards
 from fedjava.experiment_tuning import FOLDER as TUNING_FOLDER
 from fedjava.experiment_tuning import TUNE_METRICS, TuningError, grid_points, point_label, select, selection_done
-from fedjava.prompts import PROMPT_MODES
+from fedjava.prompts import PROMPT_MODES, load_samples, write_samples
 
 log = logging.getLogger("fedjava")
 
@@ -261,7 +262,6 @@ def check_experiment(exp: Experiment) -> None:
         problems.append(
             f"prompt_modes: {', '.join(exp.prompt_modes)} (choose each of {', '.join(PROMPT_MODES)} at most once)"
         )
-    from fedjava.experiment_data import partitions
 
     if federates(exp) and exp.partition not in partitions():
         problems.append(f"partition: unknown {exp.partition} (choose from {', '.join(partitions())})")
@@ -429,8 +429,6 @@ def _subset_file(
     source: Path, target: Path, count: int, seed: int, max_chars: int = 0, stratified: bool = False
 ) -> int:
     from fedjava.evaluation.evaluate import subset
-    from fedjava.experiment_data import stratified_subset
-    from fedjava.prompts import load_samples, write_samples
 
     samples = load_samples(source)
     if max_chars:
@@ -448,7 +446,6 @@ def _subset_file(
 
 def prepare_data(exp: Experiment, source_dir: Path, printer: Callable[[str], None]) -> dict[str, int]:
     """Write the experiment's train/valid/test subsets and client shards under ``<out>/data``."""
-    from fedjava.experiment_data import write_client_shards
 
     cfg = base_config(exp)
     data = Path(cfg.data_dir)

@@ -8,12 +8,13 @@ import random
 from pathlib import Path
 from typing import Any
 
+from fedjava.dataset.split import PARTITIONS, client_table, run_split, sample_label, write_client_files
 from fedjava.federated.partition import TASK_DIRICHLET, split_tasks_unequal
+from fedjava.prompts import load_samples
 
 
 def partitions() -> tuple[str, ...]:
     """The client splits an experiment may ask for: ``fedjava data split``'s and ``task_dirichlet``."""
-    from fedjava.dataset.split import PARTITIONS
 
     return (*PARTITIONS, TASK_DIRICHLET)
 
@@ -22,7 +23,6 @@ def stratified_subset(samples: list[dict[str, Any]], count: int, seed: int) -> l
     """``count`` samples drawn so that every label (``fedjava.dataset.split.sample_label``: the error family, else
     the verdict) keeps its share of ``samples`` (largest remainders round; ties go to the larger label), each label's
     samples drawn with ``seed``; returned in the file's order. All of them when ``count`` is 0 or too large."""
-    from fedjava.dataset.split import sample_label
 
     if not count or count >= len(samples):
         return samples
@@ -44,8 +44,6 @@ def write_client_shards(data_dir: Path, num_clients: int, partition: str, alpha:
     """Split ``data_dir/train.jsonl`` into ``client_<i>.json`` (and ``valid.jsonl`` into ``valid.json``) with the
     manifest, as ``fedjava data split`` does, replacing an earlier split (the folder is the experiment's own);
     returns the text to print (the per-client table)."""
-    from fedjava.dataset.split import client_table, run_split, write_client_files
-    from fedjava.prompts import load_samples
 
     if partition != TASK_DIRICHLET:
         return run_split(data_dir, num_clients, partition, alpha, seed, force=True)

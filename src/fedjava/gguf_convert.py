@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedjava.errors import ModelLoadError, UserError
+from fedjava.gguf_tokenizer import build_hf_tokenizer, builds_own_tokenizer, read_vocabulary
 
 log = logging.getLogger("fedjava")
 
@@ -182,7 +183,6 @@ def _convert(gguf_path: Path, out: Path, reference: Reference | None) -> dict:
 
 def _save_tokenizer(gguf_path: Path, out: Path, model_type: str) -> str:
     """Save the file's tokenizer into ``out``: built here when we can, else by transformers. Returns which."""
-    from fedjava.gguf_tokenizer import build_hf_tokenizer, builds_own_tokenizer, read_vocabulary
 
     vocabulary = read_vocabulary(gguf_path)
     if builds_own_tokenizer(vocabulary):

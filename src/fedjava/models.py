@@ -20,8 +20,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fedjava.config import SAVED_CONFIG, Config, ConfigError, load_saved_config
 from fedjava.errors import ModelLoadError
 from fedjava.gguf_convert import Reference, check_token_ids, convert_gguf, fingerprint, is_current
+from fedjava.prompts import SYSTEM_PROMPT
 
 # PEFT asks every model it wraps for `is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning
 # printed by every command that loads an adapter; the answer is right, the warning is only noise to a teacher.
@@ -203,8 +205,6 @@ def tiny_tokenizer():
     """A small byte-level BPE tokenizer trained in code on Java-and-JSON text: no download."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
-
-    from fedjava.prompts import SYSTEM_PROMPT
 
     specials = ["<pad>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     corpus = [
@@ -417,8 +417,6 @@ def load_init_adapter(model, cfg: Config) -> Path:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    from fedjava.config import SAVED_CONFIG, ConfigError, load_saved_config
-
     folder = builtin_adapter_dir() if cfg.init_adapter == "builtin" else Path(cfg.init_adapter)
     weights = folder / "adapter_model.safetensors"
     if not weights.is_file():
@@ -469,8 +467,6 @@ def load_adapter(adapter_dir: str | Path, cfg: Config | None = None, trainable: 
     """
     from peft import PeftModel
 
-    from fedjava.config import SAVED_CONFIG, Config, load_saved_config
-
     adapter_dir = Path(adapter_dir)
     if cfg is None:
         cfg = load_saved_config(adapter_dir) if (adapter_dir / SAVED_CONFIG).is_file() else Config()
@@ -495,8 +491,6 @@ def trained_on(adapter_dir: Path) -> str:
     """The base model an adapter was trained on, as its folder records it: fedjava_config.yaml's model_name,
     else adapter_config.json's base_model_name_or_path."""
     import json
-
-    from fedjava.config import SAVED_CONFIG, ConfigError, load_saved_config
 
     if (adapter_dir / SAVED_CONFIG).is_file():
         try:

@@ -29,7 +29,8 @@ from typing import Any
 
 from fedjava.answer import VERDICTS, Answer
 from fedjava.errors import UserError
-from fedjava.files import read_text
+from fedjava.files import read_text, write_text_atomic
+from fedjava.java.evidence import compile_only, reported_line
 
 log = logging.getLogger("fedjava")
 
@@ -142,7 +143,6 @@ def quote_source_lines(block: str, code: str, quote_lines: str = "error") -> str
     """
     if quote_lines not in QUOTE_LINES:
         raise ValueError(f"quote_lines must be one of {', '.join(QUOTE_LINES)}, not {quote_lines!r}")
-    from fedjava.java.evidence import reported_line
 
     lines = code.rstrip("\n").split("\n") if code else []
     out = []
@@ -200,8 +200,6 @@ def apply_prompt_mode(
     if mode == "code_only":
         return samples
     import random
-
-    from fedjava.java.evidence import compile_only
 
     missing = sum(1 for s in samples if not isinstance((s.get("meta") or {}).get("evidence"), str))
     if missing:
@@ -297,7 +295,6 @@ def load_samples(path: str | Path) -> list[dict[str, Any]]:
 def write_samples(samples: list[dict[str, Any]], path: str | Path) -> None:
     """Write samples as JSONL (``.jsonl``) or a JSON array (any other suffix), atomically (a crash leaves the old
     file whole)."""
-    from fedjava.files import write_text_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

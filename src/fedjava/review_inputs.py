@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.errors import UserError
+from fedjava.java.sources import combine_files
+from fedjava.java.tasks import TaskError, load_task
 
 MAX_FILE_BYTES = 200_000
 MAX_TASK_BYTES = 20_000
@@ -93,7 +95,6 @@ def read_java_file(path: str | Path) -> str:
 def read_java_files(paths: list[str]) -> tuple[str, str]:
     """(label, code) of a submission of one or more .java files: several are reviewed as one text, each file under
     a header comment, and compiled together (:mod:`fedjava.java.sources`)."""
-    from fedjava.java.sources import combine_files
 
     codes = [(Path(p).name, read_java_file(p)) for p in paths]
     names = [name for name, _ in codes]
@@ -153,7 +154,6 @@ def parse_task_file(path: Path, text: str, label: str):
     if is_text_task(path.name):
         return text.strip(), None
     check_task_yaml(text, label)
-    from fedjava.java.tasks import TaskError, load_task
 
     try:
         parsed = load_task(path, strict=False)

@@ -23,6 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedjava.config import SAVED_CONFIG, load_adapter_config
+from fedjava.evaluation.parse import parse_answer
+from fedjava.evaluation.verify import VerifyItem, verify_answers
+from fedjava.grading.tests_table import tests_table
+from fedjava.java.runner import JdkMissingError
+from fedjava.models import ModelLoadError, builtin_adapter_dir, load_adapter
+from fedjava.prompts import build_messages, render_prompt
 from fedjava.review_inputs import ReviewError, check_adapter, count_lines
 
 
@@ -93,7 +100,6 @@ class Reviewer:
             from fedjava.java.sandbox import require_sandbox
 
             require_sandbox()
-        from fedjava.models import load_adapter
 
         if cfg.num_threads:
             import torch
@@ -105,7 +111,6 @@ class Reviewer:
 
     def prepare(self, code: str, label: str, task: str, task_spec=None, run_tests: bool = True) -> Prepared:
         """The prompt for one file (tools run first for a grounded adapter); ReviewError when it cannot fit."""
-        from fedjava.prompts import build_messages, render_prompt
 
         evidence, tools, seconds, table = None, "", 0.0, []
         if self.grounded:
@@ -133,7 +138,6 @@ class Reviewer:
         """Answer every prepared file (batched greedy generation) and parse each answer, in order; ``progress`` is
         told (answers done, of all) as answers finish."""
         from fedjava.evaluation.generate import generate_answers
-        from fedjava.evaluation.parse import parse_answer
 
         if not prepared:
             return []
@@ -161,7 +165,6 @@ class Reviewer:
         anyway) check."""
         if not self.grounded:
             return reviews
-        from fedjava.evaluation.verify import VerifyItem, verify_answers
 
         items = [
             VerifyItem(p.task, p.code, p.prompt, r.raw, r.answer, p.evidence)
@@ -211,7 +214,6 @@ def open_adapter(adapter: str | Path, preset: str | None = None, overrides: list
 
 def adapter_label(folder: Path) -> str:
     """How pages name the adapter: "the shipped grader" for ``--adapter builtin``, else its folder."""
-    from fedjava.models import ModelLoadError, builtin_adapter_dir
 
     try:
         builtin = builtin_adapter_dir().resolve()
@@ -222,7 +224,6 @@ def adapter_label(folder: Path) -> str:
 
 def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
     """The adapter's own ``fedjava_config.yaml`` (its base model and prompt mode) unless a preset is given."""
-    from fedjava.config import SAVED_CONFIG, load_adapter_config
 
     if preset is None and not (adapter / SAVED_CONFIG).is_file():
         print(f"note: {adapter} has no {SAVED_CONFIG}; using the default config's model", file=sys.stderr)
@@ -259,9 +260,7 @@ def context_window(model) -> int | None:
 def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tuple[str, str, list[dict[str, Any]]]:
     """Compile (and test, and localise) the student's file for a grounded review: (the evidence block, what was done,
     the table of the task's tests: [] when they did not run)."""
-    from fedjava.grading.tests_table import tests_table
     from fedjava.java.localise import review_evidence
-    from fedjava.java.runner import JdkMissingError
 
     try:
         evidence, outcome = review_evidence(code, task_spec, run_tests, unsafe=unsafe)

@@ -32,6 +32,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from fedjava.java.taskcheck import prepare_task
+from fedjava.java.tasks import TaskError
 from fedjava.review_inputs import (
     GENERIC_TASK,
     MAX_TASK_BYTES,
@@ -197,9 +199,6 @@ def _add_review_route(
     from fastapi import Request
     from fastapi.responses import HTMLResponse, RedirectResponse
     from starlette.concurrency import run_in_threadpool
-
-    from fedjava.java.taskcheck import prepare_task
-    from fedjava.java.tasks import TaskError
 
     @app.post("/review", response_class=HTMLResponse)
     async def review(request: Request):

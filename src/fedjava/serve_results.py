@@ -22,6 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from fedjava.grading.feedback import read_score, render_feedback, templates
+from fedjava.grading.gradebook import read_detail
+from fedjava.grading.outputs import rubric_note, saved_rubric, write_outputs
+from fedjava.grading.store import GradeFolder
+from fedjava.grading.summary import STATUS_NAMES
 from fedjava.review_inputs import MAX_TASK_BYTES, ReviewError, decode_text, is_text_task
 from fedjava.serve_guard import TOKEN_FIELD
 
@@ -119,10 +124,6 @@ def _browse_routes(app, context: _Context) -> None:
     """``GET /results``: the class's table."""
     from fastapi.responses import HTMLResponse
 
-    from fedjava.grading.gradebook import read_detail
-    from fedjava.grading.store import GradeFolder
-    from fedjava.grading.summary import STATUS_NAMES
-
     results, page, tokens, no_folder = context.results, context.page, context.tokens, context.no_folder
 
     @app.get("/results", response_class=HTMLResponse)
@@ -153,9 +154,6 @@ def _edit_routes(app, context: _Context) -> None:
 def _edit_form_route(app, context: _Context) -> None:
     from fastapi.responses import HTMLResponse
 
-    from fedjava.grading.outputs import saved_rubric
-    from fedjava.grading.store import GradeFolder
-
     results, page, refuse, tokens = context.results, context.page, context.refuse, context.tokens
     no_folder = context.no_folder
 
@@ -169,7 +167,6 @@ def _edit_form_route(app, context: _Context) -> None:
             return refuse(f"no student {student} in {results}", 404, "Not found")
         path = folder.page_path(student)
         shown = path.read_text(encoding="utf-8") if path.is_file() else ""
-        from fedjava.grading.feedback import read_score
 
         rubric = saved_rubric(folder)
         score = (
@@ -196,10 +193,6 @@ def _edit_form_route(app, context: _Context) -> None:
 def _save_edit_route(app, context: _Context) -> None:
     from fastapi import Request
     from fastapi.responses import HTMLResponse, RedirectResponse
-
-    from fedjava.grading.feedback import render_feedback
-    from fedjava.grading.outputs import rubric_note, saved_rubric, write_outputs
-    from fedjava.grading.store import GradeFolder
 
     results, refuse = context.results, context.refuse
     no_folder, checked, stale = context.no_folder, context.checked, context.stale
@@ -321,7 +314,6 @@ def _batch_route(app, context: _Context) -> None:
             lines = [run_line(report)] + [f"warning: {w}" for w in report.warnings]
             if report.ignored:
                 lines.append(f"Left out (no submission): {', '.join(report.ignored[:12])}")
-            from fedjava.grading.feedback import templates
 
             return (
                 templates()

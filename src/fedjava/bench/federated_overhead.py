@@ -25,6 +25,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fedjava.config import load_config
+from fedjava.dataset.split import run_split
+from fedjava.federated.common import cached_model, local_config, shard_path
+from fedjava.prompts import load_samples, tokenize_samples, write_samples
+
 if TYPE_CHECKING:
     from fedjava.config import Config
 
@@ -61,9 +66,6 @@ def run_local_client(overrides: list[str], client_id: int, rounds: int) -> dict:
     """
     import torch
 
-    from fedjava.config import load_config
-    from fedjava.federated.common import cached_model, local_config, shard_path
-    from fedjava.prompts import load_samples, tokenize_samples
     from fedjava.training import train_adapter
 
     cfg = load_config(None, overrides, check_files=False)
@@ -95,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args.threads = args.threads or max(1, (os.cpu_count() or 1) // args.clients)
-
-    from fedjava.config import load_config
 
     work = Path(tempfile.mkdtemp(prefix="fedjava-fedbench-"))
     data_dir = work / "data"
@@ -137,8 +137,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _write_client_data(args: argparse.Namespace, data_dir: Path) -> bool:
     """Write train/valid files and the clients' shards to data_dir; False (said on stderr) if --data is too small."""
-    from fedjava.dataset.split import run_split
-    from fedjava.prompts import load_samples, write_samples
 
     samples = load_samples(args.data)[: args.clients * args.samples]
     if len(samples) < args.clients * args.samples:

@@ -22,6 +22,11 @@ import argparse
 import time
 from collections.abc import Callable
 
+from fedjava.config import load_adapter_config
+from fedjava.evaluation.verify import FIX_KEY, decode_fix, sample_rows, string_end
+from fedjava.models import load_adapter
+from fedjava.prompts import apply_prompt_mode, load_samples, render_prompt
+
 # prefix token ids, seed -> the token ids of each fix line sampled after the prefix
 Sampler = Callable[[list[int], int], list[list[int]]]
 
@@ -39,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from fedjava.config import load_adapter_config
     from fedjava.evaluation.evaluate import EvalOptions, adapter_dir
-    from fedjava.models import load_adapter
 
     folder = adapter_dir(EvalOptions(adapter=args.adapter))
     cfg = load_adapter_config(folder)
@@ -71,8 +74,6 @@ def _fix_prefixes(tokenizer, cfg, split: str, count: int) -> list[list[int]]:
     """The token ids of the first ``count`` prompts of the split whose answer has a fix, each followed by its
     reference answer up to the fix (standing in for the model's first answer)."""
     from fedjava.evaluation.evaluate import subset
-    from fedjava.evaluation.verify import FIX_KEY
-    from fedjava.prompts import apply_prompt_mode, load_samples, render_prompt
 
     samples = [s for s in load_samples(split) if FIX_KEY in s["messages"][-1]["content"]]
     samples = apply_prompt_mode(
@@ -92,7 +93,6 @@ def _generate_sampler(model, tokenizer, fixes: int, max_new_tokens: int) -> Samp
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     from fedjava.evaluation.generate import stop_token_ids
-    from fedjava.evaluation.verify import string_end
 
     class Closed(StoppingCriteria):
         def __init__(self, start: int):
@@ -124,7 +124,6 @@ def _generate_sampler(model, tokenizer, fixes: int, max_new_tokens: int) -> Samp
 
 def _fedjava_sampler(model, tokenizer, fixes: int, max_new_tokens: int) -> Sampler:
     """(b): the same from :func:`fedjava.evaluation.verify.sample_rows`."""
-    from fedjava.evaluation.verify import sample_rows, string_end
 
     def ours(ids: list[int], seed: int) -> list[list[int]]:
         return sample_rows(
@@ -137,8 +136,6 @@ def _fedjava_sampler(model, tokenizer, fixes: int, max_new_tokens: int) -> Sampl
 def _sample_fixes(way: Sampler, prefixes: list[list[int]], tokenizer) -> tuple[float, int]:
     """Sample with ``way`` after every prefix (seed = its index): the seconds taken, and how many fixes closed."""
     import torch
-
-    from fedjava.evaluation.verify import decode_fix
 
     started = time.perf_counter()
     closed = 0

@@ -26,6 +26,10 @@ from __future__ import annotations
 import argparse
 import time
 
+from fedjava.config import load_adapter_config
+from fedjava.models import load_adapter
+from fedjava.prompts import apply_prompt_mode, load_samples, render_prompt
+
 WAYS = {
     "a": ("model.generate, batch 8", "hf", 8, False),
     "b": ("fedjava decoder, 8 rows, float32 head", "fedjava-plain", 8, False),
@@ -49,11 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from fedjava.config import load_adapter_config
     from fedjava.evaluation.evaluate import EvalOptions, adapter_dir, subset
     from fedjava.evaluation.generate import generate_answers
-    from fedjava.models import load_adapter
-    from fedjava.prompts import apply_prompt_mode, load_samples, render_prompt
 
     folder = adapter_dir(EvalOptions(adapter=args.adapter))
     cfg = load_adapter_config(folder)

@@ -32,6 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fedjava.config import load_config
+from fedjava.experiment import sample_chars
+from fedjava.models import load_for_training
+from fedjava.prompts import AnswerOnlyCollator, apply_prompt_mode, load_samples, tokenize_samples
+
 ARMS: dict[str, dict[str, Any]] = {
     "code_only": {"prompt_mode": "code_only", "decision_weight": 1.0},
     "code_only_w5": {"prompt_mode": "code_only", "decision_weight": 5.0},
@@ -95,7 +100,6 @@ def bootstrap(
 
 def pick(samples: list[dict], count: int, max_chars: int, seed: int) -> list[dict]:
     from fedjava.evaluation.evaluate import subset
-    from fedjava.experiment import sample_chars
 
     short = [s for s in samples if not max_chars or sample_chars(s) <= max_chars]
     return subset(short, count, seed)
@@ -106,9 +110,6 @@ def run_arm(
 ) -> dict[str, Any]:
     import torch
 
-    from fedjava.config import load_config
-    from fedjava.models import load_for_training
-    from fedjava.prompts import AnswerOnlyCollator, apply_prompt_mode, tokenize_samples
     from fedjava.training import DecisionTally, answer_logits, set_seed, train_adapter
 
     settings = {**COMMON, **overrides}
@@ -178,8 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [a for a in args.arms.split(",") if a not in ARMS]
     if unknown:
         parser.error(f"unknown arm(s) {', '.join(unknown)}; known: {', '.join(ARMS)}")
-
-    from fedjava.prompts import load_samples
 
     data = Path(args.data_dir)
     train = pick(load_samples(data / "train.jsonl"), args.train_samples, args.max_chars, args.seed)

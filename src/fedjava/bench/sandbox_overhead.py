@@ -41,6 +41,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from fedjava.java import runner
+from fedjava.java.evidence import gather_evidence
+from fedjava.java.mutate import all_mutants
+from fedjava.java.runner import Program, check_many, run_program
+from fedjava.java.sandbox import require_sandbox
+from fedjava.java.tasks import load_tasks
+
 # (f)'s run in a fresh process: (b), timed from after the imports; prints the seconds.
 _REVIEW_RUN = """
 import dataclasses, time
@@ -86,8 +93,6 @@ def _baseline_tree(revision: str, folder: Path) -> Path:
 
 def _failing_mutant(task) -> str:
     """The first logic mutant of ``task``'s solution that fails one of its tests (a review that localises)."""
-    from fedjava.java.mutate import all_mutants
-    from fedjava.java.runner import Program, check_many
 
     mutants = [m.code for m in all_mutants(task.solution, "logic")][:40]
     with tempfile.TemporaryDirectory(prefix="fedjava-bench-") as work:
@@ -111,11 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default="", help="a git revision to compare a review's tools with: (f)")
     args = parser.parse_args(argv)
 
-    from fedjava.java.evidence import gather_evidence
     from fedjava.java.localise import review_evidence
-    from fedjava.java.runner import Program, check_many, run_program
-    from fedjava.java.sandbox import require_sandbox
-    from fedjava.java.tasks import load_tasks
 
     require_sandbox()
     tasks = {t.id: t for t in load_tasks()}
@@ -150,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         seconds = timed(run, args.repeats)
         boxed, bare = statistics.median(seconds[False]), statistics.median(seconds[True])
         print(f"{label:62s} {boxed:9.2f}s {bare:7.2f}s {boxed / bare:6.2f}", flush=True)
-    from fedjava.java import runner
 
     tuned = runner.JAVAC_FLAGS
     seconds: dict[bool, list[float]] = {False: [], True: []}

@@ -21,6 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+from fedjava.config import load_config
+from fedjava.models import load_for_training
+from fedjava.prompts import AnswerOnlyCollator, load_samples, tokenize_samples
+
 LEGACY_LENGTH = 1536
 
 
@@ -62,9 +66,6 @@ def run_variant(variant: str, model_name: str, samples_path: str, steps: int, th
     import torch
     from transformers import Trainer
 
-    from fedjava.config import load_config
-    from fedjava.models import load_for_training
-    from fedjava.prompts import AnswerOnlyCollator, load_samples, tokenize_samples
     from fedjava.training import AnswerOnlyTrainer, training_arguments
 
     if threads:

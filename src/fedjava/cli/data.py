@@ -7,6 +7,9 @@ import argparse
 from fedjava.cli.common import add_unsafe_run_option, error
 from fedjava.cli.options import add_options, options_from
 from fedjava.dataset.build_options import BuildOptions
+from fedjava.java.runner import require_jdk
+from fedjava.java.sandbox import require_sandbox
+from fedjava.java.tasks import load_tasks
 
 DATA_EPILOG = """examples:
   fedjava data build --seed 0 --jobs 2                # rebuild data/*.jsonl with javac and java (a few minutes)
@@ -125,9 +128,6 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 def cmd_data_localise(args: argparse.Namespace) -> int:
     from fedjava.java.localise import localise_samples
-    from fedjava.java.runner import require_jdk
-    from fedjava.java.sandbox import require_sandbox
-    from fedjava.java.tasks import load_tasks
     from fedjava.prompts import load_samples, write_samples
 
     if args.jobs < 1 or args.max_mutants < 0:

@@ -13,7 +13,16 @@ from pathlib import Path
 
 from fedjava.cli.common import add_federation_args, federated_config, port, port_or_zero
 from fedjava.cli.options import add_options, options_from
+from fedjava.federated.certs import (
+    CertificateError,
+    check_days,
+    check_hosts,
+    check_key_name,
+    make_client_keys,
+    make_server_certificates,
+)
 from fedjava.federated.deployment_options import ClientOptions, ServerOptions
+from fedjava.files import writable_dir
 
 SERVER_EPILOG = """examples:
   fedjava certs --hosts server.example.org,192.168.1.10 --out certs   # once, on the server machine
@@ -146,16 +155,6 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 
 def cmd_certs(args: argparse.Namespace) -> int:
-    from fedjava.federated.certs import (
-        CertificateError,
-        check_days,
-        check_hosts,
-        check_key_name,
-        make_client_keys,
-        make_server_certificates,
-    )
-    from fedjava.files import writable_dir
-
     if not args.hosts and not args.client_key:
         raise CertificateError("give --hosts NAME[,NAME...] (server certificate) and/or --client-key NAME")
     check_days(args.days)  # every mistake is refused before a file or folder is written

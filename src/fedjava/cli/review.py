@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fedjava.cli.common import add_adapter_option, add_unsafe_run_option
+from fedjava.java.taskcheck import prepare_task
 from fedjava.review import format_evidence, format_review
 from fedjava.review_inputs import MAX_FILE_BYTES, ReviewError, read_java_files, read_task
 
@@ -128,7 +129,6 @@ def cmd_review(args: argparse.Namespace) -> int:
     task, generic, task_spec = read_task(args.task, args.task_file)
     rubric = load_rubric(args.rubric)
     adapter, cfg = open_adapter(args.adapter, args.preset, args.overrides)  # checked before the model loads
-    from fedjava.java.taskcheck import prepare_task
 
     task_spec = prepare_task(
         task_spec,

@@ -7,8 +7,10 @@ from dataclasses import replace
 
 from fedjava.cli.common import add_unsafe_run_option
 from fedjava.java.generate import Budget
+from fedjava.java.sandbox import require_sandbox
 from fedjava.java.taskcheck import check_task
 from fedjava.java.tasks import TaskError
+from fedjava.review_inputs import read_java_file, read_task
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -53,9 +55,6 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_task_check(args: argparse.Namespace) -> int:
-    from fedjava.java.sandbox import require_sandbox
-    from fedjava.review_inputs import read_java_file, read_task
-
     if args.inputs < 1 or args.seconds <= 0:
         raise TaskError("--inputs must be at least 1 and --seconds above 0")
     _, _, task = read_task(None, args.task_file)

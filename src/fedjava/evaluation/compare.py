@@ -22,6 +22,7 @@ from typing import Any
 from fedjava.errors import UserError
 from fedjava.evaluation.evaluate import LABELS
 from fedjava.evaluation.metrics import HEADLINE, paired_gain
+from fedjava.experiment_tuning import RECORD
 
 ORDER = ("majority", "tools_only", "coverage_only", "mutants_only", "base", "base_fewshot", "centralized", "fed")
 MODEL_ONLY_LABELS = {
@@ -446,7 +447,6 @@ def drift_rows(runs: list[Run]) -> list[list[str]]:
 
 def tuning_rows(runs: list[Run]) -> list[list[str]]:
     """Per run chosen from a grid (``tuning.json``): each grid point's last validation value and the choice."""
-    from fedjava.experiment_tuning import RECORD
 
     rows: list[list[str]] = []
     for run in runs:

@@ -40,16 +40,27 @@ from typing import Any
 
 from fedjava.config import Config
 from fedjava.errors import UserError
+from fedjava.evaluation.fixcheck import jdk_available
+from fedjava.evaluation.judge import DEFAULT_KEY_ENV, JudgeClient, JudgeSettings, judge_summary
 from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
 from fedjava.evaluation.options import EvalOptions
 from fedjava.evaluation.parse import parse_answer
+from fedjava.evaluation.tools_only import tools_answer
+from fedjava.evaluation.verify import STATUSES, VerifyItem, verify_answers
+from fedjava.java.evidence import Evidence
+from fedjava.java.sandbox import require_sandbox
+from fedjava.java.tasks import load_tasks, task_for_sample
+from fedjava.models import BUILTIN_ADAPTER, ModelLoadError, builtin_adapter_dir
 from fedjava.prompts import (
     VERDICTS,
+    AnswerOnlyCollator,
     SampleError,
     apply_prompt_mode,
     format_answer,
     load_samples,
+    render_prompt,
     split_user_prompt,
+    tokenize_samples,
 )
 
 log = logging.getLogger("fedjava")
@@ -63,7 +74,6 @@ def adapter_dir(opts: EvalOptions) -> Path | None:
     """The adapter folder to load: ``--adapter builtin`` is the grader shipped in the package."""
     if not opts.adapter:
         return None
-    from fedjava.models import BUILTIN_ADAPTER, ModelLoadError, builtin_adapter_dir
 
     if opts.adapter == BUILTIN_ADAPTER:
         try:
@@ -74,8 +84,6 @@ def adapter_dir(opts: EvalOptions) -> Path | None:
 
 
 def _builtin(opts: EvalOptions) -> bool:
-    from fedjava.models import BUILTIN_ADAPTER
-
     return opts.adapter == BUILTIN_ADAPTER
 
 
@@ -152,8 +160,6 @@ def model_run(opts: EvalOptions) -> bool:
 def require_fix_check_sandbox() -> None:
     """Refuse before the model loads when the fix check would run model-written code with no sandbox to
     run it in (without a JDK the check is simply not measured)."""
-    from fedjava.evaluation.fixcheck import jdk_available
-    from fedjava.java.sandbox import require_sandbox
 
     if jdk_available():
         require_sandbox()
@@ -223,7 +229,6 @@ def prompt_messages(sample: dict, shots: list[dict[str, str]]) -> list[dict[str,
 
 
 def _loss(model, tokenizer, samples: list[dict], cfg: Config, batch_size: int) -> dict[str, float] | None:
-    from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
     from fedjava.training import evaluate_loss
 
     try:
@@ -373,7 +378,6 @@ def _answers(
 
 def _rows(samples: list[dict], texts: list[str]) -> list[dict[str, Any]]:
     """One row per sample: its task (and the task's tests, for the fix check), code, gold answer and prediction."""
-    from fedjava.java.tasks import load_tasks, task_for_sample
 
     catalogue = {t.id: t for t in load_tasks()}
     rows = []
@@ -473,7 +477,6 @@ def _judged(
     """The LLM judge's keys of the metrics (None without ``--judge-url``); each row gets its judgement."""
     if judge is None:
         return {"judge_score": None, "judge": None}
-    from fedjava.evaluation.judge import judge_summary
 
     progress(f"  judging {len(rows)} answer(s) with {opts.judge_model}")
     results = judge.judge_all(
@@ -510,8 +513,6 @@ def _write_outputs(cfg: Config, opts: EvalOptions, rows: list[dict], metrics: di
 
 def _tools_answer(sample: dict, path: Path, localisation: str) -> dict[str, Any]:
     """The tools-only rule's answer for one sample, from its ``meta.evidence``."""
-    from fedjava.evaluation.tools_only import tools_answer
-    from fedjava.java.evidence import Evidence
 
     block = (sample.get("meta") or {}).get("evidence")
     if not isinstance(block, str):
@@ -553,8 +554,6 @@ def _verify(
     """Check every answer's fix and sample others where it fails (:mod:`fedjava.evaluation.verify`): each row's
     ``parsed`` becomes the checked answer, ``parsed_first`` keeps the model's first one, and ``verification`` says
     what happened. Returns the summary for metrics.json (``first_answer`` is added once the fix check ran)."""
-    from fedjava.evaluation.verify import STATUSES, VerifyItem, verify_answers
-    from fedjava.prompts import render_prompt
 
     items = [
         VerifyItem(
@@ -624,8 +623,6 @@ def _start_judge(opts: EvalOptions, progress: Callable[[str], None]):
     if not opts.judge_url:
         return None
     import os
-
-    from fedjava.evaluation.judge import DEFAULT_KEY_ENV, JudgeClient, JudgeSettings
 
     if opts.judge_key_env != DEFAULT_KEY_ENV and not os.environ.get(opts.judge_key_env):
         log.warning("judge: $%s is not set; sending no API key", opts.judge_key_env)

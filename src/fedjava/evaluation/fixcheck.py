@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.java.cause import import_site
+from fedjava.java.runner import JdkMissingError, Program, check_many, compile_sources, require_jdk
+from fedjava.java.tasks import load_tasks
 
 NEAR = 2
 _LINE_RE = re.compile(r"\blines?\s+(\d{1,5})\b", re.IGNORECASE)
@@ -151,8 +153,6 @@ def candidate_programs(code: str, error: dict[str, Any]) -> list[str]:
 
 
 def jdk_available() -> bool:
-    from fedjava.java.runner import JdkMissingError, require_jdk
-
     try:
         require_jdk()
     except JdkMissingError:
@@ -168,7 +168,6 @@ def first_passing(
     """For each ``(task, placements)``: the first placement whose program compiles and passes every test of the
     task, or None. A task without tests (or no task, None) asks only that the program compiles. All programs
     are compiled in one batch and run in one batch, in the sandbox."""
-    from fedjava.java.runner import Program, check_many, compile_sources
 
     tested, compiled_only = [], {}
     for g, (task, group) in enumerate(groups):
@@ -199,7 +198,6 @@ def check_fixes(
         return []
     if not jdk_available():
         return [None] * len(items)
-    from fedjava.java.tasks import load_tasks
 
     tasks = {t.id: t for t in load_tasks()} if any(isinstance(t, str) for t, _, _ in items) else {}
     results: list[bool | None] = [None] * len(items)

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from fedjava.dataset.importers import FeedbackError, parse_legacy_feedback
 from fedjava.prompts import VERDICTS
 
 INVALID = "INVALID"
@@ -372,7 +373,6 @@ def answer_types(text: str, parsed: dict[str, Any] | None = None) -> list[str] |
 
     None when the text is neither (an invalid answer).
     """
-    from fedjava.dataset.importers import FeedbackError, parse_legacy_feedback
 
     if parsed is not None:
         return [e["type"] for e in parsed["errors"]]

@@ -48,6 +48,8 @@ from typing import Any
 
 from fedjava.evaluation.fixcheck import Placement, anchors, first_passing, place, placements
 from fedjava.evaluation.parse import json_structure
+from fedjava.java.cause import cause_lines, insertions
+from fedjava.java.evidence import Evidence, SuspiciousLines, VerifiedChange
 
 FIX_KEY = '"fix": "'
 WINDOW = 3
@@ -145,7 +147,6 @@ def propose_fixes(
     string is started with the line's :func:`lead` and the model writes the rest; and ``samples`` import lines
     (:func:`fedjava.java.cause.insertions`) to insert. Only fixes whose string closes; all branches share one
     prefill of what they have in common."""
-    from fedjava.java.cause import cause_lines, insertions
 
     prefix = fix_prefix(item.raw)
     if prefix is None:
@@ -185,7 +186,6 @@ SUSPICIOUS_PER_METHOD = 2
 def suspicious_lines(evidence: str | None, per_method: int = SUSPICIOUS_PER_METHOD) -> list[int]:
     """The lines the localisation evidence singles out, in order, each once: the line of a change that passes every
     test, then each method's top ``per_method`` suspicious lines (:mod:`fedjava.java.localise`)."""
-    from fedjava.java.evidence import Evidence, SuspiciousLines, VerifiedChange
 
     facts = Evidence.parse(evidence or "")
     change = facts.first(VerifiedChange)

@@ -25,6 +25,9 @@ from fedjava.federated.common import (
     local_config,
     shard_path,
 )
+from fedjava.federated.devices import pin_process_to_gpu
+from fedjava.federated.privacy import dp_clipping_mod
+from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
 
 log = logging.getLogger("fedjava")
 
@@ -76,7 +79,6 @@ def client_data_path(context: Context, cfg: Config, client_id: int) -> Path:
 
 
 def _features(cfg: Config, tokenizer, client_id: int, path: Path):
-    from fedjava.prompts import tokenize_samples
     from fedjava.training import load_prompted
 
     stat = path.stat() if path.exists() else None
@@ -109,8 +111,6 @@ def _workdir() -> Path:
 
 
 def _prepare_process(cfg: Config, client_id: int) -> None:
-    from fedjava.federated.devices import pin_process_to_gpu
-
     if cfg.num_gpus > 0:
         pin_process_to_gpu(client_id, cfg.num_clients, cfg.num_gpus)
     import torch
@@ -217,7 +217,6 @@ def _received_global(model, arrays, config, context: Context):
 def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None = None) -> Message:
     """Evaluate the received adapter on this client's own shard (the run itself evaluates on the server)."""
     from fedjava.federated.adapter_io import load_arrays_into
-    from fedjava.prompts import AnswerOnlyCollator
     from fedjava.training import evaluate_loss
 
     cfg = _config(context, fixed)
@@ -238,7 +237,6 @@ def local_evaluate(msg: Message, context: Context, fixed: dict[str, Any] | None 
 def make_client_app(cfg: Config | None = None) -> ClientApp:
     """A ClientApp for ``cfg`` (None: read it from the Flower run config of each message's run)."""
     fixed = cfg.to_dict() if cfg is not None else None
-    from fedjava.federated.privacy import dp_clipping_mod
 
     client = ClientApp(mods=[dp_clipping_mod])  # clips only when the server asks (dp_mode=client)
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.config import Config, load_config
+from fedjava.dataset.split import shard_problem
 from fedjava.errors import UserError
+from fedjava.models import load_for_training
 
 # Keys of the Flower run config ([tool.flwr.app.config] in pyproject.toml, `flwr run --run-config`)
 # that are not fedjava config keys.
@@ -78,7 +80,6 @@ def split_command(cfg: Config) -> str:
 
 def check_federated_data(cfg: Config) -> None:
     """Raise FederatedSetupError unless data_dir holds the shards of num_clients clients and valid.json."""
-    from fedjava.dataset.split import shard_problem
 
     problem = shard_problem(cfg.data_dir, cfg.num_clients)
     if problem is None and not valid_path(cfg).is_file():
@@ -120,7 +121,6 @@ def cached_model(cfg: Config) -> tuple[Any, Any, dict[str, Any], float]:
     if key in _MODELS:
         model, tokenizer, initial = _MODELS[key]
         return model, tokenizer, initial, 0.0
-    from fedjava.models import load_for_training
     from fedjava.training import set_seed
 
     _MODELS.clear()  # never two models in one process

@@ -28,7 +28,7 @@ from pathlib import Path
 from fedjava.config import Config
 from fedjava.federated import certs
 from fedjava.federated.checkpoints import prepare_output_dir
-from fedjava.federated.common import RUN_CONFIG_OVERRIDES, RUN_CONFIG_PRESET, RUN_CONFIG_RESUME, method_name
+from fedjava.federated.common import RUN_CONFIG_OVERRIDES, RUN_CONFIG_PRESET, RUN_CONFIG_RESUME, method_name, valid_path
 from fedjava.federated.deployment_options import ServerOptions
 from fedjava.federated.flower_runtime import (
     ANSI,
@@ -133,7 +133,6 @@ def absolute_paths(cfg: Config) -> Config:
 
 def run_server(cfg: Config, opts: ServerOptions, printer: Callable[[str], None] = print) -> int:
     """Start the SuperLink, submit the job, stream its report; 0 when final_model was written."""
-    from fedjava.federated.common import valid_path
 
     cfg = absolute_paths(cfg)
     if not valid_path(cfg).is_file():

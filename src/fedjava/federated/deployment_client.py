@@ -28,6 +28,7 @@ from fedjava.federated.flower_runtime import (
     free_port,
     tool,
 )
+from fedjava.prompts import SampleError, load_samples
 
 EXIT_NODE_AUTH_REFUSED = 305  # flower-supernode: "Failed to activate SuperNode"
 
@@ -63,7 +64,6 @@ def split_address(server: str) -> tuple[str, int]:
 
 def check_client_data(path: Path, client_id: int) -> int:
     """The number of samples in the client's data file; DeploymentError when missing, malformed or empty."""
-    from fedjava.prompts import SampleError, load_samples
 
     if not path.is_file():
         raise DeploymentError(

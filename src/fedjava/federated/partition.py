@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from fedjava.dataset.split import sample_task
 from fedjava.errors import UserError
 
 TASK_DIRICHLET = "task_dirichlet"
@@ -50,7 +51,6 @@ def split_tasks_unequal(
     Raises:
         PartitionError: fewer tasks than schools, a bad alpha, or a school below ``min_per_client``.
     """
-    from fedjava.dataset.split import sample_task
 
     if not alpha > 0:
         raise PartitionError(f"alpha must be above 0 for the {TASK_DIRICHLET} partition, got {alpha}")

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from fedjava.federated.flower_runtime import DeploymentError, ManagedProcess, die_with_parent
+from fedjava.federated.relay import SocketRelay
 
 INNER_PORT = 9091  # the SuperLink's port inside its namespace, where nothing else listens
 SOCKET_NAME = "superlink.sock"
@@ -106,7 +107,6 @@ def wait_until_ready(socket_path: Path, link: ManagedProcess, timeout: float) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Inside the namespace: start COMMAND, and once its port answers, relay SOCKET to it; end with it."""
-    from fedjava.federated.relay import SocketRelay
 
     args = sys.argv[1:] if argv is None else argv
     socket_path, port, command = Path(args[0]), int(args[1]), args[3:]

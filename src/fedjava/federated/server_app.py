@@ -33,6 +33,7 @@ from fedjava.federated.common import (
     valid_path,
 )
 from fedjava.federated.strategies import RoundReport, build_strategy, restore_server_state, server_state
+from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
 from fedjava.runs import TrainingRun, configuration_block, count_parameters, training_run
 
 log = logging.getLogger("fedjava")
@@ -100,7 +101,6 @@ class FederatedServer:
     def _load(self, run: TrainingRun) -> Any:
         """The validation samples (read before the model loads), the model, the strategy; prints the configuration.
         Returns the adapter the first round sends."""
-        from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
         from fedjava.training import load_prompted
 
         cfg = self.cfg

@@ -17,7 +17,11 @@ from typing import Any
 
 from fedjava.config import Config
 from fedjava.federated.checkpoints import prepare_output_dir
+from fedjava.federated.client_app import make_client_app
 from fedjava.federated.common import check_federated_data
+from fedjava.federated.devices import client_gpu_share, visible_gpus
+from fedjava.federated.flower_runtime import stop_descendants
+from fedjava.federated.server_app import make_server_app
 
 log = logging.getLogger("fedjava")
 
@@ -29,7 +33,6 @@ class _DropRunSimulationDeprecation(logging.Filter):
 
 def backend_config(cfg: Config, cpus: int | None = None, gpus: int | None = None) -> dict[str, Any]:
     """Ray resources: the whole machine for the simulation, ``client_num_cpus``/GPU share per client."""
-    from fedjava.federated.devices import client_gpu_share, visible_gpus
 
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
     gpus = gpus if gpus is not None else (cfg.num_gpus if cfg.num_gpus >= 0 else visible_gpus())
@@ -63,9 +66,6 @@ def run_federated(
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     from flwr.simulation import run_simulation
-
-    from fedjava.federated.client_app import make_client_app
-    from fedjava.federated.server_app import make_server_app
 
     flwr_log = logging.getLogger("flwr")
     level = flwr_log.level
@@ -130,7 +130,6 @@ def stop_process(code: int) -> None:
     """Leave at once (after Ctrl-C): the ServerApp runs in a non-daemon thread that would otherwise keep
     the process alive, waiting for clients that are gone. Ray is shut down and every process it started is
     ended before leaving (its agents otherwise linger). Round checkpoints already written stay."""
-    from fedjava.federated.flower_runtime import stop_descendants
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break off the cleanup

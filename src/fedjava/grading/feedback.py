@@ -21,6 +21,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from fedjava.findings import support
 from fedjava.grading.kinds import error_title
 from fedjava.grading.rubric import Score
 from fedjava.grading.tests_table import STATUS_WORDS, hidden_calls, hide_calls, hide_in_answer, student_rows
@@ -89,7 +90,6 @@ def render_feedback(
     ``state`` None leaves the review-state badge out (the web page's one-off reviews). ``task``: the task's text,
     shown whole. ``teacher_score``: a score the teacher gave, shown in place of the rubric's (which the breakdown
     keeps). ``edit``: a link to the page's edit form (``fedjava serve``)."""
-    from fedjava.findings import support
 
     answer = record.get("answer")
     hidden = hidden_calls(record.get("tests"))

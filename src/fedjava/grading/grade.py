@@ -32,7 +32,9 @@ from fedjava.grading.rubric import Rubric, load_rubric, parse_rubric
 from fedjava.grading.store import GradeFolder, write_atomic, written_by_grade
 from fedjava.grading.submissions import Submission, collect_class
 from fedjava.grading.wording import plural
+from fedjava.java.taskcheck import fingerprint_extra, prepare_task
 from fedjava.review_inputs import ReviewError, read_task
+from fedjava.reviewer import ToolsUnavailableError, adapter_label, open_adapter
 
 if TYPE_CHECKING:
     from fedjava.config import Config
@@ -103,13 +105,11 @@ def run_grade(
 ) -> GradeReport:
     """Grade ``opts.submissions`` into ``opts.out`` (see the module's docstring). ``reviewer``: an adapter already
     loaded (``fedjava serve``), used instead of ``opts.adapter``; ``listener``: told each step."""
-    from fedjava.reviewer import adapter_label, open_adapter
 
     started = time.perf_counter()
     _check_numbers(opts)
     task_text, _, task_spec = read_task(None, opts.task)
     adapter, cfg = (reviewer.adapter, reviewer.cfg) if reviewer is not None else open_adapter(opts.adapter)
-    from fedjava.java.taskcheck import fingerprint_extra, prepare_task
 
     task_spec = prepare_task(
         task_spec,
@@ -251,8 +251,6 @@ def _review_all(
     (``checks`` not None) each fix checked, with ``checks`` more fixes sampled where it fails. The bars move with
     every student, and ``listener`` is told the same."""
     from tqdm import tqdm
-
-    from fedjava.reviewer import ToolsUnavailableError
 
     tell = listener or (lambda *_: None)
     prepared, rows = [], []

@@ -16,9 +16,10 @@ from typing import Any, NamedTuple
 from fedjava.errors import UserError
 from fedjava.grading.feedback import read_score, render_feedback, total_row
 from fedjava.grading.gradebook import GradeRow, detail_text, gradebook_text, gradebook_warnings
-from fedjava.grading.rubric import DEFAULT_RUBRIC, Rubric, Score, parse_rubric
+from fedjava.grading.rubric import DEFAULT_RUBRIC, Rubric, Score, load_rubric, parse_rubric, passed_tests
 from fedjava.grading.similarity import similar_pairs, similar_to
 from fedjava.grading.store import GradeFolder, write_atomic
+from fedjava.grading.summary import render_summary
 from fedjava.grading.tests_table import counts
 from fedjava.grading.wording import plural
 
@@ -45,7 +46,6 @@ def write_outputs(
     released_only: bool,
 ) -> tuple[list[GradeRow], list[str]]:
     """Every student's page (edited pages kept), ``grades.csv``, ``grades_detail.csv``, ``summary.html``."""
-    from fedjava.grading.summary import render_summary
 
     note, task = rubric_note(rubric, folder), folder.meta.get("task", "")
     pairs = similar_pairs(
@@ -154,15 +154,12 @@ def _grade_row(
 
 
 def _tests_from_evidence(evidence: str | None) -> str:
-    from fedjava.grading.rubric import passed_tests
-
     counted = passed_tests(evidence, None)
     return f"{counted[0]} of {counted[1]}" if counted else ""
 
 
 def saved_rubric(folder: GradeFolder) -> Rubric:
     """The rubric saved in the output folder (the default when there is none)."""
-    from fedjava.grading.rubric import load_rubric
 
     if folder.rubric.is_file():
         return parse_rubric(folder.rubric.read_text(encoding="utf-8"), str(folder.rubric))

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from fedjava.errors import UserError
+from fedjava.findings import CONTRADICTED, support, tools_verdict
 from fedjava.grading.kinds import error_title
 from fedjava.prompts import VERDICTS
 
@@ -84,7 +85,6 @@ class Rubric:
         the task's tests (:func:`fedjava.grading.tests_table.tests_table`: a ``status`` per test), None when they
         did not run (the evidence's ``tests: P of T passed`` is read then, from an older results file).
         """
-        from fedjava.findings import CONTRADICTED, support, tools_verdict
 
         said = answer["verdict"]
         backed = support(answer, evidence)

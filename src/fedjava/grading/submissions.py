@@ -41,6 +41,7 @@ from pathlib import Path, PurePosixPath
 
 from fedjava.errors import UserError
 from fedjava.grading.lms import CANVAS, LmsName, newest, parse_name
+from fedjava.java.sources import combine_files
 from fedjava.review_inputs import MAX_FILE_BYTES, ReviewError, decode_text
 
 MAX_ENTRIES = 20_000
@@ -315,7 +316,6 @@ def _unwrap(entries: list[_Entry]) -> list[_Entry]:
 def _read_files(student: str, source: str, java: list[_Entry]) -> Submission:
     """A submission of several .java files (Solution and its helper classes): graded as one text, the files compiled
     together (:func:`fedjava.java.sources.combine_files`)."""
-    from fedjava.java.sources import combine_files
 
     if len(java) > MAX_FILES or sum(f.size for f in java) > MAX_FILE_BYTES:
         return Submission(

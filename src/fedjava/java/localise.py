@@ -31,7 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fedjava.java.evidence import Evidence, Fact, SuspiciousLines, VerifiedChange
+from fedjava.java.evidence import Evidence, Fact, SuspiciousLines, VerifiedChange, gather_evidence
+from fedjava.java.mutate import all_mutants
 from fedjava.java.runner import (
     JAVAC_FLAGS,
     TIMEOUT_SECONDS,
@@ -40,10 +41,12 @@ from fedjava.java.runner import (
     check_many,
     compile_folders,
     limits,
+    parse_cases,
 )
 from fedjava.java.sandbox import JAVA_RESOURCES, Sandbox
 from fedjava.java.sources import javac_source
-from fedjava.java.tasks import Task
+from fedjava.java.tasks import Task, task_for_sample
+from fedjava.prompts import split_user_prompt
 
 TOP = 3
 """How many suspicious lines a fact shows."""
@@ -281,7 +284,6 @@ def rank_mutants(
 ) -> None:
     """Run the mutants of the lines coverage ranks highest; fill each program's mutant ranking and verified change
     (see :func:`localise_many` for which programs share a JVM)."""
-    from fedjava.java.mutate import all_mutants
 
     chosen: dict[str, list] = {}
     batches: list[list[Program]] = [[]]
@@ -375,7 +377,6 @@ def review_evidence(
 ) -> tuple[str, RunOutcome]:
     """The tools of one review: javac and the tests (:func:`fedjava.java.evidence.gather_evidence`) and, for a
     program that compiles and fails a test, the localisation (``localise``): (the evidence block, the outcome)."""
-    from fedjava.java.evidence import gather_evidence
 
     block, outcome = gather_evidence(code, task, run_tests, unsafe=unsafe)
     if localise and task is not None and task.tests and run_tests:
@@ -400,9 +401,6 @@ def localise_samples(
     ``tasks[meta.task_id]`` or the sample's own ``meta.tests``. Sample files are the project's data, fedjava's own
     programs or ones its authors wrote: their mutants run in shared batches (:func:`localise_many`, ``trusted``).
     Returns how many samples were localised."""
-    from fedjava.java.runner import parse_cases
-    from fedjava.java.tasks import task_for_sample
-    from fedjava.prompts import split_user_prompt
 
     items, owners = [], {}
     for n, sample in enumerate(samples):

@@ -29,6 +29,7 @@ from fedjava.java.junit import method_at
 from fedjava.java.runner import Diagnostic, Program, case_outcome, check_many, compile_folders, require_jdk
 from fedjava.java.sandbox import Sandbox
 from fedjava.java.tasks import Task, TaskError, TestCase, driver_spans
+from fedjava.review_inputs import read_java_file
 
 MAX_SHOWN = 100
 MAX_CACHED = 32
@@ -206,7 +207,6 @@ def prepare_task(
     """The task ``grade``, ``review`` and ``serve`` grade with: checked (and with the generated tests) when the
     tests will run (``run``); a ``--reference`` with a task given as text makes a task of its own. Says on stderr how
     many tests were generated; TaskCheckError stops the command before any student."""
-    from fedjava.review_inputs import read_java_file
 
     reference = read_java_file(reference_file) if reference_file else None
     if task is None and reference is not None:
