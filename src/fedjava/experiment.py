@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.aggregation import method_names
+from fedjava.centralized import check_unsloth, run_centralized
 from fedjava.config import (
     PRESET_DIRS,
     SAVED_CONFIG,
@@ -52,6 +53,7 @@ from fedjava.errors import UserError
 from fedjava.experiment_data import partitions, stratified_subset, write_client_shards
 from fedjava.experiment_tuning import FOLDER as TUNING_FOLDER
 from fedjava.experiment_tuning import TUNE_METRICS, TuningError, grid_points, point_label, select, selection_done
+from fedjava.models import BUILTIN_ADAPTER, builtin_adapter_dir
 from fedjava.prompts import PROMPT_MODES, load_samples, write_samples
 
 log = logging.getLogger("fedjava")
@@ -638,8 +640,6 @@ def _evaluations(
     evaluations: list[Evaluation] = []
     for baseline in exp.baselines:
         if baseline == "grader":
-            from fedjava.models import BUILTIN_ADAPTER, builtin_adapter_dir
-
             evaluations.append(
                 (baseline, eval_options(exp, unsafe_run, adapter=BUILTIN_ADAPTER), builtin_adapter_dir(), cfg)
             )
@@ -701,8 +701,6 @@ def _train(
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(to_yaml(cfg), encoding="utf-8")
         if kind != "federated":
-            from fedjava.centralized import run_centralized
-
             return run_centralized(cfg, framework=kind, printer=printer, resume=resume, overwrite=not resume)
         from fedjava.federated.simulation import run_federated
 
@@ -782,8 +780,6 @@ def run_experiment(
         raise ExperimentError(f"--only: unknown stage {', '.join(unknown)} (stages: {', '.join(STAGES)})")
     stages = [s for s in plan(exp, source_dir, printer, unsafe_run, force) if s.kind in only]
     if "unsloth" in exp.centralized and "train" in only:
-        from fedjava.centralized import check_unsloth
-
         check_unsloth()  # before hours of other runs, not after
     if (exp.fix_check or exp.verify_fixes) and not unsafe_run and "evaluate" in only:
         from fedjava.evaluation.evaluate import require_fix_check_sandbox

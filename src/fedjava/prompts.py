@@ -30,7 +30,8 @@ from typing import Any
 from fedjava.answer import VERDICTS, Answer
 from fedjava.errors import UserError
 from fedjava.files import read_text, write_text_atomic
-from fedjava.java.evidence import compile_only, reported_line
+from fedjava.java.cause import cause_lines
+from fedjava.java.evidence import Evidence, compile_only, reported_line
 
 log = logging.getLogger("fedjava")
 
@@ -152,8 +153,6 @@ def quote_source_lines(block: str, code: str, quote_lines: str = "error") -> str
         if n is not None and 1 <= n <= len(lines):
             out.append(f"line {n} reads: {lines[n - 1].strip()}")
     if quote_lines == "related":
-        from fedjava.java.cause import cause_lines
-
         out += [f"line {n} ({what}) reads: {lines[n - 1].strip()}" for n, what in cause_lines(block, code)]
     return "\n".join(out)
 
@@ -166,8 +165,6 @@ def ground_messages(
     the code line it names quoted (:func:`quote_source_lines`); without ``localisation``, its localisation facts
     left out (a grader trained without them)."""
     if not localisation:
-        from fedjava.java.evidence import Evidence
-
         evidence = Evidence.parse(evidence).without_localisation().render()
     block = evidence.strip()
     if block.startswith("Tool results:"):

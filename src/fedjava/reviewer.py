@@ -28,6 +28,7 @@ from fedjava.evaluation.parse import parse_answer
 from fedjava.evaluation.verify import VerifyItem, verify_answers
 from fedjava.grading.tests_table import tests_table
 from fedjava.java.runner import JdkMissingError
+from fedjava.java.sandbox import require_sandbox
 from fedjava.models import ModelLoadError, builtin_adapter_dir, load_adapter
 from fedjava.prompts import build_messages, render_prompt
 from fedjava.review_inputs import ReviewError, check_adapter, count_lines
@@ -97,8 +98,6 @@ class Reviewer:
         if max_new_tokens < 1:
             raise ReviewError("--max-new-tokens must be at least 1")
         if cfg.prompt_mode == "grounded" and not unsafe:
-            from fedjava.java.sandbox import require_sandbox
-
             require_sandbox()
 
         if cfg.num_threads:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fedjava.cli.common import add_adapter_option
 from fedjava.export import GGUF_TYPES, export_merged, ordinary_modes
-from fedjava.export_gguf import ExportError
+from fedjava.export_gguf import ExportError, converter_dir, write_gguf
 from fedjava.files import writable_dir
 
 EXPORT_EPILOG = """examples:
@@ -47,8 +47,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()) and not args.force:
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new --out or add --force")
     if args.gguf:
-        from fedjava.export_gguf import converter_dir
-
         converter_dir()  # a missing converter is said before minutes of merging
     writable_dir(out, "--out", ExportError)
     folder = export_merged(args.adapter, out)
@@ -58,8 +56,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"AutoModelForCausalLM.from_pretrained('{folder}')"
     )
     if args.gguf:
-        from fedjava.export_gguf import write_gguf
-
         gguf = folder / "model.gguf"
         arch, tensors = write_gguf(folder, gguf, args.gguf_type)
         ordinary_modes(folder)

@@ -9,7 +9,7 @@ from fedjava.cli.common import add_unsafe_run_option
 from fedjava.java.generate import Budget
 from fedjava.java.sandbox import require_sandbox
 from fedjava.java.taskcheck import check_task
-from fedjava.java.tasks import TaskError
+from fedjava.java.tasks import TaskError, task_tests
 from fedjava.review_inputs import read_java_file, read_task
 
 
@@ -68,8 +68,6 @@ def cmd_task_check(args: argparse.Namespace) -> int:
     print(f"{args.task_file}: OK: {report.summary()}")
     if args.show and report.generated is not None:
         import yaml
-
-        from fedjava.java.tasks import task_tests
 
         shown = task_tests(replace(task, tests=report.generated.tests))
         print(yaml.safe_dump({"tests": shown}, sort_keys=False, allow_unicode=True, width=200), end="")

@@ -37,6 +37,7 @@ from fedjava.dataset.restyle import restyle
 from fedjava.errors import UserError
 from fedjava.files import writable_dir
 from fedjava.java.evidence import evidence_block, hung_call
+from fedjava.java.localise import localise_samples
 from fedjava.java.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.java.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
 from fedjava.java.sandbox import require_sandbox
@@ -203,8 +204,6 @@ def build_dataset(options: BuildOptions, progress: Callable[[str], None] = lambd
     for split in SPLITS:
         random.Random(f"order:{options.seed}:{split}").shuffle(report.samples[split])
     if options.localise:
-        from fedjava.java.localise import localise_samples
-
         localise_samples(
             [s for split in SPLITS for s in report.samples[split]],
             {t.id: t for t in tasks},

@@ -40,7 +40,7 @@ from typing import Any
 
 from fedjava.config import Config
 from fedjava.errors import UserError
-from fedjava.evaluation.fixcheck import jdk_available
+from fedjava.evaluation.fixcheck import check_fixes, jdk_available
 from fedjava.evaluation.judge import DEFAULT_KEY_ENV, JudgeClient, JudgeSettings, judge_summary
 from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
 from fedjava.evaluation.options import EvalOptions
@@ -48,9 +48,10 @@ from fedjava.evaluation.parse import parse_answer
 from fedjava.evaluation.tools_only import tools_answer
 from fedjava.evaluation.verify import STATUSES, VerifyItem, verify_answers
 from fedjava.java.evidence import Evidence
+from fedjava.java.runner import require_jdk
 from fedjava.java.sandbox import require_sandbox
 from fedjava.java.tasks import load_tasks, task_for_sample
-from fedjava.models import BUILTIN_ADAPTER, ModelLoadError, builtin_adapter_dir
+from fedjava.models import BUILTIN_ADAPTER, ModelLoadError, builtin_adapter_dir, load_adapter
 from fedjava.prompts import (
     VERDICTS,
     AnswerOnlyCollator,
@@ -139,11 +140,7 @@ def check_options(opts: EvalOptions) -> None:
             "--verify-fixes needs a model to sample fixes from; --majority and --tools-only have none"
         )
     if opts.verify_fixes:
-        from fedjava.evaluation.fixcheck import jdk_available
-
         if not jdk_available():
-            from fedjava.java.runner import require_jdk
-
             require_jdk()  # JdkMissingError: the fixes cannot be checked without javac and java
     if (opts.fix_check or opts.verify_fixes) and not opts.unsafe_run:
         require_fix_check_sandbox()
@@ -357,7 +354,6 @@ def _answers(
         texts = [format_answer(_tools_answer(sample, path, opts.tools_only)) for sample in samples]
     elif not opts.rescore:
         from fedjava.evaluation.generate import generate_answers
-        from fedjava.prompts import render_prompt
 
         prompts = [render_prompt(tokenizer, prompt_messages(s, shots)) for s in samples]
         start = time.perf_counter()
@@ -407,8 +403,6 @@ def _check_fixes(structured: list[dict], verified: bool, opts: EvalOptions, prog
     each row's ``fix_passed`` and ``grade``. Returns what the metrics say of the fix check."""
     fix_status = "off"
     if opts.fix_check and structured:
-        from fedjava.evaluation.fixcheck import check_fixes, jdk_available
-
         targets = [r for r in structured if r["gold"]["errors"]]
         if jdk_available():
             progress(f"  fix check: {len(targets)} program(s) with an error")
@@ -533,8 +527,6 @@ def _load_model(cfg: Config, opts: EvalOptions, model_and_tokenizer=None):
     if model_and_tokenizer is not None:
         return model_and_tokenizer
     if opts.adapter:
-        from fedjava.models import load_adapter
-
         return load_adapter(adapter_dir(opts), cfg, merge=True)
     from fedjava.models import load_base_model
 

@@ -28,6 +28,7 @@ from fedjava.federated.common import (
 from fedjava.federated.devices import pin_process_to_gpu
 from fedjava.federated.privacy import dp_clipping_mod
 from fedjava.prompts import AnswerOnlyCollator, tokenize_samples
+from fedjava.tracking import setup_logging
 
 log = logging.getLogger("fedjava")
 
@@ -71,8 +72,6 @@ def client_data_path(context: Context, cfg: Config, client_id: int) -> Path:
     """The node's ``data-file`` when the SuperNode names one (distributed mode), else the shard in data_dir."""
     named = context.node_config.get(DATA_FILE_KEY)
     if named:
-        from fedjava.tracking import setup_logging
-
         setup_logging()  # a SuperNode's own console shows what its client does (see fedjava client)
         return Path(str(named))
     return shard_path(cfg, client_id)

@@ -34,7 +34,7 @@ from fedjava.grading.submissions import Submission, collect_class
 from fedjava.grading.wording import plural
 from fedjava.java.taskcheck import fingerprint_extra, prepare_task
 from fedjava.review_inputs import ReviewError, read_task
-from fedjava.reviewer import ToolsUnavailableError, adapter_label, open_adapter
+from fedjava.reviewer import Reviewer, ToolsUnavailableError, adapter_label, open_adapter
 
 if TYPE_CHECKING:
     from fedjava.config import Config
@@ -205,8 +205,6 @@ def _loaded_reviewer(
     """(``reviewer``, or the adapter's loaded now if it is None; the seconds that took)."""
     loaded = time.perf_counter()
     if reviewer is None:
-        from fedjava.reviewer import Reviewer
-
         reviewer = Reviewer.load(adapter, cfg, opts.max_new_tokens, unsafe=opts.unsafe_run)
     return reviewer, time.perf_counter() - loaded
 

@@ -40,6 +40,7 @@ import yaml
 from fedjava.errors import UserError
 from fedjava.findings import CONTRADICTED, support, tools_verdict
 from fedjava.grading.kinds import error_title
+from fedjava.java.evidence import Evidence, TestSummary
 from fedjava.prompts import VERDICTS
 
 DEFAULT_RUBRIC = Path(__file__).with_name("default_rubric.yaml")
@@ -157,8 +158,6 @@ def passed_tests(evidence: str | None, tests: list[dict[str, Any]] | None) -> tu
     if tests:
         return sum(t.get("status") == "PASS" for t in tests), len(tests)
     if evidence:
-        from fedjava.java.evidence import Evidence, TestSummary
-
         summary = Evidence.parse(evidence).first(TestSummary)
         if summary is not None and summary.total:
             return summary.passed, summary.total

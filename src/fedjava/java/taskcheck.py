@@ -27,7 +27,7 @@ from pathlib import Path
 from fedjava.java.generate import Budget, Generated, generate_tests
 from fedjava.java.junit import method_at
 from fedjava.java.runner import Diagnostic, Program, case_outcome, check_many, compile_folders, require_jdk
-from fedjava.java.sandbox import Sandbox
+from fedjava.java.sandbox import Sandbox, require_sandbox
 from fedjava.java.tasks import Task, TaskError, TestCase, driver_spans
 from fedjava.review_inputs import read_java_file
 
@@ -224,8 +224,6 @@ def prepare_task(
     if not (task.tests or reference or task.reference):
         return task
     if not unsafe:
-        from fedjava.java.sandbox import require_sandbox
-
         require_sandbox()  # the model solution and the tests run in it, as the students' programs will
     report = check_task(task, reference, label=label, unsafe=unsafe)
     if report.generated is not None:  # a check that passed is silent; generated tests are news
