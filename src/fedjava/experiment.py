@@ -430,6 +430,7 @@ def sample_chars(sample: dict) -> int:
 def _subset_file(
     source: Path, target: Path, count: int, seed: int, max_chars: int = 0, stratified: bool = False
 ) -> int:
+    # lazy: pulls in numpy
     from fedjava.evaluation.evaluate import subset
 
     samples = load_samples(source)
@@ -702,6 +703,7 @@ def _train(
         marker.write_text(to_yaml(cfg), encoding="utf-8")
         if kind != "federated":
             return run_centralized(cfg, framework=kind, printer=printer, resume=resume, overwrite=not resume)
+        # lazy: pulls in flwr, numpy, torch
         from fedjava.federated.simulation import run_federated
 
         summary = run_federated(cfg, printer=printer, resume=resume, overwrite=not resume)

@@ -64,6 +64,7 @@ def ordinary_modes(folder: Path) -> None:
 
 def export_merged(adapter: str | Path, out: Path) -> Path:
     """Merge ``adapter`` into its base and save it, with its tokenizer and prompt format, into ``out``."""
+    # lazy: fedjava --help imports this module; these pull in transformers or more of fedjava
     from fedjava.evaluation.generate import stop_token_ids
     from fedjava.models import load_adapter
     from fedjava.prompts import EVIDENCE_SEPARATOR, GROUNDED_SYSTEM_PROMPT, SYSTEM_PROMPT

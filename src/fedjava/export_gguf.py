@@ -34,6 +34,7 @@ class ExportError(UserError):
 
 def converter_dir() -> Path:
     """The converter's folder; ExportError with the install command when it is not there."""
+    # lazy: fedjava --help imports this module
     from fedjava.models import cache_root
 
     named = os.environ.get("FEDJAVA_GGUF_CONVERTER")

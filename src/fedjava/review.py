@@ -58,6 +58,7 @@ def guessed_line_text(answer: dict[str, Any], fix_check: dict[str, Any], evidenc
     errors = answer.get("errors") or []
     if answer.get("verdict") != "LOGIC_ERROR" or fix_check.get("status") != "failed" or not errors:
         return ""
+    # lazy: fedjava --help imports this module
     from fedjava.evaluation.verify import suspicious_lines
 
     pointed = suspicious_lines(evidence)

@@ -186,6 +186,7 @@ def read_task(task: str | None, task_file: str | None):
 
 def check_adapter(path: str | Path) -> Path:
     """The adapter folder (``builtin``: the shipped grader). ReviewError when it is missing or not an adapter."""
+    # lazy: fedjava --help imports this module
     from fedjava.models import BUILTIN_ADAPTER, ModelLoadError, builtin_adapter_dir
 
     if str(path) == BUILTIN_ADAPTER:

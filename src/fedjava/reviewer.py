@@ -259,6 +259,7 @@ def context_window(model) -> int | None:
 def run_tools(code: str, task_spec, run_tests: bool, unsafe: bool = False) -> tuple[str, str, list[dict[str, Any]]]:
     """Compile (and test, and localise) the student's file for a grounded review: (the evidence block, what was done,
     the table of the task's tests: [] when they did not run)."""
+    # imported here, not at the top: tests monkeypatch it on its module
     from fedjava.java.localise import review_evidence
 
     try:

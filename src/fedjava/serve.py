@@ -87,6 +87,7 @@ def check_results_folder(results: Path) -> None:
 
 def results_rubric(results: Path):
     """The rubric saved in a grade output folder, else the default (so that scores are out of the class's cap)."""
+    # lazy: fedjava --help imports this module
     from fedjava.grading.outputs import saved_rubric
     from fedjava.grading.store import GradeFolder
 

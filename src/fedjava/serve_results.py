@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fedjava.grading.feedback import read_score, render_feedback, templates
+from fedjava.grading.grade import GradeOptions, run_grade, run_line
 from fedjava.grading.gradebook import read_detail
 from fedjava.grading.outputs import rubric_note, saved_rubric, write_outputs
 from fedjava.grading.store import GradeFolder
@@ -292,8 +293,6 @@ def _batch_route(app, context: _Context) -> None:
         assignment = str(form.get("assignment") or "").strip() or None
 
         def work(job) -> str:
-            from fedjava.grading.grade import GradeOptions, run_grade, run_line
-
             try:
                 with lock:  # the model is shared with the reviews
                     opts = GradeOptions(

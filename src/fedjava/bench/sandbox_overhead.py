@@ -43,6 +43,7 @@ from pathlib import Path
 
 from fedjava.java import runner
 from fedjava.java.evidence import gather_evidence
+from fedjava.java.localise import review_evidence
 from fedjava.java.mutate import all_mutants
 from fedjava.java.runner import Program, check_many, run_program
 from fedjava.java.sandbox import require_sandbox
@@ -115,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--baseline", default="", help="a git revision to compare a review's tools with: (f)")
     args = parser.parse_args(argv)
-
-    from fedjava.java.localise import review_evidence
 
     require_sandbox()
     tasks = {t.id: t for t in load_tasks()}

@@ -528,6 +528,7 @@ def _load_model(cfg: Config, opts: EvalOptions, model_and_tokenizer=None):
         return model_and_tokenizer
     if opts.adapter:
         return load_adapter(adapter_dir(opts), cfg, merge=True)
+    # imported here, not at the top: tests monkeypatch it on its module
     from fedjava.models import load_base_model
 
     return load_base_model(cfg)

@@ -435,6 +435,7 @@ def _retry_after(exc: urllib.error.HTTPError) -> float | None:
 
 def judge_summary(results: list[JudgeResult], n_boot: int, seed: int) -> dict[str, Any]:
     """Mean judge score over the scored samples with its bootstrap 95% interval."""
+    # lazy: pulls in numpy
     from fedjava.evaluation.metrics import mean_ci
 
     scores = [r.score for r in results if r.score is not None]
