@@ -18,7 +18,6 @@ import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fedjava.config import SAVED_CONFIG, Config, ConfigError, load_saved_config
 from fedjava.errors import ModelLoadError
@@ -28,9 +27,6 @@ from fedjava.prompts import SYSTEM_PROMPT
 # PEFT asks every model it wraps for `is_gradient_checkpointing`, which transformers 5 deprecates with a FutureWarning
 # printed by every command that loads an adapter; the answer is right, the warning is only noise to a teacher.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-
-if TYPE_CHECKING:
-    from fedjava.config import Config
 
 # What the built-in model's conversion must give under any transformers version: the ids transformers 5.24
 # gives (5.17's own GGUF converter split "public static int" into `public ▁st at ic ▁int`), and the sha256 of

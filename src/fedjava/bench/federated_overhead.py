@@ -23,15 +23,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from fedjava.config import load_config
+from fedjava.config import Config, load_config
 from fedjava.dataset.split import run_split
 from fedjava.federated.common import cached_model, local_config, shard_path
 from fedjava.prompts import load_samples, tokenize_samples, write_samples
-
-if TYPE_CHECKING:
-    from fedjava.config import Config
 
 
 def bench_overrides(args: argparse.Namespace, data_dir: Path, results: Path) -> list[str]:

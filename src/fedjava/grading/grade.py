@@ -38,7 +38,6 @@ from fedjava.reviewer import Reviewer, ToolsUnavailableError, adapter_label, ope
 
 if TYPE_CHECKING:
     from fedjava.config import Config
-    from fedjava.reviewer import Reviewer
 
 Listener = Callable[[str, int, int], None]
 """Told ``(step, done, total)`` during a run: step "tools" (javac and the tests, per student), "grading" (the
