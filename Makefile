@@ -76,12 +76,14 @@ demo: $(VENV)/.installed sandbox
 
 # mkdocs build --strict: a broken link, a missing anchor or a page left out of mkdocs.yml's nav fails it (site/ is
 # ignored by git)
+# pytest runs 4 workers on 2 cores: about half of the suite waits (Flower rounds, JVM and server start-up), so 4
+# workers keep both cores busy (the whole suite passed at -n 4 while another test run shared the cores).
 test: $(VENV)/.installed-dev sandbox browser junit
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 	$(BIN)/lint-imports
-	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 2 --dist loadfile
+	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 4 --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests scripts
