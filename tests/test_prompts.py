@@ -14,12 +14,27 @@ from fedjava.prompts import (
     build_messages,
     load_samples,
     number_lines,
+    prompt_spec,
     render_answer,
     render_prompt,
     tokenize_sample,
     tokenize_samples,
     write_samples,
 )
+
+
+@pytest.mark.parametrize("mode", ["code_only", "grounded"])
+def test_the_prompt_spec_rebuilds_the_training_prompt(mode):
+    """An export writes prompt_spec down: from it alone, the chat turns the model was trained on come back."""
+    spec = prompt_spec(mode)
+    requirement, code = "Return the sum of the array.", "class A {\n  int f() { return 1; }\n}\n"
+    evidence = "Tool results:\njavac: compiled\ntests: 2 of 2 passed" if mode == "grounded" else None
+    trained = build_messages(requirement, code, evidence=evidence)
+    user = spec["user_prompt"].format(task=requirement, numbered_code=number_lines(code))
+    if spec["evidence_format"] is not None:
+        assert spec["evidence_format"].startswith("Tool results:")
+        user += "\n\n" + evidence
+    assert trained == [{"role": "system", "content": spec["system_prompt"]}, {"role": "user", "content": user}]
 
 
 def test_number_lines_aligns_numbers():

@@ -67,7 +67,7 @@ def export_merged(adapter: str | Path, out: Path) -> Path:
     # lazy: fedjava --help imports this module; these pull in transformers or more of fedjava
     from fedjava.evaluation.generate import stop_token_ids
     from fedjava.models import load_adapter
-    from fedjava.prompts import EVIDENCE_SEPARATOR, GROUNDED_SYSTEM_PROMPT, SYSTEM_PROMPT
+    from fedjava.prompts import prompt_spec
     from fedjava.reviewer import open_adapter
 
     folder, cfg = open_adapter(adapter, overrides=["use_4bit=false"])
@@ -90,12 +90,7 @@ def export_merged(adapter: str | Path, out: Path) -> Path:
     spec = {
         "source_adapter": str(folder),
         "base_model": cfg.model_name,
-        "prompt_mode": cfg.prompt_mode,
-        "system_prompt": GROUNDED_SYSTEM_PROMPT if grounded else SYSTEM_PROMPT,
-        "user_prompt": "Task:\n{task}\n\nStudent code:\n{numbered_code}",
-        "numbered_code": "each line as '<number right-aligned to the widest> | <line>', numbers from 1",
-        "evidence_format": (EVIDENCE_SEPARATOR.lstrip("\n") + "javac: ...\ntests: ...") if grounded else None,
-        "answer": '{"verdict": ..., "errors": [{"type", "code", "line", "message", "explanation", "fix"}], "score": ...}',
+        **prompt_spec(cfg.prompt_mode),
         "max_seq_length": cfg.max_seq_length,
         "transformers": transformers.__version__,
     }

@@ -53,6 +53,11 @@ GROUNDED_SYSTEM_PROMPT = (
 PROMPT_MODES = ("code_only", "grounded")
 """code_only: the task and the code (the paper's setting); grounded: also the tool results in ``meta.evidence``."""
 EVIDENCE_SEPARATOR = "\n\nTool results:\n"
+TASK_HEADER = "Task:\n"
+CODE_HEADER = "\n\nStudent code:\n"
+USER_PROMPT = TASK_HEADER + "{task}" + CODE_HEADER + "{numbered_code}"
+"""The user turn: the task's requirement, then the student's code numbered by :func:`number_lines`."""
+ANSWER_SHAPE = '{"verdict": ..., "errors": [{"type", "code", "line", "message", "explanation", "fix"}], "score": ...}'
 IGNORE_INDEX = -100
 
 
@@ -68,7 +73,21 @@ def number_lines(code: str) -> str:
 
 
 def build_user_prompt(requirement: str, code: str) -> str:
-    return f"Task:\n{requirement.strip()}\n\nStudent code:\n{number_lines(code)}"
+    return USER_PROMPT.format(task=requirement.strip(), numbered_code=number_lines(code))
+
+
+def prompt_spec(prompt_mode: str) -> dict[str, Any]:
+    """The prompt format a model of ``prompt_mode`` was trained on, as data (what an export writes down): the
+    system prompt, the user turn's template, how code is numbered, where the tool results go, the answer's shape."""
+    grounded = prompt_mode == "grounded"
+    return {
+        "prompt_mode": prompt_mode,
+        "system_prompt": GROUNDED_SYSTEM_PROMPT if grounded else SYSTEM_PROMPT,
+        "user_prompt": USER_PROMPT,
+        "numbered_code": "each line as '<number right-aligned to the widest> | <line>', numbers from 1",
+        "evidence_format": (EVIDENCE_SEPARATOR.lstrip("\n") + "javac: ...\ntests: ...") if grounded else None,
+        "answer": ANSWER_SHAPE,
+    }
 
 
 _NUMBERED_RE = re.compile(r"^\s*(\d+) \| ?(.*)$")
@@ -87,10 +106,10 @@ def split_user_prompt(user: str) -> tuple[str, str]:
     """Undo :func:`build_user_prompt` (and a grounded turn's tool results): (requirement, code);
     ``(user, "")`` for a turn of another shape."""
     user = user.partition(EVIDENCE_SEPARATOR)[0]
-    head, sep, numbered = user.partition("\n\nStudent code:\n")
+    head, sep, numbered = user.partition(CODE_HEADER)
     if not sep:
         return user, ""
-    requirement = head[len("Task:\n") :] if head.startswith("Task:\n") else head
+    requirement = head.removeprefix(TASK_HEADER)
     return requirement, unnumber(numbered)
 
 
