@@ -8,66 +8,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import make_samples
+from experiment_setup import tiny_preset, write_source
 from fedjava.cli import main
 from fedjava.experiment import ExperimentError, load_experiment, plan, run_experiment
 from fedjava.prompts import load_samples, write_samples
 
-TINY = {
-    "model_name": "builtin:tiny-qwen3",
-    "batch_size": 2,
-    "gradient_accumulation_steps": 1,
-    "learning_rate": 1e-2,
-    "lr_scheduler": "constant",
-    "warmup_ratio": 0,
-    "lora_r": 4,
-    "lora_alpha": 8,
-    "lora_dropout": 0,
-    "max_seq_length": 1024,
-    "save_strategy": "no",
-    "report_to": "none",
-    "client_num_cpus": 1,
-}
-
-
-def _preset(tmp_path: Path, **keys) -> Path:
-    body = {
-        "description": "tiny",
-        "config": "tiny_smoke",
-        "results_dir": str(tmp_path / "exp"),
-        "seed": 3,
-        "train_samples": 6,
-        "valid_samples": 2,
-        "test_samples": 3,
-        "centralized": ["hf"],
-        "num_epochs": 1,
-        "algorithms": ["fedavg"],
-        "num_clients": 2,
-        "num_rounds": 2,
-        "local_epochs": 1,
-        "baselines": ["base", "majority"],
-        "max_new_tokens": 6,
-        "eval_batch_size": 3,
-        "fix_check": False,
-        "overrides": TINY,
-        **keys,
-    }
-    path = tmp_path / "tiny_experiment.yaml"
-    path.write_text(yaml.safe_dump(body), encoding="utf-8")
-    return path
-
 
 @pytest.fixture
 def source(tmp_path):
-    folder = tmp_path / "source"
-    write_samples(make_samples(10), folder / "train.jsonl")
-    write_samples(make_samples(4), folder / "valid.jsonl")
-    write_samples(make_samples(5), folder / "test.jsonl")
-    return folder
+    return write_source(tmp_path / "source")
 
 
 def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tmp_path, source):
-    exp = load_experiment(str(_preset(tmp_path, variants={"fedavg_int8": {"update_compression": "int8"}})))
+    exp = load_experiment(str(tiny_preset(tmp_path, variants={"fedavg_int8": {"update_compression": "int8"}})))
     printed: list[str] = []
     summary = run_experiment(exp, source_dir=source, printer=printed.append)
     out = tmp_path / "exp"
@@ -108,7 +61,7 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
     assert before == {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
 
     # A changed training setting makes the training and its evaluation stale, not the data or baselines.
-    changed = load_experiment(str(_preset(tmp_path)), ["learning_rate=5e-3"])
+    changed = load_experiment(str(tiny_preset(tmp_path)), ["learning_rate=5e-3"])
     done = {(s.kind, s.name): s.done() for s in plan(changed, source, printer=lambda _: None)}
     assert done[("data", "data")] and done[("evaluate", "majority")] and done[("evaluate", "base")]
     assert not done[("train", "centralized_hf")] and not done[("train", "fedavg")]
@@ -119,7 +72,7 @@ def test_experiment_variants_are_checked_and_each_gets_its_own_run(tmp_path):
 
     exp = load_experiment(
         str(
-            _preset(
+            tiny_preset(
                 tmp_path,
                 algorithms=["fedavg"],
                 num_clients=4,
@@ -137,21 +90,23 @@ def test_experiment_variants_are_checked_and_each_gets_its_own_run(tmp_path):
     assert runs["fedavg_dp"][1].dp_noise_multiplier == 0.5 and runs["fedavg"][1].dp_mode == "off"
     assert Path(krum.output_dir) == tmp_path / "exp" / "krum_poisoned"
     with pytest.raises(ExperimentError, match="variant fedavg_x: config tiny_smoke: .*update_compresion"):
-        load_experiment(str(_preset(tmp_path, variants={"fedavg_x": {"update_compresion": "int8"}})))
+        load_experiment(str(tiny_preset(tmp_path, variants={"fedavg_x": {"update_compresion": "int8"}})))
     with pytest.raises(ExperimentError, match="variants: fedavg: expected a new run name"):
-        load_experiment(str(_preset(tmp_path, variants={"fedavg": {"update_compression": "int8"}})))
+        load_experiment(str(tiny_preset(tmp_path, variants={"fedavg": {"update_compression": "int8"}})))
 
 
 def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, capsys):
     with pytest.raises(ExperimentError, match="did you mean 'algorithms'"):
-        load_experiment(str(_preset(tmp_path, algorithmz=["fedavg"])))
+        load_experiment(str(tiny_preset(tmp_path, algorithmz=["fedavg"])))
     with pytest.raises(ExperimentError, match="unknown fedx"):
-        load_experiment(str(_preset(tmp_path)), ["algorithms=fedavg,fedx"])
+        load_experiment(str(tiny_preset(tmp_path)), ["algorithms=fedavg,fedx"])
     with pytest.raises(ExperimentError, match="unknown key 'lerning_rate'"):
-        load_experiment(str(_preset(tmp_path)), ["lerning_rate=1"])
+        load_experiment(str(tiny_preset(tmp_path)), ["lerning_rate=1"])
     with pytest.raises(ExperimentError, match="only 0 samples have at most max_sample_chars=10"):
         run_experiment(
-            load_experiment(str(_preset(tmp_path)), ["max_sample_chars=10"]), source_dir=source, printer=lambda _: None
+            load_experiment(str(tiny_preset(tmp_path)), ["max_sample_chars=10"]),
+            source_dir=source,
+            printer=lambda _: None,
         )
     assert main(["experiment", "--preset", "no_such_experiment"]) == 2
     assert (
@@ -171,7 +126,7 @@ def test_experiment_presets_are_checked_before_anything_runs(tmp_path, source, c
 
 
 def test_experiment_in_both_prompt_modes_reports_them_side_by_side(tmp_path, source):
-    exp = load_experiment(str(_preset(tmp_path, algorithms=[], prompt_modes=["code_only", "grounded"])))
+    exp = load_experiment(str(tiny_preset(tmp_path, algorithms=[], prompt_modes=["code_only", "grounded"])))
     summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
     out = tmp_path / "exp"
     for mode in ("code_only", "grounded"):
@@ -184,7 +139,7 @@ def test_experiment_in_both_prompt_modes_reports_them_side_by_side(tmp_path, sou
     assert "| prompt |" in report and "code_only" in report and "grounded" in report
     assert "centralized_hf_code_only" in summary["table"] and "centralized_hf_grounded" in summary["table"]
     with pytest.raises(ExperimentError, match="prompt_modes"):
-        load_experiment(str(_preset(tmp_path, prompt_modes=["grounded", "tools"])))
+        load_experiment(str(tiny_preset(tmp_path, prompt_modes=["grounded", "tools"])))
 
 
 def test_how_answers_were_run_or_scored_does_not_make_an_evaluation_stale():
@@ -203,14 +158,14 @@ def test_how_answers_were_run_or_scored_does_not_make_an_evaluation_stale():
 def test_checked_fixes_reach_every_evaluation_but_the_majority_baseline(tmp_path):
     from fedjava.experiment import eval_options
 
-    exp = load_experiment(str(_preset(tmp_path)), ["verify_fixes=4"])
+    exp = load_experiment(str(tiny_preset(tmp_path)), ["verify_fixes=4"])
     assert exp.verify_fixes == 4
     assert eval_options(exp, adapter="x").verify_fixes == 4
     assert eval_options(exp, base=True).verify_fixes == 4
     assert eval_options(exp, majority=True).verify_fixes == 0  # no model to sample from
-    assert eval_options(load_experiment(str(_preset(tmp_path))), adapter="x").verify_fixes == 0  # off by default
+    assert eval_options(load_experiment(str(tiny_preset(tmp_path))), adapter="x").verify_fixes == 0  # off by default
     with pytest.raises(ExperimentError, match="verify_fixes must be at least 0"):
-        load_experiment(str(_preset(tmp_path)), ["verify_fixes=-1"])
+        load_experiment(str(tiny_preset(tmp_path)), ["verify_fixes=-1"])
 
 
 def test_checked_fixes_without_a_sandbox_stop_before_any_stage_runs(tmp_path, source, monkeypatch):
@@ -220,7 +175,7 @@ def test_checked_fixes_without_a_sandbox_stop_before_any_stage_runs(tmp_path, so
     if not jdk_available():
         pytest.skip("without a JDK the fix check is not measured, so nothing needs the sandbox")
     monkeypatch.setenv(sandbox.BWRAP_ENV, str(tmp_path / "missing" / "bwrap"))
-    exp = load_experiment(str(_preset(tmp_path)), ["verify_fixes=2"])  # fix_check is false in the preset
+    exp = load_experiment(str(tiny_preset(tmp_path)), ["verify_fixes=2"])  # fix_check is false in the preset
     with pytest.raises(sandbox.SandboxUnavailableError, match="bubblewrap"):
         run_experiment(exp, source_dir=source, printer=lambda _: None)
     assert not (tmp_path / "exp").exists()  # nothing drawn, trained or measured
@@ -253,78 +208,6 @@ def test_the_table_presets_train_every_row_from_the_base_model_on_the_same_budge
     assert f"epsilon {ledger.epsilon():.2f} at delta 1e-5" in header and f"--preset {name}" in header
 
 
-def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(tmp_path, source):
-    exp = load_experiment(
-        str(
-            _preset(
-                tmp_path,
-                centralized=[],
-                algorithms=["fedprox"],
-                baselines=["majority"],
-                num_rounds=1,
-                tuning={"fedprox": {"fedprox_mu": [0.0, 50.0]}},
-            )
-        )
-    )
-    out = tmp_path / "exp"
-    printed: list[str] = []
-    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
-    grid = {mu: out / "tuning" / "fedprox" / f"fedprox_mu={mu}" for mu in (0.0, 50.0)}
-    losses = {}
-    for mu, folder in grid.items():
-        history = json.loads((folder / "training_history.json").read_text())
-        assert history["config"]["fedprox_mu"] == mu
-        losses[f"fedprox_mu={mu}"] = history["rounds"][-1]["eval_loss"]  # the last round's validation loss
-    record = json.loads((out / "fedprox" / "tuning.json").read_text())
-    assert record["split"] == "validation" and record["metric"] == "eval_loss"
-    assert record["results"] == pytest.approx(losses) and record["chosen"] == min(losses, key=losses.get)
-    chosen = grid[float(record["chosen"].split("=")[1])]
-    assert (out / "fedprox" / "final_model" / "adapter_model.safetensors").read_bytes() == (
-        chosen / "final_model" / "adapter_model.safetensors"
-    ).read_bytes()
-    assert not list(out.rglob("metrics.json"))  # chosen before any evaluation read the test samples
-    assert any("<- chosen" in line for line in printed)
-    # done: run again, nothing is trained or chosen again; then the row is measured and the grid is in the report
-    again = run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
-    assert [state for *_, state in again["stages"]] == ["skipped"] * 4
-    summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
-    assert "Tuning on the validation samples" in summary["table"] and "fedprox_mu=50.0" in summary["table"]
-    with pytest.raises(ExperimentError, match="tuning: no run named fedavgx"):
-        load_experiment(str(_preset(tmp_path, tuning={"fedavgx": {"fedprox_mu": [0.1]}})))
-    with pytest.raises(ExperimentError, match="fedprox_muu"):
-        load_experiment(str(_preset(tmp_path, algorithms=["fedprox"], tuning={"fedprox": {"fedprox_muu": [0.1]}})))
-    with pytest.raises(ExperimentError, match="tune_metric: unknown test_f1"):
-        load_experiment(str(_preset(tmp_path)), ["tune_metric=test_f1"])
-    grid_from_cli = load_experiment(
-        str(_preset(tmp_path, algorithms=["fedprox"])), ["tuning={fedprox: {fedprox_mu: [0.001, 0.1]}}"]
-    )
-    assert grid_from_cli.tuning == {"fedprox": {"fedprox_mu": [0.001, 0.1]}}
-
-
-def test_an_interrupted_federated_stage_continues_from_its_last_round(tmp_path, source):
-    """A run killed after round 1 (its round 2 checkpoint and final model never written) continues from round 1 when
-    the experiment is run again with the same settings, and ends with the adapter of an uninterrupted run."""
-    import shutil
-
-    exp = load_experiment(str(_preset(tmp_path, centralized=[], baselines=[])))
-    run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
-    folder = tmp_path / "exp" / "fedavg"
-    whole = (folder / "final_model" / "adapter_model.safetensors").read_bytes()
-    shutil.rmtree(folder / "final_model")
-    shutil.rmtree(folder / "checkpoints" / "round_002")
-    printed: list[str] = []
-    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
-    text = "\n".join(printed)
-    assert "continuing fedavg from its last checkpoint" in text and "Resuming after round 1" in text
-    assert "Round 1/2" not in text and "Round 2/2" in text
-    assert (folder / "final_model" / "adapter_model.safetensors").read_bytes() == whole
-    # --force starts over instead
-    shutil.rmtree(folder / "final_model")
-    printed.clear()
-    run_experiment(exp, source_dir=source, only=["train"], force=True, printer=printed.append)
-    assert "continuing" not in "\n".join(printed) and "Round 1/2" in "\n".join(printed)
-
-
 def test_the_test_subset_is_stratified_on_request_and_schools_hold_whole_tasks(tmp_path):
     from collections import Counter
 
@@ -346,7 +229,7 @@ def test_the_test_subset_is_stratified_on_request_and_schools_hold_whole_tasks(t
         write_samples(samples, folder / f"{split}.jsonl")
     exp = load_experiment(
         str(
-            _preset(
+            tiny_preset(
                 tmp_path,
                 train_samples=0,
                 test_samples=8,
@@ -365,51 +248,4 @@ def test_the_test_subset_is_stratified_on_request_and_schools_hold_whole_tasks(t
     assert sum(map(len, shards)) == 40 and not (tasks[0] & tasks[1] or tasks[0] & tasks[2] or tasks[1] & tasks[2])
     assert json.loads((data / "clients.json").read_text())["partition"] == "task_dirichlet"
     with pytest.raises(ExperimentError, match="partition: unknown topic"):
-        load_experiment(str(_preset(tmp_path)), ["partition=topic"])
-
-
-def test_an_interrupted_centralized_stage_continues_from_its_last_trainer_checkpoint(tmp_path, source):
-    import shutil
-
-    exp = load_experiment(
-        str(
-            _preset(
-                tmp_path,
-                algorithms=[],
-                baselines=[],
-                num_epochs=2,
-                overrides={**TINY, "save_strategy": "steps", "save_steps": 2, "save_total_limit": 5},
-            )
-        )
-    )
-    run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
-    folder = tmp_path / "exp" / "centralized_hf"
-    steps = sorted(int(p.name.split("-")[1]) for p in (folder / "checkpoints").glob("checkpoint-*"))
-    assert steps[-1] == 6  # 6 samples, batches of 2, 2 epochs
-    shutil.rmtree(folder / "final_model")  # as if killed after the checkpoint of step 4
-    shutil.rmtree(folder / "checkpoints" / "checkpoint-6")
-    printed: list[str] = []
-    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
-    assert "continuing centralized_hf from its last checkpoint" in "\n".join(printed)
-    history = json.loads((folder / "training_history.json").read_text())
-    assert history["summary"]["steps"] == 6 and (folder / "final_model" / "adapter_model.safetensors").is_file()
-    # a changed setting is another run: it starts over instead of continuing the old one
-    shutil.rmtree(folder / "final_model")
-    printed.clear()
-    run_experiment(
-        load_experiment(
-            str(
-                _preset(
-                    tmp_path,
-                    algorithms=[],
-                    baselines=[],
-                    num_epochs=2,
-                    overrides={**TINY, "save_strategy": "steps", "save_steps": 2, "learning_rate": 5e-3},
-                )
-            )
-        ),
-        source_dir=source,
-        only=["train"],
-        printer=printed.append,
-    )
-    assert "continuing" not in "\n".join(printed)
+        load_experiment(str(tiny_preset(tmp_path)), ["partition=topic"])

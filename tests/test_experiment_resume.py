@@ -1,0 +1,135 @@
+"""`fedjava experiment` resumes: an interrupted training stage continues, a tuning grid is chosen once (the slow
+experiment tests, in a file of their own so that the test workers run them beside test_experiment.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experiment_setup import TINY, tiny_preset, write_source
+from fedjava.experiment import ExperimentError, load_experiment, run_experiment
+
+
+@pytest.fixture
+def source(tmp_path):
+    return write_source(tmp_path / "source")
+
+
+def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(tmp_path, source):
+    exp = load_experiment(
+        str(
+            tiny_preset(
+                tmp_path,
+                centralized=[],
+                algorithms=["fedprox"],
+                baselines=["majority"],
+                num_rounds=1,
+                tuning={"fedprox": {"fedprox_mu": [0.0, 50.0]}},
+            )
+        )
+    )
+    out = tmp_path / "exp"
+    printed: list[str] = []
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
+    grid = {mu: out / "tuning" / "fedprox" / f"fedprox_mu={mu}" for mu in (0.0, 50.0)}
+    losses = {}
+    for mu, folder in grid.items():
+        history = json.loads((folder / "training_history.json").read_text())
+        assert history["config"]["fedprox_mu"] == mu
+        losses[f"fedprox_mu={mu}"] = history["rounds"][-1]["eval_loss"]  # the last round's validation loss
+    record = json.loads((out / "fedprox" / "tuning.json").read_text())
+    assert record["split"] == "validation" and record["metric"] == "eval_loss"
+    assert record["results"] == pytest.approx(losses) and record["chosen"] == min(losses, key=losses.get)
+    chosen = grid[float(record["chosen"].split("=")[1])]
+    assert (out / "fedprox" / "final_model" / "adapter_model.safetensors").read_bytes() == (
+        chosen / "final_model" / "adapter_model.safetensors"
+    ).read_bytes()
+    assert not list(out.rglob("metrics.json"))  # chosen before any evaluation read the test samples
+    assert any("<- chosen" in line for line in printed)
+    # done: run again, nothing is trained or chosen again; then the row is measured and the grid is in the report
+    again = run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
+    assert [state for *_, state in again["stages"]] == ["skipped"] * 4
+    summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
+    assert "Tuning on the validation samples" in summary["table"] and "fedprox_mu=50.0" in summary["table"]
+    with pytest.raises(ExperimentError, match="tuning: no run named fedavgx"):
+        load_experiment(str(tiny_preset(tmp_path, tuning={"fedavgx": {"fedprox_mu": [0.1]}})))
+    with pytest.raises(ExperimentError, match="fedprox_muu"):
+        load_experiment(str(tiny_preset(tmp_path, algorithms=["fedprox"], tuning={"fedprox": {"fedprox_muu": [0.1]}})))
+    with pytest.raises(ExperimentError, match="tune_metric: unknown test_f1"):
+        load_experiment(str(tiny_preset(tmp_path)), ["tune_metric=test_f1"])
+    grid_from_cli = load_experiment(
+        str(tiny_preset(tmp_path, algorithms=["fedprox"])), ["tuning={fedprox: {fedprox_mu: [0.001, 0.1]}}"]
+    )
+    assert grid_from_cli.tuning == {"fedprox": {"fedprox_mu": [0.001, 0.1]}}
+
+
+def test_an_interrupted_federated_stage_continues_from_its_last_round(tmp_path, source):
+    """A run killed after round 1 (its round 2 checkpoint and final model never written) continues from round 1 when
+    the experiment is run again with the same settings, and ends with the adapter of an uninterrupted run."""
+    import shutil
+
+    exp = load_experiment(str(tiny_preset(tmp_path, centralized=[], baselines=[])))
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
+    folder = tmp_path / "exp" / "fedavg"
+    whole = (folder / "final_model" / "adapter_model.safetensors").read_bytes()
+    shutil.rmtree(folder / "final_model")
+    shutil.rmtree(folder / "checkpoints" / "round_002")
+    printed: list[str] = []
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
+    text = "\n".join(printed)
+    assert "continuing fedavg from its last checkpoint" in text and "Resuming after round 1" in text
+    assert "Round 1/2" not in text and "Round 2/2" in text
+    assert (folder / "final_model" / "adapter_model.safetensors").read_bytes() == whole
+    # --force starts over instead
+    shutil.rmtree(folder / "final_model")
+    printed.clear()
+    run_experiment(exp, source_dir=source, only=["train"], force=True, printer=printed.append)
+    assert "continuing" not in "\n".join(printed) and "Round 1/2" in "\n".join(printed)
+
+
+def test_an_interrupted_centralized_stage_continues_from_its_last_trainer_checkpoint(tmp_path, source):
+    import shutil
+
+    exp = load_experiment(
+        str(
+            tiny_preset(
+                tmp_path,
+                algorithms=[],
+                baselines=[],
+                num_epochs=2,
+                overrides={**TINY, "save_strategy": "steps", "save_steps": 2, "save_total_limit": 5},
+            )
+        )
+    )
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
+    folder = tmp_path / "exp" / "centralized_hf"
+    steps = sorted(int(p.name.split("-")[1]) for p in (folder / "checkpoints").glob("checkpoint-*"))
+    assert steps[-1] == 6  # 6 samples, batches of 2, 2 epochs
+    shutil.rmtree(folder / "final_model")  # as if killed after the checkpoint of step 4
+    shutil.rmtree(folder / "checkpoints" / "checkpoint-6")
+    printed: list[str] = []
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
+    assert "continuing centralized_hf from its last checkpoint" in "\n".join(printed)
+    history = json.loads((folder / "training_history.json").read_text())
+    assert history["summary"]["steps"] == 6 and (folder / "final_model" / "adapter_model.safetensors").is_file()
+    # a changed setting is another run: it starts over instead of continuing the old one
+    shutil.rmtree(folder / "final_model")
+    printed.clear()
+    run_experiment(
+        load_experiment(
+            str(
+                tiny_preset(
+                    tmp_path,
+                    algorithms=[],
+                    baselines=[],
+                    num_epochs=2,
+                    overrides={**TINY, "save_strategy": "steps", "save_steps": 2, "learning_rate": 5e-3},
+                )
+            )
+        ),
+        source_dir=source,
+        only=["train"],
+        printer=printed.append,
+    )
+    assert "continuing" not in "\n".join(printed)
