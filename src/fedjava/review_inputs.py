@@ -122,9 +122,9 @@ def check_task_yaml(text: str, label: str) -> None:
     import yaml
 
     try:
-        events = list(yaml.parse(text, Loader=yaml.SafeLoader))
-        raw = yaml.safe_load(text)
-    except RecursionError:
+        aliases = _aliases_within_depth(text)
+        raw = None if aliases else yaml.safe_load(text)
+    except (RecursionError, _TooDeep):
         raise ReviewError(f"{label}: not a task file: its YAML is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -133,7 +133,7 @@ def check_task_yaml(text: str, label: str) -> None:
             f"{label}: not a YAML task file{where}; a task file is YAML with 'requirement:' "
             "(or a .txt file holding the requirement)"
         ) from None
-    if any(isinstance(event, yaml.AliasEvent) for event in events):
+    if aliases:
         raise ReviewError(f"{label}: YAML aliases (*name) are not allowed in a task file; write the values out")
     if not isinstance(raw, dict) or "requirement" not in raw:
         got = "a mapping without 'requirement'" if isinstance(raw, dict) else _yaml_kind(raw)
@@ -141,6 +141,33 @@ def check_task_yaml(text: str, label: str) -> None:
             f"{label}: not a task file: a task file is a YAML mapping with 'requirement:' (and "
             f"optional tests:); this one is {got}"
         )
+
+
+MAX_TASK_DEPTH = 32
+"""The deepest nesting of lists and mappings a task file may have (a real one has 4)."""
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _aliases_within_depth(text: str) -> bool:
+    """Whether the YAML uses aliases; _TooDeep as soon as its nesting passes MAX_TASK_DEPTH. PyYAML's parser is
+    quadratic in the depth of flow collections (a 5,000-deep ``[[[...]]]`` took 9 s), so the events are read
+    one by one and the reading stops at the cap."""
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            return True
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_TASK_DEPTH:
+                raise _TooDeep
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return False
 
 
 def _yaml_kind(value: Any) -> str:
