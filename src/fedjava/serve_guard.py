@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from fedjava.errors import UserError
+from fedjava.tracking import log
 
 TOKEN_FIELD = "form_token"
 SERVE_EXTRA = "pip install 'fedjava[serve]'"
@@ -138,8 +139,7 @@ def check_unsafe_run(host: str, loopback: bool, unsafe: bool) -> None:
             f"--unsafe-run with --host {host}: anyone who can reach this port could run Java code on "
             "this machine without the sandbox; use --unsafe-run only with --host 127.0.0.1"
         )
-    print(
+    log.warning(
         "warning: --unsafe-run: Java code sent to this page runs WITHOUT the sandbox, with this user's rights; "
-        "use it only on a machine you can afford to lose",
-        file=sys.stderr,
+        "use it only on a machine you can afford to lose"
     )

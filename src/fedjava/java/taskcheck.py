@@ -30,6 +30,7 @@ from fedjava.java.runner import Diagnostic, Program, case_outcome, check_many, c
 from fedjava.java.sandbox import Sandbox, require_sandbox
 from fedjava.java.tasks import Task, TaskError, TestCase, driver_spans
 from fedjava.review_inputs import read_java_file
+from fedjava.tracking import log
 
 MAX_SHOWN = 100
 MAX_CACHED = 32
@@ -227,5 +228,5 @@ def prepare_task(
         require_sandbox()  # the model solution and the tests run in it, as the students' programs will
     report = check_task(task, reference, label=label, unsafe=unsafe)
     if report.generated is not None:  # a check that passed is silent; generated tests are news
-        print(f"Task check: {report.summary()}", file=sys.stderr)
+        log.info(f"Task check: {report.summary()}")
     return report.task
