@@ -249,3 +249,23 @@ def test_the_test_subset_is_stratified_on_request_and_schools_hold_whole_tasks(t
     assert json.loads((data / "clients.json").read_text())["partition"] == "task_dirichlet"
     with pytest.raises(ExperimentError, match="partition: unknown topic"):
         load_experiment(str(tiny_preset(tmp_path)), ["partition=topic"])
+
+
+def test_the_drawn_data_stays_done_for_the_same_source_data_in_another_folder(tmp_path, source):
+    """A second checkout (a new path, new file times) holds the same data: nothing is redrawn, so nothing trained on
+    it is redone. Other data, even of the same size, is redrawn."""
+    import shutil
+
+    from fedjava.experiment import plan
+
+    exp = load_experiment(str(tiny_preset(tmp_path)))
+    run_experiment(exp, source_dir=source, only=["data"], printer=lambda _: None)
+    data_done = lambda folder: plan(exp, folder, printer=lambda _: None)[0].done()  # noqa: E731
+    assert data_done(source)
+    copy = shutil.copytree(source, tmp_path / "checkout" / "data")
+    assert data_done(copy)
+    train = copy / "train.jsonl"
+    text = train.read_text(encoding="utf-8")
+    train.write_text(text.replace("twice", "thrice", 1).replace("x", "", 1), encoding="utf-8")
+    assert train.stat().st_size == (source / "train.jsonl").stat().st_size
+    assert not data_done(copy) and data_done(source)

@@ -133,3 +133,28 @@ def test_an_interrupted_centralized_stage_continues_from_its_last_trainer_checkp
         printer=printed.append,
     )
     assert "continuing" not in "\n".join(printed)
+
+
+def test_a_federated_stage_that_lost_a_school_does_not_count_and_is_redone(tmp_path, source, monkeypatch):
+    """A school that failed (here it raises in round 1, as a client killed for memory does) trains fewer samples
+    than the other rows: the stage stops the experiment with why, and the next run redoes it from round 0."""
+    import fault_injection
+
+    exp = load_experiment(str(tiny_preset(tmp_path, centralized=[], baselines=[])))
+    env = fault_injection.environment("client1:raise@1")
+    for key in (fault_injection.ENV, "PYTHONPATH"):
+        monkeypatch.setenv(key, env[key])  # the simulation's client processes (Ray workers) inherit them
+    with pytest.raises(ExperimentError) as failed:
+        run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
+    assert "fedavg: round 1: 1 of 2 schools failed (InjectedFault" in str(failed.value)
+    assert "run the experiment again to redo it" in str(failed.value)
+    monkeypatch.delenv(fault_injection.ENV)
+    printed: list[str] = []
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
+    text = "\n".join(printed)
+    assert "continuing fedavg" not in text and "Round 1/2" in text and "skipped" in text  # the data stage only
+    history = json.loads((tmp_path / "exp" / "fedavg" / "training_history.json").read_text())
+    assert all(not r.get("failed") for r in history["rounds"]) and history["summary"]["rounds_aggregated"] == 2
+    printed.clear()
+    run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
+    assert "train fedavg" in "\n".join(printed) and "Round 1/2" not in "\n".join(printed)  # now done: skipped

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -474,34 +476,52 @@ def prepare_data(exp: Experiment, source_dir: Path, printer: Callable[[str], Non
     return counts
 
 
-def _data_key(exp: Experiment, source_dir: Path) -> dict[str, Any]:
-    stamp = {}
+def _data_key(exp: Experiment, source_dir: Path, legacy: bool = False) -> dict[str, Any]:
+    """What the subsets were drawn from and how: the source splits by content (SHA-256), so that the same data in
+    another checkout or folder is the same data. ``legacy``: the key stamps written before, by path and size."""
+    sources: dict[str, Any] = {}
     for split in ("train", "valid", "test"):
         path = source_dir / f"{split}.jsonl"
-        stamp[split] = path.stat().st_size if path.is_file() else None
-    key = {
-        "source": str(source_dir.resolve()),
-        "sizes": stamp,
-        "seed": exp.seed,
-        "train": exp.train_samples,
-        "valid": exp.valid_samples,
-        "test": exp.test_samples,
-        "max_chars": exp.max_sample_chars,
-        "clients": exp.num_clients if federates(exp) else 0,
-        "partition": exp.partition,
-        "alpha": exp.alpha,
-    }
+        if not path.is_file():
+            sources[split] = None
+        else:
+            sources[split] = path.stat().st_size if legacy else _sha256(path)
+    key: dict[str, Any] = (
+        {"source": str(source_dir.resolve()), "sizes": sources} if legacy else {"sources_sha256": sources}
+    )
+    key.update(
+        {
+            "seed": exp.seed,
+            "train": exp.train_samples,
+            "valid": exp.valid_samples,
+            "test": exp.test_samples,
+            "max_chars": exp.max_sample_chars,
+            "clients": exp.num_clients if federates(exp) else 0,
+            "partition": exp.partition,
+            "alpha": exp.alpha,
+        }
+    )
     if exp.stratified_test:  # only when asked: the data of experiments drawn before the key existed stays done
         key["stratified_test"] = True
     return key
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _data_done(exp: Experiment, source_dir: Path) -> bool:
     stamp = _stamp(base_config(exp))
     try:
-        return json.loads(stamp.read_text(encoding="utf-8")) == _data_key(exp, source_dir)
+        saved = json.loads(stamp.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
+    legacy = isinstance(saved, dict) and "sizes" in saved
+    return saved == _data_key(exp, source_dir, legacy=legacy)
 
 
 def eval_options(exp: Experiment, unsafe_run: bool = False, **what: Any):
@@ -601,7 +621,7 @@ def _training_stages(
                 name,
                 detail,
                 _train(kind, run_cfg, name, results, printer, force),
-                lambda f=folder, c=run_cfg: _same_config(f, c),
+                lambda f=folder, c=run_cfg: _same_config(f, c) and not lost_schools(f),
             )
         ]
     stages = []
@@ -613,7 +633,7 @@ def _training_stages(
                 f"{name} {label}",
                 f"{detail}, tuning {label}",
                 _train(kind, point_cfg, f"{name}@{label}", results, printer, force),
-                lambda f=point_folder, c=point_cfg: _same_config(f, c),
+                lambda f=point_folder, c=point_cfg: _same_config(f, c) and not lost_schools(f),
             )
         )
     folders = {label: c.resolved_output_dir(name) for label, c in grid.items()}
@@ -696,7 +716,8 @@ def _train(
     def run() -> Any:
         folder = cfg.resolved_output_dir(name)
         marker = results / STARTED_FOLDER / f"{name}.yaml"
-        resume = not force and _resumable(kind, folder, marker, cfg)
+        # a run that lost schools is not continued: its rounds are not the experiment's
+        resume = not force and not lost_schools(folder) and _resumable(kind, folder, marker, cfg)
         if resume:
             printer(f"  continuing {name} from its last checkpoint (started earlier with the same settings)")
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -709,9 +730,46 @@ def _train(
         summary = run_federated(cfg, printer=printer, resume=resume, overwrite=not resume)
         if summary["rounds_aggregated"] == 0:
             raise ExperimentError(f"{cfg.algorithm}: no round aggregated any client update (see training.log)")
+        lost = lost_schools(folder)
+        if lost:
+            marker.unlink()  # its rounds are not the experiment's: the next run starts this stage over
+            raise ExperimentError(
+                f"{name}: {lost}. The rows of an experiment compare methods on the same sample passes, so this "
+                "run does not count; run the experiment again to redo it (a school that ran out of memory: "
+                "client_num_cpus=2 trains one school at a time; see training.log)"
+            )
         return summary
 
     return run
+
+
+def lost_schools(folder: Path) -> str:
+    """'' when every school trained in every round of the federated run in ``folder``; else which failed, when and
+    why (the first line of the first reason), e.g. 'round 2: 3 of 4 schools failed (OutOfMemoryError: ...)'."""
+    try:
+        history = json.loads((folder / "training_history.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return ""
+    parts = []
+    for entry in history.get("rounds", []):
+        failed = entry.get("failed") or []
+        if failed:
+            asked = len(failed) + len(entry.get("clients") or []) + len(entry.get("rejected") or [])
+            reason = _short_reason(str(failed[0].get("reason", "")))
+            parts.append(f"round {entry.get('round')}: {len(failed)} of {asked} schools failed ({reason[:100]})")
+    return "; ".join(parts)
+
+
+def _short_reason(reason: str) -> str:
+    """Ray's "<class 'ray.exceptions.X'>:<'message'>" as 'X: message', or the error it wraps as 'Error: message'."""
+    reason = " ".join(reason.split())
+    match = re.match(r"<class '([^']*)'>:<'?(.*)", reason)
+    if not match:
+        return reason
+    wrapped = re.match(r"(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Fault)): (.*)", match.group(2))
+    if wrapped:
+        return f"{wrapped.group(1)}: {wrapped.group(2)}"
+    return f"{match.group(1).split('(')[0].rsplit('.', 1)[-1]}: {match.group(2)}"
 
 
 STARTED_FOLDER = ".started"
