@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
+from pathlib import Path
 
 import pytest
 
@@ -59,13 +62,12 @@ def data_dir(tmp_path):
     return folder
 
 
-@pytest.fixture
-def tiny_overrides(data_dir, tmp_path):
-    """key=value overrides for a seconds-long run of the tiny model on the fixture data."""
+def tiny_training(data, results) -> list[str]:
+    """key=value overrides for seconds-long training of the tiny model on ``data``, written under ``results``."""
     return [
         "model_name=builtin:tiny-qwen3",
-        f"data_dir={data_dir}",
-        f"results_dir={tmp_path / 'results'}",
+        f"data_dir={data}",
+        f"results_dir={results}",
         "batch_size=4",
         "gradient_accumulation_steps=1",
         "learning_rate=1e-2",
@@ -76,9 +78,26 @@ def tiny_overrides(data_dir, tmp_path):
         "lora_dropout=0",
         "logging_steps=1",
         "max_seq_length=1024",
-        "num_epochs=8",
-        "save_strategy=no",
     ]
+
+
+def federated_overrides(data, results, algorithm: str, *extra: str) -> list[str]:
+    """tiny_training for a federated run: 2 clients (``data`` was split in 2), 2 rounds of 2 local epochs."""
+    return [
+        *tiny_training(data, results),
+        f"algorithm={algorithm}",
+        "num_clients=2",
+        "num_rounds=2",
+        "local_epochs=2",
+        "fedadam_eta=0.05",
+        *extra,
+    ]
+
+
+@pytest.fixture
+def tiny_overrides(data_dir, tmp_path):
+    """key=value overrides for a seconds-long run of the tiny model on the fixture data."""
+    return [*tiny_training(data_dir, tmp_path / "results"), "num_epochs=8", "save_strategy=no"]
 
 
 TINY_ADAPTER = ["model_name=builtin:tiny-qwen3", "lora_r=16", "lora_alpha=32", "lora_dropout=0", "max_seq_length=1024"]
@@ -236,3 +255,54 @@ def finished(client, response, seconds: float = 300):
         time.sleep(0.2)
         response = client.get(response.url)
     return response
+
+
+# ---------------------------------------------------------------- real server and client processes (test_distributed*)
+
+
+@pytest.fixture
+def processes():
+    """Start fedjava processes; whatever happens, end them all and check nothing is left."""
+    from deployment import Fedjava, alive
+
+    started: list[Fedjava] = []
+    ports: list[int] = []
+
+    def start(folder: Path, name: str, args: list[str], env: dict[str, str] | None = None) -> Fedjava:
+        proc = Fedjava(folder, name, args, env)
+        started.append(proc)
+        return proc
+
+    start.ports = ports  # type: ignore[attr-defined]
+    yield start
+    for proc in started:
+        proc.end()
+    time.sleep(0.5)
+    leftovers = [pid for proc in started for pid in proc.tree if alive(pid)]
+    assert not leftovers, f"processes left running: {leftovers}"
+    for port in ports:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on port {port}"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Data split for 2 clients, a CA with a server certificate for localhost, registered client keys,
+    an unregistered key and a second, unrelated CA."""
+    from fedjava.dataset.split import run_split
+    from fedjava.federated.certs import make_client_keys, make_server_certificates
+    from fedjava.prompts import write_samples
+
+    root = tmp_path_factory.mktemp("distributed")
+    data = root / "data"
+    write_samples(make_samples(8), data / "train.jsonl")
+    write_samples(make_samples(4), data / "valid.jsonl")
+    run_split(data, 2)
+    make_server_certificates(root / "certs", ["localhost"])
+    make_server_certificates(root / "other_ca", ["localhost"])
+    for name in ("client0", "client1", "stranger"):
+        make_client_keys(root / "keys", name)
+    (root / "registered").mkdir()
+    for name in ("client0", "client1"):
+        (root / "registered" / f"{name}.pub").write_bytes((root / "keys" / f"{name}.pub").read_bytes())
+    return root

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tests.conftest import interruptible, make_samples
+from tests.conftest import federated_overrides, interruptible, make_samples
 
 import fault_injection
 from fedjava.config import load_config
@@ -36,29 +36,10 @@ def fed_data(tmp_path_factory):
 
 
 def overrides(data: Path, results: Path, algorithm: str, *extra: str) -> list[str]:
-    return [
-        "model_name=builtin:tiny-qwen3",
-        f"data_dir={data}",
-        f"results_dir={results}",
-        "batch_size=4",
-        "gradient_accumulation_steps=1",
-        "learning_rate=1e-2",
-        "warmup_ratio=0",
-        "lr_scheduler=constant",
-        "lora_r=8",
-        "lora_alpha=16",
-        "lora_dropout=0",
-        "logging_steps=1",
-        "max_seq_length=1024",
-        # FedAdam runs on grounded prompts (the clients and the server read the tool results too)
-        *(["prompt_mode=grounded"] if algorithm == "fedadam" else []),
-        f"algorithm={algorithm}",
-        "num_clients=2",
-        "num_rounds=2",
-        "local_epochs=2",
-        "fedadam_eta=0.05",
-        *extra,
-    ]
+    # FedAdam runs on grounded prompts (the clients and the server read the tool results too)
+    return federated_overrides(
+        data, results, algorithm, *(["prompt_mode=grounded"] if algorithm == "fedadam" else []), *extra
+    )
 
 
 @pytest.fixture(scope="module")
