@@ -269,3 +269,13 @@ def test_the_drawn_data_stays_done_for_the_same_source_data_in_another_folder(tm
     train.write_text(text.replace("twice", "thrice", 1).replace("x", "", 1), encoding="utf-8")
     assert train.stat().st_size == (source / "train.jsonl").stat().st_size
     assert not data_done(copy) and data_done(source)
+
+
+def test_where_the_schools_ran_does_not_make_a_trained_run_stale():
+    from fedjava.config import load_config, to_yaml
+    from fedjava.experiment import same_settings
+
+    saved = to_yaml(load_config(None, ["client_num_cpus=1"], check_files=False))
+    assert same_settings(saved, load_config(None, ["client_num_cpus=2", "client_num_gpus=0.5"], check_files=False))
+    assert not same_settings(saved, load_config(None, ["client_num_cpus=2", "lora_r=8"], check_files=False))
+    assert not same_settings("not: [a mapping", load_config(None, [], check_files=False))

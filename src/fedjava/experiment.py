@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from fedjava.aggregation import method_names
 from fedjava.centralized import check_unsloth, run_centralized
 from fedjava.config import (
@@ -346,9 +348,30 @@ def _same_config(folder: Path, cfg: Config) -> bool:
     return (
         (folder / "final_model" / "adapter_config.json").is_file()
         and saved.is_file()
-        and saved.read_text(encoding="utf-8") == to_yaml(cfg)
+        and same_settings(saved.read_text(encoding="utf-8"), cfg)
         and _newer(saved, _stamp(cfg))
     )
+
+
+HOW_IT_RAN = ("client_num_cpus", "client_num_gpus")
+"""Config keys that say how the simulation placed the schools on the machine, not what was trained: a run saved with
+other values is the same run (one school at a time or two side by side)."""
+
+
+def same_settings(saved_yaml: str, cfg: Config) -> bool:
+    """Whether a run saved with config ``saved_yaml`` was trained with ``cfg``, apart from :data:`HOW_IT_RAN`."""
+    if saved_yaml == to_yaml(cfg):
+        return True
+    try:
+        saved = yaml.safe_load(saved_yaml)
+    except yaml.YAMLError:
+        return False
+    mine = yaml.safe_load(to_yaml(cfg))
+    if not isinstance(saved, dict):
+        return False
+    return {k: v for k, v in saved.items() if k not in HOW_IT_RAN} == {
+        k: v for k, v in mine.items() if k not in HOW_IT_RAN
+    }
 
 
 def _stamp(cfg: Config) -> Path:
@@ -779,7 +802,7 @@ STARTED_FOLDER = ".started"
 def _resumable(kind: str, folder: Path, marker: Path, cfg: Config) -> bool:
     """The run in ``folder`` was started with exactly ``cfg`` after the data was drawn, and left a checkpoint."""
     try:
-        same = marker.read_text(encoding="utf-8") == to_yaml(cfg) and _newer(marker, _stamp(cfg))
+        same = same_settings(marker.read_text(encoding="utf-8"), cfg) and _newer(marker, _stamp(cfg))
     except OSError:
         return False
     if kind == "federated":
