@@ -127,7 +127,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def cmd_data_localise(args: argparse.Namespace) -> int:
-    from fedjava.java.localise import localise_samples
+    from fedjava.dataset.localised import localise_samples
     from fedjava.prompts import load_samples, write_samples
 
     if args.jobs < 1 or args.max_mutants < 0:

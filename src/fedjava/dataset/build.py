@@ -33,11 +33,11 @@ from typing import Any
 
 from fedjava.dataset.build_options import BuildOptions
 from fedjava.dataset.label import Dropped, label
+from fedjava.dataset.localised import localise_samples
 from fedjava.dataset.restyle import restyle
 from fedjava.errors import UserError
 from fedjava.files import writable_dir
 from fedjava.java.evidence import evidence_block, hung_call
-from fedjava.java.localise import localise_samples
 from fedjava.java.mutate import FAMILIES, Mutant, sample_mutants
 from fedjava.java.runner import TIMEOUT_SECONDS, Program, RunOutcome, check_many, require_jdk
 from fedjava.java.sandbox import require_sandbox

@@ -41,12 +41,10 @@ from fedjava.java.runner import (
     check_many,
     compile_folders,
     limits,
-    parse_cases,
 )
 from fedjava.java.sandbox import JAVA_RESOURCES, Sandbox
 from fedjava.java.sources import javac_source
-from fedjava.java.tasks import Task, task_for_sample
-from fedjava.prompts import split_user_prompt
+from fedjava.java.tasks import Task
 
 TOP = 3
 """How many suspicious lines a fact shows."""
@@ -385,40 +383,3 @@ def review_evidence(
         )
         block = evidence.render()
     return block, outcome
-
-
-def localise_samples(
-    samples: list[dict],
-    tasks: dict[str, Task],
-    *,
-    max_mutants: int = MAX_MUTANTS,
-    jobs: int = 2,
-    unsafe: bool = False,
-    progress=lambda _: None,
-) -> int:
-    """Add the localisation facts to the evidence (``meta.evidence``) of every sample whose program compiled and
-    failed a test, in place, reading its run back from ``meta.tool_output`` (the ``@@CASE`` lines). The task is
-    ``tasks[meta.task_id]`` or the sample's own ``meta.tests``. Sample files are the project's data, fedjava's own
-    programs or ones its authors wrote: their mutants run in shared batches (:func:`localise_many`, ``trusted``).
-    Returns how many samples were localised."""
-
-    items, owners = [], {}
-    for n, sample in enumerate(samples):
-        meta = sample.get("meta") or {}
-        evidence = Evidence.parse(meta.get("evidence") or "")
-        if not evidence.compiled or evidence.tests is None or evidence.tests.passed == evidence.tests.total:
-            continue
-        evidence = evidence.without_localisation()  # localised before: run again afresh
-        requirement, code = split_user_prompt(sample["messages"][1]["content"])
-        task = task_for_sample(meta, requirement, tasks)
-        if task is None:
-            continue
-        cases = parse_cases(meta.get("tool_output") or "")
-        outcome = RunOutcome(True, cases=cases, timed_out=len(cases) < len(task.tests))
-        items.append((str(n), task, code, outcome))
-        owners[str(n)] = (sample, evidence)
-    progress(f"localising {len(items)} program(s) that compile and fail a test")
-    found = localise_many(items, max_mutants=max_mutants, jobs=jobs, unsafe=unsafe, trusted=True)
-    for key, (sample, evidence) in owners.items():
-        sample["meta"]["evidence"] = evidence.with_facts(*found[key].facts()).render()
-    return len(items)
