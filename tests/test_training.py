@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -206,12 +207,18 @@ def test_a_run_that_fails_stops_writing_into_its_log(tiny_overrides, tmp_path, m
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("CUDA out of memory")
 
+    def tensorboard_writers() -> int:
+        return sum(type(t).__name__ == "_AsyncWriterThread" for t in threading.enumerate())
+
+    writers = tensorboard_writers()
     monkeypatch.setattr(training, "train_adapter", out_of_memory)
-    cfg = load_config(None, [*tiny_overrides, "num_epochs=1"])
+    cfg = load_config(None, [*tiny_overrides, "num_epochs=1", "report_to=tensorboard"])
     with pytest.raises(RuntimeError, match="CUDA out of memory"):
         run_centralized(cfg, printer=lambda _: None)
     log_file = tmp_path / "results" / "centralized_hf" / "training.log"
     assert "resolved config" in log_file.read_text()
+    assert list((tmp_path / "results").rglob("events.out.tfevents.*"))
+    assert tensorboard_writers() == writers  # the run's TensorBoard writer was closed too (its thread ended)
     # what the process does next (`fedjava experiment`'s next stage, another run) is not logged as this run's
     logging.getLogger("fedjava").debug("the next stage starts")
     assert "the next stage starts" not in log_file.read_text()

@@ -55,16 +55,20 @@ def training_run(
 
     The folder is claimed first (:func:`claim_output_dir`: ``resume`` or ``overwrite`` for one holding a run), then
     ``find_checkpoint()`` finds what ``--resume`` continues (only then; it raises when there is none), and only then
-    does ``training.log`` start, with the resolved config. The log is closed when the block ends, however it ends: a
-    run that fails leaves no handler that would write what the process does next into its log.
+    does ``training.log`` start, with the resolved config. The log, the TensorBoard writer and the W&B run are closed
+    when the block ends, however it ends: a run that fails leaves no handler that would write what the process does
+    next into its log, and its W&B run is marked failed.
     """
     claim_output_dir(out, resume, overwrite)
     checkpoint = find_checkpoint() if resume else None
     setup_logging(out / "training.log")
+    run = TrainingRun(cfg, out, resume, checkpoint, printer)
     try:
         log.debug("resolved config:\n%s", to_yaml(cfg))
-        yield TrainingRun(cfg, out, resume, checkpoint, printer)
+        yield run
     finally:
+        if run.tracker is not None:
+            run.tracker.close(failed=True)  # nothing when finish() closed it
         close_file_logs()
 
 

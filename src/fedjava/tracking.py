@@ -168,7 +168,13 @@ class RunTracker:
     def finish(self, summary: dict[str, Any]) -> None:
         self.history["summary"] = summary
         _write_json_atomic(self.path, self.history)
+        self.close()
+
+    def close(self, failed: bool = False) -> None:
+        """End the TensorBoard writer and the W&B run (``failed``: marked as failed there); again: nothing."""
         if self.tb is not None:
             self.tb.close()
+            self.tb = None
         if self.wandb is not None:
-            self.wandb.finish()
+            self.wandb.finish(exit_code=1 if failed else 0)
+            self.wandb = None
