@@ -78,7 +78,8 @@ def test_noise_on_the_mean_has_the_configured_scale(mode):
     _, out = _round(strategy, glob, [same] * n)
     noise = (out["w"] - same["w"]).astype(np.float64)
     assert noise.std() == pytest.approx(z * clip / n, rel=0.03)  # 40,000 draws: about 0.4 % sampling error
-    assert abs(noise.mean()) < 0.01 * z * clip / n
+    # the mean of 40,000 draws has a standard error of sigma / 200: 5 of them (this failed 1 run in 20 at 2)
+    assert abs(noise.mean()) < 5 * (z * clip / n) / 200
 
 
 def _epsilon_by_hand(z: float, rounds: int, delta: float) -> float:

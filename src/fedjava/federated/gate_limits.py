@@ -124,11 +124,12 @@ class ConnectionTracker:
                 late = [record for record in self.open if record.deadline < now]
             for record in late:
                 record.deadline, record.cut = float("inf"), True  # cut once; what was read is not forwarded
+                # said first: once the socket is shut, the handler's thread ends and the connection is gone
+                self.on_cut(record.address, record.why or "too slow")
                 try:  # the plain socket call, also for a TLS socket: it ends a read blocked in the handler's thread
                     socket.socket.shutdown(record.sock, socket.SHUT_RDWR)
                 except OSError:
                     pass
-                self.on_cut(record.address, record.why or "too slow")
             if now - last_tick >= 1.0:
                 last_tick = now
                 for tick in self.ticks:
