@@ -52,12 +52,17 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
     assert any(line.strip().startswith("[2/") and "train centralized_hf" in line for line in printed)
     record = json.loads((out / "experiment.json").read_text())
     assert [s["state"] for s in record["stages"]] == ["ran"] * 10  # data, 3 train, 5 evaluate, report
+    took = {s["stage"]: s["seconds"] for s in record["stages"]}
+    assert took["train fedavg"] > 0 and record["stage_seconds"] == pytest.approx(sum(took.values()), abs=0.5)
+    report = Path(summary["report_md"]).read_text()
+    assert "## Time" in report and f"| train fedavg | {took['train fedavg'] / 60:.1f} min | ran |" in report
 
-    # Run again: everything but the report is skipped, nothing is rewritten.
+    # Run again: everything but the report is skipped, nothing is rewritten; the stages keep their measured times.
     before = {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
     run_experiment(exp, source_dir=source, printer=printed.append)
     record = json.loads((out / "experiment.json").read_text())
-    assert [s["state"] for s in record["stages"]] == ["skipped"] * 9 + ["ran"]
+    assert [s["state"] for s in record["stages"]] == ["done earlier"] * 9 + ["ran"]
+    assert {s["stage"]: s["seconds"] for s in record["stages"][:9]} == {k: took[k] for k in list(took)[:9]}
     assert before == {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
 
     # A changed training setting makes the training and its evaluation stale, not the data or baselines.

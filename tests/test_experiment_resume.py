@@ -49,7 +49,7 @@ def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(
     assert any("<- chosen" in line for line in printed)
     # done: run again, nothing is trained or chosen again; then the row is measured and the grid is in the report
     again = run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
-    assert [state for *_, state in again["stages"]] == ["skipped"] * 4
+    assert [state for *_, state in again["stages"]] == ["done earlier"] * 4
     summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
     assert "Tuning on the validation samples" in summary["table"] and "fedprox_mu=50.0" in summary["table"]
     with pytest.raises(ExperimentError, match="tuning: no run named fedavgx"):

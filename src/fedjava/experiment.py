@@ -872,39 +872,36 @@ def run_experiment(
     printer(f"Experiment {exp.name}: {exp.description}".rstrip(": "))
     printer(f"  model {cfg.model_name}; results in {cfg.results_dir}; {len(stages)} stages")
     started = time.perf_counter()
+    record = Path(cfg.results_dir) / "experiment.json"
+    earlier = _earlier_seconds(record)
     timings: list[tuple[str, float, str]] = []
     report = None
     for i, stage in enumerate(stages, 1):
         elapsed = time.perf_counter() - started
         header = f"[{i}/{len(stages)}] {stage.kind} {stage.detail}  (elapsed {_clock(elapsed)})"
+        name = f"{stage.kind} {stage.name}"
         if not force and stage.kind != "report" and stage.done():
             printer(f"\n{header}: done earlier with the same settings, skipped (--force redoes it)")
-            timings.append((f"{stage.kind} {stage.name}", 0.0, "skipped"))
+            timings.append((name, earlier.get(name, 0.0), "done earlier"))
             continue
         printer(f"\n{header}")
         t0 = time.perf_counter()
         result = stage.run()
-        seconds = time.perf_counter() - t0
-        timings.append((f"{stage.kind} {stage.name}", seconds, "ran"))
+        seconds = _stage_seconds(stage.kind, result, time.perf_counter() - t0)
+        timings.append((name, seconds, "ran"))
         if stage.kind == "report":
             report = result
         printer(f"  {stage.kind} {stage.name} took {_clock(seconds)}")
+        _write_record(record, exp, timings, time.perf_counter() - started)  # an interrupted run keeps these
     total = time.perf_counter() - started
+    _write_record(record, exp, timings, total)
     timing_lines = [f"  {name:<28s} {_clock(sec):>8s}  {state}" for name, sec, state in timings]
-    (Path(cfg.results_dir)).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.results_dir) / "experiment.json").write_text(
-        json.dumps(
-            {
-                "experiment": dataclasses.asdict(exp),
-                "stages": [{"stage": n, "seconds": round(s, 1), "state": st} for n, s, st in timings],
-                "total_seconds": round(total, 1),
-            },
-            indent=1,
-        )
-        + "\n",
-        encoding="utf-8",
+    printer(
+        "\nStage times:\n"
+        + "\n".join(timing_lines)
+        + f"\n  {'this run':<28s} {_clock(total):>8s}"
+        + f"\n  {'every stage, as measured':<28s} {_clock(sum(sec for _, sec, _ in timings)):>8s}"
     )
-    printer("\nStage times:\n" + "\n".join(timing_lines) + f"\n  {'total':<28s} {_clock(total):>8s}")
     summary: dict[str, Any] = {"results_dir": cfg.results_dir, "seconds": total, "stages": timings}
     if report:
         table, md_path, html_path = report
@@ -912,6 +909,36 @@ def run_experiment(
         printer(f"\nReport: {md_path}\n        {html_path}")
         summary.update(table=table, report_md=str(md_path), report_html=str(html_path))
     return summary
+
+
+def _earlier_seconds(record: Path) -> dict[str, float]:
+    """Each stage's seconds as measured by the run that did it (``experiment.json`` of earlier runs)."""
+    try:
+        stages = json.loads(record.read_text(encoding="utf-8")).get("stages", [])
+        return {str(s["stage"]): float(s["seconds"]) for s in stages if float(s.get("seconds") or 0) > 0}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def _stage_seconds(kind: str, result: Any, seconds: float) -> float:
+    """A training stage's time: a federated run that continued an interrupted one counts on from the checkpoint's
+    clock (its summary's ``seconds``), so the part done before the interruption counts too."""
+    if kind == "train" and isinstance(result, dict):
+        return max(seconds, float(result.get("seconds") or 0.0))
+    return seconds
+
+
+def _write_record(record: Path, exp: Experiment, timings: list[tuple[str, float, str]], total: float) -> None:
+    """``experiment.json``: the settings, each stage's seconds (a skipped stage keeps those of the run that did it),
+    this run's seconds (``total_seconds``) and every stage's together (``stage_seconds``: the experiment's cost)."""
+    record.parent.mkdir(parents=True, exist_ok=True)
+    body = {
+        "experiment": dataclasses.asdict(exp),
+        "stages": [{"stage": n, "seconds": round(s, 1), "state": st} for n, s, st in timings],
+        "total_seconds": round(total, 1),
+        "stage_seconds": round(sum(s for _, s, _ in timings), 1),
+    }
+    record.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
 
 
 def _clock(seconds: float) -> str:

@@ -36,6 +36,7 @@ TOOLS_ONLY_RUN = "tools_only"
 GAINS_TITLE = "What each model adds over the tools alone"
 DRIFT_TITLE = "Client drift"
 TUNING_TITLE = "Tuning on the validation samples"
+TIME_TITLE = "Time"
 BAR_METRICS = ("valid_rate", "detection_f1", "verdict_macro_f1", "type_accuracy", "line_exact", "fix_pass_rate")
 
 
@@ -466,6 +467,24 @@ def tuning_rows(runs: list[Run]) -> list[list[str]]:
     return [["run", "grid point", "validation metric", "value", ""], *rows] if rows else []
 
 
+def time_rows(root: Path) -> list[list[str]]:
+    """Each stage of the experiment in ``root`` (its ``experiment.json``) and the seconds it took in the run that did
+    it (a training stage continued after an interruption: both parts), then all of them ([] without a record)."""
+    record = _read_json(root / "experiment.json") or {}
+    stages = [s for s in record.get("stages") or [] if isinstance(s, dict) and s.get("stage") != "report report"]
+    if not stages:
+        return []
+    rows = [[str(s["stage"]), _minutes(s.get("seconds")), str(s.get("state", ""))] for s in stages]
+    total = sum(float(s.get("seconds") or 0) for s in stages)
+    return [["stage", "time", ""], *rows, ["every stage", _minutes(total), ""]]
+
+
+def _minutes(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or seconds <= 0:
+        return "-"
+    return f"{seconds / 60:.1f} min"
+
+
 def plot_metrics(runs: list[Run], path: Path) -> Path | None:
     import matplotlib
 
@@ -557,6 +576,13 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
             tuning_rows(runs),
             "",
         ),
+        (
+            TIME_TITLE,
+            "What each stage took on this machine, as measured by the run of the experiment that did it (a stage "
+            "skipped later keeps its time; a federated stage continued after an interruption counts both parts).",
+            time_rows(root),
+            "",
+        ),
     ]
     for title, what, table, _ in sections:
         if table:
@@ -582,6 +608,6 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
     html_path.write_text(page, encoding="utf-8")
     text = format_text_table(rows)
     for title, _, table, note in sections:
-        if table:
+        if table and title != TIME_TITLE:  # the experiment prints its stage times itself
             text += f"\n\n{title}{note}:\n{format_text_table(table)}"
     return text, md_path, html_path
