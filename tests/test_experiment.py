@@ -64,6 +64,12 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
     assert [s["state"] for s in record["stages"]] == ["done earlier"] * 9 + ["ran"]
     assert {s["stage"]: s["seconds"] for s in record["stages"][:9]} == {k: took[k] for k in list(took)[:9]}
     assert before == {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
+    # Results from before the experiment kept times: a training stage's time is its run's own clock.
+    (out / "experiment.json").unlink()
+    run_experiment(exp, source_dir=source, printer=printed.append)
+    kept = {s["stage"]: s["seconds"] for s in json.loads((out / "experiment.json").read_text())["stages"]}
+    clock = json.loads((out / "fedavg" / "training_history.json").read_text())["summary"]["seconds"]
+    assert kept["train fedavg"] == pytest.approx(clock, abs=0.1) and kept["evaluate fedavg"] == 0
 
     # A changed training setting makes the training and its evaluation stale, not the data or baselines.
     changed = load_experiment(str(tiny_preset(tmp_path)), ["learning_rate=5e-3"])

@@ -333,6 +333,9 @@ class Stage:
     detail: str
     run: Callable[[], Any]
     done: Callable[[], bool] = lambda: False
+    clock: Callable[[], float] = lambda: 0.0
+    """The seconds its outputs took by their own record (a run's history), for a stage done before its experiment
+    kept times (``experiment.json``)."""
 
 
 def _newer(path: Path, than: Path) -> bool:
@@ -645,6 +648,7 @@ def _training_stages(
                 detail,
                 _train(kind, run_cfg, name, results, printer, force),
                 lambda f=folder, c=run_cfg: _same_config(f, c) and not lost_schools(f),
+                lambda f=folder: _run_clock(f),
             )
         ]
     stages = []
@@ -882,7 +886,7 @@ def run_experiment(
         name = f"{stage.kind} {stage.name}"
         if not force and stage.kind != "report" and stage.done():
             printer(f"\n{header}: done earlier with the same settings, skipped (--force redoes it)")
-            timings.append((name, earlier.get(name, 0.0), "done earlier"))
+            timings.append((name, earlier.get(name) or stage.clock(), "done earlier"))
             continue
         printer(f"\n{header}")
         t0 = time.perf_counter()
@@ -918,6 +922,15 @@ def _earlier_seconds(record: Path) -> dict[str, float]:
         return {str(s["stage"]): float(s["seconds"]) for s in stages if float(s.get("seconds") or 0) > 0}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}
+
+
+def _run_clock(folder: Path) -> float:
+    """A training run's seconds by its own history (a federated run's include the part before an interruption)."""
+    try:
+        summary = json.loads((folder / "training_history.json").read_text(encoding="utf-8")).get("summary") or {}
+        return float(summary.get("seconds") or summary.get("train_seconds") or 0.0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
 
 
 def _stage_seconds(kind: str, result: Any, seconds: float) -> float:
