@@ -140,7 +140,7 @@ def test_a_federated_stage_that_lost_a_school_does_not_count_and_is_redone(tmp_p
     than the other rows: the stage stops the experiment with why, and the next run redoes it from round 0."""
     import fault_injection
 
-    exp = load_experiment(str(tiny_preset(tmp_path, centralized=[], baselines=[])))
+    exp = load_experiment(str(tiny_preset(tmp_path, centralized=[], baselines=[], num_rounds=1)))
     env = fault_injection.environment("client1:raise@1")
     for key in (fault_injection.ENV, "PYTHONPATH"):
         monkeypatch.setenv(key, env[key])  # the simulation's client processes (Ray workers) inherit them
@@ -152,9 +152,9 @@ def test_a_federated_stage_that_lost_a_school_does_not_count_and_is_redone(tmp_p
     printed: list[str] = []
     run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
     text = "\n".join(printed)
-    assert "continuing fedavg" not in text and "Round 1/2" in text and "skipped" in text  # the data stage only
+    assert "continuing fedavg" not in text and "Round 1/1" in text and "skipped" in text  # the data stage only
     history = json.loads((tmp_path / "exp" / "fedavg" / "training_history.json").read_text())
-    assert all(not r.get("failed") for r in history["rounds"]) and history["summary"]["rounds_aggregated"] == 2
+    assert all(not r.get("failed") for r in history["rounds"]) and history["summary"]["rounds_aggregated"] == 1
     printed.clear()
     run_experiment(exp, source_dir=source, only=["data", "train"], printer=printed.append)
-    assert "train fedavg" in "\n".join(printed) and "Round 1/2" not in "\n".join(printed)  # now done: skipped
+    assert "train fedavg" in "\n".join(printed) and "Round 1/1" not in "\n".join(printed)  # now done: skipped
