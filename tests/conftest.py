@@ -192,6 +192,26 @@ def twice9(tmp_path_factory):
     }
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)`` once for the whole test run: under pytest-xdist every worker has its own session, so the
+    first worker to ask builds it under a lock in the run's shared temporary folder and the others reuse it."""
+    import shutil
+
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # popen-gw0, popen-gw1, ... are folders of the run's one base folder
+    folder = root / f"built_{name}"
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / ".built").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def grounded_taught(tmp_path_factory, twice9):
     """A grounded tiny-model adapter taught the answers to GOOD, BAD, SEVEN and THREE with their tool results on the
@@ -203,17 +223,23 @@ def grounded_taught(tmp_path_factory, twice9):
         (SEVEN, logic_answer(3, "Solution.twice(7) returned 15, expected 14"), evidence["seven"]),
         (THREE, logic_answer(3, "Solution.twice(3) returned 3, expected 6"), evidence["three"]),
     ]
-    return save_tiny_adapter(
-        tmp_path_factory.mktemp("grounded_taught") / "final_model", ["prompt_mode=grounded"], teach=teach, steps=200
+    built = built_once(
+        tmp_path_factory,
+        "grounded_taught",
+        lambda folder: save_tiny_adapter(folder / "final_model", ["prompt_mode=grounded"], teach=teach, steps=200),
     )
+    return built / "final_model"
 
 
 @pytest.fixture(scope="session")
 def taught_adapter(tmp_path_factory):
     """A tiny-model adapter (code_only) that answers BAD with BAD_ANSWER and GOOD with GOOD_ANSWER."""
-    return save_tiny_adapter(
-        tmp_path_factory.mktemp("taught") / "final_model", teach=[(BAD, BAD_ANSWER), (GOOD, GOOD_ANSWER)]
+    built = built_once(
+        tmp_path_factory,
+        "taught",
+        lambda folder: save_tiny_adapter(folder / "final_model", teach=[(BAD, BAD_ANSWER), (GOOD, GOOD_ANSWER)]),
     )
+    return built / "final_model"
 
 
 def interruptible() -> None:

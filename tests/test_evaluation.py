@@ -349,6 +349,10 @@ def test_evaluate_verify_fixes_reports_first_and_checked_answers(
 
     if not jdk_available():
         pytest.skip("no JDK")
+    import shutil
+
+    # its own copy: the evaluation writes metrics.json beside the adapter, and the fixture is shared by the workers
+    taught_adapter = Path(shutil.copytree(taught_adapter, tmp_path / "taught" / "final_model"))
     argv = [
         "evaluate",
         "--adapter",
