@@ -35,8 +35,8 @@ import yaml
 
 from fedjava.cli.common import add_unsafe_run_option
 from fedjava.dataset.label import Dropped, hung_call, label
-from fedjava.java.evidence import evidence_block
 from fedjava.dataset.localised import localise_samples
+from fedjava.java.evidence import evidence_block
 from fedjava.java.mutate import Mutant
 from fedjava.java.runner import Program, RunOutcome, check_many
 from fedjava.java.sandbox import SandboxUnavailableError
