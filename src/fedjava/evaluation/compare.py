@@ -529,30 +529,10 @@ def _html_table(rows: list[list[str]], title: str = "") -> str:
     return (f"<h2>{html.escape(title)}</h2>" if title else "") + f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
-    """Write report.md, report.html and the PNG plots into ``results_dir``.
-
-    Returns (the tables as text, report.md path, report.html path).
-    """
-    root = Path(results_dir)
-    runs = find_runs(root)
-    rows = table_rows(runs)
-    plots = [
-        p
-        for p in (
-            plot_losses(runs, root / "loss_curves.png"),
-            plot_decision_curves(runs, root / "validation_curves.png"),
-            plot_metrics(runs, root / "metric_bars.png"),
-        )
-        if p is not None
-    ]
-    intro = (
-        f"{len(runs)} run(s) in `{root}`. Values on the test split with bootstrap 95% intervals; "
-        "'-' = not evaluated, 'n/a' = nothing to measure."
-    )
-    md = ["# Java error evaluator: comparison", "", intro, "", _markdown(rows), ""]
-    # (title, what it shows, table, the console's note): each shown only when it has rows
-    sections = [
+def _sections(runs: list[Run], root: Path) -> list[tuple[str, str, list[list[str]], str]]:
+    """The report's sections after the main table: (title, what it shows, table, the console's note), each shown
+    only when it has rows."""
+    return [
         (
             GAINS_TITLE,
             "The tools-only rule (`fedjava evaluate --tools-only`) reads javac's and the tests' output: it "
@@ -584,6 +564,31 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
             "",
         ),
     ]
+
+
+def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
+    """Write report.md, report.html and the PNG plots into ``results_dir``.
+
+    Returns (the tables as text, report.md path, report.html path).
+    """
+    root = Path(results_dir)
+    runs = find_runs(root)
+    rows = table_rows(runs)
+    plots = [
+        p
+        for p in (
+            plot_losses(runs, root / "loss_curves.png"),
+            plot_decision_curves(runs, root / "validation_curves.png"),
+            plot_metrics(runs, root / "metric_bars.png"),
+        )
+        if p is not None
+    ]
+    intro = (
+        f"{len(runs)} run(s) in `{root}`. Values on the test split with bootstrap 95% intervals; "
+        "'-' = not evaluated, 'n/a' = nothing to measure."
+    )
+    md = ["# Java error evaluator: comparison", "", intro, "", _markdown(rows), ""]
+    sections = _sections(runs, root)
     for title, what, table, _ in sections:
         if table:
             md += [f"## {title}", "", what, "", _markdown(table), ""]
