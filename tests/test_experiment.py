@@ -70,6 +70,11 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
     kept = {s["stage"]: s["seconds"] for s in json.loads((out / "experiment.json").read_text())["stages"]}
     clock = json.loads((out / "fedavg" / "training_history.json").read_text())["summary"]["seconds"]
     assert kept["train fedavg"] == pytest.approx(clock, abs=0.1) and kept["evaluate fedavg"] == 0
+    # A run of some stages (--only) keeps the times of the others.
+    run_experiment(exp, source_dir=source, only=["data"], printer=printed.append)
+    again = {s["stage"]: s["seconds"] for s in json.loads((out / "experiment.json").read_text())["stages"]}
+    measured = lambda times: {k: v for k, v in times.items() if k != "data data" and v > 0}  # noqa: E731
+    assert measured(again) == measured(kept) and "train fedavg" in measured(kept)
 
     # A changed training setting makes the training and its evaluation stale, not the data or baselines.
     changed = load_experiment(str(tiny_preset(tmp_path)), ["learning_rate=5e-3"])

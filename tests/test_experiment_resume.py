@@ -91,17 +91,18 @@ def test_an_interrupted_federated_stage_continues_from_its_last_round(tmp_path, 
 def test_an_interrupted_centralized_stage_continues_from_its_last_trainer_checkpoint(tmp_path, source):
     import shutil
 
-    exp = load_experiment(
-        str(
-            tiny_preset(
-                tmp_path,
-                algorithms=[],
-                baselines=[],
-                num_epochs=2,
-                overrides={**TINY, "save_strategy": "steps", "save_steps": 2, "save_total_limit": 5},
-            )
+    def centralized(**keys):
+        """Centralized only, 2 epochs, a Trainer checkpoint every 2 steps (``keys``: more training settings)."""
+        preset = tiny_preset(
+            tmp_path,
+            algorithms=[],
+            baselines=[],
+            num_epochs=2,
+            overrides={**TINY, "save_strategy": "steps", "save_steps": 2, **keys},
         )
-    )
+        return load_experiment(str(preset))
+
+    exp = centralized(save_total_limit=5)
     run_experiment(exp, source_dir=source, only=["data", "train"], printer=lambda _: None)
     folder = tmp_path / "exp" / "centralized_hf"
     steps = sorted(int(p.name.split("-")[1]) for p in (folder / "checkpoints").glob("checkpoint-*"))
@@ -116,22 +117,7 @@ def test_an_interrupted_centralized_stage_continues_from_its_last_trainer_checkp
     # a changed setting is another run: it starts over instead of continuing the old one
     shutil.rmtree(folder / "final_model")
     printed.clear()
-    run_experiment(
-        load_experiment(
-            str(
-                tiny_preset(
-                    tmp_path,
-                    algorithms=[],
-                    baselines=[],
-                    num_epochs=2,
-                    overrides={**TINY, "save_strategy": "steps", "save_steps": 2, "learning_rate": 5e-3},
-                )
-            )
-        ),
-        source_dir=source,
-        only=["train"],
-        printer=printed.append,
-    )
+    run_experiment(centralized(learning_rate=5e-3), source_dir=source, only=["train"], printer=printed.append)
     assert "continuing" not in "\n".join(printed)
 
 

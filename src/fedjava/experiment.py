@@ -896,9 +896,9 @@ def run_experiment(
         if stage.kind == "report":
             report = result
         printer(f"  {stage.kind} {stage.name} took {_clock(seconds)}")
-        _write_record(record, exp, timings, time.perf_counter() - started)  # an interrupted run keeps these
+        _write_record(record, exp, timings, earlier, time.perf_counter() - started)  # an interrupted run keeps these
     total = time.perf_counter() - started
-    _write_record(record, exp, timings, total)
+    _write_record(record, exp, timings, earlier, total)
     timing_lines = [f"  {name:<28s} {_clock(sec):>8s}  {state}" for name, sec, state in timings]
     printer(
         "\nStage times:\n"
@@ -941,15 +941,20 @@ def _stage_seconds(kind: str, result: Any, seconds: float) -> float:
     return seconds
 
 
-def _write_record(record: Path, exp: Experiment, timings: list[tuple[str, float, str]], total: float) -> None:
-    """``experiment.json``: the settings, each stage's seconds (a skipped stage keeps those of the run that did it),
-    this run's seconds (``total_seconds``) and every stage's together (``stage_seconds``: the experiment's cost)."""
+def _write_record(
+    record: Path, exp: Experiment, timings: list[tuple[str, float, str]], earlier: dict[str, float], total: float
+) -> None:
+    """``experiment.json``: the settings, each stage's seconds (a skipped stage keeps those of the run that did it,
+    and so does a stage this run left out with ``--only``), this run's seconds (``total_seconds``) and every stage's
+    together (``stage_seconds``: the experiment's cost)."""
     record.parent.mkdir(parents=True, exist_ok=True)
+    here = {name for name, _, _ in timings}
+    stages = [*timings, *((name, sec, "done earlier") for name, sec in earlier.items() if name not in here)]
     body = {
         "experiment": dataclasses.asdict(exp),
-        "stages": [{"stage": n, "seconds": round(s, 1), "state": st} for n, s, st in timings],
+        "stages": [{"stage": n, "seconds": round(s, 1), "state": st} for n, s, st in stages],
         "total_seconds": round(total, 1),
-        "stage_seconds": round(sum(s for _, s, _ in timings), 1),
+        "stage_seconds": round(sum(s for _, s, _ in stages), 1),
     }
     record.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
 
