@@ -22,7 +22,7 @@ def source(tmp_path):
 def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tmp_path, source):
     exp = load_experiment(str(tiny_preset(tmp_path, variants={"fedavg_int8": {"update_compression": "int8"}})))
     printed: list[str] = []
-    summary = run_experiment(exp, source_dir=source, printer=printed.append)
+    summary = run_experiment(exp, source_dir=source, printer=printed.append, command="fedjava experiment --preset t")
     out = tmp_path / "exp"
     # data: seeded subsets; the client shards hold exactly the centralized run's training samples
     train = load_samples(out / "data" / "train.jsonl")
@@ -56,11 +56,14 @@ def test_experiment_runs_every_stage_on_the_same_data_then_skips_what_is_done(tm
     assert took["train fedavg"] > 0 and record["stage_seconds"] == pytest.approx(sum(took.values()), abs=0.5)
     report = Path(summary["report_md"]).read_text()
     assert "## Time" in report and f"| train fedavg | {took['train fedavg'] / 60:.1f} min | ran |" in report
+    assert "## How it was run" in report and "| `fedjava experiment --preset t` |" in report
 
-    # Run again: everything but the report is skipped, nothing is rewritten; the stages keep their measured times.
+    # Run again: everything but the report is skipped, nothing is rewritten; the stages keep their measured times,
+    # and the report keeps the command that made its numbers (this one only wrote the report).
     before = {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
-    run_experiment(exp, source_dir=source, printer=printed.append)
+    run_experiment(exp, source_dir=source, printer=printed.append, command="fedjava experiment --preset t x=1")
     record = json.loads((out / "experiment.json").read_text())
+    assert record["commands"] == ["fedjava experiment --preset t"]
     assert [s["state"] for s in record["stages"]] == ["done earlier"] * 9 + ["ran"]
     assert {s["stage"]: s["seconds"] for s in record["stages"][:9]} == {k: took[k] for k in list(took)[:9]}
     assert before == {run: (out / run / "metrics.json").stat().st_mtime_ns for run in measured}
@@ -156,6 +159,18 @@ def test_experiment_in_both_prompt_modes_reports_them_side_by_side(tmp_path, sou
     assert "centralized_hf_code_only" in summary["table"] and "centralized_hf_grounded" in summary["table"]
     with pytest.raises(ExperimentError, match="prompt_modes"):
         load_experiment(str(tiny_preset(tmp_path, prompt_modes=["grounded", "tools"])))
+
+
+def test_the_command_line_is_rebuilt_as_typed():
+    from fedjava.cli import build_parser
+    from fedjava.cli.experiment import command_line
+
+    typed = ["experiment", "--preset", "demo_cpu", "--only", "evaluate,report", "--data-dir", "my data", "a=1"]
+    assert command_line(build_parser().parse_args(typed)) == (
+        "fedjava experiment --preset demo_cpu --only evaluate,report --data-dir 'my data' a=1"
+    )
+    plain = build_parser().parse_args(["experiment", "--preset", "p", "--force", "--unsafe-run"])
+    assert command_line(plain) == "fedjava experiment --preset p --force --unsafe-run"
 
 
 def test_how_answers_were_run_or_scored_does_not_make_an_evaluation_stale():

@@ -857,9 +857,12 @@ def run_experiment(
     only: list[str] | None = None,
     printer: Callable[[str], None] = print,
     unsafe_run: bool = False,
+    command: str = "",
 ) -> dict[str, Any]:
     """Run every stage (skipping those already done unless ``force``). Returns a summary with the
-    report's table and paths and each stage's seconds. ``unsafe_run``: the fix check without the sandbox."""
+    report's table and paths and each stage's seconds. ``unsafe_run``: the fix check without the sandbox.
+    ``command``: the command line that started this run, kept in ``experiment.json`` (and the report) when it ran a
+    stage, so the report says how its numbers were made."""
     source_dir = Path(source_dir)
     only = only or list(STAGES)
     unknown = [s for s in only if s not in STAGES]
@@ -878,6 +881,7 @@ def run_experiment(
     started = time.perf_counter()
     record = Path(cfg.results_dir) / "experiment.json"
     earlier = _earlier_seconds(record)
+    commands = _earlier_commands(record)
     timings: list[tuple[str, float, str]] = []
     report = None
     for i, stage in enumerate(stages, 1):
@@ -889,6 +893,8 @@ def run_experiment(
             timings.append((name, earlier.get(name) or stage.clock(), "done earlier"))
             continue
         printer(f"\n{header}")
+        if command and command not in commands and stage.kind != "report":
+            commands.append(command)
         t0 = time.perf_counter()
         result = stage.run()
         seconds = _stage_seconds(stage.kind, result, time.perf_counter() - t0)
@@ -896,9 +902,10 @@ def run_experiment(
         if stage.kind == "report":
             report = result
         printer(f"  {stage.kind} {stage.name} took {_clock(seconds)}")
-        _write_record(record, exp, timings, earlier, time.perf_counter() - started)  # an interrupted run keeps these
+        elapsed = time.perf_counter() - started
+        _write_record(record, exp, timings, earlier, elapsed, commands)  # an interrupted run keeps these
     total = time.perf_counter() - started
-    _write_record(record, exp, timings, earlier, total)
+    _write_record(record, exp, timings, earlier, total, commands)
     timing_lines = [f"  {name:<28s} {_clock(sec):>8s}  {state}" for name, sec, state in timings]
     printer(
         "\nStage times:\n"
@@ -924,6 +931,15 @@ def _earlier_seconds(record: Path) -> dict[str, float]:
         return {}
 
 
+def _earlier_commands(record: Path) -> list[str]:
+    """The command lines of the earlier runs that did a stage (``experiment.json``'s ``commands``)."""
+    try:
+        commands = json.loads(record.read_text(encoding="utf-8")).get("commands", [])
+        return [str(c) for c in commands] if isinstance(commands, list) else []
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def _run_clock(folder: Path) -> float:
     """A training run's seconds by its own history (a federated run's include the part before an interruption)."""
     try:
@@ -942,11 +958,16 @@ def _stage_seconds(kind: str, result: Any, seconds: float) -> float:
 
 
 def _write_record(
-    record: Path, exp: Experiment, timings: list[tuple[str, float, str]], earlier: dict[str, float], total: float
+    record: Path,
+    exp: Experiment,
+    timings: list[tuple[str, float, str]],
+    earlier: dict[str, float],
+    total: float,
+    commands: list[str],
 ) -> None:
     """``experiment.json``: the settings, each stage's seconds (a skipped stage keeps those of the run that did it,
-    and so does a stage this run left out with ``--only``), this run's seconds (``total_seconds``) and every stage's
-    together (``stage_seconds``: the experiment's cost)."""
+    and so does a stage this run left out with ``--only``), this run's seconds (``total_seconds``), every stage's
+    together (``stage_seconds``: the experiment's cost) and the command lines of the runs that did stages."""
     record.parent.mkdir(parents=True, exist_ok=True)
     here = {name for name, _, _ in timings}
     stages = [*timings, *((name, sec, "done earlier") for name, sec in earlier.items() if name not in here)]
@@ -955,6 +976,7 @@ def _write_record(
         "stages": [{"stage": n, "seconds": round(s, 1), "state": st} for n, s, st in stages],
         "total_seconds": round(total, 1),
         "stage_seconds": round(sum(s for _, s, _ in stages), 1),
+        "commands": commands,
     }
     record.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from fedjava.cli.common import add_unsafe_run_option, error
 
@@ -64,5 +65,21 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         return error("give --preset NAME (fedjava experiment --list shows them)")
     exp = load_experiment(args.preset, args.settings)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
-    run_experiment(exp, source_dir=args.data_dir, force=args.force, only=only, unsafe_run=args.unsafe_run)
+    run_experiment(
+        exp,
+        source_dir=args.data_dir,
+        force=args.force,
+        only=only,
+        unsafe_run=args.unsafe_run,
+        command=command_line(args),
+    )
     return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command as typed, rebuilt from its arguments (what the report gives as the way to make its numbers)."""
+    words = ["fedjava", "experiment", "--preset", args.preset]
+    words += ["--force"] * args.force + ["--unsafe-run"] * args.unsafe_run
+    words += ["--only", args.only] if args.only else []
+    words += ["--data-dir", args.data_dir] if args.data_dir != "data" else []
+    return shlex.join([*words, *args.settings])

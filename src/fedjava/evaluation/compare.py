@@ -37,6 +37,7 @@ GAINS_TITLE = "What each model adds over the tools alone"
 DRIFT_TITLE = "Client drift"
 TUNING_TITLE = "Tuning on the validation samples"
 TIME_TITLE = "Time"
+COMMANDS_TITLE = "How it was run"
 BAR_METRICS = ("valid_rate", "detection_f1", "verdict_macro_f1", "type_accuracy", "line_exact", "fix_pass_rate")
 
 
@@ -479,6 +480,12 @@ def time_rows(root: Path) -> list[list[str]]:
     return [["stage", "time", ""], *rows, ["every stage", _minutes(total), ""]]
 
 
+def command_rows(root: Path) -> list[list[str]]:
+    """The command lines kept in ``root``'s ``experiment.json`` ([] without any)."""
+    commands = (_read_json(root / "experiment.json") or {}).get("commands") or []
+    return [["command"], *([f"`{c}`"] for c in commands if isinstance(c, str))] if commands else []
+
+
 def _minutes(seconds: Any) -> str:
     if not isinstance(seconds, (int, float)) or seconds <= 0:
         return "-"
@@ -563,6 +570,13 @@ def _sections(runs: list[Run], root: Path) -> list[tuple[str, str, list[list[str
             time_rows(root),
             "",
         ),
+        (
+            COMMANDS_TITLE,
+            "The command lines that ran this experiment's stages, in order (run from the project folder; the "
+            "preset's settings and the data's SHA-256 are in experiment.json).",
+            command_rows(root),
+            "",
+        ),
     ]
 
 
@@ -613,6 +627,6 @@ def write_report(results_dir: str | Path) -> tuple[str, Path, Path]:
     html_path.write_text(page, encoding="utf-8")
     text = format_text_table(rows)
     for title, _, table, note in sections:
-        if table and title != TIME_TITLE:  # the experiment prints its stage times itself
+        if table and title not in (TIME_TITLE, COMMANDS_TITLE):  # the experiment prints these itself
             text += f"\n\n{title}{note}:\n{format_text_table(table)}"
     return text, md_path, html_path
