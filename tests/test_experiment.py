@@ -310,3 +310,11 @@ def test_where_the_schools_ran_does_not_make_a_trained_run_stale():
     assert same_settings(saved, load_config(None, ["client_num_cpus=2", "client_num_gpus=0.5"], check_files=False))
     assert not same_settings(saved, load_config(None, ["client_num_cpus=2", "lora_r=8"], check_files=False))
     assert not same_settings("not: [a mapping", load_config(None, [], check_files=False))
+    # a centralized run reads no federated key: changing one (or adding a new one) leaves it done, not a federated run
+    federated_change = load_config(None, ["num_rounds=5", "client_lr_schedule=restart"], check_files=False)
+    assert same_settings(saved, federated_change, "hf") and not same_settings(saved, federated_change, "federated")
+    older = yaml.safe_load(saved)
+    del older["client_lr_schedule"]  # saved before the key existed
+    assert same_settings(yaml.safe_dump(older), load_config(None, [], check_files=False), "hf")
+    assert not same_settings(yaml.safe_dump(older), load_config(None, [], check_files=False), "federated")
+    assert not same_settings(saved, load_config(None, ["learning_rate=1e-3"], check_files=False), "hf")

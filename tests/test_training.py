@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -248,3 +249,48 @@ def test_resume_needs_a_whole_checkpoint_of_the_same_run(tiny_overrides, tmp_pat
         len(errors) == 1 and f"the newest checkpoint {out / 'checkpoints' / 'checkpoint-9'} is incomplete" in errors[0]
     )
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("scheduler", ["linear", "cosine", "cosine_with_restarts", "polynomial", "constant"])
+def test_the_schedule_over_a_runs_progress_is_transformers_curve(scheduler):
+    """schedule_factor(step / total) is the multiplier transformers' scheduler gives at that step (20 steps, warmup 2)."""
+    from transformers import get_scheduler
+
+    from fedjava.training import schedule_factor
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    warmup = 0 if scheduler == "constant" else 2
+    curve = get_scheduler(scheduler, optimizer, num_warmup_steps=warmup, num_training_steps=20)
+    for step in range(20):
+        expected = optimizer.param_groups[0]["lr"]
+        assert schedule_factor(scheduler, step / 20, warmup / 20) == pytest.approx(expected, abs=1e-6), step
+        optimizer.step()
+        curve.step()
+    assert (
+        schedule_factor("constant_with_warmup", 0.05, 0.1) == 0.5 == pytest.approx(schedule_factor("cosine", 0.55, 0.1))
+    )
+
+
+def test_a_school_with_one_local_step_a_round_moves_the_model_only_when_the_rounds_share_one_schedule(
+    tiny_overrides, tmp_path
+):
+    """Warmup restarted in every round (client_lr_schedule=restart) gives the round's first local step learning rate
+    0, so a school whose shard is one batch sends back the model it got. One schedule over the rounds (the default)
+    trains it at the curve's rate for its round: the cosine's value at the middle of the round's share of the run."""
+    from fedjava.federated.common import local_config, round_learning_rate
+
+    schedule = ["lr_scheduler=cosine", "warmup_ratio=0.1", "learning_rate=1e-2", "num_rounds=4", "num_epochs=1"]
+    moved = {}
+    for mode in ("restart", "rounds"):
+        cfg, model, tok, train, _ = _setup([*tiny_overrides, *schedule, f"client_lr_schedule={mode}"])
+        before = {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" in n}
+        local = local_config(cfg, 2, 0)
+        result = train_adapter(model, tok, local, train[:4], None, tmp_path / mode, show_progress=False)
+        assert result.steps == 1  # one batch of 4
+        moved[mode] = sum(float((p.detach() - before[n]).norm()) for n, p in model.named_parameters() if n in before)
+        if mode == "rounds":
+            assert local.lr_scheduler == "constant" and local.warmup_ratio == 0
+            # round 2 of 4: its middle is 3/8 of the run, (3/8 - 1/10) / (9/10) = 11/36 of the cosine after the warmup
+            assert local.learning_rate == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 11 / 36)))
+            assert round_learning_rate(cfg, 1) > local.learning_rate > round_learning_rate(cfg, 3)
+    assert moved["restart"] == 0 and moved["rounds"] > 0, moved

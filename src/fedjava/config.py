@@ -184,6 +184,11 @@ class Config:
     """DP: L2 bound on each client's update (adaptive: the starting bound)"""
     dp_delta: float = 1e-5
     """DP: the delta at which the epsilon spent is reported"""
+    client_lr_schedule: Literal["rounds", "restart"] = "rounds"
+    """how lr_scheduler and warmup_ratio shape federated training: rounds = one curve over the whole run, as in
+    centralized training (each round trains at a constant rate, the curve's value at the middle of its share of the
+    rounds); restart = the whole curve again inside every round's local training (then the first local step of every
+    round has learning rate 0 under warmup, and a school with one local step per round sends no update)"""
     fraction_fit: float = 1.0
     """share of the clients asked to train each round"""
     min_fit_clients: int = 1
@@ -254,6 +259,8 @@ class ConfigError(UserError, ValueError):
 
 
 _FIELDS = {f.name: f for f in fields(Config)}
+FEDERATED_KEYS = frozenset(list(_FIELDS)[list(_FIELDS).index("algorithm") :])
+"""The keys of the class's federated section (from ``algorithm`` on): a centralized run reads none of them."""
 _HINTS = typing.get_type_hints(Config)
 
 

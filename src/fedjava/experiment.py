@@ -42,6 +42,7 @@ import yaml
 from fedjava.aggregation import method_names
 from fedjava.centralized import check_unsloth, run_centralized
 from fedjava.config import (
+    FEDERATED_KEYS,
     PRESET_DIRS,
     SAVED_CONFIG,
     Config,
@@ -346,12 +347,12 @@ def _newer(path: Path, than: Path) -> bool:
         return False
 
 
-def _same_config(folder: Path, cfg: Config) -> bool:
+def _same_config(folder: Path, cfg: Config, kind: str) -> bool:
     saved = folder / "final_model" / SAVED_CONFIG
     return (
         (folder / "final_model" / "adapter_config.json").is_file()
         and saved.is_file()
-        and same_settings(saved.read_text(encoding="utf-8"), cfg)
+        and same_settings(saved.read_text(encoding="utf-8"), cfg, kind)
         and _newer(saved, _stamp(cfg))
     )
 
@@ -361,8 +362,9 @@ HOW_IT_RAN = ("client_num_cpus", "client_num_gpus")
 other values is the same run (one school at a time or two side by side)."""
 
 
-def same_settings(saved_yaml: str, cfg: Config) -> bool:
-    """Whether a run saved with config ``saved_yaml`` was trained with ``cfg``, apart from :data:`HOW_IT_RAN`."""
+def same_settings(saved_yaml: str, cfg: Config, kind: str = "federated") -> bool:
+    """Whether a run saved with config ``saved_yaml`` was trained with ``cfg``, apart from :data:`HOW_IT_RAN`; for a
+    centralized run (``kind`` hf or unsloth), apart from the federated keys too, which it does not read."""
     if saved_yaml == to_yaml(cfg):
         return True
     try:
@@ -372,9 +374,8 @@ def same_settings(saved_yaml: str, cfg: Config) -> bool:
     mine = yaml.safe_load(to_yaml(cfg))
     if not isinstance(saved, dict):
         return False
-    return {k: v for k, v in saved.items() if k not in HOW_IT_RAN} == {
-        k: v for k, v in mine.items() if k not in HOW_IT_RAN
-    }
+    ignored = set(HOW_IT_RAN) | (set() if kind == "federated" else set(FEDERATED_KEYS))
+    return {k: v for k, v in saved.items() if k not in ignored} == {k: v for k, v in mine.items() if k not in ignored}
 
 
 def _stamp(cfg: Config) -> Path:
@@ -647,7 +648,7 @@ def _training_stages(
                 name,
                 detail,
                 _train(kind, run_cfg, name, results, printer, force),
-                lambda f=folder, c=run_cfg: _same_config(f, c) and not lost_schools(f),
+                lambda f=folder, c=run_cfg: _same_config(f, c, kind) and not lost_schools(f),
                 lambda f=folder: _run_clock(f),
             )
         ]
@@ -660,7 +661,7 @@ def _training_stages(
                 f"{name} {label}",
                 f"{detail}, tuning {label}",
                 _train(kind, point_cfg, f"{name}@{label}", results, printer, force),
-                lambda f=point_folder, c=point_cfg: _same_config(f, c) and not lost_schools(f),
+                lambda f=point_folder, c=point_cfg: _same_config(f, c, kind) and not lost_schools(f),
             )
         )
     folders = {label: c.resolved_output_dir(name) for label, c in grid.items()}
@@ -806,7 +807,7 @@ STARTED_FOLDER = ".started"
 def _resumable(kind: str, folder: Path, marker: Path, cfg: Config) -> bool:
     """The run in ``folder`` was started with exactly ``cfg`` after the data was drawn, and left a checkpoint."""
     try:
-        same = same_settings(marker.read_text(encoding="utf-8"), cfg) and _newer(marker, _stamp(cfg))
+        same = same_settings(marker.read_text(encoding="utf-8"), cfg, kind) and _newer(marker, _stamp(cfg))
     except OSError:
         return False
     if kind == "federated":

@@ -503,6 +503,25 @@ def load_train_valid(cfg: Config) -> tuple[list[dict[str, Any]], list[dict[str, 
     return train, valid
 
 
+def schedule_factor(scheduler: str, progress: float, warmup_ratio: float) -> float:
+    """The learning rate's multiplier at ``progress`` (0 to 1) through a run under ``scheduler``: the curves of
+    transformers' schedulers with their defaults (cosine: half a cycle, polynomial: power 1), written over the run's
+    progress instead of its steps, so that the rounds of a federated run can follow one curve."""
+    progress = min(max(progress, 0.0), 1.0)
+    if scheduler == "constant":
+        return 1.0
+    if progress < warmup_ratio:
+        return progress / warmup_ratio
+    if scheduler == "constant_with_warmup":
+        return 1.0
+    after = (progress - warmup_ratio) / (1.0 - warmup_ratio)
+    if scheduler in ("cosine", "cosine_with_restarts"):  # one cycle: the restarts' curve is the cosine's
+        return 0.5 * (1.0 + math.cos(math.pi * after))
+    if scheduler in ("linear", "polynomial"):  # polynomial's default power is 1 (it ends at 1e-7, not 0)
+        return 1.0 - after
+    raise ValueError(f"lr_scheduler: unknown {scheduler}")
+
+
 def training_arguments(
     cfg: Config, output_dir: Path, has_eval: bool, num_epochs: float | None = None
 ) -> TrainingArguments:

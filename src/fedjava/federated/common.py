@@ -56,14 +56,30 @@ def round_seed(seed: int, server_round: int, client_id: int) -> int:
 
 
 def local_config(cfg: Config, server_round: int, client_id: int) -> Config:
-    """The config a client trains with in one round: its own seed, no Trainer checkpoints or eval."""
+    """The config a client trains with in one round: its own seed and the round's learning rate
+    (:func:`round_learning_rate`), no Trainer checkpoints or eval."""
+    schedule: dict[str, Any] = {}
+    if cfg.client_lr_schedule == "rounds":
+        schedule = {"learning_rate": round_learning_rate(cfg, server_round), "lr_scheduler": "constant"}
+        schedule["warmup_ratio"] = 0.0
     return dataclasses.replace(
         cfg,
         seed=round_seed(cfg.seed, server_round, client_id),
         save_strategy="no",
         eval_strategy="no",
         report_to=["none"],
+        **schedule,
     )
+
+
+def round_learning_rate(cfg: Config, server_round: int) -> float:
+    """The learning rate of round ``server_round`` (1 to num_rounds) when the rounds follow one schedule
+    (``client_lr_schedule=rounds``): ``lr_scheduler``'s curve with its warmup, over the whole run, read at the middle
+    of the round's share of it (so the rounds' rates add up about as the curve does over a centralized run)."""
+    from fedjava.training import schedule_factor
+
+    middle = (min(max(server_round, 1), cfg.num_rounds) - 0.5) / cfg.num_rounds
+    return cfg.learning_rate * schedule_factor(cfg.lr_scheduler, middle, cfg.warmup_ratio)
 
 
 def shard_path(cfg: Config, client_id: int) -> Path:

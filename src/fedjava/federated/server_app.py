@@ -28,6 +28,7 @@ from fedjava.federated.common import (
     check_federated_data,
     config_from_run_config,
     method_name,
+    round_learning_rate,
     round_seed,
     shard_path,
     valid_path,
@@ -206,11 +207,8 @@ class FederatedServer:
                 else f"{cfg.dp_mode} (noise multiplier {cfg.dp_noise_multiplier:g}, clipping norm {cfg.dp_clipping_norm:g}, "
                 f"delta {cfg.dp_delta:g}; Flower's wrappers, epsilon from dp-accounting)",
             ),
-            (
-                "Batch size",
-                f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation, "
-                f"learning rate {cfg.learning_rate:g}",
-            ),
+            ("Batch size", f"{cfg.batch_size} x {cfg.gradient_accumulation_steps} accumulation"),
+            ("Learning rate", learning_rate_line(cfg)),
             ("Validation samples", f"{len(self.valid)} ({valid_path(cfg)})"),
             ("Min good updates per round", cfg.min_fit_clients),
             ("Output", self.out),
@@ -431,3 +429,15 @@ def make_server_app(
 
 
 app = make_server_app()
+
+
+def learning_rate_line(cfg: Config) -> str:
+    """How the clients' learning rate goes over the run, for the configuration block."""
+    if cfg.client_lr_schedule == "restart":
+        return f"{cfg.learning_rate:g}, {cfg.lr_scheduler} (warmup {cfg.warmup_ratio:g}) again in every round"
+    rates = [round_learning_rate(cfg, r) for r in range(1, cfg.num_rounds + 1)]
+    shown = ", ".join(f"{rate:.3g}" for rate in rates[:6]) + (", ..." if len(rates) > 6 else "")
+    return (
+        f"{cfg.learning_rate:g}, {cfg.lr_scheduler} (warmup {cfg.warmup_ratio:g}) over the rounds, constant within "
+        f"a round: {shown}"
+    )
