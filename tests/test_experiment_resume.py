@@ -4,10 +4,12 @@ experiment tests, in a file of their own so that the test workers run them besid
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from experiment_setup import TINY, tiny_preset, write_source
+from fedjava.cli import main
 from fedjava.experiment import ExperimentError, load_experiment, run_experiment
 
 
@@ -52,6 +54,24 @@ def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(
     assert [state for *_, state in again["stages"]] == ["done earlier"] * 4
     summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
     assert "Tuning on the validation samples" in summary["table"] and "fedprox_mu=50.0" in summary["table"]
+    # published to commit: the report, its plots, the record, each run's small files and the grid's histories
+    published = tmp_path / "docs" / "results" / "tiny"
+    assert main(["compare", str(out), "--publish", str(published)]) == 0
+    files = {p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()}
+    assert {"report.md", "experiment.json", "published.txt", "runs/majority/metrics.json"} <= files
+    assert {"runs/fedprox/training_history.json", "runs/fedprox/tuning.json", "runs/fedprox/metrics.json"} <= files
+    assert {f"tuning/fedprox/fedprox_mu={mu}/training_history.json" for mu in (0.0, 50.0)} <= files
+    plots = re.findall(r"\]\((\w+\.png)\)", (published / "report.md").read_text())
+    assert plots and {*plots} <= files and not [f for f in files if f.endswith((".safetensors", ".jsonl"))]
+    (published / "NOTES.md").write_text("kept")  # the publication replaces its own files, nothing else
+    (published / "runs" / "old").mkdir()
+    (published / "runs" / "old" / "metrics.json").write_text("{}")
+    with open(published / "published.txt", "a") as manifest:
+        manifest.write("runs/old/metrics.json\n")
+    assert main(["compare", str(out), "--publish", str(published)]) == 0
+    assert (published / "NOTES.md").read_text() == "kept" and not (published / "runs" / "old").exists()
+    assert main(["compare", str(out), "--publish", str(tmp_path / "docs")]) == 2  # other files, no publication
+    assert main(["compare", str(out), "--publish", str(out / "copy")]) == 2
     with pytest.raises(ExperimentError, match="tuning: no run named fedavgx"):
         load_experiment(str(tiny_preset(tmp_path, tuning={"fedavgx": {"fedprox_mu": [0.1]}})))
     with pytest.raises(ExperimentError, match="fedprox_muu"):

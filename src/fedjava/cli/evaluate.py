@@ -78,6 +78,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="results folder (default: the config's results_dir, java_error_federated_results)",
     )
+    compare.add_argument(
+        "--publish",
+        metavar="DIR",
+        help="also copy the report, its plots, experiment.json and each run's metrics and training history (no "
+        "adapters or predictions) into DIR, to commit (e.g. docs/results/NAME); DIR must be new, empty or "
+        "an earlier publication, which is replaced",
+    )
     compare.set_defaults(func=cmd_compare)
 
 
@@ -114,7 +121,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from fedjava.config import Config
     from fedjava.evaluation.compare import write_report
 
-    table, md_path, html_path = write_report(args.results_dir or Config().results_dir)
+    results = args.results_dir or Config().results_dir
+    table, md_path, html_path = write_report(results)
     print(table)
     print(f"\nwrote {md_path}\nwrote {html_path}")
+    if args.publish:
+        from fedjava.evaluation.publish import publish_report
+
+        written = publish_report(results, args.publish)
+        print(f"published {len(written)} files in {args.publish}")
     return 0
