@@ -78,14 +78,12 @@ demo: $(VENV)/.installed sandbox
 # ignored by git)
 # pytest runs 4 workers on 2 cores: about half of the suite waits (Flower rounds, JVM and server start-up), so 4
 # workers keep both cores busy (the whole suite passed at -n 4 while another test run shared the cores).
-# --no-loadscope-reorder keeps tests/conftest.py's order, which starts the longest files first: xdist's own order (most
-# tests first) left the two longest files (8 and 6 minutes) to the end, and the workers finished 142 s apart.
 test: $(VENV)/.installed-dev sandbox browser junit
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/ruff format --check src tests scripts
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 	$(BIN)/lint-imports
-	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 4 --dist loadfile --no-loadscope-reorder
+	HF_HUB_OFFLINE=1 FEDJAVA_GGUF_CONVERTER=$(abspath $(VENV))/gguf-converter $(BIN)/python -m pytest -n 4 --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests scripts

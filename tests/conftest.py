@@ -33,34 +33,6 @@ BAD_ANSWER = {
 }
 
 
-# The longest test files, longest first, in seconds on 2 cores at -n 4 (fresh clone, 2026-12-07): 472, 354, 198, 179,
-# 172, 131, 114, 113, 112, 112, 104, 87, 84, 80, 72. make test hands whole files to its workers in collection order
-# (--dist loadfile --no-loadscope-reorder), so starting these first keeps one long file from running alone at the end.
-LONGEST_FILES = (
-    "test_federated_simulation.py",
-    "test_experiment_resume.py",
-    "test_distributed.py",
-    "test_experiment.py",
-    "test_serve.py",
-    "test_grader.py",
-    "test_build.py",
-    "test_grade.py",
-    "test_distributed_operator.py",
-    "test_cli.py",
-    "test_distributed_faults.py",
-    "test_export.py",
-    "test_evaluation.py",
-    "test_gguf_convert.py",
-    "test_task_check.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Longest files first; a file's own tests keep their order (its module fixtures rely on it)."""
-    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 GOOD_EVIDENCE = "Tool results:\njavac: compiles\ntests: 5 of 5 passed"
 BAD_EVIDENCE = (
     "Tool results:\njavac: error at line 3: compiler.err.expected: ';' expected\n"

@@ -67,20 +67,3 @@ def test_the_checks_see_what_they_look_for():
         "def g():\n    raise SystemExit(1)\n"
     )
     assert _exits_outside_main(exits) == [3, 7]
-
-
-def test_the_files_make_test_starts_first_exist_and_come_first():
-    """A renamed test file would silently lose its early start (conftest.LONGEST_FILES): both orders are checked."""
-    from tests.conftest import LONGEST_FILES, pytest_collection_modifyitems
-
-    tests = Path(__file__).resolve().parent
-    assert [name for name in LONGEST_FILES if not (tests / name).is_file()] == []
-
-    class Item:
-        def __init__(self, name: str, test: str):
-            self.path, self.test = tests / name, test
-
-    items = [Item("test_answer.py", "a"), Item(LONGEST_FILES[1], "b"), Item(LONGEST_FILES[0], "c")]
-    items.append(Item(LONGEST_FILES[1], "d"))
-    pytest_collection_modifyitems(None, items)
-    assert [item.test for item in items] == ["c", "b", "d", "a"]
