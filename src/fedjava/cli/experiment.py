@@ -8,7 +8,7 @@ import shlex
 from fedjava.cli.common import add_unsafe_run_option, error
 
 EXPERIMENT_EPILOG = """examples:
-  fedjava experiment --preset demo_cpu                 # what make demo runs (about 15 minutes on 2 CPU cores)
+  fedjava experiment --preset demo_cpu                 # what make demo runs (about 10 minutes on 2 CPU cores)
   fedjava experiment --preset demo_cpu test_samples=40 max_new_tokens=256
   fedjava experiment --preset qwen3_8b_gpu model_name=/models/Qwen3-8B-Base
   fedjava experiment --preset demo_cpu --only evaluate,report --force
