@@ -66,10 +66,13 @@ def test_a_tuning_grid_is_chosen_on_validation_before_the_test_samples_are_read(
     (published / "NOTES.md").write_text("kept")  # the publication replaces its own files, nothing else
     (published / "runs" / "old").mkdir()
     (published / "runs" / "old" / "metrics.json").write_text("{}")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the publication's")
     with open(published / "published.txt", "a") as manifest:
-        manifest.write("runs/old/metrics.json\n")
+        manifest.write(f"runs/old/metrics.json\n{outside}\n../outside.txt\n")
     assert main(["compare", str(out), "--publish", str(published)]) == 0
     assert (published / "NOTES.md").read_text() == "kept" and not (published / "runs" / "old").exists()
+    assert outside.read_text() == "not the publication's"  # a listed path outside the folder is never removed
     assert main(["compare", str(out), "--publish", str(tmp_path / "docs")]) == 2  # other files, no publication
     assert main(["compare", str(out), "--publish", str(out / "copy")]) == 2
     with pytest.raises(ExperimentError, match="tuning: no run named fedavgx"):

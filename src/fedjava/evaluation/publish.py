@@ -65,9 +65,9 @@ def _clear_earlier(dest: Path) -> None:
             raise CompareError(f"--publish {dest}: the folder holds other files; give a new or empty folder")
         return
     for line in manifest.read_text(encoding="utf-8").splitlines():
-        path = dest / line
-        if line and ".." not in Path(line).parts and path.is_file():
-            path.unlink()
+        relative = Path(line)
+        if line and not relative.is_absolute() and ".." not in relative.parts and (dest / relative).is_file():
+            (dest / relative).unlink()  # only inside dest: an edited list cannot remove files elsewhere
     manifest.unlink()
     for folder in sorted((p for p in dest.rglob("*") if p.is_dir()), reverse=True):
         if not any(folder.iterdir()):
