@@ -315,6 +315,60 @@ def test_evaluate_base_tiny_model_end_to_end(eval_data, tiny_overrides, tmp_path
     assert metrics["seconds_per_sample"] >= 0
 
 
+def test_an_interrupted_evaluation_resumes_with_the_answers_it_had_generated(
+    eval_data, tiny_overrides, tmp_path, monkeypatch
+):
+    """Each answer is kept as it is generated; the next run generates only the rest and writes what an uninterrupted
+    run writes. Answers of other generation settings are set aside, not reused."""
+    import fedjava.evaluation.generate as generate
+    from fedjava.cli import main
+    from fedjava.evaluation.answer_cache import AnswerCache
+
+    run = ["evaluate", "--base", "--batch-size", "1", "--no-fix-check", *tiny_overrides]
+    folder = tmp_path / "results" / "base"
+    assert main([*run, "--max-new-tokens", "8"]) == 0
+    whole = [json.loads(line)["prediction"] for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    (folder / "predictions.jsonl").unlink()
+
+    add, added = AnswerCache.add, []
+
+    def add_then_stop(self, prompt, text):
+        add(self, prompt, text)
+        added.append(text)
+        if len(added) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(AnswerCache, "add", add_then_stop)
+    assert main([*run, "--max-new-tokens", "8"]) == 130
+    partial = folder / "predictions.partial.jsonl"
+    assert len(partial.read_text().splitlines()) == 1 + 2  # the fingerprint, then the two answers
+    assert not (folder / "predictions.jsonl").exists()
+    monkeypatch.setattr(AnswerCache, "add", add)
+
+    asked = []
+    real = generate.generate_answers
+    monkeypatch.setattr(
+        generate,
+        "generate_answers",
+        lambda m, t, prompts, *a, **k: asked.append(len(prompts)) or real(m, t, prompts, *a, **k),
+    )
+    assert main([*run, "--max-new-tokens", "8"]) == 0
+    resumed = json.loads((folder / "metrics.json").read_text())["answers_resumed"]
+    assert resumed >= 2 and asked == [4 - resumed]  # samples of the same prompt share its kept answer
+    rows = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+    assert [r["prediction"] for r in rows] == whole
+    assert not partial.exists()
+
+    monkeypatch.setattr(AnswerCache, "add", add_then_stop)
+    added.clear()
+    assert main([*run, "--max-new-tokens", "6"]) == 130
+    monkeypatch.setattr(AnswerCache, "add", add)
+    asked.clear()
+    assert main([*run, "--max-new-tokens", "8"]) == 0  # another answer length: nothing is reused
+    assert asked == [4] and (folder / "predictions.partial.jsonl.stale").is_file()
+    assert [json.loads(line)["prediction"] for line in (folder / "predictions.jsonl").read_text().splitlines()] == whole
+
+
 def test_rescore_scores_the_earlier_answers_again_without_a_model(
     eval_data, tiny_overrides, tmp_path, capsys, monkeypatch
 ):

@@ -40,6 +40,7 @@ from typing import Any
 
 from fedjava.config import Config
 from fedjava.errors import UserError
+from fedjava.evaluation.answer_cache import AnswerCache, cache_path, prompt_key, weights_digest
 from fedjava.evaluation.fixcheck import check_fixes, jdk_available
 from fedjava.evaluation.judge import DEFAULT_KEY_ENV, JudgeClient, JudgeSettings, judge_summary
 from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
@@ -291,8 +292,13 @@ def run_evaluation(
     metrics["eval_loss"] = got.loss["eval_loss"] if got.loss else None
     metrics["eval_perplexity"] = got.loss["eval_perplexity"] if got.loss else None
     metrics["generation_seconds"] = round(got.seconds, 3)
-    metrics["seconds_per_sample"] = round(got.seconds / len(samples), 4) if samples else None
-    return (metrics, *_write_outputs(cfg, opts, rows, metrics))
+    generated = len(samples) - got.reused
+    metrics["seconds_per_sample"] = round(got.seconds / generated, 4) if generated else None
+    metrics["answers_resumed"] = got.reused
+    written = _write_outputs(cfg, opts, rows, metrics)
+    if model_run(opts) and not opts.rescore:
+        cache_path(written[0]).unlink(missing_ok=True)  # the answers are in the predictions now
+    return (metrics, *written)
 
 
 def _eval_samples(cfg: Config, opts: EvalOptions, path: Path) -> tuple[list[dict], list[dict]]:
@@ -328,6 +334,8 @@ class _Answers:
     model: Any = None
     tokenizer: Any = None
     shots: list = field(default_factory=list)
+    reused: int = 0
+    """how many answers an interrupted run had generated (:mod:`fedjava.evaluation.answer_cache`)"""
 
 
 def _answers(
@@ -343,6 +351,7 @@ def _answers(
     loss = None
     start = time.perf_counter()
     model = tokenizer = None
+    reused = 0
     if opts.rescore:
         texts, seconds, loss = _earlier_answers(cfg, opts, samples)  # checked before any model loads
     if model_run(opts) and (not opts.rescore or opts.verify_fixes):
@@ -353,23 +362,67 @@ def _answers(
     elif opts.tools_only and not opts.rescore:
         texts = [format_answer(_tools_answer(sample, path, opts.tools_only)) for sample in samples]
     elif not opts.rescore:
-        from fedjava.evaluation.generate import generate_answers
-
         prompts = [render_prompt(tokenizer, prompt_messages(s, shots)) for s in samples]
         start = time.perf_counter()
-        texts = generate_answers(
-            model,
-            tokenizer,
-            prompts,
-            opts.max_new_tokens,
-            opts.batch_size,
-            progress=lambda done, total: progress(f"  generated {done}/{total}"),
-        )
+        texts, reused = _generated(cfg, opts, model, tokenizer, prompts, model_and_tokenizer is None, progress)
     if not opts.rescore:
         seconds = time.perf_counter() - start
     if model_run(opts) and not opts.rescore and opts.eval_loss:
         loss = _loss(model, tokenizer, samples, cfg, min(opts.batch_size, 8))
-    return _Answers(texts, seconds, loss, model, tokenizer, shots)
+    return _Answers(texts, seconds, loss, model, tokenizer, shots, reused)
+
+
+def _generated(
+    cfg: Config,
+    opts: EvalOptions,
+    model,
+    tokenizer,
+    prompts: list[str],
+    resumable: bool,
+    progress: Callable[[str], None],
+) -> tuple[list[str], int]:
+    """The model's answers to ``prompts`` and how many of them an interrupted run had already generated.
+
+    Each answer is kept in :func:`~fedjava.evaluation.answer_cache.cache_path` as it is generated, so a run that
+    is stopped resumes there (``resumable``: the model was loaded from ``opts``, so its fingerprint is known)."""
+    from fedjava.evaluation.generate import generate_answers
+
+    cache = None
+    kept: dict[str, str] = {}
+    if resumable:
+        cache = AnswerCache(cache_path(output_paths(cfg, opts)[0]), _fingerprint(cfg, opts))
+        kept, said = cache.load()
+        if said:
+            progress(f"  {said}")
+    todo = [i for i, p in enumerate(prompts) if prompt_key(p) not in kept]
+    texts = [kept.get(prompt_key(p), "") for p in prompts]
+    try:
+        fresh = generate_answers(
+            model,
+            tokenizer,
+            [prompts[i] for i in todo],
+            opts.max_new_tokens,
+            opts.batch_size,
+            progress=lambda done, total: progress(f"  generated {done + len(prompts) - len(todo)}/{len(prompts)}"),
+            on_answer=(lambda k, text: cache.add(prompts[todo[k]], text)) if cache is not None else None,
+        )
+    finally:
+        if cache is not None:
+            cache.close()
+    for i, text in zip(todo, fresh, strict=True):
+        texts[i] = text
+    return texts, len(prompts) - len(todo)
+
+
+def _fingerprint(cfg: Config, opts: EvalOptions) -> dict[str, Any]:
+    """What decides the answers besides the prompt: the model, its adapter's weights and the generation settings."""
+    return {
+        "model_name": cfg.model_name,
+        "use_4bit": cfg.use_4bit,
+        "precision": cfg.precision,
+        "adapter": weights_digest(adapter_dir(opts)),
+        "max_new_tokens": opts.max_new_tokens,
+    }
 
 
 def _rows(samples: list[dict], texts: list[str]) -> list[dict[str, Any]]:

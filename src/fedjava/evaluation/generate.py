@@ -22,6 +22,7 @@ def generate_answers(
     progress: Callable[[int, int], None] | None = None,
     stop_at_answer_end: bool = True,
     engine: str = "fedjava",
+    on_answer: Callable[[int, str], None] | None = None,
 ) -> list[str]:
     """Greedy completions of ``prompts`` (already rendered with the chat template), in order.
 
@@ -35,6 +36,9 @@ def generate_answers(
     float32 (no :class:`GreedyHead`). ``"hf"`` uses ``model.generate`` on left-padded batches of ``batch_size``
     prompts sorted by length, where a finished row is computed as padding until its batch's last row ends.
     ``fedjava.bench.generation_speed`` compares them.
+
+    ``on_answer(i, text)`` is called as soon as prompt ``i``'s answer is complete (in the order they finish), so a
+    caller can keep the answers of a run that is interrupted (:mod:`fedjava.evaluation.answer_cache`).
     """
     import torch
 
@@ -45,6 +49,12 @@ def generate_answers(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     stop_ids = stop_token_ids(tokenizer)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    finished_row = None
+    if on_answer is not None:
+
+        def finished_row(i: int, tokens: list[int]) -> None:
+            on_answer(i, tokenizer.decode(tokens, skip_special_tokens=True))
+
     was_training = model.training
     model.eval()
     try:
@@ -60,6 +70,7 @@ def generate_answers(
                     stop_ids,
                     stop_at_answer_end,
                     progress,
+                    finished_row,
                 )
             else:
                 new_tokens = greedy_stream(
@@ -74,6 +85,7 @@ def generate_answers(
                     pad_id=pad_id,
                     progress=progress,
                     exact_head=engine == "fedjava",
+                    on_row=finished_row,
                 )
     finally:
         if was_training:
@@ -86,7 +98,7 @@ PROGRESS_SECONDS = 2.0
 
 
 def _hf_batches(
-    model, tokenizer, encoded, max_new_tokens, batch_size, pad_id, stop_ids, stop_at_answer_end, progress
+    model, tokenizer, encoded, max_new_tokens, batch_size, pad_id, stop_ids, stop_at_answer_end, progress, on_row=None
 ) -> list[list[int]]:
     """``model.generate`` on left-padded batches of prompts sorted by length."""
     device = next(model.parameters()).device
@@ -98,6 +110,8 @@ def _hf_batches(
         out = _hf_generate(model, tokenizer, ids, mask, max_new_tokens, pad_id, stop_ids, stop_at_answer_end)
         for r, i in enumerate(rows):
             new_tokens[i] = out[r]
+            if on_row is not None:
+                on_row(i, out[r])
         if progress:
             progress(min(start + batch_size, len(order)), len(order))
     return new_tokens
@@ -115,6 +129,7 @@ def greedy_stream(
     pad_id: int = 0,
     progress: Callable[[int, int], None] | None = None,
     exact_head: bool = True,
+    on_row: Callable[[int, list[int]], None] | None = None,
 ) -> list[list[int]]:
     """Greedy decoding of every prompt in ``encoded`` (token ids) with continuous batching; each prompt's new
     tokens, stop token excluded.
@@ -129,6 +144,8 @@ def greedy_stream(
     The next token is the argmax of the model's logits. For decoder families whose logits are a monotone
     function of the output projection (:data:`EXACT_HEAD_MODELS`), it is found by :class:`GreedyHead`
     (``exact_head``), without the full-precision vocabulary projection and with the same result.
+
+    ``on_row(i, tokens)`` is called with each prompt's new tokens as soon as its row stops.
     """
     import torch
 
@@ -160,6 +177,8 @@ def greedy_stream(
                     keep.append(slot)
                     continue
             finished += 1
+            if on_row is not None:
+                on_row(i, new_tokens[i])
             # every full batch, and any row after PROGRESS_SECONDS without news: on a slow machine a class of one
             # batch would otherwise show 0% until its end
             if progress and (
