@@ -433,6 +433,49 @@ def test_evaluate_verify_fixes_reports_first_and_checked_answers(
     assert "--verify-fixes needs a model" in capsys.readouterr().err
 
 
+def test_teacher_forced_scoring_reads_the_decisions_without_generating(
+    taught_adapter, eval_data, tiny_overrides, tmp_path, monkeypatch, capsys
+):
+    """``--teacher-forced`` reads the verdict, code and line from one pass over the reference answers: the taught
+    adapter gets them all right, the base tiny model does not; nothing is generated and no predictions written."""
+    import fedjava.evaluation.generate as generate
+    from fedjava.cli import main
+
+    monkeypatch.setattr(generate, "generate_answers", lambda *a, **k: pytest.fail("--teacher-forced generated"))
+    results = tmp_path / "results"
+    assert main(["evaluate", "--adapter", str(taught_adapter), "--teacher-forced", *tiny_overrides]) == 0
+    assert "teacher-forced, on the reference answers (3 samples)" in capsys.readouterr().out
+    taught = json.loads((taught_adapter.parent / "teacher_forced.json").read_text())["teacher_forced"]
+    assert not (taught_adapter.parent / "predictions.jsonl").exists()
+    # the fixture's split: GOOD (NO_ERROR) and BAD twice (COMPILE_ERROR); the legacy sample has no verdict
+    assert taught["n"] == 3 and taught["verdict_accuracy"] == 1.0
+    assert taught["code_accuracy"] == taught["line_accuracy"] == taught["compile_line_accuracy"] == 1.0
+    assert taught["runtime_line_accuracy"] is None and taught["ci"]["verdict_accuracy"] == [1.0, 1.0]
+
+    assert main(["evaluate", "--base", "--teacher-forced", *tiny_overrides]) == 0
+    base = json.loads((results / "base" / "teacher_forced.json").read_text())
+    assert base["teacher_forced"]["line_accuracy"] < 1.0 and base["eval_loss"] > 1.0
+    assert not (results / "base" / "metrics.json").exists()
+    assert main(["evaluate", "--majority", "--teacher-forced", *tiny_overrides]) == 2
+    assert "--teacher-forced scores a model" in capsys.readouterr().err
+
+
+def test_teacher_forced_metrics_by_hand():
+    from fedjava.evaluation.metrics import teacher_forced_metrics
+
+    # verdict ids: 0 NO_ERROR, 1 COMPILE, 2 RUNTIME, 3 LOGIC; code and line entries follow the samples with an error
+    gold, pred = [0, 1, 2, 3, 3], [0, 1, 3, 3, 0]
+    out = teacher_forced_metrics(gold, pred, [True, True, False, True], [True, False, True, False], [1, 2, 3, 3], 200)
+    assert out["n"] == 5 and out["verdict_accuracy"] == 3 / 5
+    assert out["code_accuracy"] == 3 / 4 and out["line_accuracy"] == 2 / 4
+    assert out["compile_line_accuracy"] == 1.0 and out["runtime_line_accuracy"] == 0.0
+    assert out["logic_line_accuracy"] == 0.5
+    low, high = out["ci"]["logic_line_accuracy"]
+    assert 0.0 <= low < 0.5 < high <= 1.0
+    with pytest.raises(ValueError, match="do not match"):
+        teacher_forced_metrics(gold, pred, [True], [True], [2], 10)
+
+
 def test_evaluate_adapter_and_few_shot(eval_data, tiny_overrides, tmp_path):
     from fedjava.cli import main
     from fedjava.config import load_config
@@ -577,6 +620,31 @@ def test_compare_shows_the_first_answers_beside_checked_fixes(tmp_path):
     assert rows["line within one: first answers"][1] == "0.250"
     (results / "fedavg" / "metrics.json").write_text(json.dumps({"run": "fedavg", **metrics}))
     assert "fix check: first answers" not in {r[0] for r in table_rows(find_runs(results))}  # nothing was checked
+
+
+def test_compare_shows_the_teacher_forced_decisions_of_each_run_and_publishes_them(tmp_path):
+    from fedjava.evaluation.compare import FORCED_TITLE, write_report
+    from fedjava.evaluation.metrics import teacher_forced_metrics
+    from fedjava.evaluation.publish import publish_report
+
+    results = tmp_path / "results"
+    forced = teacher_forced_metrics([0, 1, 3, 3], [0, 1, 3, 0], [True, True, False], [True, True, False], [1, 3, 3])
+    (results / "base").mkdir(parents=True)  # a --teacher-forced run only
+    (results / "base" / "teacher_forced.json").write_text(json.dumps({"eval_loss": 2.25, "teacher_forced": forced}))
+    (results / "fedavg").mkdir()  # a generating run keeps them in metrics.json
+    metrics = compute_metrics(GOLD, PRED, FIX, n_boot=20)
+    metrics.update(run="fedavg", split="test", n_samples=5, eval_loss=1.5, teacher_forced=forced)
+    (results / "fedavg" / "metrics.json").write_text(json.dumps(metrics))
+    text, md_path, _ = write_report(results)
+    report = md_path.read_text()
+    assert f"## {FORCED_TITLE}" in report and FORCED_TITLE in text
+    section = report.split(f"## {FORCED_TITLE}")[1].split("##")[0]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
+    assert "2.250" in rows["base"] and "1.500" in rows["fedavg"]
+    assert "0.750 [" in rows["base"]  # verdict accuracy 3/4 with its interval
+    assert "| 0.500 [" in rows["fedavg"]  # logic line: 1 of the 2 logic errors
+    written = publish_report(results, tmp_path / "published")
+    assert Path("runs/base/teacher_forced.json") in written
 
 
 def test_compare_without_runs_is_a_user_error(tmp_path, capsys):

@@ -104,14 +104,17 @@ def answer_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, fl
 
 
 @torch.no_grad()
-def evaluate_loss(model, features: list[dict[str, Any]], collator, batch_size: int = 4) -> dict[str, float]:
+def evaluate_loss(
+    model, features: list[dict[str, Any]], collator, batch_size: int = 4, tally: DecisionTally | None = None
+) -> dict[str, float]:
     """Token-weighted mean answer loss and perplexity over ``features``, and from the same teacher-forced
-    pass the decision metrics (:class:`DecisionTally`) where the features carry decision spans."""
+    pass the decision metrics (:class:`DecisionTally`, ``tally`` when given) where the features carry decision
+    spans."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    tally = DecisionTally()
+    tally = tally if tally is not None else DecisionTally()
     order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     for start in range(0, len(order), batch_size):
         chunk = [features[i] for i in order[start : start + batch_size]]
@@ -141,6 +144,8 @@ class DecisionTally:
     pred: list[int] = field(default_factory=list)
     code: list[bool] = field(default_factory=list)
     line: list[bool] = field(default_factory=list)
+    code_line_verdict: list[int] = field(default_factory=list)
+    """the gold verdict of each ``code`` and ``line`` entry (the programs with an error)"""
 
     def add_batch(self, features, logits: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor) -> None:
         if not any(f.get("decision") for f in features):
@@ -170,6 +175,7 @@ class DecisionTally:
             if gold != 0:  # VERDICTS[0] is NO_ERROR: code and line exist only for programs with an error
                 self.code.append("code" in spans and argmax_ok(spans["code"]))
                 self.line.append("line" in spans and argmax_ok(spans["line"]))
+                self.code_line_verdict.append(gold)
 
     def metrics(self) -> dict[str, float]:
         if not self.gold:

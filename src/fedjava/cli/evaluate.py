@@ -113,7 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(metrics, indent=1))
     else:
         print(format_table(metrics))
-        print(f"\nwrote {pred_path}\nwrote {metrics_path}")
+        print("".join(f"\nwrote {p}" for p in (pred_path, metrics_path) if p is not None))
     return 0
 
 

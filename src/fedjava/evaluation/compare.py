@@ -38,6 +38,16 @@ DRIFT_TITLE = "Client drift"
 TUNING_TITLE = "Tuning on the validation samples"
 TIME_TITLE = "Time"
 COMMANDS_TITLE = "How it was run"
+FORCED_TITLE = "Teacher-forced decisions"
+FORCED_FILE = "teacher_forced.json"
+FORCED_COLUMNS = {
+    "verdict_accuracy": "verdict acc",
+    "verdict_macro_f1": "verdict macro-F1",
+    "code_accuracy": "code acc",
+    "compile_line_accuracy": "compile line",
+    "runtime_line_accuracy": "runtime line",
+    "logic_line_accuracy": "logic line",
+}
 BAR_METRICS = ("valid_rate", "detection_f1", "verdict_macro_f1", "type_accuracy", "line_exact", "fix_pass_rate")
 
 
@@ -52,6 +62,17 @@ class Run:
     metrics: dict[str, Any] | None = None
     history: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    forced: dict[str, Any] | None = None
+    """``teacher_forced.json`` of ``fedjava evaluate --teacher-forced``, when there is one"""
+
+    @property
+    def teacher_forced(self) -> tuple[dict[str, Any], float | None] | None:
+        """(the teacher-forced decisions, the eval loss): a ``--teacher-forced`` run's, else those a generating
+        run measured in the same pass as its loss; None when neither has them."""
+        for source in (self.forced, self.metrics):
+            if source and source.get("teacher_forced"):
+                return source["teacher_forced"], source.get("eval_loss")
+        return None
 
     @property
     def train_seconds(self) -> float | None:
@@ -98,11 +119,14 @@ def find_runs(results_dir: str | Path) -> list[Run]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "logs"):
         metrics = _read_json(folder / "metrics.json")
         history = _read_json(folder / "training_history.json")
-        if metrics is None and history is None:
+        forced = _read_json(folder / FORCED_FILE)
+        if metrics is None and history is None and forced is None:
             continue
-        runs.append(Run(folder.name, folder, metrics, history))
+        runs.append(Run(folder.name, folder, metrics, history, forced=forced))
     if not runs:
-        raise CompareError(f"{root}: no runs found (no sub-folder has metrics.json or training_history.json)")
+        raise CompareError(
+            f"{root}: no runs found (no sub-folder has metrics.json, {FORCED_FILE} or training_history.json)"
+        )
     return sorted(runs, key=lambda r: _rank(r.name))
 
 
@@ -447,6 +471,22 @@ def drift_rows(runs: list[Run]) -> list[list[str]]:
     return [["run", "round", *[f"client {c}" for c in clients], "mean"], *rows] if rows else []
 
 
+def forced_rows(runs: list[Run]) -> list[list[str]]:
+    """Per run with teacher-forced decisions: the eval loss and each decision rate with its interval ([] when
+    no run has them)."""
+    rows = []
+    for run in runs:
+        got = run.teacher_forced
+        if got is None:
+            continue
+        forced, loss = got
+        cells = [f"{loss:.3f}" if isinstance(loss, (int, float)) else "-"]
+        for key in FORCED_COLUMNS:
+            cells.append(_with_interval(forced, key) if forced.get(key) is not None else "n/a")
+        rows.append([run.name, str(forced.get("n", "")), *cells])
+    return [["run", "samples", "eval loss", *FORCED_COLUMNS.values()], *rows] if rows else []
+
+
 def tuning_rows(runs: list[Run]) -> list[list[str]]:
     """Per run chosen from a grid (``tuning.json``): each grid point's last validation value and the choice."""
 
@@ -547,6 +587,16 @@ def _sections(runs: list[Run], root: Path) -> list[tuple[str, str, list[list[str
             "what only a model gives, paired on the same samples, with 95% intervals.",
             gain_rows(runs),
             " (paired, 95% intervals)",
+        ),
+        (
+            FORCED_TITLE,
+            "Read from the model's next-token choices on the reference answers, in one teacher-forced pass (`fedjava "
+            "evaluate --teacher-forced`, or the loss pass of a generating run): the verdict it ranks first, and "
+            "whether every token of the gold error code and line is its first choice (exact line), by the program's "
+            "verdict. It measures what a model has learned to decide even before it writes valid answers on its "
+            "own; it is not what a user gets, which is the table above.",
+            forced_rows(runs),
+            " (on the reference answers, 95% intervals)",
         ),
         (
             DRIFT_TITLE,

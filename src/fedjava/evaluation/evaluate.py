@@ -43,7 +43,15 @@ from fedjava.errors import UserError
 from fedjava.evaluation.answer_cache import AnswerCache, cache_path, prompt_key, weights_digest
 from fedjava.evaluation.fixcheck import check_fixes, jdk_available
 from fedjava.evaluation.judge import DEFAULT_KEY_ENV, JudgeClient, JudgeSettings, judge_summary
-from fedjava.evaluation.metrics import HEADLINE, answer_types, compute_metrics, grade, legacy_metrics
+from fedjava.evaluation.metrics import (
+    HEADLINE,
+    TEACHER_FORCED,
+    answer_types,
+    compute_metrics,
+    grade,
+    legacy_metrics,
+    teacher_forced_metrics,
+)
 from fedjava.evaluation.options import EvalOptions
 from fedjava.evaluation.parse import parse_answer
 from fedjava.evaluation.tools_only import tools_answer
@@ -110,6 +118,8 @@ def output_paths(cfg: Config, opts: EvalOptions) -> tuple[Path, Path]:
     suffix = "" if opts.split == "test" else f"_{Path(opts.split).stem}"
     if opts.adapter and opts.few_shot:
         suffix += f"_fewshot{opts.few_shot}"
+    if opts.teacher_forced:  # beside a generating run's files, never over them
+        return folder / f"predictions{suffix}.jsonl", folder / f"teacher_forced{suffix}.json"
     return folder / f"predictions{suffix}.jsonl", folder / f"metrics{suffix}.json"
 
 
@@ -134,6 +144,13 @@ def check_options(opts: EvalOptions) -> None:
             f"{opts.adapter}: no adapter there (expected adapter_config.json; "
             "trained runs save it in <results_dir>/<method>/final_model)"
         )
+    if opts.teacher_forced and not model_run(opts):
+        raise EvaluationError("--teacher-forced scores a model; --majority and --tools-only have none")
+    if opts.teacher_forced and (opts.rescore or opts.verify_fixes or opts.judge_url or opts.few_shot):
+        raise EvaluationError(
+            "--teacher-forced generates nothing, so --rescore, --verify-fixes, --judge-url and --few-shot have "
+            "nothing to act on"
+        )
     if opts.verify_fixes < 0:
         raise EvaluationError("--verify-fixes must be at least 0")
     if opts.verify_fixes and not model_run(opts):
@@ -143,7 +160,7 @@ def check_options(opts: EvalOptions) -> None:
     if opts.verify_fixes:
         if not jdk_available():
             require_jdk()  # JdkMissingError: the fixes cannot be checked without javac and java
-    if (opts.fix_check or opts.verify_fixes) and not opts.unsafe_run:
+    if (opts.fix_check or opts.verify_fixes) and not opts.unsafe_run and not opts.teacher_forced:
         require_fix_check_sandbox()
 
 
@@ -226,8 +243,12 @@ def prompt_messages(sample: dict, shots: list[dict[str, str]]) -> list[dict[str,
     return system + shots + rest
 
 
-def _loss(model, tokenizer, samples: list[dict], cfg: Config, batch_size: int) -> dict[str, float] | None:
-    from fedjava.training import evaluate_loss
+def _loss(
+    model, tokenizer, samples: list[dict], cfg: Config, batch_size: int, n_boot: int = 1000
+) -> dict[str, Any] | None:
+    """The eval loss and perplexity on the reference answers, and (``teacher_forced``) the decisions read from the
+    same pass (:func:`~fedjava.evaluation.metrics.teacher_forced_metrics`); None when no sample fits."""
+    from fedjava.training import DecisionTally, evaluate_loss
 
     try:
         features, _ = tokenize_samples(tokenizer, samples, cfg.max_seq_length, name="evaluation split")
@@ -235,7 +256,16 @@ def _loss(model, tokenizer, samples: list[dict], cfg: Config, batch_size: int) -
         log.warning("eval loss not measured: %s", exc)
         return None
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return evaluate_loss(model, features, AnswerOnlyCollator(pad), batch_size=batch_size)
+    tally = DecisionTally()
+    out: dict[str, Any] = evaluate_loss(model, features, AnswerOnlyCollator(pad), batch_size=batch_size, tally=tally)
+    out["teacher_forced"] = (
+        teacher_forced_metrics(
+            tally.gold, tally.pred, tally.code, tally.line, tally.code_line_verdict, n_boot=n_boot, seed=cfg.seed
+        )
+        if tally.gold
+        else None
+    )
+    return out
 
 
 def run_evaluation(
@@ -254,6 +284,8 @@ def run_evaluation(
     path = split_path(cfg, opts.split)
     samples, train = _eval_samples(cfg, opts, path)
     name = run_name(opts)
+    if opts.teacher_forced:
+        return _teacher_forced_run(cfg, opts, samples, model_and_tokenizer, progress)
     progress(f"Evaluating {name} on {len(samples)} {opts.split} sample(s) ({cfg.prompt_mode} prompts)")
     judge = _start_judge(opts, progress)  # before the expensive part: a judge that cannot work stops here
 
@@ -291,6 +323,7 @@ def run_evaluation(
     metrics.update(_judged(judge, rows, metrics, opts, cfg, progress))
     metrics["eval_loss"] = got.loss["eval_loss"] if got.loss else None
     metrics["eval_perplexity"] = got.loss["eval_perplexity"] if got.loss else None
+    metrics["teacher_forced"] = got.loss.get("teacher_forced") if got.loss else None
     metrics["generation_seconds"] = round(got.seconds, 3)
     generated = len(samples) - got.reused
     metrics["seconds_per_sample"] = round(got.seconds / generated, 4) if generated else None
@@ -299,6 +332,37 @@ def run_evaluation(
     if model_run(opts) and not opts.rescore:
         cache_path(written[0]).unlink(missing_ok=True)  # the answers are in the predictions now
     return (metrics, *written)
+
+
+def _teacher_forced_run(
+    cfg: Config, opts: EvalOptions, samples: list[dict], model_and_tokenizer, progress: Callable[[str], None]
+) -> tuple[dict[str, Any], None, Path]:
+    """``--teacher-forced``: the loss and the decisions from one pass over the reference answers, nothing
+    generated. Returns (metrics, None: no predictions, the metrics file)."""
+    name = run_name(opts)
+    progress(f"Scoring {name} teacher-forced on {len(samples)} {opts.split} sample(s) ({cfg.prompt_mode} prompts)")
+    model, tokenizer = _load_model(cfg, opts, model_and_tokenizer)
+    start = time.perf_counter()
+    loss = _loss(model, tokenizer, samples, cfg, min(opts.batch_size, 8), opts.n_boot)
+    if loss is None:
+        raise EvaluationError(f"every sample is longer than max_seq_length={cfg.max_seq_length}: nothing to score")
+    metrics = {
+        "run": name,
+        "split": opts.split,
+        "n_samples": len(samples),
+        "model_name": cfg.model_name,
+        "prompt_mode": cfg.prompt_mode,
+        "adapter": str(opts.adapter) if opts.adapter else None,
+        "options": asdict(opts),
+        "eval_loss": loss["eval_loss"],
+        "eval_perplexity": loss["eval_perplexity"],
+        "teacher_forced": loss["teacher_forced"],
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    out = output_paths(cfg, opts)[1]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return metrics, None, out
 
 
 def _eval_samples(cfg: Config, opts: EvalOptions, path: Path) -> tuple[list[dict], list[dict]]:
@@ -368,7 +432,7 @@ def _answers(
     if not opts.rescore:
         seconds = time.perf_counter() - start
     if model_run(opts) and not opts.rescore and opts.eval_loss:
-        loss = _loss(model, tokenizer, samples, cfg, min(opts.batch_size, 8))
+        loss = _loss(model, tokenizer, samples, cfg, min(opts.batch_size, 8), opts.n_boot)
     return _Answers(texts, seconds, loss, model, tokenizer, shots, reused)
 
 
@@ -758,6 +822,21 @@ def format_table(metrics: dict[str, Any]) -> str:
         lines.append(f"legacy samples: {legacy['n']}")
         for key in ("error_count_accuracy", "error_type_precision", "error_type_recall"):
             lines.append(f"{key.replace('_', ' '):<{width}}{_fmt(legacy[key]):>8}")
+    lines += format_teacher_forced(metrics.get("teacher_forced"), width)
     for key in ("eval_loss", "eval_perplexity", "seconds_per_sample"):
-        lines.append(f"{key.replace('_', ' '):<{width}}{_fmt(metrics.get(key)):>8}")
+        if key in metrics:
+            lines.append(f"{key.replace('_', ' '):<{width}}{_fmt(metrics.get(key)):>8}")
     return "\n".join(lines)
+
+
+def format_teacher_forced(forced: dict[str, Any] | None, width: int = 24) -> list[str]:
+    """The teacher-forced decisions as table lines, with their intervals (none when not measured)."""
+    if not forced:
+        return []
+    lines = [f"teacher-forced, on the reference answers ({forced['n']} samples):"]
+    label = max(width - 2, *(len(k) + 2 for k in TEACHER_FORCED))
+    for key in TEACHER_FORCED:
+        value, interval = forced.get(key), (forced.get("ci") or {}).get(key)
+        ci_text = f"  [{interval[0]:.3f}, {interval[1]:.3f}]" if interval and value is not None else ""
+        lines.append(f"  {key.replace('_', ' '):<{label}}{_fmt(value):>8}{ci_text}")
+    return lines

@@ -265,6 +265,69 @@ def model_only_metrics(cols: dict[str, np.ndarray], n_boot: int, seed: int) -> d
     return out
 
 
+TEACHER_FORCED = (
+    "verdict_accuracy",
+    "verdict_macro_f1",
+    "code_accuracy",
+    "line_accuracy",
+    "compile_line_accuracy",
+    "runtime_line_accuracy",
+    "logic_line_accuracy",
+)
+"""What ``fedjava evaluate`` reads from the model's next-token choices on the reference answers (teacher-forced,
+:class:`fedjava.training.DecisionTally`): the verdict it ranks first, and whether every token of the gold error
+code and line is its first choice, by the program's verdict. Measurable for a model that does not yet write a
+valid answer on its own."""
+
+
+def teacher_forced_metrics(
+    gold: list[int],
+    pred: list[int],
+    code: list[bool],
+    line: list[bool],
+    line_verdict: list[int],
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """:data:`TEACHER_FORCED` and their percentile bootstrap 95% intervals (``ci``): verdicts over every sample,
+    code and line over the programs with an error (``line_verdict`` their gold verdicts, as :data:`VERDICTS`
+    indices). Samples are resampled together, so a sample's verdict and line stay paired."""
+    g, p = np.asarray(gold, dtype=int), np.asarray(pred, dtype=int)
+    # the code/line entries, spread over the samples: entry k belongs to the k-th sample whose gold verdict is not
+    # NO_ERROR (DecisionTally appends them in that order)
+    errs = np.flatnonzero(g != 0)
+    c = np.zeros(len(g), dtype=bool)
+    ln = np.zeros(len(g), dtype=bool)
+    c[errs[: len(code)]] = code
+    ln[errs[: len(line)]] = line
+    if len(line_verdict) != len(errs) or list(g[errs]) != list(line_verdict):
+        raise ValueError("the code and line entries do not match the samples with an error")
+
+    def scalars(idx: np.ndarray) -> dict[str, float | None]:
+        gi, pi = g[idx], p[idx]
+        out = {
+            "verdict_accuracy": _ratio(np.sum(gi == pi), len(idx)),
+            "verdict_macro_f1": macro_f1(gi, pi) if len(idx) else None,
+            "code_accuracy": _ratio(np.sum(c[idx] & (gi != 0)), np.sum(gi != 0)),
+            "line_accuracy": _ratio(np.sum(ln[idx] & (gi != 0)), np.sum(gi != 0)),
+        }
+        for name in ("COMPILE_ERROR", "RUNTIME_ERROR", "LOGIC_ERROR"):
+            chosen = gi == VERDICTS.index(name)
+            out[f"{name.split('_')[0].lower()}_line_accuracy"] = _ratio(np.sum(ln[idx] & chosen), np.sum(chosen))
+        return out
+
+    n = len(g)
+    out: dict[str, Any] = dict(scalars(np.arange(n)))
+    out["n"] = n
+    draws: dict[str, list[float]] = {k: [] for k in TEACHER_FORCED}
+    for idx in _resamples(n, n_boot, seed) if n_boot and n else ():
+        for k, v in scalars(idx).items():
+            if v is not None:
+                draws[k].append(v)
+    out["ci"] = {k: _percentile_interval(draws[k]) for k in TEACHER_FORCED}
+    return out
+
+
 def paired_gain(
     gold: list[dict],
     pred: list[dict | None],

@@ -33,6 +33,15 @@ class EvalOptions:
         default=16,
         metadata={"metavar": "N", "help": "rows decoded together (16); the eval loss takes at most 8 at a time"},
     )
+    teacher_forced: bool = field(
+        default=False,
+        metadata={
+            "help": "generate nothing: read the model's loss and its decisions (the verdict it ranks first, and whether "
+            "the gold error code and line are its first choices) from one teacher-forced pass over the reference "
+            "answers, into teacher_forced.json; minutes where generating takes a quarter of an hour, and "
+            "measurable for a model that does not yet write valid answers (every generating run measures it too)"
+        },
+    )
     fix_check: bool = True
     """compile and test each predicted fix (``--no-fix-check`` turns it off)"""
     rescore: bool = field(

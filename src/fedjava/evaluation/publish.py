@@ -1,8 +1,8 @@
 """``fedjava compare RESULTS --publish DIR``: an experiment's report as small files to commit (``docs/results/``).
 
 What is copied: ``report.md`` and the plots it shows, ``experiment.json`` (the settings, the stage times and the
-commands), each run's ``metrics.json``, ``training_history.json`` and ``tuning.json``, and the tuning grid's
-histories. Adapters, predictions and logs stay where they are: a published folder holds the numbers and how they
+commands), each run's ``metrics.json``, ``teacher_forced.json``, ``training_history.json`` and ``tuning.json``, and
+the tuning grid's histories. Adapters, predictions and logs stay where they are: a published folder holds the numbers and how they
 were made, not the models.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fedjava.evaluation.compare import CompareError, find_runs
 
-RUN_FILES = ("metrics.json", "training_history.json", "tuning.json")
+RUN_FILES = ("metrics.json", "teacher_forced.json", "training_history.json", "tuning.json")
 TUNING_FOLDER = "tuning"
 MANIFEST = "published.txt"
 """In a published folder: the files the publication wrote, so the next one replaces them and nothing else."""
