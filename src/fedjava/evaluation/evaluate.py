@@ -297,16 +297,7 @@ def run_evaluation(
         verification = _verify(got.model, got.tokenizer, samples, got.shots, rows, opts, cfg, progress)
     fix_status = _check_fixes(structured, verification is not None, opts, progress)
 
-    metrics: dict[str, Any] = {
-        "run": name,
-        "split": opts.split,
-        "n_samples": len(samples),
-        "model_name": cfg.model_name,
-        "prompt_mode": cfg.prompt_mode,
-        "adapter": str(opts.adapter) if opts.adapter else None,
-        "options": asdict(opts),
-        "fix_check": fix_status,
-    }
+    metrics: dict[str, Any] = {**_header(cfg, opts, len(samples)), "fix_check": fix_status}
     metrics.update(
         compute_metrics(
             [r["gold"] for r in structured],
@@ -334,6 +325,19 @@ def run_evaluation(
     return (metrics, *written)
 
 
+def _header(cfg: Config, opts: EvalOptions, n_samples: int) -> dict[str, Any]:
+    """What every metrics file starts with: the run, the split, the model and the options."""
+    return {
+        "run": run_name(opts),
+        "split": opts.split,
+        "n_samples": n_samples,
+        "model_name": cfg.model_name,
+        "prompt_mode": cfg.prompt_mode,
+        "adapter": str(opts.adapter) if opts.adapter else None,
+        "options": asdict(opts),
+    }
+
+
 def _teacher_forced_run(
     cfg: Config, opts: EvalOptions, samples: list[dict], model_and_tokenizer, progress: Callable[[str], None]
 ) -> tuple[dict[str, Any], None, Path]:
@@ -347,13 +351,7 @@ def _teacher_forced_run(
     if loss is None:
         raise EvaluationError(f"every sample is longer than max_seq_length={cfg.max_seq_length}: nothing to score")
     metrics = {
-        "run": name,
-        "split": opts.split,
-        "n_samples": len(samples),
-        "model_name": cfg.model_name,
-        "prompt_mode": cfg.prompt_mode,
-        "adapter": str(opts.adapter) if opts.adapter else None,
-        "options": asdict(opts),
+        **_header(cfg, opts, len(samples)),
         "eval_loss": loss["eval_loss"],
         "eval_perplexity": loss["eval_perplexity"],
         "teacher_forced": loss["teacher_forced"],

@@ -46,6 +46,7 @@ parsed types of both texts (a predicted JSON answer is read as its errors' types
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -242,6 +243,21 @@ def mean_ci(values: list[float], n_boot: int, seed: int) -> tuple[float | None, 
     return float(np.mean(arr)), _percentile_interval(draws)
 
 
+def _with_bootstrap(
+    scalars: Callable[[np.ndarray], dict[str, float | None]], keys, n: int, n_boot: int, seed: int
+) -> dict[str, Any]:
+    """``scalars`` of all ``n`` samples, with the percentile bootstrap 95% interval of each of ``keys`` in ``ci``
+    (``n_boot`` seeded resamples of the sample indices)."""
+    out: dict[str, Any] = dict(scalars(np.arange(n)))
+    draws: dict[str, list[float]] = {k: [] for k in keys}
+    for idx in _resamples(n, n_boot, seed) if n_boot and n else ():
+        for k, v in scalars(idx).items():
+            if v is not None and k in draws:
+                draws[k].append(v)
+    out["ci"] = {k: _percentile_interval(draws[k]) for k in keys}
+    return out
+
+
 def _model_only(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | None]:
     out = {}
     for key, (verdict, column) in MODEL_ONLY.items():
@@ -254,15 +270,7 @@ def _model_only(c: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | 
 
 def model_only_metrics(cols: dict[str, np.ndarray], n_boot: int, seed: int) -> dict[str, Any]:
     """The :data:`MODEL_ONLY` metrics and their percentile bootstrap 95% intervals (in ``ci``)."""
-    n = len(cols["gold_v"])
-    out: dict[str, Any] = dict(_model_only(cols, np.arange(n)))
-    draws: dict[str, list[float]] = {k: [] for k in MODEL_ONLY}
-    for idx in _resamples(n, n_boot, seed) if n_boot and n else ():
-        for k, v in _model_only(cols, idx).items():
-            if v is not None:
-                draws[k].append(v)
-    out["ci"] = {k: _percentile_interval(draws[k]) for k in MODEL_ONLY}
-    return out
+    return _with_bootstrap(lambda idx: _model_only(cols, idx), MODEL_ONLY, len(cols["gold_v"]), n_boot, seed)
 
 
 TEACHER_FORCED = (
@@ -316,16 +324,7 @@ def teacher_forced_metrics(
             out[f"{name.split('_')[0].lower()}_line_accuracy"] = _ratio(np.sum(ln[idx] & chosen), np.sum(chosen))
         return out
 
-    n = len(g)
-    out: dict[str, Any] = dict(scalars(np.arange(n)))
-    out["n"] = n
-    draws: dict[str, list[float]] = {k: [] for k in TEACHER_FORCED}
-    for idx in _resamples(n, n_boot, seed) if n_boot and n else ():
-        for k, v in scalars(idx).items():
-            if v is not None:
-                draws[k].append(v)
-    out["ci"] = {k: _percentile_interval(draws[k]) for k in TEACHER_FORCED}
-    return out
+    return {"n": len(g), **_with_bootstrap(scalars, TEACHER_FORCED, len(g), n_boot, seed)}
 
 
 def paired_gain(
@@ -348,14 +347,7 @@ def paired_gain(
         a, b = _model_only(mine, idx), _model_only(theirs, idx)
         return {k: a[k] - b[k] if a[k] is not None and b[k] is not None else None for k in MODEL_ONLY}
 
-    out: dict[str, Any] = dict(gain(np.arange(n)))
-    draws: dict[str, list[float]] = {k: [] for k in MODEL_ONLY}
-    for idx in _resamples(n, n_boot, seed) if n_boot and n else ():
-        for k, v in gain(idx).items():
-            if v is not None:
-                draws[k].append(v)
-    out["ci"] = {k: _percentile_interval(draws[k]) for k in MODEL_ONLY}
-    return out
+    return _with_bootstrap(gain, MODEL_ONLY, n, n_boot, seed)
 
 
 def by_verdict(cols: dict[str, np.ndarray]) -> dict[str, dict[str, float | int | None]]:
