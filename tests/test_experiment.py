@@ -184,6 +184,32 @@ def test_how_answers_were_run_or_scored_does_not_make_an_evaluation_stale():
     assert _same_options(older, opts)
     assert _same_options({**older, "rescore": True, "unsafe_run": True}, opts)
     assert not _same_options({**older, "max_new_tokens": 100}, opts)
+    # an option added later (teacher_forced) is read as its default, so a newer fedjava does not redo the stage
+    assert _same_options({k: v for k, v in older.items() if k != "teacher_forced"}, opts)
+    assert not _same_options({**older, "teacher_forced": True}, opts)
+
+
+def test_models_are_scored_teacher_forced_as_stages_of_their_own_and_the_rules_still_answer(tmp_path, source):
+    exp = load_experiment(
+        str(tiny_preset(tmp_path, centralized=[], algorithms=[], baselines=["base", "majority"])), ["scoring=both"]
+    )
+    names = [s.name for s in plan(exp, source, printer=lambda _: None) if s.kind == "evaluate"]
+    assert names == ["base", "base:teacher_forced", "majority"]
+    summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
+    out = tmp_path / "exp"
+    forced = json.loads((out / "base" / "teacher_forced.json").read_text())
+    assert forced["teacher_forced"]["n"] == 3 and forced["options"]["teacher_forced"] is True
+    generated = json.loads((out / "base" / "metrics.json").read_text())
+    assert generated["n_samples"] == 3 and generated["teacher_forced"]["n"] == 3  # the loss pass measures them too
+    assert "## Teacher-forced decisions" in Path(summary["report_md"]).read_text()
+    run_experiment(exp, source_dir=source, printer=lambda _: None)
+    record = json.loads((out / "experiment.json").read_text())
+    assert [s["state"] for s in record["stages"]] == ["done earlier"] * 4 + ["ran"]  # data, 3 evaluations, report
+    only_forced = load_experiment(str(tiny_preset(tmp_path, centralized=[], algorithms=[])), ["scoring=teacher_forced"])
+    names = [s.name for s in plan(only_forced, source, printer=lambda _: None) if s.kind == "evaluate"]
+    assert names == ["base:teacher_forced", "majority"]
+    with pytest.raises(ExperimentError, match="scoring: 'judge'"):
+        load_experiment(str(tiny_preset(tmp_path)), ["scoring=judge"])
 
 
 def test_checked_fixes_reach_every_evaluation_but_the_majority_baseline(tmp_path):
@@ -224,6 +250,8 @@ def test_the_table_presets_train_every_row_from_the_base_model_on_the_same_budge
     assert exp.baselines == ["base", "majority", "tools_only"] and exp.partition == "task_dirichlet"
     assert exp.num_clients == 4 and exp.num_epochs == exp.num_rounds * exp.local_epochs  # the same sample passes
     assert exp.test_samples == 0 or (exp.test_samples >= 240 and exp.stratified_test)
+    # on the CPU no row writes valid answers at its budget: every model is scored teacher-forced; the GPU does both
+    assert exp.scoring == ("both" if name.endswith("gpu") else "teacher_forced")
     recipe = base_config(exp)
     assert recipe.prompt_mode == "grounded" and recipe.decision_weight == 5
     for run, (_, cfg) in runs.items():

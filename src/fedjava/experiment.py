@@ -134,6 +134,11 @@ class Experiment:
     """Checked fixes in every evaluation but the majority and tools-only baselines (``fedjava evaluate --verify-fixes N``): where an
     answer's fix fails, N more sampled from the model; the report shows the first answers' line and fix check
     beside the checked ones (0: the first answers only)."""
+    scoring: str = "generate"
+    """How a model is measured on the test samples: "generate" (its answers, with the fix check), "teacher_forced"
+    (``fedjava evaluate --teacher-forced``: the loss and the decisions from one pass over the reference answers,
+    minutes instead of a quarter of an hour on a CPU, for models that do not yet write valid answers) or "both".
+    The majority and tools-only baselines are rules: they always answer."""
     rescore: bool = False
     """Score the answers of an earlier evaluate stage again instead of generating them (``fedjava evaluate
     --rescore``): e.g. with fix_check=true on the CPU after a GPU machine without a JDK generated them."""
@@ -264,6 +269,8 @@ def check_experiment(exp: Experiment) -> None:
         problems.append("num_rounds must be at least 1, num_epochs and local_epochs above 0")
     if exp.max_new_tokens < 1 or exp.eval_batch_size < 1:
         problems.append("max_new_tokens and eval_batch_size must be at least 1")
+    if exp.scoring not in SCORINGS:
+        problems.append(f"scoring: {exp.scoring!r} (choose from {', '.join(SCORINGS)})")
     bad = [m for m in exp.prompt_modes if m not in PROMPT_MODES]
     if bad or len(set(exp.prompt_modes)) != len(exp.prompt_modes):
         problems.append(
@@ -585,7 +592,12 @@ def _same_options(saved: Any, opts) -> bool:
     were scored (again, without generating them), not what was measured."""
     how = ("unsafe_run", "rescore")
     mine = {k: v for k, v in dataclasses.asdict(opts).items() if k not in how}
-    return isinstance(saved, dict) and {k: v for k, v in saved.items() if k not in how} == mine
+    if not isinstance(saved, dict):
+        return False
+    # an option added after the run was measured counts as its default: a newer fedjava does not redo old stages
+    defaults = dataclasses.asdict(type(opts)())
+    saved = {**{k: defaults[k] for k in mine if k not in saved}, **saved}
+    return {k: v for k, v in saved.items() if k not in how} == mine
 
 
 def plan(
@@ -614,7 +626,7 @@ def plan(
     grids = tuning_grids(exp)
     for name, (kind, run_cfg) in runs.items():
         stages += _training_stages(exp, name, kind, run_cfg, grids.get(name), results, printer, force)
-    stages += _evaluation_stages(exp, _evaluations(exp, cfg, runs, unsafe_run), cfg, printer)
+    stages += _evaluation_stages(exp, _scored(exp, _evaluations(exp, cfg, runs, unsafe_run), unsafe_run), cfg, printer)
     stages.append(
         Stage("report", "report", f"report.md and report.html in {results}", lambda: _report(results, printer))
     )
@@ -713,6 +725,24 @@ def _evaluations(
     return evaluations
 
 
+def _scored(exp: Experiment, evaluations: list[Evaluation], unsafe_run: bool) -> list[Evaluation]:
+    """``evaluations`` as ``exp.scoring`` says: each model's generating run, its teacher-forced one (named
+    ``<run>:teacher_forced``; not for few-shot runs), or both. The rule baselines always answer."""
+    out: list[Evaluation] = []
+    for name, opts, adapter, eval_cfg in evaluations:
+        model = not (opts.majority or opts.tools_only)
+        if not model or exp.scoring in ("generate", "both"):
+            out.append((name, opts, adapter, eval_cfg))
+        if model and exp.scoring in ("teacher_forced", "both") and not opts.few_shot:
+            forced = dataclasses.replace(opts, teacher_forced=True, verify_fixes=0, rescore=False)
+            out.append((f"{name}{FORCED_SUFFIX}", forced, adapter, eval_cfg))
+    return out
+
+
+FORCED_SUFFIX = ":teacher_forced"
+SCORINGS = ("generate", "teacher_forced", "both")
+
+
 def _evaluation_stages(
     exp: Experiment, evaluations: list[Evaluation], cfg: Config, printer: Callable[[str], None]
 ) -> list[Stage]:
@@ -727,7 +757,8 @@ def _evaluation_stages(
             Stage(
                 "evaluate",
                 name,
-                f"{name} on {exp.test_samples or 'all'} test samples",
+                f"{name} on {exp.test_samples or 'all'} test samples"
+                + (", teacher-forced" if opts.teacher_forced else ""),
                 _evaluate(eval_cfg, opts, printer),
                 lambda m=metrics_path, o=opts, a=adapter: _eval_done(m, o, _stamp(cfg), a),
             )
