@@ -191,10 +191,11 @@ def test_how_answers_were_run_or_scored_does_not_make_an_evaluation_stale():
 
 def test_models_are_scored_teacher_forced_as_stages_of_their_own_and_the_rules_still_answer(tmp_path, source):
     exp = load_experiment(
-        str(tiny_preset(tmp_path, centralized=[], algorithms=[], baselines=["base", "majority"])), ["scoring=both"]
+        str(tiny_preset(tmp_path, centralized=[], algorithms=[], baselines=["base", "majority", "mutants_only"])),
+        ["scoring=both"],
     )
     names = [s.name for s in plan(exp, source, printer=lambda _: None) if s.kind == "evaluate"]
-    assert names == ["base", "base:teacher_forced", "majority"]
+    assert names == ["base", "base:teacher_forced", "majority", "mutants_only"]
     summary = run_experiment(exp, source_dir=source, printer=lambda _: None)
     out = tmp_path / "exp"
     forced = json.loads((out / "base" / "teacher_forced.json").read_text())
@@ -204,7 +205,8 @@ def test_models_are_scored_teacher_forced_as_stages_of_their_own_and_the_rules_s
     assert "## Teacher-forced decisions" in Path(summary["report_md"]).read_text()
     run_experiment(exp, source_dir=source, printer=lambda _: None)
     record = json.loads((out / "experiment.json").read_text())
-    assert [s["state"] for s in record["stages"]] == ["done earlier"] * 4 + ["ran"]  # data, 3 evaluations, report
+    assert [s["state"] for s in record["stages"]] == ["done earlier"] * 5 + ["ran"]  # data, 4 evaluations, report
+    assert json.loads((out / "mutants_only" / "metrics.json").read_text())["options"]["tools_only"] == "mutants"
     only_forced = load_experiment(str(tiny_preset(tmp_path, centralized=[], algorithms=[])), ["scoring=teacher_forced"])
     names = [s.name for s in plan(only_forced, source, printer=lambda _: None) if s.kind == "evaluate"]
     assert names == ["base:teacher_forced", "majority"]
@@ -247,7 +249,7 @@ def test_the_table_presets_train_every_row_from_the_base_model_on_the_same_budge
     exp = load_experiment(name)
     runs = training_configs(exp)
     assert set(runs) == {"centralized_hf", "fedavg", "fedprox", "fedadam", "fedmedian", "fedavg_dp", "fedavg_int8"}
-    assert exp.baselines == ["base", "majority", "tools_only"] and exp.partition == "task_dirichlet"
+    assert exp.baselines == ["base", "majority", "tools_only", "mutants_only"] and exp.partition == "task_dirichlet"
     assert exp.num_clients == 4 and exp.num_epochs == exp.num_rounds * exp.local_epochs  # the same sample passes
     assert exp.test_samples == 0 or (exp.test_samples >= 240 and exp.stratified_test)
     # on the CPU no row writes valid answers at its budget: every model is scored teacher-forced; the GPU does both

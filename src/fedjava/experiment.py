@@ -65,9 +65,11 @@ log = logging.getLogger("fedjava")
 
 EXPERIMENT_DIRS = [folder / "experiments" for folder in PRESET_DIRS]
 FRAMEWORKS = ("hf", "unsloth")
-BASELINES = ("base", "majority", "tools_only", "grader")
+BASELINES = ("base", "majority", "tools_only", "mutants_only", "grader")
 """base: the base model zero-shot; majority: the train split's most common answer; tools_only: the answer a rule
 reads from javac's and the tests' output alone (``fedjava evaluate --tools-only``), the floor a model must beat;
+mutants_only: the same rule with the mutation localisation's top line and verified change (``--tools-only
+--localisation mutants``), the floor where the prompts carry that localisation;
 grader: the shipped grader (``--adapter builtin``), measured on the same test samples as the freshly trained
 adapters."""
 STAGES = ("data", "train", "evaluate", "report")
@@ -706,8 +708,9 @@ def _evaluations(
             )
         elif baseline == "majority":
             evaluations.append((baseline, eval_options(exp, unsafe_run, majority=True), None, cfg))
-        elif baseline == "tools_only":
-            evaluations.append((baseline, eval_options(exp, unsafe_run, tools_only="tools"), None, cfg))
+        elif baseline in ("tools_only", "mutants_only"):
+            rule = "tools" if baseline == "tools_only" else "mutants"
+            evaluations.append((baseline, eval_options(exp, unsafe_run, tools_only=rule), None, cfg))
         else:
             for suffix, mode_cfg in mode_variants(exp, cfg):
                 evaluations.append(
