@@ -17,7 +17,10 @@ Runs:
 Decoding is greedy and batched. Files written: ``predictions.jsonl`` (one row per sample: gold,
 raw prediction, parsed prediction or null, fix check, grade) and ``metrics.json``; for a split other
 than ``test`` they are named ``predictions_<split>.jsonl`` and ``metrics_<split>.json``.
-The metrics and the 0-10 grading rubric are defined in :mod:`fedjava.evaluation.metrics`.
+The metrics and the 0-10 grading rubric are defined in :mod:`fedjava.evaluation.metrics`. While answers are
+generated they are kept in ``predictions.partial.jsonl``, so an interrupted run resumes
+(:mod:`fedjava.evaluation.answer_cache`). ``--teacher-forced`` generates nothing: it writes ``teacher_forced.json``,
+the loss and the decisions read from one pass over the reference answers (every generating run measures them too).
 
 With ``judge_url`` and ``judge_model`` an OpenAI-compatible LLM judge also scores every answer's
 explanation 0-10 (:mod:`fedjava.evaluation.judge`): it is checked once before the model loads, each
