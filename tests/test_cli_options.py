@@ -31,7 +31,7 @@ COMMANDS = [
 # Each command's options as they were when each was still declared in argparse alone (the same names after issue 26)
 FLAGS = {
     "evaluate": "--adapter --base --majority --tools-only --localisation --few-shot --split --max-samples "
-    "--max-new-tokens --batch-size --no-fix-check --rescore --verify-fixes --unsafe-run --json --judge-url "
+    "--max-new-tokens --batch-size --teacher-forced --no-fix-check --rescore --verify-fixes --unsafe-run --json --judge-url "
     "--judge-model --judge-key-env --judge-timeout --judge-allow-http --config",
     "grade": "--task --out --rubric --adapter --max-new-tokens --reference --no-run --unsafe-run --verify-fixes "
     "--no-fix-check --assignment --batch-size --released-only --approve --print-rubric",
