@@ -65,6 +65,9 @@ log = logging.getLogger("fedjava")
 
 EXPERIMENT_DIRS = [folder / "experiments" for folder in PRESET_DIRS]
 FRAMEWORKS = ("hf", "unsloth")
+FORCED_SUFFIX = ":teacher_forced"
+"""The name of a model's teacher-forced evaluation stage: ``<run>:teacher_forced``."""
+SCORINGS = ("generate", "teacher_forced", "both")
 BASELINES = ("base", "majority", "tools_only", "mutants_only", "grader")
 """base: the base model zero-shot; majority: the train split's most common answer; tools_only: the answer a rule
 reads from javac's and the tests' output alone (``fedjava evaluate --tools-only``), the floor a model must beat;
@@ -628,7 +631,7 @@ def plan(
     grids = tuning_grids(exp)
     for name, (kind, run_cfg) in runs.items():
         stages += _training_stages(exp, name, kind, run_cfg, grids.get(name), results, printer, force)
-    stages += _evaluation_stages(exp, _scored(exp, _evaluations(exp, cfg, runs, unsafe_run), unsafe_run), cfg, printer)
+    stages += _evaluation_stages(exp, _scored(exp, _evaluations(exp, cfg, runs, unsafe_run)), cfg, printer)
     stages.append(
         Stage("report", "report", f"report.md and report.html in {results}", lambda: _report(results, printer))
     )
@@ -728,7 +731,7 @@ def _evaluations(
     return evaluations
 
 
-def _scored(exp: Experiment, evaluations: list[Evaluation], unsafe_run: bool) -> list[Evaluation]:
+def _scored(exp: Experiment, evaluations: list[Evaluation]) -> list[Evaluation]:
     """``evaluations`` as ``exp.scoring`` says: each model's generating run, its teacher-forced one (named
     ``<run>:teacher_forced``; not for few-shot runs), or both. The rule baselines always answer."""
     out: list[Evaluation] = []
@@ -740,10 +743,6 @@ def _scored(exp: Experiment, evaluations: list[Evaluation], unsafe_run: bool) ->
             forced = dataclasses.replace(opts, teacher_forced=True, verify_fixes=0, rescore=False)
             out.append((f"{name}{FORCED_SUFFIX}", forced, adapter, eval_cfg))
     return out
-
-
-FORCED_SUFFIX = ":teacher_forced"
-SCORINGS = ("generate", "teacher_forced", "both")
 
 
 def _evaluation_stages(
